@@ -1,0 +1,3 @@
+from chatgui.ui.app import main
+
+raise SystemExit(main())
