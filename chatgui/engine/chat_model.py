@@ -1,0 +1,274 @@
+"""ChatModel: a loaded GGUF model with its tokenizer and chat template, ready to chat.
+
+Generation follows gpt-fast's shape: prefill the prompt (reusing the KV cache for whatever prefix
+the previous turn already computed), then decode one token at a time, yielding a TokenEvent per
+token. Cancellation is checked between any two forward passes.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from pathlib import Path
+from typing import Iterator
+
+import torch
+from tokenizers.decoders import DecodeStream
+
+from .chat_template import ChatTemplate
+from .errors import ModelLoadError, PromptTooLongError, TemplateError
+from .gguf_file import GGUFFile
+from .loader import build_transformer, read_model_args
+from .model import ModelArgs, Transformer
+from .sampling import logits_to_probs, make_generator, sample
+from .tokenizer import TokenizerInfo, build_tokenizer
+from .types import Alternative, GenerationStats, SamplingSettings, TokenEvent
+
+PREFILL_CHUNK = 512
+DEFAULT_MAX_CONTEXT = 4096   # the KV cache is allocated up front: keep it modest by default
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    device = (device or "auto").lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelLoadError("(device)", "CUDA was asked for, but no CUDA GPU is available to PyTorch")
+    return torch.device(device)
+
+
+def available_devices() -> list[str]:
+    return ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+class ChatModel:
+    def __init__(self, path: Path, gguf: GGUFFile, args: ModelArgs, net: Transformer, tok: TokenizerInfo,
+                 template: ChatTemplate, device: torch.device, context_length: int):
+        self.path = Path(path)
+        self.args = args
+        self.net = net
+        self.tok = tok
+        self.template = template
+        self.device = device
+        self.context_length = context_length
+        self.name = str(gguf.get("general.name") or self.path.stem)
+        self.metadata_summary = {k: gguf.get(k) for k in ("general.architecture", "general.name",
+                                                          "general.license", "general.size_label")}
+        self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
+        self._sha256: str | None = None
+
+    # -- text <-> tokens ------------------------------------------------------------------------
+    def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
+        ids = self.tok.tokenizer.encode(text, add_special_tokens=False).ids
+        if (self.tok.add_bos if add_bos is None else add_bos) and self.tok.bos_id is not None:
+            if not ids or ids[0] != self.tok.bos_id:     # a template may already write BOS
+                ids = [self.tok.bos_id] + ids
+        return ids
+
+    def detokenize(self, ids: list[int], skip_special: bool = False) -> str:
+        return self.tok.tokenizer.decode(list(ids), skip_special_tokens=skip_special)
+
+    def token_text(self, token_id: int) -> str:
+        return self.tok.tokenizer.decode([int(token_id)], skip_special_tokens=False)
+
+    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        return self.template.render(messages, add_generation_prompt=add_generation_prompt)
+
+    @property
+    def sha256(self) -> str:
+        """Hash of the model file (computed once, on first use: replay records it)."""
+        if self._sha256 is None:
+            h = hashlib.sha256()
+            with open(self.path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+            self._sha256 = h.hexdigest()
+        return self._sha256
+
+    # -- forward passes -------------------------------------------------------------------------
+    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True) -> torch.Tensor | None:
+        """Run ids through the model from position start, chunk by chunk; return the logits."""
+        out = []
+        for i in range(0, len(ids), PREFILL_CHUNK):
+            if cancel is not None and cancel.is_set():
+                return None
+            chunk = ids[i:i + PREFILL_CHUNK]
+            x = torch.tensor([chunk], dtype=torch.long, device=self.device)
+            logits = self.net(x, start + i, last_only=last_only)
+            del self._cache_ids[start + i:]
+            self._cache_ids.extend(chunk)
+            out.append(logits[0])
+        return out[-1][-1] if last_only else torch.cat(out)
+
+    def _prefill(self, ids: list[int], cancel=None) -> torch.Tensor | None:
+        # Reuse the cached prefix (the earlier turns of this chat); recompute at least one token.
+        common = 0
+        for a, b in zip(self._cache_ids, ids[:-1]):
+            if a != b:
+                break
+            common += 1
+        del self._cache_ids[common:]
+        return self._feed(ids[common:], common, cancel)
+
+    def logprobs(self, ids: list[int]) -> torch.Tensor:
+        """[len(ids), vocab] float32 on the CPU: log-softmax of the next-token logits, one pass."""
+        if len(ids) > self.context_length:
+            raise PromptTooLongError(f"{len(ids)} tokens exceed the context length {self.context_length}")
+        self._cache_ids = []
+        logits = self._feed(list(ids), 0, last_only=False)
+        return torch.log_softmax(logits.float(), -1).cpu()
+
+    def next_token_logits(self, messages: list[dict]) -> torch.Tensor:
+        """Raw logits for the token that would follow the conversation (for the inspector)."""
+        ids, _ = self.fit_prompt(messages, 1)
+        return self._prefill(ids).float().cpu()
+
+    # -- prompts --------------------------------------------------------------------------------
+    def fit_prompt(self, messages: list[dict], max_new_tokens: int) -> tuple[list[int], int]:
+        """Token ids of the rendered chat, dropping the oldest turns (never the system prompt)
+        until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count)."""
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        system = [m for m in messages[:1] if m["role"] == "system"]
+        rest = messages[len(system):]
+        budget = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        dropped = 0
+        while True:
+            ids = self.tokenize(self.render_chat(system + rest))
+            if len(ids) <= budget or len(rest) <= 1:
+                break
+            # Drop the oldest turn: its user message and every reply up to the next user message.
+            n = 1
+            while n < len(rest) - 1 and rest[n]["role"] != "user":
+                n += 1
+            rest = rest[n:]
+            dropped += n
+        if len(ids) >= self.context_length:
+            raise PromptTooLongError(
+                f"The message is too long for this model's context: {len(ids)} tokens, the limit is "
+                f"{self.context_length}. Shorten it or raise the context length in the settings.")
+        return ids, dropped
+
+    def count_tokens(self, messages: list[dict]) -> int:
+        return len(self.tokenize(self.render_chat(messages)))
+
+    # -- generation -----------------------------------------------------------------------------
+    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None) -> "Generation":
+        return Generation(self, messages, settings or SamplingSettings(), cancel)
+
+    def _alternatives(self, probs: torch.Tensor, k: int = 5) -> tuple[Alternative, ...]:
+        vals, idx = torch.topk(probs, k)
+        return tuple(Alternative(int(i), self.token_text(int(i)), float(v)) for v, i in zip(vals, idx) if v > 0)
+
+
+class Generation:
+    """Iterate for TokenEvents. `stats` fills in as it runs; `dropped_messages` is known at once."""
+
+    def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None):
+        self.model, self.settings, self.cancel = model, settings, cancel
+        seed = settings.seed if settings.seed is not None else secrets.randbits(63)
+        self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens)
+        self.max_new = max(0, min(settings.max_new_tokens, model.context_length - len(self.prompt_ids)))
+        self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
+        self.text = ""
+        self.token_ids: list[int] = []
+        self._it = self._run()
+
+    @property
+    def dropped_messages(self) -> int:
+        return self.stats.dropped_messages
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        return self._it
+
+    def __next__(self) -> TokenEvent:
+        return next(self._it)
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def _run(self) -> Iterator[TokenEvent]:
+        m, s, st = self.model, self.settings, self.stats
+        gen = make_generator(st.seed)
+        t0 = time.perf_counter()
+        logits = m._prefill(self.prompt_ids, self.cancel)
+        if logits is None:
+            st.finish_reason = "cancelled"
+            return
+        stream = DecodeStream(skip_special_tokens=True)
+        held = ""                  # text held back because it may be the start of a stop string
+        history = list(self.prompt_ids)
+        t_first = None
+        st.finish_reason = "length"
+        for i in range(self.max_new):
+            raw = torch.softmax(logits.float(), -1)
+            probs = logits_to_probs(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+            tid = sample(probs, gen)
+            if tid in m.tok.stop_ids:
+                st.finish_reason = "stop"
+                break
+            history.append(tid)
+            self.token_ids.append(tid)
+            piece = stream.step(m.tok.tokenizer, tid) or ""
+            text, held, hit = _split_stop(held + piece, s.stop)
+            self.text += text
+            if t_first is None:
+                t_first = time.perf_counter()
+                st.time_to_first_token = t_first - t0
+            st.generated_tokens = i + 1
+            yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw), float(probs[tid]),
+                             m._alternatives(probs))
+            if hit:
+                st.finish_reason = "stop_string"
+                break
+            if self._cancelled():
+                st.finish_reason = "cancelled"
+                break
+            if i + 1 < self.max_new:
+                logits = m._feed([tid], len(history) - 1)
+        else:
+            if held:     # flush a partial stop-string match that never completed
+                self.text += held
+        if t_first is not None and st.generated_tokens > 1:
+            st.tokens_per_second = (st.generated_tokens - 1) / max(time.perf_counter() - t_first, 1e-9)
+
+
+def _split_stop(text: str, stops) -> tuple[str, str, bool]:
+    """Split text into (safe to show, held back, stop string found)."""
+    stops = [x for x in stops if x]
+    if not stops:
+        return text, "", False
+    for x in stops:
+        j = text.find(x)
+        if j >= 0:
+            return text[:j], "", True
+    keep = 0
+    for x in stops:    # the longest tail of text that starts some stop string
+        for n in range(min(len(x) - 1, len(text)), 0, -1):
+            if x.startswith(text[-n:]):
+                keep = max(keep, n)
+                break
+    return text[:len(text) - keep], text[len(text) - keep:], False
+
+
+def load_model(path, device: str = "auto", context_length: int | None = None) -> ChatModel:
+    """Load a GGUF chat model. Raises ModelLoadError (naming the file and reason) on bad files."""
+    gf = GGUFFile(path)
+    args = read_model_args(gf)
+    tok = build_tokenizer(gf.metadata, gf.path)
+    if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
+        raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
+    tokens = gf.get("tokenizer.ggml.tokens")
+    bos = tokens[tok.bos_id] if tok.bos_id is not None else ""
+    eos = tokens[tok.eos_id] if tok.eos_id is not None else ""
+    try:
+        template = ChatTemplate(gf.get("tokenizer.chat_template"), bos, eos)
+    except TemplateError as e:
+        raise ModelLoadError(gf.path, str(e)) from e
+    ctx = min(context_length or DEFAULT_MAX_CONTEXT, args.train_context)
+    ctx = max(ctx, 16)
+    dev = resolve_device(device)
+    try:
+        net = build_transformer(gf, args, dev, ctx)
+    except torch.cuda.OutOfMemoryError as e:
+        raise ModelLoadError(gf.path, "the GPU ran out of memory while loading the model") from e
+    return ChatModel(gf.path, gf, args, net, tok, template, dev, ctx)

@@ -1,0 +1,116 @@
+"""Render a model's own chat template safely.
+
+Templates come inside model files from strangers (CVE-2024-34359 let one run code through
+llama-cpp-python), so they run in jinja2's immutable sandbox, with a time limit, an output size
+limit, and limits on ranges and string repetition. A file without a template gets ChatML.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from .errors import TemplateError
+
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
+          " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+          "{% endif %}")
+MAX_TEMPLATE_CHARS = 256 * 1024
+MAX_OUTPUT_CHARS = 8 * 1024 * 1024
+MAX_SECONDS = 2.0
+MAX_RANGE = 100_000
+
+
+class _Limits(Exception):
+    pass
+
+
+class _Env(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT_CHARS:
+                    raise SecurityError("the template tried to build an enormous value")
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
+            raise SecurityError("the template tried to compute an enormous power")
+        return super().call_binop(context, operator, left, right)
+
+
+def _raise_exception(message):
+    raise TemplateError(f"the chat template refused the conversation: {message}")
+
+
+def _tojson(value, indent=None, ensure_ascii=False):
+    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
+
+
+def _make_env() -> _Env:
+    env = _Env(trim_blocks=True, lstrip_blocks=True, autoescape=False)
+    env.globals["raise_exception"] = _raise_exception
+    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(str(fmt))
+    env.filters["tojson"] = _tojson
+    return env
+
+
+class _Deadline:
+    """A trace function that aborts template code running past its time limit.
+
+    The sandbox stops attribute access but not a template that loops for ever; checking the
+    clock on every traced line of the compiled template code does.
+    """
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+
+    def __call__(self, frame, event, arg):
+        if time.monotonic() > self.deadline:
+            raise _Limits("the chat template took too long to render")
+        return self
+
+
+class ChatTemplate:
+    def __init__(self, source: str | None, bos_token: str = "", eos_token: str = ""):
+        self.is_fallback = not source
+        source = source or CHATML
+        if not isinstance(source, str):
+            raise TemplateError("the chat template is not text")
+        if len(source) > MAX_TEMPLATE_CHARS:
+            raise TemplateError("the chat template is too large")
+        self.source = source
+        self.bos_token, self.eos_token = bos_token, eos_token
+        try:
+            self.template = _make_env().from_string(source)
+        except JinjaTemplateError as e:
+            raise TemplateError(f"the chat template does not compile ({e})") from e
+
+    def render(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
+        variables = dict(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
+                         bos_token=self.bos_token, eos_token=self.eos_token, tools=None, **extra)
+        out, size = [], 0
+        previous = sys.gettrace()
+        sys.settrace(_Deadline(MAX_SECONDS))
+        try:
+            for chunk in self.template.generate(**variables):
+                size += len(chunk)
+                if size > MAX_OUTPUT_CHARS:
+                    raise _Limits("the chat template produced too much text")
+                out.append(chunk)
+        except TemplateError:
+            raise
+        except _Limits as e:
+            raise TemplateError(str(e)) from None
+        except SecurityError as e:
+            raise TemplateError(f"the chat template was refused by the sandbox ({e})") from None
+        except RecursionError:
+            raise TemplateError("the chat template recursed too deeply") from None
+        except Exception as e:  # any other failure inside untrusted template code
+            raise TemplateError(f"the chat template failed ({type(e).__name__}: {e})") from None
+        finally:
+            sys.settrace(previous)
+        return "".join(out)

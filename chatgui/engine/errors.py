@@ -1,0 +1,19 @@
+class EngineError(Exception):
+    """Base class for errors the engine reports to the user."""
+
+
+class ModelLoadError(EngineError):
+    """A model file could not be used. The message names the file and the reason."""
+
+    def __init__(self, path, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"Cannot load model {self.path}: {reason}")
+
+
+class PromptTooLongError(EngineError):
+    """The prompt does not fit the context even after dropping every older turn."""
+
+
+class TemplateError(EngineError):
+    """The model's chat template failed, was refused by the sandbox, or hit a limit."""

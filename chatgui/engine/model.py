@@ -1,0 +1,235 @@
+"""The Transformer: plain PyTorch, no I/O (weights are put in by loader.py).
+
+One ModelArgs dataclass describes every supported architecture (llama, qwen2, qwen3, gemma3);
+the differences are flags. forward(tokens, input_pos) -> logits, with a static KV cache.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelArgs:
+    arch: str = "llama"
+    dim: int = 576
+    n_layers: int = 30
+    n_heads: int = 9
+    n_kv_heads: int = 3
+    head_dim: int = 64
+    hidden_dim: int = 1536
+    vocab_size: int = 49152
+    norm_eps: float = 1e-5
+    rope_base: float = 10000.0
+    rope_dim: int = 64
+    # llama.cpp permutes llama's Q/K rows for interleaved ("GPT-J") RoPE; qwen and gemma use
+    # the "NeoX" rotate-half layout.
+    rope_interleaved: bool = True
+    train_context: int = 2048
+    qkv_bias: bool = False
+    qk_norm: bool = False
+    tied_embeddings: bool = True
+    # gemma3
+    act: str = "silu"                     # "silu" or "gelu_tanh"
+    embed_scale: float = 1.0
+    post_norms: bool = False              # norm after attention and after the MLP
+    attn_scale: float | None = None       # default 1/sqrt(head_dim)
+    sliding_window: int = 0               # 0: full attention in every layer
+    sliding_window_pattern: int = 0       # every Nth layer is global (gemma3: 6)
+    rope_base_local: float = 10000.0      # RoPE base of sliding-window layers
+    rope_scale: float = 1.0               # linear RoPE scaling of global layers
+
+    def is_sliding(self, layer: int) -> bool:
+        if not self.sliding_window or not self.sliding_window_pattern:
+            return False
+        return (layer + 1) % self.sliding_window_pattern != 0
+
+
+class KVCache(nn.Module):
+    def __init__(self, max_seq: int, n_kv_heads: int, head_dim: int, dtype, device):
+        super().__init__()
+        shape = (1, n_kv_heads, max_seq, head_dim)
+        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    def update(self, start: int, k: torch.Tensor, v: torch.Tensor):
+        """Write k, v at positions [start, start+T) and return the cache up to their end."""
+        end = start + k.shape[2]
+        self.k[:, :, start:end] = k
+        self.v[:, :, start:end] = v
+        return self.k[:, :, :end], self.v[:, :, :end]
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim), requires_grad=False)
+
+    def forward(self, x):
+        xf = x.float()
+        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (xf * self.weight).to(x.dtype)
+
+
+def rope_tables(args: ModelArgs, base: float, max_seq: int, device, freq_factors=None, scale: float = 1.0):
+    """cos/sin tables [max_seq, rope_dim/2]."""
+    half = args.rope_dim // 2
+    inv = 1.0 / (base ** (torch.arange(0, half, dtype=torch.float64, device=device) * 2 / args.rope_dim))
+    if freq_factors is not None:
+        inv = inv / freq_factors.to(device=device, dtype=torch.float64)
+    pos = torch.arange(max_seq, dtype=torch.float64, device=device) / scale
+    ang = torch.outer(pos, inv)
+    return torch.cos(ang).float(), torch.sin(ang).float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rope_dim: int, interleaved: bool):
+    """x [B, H, T, D]; cos/sin [T, rope_dim/2]. Rotates the first rope_dim dims of each head."""
+    rot, rest = x[..., :rope_dim], x[..., rope_dim:]
+    if interleaved:
+        x1, x2 = rot[..., 0::2], rot[..., 1::2]
+    else:
+        x1, x2 = rot[..., : rope_dim // 2], rot[..., rope_dim // 2:]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    o1 = x1 * cos - x2 * sin
+    o2 = x2 * cos + x1 * sin
+    if interleaved:
+        out = torch.stack((o1, o2), dim=-1).flatten(-2)
+    else:
+        out = torch.cat((o1, o2), dim=-1)
+    return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+
+
+class Attention(nn.Module):
+    def __init__(self, args: ModelArgs, layer: int):
+        super().__init__()
+        self.args = args
+        self.n_heads, self.n_kv, self.hd = args.n_heads, args.n_kv_heads, args.head_dim
+        self.sliding = args.is_sliding(layer)
+        # Fused QKV projection: one matmul instead of three.
+        self.wqkv = nn.Linear(args.dim, (self.n_heads + 2 * self.n_kv) * self.hd, bias=args.qkv_bias)
+        self.wo = nn.Linear(self.n_heads * self.hd, args.dim, bias=False)
+        if args.qk_norm:
+            self.q_norm = RMSNorm(self.hd, args.norm_eps)
+            self.k_norm = RMSNorm(self.hd, args.norm_eps)
+        self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
+        self.cache: KVCache | None = None
+
+    def forward(self, x, start: int, cos, sin, mask):
+        B, T, _ = x.shape
+        qkv = self.wqkv(x)
+        q, k, v = qkv.split([self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
+        q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)
+        k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        if self.args.qk_norm:
+            q, k = self.q_norm(q), self.k_norm(k)
+        q = apply_rope(q, cos, sin, self.args.rope_dim, self.args.rope_interleaved)
+        k = apply_rope(k, cos, sin, self.args.rope_dim, self.args.rope_interleaved)
+        k, v = self.cache.update(start, k, v)
+        if self.n_kv != self.n_heads:
+            rep = self.n_heads // self.n_kv
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
+        return self.wo(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
+
+
+class FeedForward(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.hidden = args.hidden_dim
+        self.w13 = nn.Linear(args.dim, 2 * args.hidden_dim, bias=False)   # fused gate and up
+        self.w2 = nn.Linear(args.hidden_dim, args.dim, bias=False)
+        self.gelu = args.act == "gelu_tanh"
+
+    def forward(self, x):
+        gate, up = self.w13(x).split(self.hidden, dim=-1)
+        gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
+        return self.w2(gate * up)
+
+
+class Block(nn.Module):
+    def __init__(self, args: ModelArgs, layer: int):
+        super().__init__()
+        self.attn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.attn = Attention(args, layer)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
+        self.ffn = FeedForward(args)
+        self.post_norms = args.post_norms
+        if args.post_norms:
+            self.attn_post_norm = RMSNorm(args.dim, args.norm_eps)
+            self.ffn_post_norm = RMSNorm(args.dim, args.norm_eps)
+
+    def forward(self, x, start, cos, sin, mask):
+        h = self.attn(self.attn_norm(x), start, cos, sin, mask)
+        if self.post_norms:
+            h = self.attn_post_norm(h)
+        x = x + h
+        h = self.ffn(self.ffn_norm(x))
+        if self.post_norms:
+            h = self.ffn_post_norm(h)
+        return x + h
+
+
+class Transformer(nn.Module):
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.args = args
+        self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
+        self.layers = nn.ModuleList(Block(args, i) for i in range(args.n_layers))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+        self.output = None if args.tied_embeddings else nn.Linear(args.dim, args.vocab_size, bias=False)
+        self.max_seq = 0
+        self.requires_grad_(False)
+
+    def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
+        device = self.tok_embeddings.weight.device
+        self.max_seq = max_seq
+        for layer in self.layers:
+            layer.attn.cache = KVCache(max_seq, self.args.n_kv_heads, self.args.head_dim, dtype, device)
+        cos, sin = rope_tables(self.args, self.args.rope_base, max_seq, device, freq_factors,
+                               self.args.rope_scale)
+        self.rope_global = (cos, sin)
+        self.rope_local = rope_tables(self.args, self.args.rope_base_local, max_seq, device) \
+            if self.args.sliding_window else self.rope_global
+
+    def _mask(self, start: int, T: int, window: int, device):
+        if T == 1 and (not window or start < window):
+            return None    # a single new token may attend to every cached position
+        q_pos = torch.arange(start, start + T, device=device)[:, None]
+        k_pos = torch.arange(0, start + T, device=device)[None, :]
+        allowed = k_pos <= q_pos
+        if window:
+            allowed &= k_pos > q_pos - window
+        return allowed
+
+    @torch.inference_mode()
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False):
+        """tokens [B, T] at positions input_pos (a start int, or a [T] tensor of consecutive
+        positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
+        start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
+        B, T = tokens.shape
+        if start + T > self.max_seq:
+            raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
+        x = self.tok_embeddings(tokens)
+        if self.args.embed_scale != 1.0:
+            x = x * self.args.embed_scale
+        gcos, gsin = (t[start:start + T] for t in self.rope_global)
+        lcos, lsin = (t[start:start + T] for t in self.rope_local)
+        full_mask = self._mask(start, T, 0, x.device)
+        win_mask = self._mask(start, T, self.args.sliding_window, x.device) if self.args.sliding_window else None
+        for layer in self.layers:
+            if layer.attn.sliding:
+                x = layer(x, start, lcos, lsin, win_mask)
+            else:
+                x = layer(x, start, gcos, gsin, full_mask)
+        if last_only:
+            x = x[:, -1:]
+        x = self.norm(x)
+        weight = self.tok_embeddings.weight if self.output is None else self.output.weight
+        return F.linear(x, weight).float()

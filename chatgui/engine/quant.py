@@ -1,0 +1,77 @@
+"""GGUF tensor data -> torch tensors.
+
+The most common block formats (Q4_0, Q4_1, Q8_0) are dequantized with torch ops directly on
+the memory-mapped bytes; every other type `gguf.quants` understands goes through it. Nothing is
+kept twice: the numpy result is handed to torch without a copy.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .errors import ModelLoadError
+from .gguf_file import TensorInfo
+
+# Types gguf.quants can dequantize (checked at load time so an unknown one fails early).
+SUPPORTED = {
+    "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+    "Q6_K", "IQ4_NL", "IQ4_XS", "TQ1_0", "TQ2_0", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ3_XXS", "IQ3_S",
+    "IQ1_S", "IQ1_M", "MXFP4",
+}
+
+
+def _blocks(t: TensorInfo, block_bytes: int) -> torch.Tensor:
+    raw = np.ascontiguousarray(t.data).reshape(-1, block_bytes)
+    return torch.from_numpy(raw.copy() if not raw.flags.writeable else raw)
+
+
+def _scale(b: torch.Tensor, start: int) -> torch.Tensor:
+    return b[:, start:start + 2].contiguous().view(torch.float16).float()
+
+
+def _dequant_q8_0(t: TensorInfo) -> torch.Tensor:
+    b = _blocks(t, 34)
+    q = b[:, 2:].contiguous().view(torch.int8).float()
+    return q * _scale(b, 0)
+
+
+def _unpack_nibbles(qs: torch.Tensor) -> torch.Tensor:
+    # ggml packs element i in the low nibble of byte i and element i+16 in the high nibble.
+    return torch.cat([qs & 0x0F, qs >> 4], dim=1).float()
+
+
+def _dequant_q4_0(t: TensorInfo) -> torch.Tensor:
+    b = _blocks(t, 18)
+    return (_unpack_nibbles(b[:, 2:]) - 8.0) * _scale(b, 0)
+
+
+def _dequant_q4_1(t: TensorInfo) -> torch.Tensor:
+    b = _blocks(t, 20)
+    return _unpack_nibbles(b[:, 4:]) * _scale(b, 0) + _scale(b, 2)
+
+
+_FAST = {"Q8_0": _dequant_q8_0, "Q4_0": _dequant_q4_0, "Q4_1": _dequant_q4_1}
+
+
+def check_supported(path, t: TensorInfo) -> None:
+    if t.qtype_name not in SUPPORTED:
+        raise ModelLoadError(path, f"tensor {t.name!r} uses quantization type {t.qtype_name}, which is not supported")
+
+
+def dequantize(path, t: TensorInfo) -> torch.Tensor:
+    """Float32 torch tensor of shape t.shape."""
+    check_supported(path, t)
+    if t.qtype_name == "F32":
+        return torch.from_numpy(np.array(t.data, dtype=np.float32))
+    if t.qtype_name == "F16":
+        return torch.from_numpy(np.asarray(t.data)).float()
+    fast = _FAST.get(t.qtype_name)
+    if fast is not None:
+        return fast(t).reshape(t.shape)
+    import gguf
+
+    try:
+        arr = gguf.quants.dequantize(np.asarray(t.data), gguf.GGMLQuantizationType(t.qtype))
+    except NotImplementedError:
+        raise ModelLoadError(path, f"tensor {t.name!r}: quantization type {t.qtype_name} is not supported") from None
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(t.shape)

@@ -1,0 +1,86 @@
+"""Sampling as pure functions on a 1-D logits vector (float32).
+
+Order, as in Hugging Face's generate: repetition penalty, temperature, top-k, top-p, min-p,
+then a draw from what is left. Filters set removed logits to -inf and never remove the most
+likely token, so something always survives.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+
+from .types import SamplingSettings
+
+NEG_INF = float("-inf")
+
+
+def apply_repeat_penalty(logits: torch.Tensor, recent_ids: Iterable[int], penalty: float) -> torch.Tensor:
+    """llama.cpp's penalty: divide positive logits of recently seen tokens, multiply negative ones."""
+    ids = sorted(set(int(i) for i in recent_ids))
+    if penalty == 1.0 or not ids:
+        return logits
+    out = logits.clone()
+    idx = torch.tensor(ids, dtype=torch.long, device=logits.device)
+    vals = out[idx]
+    out[idx] = torch.where(vals > 0, vals / penalty, vals * penalty)
+    return out
+
+
+def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    return logits if temperature <= 0 or temperature == 1.0 else logits / temperature
+
+
+def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
+    if k <= 0 or k >= logits.numel():
+        return logits
+    kth = torch.topk(logits, k).values[-1]
+    return logits.masked_fill(logits < kth, NEG_INF)
+
+
+def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
+    """Keep the smallest set of most likely tokens whose probability mass reaches p."""
+    if p >= 1.0:
+        return logits
+    sorted_logits, order = torch.sort(logits, descending=True)
+    cum = torch.softmax(sorted_logits, -1).cumsum(-1)
+    # Remove a token when the mass before it already reaches p (the first token always stays).
+    remove_sorted = (cum - torch.softmax(sorted_logits, -1)) >= p
+    remove = torch.zeros_like(remove_sorted).scatter(0, order, remove_sorted)
+    return logits.masked_fill(remove, NEG_INF)
+
+
+def min_p_filter(logits: torch.Tensor, min_p: float) -> torch.Tensor:
+    """Keep tokens whose probability is at least min_p times the top token's."""
+    if min_p <= 0:
+        return logits
+    probs = torch.softmax(logits, -1)
+    return logits.masked_fill(probs < min_p * probs.max(), NEG_INF)
+
+
+def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = ()) -> torch.Tensor:
+    """The distribution a token is drawn from under settings s. Temperature 0: one-hot argmax."""
+    logits = apply_repeat_penalty(logits.float(), recent_ids, s.repeat_penalty)
+    if s.temperature <= 0:
+        probs = torch.zeros_like(logits)
+        probs[int(torch.argmax(logits))] = 1.0
+        return probs
+    logits = apply_temperature(logits, s.temperature)
+    logits = top_k_filter(logits, s.top_k)
+    logits = top_p_filter(logits, s.top_p)
+    logits = min_p_filter(logits, s.min_p)
+    return torch.softmax(logits, -1)
+
+
+def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
+    """Draw one token id. Drawing on the CPU keeps a seed's result the same on every device."""
+    probs = probs.detach().to("cpu", torch.float32)
+    if int((probs > 0).sum()) == 1:
+        return int(torch.argmax(probs))
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+def make_generator(seed: int) -> torch.Generator:
+    g = torch.Generator(device="cpu")
+    g.manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
+    return g

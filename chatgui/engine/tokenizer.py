@@ -1,0 +1,150 @@
+"""A `tokenizers` tokenizer built from GGUF metadata, matching llama.cpp's tokenization.
+
+gpt2-style byte-level BPE: pre-tokenizer regexes follow the name in `tokenizer.ggml.pre`, as
+llama.cpp does. Control and user-defined tokens become special tokens, so `<|im_start|>` in
+text is one token. SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE
+whose merges are ranked by the vocabulary's scores, which is what llama.cpp's SPM tokenizer does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+from .errors import ModelLoadError
+
+_GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
+_LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_QWEN2 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+          r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
+# tokenizer.ggml.pre -> regexes applied in order (llama.cpp's llm_tokenizer_bpe table).
+PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
+    "default": [r"[\p{P}\$\+<=>\^~\|]+", _GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"],
+    "gpt2": [_GPT2],
+    "llama3": [_LLAMA3], "llama-bpe": [_LLAMA3], "llama-v3": [_LLAMA3], "dbrx": [_LLAMA3],
+    "smaug-bpe": [_LLAMA3], "falcon3": [_LLAMA3], "pixtral": [_LLAMA3],
+    "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2], "megrez": [_QWEN2],
+    "smollm": [r"\p{N}", _GPT2], "starcoder": [r"\p{N}", _GPT2], "refact": [r"\p{N}", _GPT2],
+    "codeshell": [r"\p{N}", _GPT2], "command-r": [r"\p{N}", _GPT2], "exaone": [r"\p{N}", _GPT2],
+    "minerva-7b": [r"\p{N}", _GPT2],
+}
+IGNORE_MERGES_PRE = {"llama3", "llama-bpe", "llama-v3", "dbrx", "smaug-bpe", "falcon3", "pixtral"}
+
+TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
+END_OF_TURN_NAMES = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "<|eom_id|>",
+                     "<|end_of_text|>", "</s>")
+
+
+@dataclass
+class TokenizerInfo:
+    tokenizer: Tokenizer
+    bos_id: int | None
+    eos_id: int | None
+    add_bos: bool
+    add_eos: bool
+    stop_ids: frozenset[int]        # EOS, end-of-turn and other end-of-generation tokens
+    special_ids: frozenset[int]
+    warnings: tuple[str, ...]
+
+
+def _split(regex: str) -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
+
+
+def build_tokenizer(meta: dict, path) -> TokenizerInfo:
+    kind = meta.get("tokenizer.ggml.model")
+    tokens = meta.get("tokenizer.ggml.tokens")
+    if not isinstance(tokens, list) or not tokens:
+        raise ModelLoadError(path, "the file has no tokenizer vocabulary")
+    types = meta.get("tokenizer.ggml.token_type") or [TOKEN_NORMAL] * len(tokens)
+    if len(types) != len(tokens):
+        raise ModelLoadError(path, "tokenizer token types do not match the vocabulary")
+    warnings = []
+    if kind == "gpt2":
+        tok = _build_bpe(meta, tokens, path, warnings)
+    elif kind == "llama":
+        tok = _build_spm(meta, tokens, types, path)
+    else:
+        raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
+
+    special = [i for i, t in enumerate(types) if t in (TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNKNOWN)]
+    tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in special])
+
+    def token_id(key):
+        v = meta.get(key)
+        return int(v) if isinstance(v, int) and 0 <= v < len(tokens) else None
+
+    bos, eos, eot = token_id("tokenizer.ggml.bos_token_id"), token_id("tokenizer.ggml.eos_token_id"), \
+        token_id("tokenizer.ggml.eot_token_id")
+    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", kind == "llama")) and bos is not None
+    add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False)) and eos is not None
+    stops = {i for i in (eos, eot, token_id("tokenizer.ggml.eom_token_id")) if i is not None}
+    # llama.cpp also ends generation on well-known end-of-turn control tokens.
+    stops |= {i for i in special if tokens[i] in END_OF_TURN_NAMES and types[i] == TOKEN_CONTROL}
+    return TokenizerInfo(tok, bos, eos, add_bos, add_eos, frozenset(stops), frozenset(special), tuple(warnings))
+
+
+def _build_bpe(meta: dict, tokens: list, path, warnings: list) -> Tokenizer:
+    merges_raw = meta.get("tokenizer.ggml.merges")
+    if not isinstance(merges_raw, list):
+        raise ModelLoadError(path, "a gpt2 tokenizer needs tokenizer.ggml.merges")
+    vocab = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    merges = []
+    for m in merges_raw:
+        a, sep, b = m.partition(" ")
+        if sep:
+            merges.append((a, b))
+    pre = meta.get("tokenizer.ggml.pre", "default")
+    regexes = PRE_TOKENIZER_REGEXES.get(pre)
+    if regexes is None:
+        warnings.append(f"unknown pre-tokenizer {pre!r}; using GPT-2's, tokens may differ from llama.cpp")
+        regexes = PRE_TOKENIZER_REGEXES["gpt2"]
+    try:
+        model = models.BPE(vocab=vocab, merges=merges, fuse_unk=False, byte_fallback=False,
+                           ignore_merges=pre in IGNORE_MERGES_PRE)
+    except Exception as e:
+        raise ModelLoadError(path, f"the tokenizer's vocabulary or merges are invalid ({e})") from e
+    tok = Tokenizer(model)
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [_split(r) for r in regexes] + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def _build_spm(meta: dict, tokens: list, types: list, path) -> Tokenizer:
+    scores = meta.get("tokenizer.ggml.scores")
+    if not isinstance(scores, list) or len(scores) != len(tokens):
+        raise ModelLoadError(path, "a SentencePiece tokenizer needs tokenizer.ggml.scores")
+    vocab = {}
+    for i, t in enumerate(tokens):
+        vocab.setdefault(t, i)
+    # Rank merges the way SentencePiece BPE does: the merged piece's score, highest first.
+    mergeable = [i for i, t in enumerate(types) if t in (TOKEN_NORMAL, TOKEN_USER_DEFINED)]
+    merges = []
+    for i in mergeable:
+        piece = tokens[i]
+        for cut in range(1, len(piece)):
+            a, b = piece[:cut], piece[cut:]
+            ia, ib = vocab.get(a), vocab.get(b)
+            if ia is not None and ib is not None:
+                merges.append((scores[i], ia, ib, a, b))
+    merges.sort(key=lambda m: (-m[0], m[1], m[2]))
+    unk = meta.get("tokenizer.ggml.unknown_token_id", 0)
+    try:
+        model = models.BPE(vocab=vocab, merges=[(m[3], m[4]) for m in merges], unk_token=tokens[unk],
+                           fuse_unk=True, byte_fallback=True)
+    except Exception as e:
+        raise ModelLoadError(path, f"the tokenizer's vocabulary is invalid ({e})") from e
+    tok = Tokenizer(model)
+    norms = [normalizers.Replace(" ", "\u2581")]
+    if meta.get("tokenizer.ggml.add_space_prefix", True):
+        norms.insert(0, normalizers.Prepend("\u2581"))
+    tok.normalizer = normalizers.Sequence(norms)
+    tok.decoder = decoders.Sequence([
+        decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
+        + ([decoders.Strip(" ", 1, 0)] if meta.get("tokenizer.ggml.add_space_prefix", True) else []))
+    return tok
