@@ -64,7 +64,7 @@ def dequantize(path, t: TensorInfo) -> torch.Tensor:
     if t.qtype_name == "F32":
         return torch.from_numpy(np.array(t.data, dtype=np.float32))
     if t.qtype_name == "F16":
-        return torch.from_numpy(np.asarray(t.data)).float()
+        return torch.from_numpy(np.array(t.data)).float()
     fast = _FAST.get(t.qtype_name)
     if fast is not None:
         return fast(t).reshape(t.shape)

@@ -1,0 +1,54 @@
+"""Errors and problem reports shared by the store modules."""
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class StoreError(OSError):
+    """Reading or writing the user's data failed; `str(err)` is a sentence fit for a dialog.
+
+    It is an OSError so callers that already catch OSError keep working. `path` is the file
+    involved (or None) and `errno` the underlying error number when there was one.
+    """
+
+    def __init__(self, message: str, path: Path | str | None = None, cause: BaseException | None = None):
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+        self.errno = getattr(cause, "errno", None)
+
+    @classmethod
+    def wrap(cls, what: str, path: Path | str, err: OSError) -> "StoreError":
+        """Build 'Could not save chat.json: the disk is full' from an OSError."""
+        return cls(f"{what} {Path(path).name}: {describe_os_error(err)}", path, err)
+
+
+@dataclass(frozen=True)
+class StoreProblem:
+    """A file the store could not use, for the UI to show once."""
+    path: Path
+    reason: str       # what is wrong with it
+    action: str       # what the store did about it
+
+    def __str__(self) -> str:
+        return f"{self.path.name}: {self.reason} ({self.action})"
+
+
+_ERRNO_TEXT = {
+    errno.ENOSPC: "the disk is full",
+    errno.EROFS: "the folder is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOENT: "the file or folder does not exist",
+    errno.EISDIR: "a folder is in the way",
+}
+if hasattr(errno, "EDQUOT"):
+    _ERRNO_TEXT[errno.EDQUOT] = "the disk quota is exceeded"
+
+
+def describe_os_error(err: OSError) -> str:
+    text = _ERRNO_TEXT.get(getattr(err, "errno", None) or -1)
+    if text:
+        return text
+    return err.strerror or str(err) or type(err).__name__

@@ -1,0 +1,56 @@
+"""Shared fixtures. Every test gets its own data and config folders; Qt runs offscreen."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+
+import pytest  # noqa: E402
+
+from tiny_gguf import write_tiny_model  # noqa: E402
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "smollm2-135m-q4_1.llamacpp.json"
+
+
+@pytest.fixture(scope="session")
+def real_model_path():
+    """The real default model, found or fetched the real way (into the user's models folder,
+    so later runs reuse it)."""
+    from chatgui.engine import default_model_path
+
+    saved = {k: os.environ.pop(k) for k in ("CHATGUI_DATA_DIR", "CHATGUI_CONFIG_DIR") if k in os.environ}
+    try:
+        path = default_model_path(fetch=True)
+    finally:
+        os.environ.update(saved)
+    assert path is not None and path.is_file()
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_model(real_model_path):
+    from chatgui.engine import load_model
+
+    return load_model(real_model_path, device="cpu")
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CHATGUI_CONFIG_DIR", str(tmp_path / "config"))
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    return write_tiny_model(tmp_path_factory.mktemp("tiny") / "tiny.gguf")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_path):
+    from chatgui.engine import load_model
+
+    return load_model(tiny_model_path, device="cpu")

@@ -1,0 +1,148 @@
+"""Generation on tiny models: events, seeds, cancel, stop strings, context fitting."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chatgui.engine import PromptTooLongError, SamplingSettings, load_model
+from chatgui.engine.chat_model import _split_stop
+from tiny_gguf import write_tiny_model
+
+CHAT = [{"role": "user", "content": "hello there"}]
+
+
+def run(model, settings, messages=CHAT, cancel=None):
+    g = model.generate(messages, settings, cancel=cancel)
+    events = list(g)
+    return g, events
+
+
+def test_events_carry_probabilities_and_alternatives(tiny_model):
+    g, events = run(tiny_model, SamplingSettings(seed=3, max_new_tokens=12, temperature=0.8))
+    assert 0 < len(events) <= 12
+    for i, e in enumerate(events):
+        assert e.index == i
+        assert 0 < e.prob <= 1 and 0 < e.sampled_prob <= 1
+        assert 1 <= len(e.alternatives) <= 5 and 1 <= len(e.sampled_alternatives) <= 5
+        probs = [a.prob for a in e.alternatives]
+        assert probs == sorted(probs, reverse=True)
+        tid, text, p = e.alternatives[0]      # unpacks like (token_id, text, prob)
+        assert isinstance(tid, int) and isinstance(text, str)
+        assert e.prob <= e.alternatives[0].prob + 1e-6
+    assert "".join(e.text for e in events) == g.text
+    assert g.stats.generated_tokens == len(events) and g.stats.seed == 3
+    assert g.stats.prompt_tokens == len(tiny_model.tokenize(tiny_model.render_chat(CHAT)))
+
+
+def test_same_seed_same_answer_and_different_seed_differs(tiny_model):
+    s = SamplingSettings(seed=11, max_new_tokens=30, temperature=1.0, top_k=0, top_p=1.0, min_p=0.0)
+    a = [e.token_id for e in run(tiny_model, s)[1]]
+    b = [e.token_id for e in run(tiny_model, s)[1]]
+    c = [e.token_id for e in run(tiny_model, s.with_(seed=12))[1]]
+    assert a == b and a != c
+
+
+def test_random_seed_is_reported_and_replays(tiny_model):
+    s = SamplingSettings(seed=None, max_new_tokens=20, temperature=1.0)
+    g, ev = run(tiny_model, s)
+    g2, ev2 = run(tiny_model, s.with_(seed=g.stats.seed))
+    assert [e.token_id for e in ev] == [e.token_id for e in ev2]
+
+
+def test_greedy_matches_argmax_of_logprobs(tiny_model):
+    g, events = run(tiny_model, SamplingSettings(temperature=0, max_new_tokens=8, repeat_penalty=1.0))
+    ids = list(g.prompt_ids)
+    for e in events:
+        assert e.token_id == int(tiny_model.logprobs(ids)[-1].argmax())
+        ids.append(e.token_id)
+
+
+def test_cancel_between_tokens(tiny_model):
+    cancel = threading.Event()
+    g = tiny_model.generate(CHAT, SamplingSettings(seed=1, max_new_tokens=200), cancel=cancel)
+    got = []
+    for e in g:
+        got.append(e)
+        if len(got) == 3:
+            cancel.set()
+    assert len(got) == 3 and g.stats.finish_reason == "cancelled"
+    # A cancel set before the start stops during prefill: no token at all.
+    g2 = tiny_model.generate(CHAT, SamplingSettings(seed=1), cancel=cancel)
+    assert list(g2) == [] and g2.stats.finish_reason == "cancelled"
+
+
+def test_stops_at_end_of_turn_token(tmp_path, monkeypatch):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf"), device="cpu")
+    forward = m.net.forward
+    calls = []
+
+    def forward_that_ends_the_turn(tokens, input_pos, last_only=False):
+        logits = forward(tokens, input_pos, last_only=last_only).clone()
+        calls.append(1)
+        if len(calls) > 4:                      # after a few tokens, <|im_end|> (id 2) wins
+            logits[..., 2] = 1e4
+        return logits
+
+    monkeypatch.setattr(m.net, "forward", forward_that_ends_the_turn)
+    g, events = run(m, SamplingSettings(temperature=0, max_new_tokens=50))
+    assert g.stats.finish_reason == "stop" and len(events) == 4
+    assert all(e.token_id != 2 for e in events)
+    assert m.tok.stop_ids >= {2}
+
+
+def test_stop_strings():
+    assert _split_stop("hello wor", ["world"]) == ("hello ", "wor", False)
+    assert _split_stop("hello world!", ["world"]) == ("hello ", "", True)
+    assert _split_stop("abc", []) == ("abc", "", False)
+    assert _split_stop("abc", ["xyz"]) == ("abc", "", False)
+
+
+def test_stop_string_ends_generation(tiny_model):
+    s = SamplingSettings(seed=5, max_new_tokens=40, temperature=1.0)
+    full = run(tiny_model, s)[0].text
+    assert len(full) > 6
+    stop = full[3:6]
+    g, events = run(tiny_model, s.with_(stop=(stop,)))
+    assert g.stats.finish_reason == "stop_string"
+    assert g.text == full[:full.index(stop)] and stop not in g.text
+
+
+def test_context_drops_oldest_turns_keeps_system(tmp_path):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", context=256), device="cpu")
+    msgs = [{"role": "system", "content": "sys prompt"}]
+    for i in range(12):
+        msgs += [{"role": "user", "content": f"question number {i} " * 3},
+                 {"role": "assistant", "content": f"answer number {i} " * 3}]
+    msgs.append({"role": "user", "content": "last question"})
+    g = m.generate(msgs, SamplingSettings(max_new_tokens=64, seed=0))
+    assert g.dropped_messages > 0 and g.dropped_messages % 2 == 0
+    prompt = m.detokenize(g.prompt_ids)
+    assert prompt.startswith("<|im_start|>system\nsys prompt") and "last question" in prompt
+    assert "question number 0 " not in prompt
+    assert len(g.prompt_ids) + 64 <= m.context_length
+    list(g)
+
+
+def test_prompt_too_long_is_a_clear_error(tmp_path):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", context=128), device="cpu")
+    with pytest.raises(PromptTooLongError, match="too long"):
+        m.generate([{"role": "user", "content": "word " * 500}], SamplingSettings())
+
+
+def test_max_new_tokens_capped_by_context(tmp_path):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", context=64), device="cpu")
+    g = m.generate([{"role": "user", "content": "hi"}], SamplingSettings(max_new_tokens=1000, temperature=0,
+                                                                          repeat_penalty=1.0))
+    events = list(g)
+    assert len(g.prompt_ids) + len(events) <= 64
+
+
+def test_kv_prefix_reuse_gives_same_result(tiny_model):
+    s = SamplingSettings(seed=9, max_new_tokens=10)
+    first = run(tiny_model, s)[0]
+    follow = CHAT + [{"role": "assistant", "content": first.text}, {"role": "user", "content": "more"}]
+    a = [e.token_id for e in run(tiny_model, s, follow)[1]]
+    tiny_model._cache_ids = []           # cold cache: everything recomputed
+    b = [e.token_id for e in run(tiny_model, s, follow)[1]]
+    assert a == b

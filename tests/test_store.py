@@ -1,0 +1,429 @@
+"""The store's normal behaviour: paths, atomic writes, the branching chat model, history,
+search, export and settings. Hostile files and disk trouble are in test_store_hostile.py."""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chatgui.engine.types import SamplingSettings
+from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
+                           atomic_write_text, export_json, export_markdown, load_settings, paths,
+                           save_settings)
+
+
+@pytest.fixture
+def dirs(tmp_path, monkeypatch):
+    data, config = tmp_path / "data", tmp_path / "config"
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(data))
+    monkeypatch.setenv("CHATGUI_CONFIG_DIR", str(config))
+    return data, config
+
+
+@pytest.fixture
+def store(dirs):
+    return HistoryStore()
+
+
+def make_chat(turns: int = 3, title: str = "", first: str = "Hello there") -> Chat:
+    chat = Chat(title=title, system_prompt="You are helpful.")
+    for i in range(turns):
+        chat.append("user", first if i == 0 else f"question {i}")
+        chat.append("assistant", f"answer {i}", meta={"model": "tiny", "seed": i, "tokens": 3})
+    return chat
+
+
+def contents(path_msgs) -> list[str]:
+    return [m.content for m in path_msgs]
+
+
+def test_store_imports_neither_qt_nor_torch():
+    code = ("import sys, chatgui.store; bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')];"
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+# ---- paths -------------------------------------------------------------------------------
+
+def test_paths_follow_env_vars_and_create_folders_lazily(dirs):
+    data, config = dirs
+    assert not data.exists() and not config.exists()
+    assert paths.chats_dir() == data / "chats" and (data / "chats").is_dir()
+    assert paths.models_dir() == data / "models" and (data / "models").is_dir()
+    assert paths.config_dir() == config and config.is_dir()
+    assert paths.settings_path() == config / "settings.json"
+
+
+def test_paths_default_to_platformdirs(tmp_path, monkeypatch):
+    monkeypatch.delenv("CHATGUI_DATA_DIR", raising=False)
+    monkeypatch.delenv("CHATGUI_CONFIG_DIR", raising=False)
+    asked = []
+    monkeypatch.setattr(paths.platformdirs, "user_data_dir",
+                        lambda app, appauthor=None: asked.append(app) or str(tmp_path / "pd-data"))
+    monkeypatch.setattr(paths.platformdirs, "user_config_dir",
+                        lambda app, appauthor=None: asked.append(app) or str(tmp_path / "pd-config"))
+    assert paths.data_dir() == tmp_path / "pd-data"
+    assert paths.config_dir() == tmp_path / "pd-config"
+    assert asked == ["chatgui", "chatgui"]
+
+
+def test_paths_do_not_raise_when_folder_cannot_be_created(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(blocker / "data"))
+    assert paths.chats_dir() == blocker / "data" / "chats"  # the first save reports the trouble
+
+
+# ---- atomic writes -----------------------------------------------------------------------
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "a.json"
+    target.write_text("old")
+    temps = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda s, d: temps.append(Path(s)) or real_replace(s, d))
+    atomic_write_text(target, "new ü")
+    assert target.read_text(encoding="utf-8") == "new ü"
+    atomic_write_bytes(target, b"\x00\x01")
+    assert target.read_bytes() == b"\x00\x01"
+    assert os.listdir(tmp_path) == ["a.json"]
+    assert all(t.parent == tmp_path and t.name.startswith(".") and t.name.endswith(".tmp") for t in temps)
+    assert len(temps) == 2
+
+
+# ---- the chat tree -----------------------------------------------------------------------
+
+def test_linear_chat_and_model_messages():
+    chat = make_chat(2)
+    assert [m.role for m in chat.active_path()] == ["user", "assistant"] * 2
+    assert chat.to_messages_for_model() == [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "answer 0"},
+        {"role": "user", "content": "question 1"}, {"role": "assistant", "content": "answer 1"},
+    ]
+    chat.system_prompt = ""
+    assert chat.to_messages_for_model()[0] == {"role": "user", "content": "Hello there"}
+    chat.system_prompt = None
+    assert len(chat.to_messages_for_model()) == 4
+
+
+def test_regenerate_keeps_candidates_browsable():
+    chat = Chat()
+    user = chat.append("user", "Tell me a joke")
+    first = chat.add_message(user.id, "assistant", "joke A")
+    second = chat.add_message(user.id, "assistant", "joke B")  # regenerate
+    third = chat.add_message(user.id, "assistant", "joke C")
+    assert [m.id for m in chat.siblings(second.id)] == [first.id, second.id, third.id]
+    assert chat.sibling_index(third.id) == (2, 3)
+    assert contents(chat.active_path()) == ["Tell me a joke", "joke C"]
+    chat.select(first.id)
+    assert chat.sibling_index(first.id) == (0, 3)
+    assert contents(chat.active_path()) == ["Tell me a joke", "joke A"]
+    fourth = chat.add_message(user.id, "assistant", "joke D")  # regenerating shows the new one
+    assert contents(chat.active_path()) == ["Tell me a joke", "joke D"]
+    assert chat.sibling_index(fourth.id) == (3, 4)
+    # the prompt for another regeneration stops at the user message
+    assert chat.to_messages_for_model(upto=user.id)[-1] == {"role": "user", "content": "Tell me a joke"}
+
+
+def test_edit_and_resend_branches_and_keeps_old_branch():
+    chat = Chat()
+    q1 = chat.append("user", "What is 2+2?")
+    chat.append("assistant", "4")
+    q2 = chat.append("user", "And 3+3?")
+    a2 = chat.append("assistant", "6")
+    chat.append("user", "thanks")
+    edited = chat.add_message(q2.parent_id, "user", "And 3*3?")  # edit q2 and resend
+    chat.append("assistant", "9")
+    assert contents(chat.active_path()) == ["What is 2+2?", "4", "And 3*3?", "9"]
+    assert chat.sibling_index(edited.id) == (1, 2)
+    chat.select(q2.id)  # browse back: the old branch is whole, down to its last message
+    assert contents(chat.active_path()) == ["What is 2+2?", "4", "And 3+3?", "6", "thanks"]
+    chat.select(edited.id)
+    assert contents(chat.active_path())[-1] == "9"
+    assert len(chat.messages) == 7 and chat.path_to(a2.id)[0] is q1
+
+
+def test_select_deep_message_selects_its_ancestors():
+    chat = Chat()
+    root_a = chat.append("user", "A")
+    deep = chat.append("assistant", "A-reply")
+    chat.add_message(None, "user", "B")  # edit of the first message: a second top-level branch
+    chat.append("assistant", "B-reply")
+    assert contents(chat.active_path()) == ["B", "B-reply"]
+    chat.select(deep.id)
+    assert contents(chat.active_path()) == ["A", "A-reply"]
+    assert chat.sibling_index(root_a.id) == (0, 2)
+
+
+def test_update_content_merges_meta_and_bumps_updated():
+    chat = Chat(created=1000.0)
+    user = chat.append("user", "hi")
+    reply = chat.add_message(user.id, "assistant", "", meta={"model": "m"})
+    chat.updated = 1000.0
+    chat.update_content(reply.id, "Hel")
+    chat.update_content(reply.id, "Hello!", meta={"finish_reason": "stop", "tokens": 2})
+    assert reply.content == "Hello!"
+    assert reply.meta == {"model": "m", "finish_reason": "stop", "tokens": 2}
+    assert chat.updated > 1000.0
+
+
+def test_remove_deletes_subtree_and_falls_back_to_other_candidate():
+    chat = Chat()
+    user = chat.append("user", "q")
+    keep = chat.add_message(user.id, "assistant", "kept")
+    gone = chat.add_message(user.id, "assistant", "failed")
+    chat.append("user", "follow-up under the failed one")
+    chat.remove(gone.id)
+    assert len(chat.messages) == 2
+    assert contents(chat.active_path()) == ["q", "kept"]
+    assert gone.id not in chat.selected.values()
+    assert chat.siblings(keep.id) == [keep]
+    with pytest.raises(KeyError):
+        chat.remove("nope")
+
+
+def test_add_message_rejects_unknown_parent_and_role():
+    chat = Chat()
+    with pytest.raises(KeyError):
+        chat.add_message("missing", "user", "x")
+    with pytest.raises(ValueError):
+        chat.add_message(None, "wizard", "x")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Hello", "Hello"),
+    ("  multi\nline\n\tquestion  ", "multi line question"),
+    ("Please summarise the following paragraph about photosynthesis",
+     "Please summarise the following…"),  # cut at a word
+    ("x" * 100, "x" * 39 + "…"),
+    ("为什么天空是蓝色的" * 10, ("为什么天空是蓝色的" * 10)[:39] + "…"),
+])
+def test_title_from_first_message(text, expected):
+    chat = Chat()
+    chat.append("system", "ignored")
+    chat.append("user", text)
+    chat.append("user", "second")
+    title = chat.title_from_first_message()
+    assert title == expected
+    assert len(title) <= 40 and "\n" not in title
+
+
+def test_title_from_first_message_without_user_message():
+    assert Chat().title_from_first_message() == ""
+
+
+# ---- history: save, load, list -----------------------------------------------------------
+
+def test_round_trip_keeps_tree_selection_and_meta(store):
+    chat = make_chat(2, title="Round trip")
+    chat.settings = SamplingSettings(temperature=0.3, stop=("###",)).to_dict()
+    user = chat.active_path()[-2]
+    token_data = [{"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]]}]
+    alt = chat.add_message(user.id, "assistant", "другой ответ 🙂",
+                           meta={"token_data": token_data, "model_sha256": "ab" * 32, "seed": 42})
+    chat.select(chat.siblings(alt.id)[0].id)
+    store.save(chat)
+    loaded = HistoryStore(store.dir).load(chat.id)
+    assert loaded == chat
+    assert loaded.messages[alt.id].meta["token_data"] == token_data
+    assert contents(loaded.active_path()) == contents(chat.active_path())
+    assert SamplingSettings.from_dict(loaded.settings).stop == ("###",)
+    raw = json.loads((store.dir / f"{chat.id}.json").read_text(encoding="utf-8"))
+    assert raw["schema"] == 1 and raw["id"] == chat.id
+
+
+def test_save_lone_surrogate_round_trips(store):
+    chat = Chat()
+    chat.append("user", "broken \ud800 text")
+    store.save(chat)
+    assert store.load(chat.id).active_path()[0].content == "broken \ud800 text"
+
+
+def test_list_newest_first_with_summaries(store):
+    old, new, untitled = make_chat(1, title="Old"), make_chat(1, title="New"), make_chat(1, first="Name me")
+    old.updated, new.updated, untitled.updated = 100.0, 300.0, 200.0
+    for c in (old, new, untitled):
+        store.save(c)
+    listed = HistoryStore(store.dir).list_chats()
+    assert [(s.id, s.title, s.updated) for s in listed] == [
+        (new.id, "New", 300.0), (untitled.id, "Name me", 200.0), (old.id, "Old", 100.0)]
+    assert listed[0].path == store.dir / f"{new.id}.json"
+    assert store.list_chats() == listed
+
+
+def test_listing_200_chats_is_fast(store):
+    for i in range(200):
+        chat = make_chat(4, first=f"chat number {i}")
+        chat.messages[chat.active_path()[-1].id].meta["token_data"] = [
+            {"id": t, "t": "tok", "p": 0.5, "alts": [[t, "tok", 0.5], [t + 1, "other", 0.1]]} for t in range(200)]
+        store.save(chat)
+    start = time.perf_counter()
+    cold = HistoryStore(store.dir).list_chats()  # no in-memory state: every file is checked
+    cold_time = time.perf_counter() - start
+    assert len(cold) == 200 and cold_time < 0.5, cold_time
+    start = time.perf_counter()
+    warm = HistoryStore(store.dir).list_chats()  # summaries come from the index cache
+    warm_time = time.perf_counter() - start
+    assert warm == cold and warm_time < 0.5, warm_time
+
+
+def test_index_cache_notices_changes_made_elsewhere(store):
+    chat = make_chat(1, title="Before")
+    store.save(chat)
+    assert store.list_chats()[0].title == "Before"
+    assert (store.dir / ".index.json").is_file()
+    path = store.path_for(chat.id)
+    size, mtime = path.stat().st_size, path.stat().st_mtime
+    chat.title = "Later!"  # same length, same size: only the modification time tells
+    HistoryStore(store.dir).save(chat)
+    os.utime(path, (mtime + 1, mtime + 1))
+    assert path.stat().st_size == size
+    assert store.list_chats()[0].title == "Later!"
+    assert HistoryStore(store.dir).list_chats()[0].title == "Later!"
+    chat.title = "Longer title, written by another window"
+    HistoryStore(store.dir).save(chat)
+    assert store.list_chats()[0].title == "Longer title, written by another window"
+
+
+def test_save_is_cheap_enough_for_streaming(store):
+    chat = make_chat(25)
+    times = []
+    for i in range(20):
+        chat.update_content(chat.active_path()[-1].id, "streamed text " * i)
+        start = time.perf_counter()
+        store.save(chat)
+        times.append(time.perf_counter() - start)
+    assert statistics.median(times) < 0.05, times
+
+
+def test_delete(store):
+    a, b = make_chat(1), make_chat(1)
+    store.save(a)
+    store.save(b)
+    store.delete(a.id)
+    assert [s.id for s in store.list_chats()] == [b.id]
+    store.delete(a.id)  # already gone: no error
+    with pytest.raises(StoreError):
+        store.load(a.id)
+
+
+@pytest.mark.parametrize("bad_id", ["../escape", "a/b", "", "x" * 65, "dot.json", None])
+def test_invalid_chat_ids_are_refused(store, bad_id):
+    for call in (store.load, store.delete):
+        with pytest.raises(StoreError):
+            call(bad_id)
+    chat = Chat()
+    chat.id = bad_id
+    with pytest.raises(StoreError):
+        store.save(chat)
+    assert not (store.dir.parent / "escape.json").exists()
+
+
+def test_stale_temp_files_are_cleaned_up_but_fresh_ones_kept(store):
+    store.save(make_chat(1))
+    stale, fresh = store.dir / ".x.json.abc.tmp", store.dir / ".y.json.def.tmp"
+    stale.write_text("half")
+    fresh.write_text("in progress")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    assert len(store.list_chats()) == 1
+    assert not stale.exists() and fresh.exists()
+
+
+# ---- search and export -------------------------------------------------------------------
+
+def test_search_titles_and_all_branches(store):
+    cooking = make_chat(1, title="Cooking pasta")
+    physics = Chat(title="Physics")
+    q = physics.append("user", "Why is the sky blue?")
+    physics.append("assistant", "Rayleigh SCATTERING.")
+    physics.add_message(q.id, "assistant", "Because of ßtraße light")
+    physics.select(physics.siblings(q.id)[0].id)  # that candidate is no longer shown
+    other = make_chat(1, title="Other")
+    for c in (cooking, physics, other):
+        store.save(c)
+    assert store.search("PASTA") == [cooking.id]
+    assert store.search("scattering") == [physics.id]
+    assert store.search("STRASSE") == [physics.id]  # casefold, not just lower()
+    assert store.search("nothing like this") == []
+    assert sorted(store.search("")) == sorted([cooking.id, physics.id, other.id])
+    assert store.search("answer 0") == [c.id for c in store.list_chats() if c.id in (cooking.id, other.id)]
+
+
+def test_export_markdown():
+    chat = Chat(title="Greeting", system_prompt="Be brief.\nBe kind.")
+    u = chat.append("user", "Hi")
+    chat.append("assistant", "old answer")
+    chat.add_message(u.id, "assistant", "Hello! **bold**", meta={"model": "Qwen-0.5B"})
+    md = export_markdown(chat)
+    assert md.startswith("# Greeting\n")
+    assert "> Be brief.\n> Be kind." in md
+    assert "## User\n\nHi\n" in md
+    assert "## Assistant (Qwen-0.5B)\n\nHello! **bold**\n" in md
+    assert "old answer" not in md  # only the conversation as shown
+    assert HistoryStore.export_markdown is export_markdown
+
+
+def test_export_json_is_complete_and_reloadable(store):
+    chat = make_chat(2, title="Json")
+    chat.add_message(chat.active_path()[-2].id, "assistant", "second candidate")
+    text = export_json(chat)
+    doc = json.loads(text)
+    assert doc["schema"] == 1 and len(doc["messages"]) == 5
+    assert Chat.from_dict(doc) == chat
+    (store.dir).mkdir(parents=True, exist_ok=True)
+    (store.dir / f"{chat.id}.json").write_text(text, encoding="utf-8")  # an export can be put back
+    assert store.load(chat.id) == chat
+
+
+# ---- settings ----------------------------------------------------------------------------
+
+def test_settings_defaults_when_missing(dirs):
+    problems = []
+    s = load_settings(problems=problems)
+    assert s == AppSettings() and problems == []
+    assert s.sampling_settings() == SamplingSettings()
+    assert s.device == "auto" and s.language == "system" and s.system_prompt == ""
+
+
+def test_settings_round_trip(dirs):
+    _, config = dirs
+    s = AppSettings(system_prompt="Be terse", model_path="/m/q.gguf", device="cuda", context_length=4096,
+                    language="zh_CN", random_seed=False, show_token_view=True, window_geometry="AdnQ==",
+                    window_state="AAA=", splitter_state="BBB=", last_chat_id="abc", backend={"port": 8080})
+    s.set_sampling(SamplingSettings(temperature=0.1, seed=7, stop=("END",)))
+    save_settings(s)
+    assert (config / "settings.json").is_file() and os.listdir(config) == ["settings.json"]
+    loaded = load_settings()
+    assert loaded == s
+    assert loaded.sampling_settings() == SamplingSettings(temperature=0.1, seed=7, stop=("END",))
+
+
+def test_settings_unknown_keys_ignored_and_bad_types_replaced_field_by_field(dirs):
+    _, config = dirs
+    config.mkdir(parents=True)
+    (config / "settings.json").write_text(json.dumps({
+        "future_option": 1, "system_prompt": 42, "model_path": "/ok.gguf", "device": "tpu",
+        "context_length": "big", "language": "en", "random_seed": "yes", "show_token_view": True,
+        "window_geometry": 5, "backend": [], "theme": "dark",
+        "sampling": {"temperature": "hot", "top_k": 10, "top_p": 1, "seed": True, "stop": ["a", 3], "x": 1},
+    }))
+    problems = []
+    s = load_settings(problems=problems)
+    assert problems == []
+    assert (s.system_prompt, s.model_path, s.device, s.context_length) == ("", "/ok.gguf", "auto", None)
+    assert (s.language, s.random_seed, s.show_token_view, s.window_geometry) == ("en", True, True, None)
+    assert (s.backend, s.theme) == ({}, "dark")
+    assert s.sampling == {**SamplingSettings().to_dict(), "top_k": 10, "top_p": 1.0}
+    assert s.sampling_settings().top_p == 1.0
+
+
+def test_settings_sampling_not_a_dict_falls_back(dirs):
+    s = AppSettings.from_dict({"sampling": "oops", "context_length": -5})
+    assert s.sampling == SamplingSettings().to_dict() and s.context_length is None
