@@ -5,13 +5,14 @@ import pytest
 import torch
 
 from chatgui.engine import load_model
-from chatgui.engine.model import apply_rope
+from chatgui.engine.loader import neox_to_interleaved
+from chatgui.engine.model import ModelArgs, apply_rope, rope_table
 from tiny_gguf import write_tiny_model
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
 def test_kv_cache_decode_equals_full_forward(tmp_path, arch):
-    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch), device="cpu")
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch), device="cpu", precision="float32")
     ids = torch.randint(3, 250, (1, 40), generator=torch.Generator().manual_seed(0))
     full = m.net(ids, 0)[0]
     # Prefill 25 tokens, then decode the rest one by one through the cache.
@@ -22,7 +23,8 @@ def test_kv_cache_decode_equals_full_forward(tmp_path, arch):
 
 
 def test_gemma3_sliding_window_limits_attention(tmp_path):
-    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2), device="cpu")
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2), device="cpu",
+                   precision="float32")
     m.net.args.sliding_window = 4
     m.net.args.sliding_window_pattern = 2   # layer 0 slides, layer 1 is global
     for i, layer in enumerate(m.net.layers):
@@ -40,16 +42,44 @@ def test_gemma3_sliding_window_limits_attention(tmp_path):
     assert not torch.allclose(m.net(ids, 0)[0], full)
 
 
-def test_rope_layouts_agree_up_to_a_permutation():
-    """Interleaved RoPE on x equals rotate-half RoPE on x with its pairs de-interleaved: the
-    permutation llama.cpp applies to llama's Q/K rows."""
+def neox_rope_reference(x, pos, base=10000.0):
+    """Rotate-half RoPE written out plainly, as Hugging Face's Llama/Qwen code does it."""
+    d = x.shape[-1]
+    inv = 1.0 / base ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
+    ang = torch.outer(pos.double(), inv)
+    cos, sin = torch.cat([ang.cos(), ang.cos()], -1).float(), torch.cat([ang.sin(), ang.sin()], -1).float()
+    x1, x2 = x[..., : d // 2], x[..., d // 2:]
+    return x * cos[None, :, None, :] + torch.cat([-x2, x1], -1) * sin[None, :, None, :]
+
+
+def test_interleaved_rope_on_permuted_rows_equals_neox_rope():
+    """The loader permutes NeoX-layout Q/K rows so that one interleaved RoPE serves every
+    architecture: rotating the permuted vector must give the permuted NeoX rotation."""
     torch.manual_seed(0)
-    x = torch.randn(1, 2, 5, 8)
-    ang = torch.outer(torch.arange(5.0), 1.0 / 10000 ** (torch.arange(0, 4) * 2 / 8))
-    cos, sin = ang.cos(), ang.sin()
-    inter = apply_rope(x, cos, sin, 8, interleaved=True)
-    perm = torch.cat([torch.arange(0, 8, 2), torch.arange(1, 8, 2)])
-    neox = apply_rope(x[..., perm], cos, sin, 8, interleaved=False)
-    torch.testing.assert_close(inter[..., perm], neox)
-    # Rotation keeps norms.
-    torch.testing.assert_close(inter.norm(dim=-1), x.norm(dim=-1))
+    B, T, H, D = 1, 7, 3, 16
+    x = torch.randn(B, T, H, D)
+    args = ModelArgs(head_dim=D, rope_dim=D)
+    rot = rope_table(args, 10000.0, T, "cpu")
+    perm = neox_to_interleaved(1, D, D)
+    ours = apply_rope(x[..., perm], rot, D)
+    torch.testing.assert_close(ours, neox_rope_reference(x, torch.arange(T))[..., perm], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(ours.norm(dim=-1), x.norm(dim=-1))
+
+
+def test_partial_rotary_leaves_tail_untouched():
+    x = torch.randn(1, 4, 2, 16)
+    args = ModelArgs(head_dim=16, rope_dim=8)
+    out = apply_rope(x, rope_table(args, 10000.0, 4, "cpu"), 8)
+    torch.testing.assert_close(out[..., 8:], x[..., 8:])
+    assert not torch.allclose(out[:, 1:, :, :8], x[:, 1:, :, :8])   # position 0 is not rotated
+
+
+@pytest.mark.parametrize("qtype", ["F32", "Q4_1", "Q4_0"])
+def test_compact_weights_track_the_float32_reference(tmp_path, qtype):
+    """precision="auto" (int4 / bfloat16 weights, bfloat16 matmuls) stays close to float32."""
+    p = write_tiny_model(tmp_path / "m.gguf", qtype=qtype)
+    fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
+    ids = list(range(10, 60))
+    a, b = fast.logprobs(ids), exact.logprobs(ids)
+    assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9
+    assert float((a.exp() - b.exp()).abs().sum(-1).max()) < 0.1     # total variation per position

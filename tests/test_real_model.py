@@ -34,18 +34,31 @@ def test_rendered_prompts_are_exactly_llamacpps(real_model, ref):
         assert real_model.tokenize(prompt) == case["prompt_ids"]
 
 
-def test_teacher_forced_parity(real_model, ref):
+def teacher_forced_parity(model, ref):
     agree = total = 0
     diffs = []
     for case in ref["teacher_forced"]:
-        lp = real_model.logprobs(case["ids"])
+        lp = model.logprobs(case["ids"])
         top5 = torch.tensor(case["top5_ids"])
         agree += int((lp.argmax(-1) == top5[:, 0]).sum())
         total += len(case["ids"])
         diffs.append((lp.gather(1, top5) - torch.tensor(case["top5_logprobs"])).abs().flatten())
-    top1 = agree / total
-    mean_diff = float(torch.cat(diffs).mean())
-    print(f"teacher-forced parity: top-1 {top1:.1%} ({agree}/{total}), mean |dlogp| {mean_diff:.3f}")
+    return agree / total, float(torch.cat(diffs).mean())
+
+
+def test_teacher_forced_parity(real_model, ref):
+    """The app's default precision (int4 weights, bfloat16 matmuls) against llama.cpp."""
+    top1, mean_diff = teacher_forced_parity(real_model, ref)
+    print(f"teacher-forced parity (auto precision): top-1 {top1:.1%}, mean |dlogp| {mean_diff:.3f}")
+    assert top1 >= 0.97
+    assert mean_diff <= 0.15
+
+
+def test_teacher_forced_parity_float32_reference(real_model_path, ref):
+    from chatgui.engine import load_model
+
+    top1, mean_diff = teacher_forced_parity(load_model(real_model_path, device="cpu", precision="float32"), ref)
+    print(f"teacher-forced parity (float32): top-1 {top1:.1%}, mean |dlogp| {mean_diff:.3f}")
     assert top1 >= 0.97
     assert mean_diff <= 0.15
 

@@ -250,8 +250,11 @@ def _split_stop(text: str, stops) -> tuple[str, str, bool]:
     return text[:len(text) - keep], text[len(text) - keep:], False
 
 
-def load_model(path, device: str = "auto", context_length: int | None = None) -> ChatModel:
-    """Load a GGUF chat model. Raises ModelLoadError (naming the file and reason) on bad files."""
+def load_model(path, device: str = "auto", context_length: int | None = None, precision: str = "auto") -> ChatModel:
+    """Load a GGUF chat model. Raises ModelLoadError (naming the file and reason) on bad files.
+
+    precision "auto" keeps weights compact (int4 / bfloat16: fast); "float32" runs the plain
+    dequantized weights (the numerical reference)."""
     gf = GGUFFile(path)
     args = read_model_args(gf)
     tok = build_tokenizer(gf.metadata, gf.path)
@@ -268,7 +271,7 @@ def load_model(path, device: str = "auto", context_length: int | None = None) ->
     ctx = max(ctx, 16)
     dev = resolve_device(device)
     try:
-        net = build_transformer(gf, args, dev, ctx)
+        net = build_transformer(gf, args, dev, ctx, precision)
     except torch.cuda.OutOfMemoryError as e:
         raise ModelLoadError(gf.path, "the GPU ran out of memory while loading the model") from e
     return ChatModel(gf.path, gf, args, net, tok, template, dev, ctx)

@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
+from .qlinear import INT4_TYPES, DenseLinear, DenseRows, Int4Linear, Int8Rows, int4_kernels_available, int4_parts
 from .quant import check_supported, dequantize
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
@@ -63,6 +65,15 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     return args
 
 
+def neox_to_interleaved(n_heads: int, head_dim: int, rope_dim: int) -> torch.Tensor:
+    """Row order that turns rotate-half pairs (j, j + rope_dim/2) into adjacent pairs (2j, 2j+1)
+    within each head. Applied to both Q and K it leaves every q.k product unchanged."""
+    half = rope_dim // 2
+    within = torch.arange(head_dim)
+    within[:rope_dim] = torch.stack([torch.arange(half), torch.arange(half) + half], dim=1).flatten()
+    return (torch.arange(n_heads)[:, None] * head_dim + within[None, :]).flatten()
+
+
 def _check_shape(gf: GGUFFile, name: str, expected: tuple):
     t = gf.tensor(name)
     if tuple(t.shape) != tuple(expected):
@@ -70,7 +81,9 @@ def _check_shape(gf: GGUFFile, name: str, expected: tuple):
     check_supported(gf.path, t)
 
 
-def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_seq: int) -> Transformer:
+def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_seq: int,
+                      precision: str = "auto") -> Transformer:
+    """precision \"auto\": compact weights (int4 / bfloat16); \"float32\": the dequantized reference."""
     a = args
     q_out, kv_out = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     # Check every shape before dequantizing anything: a bogus file fails fast and cheaply.
@@ -98,31 +111,58 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     def w(name):
         return dequantize(gf.path, gf.tensor(name))
 
-    state = {"tok_embeddings.weight": w("token_embd.weight"), "norm.weight": w("output_norm.weight")}
-    if not a.tied_embeddings:
-        state["output.weight"] = w("output.weight")
-    for i in range(a.n_layers):
-        p, s = f"blk.{i}.", f"layers.{i}."
-        state[s + "attn_norm.weight"] = w(p + "attn_norm.weight")
-        state[s + "attn.wqkv.weight"] = torch.cat([w(p + "attn_q.weight"), w(p + "attn_k.weight"), w(p + "attn_v.weight")])
-        if a.qkv_bias:
-            state[s + "attn.wqkv.bias"] = torch.cat([w(p + "attn_q.bias"), w(p + "attn_k.bias"), w(p + "attn_v.bias")])
-        if a.qk_norm:
-            state[s + "attn.q_norm.weight"] = w(p + "attn_q_norm.weight")
-            state[s + "attn.k_norm.weight"] = w(p + "attn_k_norm.weight")
-        state[s + "attn.wo.weight"] = w(p + "attn_output.weight")
-        state[s + "ffn_norm.weight"] = w(p + "ffn_norm.weight")
-        state[s + "ffn.w13.weight"] = torch.cat([w(p + "ffn_gate.weight"), w(p + "ffn_up.weight")])
-        state[s + "ffn.w2.weight"] = w(p + "ffn_down.weight")
-        if a.post_norms:
-            state[s + "attn_post_norm.weight"] = w(p + "post_attention_norm.weight")
-            state[s + "ffn_post_norm.weight"] = w(p + "post_ffw_norm.weight")
-    if any(not torch.isfinite(t).all() for t in state.values() if t.dim() == 1):
-        raise ModelLoadError(gf.path, "the file holds NaN or infinite norm weights")
+    fast = precision != "float32"
+    use_int4 = fast and device.type == "cpu" and int4_kernels_available()
+    dense_dtype = torch.float32
+    if fast:
+        dense_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
 
-    with torch.device("meta"):
-        model = Transformer(args)
-    model.load_state_dict(state, assign=True, strict=True)
+    # Rows of Q and K (and their biases and norms) in NeoX layout are put in interleaved order.
+    q_perm = k_perm = d_perm = None
+    if not a.rope_interleaved:
+        d_perm = neox_to_interleaved(1, a.head_dim, a.rope_dim)
+        q_perm = neox_to_interleaved(a.n_heads, a.head_dim, a.rope_dim)
+        k_perm = neox_to_interleaved(a.n_kv_heads, a.head_dim, a.rope_dim)
+    perms = {"attn_q": q_perm, "attn_k": k_perm, "attn_q_norm": d_perm, "attn_k_norm": d_perm}
+
+    def permuted(name: str, t: torch.Tensor) -> torch.Tensor:
+        perm = perms.get(name.split(".")[-2])
+        return t if perm is None else t[perm]
+
+    def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
+        bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
+        infos = [gf.tensor(n) for n in names]
+        if use_int4 and all(t.qtype_name in INT4_TYPES for t in infos):
+            parts = [tuple(permuted(n, x) for x in int4_parts(t)) for n, t in zip(names, infos)]
+            return Int4Linear(*(torch.cat(p) for p in zip(*parts)), bias)
+        return DenseLinear(torch.cat([permuted(n, w(n)) for n in names]), bias, dense_dtype)
+
+    def rows(name: str) -> nn.Module:
+        if use_int4:
+            return Int8Rows(w(name))
+        return DenseRows(w(name), dense_dtype)
+
+    model = Transformer(args)
+    model.tok_embeddings = rows("token_embd.weight")
+    model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight")
+    model.norm.weight.copy_(w("output_norm.weight"))
+    for i, layer in enumerate(model.layers):
+        p = f"blk.{i}."
+        norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: "ffn_norm"}
+        if a.qk_norm:
+            norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
+        if a.post_norms:
+            norms.update({layer.attn_post_norm: "post_attention_norm", layer.ffn_post_norm: "post_ffw_norm"})
+        for norm, name in norms.items():
+            weight = permuted(p + name + ".weight", w(p + name + ".weight"))
+            if not torch.isfinite(weight).all():
+                raise ModelLoadError(gf.path, f"tensor {p + name}.weight holds NaN or infinite values")
+            norm.weight.copy_(weight)
+        qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
+        layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
+        layer.attn.wo = linear([p + "attn_output.weight"])
+        layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
+        layer.ffn.w2 = linear([p + "ffn_down.weight"])
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)

@@ -26,8 +26,8 @@ class ModelArgs:
     norm_eps: float = 1e-5
     rope_base: float = 10000.0
     rope_dim: int = 64
-    # llama.cpp permutes llama's Q/K rows for interleaved ("GPT-J") RoPE; qwen and gemma use
-    # the "NeoX" rotate-half layout.
+    # llama.cpp permutes llama's Q/K rows for interleaved ("GPT-J") RoPE; qwen and gemma files
+    # keep the "NeoX" rotate-half layout, which the loader permutes into the interleaved one.
     rope_interleaved: bool = True
     train_context: int = 2048
     qkv_bias: bool = False
@@ -68,40 +68,35 @@ class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float):
         super().__init__()
         self.eps = eps
+        self.dim = (dim,)
         self.weight = nn.Parameter(torch.ones(dim), requires_grad=False)
 
     def forward(self, x):
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return (xf * self.weight).to(x.dtype)
+        # Written out: fewer dispatched ops than F.rms_norm on this CPU build, same result.
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
-def rope_tables(args: ModelArgs, base: float, max_seq: int, device, freq_factors=None, scale: float = 1.0):
-    """cos/sin tables [max_seq, rope_dim/2]."""
+def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=None, scale: float = 1.0):
+    """Complex rotations e^(i * pos * theta_j), [max_seq, rope_dim/2] complex64."""
     half = args.rope_dim // 2
     inv = 1.0 / (base ** (torch.arange(0, half, dtype=torch.float64, device=device) * 2 / args.rope_dim))
     if freq_factors is not None:
         inv = inv / freq_factors.to(device=device, dtype=torch.float64)
     pos = torch.arange(max_seq, dtype=torch.float64, device=device) / scale
-    ang = torch.outer(pos, inv)
-    return torch.cos(ang).float(), torch.sin(ang).float()
+    return torch.polar(torch.ones(max_seq, half, dtype=torch.float64, device=device), torch.outer(pos, inv)).to(
+        torch.complex64)
 
 
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, rope_dim: int, interleaved: bool):
-    """x [B, H, T, D]; cos/sin [T, rope_dim/2]. Rotates the first rope_dim dims of each head."""
-    rot, rest = x[..., :rope_dim], x[..., rope_dim:]
-    if interleaved:
-        x1, x2 = rot[..., 0::2], rot[..., 1::2]
-    else:
-        x1, x2 = rot[..., : rope_dim // 2], rot[..., rope_dim // 2:]
-    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
-    o1 = x1 * cos - x2 * sin
-    o2 = x2 * cos + x1 * sin
-    if interleaved:
-        out = torch.stack((o1, o2), dim=-1).flatten(-2)
-    else:
-        out = torch.cat((o1, o2), dim=-1)
-    return torch.cat((out, rest), dim=-1) if rest.shape[-1] else out
+def apply_rope(x: torch.Tensor, rot: torch.Tensor, rope_dim: int) -> torch.Tensor:
+    """Interleaved ("GPT-J") RoPE: dims (2j, 2j+1) of each head rotate together.
+    x [B, T, H, D]; rot [T, rope_dim/2] complex; the result is float32. NeoX-layout models are permuted into this
+    layout at load time (loader.py), so there is one code path."""
+    B, T, H, D = x.shape
+    if rope_dim == D:
+        xc = torch.view_as_complex(x.float().reshape(B, T, H, D // 2, 2))
+        return torch.view_as_real(xc * rot.view(1, T, 1, D // 2)).reshape(B, T, H, D)
+    head, tail = x[..., :rope_dim], x[..., rope_dim:]
+    return torch.cat([apply_rope(head.contiguous(), rot, rope_dim), tail.float()], dim=-1)
 
 
 class Attention(nn.Module):
@@ -110,41 +105,37 @@ class Attention(nn.Module):
         self.args = args
         self.n_heads, self.n_kv, self.hd = args.n_heads, args.n_kv_heads, args.head_dim
         self.sliding = args.is_sliding(layer)
-        # Fused QKV projection: one matmul instead of three.
-        self.wqkv = nn.Linear(args.dim, (self.n_heads + 2 * self.n_kv) * self.hd, bias=args.qkv_bias)
-        self.wo = nn.Linear(self.n_heads * self.hd, args.dim, bias=False)
+        # Projections are set by the loader (dense or packed, see qlinear.py). QKV is fused:
+        # one matmul instead of three.
+        self.wqkv: nn.Module | None = None
+        self.wo: nn.Module | None = None
         if args.qk_norm:
             self.q_norm = RMSNorm(self.hd, args.norm_eps)
             self.k_norm = RMSNorm(self.hd, args.norm_eps)
         self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
         self.cache: KVCache | None = None
 
-    def forward(self, x, start: int, cos, sin, mask):
+    def forward(self, x, start: int, rot, mask):
         B, T, _ = x.shape
-        qkv = self.wqkv(x)
-        q, k, v = qkv.split([self.n_heads * self.hd, self.n_kv * self.hd, self.n_kv * self.hd], dim=-1)
-        q = q.view(B, T, self.n_heads, self.hd).transpose(1, 2)
-        k = k.view(B, T, self.n_kv, self.hd).transpose(1, 2)
-        v = v.view(B, T, self.n_kv, self.hd).transpose(1, 2)
+        nh, nkv, hd = self.n_heads, self.n_kv, self.hd
+        qkv = self.wqkv(x).view(B, T, nh + 2 * nkv, hd)
+        qk, v = qkv.split([nh + nkv, nkv], dim=2)
         if self.args.qk_norm:
-            q, k = self.q_norm(q), self.k_norm(k)
-        q = apply_rope(q, cos, sin, self.args.rope_dim, self.args.rope_interleaved)
-        k = apply_rope(k, cos, sin, self.args.rope_dim, self.args.rope_interleaved)
-        k, v = self.cache.update(start, k, v)
-        if self.n_kv != self.n_heads:
-            rep = self.n_heads // self.n_kv
-            k = k.repeat_interleave(rep, dim=1)
-            v = v.repeat_interleave(rep, dim=1)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
-        return self.wo(y.transpose(1, 2).reshape(B, T, self.n_heads * self.hd))
+            q, k = qk.split([nh, nkv], dim=2)
+            qk = torch.cat([self.q_norm(q), self.k_norm(k)], dim=2)
+        qk = apply_rope(qk, rot, self.args.rope_dim).transpose(1, 2)   # q and k rotated together
+        q, k = qk.split([nh, nkv], dim=1)
+        k, v = self.cache.update(start, k, v.transpose(1, 2))
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=nkv != nh)
+        return self.wo(y.transpose(1, 2).reshape(B, T, nh * hd))
 
 
 class FeedForward(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.hidden = args.hidden_dim
-        self.w13 = nn.Linear(args.dim, 2 * args.hidden_dim, bias=False)   # fused gate and up
-        self.w2 = nn.Linear(args.hidden_dim, args.dim, bias=False)
+        self.w13: nn.Module | None = None     # fused gate and up projections (set by the loader)
+        self.w2: nn.Module | None = None
         self.gelu = args.act == "gelu_tanh"
 
     def forward(self, x):
@@ -165,8 +156,8 @@ class Block(nn.Module):
             self.attn_post_norm = RMSNorm(args.dim, args.norm_eps)
             self.ffn_post_norm = RMSNorm(args.dim, args.norm_eps)
 
-    def forward(self, x, start, cos, sin, mask):
-        h = self.attn(self.attn_norm(x), start, cos, sin, mask)
+    def forward(self, x, start, rot, mask):
+        h = self.attn(self.attn_norm(x), start, rot, mask)
         if self.post_norms:
             h = self.attn_post_norm(h)
         x = x + h
@@ -180,22 +171,23 @@ class Transformer(nn.Module):
     def __init__(self, args: ModelArgs):
         super().__init__()
         self.args = args
-        self.tok_embeddings = nn.Embedding(args.vocab_size, args.dim)
         self.layers = nn.ModuleList(Block(args, i) for i in range(args.n_layers))
         self.norm = RMSNorm(args.dim, args.norm_eps)
-        self.output = None if args.tied_embeddings else nn.Linear(args.dim, args.vocab_size, bias=False)
+        # Set by the loader: the embedding table (.rows(ids)) and the output head (called on
+        # hidden states); the same module when the file ties them.
+        self.tok_embeddings: nn.Module | None = None
+        self.output: nn.Module | None = None
         self.max_seq = 0
         self.requires_grad_(False)
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
-        device = self.tok_embeddings.weight.device
+        device = self.norm.weight.device
         self.max_seq = max_seq
         for layer in self.layers:
             layer.attn.cache = KVCache(max_seq, self.args.n_kv_heads, self.args.head_dim, dtype, device)
-        cos, sin = rope_tables(self.args, self.args.rope_base, max_seq, device, freq_factors,
-                               self.args.rope_scale)
-        self.rope_global = (cos, sin)
-        self.rope_local = rope_tables(self.args, self.args.rope_base_local, max_seq, device) \
+        self.rope_global = rope_table(self.args, self.args.rope_base, max_seq, device, freq_factors,
+                                      self.args.rope_scale)
+        self.rope_local = rope_table(self.args, self.args.rope_base_local, max_seq, device) \
             if self.args.sliding_window else self.rope_global
 
     def _mask(self, start: int, T: int, window: int, device):
@@ -208,7 +200,7 @@ class Transformer(nn.Module):
             allowed &= k_pos > q_pos - window
         return allowed
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False):
         """tokens [B, T] at positions input_pos (a start int, or a [T] tensor of consecutive
         positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
@@ -216,20 +208,17 @@ class Transformer(nn.Module):
         B, T = tokens.shape
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
-        x = self.tok_embeddings(tokens)
+        x = self.tok_embeddings.rows(tokens)
         if self.args.embed_scale != 1.0:
             x = x * self.args.embed_scale
-        gcos, gsin = (t[start:start + T] for t in self.rope_global)
-        lcos, lsin = (t[start:start + T] for t in self.rope_local)
+        grot, lrot = self.rope_global[start:start + T], self.rope_local[start:start + T]
         full_mask = self._mask(start, T, 0, x.device)
         win_mask = self._mask(start, T, self.args.sliding_window, x.device) if self.args.sliding_window else None
         for layer in self.layers:
             if layer.attn.sliding:
-                x = layer(x, start, lcos, lsin, win_mask)
+                x = layer(x, start, lrot, win_mask)
             else:
-                x = layer(x, start, gcos, gsin, full_mask)
+                x = layer(x, start, grot, full_mask)
         if last_only:
             x = x[:, -1:]
-        x = self.norm(x)
-        weight = self.tok_embeddings.weight if self.output is None else self.output.weight
-        return F.linear(x, weight).float()
+        return self.output(self.norm(x)).float()

@@ -1,0 +1,136 @@
+"""Linear layers that keep GGUF weights compact in memory (issue: decode speed on CPU).
+
+A decode step on a small model is bound by memory bandwidth, so the bytes read per token decide
+the speed. On the CPU, 4-bit GGUF blocks (Q4_0, Q4_1) map exactly onto torch's int4 packed
+format (groups of 32 with a scale and a zero, `(q - 8) * scale + zero`), so they are repacked
+without any extra rounding of the weights and multiplied by `_weight_int4pack_mm_for_cpu`.
+Other types become dense bfloat16 (or float32 when exact reference numerics are asked for).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gguf_file import TensorInfo
+
+GROUP = 32
+INT4_TYPES = ("Q4_0", "Q4_1")
+
+
+def int4_kernels_available() -> bool:
+    return hasattr(torch.ops.aten, "_weight_int4pack_mm_for_cpu") and \
+        hasattr(torch.ops.aten, "_convert_weight_to_int4pack_for_cpu")
+
+
+def int4_parts(t: TensorInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q [N, K] int32 in 0..15, scale [N, K/32], zero [N, K/32]) with w = (q - 8) * scale + zero."""
+    n, k = t.shape
+    block_bytes = 18 if t.qtype_name == "Q4_0" else 20
+    raw = torch.from_numpy(np.array(t.data).reshape(n, k // GROUP, block_bytes))
+    d = raw[..., 0:2].contiguous().view(torch.float16).float().squeeze(-1)
+    qs = raw[..., block_bytes - 16:]
+    # ggml: element i of a block is the low nibble of byte i, element i+16 the high nibble.
+    q = torch.cat([qs & 0x0F, qs >> 4], dim=-1).reshape(n, k).to(torch.int32)
+    if t.qtype_name == "Q4_0":          # w = d * (q - 8)
+        zero = torch.zeros_like(d)
+    else:                               # Q4_1: w = d * q + m = (q - 8) * d + (m + 8d)
+        m = raw[..., 2:4].contiguous().view(torch.float16).float().squeeze(-1)
+        zero = m + 8 * d
+    return q, d, zero
+
+
+class Int4Linear(nn.Module):
+    def __init__(self, q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bias: torch.Tensor | None,
+                 compute_dtype=torch.bfloat16):
+        super().__init__()
+        self.out_features, self.in_features = q.shape
+        self.compute_dtype = compute_dtype
+        self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), 2))
+        sz = torch.stack([scale.t(), zero.t()], dim=-1).contiguous()        # [K/32, N, 2]
+        self.register_buffer("scales_zeros", sz.to(compute_dtype))
+        self.register_buffer("bias", None if bias is None else bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        # The result stays in the compute dtype: the residual add promotes it to float32 for free.
+        y = torch.ops.aten._weight_int4pack_mm_for_cpu(
+            x.reshape(-1, self.in_features).to(self.compute_dtype), self.packed, GROUP, self.scales_zeros)
+        y = y.view(*shape[:-1], self.out_features)
+        return y if self.bias is None else y + self.bias
+
+    def dequantized(self) -> torch.Tensor:
+        eye = torch.eye(self.in_features, dtype=self.compute_dtype)
+        return torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.packed, GROUP, self.scales_zeros).t().float().contiguous()
+
+
+class DenseLinear(nn.Module):
+    """A plain weight in a chosen dtype; inputs are cast to it and results cast back."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, dtype=torch.float32):
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("weight", weight.to(dtype))
+        self.register_buffer("bias", None if bias is None else bias.float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.linear(x.to(self.weight.dtype), self.weight)
+        return y if self.bias is None else y + self.bias
+
+
+class Int8Rows(nn.Module):
+    """Embedding table and output head in 8 bits, two ways (issue: decode speed).
+
+    The head is the largest matmul of a small model (49k x 576 here). A per-row int8 copy feeds
+    torch's fast `_weight_int8pack_mm`, but per-row scales round Q8_0's per-block values and
+    shift the logits. So that copy only ranks the vocabulary; the REFINE best candidates of each
+    position are then recomputed exactly from block-wise int8 (Q8_0's own format, which holds a
+    Q8_0 file's values exactly). What decides sampling and the log-softmax is therefore exact.
+    """
+
+    REFINE = 64
+
+    def __init__(self, weight: torch.Tensor, compute_dtype=torch.bfloat16):
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.compute_dtype = compute_dtype
+        v, k = weight.shape
+        groups = weight.reshape(v, k // GROUP, GROUP)
+        d = groups.abs().amax(dim=-1) / 127.0
+        self.register_buffer("block_q", torch.round(groups / d.clamp(min=1e-30)[..., None]).to(torch.int8))
+        self.register_buffer("block_d", d)
+        row_scale = weight.abs().amax(dim=1).clamp(min=1e-30) / 127.0
+        self.register_buffer("row_q", torch.round(weight / row_scale[:, None]).clamp(-127, 127).to(torch.int8))
+        self.register_buffer("row_scale", row_scale.to(compute_dtype))
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        shape = ids.shape
+        ids = ids.reshape(-1)
+        w = self.block_q[ids].float() * self.block_d[ids][..., None]
+        return w.reshape(*shape, self.in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, self.in_features).float()
+        approx = torch.ops.aten._weight_int8pack_mm(x2.to(self.compute_dtype), self.row_q, self.row_scale).float()
+        top = approx.topk(min(self.REFINE, self.out_features), dim=-1).indices            # [M, R]
+        exact = torch.bmm(self.rows(top), x2.unsqueeze(-1)).squeeze(-1)                  # [M, R]
+        approx.scatter_(1, top, exact)
+        return approx.reshape(*shape[:-1], self.out_features)
+
+
+class DenseRows(nn.Module):
+    """Embedding table and output head as one dense matrix."""
+
+    def __init__(self, weight: torch.Tensor, dtype=torch.float32):
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("weight", weight.to(dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.to(self.weight.dtype), self.weight).float()
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[ids].float()
+
