@@ -73,3 +73,13 @@ def test_seed_reproducible_and_distribution_respected():
     assert seq1 == seq2 and len(set(a)) == 1
     allowed = set(torch.topk(x, 10).indices.tolist())
     assert set(seq1) <= allowed and len(set(seq1)) > 2
+
+
+def test_fast_top_k_path_equals_filtering_the_whole_vocabulary():
+    x = logits(5000, seed=3)
+    for s in (SamplingSettings(temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.0),
+              SamplingSettings(temperature=1.3, top_k=200, top_p=0.5, min_p=0.0, repeat_penalty=1.0),
+              SamplingSettings(temperature=0.5, top_k=3, top_p=1.0, min_p=0.2, repeat_penalty=1.0)):
+        slow = apply_temperature(x, s.temperature)
+        slow = torch.softmax(min_p_filter(top_p_filter(top_k_filter(slow, s.top_k), s.top_p), s.min_p), -1)
+        torch.testing.assert_close(logits_to_probs(x, s), slow)

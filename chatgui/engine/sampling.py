@@ -66,7 +66,12 @@ def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Itera
         probs[int(torch.argmax(logits))] = 1.0
         return probs
     logits = apply_temperature(logits, s.temperature)
-    logits = top_k_filter(logits, s.top_k)
+    if 0 < s.top_k < logits.numel():
+        # Same result as filtering the whole vocabulary, but top-p and min-p only look at the
+        # k survivors instead of sorting every logit on each token.
+        vals, idx = torch.topk(logits, s.top_k)
+        vals = min_p_filter(top_p_filter(vals, s.top_p), s.min_p)
+        return torch.zeros_like(logits).index_copy_(0, idx, torch.softmax(vals, -1))
     logits = top_p_filter(logits, s.top_p)
     logits = min_p_filter(logits, s.min_p)
     return torch.softmax(logits, -1)
