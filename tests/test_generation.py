@@ -30,7 +30,9 @@ def test_events_carry_probabilities_and_alternatives(tiny_model):
         tid, text, p = e.alternatives[0]      # unpacks like (token_id, text, prob)
         assert isinstance(tid, int) and isinstance(text, str)
         assert e.prob <= e.alternatives[0].prob + 1e-6
-    assert "".join(e.text for e in events) == g.text
+    streamed = "".join(e.text for e in events)
+    assert g.text == tiny_model.detokenize([e.token_id for e in events], skip_special=True)
+    assert g.text.startswith(streamed)     # the stream may only hold back an unfinished character
     assert g.stats.generated_tokens == len(events) and g.stats.seed == 3
     assert g.stats.prompt_tokens == len(tiny_model.tokenize(tiny_model.render_chat(CHAT)))
 
@@ -146,3 +148,30 @@ def test_kv_prefix_reuse_gives_same_result(tiny_model):
     tiny_model._cache_ids = []           # cold cache: everything recomputed
     b = [e.token_id for e in run(tiny_model, s, follow)[1]]
     assert a == b
+
+
+def test_reply_prefix_continues_from_a_chosen_token(tiny_model):
+    """Branching from a token: the reply starts with the chosen tokens and continues from them,
+    exactly as if the model had sampled them itself."""
+    s = SamplingSettings(temperature=0, max_new_tokens=10, repeat_penalty=1.0)
+    base = run(tiny_model, s)[1]
+    alt = base[2].alternatives[1].token_id          # the runner-up at the third token
+    prefix = [base[0].token_id, base[1].token_id, alt]
+    g = tiny_model.generate(CHAT, s, reply_prefix_ids=prefix)
+    events = list(g)
+    assert events[0].index == 3
+    assert g.token_ids[:3] == prefix
+    assert g.text == tiny_model.detokenize(g.token_ids, skip_special=True)
+    # Greedy continuation from the same prefix is what the model predicts after it.
+    prompt = g.prompt_ids + prefix
+    assert events[0].token_id == int(tiny_model.logprobs(prompt)[-1].argmax())
+    torch_logits = tiny_model.next_token_logits(CHAT, prefix)
+    assert int(torch_logits.argmax()) == events[0].token_id
+
+
+def test_held_back_stop_prefix_is_kept_when_reply_ends(tiny_model):
+    s = SamplingSettings(seed=5, max_new_tokens=40, temperature=1.0)
+    full = run(tiny_model, s)[0].text
+    last = full[-1]
+    g, events = run(tiny_model, s.with_(stop=(last + "\u2603never",)))   # starts like the text's end
+    assert g.text == full

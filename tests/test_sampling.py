@@ -83,3 +83,23 @@ def test_fast_top_k_path_equals_filtering_the_whole_vocabulary():
         slow = apply_temperature(x, s.temperature)
         slow = torch.softmax(min_p_filter(top_p_filter(top_k_filter(slow, s.top_k), s.top_p), s.min_p), -1)
         torch.testing.assert_close(logits_to_probs(x, s), slow)
+
+
+def test_explain_sampling_matches_the_sampling_functions():
+    from chatgui.engine.sampling import explain_sampling
+
+    x = logits(2000, seed=5)
+    for s in (SamplingSettings(temperature=0.7, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.3),
+              SamplingSettings(temperature=1.5, top_k=0, top_p=0.6, min_p=0.0, repeat_penalty=1.0),
+              SamplingSettings(temperature=0, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.0)):
+        recent = [int(i) for i in torch.topk(x, 3).indices]
+        stages = explain_sampling(x, s, recent, top_n=x.numel())
+        probs = logits_to_probs(x, s, recent)
+        survivors = {int(i) for i in torch.nonzero(probs).flatten()}
+        shown = {st.token_id for st in stages}
+        assert survivors <= shown
+        for st in stages:
+            assert (st.final_prob > 0) == (st.token_id in survivors)
+            assert (st.kept_top_k and st.kept_top_p and st.kept_min_p) == (st.final_prob > 0)
+            assert abs(st.final_prob - float(probs[st.token_id])) < 1e-6
+        assert [st.raw_prob for st in stages] == sorted((st.raw_prob for st in stages), reverse=True)

@@ -118,10 +118,11 @@ class ChatModel:
         logits = self._feed(list(ids), 0, last_only=False)
         return torch.log_softmax(logits.float(), -1).cpu()
 
-    def next_token_logits(self, messages: list[dict]) -> torch.Tensor:
-        """Raw logits for the token that would follow the conversation (for the inspector)."""
-        ids, _ = self.fit_prompt(messages, 1)
-        return self._prefill(ids).float().cpu()
+    def next_token_logits(self, messages: list[dict], reply_prefix_ids=()) -> torch.Tensor:
+        """Raw logits for the token that would follow the conversation, or follow the first
+        tokens of a reply (for the sampling inspector)."""
+        ids, _ = self.fit_prompt(messages, 1 + len(reply_prefix_ids))
+        return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
 
     # -- prompts --------------------------------------------------------------------------------
     def fit_prompt(self, messages: list[dict], max_new_tokens: int) -> tuple[list[int], int]:
@@ -153,9 +154,11 @@ class ChatModel:
 
     # -- generation -----------------------------------------------------------------------------
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
-                 ignore_eos: bool = False) -> "Generation":
-        """Stream a reply. ignore_eos keeps going past end-of-turn (benchmarks only)."""
-        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos)
+                 ignore_eos: bool = False, reply_prefix_ids=()) -> "Generation":
+        """Stream a reply. reply_prefix_ids: tokens the reply starts with (branching from a chosen
+        token); events come only for the tokens after them. ignore_eos keeps going past
+        end-of-turn (benchmarks only)."""
+        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5) -> tuple[Alternative, ...]:
         vals, idx = torch.topk(probs, k)
@@ -163,18 +166,22 @@ class ChatModel:
 
 
 class Generation:
-    """Iterate for TokenEvents. `stats` fills in as it runs; `dropped_messages` is known at once."""
+    """Iterate for TokenEvents. `stats` fills in as it runs; `dropped_messages` is known at once.
+    When iteration ends, `text` is the whole reply (it may end with text held back while it
+    looked like the start of a stop string, which no event carried)."""
 
     def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
-                 ignore_eos: bool = False):
+                 ignore_eos: bool = False, reply_prefix_ids=()):
         self.model, self.settings, self.cancel = model, settings, cancel
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
-        self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens)
-        self.max_new = max(0, min(settings.max_new_tokens, model.context_length - len(self.prompt_ids)))
+        self.reply_prefix = [int(t) for t in reply_prefix_ids]
+        self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
+        room = model.context_length - len(self.prompt_ids) - len(self.reply_prefix)
+        self.max_new = max(0, min(settings.max_new_tokens, room))
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
-        self.text = ""
-        self.token_ids: list[int] = []
+        self.text = ""                      # the whole reply so far, reply prefix included
+        self.token_ids: list[int] = list(self.reply_prefix)
         self._it = self._run()
 
     @property
@@ -194,16 +201,19 @@ class Generation:
         m, s, st = self.model, self.settings, self.stats
         gen = make_generator(st.seed)
         t0 = time.perf_counter()
-        logits = m._prefill(self.prompt_ids, self.cancel)
+        logits = m._prefill(self.prompt_ids + self.reply_prefix, self.cancel)
         if logits is None:
             st.finish_reason = "cancelled"
             return
         stream = DecodeStream(skip_special_tokens=True)
+        self.text = "".join(stream.step(m.tok.tokenizer, t) or "" for t in self.reply_prefix)
         held = ""                  # text held back because it may be the start of a stop string
-        history = list(self.prompt_ids)
+        history = self.prompt_ids + self.reply_prefix
         t_first = None
         st.finish_reason = "length"
-        for i in range(self.max_new):
+        hit = False
+        first = len(self.reply_prefix)
+        for i in range(first, first + self.max_new):
             raw = torch.softmax(logits.float(), -1)
             probs = logits_to_probs(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
             tid = sample(probs, gen)
@@ -218,7 +228,7 @@ class Generation:
             if t_first is None:
                 t_first = time.perf_counter()
                 st.time_to_first_token = t_first - t0
-            st.generated_tokens = i + 1
+            st.generated_tokens = i + 1 - first
             yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw), float(probs[tid]),
                              m._alternatives(probs))
             if hit:
@@ -227,11 +237,13 @@ class Generation:
             if self._cancelled():
                 st.finish_reason = "cancelled"
                 break
-            if i + 1 < self.max_new:
+            if i + 1 < first + self.max_new:
                 logits = m._feed([tid], len(history) - 1)
-        else:
-            if held:     # flush a partial stop-string match that never completed
-                self.text += held
+        if not hit:
+            # The whole reply, including a partial stop-string match that never completed and
+            # bytes of a character the model never finished (shown as U+FFFD), which the
+            # UTF-8-safe stream rightly held back.
+            self.text = m.detokenize(self.token_ids, skip_special=True)
         if t_first is not None and st.generated_tokens > 1:
             st.tokens_per_second = (st.generated_tokens - 1) / max(time.perf_counter() - t_first, 1e-9)
 

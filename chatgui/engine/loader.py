@@ -9,7 +9,7 @@ from torch import nn
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
-from .qlinear import INT4_TYPES, DenseLinear, DenseRows, Int4Linear, Int8Rows, int4_kernels_available, int4_parts
+from .qlinear import INT4_TYPES, DenseLinear, DenseRows, Int4Linear, QuantRows, int4_kernels_available, int4_parts
 from .quant import check_supported, dequantize
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
@@ -132,14 +132,14 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
-        if use_int4 and all(t.qtype_name in INT4_TYPES for t in infos):
+        if use_int4 and all(t.qtype_name in INT4_TYPES for t in infos) and a.dim % 32 == 0:
             parts = [tuple(permuted(n, x) for x in int4_parts(t)) for n, t in zip(names, infos)]
             return Int4Linear(*(torch.cat(p) for p in zip(*parts)), bias)
         return DenseLinear(torch.cat([permuted(n, w(n)) for n in names]), bias, dense_dtype)
 
     def rows(name: str) -> nn.Module:
-        if use_int4:
-            return Int8Rows(w(name))
+        if use_int4 and a.dim % 32 == 0:
+            return QuantRows(w(name))
         return DenseRows(w(name), dense_dtype)
 
     model = Transformer(args)

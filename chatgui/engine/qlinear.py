@@ -42,11 +42,19 @@ def int4_parts(t: TensorInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class Int4Linear(nn.Module):
+    N_MULTIPLE = 16      # the packed CPU kernel wants a multiple of 16 output rows
+
     def __init__(self, q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bias: torch.Tensor | None,
                  compute_dtype=torch.bfloat16):
         super().__init__()
         self.out_features, self.in_features = q.shape
         self.compute_dtype = compute_dtype
+        pad = -self.out_features % self.N_MULTIPLE
+        if pad:     # zero rows, sliced off the result
+            q = torch.cat([q, torch.zeros(pad, q.shape[1], dtype=q.dtype)])
+            scale = torch.cat([scale, torch.zeros(pad, scale.shape[1], dtype=scale.dtype)])
+            zero = torch.cat([zero, torch.zeros(pad, zero.shape[1], dtype=zero.dtype)])
+        self.padded = bool(pad)
         self.register_buffer("packed", torch.ops.aten._convert_weight_to_int4pack_for_cpu(q.contiguous(), 2))
         sz = torch.stack([scale.t(), zero.t()], dim=-1).contiguous()        # [K/32, N, 2]
         self.register_buffer("scales_zeros", sz.to(compute_dtype))
@@ -57,12 +65,13 @@ class Int4Linear(nn.Module):
         # The result stays in the compute dtype: the residual add promotes it to float32 for free.
         y = torch.ops.aten._weight_int4pack_mm_for_cpu(
             x.reshape(-1, self.in_features).to(self.compute_dtype), self.packed, GROUP, self.scales_zeros)
-        y = y.view(*shape[:-1], self.out_features)
+        if self.padded:
+            y = y[:, :self.out_features]
+        y = y.reshape(*shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
 
     def dequantized(self) -> torch.Tensor:
-        eye = torch.eye(self.in_features, dtype=self.compute_dtype)
-        return torch.ops.aten._weight_int4pack_mm_for_cpu(eye, self.packed, GROUP, self.scales_zeros).t().float().contiguous()
+        return self(torch.eye(self.in_features)).t().float().contiguous()
 
 
 class DenseLinear(nn.Module):
@@ -79,30 +88,37 @@ class DenseLinear(nn.Module):
         return y if self.bias is None else y + self.bias
 
 
-class Int8Rows(nn.Module):
-    """Embedding table and output head in 8 bits, two ways (issue: decode speed).
+def int4_groupwise(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Asymmetric 4-bit quantization in groups of 32, as (q, scale, zero) for Int4Linear."""
+    n, k = weight.shape
+    g = weight.reshape(n, k // GROUP, GROUP)
+    lo, hi = g.amin(dim=-1), g.amax(dim=-1)
+    scale = ((hi - lo) / 15).clamp(min=1e-12)
+    q = torch.round((g - lo[..., None]) / scale[..., None]).clamp(0, 15).to(torch.int32).reshape(n, k)
+    return q, scale, lo + 8 * scale
 
-    The head is the largest matmul of a small model (49k x 576 here). A per-row int8 copy feeds
-    torch's fast `_weight_int8pack_mm`, but per-row scales round Q8_0's per-block values and
-    shift the logits. So that copy only ranks the vocabulary; the REFINE best candidates of each
-    position are then recomputed exactly from block-wise int8 (Q8_0's own format, which holds a
-    Q8_0 file's values exactly). What decides sampling and the log-softmax is therefore exact.
+
+class QuantRows(nn.Module):
+    """Embedding table and output head, kept compact (issue: decode speed).
+
+    The head is the largest matmul of a small model (49k x 576 here). A 4-bit copy of it only
+    ranks the vocabulary; the REFINE best candidates of each position are then recomputed
+    exactly from block-wise int8 (Q8_0's own format, which holds a Q8_0 file's values exactly).
+    What decides sampling and dominates the log-softmax is therefore exact; only far-down
+    logits carry the 4-bit error. Embedding rows are read from the exact int8 blocks.
     """
 
     REFINE = 64
 
-    def __init__(self, weight: torch.Tensor, compute_dtype=torch.bfloat16):
+    def __init__(self, weight: torch.Tensor):
         super().__init__()
         self.out_features, self.in_features = weight.shape
-        self.compute_dtype = compute_dtype
         v, k = weight.shape
         groups = weight.reshape(v, k // GROUP, GROUP)
         d = groups.abs().amax(dim=-1) / 127.0
         self.register_buffer("block_q", torch.round(groups / d.clamp(min=1e-30)[..., None]).to(torch.int8))
         self.register_buffer("block_d", d)
-        row_scale = weight.abs().amax(dim=1).clamp(min=1e-30) / 127.0
-        self.register_buffer("row_q", torch.round(weight / row_scale[:, None]).clamp(-127, 127).to(torch.int8))
-        self.register_buffer("row_scale", row_scale.to(compute_dtype))
+        self.ranker = Int4Linear(*int4_groupwise(weight), None)
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         shape = ids.shape
@@ -113,7 +129,7 @@ class Int8Rows(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, self.in_features).float()
-        approx = torch.ops.aten._weight_int8pack_mm(x2.to(self.compute_dtype), self.row_q, self.row_scale).float()
+        approx = self.ranker(x2).float()
         top = approx.topk(min(self.REFINE, self.out_features), dim=-1).indices            # [M, R]
         exact = torch.bmm(self.rows(top), x2.unsqueeze(-1)).squeeze(-1)                  # [M, R]
         approx.scatter_(1, top, exact)

@@ -6,6 +6,7 @@ likely token, so something always survives.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import torch
@@ -89,3 +90,40 @@ def make_generator(seed: int) -> torch.Generator:
     g = torch.Generator(device="cpu")
     g.manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
     return g
+
+
+@dataclass(frozen=True)
+class TokenStage:
+    """One candidate token seen through each sampling stage (for the sampling inspector)."""
+    token_id: int
+    raw_prob: float          # softmax of the model's logits
+    penalized_prob: float    # after the repetition penalty
+    temp_prob: float         # after temperature (before any filter)
+    kept_top_k: bool
+    kept_top_p: bool
+    kept_min_p: bool
+    final_prob: float        # the distribution a token is drawn from (0 if filtered out)
+
+
+def explain_sampling(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = (),
+                     top_n: int = 30) -> list[TokenStage]:
+    """Each stage of logits_to_probs for the top_n most likely tokens (by raw probability),
+    computed by the same functions, so what the inspector shows is what sampling does."""
+    logits = logits.float()
+    raw = torch.softmax(logits, -1)
+    pen_logits = apply_repeat_penalty(logits, recent_ids, s.repeat_penalty)
+    pen = torch.softmax(pen_logits, -1)
+    final = logits_to_probs(logits, s, recent_ids)
+    if s.temperature <= 0:
+        temp = final
+        kept_k = kept_p = kept_m = final > 0
+    else:
+        t_logits = apply_temperature(pen_logits, s.temperature)
+        temp = torch.softmax(t_logits, -1)
+        after_k = top_k_filter(t_logits, s.top_k)
+        after_p = top_p_filter(after_k, s.top_p)
+        after_m = min_p_filter(after_p, s.min_p)
+        kept_k, kept_p, kept_m = torch.isfinite(after_k), torch.isfinite(after_p), torch.isfinite(after_m)
+    ids = torch.topk(raw, min(top_n, raw.numel())).indices.tolist()
+    return [TokenStage(i, float(raw[i]), float(pen[i]), float(temp[i]), bool(kept_k[i]), bool(kept_p[i]),
+                       bool(kept_m[i]), float(final[i])) for i in ids]
