@@ -175,3 +175,19 @@ def test_held_back_stop_prefix_is_kept_when_reply_ends(tiny_model):
     last = full[-1]
     g, events = run(tiny_model, s.with_(stop=(last + "\u2603never",)))   # starts like the text's end
     assert g.text == full
+
+
+def test_replay_is_identical_whatever_ran_before(tmp_path):
+    """A seeded reply depends only on the conversation, settings and seed, not on what the KV
+    cache held before (the cache is reused only in whole aligned prefill chunks)."""
+    tiny_model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
+    long_chat = [{"role": "user", "content": "tell me " * 100}]
+    s = SamplingSettings(seed=21, max_new_tokens=30, temperature=0.9)
+    tiny_model._cache_ids, tiny_model._reusable = [], 0
+    first = run(tiny_model, s, long_chat)[0]
+    follow = long_chat + [{"role": "assistant", "content": first.text}, {"role": "user", "content": "again"}]
+    warm = run(tiny_model, s, follow)[0]                 # reuses the cached first turn
+    run(tiny_model, s, CHAT)                             # something else in between
+    cold = run(tiny_model, s, follow)[0]                 # recomputed from scratch
+    assert warm.token_ids == cold.token_ids and warm.text == cold.text
+    assert len(tiny_model.tokenize(tiny_model.render_chat(follow))) > 128   # spans several chunks

@@ -24,7 +24,7 @@ from .sampling import logits_to_probs, make_generator, sample
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
-PREFILL_CHUNK = 512
+PREFILL_CHUNK = 128
 DEFAULT_MAX_CONTEXT = 4096   # the KV cache is allocated up front: keep it modest by default
 
 
@@ -55,6 +55,7 @@ class ChatModel:
         self.metadata_summary = {k: gguf.get(k) for k in ("general.architecture", "general.name",
                                                           "general.license", "general.size_label")}
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
+        self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._sha256: str | None = None
 
     # -- text <-> tokens ------------------------------------------------------------------------
@@ -86,35 +87,49 @@ class ChatModel:
         return self._sha256
 
     # -- forward passes -------------------------------------------------------------------------
-    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True) -> torch.Tensor | None:
-        """Run ids through the model from position start, chunk by chunk; return the logits."""
+    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True, prefill=True) -> torch.Tensor | None:
+        """Run ids through the model from position start; return the logits.
+
+        Prompts go in chunks aligned to multiples of PREFILL_CHUNK positions, and only whole
+        aligned chunks are reused by later prompts (see _prefill). Floating-point results depend
+        a little on how tokens are batched, so this makes a prompt's K/V cache, and therefore
+        a seeded reply, the same whatever was computed before: replay gives identical text.
+        """
         out = []
-        for i in range(0, len(ids), PREFILL_CHUNK):
+        pos, end = start, start + len(ids)
+        while pos < end:
             if cancel is not None and cancel.is_set():
                 return None
-            chunk = ids[i:i + PREFILL_CHUNK]
+            stop = min(end, (pos // PREFILL_CHUNK + 1) * PREFILL_CHUNK)
+            chunk = ids[pos - start:stop - start]
             x = torch.tensor([chunk], dtype=torch.long, device=self.device)
-            logits = self.net(x, start + i, last_only=last_only)
-            del self._cache_ids[start + i:]
+            logits = self.net(x, pos, last_only=last_only)
+            del self._cache_ids[pos:]
             self._cache_ids.extend(chunk)
             out.append(logits[0])
+            pos = stop
+        if prefill:
+            self._reusable = end // PREFILL_CHUNK * PREFILL_CHUNK
         return out[-1][-1] if last_only else torch.cat(out)
 
     def _prefill(self, ids: list[int], cancel=None) -> torch.Tensor | None:
-        # Reuse the cached prefix (the earlier turns of this chat); recompute at least one token.
+        # Reuse whole aligned chunks of the cached prefix (the earlier turns of this chat);
+        # recompute the rest, at least one token.
         common = 0
-        for a, b in zip(self._cache_ids, ids[:-1]):
+        for a, b in zip(self._cache_ids[:self._reusable], ids[:-1]):
             if a != b:
                 break
             common += 1
+        common = common // PREFILL_CHUNK * PREFILL_CHUNK
         del self._cache_ids[common:]
+        self._reusable = common
         return self._feed(ids[common:], common, cancel)
 
     def logprobs(self, ids: list[int]) -> torch.Tensor:
         """[len(ids), vocab] float32 on the CPU: log-softmax of the next-token logits, one pass."""
         if len(ids) > self.context_length:
             raise PromptTooLongError(f"{len(ids)} tokens exceed the context length {self.context_length}")
-        self._cache_ids = []
+        self._cache_ids, self._reusable = [], 0
         logits = self._feed(list(ids), 0, last_only=False)
         return torch.log_softmax(logits.float(), -1).cpu()
 
@@ -238,7 +253,7 @@ class Generation:
                 st.finish_reason = "cancelled"
                 break
             if i + 1 < first + self.max_new:
-                logits = m._feed([tid], len(history) - 1)
+                logits = m._feed([tid], len(history) - 1, prefill=False)
         if not hit:
             # The whole reply, including a partial stop-string match that never completed and
             # bytes of a character the model never finished (shown as U+FFFD), which the
