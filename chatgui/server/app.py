@@ -1,0 +1,188 @@
+"""The Starlette app: OpenAI's /v1/models and /v1/chat/completions over one GenerationWorker."""
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from chatgui.engine.errors import PromptTooLongError, TemplateError
+
+from .protocol import (ApiError, chunk_body, completion_body, finish_reason_of, new_completion_id,
+                       parse_chat_request, sse, usage_of)
+from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
+
+MAX_BODY_BYTES = 8 * 1024 * 1024
+DISCONNECT_POLL_SECONDS = 0.25   # how often a waiting request checks that its client is still there
+
+
+class ServedModel:
+    """What the app needs to know about the model besides the worker that runs it."""
+
+    def __init__(self, model, served_name: str | None = None):
+        self.id = served_name or _default_name(model)
+        self.aliases = {self.id, str(getattr(model, "name", self.id))}
+        self.context_length = int(getattr(model, "context_length", None) or 4096)
+        self.created = int(time.time())
+
+
+def _default_name(model) -> str:
+    path = getattr(model, "path", None)
+    return path.stem if hasattr(path, "stem") else str(getattr(model, "name", "chatgui"))
+
+
+def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None) -> Starlette:
+    def check_key(request: Request) -> None:
+        if not api_key:
+            return
+        given = request.headers.get("authorization", "")
+        if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+            raise ApiError(401, "Missing or wrong API key (send it as 'Authorization: Bearer <key>').",
+                           code="invalid_api_key")
+
+    def model_card() -> dict:
+        return {"id": served.id, "object": "model", "created": served.created, "owned_by": "chatgui"}
+
+    async def list_models(request: Request) -> Response:
+        check_key(request)
+        return JSONResponse({"object": "list", "data": [model_card()]})
+
+    async def get_model(request: Request) -> Response:
+        check_key(request)
+        if request.path_params["model"] not in served.aliases:
+            raise _unknown_model(request.path_params["model"], served.id)
+        return JSONResponse(model_card())
+
+    async def chat_completions(request: Request) -> Response:
+        check_key(request)
+        body = await _read_json(request)
+        if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
+            raise _unknown_model(body.get("model"), served.id)
+        req = parse_chat_request(body, served.context_length)
+        job = Job(req.messages, req.settings, asyncio.get_running_loop())
+        try:
+            worker.submit(job)
+        except QueueFull:
+            raise ApiError(503, f"The server is busy: {worker.max_waiting} requests are already waiting. "
+                                "Try again shortly.", type="server_error", code="queue_full",
+                           headers={"Retry-After": "2"}) from None
+        except ShuttingDown:
+            raise _shutting_down() from None
+        # Headers wait until the prompt is accepted, so that a prompt that is too long gets a
+        # proper 400 rather than an error in the middle of a 200 stream.
+        first = await _next(job, request)
+        if first is None:
+            return Response(status_code=499)          # the client left while waiting
+        if first[0] == "error":
+            raise _as_api_error(first[1])
+        cid = new_completion_id()
+        if req.stream:
+            return StreamingResponse(_stream(job, cid, served.id, req.include_usage), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        pieces = []
+        while True:
+            item = await _next(job, request)
+            if item is None:
+                return Response(status_code=499)
+            kind, value = item
+            if kind == "token":
+                pieces.append(value)
+            elif kind == "done":
+                return JSONResponse(completion_body(cid, served.id, "".join(pieces), value))
+            else:
+                raise _as_api_error(value)
+
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
+        return JSONResponse(ApiError(exc.status_code, f"{request.method} {request.url.path}: {exc.detail}",
+                                     code=code).body(), status_code=exc.status_code, headers=exc.headers)
+
+    async def internal_error(request: Request, exc: Exception) -> Response:
+        return JSONResponse(ApiError(500, f"Internal error: {type(exc).__name__}", type="server_error").body(),
+                            status_code=500)
+
+    routes = [Route("/v1/models", list_models, methods=["GET"]),
+              Route("/v1/models/{model:path}", get_model, methods=["GET"]),
+              Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+              Route("/health", lambda request: JSONResponse({"status": "ok"}), methods=["GET"])]
+    return Starlette(routes=routes, exception_handlers={ApiError: api_error, HTTPException: http_error,
+                                                        Exception: internal_error})
+
+
+async def _read_json(request: Request):
+    size, chunks = 0, []
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError(413, f"The request body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB.",
+                           code="request_too_large")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks))
+    except (ValueError, RecursionError) as e:
+        raise ApiError(400, f"The request body is not valid JSON: {e}", code="invalid_json") from None
+
+
+async def _next(job: Job, request: Request):
+    """The job's next item, or None if the client disconnects first (the job is then cancelled)."""
+    while True:
+        try:
+            return await asyncio.wait_for(job.output.get(), DISCONNECT_POLL_SECONDS)
+        except asyncio.TimeoutError:
+            if await request.is_disconnected():
+                job.cancel.set()
+                return None
+
+
+async def _stream(job: Job, cid: str, model_id: str, include_usage: bool):
+    """SSE body. If the client disconnects, Starlette cancels this generator: `finally` then
+    cancels the generation."""
+    created = int(time.time())
+    try:
+        yield sse(chunk_body(cid, model_id, created, {"role": "assistant", "content": ""},
+                             include_usage=include_usage))
+        while True:
+            kind, value = await job.output.get()
+            if kind == "token":
+                yield sse(chunk_body(cid, model_id, created, {"content": value}, include_usage=include_usage))
+            elif kind == "done":
+                yield sse(chunk_body(cid, model_id, created, {}, finish_reason_of(value), include_usage=include_usage))
+                if include_usage:
+                    yield sse(chunk_body(cid, model_id, created, usage=usage_of(value), include_usage=True))
+                break
+            else:    # an error mid-reply: tell the client in-band, as vLLM and llama.cpp do
+                yield sse(_as_api_error(value).body())
+                break
+        yield sse("[DONE]")
+    finally:
+        job.cancel.set()
+
+
+def _unknown_model(name, served_id: str) -> ApiError:
+    return ApiError(404, f"The model {name!r} does not exist. This server serves {served_id!r}.",
+                    param="model", code="model_not_found")
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(503, "The server is shutting down.", type="server_error", code="shutting_down")
+
+
+def _as_api_error(e: Exception) -> ApiError:
+    if isinstance(e, ApiError):
+        return e
+    if isinstance(e, PromptTooLongError):
+        return ApiError(400, str(e), param="messages", code="context_length_exceeded")
+    if isinstance(e, TemplateError):
+        return ApiError(400, f"The model's chat template refused these messages: {e}", param="messages")
+    if isinstance(e, ShuttingDown):
+        return _shutting_down()
+    return ApiError(500, f"The model failed: {type(e).__name__}: {e}", type="server_error")

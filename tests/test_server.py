@@ -1,0 +1,264 @@
+"""The API server in-process (start_server on 127.0.0.1, port 0), spoken to with raw httpx so
+that the wire format itself is checked: chunks, [DONE], usage, error shapes, the queue."""
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from chatgui.engine import GenerationStats, TokenEvent, load_model
+from chatgui.server import start_server
+
+HI = [{"role": "user", "content": "Hello there"}]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_path):
+    # A model of its own: the server's thread must be the only one using it.
+    with start_server(lambda: load_model(tiny_model_path, device="cpu")) as handle:
+        yield handle
+
+
+def post(server, body, **kw) -> httpx.Response:
+    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return httpx.post(server.url + "/chat/completions", content=content, timeout=30, **kw)
+
+
+def sse_payloads(response: httpx.Response) -> list:
+    lines = [line for line in response.text.split("\n\n") if line]
+    assert all(line.startswith("data: ") for line in lines), lines
+    return [line[6:] if line[6:] == "[DONE]" else json.loads(line[6:]) for line in lines]
+
+
+def assert_openai_error(response: httpx.Response, status: int, code=None) -> dict:
+    assert response.status_code == status, response.text
+    err = response.json()["error"]
+    assert set(err) >= {"message", "type", "code"} and err["message"]
+    if code:
+        assert err["code"] == code
+    return err
+
+
+# -- the happy path -----------------------------------------------------------------------
+def test_port_zero_picks_a_free_port_and_models_lists_the_model(server):
+    assert server.port > 0 and server.url == f"http://127.0.0.1:{server.port}/v1"
+    body = httpx.get(server.url + "/models").json()
+    assert body["object"] == "list" and [m["id"] for m in body["data"]] == ["tiny"]
+    assert httpx.get(server.url + "/models/tiny").json()["id"] == "tiny"
+
+
+def test_a_completion_reports_text_finish_reason_and_usage(server):
+    r = post(server, {"model": "tiny", "messages": HI, "max_tokens": 6, "temperature": 0})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["object"] == "chat.completion" and body["id"].startswith("chatcmpl-") and body["model"] == "tiny"
+    choice = body["choices"][0]
+    assert choice["message"]["role"] == "assistant" and isinstance(choice["message"]["content"], str)
+    assert choice["finish_reason"] in ("stop", "length")
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 0 and 0 < usage["completion_tokens"] <= 6
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
+
+
+def test_streaming_sends_openai_chunks_usage_and_done(server):
+    r = post(server, {"model": "tiny", "messages": HI, "max_tokens": 5, "temperature": 0, "stream": True,
+                      "stream_options": {"include_usage": True}})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    payloads = sse_payloads(r)
+    assert payloads[-1] == "[DONE]"
+    chunks = payloads[:-1]
+    assert all(c["object"] == "chat.completion.chunk" and c["id"] == chunks[0]["id"] for c in chunks)
+    assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    usage_chunk, final = chunks[-1], chunks[-2]
+    assert usage_chunk["choices"] == [] and usage_chunk["usage"]["completion_tokens"] == 5
+    assert final["choices"][0]["finish_reason"] == "length"
+    assert all(c["usage"] is None for c in chunks[:-1])
+
+
+def test_a_stream_without_include_usage_has_no_usage(server):
+    r = post(server, {"messages": HI, "max_tokens": 3, "stream": True})
+    chunks = sse_payloads(r)[:-1]
+    assert all("usage" not in c for c in chunks)
+    assert chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+
+
+def test_a_seed_makes_sampling_repeatable(server):
+    body = {"messages": HI, "max_tokens": 8, "temperature": 1.0, "seed": 1234}
+    texts = {post(server, body).json()["choices"][0]["message"]["content"] for _ in range(2)}
+    assert len(texts) == 1
+
+
+# -- refusals in OpenAI's error shape -----------------------------------------------------
+def test_bad_json_is_400(server):
+    assert_openai_error(post(server, b'{"messages": [oops'), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("body, param", [
+    ([1, 2], None),
+    ({}, "messages"),
+    ({"messages": []}, "messages"),
+    ({"messages": [{"role": "wizard", "content": "x"}]}, "messages"),
+    ({"messages": [{"role": "user", "content": 5}]}, "messages"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages"),
+    ({"messages": HI, "temperature": "hot"}, "temperature"),
+    ({"messages": HI, "temperature": 9}, "temperature"),
+    ({"messages": HI, "max_tokens": 0}, "max_tokens"),
+    ({"messages": HI, "max_tokens": True}, "max_tokens"),
+    ({"messages": HI, "stop": 3}, "stop"),
+    ({"messages": HI, "n": 2}, "n"),
+    ({"messages": HI, "stream": "yes"}, "stream"),
+])
+def test_invalid_fields_are_400_naming_the_field(server, body, param):
+    err = assert_openai_error(post(server, body), 400)
+    assert err["param"] == param and err["type"] == "invalid_request_error"
+
+
+def test_an_unknown_model_is_404(server):
+    err = assert_openai_error(post(server, {"model": "gpt-9", "messages": HI}), 404, "model_not_found")
+    assert "gpt-9" in err["message"] and "tiny" in err["message"]
+    assert_openai_error(httpx.get(server.url + "/models/gpt-9"), 404, "model_not_found")
+
+
+def test_a_prompt_longer_than_the_context_is_400_with_a_clear_message(server):
+    for stream in (False, True):
+        r = post(server, {"messages": [{"role": "user", "content": "word " * 400}], "stream": stream})
+        err = assert_openai_error(r, 400, "context_length_exceeded")
+        assert "too long" in err["message"] and "256" in err["message"]
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(server):
+    assert_openai_error(httpx.get(server.url + "/completions-of-the-future"), 404)
+    assert_openai_error(httpx.get(server.url + "/chat/completions"), 405)
+
+
+def test_the_server_still_answers_after_all_that(server):
+    assert post(server, {"messages": HI, "max_tokens": 2}).status_code == 200
+
+
+# -- a fake model for timing-controlled tests ---------------------------------------------
+class SlowModel:
+    """Yields "x" every `delay` seconds, up to `tokens`, until cancelled; can be held at the
+    start of each reply until `release` is set."""
+    name, path, context_length = "slow", None, 1024
+
+    def __init__(self, tokens=1000, delay=0.01):
+        self.tokens, self.delay = tokens, delay
+        self.release = threading.Event()
+        self.release.set()
+        self.started = []            # one cancel Event per reply that started
+        self.cancelled = threading.Event()
+
+    def generate(self, messages, settings, cancel):
+        self.started.append(cancel)
+        return SlowGeneration(self, cancel)
+
+
+class SlowGeneration:
+    def __init__(self, model, cancel):
+        self.model, self.cancel = model, cancel
+        self.stats = GenerationStats(prompt_tokens=3)
+        self.text = ""
+
+    def __iter__(self):
+        m = self.model
+        while not m.release.wait(0.01):
+            if self.cancel.is_set():
+                break
+        for i in range(m.tokens):
+            if self.cancel.is_set():
+                self.stats.finish_reason = "cancelled"
+                m.cancelled.set()
+                return
+            time.sleep(m.delay)
+            self.text += "x"
+            self.stats.generated_tokens = i + 1
+            yield TokenEvent(i, 1, "x", 1.0, (), 1.0, ())
+        self.stats.finish_reason = "length"
+
+
+def wait_until(condition, timeout=5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_a_full_queue_answers_503_and_the_others_are_served_in_turn():
+    model = SlowModel(tokens=3)
+    model.release.clear()
+    with start_server(model, max_waiting=1) as handle:
+        results = {}
+
+        def ask(name):
+            results[name] = post(handle, {"messages": HI})
+
+        first = threading.Thread(target=ask, args=("first",))
+        first.start()
+        wait_until(lambda: handle.busy)                   # first is being answered (held)
+        second = threading.Thread(target=ask, args=("second",))
+        second.start()
+        wait_until(lambda: handle.waiting == 1)           # second waits its turn
+        err = assert_openai_error(post(handle, {"messages": HI}), 503, "queue_full")
+        assert "busy" in err["message"]
+        model.release.set()
+        first.join(10), second.join(10)
+        assert [results[k].json()["choices"][0]["message"]["content"] for k in ("first", "second")] == ["xxx", "xxx"]
+
+
+def test_a_client_that_disconnects_mid_stream_cancels_its_generation():
+    model = SlowModel()
+    with start_server(model) as handle:
+        with httpx.stream("POST", handle.url + "/chat/completions", json={"messages": HI, "stream": True}) as r:
+            lines = r.iter_lines()
+            got = [line for _, line in zip(range(6), lines) if line]
+            assert len(got) == 3
+        t = time.monotonic()
+        assert model.cancelled.wait(3), "the generation went on after the client left"
+        assert time.monotonic() - t < 2
+        # ...and the server is free for the next request at once.
+        model.tokens = 2
+        assert post(handle, {"messages": HI}).json()["choices"][0]["message"]["content"] == "xx"
+
+
+def test_a_client_that_gives_up_while_waiting_frees_its_place():
+    model = SlowModel(tokens=2)
+    model.release.clear()
+    with start_server(model, max_waiting=1) as handle:
+        holder = threading.Thread(target=post, args=(handle, {"messages": HI}))
+        holder.start()
+        wait_until(lambda: handle.busy)
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(handle.url + "/chat/completions", json={"messages": HI}, timeout=0.3)
+        wait_until(lambda: handle.waiting == 0)   # noticed the client left
+        model.release.set()
+        holder.join(10)
+        assert len(model.started) == 1            # the abandoned request never ran
+
+
+def test_an_api_key_is_required_when_set(tiny_model_path):
+    with start_server(SlowModel(tokens=1), api_key="s3cret") as handle:
+        assert_openai_error(httpx.get(handle.url + "/models"), 401, "invalid_api_key")
+        assert_openai_error(httpx.get(handle.url + "/models", headers={"Authorization": "Bearer nope"}), 401)
+        ok = httpx.get(handle.url + "/models", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_stop_cancels_the_running_reply_and_closes_the_port():
+    model = SlowModel()
+    handle = start_server(model)
+    port = handle.port
+    with httpx.stream("POST", handle.url + "/chat/completions", json={"messages": HI, "stream": True}) as r:
+        lines = r.iter_lines()
+        next(lines)
+        t = time.monotonic()
+        handle.stop()
+        assert time.monotonic() - t < 4
+        tail = "\n".join(lines)
+    assert model.cancelled.is_set() and "shutting down" in tail
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    handle.stop()    # twice is harmless
