@@ -54,3 +54,31 @@ def tiny_model(tiny_model_path):
     from chatgui.engine import load_model
 
     return load_model(tiny_model_path, device="cpu")
+
+
+# ---- UI (tests/test_ui*.py) ----------------------------------------------------------------
+
+@pytest.fixture
+def make_window(qtbot, tiny_model_path, monkeypatch):
+    """Build main windows on the tiny test model (CHATGUI_MODEL), never offering a download.
+    `make_window(wait_model=True)` shows the window and waits until the model is loaded. Every
+    window is closed at the end and its engine thread must have finished."""
+    monkeypatch.setenv("CHATGUI_MODEL", str(tiny_model_path))
+    monkeypatch.setenv("CHATGUI_NO_FETCH", "1")
+    from chatgui.ui.main_window import MainWindow
+
+    windows = []
+
+    def make(wait_model: bool = True, **kwargs):
+        window = MainWindow(**kwargs)
+        windows.append(window)
+        window.show()
+        if wait_model:
+            qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+        return window
+
+    yield make
+    for window in windows:
+        window.close()
+        assert window.engine.thread.wait(10_000), "the engine thread did not finish"
+        window.deleteLater()

@@ -1,0 +1,56 @@
+"""`chatgui` / `python -m chatgui`: open the main window."""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from chatgui.desktop_entry import APP_ID, handle_cli
+
+    from .options import parse_args
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    code = handle_cli(argv)   # --install-desktop-entry / --uninstall-desktop-entry: no window
+    if code is not None:
+        return code
+    options, qt_args = parse_args(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from chatgui.assets import app_icon
+
+    from .main_window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
+    app.setApplicationName("chatgui")
+    app.setApplicationDisplayName("chatgui")
+    app.setDesktopFileName(APP_ID)   # lets Wayland/X11 docks match the window to the menu entry
+    app.setWindowIcon(app_icon())
+    window = MainWindow(options)
+    window.show()
+    _close_on_signals(window)
+    code = app.exec()
+    if not window.engine_stopped:
+        # The worker is inside a call that cannot be interrupted (loading or downloading a
+        # model). Everything is saved; leave without waiting for it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _close_on_signals(window) -> None:
+    """Ctrl+C in the terminal or a polite kill closes the window normally (so the chat is saved)."""
+    from PySide6.QtCore import QTimer
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: window.close())
+    # Python runs signal handlers only between bytecodes: wake it up now and then.
+    timer = QTimer(window, interval=250)
+    timer.timeout.connect(lambda: None)
+    timer.start()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

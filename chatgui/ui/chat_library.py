@@ -1,0 +1,102 @@
+"""The chats of this session: what is on disk plus what is in memory.
+
+Every chat opened or created is kept in memory, so a chat whose save failed is not lost; it is
+saved again with the next save of any chat. Trouble with files is shown in the window (a notice),
+never in a dialog.
+"""
+from __future__ import annotations
+
+from chatgui.store import Chat, HistoryStore, StoreError, StoreProblem
+
+from .notices import NoticeArea
+from .status_bar import StatusBar
+
+
+def title_of(chat: Chat) -> str:
+    return chat.title or chat.title_from_first_message() or "New chat"
+
+
+class ChatLibrary:
+    def __init__(self, store: HistoryStore, notices: NoticeArea, status: StatusBar,
+                 problems: list[StoreProblem] | None = None):
+        self.store, self.notices, self.status = store, notices, status
+        self.chats: dict[str, Chat] = {}
+        self.unsaved: set[str] = set()          # ids of chats whose last save failed
+        self._pending_problems = list(problems or [])   # e.g. from loading the settings
+
+    def add(self, chat: Chat) -> None:
+        self.chats[chat.id] = chat
+
+    def get(self, chat_id: str, report: bool = True) -> Chat | None:
+        chat = self.chats.get(chat_id)
+        if chat is None:
+            try:
+                chat = self.store.load(chat_id)
+            except StoreError as e:
+                if report:
+                    self.notices.show_notice("open-error", str(e), "error")
+                self.report_problems()
+                return None
+            self.chats[chat_id] = chat
+        return chat
+
+    def forget(self, chat_id: str) -> None:
+        self.chats.pop(chat_id, None)
+        self.unsaved.discard(chat_id)
+
+    def delete(self, chat_id: str) -> bool:
+        try:
+            self.store.delete(chat_id)
+        except StoreError as e:
+            self.notices.show_notice("delete-error", str(e), "error")
+            return False
+        self.forget(chat_id)
+        return True
+
+    def save(self, chat: Chat) -> bool:
+        """Save `chat`, and retry every chat whose save failed before."""
+        ok = True
+        retries = [self.chats[i] for i in list(self.unsaved) if i in self.chats and i != chat.id]
+        for target in [chat, *retries]:
+            try:
+                self.store.save(target)
+                self.unsaved.discard(target.id)
+            except StoreError as e:
+                ok = False
+                self.unsaved.add(target.id)
+                self.notices.show_notice("save-error", f"{e} The chat stays open here and saving will be "
+                                                       "tried again with the next change.", "error")
+                self.status.showMessage("Saving failed.", 5000)
+        if not self.unsaved:
+            self.notices.remove("save-error")
+        return ok
+
+    def entries(self, query: str, current: Chat | None) -> list[tuple[str, str, float]]:
+        """(id, title, updated) of the chats to list, newest first, matching `query` (titles and
+        message text). Chats in memory win over their files: they may be newer."""
+        try:
+            summaries = self.store.list_chats()
+            matching = set(self.store.search(query)) if query else None
+        except StoreError as e:
+            self.notices.show_notice("list-error", str(e), "error")
+            summaries, matching = [], None
+        entries = {s.id: (s.id, s.title, s.updated) for s in summaries}
+        for chat in self.chats.values():
+            if chat.messages or chat is current:
+                entries[chat.id] = (chat.id, title_of(chat) if chat.messages else "", chat.updated)
+        if matching is not None:
+            needle = query.casefold()
+            entries = {k: v for k, v in entries.items()
+                       if k in matching or (k in self.chats and needle in title_of(self.chats[k]).casefold())}
+        self.report_problems()
+        return sorted(entries.values(), key=lambda e: e[2], reverse=True)
+
+    def report_problems(self) -> None:
+        """Show files the store could not use, each once, in one notice."""
+        problems = self._pending_problems + self.store.take_problems()
+        self._pending_problems = []
+        if not problems:
+            return
+        old = self.notices.get("store-problems")
+        lines = ([old.text()] if old else ["Some files could not be used:"]) + [f"• {p}" for p in problems]
+        self.notices.show_notice("store-problems", "\n".join(lines), "warning")

@@ -1,0 +1,128 @@
+"""The list of chats on the left: search, new, rename (in place), delete."""
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
+                               QPushButton, QVBoxLayout, QWidget)
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+UNTITLED = "New chat"
+
+
+class ChatListPanel(QWidget):
+    chat_selected = Signal(str)
+    new_chat_requested = Signal()
+    delete_requested = Signal(str)
+    renamed = Signal(str, str)          # chat id, new title
+    search_changed = Signal(str)        # debounced
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("chatListPanel")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 0, 6)
+        self.search = QLineEdit()
+        self.search.setObjectName("chatSearch")
+        self.search.setAccessibleName("Search chats")
+        self.search.setPlaceholderText("Search chats (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        layout.addWidget(self.search)
+
+        self.list = QListWidget()
+        self.list.setObjectName("chatList")
+        self.list.setAccessibleName("Chats")
+        self.list.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
+                                  | QAbstractItemView.EditTrigger.DoubleClicked)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
+        layout.addWidget(self.list, 1)
+
+        buttons = QHBoxLayout()
+        self.new_button = self._button("New", "New chat (Ctrl+N)", "newChatButton")
+        self.rename_button = self._button("Rename", "Rename chat (F2)", "renameChatButton")
+        self.delete_button = self._button("Delete", "Delete chat", "deleteChatButton")
+        for b in (self.new_button, self.rename_button, self.delete_button):
+            buttons.addWidget(b)
+        layout.addLayout(buttons)
+
+        self._debounce = QTimer(self, singleShot=True, interval=200)
+        self._debounce.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
+        self.search.textChanged.connect(lambda _text: self._debounce.start())
+        self.new_button.clicked.connect(self.new_chat_requested)
+        self.rename_button.clicked.connect(self.edit_current_title)
+        self.delete_button.clicked.connect(self._delete_current)
+        self.list.currentItemChanged.connect(self._current_changed)
+        self.list.itemChanged.connect(self._item_edited)
+        self._filling = False
+
+    @staticmethod
+    def _button(text: str, tip: str, name: str) -> QPushButton:
+        button = QPushButton(text)
+        button.setToolTip(tip)
+        button.setAccessibleName(tip)
+        button.setObjectName(name)
+        return button
+
+    # -- contents --------------------------------------------------------------------------
+    def set_chats(self, entries: list[tuple[str, str, float]], current_id: str | None) -> None:
+        """entries: (id, title, updated) newest first. Keeps `current_id` selected."""
+        self._filling = True
+        try:
+            self.list.clear()
+            for chat_id, title, updated in entries:
+                item = QListWidgetItem(title or UNTITLED)
+                item.setData(ID_ROLE, chat_id)
+                item.setToolTip(f"{title or UNTITLED}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}")
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                self.list.addItem(item)
+                if chat_id == current_id:
+                    self.list.setCurrentItem(item)
+        finally:
+            self._filling = False
+        self._update_buttons()
+
+    def chat_ids(self) -> list[str]:
+        return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
+
+    def titles(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count())]
+
+    def current_id(self) -> str | None:
+        item = self.list.currentItem()
+        return item.data(ID_ROLE) if item else None
+
+    def select(self, chat_id: str) -> None:
+        for i in range(self.list.count()):
+            if self.list.item(i).data(ID_ROLE) == chat_id:
+                self.list.setCurrentRow(i)
+                return
+
+    def edit_current_title(self) -> None:
+        item = self.list.currentItem()
+        if item is not None:
+            self.list.editItem(item)
+
+    def focus_search(self) -> None:
+        self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search.selectAll()
+
+    # -- reactions -------------------------------------------------------------------------
+    def _current_changed(self, current, _previous) -> None:
+        self._update_buttons()
+        if current is not None and not self._filling:
+            self.chat_selected.emit(current.data(ID_ROLE))
+
+    def _item_edited(self, item: QListWidgetItem) -> None:
+        if not self._filling:
+            self.renamed.emit(item.data(ID_ROLE), item.text().strip())
+
+    def _delete_current(self) -> None:
+        chat_id = self.current_id()
+        if chat_id:
+            self.delete_requested.emit(chat_id)
+
+    def _update_buttons(self) -> None:
+        has = self.list.currentItem() is not None
+        self.rename_button.setEnabled(has)
+        self.delete_button.setEnabled(has)

@@ -1,0 +1,119 @@
+"""The conversation: one MessageWidget per message of the chat's active path, in a scroll area.
+
+Streaming touches only the streaming message's widget; the rest of the chat is not re-rendered.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+
+from chatgui.store import Chat
+
+from .message_widget import MessageWidget
+
+EMPTY_HINT = "Ask anything. Enter sends, Shift+Enter starts a new line."
+
+
+class ConversationView(QScrollArea):
+    regenerate_requested = Signal(str)
+    edit_submitted = Signal(str, str)
+    sibling_requested = Signal(str, int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("conversationView")
+        self.setAccessibleName("Conversation")
+        self.setWidgetResizable(True)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._content = QWidget()
+        self._content.setObjectName("conversationContent")
+        self._layout = QVBoxLayout(self._content)
+        self._layout.setContentsMargins(12, 12, 12, 12)
+        self._layout.setSpacing(10)
+        self._hint = QLabel(EMPTY_HINT)
+        self._hint.setObjectName("emptyConversationHint")
+        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._hint.setEnabled(False)
+        self._hint.setWordWrap(True)
+        self._layout.addWidget(self._hint, 1)
+        self._layout.addStretch(1)
+        self.setWidget(self._content)
+        self._widgets: dict[str, MessageWidget] = {}
+        self._order: list[str] = []      # message ids, top to bottom
+        self._chat: Chat | None = None
+        self._stick_to_bottom = True
+        bar = self.verticalScrollBar()
+        bar.valueChanged.connect(self._remember_position)
+        bar.rangeChanged.connect(self._follow_bottom)
+
+    # -- whole chat ------------------------------------------------------------------------
+    def show_chat(self, chat: Chat | None, busy: bool = False, scroll_to_end: bool = True) -> None:
+        """Show the chat's active path. Widgets of the messages that did not change are kept,
+        so sending a message or flipping a late answer does not re-render the whole chat."""
+        path = chat.active_path() if chat else []
+        keep = 0
+        if chat is not None and chat is self._chat:
+            for old_id, message in zip(self._order, path):
+                widget = self._widgets[old_id]
+                if (old_id != message.id or widget.sibling_index != chat.sibling_index(message.id)
+                        or widget.text() != message.content):
+                    break
+                keep += 1
+        self.setUpdatesEnabled(False)
+        try:
+            for old_id in self._order[keep:]:
+                self._remove(old_id)
+            self._order = self._order[:keep]
+            for old_id, message in zip(self._order, path):
+                self._widgets[old_id].update_info(message.meta)
+                self._widgets[old_id].set_busy(busy)
+            for message in path[keep:]:
+                self._add(chat, message, busy)
+            self._hint.setVisible(not path)
+        finally:
+            self.setUpdatesEnabled(True)
+        self._chat = chat
+        if scroll_to_end:
+            self._stick_to_bottom = True
+            self.scroll_to_bottom()
+
+    def _add(self, chat: Chat, message, busy: bool) -> None:
+        widget = MessageWidget(message, chat.sibling_index(message.id), self._content)
+        widget.regenerate_requested.connect(self.regenerate_requested)
+        widget.edit_submitted.connect(self.edit_submitted)
+        widget.sibling_requested.connect(self.sibling_requested)
+        widget.set_busy(busy)
+        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._widgets[message.id] = widget
+        self._order.append(message.id)
+
+    def _remove(self, message_id: str) -> None:
+        widget = self._widgets.pop(message_id)
+        self._layout.removeWidget(widget)
+        widget.hide()
+        widget.deleteLater()
+
+    # -- single messages -------------------------------------------------------------------
+    def widget_for(self, message_id: str) -> MessageWidget | None:
+        return self._widgets.get(message_id)
+
+    def message_widgets(self) -> list[MessageWidget]:
+        return list(self._widgets.values())
+
+    def set_busy(self, busy: bool) -> None:
+        for widget in self._widgets.values():
+            widget.set_busy(busy)
+
+    # -- scrolling -------------------------------------------------------------------------
+    def scroll_to_bottom(self) -> None:
+        bar = self.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _remember_position(self, value: int) -> None:
+        self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
+
+    def _follow_bottom(self, _minimum: int, maximum: int) -> None:
+        # The content grew (a streaming reply): keep the newest text in sight, unless the user
+        # scrolled up to read something.
+        if self._stick_to_bottom:
+            self.verticalScrollBar().setValue(maximum)

@@ -1,0 +1,356 @@
+"""The main window: chat list, conversation, input, settings dock, status bar, menus.
+
+It wires the parts together and decides which chat is shown; ChatLibrary keeps the chats,
+ReplyController the streaming reply, ModelController the model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+
+from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
+
+from .chat_library import ChatLibrary, title_of
+from .chat_list import ChatListPanel
+from .conversation_view import ConversationView
+from .message_input import InputBar
+from .model_controller import ModelController
+from .notices import NoticeArea
+from .options import LaunchOptions, options_from_env
+from .reply_controller import ReplyController
+from .settings_panel import SettingsPanel
+from .status_bar import StatusBar
+from .theme import apply_theme
+from .window_settings import restore_window, store_window
+from .worker import EngineClient
+
+SHUTDOWN_WAIT_MS = 1500
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, options: LaunchOptions | None = None, settings: AppSettings | None = None,
+                 store: HistoryStore | None = None):
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("chatgui")
+        self.options = options or options_from_env()
+        setting_problems: list = []
+        self.settings = settings or load_settings(problems=setting_problems)
+        self.store = store or HistoryStore()
+        self.current: Chat | None = None
+        self._count_request = 0
+        self.engine_stopped = False
+        self._started = False      # the model is chosen once the window is first shown
+        self._closed = False
+
+        self._build()
+        self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
+        self.engine = EngineClient(self)
+        self.models = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
+                                      self.notices, self)
+        self.replies = ReplyController(self.engine, self.view, self)
+        self._connect()
+        restore_window(self, self.settings)
+        self._open_first_chat()
+
+    # -- building --------------------------------------------------------------------------
+    def _build(self) -> None:
+        apply_theme()
+        self.chat_list = ChatListPanel()
+        self.view = ConversationView()
+        self.input_bar = InputBar()
+        self.notices = NoticeArea()
+        self.panel = SettingsPanel(self)
+        self.status = StatusBar(self)
+        self.setStatusBar(self.status)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
+
+        self.chat_split = QSplitter(Qt.Orientation.Vertical)
+        self.chat_split.addWidget(self.view)
+        self.chat_split.addWidget(self.input_bar)
+        self.chat_split.setStretchFactor(0, 1)
+        self.chat_split.setCollapsible(0, False)
+        self.chat_split.setCollapsible(1, False)
+        self.chat_split.setSizes([640, 120])   # the input starts a few lines tall; drag for more
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.notices)
+        column.addWidget(self.chat_split, 1)
+        self.main_split = QSplitter(Qt.Orientation.Horizontal)
+        self.main_split.addWidget(self.chat_list)
+        self.main_split.addWidget(right)
+        self.main_split.setStretchFactor(1, 1)
+        self.main_split.setSizes([230, 700])
+        self.setCentralWidget(self.main_split)
+        self.resize(1200, 780)
+        self._build_menus()
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.new_action = self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.new_chat)
+        file_menu.addSeparator()
+        self._action(file_menu, "Export as &Markdown…", None, lambda: self.export_dialog("markdown"))
+        self._action(file_menu, "Export as &JSON…", None, lambda: self.export_dialog("json"))
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence("Ctrl+Q"), self.close)
+        chat_menu = self.menuBar().addMenu("&Chat")
+        self._action(chat_menu, "&Search chats", QKeySequence("Ctrl+F"), self.chat_list.focus_search)
+        self.stop_action = self._action(chat_menu, "S&top reply", QKeySequence(Qt.Key.Key_Escape), self.stop_reply)
+        self.stop_action.setEnabled(False)
+        self._action(chat_menu, "&Rename chat", QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
+        view_menu = self.menuBar().addMenu("&View")
+        toggle = self.panel.toggleViewAction()
+        toggle.setText("&Settings panel")
+        view_menu.addAction(toggle)
+
+    def _action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(shortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)   # shortcuts work even with the menu bar hidden
+        return action
+
+    def _connect(self) -> None:
+        self.input_bar.send_clicked.connect(self.send_message)
+        self.input_bar.stop_clicked.connect(self.stop_reply)
+        self.chat_list.chat_selected.connect(self.open_chat)
+        self.chat_list.new_chat_requested.connect(self.new_chat)
+        self.chat_list.delete_requested.connect(self.delete_chat)
+        self.chat_list.renamed.connect(self.rename_chat)
+        self.chat_list.search_changed.connect(lambda _q: self.refresh_chat_list())
+        self.view.regenerate_requested.connect(self.regenerate)
+        self.view.edit_submitted.connect(self.edit_and_resend)
+        self.view.sibling_requested.connect(self.show_sibling)
+        self.replies.busy_changed.connect(self._on_busy_changed)
+        self.replies.notice.connect(lambda key, kind, text: self.notices.show_notice(key, text, kind))
+        self.replies.save_requested.connect(self.save_chat)
+        self.replies.chat_changed.connect(lambda chat: chat is self.current and self._show_current())
+        self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
+        self.replies.finished.connect(self._on_reply_finished)
+        self.models.model_ready.connect(lambda _info: self._count_context())
+        self.engine.worker.tokens_counted.connect(self._on_tokens_counted)
+        self.panel.system_prompt_edited.connect(self._on_system_prompt_edited)
+        self.panel.default_system_prompt_set.connect(self._on_default_system_prompt)
+        self._prompt_save = QTimer(self, singleShot=True, interval=1000)
+        self._prompt_save.timeout.connect(lambda: self.current and self.current.messages and self.save_chat(self.current))
+
+    def showEvent(self, event):   # noqa: N802 (Qt override)
+        super().showEvent(event)
+        if not self._started:
+            self._started = True
+            # After the window is on screen: only now may the worker import torch.
+            QTimer.singleShot(0, self.models.start)
+
+    # -- chats -----------------------------------------------------------------------------
+    def _open_first_chat(self) -> None:
+        self.refresh_chat_list()
+        last = self.settings.last_chat_id
+        if last and last in self.chat_list.chat_ids():
+            self.open_chat(last)
+        else:
+            self.new_chat()
+
+    def new_chat(self) -> None:
+        if self.current is not None and not self.current.messages:
+            self._show_current()   # an empty new chat is already open
+            return
+        chat = Chat(system_prompt=self.settings.system_prompt or None)
+        self.library.add(chat)
+        self.current = chat
+        self._show_current()
+        self.input_bar.input.setFocus()
+
+    def open_chat(self, chat_id: str) -> None:
+        if self.current is not None and self.current.id == chat_id:
+            return
+        chat = self.library.get(chat_id)
+        if chat is None:
+            self.refresh_chat_list()
+            return
+        previous, self.current = self.current, chat
+        if previous is not None and not previous.messages:
+            self.library.forget(previous.id)   # an empty new chat is not kept
+        self._show_current()
+
+    def _show_current(self, scroll_to_end: bool = True) -> None:
+        chat = self.current
+        self.view.show_chat(chat, busy=self.replies.busy, scroll_to_end=scroll_to_end)
+        self.replies.attach()
+        self.panel.set_system_prompt((chat.system_prompt if chat else None) or "")
+        self.setWindowTitle(f"{title_of(chat)} — chatgui" if chat and chat.messages else "chatgui")
+        self.refresh_chat_list()
+        self._count_context()
+
+    def refresh_chat_list(self) -> None:
+        entries = self.library.entries(self.chat_list.search.text().strip(), self.current)
+        self.chat_list.set_chats(entries, self.current.id if self.current else None)
+
+    def rename_chat(self, chat_id: str, title: str) -> None:
+        chat = self.library.get(chat_id)
+        if chat is None:
+            return
+        chat.title = title.strip()
+        if chat.messages:
+            self.save_chat(chat)
+        if chat is self.current:
+            self.setWindowTitle(f"{title_of(chat)} — chatgui")
+        QTimer.singleShot(0, self.refresh_chat_list)   # not while the list's editor is closing
+
+    def delete_chat(self, chat_id: str, confirm: bool = True) -> bool:
+        chat = self.library.get(chat_id, report=False)
+        title = title_of(chat) if chat else "this chat"
+        if confirm and not self._confirm_delete(title):
+            return False
+        if self.replies.active is not None and self.replies.active.chat.id == chat_id:
+            self.replies.stop()
+        if not self.library.delete(chat_id):
+            return False
+        if self.current is not None and self.current.id == chat_id:
+            self.current = None
+            remaining = self.chat_list.chat_ids()
+            remaining = [i for i in remaining if i != chat_id]
+            if remaining:
+                self.open_chat(remaining[0])
+            else:
+                self.new_chat()
+        self.refresh_chat_list()
+        return True
+
+    def _confirm_delete(self, title: str) -> bool:
+        answer = QMessageBox.question(self, "Delete chat", f"Delete “{title}”? This cannot be undone.",
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def save_chat(self, chat: Chat) -> bool:
+        return self.library.save(chat)
+
+    # -- sending and replies ---------------------------------------------------------------
+    def send_message(self, text: str | None = None) -> bool:
+        text = self.input_bar.text() if text is None else text
+        if self.replies.busy or not text.strip():
+            return False
+        if self.current is None:
+            self.new_chat()
+        chat = self.current
+        user = chat.append("user", text)
+        chat.select(user.id)
+        if not chat.title:
+            chat.title = chat.title_from_first_message()
+        self.input_bar.clear()
+        self._start_reply(chat, user.id)
+        return True
+
+    def regenerate(self, assistant_id: str) -> None:
+        chat = self.current
+        if self.replies.busy or chat is None or assistant_id not in chat.messages:
+            return
+        parent = chat.messages[assistant_id].parent_id
+        if parent is not None:
+            self._start_reply(chat, parent)
+
+    def edit_and_resend(self, user_id: str, text: str) -> None:
+        chat = self.current
+        if self.replies.busy or chat is None or user_id not in chat.messages or not text.strip():
+            return
+        edited = chat.add_message(chat.messages[user_id].parent_id, "user", text)
+        chat.select(edited.id)
+        self._start_reply(chat, edited.id)
+
+    def show_sibling(self, message_id: str, step: int) -> None:
+        chat = self.current
+        if chat is None or message_id not in chat.messages:
+            return
+        siblings = chat.siblings(message_id)
+        index = [m.id for m in siblings].index(message_id) + step
+        if 0 <= index < len(siblings):
+            chat.select(siblings[index].id)
+            self._show_current(scroll_to_end=False)   # the user is reading there
+            if chat.messages:
+                self.save_chat(chat)
+
+    def _start_reply(self, chat: Chat, user_id: str) -> None:
+        self.notices.remove("reply-error")
+        self.notices.remove("dropped")
+        self.replies.start(chat, user_id, self._sampling_for_reply())
+        self.save_chat(chat)
+        self._show_current()
+
+    def _sampling_for_reply(self) -> dict:
+        return self.panel.sampling().to_dict()
+
+    def stop_reply(self) -> None:
+        self.replies.stop()
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.input_bar.set_streaming(busy)
+        self.stop_action.setEnabled(busy)
+        self.view.set_busy(busy)
+        if not busy:
+            self.refresh_chat_list()
+            self._count_context()
+
+    def _on_reply_finished(self, meta: dict) -> None:
+        self.status.set_speed(meta.get("time_to_first_token", 0.0), meta.get("tokens_per_second", 0.0))
+        self.status.set_context_used(meta.get("prompt_tokens", 0) + meta.get("tokens", 0))
+
+    def _count_context(self) -> None:
+        # While a reply streams the worker is busy and the text changes: count when it is over.
+        if self.current is not None and self.current.messages and self.models.loaded and not self.replies.busy:
+            self._count_request = self.engine.count_tokens(self.current.to_messages_for_model())
+
+    def _on_tokens_counted(self, request_id: int, count: int) -> None:
+        if request_id == self._count_request:
+            self.status.set_context_used(count)
+
+    def _on_system_prompt_edited(self, text: str) -> None:
+        if self.current is not None:
+            self.current.system_prompt = text if text.strip() else None
+            self._prompt_save.start()
+
+    def _on_default_system_prompt(self, text: str) -> None:
+        self.settings.system_prompt = text
+        self.status.showMessage("New chats will start with this system prompt.", 4000)
+
+    # -- export ----------------------------------------------------------------------------
+    def export_dialog(self, kind: str) -> None:
+        if self.current is None or not self.current.messages:
+            self.status.showMessage("Nothing to export yet.", 4000)
+            return
+        suffix = ".md" if kind == "markdown" else ".json"
+        name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
+        path, _ = QFileDialog.getSaveFileName(self, "Export chat", (name or "chat") + suffix,
+                                              "Markdown (*.md)" if kind == "markdown" else "JSON (*.json)")
+        if path:
+            self.export_chat(path, kind)
+
+    def export_chat(self, path: str, kind: str) -> bool:
+        text = (self.store.export_markdown if kind == "markdown" else self.store.export_json)(self.current)
+        try:
+            Path(path).write_text(text, encoding="utf-8")
+        except OSError as e:
+            self.notices.show_notice("export-error", f"Could not export to {path}: {e.strerror or e}", "error")
+            return False
+        self.status.showMessage(f"Exported to {path}", 5000)
+        return True
+
+    # -- closing ---------------------------------------------------------------------------
+    def closeEvent(self, event):   # noqa: N802 (Qt override)
+        if self._closed:
+            event.accept()
+            return
+        self._closed = True
+        self.replies.stop()           # keeps and saves the partial answer
+        if self.current is not None and self.current.messages:
+            self.save_chat(self.current)
+        self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None
+        store_window(self, self.settings)
+        self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
+        event.accept()

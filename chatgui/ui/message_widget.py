@@ -1,0 +1,260 @@
+"""One message in the conversation: who said it, the text, and what can be done with it."""
+from __future__ import annotations
+
+from pathlib import PurePath
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from chatgui.store import Message
+
+from .markdown_body import MarkdownBody
+from .markdown_split import code_blocks
+from .safe_text import SafeTextBrowser, render_plain
+
+# Showing a huge pasted message in full would freeze the view for seconds; the full text stays
+# in the chat (copy, export and the model all get it).
+MAX_SHOWN_USER_CHARS = 100_000
+
+
+def _tool_button(text: str, tip: str, name: str) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setToolTip(tip)
+    button.setAccessibleName(tip)
+    button.setObjectName(name)
+    button.setAutoRaise(True)
+    return button
+
+
+class SiblingNavigator(QWidget):
+    """`< 2/3 >`: flip between regenerated answers or edited versions of a question."""
+
+    moved = Signal(int)   # -1 or +1
+
+    def __init__(self, index: int, count: int, parent=None):
+        super().__init__(parent)
+        self.setObjectName("siblingNavigator")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.prev_button = _tool_button("<", "Previous version", "previousVersionButton")
+        self.next_button = _tool_button(">", "Next version", "nextVersionButton")
+        self.label = QLabel(f"{index + 1}/{count}")
+        self.label.setObjectName("versionLabel")
+        self.label.setAccessibleName("Version")
+        self.prev_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < count - 1)
+        self.prev_button.clicked.connect(lambda: self.moved.emit(-1))
+        self.next_button.clicked.connect(lambda: self.moved.emit(+1))
+        for w in (self.prev_button, self.label, self.next_button):
+            layout.addWidget(w)
+
+    def text(self) -> str:
+        return f"< {self.label.text()} >"
+
+
+class MessageWidget(QFrame):
+    regenerate_requested = Signal(str)     # message id
+    edit_submitted = Signal(str, str)      # message id, new text
+    sibling_requested = Signal(str, int)   # message id, -1 / +1
+
+    def __init__(self, message: Message, sibling_index: tuple[int, int] = (0, 1), parent=None):
+        super().__init__(parent)
+        self.message_id = message.id
+        self.sibling_index = sibling_index
+        self.role = message.role
+        self._text = message.content
+        self.setObjectName("userMessage" if message.role == "user" else "assistantMessage")
+        self.setAccessibleName("Your message" if message.role == "user" else "Assistant message")
+        self.setFrameShape(QFrame.Shape.StyledPanel if message.role == "user" else QFrame.Shape.NoFrame)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(10, 6, 10, 6)
+        layout.setSpacing(2)
+        layout.addLayout(self._header(message, sibling_index))
+        self.body = self._make_body(message)
+        layout.addWidget(self.body)
+        self.editor: QPlainTextEdit | None = None
+        layout.addLayout(self._actions())
+        self._layout = layout
+        self.update_info(message.meta)
+
+    # -- building --------------------------------------------------------------------------
+    def _header(self, message: Message, sibling_index: tuple[int, int]) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(8)
+        who = QLabel("You" if message.role == "user" else "Assistant")
+        who.setObjectName("roleLabel")
+        font = who.font()
+        font.setBold(True)
+        who.setFont(font)
+        row.addWidget(who)
+        self.info_label = QLabel()
+        self.info_label.setObjectName("messageInfo")
+        self.info_label.setEnabled(False)   # drawn in the palette's muted text colour
+        row.addWidget(self.info_label)
+        row.addStretch(1)
+        index, count = sibling_index
+        self.navigator = None
+        if count > 1:
+            self.navigator = SiblingNavigator(index, count, self)
+            self.navigator.moved.connect(lambda step: self.sibling_requested.emit(self.message_id, step))
+            row.addWidget(self.navigator)
+        return row
+
+    def _make_body(self, message: Message) -> QWidget:
+        if message.role == "assistant":
+            return MarkdownBody(message.content, self)
+        browser = SafeTextBrowser(self)
+        shown = message.content
+        if len(shown) > MAX_SHOWN_USER_CHARS:
+            hidden = len(shown) - MAX_SHOWN_USER_CHARS
+            shown = shown[:MAX_SHOWN_USER_CHARS] + f"\n\n[… {hidden:,} more characters not shown]"
+        browser.set_document(render_plain(shown))
+        return browser
+
+    def _actions(self) -> QHBoxLayout:
+        row = QHBoxLayout()
+        row.setSpacing(2)
+        self.copy_button = _tool_button("Copy", "Copy message", "copyButton")
+        self.copy_button.clicked.connect(self.copy_text)
+        row.addWidget(self.copy_button)
+        self.copy_code_button = self.regenerate_button = self.edit_button = None
+        self._code_blocks: list[str] = []
+        if self.role == "assistant":
+            self.copy_code_button = _tool_button("Copy code", "Copy code", "copyCodeButton")
+            self.copy_code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+            self.copy_code_button.clicked.connect(self._copy_only_code_block)
+            row.addWidget(self.copy_code_button)
+            self.regenerate_button = _tool_button("Regenerate", "Regenerate answer", "regenerateButton")
+            self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
+            row.addWidget(self.regenerate_button)
+            self._update_code_menu()
+        else:
+            self.edit_button = _tool_button("Edit", "Edit and resend", "editButton")
+            self.edit_button.clicked.connect(self.start_editing)
+            row.addWidget(self.edit_button)
+        row.addStretch(1)
+        return row
+
+    # -- content ---------------------------------------------------------------------------
+    def text(self) -> str:
+        return self._text
+
+    def shown_text(self) -> str:
+        body = self.body
+        return body.plain_text() if isinstance(body, MarkdownBody) else body.toPlainText()
+
+    def copy_text(self) -> None:
+        QGuiApplication.clipboard().setText(self._text)
+
+    def set_text(self, text: str) -> None:
+        """Replace the text of a finished assistant message."""
+        self._text = text
+        if isinstance(self.body, MarkdownBody):
+            self.body.show_markdown(text)
+            self._update_code_menu()
+
+    def stream_text(self, text: str) -> None:
+        self._text = text
+        self.body.stream_text(text)
+
+    def begin_stream(self, text: str) -> None:
+        self._text = text
+        self.body.begin_stream(text)
+        self.set_busy(True)
+
+    def end_stream(self, text: str) -> None:
+        self._text = text
+        self.body.end_stream(text)
+        self._update_code_menu()
+
+    def update_info(self, meta: dict) -> None:
+        parts = []
+        if isinstance(meta.get("model_path"), str) and meta["model_path"]:
+            parts.append(PurePath(meta["model_path"]).stem)   # as in the status bar
+        elif meta.get("model"):
+            parts.append(str(meta["model"]))
+        if isinstance(meta.get("tokens"), int):
+            parts.append(f"{meta['tokens']} tokens")
+        if isinstance(meta.get("tokens_per_second"), (int, float)) and meta["tokens_per_second"] > 0:
+            parts.append(f"{meta['tokens_per_second']:.1f} tok/s")
+        if meta.get("finish_reason") == "cancelled":
+            parts.append("stopped")
+        elif meta.get("partial"):
+            parts.append("interrupted")   # saved mid-reply, and the app never finished it
+        elif meta.get("error"):
+            parts.append("failed")
+        self.info_label.setText(" · ".join(parts))
+
+    def set_busy(self, busy: bool) -> None:
+        """While any reply streams, nothing may start another one."""
+        for button in (self.regenerate_button, self.edit_button):
+            if button is not None:
+                button.setEnabled(not busy)
+
+    def _update_code_menu(self) -> None:
+        if self.copy_code_button is None:
+            return
+        blocks = code_blocks(self._text)
+        self.copy_code_button.setVisible(bool(blocks))
+        menu = self.copy_code_button.menu()
+        if menu is not None:
+            self.copy_code_button.setMenu(None)
+            menu.deleteLater()
+        self._code_blocks = blocks
+        if len(blocks) > 1:   # several: pick one from a menu; one: the button copies it
+            menu = QMenu(self.copy_code_button)
+            for i, block in enumerate(blocks, 1):
+                first = next((line for line in block.splitlines() if line.strip()), "")[:40]
+                menu.addAction(f"Block {i}: {first}", lambda b=block: QGuiApplication.clipboard().setText(b))
+            self.copy_code_button.setMenu(menu)
+
+    def _copy_only_code_block(self) -> None:
+        if len(self._code_blocks) == 1:
+            QGuiApplication.clipboard().setText(self._code_blocks[0])
+
+    # -- editing a question ----------------------------------------------------------------
+    def start_editing(self) -> None:
+        if self.editor is not None:
+            return
+        self.editor = QPlainTextEdit(self._text, self)
+        self.editor.setObjectName("editMessageInput")
+        self.editor.setAccessibleName("Edit message")
+        self.editor.setMinimumHeight(80)
+        buttons = QHBoxLayout()
+        send = QPushButton("Send", self)
+        send.setObjectName("editSendButton")
+        cancel = QPushButton("Cancel", self)
+        cancel.setObjectName("editCancelButton")
+        buttons.addStretch(1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(send)
+        self._edit_row = buttons
+        self.body.hide()
+        self._layout.insertWidget(2, self.editor)
+        self._layout.insertLayout(3, buttons)
+        send.clicked.connect(self._submit_edit)
+        cancel.clicked.connect(self.stop_editing)
+        self.editor.setFocus(Qt.FocusReason.OtherFocusReason)
+
+    def stop_editing(self) -> None:
+        if self.editor is None:
+            return
+        while self._edit_row.count():
+            item = self._edit_row.takeAt(0)
+            if item.widget():
+                item.widget().deleteLater()
+        self._layout.removeItem(self._edit_row)
+        self.editor.deleteLater()
+        self.editor = None
+        self.body.show()
+
+    def _submit_edit(self) -> None:
+        text = self.editor.toPlainText() if self.editor else ""
+        if text.strip():
+            self.stop_editing()
+            self.edit_submitted.emit(self.message_id, text)

@@ -1,0 +1,96 @@
+"""Non-modal notices above the conversation: errors, problems with files, the first-run offer.
+
+Nothing here blocks: a notice stays until it is dismissed or replaced, and the app keeps working.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+# Accent colours for the left edge only; they read well on light and dark backgrounds alike.
+ACCENTS = {"info": "#3b82f6", "warning": "#d97706", "error": "#dc2626"}
+
+
+class Notice(QFrame):
+    def __init__(self, key: str, text: str, kind: str, actions, closable: bool, parent=None):
+        super().__init__(parent)
+        self.key = key
+        self.kind = kind
+        self.setObjectName(f"notice-{key}")
+        self.setAccessibleName(f"{kind.capitalize()} notice")
+        self.setProperty("kind", kind)
+        self.setStyleSheet(f"QFrame#notice-{key} {{ background: palette(alternate-base); "
+                           f"border: 1px solid palette(mid); border-left: 4px solid {ACCENTS.get(kind, ACCENTS['info'])};"
+                           " border-radius: 4px; }")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(10, 6, 6, 6)
+        self.label = QLabel(text)
+        self.label.setObjectName("noticeText")
+        self.label.setWordWrap(True)
+        self.label.setTextFormat(Qt.TextFormat.PlainText)   # messages may quote file names or model output
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        row.addWidget(self.label, 1)
+        self.buttons: dict[str, QPushButton] = {}
+        for caption, callback in actions:
+            button = QPushButton(caption)
+            button.clicked.connect(callback)
+            row.addWidget(button)
+            self.buttons[caption] = button
+        if closable:
+            close = QToolButton()
+            close.setText("✕")
+            close.setAutoRaise(True)
+            close.setToolTip("Dismiss")
+            close.setAccessibleName("Dismiss")
+            close.clicked.connect(self.dismiss)
+            row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def dismiss(self) -> None:
+        self.hide()
+        self.deleteLater()
+        area = self.parent()
+        if isinstance(area, NoticeArea):
+            area.forget(self)
+
+
+class NoticeArea(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("noticeArea")
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(12, 6, 12, 0)
+        self._layout.setSpacing(4)
+        self._notices: dict[str, Notice] = {}
+        self.hide()
+
+    def show_notice(self, key: str, text: str, kind: str = "info",
+                    actions: list[tuple[str, Callable[[], None]]] = (), closable: bool = True) -> Notice:
+        """Show a notice; one with the same key is replaced."""
+        self.remove(key)
+        notice = Notice(key, text, kind, actions, closable, self)
+        self._layout.addWidget(notice)
+        self._notices[key] = notice
+        self.show()
+        return notice
+
+    def remove(self, key: str) -> None:
+        notice = self._notices.get(key)
+        if notice is not None:
+            notice.dismiss()
+
+    def forget(self, notice: Notice) -> None:
+        if self._notices.get(notice.key) is notice:
+            del self._notices[notice.key]
+        if not self._notices:
+            self.hide()
+
+    def get(self, key: str) -> Notice | None:
+        return self._notices.get(key)
+
+    def texts(self) -> list[str]:
+        return [n.text() for n in self._notices.values()]

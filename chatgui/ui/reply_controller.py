@@ -1,0 +1,221 @@
+"""The life of one streaming reply, from request to saved message.
+
+Tokens arrive from the worker in batches; they are shown at most ~30 times a second (a
+single-shot QTimer coalesces them, and slows down if rendering gets slow). The partial reply is
+saved every 2 seconds and when it ends. Stop takes effect in the window at once: the partial
+answer is kept and the worker's last words about that request only fill in its statistics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from chatgui.store import Chat
+
+from .conversation_view import ConversationView
+from .worker import EngineClient
+
+MIN_FLUSH_MS = 33          # ~30 updates per second at most
+AUTOSAVE_MS = 2000
+
+
+@dataclass
+class ActiveReply:
+    request_id: int
+    chat: Chat
+    message_id: str
+    text: str = ""
+    tokens: list = field(default_factory=list)   # token records (see worker.token_record)
+    pending: list = field(default_factory=list)  # text received but not shown yet
+    stopped: bool = False
+
+
+class ReplyController(QObject):
+    busy_changed = Signal(bool)
+    notice = Signal(str, str, str)        # key, kind ("info", "warning", "error"), text
+    save_requested = Signal(object)       # a Chat to save
+    chat_changed = Signal(object)         # a Chat whose messages changed shape (redraw it)
+    started = Signal(object)              # worker's start info (prompt tokens, ...)
+    finished = Signal(object)             # the finished reply's meta
+
+    def __init__(self, engine: EngineClient, view: ConversationView, parent=None):
+        super().__init__(parent)
+        self.engine = engine
+        self.view = view
+        self.active: ActiveReply | None = None
+        self._stopped: dict[int, ActiveReply] = {}          # stopped, waiting for the worker's stats
+        self._awaiting_hash: list[tuple[Chat, str, str]] = []  # (chat, message id, model path)
+        self._flush_timer = QTimer(self, singleShot=True, interval=MIN_FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._autosave = QTimer(self, interval=AUTOSAVE_MS)
+        self._autosave.timeout.connect(self._save_partial)
+        worker = engine.worker
+        worker.reply_started.connect(self._on_started)
+        worker.reply_tokens.connect(self._on_tokens)
+        worker.reply_finished.connect(self._on_finished)
+        worker.reply_failed.connect(self._on_failed)
+        worker.model_hashed.connect(self._on_model_hashed)
+
+    @property
+    def busy(self) -> bool:
+        return self.active is not None
+
+    # -- starting and stopping -------------------------------------------------------------
+    def start(self, chat: Chat, user_message_id: str, sampling: dict) -> str:
+        """Add an empty assistant reply under the user message and ask the worker for it."""
+        reply = chat.add_message(user_message_id, "assistant", "", meta={"sampling": dict(sampling)})
+        chat.select(reply.id)
+        messages = chat.to_messages_for_model(upto=user_message_id)
+        request_id = self.engine.generate(messages, sampling)
+        self.active = ActiveReply(request_id, chat, reply.id)
+        self._autosave.start()
+        self.busy_changed.emit(True)
+        return reply.id
+
+    def attach(self) -> None:
+        """The view was rebuilt: if it shows the streaming message, stream into it again."""
+        r = self.active
+        widget = self.view.widget_for(r.message_id) if r else None
+        if widget is not None:
+            widget.begin_stream(r.text)
+
+    def stop(self) -> None:
+        """Stop the reply now; the text so far is kept."""
+        r = self.active
+        if r is None:
+            return
+        self.engine.cancel(r.request_id)   # the worker sees this between two tokens
+        r.stopped = True
+        self._flush()
+        if not r.text:   # stopped before the first word: there is no answer to keep
+            self._discard(r)
+            return
+        self._stopped[r.request_id] = r
+        self._complete(r, r.text, {"finish_reason": "cancelled", "tokens": len(r.tokens)})
+
+    # -- from the worker -------------------------------------------------------------------
+    def _on_started(self, request_id: int, info: dict) -> None:
+        r = self.active
+        if r is None or r.request_id != request_id:
+            return
+        r.chat.update_content(r.message_id, r.text, {"seed": info["seed"], "prompt_tokens": info["prompt_tokens"]})
+        if info.get("dropped_messages"):
+            self.notice.emit("dropped", "info", f"{info['dropped_messages']} older messages did not fit in the "
+                                                "model's context and were left out of this reply.")
+        self.started.emit(info)
+
+    def _on_tokens(self, request_id: int, text: str, records: list) -> None:
+        r = self.active
+        if r is None or r.request_id != request_id:
+            return   # a reply that was stopped: keep exactly what was shown
+        r.pending.append(text)
+        r.tokens.extend(records)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _on_finished(self, request_id: int, meta: dict) -> None:
+        meta = dict(meta)
+        final_text = meta.pop("text", None)
+        stopped = self._stopped.pop(request_id, None)
+        if stopped is not None:   # only the statistics are new; the text stays as it was stopped
+            meta.update({"finish_reason": "cancelled", "tokens": len(stopped.tokens)})
+            self._record_meta(stopped.chat, stopped.message_id, meta)
+            self.finished.emit(meta)
+            return
+        r = self.active
+        if r is None or r.request_id != request_id:
+            return
+        self._flush()
+        text = final_text if isinstance(final_text, str) else r.text
+        self._complete(r, text, meta)
+        self.finished.emit(meta)
+
+    def _on_failed(self, request_id: int, kind: str, message: str) -> None:
+        self._stopped.pop(request_id, None)
+        r = self.active
+        if r is None or r.request_id != request_id:
+            return
+        self._flush()
+        if r.text:
+            self._complete(r, r.text, {"finish_reason": "error", "error": message, "tokens": len(r.tokens)})
+        else:   # nothing was written: take the empty reply away, keep the question
+            self._discard(r)
+        if kind == "prompt_too_long":
+            message += " Your message was kept: edit it, or start a new chat."
+        self.notice.emit("reply-error", "warning" if kind in ("prompt_too_long", "no_model") else "error", message)
+
+    def _on_model_hashed(self, path: str, sha256: str) -> None:
+        waiting, self._awaiting_hash = self._awaiting_hash, []
+        for chat, message_id, model_path in waiting:
+            if model_path == path:
+                self._record_meta(chat, message_id, {"model_sha256": sha256})
+            else:
+                self._awaiting_hash.append((chat, message_id, model_path))
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _flush(self) -> None:
+        r = self.active
+        if r is None or not r.pending:
+            return
+        r.text += "".join(r.pending)
+        r.pending.clear()
+        r.chat.update_content(r.message_id, r.text)
+        widget = self.view.widget_for(r.message_id)
+        if widget is None:
+            return
+        if widget.body.streaming:
+            widget.stream_text(r.text)
+        else:
+            widget.begin_stream(r.text)
+        # Slow renders (a huge table in the tail) make updates rarer instead of freezing the window.
+        cost_ms = int(widget.body.last_render_seconds * 1000)
+        self._flush_timer.setInterval(max(MIN_FLUSH_MS, 4 * cost_ms))
+
+    def _save_partial(self) -> None:
+        r = self.active
+        if r is not None:
+            self._flush()
+            r.chat.update_content(r.message_id, r.text, {"token_data": r.tokens, "partial": True})
+            self.save_requested.emit(r.chat)
+
+    def _complete(self, r: ActiveReply, text: str, meta: dict) -> None:
+        self._end(r)
+        r.text = text
+        meta = {**meta, "token_data": r.tokens}
+        r.chat.messages[r.message_id].meta.pop("partial", None)
+        r.chat.update_content(r.message_id, text, meta)
+        if not meta.get("model_sha256") and meta.get("model_path"):
+            self._awaiting_hash.append((r.chat, r.message_id, meta["model_path"]))
+        widget = self.view.widget_for(r.message_id)
+        if widget is not None:
+            widget.end_stream(text)
+            widget.update_info(r.chat.messages[r.message_id].meta)
+        self.save_requested.emit(r.chat)
+
+    def _discard(self, r: ActiveReply) -> None:
+        self._end(r)
+        r.chat.remove(r.message_id)
+        self.chat_changed.emit(r.chat)
+        self.save_requested.emit(r.chat)
+
+    def _end(self, r: ActiveReply) -> None:
+        self._flush_timer.stop()
+        self._autosave.stop()
+        self.engine.forget(r.request_id)
+        if self.active is r:
+            self.active = None
+            self.busy_changed.emit(False)
+
+    def _record_meta(self, chat: Chat, message_id: str, meta: dict) -> None:
+        message = chat.messages.get(message_id)
+        if message is None:
+            return
+        if not meta.get("model_sha256") and meta.get("model_path"):
+            self._awaiting_hash.append((chat, message_id, meta["model_path"]))
+        meta = {k: v for k, v in meta.items() if v is not None}
+        message.meta.update(meta)
+        widget = self.view.widget_for(message_id)
+        if widget is not None:
+            widget.update_info(message.meta)
+        self.save_requested.emit(chat)

@@ -1,0 +1,225 @@
+"""The settings dock: model file and device, system prompt, sampling. Changes apply to the next
+reply; the model is reloaded only when the user presses Load."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout,
+                               QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from chatgui.engine.types import PRESETS, SamplingSettings
+
+DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
+PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
+CUSTOM = "Custom"
+
+
+def _named(widget, name: str, accessible: str):
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    return widget
+
+
+def _double(name: str, label: str, lo: float, hi: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
+    box = _named(QDoubleSpinBox(), name, label)
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    box.setDecimals(decimals)
+    return box
+
+
+def _int(name: str, label: str, lo: int, hi: int, step: int = 1) -> QSpinBox:
+    box = _named(QSpinBox(), name, label)
+    box.setRange(lo, hi)
+    box.setSingleStep(step)
+    return box
+
+
+class SettingsPanel(QDockWidget):
+    load_model_requested = Signal(str, str, int)   # path, device, context length (0: the model's)
+    default_model_requested = Signal()
+    system_prompt_edited = Signal(str)
+    default_system_prompt_set = Signal(str)
+    sampling_changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Settings", parent)
+        self.setObjectName("settingsPanel")
+        self.setAccessibleName("Settings")
+        self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
+                         | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        body = QWidget()
+        column = QVBoxLayout(body)
+        column.addWidget(self._model_group())
+        column.addWidget(self._prompt_group())
+        column.addWidget(self._sampling_group())
+        column.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(body)
+        self.setWidget(scroll)
+        self._updating = False
+        self.set_sampling(SamplingSettings(), random_seed=True)
+
+    # -- building --------------------------------------------------------------------------
+    def _model_group(self) -> QGroupBox:
+        group = QGroupBox("Model")
+        form = QFormLayout(group)
+        self.model_path = _named(QLineEdit(), "modelPathEdit", "Model file")
+        self.model_path.setPlaceholderText("a .gguf file")
+        browse = _named(QPushButton("Browse…"), "browseModelButton", "Choose a model file")
+        default = _named(QPushButton("Default model"), "defaultModelButton", "Use the default model")
+        row = QHBoxLayout()
+        row.addWidget(browse)
+        row.addWidget(default)
+        self.device = _named(QComboBox(), "deviceCombo", "Device")
+        self.set_available_devices(["auto", "cpu"])
+        self.context_length = _int("contextLengthSpin", "Context length", 0, 1 << 20, 256)
+        self.context_length.setSpecialValueText("Model default")
+        self.load_button = _named(QPushButton("Load model"), "loadModelButton", "Load model")
+        form.addRow("File", self.model_path)
+        form.addRow("", row)
+        form.addRow("Device", self.device)
+        form.addRow("Context", self.context_length)
+        form.addRow("", self.load_button)
+        browse.clicked.connect(self._browse)
+        default.clicked.connect(self.default_model_requested)
+        self.load_button.clicked.connect(self._request_load)
+        return group
+
+    def _prompt_group(self) -> QGroupBox:
+        group = QGroupBox("System prompt (this chat)")
+        column = QVBoxLayout(group)
+        self.system_prompt = _named(QPlainTextEdit(), "systemPromptEdit", "System prompt")
+        self.system_prompt.setPlaceholderText("e.g. You are a helpful assistant.")
+        self.system_prompt.setMaximumHeight(90)
+        make_default = _named(QPushButton("Use for new chats"), "defaultSystemPromptButton",
+                              "Use this system prompt for new chats")
+        column.addWidget(self.system_prompt)
+        column.addWidget(make_default, 0, Qt.AlignmentFlag.AlignRight)
+        self.system_prompt.textChanged.connect(
+            lambda: self._updating or self.system_prompt_edited.emit(self.system_prompt.toPlainText()))
+        make_default.clicked.connect(lambda: self.default_system_prompt_set.emit(self.system_prompt.toPlainText()))
+        return group
+
+    def _sampling_group(self) -> QGroupBox:
+        group = QGroupBox("Sampling (next reply)")
+        form = QFormLayout(group)
+        self.preset = _named(QComboBox(), "presetCombo", "Preset")
+        self.preset.addItems([CUSTOM, *PRESETS])
+        reset = _named(QPushButton("Reset"), "resetSamplingButton", "Reset sampling settings")
+        row = QHBoxLayout()
+        row.addWidget(self.preset, 1)
+        row.addWidget(reset)
+        self.temperature = _double("temperatureSpin", "Temperature", 0.0, 5.0, 0.05)
+        self.top_k = _int("topKSpin", "Top-k", 0, 100000)
+        self.top_p = _double("topPSpin", "Top-p", 0.0, 1.0, 0.01)
+        self.min_p = _double("minPSpin", "Min-p", 0.0, 1.0, 0.01)
+        self.repeat_penalty = _double("repeatPenaltySpin", "Repetition penalty", 0.5, 3.0, 0.01)
+        self.max_new_tokens = _int("maxNewTokensSpin", "Maximum new tokens", 1, 1 << 20, 64)
+        self.random_seed = _named(QCheckBox("Random"), "randomSeedCheck", "Random seed")
+        self.seed = _int("seedSpin", "Seed", 0, 2**31 - 1)
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.random_seed)
+        seed_row.addWidget(self.seed, 1)
+        self.temperature.setToolTip("0 always picks the most likely token")
+        self.top_k.setToolTip("0 turns top-k off")
+        form.addRow("Preset", row)
+        form.addRow("Temperature", self.temperature)
+        form.addRow("Top-k", self.top_k)
+        form.addRow("Top-p", self.top_p)
+        form.addRow("Min-p", self.min_p)
+        form.addRow("Repetition penalty", self.repeat_penalty)
+        form.addRow("Max new tokens", self.max_new_tokens)
+        form.addRow("Seed", seed_row)
+        self.preset.activated.connect(lambda _i: self.apply_preset(self.preset.currentText()))
+        reset.clicked.connect(lambda: self.set_sampling(SamplingSettings(), random_seed=True))
+        for box in (self.temperature, self.top_k, self.top_p, self.min_p, self.repeat_penalty, self.max_new_tokens,
+                    self.seed):
+            box.valueChanged.connect(self._sampling_edited)
+        self.random_seed.toggled.connect(self._sampling_edited)
+        return group
+
+    # -- model -----------------------------------------------------------------------------
+    def set_model(self, path: str | None, device: str, context_length: int | None) -> None:
+        self.model_path.setText(path or "")
+        index = self.device.findData(device)
+        if index < 0:   # e.g. "cuda" saved, but not known to be present yet
+            self.device.addItem(DEVICE_LABELS.get(device, device), device)
+            index = self.device.count() - 1
+        self.device.setCurrentIndex(index)
+        self.context_length.setValue(context_length or 0)
+
+    def set_available_devices(self, devices: list[str]) -> None:
+        current = self.device.currentData() or "auto"
+        self.device.clear()
+        for d in devices:
+            self.device.addItem(DEVICE_LABELS.get(d, d), d)
+        index = self.device.findData(current)
+        self.device.setCurrentIndex(max(index, 0))
+
+    def device_choice(self) -> str:
+        return self.device.currentData() or "auto"
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_path.text(), "GGUF models (*.gguf)")
+        if path:
+            self.model_path.setText(path)
+            self._request_load()
+
+    def _request_load(self) -> None:
+        path = self.model_path.text().strip()
+        if path:
+            self.load_model_requested.emit(path, self.device_choice(), self.context_length.value())
+
+    # -- system prompt ---------------------------------------------------------------------
+    def set_system_prompt(self, text: str) -> None:
+        self._updating = True
+        try:
+            self.system_prompt.setPlainText(text)
+        finally:
+            self._updating = False
+
+    # -- sampling --------------------------------------------------------------------------
+    def sampling(self) -> SamplingSettings:
+        return SamplingSettings(
+            temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
+            min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(),
+            max_new_tokens=self.max_new_tokens.value(),
+            seed=None if self.random_seed.isChecked() else self.seed.value())
+
+    def uses_random_seed(self) -> bool:
+        return self.random_seed.isChecked()
+
+    def set_sampling(self, s: SamplingSettings, random_seed: bool) -> None:
+        self._updating = True
+        try:
+            self.temperature.setValue(s.temperature)
+            self.top_k.setValue(s.top_k)
+            self.top_p.setValue(s.top_p)
+            self.min_p.setValue(s.min_p)
+            self.repeat_penalty.setValue(s.repeat_penalty)
+            self.max_new_tokens.setValue(s.max_new_tokens)
+            self.random_seed.setChecked(random_seed or s.seed is None)
+            self.seed.setValue(s.seed if s.seed is not None else self.seed.value())
+        finally:
+            self._updating = False
+        self._sampling_edited()   # once for all the fields, not once per field
+
+    def apply_preset(self, name: str) -> None:
+        preset = PRESETS.get(name)
+        if preset is None:
+            return
+        current = self.sampling()
+        changes = {f: getattr(preset, f) for f in PRESET_FIELDS}
+        self.set_sampling(current.with_(**changes), random_seed=self.random_seed.isChecked())
+
+    def _sampling_edited(self, *_):
+        self.seed.setEnabled(not self.random_seed.isChecked())
+        s = self.sampling()
+        match = next((name for name, p in PRESETS.items()
+                      if all(abs(getattr(p, f) - getattr(s, f)) < 1e-9 for f in PRESET_FIELDS)), CUSTOM)
+        self.preset.setCurrentText(match)
+        if not self._updating:
+            self.sampling_changed.emit()

@@ -1,0 +1,72 @@
+"""The status bar: model, device, context use, speed of the last reply, and progress."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
+
+
+def _label(name: str, accessible: str, text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    label.setAccessibleName(accessible)
+    return label
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("statusBar")
+        self.setAccessibleName("Status")
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progressBar")
+        self.progress.setAccessibleName("Progress")
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.model_label = _label("modelLabel", "Model", "No model")
+        self.device_label = _label("deviceLabel", "Device")
+        self.context_label = _label("contextLabel", "Context used")
+        self.speed_label = _label("speedLabel", "Speed of the last reply")
+        self.addPermanentWidget(self.progress)
+        for label in (self.model_label, self.device_label, self.context_label, self.speed_label):
+            label.setContentsMargins(8, 0, 8, 0)
+            self.addPermanentWidget(label)
+        self._context_max = 0
+
+    def set_model(self, name: str, device: str, context_length: int, path: str = "") -> None:
+        # The file name says more than the name inside the file (it usually names the quantisation).
+        self.model_label.setText(Path(path).stem if path else name)
+        self.model_label.setToolTip(f"{name}\n{path}" if path else name)
+        self.device_label.setText(device.upper() if device == "cpu" else device.replace("cuda", "CUDA"))
+        self._context_max = context_length
+        self.context_label.setText(f"Context: – / {context_length}")
+
+    def clear_model(self, text: str = "No model") -> None:
+        self.model_label.setText(text)
+        self.device_label.setText("")
+        self.context_label.setText("")
+
+    def set_context_used(self, used: int) -> None:
+        if self._context_max:
+            self.context_label.setText(f"Context: {used} / {self._context_max}")
+
+    def set_speed(self, time_to_first_token: float, tokens_per_second: float) -> None:
+        self.speed_label.setText(f"First token {time_to_first_token:.2f} s · {tokens_per_second:.1f} tok/s")
+
+    def show_progress(self, text: str, fraction: float | None = None) -> None:
+        """fraction None: busy without a known end (a model load)."""
+        if fraction is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(fraction * 1000))
+        self.progress.show()
+        self.showMessage(text)
+
+    def hide_progress(self, text: str = "", timeout_ms: int = 5000) -> None:
+        self.progress.hide()
+        if text:
+            self.showMessage(text, timeout_ms)
+        else:
+            self.clearMessage()

@@ -1,0 +1,123 @@
+"""Starting the app: no torch before the window shows, launch options, the first-run offer."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from PySide6.QtWidgets import QWidget
+
+from chatgui.ui.options import LaunchOptions, options_from_env, parse_args
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SHOW_WINDOW = textwrap.dedent("""
+    import sys
+    from PySide6.QtWidgets import QApplication
+    app = QApplication([])
+    from chatgui.ui.main_window import MainWindow
+    window = MainWindow()
+    window.show()
+    print("torch loaded:", "torch" in sys.modules)
+    app.processEvents()
+    assert window.isVisible()
+    window.close()
+""")
+
+
+def run_python(code: str, tmp_path, **env) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CHATGUI_DATA_DIR": str(tmp_path / "data"),
+                   "CHATGUI_CONFIG_DIR": str(tmp_path / "config"), "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=environment, cwd=ROOT)
+
+
+def test_window_appears_before_torch_is_imported(tmp_path, tiny_model_path):
+    result = run_python(SHOW_WINDOW, tmp_path, CHATGUI_MODEL=str(tiny_model_path))
+    assert result.returncode == 0, result.stderr
+    assert "torch loaded: False" in result.stdout
+    assert "Destroyed while thread" not in result.stderr
+
+
+def test_app_main_runs_and_quits(tmp_path, tiny_model_path):
+    """`python -m chatgui` with --model: loads the model, then quits cleanly on Ctrl+Q."""
+    code = textwrap.dedent("""
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+        import chatgui.ui.app as app_module
+        def poke():
+            window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
+            def check():
+                if window.models.loaded:
+                    print("loaded", window.models.loaded["name"])
+                    window.close()
+                else:
+                    QTimer.singleShot(50, check)
+            check()
+        QTimer.singleShot(0, poke)
+        raise SystemExit(app_module.main(["--model", MODEL, "--no-fetch"]))
+    """).replace("MODEL", repr(str(tiny_model_path)))
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "loaded tiny-llama-F32" in result.stdout
+    assert "Destroyed while thread" not in result.stderr
+
+
+def test_launch_options(monkeypatch):
+    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
+    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
+    options, rest = parse_args(["--model", "/m.gguf", "--device", "cpu", "--no-fetch", "-platform", "offscreen"])
+    assert options == LaunchOptions(model="/m.gguf", device="cpu", fetch="never")
+    assert rest == ["-platform", "offscreen"]
+    assert options_from_env({"CHATGUI_MODEL": "/x.gguf", "CHATGUI_NO_FETCH": "1"}).fetch == "never"
+    assert options_from_env({"CHATGUI_AUTO_FETCH": "yes"}).fetch == "auto"
+    assert options_from_env({}) == LaunchOptions()
+
+
+def test_first_run_offers_download_in_the_window(qtbot, monkeypatch):
+    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
+    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
+    import chatgui.ui.model_controller as mc
+    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
+    fetched = []
+    from chatgui.ui.main_window import MainWindow
+    window = MainWindow()
+    qtbot.addWidget(window)
+    monkeypatch.setattr(window.engine, "fetch_default_model", lambda: fetched.append(True))
+    window.show()
+    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    notice = window.notices.get("first-run")
+    assert set(notice.buttons) == {"Download default model (98 MB)", "Choose a .gguf file…"}
+    notice.buttons["Download default model (98 MB)"].click()
+    assert fetched == [True] and window.notices.get("fetch") is not None
+    assert window.status.progress.isVisible()
+    window.close()
+
+
+def test_no_fetch_offers_only_a_file(qtbot, monkeypatch):
+    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
+    monkeypatch.setenv("CHATGUI_NO_FETCH", "1")
+    import chatgui.ui.model_controller as mc
+    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
+    from chatgui.ui.main_window import MainWindow
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    assert list(window.notices.get("first-run").buttons) == ["Choose a .gguf file…"]
+    assert window.findChild(QWidget, "messageInput").isEnabled()
+    window.close()
+
+
+def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch):
+    from chatgui import desktop_entry
+    from chatgui.ui.app import main
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    monkeypatch.setattr(desktop_entry.sys, "platform", "linux")
+    assert main(["--install-desktop-entry"]) == 0
+    assert desktop_entry.desktop_file_path().is_file()
+    assert main(["--uninstall-desktop-entry"]) == 0
+    assert not desktop_entry.desktop_file_path().exists()
