@@ -178,3 +178,26 @@ def test_bogus_tensor_shape_and_offset(tmp_path, tiny_model_path):
     offset_bad = data[:off] + (1 << 50).to_bytes(8, "little") + data[off + 8:]
     (tmp_path / "offset.gguf").write_bytes(offset_bad)
     _expect_error(tmp_path / "offset.gguf", "beyond the end of the file")
+
+
+@pytest.mark.parametrize("qtype", ["Q4_0", "Q4_1", "Q4_K"])
+def test_int4_repacking_is_exact(tmp_path, qtype):
+    """4-bit GGUF blocks map onto torch's int4 groups without changing any weight."""
+    from chatgui.engine.qlinear import int4_parts
+
+    rng = np.random.default_rng(2)
+    qt = gguf.GGMLQuantizationType[qtype]
+    rows, cols = 16, 512
+    data = _raw_blocks(qt, rows, cols, rng)
+    w = gguf.GGUFWriter(str(tmp_path / "t.gguf"), "llama")
+    w.add_tensor("x", data, raw_dtype=qt)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    t = GGUFFile(tmp_path / "t.gguf").tensor("x")
+    q, scale, zero = int4_parts(t)
+    assert q.min() >= 0 and q.max() <= 15
+    ours = (q.float() - 8) * scale.repeat_interleave(32, 1) + zero.repeat_interleave(32, 1)
+    ref = gguf.quants.dequantize(np.asarray(data), qt).reshape(rows, cols)
+    np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-5, atol=1e-6)

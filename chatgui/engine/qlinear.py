@@ -16,7 +16,7 @@ from torch import nn
 from .gguf_file import TensorInfo
 
 GROUP = 32
-INT4_TYPES = ("Q4_0", "Q4_1")
+INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
 
 
 def int4_kernels_available() -> bool:
@@ -25,7 +25,10 @@ def int4_kernels_available() -> bool:
 
 
 def int4_parts(t: TensorInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(q [N, K] int32 in 0..15, scale [N, K/32], zero [N, K/32]) with w = (q - 8) * scale + zero."""
+    """(q [N, K] int32 in 0..15, scale [N, K/32], zero [N, K/32]) with w = (q - 8) * scale + zero,
+    exactly the values the GGUF block format encodes."""
+    if t.qtype_name == "Q4_K":
+        return _q4_k_parts(t)
     n, k = t.shape
     block_bytes = 18 if t.qtype_name == "Q4_0" else 20
     raw = torch.from_numpy(np.array(t.data).reshape(n, k // GROUP, block_bytes))
@@ -39,6 +42,24 @@ def int4_parts(t: TensorInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         m = raw[..., 2:4].contiguous().view(torch.float16).float().squeeze(-1)
         zero = m + 8 * d
     return q, d, zero
+
+
+def _q4_k_parts(t: TensorInfo):
+    """Q4_K: super-blocks of 256 = 8 sub-blocks of 32, each w = d*sc*q - dmin*m with 6-bit sc, m.
+    Each sub-block is one int4 group: scale = d*sc, zero = 8*d*sc - dmin*m."""
+    n, k = t.shape
+    raw = torch.from_numpy(np.array(t.data).reshape(n, k // 256, 144)).to(torch.int32)
+    d = raw[..., 0:2].to(torch.uint8).contiguous().view(torch.float16).float()        # [n, S, 1]
+    dmin = raw[..., 2:4].to(torch.uint8).contiguous().view(torch.float16).float()
+    s = raw[..., 4:16]
+    lo = torch.cat([s[..., 0:4] & 63, (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)], dim=-1)
+    mins = torch.cat([s[..., 4:8] & 63, (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)], dim=-1)
+    qs = raw[..., 16:].reshape(n, k // 256, 4, 32)
+    # Each 32-byte chunk holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles.
+    q = torch.stack([qs & 0x0F, qs >> 4], dim=3).reshape(n, k)
+    scale = (d * lo.float()).reshape(n, k // GROUP)
+    zero = (8 * d * lo.float() - dmin * mins.float()).reshape(n, k // GROUP)
+    return q, scale, zero
 
 
 class Int4Linear(nn.Module):

@@ -1,6 +1,6 @@
 """GGUF tensor data -> torch tensors.
 
-The most common block formats (Q4_0, Q4_1, Q8_0) are dequantized with torch ops directly on
+The most common block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are dequantized with torch ops directly on
 the memory-mapped bytes; every other type `gguf.quants` understands goes through it. Nothing is
 kept twice: the numpy result is handed to torch without a copy.
 """
@@ -50,7 +50,28 @@ def _dequant_q4_1(t: TensorInfo) -> torch.Tensor:
     return _unpack_nibbles(b[:, 4:]) * _scale(b, 0) + _scale(b, 2)
 
 
-_FAST = {"Q8_0": _dequant_q8_0, "Q4_0": _dequant_q4_0, "Q4_1": _dequant_q4_1}
+_BIT = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
+
+
+def _five_bit(b: torch.Tensor, qh_at: int) -> torch.Tensor:
+    """5-bit values of Q5_0/Q5_1 blocks: low nibbles as in Q4, the fifth bit from a 32-bit
+    little-endian mask (bit j of byte i belongs to element 8i + j)."""
+    bits = (b[:, qh_at:qh_at + 4, None] & _BIT) != 0                                # [B, 4, 8]
+    return _unpack_nibbles(b[:, qh_at + 4:]) + 16.0 * bits.reshape(-1, 32)
+
+
+def _dequant_q5_0(t: TensorInfo) -> torch.Tensor:
+    b = _blocks(t, 22)
+    return (_five_bit(b, 2) - 16.0) * _scale(b, 0)
+
+
+def _dequant_q5_1(t: TensorInfo) -> torch.Tensor:
+    b = _blocks(t, 24)
+    return _five_bit(b, 4) * _scale(b, 0) + _scale(b, 2)
+
+
+_FAST = {"Q8_0": _dequant_q8_0, "Q4_0": _dequant_q4_0, "Q4_1": _dequant_q4_1, "Q5_0": _dequant_q5_0,
+         "Q5_1": _dequant_q5_1}
 
 
 def check_supported(path, t: TensorInfo) -> None:
