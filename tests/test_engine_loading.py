@@ -29,26 +29,29 @@ def _raw_blocks(qtype: gguf.GGMLQuantizationType, rows: int, cols: int, rng) -> 
     return raw.reshape(rows, -1)
 
 
+def _one_tensor_file(path, data: np.ndarray, raw_dtype):
+    """A GGUF file holding one tensor "x"; returns its TensorInfo as read back."""
+    w = gguf.GGUFWriter(str(path), "llama")
+    w.add_tensor("x", data, raw_dtype=raw_dtype)
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
+    return GGUFFile(path).tensor("x")
+
+
 @pytest.mark.parametrize("qtype", QTYPES)
 def test_dequantize_matches_gguf(tmp_path, qtype):
     rng = np.random.default_rng(1)
     qt = gguf.GGMLQuantizationType[qtype]
     rows, cols = 8, 512
-    w = gguf.GGUFWriter(str(tmp_path / "t.gguf"), "llama")
     if qtype in ("F32", "F16"):
         data = rng.standard_normal((rows, cols)).astype(np.float32 if qtype == "F32" else np.float16)
-        w.add_tensor("x", data)
     elif qtype == "BF16":
         data = gguf.quants.quantize(rng.standard_normal((rows, cols)).astype(np.float32), qt)
-        w.add_tensor("x", data, raw_dtype=qt)
     else:
         data = _raw_blocks(qt, rows, cols, rng)
-        w.add_tensor("x", data, raw_dtype=qt)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    t = GGUFFile(tmp_path / "t.gguf").tensor("x")
+    t = _one_tensor_file(tmp_path / "t.gguf", data, None if qtype in ("F32", "F16") else qt)
     assert t.shape == (rows, cols) and t.qtype_name == qtype
     ours = dequantize(tmp_path, t)
     assert ours.dtype == torch.float32 and tuple(ours.shape) == (rows, cols)
@@ -189,13 +192,7 @@ def test_int4_repacking_is_exact(tmp_path, qtype):
     qt = gguf.GGMLQuantizationType[qtype]
     rows, cols = 16, 512
     data = _raw_blocks(qt, rows, cols, rng)
-    w = gguf.GGUFWriter(str(tmp_path / "t.gguf"), "llama")
-    w.add_tensor("x", data, raw_dtype=qt)
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-    t = GGUFFile(tmp_path / "t.gguf").tensor("x")
+    t = _one_tensor_file(tmp_path / "t.gguf", data, qt)
     q, scale, zero = int4_parts(t)
     assert q.min() >= 0 and q.max() <= 15
     ours = (q.float() - 8) * scale.repeat_interleave(32, 1) + zero.repeat_interleave(32, 1)
