@@ -85,7 +85,7 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     assert meta["sampling"]["max_new_tokens"] == 40 and isinstance(meta["seed"], int)
     assert 0 < meta["tokens"] == len(meta["token_data"]) <= 40
     first = meta["token_data"][0]
-    assert set(first) == {"id", "t", "p", "alts"} and 1 <= len(first["alts"]) <= 5
+    assert set(first) == {"id", "t", "p", "alts", "sp", "salts"} and 1 <= len(first["alts"]) <= 5
     # The final text may add what the stream held back (an unfinished UTF-8 character).
     assert reply.content.startswith("".join(t["t"] for t in meta["token_data"]))
     assert meta["time_to_first_token"] > 0 and "tokens_per_second" in meta

@@ -1,4 +1,5 @@
-"""`chatgui` / `python -m chatgui`: open the main window."""
+"""`chatgui` / `python -m chatgui`: open the main window. `chatgui serve ...`: the OpenAI-compatible
+API server instead (chatgui.server.cli; the same as `chatgui-serve`)."""
 from __future__ import annotations
 
 import os
@@ -12,6 +13,11 @@ def main(argv: list[str] | None = None) -> int:
     from .options import parse_args
 
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["serve"]:
+        # `chatgui serve ...` = `chatgui-serve ...`: the model behind the OpenAI API, no window and no
+        # Qt. (On Windows `chatgui` is a GUI program without a console: use chatgui-serve there.)
+        from chatgui.server.cli import main as serve
+        return serve(argv[1:])
     code = handle_cli(argv)   # --install-desktop-entry / --uninstall-desktop-entry: no window
     if code is not None:
         return code

@@ -18,6 +18,9 @@ class ConversationView(QScrollArea):
     regenerate_requested = Signal(str)
     edit_submitted = Signal(str, str)
     sibling_requested = Signal(str, int)
+    replay_requested = Signal(str)
+    branch_requested = Signal(str, int, int)
+    inspect_requested = Signal(str, int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -42,6 +45,7 @@ class ConversationView(QScrollArea):
         self._order: list[str] = []      # message ids, top to bottom
         self._chat: Chat | None = None
         self._stick_to_bottom = True
+        self.token_view = False
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_position)
         bar.rangeChanged.connect(self._follow_bottom)
@@ -82,7 +86,11 @@ class ConversationView(QScrollArea):
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.edit_submitted.connect(self.edit_submitted)
         widget.sibling_requested.connect(self.sibling_requested)
+        widget.replay_requested.connect(self.replay_requested)
+        widget.branch_requested.connect(self.branch_requested)
+        widget.inspect_requested.connect(self.inspect_requested)
         widget.set_busy(busy)
+        widget.set_token_view(self.token_view)
         self._layout.insertWidget(self._layout.count() - 1, widget)
         self._widgets[message.id] = widget
         self._order.append(message.id)
@@ -103,6 +111,16 @@ class ConversationView(QScrollArea):
     def set_busy(self, busy: bool) -> None:
         for widget in self._widgets.values():
             widget.set_busy(busy)
+
+    def set_token_view(self, on: bool) -> None:
+        """Show assistant replies token by token, tinted by probability (see token_view)."""
+        self.token_view = bool(on)
+        self.setUpdatesEnabled(False)
+        try:
+            for widget in self._widgets.values():
+                widget.set_token_view(self.token_view)
+        finally:
+            self.setUpdatesEnabled(True)
 
     # -- scrolling -------------------------------------------------------------------------
     def scroll_to_bottom(self) -> None:

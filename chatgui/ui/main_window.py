@@ -16,7 +16,9 @@ from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 from .chat_library import ChatLibrary, title_of
 from .chat_list import ChatListPanel
 from .conversation_view import ConversationView
+from .explain import ExplainController
 from .message_input import InputBar
+from .backend_controller import BackendController
 from .model_controller import ModelController
 from .notices import NoticeArea
 from .options import LaunchOptions, options_from_env
@@ -51,7 +53,10 @@ class MainWindow(QMainWindow):
         self.engine = EngineClient(self)
         self.models = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
                                       self.notices, self)
+        self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
+                                         self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
+        self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
         self._connect()
         restore_window(self, self.settings)
         self._open_first_chat()
@@ -146,7 +151,7 @@ class MainWindow(QMainWindow):
         if not self._started:
             self._started = True
             # After the window is on screen: only now may the worker import torch.
-            QTimer.singleShot(0, self.models.start)
+            QTimer.singleShot(0, self.backend.start)   # the saved server, or ModelController.start
 
     # -- chats -----------------------------------------------------------------------------
     def _open_first_chat(self) -> None:
@@ -187,6 +192,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{title_of(chat)} — chatgui" if chat and chat.messages else "chatgui")
         self.refresh_chat_list()
         self._count_context()
+        self.explain.chat_shown()
 
     def refresh_chat_list(self) -> None:
         entries = self.library.entries(self.chat_list.search.text().strip(), self.current)
@@ -352,5 +358,6 @@ class MainWindow(QMainWindow):
             self.save_chat(self.current)
         self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None
         store_window(self, self.settings)
+        self.backend.shutdown()       # stops serving the model
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
         event.accept()

@@ -13,6 +13,7 @@ from chatgui.store import Message
 from .markdown_body import MarkdownBody
 from .markdown_split import code_blocks
 from .safe_text import SafeTextBrowser, render_plain
+from .token_view import TokenBody, TokenPopup
 
 # Showing a huge pasted message in full would freeze the view for seconds; the full text stays
 # in the chat (copy, export and the model all get it).
@@ -60,6 +61,9 @@ class MessageWidget(QFrame):
     regenerate_requested = Signal(str)     # message id
     edit_submitted = Signal(str, str)      # message id, new text
     sibling_requested = Signal(str, int)   # message id, -1 / +1
+    replay_requested = Signal(str)         # message id
+    branch_requested = Signal(str, int, int)   # message id, token index, token id to continue with
+    inspect_requested = Signal(str, int)   # message id, token index
 
     def __init__(self, message: Message, sibling_index: tuple[int, int] = (0, 1), parent=None):
         super().__init__(parent)
@@ -77,6 +81,11 @@ class MessageWidget(QFrame):
         layout.addLayout(self._header(message, sibling_index))
         self.body = self._make_body(message)
         layout.addWidget(self.body)
+        self.meta = message.meta               # the message's own dict: token data arrives in it
+        self.token_body: TokenBody | None = None
+        self.token_view = False
+        self.token_popup: TokenPopup | None = None
+        self._busy = False
         self.editor: QPlainTextEdit | None = None
         layout.addLayout(self._actions())
         self._layout = layout
@@ -122,7 +131,7 @@ class MessageWidget(QFrame):
         self.copy_button = _tool_button("Copy", "Copy message", "copyButton")
         self.copy_button.clicked.connect(self.copy_text)
         row.addWidget(self.copy_button)
-        self.copy_code_button = self.regenerate_button = self.edit_button = None
+        self.copy_code_button = self.regenerate_button = self.edit_button = self.replay_button = None
         self._code_blocks: list[str] = []
         if self.role == "assistant":
             self.copy_code_button = _tool_button("Copy code", "Copy code", "copyCodeButton")
@@ -132,6 +141,10 @@ class MessageWidget(QFrame):
             self.regenerate_button = _tool_button("Regenerate", "Regenerate answer", "regenerateButton")
             self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
             row.addWidget(self.regenerate_button)
+            self.replay_button = _tool_button("Replay", "Replay: regenerate with the recorded settings and seed",
+                                              "replayButton")
+            self.replay_button.clicked.connect(lambda: self.replay_requested.emit(self.message_id))
+            row.addWidget(self.replay_button)
             self._update_code_menu()
         else:
             self.edit_button = _tool_button("Edit", "Edit and resend", "editButton")
@@ -157,6 +170,7 @@ class MessageWidget(QFrame):
         if isinstance(self.body, MarkdownBody):
             self.body.show_markdown(text)
             self._update_code_menu()
+            self._refresh_token_view()
 
     def stream_text(self, text: str) -> None:
         self._text = text
@@ -166,22 +180,32 @@ class MessageWidget(QFrame):
         self._text = text
         self.body.begin_stream(text)
         self.set_busy(True)
+        self._refresh_token_view()   # streaming text is shown as Markdown; the tokens when it ends
 
     def end_stream(self, text: str) -> None:
         self._text = text
         self.body.end_stream(text)
         self._update_code_menu()
+        self._refresh_token_view()
 
     def update_info(self, meta: dict) -> None:
+        self.meta = meta
         parts = []
         if isinstance(meta.get("model_path"), str) and meta["model_path"]:
             parts.append(PurePath(meta["model_path"]).stem)   # as in the status bar
         elif meta.get("model"):
             parts.append(str(meta["model"]))
         if isinstance(meta.get("tokens"), int):
-            parts.append(f"{meta['tokens']} tokens")
+            approx = "≈" if meta.get("device") == "remote" and not meta.get("usage_reported") else ""
+            parts.append(f"{approx}{meta['tokens']} tokens")
         if isinstance(meta.get("tokens_per_second"), (int, float)) and meta["tokens_per_second"] > 0:
             parts.append(f"{meta['tokens_per_second']:.1f} tok/s")
+        if meta.get("compare_preset"):
+            parts.append(f"{meta['compare_preset']} preset")
+        if isinstance(meta.get("branch"), dict) and isinstance(meta["branch"].get("index"), int):
+            parts.append(f"branched at token {meta['branch']['index'] + 1}")
+        if meta.get("replay_of"):
+            parts.append("replay")
         if meta.get("finish_reason") == "cancelled":
             parts.append("stopped")
         elif meta.get("partial"):
@@ -192,7 +216,8 @@ class MessageWidget(QFrame):
 
     def set_busy(self, busy: bool) -> None:
         """While any reply streams, nothing may start another one."""
-        for button in (self.regenerate_button, self.edit_button):
+        self._busy = busy
+        for button in (self.regenerate_button, self.edit_button, self.replay_button):
             if button is not None:
                 button.setEnabled(not busy)
 
@@ -216,6 +241,54 @@ class MessageWidget(QFrame):
     def _copy_only_code_block(self) -> None:
         if len(self._code_blocks) == 1:
             QGuiApplication.clipboard().setText(self._code_blocks[0])
+
+    # -- token view ------------------------------------------------------------------------
+    def set_token_view(self, on: bool) -> None:
+        """Show the reply token by token, tinted by probability (assistant replies with token data)."""
+        self.token_view = bool(on)
+        self._refresh_token_view()
+
+    def _token_data(self) -> list:
+        data = self.meta.get("token_data") if isinstance(self.meta, dict) else None
+        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+
+    def _refresh_token_view(self) -> None:
+        if self.role != "assistant":
+            return
+        tokens = self._token_data()
+        show = self.token_view and bool(tokens) and not self.body.streaming
+        if show:
+            if self.token_body is None:
+                self.token_body = TokenBody(self)
+                self.token_body.browser.token_clicked.connect(self.show_token_popup)
+                self._layout.insertWidget(self._layout.indexOf(self.body) + 1, self.token_body)
+            self.token_body.show_tokens(tokens, self._text)
+        if self.token_body is not None:
+            self.token_body.setVisible(show)
+        self.body.setVisible(not show)
+
+    def show_token_popup(self, index: int, pos=None) -> TokenPopup | None:
+        tokens = self._token_data()
+        if not 0 <= index < len(tokens):
+            return None
+        if self.token_popup is not None:
+            self.token_popup.close()
+            self.token_popup.deleteLater()
+        popup = TokenPopup(index, tokens[index], can_branch=not self._busy, parent=self)
+        popup.branch_requested.connect(lambda i, tid: self.branch_requested.emit(self.message_id, i, tid))
+        popup.inspect_requested.connect(lambda i: self.inspect_requested.emit(self.message_id, i))
+        self.token_popup = popup
+        popup.adjustSize()
+        if pos is None:
+            pos = self.token_body.mapToGlobal(self.token_body.rect().center()) if self.token_body else self.mapToGlobal(
+                self.rect().center())
+        screen = QGuiApplication.screenAt(pos) or QGuiApplication.primaryScreen()
+        area = screen.availableGeometry()
+        x = min(max(pos.x() + 8, area.left()), area.right() - popup.width())
+        y = pos.y() + 12 if pos.y() + 12 + popup.height() <= area.bottom() else pos.y() - 12 - popup.height()
+        popup.move(x, max(y, area.top()))
+        popup.show()
+        return popup
 
     # -- editing a question ----------------------------------------------------------------
     def start_editing(self) -> None:

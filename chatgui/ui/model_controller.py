@@ -100,7 +100,7 @@ class ModelController(QObject):
         self.status.hide_progress(f"Model {Path(info['path']).stem} loaded.")
         for key in ("first-run", "load-error", "fetch", "fetch-error"):
             self.notices.remove(key)
-        if self._remember_next:
+        if self._remember_next and info.get("device") != "remote":   # a server is not a model file
             self.settings.model_path = info["path"]
             self.settings.device = self.panel.device_choice()
             self.settings.context_length = self.panel.context_length.value() or None
@@ -110,7 +110,8 @@ class ModelController(QObject):
         self.status.hide_progress("The model could not be loaded.")
         if self.loaded is not None:
             message += f" The previous model ({self.loaded['name']}) is still in use."
-            self.panel.model_path.setText(self.loaded["path"])
+            if self.loaded.get("device") != "remote":
+                self.panel.model_path.setText(self.loaded["path"])
             self.notices.show_notice("load-error", message, "error")
         else:
             actions = [("Choose a .gguf file…", self.choose_file)]

@@ -62,13 +62,22 @@ class ReplyController(QObject):
         return self.active is not None
 
     # -- starting and stopping -------------------------------------------------------------
-    def start(self, chat: Chat, user_message_id: str, sampling: dict) -> str:
-        """Add an empty assistant reply under the user message and ask the worker for it."""
-        reply = chat.add_message(user_message_id, "assistant", "", meta={"sampling": dict(sampling)})
+    def start(self, chat: Chat, user_message_id: str, sampling: dict, meta: dict | None = None,
+              prefix_tokens: list | None = None, **options) -> str:
+        """Add an empty assistant reply under the user message and ask the worker for it.
+        prefix_tokens: token records the reply starts with (branch from a token; the worker gets
+        their ids as reply_prefix_ids); meta: more for the new message's meta; options: for
+        EngineClient.generate (e.g. expect_sha256)."""
+        prefix = list(prefix_tokens or [])
+        text = "".join(t["t"] for t in prefix)
+        reply = chat.add_message(user_message_id, "assistant", text,
+                                 meta={**(meta or {}), "sampling": dict(sampling)})
         chat.select(reply.id)
         messages = chat.to_messages_for_model(upto=user_message_id)
-        request_id = self.engine.generate(messages, sampling)
-        self.active = ActiveReply(request_id, chat, reply.id)
+        if prefix:
+            options["reply_prefix_ids"] = [t["id"] for t in prefix]
+        request_id = self.engine.generate(messages, sampling, **options)
+        self.active = ActiveReply(request_id, chat, reply.id, text, prefix)
         self._autosave.start()
         self.busy_changed.emit(True)
         return reply.id
@@ -119,7 +128,8 @@ class ReplyController(QObject):
         final_text = meta.pop("text", None)
         stopped = self._stopped.pop(request_id, None)
         if stopped is not None:   # only the statistics are new; the text stays as it was stopped
-            meta.update({"finish_reason": "cancelled", "tokens": len(stopped.tokens)})
+            # A remote reply keeps no token records: then the worker's count stands.
+            meta.update({"finish_reason": "cancelled", "tokens": len(stopped.tokens) or meta.get("tokens", 0)})
             self._record_meta(stopped.chat, stopped.message_id, meta)
             self.finished.emit(meta)
             return
@@ -137,13 +147,14 @@ class ReplyController(QObject):
         if r is None or r.request_id != request_id:
             return
         self._flush()
-        if r.text:
+        if r.text and kind != "model_mismatch":   # a replay refused before it started keeps nothing
             self._complete(r, r.text, {"finish_reason": "error", "error": message, "tokens": len(r.tokens)})
         else:   # nothing was written: take the empty reply away, keep the question
             self._discard(r)
         if kind == "prompt_too_long":
             message += " Your message was kept: edit it, or start a new chat."
-        self.notice.emit("reply-error", "warning" if kind in ("prompt_too_long", "no_model") else "error", message)
+        warning = kind in ("prompt_too_long", "no_model", "model_mismatch")
+        self.notice.emit("reply-error", "warning" if warning else "error", message)
 
     def _on_model_hashed(self, path: str, sha256: str) -> None:
         waiting, self._awaiting_hash = self._awaiting_hash, []

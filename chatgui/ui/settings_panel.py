@@ -54,6 +54,7 @@ class SettingsPanel(QDockWidget):
         column.addWidget(self._prompt_group())
         column.addWidget(self._sampling_group())
         column.addStretch(1)
+        self._column = column
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -140,6 +141,10 @@ class SettingsPanel(QDockWidget):
             box.valueChanged.connect(self._sampling_edited)
         self.random_seed.toggled.connect(self._sampling_edited)
         return group
+
+    def insert_group(self, index: int, group: QWidget) -> None:
+        """Add a group made elsewhere (e.g. the backend choice) at this place in the dock."""
+        self._column.insertWidget(index, group)
 
     # -- model -----------------------------------------------------------------------------
     def set_model(self, path: str | None, device: str, context_length: int | None) -> None:

@@ -33,14 +33,19 @@ class StatusBar(QStatusBar):
             label.setContentsMargins(8, 0, 8, 0)
             self.addPermanentWidget(label)
         self._context_max = 0
+        self._approximate = False
 
     def set_model(self, name: str, device: str, context_length: int, path: str = "") -> None:
         # The file name says more than the name inside the file (it usually names the quantisation).
-        self.model_label.setText(Path(path).stem if path else name)
+        remote = device == "remote"   # an OpenAI-compatible server: path is its URL, token counts estimated
+        self.model_label.setText(name if remote or not path else Path(path).stem)
         self.model_label.setToolTip(f"{name}\n{path}" if path else name)
-        self.device_label.setText(device.upper() if device == "cpu" else device.replace("cuda", "CUDA"))
-        self._context_max = context_length
-        self.context_label.setText(f"Context: – / {context_length}")
+        self.device_label.setText("Remote" if remote else device.upper() if device == "cpu"
+                                  else device.replace("cuda", "CUDA"))
+        self.device_label.setToolTip(f"Replies come from the server at {path}" if remote else "")
+        self._context_max = context_length or 0
+        self._approximate = remote
+        self.context_label.setText(f"Context: – / {context_length}" if context_length else "Context: ≈–")
 
     def clear_model(self, text: str = "No model") -> None:
         self.model_label.setText(text)
@@ -50,6 +55,8 @@ class StatusBar(QStatusBar):
     def set_context_used(self, used: int) -> None:
         if self._context_max:
             self.context_label.setText(f"Context: {used} / {self._context_max}")
+        elif self._approximate and used > 0:
+            self.context_label.setText(f"Context: ≈{used} tokens")
 
     def set_speed(self, time_to_first_token: float, tokens_per_second: float) -> None:
         self.speed_label.setText(f"First token {time_to_first_token:.2f} s · {tokens_per_second:.1f} tok/s")

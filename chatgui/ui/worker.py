@@ -40,9 +40,26 @@ atexit.register(_wait_for_engine_threads)
 
 
 def token_record(event) -> dict:
-    """What is kept of each token: for the token view that colours text by probability."""
+    """What is kept of each token: for the token view that colours text by probability.
+    "p"/"alts": the model's own distribution; "sp"/"salts": the one it was drawn from, after the
+    sampling settings (repetition penalty, temperature, top-k, top-p, min-p)."""
     return {"id": event.token_id, "t": event.text, "p": round(event.prob, 6),
-            "alts": [[a.token_id, a.text, round(a.prob, 6)] for a in event.alternatives[:TOP_ALTERNATIVES]]}
+            "alts": [[a.token_id, a.text, round(a.prob, 6)] for a in event.alternatives[:TOP_ALTERNATIVES]],
+            "sp": round(event.sampled_prob, 6),
+            "salts": [[a.token_id, a.text, round(a.prob, 6)]
+                      for a in event.sampled_alternatives[:TOP_ALTERNATIVES]]}
+
+
+def model_mismatch_text(loaded_name: str, loaded_sha256: str, wanted_sha256: str) -> str:
+    return (f"This reply was made with a different model file (sha256 {wanted_sha256[:12]}…) than the one "
+            f"loaded now ({loaded_name}, sha256 {loaded_sha256[:12]}…), so replaying it would not give the "
+            "same answer. Load the model file it was made with to replay it.")
+
+
+def _is_remote_error(error: BaseException) -> bool:
+    # Not imported up front: the remote backend (httpx) loads only when it is used.
+    errors = sys.modules.get("chatgui.remote.errors")
+    return errors is not None and isinstance(error, errors.RemoteError)
 
 
 class EngineWorker(QObject):
@@ -121,45 +138,73 @@ class EngineWorker(QObject):
             except Exception:   # noqa: BLE001 - only a status display
                 pass
 
+    @Slot(int, object, object, object, object)
+    def generate_with(self, request_id: int, messages: list, sampling: dict, cancel: threading.Event,
+                      options: dict) -> None:
+        """generate() with options: "reply_prefix_ids" (the reply starts with these tokens: branch
+        from a token, replay of a branch), "expect_sha256" (replay: refuse a different model file)."""
+        self.generate(request_id, messages, sampling, cancel, options)
+
     @Slot(int, object, object, object)
-    def generate(self, request_id: int, messages: list, sampling: dict, cancel: threading.Event) -> None:
+    def generate(self, request_id: int, messages: list, sampling: dict, cancel: threading.Event,
+                 options: dict | None = None) -> None:
         if self.closing.is_set():
             return
         model = self.model
         if model is None:
             self.reply_failed.emit(request_id, "no_model", "No model is loaded. Choose a model file in the settings.")
             return
+        options = options or {}
+        expected = options.get("expect_sha256")
+        if expected and self._model_hash(model) != expected:
+            self.reply_failed.emit(request_id, "model_mismatch",
+                                   model_mismatch_text(model.name, self._model_hash(model), expected))
+            return
         from chatgui.engine import SamplingSettings
         settings = SamplingSettings.from_dict(sampling)
         try:
-            generation = model.generate(messages, settings, cancel)
+            generation = model.generate(messages, settings, cancel,
+                                        reply_prefix_ids=[int(t) for t in options.get("reply_prefix_ids") or ()])
         except PromptTooLongError as e:
             self.reply_failed.emit(request_id, "prompt_too_long", str(e))
             return
         except Exception as e:   # noqa: BLE001 - e.g. the chat template refused the messages
-            self.reply_failed.emit(request_id, "error", f"The reply could not start: {e}")
+            # A remote server's refusal (RemoteError) is already a sentence for the user.
+            self.reply_failed.emit(request_id, "error", str(e) if _is_remote_error(e) else
+                                   f"The reply could not start: {e}")
             return
         stats = generation.stats
         self.reply_started.emit(request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
                                              "dropped_messages": stats.dropped_messages,
                                              "context_length": model.context_length})
-        failure = self._stream(request_id, generation)
+        failure = self._stream(request_id, generation, getattr(model, "has_token_probabilities", True))
         if failure:
             self.reply_failed.emit(request_id, *failure)
         else:
-            self.reply_finished.emit(request_id, self._reply_meta(model, generation, settings))
+            self.reply_finished.emit(request_id, self._finished_meta(model, generation, settings))
         path = str(model.path)
         if path not in self._hashes and not self.closing.is_set():
             # Hash the model file once, after its first reply, so that nothing waits for it.
             self._hashes[path] = model.sha256
-            self.model_hashed.emit(path, self._hashes[path])
+            if self._hashes[path]:   # None: a remote model has no file to hash
+                self.model_hashed.emit(path, self._hashes[path])
 
-    def _stream(self, request_id: int, generation) -> tuple[str, str] | None:
+    def _model_hash(self, model) -> str:
+        """The loaded model file's sha256, computed once per file (and announced)."""
+        path = str(model.path)
+        if path not in self._hashes:
+            self._hashes[path] = model.sha256
+            self.model_hashed.emit(path, self._hashes[path])
+        return self._hashes[path]
+
+    def _stream(self, request_id: int, generation, keep_tokens: bool = True) -> tuple[str, str] | None:
+        """keep_tokens False: the model has no token probabilities (a remote server): send text only."""
         texts, records, last_sent = [], [], 0.0
         try:
             for event in generation:
                 texts.append(event.text)
-                records.append(token_record(event))
+                if keep_tokens:
+                    records.append(token_record(event))
                 now = time.monotonic()
                 if now - last_sent >= TOKEN_BATCH_SECONDS:
                     self.reply_tokens.emit(request_id, "".join(texts), records)
@@ -168,11 +213,13 @@ class EngineWorker(QObject):
             failure = self._describe_failure(e)
         else:
             failure = None
-        if records:
+        if texts:
             self.reply_tokens.emit(request_id, "".join(texts), records)
         return failure
 
     def _describe_failure(self, error: Exception) -> tuple[str, str]:
+        if _is_remote_error(error):   # network, 401/404/429/5xx, malformed stream: already a sentence
+            return "error", str(error)
         import torch
         if isinstance(error, torch.cuda.OutOfMemoryError):
             self._empty_gpu_cache()
@@ -185,9 +232,16 @@ class EngineWorker(QObject):
         return {"text": generation.text, "sampling": settings.to_dict(), "seed": st.seed,
                 "model": model.name, "model_path": str(model.path), "device": str(model.device),
                 "model_sha256": self._hashes.get(str(model.path)), "prompt_tokens": st.prompt_tokens,
-                "tokens": st.generated_tokens, "dropped_messages": st.dropped_messages,
+                "tokens": len(generation.token_ids), "dropped_messages": st.dropped_messages,
                 "finish_reason": st.finish_reason, "time_to_first_token": round(st.time_to_first_token, 4),
                 "tokens_per_second": round(st.tokens_per_second, 3), "context_length": model.context_length}
+
+    def _finished_meta(self, model, generation, settings) -> dict:
+        meta = self._reply_meta(model, generation, settings)
+        if str(getattr(model, "device", "")) == "remote":   # see remote_connector.remote_reply_meta
+            from .remote_connector import remote_reply_meta
+            meta = remote_reply_meta(model, generation, meta)
+        return meta
 
     @staticmethod
     def _empty_gpu_cache() -> None:
@@ -201,6 +255,7 @@ class EngineClient(QObject):
 
     _load = Signal(str, str, int)
     _generate = Signal(int, object, object, object)
+    _generate_with = Signal(int, object, object, object, object)
     _count = Signal(int, object)
     _fetch = Signal()
     _probe = Signal()
@@ -213,6 +268,7 @@ class EngineClient(QObject):
         self.worker.moveToThread(self.thread)
         self._load.connect(self.worker.load)
         self._generate.connect(self.worker.generate)
+        self._generate_with.connect(self.worker.generate_with)
         self._count.connect(self.worker.count_tokens)
         self._fetch.connect(self.worker.fetch_default)
         self._probe.connect(self.worker.probe_devices)
@@ -229,11 +285,16 @@ class EngineClient(QObject):
     def probe_devices(self) -> None:
         self._probe.emit()
 
-    def generate(self, messages: list[dict], sampling: dict) -> int:
-        """Queue a reply; returns its request id (the id on every signal about it)."""
+    def generate(self, messages: list[dict], sampling: dict, **options) -> int:
+        """Queue a reply; returns its request id (the id on every signal about it). options:
+        reply_prefix_ids=[...] (the reply starts with these tokens), expect_sha256="..." (replay)."""
         self._next_id += 1
         self._cancels[self._next_id] = threading.Event()
-        self._generate.emit(self._next_id, messages, dict(sampling), self._cancels[self._next_id])
+        if options:
+            self._generate_with.emit(self._next_id, messages, dict(sampling), self._cancels[self._next_id],
+                                     dict(options))
+        else:
+            self._generate.emit(self._next_id, messages, dict(sampling), self._cancels[self._next_id])
         return self._next_id
 
     def cancel(self, request_id: int) -> None:

@@ -1,0 +1,223 @@
+"""Which backend answers: the local model, or an OpenAI-compatible server; and serving the local
+model to other programs.
+
+Settings: AppSettings.backend = {"kind": "local"|"openai", "base_url", "model", "serve_port"}.
+The API key goes to the OS keyring (chatgui.remote.secrets) when there is one, else into that
+same dict as "api_key": the settings file in the config folder, never beside chats. Message
+meta only ever gets public_backend_settings(...) of it (see remote_connector.remote_reply_meta).
+The remote backend (httpx) is imported only once it is used.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from chatgui.store import StoreError, save_settings
+
+from .backend_panel import LOCAL, OPENAI, BackendPanel
+from .remote_connector import RemoteConnector
+from .server_toggle import ServeController, ServeGroup
+
+
+class BackendController(QObject):
+    _list = Signal(int, str, str)
+    _connect = Signal(str, str, str)
+    _use_local = Signal(str, str, int)
+
+    def __init__(self, engine, settings, options, panel, status, notices, models, parent=None):
+        super().__init__(parent)
+        self.engine, self.settings, self.options = engine, settings, options
+        self.panel, self.status, self.notices, self.models = panel, status, notices, models
+        self.active = LOCAL            # what answers now (once a model is there)
+        self.local_path: str | None = None
+        self._list_request = 0
+        self._pending: dict | None = None   # the connection being made
+
+        self.group = BackendPanel()
+        self.serve_group = ServeGroup()
+        panel.insert_group(0, self.group)
+        panel.insert_group(2, self.serve_group)   # after the model group
+        self.serve = ServeController(self.serve_group, status, settings, self)
+
+        self.connector = RemoteConnector(engine.worker)
+        self.connector.moveToThread(engine.thread)
+        self._list.connect(self.connector.list_models)
+        self._connect.connect(self.connector.connect_to)
+        self._use_local.connect(self.connector.use_local)
+        self.connector.models_listed.connect(self._on_models_listed)
+        self.connector.connected.connect(self._on_connected)
+        self.connector.connect_failed.connect(self._on_connect_failed)
+        engine.worker.model_loaded.connect(self._on_model_loaded)
+        engine.worker.load_failed.connect(self._on_load_failed)
+        self.group.kind_chosen.connect(self._on_kind_chosen)
+        self.group.refresh_requested.connect(self.refresh_models)
+        self.group.connect_requested.connect(self.connect_to)
+
+        backend = settings.backend if isinstance(settings.backend, dict) else {}
+        settings.backend = backend
+        url = str(backend.get("base_url") or "")
+        self.group.set_remote(url, "", str(backend.get("model") or ""))
+        self.group.set_kind(OPENAI if backend.get("kind") == OPENAI else LOCAL)
+
+    # -- startup ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect to the saved server, unless a model file was given on the command line; else
+        what ModelController.start does (saved, default or downloaded local model)."""
+        backend = self.settings.backend
+        if backend.get("kind") == OPENAI and backend.get("base_url") and not self.options.model:
+            key = self._load_key(backend["base_url"])
+            self.group.api_key.setText(key)
+            self.connect_to(backend["base_url"], key, str(backend.get("model") or ""))
+        else:   # (a --model given for this run leaves the saved choice as it was)
+            self.group.set_kind(LOCAL)
+            self.models.start()
+
+    # -- the server's model list -----------------------------------------------------------
+    def refresh_models(self, base_url: str, api_key: str) -> None:
+        if not self._check_url(base_url):
+            return
+        self._list_request += 1
+        self.group.refresh_button.setEnabled(False)
+        self.group.set_state("Asking the server for its models…")
+        self._list.emit(self._list_request, base_url, api_key)
+
+    def _on_models_listed(self, request_id: int, models: list, error: str) -> None:
+        if request_id != self._list_request:
+            return
+        self.group.refresh_button.setEnabled(True)
+        if models:
+            self.group.set_models(list(models))
+            self.group.set_state(f"The server offers {len(models)} model{'s' if len(models) != 1 else ''}. "
+                                 "Choose one and press Connect.")
+        else:
+            self.group.set_state(error, error=True)
+
+    # -- connecting ------------------------------------------------------------------------
+    def connect_to(self, base_url: str, api_key: str, model: str) -> None:
+        if not self._check_url(base_url):
+            return
+        self._pending = {"base_url": base_url, "api_key": api_key, "model": model}
+        self.group.set_busy(True)
+        self.group.set_state("Connecting…")
+        self.status.show_progress(f"Connecting to {self._shown(base_url)}…")
+        self._connect.emit(base_url, api_key, model)
+
+    def _on_connected(self, info: dict) -> None:
+        pending, self._pending = self._pending or {}, None
+        self.active = OPENAI
+        self.group.set_busy(False)
+        self.group.set_kind(OPENAI)
+        self.group.set_models([info["name"]] + [self.group.remote_model.itemText(i)
+                                                for i in range(self.group.remote_model.count())
+                                                if self.group.remote_model.itemText(i) != info["name"]],
+                              info["name"])
+        self.group.set_state(f"Connected: “{info['name']}” at {info['path']}. Replies come from this server; "
+                             "token probabilities are not available.")
+        self.status.hide_progress(f"Connected to {info['name']} at {info['path']}.")
+        self.notices.remove("backend-error")
+        backend = self.settings.backend
+        backend.update({"kind": OPENAI, "base_url": pending.get("base_url") or info["path"], "model": info["name"]})
+        self._save_key(backend["base_url"], pending.get("api_key") or "")
+        self._save_settings()
+
+    def _on_connect_failed(self, message: str) -> None:
+        self._pending = None
+        self.group.set_busy(False)
+        self.group.set_state(message, error=True)
+        self.status.hide_progress("Could not connect to the server.")
+        loaded = self.models.loaded
+        group = self.group
+        actions = [("Try again", lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
+        if loaded is not None:
+            message += f" The previous model ({loaded['name']}) is still in use."
+        if self.active != LOCAL or loaded is None:
+            actions.append(("Use the local model", self.use_local))
+        self.notices.show_notice("backend-error", message, "error", actions)
+
+    # -- back to the local model -------------------------------------------------------------
+    def use_local(self) -> None:
+        self.notices.remove("backend-error")
+        self.group.set_kind(LOCAL)
+        self.settings.backend["kind"] = LOCAL
+        self._save_settings()
+        loaded = self.models.loaded
+        if loaded is not None and loaded.get("device") != "remote":
+            self.group.set_state("")
+            return
+        path = self.local_path or self.options.model or self.settings.model_path
+        if path:
+            self.group.set_state(f"Back to the local model {Path(path).stem}.")
+            self._use_local.emit(path, self.panel.device_choice(), self.settings.context_length or 0)
+        else:
+            self.models.start()
+
+    def _on_kind_chosen(self, kind: str) -> None:
+        if kind == LOCAL:
+            self.use_local()
+        elif self.active != OPENAI:
+            self.group.set_state("Enter the server's address (and key, if it needs one), then Connect.")
+
+    # -- from the worker -------------------------------------------------------------------
+    def _on_model_loaded(self, info: dict) -> None:
+        remote = info.get("device") == "remote"
+        if not remote:
+            was_remote, self.active = self.active == OPENAI, LOCAL
+            self.local_path = info["path"]
+            if was_remote:
+                self.group.set_kind(LOCAL)
+                self.group.set_state("")
+                self.settings.backend["kind"] = LOCAL
+        self.serve.model_changed(info)
+
+    def _on_load_failed(self, _message: str) -> None:
+        if self.active == OPENAI:   # the server is still in use
+            self.group.set_kind(OPENAI)
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _check_url(self, base_url: str) -> bool:
+        from chatgui.remote import RemoteError, normalize_base_url
+        try:
+            normalize_base_url(base_url)
+        except RemoteError as e:
+            self.group.set_state(str(e), error=True)
+            return False
+        return True
+
+    @staticmethod
+    def _shown(base_url: str) -> str:
+        from chatgui.remote.client import display_url
+        return display_url(base_url)
+
+    def _key_id(self, base_url: str) -> str:
+        from chatgui.remote import normalize_base_url
+        return normalize_base_url(base_url)
+
+    def _load_key(self, base_url: str) -> str:
+        from chatgui.remote import load_api_key
+        stored = self.settings.backend.get("api_key")
+        if isinstance(stored, str) and stored:
+            return stored
+        return load_api_key(self._key_id(base_url)) or ""
+
+    def _save_key(self, base_url: str, key: str) -> None:
+        """The keyring when there is one, else the settings file (config folder)."""
+        from chatgui.remote import delete_api_key, save_api_key
+        backend = self.settings.backend
+        if key and save_api_key(self._key_id(base_url), key):
+            backend.pop("api_key", None)
+        elif key:
+            backend["api_key"] = key
+        else:
+            backend.pop("api_key", None)
+            delete_api_key(self._key_id(base_url))
+
+    def _save_settings(self) -> None:
+        try:
+            save_settings(self.settings)
+        except StoreError as e:
+            self.status.showMessage(f"Settings not saved: {e}", 5000)
+
+    def shutdown(self) -> None:
+        """Stop the server (the window is closing)."""
+        self.serve.shutdown()

@@ -1,0 +1,118 @@
+"""The "Backend" group of the settings dock: the local model, or an OpenAI-compatible server
+(base URL, optional API key, a model from the server's /v1/models).
+
+Only widgets and signals; BackendController does the work.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
+
+LOCAL, OPENAI = "local", "openai"
+KIND_LABELS = {LOCAL: "Local model", OPENAI: "OpenAI-compatible server"}
+
+
+def _named(widget, name: str, accessible: str):
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    return widget
+
+
+class BackendPanel(QGroupBox):
+    kind_chosen = Signal(str)                 # LOCAL or OPENAI, when the user picks one
+    refresh_requested = Signal(str, str)      # base URL, API key
+    connect_requested = Signal(str, str, str)  # base URL, API key, model ("" for the server's first)
+
+    def __init__(self, parent=None):
+        super().__init__("Backend", parent)
+        self.setObjectName("backendGroup")
+        column = QVBoxLayout(self)
+        self.kind = _named(QComboBox(), "backendCombo", "Backend")
+        for kind, label in KIND_LABELS.items():
+            self.kind.addItem(label, kind)
+        self.kind.setToolTip("Run the model in this app, or chat with a server that speaks the OpenAI chat API "
+                             "(vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API).")
+        column.addWidget(self.kind)
+
+        self.remote_box = QWidget()
+        form = QFormLayout(self.remote_box)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.base_url = _named(QLineEdit(), "baseUrlEdit", "Server address")
+        self.base_url.setPlaceholderText("http://127.0.0.1:8000/v1")
+        self.api_key = _named(QLineEdit(), "apiKeyEdit", "API key")
+        self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
+        self.api_key.setPlaceholderText("optional")
+        self.api_key.setToolTip("Kept in the system keyring when there is one, else in the app's settings file; "
+                                "never in chat files or exports.")
+        self.remote_model = _named(QComboBox(), "remoteModelCombo", "Server model")
+        self.remote_model.setEditable(True)
+        self.remote_model.lineEdit().setPlaceholderText("the server's first model")
+        self.refresh_button = _named(QPushButton("Refresh"), "refreshModelsButton", "List the server's models")
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.remote_model, 1)
+        model_row.addWidget(self.refresh_button)
+        self.connect_button = _named(QPushButton("Connect"), "connectButton", "Connect to the server")
+        form.addRow("URL", self.base_url)
+        form.addRow("API key", self.api_key)
+        form.addRow("Model", model_row)
+        form.addRow("", self.connect_button)
+        column.addWidget(self.remote_box)
+
+        self.state = _named(QLabel(""), "backendStateLabel", "Backend state")
+        self.state.setWordWrap(True)
+        self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.state)
+
+        self.kind.activated.connect(lambda _i: self._kind_activated())
+        self.refresh_button.clicked.connect(lambda: self.refresh_requested.emit(self.url(), self.key()))
+        self.connect_button.clicked.connect(
+            lambda: self.connect_requested.emit(self.url(), self.key(), self.model_choice()))
+        self.set_kind(LOCAL)
+
+    # -- reading ---------------------------------------------------------------------------
+    def kind_choice(self) -> str:
+        return self.kind.currentData() or LOCAL
+
+    def url(self) -> str:
+        return self.base_url.text().strip()
+
+    def key(self) -> str:
+        return self.api_key.text().strip()
+
+    def model_choice(self) -> str:
+        return self.remote_model.currentText().strip()
+
+    # -- showing ---------------------------------------------------------------------------
+    def set_kind(self, kind: str) -> None:
+        """Show a kind without announcing it (the user did not pick it)."""
+        index = self.kind.findData(kind)
+        self.kind.setCurrentIndex(max(index, 0))
+        self.remote_box.setVisible(self.kind_choice() == OPENAI)
+
+    def set_remote(self, base_url: str, api_key: str, model: str) -> None:
+        self.base_url.setText(base_url or "")
+        self.api_key.setText(api_key or "")
+        self.set_models([model] if model else [], model)
+
+    def set_models(self, models: list[str], keep: str | None = None) -> None:
+        """Fill the model list; keep the current choice if the server still offers it."""
+        keep = self.model_choice() if keep is None else keep
+        self.remote_model.clear()
+        self.remote_model.addItems(models)
+        if keep in models:
+            self.remote_model.setCurrentIndex(models.index(keep))
+        elif keep:
+            self.remote_model.setEditText(keep)
+
+    def set_state(self, text: str, error: bool = False) -> None:
+        self.state.setText(text)
+        self.state.setStyleSheet("color: #c0392b;" if error else "")
+
+    def set_busy(self, busy: bool) -> None:
+        self.refresh_button.setEnabled(not busy)
+        self.connect_button.setEnabled(not busy)
+
+    def _kind_activated(self) -> None:
+        self.remote_box.setVisible(self.kind_choice() == OPENAI)
+        self.kind_chosen.emit(self.kind_choice())

@@ -1,0 +1,226 @@
+""""Serve this model on 127.0.0.1:PORT": the app's local model behind the OpenAI chat API, for
+other programs on this machine (any OpenAI client, another chatgui).
+
+The server gets a model of its own: `start_server(lambda: load_model(path, device="cpu"))`,
+loaded on a background thread. That costs memory (a second copy of the model: for the default
+SmolLM2-135M Q4_1 about 0.2 GB more) but keeps the server and the app's own replies
+independent: neither waits for the other, and the app can change its device or talk to a remote
+server meanwhile. Loading another model file stops the server (turn it on again to serve the new
+one). It listens on 127.0.0.1 only, so nothing outside this computer can reach it.
+"""
+from __future__ import annotations
+
+import errno
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
+                               QVBoxLayout)
+
+HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+STOP_WAIT_S = 3.0
+
+
+def _named(widget, name: str, accessible: str):
+    widget.setObjectName(name)
+    widget.setAccessibleName(accessible)
+    return widget
+
+
+class ServeGroup(QGroupBox):
+    """The widgets: a check box, the port, the URL (read-only, with a Copy button), a state line."""
+    toggled = Signal(bool)   # by the user
+
+    def __init__(self, parent=None):
+        super().__init__("Serve (OpenAI API)", parent)
+        self.setObjectName("serveGroup")
+        column = QVBoxLayout(self)
+        row = QHBoxLayout()
+        self.check = _named(QCheckBox(f"Serve this model on {HOST}, port"), "serveCheck",
+                            "Serve this model to other programs")
+        self.check.setToolTip("Other programs on this computer can then use the model through the OpenAI chat "
+                              "API. The server loads its own copy of the model on the CPU (more memory).")
+        self.port = _named(QSpinBox(), "servePortSpin", "Server port")
+        self.port.setRange(0, 65535)
+        self.port.setSpecialValueText("any")
+        self.port.setValue(DEFAULT_PORT)
+        row.addWidget(self.check)
+        row.addWidget(self.port)
+        row.addStretch(1)
+        column.addLayout(row)
+        url_row = QHBoxLayout()
+        self.url = _named(QLineEdit(), "serveUrlEdit", "Server address")
+        self.url.setReadOnly(True)
+        self.url.setPlaceholderText("not serving")
+        self.copy_button = _named(QPushButton("Copy"), "copyServeUrlButton", "Copy the server address")
+        self.copy_button.setEnabled(False)
+        url_row.addWidget(self.url, 1)
+        url_row.addWidget(self.copy_button)
+        column.addLayout(url_row)
+        self.state = _named(QLabel(""), "serveStateLabel", "Server state")
+        self.state.setWordWrap(True)
+        self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        column.addWidget(self.state)
+        self.check.toggled.connect(self.toggled)
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.url.text()))
+
+    def show_state(self, state: str, text: str = "", url: str = "") -> None:
+        self.check.blockSignals(True)
+        self.check.setChecked(state in ("starting", "on"))
+        self.check.blockSignals(False)
+        self.port.setEnabled(state in ("off", "error"))
+        self.url.setText(url)
+        self.copy_button.setEnabled(bool(url))
+        self.state.setText(text)
+        self.state.setStyleSheet("color: #c0392b;" if state == "error" else "")
+
+
+class LocalServer(QObject):
+    """start_server(...) off the GUI thread; `state_changed` says how it went."""
+    state_changed = Signal(str, str, str)    # "starting" | "on" | "off" | "error", a sentence, the URL
+    _start_done = Signal(int, object, str)   # generation, ServerHandle or None, error
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.handle = None
+        self.path: str | None = None          # the model file being served (or loading)
+        self._generation = 0                  # bumped by stop(): a start still under way is dropped
+        self._lock = threading.Lock()
+        self._stopping: threading.Thread | None = None
+        self._start_done.connect(self._on_start_done)
+
+    @property
+    def running(self) -> bool:
+        return self.handle is not None
+
+    def start(self, path: str, port: int) -> None:
+        self.stop(announce=False)
+        self.path = path
+        generation = self._generation
+        self.state_changed.emit("starting", f"Loading {Path(path).name} for the server…", "")
+        threading.Thread(target=self._start, args=(generation, path, port, self._stopping),
+                         name="chatgui-serve-start", daemon=True).start()
+
+    def stop(self, wait: bool = False, reason: str = "", announce: bool = True) -> None:
+        with self._lock:
+            self._generation += 1
+            handle, self.handle = self.handle, None
+        if handle is not None:
+            if wait:
+                handle.stop(STOP_WAIT_S)
+            else:
+                self._stopping = threading.Thread(target=handle.stop, args=(STOP_WAIT_S,),
+                                                  name="chatgui-serve-stop", daemon=True)
+                self._stopping.start()
+        self.path = None
+        if announce:
+            self.state_changed.emit("off", reason, "")
+
+    # -- the background thread -------------------------------------------------------------
+    def _start(self, generation: int, path: str, port: int, previous: threading.Thread | None) -> None:
+        if previous is not None:
+            previous.join(STOP_WAIT_S + 1)   # the port of the server being stopped is free again
+        handle, error = None, ""
+        try:
+            from chatgui.engine import load_model
+            from chatgui.engine.errors import ModelLoadError
+            from chatgui.server import start_server
+            from chatgui.server.runner import bind_socket
+            if port:
+                bind_socket(HOST, port).close()   # a port in use is found before the model is loaded
+            handle = start_server(lambda: load_model(path, device="cpu"), host=HOST, port=port)
+        except ModelLoadError as e:
+            error = f"Cannot serve the model: {e}"
+        except OSError as e:
+            if e.errno in (errno.EADDRINUSE, errno.EACCES):
+                error = (f"Cannot serve on {HOST}:{port}: the port is "
+                         f"{'already in use' if e.errno == errno.EADDRINUSE else 'not allowed'}. "
+                         "Choose another port (0 picks a free one).")
+            else:
+                error = f"Cannot serve on {HOST}:{port}: {e.strerror or e}"
+        except Exception as e:   # noqa: BLE001 - must reach the user
+            error = f"Cannot serve the model: {type(e).__name__}: {e}"
+        with self._lock:
+            stale = generation != self._generation
+        if stale:   # turned off (or the window closed) while it was starting
+            if handle is not None:
+                handle.stop(STOP_WAIT_S)
+            return
+        try:
+            self._start_done.emit(generation, handle, error)
+        except RuntimeError:   # this object is gone (the window was closed)
+            if handle is not None:
+                handle.stop(STOP_WAIT_S)
+
+    def _on_start_done(self, generation: int, handle, error: str) -> None:
+        with self._lock:
+            current = generation == self._generation
+            if current and handle is not None:
+                self.handle = handle
+        if not current:
+            if handle is not None:
+                threading.Thread(target=handle.stop, args=(STOP_WAIT_S,), daemon=True).start()
+            return
+        if handle is None:
+            self.path = None
+            self.state_changed.emit("error", error, "")
+        else:
+            self.state_changed.emit("on", f"Serving “{handle.model_name}” to programs on this computer (it "
+                                          "has its own copy of the model, on the CPU).", handle.url)
+
+
+class ServeController(QObject):
+    """Ties the check box, the server and the status bar to the app's model."""
+
+    def __init__(self, group: ServeGroup, status, settings, parent=None):
+        super().__init__(parent)
+        self.group, self.status, self.settings = group, status, settings
+        self.server = LocalServer(self)
+        self.local_path: str | None = None     # the local model file last loaded
+        self.status_label = _named(QLabel(""), "serveStatusLabel", "Serving at")
+        self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.status_label.setContentsMargins(8, 0, 8, 0)
+        self.status_label.hide()
+        status.addPermanentWidget(self.status_label)
+        port = settings.backend.get("serve_port")
+        if isinstance(port, int) and not isinstance(port, bool) and 0 <= port <= 65535:
+            group.port.setValue(port)
+        group.toggled.connect(self._toggled)
+        group.port.valueChanged.connect(lambda p: settings.backend.__setitem__("serve_port", int(p)))
+        self.server.state_changed.connect(self._on_state)
+        group.show_state("off", "Load a local model to serve it.")
+
+    def model_changed(self, info: dict) -> None:
+        """A model was loaded or connected. The server serves a file: another local file stops it
+        (turn it on again to serve the new one); connecting to a remote server does not."""
+        if info.get("device") == "remote":
+            return
+        new_path = info.get("path")
+        if self.server.path is not None and new_path != self.server.path:
+            self.server.stop(reason=f"Stopped serving {Path(self.server.path).name}: the app's model changed. "
+                                    f"Turn it on again to serve {Path(new_path).name}.")
+        self.local_path = new_path
+
+    def _toggled(self, on: bool) -> None:
+        if not on:
+            self.server.stop()
+        elif not self.local_path:
+            self.group.show_state("error", "Load a local model first.")
+        else:
+            self.server.start(self.local_path, self.group.port.value())
+
+    def _on_state(self, state: str, text: str, url: str) -> None:
+        self.group.show_state(state, text, url)
+        self.status_label.setVisible(state == "on")
+        self.status_label.setText(f"Serving at {url}" if url else "")
+        self.status_label.setToolTip("OpenAI-compatible API of this app's model (select to copy)")
+        if state == "error":
+            self.status.showMessage(text, 8000)
+        elif state == "on":
+            self.status.showMessage(f"Serving the model at {url}", 8000)
+
+    def shutdown(self) -> None:
+        self.server.stop(wait=True, announce=False)
