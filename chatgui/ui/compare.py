@@ -1,0 +1,240 @@
+"""Compare: the next reply written twice, side by side, with two sampling presets.
+
+The model is single-threaded, so reply A is written first, then reply B (each streams into its
+column). Both use the same seed and the same other settings (maximum length, stop strings), so
+only the preset differs. The user keeps one, both (as candidates `< 1/2 >` of the chat's reply),
+or neither.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
+                               QVBoxLayout)
+
+from chatgui.engine.types import PRESETS, SamplingSettings
+
+from .settings_panel import PRESET_FIELDS
+
+DEFAULT_PAIR = ("Precise", "Creative")
+
+
+def preset_sampling(base: dict, preset: str, seed: int) -> dict:
+    """`base` with the preset's sampling fields and the given seed."""
+    p = PRESETS[preset]
+    return SamplingSettings.from_dict(base).with_(**{f: getattr(p, f) for f in PRESET_FIELDS}, seed=seed).to_dict()
+
+
+def describe_sampling(s: dict) -> str:
+    return (f"temperature {s['temperature']:g} · top-k {s['top_k']} · top-p {s['top_p']:g} · min-p {s['min_p']:g}"
+            f" · repetition ×{s['repeat_penalty']:g}")
+
+
+@dataclass
+class Side:
+    name: str
+    combo: QComboBox
+    settings_label: QLabel
+    text: QPlainTextEdit
+    status: QLabel
+    keep: QPushButton
+    request_id: int | None = None
+    written: str = ""
+    tokens: list = field(default_factory=list)
+    result: dict | None = None      # {"preset", "text", "meta"} once finished
+
+
+class CompareDialog(QDialog):
+    keep_requested = Signal(object)   # [{"preset", "text", "meta"}, ...]: the replies to keep
+
+    def __init__(self, engine, messages: list[dict], base_sampling: dict, question: str,
+                 presets: tuple[str, str] = DEFAULT_PAIR, parent=None):
+        super().__init__(parent)
+        self.setObjectName("compareDialog")
+        self.setWindowTitle("Compare presets")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.engine, self.messages, self.base = engine, list(messages), dict(base_sampling)
+        self.seed = self.base.get("seed")
+        self.running: Side | None = None
+        self._queue: list[Side] = []
+        column = QVBoxLayout(self)
+        excerpt = " ".join(question.split())
+        ask = QLabel(f"Question: {excerpt[:200]}{'…' if len(excerpt) > 200 else ''}")
+        ask.setTextFormat(Qt.TextFormat.PlainText)
+        ask.setWordWrap(True)
+        column.addWidget(ask)
+        grid = QGridLayout()
+        self.sides: list[Side] = []
+        for col, (name, preset) in enumerate(zip("AB", presets)):
+            combo = QComboBox()
+            combo.setObjectName(f"comparePreset{name}")
+            combo.setAccessibleName(f"Preset {name}")
+            combo.addItems(list(PRESETS))
+            combo.setCurrentText(preset)
+            settings_label = QLabel()
+            settings_label.setEnabled(False)
+            settings_label.setWordWrap(True)
+            text = QPlainTextEdit()
+            text.setObjectName(f"compareText{name}")
+            text.setAccessibleName(f"Reply {name}")
+            text.setReadOnly(True)
+            status = QLabel("")
+            keep = QPushButton(f"Keep {name}")
+            keep.setObjectName(f"compareKeep{name}")
+            keep.setEnabled(False)
+            side = Side(name, combo, settings_label, text, status, keep)
+            keep.clicked.connect(lambda _=False, s=side: self.keep([s]))
+            combo.currentTextChanged.connect(lambda _t, s=side: self._show_settings(s))
+            header = QHBoxLayout()
+            header.addWidget(QLabel(f"<b>{name}</b>"))
+            header.addWidget(combo, 1)
+            grid.addLayout(header, 0, col)
+            grid.addWidget(settings_label, 1, col)
+            grid.addWidget(text, 2, col)
+            row = QHBoxLayout()
+            row.addWidget(status, 1)
+            row.addWidget(keep)
+            grid.addLayout(row, 3, col)
+            self.sides.append(side)
+            self._show_settings(side)
+        grid.setRowStretch(2, 1)
+        column.addLayout(grid, 1)
+        buttons = QHBoxLayout()
+        self.info = QLabel("")
+        self.generate_button = QPushButton("Generate both")
+        self.generate_button.setObjectName("compareGenerateButton")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setObjectName("compareStopButton")
+        self.keep_both_button = QPushButton("Keep both")
+        self.keep_both_button.setObjectName("compareKeepBothButton")
+        self.keep_both_button.setEnabled(False)
+        close = QPushButton("Close")
+        buttons.addWidget(self.info, 1)
+        for b in (self.generate_button, self.stop_button, self.keep_both_button, close):
+            buttons.addWidget(b)
+        column.addLayout(buttons)
+        self.generate_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.keep_both_button.clicked.connect(lambda: self.keep(self.sides))
+        close.clicked.connect(self.reject)
+        self.stop_button.setEnabled(False)
+        worker = engine.worker
+        worker.reply_started.connect(self._on_started)
+        worker.reply_tokens.connect(self._on_tokens)
+        worker.reply_finished.connect(self._on_finished)
+        worker.reply_failed.connect(self._on_failed)
+        self.resize(920, 560)
+
+    # -- running ---------------------------------------------------------------------------
+    def sampling_for(self, side: Side) -> dict:
+        return preset_sampling(self.base, side.combo.currentText(), self.seed)
+
+    def start(self) -> None:
+        """Write reply A, then reply B, with the same seed."""
+        if self.running is not None:
+            return
+        if self.base.get("seed") is None:
+            self.seed = random.randrange(1, 2**31)
+        self.info.setText(f"Seed {self.seed} for both")
+        for side in self.sides:
+            side.text.clear()
+            side.written, side.tokens, side.result, side.request_id = "", [], None, None
+            side.status.setText("waiting…")
+            side.keep.setEnabled(False)
+            side.combo.setEnabled(False)
+        self.keep_both_button.setEnabled(False)
+        self.generate_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self._queue = list(self.sides)
+        self._next()
+
+    def _next(self) -> None:
+        if not self._queue:
+            self.running = None
+            self.generate_button.setEnabled(True)
+            self.generate_button.setText("Generate again")
+            self.stop_button.setEnabled(False)
+            for side in self.sides:
+                side.combo.setEnabled(True)
+            self.keep_both_button.setEnabled(all(s.result is not None for s in self.sides))
+            return
+        side = self.running = self._queue.pop(0)
+        side.status.setText("writing…")
+        side.request_id = self.engine.generate(self.messages, self.sampling_for(side))
+
+    def stop(self) -> None:
+        """Stop the reply being written (it is kept as it is) and do not start the other one."""
+        for side in self._queue:
+            side.status.setText("not written")
+        self._queue = []
+        if self.running is not None and self.running.request_id is not None:
+            self.engine.cancel(self.running.request_id)
+
+    def _side(self, request_id: int) -> Side | None:
+        return next((s for s in self.sides if s.request_id == request_id), None)
+
+    def _on_started(self, request_id: int, info: dict) -> None:
+        side = self._side(request_id)
+        if side is not None:
+            side.status.setText(f"writing… ({info.get('prompt_tokens', 0)} prompt tokens)")
+
+    def _on_tokens(self, request_id: int, text: str, records: list) -> None:
+        side = self._side(request_id)
+        if side is None or side.result is not None:
+            return
+        side.written += text
+        side.tokens.extend(records)
+        side.text.setPlainText(side.written)
+        bar = side.text.verticalScrollBar()
+        bar.setValue(bar.maximum())
+
+    def _on_finished(self, request_id: int, meta: dict) -> None:
+        side = self._side(request_id)
+        if side is None or side.result is not None:
+            return
+        meta = dict(meta)
+        text = meta.pop("text", None)
+        text = text if isinstance(text, str) else side.written
+        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentText()})
+        side.result = {"preset": side.combo.currentText(), "text": text, "meta": meta}
+        side.text.setPlainText(text)
+        tps = meta.get("tokens_per_second") or 0
+        side.status.setText(f"{meta.get('tokens', 0)} tokens · {tps:.1f} tok/s"
+                            + (" · stopped" if meta.get("finish_reason") == "cancelled" else ""))
+        side.keep.setEnabled(bool(text))
+        self.engine.forget(request_id)
+        if self.running is side:
+            self._next()
+
+    def _on_failed(self, request_id: int, _kind: str, message: str) -> None:
+        side = self._side(request_id)
+        if side is None or side.result is not None:
+            return
+        side.status.setText(message)
+        side.status.setWordWrap(True)
+        self.engine.forget(request_id)
+        if self.running is side:
+            self._next()
+
+    # -- results ---------------------------------------------------------------------------
+    def keep(self, sides: list[Side]) -> None:
+        results = [s.result for s in sides if s.result is not None and s.result["text"]]
+        if results:
+            self.keep_requested.emit(results)
+            self.accept()
+
+    def _show_settings(self, side: Side) -> None:
+        side.settings_label.setText(describe_sampling(preset_sampling(self.base, side.combo.currentText(), 0)))
+
+    def done(self, result: int) -> None:
+        self.stop()
+        worker = self.engine.worker
+        for signal, slot in ((worker.reply_started, self._on_started), (worker.reply_tokens, self._on_tokens),
+                             (worker.reply_finished, self._on_finished), (worker.reply_failed, self._on_failed)):
+            try:
+                signal.disconnect(slot)
+            except (RuntimeError, TypeError):
+                pass
+        super().done(result)

@@ -1,0 +1,326 @@
+"""See inside the model: token view, branch from a token, sampling inspector, replay, compare.
+
+ExplainController adds these to the main window (menus, the inspector dock, the handlers of the
+message widgets' Replay button and token popup); the window only creates it and tells it when
+another chat is shown.
+
+- Token view (View > Token view): replies drawn token by token, tinted by probability
+  (token_view.py); a token's popup lists its alternatives.
+- Branch from a token: "Continue with this" in that popup writes the reply again from that
+  point, starting with the chosen alternative (the worker's reply_prefix_ids), as another
+  candidate of the message (`< 2/2 >`).
+- Sampling inspector (View > Sampling inspector): inspector.py.
+- Replay: a reply records the model file's sha256, its settings and its seed; Replay writes it
+  again with exactly those (as another candidate). On the same model file and device the text
+  is identical; with another model file loaded it says so instead of replaying.
+- Compare (Chat > Compare presets…): compare.py.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtGui import QAction, QKeySequence
+
+from chatgui.store import Chat
+
+from .compare import CompareDialog
+from .inspector import SamplingInspector
+
+INSPECTOR_WIDTH = 350
+
+
+def forced_record(record: dict, token_id: int) -> dict:
+    """The token record for `token_id` put in place of `record`'s token (branch from a token): its
+    probabilities are those it had at that position, its alternatives are the position's."""
+    alts = {int(a[0]): a for a in record.get("alts") or [] if len(a) == 3}
+    salts = {int(a[0]): a for a in record.get("salts") or [] if len(a) == 3}
+    entry = alts.get(token_id) or salts.get(token_id)
+    out = {"id": int(token_id), "t": entry[1] if entry else "",
+           "p": float(alts[token_id][2]) if token_id in alts else 0.0, "alts": record.get("alts") or [], "forced": True}
+    if "salts" in record:
+        out["sp"] = float(salts[token_id][2]) if token_id in salts else 0.0
+        out["salts"] = record.get("salts") or []
+    return out
+
+
+def first_difference(a: str, b: str) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+
+
+class ExplainController(QObject):
+    def __init__(self, window):
+        super().__init__(window)
+        self.window = window
+        self.hashes: dict[str, str] = {}                  # model path -> sha256 (as the worker reports)
+        self._replays: list[tuple[Chat, str, str]] = []   # (chat, replay id, original id) being written
+        self.compare_dialog: CompareDialog | None = None
+        self.inspector = SamplingInspector(window.engine, window._sampling_for_reply, self)
+        self.dock = self.inspector.dock
+        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        window.splitDockWidget(window.panel, self.dock, Qt.Orientation.Horizontal)
+        self.dock.hide()
+        self._panel_width: int | None = None   # the settings panel's width while the inspector was closed
+        window.panel.installEventFilter(self)
+        self.dock.visibilityChanged.connect(self._on_dock_visibility)
+        self._build_menus()
+        view = window.view
+        view.set_token_view(window.settings.show_token_view)
+        view.replay_requested.connect(self.replay)
+        view.branch_requested.connect(self.branch)
+        view.inspect_requested.connect(self.inspect_token)
+        window.engine.worker.model_hashed.connect(self._on_model_hashed)
+        window.replies.busy_changed.connect(self._on_busy_changed)
+        window.replies.finished.connect(lambda _meta: self._check_replays())
+        window.panel.sampling_changed.connect(self.inspector.schedule)
+        window.models.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
+        window.panel.system_prompt_edited.connect(lambda _text: self.inspector.schedule())
+
+    def _menu(self, title: str):
+        for action in self.window.menuBar().actions():
+            if action.menu() is not None and action.text().replace("&", "") == title:
+                return action.menu()
+        return self.window.menuBar().addMenu(title)
+
+    def _build_menus(self) -> None:
+        w = self.window
+        view_menu = self._menu("View")
+        self.token_view_action = QAction("&Token view", w, checkable=True)
+        self.token_view_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
+        self.token_view_action.setToolTip("Colour each token of a reply by the probability it was drawn with")
+        self.token_view_action.setChecked(w.settings.show_token_view)
+        self.token_view_action.toggled.connect(self.set_token_view)
+        view_menu.addAction(self.token_view_action)
+        w.addAction(self.token_view_action)
+        toggle = self.dock.toggleViewAction()
+        toggle.setText("Sampling &inspector")
+        toggle.setShortcut(QKeySequence("Ctrl+Shift+I"))
+        view_menu.addAction(toggle)
+        w.addAction(toggle)
+        chat_menu = self._menu("Chat")
+        chat_menu.addSeparator()
+        self.compare_action = QAction("&Compare presets…", w)
+        self.compare_action.setToolTip("Write the next reply twice, with two presets, side by side")
+        self.compare_action.triggered.connect(lambda: self.open_compare())
+        chat_menu.addAction(self.compare_action)
+        w.addAction(self.compare_action)
+
+    # -- the window's news -----------------------------------------------------------------
+    def chat_shown(self) -> None:
+        self.inspector.set_chat(self.window.current)
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        self.compare_action.setEnabled(not busy)
+        self.inspector.set_busy(busy)
+
+    def _on_model_hashed(self, path: str, sha256: str) -> None:
+        self.hashes[path] = sha256
+
+    def eventFilter(self, watched, event):   # noqa: N802 (Qt override)
+        if (watched is self.window.panel and event.type() == QEvent.Type.Resize and self.dock.isHidden()
+                and self.window.isVisible()):
+            self._panel_width = self.window.panel.width()
+        return False
+
+    def _on_dock_visibility(self, _visible: bool) -> None:
+        """The inspector takes its room from the conversation and gives it back when closed: the
+        settings panel keeps its width (else Qt would share the dock area's width between them)."""
+        QTimer.singleShot(0, self._fit_docks)
+
+    def _fit_docks(self) -> None:
+        w, panel = self.window, self.window.panel
+        if panel.isHidden() or panel.isFloating() or self.dock.isFloating():
+            return
+        width = self._panel_width or max(panel.sizeHint().width(), panel.minimumSizeHint().width())
+        if self.dock.isHidden():
+            w.resizeDocks([panel], [width], Qt.Orientation.Horizontal)
+        elif w.dockWidgetArea(self.dock) == w.dockWidgetArea(panel):
+            w.resizeDocks([panel, self.dock], [width, max(INSPECTOR_WIDTH, self.dock.width())],
+                          Qt.Orientation.Horizontal)
+
+    # -- token view ------------------------------------------------------------------------
+    def set_token_view(self, on: bool) -> None:
+        self.window.settings.show_token_view = bool(on)   # saved with the other settings
+        self.window.view.set_token_view(on)
+        if self.token_view_action.isChecked() != bool(on):
+            self.token_view_action.setChecked(bool(on))
+
+    def inspect_token(self, message_id: str, index: int) -> None:
+        if self.window.current is not None:
+            self.dock.show()
+            self.dock.raise_()
+            self.inspector.inspect_token(self.window.current, message_id, index)
+
+    # -- branch from a token ---------------------------------------------------------------
+    def branch(self, message_id: str, index: int, token_id: int) -> str | None:
+        """Write the reply again from token `index` on, starting with `token_id`; returns the new
+        candidate's id. The current sampling settings apply (as for Regenerate)."""
+        w = self.window
+        chat = w.current
+        if w.replies.busy or chat is None or message_id not in chat.messages:
+            return None
+        message = chat.messages[message_id]
+        tokens = [t for t in message.meta.get("token_data") or [] if isinstance(t, dict)]
+        if message.parent_id is None or not 0 <= index < len(tokens):
+            return None
+        prefix = [dict(t) for t in tokens[:index]] + [forced_record(tokens[index], token_id)]
+        meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
+                "reply_prefix_ids": [int(t["id"]) for t in prefix]}
+        return self._start(chat, message.parent_id, w._sampling_for_reply(), meta, prefix)
+
+    def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
+        w = self.window
+        w.notices.remove("reply-error")
+        w.notices.remove("replay")
+        reply_id = w.replies.start(chat, parent_id, sampling, meta=meta, prefix_tokens=prefix, **options)
+        w.save_chat(chat)
+        w._show_current()
+        return reply_id
+
+    # -- replay ----------------------------------------------------------------------------
+    def replay(self, message_id: str) -> str | None:
+        """Write this reply again with its recorded settings, seed, reply prefix and model file.
+        Returns the new candidate's id, or None with a notice saying why not."""
+        w = self.window
+        chat = w.current
+        if w.replies.busy or chat is None or message_id not in chat.messages:
+            return None
+        message = chat.messages[message_id]
+        meta = message.meta
+        sampling, seed = meta.get("sampling"), meta.get("seed")
+        if message.parent_id is None or not isinstance(sampling, dict) or not isinstance(seed, int):
+            self._notice("This reply has no recorded settings and seed, so it cannot be replayed.")
+            return None
+        loaded = w.models.loaded
+        if loaded is None:
+            self._notice("No model is loaded: load the model this reply was made with to replay it.")
+            return None
+        if "remote" in (meta.get("device"), loaded.get("device")):
+            self._notice("Replay needs the local model, on both ends: a remote server does not promise the "
+                         "same answer for the same seed, and its model file cannot be checked.")
+            return None
+        wanted = meta.get("model_sha256")
+        have = self.hashes.get(loaded.get("path", ""))
+        if wanted and have and wanted != have:
+            self._mismatch_notice(meta, loaded, have)
+            return None
+        sampling = {**sampling, "seed": seed}
+        prefix_ids = [int(t) for t in meta.get("reply_prefix_ids") or []]
+        tokens = [t for t in meta.get("token_data") or [] if isinstance(t, dict)]
+        prefix = [dict(t) for t in tokens[:len(prefix_ids)]]
+        if [t.get("id") for t in prefix] != prefix_ids:
+            self._notice("This reply's recorded tokens are incomplete, so it cannot be replayed.")
+            return None
+        if meta.get("finish_reason") == "cancelled" and isinstance(meta.get("tokens"), int):
+            # It was stopped: replay as far as it got.
+            sampling["max_new_tokens"] = max(1, meta["tokens"] - len(prefix_ids))
+        new_meta = {"replay_of": message_id}
+        for key in ("branch", "reply_prefix_ids"):
+            if key in meta:
+                new_meta[key] = meta[key]
+        options = {"expect_sha256": wanted} if wanted else {}
+        reply_id = self._start(chat, message.parent_id, sampling, new_meta, prefix, **options)
+        self._replays.append((chat, reply_id, message_id))
+        notes = []
+        if not wanted:
+            notes.append("the model file's hash was not recorded with this reply, so it could not be checked")
+        if meta.get("device") and meta.get("device") != loaded.get("device"):
+            notes.append(f"it was made on {meta['device']} and is replayed on {loaded.get('device')}, "
+                         "so the text may differ")
+        if notes:
+            w.status.showMessage("Replaying: " + "; ".join(notes) + ".", 8000)
+        return reply_id
+
+    def _mismatch_notice(self, meta: dict, loaded: dict, have: str) -> None:
+        wanted = meta["model_sha256"]
+        name = meta.get("model") or "another model"
+        path = meta.get("model_path") or ""
+        text = (f"Not replayed: this reply was made with {name} (sha256 {wanted[:12]}…), but the loaded model "
+                f"file {Path(loaded.get('path', '')).name} is different (sha256 {have[:12]}…). "
+                "Replaying it would not give the same answer.")
+        actions = []
+        if path and path == loaded.get("path"):
+            text += f" The file {path} has changed since the reply was made."
+        elif path and Path(path).is_file():
+            text += f" Load {Path(path).name} to replay it."
+            actions.append((f"Load {Path(path).name}", lambda: self.window.models.load(path)))
+        elif path:
+            text += f" That file ({path}) is no longer there."
+        self.window.notices.show_notice("replay", text, "warning", actions)
+
+    def _notice(self, text: str) -> None:
+        self.window.notices.show_notice("replay", text, "warning")
+
+    def _check_replays(self) -> None:
+        """Say whether each finished replay matches its original."""
+        still = []
+        for chat, reply_id, original_id in self._replays:
+            reply, original = chat.messages.get(reply_id), chat.messages.get(original_id)
+            if reply is None or original is None:
+                continue
+            finish = reply.meta.get("finish_reason")
+            if finish is None:          # still being written
+                still.append((chat, reply_id, original_id))
+                continue
+            if finish == "error":
+                continue
+            same = reply.content == original.content
+            reply.meta["replay_identical"] = same
+            if same:
+                self.window.status.showMessage("Replay: identical to the original reply.", 8000)
+            else:
+                at = first_difference(reply.content, original.content)
+                self.window.notices.show_notice(
+                    "replay", f"The replay differs from the original reply from character {at + 1} on. The "
+                    "device, the context length or the chat before it may have changed.", "info")
+        self._replays = still
+
+    # -- compare ---------------------------------------------------------------------------
+    def open_compare(self, presets: tuple[str, str] | None = None) -> CompareDialog | None:
+        """Compare two presets on the next reply: to the text in the input box (a new question),
+        else to the last question of the chat (as new candidates of its reply)."""
+        w = self.window
+        chat = w.current
+        if w.replies.busy or chat is None:
+            return None
+        question = w.input_bar.text().strip()
+        path = chat.active_path()
+        if question:
+            messages = chat.to_messages_for_model() + [{"role": "user", "content": question}]
+            parent = None
+        else:
+            last_user = next((m for m in reversed(path) if m.role == "user"), None)
+            if last_user is None:
+                w.status.showMessage("Type a question first: Compare writes its answer with two presets.", 5000)
+                return None
+            question, parent = last_user.content, last_user.id
+            messages = chat.to_messages_for_model(upto=parent)
+        dialog = CompareDialog(w.engine, messages, w._sampling_for_reply(), question,
+                               **({"presets": presets} if presets else {}), parent=w)
+        dialog.keep_requested.connect(lambda results: self._keep_compared(chat, parent, question, results))
+        dialog.finished.connect(dialog.deleteLater)
+        self.compare_dialog = dialog
+        dialog.show()
+        dialog.start()
+        return dialog
+
+    def _keep_compared(self, chat: Chat, parent_id: str | None, question: str, results: list) -> None:
+        w = self.window
+        if parent_id is None or parent_id not in chat.messages:
+            user = chat.append("user", question)
+            parent_id = user.id
+            if not chat.title:
+                chat.title = chat.title_from_first_message()
+            if chat is w.current:
+                w.input_bar.clear()
+        kept = []
+        for result in results:
+            meta = dict(result["meta"])
+            if not meta.get("model_sha256") and meta.get("model_path") in self.hashes:
+                meta["model_sha256"] = self.hashes[meta["model_path"]]
+            kept.append(chat.add_message(parent_id, "assistant", result["text"], meta))
+        if kept:
+            chat.select(kept[0].id)
+        w.save_chat(chat)
+        if chat is w.current:
+            w._show_current()
