@@ -169,6 +169,8 @@ def test_replay_gives_identical_text(qtbot, make_window):
     assert replay.meta["seed"] == original.meta["seed"] and replay.meta["sampling"]["temperature"] == 1.0
     assert widget(window, replay.id).navigator.text() == "< 2/2 >"
     assert "identical" in window.status.currentMessage()
+    from chatgui.store import HistoryStore
+    assert HistoryStore().load(window.current.id).messages[replay.id].meta["replay_identical"] is True
 
 
 def test_replay_with_another_model_file_says_so(qtbot, make_window):

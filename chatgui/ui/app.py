@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chatgui.assets import app_icon
 
+    from .i18n import install_translators, language_setting, resolve_language
     from .main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationDisplayName("chatgui")
     app.setDesktopFileName(APP_ID)   # lets Wayland/X11 docks match the window to the menu entry
     app.setWindowIcon(app_icon())
+    # The language, before any widget exists: CHATGUI_LANG, else the setting ("system": the OS's).
+    translators = install_translators(resolve_language(language_setting()), app)   # noqa: F841 (kept alive)
     window = MainWindow(options)
     window.show()
     _close_on_signals(window)

@@ -79,7 +79,7 @@ class BackendController(QObject):
             return
         self._list_request += 1
         self.group.refresh_button.setEnabled(False)
-        self.group.set_state("Asking the server for its models…")
+        self.group.set_state(self.tr("Asking the server for its models…"))
         self._list.emit(self._list_request, base_url, api_key)
 
     def _on_models_listed(self, request_id: int, models: list, error: str) -> None:
@@ -88,8 +88,9 @@ class BackendController(QObject):
         self.group.refresh_button.setEnabled(True)
         if models:
             self.group.set_models(list(models))
-            self.group.set_state(f"The server offers {len(models)} model{'s' if len(models) != 1 else ''}. "
-                                 "Choose one and press Connect.")
+            self.group.set_state((self.tr("The server offers 1 model. Choose it and press Connect.") if len(models) == 1
+                                  else self.tr("The server offers {count} models. Choose one and press Connect."))
+                                 .format(count=len(models)))
         else:
             self.group.set_state(error, error=True)
 
@@ -99,8 +100,10 @@ class BackendController(QObject):
             return
         self._pending = {"base_url": base_url, "api_key": api_key, "model": model}
         self.group.set_busy(True)
-        self.group.set_state("Connecting…")
-        self.status.show_progress(f"Connecting to {self._shown(base_url)}…")
+        self.group.set_state(self.tr("Connecting…"))
+        if self.models.loaded is None:
+            self.models.set_waiting("connect")   # a message sent now would find no model yet
+        self.status.show_progress(self.tr("Connecting to {url}…").format(url=self._shown(base_url)))
         self._connect.emit(base_url, api_key, model)
 
     def _on_connected(self, info: dict) -> None:
@@ -112,9 +115,9 @@ class BackendController(QObject):
                                                 for i in range(self.group.remote_model.count())
                                                 if self.group.remote_model.itemText(i) != info["name"]],
                               info["name"])
-        self.group.set_state(f"Connected: “{info['name']}” at {info['path']}. Replies come from this server; "
-                             "token probabilities are not available.")
-        self.status.hide_progress(f"Connected to {info['name']} at {info['path']}.")
+        self.group.set_state(self.tr("Connected: “{name}” at {url}. Replies come from this server; token "
+                                     "probabilities are not available.").format(name=info["name"], url=info["path"]))
+        self.status.hide_progress(self.tr("Connected to {name} at {url}.").format(name=info["name"], url=info["path"]))
         self.notices.remove("backend-error")
         backend = self.settings.backend
         backend.update({"kind": OPENAI, "base_url": pending.get("base_url") or info["path"], "model": info["name"]})
@@ -123,16 +126,19 @@ class BackendController(QObject):
 
     def _on_connect_failed(self, message: str) -> None:
         self._pending = None
+        if self.models.waiting == "connect":
+            self.models.set_waiting(None)
         self.group.set_busy(False)
         self.group.set_state(message, error=True)
-        self.status.hide_progress("Could not connect to the server.")
+        self.status.hide_progress(self.tr("Could not connect to the server."))
         loaded = self.models.loaded
         group = self.group
-        actions = [("Try again", lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
+        actions = [(self.tr("Try again"), lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
         if loaded is not None:
-            message += f" The previous model ({loaded['name']}) is still in use."
+            message = self.tr("{message} The previous model ({name}) is still in use.").format(
+                message=message, name=loaded["name"])
         if self.active != LOCAL or loaded is None:
-            actions.append(("Use the local model", self.use_local))
+            actions.append((self.tr("Use the local model"), self.use_local))
         self.notices.show_notice("backend-error", message, "error", actions)
 
     # -- back to the local model -------------------------------------------------------------
@@ -147,7 +153,7 @@ class BackendController(QObject):
             return
         path = self.local_path or self.options.model or self.settings.model_path
         if path:
-            self.group.set_state(f"Back to the local model {Path(path).stem}.")
+            self.group.set_state(self.tr("Back to the local model {name}.").format(name=Path(path).stem))
             self._use_local.emit(path, self.panel.device_choice(), self.settings.context_length or 0)
         else:
             self.models.start()
@@ -156,7 +162,7 @@ class BackendController(QObject):
         if kind == LOCAL:
             self.use_local()
         elif self.active != OPENAI:
-            self.group.set_state("Enter the server's address (and key, if it needs one), then Connect.")
+            self.group.set_state(self.tr("Enter the server's address (and key, if it needs one), then Connect."))
 
     # -- from the worker -------------------------------------------------------------------
     def _on_model_loaded(self, info: dict) -> None:
@@ -216,7 +222,7 @@ class BackendController(QObject):
         try:
             save_settings(self.settings)
         except StoreError as e:
-            self.status.showMessage(f"Settings not saved: {e}", 5000)
+            self.status.showMessage(self.tr("Settings not saved: {error}").format(error=e), 5000)
 
     def shutdown(self) -> None:
         """Stop the server (the window is closing)."""

@@ -5,12 +5,13 @@ Only widgets and signals; BackendController does the work.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
 LOCAL, OPENAI = "local", "openai"
-KIND_LABELS = {LOCAL: "Local model", OPENAI: "OpenAI-compatible server"}
+KIND_LABELS = {LOCAL: QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
+               OPENAI: QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server")}
 
 
 def _named(widget, name: str, accessible: str):
@@ -25,41 +26,43 @@ class BackendPanel(QGroupBox):
     connect_requested = Signal(str, str, str)  # base URL, API key, model ("" for the server's first)
 
     def __init__(self, parent=None):
-        super().__init__("Backend", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Backend"))
         self.setObjectName("backendGroup")
         column = QVBoxLayout(self)
-        self.kind = _named(QComboBox(), "backendCombo", "Backend")
+        self.kind = _named(QComboBox(), "backendCombo", self.tr("Backend"))
         for kind, label in KIND_LABELS.items():
-            self.kind.addItem(label, kind)
-        self.kind.setToolTip("Run the model in this app, or chat with a server that speaks the OpenAI chat API "
-                             "(vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API).")
+            self.kind.addItem(self.tr(label), kind)
+        self.kind.setToolTip(self.tr("Run the model in this app, or chat with a server that speaks the OpenAI chat "
+                                     "API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API)."))
         column.addWidget(self.kind)
 
         self.remote_box = QWidget()
         form = QFormLayout(self.remote_box)
         form.setContentsMargins(0, 0, 0, 0)
-        self.base_url = _named(QLineEdit(), "baseUrlEdit", "Server address")
+        self.base_url = _named(QLineEdit(), "baseUrlEdit", self.tr("Server address"))
         self.base_url.setPlaceholderText("http://127.0.0.1:8000/v1")
-        self.api_key = _named(QLineEdit(), "apiKeyEdit", "API key")
+        self.api_key = _named(QLineEdit(), "apiKeyEdit", self.tr("API key"))
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setPlaceholderText("optional")
-        self.api_key.setToolTip("Kept in the system keyring when there is one, else in the app's settings file; "
-                                "never in chat files or exports.")
-        self.remote_model = _named(QComboBox(), "remoteModelCombo", "Server model")
+        self.api_key.setPlaceholderText(self.tr("optional"))
+        self.api_key.setToolTip(self.tr("Kept in the system keyring when there is one, else in the app's settings "
+                                        "file; never in chat files or exports."))
+        self.remote_model = _named(QComboBox(), "remoteModelCombo", self.tr("Server model"))
         self.remote_model.setEditable(True)
-        self.remote_model.lineEdit().setPlaceholderText("the server's first model")
-        self.refresh_button = _named(QPushButton("Refresh"), "refreshModelsButton", "List the server's models")
+        self.remote_model.lineEdit().setPlaceholderText(self.tr("the server's first model"))
+        self.refresh_button = _named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
+                                     self.tr("List the server's models"))
         model_row = QHBoxLayout()
         model_row.addWidget(self.remote_model, 1)
         model_row.addWidget(self.refresh_button)
-        self.connect_button = _named(QPushButton("Connect"), "connectButton", "Connect to the server")
+        self.connect_button = _named(QPushButton(self.tr("Connect")), "connectButton", self.tr("Connect to the server"))
         form.addRow("URL", self.base_url)
-        form.addRow("API key", self.api_key)
-        form.addRow("Model", model_row)
+        form.addRow(self.tr("API key"), self.api_key)
+        form.addRow(self.tr("Model"), model_row)
         form.addRow("", self.connect_button)
         column.addWidget(self.remote_box)
 
-        self.state = _named(QLabel(""), "backendStateLabel", "Backend state")
+        self.state = _named(QLabel(""), "backendStateLabel", self.tr("Backend state"))
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.state)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from chatgui.store import Chat, HistoryStore, StoreError, StoreProblem
 
+from .i18n import translate
 from .notices import NoticeArea
 from .status_bar import StatusBar
 
 
 def title_of(chat: Chat) -> str:
-    return chat.title or chat.title_from_first_message() or "New chat"
+    return chat.title or chat.title_from_first_message() or translate("ChatListPanel", "New chat")
 
 
 class ChatLibrary:
@@ -64,9 +65,10 @@ class ChatLibrary:
             except StoreError as e:
                 ok = False
                 self.unsaved.add(target.id)
-                self.notices.show_notice("save-error", f"{e} The chat stays open here and saving will be "
-                                                       "tried again with the next change.", "error")
-                self.status.showMessage("Saving failed.", 5000)
+                self.notices.show_notice("save-error", translate(
+                    "ChatLibrary", "{error} The chat stays open here and saving will be tried again with the "
+                    "next change.").format(error=e), "error")
+                self.status.showMessage(translate("ChatLibrary", "Saving failed."), 5000)
         if not self.unsaved:
             self.notices.remove("save-error")
         return ok
@@ -98,5 +100,6 @@ class ChatLibrary:
         if not problems:
             return
         old = self.notices.get("store-problems")
-        lines = ([old.text()] if old else ["Some files could not be used:"]) + [f"• {p}" for p in problems]
+        lines = ([old.text()] if old else [translate("ChatLibrary", "Some files could not be used:")]) + [
+            f"• {p}" for p in problems]
         self.notices.show_notice("store-problems", "\n".join(lines), "warning")

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
                                QPushButton, QVBoxLayout, QWidget)
 
 ID_ROLE = Qt.ItemDataRole.UserRole
-UNTITLED = "New chat"
+UNTITLED = QT_TRANSLATE_NOOP("ChatListPanel", "New chat")   # shown translated
 
 
 class ChatListPanel(QWidget):
@@ -25,23 +25,23 @@ class ChatListPanel(QWidget):
         layout.setContentsMargins(6, 6, 0, 6)
         self.search = QLineEdit()
         self.search.setObjectName("chatSearch")
-        self.search.setAccessibleName("Search chats")
-        self.search.setPlaceholderText("Search chats (Ctrl+F)")
+        self.search.setAccessibleName(self.tr("Search chats"))
+        self.search.setPlaceholderText(self.tr("Search chats (Ctrl+F)"))
         self.search.setClearButtonEnabled(True)
         layout.addWidget(self.search)
 
         self.list = QListWidget()
         self.list.setObjectName("chatList")
-        self.list.setAccessibleName("Chats")
+        self.list.setAccessibleName(self.tr("Chats"))
         self.list.setEditTriggers(QAbstractItemView.EditTrigger.EditKeyPressed
                                   | QAbstractItemView.EditTrigger.DoubleClicked)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         layout.addWidget(self.list, 1)
 
         buttons = QHBoxLayout()
-        self.new_button = self._button("New", "New chat (Ctrl+N)", "newChatButton")
-        self.rename_button = self._button("Rename", "Rename chat (F2)", "renameChatButton")
-        self.delete_button = self._button("Delete", "Delete chat", "deleteChatButton")
+        self.new_button = self._button(self.tr("New"), self.tr("New chat (Ctrl+N)"), "newChatButton")
+        self.rename_button = self._button(self.tr("Rename"), self.tr("Rename chat (F2)"), "renameChatButton")
+        self.delete_button = self._button(self.tr("Delete"), self.tr("Delete chat"), "deleteChatButton")
         for b in (self.new_button, self.rename_button, self.delete_button):
             buttons.addWidget(b)
         layout.addLayout(buttons)
@@ -70,10 +70,11 @@ class ChatListPanel(QWidget):
         self._filling = True
         try:
             self.list.clear()
+            untitled = self.tr(UNTITLED)
             for chat_id, title, updated in entries:
-                item = QListWidgetItem(title or UNTITLED)
+                item = QListWidgetItem(title or untitled)
                 item.setData(ID_ROLE, chat_id)
-                item.setToolTip(f"{title or UNTITLED}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}")
+                item.setToolTip(f"{title or untitled}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}")
                 item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
                 self.list.addItem(item)
                 if chat_id == current_id:

@@ -4,14 +4,14 @@ Streaming touches only the streaming message's widget; the rest of the chat is n
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from chatgui.store import Chat
 
 from .message_widget import MessageWidget
 
-EMPTY_HINT = "Ask anything. Enter sends, Shift+Enter starts a new line."
+EMPTY_HINT = QT_TRANSLATE_NOOP("ConversationView", "Ask anything. Enter sends, Shift+Enter starts a new line.")
 
 
 class ConversationView(QScrollArea):
@@ -25,7 +25,7 @@ class ConversationView(QScrollArea):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("conversationView")
-        self.setAccessibleName("Conversation")
+        self.setAccessibleName(self.tr("Conversation"))
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._content = QWidget()
@@ -33,7 +33,7 @@ class ConversationView(QScrollArea):
         self._layout = QVBoxLayout(self._content)
         self._layout.setContentsMargins(12, 12, 12, 12)
         self._layout.setSpacing(10)
-        self._hint = QLabel(EMPTY_HINT)
+        self._hint = QLabel(self.tr(EMPTY_HINT))
         self._hint.setObjectName("emptyConversationHint")
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._hint.setEnabled(False)

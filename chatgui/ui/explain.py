@@ -266,6 +266,7 @@ class ExplainController(QObject):
                 continue
             same = reply.content == original.content
             reply.meta["replay_identical"] = same
+            self.window.save_chat(chat)
             if same:
                 self.window.status.showMessage("Replay: identical to the original reply.", 8000)
             else:

@@ -239,6 +239,7 @@ class SamplingInspector(QObject):
         self.dock = InspectorDock()
         self.worker = InspectorWorker(engine.worker)
         self.worker.moveToThread(engine.thread)
+        self.worker.setParent(engine.worker)   # lives and dies with the engine worker, in its thread
         self._explain.connect(self.worker.explain)
         self.worker.explained.connect(self._on_explained)
         self.worker.explain_failed.connect(self._on_failed)
@@ -289,11 +290,11 @@ class SamplingInspector(QObject):
             if (message is not None and message.id in {m.id for m in path} and isinstance(tokens, list)
                     and 0 <= index < len(tokens) and message.parent_id is not None):
                 ids = [int(t["id"]) for t in tokens]
+                drawn = describe_token(tokens[index].get("t", ""))
                 return {"messages": chat.to_messages_for_model(upto=message.parent_id), "prefix_ids": ids[:index],
                         "chosen_id": ids[index], "message_id": message_id, "index": index,
-                        "description": f"Token {index + 1} of this reply: “{describe_token(tokens[index].get('t', ''))}”"
-                                       " was drawn (▶). The distribution it was drawn from, under the current "
-                                       "settings:"}
+                        "description": f"Token {index + 1} of this reply: “{drawn}” was drawn (▶). The distribution "
+                                       "it was drawn from, under the current settings:"}
             self.target = None
         question = next((m for m in reversed(path) if m.role == "user"), None)
         if question is None:

@@ -17,6 +17,7 @@ from .chat_library import ChatLibrary, title_of
 from .chat_list import ChatListPanel
 from .conversation_view import ConversationView
 from .explain import ExplainController
+from .language_menu import build_language_menu
 from .message_input import InputBar
 from .backend_controller import BackendController
 from .model_controller import ModelController
@@ -96,22 +97,24 @@ class MainWindow(QMainWindow):
         self._build_menus()
 
     def _build_menus(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self.new_action = self._action(file_menu, "&New chat", QKeySequence.StandardKey.New, self.new_chat)
+        file_menu = self.menuBar().addMenu(self.tr("&File"))
+        self.new_action = self._action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New, self.new_chat)
         file_menu.addSeparator()
-        self._action(file_menu, "Export as &Markdown…", None, lambda: self.export_dialog("markdown"))
-        self._action(file_menu, "Export as &JSON…", None, lambda: self.export_dialog("json"))
+        self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
+        self._action(file_menu, self.tr("Export as &JSON…"), None, lambda: self.export_dialog("json"))
         file_menu.addSeparator()
-        self._action(file_menu, "&Quit", QKeySequence("Ctrl+Q"), self.close)
-        chat_menu = self.menuBar().addMenu("&Chat")
-        self._action(chat_menu, "&Search chats", QKeySequence("Ctrl+F"), self.chat_list.focus_search)
-        self.stop_action = self._action(chat_menu, "S&top reply", QKeySequence(Qt.Key.Key_Escape), self.stop_reply)
+        self._action(file_menu, self.tr("&Quit"), QKeySequence("Ctrl+Q"), self.close)
+        chat_menu = self.menuBar().addMenu(self.tr("&Chat"))
+        self._action(chat_menu, self.tr("&Search chats"), QKeySequence("Ctrl+F"), self.chat_list.focus_search)
+        self.stop_action = self._action(chat_menu, self.tr("S&top reply"), QKeySequence(Qt.Key.Key_Escape),
+                                        self.stop_reply)
         self.stop_action.setEnabled(False)
-        self._action(chat_menu, "&Rename chat", QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
-        view_menu = self.menuBar().addMenu("&View")
+        self._action(chat_menu, self.tr("&Rename chat"), QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
+        view_menu = self.menuBar().addMenu(self.tr("&View"))
         toggle = self.panel.toggleViewAction()
-        toggle.setText("&Settings panel")
+        toggle.setText(self.tr("&Settings panel"))
         view_menu.addAction(toggle)
+        self.language_menu = build_language_menu(self, view_menu)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -140,6 +143,8 @@ class MainWindow(QMainWindow):
         self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
         self.replies.finished.connect(self._on_reply_finished)
         self.models.model_ready.connect(lambda _info: self._count_context())
+        self.models.waiting_changed.connect(self._update_send_button)
+        self._update_send_button()
         self.engine.worker.tokens_counted.connect(self._on_tokens_counted)
         self.panel.system_prompt_edited.connect(self._on_system_prompt_edited)
         self.panel.default_system_prompt_set.connect(self._on_default_system_prompt)
@@ -211,7 +216,7 @@ class MainWindow(QMainWindow):
 
     def delete_chat(self, chat_id: str, confirm: bool = True) -> bool:
         chat = self.library.get(chat_id, report=False)
-        title = title_of(chat) if chat else "this chat"
+        title = title_of(chat) if chat else self.tr("this chat")
         if confirm and not self._confirm_delete(title):
             return False
         if self.replies.active is not None and self.replies.active.chat.id == chat_id:
@@ -230,7 +235,8 @@ class MainWindow(QMainWindow):
         return True
 
     def _confirm_delete(self, title: str) -> bool:
-        answer = QMessageBox.question(self, "Delete chat", f"Delete “{title}”? This cannot be undone.",
+        answer = QMessageBox.question(self, self.tr("Delete chat"),
+                                      self.tr("Delete “{title}”? This cannot be undone.").format(title=title),
                                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                       QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
@@ -242,6 +248,8 @@ class MainWindow(QMainWindow):
     def send_message(self, text: str | None = None) -> bool:
         text = self.input_bar.text() if text is None else text
         if self.replies.busy or not text.strip():
+            return False
+        if not self.models.check_ready():   # the model is still on its way: the text stays in the box
             return False
         if self.current is None:
             self.new_chat()
@@ -256,7 +264,7 @@ class MainWindow(QMainWindow):
 
     def regenerate(self, assistant_id: str) -> None:
         chat = self.current
-        if self.replies.busy or chat is None or assistant_id not in chat.messages:
+        if self.replies.busy or chat is None or assistant_id not in chat.messages or not self.models.check_ready():
             return
         parent = chat.messages[assistant_id].parent_id
         if parent is not None:
@@ -264,7 +272,8 @@ class MainWindow(QMainWindow):
 
     def edit_and_resend(self, user_id: str, text: str) -> None:
         chat = self.current
-        if self.replies.busy or chat is None or user_id not in chat.messages or not text.strip():
+        if (self.replies.busy or chat is None or user_id not in chat.messages or not text.strip()
+                or not self.models.check_ready()):
             return
         edited = chat.add_message(chat.messages[user_id].parent_id, "user", text)
         chat.select(edited.id)
@@ -284,10 +293,15 @@ class MainWindow(QMainWindow):
 
     def _start_reply(self, chat: Chat, user_id: str) -> None:
         self.notices.remove("reply-error")
+        self.notices.remove("no-model")
         self.notices.remove("dropped")
         self.replies.start(chat, user_id, self._sampling_for_reply())
         self.save_chat(chat)
         self._show_current()
+
+    def _update_send_button(self) -> None:
+        """Send waits for the first model (see ModelController.send_blocked_reason)."""
+        self.input_bar.set_send_blocked(self.models.send_blocked_reason())
 
     def _sampling_for_reply(self) -> dict:
         return self.panel.sampling().to_dict()
@@ -323,17 +337,18 @@ class MainWindow(QMainWindow):
 
     def _on_default_system_prompt(self, text: str) -> None:
         self.settings.system_prompt = text
-        self.status.showMessage("New chats will start with this system prompt.", 4000)
+        self.status.showMessage(self.tr("New chats will start with this system prompt."), 4000)
 
     # -- export ----------------------------------------------------------------------------
     def export_dialog(self, kind: str) -> None:
         if self.current is None or not self.current.messages:
-            self.status.showMessage("Nothing to export yet.", 4000)
+            self.status.showMessage(self.tr("Nothing to export yet."), 4000)
             return
         suffix = ".md" if kind == "markdown" else ".json"
         name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
-        path, _ = QFileDialog.getSaveFileName(self, "Export chat", (name or "chat") + suffix,
-                                              "Markdown (*.md)" if kind == "markdown" else "JSON (*.json)")
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), (name or "chat") + suffix,
+                                              self.tr("Markdown (*.md)") if kind == "markdown"
+                                              else self.tr("JSON (*.json)"))
         if path:
             self.export_chat(path, kind)
 
@@ -342,9 +357,10 @@ class MainWindow(QMainWindow):
         try:
             Path(path).write_text(text, encoding="utf-8")
         except OSError as e:
-            self.notices.show_notice("export-error", f"Could not export to {path}: {e.strerror or e}", "error")
+            self.notices.show_notice("export-error", self.tr("Could not export to {path}: {error}").format(
+                path=path, error=e.strerror or e), "error")
             return False
-        self.status.showMessage(f"Exported to {path}", 5000)
+        self.status.showMessage(self.tr("Exported to {path}").format(path=path), 5000)
         return True
 
     # -- closing ---------------------------------------------------------------------------

@@ -23,8 +23,8 @@ class MessageInput(QPlainTextEdit):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("messageInput")
-        self.setAccessibleName("Message")
-        self.setPlaceholderText("Type a message. Enter sends, Shift+Enter adds a line.")
+        self.setAccessibleName(self.tr("Message"))
+        self.setPlaceholderText(self.tr("Type a message. Enter sends, Shift+Enter adds a line."))
         self.setTabChangesFocus(True)
         lines = QFontMetrics(self.font()).lineSpacing()
         self.setMinimumHeight(2 * lines + 16)
@@ -67,8 +67,8 @@ class InputBar(QWidget):
         self.attachment_label.setObjectName("attachmentLabel")
         remove = QToolButton()
         remove.setText("✕")
-        remove.setToolTip("Remove the pasted text")
-        remove.setAccessibleName("Remove the pasted text")
+        remove.setToolTip(self.tr("Remove the pasted text"))
+        remove.setAccessibleName(self.tr("Remove the pasted text"))
         remove.setAutoRaise(True)
         remove.clicked.connect(self.clear_attachments)
         chip.addWidget(self.attachment_label)
@@ -82,15 +82,15 @@ class InputBar(QWidget):
         self.input.large_paste.connect(self.attach)
         layout.addWidget(self.input, 1)
         column = QVBoxLayout()
-        self.send_button = QPushButton("Send")
+        self.send_button = QPushButton(self.tr("Send"))
         self.send_button.setObjectName("sendButton")
-        self.send_button.setAccessibleName("Send")
-        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.setAccessibleName(self.tr("Send"))
+        self.send_button.setToolTip(self.tr("Send (Enter)"))
         self.send_button.setDefault(True)
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(self.tr("Stop"))
         self.stop_button.setObjectName("stopButton")
-        self.stop_button.setAccessibleName("Stop")
-        self.stop_button.setToolTip("Stop the reply (Esc)")
+        self.stop_button.setAccessibleName(self.tr("Stop"))
+        self.stop_button.setToolTip(self.tr("Stop the reply (Esc)"))
         self.stop_button.hide()
         column.addWidget(self.send_button)
         column.addWidget(self.stop_button)
@@ -104,10 +104,17 @@ class InputBar(QWidget):
         self.send_button.setVisible(not streaming)
         self.stop_button.setVisible(streaming)
 
+    def set_send_blocked(self, reason: str) -> None:
+        """reason "": Send works; else Send is off and its tooltip says why (the model is still
+        loading). Typing stays possible: the text waits in the box."""
+        self.send_button.setEnabled(not reason)
+        self.send_button.setToolTip(reason or self.tr("Send (Enter)"))
+
     def attach(self, text: str) -> None:
         self._attachments.append(text)
         total = sum(len(t) for t in self._attachments)
-        self.attachment_label.setText(f"Pasted text: {total:,} characters (sent with your message)")
+        self.attachment_label.setText(self.tr("Pasted text: {count} characters (sent with your message)")
+                                      .format(count=f"{total:,}"))
         self.attachment_row.show()
 
     def clear_attachments(self) -> None:

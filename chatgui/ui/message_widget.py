@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdi
 
 from chatgui.store import Message
 
+from .i18n import preset_label
 from .markdown_body import MarkdownBody
 from .markdown_split import code_blocks
 from .safe_text import SafeTextBrowser, render_plain
@@ -41,11 +42,11 @@ class SiblingNavigator(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        self.prev_button = _tool_button("<", "Previous version", "previousVersionButton")
-        self.next_button = _tool_button(">", "Next version", "nextVersionButton")
+        self.prev_button = _tool_button("<", self.tr("Previous version"), "previousVersionButton")
+        self.next_button = _tool_button(">", self.tr("Next version"), "nextVersionButton")
         self.label = QLabel(f"{index + 1}/{count}")
         self.label.setObjectName("versionLabel")
-        self.label.setAccessibleName("Version")
+        self.label.setAccessibleName(self.tr("Version"))
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)
         self.prev_button.clicked.connect(lambda: self.moved.emit(-1))
@@ -72,7 +73,7 @@ class MessageWidget(QFrame):
         self.role = message.role
         self._text = message.content
         self.setObjectName("userMessage" if message.role == "user" else "assistantMessage")
-        self.setAccessibleName("Your message" if message.role == "user" else "Assistant message")
+        self.setAccessibleName(self.tr("Your message") if message.role == "user" else self.tr("Assistant message"))
         self.setFrameShape(QFrame.Shape.StyledPanel if message.role == "user" else QFrame.Shape.NoFrame)
 
         layout = QVBoxLayout(self)
@@ -95,7 +96,7 @@ class MessageWidget(QFrame):
     def _header(self, message: Message, sibling_index: tuple[int, int]) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(8)
-        who = QLabel("You" if message.role == "user" else "Assistant")
+        who = QLabel(self.tr("You") if message.role == "user" else self.tr("Assistant"))
         who.setObjectName("roleLabel")
         font = who.font()
         font.setBold(True)
@@ -121,33 +122,36 @@ class MessageWidget(QFrame):
         shown = message.content
         if len(shown) > MAX_SHOWN_USER_CHARS:
             hidden = len(shown) - MAX_SHOWN_USER_CHARS
-            shown = shown[:MAX_SHOWN_USER_CHARS] + f"\n\n[… {hidden:,} more characters not shown]"
+            shown = shown[:MAX_SHOWN_USER_CHARS] + "\n\n" + self.tr("[… {count} more characters not shown]").format(
+                count=f"{hidden:,}")
         browser.set_document(render_plain(shown))
         return browser
 
     def _actions(self) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(2)
-        self.copy_button = _tool_button("Copy", "Copy message", "copyButton")
+        self.copy_button = _tool_button(self.tr("Copy"), self.tr("Copy message"), "copyButton")
         self.copy_button.clicked.connect(self.copy_text)
         row.addWidget(self.copy_button)
         self.copy_code_button = self.regenerate_button = self.edit_button = self.replay_button = None
         self._code_blocks: list[str] = []
         if self.role == "assistant":
-            self.copy_code_button = _tool_button("Copy code", "Copy code", "copyCodeButton")
+            self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton")
             self.copy_code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
             self.copy_code_button.clicked.connect(self._copy_only_code_block)
             row.addWidget(self.copy_code_button)
-            self.regenerate_button = _tool_button("Regenerate", "Regenerate answer", "regenerateButton")
+            self.regenerate_button = _tool_button(self.tr("Regenerate"), self.tr("Regenerate answer"),
+                                                  "regenerateButton")
             self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
             row.addWidget(self.regenerate_button)
-            self.replay_button = _tool_button("Replay", "Replay: regenerate with the recorded settings and seed",
+            self.replay_button = _tool_button(self.tr("Replay"),
+                                              self.tr("Replay: regenerate with the recorded settings and seed"),
                                               "replayButton")
             self.replay_button.clicked.connect(lambda: self.replay_requested.emit(self.message_id))
             row.addWidget(self.replay_button)
             self._update_code_menu()
         else:
-            self.edit_button = _tool_button("Edit", "Edit and resend", "editButton")
+            self.edit_button = _tool_button(self.tr("Edit"), self.tr("Edit and resend"), "editButton")
             self.edit_button.clicked.connect(self.start_editing)
             row.addWidget(self.edit_button)
         row.addStretch(1)
@@ -197,21 +201,21 @@ class MessageWidget(QFrame):
             parts.append(str(meta["model"]))
         if isinstance(meta.get("tokens"), int):
             approx = "≈" if meta.get("device") == "remote" and not meta.get("usage_reported") else ""
-            parts.append(f"{approx}{meta['tokens']} tokens")
+            parts.append(self.tr("{count} tokens").format(count=f"{approx}{meta['tokens']}"))
         if isinstance(meta.get("tokens_per_second"), (int, float)) and meta["tokens_per_second"] > 0:
             parts.append(f"{meta['tokens_per_second']:.1f} tok/s")
         if meta.get("compare_preset"):
-            parts.append(f"{meta['compare_preset']} preset")
+            parts.append(self.tr("{preset} preset").format(preset=preset_label(str(meta["compare_preset"]))))
         if isinstance(meta.get("branch"), dict) and isinstance(meta["branch"].get("index"), int):
-            parts.append(f"branched at token {meta['branch']['index'] + 1}")
+            parts.append(self.tr("branched at token {number}").format(number=meta["branch"]["index"] + 1))
         if meta.get("replay_of"):
-            parts.append("replay")
+            parts.append(self.tr("replay"))
         if meta.get("finish_reason") == "cancelled":
-            parts.append("stopped")
+            parts.append(self.tr("stopped"))
         elif meta.get("partial"):
-            parts.append("interrupted")   # saved mid-reply, and the app never finished it
+            parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):
-            parts.append("failed")
+            parts.append(self.tr("failed"))
         self.info_label.setText(" · ".join(parts))
 
     def set_busy(self, busy: bool) -> None:
@@ -235,7 +239,8 @@ class MessageWidget(QFrame):
             menu = QMenu(self.copy_code_button)
             for i, block in enumerate(blocks, 1):
                 first = next((line for line in block.splitlines() if line.strip()), "")[:40]
-                menu.addAction(f"Block {i}: {first}", lambda b=block: QGuiApplication.clipboard().setText(b))
+                menu.addAction(self.tr("Block {number}: {first_line}").format(number=i, first_line=first),
+                               lambda b=block: QGuiApplication.clipboard().setText(b))
             self.copy_code_button.setMenu(menu)
 
     def _copy_only_code_block(self) -> None:
@@ -285,7 +290,7 @@ class MessageWidget(QFrame):
         screen = QGuiApplication.screenAt(pos) or QGuiApplication.primaryScreen()
         area = screen.availableGeometry()
         x = min(max(pos.x() + 8, area.left()), area.right() - popup.width())
-        y = pos.y() + 12 if pos.y() + 12 + popup.height() <= area.bottom() else pos.y() - 12 - popup.height()
+        y = pos.y() + 4 if pos.y() + 4 + popup.height() <= area.bottom() else pos.y() - 24 - popup.height()
         popup.move(x, max(y, area.top()))
         popup.show()
         return popup
@@ -296,12 +301,12 @@ class MessageWidget(QFrame):
             return
         self.editor = QPlainTextEdit(self._text, self)
         self.editor.setObjectName("editMessageInput")
-        self.editor.setAccessibleName("Edit message")
+        self.editor.setAccessibleName(self.tr("Edit message"))
         self.editor.setMinimumHeight(80)
         buttons = QHBoxLayout()
-        send = QPushButton("Send", self)
+        send = QPushButton(self.tr("Send"), self)
         send.setObjectName("editSendButton")
-        cancel = QPushButton("Cancel", self)
+        cancel = QPushButton(self.tr("Cancel"), self)
         cancel.setObjectName("editCancelButton")
         buttons.addStretch(1)
         buttons.addWidget(cancel)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from chatgui.engine.default_model import find_default_model
-from chatgui.store import AppSettings
+from chatgui.engine.default_model import DEFAULT_MODEL_FILE, find_default_model
+from chatgui.store import AppSettings, paths
+
+from .i18n import current_language
 
 from .notices import NoticeArea
 from .options import LaunchOptions
@@ -19,12 +21,18 @@ from .settings_panel import SettingsPanel
 from .status_bar import StatusBar
 from .worker import EngineClient
 
-FETCH_STAGES = {"download": "Downloading the default model (98 MB)…", "extract": "Unpacking the model…",
-                "verify": "Checking the download…", "done": "Model downloaded."}
+FETCH_STAGES = {"download": QT_TRANSLATE_NOOP("ModelController", "Downloading the default model (98 MB)…"),
+                "extract": QT_TRANSLATE_NOOP("ModelController", "Unpacking the model…"),
+                "verify": QT_TRANSLATE_NOOP("ModelController", "Checking the download…"),
+                "done": QT_TRANSLATE_NOOP("ModelController", "Model downloaded.")}
+# Once shown (in a translated interface), the note that the default model mostly speaks English
+# is not shown again: this file in the config folder remembers it.
+LANGUAGE_NOTE_MARKER = "default-model-language-note-shown"
 
 
 class ModelController(QObject):
     model_ready = Signal(object)   # the loaded model's info dict
+    waiting_changed = Signal()     # a download, load or connection began or ended (see send_blocked_reason)
 
     def __init__(self, engine: EngineClient, settings: AppSettings, options: LaunchOptions,
                  panel: SettingsPanel, status: StatusBar, notices: NoticeArea, parent=None):
@@ -32,6 +40,8 @@ class ModelController(QObject):
         self.engine, self.settings, self.options = engine, settings, options
         self.panel, self.status, self.notices = panel, status, notices
         self.loaded: dict | None = None
+        # "fetch", "load" or "connect" while one is under way; "load" until start() has chosen.
+        self.waiting: str | None = "load"
         self._remember_next = False
         worker = engine.worker
         worker.load_started.connect(self._on_load_started)
@@ -61,26 +71,66 @@ class ModelController(QObject):
         elif self.options.fetch == "auto":
             self.fetch_default()
         else:
+            self.set_waiting(None)
             self.offer_first_run()
 
     def offer_first_run(self) -> None:
-        actions = [("Choose a .gguf file…", self.choose_file)]
-        if self.options.fetch != "never":
-            actions.insert(0, ("Download default model (98 MB)", self.fetch_default))
         self.notices.show_notice(
-            "first-run", "No model yet. chatgui needs a language model to chat. Download the default model "
-            "(SmolLM2-135M-Instruct, 98 MB, runs on any computer) or choose a .gguf file you already have.",
-            "info", actions, closable=False)
+            "first-run", self.tr("No model yet. chatgui needs a language model to chat. Download the default model "
+                                 "(SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) "
+                                 "or choose a .gguf file you already have."),
+            "info", self._model_actions(), closable=False)
+
+    def _model_actions(self) -> list:
+        actions = [(self.tr("Choose a .gguf file…"), self.choose_file)]
+        if self.options.fetch != "never":
+            actions.insert(0, (self.tr("Download default model (98 MB)"), self.fetch_default))
+        return actions
+
+    # -- can a message be sent? ------------------------------------------------------------
+    def set_waiting(self, what: str | None) -> None:
+        """What is under way: "fetch", "load", "connect" or None."""
+        if what != self.waiting:
+            self.waiting = what
+            self.waiting_changed.emit()
+
+    def send_blocked_reason(self) -> str:
+        """Why a message cannot be sent now ("" if it can): only while the first model is still
+        on its way (a message sent then would reach the worker before any model). With a model
+        loaded, a new load only delays the reply."""
+        if self.loaded is not None or self.waiting is None:
+            return ""
+        if self.waiting == "fetch":
+            return self.tr("The model is still downloading. You can send once it has loaded.")
+        if self.waiting == "connect":
+            return self.tr("Still connecting to the server…")
+        return self.tr("The model is still loading…")
+
+    def check_ready(self) -> bool:
+        """True if a reply can be asked for; else say why (status bar, or a notice when there is
+        no model at all) and the caller keeps the message where it is."""
+        if self.loaded is not None:
+            return True
+        reason = self.send_blocked_reason()
+        if reason:
+            self.status.showMessage(reason, 5000)
+        else:
+            self.notices.show_notice("no-model", self.tr("No model is loaded yet, so nothing can answer. Download "
+                                                         "the default model or choose a .gguf file; your message "
+                                                         "stays in the box."), "warning", self._model_actions())
+        return False
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, path: str, device: str | None = None, context_length: int | None = None,
              remember: bool = False) -> None:
         self._remember_next = remember
         self.panel.model_path.setText(path)
+        self.set_waiting("load")
         self.engine.load(path, device or self.panel.device_choice(), context_length or 0)
 
     def choose_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.panel, "Choose a model", "", "GGUF models (*.gguf)")
+        path, _ = QFileDialog.getOpenFileName(self.panel, self.tr("Choose a model"), "",
+                                              self.tr("GGUF models (*.gguf)"))
         if path:
             self.load(path, remember=True)
 
@@ -92,14 +142,17 @@ class ModelController(QObject):
             self.offer_first_run()
 
     def _on_load_started(self, path: str) -> None:
-        self.status.show_progress(f"Loading model {Path(path).name}…")
+        self.set_waiting("load")
+        self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
 
     def _on_loaded(self, info: dict) -> None:
         self.loaded = info
         self.status.set_model(info["name"], info["device"], info["context_length"], info["path"])
-        self.status.hide_progress(f"Model {Path(info['path']).stem} loaded.")
-        for key in ("first-run", "load-error", "fetch", "fetch-error"):
+        self.status.hide_progress(self.tr("Model {name} loaded.").format(name=Path(info["path"]).stem))
+        for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model"):
             self.notices.remove(key)
+        self.set_waiting(None)
+        self._note_model_language(info)
         if self._remember_next and info.get("device") != "remote":   # a server is not a model file
             self.settings.model_path = info["path"]
             self.settings.device = self.panel.device_choice()
@@ -107,28 +160,43 @@ class ModelController(QObject):
         self.model_ready.emit(info)
 
     def _on_load_failed(self, message: str) -> None:
-        self.status.hide_progress("The model could not be loaded.")
+        self.set_waiting(None)
+        self.status.hide_progress(self.tr("The model could not be loaded."))
         if self.loaded is not None:
-            message += f" The previous model ({self.loaded['name']}) is still in use."
+            message = self.tr("{message} The previous model ({name}) is still in use.").format(
+                message=message, name=self.loaded["name"])
             if self.loaded.get("device") != "remote":
                 self.panel.model_path.setText(self.loaded["path"])
             self.notices.show_notice("load-error", message, "error")
         else:
-            actions = [("Choose a .gguf file…", self.choose_file)]
-            if self.options.fetch != "never":
-                actions.insert(0, ("Download default model (98 MB)", self.fetch_default))
-            self.notices.show_notice("load-error", message, "error", actions)
+            self.notices.show_notice("load-error", message, "error", self._model_actions())
+
+    def _note_model_language(self, info: dict) -> None:
+        """In a translated interface, say once that the default model mostly speaks English."""
+        if current_language() == "en" or Path(str(info.get("path", ""))).name != DEFAULT_MODEL_FILE:
+            return
+        marker = paths.config_dir() / LANGUAGE_NOTE_MARKER
+        if marker.exists():
+            return
+        try:
+            marker.write_text("1\n", encoding="utf-8")
+        except OSError:
+            pass   # then it is said again next time
+        self.notices.show_notice("model-language", self.tr(
+            "The default model mostly speaks English: its answers in other languages are often poor. To chat in "
+            "your language, choose a model that speaks it (a .gguf file) in the settings panel."), "info")
 
     # -- first-run download ----------------------------------------------------------------
     def fetch_default(self) -> None:
         self.notices.remove("first-run")
         self.notices.remove("fetch-error")
-        self.notices.show_notice("fetch", FETCH_STAGES["download"], "info", closable=False)
-        self.status.show_progress(FETCH_STAGES["download"], None)
+        self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info", closable=False)
+        self.status.show_progress(self.tr(FETCH_STAGES["download"]), None)
+        self.set_waiting("fetch")
         self.engine.fetch_default_model()
 
     def _on_fetch_progress(self, stage: str, fraction: float) -> None:
-        text = FETCH_STAGES.get(stage, stage)
+        text = self.tr(FETCH_STAGES.get(stage, stage))
         # pip reports no progress while downloading: show a busy bar, then real fractions.
         self.status.show_progress(text, None if stage == "download" else fraction)
         notice = self.notices.get("fetch")
@@ -137,11 +205,13 @@ class ModelController(QObject):
 
     def _on_fetch_finished(self, path: str) -> None:
         self.notices.remove("fetch")
-        self.status.hide_progress(FETCH_STAGES["done"])
+        self.status.hide_progress(self.tr(FETCH_STAGES["done"]))
         self.load(path, remember=True)
 
     def _on_fetch_failed(self, message: str) -> None:
+        self.set_waiting(None)
         self.status.hide_progress()
         self.notices.remove("fetch")
-        self.notices.show_notice("fetch-error", f"The default model could not be downloaded: {message}", "error",
-                                 [("Try again", self.fetch_default), ("Choose a .gguf file…", self.choose_file)])
+        self.notices.show_notice("fetch-error", self.tr("The default model could not be downloaded: {error}").format(
+            error=message), "error", [(self.tr("Try again"), self.fetch_default),
+                                      (self.tr("Choose a .gguf file…"), self.choose_file)])

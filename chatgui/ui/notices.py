@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 # Accent colours for the left edge only; they read well on light and dark backgrounds alike.
 ACCENTS = {"info": "#3b82f6", "warning": "#d97706", "error": "#dc2626"}
+KIND_NAMES = {"info": QT_TRANSLATE_NOOP("Notice", "Information notice"),
+              "warning": QT_TRANSLATE_NOOP("Notice", "Warning notice"),
+              "error": QT_TRANSLATE_NOOP("Notice", "Error notice")}
 
 
 class Notice(QFrame):
@@ -19,7 +22,7 @@ class Notice(QFrame):
         self.key = key
         self.kind = kind
         self.setObjectName(f"notice-{key}")
-        self.setAccessibleName(f"{kind.capitalize()} notice")
+        self.setAccessibleName(self.tr(KIND_NAMES.get(kind, KIND_NAMES["info"])))
         self.setProperty("kind", kind)
         self.setStyleSheet(f"QFrame#notice-{key} {{ background: palette(alternate-base); "
                            f"border: 1px solid palette(mid); border-left: 4px solid {ACCENTS.get(kind, ACCENTS['info'])};"
@@ -42,8 +45,8 @@ class Notice(QFrame):
             close = QToolButton()
             close.setText("✕")
             close.setAutoRaise(True)
-            close.setToolTip("Dismiss")
-            close.setAccessibleName("Dismiss")
+            close.setToolTip(self.tr("Dismiss"))
+            close.setAccessibleName(self.tr("Dismiss"))
             close.clicked.connect(self.dismiss)
             row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 

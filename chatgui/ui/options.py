@@ -35,8 +35,8 @@ def parse_args(argv: list[str]) -> tuple[LaunchOptions, list[str]]:
     parser = argparse.ArgumentParser(
         prog="chatgui", description="A desktop chatbot that runs a language model locally and offline.",
         epilog="Environment: CHATGUI_MODEL, CHATGUI_DEVICE, CHATGUI_NO_FETCH=1, CHATGUI_AUTO_FETCH=1, "
-               "CHATGUI_DATA_DIR, CHATGUI_CONFIG_DIR. `chatgui serve --help`: serve a model with the OpenAI "
-               "chat API instead of opening the window.")
+               "CHATGUI_DATA_DIR, CHATGUI_CONFIG_DIR, CHATGUI_LANG=en|zh_CN. `chatgui serve --help`: serve a model "
+               "with the OpenAI chat API instead of opening the window.")
     parser.add_argument("--model", metavar="PATH", help="the .gguf model file to load")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to run the model")
     fetch = parser.add_mutually_exclusive_group()

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
+from .i18n import translate
+
 OPENAI = "openai"
 LOCAL = "local"
 
@@ -25,8 +27,9 @@ def make_remote_model(base_url: str, model: str | None, api_key: str | None):
     class AppRemoteModel(RemoteModel):
         def generate(self, messages, settings=None, cancel=None, reply_prefix_ids=None, **_options):
             if reply_prefix_ids:
-                raise RemoteError("Continuing a reply from a chosen token needs the local model: the "
-                                  "OpenAI chat protocol cannot start a reply with given tokens.")
+                raise RemoteError(translate("RemoteConnector", "Continuing a reply from a chosen token needs the "
+                                            "local model: the OpenAI chat protocol cannot start a reply with given "
+                                            "tokens."))
             generation = super().generate(messages, settings, cancel)
             generation.token_ids = ()   # the protocol sends text, not token ids
             return generation
@@ -80,9 +83,10 @@ class RemoteConnector(QObject):
             self.models_listed.emit(request_id, [], str(e))
             return
         except Exception as e:   # noqa: BLE001 - must reach the user, not kill the thread
-            self.models_listed.emit(request_id, [], f"Cannot list the server's models: {type(e).__name__}: {e}")
+            self.models_listed.emit(request_id, [], self.tr("Cannot list the server's models: {error}").format(
+                error=f"{type(e).__name__}: {e}"))
             return
-        self.models_listed.emit(request_id, models, "" if models else "The server offers no models.")
+        self.models_listed.emit(request_id, models, "" if models else self.tr("The server offers no models."))
 
     @Slot(str, str, str)
     def connect_to(self, base_url: str, api_key: str, model_name: str) -> None:
@@ -93,17 +97,18 @@ class RemoteConnector(QObject):
             model = make_remote_model(base_url, model_name, api_key)
             offered = model.list_models()   # checks the address, the key and the model at once
             if not offered:
-                raise RemoteError(f"The server at {model.path} offers no models.")
+                raise RemoteError(self.tr("The server at {url} offers no models.").format(url=model.path))
             if not model.model:
                 model.model = offered[0]
             elif model.model not in offered:
-                raise RemoteError(f"The server at {model.path} has no model “{model.model}”. It offers: "
-                                  + ", ".join(offered[:10]) + ("…" if len(offered) > 10 else "") + ".")
+                raise RemoteError(self.tr("The server at {url} has no model “{model}”. It offers: {models}.")
+                                  .format(url=model.path, model=model.model,
+                                          models=", ".join(offered[:10]) + ("…" if len(offered) > 10 else "")))
         except RemoteError as e:
             self.connect_failed.emit(str(e))
             return
         except Exception as e:   # noqa: BLE001
-            self.connect_failed.emit(f"Cannot connect: {type(e).__name__}: {e}")
+            self.connect_failed.emit(self.tr("Cannot connect: {error}").format(error=f"{type(e).__name__}: {e}"))
             return
         current = self.worker.model
         if current is not None and str(getattr(current, "device", "")) != "remote":

@@ -110,8 +110,9 @@ class ReplyController(QObject):
             return
         r.chat.update_content(r.message_id, r.text, {"seed": info["seed"], "prompt_tokens": info["prompt_tokens"]})
         if info.get("dropped_messages"):
-            self.notice.emit("dropped", "info", f"{info['dropped_messages']} older messages did not fit in the "
-                                                "model's context and were left out of this reply.")
+            self.notice.emit("dropped", "info", self.tr("{count} older messages did not fit in the model's context "
+                                                        "and were left out of this reply.").format(
+                                                            count=info["dropped_messages"]))
         self.started.emit(info)
 
     def _on_tokens(self, request_id: int, text: str, records: list) -> None:
@@ -152,9 +153,11 @@ class ReplyController(QObject):
         else:   # nothing was written: take the empty reply away, keep the question
             self._discard(r)
         if kind == "prompt_too_long":
-            message += " Your message was kept: edit it, or start a new chat."
+            message = self.tr("{message} Your message was kept: edit it, or start a new chat.").format(message=message)
         warning = kind in ("prompt_too_long", "no_model", "model_mismatch")
-        self.notice.emit("reply-error", "warning" if warning else "error", message)
+        # "no-model" goes away by itself once a model has loaded (ModelController).
+        self.notice.emit("no-model" if kind == "no_model" else "reply-error", "warning" if warning else "error",
+                         message)
 
     def _on_model_hashed(self, path: str, sha256: str) -> None:
         waiting, self._awaiting_hash = self._awaiting_hash, []

@@ -13,6 +13,8 @@ from PySide6.QtCore import QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPalette, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser
 
+from .i18n import translate
+
 MARKDOWN_FEATURES = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
 SAFE_LINK_SCHEMES = ("http", "https")
 
@@ -48,7 +50,7 @@ def _strip_images(doc: QTextDocument) -> None:
     for pos, length, name in reversed(found):
         cursor.setPosition(pos)
         cursor.setPosition(pos + length, QTextCursor.MoveMode.KeepAnchor)
-        cursor.insertText(f"[image: {name}]")
+        cursor.insertText(translate("SafeTextBrowser", "[image: {name}]").format(name=name))
 
 
 def _shade_code_blocks(doc: QTextDocument) -> None:
@@ -139,7 +141,8 @@ class SafeTextBrowser(QTextBrowser):
         block = self.cursorForPosition(event.pos()).block()
         if is_code_block(block):
             menu.addSeparator()
-            menu.addAction("Copy code block", lambda: QGuiApplication.clipboard().setText(_code_block_text(block)))
+            menu.addAction(self.tr("Copy code block"),
+                           lambda: QGuiApplication.clipboard().setText(_code_block_text(block)))
         menu.exec(event.globalPos())
         menu.deleteLater()
 

@@ -19,6 +19,8 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QVBoxLayout)
 
+from .i18n import translate
+
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 STOP_WAIT_S = 3.0
@@ -35,32 +37,35 @@ class ServeGroup(QGroupBox):
     toggled = Signal(bool)   # by the user
 
     def __init__(self, parent=None):
-        super().__init__("Serve (OpenAI API)", parent)
+        super().__init__(parent)
+        self.setTitle(self.tr("Serve (OpenAI API)"))
         self.setObjectName("serveGroup")
         column = QVBoxLayout(self)
         row = QHBoxLayout()
-        self.check = _named(QCheckBox(f"Serve this model on {HOST}, port"), "serveCheck",
-                            "Serve this model to other programs")
-        self.check.setToolTip("Other programs on this computer can then use the model through the OpenAI chat "
-                              "API. The server loads its own copy of the model on the CPU (more memory).")
-        self.port = _named(QSpinBox(), "servePortSpin", "Server port")
+        self.check = _named(QCheckBox(self.tr("Serve this model on {host}, port").format(host=HOST)), "serveCheck",
+                            self.tr("Serve this model to other programs"))
+        self.check.setToolTip(self.tr("Other programs on this computer can then use the model through the OpenAI "
+                                      "chat API. The server loads its own copy of the model on the CPU (more "
+                                      "memory)."))
+        self.port = _named(QSpinBox(), "servePortSpin", self.tr("Server port"))
         self.port.setRange(0, 65535)
-        self.port.setSpecialValueText("any")
+        self.port.setSpecialValueText(self.tr("any"))
         self.port.setValue(DEFAULT_PORT)
         row.addWidget(self.check)
         row.addWidget(self.port)
         row.addStretch(1)
         column.addLayout(row)
         url_row = QHBoxLayout()
-        self.url = _named(QLineEdit(), "serveUrlEdit", "Server address")
+        self.url = _named(QLineEdit(), "serveUrlEdit", self.tr("Server address"))
         self.url.setReadOnly(True)
-        self.url.setPlaceholderText("not serving")
-        self.copy_button = _named(QPushButton("Copy"), "copyServeUrlButton", "Copy the server address")
+        self.url.setPlaceholderText(self.tr("not serving"))
+        self.copy_button = _named(QPushButton(self.tr("Copy")), "copyServeUrlButton",
+                                  self.tr("Copy the server address"))
         self.copy_button.setEnabled(False)
         url_row.addWidget(self.url, 1)
         url_row.addWidget(self.copy_button)
         column.addLayout(url_row)
-        self.state = _named(QLabel(""), "serveStateLabel", "Server state")
+        self.state = _named(QLabel(""), "serveStateLabel", self.tr("Server state"))
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.state)
@@ -100,7 +105,8 @@ class LocalServer(QObject):
         self.stop(announce=False)
         self.path = path
         generation = self._generation
-        self.state_changed.emit("starting", f"Loading {Path(path).name} for the server…", "")
+        self.state_changed.emit("starting", self.tr("Loading {name} for the server…").format(name=Path(path).name),
+                                "")
         threading.Thread(target=self._start, args=(generation, path, port, self._stopping),
                          name="chatgui-serve-start", daemon=True).start()
 
@@ -133,16 +139,21 @@ class LocalServer(QObject):
                 bind_socket(HOST, port).close()   # a port in use is found before the model is loaded
             handle = start_server(lambda: load_model(path, device="cpu"), host=HOST, port=port)
         except ModelLoadError as e:
-            error = f"Cannot serve the model: {e}"
+            error = translate("LocalServer", "Cannot serve the model: {error}").format(error=e)
         except OSError as e:
-            if e.errno in (errno.EADDRINUSE, errno.EACCES):
-                error = (f"Cannot serve on {HOST}:{port}: the port is "
-                         f"{'already in use' if e.errno == errno.EADDRINUSE else 'not allowed'}. "
-                         "Choose another port (0 picks a free one).")
+            # (translate, not self.tr: this thread may outlive the window)
+            if e.errno == errno.EADDRINUSE:
+                error = translate("LocalServer", "Cannot serve on {host}:{port}: the port is already in use. "
+                                  "Choose another port (0 picks a free one).").format(host=HOST, port=port)
+            elif e.errno == errno.EACCES:
+                error = translate("LocalServer", "Cannot serve on {host}:{port}: the port is not allowed. "
+                                  "Choose another port (0 picks a free one).").format(host=HOST, port=port)
             else:
-                error = f"Cannot serve on {HOST}:{port}: {e.strerror or e}"
+                error = translate("LocalServer", "Cannot serve on {host}:{port}: {error}").format(
+                    host=HOST, port=port, error=e.strerror or e)
         except Exception as e:   # noqa: BLE001 - must reach the user
-            error = f"Cannot serve the model: {type(e).__name__}: {e}"
+            error = translate("LocalServer", "Cannot serve the model: {error}").format(
+                error=f"{type(e).__name__}: {e}")
         with self._lock:
             stale = generation != self._generation
         if stale:   # turned off (or the window closed) while it was starting
@@ -168,8 +179,9 @@ class LocalServer(QObject):
             self.path = None
             self.state_changed.emit("error", error, "")
         else:
-            self.state_changed.emit("on", f"Serving “{handle.model_name}” to programs on this computer (it "
-                                          "has its own copy of the model, on the CPU).", handle.url)
+            self.state_changed.emit("on", self.tr("Serving “{name}” to programs on this computer (it has its own "
+                                                  "copy of the model, on the CPU).").format(name=handle.model_name),
+                                    handle.url)
 
 
 class ServeController(QObject):
@@ -180,7 +192,7 @@ class ServeController(QObject):
         self.group, self.status, self.settings = group, status, settings
         self.server = LocalServer(self)
         self.local_path: str | None = None     # the local model file last loaded
-        self.status_label = _named(QLabel(""), "serveStatusLabel", "Serving at")
+        self.status_label = _named(QLabel(""), "serveStatusLabel", self.tr("Serving at"))
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setContentsMargins(8, 0, 8, 0)
         self.status_label.hide()
@@ -191,7 +203,7 @@ class ServeController(QObject):
         group.toggled.connect(self._toggled)
         group.port.valueChanged.connect(lambda p: settings.backend.__setitem__("serve_port", int(p)))
         self.server.state_changed.connect(self._on_state)
-        group.show_state("off", "Load a local model to serve it.")
+        group.show_state("off", self.tr("Load a local model to serve it."))
 
     def model_changed(self, info: dict) -> None:
         """A model was loaded or connected. The server serves a file: another local file stops it
@@ -200,27 +212,28 @@ class ServeController(QObject):
             return
         new_path = info.get("path")
         if self.server.path is not None and new_path != self.server.path:
-            self.server.stop(reason=f"Stopped serving {Path(self.server.path).name}: the app's model changed. "
-                                    f"Turn it on again to serve {Path(new_path).name}.")
+            self.server.stop(reason=self.tr("Stopped serving {old}: the app's model changed. Turn it on again to "
+                                            "serve {new}.").format(old=Path(self.server.path).name,
+                                                                   new=Path(new_path).name))
         self.local_path = new_path
 
     def _toggled(self, on: bool) -> None:
         if not on:
             self.server.stop()
         elif not self.local_path:
-            self.group.show_state("error", "Load a local model first.")
+            self.group.show_state("error", self.tr("Load a local model first."))
         else:
             self.server.start(self.local_path, self.group.port.value())
 
     def _on_state(self, state: str, text: str, url: str) -> None:
         self.group.show_state(state, text, url)
         self.status_label.setVisible(state == "on")
-        self.status_label.setText(f"Serving at {url}" if url else "")
-        self.status_label.setToolTip("OpenAI-compatible API of this app's model (select to copy)")
+        self.status_label.setText(self.tr("Serving at {url}").format(url=url) if url else "")
+        self.status_label.setToolTip(self.tr("OpenAI-compatible API of this app's model (select to copy)"))
         if state == "error":
             self.status.showMessage(text, 8000)
         elif state == "on":
-            self.status.showMessage(f"Serving the model at {url}", 8000)
+            self.status.showMessage(self.tr("Serving the model at {url}").format(url=url), 8000)
 
     def shutdown(self) -> None:
         self.server.stop(wait=True, announce=False)

@@ -2,16 +2,18 @@
 reply; the model is reloaded only when the user presses Load."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
 from chatgui.engine.types import PRESETS, SamplingSettings
 
-DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA"}
+from .i18n import preset_label
+
+DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
-CUSTOM = "Custom"
+CUSTOM = "Custom"   # a preset's data key (shown translated, see i18n.preset_label)
 
 
 def _named(widget, name: str, accessible: str):
@@ -43,9 +45,10 @@ class SettingsPanel(QDockWidget):
     sampling_changed = Signal()
 
     def __init__(self, parent=None):
-        super().__init__("Settings", parent)
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Settings"))
         self.setObjectName("settingsPanel")
-        self.setAccessibleName("Settings")
+        self.setAccessibleName(self.tr("Settings"))
         self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         body = QWidget()
@@ -65,24 +68,25 @@ class SettingsPanel(QDockWidget):
 
     # -- building --------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
-        group = QGroupBox("Model")
+        group = QGroupBox(self.tr("Model"))
         form = QFormLayout(group)
-        self.model_path = _named(QLineEdit(), "modelPathEdit", "Model file")
-        self.model_path.setPlaceholderText("a .gguf file")
-        browse = _named(QPushButton("Browse…"), "browseModelButton", "Choose a model file")
-        default = _named(QPushButton("Default model"), "defaultModelButton", "Use the default model")
+        self.model_path = _named(QLineEdit(), "modelPathEdit", self.tr("Model file"))
+        self.model_path.setPlaceholderText(self.tr("a .gguf file"))
+        browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
+        default = _named(QPushButton(self.tr("Default model")), "defaultModelButton", self.tr("Use the default model"))
         row = QHBoxLayout()
         row.addWidget(browse)
         row.addWidget(default)
-        self.device = _named(QComboBox(), "deviceCombo", "Device")
+        self.device = _named(QComboBox(), "deviceCombo", self.tr("Device"))
         self.set_available_devices(["auto", "cpu"])
-        self.context_length = _int("contextLengthSpin", "Context length", 0, 1 << 20, 256)
-        self.context_length.setSpecialValueText("Model default")
-        self.load_button = _named(QPushButton("Load model"), "loadModelButton", "Load model")
-        form.addRow("File", self.model_path)
+        self.context_length = _int("contextLengthSpin", self.tr("Context length"), 0, 1 << 20, 256)
+        self.context_length.setSpecialValueText(self.tr("Model default"))
+        self.context_length.setToolTip(self.tr("Context length in tokens (0: the model's own)"))
+        self.load_button = _named(QPushButton(self.tr("Load model")), "loadModelButton", self.tr("Load model"))
+        form.addRow(self.tr("File"), self.model_path)
         form.addRow("", row)
-        form.addRow("Device", self.device)
-        form.addRow("Context", self.context_length)
+        form.addRow(self.tr("Device"), self.device)
+        form.addRow(self.tr("Context"), self.context_length)
         form.addRow("", self.load_button)
         browse.clicked.connect(self._browse)
         default.clicked.connect(self.default_model_requested)
@@ -90,13 +94,13 @@ class SettingsPanel(QDockWidget):
         return group
 
     def _prompt_group(self) -> QGroupBox:
-        group = QGroupBox("System prompt (this chat)")
+        group = QGroupBox(self.tr("System prompt (this chat)"))
         column = QVBoxLayout(group)
-        self.system_prompt = _named(QPlainTextEdit(), "systemPromptEdit", "System prompt")
-        self.system_prompt.setPlaceholderText("e.g. You are a helpful assistant.")
+        self.system_prompt = _named(QPlainTextEdit(), "systemPromptEdit", self.tr("System prompt"))
+        self.system_prompt.setPlaceholderText(self.tr("e.g. You are a helpful assistant."))
         self.system_prompt.setMaximumHeight(90)
-        make_default = _named(QPushButton("Use for new chats"), "defaultSystemPromptButton",
-                              "Use this system prompt for new chats")
+        make_default = _named(QPushButton(self.tr("Use for new chats")), "defaultSystemPromptButton",
+                              self.tr("Use this system prompt for new chats"))
         column.addWidget(self.system_prompt)
         column.addWidget(make_default, 0, Qt.AlignmentFlag.AlignRight)
         self.system_prompt.textChanged.connect(
@@ -105,36 +109,41 @@ class SettingsPanel(QDockWidget):
         return group
 
     def _sampling_group(self) -> QGroupBox:
-        group = QGroupBox("Sampling (next reply)")
+        group = QGroupBox(self.tr("Sampling (next reply)"))
         form = QFormLayout(group)
-        self.preset = _named(QComboBox(), "presetCombo", "Preset")
-        self.preset.addItems([CUSTOM, *PRESETS])
-        reset = _named(QPushButton("Reset"), "resetSamplingButton", "Reset sampling settings")
+        self.preset = _named(QComboBox(), "presetCombo", self.tr("Preset"))
+        for name in (CUSTOM, *PRESETS):
+            self.preset.addItem(preset_label(name), name)
+        reset = _named(QPushButton(self.tr("Reset")), "resetSamplingButton", self.tr("Reset sampling settings"))
         row = QHBoxLayout()
         row.addWidget(self.preset, 1)
         row.addWidget(reset)
-        self.temperature = _double("temperatureSpin", "Temperature", 0.0, 5.0, 0.05)
+        self.temperature = _double("temperatureSpin", self.tr("Temperature"), 0.0, 5.0, 0.05)
         self.top_k = _int("topKSpin", "Top-k", 0, 100000)
         self.top_p = _double("topPSpin", "Top-p", 0.0, 1.0, 0.01)
         self.min_p = _double("minPSpin", "Min-p", 0.0, 1.0, 0.01)
-        self.repeat_penalty = _double("repeatPenaltySpin", "Repetition penalty", 0.5, 3.0, 0.01)
-        self.max_new_tokens = _int("maxNewTokensSpin", "Maximum new tokens", 1, 1 << 20, 64)
-        self.random_seed = _named(QCheckBox("Random"), "randomSeedCheck", "Random seed")
-        self.seed = _int("seedSpin", "Seed", 0, 2**31 - 1)
+        self.repeat_penalty = _double("repeatPenaltySpin", self.tr("Repetition penalty"), 0.5, 3.0, 0.01)
+        self.max_new_tokens = _int("maxNewTokensSpin", self.tr("Maximum new tokens"), 1, 1 << 20, 64)
+        self.random_seed = _named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"))
+        self.seed = _int("seedSpin", self.tr("Seed"), 0, 2**31 - 1)
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.seed, 1)
-        self.temperature.setToolTip("0 always picks the most likely token")
-        self.top_k.setToolTip("0 turns top-k off")
-        form.addRow("Preset", row)
-        form.addRow("Temperature", self.temperature)
+        self.temperature.setToolTip(self.tr("0 always picks the most likely token"))
+        self.top_k.setToolTip(self.tr("0 turns top-k off"))
+        self.top_p.setToolTip(self.tr("Keep the most likely tokens that together reach this probability"))
+        self.min_p.setToolTip(self.tr("Drop tokens less likely than this fraction of the most likely one"))
+        self.repeat_penalty.setToolTip(self.tr("Above 1 makes repeating earlier tokens less likely"))
+        self.random_seed.setToolTip(self.tr("A new seed for every reply; untick to repeat a reply exactly"))
+        form.addRow(self.tr("Preset"), row)
+        form.addRow(self.tr("Temperature"), self.temperature)
         form.addRow("Top-k", self.top_k)
         form.addRow("Top-p", self.top_p)
         form.addRow("Min-p", self.min_p)
-        form.addRow("Repetition penalty", self.repeat_penalty)
-        form.addRow("Max new tokens", self.max_new_tokens)
-        form.addRow("Seed", seed_row)
-        self.preset.activated.connect(lambda _i: self.apply_preset(self.preset.currentText()))
+        form.addRow(self.tr("Repetition penalty"), self.repeat_penalty)
+        form.addRow(self.tr("Max new tokens"), self.max_new_tokens)
+        form.addRow(self.tr("Seed"), seed_row)
+        self.preset.activated.connect(lambda _i: self.apply_preset(self.preset.currentData()))
         reset.clicked.connect(lambda: self.set_sampling(SamplingSettings(), random_seed=True))
         for box in (self.temperature, self.top_k, self.top_p, self.min_p, self.repeat_penalty, self.max_new_tokens,
                     self.seed):
@@ -151,7 +160,7 @@ class SettingsPanel(QDockWidget):
         self.model_path.setText(path or "")
         index = self.device.findData(device)
         if index < 0:   # e.g. "cuda" saved, but not known to be present yet
-            self.device.addItem(DEVICE_LABELS.get(device, device), device)
+            self.device.addItem(self.tr(DEVICE_LABELS.get(device, device)), device)
             index = self.device.count() - 1
         self.device.setCurrentIndex(index)
         self.context_length.setValue(context_length or 0)
@@ -160,7 +169,7 @@ class SettingsPanel(QDockWidget):
         current = self.device.currentData() or "auto"
         self.device.clear()
         for d in devices:
-            self.device.addItem(DEVICE_LABELS.get(d, d), d)
+            self.device.addItem(self.tr(DEVICE_LABELS.get(d, d)), d)
         index = self.device.findData(current)
         self.device.setCurrentIndex(max(index, 0))
 
@@ -168,7 +177,8 @@ class SettingsPanel(QDockWidget):
         return self.device.currentData() or "auto"
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", self.model_path.text(), "GGUF models (*.gguf)")
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a model"), self.model_path.text(),
+                                              self.tr("GGUF models (*.gguf)"))
         if path:
             self.model_path.setText(path)
             self._request_load()
@@ -225,6 +235,6 @@ class SettingsPanel(QDockWidget):
         s = self.sampling()
         match = next((name for name, p in PRESETS.items()
                       if all(abs(getattr(p, f) - getattr(s, f)) < 1e-9 for f in PRESET_FIELDS)), CUSTOM)
-        self.preset.setCurrentText(match)
+        self.preset.setCurrentIndex(max(self.preset.findData(match), 0))
         if not self._updating:
             self.sampling_changed.emit()

@@ -17,17 +17,17 @@ class StatusBar(QStatusBar):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("statusBar")
-        self.setAccessibleName("Status")
+        self.setAccessibleName(self.tr("Status"))
         self.progress = QProgressBar()
         self.progress.setObjectName("progressBar")
-        self.progress.setAccessibleName("Progress")
+        self.progress.setAccessibleName(self.tr("Progress"))
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(False)
         self.progress.hide()
-        self.model_label = _label("modelLabel", "Model", "No model")
-        self.device_label = _label("deviceLabel", "Device")
-        self.context_label = _label("contextLabel", "Context used")
-        self.speed_label = _label("speedLabel", "Speed of the last reply")
+        self.model_label = _label("modelLabel", self.tr("Model"), self.tr("No model"))
+        self.device_label = _label("deviceLabel", self.tr("Device"))
+        self.context_label = _label("contextLabel", self.tr("Context used"))
+        self.speed_label = _label("speedLabel", self.tr("Speed of the last reply"))
         self.addPermanentWidget(self.progress)
         for label in (self.model_label, self.device_label, self.context_label, self.speed_label):
             label.setContentsMargins(8, 0, 8, 0)
@@ -40,26 +40,29 @@ class StatusBar(QStatusBar):
         remote = device == "remote"   # an OpenAI-compatible server: path is its URL, token counts estimated
         self.model_label.setText(name if remote or not path else Path(path).stem)
         self.model_label.setToolTip(f"{name}\n{path}" if path else name)
-        self.device_label.setText("Remote" if remote else device.upper() if device == "cpu"
+        self.device_label.setText(self.tr("Remote") if remote else device.upper() if device == "cpu"
                                   else device.replace("cuda", "CUDA"))
-        self.device_label.setToolTip(f"Replies come from the server at {path}" if remote else "")
+        self.device_label.setToolTip(self.tr("Replies come from the server at {url}").format(url=path)
+                                     if remote else "")
         self._context_max = context_length or 0
         self._approximate = remote
-        self.context_label.setText(f"Context: – / {context_length}" if context_length else "Context: ≈–")
+        self.context_label.setText(self.tr("Context: – / {max}").format(max=context_length) if context_length
+                                   else self.tr("Context: ≈–"))
 
-    def clear_model(self, text: str = "No model") -> None:
-        self.model_label.setText(text)
+    def clear_model(self, text: str = "") -> None:
+        self.model_label.setText(text or self.tr("No model"))
         self.device_label.setText("")
         self.context_label.setText("")
 
     def set_context_used(self, used: int) -> None:
         if self._context_max:
-            self.context_label.setText(f"Context: {used} / {self._context_max}")
+            self.context_label.setText(self.tr("Context: {used} / {max}").format(used=used, max=self._context_max))
         elif self._approximate and used > 0:
-            self.context_label.setText(f"Context: ≈{used} tokens")
+            self.context_label.setText(self.tr("Context: ≈{used} tokens").format(used=used))
 
     def set_speed(self, time_to_first_token: float, tokens_per_second: float) -> None:
-        self.speed_label.setText(f"First token {time_to_first_token:.2f} s · {tokens_per_second:.1f} tok/s")
+        self.speed_label.setText(self.tr("First token {seconds} s · {speed} tok/s").format(
+            seconds=f"{time_to_first_token:.2f}", speed=f"{tokens_per_second:.1f}"))
 
     def show_progress(self, text: str, fraction: float | None = None) -> None:
         """fraction None: busy without a known end (a model load)."""

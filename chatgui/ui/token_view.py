@@ -211,7 +211,10 @@ class TokenBrowser(SafeTextBrowser):
         except ValueError:
             return
         if 0 <= index < len(self.tokens):
-            self.token_clicked.emit(index, QCursor.pos())
+            # Just below the clicked line, so that the popup hides as little of the reply as possible.
+            at = self.viewport().mapFromGlobal(QCursor.pos())
+            line = self.cursorRect(self.cursorForPosition(at))
+            self.token_clicked.emit(index, self.viewport().mapToGlobal(QPoint(at.x(), line.bottom())))
 
 
 class TokenBody(QWidget):

@@ -7,6 +7,8 @@ from PySide6.QtCore import QByteArray
 
 from chatgui.store import AppSettings, StoreError, save_settings
 
+from .i18n import translate
+
 
 def _encode(data: QByteArray) -> str:
     return base64.b64encode(bytes(data)).decode("ascii")
@@ -39,4 +41,4 @@ def store_window(window, settings: AppSettings) -> None:
     try:
         save_settings(settings)
     except StoreError as e:
-        window.status.showMessage(f"Settings not saved: {e}", 5000)
+        window.status.showMessage(translate("MainWindow", "Settings not saved: {error}").format(error=e), 5000)

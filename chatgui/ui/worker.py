@@ -18,6 +18,8 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
 
+from .i18n import translate
+
 TOKEN_BATCH_SECONDS = 0.03   # send tokens to the GUI at most ~30 times a second
 TOP_ALTERNATIVES = 5
 EXIT_WAIT_MS = 60_000
@@ -51,9 +53,10 @@ def token_record(event) -> dict:
 
 
 def model_mismatch_text(loaded_name: str, loaded_sha256: str, wanted_sha256: str) -> str:
-    return (f"This reply was made with a different model file (sha256 {wanted_sha256[:12]}…) than the one "
-            f"loaded now ({loaded_name}, sha256 {loaded_sha256[:12]}…), so replaying it would not give the "
-            "same answer. Load the model file it was made with to replay it.")
+    return translate("EngineWorker", "This reply was made with a different model file (sha256 {wanted}…) than the "
+                     "one loaded now ({name}, sha256 {loaded}…), so replaying it would not give the same answer. "
+                     "Load the model file it was made with to replay it.").format(
+                         wanted=wanted_sha256[:12], name=loaded_name, loaded=loaded_sha256[:12])
 
 
 def _is_remote_error(error: BaseException) -> bool:
@@ -105,10 +108,11 @@ class EngineWorker(QObject):
             self.load_failed.emit(str(e))
             return
         except MemoryError:
-            self.load_failed.emit(f"Cannot load model {path}: there is not enough memory.")
+            self.load_failed.emit(self.tr("Cannot load model {path}: there is not enough memory.").format(path=path))
             return
         except Exception as e:   # noqa: BLE001 - any failure must reach the user, not kill the thread
-            self.load_failed.emit(f"Cannot load model {path}: {type(e).__name__}: {e}")
+            self.load_failed.emit(self.tr("Cannot load model {path}: {error}").format(
+                path=path, error=f"{type(e).__name__}: {e}"))
             return
         # Only now let go of the previous model: a failed load leaves it in use.
         old, self.model = self.model, model
@@ -152,7 +156,8 @@ class EngineWorker(QObject):
             return
         model = self.model
         if model is None:
-            self.reply_failed.emit(request_id, "no_model", "No model is loaded. Choose a model file in the settings.")
+            self.reply_failed.emit(request_id, "no_model",
+                                   self.tr("No model is loaded. Choose a model file in the settings."))
             return
         options = options or {}
         expected = options.get("expect_sha256")
@@ -171,7 +176,7 @@ class EngineWorker(QObject):
         except Exception as e:   # noqa: BLE001 - e.g. the chat template refused the messages
             # A remote server's refusal (RemoteError) is already a sentence for the user.
             self.reply_failed.emit(request_id, "error", str(e) if _is_remote_error(e) else
-                                   f"The reply could not start: {e}")
+                                   self.tr("The reply could not start: {error}").format(error=e))
             return
         stats = generation.stats
         self.reply_started.emit(request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
@@ -223,9 +228,9 @@ class EngineWorker(QObject):
         import torch
         if isinstance(error, torch.cuda.OutOfMemoryError):
             self._empty_gpu_cache()
-            return "oom", ("The GPU ran out of memory while writing the reply. Try a shorter chat, a smaller "
-                           "context length, or the CPU.")
-        return "error", f"The reply failed: {type(error).__name__}: {error}"
+            return "oom", self.tr("The GPU ran out of memory while writing the reply. Try a shorter chat, a "
+                                  "smaller context length, or the CPU.")
+        return "error", self.tr("The reply failed: {error}").format(error=f"{type(error).__name__}: {error}")
 
     def _reply_meta(self, model, generation, settings) -> dict:
         st = generation.stats

@@ -1,0 +1,993 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!DOCTYPE TS>
+<TS version="2.1" language="zh_CN">
+<context>
+    <name>BackendController</name>
+    <message>
+        <source>Asking the server for its models…</source>
+        <translation>正在向服务器查询可用模型…</translation>
+    </message>
+    <message>
+        <source>The server offers 1 model. Choose it and press Connect.</source>
+        <translation>服务器提供 1 个模型。选择它，然后点击“连接”。</translation>
+    </message>
+    <message>
+        <source>The server offers {count} models. Choose one and press Connect.</source>
+        <translation>服务器提供 {count} 个模型。选择一个，然后点击“连接”。</translation>
+    </message>
+    <message>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>Connecting to {url}…</source>
+        <translation>正在连接 {url}…</translation>
+    </message>
+    <message>
+        <source>Connected: “{name}” at {url}. Replies come from this server; token probabilities are not available.</source>
+        <translation>已连接：{url} 上的“{name}”。回复来自该服务器；无法查看词元概率。</translation>
+    </message>
+    <message>
+        <source>Connected to {name} at {url}.</source>
+        <translation>已连接到 {url} 上的 {name}。</translation>
+    </message>
+    <message>
+        <source>Could not connect to the server.</source>
+        <translation>无法连接到服务器。</translation>
+    </message>
+    <message>
+        <source>Try again</source>
+        <translation>重试</translation>
+    </message>
+    <message>
+        <source>{message} The previous model ({name}) is still in use.</source>
+        <translation>{message} 仍在使用之前的模型（{name}）。</translation>
+    </message>
+    <message>
+        <source>Use the local model</source>
+        <translation>使用本地模型</translation>
+    </message>
+    <message>
+        <source>Back to the local model {name}.</source>
+        <translation>已切换回本地模型 {name}。</translation>
+    </message>
+    <message>
+        <source>Enter the server&apos;s address (and key, if it needs one), then Connect.</source>
+        <translation>请输入服务器地址（如需要，还有密钥），然后点击“连接”。</translation>
+    </message>
+    <message>
+        <source>Settings not saved: {error}</source>
+        <translation>设置未保存：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>BackendPanel</name>
+    <message>
+        <source>Local model</source>
+        <translation>本地模型</translation>
+    </message>
+    <message>
+        <source>OpenAI-compatible server</source>
+        <translation>OpenAI 兼容服务器</translation>
+    </message>
+    <message>
+        <source>Backend</source>
+        <translation>后端</translation>
+    </message>
+    <message>
+        <source>Run the model in this app, or chat with a server that speaks the OpenAI chat API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API).</source>
+        <translation>在本应用中运行模型，或与支持 OpenAI 聊天 API 的服务器对话（vLLM、llama.cpp server、Ollama、chatgui serve、托管 API）。</translation>
+    </message>
+    <message>
+        <source>Server address</source>
+        <translation>服务器地址</translation>
+    </message>
+    <message>
+        <source>API key</source>
+        <translation>API 密钥</translation>
+    </message>
+    <message>
+        <source>optional</source>
+        <translation>可选</translation>
+    </message>
+    <message>
+        <source>Kept in the system keyring when there is one, else in the app&apos;s settings file; never in chat files or exports.</source>
+        <translation>如有系统密钥环则保存在其中，否则保存在应用的设置文件中；绝不会写入聊天文件或导出文件。</translation>
+    </message>
+    <message>
+        <source>Server model</source>
+        <translation>服务器模型</translation>
+    </message>
+    <message>
+        <source>the server&apos;s first model</source>
+        <translation>服务器的第一个模型</translation>
+    </message>
+    <message>
+        <source>Refresh</source>
+        <translation>刷新</translation>
+    </message>
+    <message>
+        <source>List the server&apos;s models</source>
+        <translation>列出服务器的模型</translation>
+    </message>
+    <message>
+        <source>Connect</source>
+        <translation>连接</translation>
+    </message>
+    <message>
+        <source>Connect to the server</source>
+        <translation>连接到服务器</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Backend state</source>
+        <translation>后端状态</translation>
+    </message>
+</context>
+<context>
+    <name>ChatLibrary</name>
+    <message>
+        <source>{error} The chat stays open here and saving will be tried again with the next change.</source>
+        <translation>{error} 对话仍在此处打开，下次更改时会再次尝试保存。</translation>
+    </message>
+    <message>
+        <source>Saving failed.</source>
+        <translation>保存失败。</translation>
+    </message>
+    <message>
+        <source>Some files could not be used:</source>
+        <translation>部分文件无法使用：</translation>
+    </message>
+</context>
+<context>
+    <name>ChatListPanel</name>
+    <message>
+        <source>New chat</source>
+        <translation>新建对话</translation>
+    </message>
+    <message>
+        <source>Search chats</source>
+        <translation>搜索对话</translation>
+    </message>
+    <message>
+        <source>Search chats (Ctrl+F)</source>
+        <translation>搜索对话（Ctrl+F）</translation>
+    </message>
+    <message>
+        <source>Chats</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>New</source>
+        <translation>新建</translation>
+    </message>
+    <message>
+        <source>New chat (Ctrl+N)</source>
+        <translation>新建对话（Ctrl+N）</translation>
+    </message>
+    <message>
+        <source>Rename</source>
+        <translation>重命名</translation>
+    </message>
+    <message>
+        <source>Rename chat (F2)</source>
+        <translation>重命名对话（F2）</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
+    </message>
+    <message>
+        <source>Delete chat</source>
+        <translation>删除对话</translation>
+    </message>
+</context>
+<context>
+    <name>ConversationView</name>
+    <message>
+        <source>Ask anything. Enter sends, Shift+Enter starts a new line.</source>
+        <translation>想问什么都可以。按 Enter 发送，Shift+Enter 换行。</translation>
+    </message>
+    <message>
+        <source>Conversation</source>
+        <translation>对话内容</translation>
+    </message>
+</context>
+<context>
+    <name>EngineWorker</name>
+    <message>
+        <source>This reply was made with a different model file (sha256 {wanted}…) than the one loaded now ({name}, sha256 {loaded}…), so replaying it would not give the same answer. Load the model file it was made with to replay it.</source>
+        <translation>此回复由另一个模型文件（sha256 {wanted}…）生成，与当前加载的模型（{name}，sha256 {loaded}…）不同，重放不会得到相同的回答。请加载生成它的模型文件后再重放。</translation>
+    </message>
+    <message>
+        <source>Cannot load model {path}: there is not enough memory.</source>
+        <translation>无法加载模型 {path}：内存不足。</translation>
+    </message>
+    <message>
+        <source>Cannot load model {path}: {error}</source>
+        <translation>无法加载模型 {path}：{error}</translation>
+    </message>
+    <message>
+        <source>No model is loaded. Choose a model file in the settings.</source>
+        <translation>尚未加载模型。请在设置中选择模型文件。</translation>
+    </message>
+    <message>
+        <source>The reply could not start: {error}</source>
+        <translation>无法开始回复：{error}</translation>
+    </message>
+    <message>
+        <source>The GPU ran out of memory while writing the reply. Try a shorter chat, a smaller context length, or the CPU.</source>
+        <translation>生成回复时 GPU 显存不足。请尝试缩短对话、减小上下文长度，或改用 CPU。</translation>
+    </message>
+    <message>
+        <source>The reply failed: {error}</source>
+        <translation>回复失败：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>InputBar</name>
+    <message>
+        <source>Remove the pasted text</source>
+        <translation>移除粘贴的文本</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Send (Enter)</source>
+        <translation>发送（Enter）</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Stop the reply (Esc)</source>
+        <translation>停止回复（Esc）</translation>
+    </message>
+    <message>
+        <source>Pasted text: {count} characters (sent with your message)</source>
+        <translation>粘贴的文本：{count} 个字符（随消息一起发送）</translation>
+    </message>
+</context>
+<context>
+    <name>LanguageMenu</name>
+    <message>
+        <source>The new language is used from the next start of chatgui.</source>
+        <translation>新的界面语言将在下次启动 chatgui 时生效。</translation>
+    </message>
+    <message>
+        <source>&amp;Language</source>
+        <translation>语言(&amp;L)</translation>
+    </message>
+    <message>
+        <source>System language</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Settings not saved: {error}</source>
+        <translation>设置未保存：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>LocalServer</name>
+    <message>
+        <source>Loading {name} for the server…</source>
+        <translation>正在为服务器加载 {name}…</translation>
+    </message>
+    <message>
+        <source>Cannot serve the model: {error}</source>
+        <translation>无法提供模型服务：{error}</translation>
+    </message>
+    <message>
+        <source>Cannot serve on {host}:{port}: the port is already in use. Choose another port (0 picks a free one).</source>
+        <translation>无法在 {host}:{port} 上提供服务：端口已被占用。请选择其他端口（0 表示自动选择空闲端口）。</translation>
+    </message>
+    <message>
+        <source>Cannot serve on {host}:{port}: the port is not allowed. Choose another port (0 picks a free one).</source>
+        <translation>无法在 {host}:{port} 上提供服务：不允许使用该端口。请选择其他端口（0 表示自动选择空闲端口）。</translation>
+    </message>
+    <message>
+        <source>Cannot serve on {host}:{port}: {error}</source>
+        <translation>无法在 {host}:{port} 上提供服务：{error}</translation>
+    </message>
+    <message>
+        <source>Serving “{name}” to programs on this computer (it has its own copy of the model, on the CPU).</source>
+        <translation>正在向本机程序提供“{name}”（服务器在 CPU 上使用自己的模型副本）。</translation>
+    </message>
+</context>
+<context>
+    <name>MainWindow</name>
+    <message>
+        <source>&amp;File</source>
+        <translation>文件(&amp;F)</translation>
+    </message>
+    <message>
+        <source>&amp;New chat</source>
+        <translation>新建对话(&amp;N)</translation>
+    </message>
+    <message>
+        <source>Export as &amp;Markdown…</source>
+        <translation>导出为 &amp;Markdown…</translation>
+    </message>
+    <message>
+        <source>Export as &amp;JSON…</source>
+        <translation>导出为 &amp;JSON…</translation>
+    </message>
+    <message>
+        <source>&amp;Quit</source>
+        <translation>退出(&amp;Q)</translation>
+    </message>
+    <message>
+        <source>&amp;Chat</source>
+        <translation>对话(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Search chats</source>
+        <translation>搜索对话(&amp;S)</translation>
+    </message>
+    <message>
+        <source>S&amp;top reply</source>
+        <translation>停止回复(&amp;T)</translation>
+    </message>
+    <message>
+        <source>&amp;Rename chat</source>
+        <translation>重命名对话(&amp;R)</translation>
+    </message>
+    <message>
+        <source>&amp;View</source>
+        <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+        <source>&amp;Settings panel</source>
+        <translation>设置面板(&amp;S)</translation>
+    </message>
+    <message>
+        <source>this chat</source>
+        <translation>此对话</translation>
+    </message>
+    <message>
+        <source>Delete chat</source>
+        <translation>删除对话</translation>
+    </message>
+    <message>
+        <source>Delete “{title}”? This cannot be undone.</source>
+        <translation>删除“{title}”？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>New chats will start with this system prompt.</source>
+        <translation>新对话将使用此系统提示词。</translation>
+    </message>
+    <message>
+        <source>Nothing to export yet.</source>
+        <translation>还没有可导出的内容。</translation>
+    </message>
+    <message>
+        <source>Export chat</source>
+        <translation>导出对话</translation>
+    </message>
+    <message>
+        <source>Markdown (*.md)</source>
+        <translation>Markdown 文件 (*.md)</translation>
+    </message>
+    <message>
+        <source>JSON (*.json)</source>
+        <translation>JSON 文件 (*.json)</translation>
+    </message>
+    <message>
+        <source>Could not export to {path}: {error}</source>
+        <translation>无法导出到 {path}：{error}</translation>
+    </message>
+    <message>
+        <source>Exported to {path}</source>
+        <translation>已导出到 {path}</translation>
+    </message>
+    <message>
+        <source>Settings not saved: {error}</source>
+        <translation>设置未保存：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>MessageInput</name>
+    <message>
+        <source>Message</source>
+        <translation>消息</translation>
+    </message>
+    <message>
+        <source>Type a message. Enter sends, Shift+Enter adds a line.</source>
+        <translation>输入消息。按 Enter 发送，Shift+Enter 换行。</translation>
+    </message>
+</context>
+<context>
+    <name>MessageWidget</name>
+    <message>
+        <source>Your message</source>
+        <translation>你的消息</translation>
+    </message>
+    <message>
+        <source>Assistant message</source>
+        <translation>助手消息</translation>
+    </message>
+    <message>
+        <source>You</source>
+        <translation>你</translation>
+    </message>
+    <message>
+        <source>Assistant</source>
+        <translation>助手</translation>
+    </message>
+    <message>
+        <source>[… {count} more characters not shown]</source>
+        <translation>[… 另有 {count} 个字符未显示]</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Copy message</source>
+        <translation>复制消息</translation>
+    </message>
+    <message>
+        <source>Copy code</source>
+        <translation>复制代码</translation>
+    </message>
+    <message>
+        <source>Regenerate</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>Regenerate answer</source>
+        <translation>重新生成回答</translation>
+    </message>
+    <message>
+        <source>Replay</source>
+        <translation>重放</translation>
+    </message>
+    <message>
+        <source>Replay: regenerate with the recorded settings and seed</source>
+        <translation>重放：用记录的设置和随机种子重新生成</translation>
+    </message>
+    <message>
+        <source>Edit</source>
+        <translation>编辑</translation>
+    </message>
+    <message>
+        <source>Edit and resend</source>
+        <translation>编辑并重新发送</translation>
+    </message>
+    <message>
+        <source>{count} tokens</source>
+        <translation>{count} 个词元</translation>
+    </message>
+    <message>
+        <source>{preset} preset</source>
+        <translation>{preset}预设</translation>
+    </message>
+    <message>
+        <source>branched at token {number}</source>
+        <translation>从第 {number} 个词元分支</translation>
+    </message>
+    <message>
+        <source>replay</source>
+        <translation>重放</translation>
+    </message>
+    <message>
+        <source>stopped</source>
+        <translation>已停止</translation>
+    </message>
+    <message>
+        <source>interrupted</source>
+        <translation>已中断</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Block {number}: {first_line}</source>
+        <translation>代码块 {number}：{first_line}</translation>
+    </message>
+    <message>
+        <source>Edit message</source>
+        <translation>编辑消息</translation>
+    </message>
+    <message>
+        <source>Send</source>
+        <translation>发送</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+</context>
+<context>
+    <name>ModelController</name>
+    <message>
+        <source>Downloading the default model (98 MB)…</source>
+        <translation>正在下载默认模型（98 MB）…</translation>
+    </message>
+    <message>
+        <source>Unpacking the model…</source>
+        <translation>正在解压模型…</translation>
+    </message>
+    <message>
+        <source>Checking the download…</source>
+        <translation>正在校验下载的文件…</translation>
+    </message>
+    <message>
+        <source>Model downloaded.</source>
+        <translation>模型已下载。</translation>
+    </message>
+    <message>
+        <source>No model yet. chatgui needs a language model to chat. Download the default model (SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) or choose a .gguf file you already have.</source>
+        <translation>还没有模型。chatgui 需要一个语言模型才能对话。请下载默认模型（SmolLM2-135M-Instruct，98 MB，任何电脑都能运行；默认模型主要使用英文，中文回答质量有限），或选择你已有的 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>Choose a .gguf file…</source>
+        <translation>选择 .gguf 文件…</translation>
+    </message>
+    <message>
+        <source>Download default model (98 MB)</source>
+        <translation>下载默认模型（98 MB）</translation>
+    </message>
+    <message>
+        <source>The model is still downloading. You can send once it has loaded.</source>
+        <translation>模型仍在下载中。加载完成后即可发送。</translation>
+    </message>
+    <message>
+        <source>Still connecting to the server…</source>
+        <translation>仍在连接服务器…</translation>
+    </message>
+    <message>
+        <source>The model is still loading…</source>
+        <translation>模型仍在加载中…</translation>
+    </message>
+    <message>
+        <source>No model is loaded yet, so nothing can answer. Download the default model or choose a .gguf file; your message stays in the box.</source>
+        <translation>尚未加载模型，暂时无法回答。请下载默认模型或选择一个 .gguf 文件；你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
+        <source>Choose a model</source>
+        <translation>选择模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>Loading model {name}…</source>
+        <translation>正在加载模型 {name}…</translation>
+    </message>
+    <message>
+        <source>Model {name} loaded.</source>
+        <translation>模型 {name} 已加载。</translation>
+    </message>
+    <message>
+        <source>The model could not be loaded.</source>
+        <translation>无法加载模型。</translation>
+    </message>
+    <message>
+        <source>{message} The previous model ({name}) is still in use.</source>
+        <translation>{message} 仍在使用之前的模型（{name}）。</translation>
+    </message>
+    <message>
+        <source>The default model mostly speaks English: its answers in other languages are often poor. To chat in your language, choose a model that speaks it (a .gguf file) in the settings panel.</source>
+        <translation>默认模型主要使用英文，中文回答往往质量不高。如需用中文对话，请在设置面板中选择一个支持中文的模型（.gguf 文件）。</translation>
+    </message>
+    <message>
+        <source>The default model could not be downloaded: {error}</source>
+        <translation>无法下载默认模型：{error}</translation>
+    </message>
+    <message>
+        <source>Try again</source>
+        <translation>重试</translation>
+    </message>
+</context>
+<context>
+    <name>Notice</name>
+    <message>
+        <source>Information notice</source>
+        <translation>信息提示</translation>
+    </message>
+    <message>
+        <source>Warning notice</source>
+        <translation>警告提示</translation>
+    </message>
+    <message>
+        <source>Error notice</source>
+        <translation>错误提示</translation>
+    </message>
+    <message>
+        <source>Dismiss</source>
+        <translation>关闭</translation>
+    </message>
+</context>
+<context>
+    <name>Preset</name>
+    <message>
+        <source>Precise</source>
+        <translation>精确</translation>
+    </message>
+    <message>
+        <source>Balanced</source>
+        <translation>均衡</translation>
+    </message>
+    <message>
+        <source>Creative</source>
+        <translation>创意</translation>
+    </message>
+    <message>
+        <source>Custom</source>
+        <translation>自定义</translation>
+    </message>
+</context>
+<context>
+    <name>RemoteConnector</name>
+    <message>
+        <source>Continuing a reply from a chosen token needs the local model: the OpenAI chat protocol cannot start a reply with given tokens.</source>
+        <translation>从选定的词元继续回复需要使用本地模型：OpenAI 聊天协议无法以指定的词元开始回复。</translation>
+    </message>
+    <message>
+        <source>Cannot list the server&apos;s models: {error}</source>
+        <translation>无法列出服务器的模型：{error}</translation>
+    </message>
+    <message>
+        <source>The server offers no models.</source>
+        <translation>服务器没有提供任何模型。</translation>
+    </message>
+    <message>
+        <source>The server at {url} offers no models.</source>
+        <translation>{url} 上的服务器没有提供任何模型。</translation>
+    </message>
+    <message>
+        <source>The server at {url} has no model “{model}”. It offers: {models}.</source>
+        <translation>{url} 上的服务器没有模型“{model}”。它提供的模型有：{models}。</translation>
+    </message>
+    <message>
+        <source>Cannot connect: {error}</source>
+        <translation>无法连接：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>ReplyController</name>
+    <message>
+        <source>{count} older messages did not fit in the model&apos;s context and were left out of this reply.</source>
+        <translation>有 {count} 条较早的消息超出了模型的上下文长度，本次回复未包含它们。</translation>
+    </message>
+    <message>
+        <source>{message} Your message was kept: edit it, or start a new chat.</source>
+        <translation>{message} 你的消息已保留：可以编辑它，或新建对话。</translation>
+    </message>
+</context>
+<context>
+    <name>SafeTextBrowser</name>
+    <message>
+        <source>[image: {name}]</source>
+        <translation>[图片：{name}]</translation>
+    </message>
+    <message>
+        <source>Copy code block</source>
+        <translation>复制代码块</translation>
+    </message>
+</context>
+<context>
+    <name>ServeController</name>
+    <message>
+        <source>Serving at</source>
+        <translation>服务地址</translation>
+    </message>
+    <message>
+        <source>Load a local model to serve it.</source>
+        <translation>加载本地模型后即可提供服务。</translation>
+    </message>
+    <message>
+        <source>Stopped serving {old}: the app&apos;s model changed. Turn it on again to serve {new}.</source>
+        <translation>已停止提供 {old}：应用的模型已更换。重新开启即可提供 {new}。</translation>
+    </message>
+    <message>
+        <source>Load a local model first.</source>
+        <translation>请先加载本地模型。</translation>
+    </message>
+    <message>
+        <source>Serving at {url}</source>
+        <translation>服务地址：{url}</translation>
+    </message>
+    <message>
+        <source>OpenAI-compatible API of this app&apos;s model (select to copy)</source>
+        <translation>本应用模型的 OpenAI 兼容 API（选中即可复制）</translation>
+    </message>
+    <message>
+        <source>Serving the model at {url}</source>
+        <translation>正在 {url} 提供模型服务</translation>
+    </message>
+</context>
+<context>
+    <name>ServeGroup</name>
+    <message>
+        <source>Serve (OpenAI API)</source>
+        <translation>提供服务（OpenAI API）</translation>
+    </message>
+    <message>
+        <source>Serve this model on {host}, port</source>
+        <translation>在 {host} 上提供此模型，端口</translation>
+    </message>
+    <message>
+        <source>Serve this model to other programs</source>
+        <translation>向其他程序提供此模型</translation>
+    </message>
+    <message>
+        <source>Other programs on this computer can then use the model through the OpenAI chat API. The server loads its own copy of the model on the CPU (more memory).</source>
+        <translation>本机上的其他程序即可通过 OpenAI 聊天 API 使用该模型。服务器会在 CPU 上加载自己的模型副本（占用更多内存）。</translation>
+    </message>
+    <message>
+        <source>Server port</source>
+        <translation>服务器端口</translation>
+    </message>
+    <message>
+        <source>any</source>
+        <translation>任意</translation>
+    </message>
+    <message>
+        <source>Server address</source>
+        <translation>服务器地址</translation>
+    </message>
+    <message>
+        <source>not serving</source>
+        <translation>未在提供服务</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Copy the server address</source>
+        <translation>复制服务器地址</translation>
+    </message>
+    <message>
+        <source>Server state</source>
+        <translation>服务器状态</translation>
+    </message>
+</context>
+<context>
+    <name>SettingsPanel</name>
+    <message>
+        <source>Auto</source>
+        <translation>自动</translation>
+    </message>
+    <message>
+        <source>Settings</source>
+        <translation>设置</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Model file</source>
+        <translation>模型文件</translation>
+    </message>
+    <message>
+        <source>a .gguf file</source>
+        <translation>.gguf 文件</translation>
+    </message>
+    <message>
+        <source>Browse…</source>
+        <translation>浏览…</translation>
+    </message>
+    <message>
+        <source>Choose a model file</source>
+        <translation>选择模型文件</translation>
+    </message>
+    <message>
+        <source>Default model</source>
+        <translation>默认模型</translation>
+    </message>
+    <message>
+        <source>Use the default model</source>
+        <translation>使用默认模型</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>Context length</source>
+        <translation>上下文长度</translation>
+    </message>
+    <message>
+        <source>Model default</source>
+        <translation>模型默认值</translation>
+    </message>
+    <message>
+        <source>Context length in tokens (0: the model&apos;s own)</source>
+        <translation>以词元计的上下文长度（0：使用模型自身的长度）</translation>
+    </message>
+    <message>
+        <source>Load model</source>
+        <translation>加载模型</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Context</source>
+        <translation>上下文</translation>
+    </message>
+    <message>
+        <source>System prompt (this chat)</source>
+        <translation>系统提示词（当前对话）</translation>
+    </message>
+    <message>
+        <source>System prompt</source>
+        <translation>系统提示词</translation>
+    </message>
+    <message>
+        <source>e.g. You are a helpful assistant.</source>
+        <translation>例如：你是一个乐于助人的助手。</translation>
+    </message>
+    <message>
+        <source>Use for new chats</source>
+        <translation>用于新对话</translation>
+    </message>
+    <message>
+        <source>Use this system prompt for new chats</source>
+        <translation>新对话使用此系统提示词</translation>
+    </message>
+    <message>
+        <source>Sampling (next reply)</source>
+        <translation>采样（下一条回复）</translation>
+    </message>
+    <message>
+        <source>Preset</source>
+        <translation>预设</translation>
+    </message>
+    <message>
+        <source>Reset</source>
+        <translation>重置</translation>
+    </message>
+    <message>
+        <source>Reset sampling settings</source>
+        <translation>重置采样设置</translation>
+    </message>
+    <message>
+        <source>Temperature</source>
+        <translation>温度</translation>
+    </message>
+    <message>
+        <source>Repetition penalty</source>
+        <translation>重复惩罚</translation>
+    </message>
+    <message>
+        <source>Maximum new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Random</source>
+        <translation>随机</translation>
+    </message>
+    <message>
+        <source>Random seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>Seed</source>
+        <translation>随机种子</translation>
+    </message>
+    <message>
+        <source>0 always picks the most likely token</source>
+        <translation>为 0 时总是选择概率最高的词元</translation>
+    </message>
+    <message>
+        <source>0 turns top-k off</source>
+        <translation>为 0 时关闭 top-k</translation>
+    </message>
+    <message>
+        <source>Keep the most likely tokens that together reach this probability</source>
+        <translation>保留累计概率达到此值的最可能词元</translation>
+    </message>
+    <message>
+        <source>Drop tokens less likely than this fraction of the most likely one</source>
+        <translation>舍弃概率低于最可能词元概率的这一比例的词元</translation>
+    </message>
+    <message>
+        <source>Above 1 makes repeating earlier tokens less likely</source>
+        <translation>大于 1 时降低重复先前词元的可能性</translation>
+    </message>
+    <message>
+        <source>A new seed for every reply; untick to repeat a reply exactly</source>
+        <translation>每条回复使用新的随机种子；取消勾选可精确复现回复</translation>
+    </message>
+    <message>
+        <source>Max new tokens</source>
+        <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Choose a model</source>
+        <translation>选择模型</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+</context>
+<context>
+    <name>SiblingNavigator</name>
+    <message>
+        <source>Previous version</source>
+        <translation>上一个版本</translation>
+    </message>
+    <message>
+        <source>Next version</source>
+        <translation>下一个版本</translation>
+    </message>
+    <message>
+        <source>Version</source>
+        <translation>版本</translation>
+    </message>
+</context>
+<context>
+    <name>StatusBar</name>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Progress</source>
+        <translation>进度</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>No model</source>
+        <translation>无模型</translation>
+    </message>
+    <message>
+        <source>Device</source>
+        <translation>设备</translation>
+    </message>
+    <message>
+        <source>Context used</source>
+        <translation>已用上下文</translation>
+    </message>
+    <message>
+        <source>Speed of the last reply</source>
+        <translation>上一条回复的速度</translation>
+    </message>
+    <message>
+        <source>Remote</source>
+        <translation>远程</translation>
+    </message>
+    <message>
+        <source>Replies come from the server at {url}</source>
+        <translation>回复来自 {url} 上的服务器</translation>
+    </message>
+    <message>
+        <source>Context: – / {max}</source>
+        <translation>上下文：– / {max}</translation>
+    </message>
+    <message>
+        <source>Context: ≈–</source>
+        <translation>上下文：≈–</translation>
+    </message>
+    <message>
+        <source>Context: {used} / {max}</source>
+        <translation>上下文：{used} / {max}</translation>
+    </message>
+    <message>
+        <source>Context: ≈{used} tokens</source>
+        <translation>上下文：≈{used} 个词元</translation>
+    </message>
+    <message>
+        <source>First token {seconds} s · {speed} tok/s</source>
+        <translation>首个词元 {seconds} 秒 · {speed} 词元/秒</translation>
+    </message>
+</context>
+</TS>

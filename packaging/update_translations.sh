@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Remake the translations: extract the interface's strings from chatgui/ui/*.py into the .ts
+# (new strings arrive "unfinished", vanished ones are dropped), then compile the .qm the app loads.
+# After it: translate every unfinished message in chatgui/i18n/chatgui_zh_CN.ts (Qt Linguist, or
+# by hand: fill in <translation> and remove type="unfinished"), and run it again to compile.
+# tests/test_i18n.py fails while a string is untranslated or the .qm is older than the .ts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for lang in zh_CN; do
+  pyside6-lupdate -no-obsolete -locations none chatgui/ui/*.py -ts "chatgui/i18n/chatgui_${lang}.ts"
+  pyside6-lrelease "chatgui/i18n/chatgui_${lang}.ts" -qm "chatgui/i18n/chatgui_${lang}.qm"
+done
