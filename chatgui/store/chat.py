@@ -34,7 +34,10 @@ class Message:
     parent_id: str | None = None
     # Assistant replies: "sampling" (dict), "seed", "model", "model_sha256", "tokens",
     # "finish_reason", "time_to_first_token", "tokens_per_second", and optionally
-    # "token_data": [{"id": int, "t": str, "p": float, "alts": [[id, text, p], ...]}, ...].
+    # "token_data": [{"id": int, "t": str, "p": float (model), "alts": [[id, text, p], ...],
+    # "sp": float (as sampled), "salts": [...]}, ...]; explainability adds "branch",
+    # "reply_prefix_ids", "replay_of", "replay_identical", "compare_preset"; a remote reply has
+    # "backend" (public settings only, never an API key).
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
