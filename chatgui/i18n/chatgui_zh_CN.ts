@@ -186,6 +186,81 @@
     </message>
 </context>
 <context>
+    <name>CompareDialog</name>
+    <message>
+        <source>temperature {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · repetition ×{repeat_penalty}</source>
+        <translation>温度 {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · 重复惩罚 ×{repeat_penalty}</translation>
+    </message>
+    <message>
+        <source>Compare presets</source>
+        <translation>比较预设</translation>
+    </message>
+    <message>
+        <source>Question: {text}</source>
+        <translation>问题：{text}</translation>
+    </message>
+    <message>
+        <source>Preset {name}</source>
+        <translation>预设 {name}</translation>
+    </message>
+    <message>
+        <source>Reply {name}</source>
+        <translation>回复 {name}</translation>
+    </message>
+    <message>
+        <source>Keep {name}</source>
+        <translation>保留 {name}</translation>
+    </message>
+    <message>
+        <source>Generate both</source>
+        <translation>生成两条回复</translation>
+    </message>
+    <message>
+        <source>Stop</source>
+        <translation>停止</translation>
+    </message>
+    <message>
+        <source>Keep both</source>
+        <translation>两条都保留</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>Seed {seed} for both</source>
+        <translation>两条回复均使用随机种子 {seed}</translation>
+    </message>
+    <message>
+        <source>waiting…</source>
+        <translation>等待中…</translation>
+    </message>
+    <message>
+        <source>Generate again</source>
+        <translation>重新生成</translation>
+    </message>
+    <message>
+        <source>writing…</source>
+        <translation>生成中…</translation>
+    </message>
+    <message>
+        <source>not written</source>
+        <translation>未生成</translation>
+    </message>
+    <message>
+        <source>writing… ({count} prompt tokens)</source>
+        <translation>生成中…（提示词 {count} 个词元）</translation>
+    </message>
+    <message>
+        <source>{count} tokens · {speed} tok/s · stopped</source>
+        <translation>{count} 个词元 · {speed} 词元/秒 · 已停止</translation>
+    </message>
+    <message>
+        <source>{count} tokens · {speed} tok/s</source>
+        <translation>{count} 个词元 · {speed} 词元/秒</translation>
+    </message>
+</context>
+<context>
     <name>ConversationView</name>
     <message>
         <source>Ask anything. Enter sends, Shift+Enter starts a new line.</source>
@@ -228,6 +303,101 @@
     </message>
 </context>
 <context>
+    <name>ExplainController</name>
+    <message>
+        <source>&amp;View</source>
+        <translation>视图(&amp;V)</translation>
+    </message>
+    <message>
+        <source>&amp;Token view</source>
+        <translation>词元视图(&amp;T)</translation>
+    </message>
+    <message>
+        <source>Colour each token of a reply by the probability it was drawn with</source>
+        <translation>按抽取概率为回复中的每个词元着色</translation>
+    </message>
+    <message>
+        <source>Sampling &amp;inspector</source>
+        <translation>采样检查器(&amp;I)</translation>
+    </message>
+    <message>
+        <source>&amp;Chat</source>
+        <translation>对话(&amp;C)</translation>
+    </message>
+    <message>
+        <source>&amp;Compare presets…</source>
+        <translation>比较预设(&amp;C)…</translation>
+    </message>
+    <message>
+        <source>Write the next reply twice, with two presets, side by side</source>
+        <translation>用两个预设分别生成下一条回复，并排比较</translation>
+    </message>
+    <message>
+        <source>This reply has no recorded settings and seed, so it cannot be replayed.</source>
+        <translation>此回复没有记录设置和随机种子，无法重放。</translation>
+    </message>
+    <message>
+        <source>No model is loaded: load the model this reply was made with to replay it.</source>
+        <translation>尚未加载模型：请加载生成此回复的模型后再重放。</translation>
+    </message>
+    <message>
+        <source>Replay needs the local model, on both ends: a remote server does not promise the same answer for the same seed, and its model file cannot be checked.</source>
+        <translation>重放要求原回复和现在都使用本地模型：远程服务器不保证相同随机种子给出相同回答，也无法校验其模型文件。</translation>
+    </message>
+    <message>
+        <source>This reply&apos;s recorded tokens are incomplete, so it cannot be replayed.</source>
+        <translation>此回复记录的词元不完整，无法重放。</translation>
+    </message>
+    <message>
+        <source>The model file&apos;s hash was not recorded with this reply, so it could not be checked.</source>
+        <translation>此回复没有记录模型文件的哈希值，因此无法校验。</translation>
+    </message>
+    <message>
+        <source>It was made on {made} and is replayed on {now}, so the text may differ.</source>
+        <translation>它在 {made} 上生成，现在在 {now} 上重放，文本可能会不同。</translation>
+    </message>
+    <message>
+        <source>Replaying. {notes}</source>
+        <translation>正在重放。{notes}</translation>
+    </message>
+    <message>
+        <source>another model</source>
+        <translation>另一个模型</translation>
+    </message>
+    <message>
+        <source>Not replayed: this reply was made with {name} (sha256 {wanted}…), but the loaded model file {loaded} is different (sha256 {have}…). Replaying it would not give the same answer.</source>
+        <translation>未重放：此回复由 {name}（sha256 {wanted}…）生成，而当前加载的模型文件 {loaded} 与之不同（sha256 {have}…）。重放不会得到相同的回答。</translation>
+    </message>
+    <message>
+        <source>The file {path} has changed since the reply was made.</source>
+        <translation>文件 {path} 在生成此回复后已被更改。</translation>
+    </message>
+    <message>
+        <source>Load {name} to replay it.</source>
+        <translation>请加载 {name} 后再重放。</translation>
+    </message>
+    <message>
+        <source>Load {name}</source>
+        <translation>加载 {name}</translation>
+    </message>
+    <message>
+        <source>That file ({path}) is no longer there.</source>
+        <translation>该文件（{path}）已不存在。</translation>
+    </message>
+    <message>
+        <source>Replay: identical to the original reply.</source>
+        <translation>重放结果与原回复完全相同。</translation>
+    </message>
+    <message>
+        <source>The replay differs from the original reply from character {number} on. The device, the context length or the chat before it may have changed.</source>
+        <translation>重放结果从第 {number} 个字符起与原回复不同。设备、上下文长度或之前的对话内容可能已改变。</translation>
+    </message>
+    <message>
+        <source>Type a question first: Compare writes its answer with two presets.</source>
+        <translation>请先输入问题：“比较”会用两个预设分别生成回答。</translation>
+    </message>
+</context>
+<context>
     <name>InputBar</name>
     <message>
         <source>Remove the pasted text</source>
@@ -252,6 +422,40 @@
     <message>
         <source>Pasted text: {count} characters (sent with your message)</source>
         <translation>粘贴的文本：{count} 个字符（随消息一起发送）</translation>
+    </message>
+</context>
+<context>
+    <name>InspectorDock</name>
+    <message>
+        <source>Thin bar: the model&apos;s probability. Thick bar: after the repetition penalty and temperature; blue if the token survives top-k, top-p and min-p, grey if filtered out (✗ says by which). Right: the probability it is drawn with. {mark}: used recently, so lowered by the repetition penalty.</source>
+        <translation>细条：模型给出的概率。粗条：经过重复惩罚和温度调整后的概率；通过 top-k、top-p 和 min-p 筛选的词元为蓝色，被过滤的为灰色（✗ 后注明原因）。右侧：最终的抽取概率。{mark}：最近出现过，因此被重复惩罚降低。</translation>
+    </message>
+    <message>
+        <source>Sampling inspector</source>
+        <translation>采样检查器</translation>
+    </message>
+    <message>
+        <source>Back to the next reply</source>
+        <translation>回到下一条回复</translation>
+    </message>
+    <message>
+        <source>Inspect the first token of the next reply instead of a token of this one</source>
+        <translation>改为检查下一条回复的第一个词元，而不是这条回复中的词元</translation>
+    </message>
+    <message>
+        <source>{survivors} of {vocab} tokens can be drawn; the {shown} most likely are shown ({mass} of the sampling probability).</source>
+        <translation>{vocab} 个词元中有 {survivors} 个可被抽取；显示概率最高的 {shown} 个（占采样概率的 {mass}）。</translation>
+    </message>
+</context>
+<context>
+    <name>InspectorWorker</name>
+    <message>
+        <source>No model is loaded.</source>
+        <translation>尚未加载模型。</translation>
+    </message>
+    <message>
+        <source>The sampling inspector needs a model that runs on this computer.</source>
+        <translation>采样检查器需要在本机运行的模型。</translation>
     </message>
 </context>
 <context>
@@ -676,6 +880,84 @@
     </message>
 </context>
 <context>
+    <name>SamplingChart</name>
+    <message>
+        <source>greedy</source>
+        <translation>贪心</translation>
+    </message>
+    <message>
+        <source>filtered</source>
+        <translation>已过滤</translation>
+    </message>
+    <message>
+        <source>Next-token probabilities</source>
+        <translation>下一个词元的概率</translation>
+    </message>
+    <message>
+        <source>token</source>
+        <translation>词元</translation>
+    </message>
+    <message>
+        <source>probability</source>
+        <translation>概率</translation>
+    </message>
+    <message>
+        <source>drawn with</source>
+        <translation>抽取概率</translation>
+    </message>
+    <message>
+        <source>kept</source>
+        <translation>保留</translation>
+    </message>
+    <message>
+        <source>removed</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>“{token}”  (token {id}, rank {rank})</source>
+        <translation>“{token}”（词元 {id}，排名 {rank}）</translation>
+    </message>
+    <message>
+        <source>model: {p}</source>
+        <translation>模型：{p}</translation>
+    </message>
+    <message>
+        <source>after repetition penalty ×{penalty}: {p}</source>
+        <translation>重复惩罚 ×{penalty} 后：{p}</translation>
+    </message>
+    <message>
+        <source>after temperature {temperature}: {p}</source>
+        <translation>温度 {temperature} 后：{p}</translation>
+    </message>
+    <message>
+        <source>drawn with probability {p}</source>
+        <translation>抽取概率 {p}</translation>
+    </message>
+    <message>
+        <source>this token was drawn in the reply</source>
+        <translation>回复中抽取的正是这个词元</translation>
+    </message>
+</context>
+<context>
+    <name>SamplingInspector</name>
+    <message>
+        <source>Token {number} of this reply: “{token}” was drawn (▶). The distribution it was drawn from, under the current settings:</source>
+        <translation>此回复的第 {number} 个词元：抽取了“{token}”（▶）。在当前设置下，它所来自的概率分布：</translation>
+    </message>
+    <message>
+        <source>First token of the next reply to “{question}”, under the current settings:</source>
+        <translation>在当前设置下，对“{question}”的下一条回复的第一个词元：</translation>
+    </message>
+    <message>
+        <source>Send a message: the inspector then shows how the next token is chosen.</source>
+        <translation>发送一条消息后，检查器会显示下一个词元是如何选出的。</translation>
+    </message>
+    <message>
+        <source>Waiting for the reply to finish…</source>
+        <translation>正在等待回复完成…</translation>
+    </message>
+</context>
+<context>
     <name>ServeController</name>
     <message>
         <source>Serving at</source>
@@ -988,6 +1270,102 @@
     <message>
         <source>First token {seconds} s · {speed} tok/s</source>
         <translation>首个词元 {seconds} 秒 · {speed} 词元/秒</translation>
+    </message>
+</context>
+<context>
+    <name>TokenBody</name>
+    <message>
+        <source>Probability each token was drawn with: {chips} · hover or click a token for its alternatives</source>
+        <translation>每个词元的抽取概率：{chips} · 悬停或点击词元可查看备选词元</translation>
+    </message>
+    <message>
+        <source>Probability each token was drawn with (model probability): {chips} · hover or click a token for its alternatives</source>
+        <translation>每个词元的抽取概率（模型概率）：{chips} · 悬停或点击词元可查看备选词元</translation>
+    </message>
+</context>
+<context>
+    <name>TokenBrowser</name>
+    <message>
+        <source>Reply tokens coloured by probability</source>
+        <translation>按概率着色的回复词元</translation>
+    </message>
+</context>
+<context>
+    <name>TokenPopup</name>
+    <message>
+        <source>Token alternatives</source>
+        <translation>备选词元</translation>
+    </message>
+    <message>
+        <source>Token {number}</source>
+        <translation>第 {number} 个词元</translation>
+    </message>
+    <message>
+        <source>model: the model&apos;s own probability · sampled: after temperature, top-k, top-p, min-p and the repetition penalty</source>
+        <translation>模型：模型自身给出的概率 · 采样后：经过温度、top-k、top-p、min-p 和重复惩罚之后的概率</translation>
+    </message>
+    <message>
+        <source>model: the model&apos;s own probability (this reply was recorded without after-sampling values)</source>
+        <translation>模型：模型自身给出的概率（此回复记录时没有采样后的数值）</translation>
+    </message>
+    <message>
+        <source>Token</source>
+        <translation>词元</translation>
+    </message>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>Sampled</source>
+        <translation>采样后</translation>
+    </message>
+    <message>
+        <source>{token}   ✓ chosen</source>
+        <translation>{token}   ✓ 已选</translation>
+    </message>
+    <message>
+        <source>Continue with this</source>
+        <translation>从这里继续</translation>
+    </message>
+    <message>
+        <source>Regenerate the reply from here, starting with this token (kept as a new version)</source>
+        <translation>从此处以这个词元开头重新生成回复（保存为新版本）</translation>
+    </message>
+    <message>
+        <source>Inspect sampling here</source>
+        <translation>检查此处的采样</translation>
+    </message>
+    <message>
+        <source>Show this position&apos;s next-token distribution in the sampling inspector</source>
+        <translation>在采样检查器中显示此位置的下一个词元概率分布</translation>
+    </message>
+</context>
+<context>
+    <name>TokenView</name>
+    <message>
+        <source>Token {number}</source>
+        <translation>第 {number} 个词元</translation>
+    </message>
+    <message>
+        <source>token</source>
+        <translation>词元</translation>
+    </message>
+    <message>
+        <source>model</source>
+        <translation>模型</translation>
+    </message>
+    <message>
+        <source>sampled</source>
+        <translation>采样后</translation>
+    </message>
+    <message>
+        <source>Click for more</source>
+        <translation>点击查看更多</translation>
+    </message>
+    <message>
+        <source>filtered out</source>
+        <translation>已过滤</translation>
     </message>
 </context>
 </TS>

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLa
 
 from chatgui.engine.types import PRESETS, SamplingSettings
 
+from .i18n import preset_label, translate
 from .settings_panel import PRESET_FIELDS
 
 DEFAULT_PAIR = ("Precise", "Creative")
@@ -28,8 +29,10 @@ def preset_sampling(base: dict, preset: str, seed: int) -> dict:
 
 
 def describe_sampling(s: dict) -> str:
-    return (f"temperature {s['temperature']:g} · top-k {s['top_k']} · top-p {s['top_p']:g} · min-p {s['min_p']:g}"
-            f" · repetition ×{s['repeat_penalty']:g}")
+    return translate("CompareDialog", "temperature {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · "
+                     "repetition ×{repeat_penalty}").format(
+        temperature=f"{s['temperature']:g}", top_k=s["top_k"], top_p=f"{s['top_p']:g}", min_p=f"{s['min_p']:g}",
+        repeat_penalty=f"{s['repeat_penalty']:g}")
 
 
 @dataclass
@@ -53,7 +56,7 @@ class CompareDialog(QDialog):
                  presets: tuple[str, str] = DEFAULT_PAIR, parent=None):
         super().__init__(parent)
         self.setObjectName("compareDialog")
-        self.setWindowTitle("Compare presets")
+        self.setWindowTitle(self.tr("Compare presets"))
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.engine, self.messages, self.base = engine, list(messages), dict(base_sampling)
         self.seed = self.base.get("seed")
@@ -61,7 +64,7 @@ class CompareDialog(QDialog):
         self._queue: list[Side] = []
         column = QVBoxLayout(self)
         excerpt = " ".join(question.split())
-        ask = QLabel(f"Question: {excerpt[:200]}{'…' if len(excerpt) > 200 else ''}")
+        ask = QLabel(self.tr("Question: {text}").format(text=excerpt[:200] + ("…" if len(excerpt) > 200 else "")))
         ask.setTextFormat(Qt.TextFormat.PlainText)
         ask.setWordWrap(True)
         column.addWidget(ask)
@@ -70,23 +73,24 @@ class CompareDialog(QDialog):
         for col, (name, preset) in enumerate(zip("AB", presets)):
             combo = QComboBox()
             combo.setObjectName(f"comparePreset{name}")
-            combo.setAccessibleName(f"Preset {name}")
-            combo.addItems(list(PRESETS))
-            combo.setCurrentText(preset)
+            combo.setAccessibleName(self.tr("Preset {name}").format(name=name))
+            for key in PRESETS:   # shown translated; the data is the preset's key
+                combo.addItem(preset_label(key), key)
+            combo.setCurrentIndex(max(combo.findData(preset), 0))
             settings_label = QLabel()
             settings_label.setEnabled(False)
             settings_label.setWordWrap(True)
             text = QPlainTextEdit()
             text.setObjectName(f"compareText{name}")
-            text.setAccessibleName(f"Reply {name}")
+            text.setAccessibleName(self.tr("Reply {name}").format(name=name))
             text.setReadOnly(True)
             status = QLabel("")
-            keep = QPushButton(f"Keep {name}")
+            keep = QPushButton(self.tr("Keep {name}").format(name=name))
             keep.setObjectName(f"compareKeep{name}")
             keep.setEnabled(False)
             side = Side(name, combo, settings_label, text, status, keep)
             keep.clicked.connect(lambda _=False, s=side: self.keep([s]))
-            combo.currentTextChanged.connect(lambda _t, s=side: self._show_settings(s))
+            combo.currentIndexChanged.connect(lambda _i, s=side: self._show_settings(s))
             header = QHBoxLayout()
             header.addWidget(QLabel(f"<b>{name}</b>"))
             header.addWidget(combo, 1)
@@ -103,14 +107,14 @@ class CompareDialog(QDialog):
         column.addLayout(grid, 1)
         buttons = QHBoxLayout()
         self.info = QLabel("")
-        self.generate_button = QPushButton("Generate both")
+        self.generate_button = QPushButton(self.tr("Generate both"))
         self.generate_button.setObjectName("compareGenerateButton")
-        self.stop_button = QPushButton("Stop")
+        self.stop_button = QPushButton(self.tr("Stop"))
         self.stop_button.setObjectName("compareStopButton")
-        self.keep_both_button = QPushButton("Keep both")
+        self.keep_both_button = QPushButton(self.tr("Keep both"))
         self.keep_both_button.setObjectName("compareKeepBothButton")
         self.keep_both_button.setEnabled(False)
-        close = QPushButton("Close")
+        close = QPushButton(self.tr("Close"))
         buttons.addWidget(self.info, 1)
         for b in (self.generate_button, self.stop_button, self.keep_both_button, close):
             buttons.addWidget(b)
@@ -129,7 +133,7 @@ class CompareDialog(QDialog):
 
     # -- running ---------------------------------------------------------------------------
     def sampling_for(self, side: Side) -> dict:
-        return preset_sampling(self.base, side.combo.currentText(), self.seed)
+        return preset_sampling(self.base, side.combo.currentData(), self.seed)
 
     def start(self) -> None:
         """Write reply A, then reply B, with the same seed."""
@@ -137,11 +141,11 @@ class CompareDialog(QDialog):
             return
         if self.base.get("seed") is None:
             self.seed = random.randrange(1, 2**31)
-        self.info.setText(f"Seed {self.seed} for both")
+        self.info.setText(self.tr("Seed {seed} for both").format(seed=self.seed))
         for side in self.sides:
             side.text.clear()
             side.written, side.tokens, side.result, side.request_id = "", [], None, None
-            side.status.setText("waiting…")
+            side.status.setText(self.tr("waiting…"))
             side.keep.setEnabled(False)
             side.combo.setEnabled(False)
         self.keep_both_button.setEnabled(False)
@@ -154,20 +158,20 @@ class CompareDialog(QDialog):
         if not self._queue:
             self.running = None
             self.generate_button.setEnabled(True)
-            self.generate_button.setText("Generate again")
+            self.generate_button.setText(self.tr("Generate again"))
             self.stop_button.setEnabled(False)
             for side in self.sides:
                 side.combo.setEnabled(True)
             self.keep_both_button.setEnabled(all(s.result is not None for s in self.sides))
             return
         side = self.running = self._queue.pop(0)
-        side.status.setText("writing…")
+        side.status.setText(self.tr("writing…"))
         side.request_id = self.engine.generate(self.messages, self.sampling_for(side))
 
     def stop(self) -> None:
         """Stop the reply being written (it is kept as it is) and do not start the other one."""
         for side in self._queue:
-            side.status.setText("not written")
+            side.status.setText(self.tr("not written"))
         self._queue = []
         if self.running is not None and self.running.request_id is not None:
             self.engine.cancel(self.running.request_id)
@@ -178,7 +182,8 @@ class CompareDialog(QDialog):
     def _on_started(self, request_id: int, info: dict) -> None:
         side = self._side(request_id)
         if side is not None:
-            side.status.setText(f"writing… ({info.get('prompt_tokens', 0)} prompt tokens)")
+            side.status.setText(self.tr("writing… ({count} prompt tokens)").format(
+                count=info.get("prompt_tokens", 0)))
 
     def _on_tokens(self, request_id: int, text: str, records: list) -> None:
         side = self._side(request_id)
@@ -197,12 +202,13 @@ class CompareDialog(QDialog):
         meta = dict(meta)
         text = meta.pop("text", None)
         text = text if isinstance(text, str) else side.written
-        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentText()})
-        side.result = {"preset": side.combo.currentText(), "text": text, "meta": meta}
+        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentData()})
+        side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
         side.text.setPlainText(text)
         tps = meta.get("tokens_per_second") or 0
-        side.status.setText(f"{meta.get('tokens', 0)} tokens · {tps:.1f} tok/s"
-                            + (" · stopped" if meta.get("finish_reason") == "cancelled" else ""))
+        done = (self.tr("{count} tokens · {speed} tok/s · stopped") if meta.get("finish_reason") == "cancelled"
+                else self.tr("{count} tokens · {speed} tok/s"))
+        side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
         self.engine.forget(request_id)
         if self.running is side:
@@ -226,7 +232,7 @@ class CompareDialog(QDialog):
             self.accept()
 
     def _show_settings(self, side: Side) -> None:
-        side.settings_label.setText(describe_sampling(preset_sampling(self.base, side.combo.currentText(), 0)))
+        side.settings_label.setText(describe_sampling(preset_sampling(self.base, side.combo.currentData(), 0)))
 
     def done(self, result: int) -> None:
         self.stop()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenu
 
 from chatgui.store import Chat
 
@@ -76,31 +77,30 @@ class ExplainController(QObject):
         window.models.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
         window.panel.system_prompt_edited.connect(lambda _text: self.inspector.schedule())
 
-    def _menu(self, title: str):
-        for action in self.window.menuBar().actions():
-            if action.menu() is not None and action.text().replace("&", "") == title:
-                return action.menu()
-        return self.window.menuBar().addMenu(title)
+    def _menu(self, name: str, title: str):
+        """The window's menu of that object name ("viewMenu": its title may be translated)."""
+        menu = self.window.menuBar().findChild(QMenu, name)
+        return menu if menu is not None else self.window.menuBar().addMenu(title)
 
     def _build_menus(self) -> None:
         w = self.window
-        view_menu = self._menu("View")
-        self.token_view_action = QAction("&Token view", w, checkable=True)
+        view_menu = self._menu("viewMenu", self.tr("&View"))
+        self.token_view_action = QAction(self.tr("&Token view"), w, checkable=True)
         self.token_view_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
-        self.token_view_action.setToolTip("Colour each token of a reply by the probability it was drawn with")
+        self.token_view_action.setToolTip(self.tr("Colour each token of a reply by the probability it was drawn with"))
         self.token_view_action.setChecked(w.settings.show_token_view)
         self.token_view_action.toggled.connect(self.set_token_view)
         view_menu.addAction(self.token_view_action)
         w.addAction(self.token_view_action)
         toggle = self.dock.toggleViewAction()
-        toggle.setText("Sampling &inspector")
+        toggle.setText(self.tr("Sampling &inspector"))
         toggle.setShortcut(QKeySequence("Ctrl+Shift+I"))
         view_menu.addAction(toggle)
         w.addAction(toggle)
-        chat_menu = self._menu("Chat")
+        chat_menu = self._menu("chatMenu", self.tr("&Chat"))
         chat_menu.addSeparator()
-        self.compare_action = QAction("&Compare presets…", w)
-        self.compare_action.setToolTip("Write the next reply twice, with two presets, side by side")
+        self.compare_action = QAction(self.tr("&Compare presets…"), w)
+        self.compare_action.setToolTip(self.tr("Write the next reply twice, with two presets, side by side"))
         self.compare_action.triggered.connect(lambda: self.open_compare())
         chat_menu.addAction(self.compare_action)
         w.addAction(self.compare_action)
@@ -189,15 +189,15 @@ class ExplainController(QObject):
         meta = message.meta
         sampling, seed = meta.get("sampling"), meta.get("seed")
         if message.parent_id is None or not isinstance(sampling, dict) or not isinstance(seed, int):
-            self._notice("This reply has no recorded settings and seed, so it cannot be replayed.")
+            self._notice(self.tr("This reply has no recorded settings and seed, so it cannot be replayed."))
             return None
         loaded = w.models.loaded
         if loaded is None:
-            self._notice("No model is loaded: load the model this reply was made with to replay it.")
+            self._notice(self.tr("No model is loaded: load the model this reply was made with to replay it."))
             return None
         if "remote" in (meta.get("device"), loaded.get("device")):
-            self._notice("Replay needs the local model, on both ends: a remote server does not promise the "
-                         "same answer for the same seed, and its model file cannot be checked.")
+            self._notice(self.tr("Replay needs the local model, on both ends: a remote server does not promise the "
+                                 "same answer for the same seed, and its model file cannot be checked."))
             return None
         wanted = meta.get("model_sha256")
         have = self.hashes.get(loaded.get("path", ""))
@@ -209,7 +209,7 @@ class ExplainController(QObject):
         tokens = [t for t in meta.get("token_data") or [] if isinstance(t, dict)]
         prefix = [dict(t) for t in tokens[:len(prefix_ids)]]
         if [t.get("id") for t in prefix] != prefix_ids:
-            self._notice("This reply's recorded tokens are incomplete, so it cannot be replayed.")
+            self._notice(self.tr("This reply's recorded tokens are incomplete, so it cannot be replayed."))
             return None
         if meta.get("finish_reason") == "cancelled" and isinstance(meta.get("tokens"), int):
             # It was stopped: replay as far as it got.
@@ -223,30 +223,32 @@ class ExplainController(QObject):
         self._replays.append((chat, reply_id, message_id))
         notes = []
         if not wanted:
-            notes.append("the model file's hash was not recorded with this reply, so it could not be checked")
+            notes.append(self.tr("The model file's hash was not recorded with this reply, so it could not be "
+                                 "checked."))
         if meta.get("device") and meta.get("device") != loaded.get("device"):
-            notes.append(f"it was made on {meta['device']} and is replayed on {loaded.get('device')}, "
-                         "so the text may differ")
+            notes.append(self.tr("It was made on {made} and is replayed on {now}, so the text may differ.").format(
+                made=meta["device"], now=loaded.get("device")))
         if notes:
-            w.status.showMessage("Replaying: " + "; ".join(notes) + ".", 8000)
+            w.status.showMessage(self.tr("Replaying. {notes}").format(notes=" ".join(notes)), 8000)
         return reply_id
 
     def _mismatch_notice(self, meta: dict, loaded: dict, have: str) -> None:
         wanted = meta["model_sha256"]
-        name = meta.get("model") or "another model"
+        name = meta.get("model") or self.tr("another model")
         path = meta.get("model_path") or ""
-        text = (f"Not replayed: this reply was made with {name} (sha256 {wanted[:12]}…), but the loaded model "
-                f"file {Path(loaded.get('path', '')).name} is different (sha256 {have[:12]}…). "
-                "Replaying it would not give the same answer.")
+        sentences = [self.tr("Not replayed: this reply was made with {name} (sha256 {wanted}…), but the loaded model "
+                             "file {loaded} is different (sha256 {have}…). Replaying it would not give the same "
+                             "answer.").format(name=name, wanted=wanted[:12], loaded=Path(loaded.get("path", "")).name,
+                                               have=have[:12])]
         actions = []
         if path and path == loaded.get("path"):
-            text += f" The file {path} has changed since the reply was made."
+            sentences.append(self.tr("The file {path} has changed since the reply was made.").format(path=path))
         elif path and Path(path).is_file():
-            text += f" Load {Path(path).name} to replay it."
-            actions.append((f"Load {Path(path).name}", lambda: self.window.models.load(path)))
+            sentences.append(self.tr("Load {name} to replay it.").format(name=Path(path).name))
+            actions.append((self.tr("Load {name}").format(name=Path(path).name), lambda: self.window.models.load(path)))
         elif path:
-            text += f" That file ({path}) is no longer there."
-        self.window.notices.show_notice("replay", text, "warning", actions)
+            sentences.append(self.tr("That file ({path}) is no longer there.").format(path=path))
+        self.window.notices.show_notice("replay", " ".join(sentences), "warning", actions)
 
     def _notice(self, text: str) -> None:
         self.window.notices.show_notice("replay", text, "warning")
@@ -268,12 +270,13 @@ class ExplainController(QObject):
             reply.meta["replay_identical"] = same
             self.window.save_chat(chat)
             if same:
-                self.window.status.showMessage("Replay: identical to the original reply.", 8000)
+                self.window.status.showMessage(self.tr("Replay: identical to the original reply."), 8000)
             else:
                 at = first_difference(reply.content, original.content)
                 self.window.notices.show_notice(
-                    "replay", f"The replay differs from the original reply from character {at + 1} on. The "
-                    "device, the context length or the chat before it may have changed.", "info")
+                    "replay", self.tr("The replay differs from the original reply from character {number} on. The "
+                                      "device, the context length or the chat before it may have changed.").format(
+                                          number=at + 1), "info")
         self._replays = still
 
     # -- compare ---------------------------------------------------------------------------
@@ -292,7 +295,8 @@ class ExplainController(QObject):
         else:
             last_user = next((m for m in reversed(path) if m.role == "user"), None)
             if last_user is None:
-                w.status.showMessage("Type a question first: Compare writes its answer with two presets.", 5000)
+                w.status.showMessage(self.tr("Type a question first: Compare writes its answer with two presets."),
+                                     5000)
                 return None
             question, parent = last_user.content, last_user.id
             messages = chat.to_messages_for_model(upto=parent)

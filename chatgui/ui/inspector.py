@@ -13,15 +13,18 @@ and results that are no longer the newest are dropped by request id.
 """
 from __future__ import annotations
 
+import html
 from typing import Callable
 
-from PySide6.QtCore import QObject, QRectF, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QToolTip, QVBoxLayout, QWidget)
 
 from chatgui.store import Chat
 
+from .compare import describe_sampling
+from .i18n import translate
 from .inspector_worker import TOP_N, InspectorWorker
 from .token_view import describe_token, percent
 
@@ -33,10 +36,10 @@ RIGHT_WIDTH = 78
 
 
 PENALIZED_MARK = "\u21ba"   # ↺
-LEGEND = ("Thin bar: the model's probability. Thick bar: after the repetition penalty and temperature; "
-          "blue if the token survives top-k, top-p and min-p, grey if filtered out (✗ says by which). "
-          "Right: the probability it is drawn with. " + PENALIZED_MARK + ": used recently, so lowered by the "
-          "repetition penalty.")
+LEGEND = QT_TRANSLATE_NOOP("InspectorDock", "Thin bar: the model's probability. Thick bar: after the repetition "
+                           "penalty and temperature; blue if the token survives top-k, top-p and min-p, grey if "
+                           "filtered out (✗ says by which). Right: the probability it is drawn with. {mark}: used "
+                           "recently, so lowered by the repetition penalty.")
 
 
 def penalized(row: dict) -> bool:
@@ -48,11 +51,11 @@ def filter_reason(row: dict, sampling: dict) -> str:
     if row["final"] > 0:
         return ""
     if sampling.get("temperature", 1.0) <= 0:
-        return "greedy"
+        return translate("SamplingChart", "greedy")
     for key, name in (("top_k", "top-k"), ("top_p", "top-p"), ("min_p", "min-p")):
         if not row[key]:
             return name
-    return "filtered"
+    return translate("SamplingChart", "filtered")
 
 
 class SamplingChart(QWidget):
@@ -62,7 +65,7 @@ class SamplingChart(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("samplingChart")
-        self.setAccessibleName("Next-token probabilities")
+        self.setAccessibleName(self.tr("Next-token probabilities"))
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.rows: list[dict] = []
@@ -105,10 +108,11 @@ class SamplingChart(QWidget):
         small.setPointSizeF(max(6.0, small.pointSizeF() * 0.85))
         painter.setFont(small)
         painter.setPen(muted)
-        painter.drawText(QRectF(0, 0, LABEL_WIDTH, HEADER_HEIGHT), Qt.AlignmentFlag.AlignVCenter, "token")
-        painter.drawText(QRectF(bar_x, 0, bar_w, HEADER_HEIGHT), Qt.AlignmentFlag.AlignVCenter, "probability")
+        painter.drawText(QRectF(0, 0, LABEL_WIDTH, HEADER_HEIGHT), Qt.AlignmentFlag.AlignVCenter, self.tr("token"))
+        painter.drawText(QRectF(bar_x, 0, bar_w, HEADER_HEIGHT), Qt.AlignmentFlag.AlignVCenter,
+                         self.tr("probability"))
         painter.drawText(QRectF(width - RIGHT_WIDTH, 0, RIGHT_WIDTH - 4, HEADER_HEIGHT),
-                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, "drawn with")
+                         Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, self.tr("drawn with"))
         if not self.rows:
             return
         scale = max(max(r["raw"], r["temp"]) for r in self.rows) or 1.0
@@ -152,17 +156,20 @@ class SamplingChart(QWidget):
 
     def row_tooltip(self, row: dict) -> str:
         s = self.sampling
-        kept = lambda ok: "kept" if ok else "removed"   # noqa: E731
-        lines = [f"“{describe_token(row['text'])}”  (token {row['id']}, rank {row['rank']})",
-                 f"model: {percent(row['raw'])}",
-                 f"after repetition penalty ×{s.get('repeat_penalty', 1.0):g}: {percent(row['penalized'])}",
-                 f"after temperature {s.get('temperature', 0):g}: {percent(row['temp'])}",
+        kept = lambda ok: self.tr("kept") if ok else self.tr("removed")   # noqa: E731
+        lines = [self.tr("“{token}”  (token {id}, rank {rank})").format(
+                     token=describe_token(row["text"]), id=row["id"], rank=row["rank"]),
+                 self.tr("model: {p}").format(p=percent(row["raw"])),
+                 self.tr("after repetition penalty ×{penalty}: {p}").format(
+                     penalty=f"{s.get('repeat_penalty', 1.0):g}", p=percent(row["penalized"])),
+                 self.tr("after temperature {temperature}: {p}").format(
+                     temperature=f"{s.get('temperature', 0):g}", p=percent(row["temp"])),
                  f"top-k {s.get('top_k', 0)}: {kept(row['top_k'])}",
                  f"top-p {s.get('top_p', 1.0):g}: {kept(row['top_p'])}",
                  f"min-p {s.get('min_p', 0):g}: {kept(row['min_p'])}",
-                 f"drawn with probability {percent(row['final'])}"]
+                 self.tr("drawn with probability {p}").format(p=percent(row["final"]))]
         if row["id"] == self.chosen_id:
-            lines.append("this token was drawn in the reply")
+            lines.append(self.tr("this token was drawn in the reply"))
         return "\n".join(lines)
 
 
@@ -170,9 +177,10 @@ class InspectorDock(QDockWidget):
     back_requested = Signal()
 
     def __init__(self, parent=None):
-        super().__init__("Sampling inspector", parent)
+        super().__init__(parent)
+        self.setWindowTitle(self.tr("Sampling inspector"))
         self.setObjectName("samplingInspector")
-        self.setAccessibleName("Sampling inspector")
+        self.setAccessibleName(self.tr("Sampling inspector"))
         self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         body = QWidget()
@@ -184,9 +192,9 @@ class InspectorDock(QDockWidget):
         self.position_label.setTextFormat(Qt.TextFormat.PlainText)
         column.addWidget(self.position_label)
         row = QHBoxLayout()
-        self.back_button = QPushButton("Back to the next reply")
+        self.back_button = QPushButton(self.tr("Back to the next reply"))
         self.back_button.setObjectName("inspectorBackButton")
-        self.back_button.setToolTip("Inspect the first token of the next reply instead of a token of this one")
+        self.back_button.setToolTip(self.tr("Inspect the first token of the next reply instead of a token of this one"))
         self.back_button.clicked.connect(self.back_requested)
         self.back_button.hide()
         row.addWidget(self.back_button)
@@ -196,7 +204,8 @@ class InspectorDock(QDockWidget):
         self.summary_label.setObjectName("inspectorSummary")
         self.summary_label.setWordWrap(True)
         column.addWidget(self.summary_label)
-        self.legend_label = QLabel(f"<small>{LEGEND}</small>")
+        legend = html.escape(self.tr(LEGEND).format(mark=PENALIZED_MARK))
+        self.legend_label = QLabel(f"<small>{legend}</small>")
         self.legend_label.setObjectName("inspectorLegend")
         self.legend_label.setWordWrap(True)
         column.addWidget(self.legend_label)
@@ -218,11 +227,10 @@ class InspectorDock(QDockWidget):
     def show_data(self, data: dict) -> None:
         s = data["sampling"]
         shown = len(data["rows"])
-        self.summary_label.setText(
-            f"temperature {s['temperature']:g} · top-k {s['top_k']} · top-p {s['top_p']:g} · min-p {s['min_p']:g}"
-            f" · repetition ×{s['repeat_penalty']:g}\n"
-            f"{data['survivors']:,} of {data['vocab']:,} tokens can be drawn; the {shown} most likely are shown "
-            f"({percent(min(1.0, data['shown_final_mass']))} of the sampling probability).")
+        self.summary_label.setText(describe_sampling(s) + "\n" + self.tr(
+            "{survivors} of {vocab} tokens can be drawn; the {shown} most likely are shown ({mass} of the sampling "
+            "probability).").format(survivors=f"{data['survivors']:,}", vocab=f"{data['vocab']:,}", shown=shown,
+                                    mass=percent(min(1.0, data["shown_final_mass"]))))
         self.chart.set_rows(data["rows"], s, data.get("chosen_id"))
         self.message_label.setText("")
 
@@ -293,8 +301,9 @@ class SamplingInspector(QObject):
                 drawn = describe_token(tokens[index].get("t", ""))
                 return {"messages": chat.to_messages_for_model(upto=message.parent_id), "prefix_ids": ids[:index],
                         "chosen_id": ids[index], "message_id": message_id, "index": index,
-                        "description": f"Token {index + 1} of this reply: “{drawn}” was drawn (▶). The distribution "
-                                       "it was drawn from, under the current settings:"}
+                        "description": self.tr("Token {number} of this reply: “{token}” was drawn (▶). The "
+                                               "distribution it was drawn from, under the current settings:").format(
+                                                   number=index + 1, token=drawn)}
             self.target = None
         question = next((m for m in reversed(path) if m.role == "user"), None)
         if question is None:
@@ -303,7 +312,8 @@ class SamplingInspector(QObject):
         excerpt = excerpt[:60] + ("…" if len(excerpt) > 60 else "")
         return {"messages": chat.to_messages_for_model(upto=question.id), "prefix_ids": [], "chosen_id": None,
                 "message_id": None, "index": None,
-                "description": f"First token of the next reply to “{excerpt}”, under the current settings:"}
+                "description": self.tr("First token of the next reply to “{question}”, under the current "
+                                       "settings:").format(question=excerpt)}
 
     # -- asking the engine thread ----------------------------------------------------------
     def request_now(self) -> int | None:
@@ -313,14 +323,14 @@ class SamplingInspector(QObject):
         position = self.position()
         self.dock.back_button.setVisible(self.target is not None)
         if position is None:
-            self.dock.position_label.setText("Send a message: the inspector then shows how the next token is "
-                                             "chosen.")
+            self.dock.position_label.setText(self.tr("Send a message: the inspector then shows how the next token "
+                                                     "is chosen."))
             self.dock.summary_label.setText("")
             self.dock.chart.set_rows([], {})
             return None
         self.dock.position_label.setText(position["description"])
         if self.busy:
-            self.dock.message_label.setText("Waiting for the reply to finish…")
+            self.dock.message_label.setText(self.tr("Waiting for the reply to finish…"))
             return None
         self._next_id += 1
         self.request_id = self._next_id

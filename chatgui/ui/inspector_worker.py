@@ -37,10 +37,11 @@ class InspectorWorker(QObject):
             return
         model = self.engine.model
         if model is None:
-            self.explain_failed.emit(request_id, "No model is loaded.")
+            self.explain_failed.emit(request_id, self.tr("No model is loaded."))
             return
         if not hasattr(model, "next_token_logits"):
-            self.explain_failed.emit(request_id, "The sampling inspector needs a model that runs on this computer.")
+            self.explain_failed.emit(request_id, self.tr("The sampling inspector needs a model that runs on this "
+                                                         "computer."))
             return
         try:
             self.explained.emit(request_id, self._explain(model, request))

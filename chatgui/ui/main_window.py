@@ -58,6 +58,7 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
+        self.language_menu = build_language_menu(self, self.view_menu)   # last in View
         self._connect()
         restore_window(self, self.settings)
         self._open_first_chat()
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu(self.tr("&File"))
+        file_menu.setObjectName("fileMenu")   # found by name, not by its (translated) title
         self.new_action = self._action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New, self.new_chat)
         file_menu.addSeparator()
         self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
@@ -105,16 +107,18 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, self.tr("&Quit"), QKeySequence("Ctrl+Q"), self.close)
         chat_menu = self.menuBar().addMenu(self.tr("&Chat"))
+        chat_menu.setObjectName("chatMenu")
         self._action(chat_menu, self.tr("&Search chats"), QKeySequence("Ctrl+F"), self.chat_list.focus_search)
         self.stop_action = self._action(chat_menu, self.tr("S&top reply"), QKeySequence(Qt.Key.Key_Escape),
                                         self.stop_reply)
         self.stop_action.setEnabled(False)
         self._action(chat_menu, self.tr("&Rename chat"), QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
+        view_menu.setObjectName("viewMenu")
+        self.view_menu = view_menu
         toggle = self.panel.toggleViewAction()
         toggle.setText(self.tr("&Settings panel"))
         view_menu.addAction(toggle)
-        self.language_menu = build_language_menu(self, view_menu)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)

@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QCursor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout,
                                QWidget)
 
+from .i18n import translate
 from .safe_text import SafeDocument, SafeTextBrowser
 
 TOKEN_SCHEME = "tok"
@@ -125,16 +126,19 @@ def alternative_rows(record: dict) -> list[dict]:
 
 def tooltip_html(index: int, record: dict) -> str:
     rows = alternative_rows(record)
-    lines = [f"<b>Token {index + 1}</b>: {html.escape(describe_token(record.get('t', '')))}",
-             "<table cellspacing='0' cellpadding='1'><tr><th align='left'>token</th>"
-             "<th align='right'>&nbsp;model&nbsp;</th><th align='right'>&nbsp;sampled</th></tr>"]
+    head = html.escape(translate("TokenView", "Token {number}").format(number=index + 1))
+    lines = [f"<b>{head}</b>: {html.escape(describe_token(record.get('t', '')))}",
+             "<table cellspacing='0' cellpadding='1'><tr><th align='left'>{}</th>"
+             "<th align='right'>&nbsp;{}&nbsp;</th><th align='right'>&nbsp;{}</th></tr>".format(
+                 *map(html.escape, (translate("TokenView", "token"), translate("TokenView", "model"),
+                                    translate("TokenView", "sampled"))))]
     for row in rows:
         name = html.escape(describe_token(row["text"] or ""))
         if row["chosen"]:
             name = f"<b>{name}</b>"
         lines.append(f"<tr><td>{name}</td><td align='right'>{percent(row['p'])}</td>"
                      f"<td align='right'>{_sampled_text(row)}</td></tr>")
-    lines.append("</table><i>Click for more</i>")
+    lines.append("</table><i>{}</i>".format(html.escape(translate("TokenView", "Click for more"))))
     return "<qt>" + "".join(lines) + "</qt>"
 
 
@@ -142,7 +146,7 @@ def _sampled_text(row: dict) -> str:
     if row["sp"] is None:
         return f"<{percent(row['below'])}" if row.get("below") else "–"
     if row["sp"] == 0.0 and not row["chosen"]:
-        return "filtered out"
+        return translate("TokenView", "filtered out")
     return percent(row["sp"])
 
 
@@ -155,7 +159,7 @@ class TokenBrowser(SafeTextBrowser):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("tokenView")
-        self.setAccessibleName("Reply tokens coloured by probability")
+        self.setAccessibleName(self.tr("Reply tokens coloured by probability"))
         self.setMouseTracking(True)
         self.tokens: list = []
 
@@ -238,9 +242,12 @@ class TokenBody(QWidget):
         base, text = palette_colours()
         chips = "".join(f'<span style="background-color:{token_background(p, base).name()}; color:{text.name()}">'
                         f"&nbsp;{percent(p) if p < 0.95 else '≥95%'}&nbsp;</span> " for p in LEGEND_STEPS)
-        older = "" if any("sp" in t for t in tokens if isinstance(t, dict)) else " (model probability)"
-        self.legend.setText(f"<small>Probability each token was drawn with{older}: {chips} "
-                            "· hover or click a token for its alternatives</small>")
+        sampled = any("sp" in t for t in tokens if isinstance(t, dict))
+        legend = (self.tr("Probability each token was drawn with: {chips} · hover or click a token for its "
+                          "alternatives") if sampled else
+                  self.tr("Probability each token was drawn with (model probability): {chips} · hover or click a "
+                          "token for its alternatives"))
+        self.legend.setText("<small>{}</small>".format(html.escape(legend).replace("{chips}", chips)))
         self.browser.show_tokens(tokens, content)
 
 
@@ -254,7 +261,7 @@ class TokenPopup(QFrame):
     def __init__(self, index: int, record: dict, can_branch: bool = True, parent=None):
         super().__init__(parent, Qt.WindowType.Popup)
         self.setObjectName("tokenPopup")
-        self.setAccessibleName("Token alternatives")
+        self.setAccessibleName(self.tr("Token alternatives"))
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setStyleSheet("QFrame#tokenPopup { background: palette(window); border: 1px solid palette(dark); "
                            "border-radius: 4px; }")
@@ -262,13 +269,15 @@ class TokenPopup(QFrame):
         self.rows = alternative_rows(record)
         column = QVBoxLayout(self)
         column.setContentsMargins(10, 8, 10, 8)
-        title = QLabel(f"<b>Token {index + 1}</b>: “{html.escape(describe_token(record.get('t', '')))}”")
+        head = html.escape(self.tr("Token {number}").format(number=index + 1))
+        title = QLabel(f"<b>{head}</b>: “{html.escape(describe_token(record.get('t', '')))}”")
         title.setTextFormat(Qt.TextFormat.RichText)
         column.addWidget(title)
-        note = ("model: the model's own probability · sampled: after temperature, top-k, top-p, min-p and the "
-                "repetition penalty")
+        note = self.tr("model: the model's own probability · sampled: after temperature, top-k, top-p, min-p and "
+                       "the repetition penalty")
         if "salts" not in record:
-            note = "model: the model's own probability (this reply was recorded without after-sampling values)"
+            note = self.tr("model: the model's own probability (this reply was recorded without after-sampling "
+                           "values)")
         hint = QLabel(f"<small>{html.escape(note)}</small>")
         hint.setTextFormat(Qt.TextFormat.RichText)
         hint.setWordWrap(True)
@@ -276,14 +285,15 @@ class TokenPopup(QFrame):
         column.addWidget(hint)
         grid = QGridLayout()
         grid.setHorizontalSpacing(12)
-        for col, head in enumerate(("Token", "Model", "Sampled")):
-            label = QLabel(f"<b>{head}</b>")
+        for col, head in enumerate((self.tr("Token"), self.tr("Model"), self.tr("Sampled"))):
+            label = QLabel(f"<b>{html.escape(head)}</b>")
             grid.addWidget(label, 0, col, Qt.AlignmentFlag.AlignRight if col else Qt.AlignmentFlag.AlignLeft)
         self.buttons: dict[int, QPushButton] = {}
         for r, row in enumerate(self.rows, 1):
             name = QLabel()
             name.setTextFormat(Qt.TextFormat.PlainText)
-            name.setText(describe_token(row["text"] or "") + ("   ✓ chosen" if row["chosen"] else ""))
+            name.setText(self.tr("{token}   ✓ chosen").format(token=describe_token(row["text"] or ""))
+                         if row["chosen"] else describe_token(row["text"] or ""))
             if row["chosen"]:
                 font = name.font()
                 font.setBold(True)
@@ -292,18 +302,19 @@ class TokenPopup(QFrame):
             grid.addWidget(QLabel(percent(row["p"])), r, 1, Qt.AlignmentFlag.AlignRight)
             grid.addWidget(QLabel(_sampled_text(row)), r, 2, Qt.AlignmentFlag.AlignRight)
             if not row["chosen"]:
-                button = QPushButton("Continue with this")
+                button = QPushButton(self.tr("Continue with this"))
                 button.setObjectName("branchButton")
-                button.setToolTip("Regenerate the reply from here, starting with this token (kept as a new version)")
+                button.setToolTip(self.tr("Regenerate the reply from here, starting with this token (kept as a new "
+                                          "version)"))
                 button.setEnabled(can_branch)
                 button.clicked.connect(lambda _=False, tid=row["id"]: self._branch(tid))
                 grid.addWidget(button, r, 3)
                 self.buttons[row["id"]] = button
         column.addLayout(grid)
         row = QHBoxLayout()
-        inspect = QPushButton("Inspect sampling here")
+        inspect = QPushButton(self.tr("Inspect sampling here"))
         inspect.setObjectName("inspectTokenButton")
-        inspect.setToolTip("Show this position's next-token distribution in the sampling inspector")
+        inspect.setToolTip(self.tr("Show this position's next-token distribution in the sampling inspector"))
         inspect.clicked.connect(self._inspect)
         row.addStretch(1)
         row.addWidget(inspect)
