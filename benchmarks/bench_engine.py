@@ -16,6 +16,10 @@ import subprocess
 import sys
 import time
 
+# chatgui.engine sets OMP_WAIT_POLICY for itself; the reference must run with the environment the
+# user had, or llama.cpp's own OpenMP threads would inherit our choice.
+ORIGINAL_ENV = dict(os.environ)
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 CHAT = [{"role": "user", "content": "What is the capital of France?"}]
@@ -132,7 +136,8 @@ def in_subprocess(which: str, args) -> dict:
     cmd = [sys.executable, __file__, "--_child", which, "--model", args.model, "--device", args.device]
     if args.quick:
         cmd.append("--quick")
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    env = ORIGINAL_ENV if which == "llama-cpp" else os.environ
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         return {"error": (r.stderr or r.stdout).strip().splitlines()[-1:]}
     return json.loads(r.stdout.strip().splitlines()[-1])

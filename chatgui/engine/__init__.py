@@ -5,13 +5,7 @@ UI before torch is imported; torch loads on first use of anything that needs it.
 """
 from __future__ import annotations
 
-import os
 from importlib import import_module
-
-# OpenMP worker threads that spin while they wait steal the CPU from each other as soon as
-# anything else runs on a small machine (a browser, a build): decode speed then drops ~10x.
-# Sleeping waits cost little when the machine is idle. This must be set before torch loads.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from .errors import EngineError, ModelLoadError, PromptTooLongError, TemplateError
 from .types import PRESETS, Alternative, GenerationStats, SamplingSettings, TokenEvent
