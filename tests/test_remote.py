@@ -3,7 +3,6 @@ scripted to misbehave in one way: refused keys, error statuses, malformed or cut
 silence. Real sockets, no mocks of httpx."""
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 import socket
@@ -23,6 +22,7 @@ from chatgui.remote import (RemoteAuthError, RemoteConnectionError, RemoteError,
                             RemoteTimeoutError, normalize_base_url, public_backend_settings)
 from chatgui.remote import secrets as remote_secrets
 from chatgui.server import BackgroundServer
+from fake_openai import sse_chunk, sse_stream
 
 KEY = "sk-test-5ecret-value-123"
 HI = [{"role": "user", "content": "hi"}]
@@ -47,24 +47,11 @@ class FakeServer:
 
     def stream(self, *events: str, then_wait: float = 0.0, delay: float = 0.0) -> StreamingResponse:
         """An SSE response sending these raw events, then optionally staying silent."""
-        async def body():
-            try:
-                for e in events:
-                    yield e.encode()
-                    await asyncio.sleep(delay)
-                await asyncio.sleep(then_wait)
-            finally:
-                self.hung_up.set()
-        return StreamingResponse(body(), media_type="text/event-stream")
+        return sse_stream(events, self.hung_up, delay, then_wait)
 
 
 def chunk(content=None, finish=None, usage=None) -> str:
-    body = {"id": "x", "object": "chat.completion.chunk", "model": "m",
-            "choices": [] if usage else [{"index": 0, "delta": {} if content is None else {"content": content},
-                                          "finish_reason": finish}]}
-    if usage:
-        body["usage"] = usage
-    return f"data: {json.dumps(body)}\n\n"
+    return sse_chunk(content, finish, usage)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 the network."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
@@ -25,6 +24,7 @@ from chatgui.remote import secrets as remote_secrets
 from chatgui.server import BackgroundServer, start_server
 from chatgui.store import AppSettings
 from chatgui.ui.options import LaunchOptions
+from fake_openai import sse_chunk, sse_stream
 
 KEY = "sk-ui-test-5ecret-4f9a2c"
 REPLY_TIMEOUT_MS = 30_000
@@ -61,23 +61,11 @@ class FakeServer:
         return self.handler(json.loads(await request.body()))
 
     def stream(self, *events: str, delay: float = 0.0) -> StreamingResponse:
-        async def body():
-            try:
-                for e in events:
-                    yield e.encode()
-                    await asyncio.sleep(delay)
-            finally:
-                self.hung_up.set()
-        return StreamingResponse(body(), media_type="text/event-stream")
+        return sse_stream(events, self.hung_up, delay)
 
 
 def chunk(content=None, finish=None, usage=None) -> str:
-    body = {"id": "x", "object": "chat.completion.chunk", "model": "fake",
-            "choices": [] if usage else [{"index": 0, "delta": {} if content is None else {"content": content},
-                                          "finish_reason": finish}]}
-    if usage:
-        body["usage"] = usage
-    return f"data: {json.dumps(body)}\n\n"
+    return sse_chunk(content, finish, usage, model="fake")
 
 
 @pytest.fixture(scope="module")
