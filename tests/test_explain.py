@@ -251,7 +251,10 @@ def test_inspector_matches_sampling_and_follows_the_sliders(qtbot, make_window, 
 
 
 def test_inspector_dock_takes_its_room_from_the_conversation(qtbot, make_window):
-    window = make_window(wait_model=False)
+    # Wait for the model: its arrival fills in the settings panel and may shift the layout,
+    # which would race with the widths measured here.
+    window = make_window()
+    qtbot.wait(100)
     panel_width, view_width = window.panel.width(), window.view.width()
     dock = window.explain.dock
     for _ in range(2):
