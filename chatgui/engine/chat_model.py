@@ -52,8 +52,6 @@ class ChatModel:
         self.device = device
         self.context_length = context_length
         self.name = str(gguf.get("general.name") or self.path.stem)
-        self.metadata_summary = {k: gguf.get(k) for k in ("general.architecture", "general.name",
-                                                          "general.license", "general.size_label")}
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
         self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._sha256: str | None = None

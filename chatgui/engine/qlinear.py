@@ -8,12 +8,12 @@ Other types become dense bfloat16 (or float32 when exact reference numerics are 
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .gguf_file import TensorInfo
+from .quant import block_scale, blocks, nibbles
 
 GROUP = 32
 INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
@@ -31,16 +31,13 @@ def int4_parts(t: TensorInfo) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]
         return _q4_k_parts(t)
     n, k = t.shape
     block_bytes = 18 if t.qtype_name == "Q4_0" else 20
-    raw = torch.from_numpy(np.array(t.data).reshape(n, k // GROUP, block_bytes))
-    d = raw[..., 0:2].contiguous().view(torch.float16).float().squeeze(-1)
-    qs = raw[..., block_bytes - 16:]
-    # ggml: element i of a block is the low nibble of byte i, element i+16 the high nibble.
-    q = torch.cat([qs & 0x0F, qs >> 4], dim=-1).reshape(n, k).to(torch.int32)
+    b = blocks(t, block_bytes)
+    d = block_scale(b, 0).reshape(n, k // GROUP)
+    q = nibbles(b[:, block_bytes - 16:]).reshape(n, k).to(torch.int32)
     if t.qtype_name == "Q4_0":          # w = d * (q - 8)
         zero = torch.zeros_like(d)
     else:                               # Q4_1: w = d * q + m = (q - 8) * d + (m + 8d)
-        m = raw[..., 2:4].contiguous().view(torch.float16).float().squeeze(-1)
-        zero = m + 8 * d
+        zero = block_scale(b, 2).reshape(n, k // GROUP) + 8 * d
     return q, d, zero
 
 
@@ -48,7 +45,7 @@ def _q4_k_parts(t: TensorInfo):
     """Q4_K: super-blocks of 256 = 8 sub-blocks of 32, each w = d*sc*q - dmin*m with 6-bit sc, m.
     Each sub-block is one int4 group: scale = d*sc, zero = 8*d*sc - dmin*m."""
     n, k = t.shape
-    raw = torch.from_numpy(np.array(t.data).reshape(n, k // 256, 144)).to(torch.int32)
+    raw = blocks(t, 144).reshape(n, k // 256, 144).to(torch.int32)
     d = raw[..., 0:2].to(torch.uint8).contiguous().view(torch.float16).float()        # [n, S, 1]
     dmin = raw[..., 2:4].to(torch.uint8).contiguous().view(torch.float16).float()
     s = raw[..., 4:16]
@@ -90,9 +87,6 @@ class Int4Linear(nn.Module):
             y = y[:, :self.out_features]
         y = y.reshape(*shape[:-1], self.out_features)
         return y if self.bias is None else y + self.bias
-
-    def dequantized(self) -> torch.Tensor:
-        return self(torch.eye(self.in_features)).t().float().contiguous()
 
 
 class DenseLinear(nn.Module):

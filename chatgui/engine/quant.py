@@ -20,34 +20,41 @@ SUPPORTED = {
 }
 
 
-def _blocks(t: TensorInfo, block_bytes: int) -> torch.Tensor:
+def blocks(t: TensorInfo, block_bytes: int) -> torch.Tensor:
+    """The tensor's raw blocks as a [n_blocks, block_bytes] uint8 tensor."""
     raw = np.ascontiguousarray(t.data).reshape(-1, block_bytes)
     return torch.from_numpy(raw.copy() if not raw.flags.writeable else raw)
 
 
-def _scale(b: torch.Tensor, start: int) -> torch.Tensor:
+def block_scale(b: torch.Tensor, start: int) -> torch.Tensor:
+    """The float16 field at byte `start` of every block, as float32 [n_blocks, 1]."""
     return b[:, start:start + 2].contiguous().view(torch.float16).float()
 
 
 def _dequant_q8_0(t: TensorInfo) -> torch.Tensor:
-    b = _blocks(t, 34)
+    b = blocks(t, 34)
     q = b[:, 2:].contiguous().view(torch.int8).float()
-    return q * _scale(b, 0)
+    return q * block_scale(b, 0)
+
+
+def nibbles(qs: torch.Tensor) -> torch.Tensor:
+    """4-bit values 0..15 of [n_blocks, 16] packed bytes: ggml packs element i in the low
+    nibble of byte i and element i+16 in the high nibble."""
+    return torch.cat([qs & 0x0F, qs >> 4], dim=1)
 
 
 def _unpack_nibbles(qs: torch.Tensor) -> torch.Tensor:
-    # ggml packs element i in the low nibble of byte i and element i+16 in the high nibble.
-    return torch.cat([qs & 0x0F, qs >> 4], dim=1).float()
+    return nibbles(qs).float()
 
 
 def _dequant_q4_0(t: TensorInfo) -> torch.Tensor:
-    b = _blocks(t, 18)
-    return (_unpack_nibbles(b[:, 2:]) - 8.0) * _scale(b, 0)
+    b = blocks(t, 18)
+    return (_unpack_nibbles(b[:, 2:]) - 8.0) * block_scale(b, 0)
 
 
 def _dequant_q4_1(t: TensorInfo) -> torch.Tensor:
-    b = _blocks(t, 20)
-    return _unpack_nibbles(b[:, 4:]) * _scale(b, 0) + _scale(b, 2)
+    b = blocks(t, 20)
+    return _unpack_nibbles(b[:, 4:]) * block_scale(b, 0) + block_scale(b, 2)
 
 
 _BIT = torch.tensor([1, 2, 4, 8, 16, 32, 64, 128], dtype=torch.uint8)
@@ -61,13 +68,13 @@ def _five_bit(b: torch.Tensor, qh_at: int) -> torch.Tensor:
 
 
 def _dequant_q5_0(t: TensorInfo) -> torch.Tensor:
-    b = _blocks(t, 22)
-    return (_five_bit(b, 2) - 16.0) * _scale(b, 0)
+    b = blocks(t, 22)
+    return (_five_bit(b, 2) - 16.0) * block_scale(b, 0)
 
 
 def _dequant_q5_1(t: TensorInfo) -> torch.Tensor:
-    b = _blocks(t, 24)
-    return _five_bit(b, 4) * _scale(b, 0) + _scale(b, 2)
+    b = blocks(t, 24)
+    return _five_bit(b, 4) * block_scale(b, 0) + block_scale(b, 2)
 
 
 _FAST = {"Q8_0": _dequant_q8_0, "Q4_0": _dequant_q4_0, "Q4_1": _dequant_q4_1, "Q5_0": _dequant_q5_0,
