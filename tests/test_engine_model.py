@@ -5,9 +5,17 @@ import pytest
 import torch
 
 from chatgui.engine import load_model
+from chatgui.engine.decode import rope_row
 from chatgui.engine.loader import neox_to_interleaved
 from chatgui.engine.model import ModelArgs, apply_rope, rope_table
 from tiny_gguf import write_tiny_model
+
+
+def clear_cache(m):
+    """Forget every cached key and value, so a later step can only use what it wrote itself."""
+    for layer in m.net.layers:
+        layer.attn.cache.k.zero_()
+        layer.attn.cache.v.zero_()
 
 
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
@@ -15,11 +23,26 @@ def test_kv_cache_decode_equals_full_forward(tmp_path, arch):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch), device="cpu", precision="float32")
     ids = torch.randint(3, 250, (1, 40), generator=torch.Generator().manual_seed(0))
     full = m.net(ids, 0)[0]
+    clear_cache(m)
     # Prefill 25 tokens, then decode the rest one by one through the cache.
     step = [m.net(ids[:, :25], 0)[0]]
     for t in range(25, 40):
         step.append(m.net(ids[:, t:t + 1], t)[0])
     torch.testing.assert_close(torch.cat(step), full, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
+def test_fast_decode_step_tracks_the_batched_forward_with_compact_weights(tmp_path, arch):
+    """The decode step (decode.py) and the batched forward share weights and cache but not code:
+    with int4 weights and bfloat16 matmuls they must still agree token by token."""
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch, qtype="Q4_1"), device="cpu")
+    ids = torch.randint(3, 250, (1, 30), generator=torch.Generator().manual_seed(2))
+    full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
+    clear_cache(m)
+    m.net(ids[:, :20], 0)
+    step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(20, 30)]).float(), -1)
+    assert (step.argmax(-1) == full[20:].argmax(-1)).all()
+    assert float((step.exp() - full[20:].exp()).abs().sum(-1).max()) < 0.05
 
 
 def test_gemma3_sliding_window_limits_attention(tmp_path):
@@ -32,6 +55,7 @@ def test_gemma3_sliding_window_limits_attention(tmp_path):
     assert [layer.attn.sliding for layer in m.net.layers] == [True, False]
     ids = torch.randint(3, 250, (1, 12), generator=torch.Generator().manual_seed(1))
     full = m.net(ids, 0)[0]
+    clear_cache(m)
     step = [m.net(ids[:, :5], 0)[0]] + [m.net(ids[:, t:t + 1], t)[0] for t in range(5, 12)]
     torch.testing.assert_close(torch.cat(step), full, rtol=1e-4, atol=1e-4)
     # Changing a token outside every window of the sliding layer still matters through the
@@ -74,6 +98,13 @@ def test_partial_rotary_leaves_tail_untouched():
     assert not torch.allclose(out[:, 1:, :, :8], x[:, 1:, :, :8])   # position 0 is not rotated
 
 
+@pytest.mark.parametrize("rope_dim", [16, 8])
+def test_rope_of_one_token_equals_batched_rope(rope_dim):
+    x = torch.randn(1, 1, 5, 16)
+    rot = rope_table(ModelArgs(head_dim=16, rope_dim=rope_dim), 10000.0, 9, "cpu")
+    torch.testing.assert_close(rope_row(x[0, 0], rot[7], rope_dim), apply_rope(x, rot[7:8], rope_dim)[0, 0])
+
+
 @pytest.mark.parametrize("qtype", ["F32", "Q4_1", "Q4_0"])
 def test_compact_weights_track_the_float32_reference(tmp_path, qtype):
     """precision="auto" (int4 / bfloat16 weights, bfloat16 matmuls) stays close to float32."""
@@ -83,3 +114,16 @@ def test_compact_weights_track_the_float32_reference(tmp_path, qtype):
     a, b = fast.logprobs(ids), exact.logprobs(ids)
     assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9
     assert float((a.exp() - b.exp()).abs().sum(-1).max()) < 0.1     # total variation per position
+
+
+@pytest.mark.parametrize("shape", [(1, 49152), (3, 4096 + 64), (2, 640), (1, 100)])
+def test_two_stage_top_indices_equal_topk(shape):
+    """The output head's candidate search (qlinear._top_indices) finds exactly topk's set."""
+    from chatgui.engine.qlinear import _top_indices
+    g = torch.Generator().manual_seed(sum(shape))
+    for trial in range(20):
+        x = torch.randn(shape, generator=g)
+        if trial % 2:   # clustered maxima: many of the best values in a few groups
+            x[:, :256] += 4.0
+        ours = _top_indices(x, 64).sort(-1).values
+        assert torch.equal(ours, x.topk(min(64, shape[1]), dim=-1).indices.sort(-1).values)

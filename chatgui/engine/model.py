@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decode import Decoder
+
 
 @dataclass
 class ModelArgs:
@@ -73,6 +75,7 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         # Written out: fewer dispatched ops than F.rms_norm on this CPU build, same result.
+        x = x.float()
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
@@ -178,11 +181,13 @@ class Transformer(nn.Module):
         self.tok_embeddings: nn.Module | None = None
         self.output: nn.Module | None = None
         self.max_seq = 0
+        self._decoder: Decoder | None = None     # the single-token fast path, built on first use
         self.requires_grad_(False)
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
         device = self.norm.weight.device
         self.max_seq = max_seq
+        self._decoder = None
         for layer in self.layers:
             layer.attn.cache = KVCache(max_seq, self.args.n_kv_heads, self.args.head_dim, dtype, device)
         self.rope_global = rope_table(self.args, self.args.rope_base, max_seq, device, freq_factors,
@@ -208,6 +213,10 @@ class Transformer(nn.Module):
         B, T = tokens.shape
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
+        if B == 1 and T == 1:
+            if self._decoder is None:
+                self._decoder = Decoder(self)
+            return self._decoder.step(int(tokens[0, 0]), start).view(1, 1, -1)
         x = self.tok_embeddings.rows(tokens)
         if self.args.embed_scale != 1.0:
             x = x * self.args.embed_scale

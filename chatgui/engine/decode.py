@@ -1,0 +1,125 @@
+"""The single-token decode step: the hot loop of generation.
+
+Decoding one token of a small model on a CPU costs more in per-op overhead (Python, nn.Module
+attribute lookups, the dispatcher, casts) than in arithmetic: the eager Transformer.forward spent
+~15 ms a token on overhead next to ~13 ms of matmuls. So the decode step is this flat loop over
+plain tensors gathered once from the Transformer, with as few dispatched ops as possible. It
+computes what Transformer.forward computes for one token (tests/test_engine_model.py compares
+them) and writes the same KV cache.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(slots=True)
+class _Layer:
+    attn_norm: torch.Tensor
+    qkv: Callable
+    qkv_dtype: torch.dtype
+    q_norm: torch.Tensor | None
+    k_norm: torch.Tensor | None
+    k_cache: torch.Tensor           # [n_kv, max_seq, head_dim] views of the layer's KVCache
+    v_cache: torch.Tensor
+    window: int                     # 0: attends to every earlier position
+    wo: Callable
+    wo_dtype: torch.dtype
+    ffn_norm: torch.Tensor
+    w13: Callable
+    w13_dtype: torch.dtype
+    w2: Callable
+    w2_dtype: torch.dtype
+    attn_post_norm: torch.Tensor | None
+    ffn_post_norm: torch.Tensor | None
+    sliding: bool
+
+
+def rope_row(x: torch.Tensor, rot: torch.Tensor, rope_dim: int) -> torch.Tensor:
+    """Interleaved RoPE for the heads of one token: x [H, D], rot [rope_dim/2] complex -> [H, D] float32."""
+    H, D = x.shape
+    if rope_dim == D:
+        return torch.view_as_real(torch.view_as_complex(x.float().view(H, D // 2, 2)) * rot).view(H, D)
+    head = torch.view_as_complex(x[:, :rope_dim].float().contiguous().view(H, rope_dim // 2, 2)) * rot
+    return torch.cat([torch.view_as_real(head).view(H, rope_dim), x[:, rope_dim:].float()], dim=-1)
+
+
+class Decoder:
+    def __init__(self, net):
+        a = net.args
+        self.args = a
+        self.eps = a.norm_eps
+        self.embed = net.tok_embeddings.rows
+        self.head = net.output.forward
+        self.norm = net.norm.weight
+        self.rope_global, self.rope_local = net.rope_global, net.rope_local
+        self.gelu = a.act == "gelu_tanh"
+        self.scale = [layer.attn.scale for layer in net.layers][0] if net.layers else 1.0
+        self._out: dict[torch.dtype, torch.Tensor] = {}
+        self.layers = []
+        for layer in net.layers:
+            at, ff = layer.attn, layer.ffn
+            qkv, qkv_dtype = at.wqkv.kernel()
+            wo, wo_dtype = at.wo.kernel()
+            w13, w13_dtype = ff.w13.kernel()
+            w2, w2_dtype = ff.w2.kernel()
+            self.layers.append(_Layer(
+                layer.attn_norm.weight, qkv, qkv_dtype,
+                at.q_norm.weight if a.qk_norm else None, at.k_norm.weight if a.qk_norm else None,
+                at.cache.k[0], at.cache.v[0], a.sliding_window if at.sliding else 0,
+                wo, wo_dtype, layer.ffn_norm.weight, w13, w13_dtype, w2, w2_dtype,
+                layer.attn_post_norm.weight if a.post_norms else None,
+                layer.ffn_post_norm.weight if a.post_norms else None, at.sliding))
+
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+        """RMSNorm of rows x [R, D], computed in float32 and returned in dtype. For one row a dot
+        product is several times cheaper than pow + mean, and writing the result straight into
+        the next matmul's input dtype saves a cast."""
+        x = x.float()
+        if x.shape[0] != 1:
+            return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(dtype)
+        r = torch.dot(x[0], x[0]).mul_(1.0 / x.shape[1]).add_(self.eps).rsqrt_()
+        if dtype == torch.float32:
+            return x * r * weight
+        out = self._out.get(dtype)
+        if out is None or out.shape != x.shape:
+            out = self._out[dtype] = torch.empty(x.shape, dtype=dtype, device=x.device)
+        return torch.mul(x * r, weight, out=out)   # read by the next matmul before the next norm
+
+    @torch.no_grad()
+    def step(self, token_id: int, pos: int) -> torch.Tensor:
+        """Logits [vocab] (float32) for the token after token_id at position pos; fills the cache at pos."""
+        a = self.args
+        nh, nkv, hd = a.n_heads, a.n_kv_heads, a.head_dim
+        nqk = (nh + nkv) * hd
+        x = self.embed(torch.tensor([token_id], device=self.norm.device))       # [1, dim] float32
+        if a.embed_scale != 1.0:
+            x = x * a.embed_scale
+        grot, lrot = self.rope_global[pos], self.rope_local[pos]
+        for L in self.layers:
+            qkv = L.qkv(self._norm(x, L.attn_norm, L.qkv_dtype))[0]
+            qk = qkv[:nqk].view(nh + nkv, hd)
+            if L.q_norm is not None:
+                qk = torch.cat([self._norm(qk[:nh], L.q_norm), self._norm(qk[nh:], L.k_norm)])
+            qk = rope_row(qk, lrot if L.sliding else grot, a.rope_dim)
+            L.k_cache[:, pos] = qk[nh:]
+            L.v_cache[:, pos] = qkv[nqk:].view(nkv, hd)
+            lo = max(0, pos + 1 - L.window) if L.window else 0
+            # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
+            y = F.scaled_dot_product_attention(qk[:nh].view(1, nkv, nh // nkv, hd),
+                                               L.k_cache[None, :, lo:pos + 1], L.v_cache[None, :, lo:pos + 1],
+                                               scale=self.scale)
+            h = L.wo(y.view(1, nh * hd).to(L.wo_dtype))
+            if L.attn_post_norm is not None:
+                h = self._norm(h, L.attn_post_norm)
+            x.add_(h)         # x is this step's own tensor: no new allocation
+            gate, up = L.w13(self._norm(x, L.ffn_norm, L.w13_dtype)).split(a.hidden_dim, dim=-1)
+            gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
+            h = L.w2((gate * up).to(L.w2_dtype))
+            if L.ffn_post_norm is not None:
+                h = self._norm(h, L.ffn_post_norm)
+            x.add_(h)
+        return self.head(self._norm(x, self.norm))[0].float()
