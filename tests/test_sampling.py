@@ -75,6 +75,16 @@ def test_seed_reproducible_and_distribution_respected():
     assert set(seq1) <= allowed and len(set(seq1)) > 2
 
 
+def test_draws_follow_the_probabilities():
+    probs = torch.zeros(1000)
+    probs[[3, 500, 999]] = torch.tensor([0.6, 0.3, 0.1])
+    g = make_generator(11)
+    draws = [sample(probs, g) for _ in range(6000)]
+    assert set(draws) == {3, 500, 999}
+    for token, p in ((3, 0.6), (500, 0.3), (999, 0.1)):
+        assert abs(draws.count(token) / len(draws) - p) < 0.025
+
+
 def test_fast_top_k_path_equals_filtering_the_whole_vocabulary():
     x = logits(5000, seed=3)
     for s in (SamplingSettings(temperature=0.8, top_k=40, top_p=0.9, min_p=0.05, repeat_penalty=1.0),

@@ -20,7 +20,7 @@ from .errors import ModelLoadError, PromptTooLongError, TemplateError
 from .gguf_file import GGUFFile
 from .loader import build_transformer, read_model_args
 from .model import ModelArgs, Transformer
-from .sampling import logits_to_probs, make_generator, sample
+from .sampling import logits_to_probs, make_generator, sample, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
@@ -174,7 +174,7 @@ class ChatModel:
         return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5) -> tuple[Alternative, ...]:
-        vals, idx = torch.topk(probs, k)
+        vals, idx = top_values(probs, k)
         return tuple(Alternative(int(i), self.token_text(int(i)), float(v)) for v, i in zip(vals, idx) if v > 0)
 
 

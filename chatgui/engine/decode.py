@@ -23,7 +23,7 @@ class _Layer:
     qkv_dtype: torch.dtype
     q_norm: torch.Tensor | None
     k_norm: torch.Tensor | None
-    k_cache: torch.Tensor           # [n_kv, max_seq, head_dim] views of the layer's KVCache
+    k_cache: torch.Tensor           # [1, n_kv, max_seq, head_dim]: the layer's KVCache
     v_cache: torch.Tensor
     window: int                     # 0: attends to every earlier position
     wo: Callable
@@ -67,27 +67,29 @@ class Decoder:
             w13, w13_dtype = ff.w13.kernel()
             w2, w2_dtype = ff.w2.kernel()
             self.layers.append(_Layer(
-                layer.attn_norm.weight, qkv, qkv_dtype,
+                layer.attn_norm.weight * a.dim ** 0.5, qkv, qkv_dtype,
                 at.q_norm.weight if a.qk_norm else None, at.k_norm.weight if a.qk_norm else None,
-                at.cache.k[0], at.cache.v[0], a.sliding_window if at.sliding else 0,
-                wo, wo_dtype, layer.ffn_norm.weight, w13, w13_dtype, w2, w2_dtype,
+                at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
+                wo, wo_dtype, layer.ffn_norm.weight * a.dim ** 0.5, w13, w13_dtype, w2, w2_dtype,
                 layer.attn_post_norm.weight if a.post_norms else None,
                 layer.ffn_post_norm.weight if a.post_norms else None, at.sliding))
 
     def _norm(self, x: torch.Tensor, weight: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        """RMSNorm of rows x [R, D], computed in float32 and returned in dtype. For one row a dot
-        product is several times cheaper than pow + mean, and writing the result straight into
-        the next matmul's input dtype saves a cast."""
+        """RMSNorm of rows x [R, D], computed in float32 and returned in dtype."""
         x = x.float()
-        if x.shape[0] != 1:
-            return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(dtype)
-        r = torch.dot(x[0], x[0]).mul_(1.0 / x.shape[1]).add_(self.eps).rsqrt_()
-        if dtype == torch.float32:
-            return x * r * weight
+        return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(dtype)
+
+    def _norm_row(self, x: torch.Tensor, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
+        """RMSNorm of one row x [1, D] with weight * sqrt(D): x * w / sqrt(mean(x^2) + eps) written as
+        x * (w * sqrt(D)) / sqrt(sum(x^2) + D * eps). A dot product is several times cheaper than
+        pow + mean for one row, and writing the result straight into the next matmul's input
+        dtype saves a cast."""
+        flat = x.view(-1)
+        r = torch.add(torch.dot(flat, flat), self.eps * flat.shape[0]).rsqrt_()
         out = self._out.get(dtype)
         if out is None or out.shape != x.shape:
             out = self._out[dtype] = torch.empty(x.shape, dtype=dtype, device=x.device)
-        return torch.mul(x * r, weight, out=out)   # read by the next matmul before the next norm
+        return torch.mul(x * r, scaled_weight, out=out)   # read by the next matmul before the next norm
 
     @torch.no_grad()
     def step(self, token_id: int, pos: int) -> torch.Tensor:
@@ -100,23 +102,22 @@ class Decoder:
             x = x * a.embed_scale
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
         for L in self.layers:
-            qkv = L.qkv(self._norm(x, L.attn_norm, L.qkv_dtype))[0]
+            qkv = L.qkv(self._norm_row(x, L.attn_norm, L.qkv_dtype))[0]
             qk = qkv[:nqk].view(nh + nkv, hd)
             if L.q_norm is not None:
                 qk = torch.cat([self._norm(qk[:nh], L.q_norm), self._norm(qk[nh:], L.k_norm)])
             qk = rope_row(qk, lrot if L.sliding else grot, a.rope_dim)
-            L.k_cache[:, pos] = qk[nh:]
-            L.v_cache[:, pos] = qkv[nqk:].view(nkv, hd)
+            L.k_cache[0, :, pos] = qk[nh:]
+            L.v_cache[0, :, pos] = qkv[nqk:].view(nkv, hd)
             lo = max(0, pos + 1 - L.window) if L.window else 0
             # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
-            y = F.scaled_dot_product_attention(qk[:nh].view(1, nkv, nh // nkv, hd),
-                                               L.k_cache[None, :, lo:pos + 1], L.v_cache[None, :, lo:pos + 1],
-                                               scale=self.scale)
+            y = F.scaled_dot_product_attention(qk[:nh].view(1, nkv, nh // nkv, hd), L.k_cache.narrow(2, lo, pos + 1 - lo),
+                                               L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)
             h = L.wo(y.view(1, nh * hd).to(L.wo_dtype))
             if L.attn_post_norm is not None:
                 h = self._norm(h, L.attn_post_norm)
             x.add_(h)         # x is this step's own tensor: no new allocation
-            gate, up = L.w13(self._norm(x, L.ffn_norm, L.w13_dtype)).split(a.hidden_dim, dim=-1)
+            gate, up = L.w13(self._norm_row(x, L.ffn_norm, L.w13_dtype)).split(a.hidden_dim, dim=-1)
             gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
             h = L.w2((gate * up).to(L.w2_dtype))
             if L.ffn_post_norm is not None:

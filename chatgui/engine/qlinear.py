@@ -14,6 +14,7 @@ from torch import nn
 
 from .gguf_file import TensorInfo
 from .quant import block_scale, blocks, nibbles
+from .sampling import top_indices
 
 GROUP = 32
 INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
@@ -163,23 +164,10 @@ class QuantRows(nn.Module):
         shape = x.shape
         x2 = x.reshape(-1, self.in_features).float()
         approx = self.ranker(x2).float()
-        top = _top_indices(approx, self.REFINE)                                             # [M, R]
+        top = top_indices(approx, self.REFINE)                                             # [M, R]
         exact = torch.bmm(self.rows(top), x2.unsqueeze(-1)).squeeze(-1)                  # [M, R]
         approx.scatter_(1, top, exact)
         return approx.reshape(*shape[:-1], self.out_features)
-
-
-def _top_indices(x: torch.Tensor, k: int) -> torch.Tensor:
-    """The indices of the k largest values of each row, in two cheap stages (a full-vocabulary
-    topk costs ~0.1 ms per row here). Stage one keeps the k groups of k with the largest maxima:
-    each of the k largest values lies in one of them, since a value outside them is beaten by the
-    maxima of k other groups. Stage two is a topk over those k*k values."""
-    m, n = x.shape
-    if n % k or n <= k * k:
-        return x.topk(min(k, n), dim=-1, sorted=False).indices
-    groups = x.view(m, n // k, k).amax(dim=-1).topk(k, dim=-1, sorted=False).indices           # [m, k]
-    cols = (groups[..., None] * k + torch.arange(k, device=x.device)).view(m, k * k)
-    return cols.gather(1, x.gather(1, cols).topk(k, dim=-1, sorted=False).indices)
 
 
 class DenseRows(nn.Module):

@@ -16,6 +16,30 @@ from .types import SamplingSettings
 NEG_INF = float("-inf")
 
 
+def top_indices(x: torch.Tensor, k: int, group: int = 64) -> torch.Tensor:
+    """The indices of the k largest values along the last dimension, unordered: what
+    x.topk(k).indices holds, found in two cheap stages (topk over a 49k vocabulary costs ~0.1 ms
+    here, and it runs several times per token). Stage one keeps the k groups of `group`
+    neighbours with the largest maxima: each of the k largest values lies in one of them, since a
+    value outside them is beaten by the maxima of k other groups. Stage two is a topk over those
+    k * group values."""
+    n = x.shape[-1]
+    if n % group or n < 4 * k * group:
+        return x.topk(min(k, n), dim=-1, sorted=False).indices
+    rows = x.reshape(-1, n)
+    best_groups = rows.view(rows.shape[0], n // group, group).amax(dim=-1).topk(k, dim=-1, sorted=False).indices
+    cols = (best_groups[..., None] * group + torch.arange(group, device=x.device)).view(rows.shape[0], k * group)
+    found = cols.gather(1, rows.gather(1, cols).topk(k, dim=-1, sorted=False).indices)
+    return found.view(*x.shape[:-1], k)
+
+
+def top_values(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(values, indices) of the k largest entries of a 1-D x, largest first (like torch.topk)."""
+    idx = top_indices(x, k)
+    vals, order = x[idx].sort(descending=True)
+    return vals, idx[order]
+
+
 def apply_repeat_penalty(logits: torch.Tensor, recent_ids: Iterable[int], penalty: float) -> torch.Tensor:
     """llama.cpp's penalty: divide positive logits of recently seen tokens, multiply negative ones."""
     ids = sorted(set(int(i) for i in recent_ids))
@@ -70,7 +94,7 @@ def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Itera
     if 0 < s.top_k < logits.numel():
         # Same result as filtering the whole vocabulary, but top-p and min-p only look at the
         # k survivors instead of sorting every logit on each token.
-        vals, idx = torch.topk(logits, s.top_k)
+        vals, idx = top_values(logits, s.top_k)
         vals = min_p_filter(top_p_filter(vals, s.top_p), s.min_p)
         return torch.zeros_like(logits).index_copy_(0, idx, torch.softmax(vals, -1))
     logits = top_p_filter(logits, s.top_p)
@@ -79,11 +103,16 @@ def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Itera
 
 
 def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
-    """Draw one token id. Drawing on the CPU keeps a seed's result the same on every device."""
+    """Draw one token id: one uniform number against the cumulative probabilities of the tokens
+    that can be drawn (torch.multinomial over a whole vocabulary costs ~1.5 ms here). Drawing on
+    the CPU keeps a seed's result the same on every device."""
     probs = probs.detach().to("cpu", torch.float32)
-    if int((probs > 0).sum()) == 1:
-        return int(torch.argmax(probs))
-    return int(torch.multinomial(probs, 1, generator=generator))
+    support = torch.nonzero(probs > 0).flatten()
+    if support.numel() <= 1:
+        return int(support[0]) if support.numel() else int(torch.argmax(probs))
+    cdf = probs[support].cumsum(0)
+    u = torch.rand((), generator=generator) * cdf[-1]
+    return int(support[min(int(torch.searchsorted(cdf, u, right=True)), support.numel() - 1)])
 
 
 def make_generator(seed: int) -> torch.Generator:
