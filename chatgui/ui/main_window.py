@@ -157,10 +157,19 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event):   # noqa: N802 (Qt override)
         super().showEvent(event)
+        # In case no paint event ever comes (a window started minimized, say).
+        QTimer.singleShot(500, self._start_backend)
+
+    def paintEvent(self, event):   # noqa: N802 (Qt override)
+        super().paintEvent(event)
+        # Only after the first frame is painted may the worker import torch: loading its native
+        # libraries holds Python's GIL for long stretches, which would hold up that frame by ~0.4 s.
+        QTimer.singleShot(0, self._start_backend)
+
+    def _start_backend(self) -> None:
         if not self._started:
             self._started = True
-            # After the window is on screen: only now may the worker import torch.
-            QTimer.singleShot(0, self.backend.start)   # the saved server, or ModelController.start
+            self.backend.start()   # the saved server, or ModelController.start
 
     # -- chats -----------------------------------------------------------------------------
     def _open_first_chat(self) -> None:
