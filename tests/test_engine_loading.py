@@ -198,3 +198,23 @@ def test_int4_repacking_is_exact(tmp_path, qtype):
     ours = (q.float() - 8) * scale.repeat_interleave(32, 1) + zero.repeat_interleave(32, 1)
     ref = gguf.quants.dequantize(np.asarray(data), qt).reshape(rows, cols)
     np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_header_parser_reads_what_gguf_reader_reads(tmp_path):
+    """Our header parser (fast string arrays) against the gguf package's reader, field by field."""
+    from chatgui.engine.gguf_header import parse_header
+
+    path = write_tiny_model(tmp_path / "m.gguf", arch="qwen2", qtype="Q4_1")
+    reader = gguf.GGUFReader(str(path))
+    with open(path, "rb") as f:
+        ours = parse_header(memoryview(f.read()))
+    assert set(ours.metadata) == {k for k in reader.fields if not k.startswith("GGUF.")}
+    for key, value in ours.metadata.items():
+        theirs = reader.fields[key].contents()
+        if isinstance(value, float):
+            assert value == pytest.approx(theirs)
+        else:
+            assert value == theirs, key
+    assert [(t[0], t[1], t[2]) for t in ours.tensors] == \
+        [(t.name, tuple(int(d) for d in t.shape), int(t.tensor_type)) for t in reader.tensors]
+    assert ours.data_offset == reader.data_offset

@@ -62,6 +62,29 @@ class _Cursor:
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
+    def strings(self, count: int, what: str) -> list[str]:
+        """count strings in a row: self.string's checks in one tight loop (a vocabulary holds
+        ~100k strings, and this loop is most of the time it takes to open a model)."""
+        buf, pos, end = self.buf, self.pos, len(self.buf)
+        length = struct.Struct("<Q").unpack_from
+        out = []
+        append = out.append
+        for _ in range(count):
+            if pos + 8 > end:
+                self.pos = pos
+                self.need(8, what)
+            n = length(buf, pos)[0]
+            pos += 8
+            if n > MAX_STRING or pos + n > end:
+                self.pos = pos
+                if n > MAX_STRING:
+                    raise HeaderError(f"absurd string length {n} in {what}")
+                self.need(n, what)
+            append(str(buf[pos:pos + n], "utf-8", "replace"))
+            pos += n
+        self.pos = pos
+        return out
+
     def value(self, vtype: int, what: str):
         try:
             vt = GGUFValueType(vtype)
@@ -78,7 +101,7 @@ class _Cursor:
             if et == GGUFValueType.STRING:
                 # Each string needs at least its 8-byte length: bound the count before looping.
                 self.need(count * 8, what)
-                return [self.string(what) for _ in range(count)]
+                return self.strings(count, what)
             if et == GGUFValueType.ARRAY:
                 self.need(count * 12, what)
                 return [self.value(GGUFValueType.ARRAY, what) for _ in range(count)]
