@@ -57,7 +57,7 @@ class Decoder:
         self.norm = net.norm.weight
         self.rope_global, self.rope_local = net.rope_global, net.rope_local
         self.gelu = a.act == "gelu_tanh"
-        self.scale = [layer.attn.scale for layer in net.layers][0] if net.layers else 1.0
+        self.scale = net.layers[0].attn.scale if len(net.layers) else 1.0     # the same in every layer
         self._out: dict[torch.dtype, torch.Tensor] = {}
         self.layers = []
         for layer in net.layers:
