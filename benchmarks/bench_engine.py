@@ -16,8 +16,8 @@ import subprocess
 import sys
 import time
 
-# chatgui.engine sets OMP_WAIT_POLICY for itself; the reference must run with the environment the
-# user had, or llama.cpp's own OpenMP threads would inherit our choice.
+# Each engine runs with the environment the user had (OpenMP settings included), untouched by the
+# other's imports.
 ORIGINAL_ENV = dict(os.environ)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
