@@ -21,11 +21,11 @@ class _Layer:
     attn_norm: torch.Tensor
     qkv: Callable
     qkv_dtype: torch.dtype
-    q_norm: torch.Tensor | None
-    k_norm: torch.Tensor | None
+    q_norm: Callable | None         # RMSNorm.forward of the layer's norms, where it has them
+    k_norm: Callable | None
     k_cache: torch.Tensor           # [1, n_kv, max_seq, head_dim]: the layer's KVCache
     v_cache: torch.Tensor
-    window: int                     # 0: attends to every earlier position
+    window: int                     # 0: attends to every earlier position (and uses the global RoPE)
     wo: Callable
     wo_dtype: torch.dtype
     ffn_norm: torch.Tensor
@@ -33,9 +33,8 @@ class _Layer:
     w13_dtype: torch.dtype
     w2: Callable
     w2_dtype: torch.dtype
-    attn_post_norm: torch.Tensor | None
-    ffn_post_norm: torch.Tensor | None
-    sliding: bool
+    attn_post_norm: Callable | None
+    ffn_post_norm: Callable | None
 
 
 def rope_row(x: torch.Tensor, rot: torch.Tensor, rope_dim: int) -> torch.Tensor:
@@ -54,7 +53,7 @@ class Decoder:
         self.eps = a.norm_eps
         self.embed = net.tok_embeddings.rows
         self.head = net.output.forward
-        self.norm = net.norm.weight
+        self.norm = net.norm.forward
         self.rope_global, self.rope_local = net.rope_global, net.rope_local
         self.gelu = a.act == "gelu_tanh"
         self.scale = net.layers[0].attn.scale if len(net.layers) else 1.0     # the same in every layer
@@ -68,16 +67,11 @@ class Decoder:
             w2, w2_dtype = ff.w2.kernel()
             self.layers.append(_Layer(
                 layer.attn_norm.weight * a.dim ** 0.5, qkv, qkv_dtype,
-                at.q_norm.weight if a.qk_norm else None, at.k_norm.weight if a.qk_norm else None,
+                at.q_norm.forward if a.qk_norm else None, at.k_norm.forward if a.qk_norm else None,
                 at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
                 wo, wo_dtype, layer.ffn_norm.weight * a.dim ** 0.5, w13, w13_dtype, w2, w2_dtype,
-                layer.attn_post_norm.weight if a.post_norms else None,
-                layer.ffn_post_norm.weight if a.post_norms else None, at.sliding))
-
-    def _norm(self, x: torch.Tensor, weight: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
-        """RMSNorm of rows x [R, D], computed in float32 and returned in dtype."""
-        x = x.float()
-        return (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * weight).to(dtype)
+                layer.attn_post_norm.forward if a.post_norms else None,
+                layer.ffn_post_norm.forward if a.post_norms else None))
 
     def _norm_row(self, x: torch.Tensor, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
         """RMSNorm of one row x [1, D] with weight * sqrt(D): x * w / sqrt(mean(x^2) + eps) written as
@@ -92,12 +86,13 @@ class Decoder:
         return torch.mul(x * r, scaled_weight, out=out)   # read by the next matmul before the next norm
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
-    def step(self, token_id: int, pos: int) -> torch.Tensor:
-        """Logits [vocab] (float32) for the token after token_id at position pos; fills the cache at pos."""
+    def step(self, token: torch.Tensor, pos: int) -> torch.Tensor:
+        """Logits [vocab] (float32) for the token after token (a [1] id tensor) at position pos;
+        fills the cache at pos."""
         a = self.args
         nh, nkv, hd = a.n_heads, a.n_kv_heads, a.head_dim
         nqk = (nh + nkv) * hd
-        x = self.embed(torch.tensor([token_id], device=self.norm.device))       # [1, dim] float32
+        x = self.embed(token)       # [1, dim] float32
         if a.embed_scale != 1.0:
             x = x * a.embed_scale
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
@@ -105,8 +100,8 @@ class Decoder:
             qkv = L.qkv(self._norm_row(x, L.attn_norm, L.qkv_dtype))[0]
             qk = qkv[:nqk].view(nh + nkv, hd)
             if L.q_norm is not None:
-                qk = torch.cat([self._norm(qk[:nh], L.q_norm), self._norm(qk[nh:], L.k_norm)])
-            qk = rope_row(qk, lrot if L.sliding else grot, a.rope_dim)
+                qk = torch.cat([L.q_norm(qk[:nh]), L.k_norm(qk[nh:])])
+            qk = rope_row(qk, lrot if L.window else grot, a.rope_dim)
             L.k_cache[0, :, pos] = qk[nh:]
             L.v_cache[0, :, pos] = qkv[nqk:].view(nkv, hd)
             lo = max(0, pos + 1 - L.window) if L.window else 0
@@ -115,12 +110,12 @@ class Decoder:
                                                L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)
             h = L.wo(y.view(1, nh * hd).to(L.wo_dtype))
             if L.attn_post_norm is not None:
-                h = self._norm(h, L.attn_post_norm)
+                h = L.attn_post_norm(h)
             x.add_(h)         # x is this step's own tensor: no new allocation
             gate, up = L.w13(self._norm_row(x, L.ffn_norm, L.w13_dtype)).split(a.hidden_dim, dim=-1)
             gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
             h = L.w2((gate * up).to(L.w2_dtype))
             if L.ffn_post_norm is not None:
-                h = self._norm(h, L.ffn_post_norm)
+                h = L.ffn_post_norm(h)
             x.add_(h)
-        return self.head(self._norm(x, self.norm))[0].float()
+        return self.head(self.norm(x))[0].float()

@@ -216,7 +216,7 @@ class Transformer(nn.Module):
         if B == 1 and T == 1:
             if self._decoder is None:
                 self._decoder = Decoder(self)
-            return self._decoder.step(int(tokens[0, 0]), start).view(1, 1, -1)
+            return self._decoder.step(tokens[0], start).view(1, 1, -1)
         x = self.tok_embeddings.rows(tokens)
         if self.args.embed_scale != 1.0:
             x = x * self.args.embed_scale

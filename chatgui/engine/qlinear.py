@@ -81,13 +81,8 @@ class Int4Linear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The result stays in the compute dtype: the residual add promotes it to float32 for free.
-        if x.dim() == 2:       # the decode step: no reshapes
-            y = torch.ops.aten._weight_int4pack_mm_for_cpu(x.to(self.compute_dtype), self.packed, GROUP,
-                                                           self.scales_zeros)
-            if self.padded:
-                y = y[:, :self.out_features]
-            return y if self.bias is None else y + self.bias
-        return self(x.reshape(-1, self.in_features)).reshape(*x.shape[:-1], self.out_features)
+        f, dtype = self.kernel()
+        return f(x.reshape(-1, self.in_features).to(dtype)).reshape(*x.shape[:-1], self.out_features)
 
     def kernel(self):
         """(f, input dtype): f(x [M, in] in that dtype) -> [M, out], with no module overhead (decode.py)."""
@@ -112,8 +107,8 @@ class DenseLinear(nn.Module):
         self.register_buffer("bias", None if bias is None else bias.float())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = F.linear(x.to(self.weight.dtype), self.weight)
-        return y if self.bias is None else y + self.bias
+        f, dtype = self.kernel()
+        return f(x.to(dtype))
 
     def kernel(self):
         weight, bias = self.weight, self.bias
