@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from chatgui.engine import load_model
-from chatgui.engine.decode import rope_row
+from chatgui.engine.rope import rope_row
 from chatgui.engine.loader import neox_to_interleaved
 from chatgui.engine.model import ModelArgs, apply_rope, rope_table
 from tiny_gguf import write_tiny_model

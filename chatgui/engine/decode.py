@@ -15,6 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .rope import rope_row
+
 
 @dataclass(slots=True)
 class _Layer:
@@ -35,15 +37,6 @@ class _Layer:
     w2_dtype: torch.dtype
     attn_post_norm: Callable | None
     ffn_post_norm: Callable | None
-
-
-def rope_row(x: torch.Tensor, rot: torch.Tensor, rope_dim: int) -> torch.Tensor:
-    """Interleaved RoPE for the heads of one token: x [H, D], rot [rope_dim/2] complex -> [H, D] float32."""
-    H, D = x.shape
-    if rope_dim == D:
-        return torch.view_as_real(torch.view_as_complex(x.float().view(H, D // 2, 2)) * rot).view(H, D)
-    head = torch.view_as_complex(x[:, :rope_dim].float().contiguous().view(H, rope_dim // 2, 2)) * rot
-    return torch.cat([torch.view_as_real(head).view(H, rope_dim), x[:, rope_dim:].float()], dim=-1)
 
 
 class Decoder:

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .decode import Decoder
+from .rope import apply_rope
 
 
 @dataclass
@@ -88,18 +89,6 @@ def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=
     pos = torch.arange(max_seq, dtype=torch.float64, device=device) / scale
     return torch.polar(torch.ones(max_seq, half, dtype=torch.float64, device=device), torch.outer(pos, inv)).to(
         torch.complex64)
-
-
-def apply_rope(x: torch.Tensor, rot: torch.Tensor, rope_dim: int) -> torch.Tensor:
-    """Interleaved ("GPT-J") RoPE: dims (2j, 2j+1) of each head rotate together.
-    x [B, T, H, D]; rot [T, rope_dim/2] complex; the result is float32. NeoX-layout models are permuted into this
-    layout at load time (loader.py), so there is one code path."""
-    B, T, H, D = x.shape
-    if rope_dim == D:
-        xc = torch.view_as_complex(x.float().reshape(B, T, H, D // 2, 2))
-        return torch.view_as_real(xc * rot.view(1, T, 1, D // 2)).reshape(B, T, H, D)
-    head, tail = x[..., :rope_dim], x[..., rope_dim:]
-    return torch.cat([apply_rope(head.contiguous(), rot, rope_dim), tail.float()], dim=-1)
 
 
 class Attention(nn.Module):
