@@ -350,22 +350,12 @@ def test_disk_full_during_write(store, monkeypatch):
     assert "cannot be saved" in store.path_for(chat.id).read_text(encoding="utf-8")
 
 
-def test_replace_failure(store, monkeypatch):
+@pytest.mark.parametrize("call", ["replace", "fsync"])
+def test_replace_or_fsync_failure(store, monkeypatch, call):
     chat, original = saved_then_failing(store)
-    def broken_replace(*a):
+    def broken(*a):
         raise OSError(errno.EIO, "Input/output error")
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(StoreError) as exc_info:
-        store.save(chat)
-    monkeypatch.undo()
-    check_save_failed_cleanly(store, chat, original, "Input/output error", exc_info)
-
-
-def test_fsync_failure(store, monkeypatch):
-    chat, original = saved_then_failing(store)
-    def broken_fsync(fd):
-        raise OSError(errno.EIO, "Input/output error")
-    monkeypatch.setattr(os, "fsync", broken_fsync)
+    monkeypatch.setattr(os, call, broken)
     with pytest.raises(StoreError) as exc_info:
         store.save(chat)
     monkeypatch.undo()
