@@ -1,11 +1,16 @@
 """The single-token decode step: the hot loop of generation.
 
 Decoding one token of a small model on a CPU costs more in per-op overhead (Python, nn.Module
-attribute lookups, the dispatcher, casts) than in arithmetic: the eager Transformer.forward spent
-~15 ms a token on overhead next to ~13 ms of matmuls. So the decode step is this flat loop over
-plain tensors gathered once from the Transformer, with as few dispatched ops as possible. It
-computes what Transformer.forward computes for one token (tests/test_engine_model.py compares
-them) and writes the same KV cache.
+attribute lookups, the dispatcher, allocations, casts) than in arithmetic: the eager
+Transformer.forward spent ~15 ms a token on overhead next to ~13 ms of matmuls. So the decode
+step is this flat loop over plain tensors gathered once from the Transformer, with as few
+dispatched ops as possible, writing into buffers allocated once (whose views are therefore made
+once too). It computes what Transformer.forward computes for one token
+(tests/test_engine_model.py compares them) and writes the same KV cache.
+
+RMSNorm is split around the matmul that follows it: x * w goes into the matmul, and the row's
+1/rms, a scalar, multiplies the matmul's result instead, in the same op that casts that result
+to float32 (a matmul is linear, so this is the same product; the bias, if any, is added after).
 """
 from __future__ import annotations
 
@@ -20,19 +25,23 @@ from .rope import rope_row
 
 @dataclass(slots=True)
 class _Layer:
-    attn_norm: torch.Tensor
-    qkv: Callable
+    attn_norm: torch.Tensor         # the norm's weight * sqrt(dim), see Decoder.x_ext
+    qkv: Callable                   # the matmul without its bias
     qkv_dtype: torch.dtype
+    qkv_bias: torch.Tensor | None
     q_norm: Callable | None         # RMSNorm.forward of the layer's norms, where it has them
     k_norm: Callable | None
     k_cache: torch.Tensor           # [1, n_kv, max_seq, head_dim]: the layer's KVCache
     v_cache: torch.Tensor
+    k_rows: torch.Tensor            # the same caches as [n_kv, max_seq, head_dim]
+    v_rows: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
     wo: Callable
     wo_dtype: torch.dtype
     ffn_norm: torch.Tensor
-    w13: Callable
+    w13: Callable                   # without its bias
     w13_dtype: torch.dtype
+    w13_bias: torch.Tensor | None
     w2: Callable
     w2_dtype: torch.dtype
     attn_post_norm: Callable | None
@@ -43,40 +52,64 @@ class Decoder:
     def __init__(self, net):
         a = net.args
         self.args = a
-        self.eps = a.norm_eps
+        dim, nh, nkv, hd, hidden = a.dim, a.n_heads, a.n_kv_heads, a.head_dim, a.hidden_dim
+        f32 = dict(dtype=torch.float32, device=net.norm.weight.device)
         self.embed = net.tok_embeddings.rows
         self.head = net.output.forward
-        self.norm = net.norm.forward
+        self.final_norm = net.norm.weight * dim ** 0.5
         self.rope_global, self.rope_local = net.rope_global, net.rope_local
         self.gelu = a.act == "gelu_tanh"
         self.scale = net.layers[0].attn.scale if len(net.layers) else 1.0     # the same in every layer
-        self._out: dict[torch.dtype, torch.Tensor] = {}
+        # The residual stream x, followed by one constant sqrt(dim * eps): the dot product of
+        # x_ext with itself is sum(x^2) + dim * eps in one op, and with the norm weights scaled
+        # by sqrt(dim), x * w / sqrt(that) is exactly x * w / sqrt(mean(x^2) + eps).
+        self.x_ext = torch.zeros(dim + 1, **f32)
+        self.x_ext[dim] = (dim * a.norm_eps) ** 0.5
+        self.x = self.x_ext[:dim].view(1, dim)
+        self.x_row, self.x_col = self.x_ext.view(1, dim + 1), self.x_ext.view(dim + 1, 1)
+        self.inv_rms = torch.empty(1, 1, **f32)     # [1, 1], not a scalar: a scalar would not promote bf16 to f32
+        nqk = (nh + nkv) * hd
+        self.qkv = torch.empty(1, nqk + nkv * hd, **f32)
+        self.qk = self.qkv[0, :nqk].view(nh + nkv, hd)
+        self.v = self.qkv[0, nqk:].view(nkv, hd)
+        # RoPE in one complex multiply from the qkv buffer into rotated, when nothing comes
+        # between them (no q/k norms) and every dim rotates; otherwise rope_row.
+        self.whole_rope = a.rope_dim == hd and not a.qk_norm
+        self.qk_complex = torch.view_as_complex(self.qk.view(nh + nkv, hd // 2, 2))
+        self.rotated = torch.empty(nh + nkv, hd // 2, dtype=torch.complex64, device=self.x.device)
+        rotated = torch.view_as_real(self.rotated).view(nh + nkv, hd)
+        # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
+        self.q_grouped, self.k_rotated = rotated[:nh].view(1, nkv, nh // nkv, hd), rotated[nh:]
+        self.h13 = torch.empty(1, 2 * hidden, **f32)
+        self.gate, self.up = self.h13[:, :hidden], self.h13[:, hidden:]
         self.layers = []
         for layer in net.layers:
             at, ff = layer.attn, layer.ffn
-            qkv, qkv_dtype = at.wqkv.kernel()
+            qkv, qkv_dtype = at.wqkv.kernel(with_bias=False)
             wo, wo_dtype = at.wo.kernel()
-            w13, w13_dtype = ff.w13.kernel()
+            w13, w13_dtype = ff.w13.kernel(with_bias=False)
             w2, w2_dtype = ff.w2.kernel()
             self.layers.append(_Layer(
-                layer.attn_norm.weight * a.dim ** 0.5, qkv, qkv_dtype,
+                layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias,
                 at.q_norm.forward if a.qk_norm else None, at.k_norm.forward if a.qk_norm else None,
-                at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
-                wo, wo_dtype, layer.ffn_norm.weight * a.dim ** 0.5, w13, w13_dtype, w2, w2_dtype,
+                at.cache.k, at.cache.v, at.cache.k[0], at.cache.v[0], a.sliding_window if at.sliding else 0,
+                wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
                 layer.attn_post_norm.forward if a.post_norms else None,
                 layer.ffn_post_norm.forward if a.post_norms else None))
+        # Matmul inputs, one set per input dtype: normed x, attention output, gated activation.
+        self.inputs: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}
+        for L in self.layers:
+            for dt in (L.qkv_dtype, L.wo_dtype, L.w13_dtype, L.w2_dtype):
+                if dt not in self.inputs:
+                    attn = torch.empty(1, nkv, nh // nkv, hd, dtype=dt, device=self.x.device)
+                    self.inputs[dt] = (torch.empty(1, dim, dtype=dt, device=self.x.device), attn,
+                                       attn.view(1, nh * hd), torch.empty(1, hidden, dtype=dt, device=self.x.device))
 
-    def _norm_row(self, x: torch.Tensor, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
-        """RMSNorm of one row x [1, D] with weight * sqrt(D): x * w / sqrt(mean(x^2) + eps) written as
-        x * (w * sqrt(D)) / sqrt(sum(x^2) + D * eps). A dot product is several times cheaper than
-        pow + mean for one row, and writing the result straight into the next matmul's input
-        dtype saves a cast."""
-        flat = x.view(-1)
-        r = torch.add(torch.dot(flat, flat), self.eps * flat.shape[0]).rsqrt_()
-        out = self._out.get(dtype)
-        if out is None or out.shape != x.shape:
-            out = self._out[dtype] = torch.empty(x.shape, dtype=dtype, device=x.device)
-        return torch.mul(x * r, scaled_weight, out=out)   # read by the next matmul before the next norm
+    def _normed(self, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
+        """x * norm weight in the next matmul's input dtype; sets inv_rms, by which the matmul's
+        result is then multiplied."""
+        torch.mm(self.x_row, self.x_col, out=self.inv_rms).rsqrt_()
+        return torch.mul(self.x, scaled_weight, out=self.inputs[dtype][0])
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
     def step(self, token: torch.Tensor, pos: int) -> torch.Tensor:
@@ -84,31 +117,47 @@ class Decoder:
         fills the cache at pos."""
         a = self.args
         nh, nkv, hd = a.n_heads, a.n_kv_heads, a.head_dim
-        nqk = (nh + nkv) * hd
-        x = self.embed(token)       # [1, dim] float32
-        if a.embed_scale != 1.0:
-            x = x * a.embed_scale
+        x, inv_rms, qkv, h13 = self.x, self.inv_rms, self.qkv, self.h13
+        torch.mul(self.embed(token), a.embed_scale, out=x)
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
         for L in self.layers:
-            qkv = L.qkv(self._norm_row(x, L.attn_norm, L.qkv_dtype))[0]
-            qk = qkv[:nqk].view(nh + nkv, hd)
-            if L.q_norm is not None:
-                qk = torch.cat([L.q_norm(qk[:nh]), L.k_norm(qk[nh:])])
-            qk = rope_row(qk, lrot if L.window else grot, a.rope_dim)
-            L.k_cache[0, :, pos] = qk[nh:]
-            L.v_cache[0, :, pos] = qkv[nqk:].view(nkv, hd)
+            if L.qkv_bias is None:
+                torch.mul(L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
+            else:
+                torch.addcmul(L.qkv_bias, L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
+            rot = lrot if L.window else grot
+            if self.whole_rope:
+                torch.mul(self.qk_complex, rot, out=self.rotated)
+                q, k = self.q_grouped, self.k_rotated
+            else:
+                qk = self.qk
+                if L.q_norm is not None:
+                    qk = torch.cat([L.q_norm(qk[:nh]), L.k_norm(qk[nh:])])
+                qk = rope_row(qk, rot, a.rope_dim)
+                q, k = qk[:nh].view(1, nkv, nh // nkv, hd), qk[nh:]
+            L.k_rows.select(1, pos).copy_(k)
+            L.v_rows.select(1, pos).copy_(self.v)
             lo = max(0, pos + 1 - L.window) if L.window else 0
-            # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
-            y = F.scaled_dot_product_attention(qk[:nh].view(1, nkv, nh // nkv, hd), L.k_cache.narrow(2, lo, pos + 1 - lo),
+            y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, pos + 1 - lo),
                                                L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)
-            h = L.wo(y.view(1, nh * hd).to(L.wo_dtype))
+            _, attn, attn_row, _ = self.inputs[L.wo_dtype]
+            attn.copy_(y)
+            h = L.wo(attn_row)
             if L.attn_post_norm is not None:
                 h = L.attn_post_norm(h)
-            x.add_(h)         # x is this step's own tensor: no new allocation
-            gate, up = L.w13(self._norm_row(x, L.ffn_norm, L.w13_dtype)).split(a.hidden_dim, dim=-1)
-            gate = F.gelu(gate, approximate="tanh") if self.gelu else F.silu(gate)
-            h = L.w2((gate * up).to(L.w2_dtype))
+            x.add_(h)         # in place: x stays inside x_ext
+            if L.w13_bias is None:
+                torch.mul(L.w13(self._normed(L.ffn_norm, L.w13_dtype)), inv_rms, out=h13)
+            else:
+                torch.addcmul(L.w13_bias, L.w13(self._normed(L.ffn_norm, L.w13_dtype)), inv_rms, out=h13)
+            act = self.inputs[L.w2_dtype][3]
+            if self.gelu:
+                torch.mul(F.gelu(self.gate, approximate="tanh"), self.up, out=act)
+            else:
+                torch.mul(F.silu(self.gate, inplace=True), self.up, out=act)
+            h = L.w2(act)
             if L.ffn_post_norm is not None:
                 h = L.ffn_post_norm(h)
             x.add_(h)
-        return self.head(self.norm(x))[0].float()
+        torch.mm(self.x_row, self.x_col, out=inv_rms).rsqrt_()
+        return self.head(torch.mul(x, self.final_norm).mul_(inv_rms))[0].float()

@@ -84,10 +84,12 @@ class Int4Linear(nn.Module):
         f, dtype = self.kernel()
         return f(x.reshape(-1, self.in_features).to(dtype)).reshape(*x.shape[:-1], self.out_features)
 
-    def kernel(self):
-        """(f, input dtype): f(x [M, in] in that dtype) -> [M, out], with no module overhead (decode.py)."""
-        mm, packed, sz, n, bias = torch.ops.aten._weight_int4pack_mm_for_cpu, self.packed, self.scales_zeros, \
-            self.out_features, self.bias
+    def kernel(self, with_bias: bool = True):
+        """(f, input dtype): f(x [M, in] in that dtype) -> [M, out], with no module overhead (decode.py).
+        with_bias=False leaves the bias (self.bias) to the caller."""
+        mm, packed, sz, n = torch.ops.aten._weight_int4pack_mm_for_cpu, self.packed, self.scales_zeros, \
+            self.out_features
+        bias = self.bias if with_bias else None
         if not self.padded and bias is None:
             return (lambda x: mm(x, packed, GROUP, sz)), self.compute_dtype
 
@@ -110,8 +112,8 @@ class DenseLinear(nn.Module):
         f, dtype = self.kernel()
         return f(x.to(dtype))
 
-    def kernel(self):
-        weight, bias = self.weight, self.bias
+    def kernel(self, with_bias: bool = True):
+        weight, bias = self.weight, (self.bias if with_bias else None)
         if bias is None:
             return (lambda x: F.linear(x, weight)), weight.dtype
         return (lambda x: F.linear(x, weight) + bias), weight.dtype
