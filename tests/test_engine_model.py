@@ -128,3 +128,26 @@ def test_two_stage_top_indices_equal_topk(shape):
         for k in (64, 40, 5, 1):
             ours = top_indices(x, k).sort(-1).values
             assert torch.equal(ours, x.topk(min(k, shape[-1]), dim=-1).indices.sort(-1).values)
+
+
+@pytest.mark.parametrize("ranker", ["int8", "int4"])
+def test_output_head_is_exact_on_its_best_candidates(monkeypatch, ranker):
+    """QuantRows ranks the vocabulary with a compact copy of the head, then recomputes the best
+    REFINE logits exactly: those equal the exact product, and the rest stay close to it."""
+    from chatgui.engine import qlinear
+    if ranker == "int4":
+        monkeypatch.setattr(qlinear, "int8_ranker", lambda weight: None)
+    elif qlinear.int8_ranker(torch.ones(16, 32)) is None:
+        pytest.skip("this torch build has no FBGEMM int8 matmul")
+    g = torch.Generator().manual_seed(3)
+    weight = torch.randn(4096, 64, generator=g) * torch.rand(4096, 1, generator=g)   # rows of unequal size
+    head = qlinear.QuantRows(weight)
+    assert isinstance(head.ranker, qlinear.Int4Linear) == (ranker == "int4")
+    x = torch.randn(5, 64, generator=g)
+    exact = x @ head.rows(torch.arange(4096)).T         # the int8 blocks' own values
+    with torch.inference_mode():
+        got = head(x)
+    best = exact.topk(16, dim=-1).indices
+    torch.testing.assert_close(got.gather(1, best), exact.gather(1, best), rtol=1e-5, atol=1e-5)
+    assert torch.equal(got.argmax(-1), exact.argmax(-1))
+    assert float((got - exact).abs().mean()) < (0.05 if ranker == "int8" else 0.15) * float(exact.abs().mean())

@@ -8,6 +8,9 @@ Other types become dense bfloat16 (or float32 when exact reference numerics are 
 """
 from __future__ import annotations
 
+import warnings
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -129,14 +132,40 @@ def int4_groupwise(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     return q, scale, lo + 8 * scale
 
 
+def int8_ranker(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """f(x [M, in] float32) -> approximately x @ weight.T [M, out] float32, by FBGEMM's int8
+    matmul (per-row int8 weights; each x row quantized to 7 bits on the fly, so that the
+    integer dot products cannot saturate), or None where this torch build has no FBGEMM (ARM).
+
+    On the output head of the default model it is ~2x faster than the int4 kernel (integer dot
+    products instead of dequantizing every weight) and ~2x closer to the exact logits. Quantized
+    tensors are deprecated in torch in favour of torchao; the op is still there, and where it
+    stops working QuantRows falls back to the int4 ranker."""
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            n, k = weight.shape
+            scale = (weight.abs().amax(dim=1).double() / 127).clamp(min=1e-12)
+            qw = torch.quantize_per_channel(weight.float(), scale, torch.zeros(n, dtype=torch.long), 0, torch.qint8)
+            packed = torch.ops.quantized.linear_prepack(qw, None)
+            op = torch.ops.quantized.linear_dynamic
+            op(torch.zeros(1, k), packed, True)
+    except (RuntimeError, AttributeError, NotImplementedError):
+        return None
+    return lambda x: op(x, packed, True)
+
+
 class QuantRows(nn.Module):
     """Embedding table and output head, kept compact (issue: decode speed).
 
-    The head is the largest matmul of a small model (49k x 576 here). A 4-bit copy of it only
-    ranks the vocabulary; the REFINE best candidates of each position are then recomputed
-    exactly from block-wise int8 (Q8_0's own format, which holds a Q8_0 file's values exactly).
-    What decides sampling and dominates the log-softmax is therefore exact; only far-down
-    logits carry the 4-bit error. Embedding rows are read from the exact int8 blocks.
+    The head is the largest matmul of a small model (49k x 576 here). An 8-bit copy of it
+    (int8_ranker; a 4-bit one where that is missing) only ranks the vocabulary; the REFINE best
+    candidates of each position are then recomputed exactly from block-wise int8 (Q8_0's own
+    format, which holds a Q8_0 file's values exactly). What decides sampling and dominates the
+    log-softmax is therefore exact; only far-down logits carry the ranker's error. Embedding rows
+    are read from the exact int8 blocks.
     """
 
     REFINE = 64
@@ -149,7 +178,9 @@ class QuantRows(nn.Module):
         d = groups.abs().amax(dim=-1) / 127.0
         self.register_buffer("block_q", torch.round(groups / d.clamp(min=1e-30)[..., None]).to(torch.int8))
         self.register_buffer("block_d", d)
-        self.ranker = Int4Linear(*int4_groupwise(weight), None)
+        self.ranker = int8_ranker(weight)
+        if self.ranker is None:
+            self.ranker = Int4Linear(*int4_groupwise(weight), None)
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         shape = ids.shape
@@ -160,7 +191,7 @@ class QuantRows(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, self.in_features).float()
-        approx = self.ranker(x2).float()
+        approx = self.ranker(x2).float()      # float() is free where it already is
         top = top_indices(approx, self.REFINE)                                             # [M, R]
         exact = torch.bmm(self.rows(top), x2.unsqueeze(-1)).squeeze(-1)                  # [M, R]
         approx.scatter_(1, top, exact)
