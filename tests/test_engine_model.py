@@ -142,6 +142,7 @@ def test_output_head_is_exact_on_its_best_candidates(monkeypatch, ranker):
     g = torch.Generator().manual_seed(3)
     weight = torch.randn(4096, 64, generator=g) * torch.rand(4096, 1, generator=g)   # rows of unequal size
     head = qlinear.QuantRows(weight)
+    head.finish_loading()
     assert isinstance(head.ranker, qlinear.Int4Linear) == (ranker == "int4")
     x = torch.randn(5, 64, generator=g)
     exact = x @ head.rows(torch.arange(4096)).T         # the int8 blocks' own values

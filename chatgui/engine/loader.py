@@ -163,6 +163,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.attn.wo = linear([p + "attn_output.weight"])
         layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
         layer.ffn.w2 = linear([p + "ffn_down.weight"])
+    for rows in (model.tok_embeddings, model.output):
+        if hasattr(rows, "finish_loading"):
+            rows.finish_loading()
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)

@@ -9,6 +9,7 @@ Other types become dense bfloat16 (or float32 when exact reference numerics are 
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import torch
@@ -157,6 +158,18 @@ def int8_ranker(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] 
     return lambda x: op(x, packed, True)
 
 
+def _build_ranker(weight: torch.Tensor):
+    return int8_ranker(weight) or Int4Linear(*int4_groupwise(weight), None)
+
+
+def _in_background(fn, *args) -> Future:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="chatgui-load")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)      # the thread ends when fn returns
+
+
 class QuantRows(nn.Module):
     """Embedding table and output head, kept compact (issue: decode speed).
 
@@ -178,9 +191,14 @@ class QuantRows(nn.Module):
         d = groups.abs().amax(dim=-1) / 127.0
         self.register_buffer("block_q", torch.round(groups / d.clamp(min=1e-30)[..., None]).to(torch.int8))
         self.register_buffer("block_d", d)
-        self.ranker = int8_ranker(weight)
-        if self.ranker is None:
-            self.ranker = Int4Linear(*int4_groupwise(weight), None)
+        # Packing the ranker takes ~0.5 s of mostly GIL-free work: it runs on another core while
+        # the loader reads the layers, and finish_loading() (the loader's last step) waits for it.
+        self.ranker = None
+        self._ranker_job: Future | None = _in_background(_build_ranker, weight)
+
+    def finish_loading(self):
+        if self._ranker_job is not None:
+            self.ranker, self._ranker_job = self._ranker_job.result(), None
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         shape = ids.shape
@@ -191,6 +209,7 @@ class QuantRows(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         x2 = x.reshape(-1, self.in_features).float()
+        self.finish_loading()
         approx = self.ranker(x2).float()      # float() is free where it already is
         top = top_indices(approx, self.REFINE)                                             # [M, R]
         exact = torch.bmm(self.rows(top), x2.unsqueeze(-1)).squeeze(-1)                  # [M, R]
