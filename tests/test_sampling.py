@@ -113,3 +113,32 @@ def test_explain_sampling_matches_the_sampling_functions():
             assert (st.kept_top_k and st.kept_top_p and st.kept_min_p) == (st.final_prob > 0)
             assert abs(st.final_prob - float(probs[st.token_id])) < 1e-6
         assert [st.raw_prob for st in stages] == sorted((st.raw_prob for st in stages), reverse=True)
+
+
+def test_fast_argmax_equals_torch_argmax_first_maximum_included():
+    from chatgui.engine.sampling import argmax
+    g = torch.Generator().manual_seed(5)
+    for n in (49152, 4096, 1000, 7, 1):
+        for trial in range(30):
+            x = torch.randn(n, generator=g)
+            if trial % 3 == 1 and n > 1:        # a tie for the maximum, in different groups
+                i, j = sorted(torch.randint(0, n, (2,), generator=g).tolist())
+                x[i] = x[j] = x.max() + 1
+            if trial % 3 == 2:                  # all equal
+                x = torch.full((n,), -2.5)
+            assert argmax(x) == int(torch.argmax(x))
+
+
+def test_drawing_from_candidates_picks_what_sampling_the_whole_vocabulary_picks():
+    """Generation draws from candidates(); the same seed must give the same token as sample()
+    on logits_to_probs (what the sampling inspector shows)."""
+    from chatgui.engine.sampling import candidates, draw
+    x = logits(5000, seed=6)
+    recent = list(range(0, 5000, 79))
+    for s in (SamplingSettings(), SamplingSettings(temperature=0), SamplingSettings(top_k=0, top_p=0.5),
+              SamplingSettings(top_k=3, min_p=0)):
+        ids, probs = candidates(x, s, recent)
+        dense = logits_to_probs(x, s, recent)
+        assert torch.equal(ids, torch.nonzero(dense > 0).flatten())
+        for seed in range(20):
+            assert int(ids[draw(probs, make_generator(seed))]) == sample(dense, make_generator(seed))

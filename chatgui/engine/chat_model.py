@@ -20,7 +20,7 @@ from .errors import ModelLoadError, PromptTooLongError, TemplateError
 from .gguf_file import GGUFFile
 from .loader import build_transformer, read_model_args
 from .model import ModelArgs, Transformer
-from .sampling import logits_to_probs, make_generator, sample, top_values
+from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
@@ -173,9 +173,13 @@ class ChatModel:
         end-of-turn (benchmarks only)."""
         return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids)
 
-    def _alternatives(self, probs: torch.Tensor, k: int = 5) -> tuple[Alternative, ...]:
+    def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
+            -> tuple[Alternative, ...]:
+        """The k most likely tokens of probs over the vocabulary, or over ids where given."""
         vals, idx = top_values(probs, k)
-        return tuple(Alternative(int(i), self.token_text(int(i)), float(v)) for v, i in zip(vals, idx) if v > 0)
+        if ids is not None:
+            idx = ids[idx]
+        return tuple(Alternative(i, self.token_text(i), v) for v, i in zip(vals.tolist(), idx.tolist()) if v > 0)
 
 
 class Generation:
@@ -228,8 +232,9 @@ class Generation:
         first = len(self.reply_prefix)
         for i in range(first, first + self.max_new):
             raw = torch.softmax(logits.float(), -1)
-            probs = logits_to_probs(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
-            tid = sample(probs, gen)
+            ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+            pick = draw(probs, gen)
+            tid = int(ids[pick])
             if tid in self.stop_ids:
                 st.finish_reason = "stop"
                 break
@@ -242,8 +247,8 @@ class Generation:
                 t_first = time.perf_counter()
                 st.time_to_first_token = t_first - t0
             st.generated_tokens = i + 1 - first
-            yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw), float(probs[tid]),
-                             m._alternatives(probs))
+            yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw), float(probs[pick]),
+                             m._alternatives(probs, ids=ids))
             if hit:
                 st.finish_reason = "stop_string"
                 break
