@@ -31,10 +31,9 @@ class _Layer:
     qkv_bias: torch.Tensor | None
     q_norm: Callable | None         # RMSNorm.forward of the layer's norms, where it has them
     k_norm: Callable | None
-    k_cache: torch.Tensor           # [1, n_kv, max_seq, head_dim]: the layer's KVCache
+    kv: torch.Tensor                # [2, 1, n_kv, max_seq, head_dim]: the layer's KVCache
+    k_cache: torch.Tensor           # its K and V, [1, n_kv, max_seq, head_dim]
     v_cache: torch.Tensor
-    k_rows: torch.Tensor            # the same caches as [n_kv, max_seq, head_dim]
-    v_rows: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
     wo: Callable
     wo_dtype: torch.dtype
@@ -72,14 +71,16 @@ class Decoder:
         self.qkv = torch.empty(1, nqk + nkv * hd, **f32)
         self.qk = self.qkv[0, :nqk].view(nh + nkv, hd)
         self.v = self.qkv[0, nqk:].view(nkv, hd)
-        # RoPE in one complex multiply from the qkv buffer into rotated, when nothing comes
-        # between them (no q/k norms) and every dim rotates; otherwise rope_row.
-        self.whole_rope = a.rope_dim == hd and not a.qk_norm
-        self.qk_complex = torch.view_as_complex(self.qk.view(nh + nkv, hd // 2, 2))
-        self.rotated = torch.empty(nh + nkv, hd // 2, dtype=torch.complex64, device=self.x.device)
-        rotated = torch.view_as_real(self.rotated).view(nh + nkv, hd)
         # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
-        self.q_grouped, self.k_rotated = rotated[:nh].view(1, nkv, nh // nkv, hd), rotated[nh:]
+        self.q_grouped = self.qkv[0, :nh * hd].view(1, nkv, nh // nkv, hd)
+        self.kv_new = self.qkv[0, nh * hd:].view(2, 1, nkv, hd)      # as KVCache.kv holds a position
+        # When nothing comes between the projection and RoPE (no q/k norms) and every dim
+        # rotates, RoPE is one in-place complex multiply of the whole qkv buffer: q and k rows by
+        # the position's rotation, v rows by 1 (the rows of `turns`). Otherwise rope_row.
+        self.whole_rope = a.rope_dim == hd and not a.qk_norm
+        self.qkv_complex = torch.view_as_complex(self.qkv.view(nh + 2 * nkv, hd // 2, 2))
+        self.turns = {id(rope): torch.ones(nh + 2 * nkv, hd // 2, dtype=torch.complex64, device=self.x.device)
+                      for rope in (self.rope_global, self.rope_local)}
         self.h13 = torch.empty(1, 2 * hidden, **f32)
         self.gate, self.up = self.h13[:, :hidden], self.h13[:, hidden:]
         self.layers = []
@@ -92,7 +93,7 @@ class Decoder:
             self.layers.append(_Layer(
                 layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias,
                 at.q_norm.forward if a.qk_norm else None, at.k_norm.forward if a.qk_norm else None,
-                at.cache.k, at.cache.v, at.cache.k[0], at.cache.v[0], a.sliding_window if at.sliding else 0,
+                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
                 wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
                 layer.attn_post_norm.forward if a.post_norms else None,
                 layer.ffn_post_norm.forward if a.post_norms else None))
@@ -120,23 +121,27 @@ class Decoder:
         x, inv_rms, qkv, h13 = self.x, self.inv_rms, self.qkv, self.h13
         torch.mul(self.embed(token), a.embed_scale, out=x)
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
+        if self.whole_rope:
+            gturn, lturn = self.turns[id(self.rope_global)], self.turns[id(self.rope_local)]
+            gturn[:nh + nkv].copy_(grot)
+            lturn[:nh + nkv].copy_(lrot)
         for L in self.layers:
             if L.qkv_bias is None:
                 torch.mul(L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
             else:
                 torch.addcmul(L.qkv_bias, L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
-            rot = lrot if L.window else grot
             if self.whole_rope:
-                torch.mul(self.qk_complex, rot, out=self.rotated)
-                q, k = self.q_grouped, self.k_rotated
+                self.qkv_complex.mul_(lturn if L.window else gturn)
+                q = self.q_grouped
+                L.kv.select(3, pos).copy_(self.kv_new)
             else:
                 qk = self.qk
                 if L.q_norm is not None:
                     qk = torch.cat([L.q_norm(qk[:nh]), L.k_norm(qk[nh:])])
-                qk = rope_row(qk, rot, a.rope_dim)
-                q, k = qk[:nh].view(1, nkv, nh // nkv, hd), qk[nh:]
-            L.k_rows.select(1, pos).copy_(k)
-            L.v_rows.select(1, pos).copy_(self.v)
+                qk = rope_row(qk, lrot if L.window else grot, a.rope_dim)
+                q = qk[:nh].view(1, nkv, nh // nkv, hd)
+                L.k_cache.select(2, pos).copy_(qk[nh:])
+                L.v_cache.select(2, pos).copy_(self.v)
             lo = max(0, pos + 1 - L.window) if L.window else 0
             y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, pos + 1 - lo),
                                                L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)

@@ -55,9 +55,18 @@ class ModelArgs:
 class KVCache(nn.Module):
     def __init__(self, max_seq: int, n_kv_heads: int, head_dim: int, dtype, device):
         super().__init__()
-        shape = (1, n_kv_heads, max_seq, head_dim)
-        self.register_buffer("k", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
-        self.register_buffer("v", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+        # Keys and values in one tensor, so that the decode step writes a position's K and V
+        # with one copy.
+        shape = (2, 1, n_kv_heads, max_seq, head_dim)
+        self.register_buffer("kv", torch.zeros(shape, dtype=dtype, device=device), persistent=False)
+
+    @property
+    def k(self) -> torch.Tensor:        # [1, n_kv_heads, max_seq, head_dim]
+        return self.kv[0]
+
+    @property
+    def v(self) -> torch.Tensor:
+        return self.kv[1]
 
     def update(self, start: int, k: torch.Tensor, v: torch.Tensor):
         """Write k, v at positions [start, start+T) and return the cache up to their end."""
