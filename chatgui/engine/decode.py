@@ -65,8 +65,9 @@ class Decoder:
         self.x_ext = torch.zeros(dim + 1, **f32)
         self.x_ext[dim] = (dim * a.norm_eps) ** 0.5
         self.x = self.x_ext[:dim].view(1, dim)
-        self.x_row, self.x_col = self.x_ext.view(1, dim + 1), self.x_ext.view(dim + 1, 1)
-        self.inv_rms = torch.empty(1, 1, **f32)     # [1, 1], not a scalar: a scalar would not promote bf16 to f32
+        # [1, 1], not a scalar: a scalar would not promote the bf16 matmul results to float32.
+        self.inv_rms = torch.empty(1, 1, **f32)
+        self.sum_sq = self.inv_rms.view(())       # the same number, as torch.dot's 0-dim out
         nqk = (nh + nkv) * hd
         self.qkv = torch.empty(1, nqk + nkv * hd, **f32)
         self.qk = self.qkv[0, :nqk].view(nh + nkv, hd)
@@ -109,7 +110,7 @@ class Decoder:
     def _normed(self, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
         """x * norm weight in the next matmul's input dtype; sets inv_rms, by which the matmul's
         result is then multiplied."""
-        torch.mm(self.x_row, self.x_col, out=self.inv_rms).rsqrt_()
+        torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
         return torch.mul(self.x, scaled_weight, out=self.inputs[dtype][0])
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
@@ -164,5 +165,5 @@ class Decoder:
             if L.ffn_post_norm is not None:
                 h = L.ffn_post_norm(h)
             x.add_(h)
-        torch.mm(self.x_row, self.x_col, out=inv_rms).rsqrt_()
+        torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
         return self.head(torch.mul(x, self.final_norm).mul_(inv_rms))[0].float()
