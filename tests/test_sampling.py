@@ -142,3 +142,11 @@ def test_drawing_from_candidates_picks_what_sampling_the_whole_vocabulary_picks(
         assert torch.equal(ids, torch.nonzero(dense > 0).flatten())
         for seed in range(20):
             assert int(ids[draw(probs, make_generator(seed))]) == sample(dense, make_generator(seed))
+
+
+def test_nan_logits_still_give_one_token():
+    from chatgui.engine.sampling import candidates, draw
+    x = torch.full((5000,), float("nan"))
+    for s in (SamplingSettings(), SamplingSettings(temperature=0), SamplingSettings(top_k=0)):
+        ids, probs = candidates(x, s)
+        assert ids.numel() == 1 and draw(probs, make_generator(0)) == 0

@@ -136,13 +136,13 @@ def int4_groupwise(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
 
 def int8_ranker(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """f(x [M, in] float32) -> approximately x @ weight.T [M, out] float32, by FBGEMM's int8
-    matmul (per-row int8 weights; each x row quantized to 7 bits on the fly, so that the
-    integer dot products cannot saturate), or None where this torch build has no FBGEMM (ARM).
-
-    On the output head of the default model it is ~2x faster than the int4 kernel (integer dot
-    products instead of dequantizing every weight) and ~2x closer to the exact logits. Quantized
-    tensors are deprecated in torch in favour of torchao; the op is still there, and where it
-    stops working QuantRows falls back to the int4 ranker."""
+    matmul (int8 weights with a scale per row; x quantized on the fly to 7 bits with one scale,
+    so that the integer dot products cannot saturate), or None where this torch build has no
+    FBGEMM (ARM)."""
+    # On the output head of the default model it is ~2x faster than the int4 kernel (integer dot
+    # products instead of dequantizing every weight) and ~2x closer to the exact logits. Quantized
+    # tensors are deprecated in torch in favour of torchao; the op is still there, and where it
+    # stops working QuantRows falls back to the int4 ranker.
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:

@@ -112,7 +112,10 @@ def candidates(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[i
         probs = torch.softmax(min_p_filter(top_p_filter(logits, s.top_p), s.min_p), -1)
         idx = torch.arange(probs.numel(), device=probs.device)
     keep = probs > 0
-    return idx[keep], probs[keep]
+    ids = idx[keep]
+    if not ids.numel():         # NaN logits (a broken model file): no token is drawable
+        return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
+    return ids, probs[keep]
 
 
 def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = ()) -> torch.Tensor:
