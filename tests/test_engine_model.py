@@ -152,3 +152,24 @@ def test_output_head_is_exact_on_its_best_candidates(monkeypatch, ranker):
     torch.testing.assert_close(got.gather(1, best), exact.gather(1, best), rtol=1e-5, atol=1e-5)
     assert torch.equal(got.argmax(-1), exact.argmax(-1))
     assert float((got - exact).abs().mean()) < (0.05 if ranker == "int8" else 0.15) * float(exact.abs().mean())
+
+
+def test_decode_step_stays_finite_with_float16_matmuls(tmp_path):
+    """A GPU without bf16 runs dense float16 weights. The decode step folds 1/rms in after the
+    matmul for bf16 and float32; in float16 the unnormalized x * w can overflow (65504) where
+    the batched forward, which normalizes first, stays finite. Simulated on the CPU."""
+    from chatgui.engine.qlinear import DenseLinear
+    m = load_model(write_tiny_model(tmp_path / "m.gguf"), device="cpu", precision="float32")
+    for layer in m.net.layers:
+        for mod, name in ((layer.attn, "wqkv"), (layer.attn, "wo"), (layer.ffn, "w13"), (layer.ffn, "w2")):
+            old = getattr(mod, name)
+            setattr(mod, name, DenseLinear(old.weight.float(), old.bias, torch.float16))
+    m.net.tok_embeddings.weight[:, 5] = 9000.0     # one "massive activation" channel
+    ids = torch.randint(3, 250, (1, 12), generator=torch.Generator().manual_seed(0))
+    full = m.net(ids, 0)[0]
+    assert torch.isfinite(full).all()
+    clear_cache(m)
+    m.net(ids[:, :8], 0)
+    step = torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(8, 12)])
+    assert torch.isfinite(step).all()
+    torch.testing.assert_close(step, full[8:], rtol=1e-2, atol=1e-2)

@@ -68,6 +68,7 @@ class Decoder:
         # [1, 1], not a scalar: a scalar would not promote the bf16 matmul results to float32.
         self.inv_rms = torch.empty(1, 1, **f32)
         self.sum_sq = self.inv_rms.view(())       # the same number, as torch.dot's 0-dim out
+        self.one = torch.ones(1, 1, **f32)
         nqk = (nh + nkv) * hd
         self.qkv = torch.empty(1, nqk + nkv * hd, **f32)
         self.qk = self.qkv[0, :nqk].view(nh + nkv, hd)
@@ -107,11 +108,15 @@ class Decoder:
                     self.inputs[dt] = (torch.empty(1, dim, dtype=dt, device=self.x.device), attn,
                                        attn.view(1, nh * hd), torch.empty(1, hidden, dtype=dt, device=self.x.device))
 
-    def _normed(self, scaled_weight: torch.Tensor, dtype) -> torch.Tensor:
-        """x * norm weight in the next matmul's input dtype; sets inv_rms, by which the matmul's
-        result is then multiplied."""
+    def _normed(self, scaled_weight: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x * norm weight in the next matmul's input dtype, what the matmul's result is then
+        multiplied by: 1/rms)."""
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
-        return torch.mul(self.x, scaled_weight, out=self.inputs[dtype][0])
+        if dtype == torch.float16:
+            # Not normalized, x * w can pass float16's range (65504; a GPU without bf16 runs
+            # dense float16): normalize first, as Transformer.forward does.
+            return torch.mul(self.x * self.inv_rms, scaled_weight, out=self.inputs[dtype][0]), self.one
+        return torch.mul(self.x, scaled_weight, out=self.inputs[dtype][0]), self.inv_rms
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
     def step(self, token: torch.Tensor, pos: int) -> torch.Tensor:
@@ -119,7 +124,7 @@ class Decoder:
         fills the cache at pos."""
         a = self.args
         nh, nkv, hd = a.n_heads, a.n_kv_heads, a.head_dim
-        x, inv_rms, qkv, h13 = self.x, self.inv_rms, self.qkv, self.h13
+        x, qkv, h13 = self.x, self.qkv, self.h13
         torch.mul(self.embed(token), a.embed_scale, out=x)
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
         if self.whole_rope:
@@ -127,10 +132,11 @@ class Decoder:
             gturn[:nh + nkv].copy_(grot)
             lturn[:nh + nkv].copy_(lrot)
         for L in self.layers:
+            u, scale = self._normed(L.attn_norm, L.qkv_dtype)
             if L.qkv_bias is None:
-                torch.mul(L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
+                torch.mul(L.qkv(u), scale, out=qkv)
             else:
-                torch.addcmul(L.qkv_bias, L.qkv(self._normed(L.attn_norm, L.qkv_dtype)), inv_rms, out=qkv)
+                torch.addcmul(L.qkv_bias, L.qkv(u), scale, out=qkv)
             if self.whole_rope:
                 self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
@@ -152,10 +158,11 @@ class Decoder:
             if L.attn_post_norm is not None:
                 h = L.attn_post_norm(h)
             x.add_(h)         # in place: x stays inside x_ext
+            u, scale = self._normed(L.ffn_norm, L.w13_dtype)
             if L.w13_bias is None:
-                torch.mul(L.w13(self._normed(L.ffn_norm, L.w13_dtype)), inv_rms, out=h13)
+                torch.mul(L.w13(u), scale, out=h13)
             else:
-                torch.addcmul(L.w13_bias, L.w13(self._normed(L.ffn_norm, L.w13_dtype)), inv_rms, out=h13)
+                torch.addcmul(L.w13_bias, L.w13(u), scale, out=h13)
             act = self.inputs[L.w2_dtype][3]
             if self.gelu:
                 torch.mul(F.gelu(self.gate, approximate="tanh"), self.up, out=act)
@@ -166,4 +173,4 @@ class Decoder:
                 h = L.ffn_post_norm(h)
             x.add_(h)
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
-        return self.head(torch.mul(x, self.final_norm).mul_(inv_rms))[0].float()
+        return self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float()

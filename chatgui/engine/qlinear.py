@@ -21,6 +21,12 @@ from .quant import block_scale, blocks, nibbles
 from .sampling import top_indices
 
 GROUP = 32
+
+# int8_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
+# deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading
+# thread: that swaps the process's filters from another thread and can lose or keep filters.
+warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel and other quantized",
+                        category=UserWarning)
 INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
 
 
@@ -146,15 +152,13 @@ def int8_ranker(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] 
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            n, k = weight.shape
-            scale = (weight.abs().amax(dim=1).double() / 127).clamp(min=1e-12)
-            qw = torch.quantize_per_channel(weight.float(), scale, torch.zeros(n, dtype=torch.long), 0, torch.qint8)
-            packed = torch.ops.quantized.linear_prepack(qw, None)
-            op = torch.ops.quantized.linear_dynamic
-            op(torch.zeros(1, k), packed, True)
-    except (RuntimeError, AttributeError, NotImplementedError):
+        n, k = weight.shape
+        scale = (weight.abs().amax(dim=1).double() / 127).clamp(min=1e-12)
+        qw = torch.quantize_per_channel(weight.float(), scale, torch.zeros(n, dtype=torch.long), 0, torch.qint8)
+        packed = torch.ops.quantized.linear_prepack(qw, None)
+        op = torch.ops.quantized.linear_dynamic
+        op(torch.zeros(1, k), packed, True)
+    except Exception:       # deprecated API gone or changed, or no memory for it: the int4 ranker serves
         return None
     return lambda x: op(x, packed, True)
 
