@@ -95,6 +95,17 @@ def test_fast_top_k_path_equals_filtering_the_whole_vocabulary():
         torch.testing.assert_close(logits_to_probs(x, s), slow)
 
 
+def test_top_p_cut_through_tied_logits_keeps_the_lower_ids_on_both_paths():
+    x = logits(5000, seed=4) - 10
+    tied = torch.tensor([4000, 17, 2500, 900, 3333])
+    x[tied] = 3.0                                   # five equal best logits: top-p cuts through them
+    s = SamplingSettings(temperature=1.0, top_k=40, top_p=0.5, min_p=0.0, repeat_penalty=1.0)
+    slow = torch.softmax(top_p_filter(top_k_filter(x, 40), 0.5), -1)
+    fast = logits_to_probs(x, s)
+    torch.testing.assert_close(fast, slow)
+    assert torch.equal(torch.nonzero(fast > 0).flatten(), tied.sort().values[:3])
+
+
 def test_explain_sampling_matches_the_sampling_functions():
     from chatgui.engine.sampling import explain_sampling
 

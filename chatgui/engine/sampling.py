@@ -67,7 +67,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     """Keep the smallest set of most likely tokens whose probability mass reaches p."""
     if p >= 1.0:
         return logits
-    sorted_logits, order = torch.sort(logits, descending=True)
+    sorted_logits, order = torch.sort(logits, descending=True, stable=True)   # ties: lower id first
     cum = torch.softmax(sorted_logits, -1).cumsum(-1)
     # Remove a token when the mass before it already reaches p (the first token always stays).
     remove_sorted = (cum - torch.softmax(sorted_logits, -1)) >= p
