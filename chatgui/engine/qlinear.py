@@ -21,13 +21,13 @@ from .quant import block_scale, blocks, nibbles
 from .sampling import top_indices
 
 GROUP = 32
+INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
 
 # int8_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
 # deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading
 # thread: that swaps the process's filters from another thread and can lose or keep filters.
 warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel and other quantized",
                         category=UserWarning)
-INT4_TYPES = ("Q4_0", "Q4_1", "Q4_K")
 
 
 def int4_kernels_available() -> bool:
@@ -56,9 +56,10 @@ def _q4_k_parts(t: TensorInfo):
     """Q4_K: super-blocks of 256 = 8 sub-blocks of 32, each w = d*sc*q - dmin*m with 6-bit sc, m.
     Each sub-block is one int4 group: scale = d*sc, zero = 8*d*sc - dmin*m."""
     n, k = t.shape
-    raw = blocks(t, 144).reshape(n, k // 256, 144).to(torch.int32)
-    d = raw[..., 0:2].to(torch.uint8).contiguous().view(torch.float16).float()        # [n, S, 1]
-    dmin = raw[..., 2:4].to(torch.uint8).contiguous().view(torch.float16).float()
+    b = blocks(t, 144)
+    d = block_scale(b, 0).reshape(n, k // 256, 1)
+    dmin = block_scale(b, 2).reshape(n, k // 256, 1)
+    raw = b.reshape(n, k // 256, 144).to(torch.int32)
     s = raw[..., 4:16]
     lo = torch.cat([s[..., 0:4] & 63, (s[..., 8:12] & 0x0F) | ((s[..., 0:4] >> 6) << 4)], dim=-1)
     mins = torch.cat([s[..., 4:8] & 63, (s[..., 8:12] >> 4) | ((s[..., 4:8] >> 6) << 4)], dim=-1)

@@ -101,7 +101,7 @@ def candidates(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[i
     temperature is done on k values instead of the whole vocabulary. Temperature 0: the argmax."""
     logits = apply_repeat_penalty(logits.float(), recent_ids, s.repeat_penalty)
     if s.temperature <= 0:
-        return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
+        return _only_the_argmax(logits)
     logits = apply_temperature(logits, s.temperature)
     if 0 < s.top_k < logits.numel():
         # Same result as filtering the whole vocabulary, but top-p and min-p only look at the
@@ -114,8 +114,12 @@ def candidates(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[i
     keep = probs > 0
     ids = idx[keep]
     if not ids.numel():         # NaN logits (a broken model file): no token is drawable
-        return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
+        return _only_the_argmax(logits)
     return ids, probs[keep]
+
+
+def _only_the_argmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
 
 
 def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = ()) -> torch.Tensor:
