@@ -301,7 +301,10 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
     other = tmp_path / "other.gguf"
     other.write_bytes(Path(tiny_model_path).read_bytes())
     window.models.load(str(other))
-    qtbot.waitUntil(lambda: window.models.loaded["path"] == str(other), timeout=20_000)
+    # The model controller and the serve controller each get the worker's "loaded" signal as
+    # their own queued event: wait until both have run, not just the first.
+    qtbot.waitUntil(lambda: window.models.loaded["path"] == str(other) and not serve.check.isChecked(),
+                    timeout=20_000)
     assert not serve.check.isChecked() and "model changed" in serve.state.text()
     assert_closed(url)
 
