@@ -7,7 +7,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.engine.types import PRESETS, SamplingSettings
+from chatgui.common.types import PRESETS, SamplingSettings
 from chatgui.ui.settings_panel import PRESET_FIELDS
 from chatgui.ui.token_view import alternative_rows, palette_colours, token_background, tooltip_html
 from test_ui import REPLY_TIMEOUT_MS, send_and_wait, set_sampling, widget

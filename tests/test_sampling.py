@@ -5,7 +5,7 @@ import torch
 
 from chatgui.engine.sampling import (apply_repeat_penalty, apply_temperature, logits_to_probs, make_generator,
                                      min_p_filter, sample, top_k_filter, top_p_filter)
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
 OFF = dict(top_k=0, top_p=1.0, min_p=0.0, repeat_penalty=1.0)
 

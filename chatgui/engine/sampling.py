@@ -11,7 +11,7 @@ from typing import Iterable
 
 import torch
 
-from .types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
 NEG_INF = float("-inf")
 

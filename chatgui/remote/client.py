@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
 from .errors import (RemoteConnectionError, RemoteError, RemoteNotFoundError, RemoteProtocolError,
                      RemoteRequestError, RemoteTimeoutError, error_for_status, scrub)

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import httpx
 
-from chatgui.engine.types import GenerationStats, SamplingSettings, TokenEvent
+from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 from .errors import RemoteError, RemoteProtocolError, RemoteServerError, server_message_of
 from .sse import SSEError, sse_events

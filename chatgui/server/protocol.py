@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}

@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from .chat import ROLES, Chat, ChatFormatError, Message, new_id
 from .errors import StoreError, StoreProblem
 from .export import export_json, export_markdown
 from .history import MAX_CHAT_FILE_BYTES, ChatSummary, HistoryStore
-from .paths import chats_dir, config_dir, data_dir, models_dir, settings_path
+from chatgui.common.paths import chats_dir, config_dir, data_dir, models_dir, settings_path
 from .settings import AppSettings, load_settings, save_settings
 
 __all__ = [

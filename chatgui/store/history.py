@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from chatgui.common import paths
 from .atomic import atomic_write_bytes, atomic_write_text
 from .chat import Chat, ChatFormatError
 from .errors import StoreError, StoreProblem, describe_os_error

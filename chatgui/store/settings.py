@@ -9,9 +9,9 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from chatgui.engine.types import SamplingSettings
+from chatgui.common.types import SamplingSettings
 
-from . import paths
+from chatgui.common import paths
 from .atomic import atomic_write_text
 from .errors import StoreProblem, describe_os_error
 from .files import FileTooLarge, NotRegularFile, move_aside, read_capped

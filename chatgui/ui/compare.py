@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QVBoxLayout)
 
-from chatgui.engine.types import PRESETS, SamplingSettings
+from chatgui.common.types import PRESETS, SamplingSettings
 
 from .i18n import preset_label, translate
 from .settings_panel import PRESET_FIELDS

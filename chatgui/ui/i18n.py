@@ -20,7 +20,7 @@ from chatgui.i18n import LANGUAGES as TRANSLATED, qm_path
 # What the language menu offers, each in its own language (the way a user looks for it).
 LANGUAGE_NAMES = {"en": "English", "zh_CN": "简体中文"}
 
-# Sampling presets are data keys (chatgui.engine.types.PRESETS, saved in message meta): only
+# Sampling presets are data keys (chatgui.common.types.PRESETS, saved in message meta): only
 # their display is translated.
 PRESET_NAMES = (QT_TRANSLATE_NOOP("Preset", "Precise"), QT_TRANSLATE_NOOP("Preset", "Balanced"),
                 QT_TRANSLATE_NOOP("Preset", "Creative"), QT_TRANSLATE_NOOP("Preset", "Custom"))
@@ -56,7 +56,7 @@ def language_setting() -> str:
     properly, reporting and moving aside a broken file); "system" when there is none."""
     import json
 
-    from chatgui.store import paths
+    from chatgui.common import paths
     try:
         with open(paths.settings_path(), "rb") as f:
             data = json.loads(f.read(4 * 1024 * 1024).decode("utf-8-sig"))

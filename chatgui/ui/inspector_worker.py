@@ -69,7 +69,7 @@ class InspectorWorker(QObject):
         import torch
 
         from chatgui.engine.sampling import explain_sampling, logits_to_probs
-        from chatgui.engine.types import SamplingSettings
+        from chatgui.common.types import SamplingSettings
 
         prefix = [int(t) for t in request.get("prefix_ids") or ()]
         logits, history = self._logits(model, request["messages"], prefix)

@@ -11,7 +11,8 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from chatgui.engine.default_model import DEFAULT_MODEL_FILE, find_default_model
-from chatgui.store import AppSettings, paths
+from chatgui.common import paths
+from chatgui.store import AppSettings
 
 from .i18n import current_language
 

@@ -7,7 +7,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from chatgui.engine.types import PRESETS, SamplingSettings
+from chatgui.common.types import PRESETS, SamplingSettings
 
 from .i18n import preset_label
 
