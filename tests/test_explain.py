@@ -8,8 +8,8 @@ from PySide6.QtGui import QTextCursor
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.common.types import PRESETS, SamplingSettings
-from chatgui.ui.settings_panel import PRESET_FIELDS
-from chatgui.ui.token_view import alternative_rows, palette_colours, token_background, tooltip_html
+from chatgui.ui.settings.panel import PRESET_FIELDS
+from chatgui.ui.explain.token_view import alternative_rows, palette_colours, token_background, tooltip_html
 from test_ui import REPLY_TIMEOUT_MS, send_and_wait, set_sampling, widget
 
 
@@ -92,7 +92,7 @@ def test_token_view_colours_tokens_and_popup_lists_alternatives(qtbot, make_wind
 
 
 def test_token_text_is_escaped_and_unrecorded_tail_kept(qtbot):
-    from chatgui.ui.token_view import TokenBody
+    from chatgui.ui.explain.token_view import TokenBody
 
     body = TokenBody()
     qtbot.addWidget(body)

@@ -15,10 +15,10 @@ from PySide6.QtCore import QLocale, QTranslator
 from PySide6.QtWidgets import QFormLayout
 
 from chatgui.i18n import qm_path, ts_path
-from chatgui.ui.i18n import current_language, install_translators, remove_translators, resolve_language
+from chatgui.ui.common.i18n import current_language, install_translators, remove_translators, resolve_language
 
 ROOT = Path(__file__).resolve().parents[1]
-UI_SOURCES = sorted((ROOT / "chatgui" / "ui").glob("*.py"))
+UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py"))
 FIELD = re.compile(r"\{\w*\}")
 
 
@@ -170,7 +170,7 @@ def test_default_model_language_note_once(language, make_window, tiny_model_path
 
 # -- sending while the first model is on its way --------------------------------------------------
 def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_model_path, monkeypatch):
-    import chatgui.ui.model_controller as mc
+    import chatgui.ui.backends.model_controller as mc
 
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     monkeypatch.delenv("CHATGUI_NO_FETCH")
@@ -207,7 +207,7 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
 
 
 def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_path, monkeypatch):
-    import chatgui.ui.model_controller as mc
+    import chatgui.ui.backends.model_controller as mc
 
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     monkeypatch.delenv("CHATGUI_MODEL")

@@ -9,10 +9,10 @@ from PySide6.QtGui import QDesktopServices, QTextCursor
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.store import Message
-from chatgui.ui.markdown_body import MarkdownBody
-from chatgui.ui.markdown_split import SegmentSplitter, code_blocks
-from chatgui.ui.message_widget import MessageWidget
-from chatgui.ui.safe_text import SafeDocument, SafeTextBrowser, is_code_block, render_markdown
+from chatgui.ui.chat.markdown_body import MarkdownBody
+from chatgui.ui.chat.markdown_split import SegmentSplitter, code_blocks
+from chatgui.ui.chat.message_widget import MessageWidget
+from chatgui.ui.common.safe_text import SafeDocument, SafeTextBrowser, is_code_block, render_markdown
 
 TABLE_AND_CODE = """# Results
 

@@ -79,7 +79,7 @@ def test_launch_options(monkeypatch):
 def test_first_run_offers_download_in_the_window(qtbot, monkeypatch):
     monkeypatch.delenv("CHATGUI_MODEL", raising=False)
     monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
-    import chatgui.ui.model_controller as mc
+    import chatgui.ui.backends.model_controller as mc
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     fetched = []
     from chatgui.ui.main_window import MainWindow
@@ -99,7 +99,7 @@ def test_first_run_offers_download_in_the_window(qtbot, monkeypatch):
 def test_no_fetch_offers_only_a_file(qtbot, monkeypatch):
     monkeypatch.delenv("CHATGUI_MODEL", raising=False)
     monkeypatch.setenv("CHATGUI_NO_FETCH", "1")
-    import chatgui.ui.model_controller as mc
+    import chatgui.ui.backends.model_controller as mc
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     from chatgui.ui.main_window import MainWindow
     window = MainWindow()

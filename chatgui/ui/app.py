@@ -10,7 +10,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from chatgui.desktop_entry import APP_ID, handle_cli
 
-    from .options import parse_args
+    from chatgui.ui.options import parse_args
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["serve"]:
@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from chatgui.assets import app_icon
 
-    from .i18n import install_translators, language_setting, resolve_language
-    from .main_window import MainWindow
+    from chatgui.ui.common.i18n import install_translators, language_setting, resolve_language
+    from chatgui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("chatgui")

@@ -13,22 +13,22 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, 
 
 from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 
-from .chat_library import ChatLibrary, title_of
-from .chat_list import ChatListPanel
-from .conversation_view import ConversationView
-from .explain import ExplainController
-from .language_menu import build_language_menu
-from .message_input import InputBar
-from .backend_controller import BackendController
-from .model_controller import ModelController
-from .notices import NoticeArea
-from .options import LaunchOptions, options_from_env
-from .reply_controller import ReplyController
-from .settings_panel import SettingsPanel
-from .status_bar import StatusBar
-from .theme import apply_theme
-from .window_settings import restore_window, store_window
-from .worker import EngineClient
+from chatgui.ui.chat.library import ChatLibrary, title_of
+from chatgui.ui.chat.chat_list import ChatListPanel
+from chatgui.ui.chat.conversation_view import ConversationView
+from chatgui.ui.explain.controller import ExplainController
+from chatgui.ui.settings.language_menu import build_language_menu
+from chatgui.ui.chat.composer import InputBar
+from chatgui.ui.backends.controller import BackendController
+from chatgui.ui.backends.model_controller import ModelController
+from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.options import LaunchOptions, options_from_env
+from chatgui.ui.chat.reply_controller import ReplyController
+from chatgui.ui.settings.panel import SettingsPanel
+from chatgui.ui.common.status_bar import StatusBar
+from chatgui.ui.common.theme import apply_theme
+from chatgui.ui.settings.window_state import restore_window, store_window
+from chatgui.ui.backends.engine_client import EngineClient
 
 SHUTDOWN_WAIT_MS = 1500
 

@@ -19,8 +19,8 @@ from PySide6.QtGui import QColor, QCursor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout,
                                QWidget)
 
-from .i18n import translate
-from .safe_text import SafeDocument, SafeTextBrowser
+from chatgui.ui.common.i18n import translate
+from chatgui.ui.common.safe_text import SafeDocument, SafeTextBrowser
 
 TOKEN_SCHEME = "tok"
 NEWLINE_MARK = "\u21b5"           # ↵ shown where a token holds a line break (else it could not be seen)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from .i18n import translate
+from chatgui.ui.common.i18n import translate
 
 OPENAI = "openai"
 LOCAL = "local"

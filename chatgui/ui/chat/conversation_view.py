@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from chatgui.store import Chat
 
-from .message_widget import MessageWidget
+from chatgui.ui.chat.message_widget import MessageWidget
 
 EMPTY_HINT = QT_TRANSLATE_NOOP("ConversationView", "Ask anything. Enter sends, Shift+Enter starts a new line.")
 

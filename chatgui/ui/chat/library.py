@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from chatgui.store import Chat, HistoryStore, StoreError, StoreProblem
 
-from .i18n import translate
-from .notices import NoticeArea
-from .status_bar import StatusBar
+from chatgui.ui.common.i18n import translate
+from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.common.status_bar import StatusBar
 
 
 def title_of(chat: Chat) -> str:

@@ -11,8 +11,8 @@ import time
 
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from .markdown_split import SegmentSplitter
-from .safe_text import SafeTextBrowser, render_markdown
+from chatgui.ui.chat.markdown_split import SegmentSplitter
+from chatgui.ui.common.safe_text import SafeTextBrowser, render_markdown
 
 STREAM_CURSOR = " \u258d"   # a block cursor at the end of a streaming reply
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QMenu
 from chatgui.i18n import qm_path
 from chatgui.store import StoreError, save_settings
 
-from .i18n import LANGUAGE_NAMES, current_language, resolve_language
+from chatgui.ui.common.i18n import LANGUAGE_NAMES, current_language, resolve_language
 
 RESTART_NOTE = QT_TRANSLATE_NOOP("LanguageMenu", "The new language is used from the next start of chatgui.")
 

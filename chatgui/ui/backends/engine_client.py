@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
 
-from .i18n import translate
+from chatgui.ui.common.i18n import translate
 
 TOKEN_BATCH_SECONDS = 0.03   # send tokens to the GUI at most ~30 times a second
 TOP_ALTERNATIVES = 5
@@ -244,7 +244,7 @@ class EngineWorker(QObject):
     def _finished_meta(self, model, generation, settings) -> dict:
         meta = self._reply_meta(model, generation, settings)
         if str(getattr(model, "device", "")) == "remote":   # see remote_connector.remote_reply_meta
-            from .remote_connector import remote_reply_meta
+            from chatgui.ui.backends.remote_connector import remote_reply_meta
             meta = remote_reply_meta(model, generation, meta)
         return meta
 

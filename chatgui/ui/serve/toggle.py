@@ -19,7 +19,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QVBoxLayout)
 
-from .i18n import translate
+from chatgui.ui.common.i18n import translate
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000

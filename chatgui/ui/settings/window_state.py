@@ -7,7 +7,7 @@ from PySide6.QtCore import QByteArray
 
 from chatgui.store import AppSettings, StoreError, save_settings
 
-from .i18n import translate
+from chatgui.ui.common.i18n import translate
 
 
 def _encode(data: QByteArray) -> str:

@@ -10,11 +10,11 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdi
 
 from chatgui.store import Message
 
-from .i18n import preset_label
-from .markdown_body import MarkdownBody
-from .markdown_split import code_blocks
-from .safe_text import SafeTextBrowser, render_plain
-from .token_view import TokenBody, TokenPopup
+from chatgui.ui.common.i18n import preset_label
+from chatgui.ui.chat.markdown_body import MarkdownBody
+from chatgui.ui.chat.markdown_split import code_blocks
+from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
+from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 
 # Showing a huge pasted message in full would freeze the view for seconds; the full text stays
 # in the chat (copy, export and the model all get it).

@@ -15,9 +15,9 @@ from PySide6.QtCore import QObject, Signal
 
 from chatgui.store import StoreError, save_settings
 
-from .backend_panel import LOCAL, OPENAI, BackendPanel
-from .remote_connector import RemoteConnector
-from .server_toggle import ServeController, ServeGroup
+from chatgui.ui.backends.panel import LOCAL, OPENAI, BackendPanel
+from chatgui.ui.backends.remote_connector import RemoteConnector
+from chatgui.ui.serve.toggle import ServeController, ServeGroup
 
 
 class BackendController(QObject):

@@ -14,13 +14,13 @@ from chatgui.engine.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.common import paths
 from chatgui.store import AppSettings
 
-from .i18n import current_language
+from chatgui.ui.common.i18n import current_language
 
-from .notices import NoticeArea
-from .options import LaunchOptions
-from .settings_panel import SettingsPanel
-from .status_bar import StatusBar
-from .worker import EngineClient
+from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.options import LaunchOptions
+from chatgui.ui.settings.panel import SettingsPanel
+from chatgui.ui.common.status_bar import StatusBar
+from chatgui.ui.backends.engine_client import EngineClient
 
 FETCH_STAGES = {"download": QT_TRANSLATE_NOOP("ModelController", "Downloading the default model (98 MB)…"),
                 "extract": QT_TRANSLATE_NOOP("ModelController", "Unpacking the model…"),

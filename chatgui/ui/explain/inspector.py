@@ -23,10 +23,10 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QS
 
 from chatgui.store import Chat
 
-from .compare import describe_sampling
-from .i18n import translate
-from .inspector_worker import TOP_N, InspectorWorker
-from .token_view import describe_token, percent
+from chatgui.ui.explain.compare import describe_sampling
+from chatgui.ui.common.i18n import translate
+from chatgui.ui.explain.inspector_worker import TOP_N, InspectorWorker
+from chatgui.ui.explain.token_view import describe_token, percent
 
 COALESCE_MS = 60
 ROW_HEIGHT = 22

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
 
 from chatgui.common.types import PRESETS, SamplingSettings
 
-from .i18n import preset_label
+from chatgui.ui.common.i18n import preset_label
 
 DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")

@@ -25,8 +25,8 @@ from PySide6.QtWidgets import QMenu
 
 from chatgui.store import Chat
 
-from .compare import CompareDialog
-from .inspector import SamplingInspector
+from chatgui.ui.explain.compare import CompareDialog
+from chatgui.ui.explain.inspector import SamplingInspector
 
 INSPECTOR_WIDTH = 350
 

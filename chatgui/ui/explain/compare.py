@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLa
 
 from chatgui.common.types import PRESETS, SamplingSettings
 
-from .i18n import preset_label, translate
-from .settings_panel import PRESET_FIELDS
+from chatgui.ui.common.i18n import preset_label, translate
+from chatgui.ui.settings.panel import PRESET_FIELDS
 
 DEFAULT_PAIR = ("Precise", "Creative")
 

@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from chatgui.store import Chat
 
-from .conversation_view import ConversationView
-from .worker import EngineClient
+from chatgui.ui.chat.conversation_view import ConversationView
+from chatgui.ui.backends.engine_client import EngineClient
 
 MIN_FLUSH_MS = 33          # ~30 updates per second at most
 AUTOSAVE_MS = 2000

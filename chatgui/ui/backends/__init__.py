@@ -1,0 +1,1 @@
+"""What answers: the local engine or an OpenAI-compatible server, behind one engine client."""

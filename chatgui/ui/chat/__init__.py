@@ -1,0 +1,1 @@
+"""The conversation: chat list, message widgets, Markdown, the composer, the streaming reply."""

@@ -1,0 +1,1 @@
+"""The settings panel (model, device, sampling), the window's saved state, the language menu."""
