@@ -80,5 +80,5 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
     yield make
     for window in windows:
         window.close()
-        assert window.engine.thread.wait(10_000), "the engine thread did not finish"
+        assert window.engine.wait_closed(10_000), "the engine thread did not finish"
         window.deleteLater()

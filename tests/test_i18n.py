@@ -203,7 +203,7 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
     assert reply.role == "assistant" and reply.content
     assert not {"no-model", "reply-error", "fetch"} & {n.key for n in window.notices._notices.values()}
     window.close()
-    assert window.engine.thread.wait(10_000)
+    assert window.engine.wait_closed(10_000)
 
 
 def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_path, monkeypatch):

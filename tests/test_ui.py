@@ -284,7 +284,7 @@ def test_closing_mid_reply_saves_and_exits_quickly(qtbot, make_window):
     started = time.perf_counter()
     window.close()
     assert time.perf_counter() - started < 2.0
-    assert window.engine.thread.isFinished() and window.engine_stopped
+    assert not window.engine.runner.busy and window.engine_stopped
     saved = HistoryStore().load(window.current.id).messages[reply_id]
     assert saved.content and saved.meta["finish_reason"] == "cancelled"
 
@@ -391,7 +391,7 @@ def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeyp
     monkeypatch.setenv("CHATGUI_MODEL", str(real_model_path))
     window = make_window()
     assert window.status.model_label.text() == real_model_path.stem
-    assert "smollm2" in window.models.loaded["name"].lower()
+    assert "smollm2" in window.models.loaded.name.lower()
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()
-    assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.models.loaded["name"]
+    assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.models.loaded.name

@@ -51,7 +51,7 @@ def test_app_main_runs_and_quits(tmp_path, tiny_model_path):
             window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
             def check():
                 if window.models.loaded:
-                    print("loaded", window.models.loaded["name"])
+                    print("loaded", window.models.loaded.name)
                     window.close()
                 else:
                     QTimer.singleShot(50, check)

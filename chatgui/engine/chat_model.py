@@ -22,6 +22,7 @@ from .loader import build_transformer, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
+from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 PREFILL_CHUNK = 128
@@ -42,6 +43,9 @@ def available_devices() -> list[str]:
 
 
 class ChatModel:
+    """chatgui's own engine behind the ChatBackend interface (chatgui.common.backend)."""
+    capabilities = LOCAL_CAPABILITIES
+
     def __init__(self, path: Path, gguf: GGUFFile, args: ModelArgs, net: Transformer, tok: TokenizerInfo,
                  template: ChatTemplate, device: torch.device, context_length: int):
         self.path = Path(path)
@@ -55,6 +59,10 @@ class ChatModel:
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
         self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._sha256: str | None = None
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
+                         context_length=self.context_length)
 
     # -- text <-> tokens ------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:

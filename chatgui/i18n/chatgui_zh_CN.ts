@@ -833,10 +833,6 @@
 <context>
     <name>RemoteConnector</name>
     <message>
-        <source>Continuing a reply from a chosen token needs the local model: the OpenAI chat protocol cannot start a reply with given tokens.</source>
-        <translation>从选定的词元继续回复需要使用本地模型：OpenAI 聊天协议无法以指定的词元开始回复。</translation>
-    </message>
-    <message>
         <source>Cannot list the server&apos;s models: {error}</source>
         <translation>无法列出服务器的模型：{error}</translation>
     </message>

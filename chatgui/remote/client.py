@@ -19,10 +19,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from chatgui.common.records import REMOTE_CAPABILITIES, BackendKind, ModelInfo
 from chatgui.common.types import SamplingSettings
 
 from .errors import (RemoteConnectionError, RemoteError, RemoteNotFoundError, RemoteProtocolError,
                      RemoteRequestError, RemoteTimeoutError, error_for_status, scrub)
+from .secrets import public_backend_settings
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 # Seconds of silence before giving up. Generous: a CPU server may think for a long time before
@@ -73,9 +75,11 @@ def display_url(url: str) -> str:
 
 
 class RemoteModel:
+    """An OpenAI-compatible server behind the ChatBackend interface (chatgui.common.backend)."""
     device = "remote"     # what the UI shows where a local model shows "cpu" / "cuda"
     sha256 = None         # a remote model has no file to hash
-    has_token_probabilities = False   # TokenEvent.prob is NaN: hide the token view, keep no token_data
+    # TokenEvent.prob is NaN: no token view, no token_data; the protocol sends text, not tokens
+    capabilities = REMOTE_CAPABILITIES
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
                  context_length: int | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
@@ -101,6 +105,13 @@ class RemoteModel:
     def path(self) -> str:
         """Where the model lives, for display and the message meta (never holds a secret)."""
         return display_url(self.base_url)
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(name=self.name, path=self.path, device=self.device,
+                         context_length=self.context_length or 0, kind=BackendKind.OPENAI,
+                         capabilities=self.capabilities,
+                         backend=public_backend_settings({"kind": BackendKind.OPENAI.value, "base_url": self.path,
+                                                          "model": self.name}))
 
     def count_tokens(self, messages: list[dict]) -> int:
         """An estimate: the protocol has no tokenizer endpoint that every server offers."""
@@ -188,10 +199,14 @@ class RemoteModel:
                 body["repeat_last_n"] = settings.repeat_last_n
         return body
 
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None):
+    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
+                 reply_prefix_ids=()):
         """Start a streamed reply. Blocks until the server accepts the request (raising a
         RemoteError if it refuses), then returns a RemoteGeneration to iterate."""
         from .generation import RemoteGeneration
+        if reply_prefix_ids:
+            raise RemoteRequestError("Continuing a reply from a chosen token needs the local model: the OpenAI "
+                                     "chat protocol cannot start a reply with given tokens.")
         if not self.model:
             # Some servers (Ollama, OpenAI) insist on a model id: take the first one offered.
             models = self.list_models()

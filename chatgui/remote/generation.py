@@ -41,6 +41,7 @@ class RemoteGeneration:
     def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel=None):
         self.model, self.settings, self.cancel = model, settings, cancel
         self.text = ""
+        self.token_ids = ()    # the protocol sends text, not token ids
         self.error: RemoteError | None = None
         self.stats = GenerationStats(seed=settings.seed if settings.seed is not None else 0)
         self.stats.extra["usage_reported"] = False

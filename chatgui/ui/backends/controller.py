@@ -4,14 +4,16 @@ model to other programs.
 Settings: AppSettings.backend = {"kind": "local"|"openai", "base_url", "model", "serve_port"}.
 The API key goes to the OS keyring (chatgui.remote.secrets) when there is one, else into that
 same dict as "api_key": the settings file in the config folder, never beside chats. Message
-meta only ever gets public_backend_settings(...) of it (see remote_connector.remote_reply_meta).
+meta only ever gets public_backend_settings(...) of it (RemoteModel.info().backend).
 The remote backend (httpx) is imported only once it is used.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
+
+from chatgui.common.records import ModelInfo
 
 from chatgui.store import StoreError, save_settings
 
@@ -21,10 +23,6 @@ from chatgui.ui.serve.toggle import ServeController, ServeGroup
 
 
 class BackendController(QObject):
-    _list = Signal(int, str, str)
-    _connect = Signal(str, str, str)
-    _use_local = Signal(str, str, int)
-
     def __init__(self, engine, settings, options, panel, status, notices, models, parent=None):
         super().__init__(parent)
         self.engine, self.settings, self.options = engine, settings, options
@@ -40,11 +38,7 @@ class BackendController(QObject):
         panel.insert_group(2, self.serve_group)   # after the model group
         self.serve = ServeController(self.serve_group, status, settings, self)
 
-        self.connector = RemoteConnector(engine.worker)
-        self.connector.moveToThread(engine.thread)
-        self._list.connect(self.connector.list_models)
-        self._connect.connect(self.connector.connect_to)
-        self._use_local.connect(self.connector.use_local)
+        self.connector = RemoteConnector(engine, self)
         self.connector.models_listed.connect(self._on_models_listed)
         self.connector.connected.connect(self._on_connected)
         self.connector.connect_failed.connect(self._on_connect_failed)
@@ -67,7 +61,7 @@ class BackendController(QObject):
         backend = self.settings.backend
         if backend.get("kind") == OPENAI and backend.get("base_url") and not self.options.model:
             key = self._load_key(backend["base_url"])
-            self.group.api_key.setText(key)
+            self.group.set_key(key)
             self.connect_to(backend["base_url"], key, str(backend.get("model") or ""))
         else:   # (a --model given for this run leaves the saved choice as it was)
             self.group.set_kind(LOCAL)
@@ -78,14 +72,14 @@ class BackendController(QObject):
         if not self._check_url(base_url):
             return
         self._list_request += 1
-        self.group.refresh_button.setEnabled(False)
+        self.group.set_listing(True)
         self.group.set_state(self.tr("Asking the server for its models…"))
-        self._list.emit(self._list_request, base_url, api_key)
+        self.connector.list_models(self._list_request, base_url, api_key)
 
     def _on_models_listed(self, request_id: int, models: list, error: str) -> None:
         if request_id != self._list_request:
             return
-        self.group.refresh_button.setEnabled(True)
+        self.group.set_listing(False)
         if models:
             self.group.set_models(list(models))
             self.group.set_state((self.tr("The server offers 1 model. Choose it and press Connect.") if len(models) == 1
@@ -104,23 +98,20 @@ class BackendController(QObject):
         if self.models.loaded is None:
             self.models.set_waiting("connect")   # a message sent now would find no model yet
         self.status.show_progress(self.tr("Connecting to {url}…").format(url=self._shown(base_url)))
-        self._connect.emit(base_url, api_key, model)
+        self.connector.connect_to(base_url, api_key, model)
 
-    def _on_connected(self, info: dict) -> None:
+    def _on_connected(self, info: ModelInfo) -> None:
         pending, self._pending = self._pending or {}, None
         self.active = OPENAI
         self.group.set_busy(False)
         self.group.set_kind(OPENAI)
-        self.group.set_models([info["name"]] + [self.group.remote_model.itemText(i)
-                                                for i in range(self.group.remote_model.count())
-                                                if self.group.remote_model.itemText(i) != info["name"]],
-                              info["name"])
+        self.group.put_model_first(info.name)
         self.group.set_state(self.tr("Connected: “{name}” at {url}. Replies come from this server; token "
-                                     "probabilities are not available.").format(name=info["name"], url=info["path"]))
-        self.status.hide_progress(self.tr("Connected to {name} at {url}.").format(name=info["name"], url=info["path"]))
+                                     "probabilities are not available.").format(name=info.name, url=info.path))
+        self.status.hide_progress(self.tr("Connected to {name} at {url}.").format(name=info.name, url=info.path))
         self.notices.remove("backend-error")
         backend = self.settings.backend
-        backend.update({"kind": OPENAI, "base_url": pending.get("base_url") or info["path"], "model": info["name"]})
+        backend.update({"kind": OPENAI, "base_url": pending.get("base_url") or info.path, "model": info.name})
         self._save_key(backend["base_url"], pending.get("api_key") or "")
         self._save_settings()
 
@@ -136,7 +127,7 @@ class BackendController(QObject):
         actions = [(self.tr("Try again"), lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
         if loaded is not None:
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
-                message=message, name=loaded["name"])
+                message=message, name=loaded.name)
         if self.active != LOCAL or loaded is None:
             actions.append((self.tr("Use the local model"), self.use_local))
         self.notices.show_notice("backend-error", message, "error", actions)
@@ -148,13 +139,13 @@ class BackendController(QObject):
         self.settings.backend["kind"] = LOCAL
         self._save_settings()
         loaded = self.models.loaded
-        if loaded is not None and loaded.get("device") != "remote":
+        if loaded is not None and loaded.is_local:
             self.group.set_state("")
             return
         path = self.local_path or self.options.model or self.settings.model_path
         if path:
             self.group.set_state(self.tr("Back to the local model {name}.").format(name=Path(path).stem))
-            self._use_local.emit(path, self.panel.device_choice(), self.settings.context_length or 0)
+            self.connector.use_local(path, self.panel.device_choice(), self.settings.context_length or 0)
         else:
             self.models.start()
 
@@ -165,11 +156,10 @@ class BackendController(QObject):
             self.group.set_state(self.tr("Enter the server's address (and key, if it needs one), then Connect."))
 
     # -- from the worker -------------------------------------------------------------------
-    def _on_model_loaded(self, info: dict) -> None:
-        remote = info.get("device") == "remote"
-        if not remote:
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        if info.is_local:
             was_remote, self.active = self.active == OPENAI, LOCAL
-            self.local_path = info["path"]
+            self.local_path = info.path
             if was_remote:
                 self.group.set_kind(LOCAL)
                 self.group.set_state("")

@@ -1,9 +1,12 @@
-"""The engine worker: owns the model and runs it in its own thread.
+"""The app's side of the model runner (chatgui.common.runner): a thin QObject adapter.
 
-The GUI talks to it only through queued signals (EngineClient below) and gets plain data back.
-The engine (and so torch) is imported here, inside the worker thread, on first use: the window
-appears first. Stopping a reply is a threading.Event per request, set directly by the GUI
-thread, because a queued "stop" call would wait until the reply had finished anyway.
+Everything that touches the model runs as a job on the runner's one thread; what a job reports
+reaches the GUI as Qt signals. Signals emitted from the runner thread are delivered to GUI
+objects queued, so slots always run on the GUI thread. A reply is a ReplyHandle with its own
+signals: the reply and compare controllers consume it the same way. The engine (and so torch)
+is imported inside jobs, on first use: the window appears first. Stopping a reply sets the
+job's cancel flag directly from the GUI thread, because a queued "stop" would wait until the
+reply had finished anyway.
 """
 from __future__ import annotations
 
@@ -14,42 +17,32 @@ import sys
 import threading
 import time
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
+from chatgui.common.records import ModelInfo, ReplyMeta, TokenRecord
+from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, reply_job
+from chatgui.common.types import SamplingSettings
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
-
 from chatgui.ui.common.i18n import translate
 
 TOKEN_BATCH_SECONDS = 0.03   # send tokens to the GUI at most ~30 times a second
-TOP_ALTERNATIVES = 5
-EXIT_WAIT_MS = 60_000
+EXIT_WAIT_S = 60.0
 
-# Engine threads still busy when their window closed (a model load cannot be interrupted). They
-# are kept referenced, since destroying a running QThread aborts the process, and waited for at
-# exit; chatgui.ui.app.main does not wait: it leaves with os._exit once everything is saved.
-_still_running: list = []
+# Runners still busy when their window closed (a model load cannot be interrupted). They are
+# waited for at exit, so torch is not torn down under a running job; chatgui.ui.app.main does
+# not wait: it leaves with os._exit once everything is saved.
+_still_running: list[ModelRunner] = []
 
 
-def _wait_for_engine_threads() -> None:
-    for thread, _worker in _still_running:
-        if not thread.wait(EXIT_WAIT_MS):
+def _wait_for_runners() -> None:
+    for runner in _still_running:
+        if not runner.close(EXIT_WAIT_S):
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)
 
 
-atexit.register(_wait_for_engine_threads)
-
-
-def token_record(event) -> dict:
-    """What is kept of each token: for the token view that colours text by probability.
-    "p"/"alts": the model's own distribution; "sp"/"salts": the one it was drawn from, after the
-    sampling settings (repetition penalty, temperature, top-k, top-p, min-p)."""
-    return {"id": event.token_id, "t": event.text, "p": round(event.prob, 6),
-            "alts": [[a.token_id, a.text, round(a.prob, 6)] for a in event.alternatives[:TOP_ALTERNATIVES]],
-            "sp": round(event.sampled_prob, 6),
-            "salts": [[a.token_id, a.text, round(a.prob, 6)]
-                      for a in event.sampled_alternatives[:TOP_ALTERNATIVES]]}
+atexit.register(_wait_for_runners)
 
 
 def model_mismatch_text(loaded_name: str, loaded_sha256: str, wanted_sha256: str) -> str:
@@ -65,41 +58,85 @@ def _is_remote_error(error: BaseException) -> bool:
     return errors is not None and isinstance(error, errors.RemoteError)
 
 
+class _Refused(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+class ReplyHandle(QObject):
+    """One reply being written. Signals arrive on the GUI thread, in this order: started once,
+    tokens any number of times, then finished or failed."""
+    # Each signal carries the request id first, so one receiver can tell its replies apart.
+    started = Signal(int, object)     # {"prompt_tokens", "dropped_messages", "seed", "context_length"}
+    tokens = Signal(int, str, object)  # new text, [TokenRecord.to_dict(), ...]
+    finished = Signal(int, object)    # ReplyMeta.to_dict() plus "text" (the whole reply)
+    failed = Signal(int, str, str)    # kind ("no_model", "prompt_too_long", "model_mismatch", "oom", "error"), message
+
+    def __init__(self, request_id: int, parent=None):
+        super().__init__(parent)
+        self.request_id = request_id
+        self.job: Job | None = None
+
+    def cancel(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+
+
+def connect_reply(handle: ReplyHandle, on_started, on_tokens, on_finished, on_failed) -> None:
+    """Connect a reply's signals to a controller's slots (bound methods of a QObject, so that
+    they are delivered queued to its thread)."""
+    handle.started.connect(on_started)
+    handle.tokens.connect(on_tokens)
+    handle.finished.connect(on_finished)
+    handle.failed.connect(on_failed)
+
+
 class EngineWorker(QObject):
+    """The model-wide signals, and the job bodies that run on the runner thread."""
     devices_found = Signal(object)          # ["auto", "cpu", "cuda"?]
     load_started = Signal(str)              # model path
-    model_loaded = Signal(object)           # {"name", "path", "device", "context_length"}
+    model_loaded = Signal(object)           # ModelInfo
     load_failed = Signal(str)               # a sentence for the user
     model_hashed = Signal(str, str)         # model path, sha256
     fetch_progress = Signal(str, float)     # stage, fraction
     fetch_finished = Signal(str)            # path of the fetched default model
     fetch_failed = Signal(str)
-    reply_started = Signal(int, object)     # request id, {"prompt_tokens", "dropped_messages", "seed", ...}
-    reply_tokens = Signal(int, str, object)  # request id, new text, [token_record, ...]
-    reply_finished = Signal(int, object)    # request id, stats and settings for the message meta
-    reply_failed = Signal(int, str, str)    # request id, kind, message ("no_model", "prompt_too_long", "oom", "error")
     tokens_counted = Signal(int, int)       # request id, prompt tokens
 
-    def __init__(self):
+    def __init__(self, runner: ModelRunner):
         super().__init__()
-        self.model = None
-        self.closing = threading.Event()
+        self.runner = runner
         self._hashes: dict[str, str] = {}   # model path -> sha256, computed once per file
         self._devices_reported = False
+        self.kept_local = None   # the local model, kept while a server is in use (switching back is instant)
 
-    # -- models ----------------------------------------------------------------------------
-    @Slot()
+    @property
+    def closing(self) -> threading.Event:
+        return self.runner.closing
+
+    @property
+    def model(self):
+        """The backend in use (a ChatBackend). Read it only from a job."""
+        return self.runner.backend
+
+    def use_backend(self, backend) -> None:
+        """Make backend the one in use and announce it. Only from a job."""
+        self.runner.backend = backend
+        self.model_loaded.emit(backend.info())
+
+    # -- models (on the runner thread) ---------------------------------------------------------
     def probe_devices(self) -> None:
         if not self._devices_reported and not self.closing.is_set():
             from chatgui.engine import available_devices
             self._devices_reported = True
             self.devices_found.emit(list(available_devices()))
 
-    @Slot(str, str, int)
     def load(self, path: str, device: str, context_length: int) -> None:
         if self.closing.is_set():
             return
         self.load_started.emit(path)
+        self.kept_local = None   # loading another file lets go of a kept local model first
         try:
             from chatgui.engine import load_model
             self.probe_devices()
@@ -115,15 +152,12 @@ class EngineWorker(QObject):
                 path=path, error=f"{type(e).__name__}: {e}"))
             return
         # Only now let go of the previous model: a failed load leaves it in use.
-        old, self.model = self.model, model
-        del old
+        self.runner.backend = None
         self._hashes.pop(str(model.path), None)   # the file may have changed since it was hashed
         gc.collect()
         self._empty_gpu_cache()
-        self.model_loaded.emit({"name": model.name, "path": str(model.path), "device": str(model.device),
-                                "context_length": model.context_length})
+        self.use_backend(model)
 
-    @Slot()
     def fetch_default(self) -> None:
         from chatgui.engine.default_model import ModelFetchError, fetch_default_model
         try:
@@ -133,8 +167,6 @@ class EngineWorker(QObject):
             return
         self.fetch_finished.emit(str(path))
 
-    # -- replies ---------------------------------------------------------------------------
-    @Slot(int, object)
     def count_tokens(self, request_id: int, messages: list) -> None:
         if self.model is not None and not self.closing.is_set():
             try:
@@ -142,111 +174,92 @@ class EngineWorker(QObject):
             except Exception:   # noqa: BLE001 - only a status display
                 pass
 
-    @Slot(int, object, object, object, object)
-    def generate_with(self, request_id: int, messages: list, sampling: dict, cancel: threading.Event,
-                      options: dict) -> None:
-        """generate() with options: "reply_prefix_ids" (the reply starts with these tokens: branch
-        from a token, replay of a branch), "expect_sha256" (replay: refuse a different model file)."""
-        self.generate(request_id, messages, sampling, cancel, options)
-
-    @Slot(int, object, object, object)
-    def generate(self, request_id: int, messages: list, sampling: dict, cancel: threading.Event,
-                 options: dict | None = None) -> None:
-        if self.closing.is_set():
-            return
-        model = self.model
-        if model is None:
-            self.reply_failed.emit(request_id, "no_model",
-                                   self.tr("No model is loaded. Choose a model file in the settings."))
-            return
-        options = options or {}
-        expected = options.get("expect_sha256")
-        if expected and self._model_hash(model) != expected:
-            self.reply_failed.emit(request_id, "model_mismatch",
-                                   model_mismatch_text(model.name, self._model_hash(model), expected))
-            return
-        from chatgui.engine import SamplingSettings
-        settings = SamplingSettings.from_dict(sampling)
-        try:
-            generation = model.generate(messages, settings, cancel,
-                                        reply_prefix_ids=[int(t) for t in options.get("reply_prefix_ids") or ()])
-        except PromptTooLongError as e:
-            self.reply_failed.emit(request_id, "prompt_too_long", str(e))
-            return
-        except Exception as e:   # noqa: BLE001 - e.g. the chat template refused the messages
-            # A remote server's refusal (RemoteError) is already a sentence for the user.
-            self.reply_failed.emit(request_id, "error", str(e) if _is_remote_error(e) else
-                                   self.tr("The reply could not start: {error}").format(error=e))
-            return
-        stats = generation.stats
-        self.reply_started.emit(request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
-                                             "dropped_messages": stats.dropped_messages,
-                                             "context_length": model.context_length})
-        failure = self._stream(request_id, generation, getattr(model, "has_token_probabilities", True))
-        if failure:
-            self.reply_failed.emit(request_id, *failure)
-        else:
-            self.reply_finished.emit(request_id, self._finished_meta(model, generation, settings))
-        path = str(model.path)
-        if path not in self._hashes and not self.closing.is_set():
-            # Hash the model file once, after its first reply, so that nothing waits for it.
-            self._hashes[path] = model.sha256
-            if self._hashes[path]:   # None: a remote model has no file to hash
-                self.model_hashed.emit(path, self._hashes[path])
-
-    def _model_hash(self, model) -> str:
-        """The loaded model file's sha256, computed once per file (and announced)."""
+    def model_hash(self, model) -> str | None:
+        """The model file's sha256, computed once per file and announced (None for a server)."""
         path = str(model.path)
         if path not in self._hashes:
             self._hashes[path] = model.sha256
-            self.model_hashed.emit(path, self._hashes[path])
+            if self._hashes[path]:
+                self.model_hashed.emit(path, self._hashes[path])
         return self._hashes[path]
 
-    def _stream(self, request_id: int, generation, keep_tokens: bool = True) -> tuple[str, str] | None:
-        """keep_tokens False: the model has no token probabilities (a remote server): send text only."""
-        texts, records, last_sent = [], [], 0.0
-        try:
-            for event in generation:
-                texts.append(event.text)
-                if keep_tokens:
-                    records.append(token_record(event))
-                now = time.monotonic()
-                if now - last_sent >= TOKEN_BATCH_SECONDS:
-                    self.reply_tokens.emit(request_id, "".join(texts), records)
-                    texts, records, last_sent = [], [], now
-        except Exception as e:   # noqa: BLE001
-            failure = self._describe_failure(e)
-        else:
-            failure = None
-        if texts:
-            self.reply_tokens.emit(request_id, "".join(texts), records)
-        return failure
+    # -- replies (sinks called on the runner thread) ------------------------------------------
+    def reply_sink(self, handle: ReplyHandle, settings: SamplingSettings):
+        """Turn a reply job's events into the handle's signals, tokens batched ~30 times a second."""
+        state = {"texts": [], "records": [], "last": 0.0, "started": False, "keep": True}
 
-    def _describe_failure(self, error: Exception) -> tuple[str, str]:
+        def flush():
+            if state["texts"]:
+                handle.tokens.emit(handle.request_id, "".join(state["texts"]), state["records"])
+                state["texts"], state["records"] = [], []
+
+        def sink(job: Job, kind: str, value) -> None:
+            if kind == "started":
+                model, stats = self.model, value.stats
+                state["started"] = True
+                state["keep"] = model.capabilities.token_probabilities
+                handle.started.emit(handle.request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
+                                     "dropped_messages": stats.dropped_messages,
+                                     "context_length": model.context_length})
+            elif kind == "token":
+                state["texts"].append(value.text)
+                if state["keep"]:
+                    state["records"].append(TokenRecord.from_event(value).to_dict())
+                now = time.monotonic()
+                if now - state["last"] >= TOKEN_BATCH_SECONDS:
+                    flush()
+                    state["last"] = now
+            elif kind == "done":
+                flush()
+                model = self.model
+                handle.finished.emit(handle.request_id,
+                                     {**self._reply_meta(model, value, settings).to_dict(), "text": value.text})
+                if model.capabilities.replay and not self.closing.is_set():
+                    self.model_hash(model)   # once, after the first reply, so that nothing waits for it
+            elif kind == "error":
+                flush()
+                handle.failed.emit(handle.request_id, *self._describe_failure(value, state["started"]))
+        return sink
+
+    def _reply_meta(self, model, generation, settings: SamplingSettings) -> ReplyMeta:
+        st, info = generation.stats, model.info()
+        meta = ReplyMeta(sampling=settings.to_dict(), seed=st.seed, model=info.name, device=info.device,
+                         prompt_tokens=st.prompt_tokens, tokens=len(generation.token_ids),
+                         dropped_messages=st.dropped_messages, finish_reason=st.finish_reason,
+                         time_to_first_token=round(st.time_to_first_token, 4),
+                         tokens_per_second=round(st.tokens_per_second, 3), context_length=model.context_length)
+        if info.is_local:
+            meta.update(model_path=info.path, model_sha256=self._hashes.get(info.path))
+        else:   # a server: no file, no secret; token counts are its usage report (or the chunks)
+            meta.update(tokens=st.generated_tokens, usage_reported=bool(st.extra.get("usage_reported")),
+                        backend=info.backend)
+        return meta
+
+    def _describe_failure(self, error: BaseException, started: bool) -> tuple[str, str]:
+        if isinstance(error, _Refused):
+            return error.kind, str(error)
+        if isinstance(error, (NoBackend, ShuttingDown)):
+            return "no_model", self.tr("No model is loaded. Choose a model file in the settings.")
         if _is_remote_error(error):   # network, 401/404/429/5xx, malformed stream: already a sentence
             return "error", str(error)
-        import torch
-        if isinstance(error, torch.cuda.OutOfMemoryError):
+        if isinstance(error, PromptTooLongError):
+            return "prompt_too_long", str(error)
+        if not started:   # e.g. the chat template refused the messages
+            return "error", self.tr("The reply could not start: {error}").format(error=error)
+        torch = sys.modules.get("torch")
+        if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
             self._empty_gpu_cache()
             return "oom", self.tr("The GPU ran out of memory while writing the reply. Try a shorter chat, a "
                                   "smaller context length, or the CPU.")
         return "error", self.tr("The reply failed: {error}").format(error=f"{type(error).__name__}: {error}")
 
-    def _reply_meta(self, model, generation, settings) -> dict:
-        st = generation.stats
-        return {"text": generation.text, "sampling": settings.to_dict(), "seed": st.seed,
-                "model": model.name, "model_path": str(model.path), "device": str(model.device),
-                "model_sha256": self._hashes.get(str(model.path)), "prompt_tokens": st.prompt_tokens,
-                "tokens": len(generation.token_ids), "dropped_messages": st.dropped_messages,
-                "finish_reason": st.finish_reason, "time_to_first_token": round(st.time_to_first_token, 4),
-                "tokens_per_second": round(st.tokens_per_second, 3), "context_length": model.context_length}
-
-    def _finished_meta(self, model, generation, settings) -> dict:
-        meta = self._reply_meta(model, generation, settings)
-        if str(getattr(model, "device", "")) == "remote":   # see remote_connector.remote_reply_meta
-            from chatgui.ui.backends.remote_connector import remote_reply_meta
-            meta = remote_reply_meta(model, generation, meta)
-        return meta
+    def replay_check(self, expect_sha256: str | None):
+        """A reply job's check: a replay must use the model file it was made with."""
+        def check(model) -> None:
+            if expect_sha256 and model.capabilities.replay and self.model_hash(model) != expect_sha256:
+                raise _Refused("model_mismatch", model_mismatch_text(model.name, self.model_hash(model),
+                                                                     expect_sha256))
+        return check
 
     @staticmethod
     def _empty_gpu_cache() -> None:
@@ -256,73 +269,78 @@ class EngineWorker(QObject):
 
 
 class EngineClient(QObject):
-    """The GUI-thread side: starts the worker thread and forwards requests as queued signals."""
-
-    _load = Signal(str, str, int)
-    _generate = Signal(int, object, object, object)
-    _generate_with = Signal(int, object, object, object, object)
-    _count = Signal(int, object)
-    _fetch = Signal()
-    _probe = Signal()
+    """The GUI-thread side: owns the runner, submits jobs, hands out reply handles."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.worker = EngineWorker()
-        self.thread = QThread()
-        self.thread.setObjectName("chatgui-engine")
-        self.worker.moveToThread(self.thread)
-        self._load.connect(self.worker.load)
-        self._generate.connect(self.worker.generate)
-        self._generate_with.connect(self.worker.generate_with)
-        self._count.connect(self.worker.count_tokens)
-        self._fetch.connect(self.worker.fetch_default)
-        self._probe.connect(self.worker.probe_devices)
+        self.runner = ModelRunner("chatgui-engine")
+        self.worker = EngineWorker(self.runner)
         self._next_id = 0
-        self._cancels: dict[int, threading.Event] = {}
-        self.thread.start()
+        self._replies: dict[int, ReplyHandle] = {}
+        self._ended: list[ReplyHandle] = []
+
+    def run(self, fn) -> Job | None:
+        """Run fn() on the runner thread, after the jobs already queued (None once closing)."""
+        try:
+            return self.runner.submit(lambda _job: fn())
+        except ShuttingDown:
+            return None
 
     def load(self, path: str, device: str = "auto", context_length: int | None = None) -> None:
-        self._load.emit(str(path), device or "auto", int(context_length or 0))
+        path, device, ctx = str(path), device or "auto", int(context_length or 0)
+        self.run(lambda: self.worker.load(path, device, ctx))
 
     def fetch_default_model(self) -> None:
-        self._fetch.emit()
+        self.run(self.worker.fetch_default)
 
     def probe_devices(self) -> None:
-        self._probe.emit()
+        self.run(self.worker.probe_devices)
 
-    def generate(self, messages: list[dict], sampling: dict, **options) -> int:
-        """Queue a reply; returns its request id (the id on every signal about it). options:
-        reply_prefix_ids=[...] (the reply starts with these tokens), expect_sha256="..." (replay)."""
+    def generate(self, messages: list[dict], sampling: dict, connect=None, reply_prefix_ids=(),
+                 expect_sha256=None) -> ReplyHandle:
+        """Queue a reply. connect(handle) is called before the job is queued, so that no signal can
+        be emitted before its receivers are connected. reply_prefix_ids: the reply starts with these
+        tokens (branch from a token); expect_sha256: refuse a different model file (replay)."""
         self._next_id += 1
-        self._cancels[self._next_id] = threading.Event()
-        if options:
-            self._generate_with.emit(self._next_id, messages, dict(sampling), self._cancels[self._next_id],
-                                     dict(options))
-        else:
-            self._generate.emit(self._next_id, messages, dict(sampling), self._cancels[self._next_id])
-        return self._next_id
+        handle = ReplyHandle(self._next_id, self)
+        settings = SamplingSettings.from_dict(sampling)
+        fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256))
+        self._replies[handle.request_id] = handle
+        handle.finished.connect(self._on_reply_done)
+        handle.failed.connect(self._on_reply_done)
+        if connect is not None:
+            connect(handle)
+        try:
+            handle.job = self.runner.submit(fn, self.worker.reply_sink(handle, settings))
+        except ShuttingDown:
+            pass   # the window is closing: nothing will answer, and nobody is waiting
+        return handle
+
+    def _on_reply_done(self, request_id: int, *_details) -> None:
+        # Deleted only with the next reply's end: a handle deleted while its last signal is still
+        # queued for another receiver would take that delivery with it.
+        for old in self._ended:
+            old.deleteLater()
+        self._ended = [h for h in [self._replies.pop(request_id, None)] if h is not None]
 
     def cancel(self, request_id: int) -> None:
-        event = self._cancels.pop(request_id, None)
-        if event is not None:
-            event.set()
-
-    def forget(self, request_id: int) -> None:
-        self._cancels.pop(request_id, None)
+        handle = self._replies.get(request_id)
+        if handle is not None:
+            handle.cancel()
 
     def count_tokens(self, messages: list[dict]) -> int:
         self._next_id += 1
-        self._count.emit(self._next_id, messages)
-        return self._next_id
+        request_id = self._next_id
+        self.run(lambda: self.worker.count_tokens(request_id, messages))
+        return request_id
 
     def shutdown(self, timeout_ms: int = 2000) -> bool:
-        """Stop every reply, end the thread and wait for it. False if it is still busy (a model
-        load cannot be interrupted); the caller must then exit the process without waiting."""
-        self.worker.closing.set()
-        for request_id in list(self._cancels):
-            self.cancel(request_id)
-        self.thread.quit()
-        if self.thread.wait(timeout_ms):
+        """Stop every reply, end the runner thread and wait for it. False if it is still busy (a
+        model load cannot be interrupted); the caller must then exit the process without waiting."""
+        if self.runner.close(timeout_ms / 1000):
             return True
-        _still_running.append((self.thread, self.worker))
+        _still_running.append(self.runner)
         return False
+
+    def wait_closed(self, timeout_ms: int) -> bool:
+        return self.runner.close(timeout_ms / 1000)

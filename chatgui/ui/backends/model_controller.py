@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from chatgui.engine.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.common import paths
+from chatgui.common.records import ModelInfo
 from chatgui.store import AppSettings
 
 from chatgui.ui.common.i18n import current_language
@@ -32,7 +33,7 @@ LANGUAGE_NOTE_MARKER = "default-model-language-note-shown"
 
 
 class ModelController(QObject):
-    model_ready = Signal(object)   # the loaded model's info dict
+    model_ready = Signal(object)   # the loaded model's ModelInfo
     waiting_changed = Signal()     # a download, load or connection began or ended (see send_blocked_reason)
 
     def __init__(self, engine: EngineClient, settings: AppSettings, options: LaunchOptions,
@@ -40,7 +41,7 @@ class ModelController(QObject):
         super().__init__(parent)
         self.engine, self.settings, self.options = engine, settings, options
         self.panel, self.status, self.notices = panel, status, notices
-        self.loaded: dict | None = None
+        self.loaded: ModelInfo | None = None
         # "fetch", "load" or "connect" while one is under way; "load" until start() has chosen.
         self.waiting: str | None = "load"
         self._remember_next = False
@@ -146,18 +147,18 @@ class ModelController(QObject):
         self.set_waiting("load")
         self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
 
-    def _on_loaded(self, info: dict) -> None:
+    def _on_loaded(self, info: ModelInfo) -> None:
         self.loaded = info
-        self.status.set_model(info["name"], info["device"], info["context_length"], info["path"])
-        self.status.hide_progress(self.tr("Model {name} loaded.").format(name=Path(info["path"]).stem))
+        self.status.set_model(info)
+        self.status.hide_progress(self.tr("Model {name} loaded.").format(name=info.name))
         for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model"):
             self.notices.remove(key)
         self.set_waiting(None)
         self._note_model_language(info)
-        if self._remember_next and info.get("device") != "remote":   # a server is not a model file
-            self.settings.model_path = info["path"]
+        if self._remember_next and info.is_local:   # a server is not a model file
+            self.settings.model_path = info.path
             self.settings.device = self.panel.device_choice()
-            self.settings.context_length = self.panel.context_length.value() or None
+            self.settings.context_length = self.panel.context_length_choice()
         self.model_ready.emit(info)
 
     def _on_load_failed(self, message: str) -> None:
@@ -165,16 +166,16 @@ class ModelController(QObject):
         self.status.hide_progress(self.tr("The model could not be loaded."))
         if self.loaded is not None:
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
-                message=message, name=self.loaded["name"])
-            if self.loaded.get("device") != "remote":
-                self.panel.model_path.setText(self.loaded["path"])
+                message=message, name=self.loaded.name)
+            if self.loaded.is_local:
+                self.panel.show_model_path(self.loaded.path)
             self.notices.show_notice("load-error", message, "error")
         else:
             self.notices.show_notice("load-error", message, "error", self._model_actions())
 
-    def _note_model_language(self, info: dict) -> None:
+    def _note_model_language(self, info: ModelInfo) -> None:
         """In a translated interface, say once that the default model mostly speaks English."""
-        if current_language() == "en" or Path(str(info.get("path", ""))).name != DEFAULT_MODEL_FILE:
+        if current_language() == "en" or Path(info.path).name != DEFAULT_MODEL_FILE:
             return
         marker = paths.config_dir() / LANGUAGE_NOTE_MARKER
         if marker.exists():
@@ -200,9 +201,7 @@ class ModelController(QObject):
         text = self.tr(FETCH_STAGES.get(stage, stage))
         # pip reports no progress while downloading: show a busy bar, then real fractions.
         self.status.show_progress(text, None if stage == "download" else fraction)
-        notice = self.notices.get("fetch")
-        if notice is not None:
-            notice.label.setText(text)
+        self.notices.set_text("fetch", text)
 
     def _on_fetch_finished(self, path: str) -> None:
         self.notices.remove("fetch")

@@ -108,6 +108,18 @@ class BackendPanel(QGroupBox):
         elif keep:
             self.remote_model.setEditText(keep)
 
+    def set_key(self, api_key: str) -> None:
+        self.api_key.setText(api_key)
+
+    def put_model_first(self, name: str) -> None:
+        """The connected model first in the list, chosen; the others the server offered after it."""
+        others = [self.remote_model.itemText(i) for i in range(self.remote_model.count())]
+        self.set_models([name] + [m for m in others if m != name], name)
+
+    def set_listing(self, listing: bool) -> None:
+        """While the server's model list is being fetched, Refresh waits."""
+        self.refresh_button.setEnabled(not listing)
+
     def set_state(self, text: str, error: bool = False) -> None:
         self.state.setText(text)
         self.state.setStyleSheet("color: #c0392b;" if error else "")

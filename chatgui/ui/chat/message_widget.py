@@ -8,6 +8,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
 
+from chatgui.common.records import ReplyMeta
 from chatgui.store import Message
 
 from chatgui.ui.common.i18n import preset_label
@@ -200,7 +201,7 @@ class MessageWidget(QFrame):
         elif meta.get("model"):
             parts.append(str(meta["model"]))
         if isinstance(meta.get("tokens"), int):
-            approx = "≈" if meta.get("device") == "remote" and not meta.get("usage_reported") else ""
+            approx = "≈" if ReplyMeta.from_dict(meta).is_remote and not meta.get("usage_reported") else ""
             parts.append(self.tr("{count} tokens").format(count=f"{approx}{meta['tokens']}"))
         if isinstance(meta.get("tokens_per_second"), (int, float)) and meta["tokens_per_second"] > 0:
             parts.append(f"{meta['tokens_per_second']:.1f} tok/s")

@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from chatgui.store import Chat
 
 from chatgui.ui.chat.conversation_view import ConversationView
-from chatgui.ui.backends.engine_client import EngineClient
+from chatgui.ui.backends.engine_client import EngineClient, connect_reply
 
 MIN_FLUSH_MS = 33          # ~30 updates per second at most
 AUTOSAVE_MS = 2000
@@ -50,12 +50,7 @@ class ReplyController(QObject):
         self._flush_timer.timeout.connect(self._flush)
         self._autosave = QTimer(self, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self._save_partial)
-        worker = engine.worker
-        worker.reply_started.connect(self._on_started)
-        worker.reply_tokens.connect(self._on_tokens)
-        worker.reply_finished.connect(self._on_finished)
-        worker.reply_failed.connect(self._on_failed)
-        worker.model_hashed.connect(self._on_model_hashed)
+        engine.worker.model_hashed.connect(self._on_model_hashed)
 
     @property
     def busy(self) -> bool:
@@ -76,11 +71,14 @@ class ReplyController(QObject):
         messages = chat.to_messages_for_model(upto=user_message_id)
         if prefix:
             options["reply_prefix_ids"] = [t["id"] for t in prefix]
-        request_id = self.engine.generate(messages, sampling, **options)
-        self.active = ActiveReply(request_id, chat, reply.id, text, prefix)
+        handle = self.engine.generate(messages, sampling, self._connect, **options)
+        self.active = ActiveReply(handle.request_id, chat, reply.id, text, prefix)
         self._autosave.start()
         self.busy_changed.emit(True)
         return reply.id
+
+    def _connect(self, handle) -> None:
+        connect_reply(handle, self._on_started, self._on_tokens, self._on_finished, self._on_failed)
 
     def attach(self) -> None:
         """The view was rebuilt: if it shows the streaming message, stream into it again."""
@@ -216,7 +214,6 @@ class ReplyController(QObject):
     def _end(self, r: ActiveReply) -> None:
         self._flush_timer.stop()
         self._autosave.stop()
-        self.engine.forget(r.request_id)
         if self.active is r:
             self.active = None
             self.busy_changed.emit(False)

@@ -95,5 +95,11 @@ class NoticeArea(QWidget):
     def get(self, key: str) -> Notice | None:
         return self._notices.get(key)
 
+    def set_text(self, key: str, text: str) -> None:
+        """New words for a notice that is showing (e.g. a download's stage); nothing if it is gone."""
+        notice = self._notices.get(key)
+        if notice is not None:
+            notice.label.setText(text)
+
     def texts(self) -> list[str]:
         return [n.text() for n in self._notices.values()]

@@ -35,9 +35,11 @@ class StatusBar(QStatusBar):
         self._context_max = 0
         self._approximate = False
 
-    def set_model(self, name: str, device: str, context_length: int, path: str = "") -> None:
+    def set_model(self, info) -> None:
+        """Show the loaded model (a ModelInfo). A server's path is its URL, its token counts estimated."""
+        name, device, context_length, path = info.name, info.device, info.context_length, info.path
+        remote = not info.is_local
         # The file name says more than the name inside the file (it usually names the quantisation).
-        remote = device == "remote"   # an OpenAI-compatible server: path is its URL, token counts estimated
         self.model_label.setText(name if remote or not path else Path(path).stem)
         self.model_label.setToolTip(f"{name}\n{path}" if path else name)
         self.device_label.setText(self.tr("Remote") if remote else device.upper() if device == "cpu"
@@ -45,14 +47,9 @@ class StatusBar(QStatusBar):
         self.device_label.setToolTip(self.tr("Replies come from the server at {url}").format(url=path)
                                      if remote else "")
         self._context_max = context_length or 0
-        self._approximate = remote
+        self._approximate = not info.capabilities.exact_token_counts
         self.context_label.setText(self.tr("Context: – / {max}").format(max=context_length) if context_length
                                    else self.tr("Context: ≈–"))
-
-    def clear_model(self, text: str = "") -> None:
-        self.model_label.setText(text or self.tr("No model"))
-        self.device_label.setText("")
-        self.context_label.setText("")
 
     def set_context_used(self, used: int) -> None:
         if self._context_max:

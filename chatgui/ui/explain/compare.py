@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLa
 
 from chatgui.common.types import PRESETS, SamplingSettings
 
+from chatgui.ui.backends.engine_client import connect_reply
 from chatgui.ui.common.i18n import preset_label, translate
 from chatgui.ui.settings.panel import PRESET_FIELDS
 
@@ -124,11 +125,6 @@ class CompareDialog(QDialog):
         self.keep_both_button.clicked.connect(lambda: self.keep(self.sides))
         close.clicked.connect(self.reject)
         self.stop_button.setEnabled(False)
-        worker = engine.worker
-        worker.reply_started.connect(self._on_started)
-        worker.reply_tokens.connect(self._on_tokens)
-        worker.reply_finished.connect(self._on_finished)
-        worker.reply_failed.connect(self._on_failed)
         self.resize(920, 560)
 
     # -- running ---------------------------------------------------------------------------
@@ -166,7 +162,9 @@ class CompareDialog(QDialog):
             return
         side = self.running = self._queue.pop(0)
         side.status.setText(self.tr("writing…"))
-        side.request_id = self.engine.generate(self.messages, self.sampling_for(side))
+        handle = self.engine.generate(self.messages, self.sampling_for(side), lambda h: connect_reply(
+            h, self._on_started, self._on_tokens, self._on_finished, self._on_failed))
+        side.request_id = handle.request_id
 
     def stop(self) -> None:
         """Stop the reply being written (it is kept as it is) and do not start the other one."""
@@ -210,7 +208,6 @@ class CompareDialog(QDialog):
                 else self.tr("{count} tokens · {speed} tok/s"))
         side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
-        self.engine.forget(request_id)
         if self.running is side:
             self._next()
 
@@ -220,7 +217,6 @@ class CompareDialog(QDialog):
             return
         side.status.setText(message)
         side.status.setWordWrap(True)
-        self.engine.forget(request_id)
         if self.running is side:
             self._next()
 
@@ -236,11 +232,4 @@ class CompareDialog(QDialog):
 
     def done(self, result: int) -> None:
         self.stop()
-        worker = self.engine.worker
-        for signal, slot in ((worker.reply_started, self._on_started), (worker.reply_tokens, self._on_tokens),
-                             (worker.reply_finished, self._on_finished), (worker.reply_failed, self._on_failed)):
-            try:
-                signal.disconnect(slot)
-            except (RuntimeError, TypeError):
-                pass
         super().done(result)

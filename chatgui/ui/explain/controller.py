@@ -23,6 +23,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
+from chatgui.common.records import ModelInfo, ReplyMeta
 from chatgui.store import Chat
 
 from chatgui.ui.explain.compare import CompareDialog
@@ -195,12 +196,13 @@ class ExplainController(QObject):
         if loaded is None:
             self._notice(self.tr("No model is loaded: load the model this reply was made with to replay it."))
             return None
-        if "remote" in (meta.get("device"), loaded.get("device")):
+        made = ReplyMeta.from_dict(meta)
+        if made.is_remote or not loaded.capabilities.replay:
             self._notice(self.tr("Replay needs the local model, on both ends: a remote server does not promise the "
                                  "same answer for the same seed, and its model file cannot be checked."))
             return None
         wanted = meta.get("model_sha256")
-        have = self.hashes.get(loaded.get("path", ""))
+        have = self.hashes.get(loaded.path)
         if wanted and have and wanted != have:
             self._mismatch_notice(meta, loaded, have)
             return None
@@ -225,23 +227,23 @@ class ExplainController(QObject):
         if not wanted:
             notes.append(self.tr("The model file's hash was not recorded with this reply, so it could not be "
                                  "checked."))
-        if meta.get("device") and meta.get("device") != loaded.get("device"):
+        if made.device and made.device != loaded.device:
             notes.append(self.tr("It was made on {made} and is replayed on {now}, so the text may differ.").format(
-                made=meta["device"], now=loaded.get("device")))
+                made=made.device, now=loaded.device))
         if notes:
             w.status.showMessage(self.tr("Replaying. {notes}").format(notes=" ".join(notes)), 8000)
         return reply_id
 
-    def _mismatch_notice(self, meta: dict, loaded: dict, have: str) -> None:
+    def _mismatch_notice(self, meta: dict, loaded: ModelInfo, have: str) -> None:
         wanted = meta["model_sha256"]
         name = meta.get("model") or self.tr("another model")
         path = meta.get("model_path") or ""
         sentences = [self.tr("Not replayed: this reply was made with {name} (sha256 {wanted}…), but the loaded model "
                              "file {loaded} is different (sha256 {have}…). Replaying it would not give the same "
-                             "answer.").format(name=name, wanted=wanted[:12], loaded=Path(loaded.get("path", "")).name,
+                             "answer.").format(name=name, wanted=wanted[:12], loaded=Path(loaded.path).name,
                                                have=have[:12])]
         actions = []
-        if path and path == loaded.get("path"):
+        if path and path == loaded.path:
             sentences.append(self.tr("The file {path} has changed since the reply was made.").format(path=path))
         elif path and Path(path).is_file():
             sentences.append(self.tr("Load {name} to replay it.").format(name=Path(path).name))

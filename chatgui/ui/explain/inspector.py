@@ -238,17 +238,12 @@ class InspectorDock(QDockWidget):
 class SamplingInspector(QObject):
     """Decides what to inspect, asks the engine thread, and shows the answer in the dock."""
 
-    _explain = Signal(int, object)   # request id, request (to InspectorWorker.explain)
-
     def __init__(self, engine, sampling: Callable[[], dict], parent=None):
         super().__init__(parent)
         self.engine = engine
         self.sampling = sampling
         self.dock = InspectorDock()
-        self.worker = InspectorWorker(engine.worker)
-        self.worker.moveToThread(engine.thread)
-        self.worker.setParent(engine.worker)   # lives and dies with the engine worker, in its thread
-        self._explain.connect(self.worker.explain)
+        self.worker = InspectorWorker(engine.worker, self)
         self.worker.explained.connect(self._on_explained)
         self.worker.explain_failed.connect(self._on_failed)
         self.chat: Chat | None = None
@@ -338,7 +333,8 @@ class SamplingInspector(QObject):
         request = {k: position[k] for k in ("messages", "prefix_ids", "chosen_id")}
         request["sampling"] = dict(self.sampling())
         request["top_n"] = TOP_N
-        self._explain.emit(self.request_id, request)
+        request_id = self.request_id
+        self.engine.run(lambda: self.worker.explain(request_id, request))
         return self.request_id
 
     def _on_explained(self, request_id: int, data: dict) -> None:

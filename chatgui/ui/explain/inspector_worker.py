@@ -1,7 +1,7 @@
-"""The sampling inspector's half in the engine thread.
+"""The sampling inspector's half on the model runner.
 
-InspectorWorker lives in the engine worker's thread (so it never runs at the same time as a
-reply, and uses the worker's model). It computes the raw next-token logits for a position (the
+InspectorWorker.explain runs as a job of the model runner (so it never runs at the same time
+as a reply, and uses the backend in use); its signals reach the GUI queued. It computes the raw next-token logits for a position (the
 end of a conversation, or a token of a reply) once and caches them by (model, messages, reply
 prefix); a change of the sampling settings then only re-runs explain_sampling on the cached
 logits. The GUI sets `latest` to its newest request id (a plain int, set from the GUI thread):
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Signal
 
 TOP_N = 30
 CACHE_SIZE = 16
@@ -23,14 +23,13 @@ class InspectorWorker(QObject):
     explained = Signal(int, object)      # request id, {"rows": [...], "survivors", "vocab", ...}
     explain_failed = Signal(int, str)    # request id, a sentence for the user
 
-    def __init__(self, engine_worker):
-        super().__init__()
+    def __init__(self, engine_worker, parent=None):
+        super().__init__(parent)
         self.engine = engine_worker
         self.latest = 0
         self.logit_computations = 0      # how many forward passes were needed (tests read it)
         self._cache: OrderedDict = OrderedDict()
 
-    @Slot(int, object)
     def explain(self, request_id: int, request: dict) -> None:
         """request: {"messages", "prefix_ids", "sampling", "chosen_id" (or None), "top_n"}."""
         if request_id != self.latest or self.engine.closing.is_set():
@@ -39,7 +38,7 @@ class InspectorWorker(QObject):
         if model is None:
             self.explain_failed.emit(request_id, self.tr("No model is loaded."))
             return
-        if not hasattr(model, "next_token_logits"):
+        if not model.capabilities.next_token_logits:
             self.explain_failed.emit(request_id, self.tr("The sampling inspector needs a model that runs on this "
                                                          "computer."))
             return

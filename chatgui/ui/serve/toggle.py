@@ -205,12 +205,12 @@ class ServeController(QObject):
         self.server.state_changed.connect(self._on_state)
         group.show_state("off", self.tr("Load a local model to serve it."))
 
-    def model_changed(self, info: dict) -> None:
-        """A model was loaded or connected. The server serves a file: another local file stops it
-        (turn it on again to serve the new one); connecting to a remote server does not."""
-        if info.get("device") == "remote":
+    def model_changed(self, info) -> None:
+        """A model was loaded or connected (a ModelInfo). The server serves a file: another local file
+        stops it (turn it on again to serve the new one); connecting to a remote server does not."""
+        if not info.capabilities.can_be_served:
             return
-        new_path = info.get("path")
+        new_path = info.path
         if self.server.path is not None and new_path != self.server.path:
             self.server.stop(reason=self.tr("Stopped serving {old}: the app's model changed. Turn it on again to "
                                             "serve {new}.").format(old=Path(self.server.path).name,

@@ -176,6 +176,14 @@ class SettingsPanel(QDockWidget):
     def device_choice(self) -> str:
         return self.device.currentData() or "auto"
 
+    def context_length_choice(self) -> int | None:
+        """None: the model's own context length."""
+        return self.context_length.value() or None
+
+    def show_model_path(self, path: str) -> None:
+        """Show the file in use again (after another one failed to load)."""
+        self.model_path.setText(path)
+
     def _browse(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Choose a model"), self.model_path.text(),
                                               self.tr("GGUF models (*.gguf)"))

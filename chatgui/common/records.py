@@ -1,0 +1,140 @@
+"""Typed records that cross layers: what a backend is and can do, a reply's metadata, a token.
+
+Each record converts to and from the plain dict it is stored as (`to_dict` / `from_dict`), so
+the stored form stays JSON-friendly while code reads attributes instead of string keys.
+`from_dict` accepts what an older version wrote: unknown keys are kept in `extra` (ReplyMeta)
+or ignored, missing ones take their defaults.
+"""
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, fields
+
+
+class BackendKind(str, enum.Enum):
+    LOCAL = "local"      # chatgui's own engine, a GGUF file on this computer
+    OPENAI = "openai"    # an OpenAI-compatible server
+
+
+class FinishReason(str, enum.Enum):
+    STOP = "stop"                # the model ended its reply
+    LENGTH = "length"            # max new tokens or the context was reached
+    STOP_STRING = "stop_string"  # one of the stop strings appeared
+    CANCELLED = "cancelled"      # the user stopped it
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend offers beyond plain text, so the UI asks instead of guessing its kind."""
+    token_probabilities: bool = True   # each token's probability and alternatives (token view)
+    next_token_logits: bool = True     # the distribution at any position (sampling inspector)
+    reply_prefix: bool = True          # a reply can start with given token ids (branch from a token)
+    replay: bool = True                # same file + settings + seed give the same reply
+    exact_token_counts: bool = True    # prompt/reply sizes are counted, not estimated
+    can_be_served: bool = True         # the Serve switch can offer it to other programs
+
+
+LOCAL_CAPABILITIES = Capabilities()
+REMOTE_CAPABILITIES = Capabilities(token_probabilities=False, next_token_logits=False, reply_prefix=False,
+                                   replay=False, exact_token_counts=False, can_be_served=False)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The loaded model, as the UI shows it. For a server, `path` is its URL and `device` "remote"."""
+    name: str
+    path: str
+    device: str
+    context_length: int
+    kind: BackendKind = BackendKind.LOCAL
+    capabilities: Capabilities = LOCAL_CAPABILITIES
+    backend: dict | None = None        # a server's public settings (never a key)
+
+    @property
+    def is_local(self) -> bool:
+        return self.kind is BackendKind.LOCAL
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One generated token as kept for the token view: the model's own probability and its
+    alternatives, and those of the distribution it was drawn from (after the sampling settings).
+    Stored compactly as {"id", "t", "p", "alts", "sp", "salts"}; alternatives as [id, text, p]."""
+    id: int
+    text: str
+    prob: float
+    alts: tuple[tuple[int, str, float], ...] = ()
+    sampled_prob: float = math.nan
+    sampled_alts: tuple[tuple[int, str, float], ...] = ()
+
+    @classmethod
+    def from_event(cls, event, keep: int = 5) -> "TokenRecord":
+        return cls(event.token_id, event.text, round(event.prob, 6),
+                   tuple((a.token_id, a.text, round(a.prob, 6)) for a in event.alternatives[:keep]),
+                   round(event.sampled_prob, 6),
+                   tuple((a.token_id, a.text, round(a.prob, 6)) for a in event.sampled_alternatives[:keep]))
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "t": self.text, "p": self.prob, "alts": [list(a) for a in self.alts],
+                "sp": self.sampled_prob, "salts": [list(a) for a in self.sampled_alts]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TokenRecord":
+        return cls(int(d.get("id", -1)), str(d.get("t", "")), float(d.get("p", math.nan)),
+                   tuple(tuple(a) for a in d.get("alts") or ()),
+                   float(d.get("sp", math.nan)) if d.get("sp") is not None else math.nan,
+                   tuple(tuple(a) for a in d.get("salts") or ()))
+
+
+@dataclass
+class ReplyMeta:
+    """What is recorded with an assistant reply: how it was made (settings, seed, model file),
+    how it went (tokens, speed, why it ended), and where it came from (branch, replay, compare)."""
+    sampling: dict | None = None           # SamplingSettings.to_dict()
+    seed: int | None = None
+    model: str | None = None               # display name
+    model_path: str | None = None          # None for a server
+    model_sha256: str | None = None
+    device: str | None = None              # "cpu", "cuda", "remote"
+    context_length: int | None = None
+    prompt_tokens: int | None = None
+    tokens: int | None = None
+    dropped_messages: int | None = None
+    finish_reason: str | None = None       # a FinishReason value
+    time_to_first_token: float | None = None
+    tokens_per_second: float | None = None
+    usage_reported: bool | None = None     # a server reported its token counts
+    backend: dict | None = None            # a server's public settings
+    token_data: list | None = None         # [TokenRecord.to_dict(), ...]
+    partial: bool | None = None            # the reply was cut short (stopped, failed, closed)
+    error: str | None = None
+    branch: dict | None = None             # continued from a chosen token
+    reply_prefix_ids: list | None = None
+    replay_of: str | None = None           # the message id this reply replays
+    replay_identical: bool | None = None
+    compare_preset: str | None = None
+    extra: dict = field(default_factory=dict)   # keys this version does not know, kept as they are
+
+    @property
+    def is_remote(self) -> bool:
+        return self.backend is not None or self.device == "remote"
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        d = {k: v for k, v in d.items() if v is not None}
+        return {**self.extra, **d}
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> "ReplyMeta":
+        d = dict(d or {})
+        known = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: d.pop(k) for k in list(d) if k in known}, extra=d)
+
+    def update(self, **changes) -> "ReplyMeta":
+        for key, value in changes.items():
+            if key in self.__dataclass_fields__ and key != "extra":
+                setattr(self, key, value)
+            else:
+                self.extra[key] = value
+        return self

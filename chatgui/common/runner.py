@@ -1,0 +1,142 @@
+"""The model runner: one thread owns a backend and runs jobs on it, one at a time, in order.
+
+A model is not thread-safe (its KV cache holds the last prompt), so everything that touches it
+(load, reply, count tokens, the inspector's logits, connecting to a server) is a Job run by
+this one thread. Both the app (through a thin QObject adapter, ui/backends/engine_client.py)
+and the API server (server/worker.py) use it. Each job has its own cancel flag and an event
+sink, called on the runner thread; the caller forwards events to its own world (queued Qt
+signals, or an asyncio queue). No Qt here.
+
+Events of a reply job (see `reply_job`): ("started", generation), ("token", TokenEvent) for
+each token, then ("done", generation) or ("error", exception).
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections import deque
+from typing import Callable
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+class QueueFull(Exception):
+    """More jobs wait than the runner accepts."""
+
+
+class ShuttingDown(Exception):
+    """The runner is closing: the job was not (or not fully) run."""
+
+
+class Job:
+    def __init__(self, fn: Callable[["Job"], None], sink: Callable[["Job", str, object], None] | None = None):
+        self.id = next(_ids)
+        self.fn = fn
+        self.sink = sink
+        self.cancelled = threading.Event()   # also handed to the backend as its cancel flag
+        self.done = threading.Event()
+
+    def cancel(self) -> None:
+        self.cancelled.set()
+
+    def emit(self, kind: str, value=None) -> None:
+        if self.sink is not None:
+            self.sink(self, kind, value)
+
+
+class ModelRunner:
+    def __init__(self, name: str = "chatgui-model", max_waiting: int | None = None):
+        self.backend = None                 # a ChatBackend; read and replaced only by jobs
+        self.max_waiting = max_waiting
+        self.closing = threading.Event()
+        self._waiting: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._current: Job | None = None
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[Job], None], sink=None) -> Job:
+        """Queue fn(job) to run on the runner thread. QueueFull when max_waiting jobs already wait;
+        ShuttingDown once the runner is closing."""
+        job = Job(fn, sink)
+        with self._cond:
+            if self.closing.is_set():
+                raise ShuttingDown()
+            # Jobs cancelled while waiting are dropped first: they should not count as load.
+            self._waiting = deque(j for j in self._waiting if not j.cancelled.is_set())
+            if self.max_waiting is not None and len(self._waiting) >= self.max_waiting:
+                raise QueueFull()
+            self._waiting.append(job)
+            self._cond.notify()
+        return job
+
+    @property
+    def waiting(self) -> int:
+        with self._cond:
+            return sum(not j.cancelled.is_set() for j in self._waiting)
+
+    @property
+    def busy(self) -> bool:
+        return self._current is not None
+
+    def on_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Cancel every job (running or waiting), end the thread; False if it is still busy after
+        timeout (a model load cannot be interrupted)."""
+        with self._cond:
+            self.closing.set()
+            for job in self._waiting:
+                job.cancel()
+                job.emit("error", ShuttingDown())
+                job.done.set()
+            self._waiting.clear()
+            if self._current is not None:
+                self._current.cancel()
+            self._cond.notify()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._waiting and not self.closing.is_set():
+                    self._cond.wait()
+                if self.closing.is_set():
+                    return
+                job = self._current = self._waiting.popleft()
+            try:
+                if not job.cancelled.is_set():
+                    job.fn(job)
+            except Exception as e:   # noqa: BLE001 - a job's failure is its caller's news, not the thread's end
+                log.exception("runner job failed")
+                job.emit("error", e)
+            finally:
+                self._current = None
+                job.done.set()
+
+
+def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_ids=(),
+              check: Callable[[object], None] | None = None) -> Callable[[Job], None]:
+    """A job that streams one reply from the runner's backend. check(backend) may raise to refuse
+    the request before it starts (e.g. a replay needs the same model file)."""
+    def run(job: Job) -> None:
+        backend = runner.backend
+        if backend is None:
+            raise NoBackend()
+        if check is not None:
+            check(backend)
+        kwargs = {"reply_prefix_ids": list(reply_prefix_ids)} if reply_prefix_ids else {}
+        generation = backend.generate(messages, settings, job.cancelled, **kwargs)
+        job.emit("started", generation)
+        for event in generation:
+            job.emit("token", event)
+        job.emit("done", generation)
+    return run
+
+
+class NoBackend(Exception):
+    """No model is loaded (and no server connected)."""
