@@ -3,7 +3,6 @@ scripted to misbehave in one way: refused keys, error statuses, malformed or cut
 silence. Real sockets, no mocks of httpx."""
 from __future__ import annotations
 
-import json
 import math
 import socket
 import sys
@@ -12,42 +11,17 @@ import time
 import types
 
 import pytest
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse
 
 from chatgui.engine import PromptTooLongError, SamplingSettings
 from chatgui.remote import (RemoteAuthError, RemoteConnectionError, RemoteError, RemoteModel, RemoteNotFoundError,
                             RemotePromptTooLongError, RemoteProtocolError, RemoteRateLimitError, RemoteServerError,
                             RemoteTimeoutError, normalize_base_url, public_backend_settings)
 from chatgui.remote import secrets as remote_secrets
-from chatgui.server import BackgroundServer
-from fake_openai import sse_chunk, sse_stream
+from fake_openai import FakeServer, sse_chunk
 
 KEY = "sk-test-5ecret-value-123"
 HI = [{"role": "user", "content": "hi"}]
-
-
-class FakeServer:
-    """Answers every /v1/... request with `handler(request_json)`; records what it was sent."""
-
-    def __init__(self):
-        self.handler = None
-        self.requests: list[dict] = []
-        self.hung_up = threading.Event()     # set when a streaming client goes away
-        app = Starlette(routes=[Route("/v1/{path:path}", self._dispatch, methods=["GET", "POST"])])
-        self.http = BackgroundServer(app, "127.0.0.1", 0)
-        self.url = self.http.base + "/v1"
-
-    async def _dispatch(self, request):
-        raw = await request.body()
-        self.requests.append({"path": request.url.path, "headers": dict(request.headers),
-                              "json": json.loads(raw) if raw else None})
-        return self.handler(self.requests[-1])
-
-    def stream(self, *events: str, then_wait: float = 0.0, delay: float = 0.0) -> StreamingResponse:
-        """An SSE response sending these raw events, then optionally staying silent."""
-        return sse_stream(events, self.hung_up, delay, then_wait)
 
 
 def chunk(content=None, finish=None, usage=None) -> str:
@@ -63,9 +37,7 @@ def fake():
 
 @pytest.fixture
 def server(fake):
-    fake.handler, fake.requests = None, []
-    fake.hung_up.clear()
-    return fake
+    return fake.reset()
 
 
 def model_for(server, **kw) -> RemoteModel:

@@ -8,23 +8,20 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 from PySide6.QtCore import Qt
-from starlette.applications import Starlette
-from starlette.responses import JSONResponse, StreamingResponse
-from starlette.routing import Route
+from starlette.responses import JSONResponse
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.remote import secrets as remote_secrets
-from chatgui.server import BackgroundServer, start_server
+from chatgui.server import start_server
 from chatgui.store import AppSettings
 from chatgui.ui.options import LaunchOptions
-from fake_openai import sse_chunk, sse_stream
+from fake_openai import FakeServer, sse_chunk
 
 KEY = "sk-ui-test-5ecret-4f9a2c"
 REPLY_TIMEOUT_MS = 30_000
@@ -40,46 +37,20 @@ def served(tiny_model_path):
         yield handle
 
 
-class FakeServer:
-    """/v1/models lists "fake"; /v1/chat/completions answers with `self.handler(request_json)`."""
-
-    def __init__(self):
-        self.handler = None
-        self.models_status = 200
-        self.hung_up = threading.Event()
-        app = Starlette(routes=[Route("/v1/models", self._models),
-                                Route("/v1/chat/completions", self._chat, methods=["POST"])])
-        self.http = BackgroundServer(app, "127.0.0.1", 0)
-        self.url = self.http.base + "/v1"
-
-    async def _models(self, request):
-        if self.models_status == 401:
-            return JSONResponse({"error": {"message": "Invalid API key", "code": "invalid_api_key"}}, 401)
-        return JSONResponse({"object": "list", "data": [{"id": "fake", "object": "model"}]})
-
-    async def _chat(self, request):
-        return self.handler(json.loads(await request.body()))
-
-    def stream(self, *events: str, delay: float = 0.0) -> StreamingResponse:
-        return sse_stream(events, self.hung_up, delay)
-
-
 def chunk(content=None, finish=None, usage=None) -> str:
     return sse_chunk(content, finish, usage, model="fake")
 
 
 @pytest.fixture(scope="module")
 def fake_server():
-    server = FakeServer()
+    server = FakeServer(own_models=True)
     yield server
     server.http.stop()
 
 
 @pytest.fixture
 def fake(fake_server):
-    fake_server.handler, fake_server.models_status = None, 200
-    fake_server.hung_up.clear()
-    return fake_server
+    return fake_server.reset()
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from chatgui.common.records import ModelInfo, ReplyMeta, TokenRecord
+from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, reply_job
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
