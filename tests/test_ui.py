@@ -395,3 +395,14 @@ def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeyp
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()
     assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.models.loaded.name
+
+
+def test_a_tokenizer_warning_is_shown_when_the_model_loads(qtbot, make_window, tmp_path):
+    from tiny_gguf import write_tiny_model
+    odd = write_tiny_model(tmp_path / "odd.gguf", pre_tokenizer="no-such-pre-tokenizer")
+    window = make_window()
+    assert window.notices.get("model-warnings") is None          # the tiny model's own tokenizer is known
+    window.panel.model_path.setText(str(odd))
+    qtbot.mouseClick(window.panel.load_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.notices.get("model-warnings") is not None, timeout=10_000)
+    assert "no-such-pre-tokenizer" in window.notices.get("model-warnings").text()

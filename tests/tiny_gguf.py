@@ -45,7 +45,7 @@ def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
-                     scale: float = 0.5) -> Path:
+                     scale: float = 0.5, pre_tokenizer: str = "smollm") -> Path:
     """A random-weight model that really runs through the whole engine. Row lengths are multiples
     of 32 so every block quant type can hold them."""
     rng = np.random.default_rng(seed)
@@ -65,7 +65,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(vocab)
     w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre("smollm")
+    w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)

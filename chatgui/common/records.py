@@ -50,6 +50,7 @@ class ModelInfo:
     kind: BackendKind = BackendKind.LOCAL
     capabilities: Capabilities = LOCAL_CAPABILITIES
     backend: dict | None = None        # a server's public settings (never a key)
+    warnings: tuple[str, ...] = ()     # what the user should know (e.g. tokens may differ from llama.cpp)
 
     @property
     def is_local(self) -> bool:

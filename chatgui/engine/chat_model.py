@@ -62,7 +62,7 @@ class ChatModel:
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
-                         context_length=self.context_length)
+                         context_length=self.context_length, warnings=self.tok.warnings)
 
     # -- text <-> tokens ------------------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:

@@ -772,6 +772,10 @@
         <translation>模型 {name} 已加载。</translation>
     </message>
     <message>
+        <source>{name} loaded, with a warning: {warnings}</source>
+        <translation>已加载 {name}，但有一条警告：{warnings}</translation>
+    </message>
+    <message>
         <source>The model could not be loaded.</source>
         <translation>无法加载模型。</translation>
     </message>

@@ -151,10 +151,13 @@ class ModelController(QObject):
         self.loaded = info
         self.status.set_model(info)
         self.status.hide_progress(self.tr("Model {name} loaded.").format(name=info.name))
-        for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model"):
+        for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model", "model-warnings"):
             self.notices.remove(key)
         self.set_waiting(None)
         self._note_model_language(info)
+        if info.warnings:
+            self.notices.show_notice("model-warnings", self.tr("{name} loaded, with a warning: {warnings}").format(
+                name=info.name, warnings=" ".join(info.warnings)), "warning")
         if self._remember_next and info.is_local:   # a server is not a model file
             self.settings.model_path = info.path
             self.settings.device = self.panel.device_choice()
