@@ -201,7 +201,7 @@ def test_inspector_matches_sampling_and_follows_the_sliders(qtbot, make_window, 
     window.panel.top_p.setValue(0.9)
     window.panel.min_p.setValue(0.05)
     question = window.current.append("user", "What comes next?")
-    window._show_current()
+    window.show_current()
     window.findChild(type(window.explain.dock), "samplingInspector").toggleViewAction().trigger()
     assert window.explain.dock.isVisible()
     qtbot.waitUntil(lambda: inspector.data is not None, timeout=10_000)

@@ -143,7 +143,7 @@ class MainWindow(QMainWindow):
         self.replies.busy_changed.connect(self._on_busy_changed)
         self.replies.notice.connect(lambda key, kind, text: self.notices.show_notice(key, text, kind))
         self.replies.save_requested.connect(self.save_chat)
-        self.replies.chat_changed.connect(lambda chat: chat is self.current and self._show_current())
+        self.replies.chat_changed.connect(lambda chat: chat is self.current and self.show_current())
         self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
         self.replies.finished.connect(self._on_reply_finished)
         self.models.model_ready.connect(lambda _info: self._count_context())
@@ -182,12 +182,12 @@ class MainWindow(QMainWindow):
 
     def new_chat(self) -> None:
         if self.current is not None and not self.current.messages:
-            self._show_current()   # an empty new chat is already open
+            self.show_current()   # an empty new chat is already open
             return
         chat = Chat(system_prompt=self.settings.system_prompt or None)
         self.library.add(chat)
         self.current = chat
-        self._show_current()
+        self.show_current()
         self.input_bar.input.setFocus()
 
     def open_chat(self, chat_id: str) -> None:
@@ -200,9 +200,9 @@ class MainWindow(QMainWindow):
         previous, self.current = self.current, chat
         if previous is not None and not previous.messages:
             self.library.forget(previous.id)   # an empty new chat is not kept
-        self._show_current()
+        self.show_current()
 
-    def _show_current(self, scroll_to_end: bool = True) -> None:
+    def show_current(self, scroll_to_end: bool = True) -> None:
         chat = self.current
         self.view.show_chat(chat, busy=self.replies.busy, scroll_to_end=scroll_to_end)
         self.replies.attach()
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
         index = [m.id for m in siblings].index(message_id) + step
         if 0 <= index < len(siblings):
             chat.select(siblings[index].id)
-            self._show_current(scroll_to_end=False)   # the user is reading there
+            self.show_current(scroll_to_end=False)   # the user is reading there
             if chat.messages:
                 self.save_chat(chat)
 
@@ -308,15 +308,15 @@ class MainWindow(QMainWindow):
         self.notices.remove("reply-error")
         self.notices.remove("no-model")
         self.notices.remove("dropped")
-        self.replies.start(chat, user_id, self._sampling_for_reply())
+        self.replies.start(chat, user_id, self.sampling_for_reply())
         self.save_chat(chat)
-        self._show_current()
+        self.show_current()
 
     def _update_send_button(self) -> None:
         """Send waits for the first model (see ModelController.send_blocked_reason)."""
         self.input_bar.set_send_blocked(self.models.send_blocked_reason())
 
-    def _sampling_for_reply(self) -> dict:
+    def sampling_for_reply(self) -> dict:
         return self.panel.sampling().to_dict()
 
     def stop_reply(self) -> None:

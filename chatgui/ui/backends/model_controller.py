@@ -126,7 +126,7 @@ class ModelController(QObject):
     def load(self, path: str, device: str | None = None, context_length: int | None = None,
              remember: bool = False) -> None:
         self._remember_next = remember
-        self.panel.model_path.setText(path)
+        self.panel.show_model_path(path)
         self.set_waiting("load")
         self.engine.load(path, device or self.panel.device_choice(), context_length or 0)
 

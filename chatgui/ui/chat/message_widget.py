@@ -185,6 +185,16 @@ class MessageWidget(QFrame):
         self._text = text
         self.body.begin_stream(text)
         self.set_busy(True)
+
+    def show_streamed(self, text: str) -> None:
+        """The reply so far: starts streaming into this widget if it was not yet."""
+        if self.body.streaming:
+            self.stream_text(text)
+        else:
+            self.begin_stream(text)
+
+    def last_render_seconds(self) -> float:
+        return self.body.last_render_seconds
         self._refresh_token_view()   # streaming text is shown as Markdown; the tokens when it ends
 
     def end_stream(self, text: str) -> None:

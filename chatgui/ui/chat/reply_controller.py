@@ -176,12 +176,9 @@ class ReplyController(QObject):
         widget = self.view.widget_for(r.message_id)
         if widget is None:
             return
-        if widget.body.streaming:
-            widget.stream_text(r.text)
-        else:
-            widget.begin_stream(r.text)
+        widget.show_streamed(r.text)
         # Slow renders (a huge table in the tail) make updates rarer instead of freezing the window.
-        cost_ms = int(widget.body.last_render_seconds * 1000)
+        cost_ms = int(widget.last_render_seconds() * 1000)
         self._flush_timer.setInterval(max(MIN_FLUSH_MS, 4 * cost_ms))
 
     def _save_partial(self) -> None:

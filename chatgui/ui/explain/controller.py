@@ -57,7 +57,7 @@ class ExplainController(QObject):
         self.hashes: dict[str, str] = {}                  # model path -> sha256 (as the worker reports)
         self._replays: list[tuple[Chat, str, str]] = []   # (chat, replay id, original id) being written
         self.compare_dialog: CompareDialog | None = None
-        self.inspector = SamplingInspector(window.engine, window._sampling_for_reply, self)
+        self.inspector = SamplingInspector(window.engine, window.sampling_for_reply, self)
         self.dock = self.inspector.dock
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         window.splitDockWidget(window.panel, self.dock, Qt.Orientation.Horizontal)
@@ -167,7 +167,7 @@ class ExplainController(QObject):
         prefix = [dict(t) for t in tokens[:index]] + [forced_record(tokens[index], token_id)]
         meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
                 "reply_prefix_ids": [int(t["id"]) for t in prefix]}
-        return self._start(chat, message.parent_id, w._sampling_for_reply(), meta, prefix)
+        return self._start(chat, message.parent_id, w.sampling_for_reply(), meta, prefix)
 
     def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
         w = self.window
@@ -175,7 +175,7 @@ class ExplainController(QObject):
         w.notices.remove("replay")
         reply_id = w.replies.start(chat, parent_id, sampling, meta=meta, prefix_tokens=prefix, **options)
         w.save_chat(chat)
-        w._show_current()
+        w.show_current()
         return reply_id
 
     # -- replay ----------------------------------------------------------------------------
@@ -302,7 +302,7 @@ class ExplainController(QObject):
                 return None
             question, parent = last_user.content, last_user.id
             messages = chat.to_messages_for_model(upto=parent)
-        dialog = CompareDialog(w.engine, messages, w._sampling_for_reply(), question,
+        dialog = CompareDialog(w.engine, messages, w.sampling_for_reply(), question,
                                **({"presets": presets} if presets else {}), parent=w)
         dialog.keep_requested.connect(lambda results: self._keep_compared(chat, parent, question, results))
         dialog.finished.connect(dialog.deleteLater)
@@ -330,4 +330,4 @@ class ExplainController(QObject):
             chat.select(kept[0].id)
         w.save_chat(chat)
         if chat is w.current:
-            w._show_current()
+            w.show_current()
