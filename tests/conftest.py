@@ -19,7 +19,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 def real_model_path():
     """The real default model, found or fetched the real way (into the user's models folder,
     so later runs reuse it)."""
-    from chatgui.engine import default_model_path
+    from chatgui.models.default_model import default_model_path
 
     saved = {k: os.environ.pop(k) for k in ("CHATGUI_DATA_DIR", "CHATGUI_CONFIG_DIR") if k in os.environ}
     try:
