@@ -196,3 +196,9 @@ def test_progress_line_shows_mb_percent_speed_and_time_left():
     from chatgui.models.transfer import Progress
     line = cli.progress_line(Progress(450_000_000, 1_117_320_768, 12_300_000, 54.2))
     assert "40.3%" in line and "450/1.12 GB" in line and "12.3 MB/s" in line and "0:54 left" in line
+
+
+def test_first_run_suggests_the_1_5b_with_size_and_fit():
+    from chatgui.models.suggest import better_model_suggestion
+    line = better_model_suggestion(memory=Memory(8 << 30, 16 << 30, "RAM"))
+    assert "Qwen2.5 Coder 1.5B" in line and "1.12 GB" in line and FITS in line and "qwen2.5-coder-1.5b" in line

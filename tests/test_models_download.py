@@ -20,7 +20,7 @@ from tiny_gguf import write_tiny_model
 from chatgui.models import sources
 from chatgui.models.catalog import Source
 from chatgui.models.download import DownloadSpec, partial_for, pull
-from chatgui.models.errors import Cancelled, DiskFullError, HashMismatchError, OfflineError, Paused
+from chatgui.models.errors import Cancelled, DiskFullError, HashMismatchError, ModelFetchError, OfflineError, Paused
 from chatgui.models.transfer import Control
 
 
@@ -220,3 +220,11 @@ def test_download_from_a_url_without_a_known_hash(tmp_path, server_for, gguf_byt
     server = server_for(drop_once_at=1000)
     path = pull(DownloadSpec.from_url(server.url), folder=tmp_path)
     assert path.name == "tiny.gguf" and path.read_bytes() == gguf_bytes
+
+
+def test_a_url_download_never_replaces_a_model_of_the_same_name(tmp_path, server_for, gguf_bytes):
+    server = server_for()
+    (tmp_path / "tiny.gguf").write_bytes(b"GGUF mine")
+    with pytest.raises(ModelFetchError, match="already in the models folder"):
+        pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert (tmp_path / "tiny.gguf").read_bytes() == b"GGUF mine" and not server.requests

@@ -19,7 +19,7 @@ from pathlib import Path
 from chatgui.common.paths import models_dir
 
 from .catalog import CatalogEntry, Source
-from .errors import Cancelled, HashMismatchError, OfflineError, SourceUnreachable
+from .errors import Cancelled, HashMismatchError, ModelFetchError, OfflineError, SourceUnreachable
 from .hashing import sha256_of
 from .transfer import Control, PartialDownload, ProgressFn, RateMeter, fsync_dir
 
@@ -102,6 +102,9 @@ def pull(spec: DownloadSpec, progress: ProgressFn | None = None, control: Contro
     folder = folder or models_dir()
     dest = folder / spec.file
     if _installed_ok(dest, spec):
+        if spec.sha256 is None:            # a URL the user typed: nothing says it is the same file
+            raise ModelFetchError(f"A model named {spec.file} is already in the models folder ({folder}): "
+                                  "use it, or delete it first")
         return dest
     partial = partial_for(spec, folder)
     lock = partial.folder / (spec.file + ".lock")

@@ -70,6 +70,7 @@ class ModelCard(QFrame):
         self.show_not_installed()
 
     def _buttons(self, installed: bool, downloading: bool) -> None:
+        self.status.setVisible(not downloading)      # the download row says it all
         self.download_button.setVisible(not installed and not downloading)
         for b in (self.load_button, self.delete_button, self.show_button):
             b.setVisible(installed)
