@@ -16,7 +16,7 @@ from chatgui.models.catalog import (CATALOG_VERSION, Source, WheelChunk, get_ent
 from chatgui.models.download import DownloadSpec, pull
 from chatgui.models.errors import ModelFetchError, Paused
 from chatgui.models.fit import FITS, NO_FIT, SLOW, Memory, entry_fit
-from chatgui.models.library import add_file, installed_models, remove, verify_installed
+from chatgui.models.library import add_file, installed_models, remove
 from chatgui.models.naming import clean_name, display_name
 from chatgui.models.transfer import Control
 

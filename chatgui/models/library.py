@@ -13,7 +13,7 @@ from chatgui.common.paths import models_dir
 
 from .catalog import CatalogEntry, load_catalog
 from .download import GGUF_MAGIC, PARTIAL_DIR
-from .errors import DiskFullError, ModelFetchError
+from .errors import ModelFetchError
 from .hashing import sha256_of
 from .naming import catalog_entry_for, display_name
 from .transfer import disk_full, fsync_dir, is_disk_full, write_json_atomic
@@ -134,4 +134,4 @@ def verify_installed(folder: Path | None = None, progress=None) -> list[VerifyRe
 
 
 __all__ = ["InstalledModel", "VerifyResult", "add_file", "check_gguf", "installed_models", "installed_path",
-           "remove", "verify_installed", "DiskFullError"]
+           "remove", "verify_installed"]

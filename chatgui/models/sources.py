@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import socket
 import subprocess
 import tempfile
 import time
