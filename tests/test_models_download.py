@@ -228,3 +228,15 @@ def test_a_url_download_never_replaces_a_model_of_the_same_name(tmp_path, server
     with pytest.raises(ModelFetchError, match="already in the models folder"):
         pull(DownloadSpec.from_url(server.url), folder=tmp_path)
     assert (tmp_path / "tiny.gguf").read_bytes() == b"GGUF mine" and not server.requests
+
+
+def test_not_enough_room_is_said_before_downloading(tmp_path, server_for, gguf_bytes, monkeypatch):
+    from collections import namedtuple
+
+    from chatgui.models import download
+    server = server_for()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DiskFullError, match="disk is full"):
+        pull(spec_for(server.url, gguf_bytes), folder=tmp_path)
+    assert not server.requests and not (tmp_path / "tiny.gguf").exists()

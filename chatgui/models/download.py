@@ -9,6 +9,7 @@ A kill at any moment leaves either the old state or the new one; the next pull r
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import time
@@ -21,7 +22,7 @@ from chatgui.common.paths import models_dir
 from .catalog import CatalogEntry, Source
 from .errors import Cancelled, HashMismatchError, ModelFetchError, OfflineError, SourceUnreachable
 from .hashing import sha256_of
-from .transfer import Control, PartialDownload, ProgressFn, RateMeter, fsync_dir
+from .transfer import Control, PartialDownload, ProgressFn, RateMeter, disk_full, fsync_dir
 
 PARTIAL_DIR = ".partial"
 GGUF_MAGIC = b"GGUF"
@@ -126,7 +127,17 @@ def _clean_leftovers(folder: Path, file: str) -> None:
         shutil.rmtree(p, ignore_errors=True)
 
 
+def _check_room(spec: DownloadSpec, partial: PartialDownload) -> None:
+    """Say so before downloading when the rest cannot fit (a write failing later says so too)."""
+    if spec.size is None:
+        return
+    needed = spec.size - partial.size()
+    if shutil.disk_usage(partial.folder).free < needed:
+        raise disk_full(OSError(errno.ENOSPC, "not enough free space"), partial.folder, needed, partial.size())
+
+
 def _pull_locked(spec, partial, dest, meter, say, control) -> Path:
+    _check_room(spec, partial)
     problems: list[str] = []
     unreachable = 0
     state_source = partial.state().get("source")
