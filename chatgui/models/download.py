@@ -10,6 +10,7 @@ A kill at any moment leaves either the old state or the new one; the next pull r
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import shutil
 import time
@@ -113,7 +114,7 @@ def pull(spec: DownloadSpec, progress: ProgressFn | None = None, control: Contro
         if _installed_ok(dest, spec):             # another process finished it while we waited
             partial.discard()
             return dest
-        _clean_leftovers(partial.folder, spec.file)
+        _clean_leftovers(partial)
         try:
             return _pull_locked(spec, partial, dest, meter, say, control)
         except Cancelled:
@@ -121,9 +122,10 @@ def pull(spec: DownloadSpec, progress: ProgressFn | None = None, control: Contro
             raise
 
 
-def _clean_leftovers(folder: Path, file: str) -> None:
-    """Temporary folders of a pip run that was killed with the process that started it."""
-    for p in folder.glob("pip-*"):
+def _clean_leftovers(partial: PartialDownload) -> None:
+    """This model's pip work folders left by a pull that was killed (we hold its lock now)."""
+    from .sources import pip_temp_prefix
+    for p in partial.folder.glob(glob.escape(pip_temp_prefix(partial.part.name)) + "*"):
         shutil.rmtree(p, ignore_errors=True)
 
 

