@@ -152,7 +152,7 @@ def main() -> int:
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.model is None:
-        from chatgui.engine import default_model_path
+        from chatgui.models.default_model import default_model_path
 
         args.model = str(default_model_path(fetch=True))
     if args._child == "ours":

@@ -99,7 +99,7 @@ def main() -> int:
         child(args)
         return 0
     sys.path.insert(0, ROOT)
-    from chatgui.engine import default_model_path
+    from chatgui.models.default_model import default_model_path
     from chatgui.store import AppSettings, save_settings
 
     model = args.model or str(default_model_path(fetch=True))

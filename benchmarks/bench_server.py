@@ -101,7 +101,8 @@ def main() -> None:
     import openai
     import torch
 
-    from chatgui.engine import default_model_path, load_model
+    from chatgui.engine import load_model
+    from chatgui.models.default_model import default_model_path
 
     path = Path(args.model) if args.model else default_model_path(fetch=True)
     questions = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.runs)]

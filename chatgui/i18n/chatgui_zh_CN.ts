@@ -272,6 +272,45 @@
     </message>
 </context>
 <context>
+    <name>DownloadRow</name>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Waiting for another download of this model…</source>
+        <translation>正在等待此模型的另一个下载…</translation>
+    </message>
+    <message>
+        <source>Checking the file… {0}%</source>
+        <translation>正在校验文件… {0}%</translation>
+    </message>
+    <message>
+        <source>Installing…</source>
+        <translation>正在安装…</translation>
+    </message>
+    <message>
+        <source>{0} / {1} · {2}% · {3} MB/s · {4} left</source>
+        <translation>{0} / {1} · {2}% · {3} MB/s · 剩余 {4}</translation>
+    </message>
+    <message>
+        <source>Paused at {0} of {1}</source>
+        <translation>已暂停：{0} / {1}</translation>
+    </message>
+    <message>
+        <source>Paused at {0}</source>
+        <translation>已暂停：{0}</translation>
+    </message>
+</context>
+<context>
     <name>EngineWorker</name>
     <message>
         <source>This reply was made with a different model file (sha256 {wanted}…) than the one loaded now ({name}, sha256 {loaded}…), so replaying it would not give the same answer. Load the model file it was made with to replay it.</source>
@@ -456,6 +495,33 @@
     <message>
         <source>The sampling inspector needs a model that runs on this computer.</source>
         <translation>采样检查器需要在本机运行的模型。</translation>
+    </message>
+</context>
+<context>
+    <name>InstalledRow</name>
+    <message>
+        <source>used where it is</source>
+        <translation>在原位置使用</translation>
+    </message>
+    <message>
+        <source>in the models folder</source>
+        <translation>在模型文件夹中</translation>
+    </message>
+    <message>
+        <source>Load</source>
+        <translation>加载</translation>
+    </message>
+    <message>
+        <source>Forget…</source>
+        <translation>移除…</translation>
+    </message>
+    <message>
+        <source>Delete…</source>
+        <translation>删除…</translation>
+    </message>
+    <message>
+        <source>Show in folder</source>
+        <translation>在文件夹中显示</translation>
     </message>
 </context>
 <context>
@@ -710,6 +776,53 @@
     </message>
 </context>
 <context>
+    <name>ModelCard</name>
+    <message>
+        <source>From this machine&apos;s free memory, the file size and the KV cache at the chosen context length</source>
+        <translation>根据本机的可用内存、文件大小以及所选上下文长度下的 KV 缓存估算</translation>
+    </message>
+    <message>
+        <source>chat</source>
+        <translation>对话</translation>
+    </message>
+    <message>
+        <source>text completion, not chat</source>
+        <translation>文本续写（非对话模型）</translation>
+    </message>
+    <message>
+        <source>parameters</source>
+        <translation>参数</translation>
+    </message>
+    <message>
+        <source>context {0}k</source>
+        <translation>上下文 {0}k</translation>
+    </message>
+    <message>
+        <source>Languages: {0}.</source>
+        <translation>语言：{0}。</translation>
+    </message>
+    <message>
+        <source>Download</source>
+        <translation>下载</translation>
+    </message>
+    <message>
+        <source>Load</source>
+        <translation>加载</translation>
+    </message>
+    <message>
+        <source>Delete…</source>
+        <translation>删除…</translation>
+    </message>
+    <message>
+        <source>Show in folder</source>
+        <translation>在文件夹中显示</translation>
+    </message>
+    <message>
+        <source>Installed · {0} on disk</source>
+        <translation>已安装 · 占用磁盘 {0}</translation>
+    </message>
+</context>
+<context>
     <name>ModelController</name>
     <message>
         <source>Downloading the default model (98 MB)…</source>
@@ -794,6 +907,81 @@
     <message>
         <source>Try again</source>
         <translation>重试</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsPage</name>
+    <message>
+        <source>Add a .gguf file…</source>
+        <translation>添加 .gguf 文件…</translation>
+    </message>
+    <message>
+        <source>Download from URL…</source>
+        <translation>从网址下载…</translation>
+    </message>
+    <message>
+        <source>Fit labels are for a {0}-token context on this machine.</source>
+        <translation>适配标签按本机 {0} 词元的上下文估算。</translation>
+    </message>
+    <message>
+        <source>Add a .gguf file</source>
+        <translation>添加 .gguf 文件</translation>
+    </message>
+    <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
+        <source>Copy {0} into the models folder, or use it where it is?</source>
+        <translation>将 {0} 复制到模型文件夹，还是在原位置使用？</translation>
+    </message>
+    <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
+        <source>Use in place</source>
+        <translation>在原位置使用</translation>
+    </message>
+    <message>
+        <source>Download from URL</source>
+        <translation>从网址下载</translation>
+    </message>
+    <message>
+        <source>Address of a .gguf file:</source>
+        <translation>.gguf 文件的网址：</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在开始…</translation>
+    </message>
+    <message>
+        <source>Forget {0}? The file stays where it is: {1}</source>
+        <translation>移除 {0}？文件会保留在原位置：{1}</translation>
+    </message>
+    <message>
+        <source>Delete {0} ({1})? It will have to be downloaded again to be used.</source>
+        <translation>删除 {0}（{1}）？之后使用需要重新下载。</translation>
+    </message>
+    <message>
+        <source>Delete model</source>
+        <translation>删除模型</translation>
+    </message>
+    <message>
+        <source>Copying {0}…</source>
+        <translation>正在复制 {0}…</translation>
+    </message>
+    <message>
+        <source>Only http:// and https:// addresses can be downloaded.</source>
+        <translation>只能下载 http:// 或 https:// 网址。</translation>
+    </message>
+    <message>
+        <source>{0} is ready.</source>
+        <translation>{0} 已就绪。</translation>
+    </message>
+    <message>
+        <source>Download failed</source>
+        <translation>下载失败</translation>
     </message>
 </context>
 <context>

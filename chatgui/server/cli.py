@@ -39,7 +39,8 @@ def _say(text: str) -> None:
 
 def load(args):
     """The model, or None after saying why not."""
-    from chatgui.engine import ModelFetchError, ModelLoadError, default_model_path, load_model
+    from chatgui.engine import ModelLoadError, load_model
+    from chatgui.models.default_model import ModelFetchError, default_model_path
 
     path = args.model
     try:

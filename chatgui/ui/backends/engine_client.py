@@ -159,7 +159,7 @@ class EngineWorker(QObject):
         self.use_backend(model)
 
     def fetch_default(self) -> None:
-        from chatgui.engine.default_model import ModelFetchError, fetch_default_model
+        from chatgui.models.default_model import ModelFetchError, fetch_default_model
         try:
             path = fetch_default_model(lambda stage, frac: self.fetch_progress.emit(stage, float(frac)))
         except (ModelFetchError, OSError) as e:

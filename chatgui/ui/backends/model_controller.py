@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from chatgui.engine.default_model import DEFAULT_MODEL_FILE, find_default_model
+from chatgui.models.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.common import paths
 from chatgui.common.records import ModelInfo
 from chatgui.store import AppSettings

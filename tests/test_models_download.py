@@ -1,0 +1,242 @@
+"""Model downloads against a loopback HTTP server: Range resume after a dropped connection, pause
+and resume after a restart, hash mismatch, disk full, two pulls at once, kill -9, offline."""
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from model_server import FileServer
+from tiny_gguf import write_tiny_model
+
+from chatgui.models import sources
+from chatgui.models.catalog import Source
+from chatgui.models.download import DownloadSpec, partial_for, pull
+from chatgui.models.errors import Cancelled, DiskFullError, HashMismatchError, ModelFetchError, OfflineError, Paused
+from chatgui.models.transfer import Control
+
+
+@pytest.fixture(scope="module")
+def gguf_bytes(tmp_path_factory) -> bytes:
+    return write_tiny_model(tmp_path_factory.mktemp("gguf") / "tiny.gguf").read_bytes()
+
+
+@pytest.fixture
+def server_for(gguf_bytes):
+    made = []
+
+    def make(**kw):
+        s = FileServer(gguf_bytes, **kw)
+        made.append(s)
+        return s
+    yield make
+    for s in made:
+        s.close()
+
+
+def spec_for(url: str, data: bytes, sha256: str | None = None) -> DownloadSpec:
+    return DownloadSpec("tiny", "Tiny test model", "tiny.gguf", len(data),
+                        sha256 or hashlib.sha256(data).hexdigest(), (Source("url", url=url),))
+
+
+def test_url_download_resumes_after_a_dropped_connection(tmp_path, server_for, gguf_bytes):
+    server = server_for(drop_once_at=len(gguf_bytes) // 2)
+    seen = []
+    path = pull(spec_for(server.url, gguf_bytes), progress=seen.append, folder=tmp_path)
+    assert path == tmp_path / "tiny.gguf" and path.read_bytes() == gguf_bytes
+    ranges = [r["range"] for r in server.requests]
+    assert ranges[0] is None and ranges[1] is not None
+    resumed_at = int(ranges[1].split("=")[1].rstrip("-"))
+    assert 0 < resumed_at <= len(gguf_bytes) // 2 + 4096
+    assert server.bytes_sent() < len(gguf_bytes) * 1.1, "the first half was fetched again"
+    assert {"download", "verify", "install"} <= {p.stage for p in seen}
+    assert seen[-1].done == len(gguf_bytes)
+    assert not list((tmp_path / ".partial").glob("tiny.gguf.*[!k]")), "partial or state left behind"
+
+
+def _pause_midway(control: Control, at: int):
+    def progress(p):
+        if p.stage == "download" and p.done >= at:
+            control.pause()
+    return progress
+
+
+def test_pause_then_resume_in_a_new_process_state(tmp_path, server_for, gguf_bytes):
+    server = server_for(delay_per_block=0.001)
+    spec = spec_for(server.url, gguf_bytes)
+    control = Control()
+    with pytest.raises(Paused):
+        pull(spec, progress=_pause_midway(control, len(gguf_bytes) // 3), control=control, folder=tmp_path)
+    partial = partial_for(spec, tmp_path)
+    kept = partial.size()
+    assert kept >= len(gguf_bytes) // 3 and not (tmp_path / "tiny.gguf").exists()
+    # A later pull (as after an app restart: only the files on disk carry over) fetches the rest.
+    path = pull(spec, folder=tmp_path)
+    assert path.read_bytes() == gguf_bytes
+    assert server.requests[-1]["range"] == f"bytes={kept}-"
+    assert server.requests[-1]["sent"] == len(gguf_bytes) - kept
+
+
+def test_cancel_deletes_the_partial_download(tmp_path, server_for, gguf_bytes):
+    server = server_for(delay_per_block=0.001)
+    spec = spec_for(server.url, gguf_bytes)
+    control = Control()
+    progress = _pause_midway(control, len(gguf_bytes) // 3)
+    with pytest.raises(Cancelled):
+        pull(spec, progress=lambda p: (progress(p), control.cancel() if control.stopped else None), control=control,
+             folder=tmp_path)
+    partial = partial_for(spec, tmp_path)
+    assert not partial.part.exists() and not partial.state_path.exists()
+
+
+def test_hash_mismatch_deletes_the_file_and_names_the_source(tmp_path, server_for, gguf_bytes):
+    server = server_for()
+    spec = spec_for(server.url, gguf_bytes, sha256="0" * 64)
+    with pytest.raises(HashMismatchError) as e:
+        pull(spec, folder=tmp_path)
+    assert server.url in str(e.value) and "deleted" in str(e.value)
+    assert not (tmp_path / "tiny.gguf").exists()
+    assert not partial_for(spec, tmp_path).part.exists()
+
+
+def test_disk_full_keeps_the_partial_and_installs_nothing(tmp_path, server_for, gguf_bytes, monkeypatch):
+    server = server_for()
+    spec = spec_for(server.url, gguf_bytes)
+    room = len(gguf_bytes) // 2
+    real_open = open
+
+    class FullDisk:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, b):
+            left = room - self.f.tell()
+            if left <= 0:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.f.write(b[:left]) if len(b) > left else self.f.write(b)
+
+        def __getattr__(self, name):
+            return getattr(self.f, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+    monkeypatch.setattr(sources, "open", lambda *a, **k: FullDisk(real_open(*a, **k)), raising=False)
+    with pytest.raises(DiskFullError) as e:
+        pull(spec, folder=tmp_path)
+    assert "disk is full" in str(e.value) and "kept" in str(e.value)
+    assert partial_for(spec, tmp_path).size() == room
+    assert not (tmp_path / "tiny.gguf").exists()
+    monkeypatch.undo()
+    assert pull(spec, folder=tmp_path).read_bytes() == gguf_bytes
+    assert server.requests[-1]["range"] == f"bytes={room}-"
+
+
+def test_two_pulls_of_one_model_download_it_once(tmp_path, server_for, gguf_bytes):
+    server = server_for(delay_per_block=0.002)
+    spec = spec_for(server.url, gguf_bytes)
+    results, stages = [], []
+
+    def one():
+        results.append(pull(spec, progress=lambda p: stages.append(p.stage), folder=tmp_path))
+
+    threads = [threading.Thread(target=one) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == [tmp_path / "tiny.gguf"] * 2
+    assert len(server.requests) == 1 and server.bytes_sent() == len(gguf_bytes)
+    assert "waiting" in stages
+    assert (tmp_path / "tiny.gguf").read_bytes() == gguf_bytes
+
+
+KILL_SCRIPT = """
+import sys, json
+from pathlib import Path
+from chatgui.models.download import DownloadSpec, pull
+from chatgui.models.catalog import Source
+spec = DownloadSpec("tiny", "Tiny", "tiny.gguf", int(sys.argv[2]), sys.argv[3], (Source("url", url=sys.argv[1]),))
+pull(spec, folder=Path(sys.argv[4]))
+"""
+
+
+@pytest.mark.parametrize("kill_after", [0.05, 0.8])
+def test_kill_9_mid_download_then_pull_resumes_and_verifies(tmp_path, server_for, gguf_bytes, kill_after):
+    server = server_for(delay_per_block=0.005, block=1024)       # ~2 s for the whole file
+    spec = spec_for(server.url, gguf_bytes)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, server.url, str(len(gguf_bytes)), spec.sha256,
+                             str(tmp_path)], cwd=root, env=dict(os.environ, PYTHONPATH=str(root)))
+    partial = partial_for(spec, tmp_path)
+    deadline = time.monotonic() + 30
+    while partial.size() == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(kill_after)
+    assert proc.poll() is None, "the pull ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    dest = tmp_path / "tiny.gguf"
+    assert not dest.exists(), "a file where the app loads models before it was verified"
+    kept = partial.size()
+    assert 0 < kept < len(gguf_bytes)
+    assert pull(spec, folder=tmp_path).read_bytes() == gguf_bytes
+    assert server.requests[-1]["range"] == f"bytes={kept}-"
+
+
+def test_offline_says_how_to_add_the_file_by_hand(tmp_path, gguf_bytes):
+    closed = FileServer(gguf_bytes)
+    url = closed.url
+    closed.close()
+    with pytest.raises(OfflineError) as e:
+        pull(spec_for(url, gguf_bytes), folder=tmp_path)
+    msg = str(e.value)
+    assert "Add a .gguf file" in msg and str(tmp_path) in msg and "tiny.gguf" in msg
+
+
+def test_a_server_that_is_not_a_gguf_is_refused(tmp_path, server_for):
+    server = FileServer(b"<html>login page</html>")
+    try:
+        spec = DownloadSpec.from_url(server.url)
+        with pytest.raises(HashMismatchError, match="not give a GGUF"):
+            pull(spec, folder=tmp_path)
+        assert not (tmp_path / "tiny.gguf").exists()
+    finally:
+        server.close()
+
+
+def test_download_from_a_url_without_a_known_hash(tmp_path, server_for, gguf_bytes):
+    server = server_for(drop_once_at=1000)
+    path = pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert path.name == "tiny.gguf" and path.read_bytes() == gguf_bytes
+
+
+def test_a_url_download_never_replaces_a_model_of_the_same_name(tmp_path, server_for, gguf_bytes):
+    server = server_for()
+    (tmp_path / "tiny.gguf").write_bytes(b"GGUF mine")
+    with pytest.raises(ModelFetchError, match="already in the models folder"):
+        pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert (tmp_path / "tiny.gguf").read_bytes() == b"GGUF mine" and not server.requests
+
+
+def test_not_enough_room_is_said_before_downloading(tmp_path, server_for, gguf_bytes, monkeypatch):
+    from collections import namedtuple
+
+    from chatgui.models import download
+    server = server_for()
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(download.shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 1000, 1000))
+    with pytest.raises(DiskFullError, match="disk is full"):
+        pull(spec_for(server.url, gguf_bytes), folder=tmp_path)
+    assert not server.requests and not (tmp_path / "tiny.gguf").exists()
