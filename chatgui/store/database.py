@@ -143,7 +143,8 @@ def check_file(path: Path, backups: list[Path]) -> None:
         raise DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups)
     page_size = struct.unpack(">H", head[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
-    change_counter, pages, valid_for = struct.unpack(">I", head[24:28])[0], *struct.unpack(">II", head[28:36])
+    change_counter, pages = struct.unpack(">II", head[24:32])
+    valid_for = struct.unpack(">I", head[92:96])[0]
     # The page count in the header is only current when "version-valid-for" matches the counter.
     if valid_for == change_counter and pages and size < pages * page_size:
         raise DatabaseUnusable(_message(path, "is truncated (part of the file is missing)", backups),
