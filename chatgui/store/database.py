@@ -2,7 +2,7 @@
 
 Tables: `chats` (one row per chat: what the chat list shows plus the chat's settings),
 `messages` (the tree: parent, the selected child, text, metadata as JSON), `token_records`
-(each reply's per-token records, zlib-compressed JSON, read only when asked for) and
+(each reply's per-token records, packed by token_pack, read only when asked for) and
 `message_search` (an FTS5 trigram index over the casefolded message text, kept by triggers;
 contentless: the text itself is only in `messages`). The triggers call `casefold`, a Python
 function every connection made by `connect` registers.
@@ -55,7 +55,7 @@ CREATE INDEX messages_by_chat ON messages(chat_id, seq);
 CREATE TABLE token_records(
     message_rowid INTEGER PRIMARY KEY REFERENCES messages(rowid) ON DELETE CASCADE,
     count INTEGER NOT NULL,
-    data BLOB NOT NULL             -- zlib(JSON list), see rows.pack_tokens
+    data BLOB NOT NULL             -- packed by token_pack (columns, or JSON; zlib)
 );
 CREATE VIRTUAL TABLE message_search USING fts5(content, content='', tokenize='trigram');
 CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN

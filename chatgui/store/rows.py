@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import json
-import zlib
 
 from .chat import ROOT, Chat, Message
+from . import token_pack
 from .errors import StoreError
 
 TOKENS_KEY = "token_data"
@@ -69,15 +69,13 @@ def py_text(value) -> str:
 
 
 def pack_tokens(tokens: list) -> bytes:
-    return zlib.compress(to_json(tokens, "token records").encode("utf-8"), 6)
-
-
-def unpack_tokens(blob: bytes) -> list:
     try:
-        value = json.loads(zlib.decompress(blob))
-    except (zlib.error, ValueError):
-        return []
-    return value if isinstance(value, list) else []
+        return token_pack.pack(tokens)
+    except (TypeError, ValueError) as err:
+        raise StoreError(f"The chat contains data that cannot be saved (token records): {err}") from err
+
+
+unpack_tokens = token_pack.unpack
 
 
 def meta_without_tokens(meta: dict) -> dict:
