@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from chatgui.common.types import Alternative, TokenEvent  # noqa: E402
 from chatgui.store import Chat, HistoryStore  # noqa: E402
+from chatgui.store import token_pack  # noqa: E402
 from chatgui.store.export import SCHEMA  # noqa: E402
 
 rng = random.Random(1234)
@@ -49,10 +50,18 @@ def token_record_fn():
     return token_record
 
 
+def piece(token_id: int) -> str:
+    """A token's text: fixed per id, as a tokenizer's vocabulary is."""
+    return " " + WORDS[token_id % len(WORDS)]
+
+
 def fake_event(i: int, record) -> dict:
-    alts = [Alternative(rng.randrange(50000), " " + rng.choice(WORDS), rng.random()) for _ in range(5)]
-    event = TokenEvent(i, rng.randrange(50000), " " + rng.choice(WORDS), rng.random(), alts, rng.random(),
-                       alts[::-1])
+    """A streamed token as the engine reports it: its probability, the top 5 alternatives under
+    the model and under the sampling settings (mostly the same tokens, other probabilities)."""
+    ids = [rng.randrange(50000) for _ in range(6)]
+    alts = sorted((Alternative(t, piece(t), rng.random()) for t in ids[:5]), key=lambda a: -a.prob)
+    salts = sorted((Alternative(t, piece(t), rng.random()) for t in ids[1:]), key=lambda a: -a.prob)
+    event = TokenEvent(i, ids[0], piece(ids[0]), rng.random(), alts, rng.random(), salts)
     return record(event)
 
 
@@ -87,6 +96,18 @@ def timed(fn, *args, **kw):
 
 def db_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith("history.sqlite3"))
+
+
+def used_bytes(folder: Path) -> int:
+    """Bytes of the database's pages in use (free pages left by replaced rows not counted)."""
+    import sqlite3
+    conn = sqlite3.connect(folder / "history.sqlite3")
+    try:
+        pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                             for p in ("page_count", "freelist_count", "page_size"))
+    finally:
+        conn.close()
+    return (pages - free) * size
 
 
 def bench_store(folder: Path, args, record) -> dict:
@@ -128,8 +149,8 @@ def bench_store(folder: Path, args, record) -> dict:
                           "active_path": round(t_path, 4), "messages": len(long.messages)}
 
     # A reply streamed into the long chat, saved every 20 tokens as the UI's autosave would.
-    before = db_bytes(folder)
     fresh.close()
+    before = used_bytes(folder)
     fresh = HistoryStore(folder, backups=False)
     long = fresh.load(long_id)
     caller, writer_times = [], []
@@ -149,7 +170,7 @@ def bench_store(folder: Path, args, record) -> dict:
                 fresh.flush()
                 writer_times.append(time.perf_counter() - t1)
     fresh.close()  # checkpoint: the WAL goes into the main file
-    grown = (db_bytes(folder) - before) / replies
+    grown = (used_bytes(folder) - before) / replies
     out["save_stream_ms"] = {"caller_p50": round(statistics.median(caller) * 1000, 2),
                              "caller_max": round(max(caller) * 1000, 2),
                              "writer_p50": round(statistics.median(writer_times) * 1000, 2),
@@ -159,7 +180,8 @@ def bench_store(folder: Path, args, record) -> dict:
     old_indented = len(json.dumps({"schema": SCHEMA, **last.to_dict()}, ensure_ascii=False, indent=2).encode())
     user_msg = long.messages[last.parent_id]
     old_compact += len(json.dumps(user_msg.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
-    out["size_per_reply"] = {"db_bytes": int(grown), "old_json_bytes": old_compact,
+    blob = len(token_pack.pack(last.meta["token_data"]))
+    out["size_per_reply"] = {"db_bytes": int(grown), "token_records_blob_bytes": blob, "old_json_bytes": old_compact,
                              "old_indented_export_bytes": old_indented,
                              "db_vs_old_json": round(grown / old_compact, 3)}
     t_exp, _ = timed(HistoryStore(folder, backups=False).export_to_file, long_id, folder / "export.json")

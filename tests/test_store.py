@@ -399,6 +399,7 @@ def test_search_titles_and_all_branches(store):
     assert sorted(store.search("")) == sorted([cooking.id, physics.id, other.id])
     assert store.search("answer 0") == [c.id for c in store.list_chats() if c.id in (cooking.id, other.id)]
     assert store.search("sk") == [physics.id]  # shorter than a trigram: a scan
+    assert store.search("blue rayleigh") == []  # every trigram is there, not the text itself
     physics.update_content(q.id, "Why is the sea green?")
     store.save(physics)
     assert store.search("sky") == [] and store.search("SEA GREEN") == [physics.id]

@@ -4,7 +4,8 @@ Tables: `chats` (one row per chat: what the chat list shows plus the chat's sett
 `messages` (the tree: parent, the selected child, text, metadata as JSON), `token_records`
 (each reply's per-token records, packed by token_pack, read only when asked for) and
 `message_search` (an FTS5 trigram index over the casefolded message text, kept by triggers;
-contentless: the text itself is only in `messages`). The triggers call `casefold`, a Python
+contentless and without positions, a fifth of a full index: it finds the messages holding
+every trigram of a query, and the query checks those for the substring itself). The triggers call `casefold`, a Python
 function every connection made by `connect` registers.
 
 Opening checks the file before trusting it: the SQLite header, the size the header promises,
@@ -57,7 +58,7 @@ CREATE TABLE token_records(
     count INTEGER NOT NULL,
     data BLOB NOT NULL             -- packed by token_pack (columns, or JSON; zlib)
 );
-CREATE VIRTUAL TABLE message_search USING fts5(content, content='', tokenize='trigram');
+CREATE VIRTUAL TABLE message_search USING fts5(content, content='', tokenize='trigram', detail='none');
 CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
     INSERT INTO message_search(rowid, content) VALUES (new.rowid, casefold(new.content));
 END;

@@ -163,11 +163,13 @@ class HistoryStore:
             return [s.id for s in self.list_chats()]
         folded = needle.casefold()
         found = {i for i, t in self._query("SELECT id, list_title FROM chats") if folded in py_text(t).casefold()}
-        if len(folded) >= 3:  # the trigram index finds any substring of 3 characters or more
-            rows = self._query("SELECT DISTINCT m.chat_id FROM message_search s JOIN messages m"
-                               " ON m.rowid = s.rowid WHERE message_search MATCH ?",
-                               ('"' + folded.replace('"', '""') + '"',))
-        else:  # shorter: scan the texts
+        if len(folded) >= 3:  # candidates from the trigram index, then the exact substring test
+            trigrams = sorted({folded[i:i + 3] for i in range(len(folded) - 2)})
+            match = " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
+            rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE rowid IN (SELECT rowid FROM"
+                               " message_search WHERE message_search MATCH ?) AND instr(casefold(content), ?)",
+                               (match, folded))
+        else:  # shorter than a trigram: scan the texts
             rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE instr(casefold(content), ?)",
                                (folded,))
         found.update(r[0] for r in rows)
