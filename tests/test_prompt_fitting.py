@@ -68,12 +68,15 @@ def test_same_result_as_dropping_turn_by_turn(model, seed):
 
 def test_long_chat_is_fitted_without_rendering_it_whole(model, monkeypatch):
     msgs = random_chat(random.Random(1), 1000, system=True)
+    msgs[1]["content"] = "the oldest question, never counted"
+    model.__dict__.pop("_count_cache", None)
     rendered = []
     real = model.render_chat
     monkeypatch.setattr(model, "render_chat", lambda m, *a, **k: rendered.append(len(m)) or real(m, *a, **k))
     ids, dropped = model.fit_prompt(msgs, 64)
     assert dropped > 1900 and len(ids) <= model.context_length - 64
     assert rendered and max(rendered) < 100  # only prompts about the context's size were rendered
+    assert len(model._count_cache) < 300 and msgs[1]["content"] not in model._count_cache  # nor tokenized
     monkeypatch.undo()
     system, rest = msgs[:1], msgs[1:]
     assert ids == model.tokenize(model.render_chat(system + rest[dropped:]))

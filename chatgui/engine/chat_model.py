@@ -142,17 +142,17 @@ class ChatModel:
         """Token ids of the rendered chat, dropping the oldest turns (never the system prompt)
         until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count).
 
-        Linear in the chat's length: each message's token count is kept (per text), the turns to
-        drop are chosen by arithmetic on those counts, and only prompts about the size of the
-        context are rendered to check the choice exactly. The result is the one dropping turn
-        by turn would give. A chat whose texts could fit is rendered whole first, as before.
+        The work grows with the context, not with the chat: texts are counted from the newest
+        back (counts kept per text) only until they alone are twice the budget, the turns to drop
+        are chosen by arithmetic on those counts, and only prompts about the size of the context
+        are rendered to check the choice exactly. The result is the one dropping turn by turn
+        gives. A chat whose texts could fit is rendered whole first, as before.
         `cancel` (a threading.Event) set while fitting raises PromptFitCancelled.
         """
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         system = [m for m in messages[:1] if m["role"] == "system"]
         rest = messages[len(system):]
         budget = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
-        counts = self._content_counts(rest, cancel)
         rendered: dict[int, list[int]] = {}   # exact ids of system + rest[cut:], by cut
 
         def ids_from(cut: int) -> list[int]:
@@ -162,18 +162,21 @@ class ChatModel:
             return rendered[cut]
 
         cuts = _turn_starts(rest)
-        if sum(counts) <= 2 * budget or len(cuts) == 1:
+        first, counts = self._newest_counts(rest, 2 * budget, cancel)   # counts of rest[first:]
+        if first == 0 and sum(counts) <= 2 * budget or len(cuts) == 1:
             # Could fit (texts alone are not twice the budget): the whole chat, exactly as before.
             if len(ids_from(0)) <= budget or len(cuts) == 1:
                 return self._checked_prompt(ids_from(0)), 0
         # Template tokens per message, measured on the newest turn (rendered anyway if all else goes).
         tail = cuts[-1]
-        per_message = max(0.0, (len(ids_from(tail)) - sum(counts[tail:])) / (len(rest) - tail))
-        left = sum(counts) + per_message * len(rest)   # estimated tokens from each cut on
-        j = len(cuts) - 1
-        for k, cut in enumerate(cuts):  # the first cut whose estimate fits
-            if k:
-                left -= sum(counts[cuts[k - 1]:cut]) + per_message * (cut - cuts[k - 1])
+        per_message = max(0.0, (len(ids_from(tail)) - sum(counts[tail - first:])) / (len(rest) - tail))
+        left = sum(counts) + per_message * (len(rest) - first)   # estimated tokens from `first` on
+        j, at = len(cuts) - 1, first
+        for k, cut in enumerate(cuts):  # the first cut whose estimate fits (cuts before `first` cannot)
+            if cut < first:
+                continue
+            left -= sum(counts[at - first:cut - first]) + per_message * (cut - at)
+            at = cut
             if left <= budget:
                 j = k
                 break
@@ -183,6 +186,16 @@ class ChatModel:
         while j > 1 and len(ids_from(cuts[j - 1])) <= budget:       # ... or dropped too much
             j -= 1
         return self._checked_prompt(ids_from(cuts[j])), cuts[j]
+
+    def _newest_counts(self, messages: list[dict], enough: int, cancel=None) -> tuple[int, list[int]]:
+        """(first, counts): the token counts of messages[first:], counted from the newest back
+        until they pass `enough` tokens or every message is counted."""
+        first, total = len(messages), 0
+        while first > 0 and total <= enough:
+            lo = max(0, first - 64)
+            total += sum(self._content_counts(messages[lo:first], cancel))
+            first = lo
+        return first, self._content_counts(messages[first:])
 
     def _checked_prompt(self, ids: list[int]) -> list[int]:
         if len(ids) >= self.context_length:
@@ -208,10 +221,10 @@ class ChatModel:
 
     def count_tokens(self, messages: list[dict]) -> int:
         """Tokens of the rendered chat: exact while the chat could fit the context; for a chat
-        over twice the context, an estimate from the kept per-message counts (no full render)."""
+        over twice the context, an estimate (the newest texts counted, older ones by their length)."""
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-        counts = self._content_counts(messages)
-        if sum(counts) <= 2 * self.context_length or len(messages) < 2:
+        first, counts = self._newest_counts(messages, 2 * self.context_length)
+        if first == 0 and sum(counts) <= 2 * self.context_length or len(messages) < 2:
             return len(self.tokenize(self.render_chat(messages)))
         # Template tokens: one message costs fixed + per, two cost fixed + 2 per.
         try:
@@ -220,7 +233,10 @@ class ChatModel:
         except TemplateError:  # a template that wants the whole conversation: count it whole
             return len(self.tokenize(self.render_chat(messages)))
         per, fixed = max(0, two - one), max(0, 2 * one - two)
-        return sum(counts) + per * len(messages) + fixed
+        counted_chars = sum(len(m["content"]) for m in messages[first:]) or 1
+        older_chars = sum(len(m["content"]) for m in messages[:first])
+        older = round(older_chars * sum(counts) / counted_chars)
+        return sum(counts) + older + per * len(messages) + fixed
 
     # -- generation -----------------------------------------------------------------------------
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,

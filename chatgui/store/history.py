@@ -136,6 +136,10 @@ class HistoryStore:
         """Write what is queued, stop the writer thread and close the database."""
         if self._writer is not None:
             self._writer.close(timeout)
+            try:  # a bounded step of merging the search index's small segments (streamed replies make many)
+                self._writer.conn.execute("INSERT INTO message_search(message_search, rank) VALUES ('merge', 500)")
+            except sqlite3.Error:
+                pass  # only tidying: the next close tries again
             self._writer.conn.close()
             self._writer = None
         if self._backup_thread is not None:

@@ -40,7 +40,7 @@ def unpack(blob: bytes) -> list:
     try:
         kind, body = blob[:1], zlib.decompress(blob[1:])
         value = _from_columns(body) if kind == _COLUMNS else json.loads(body) if kind == _JSON else []
-    except (zlib.error, ValueError, struct.error, IndexError, KeyError, UnicodeDecodeError):
+    except (zlib.error, ValueError, struct.error, IndexError, KeyError, UnicodeDecodeError, StopIteration):
         return []
     return value if isinstance(value, list) else []
 
@@ -72,29 +72,46 @@ def _unplane(data: bytes, typecode: str, n: int) -> array:
     return out
 
 
+_EXPLICIT = 255  # in `refs`: the id is in the explicit list, not one of the token's alternatives
+
+
 def _columns(tokens: list) -> bytes:
-    ids, probs, counts, alt_ids = array("i"), array("I"), bytearray(), array("i")
+    """Columns. A token's own id and its sampled alternatives' ids are mostly among its model
+    alternatives: those are written as an index into them (one byte in `refs`)."""
+    explicit, probs, counts, alt_ids, refs = array("i"), array("I"), bytearray(), array("i"), bytearray()
     texts: list[str] = []
     vocab: dict[int, str] = {}
+
+    def alternative(alt) -> int:
+        if type(alt) is not list or len(alt) != 3 or type(alt[0]) is not int or type(alt[1]) is not str:
+            raise _Irregular
+        if vocab.setdefault(alt[0], alt[1]) != alt[1]:
+            raise _Irregular
+        probs.append(_millionths(alt[2]))
+        return alt[0]
+
+    def ref(token_id: int, among: list[int]) -> None:
+        if token_id in among:
+            refs.append(among.index(token_id))
+        else:
+            refs.append(_EXPLICIT)
+            explicit.append(token_id)
+
     for rec in tokens:
         if type(rec) is not dict or tuple(rec) != _KEYS or type(rec["id"]) is not int or type(rec["t"]) is not str:
             raise _Irregular
-        ids.append(rec["id"])
+        alts, salts = rec["alts"], rec["salts"]
+        if type(alts) is not list or type(salts) is not list or len(alts) >= _EXPLICIT or len(salts) > 255:
+            raise _Irregular
         texts.append(rec["t"])
         probs.append(_millionths(rec["p"]))
         probs.append(_millionths(rec["sp"]))
-        for key in ("alts", "salts"):
-            alts = rec[key]
-            if type(alts) is not list or len(alts) > 255:
-                raise _Irregular
-            counts.append(len(alts))
-            for alt in alts:
-                if type(alt) is not list or len(alt) != 3 or type(alt[0]) is not int or type(alt[1]) is not str:
-                    raise _Irregular
-                if vocab.setdefault(alt[0], alt[1]) != alt[1]:
-                    raise _Irregular
-                alt_ids.append(alt[0])
-                probs.append(_millionths(alt[2]))
+        counts += bytes((len(alts), len(salts)))
+        own = [alternative(a) for a in alts]
+        alt_ids.extend(own)
+        ref(rec["id"], own)
+        for salt in salts:
+            ref(alternative(salt), own)
     if any("\0" in t for t in texts) or any("\0" in t for t in vocab.values()):
         raise _Irregular
     try:
@@ -103,38 +120,44 @@ def _columns(tokens: list) -> bytes:
     except UnicodeEncodeError:
         raise _Irregular from None
     vocab_ids = array("i", vocab)
-    sections = [_planes(ids), text_blob, bytes(counts), _planes(alt_ids), _planes(probs),
+    sections = [_planes(explicit), text_blob, bytes(counts), _planes(alt_ids), bytes(refs), _planes(probs),
                 _planes(vocab_ids), vocab_blob]
-    head = struct.pack("<IIII", len(tokens), len(alt_ids), len(vocab_ids), len(sections))
+    head = struct.pack("<IIIII", len(tokens), len(explicit), len(alt_ids), len(vocab_ids), len(sections))
     return head + b"".join(struct.pack("<I", len(s)) + s for s in sections)
 
 
 def _from_columns(body: bytes) -> list:
-    n, n_alts, n_vocab, n_sections = struct.unpack_from("<IIII", body)
-    pos, sections = 16, []
+    n, n_explicit, n_alts, n_vocab, n_sections = struct.unpack_from("<IIIII", body)
+    pos, sections = 20, []
     for _ in range(n_sections):
         (size,) = struct.unpack_from("<I", body, pos)
         sections.append(body[pos + 4:pos + 4 + size])
         pos += 4 + size
-    ids_b, text_b, counts, alt_ids_b, probs_b, vocab_ids_b, vocab_b = sections
-    ids = _unplane(ids_b, "i", n)
+    explicit_b, text_b, counts, alt_ids_b, refs, probs_b, vocab_ids_b, vocab_b = sections
+    explicit = iter(_unplane(explicit_b, "i", n_explicit))
     alt_ids = _unplane(alt_ids_b, "i", n_alts)
-    probs = [k / 1_000_000 for k in _unplane(probs_b, "I", 2 * n + n_alts)]
+    probs = iter([k / 1_000_000 for k in _unplane(probs_b, "I", len(probs_b) // 4)])
     texts = text_b.decode("utf-8").split("\0") if n else []
     vocab_texts = vocab_b.decode("utf-8").split("\0") if n_vocab else []
     vocab = dict(zip(_unplane(vocab_ids_b, "i", n_vocab), vocab_texts))
-    out, pi, ai = [], 0, 0
+    out, ai, ri = [], 0, 0
     for i in range(n):
-        p, sp = probs[pi], probs[pi + 1]
-        pi += 2
-        lists = []
-        for c in (counts[2 * i], counts[2 * i + 1]):
-            alts = []
-            for _ in range(c):
-                aid = alt_ids[ai]
-                alts.append([aid, vocab[aid], probs[pi]])
-                ai += 1
-                pi += 1
-            lists.append(alts)
-        out.append({"id": ids[i], "t": texts[i], "p": p, "alts": lists[0], "sp": sp, "salts": lists[1]})
+        p, sp = next(probs), next(probs)
+        n_own, n_salts = counts[2 * i], counts[2 * i + 1]
+        own = alt_ids[ai:ai + n_own]
+        ai += n_own
+        alts = [[t, vocab[t], next(probs)] for t in own]
+
+        def resolve(r: int) -> int:
+            return next(explicit) if r == _EXPLICIT else own[r]
+
+        token_id = resolve(refs[ri])
+        salts = []
+        for r in refs[ri + 1:ri + 1 + n_salts]:
+            t = resolve(r)
+            salts.append([t, vocab[t], next(probs)])
+        ri += 1 + n_salts
+        if len(alts) != n_own:
+            raise IndexError("damaged token records")
+        out.append({"id": token_id, "t": texts[i], "p": p, "alts": alts, "sp": sp, "salts": salts})
     return out
