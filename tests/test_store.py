@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -230,20 +229,37 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
                            meta={"token_data": token_data, "model_sha256": "ab" * 32, "seed": 42})
     chat.select(chat.siblings(alt.id)[0].id)
     store.save(chat)
-    loaded = HistoryStore(store.dir).load(chat.id)
+    loaded = HistoryStore(store.folder).load(chat.id)
     assert loaded == chat
     assert loaded.messages[alt.id].meta["token_data"] == token_data
     assert contents(loaded.active_path()) == contents(chat.active_path())
     assert SamplingSettings.from_dict(loaded.settings).stop == ("###",)
-    raw = json.loads((store.dir / f"{chat.id}.json").read_text(encoding="utf-8"))
-    assert raw["schema"] == 1 and raw["id"] == chat.id
+    assert sorted(p.name for p in store.folder.iterdir() if not p.name.startswith("history.sqlite3")) == ["backups"]
+
+
+def test_token_records_load_lazily_and_survive_a_save_without_them(store):
+    chat = make_chat(2)
+    reply = chat.active_path()[-1]
+    tokens = [{"id": i, "t": f"t{i}", "p": 0.5, "alts": [[i, f"t{i}", 0.5]]} for i in range(50)]
+    chat.update_content(reply.id, reply.content, {"token_data": tokens})
+    store.save(chat)
+    light = HistoryStore(store.folder).load(chat.id, tokens=False)
+    assert "token_data" not in light.messages[reply.id].meta
+    light.title = "renamed without the token records in memory"
+    HistoryStore(store.folder).save(light)
+    assert store.load_tokens(chat.id, reply.id) == tokens
+    assert HistoryStore(store.folder).load(chat.id).messages[reply.id].meta["token_data"] == tokens
+    assert store.load_tokens(chat.id, chat.active_path()[0].id) == []
 
 
 def test_save_lone_surrogate_round_trips(store):
-    chat = Chat()
-    chat.append("user", "broken \ud800 text")
+    chat = Chat(title="bad \udc80 title")
+    chat.append("user", "broken \ud800 text", meta={"note": "\udfff"})
     store.save(chat)
-    assert store.load(chat.id).active_path()[0].content == "broken \ud800 text"
+    loaded = HistoryStore(store.folder).load(chat.id)
+    assert loaded.active_path()[0].content == "broken \ud800 text"
+    assert loaded.active_path()[0].meta == {"note": "\udfff"} and loaded.title == chat.title
+    assert store.search("broken") == [chat.id]
 
 
 def test_list_newest_first_with_summaries(store):
@@ -251,56 +267,82 @@ def test_list_newest_first_with_summaries(store):
     old.updated, new.updated, untitled.updated = 100.0, 300.0, 200.0
     for c in (old, new, untitled):
         store.save(c)
-    listed = HistoryStore(store.dir).list_chats()
+    listed = HistoryStore(store.folder).list_chats()
     assert [(s.id, s.title, s.updated) for s in listed] == [
         (new.id, "New", 300.0), (untitled.id, "Name me", 200.0), (old.id, "Old", 100.0)]
-    assert listed[0].path == store.dir / f"{new.id}.json"
+    assert listed[0].path == store.db_path
     assert store.list_chats() == listed
 
 
-def test_listing_200_chats_is_fast(store):
-    for i in range(200):
-        chat = make_chat(4, first=f"chat number {i}")
-        chat.messages[chat.active_path()[-1].id].meta["token_data"] = [
-            {"id": t, "t": "tok", "p": 0.5, "alts": [[t, "tok", 0.5], [t + 1, "other", 0.1]]} for t in range(200)]
-        store.save(chat)
-    start = time.perf_counter()
-    cold = HistoryStore(store.dir).list_chats()  # no in-memory state: every file is checked
-    cold_time = time.perf_counter() - start
-    assert len(cold) == 200 and cold_time < 0.5, cold_time
-    start = time.perf_counter()
-    warm = HistoryStore(store.dir).list_chats()  # summaries come from the index cache
-    warm_time = time.perf_counter() - start
-    assert warm == cold and warm_time < 0.5, warm_time
+def traced(store) -> list[str]:
+    """The SQL statements the store runs from now on (reads on this thread, and all writes)."""
+    statements: list[str] = []
+    store._r().set_trace_callback(statements.append)
+    store._w().conn.set_trace_callback(statements.append)
+    return statements
 
 
-def test_index_cache_notices_changes_made_elsewhere(store):
+def test_listing_reads_only_the_chat_table(store):
+    for i in range(20):
+        store.save(make_chat(4, first=f"chat number {i}"))
+    fresh = HistoryStore(store.folder)
+    statements = traced(fresh)
+    assert len(fresh.list_chats()) == 20
+    assert statements and not [s for s in statements if "messages" in s or "token_records" in s]
+
+
+def test_streamed_update_writes_one_message_row(store):
+    chat = make_chat(25)
+    reply = chat.active_path()[-1]
+    store.save(chat)
+    statements = traced(store)
+    for i in range(1, 4):
+        chat.update_content(reply.id, "streamed text " * i, {"token_data": [{"id": t} for t in range(i)]})
+        store.save_async(chat)
+        store.flush()
+    message_writes = {s for s in statements if s.startswith(("INSERT INTO messages", "UPDATE messages",
+                                                             "DELETE FROM messages"))}  # (a trigger repeats one)
+    assert len(message_writes) == 3 and all("content='streamed text " in s for s in message_writes)
+    assert HistoryStore(store.folder).load(chat.id).messages[reply.id].content == "streamed text " * 3
+
+
+def test_saves_by_another_store_are_not_overwritten_or_lost(store):
     chat = make_chat(1, title="Before")
     store.save(chat)
-    assert store.list_chats()[0].title == "Before"
-    assert (store.dir / ".index.json").is_file()
-    path = store.path_for(chat.id)
-    size, mtime = path.stat().st_size, path.stat().st_mtime
-    chat.title = "Later!"  # same length, same size: only the modification time tells
-    HistoryStore(store.dir).save(chat)
-    os.utime(path, (mtime + 1, mtime + 1))
-    assert path.stat().st_size == size
-    assert store.list_chats()[0].title == "Later!"
-    assert HistoryStore(store.dir).list_chats()[0].title == "Later!"
-    chat.title = "Longer title, written by another window"
-    HistoryStore(store.dir).save(chat)
-    assert store.list_chats()[0].title == "Longer title, written by another window"
+    other = HistoryStore(store.folder)
+    theirs = other.load(chat.id)
+    added = theirs.append("user", "written by another store")
+    other.save(theirs)
+    chat.title = "Later"  # this store's rows for the chat are stale now: it must notice
+    chat.append("user", "written by the first store")
+    store.save(chat)
+    final = HistoryStore(store.folder).load(chat.id)
+    assert final.title == "Later" and added.id not in final.messages
+    assert contents(final.active_path())[-1] == "written by the first store"
+    assert store.list_chats()[0].title == "Later"
 
 
-def test_save_is_cheap_enough_for_streaming(store):
-    chat = make_chat(25)
-    times = []
-    for i in range(20):
-        chat.update_content(chat.active_path()[-1].id, "streamed text " * i)
-        start = time.perf_counter()
-        store.save(chat)
-        times.append(time.perf_counter() - start)
-    assert statistics.median(times) < 0.05, times
+def test_save_async_returns_at_once_and_reports(store):
+    chat = make_chat(1)
+    done = []
+    store.save_async(chat, on_done=lambda chat_id, error: done.append((chat_id, error)))
+    store.save_async(chat, on_done=lambda chat_id, error: done.append((chat_id, error)))
+    assert store.flush(10)
+    assert done and all(d == (chat.id, None) for d in done)
+    bad = make_chat(1)
+    bad.settings = {"x": object()}
+    store.save_async(bad)
+    store.flush(10)
+    problems = store.take_problems()
+    assert len(problems) == 1 and "cannot be saved" in problems[0].reason
+    assert [s.id for s in store.list_chats()] == [chat.id]
+
+
+def test_close_writes_what_is_queued(store):
+    chat = make_chat(3)
+    store.save_async(chat)
+    store.close()
+    assert HistoryStore(store.folder).load(chat.id) == chat
 
 
 def test_delete(store):
@@ -312,6 +354,17 @@ def test_delete(store):
     store.delete(a.id)  # already gone: no error
     with pytest.raises(StoreError):
         store.load(a.id)
+    assert store.search("answer") == [b.id]  # its words left the search index too
+
+
+def test_removing_a_branch_deletes_its_rows(store):
+    chat = make_chat(3)
+    doomed = chat.active_path()[2]
+    store.save(chat)
+    chat.remove(doomed.id)
+    store.save(chat)
+    assert HistoryStore(store.folder).load(chat.id) == chat
+    assert store.search("question 1") == []
 
 
 @pytest.mark.parametrize("bad_id", ["../escape", "a/b", "", "x" * 65, "dot.json", None])
@@ -323,17 +376,7 @@ def test_invalid_chat_ids_are_refused(store, bad_id):
     chat.id = bad_id
     with pytest.raises(StoreError):
         store.save(chat)
-    assert not (store.dir.parent / "escape.json").exists()
-
-
-def test_stale_temp_files_are_cleaned_up_but_fresh_ones_kept(store):
-    store.save(make_chat(1))
-    stale, fresh = store.dir / ".x.json.abc.tmp", store.dir / ".y.json.def.tmp"
-    stale.write_text("half")
-    fresh.write_text("in progress")
-    os.utime(stale, (time.time() - 7200, time.time() - 7200))
-    assert len(store.list_chats()) == 1
-    assert not stale.exists() and fresh.exists()
+    assert store.list_chats() == []
 
 
 # ---- search and export -------------------------------------------------------------------
@@ -352,8 +395,14 @@ def test_search_titles_and_all_branches(store):
     assert store.search("scattering") == [physics.id]
     assert store.search("STRASSE") == [physics.id]  # casefold, not just lower()
     assert store.search("nothing like this") == []
+    assert store.search('say "hi"') == []  # quotes are text, not query syntax
     assert sorted(store.search("")) == sorted([cooking.id, physics.id, other.id])
     assert store.search("answer 0") == [c.id for c in store.list_chats() if c.id in (cooking.id, other.id)]
+    assert store.search("sk") == [physics.id]  # shorter than a trigram: a scan
+    assert store.search("blue rayleigh") == []  # every trigram is there, not the text itself
+    physics.update_content(q.id, "Why is the sea green?")
+    store.save(physics)
+    assert store.search("sky") == [] and store.search("SEA GREEN") == [physics.id]
 
 
 def test_export_markdown():
@@ -370,15 +419,15 @@ def test_export_markdown():
     assert HistoryStore.export_markdown is export_markdown
 
 
-def test_export_json_is_complete_and_reloadable(store):
+def test_export_json_is_complete_and_reloadable(store, tmp_path):
     chat = make_chat(2, title="Json")
     chat.add_message(chat.active_path()[-2].id, "assistant", "second candidate")
     text = export_json(chat)
     doc = json.loads(text)
     assert doc["schema"] == 1 and len(doc["messages"]) == 5
     assert Chat.from_dict(doc) == chat
-    (store.dir).mkdir(parents=True, exist_ok=True)
-    (store.dir / f"{chat.id}.json").write_text(text, encoding="utf-8")  # an export can be put back
+    (tmp_path / "export.json").write_text(text, encoding="utf-8")
+    assert store.import_file(tmp_path / "export.json") == [chat.id]  # an export can be put back
     assert store.load(chat.id) == chat
 
 

@@ -1,11 +1,10 @@
-"""Hostile chat and settings files, and disk trouble: nothing may crash the app, lose a good
-file, or be overwritten without having been read."""
+"""Hostile chat files met by the migration, and disk trouble: nothing may crash the app, lose a
+good chat, or be overwritten without having been read. (Database faults: test_store_database.py.)"""
 from __future__ import annotations
 
 import errno
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
+    """A store not used yet: files planted in its old chats folder are met by the migration."""
     monkeypatch.setenv("CHATGUI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CHATGUI_CONFIG_DIR", str(tmp_path / "config"))
     s = HistoryStore()
@@ -56,22 +56,23 @@ def no_temp_files(folder: Path) -> bool:
 
 
 def assert_quarantined(store: HistoryStore, path: Path, original: bytes, reason_part: str) -> None:
-    """The broken file was moved aside intact, reported once, and the good chats still load."""
-    good = good_chat(store)
-    fresh = HistoryStore(store.dir)
-    assert [s.id for s in fresh.list_chats()] == [good.id]
+    """The broken file was moved aside intact, reported once, and a good file beside it migrated."""
+    plant(store, valid_doc(), name="900d")
+    assert [s.id for s in store.list_chats()] == ["900d"]
     assert not path.exists()
     moved = path.with_name(path.name + ".corrupt")
     assert moved.read_bytes() == original
-    assert len(fresh.problems) == 1
-    problem = fresh.problems[0]
+    problems = store.take_problems()
+    assert len(problems) == 1
+    problem = problems[0]
     assert problem.path == path and reason_part in problem.reason and moved.name in problem.action
-    fresh.list_chats()
-    assert len(fresh.problems) == 1, "reported once"
-    again = HistoryStore(store.dir)
+    store.list_chats()
+    assert store.take_problems() == [], "reported once"
+    again = HistoryStore(store.folder)
     again.list_chats()
     assert again.problems == [], "a quarantined file is not met again"
-    assert fresh.load(good.id) == good
+    assert (store.dir / "migrated" / "900d.json").is_file()
+    assert again.load("900d").messages["m1"].content == "hi"
 
 
 # ---- broken chat files: moved aside ----------------------------------------------------------
@@ -144,7 +145,7 @@ def test_file_id_mismatch_uses_file_name(store):
     chat = store.load("abc123")
     assert chat.id == "abc123"
     store.save(chat)
-    assert sorted(os.listdir(store.dir)) == ["abc123.json"]
+    assert [c.id for c in store.list_chats()] == ["abc123"]
 
 
 def test_huge_file_is_refused_without_reading_it(store, monkeypatch):
@@ -155,28 +156,23 @@ def test_huge_file_is_refused_without_reading_it(store, monkeypatch):
     real_open = open
     monkeypatch.setattr(files_mod, "open", lambda p, *a, **k: opened.append(Path(p)) or real_open(p, *a, **k),
                         raising=False)
-    start = time.perf_counter()
-    fresh = HistoryStore(store.dir)
-    assert fresh.list_chats() == []
-    assert time.perf_counter() - start < 1.0
+    assert store.list_chats() == []
     assert path not in opened
     moved = path.with_name("0badc0de.json.corrupt")
     assert moved.stat().st_size == 100 * 1024 * 1024
-    assert "too large" in fresh.problems[0].reason
+    assert "too large" in store.problems[0].reason
     with pytest.raises(StoreError):
-        fresh.load("0badc0de")
+        store.load("0badc0de")
 
 
 def test_size_limit_is_configurable(store):
-    chat = good_chat(store, "x" * 5000)
-    small = HistoryStore(store.dir, max_file_bytes=1000)
+    plant(store, valid_doc(title="x" * 5000))
+    small = HistoryStore(store.folder, max_file_bytes=1000)
     assert small.list_chats() == [] and "too large" in small.problems[0].reason
     big = Chat()
     big.append("user", "y" * 5000)
-    with pytest.raises(StoreError, match="too large"):
-        small.save(big)
-    assert not small.path_for(big.id).exists()
-    assert Path(str(small.path_for(chat.id)) + ".corrupt").exists()
+    small.save(big)  # the limit is for files read, not for chats in the database
+    assert small.load(big.id) == big
 
 
 def test_existing_corrupt_file_is_not_clobbered(store):
@@ -184,7 +180,7 @@ def test_existing_corrupt_file_is_not_clobbered(store):
     earlier.write_bytes(b"first casualty")
     for n, junk in enumerate([b"second", b"third"], start=1):
         plant(store, junk)
-        s = HistoryStore(store.dir)
+        s = HistoryStore(store.folder)
         s.list_chats()
         assert s.problems[0].action == f"moved to 0badc0de.json.corrupt.{n}"
     assert earlier.read_bytes() == b"first casualty"
@@ -192,27 +188,13 @@ def test_existing_corrupt_file_is_not_clobbered(store):
     assert (store.dir / "0badc0de.json.corrupt.2").read_bytes() == b"third"
 
 
-def test_load_of_corrupt_file_quarantines_and_raises(store):
-    plant(store, b"{nope")
-    with pytest.raises(StoreError, match="not valid JSON"):
-        store.load("0badc0de")
-    assert (store.dir / "0badc0de.json.corrupt").exists()
-    assert store.take_problems()[0].path.name == "0badc0de.json"
-    assert store.problems == []
-
-
-def test_quarantine_that_fails_leaves_file_blocks_saving_and_reports_once(store, monkeypatch):
+def test_quarantine_that_fails_leaves_the_file_and_reports_it(store, monkeypatch):
     path = plant(store, b"garbage")
     def no_rename(*a):
         raise OSError(errno.EROFS, "Read-only file system")
     monkeypatch.setattr(os, "rename", no_rename)
-    store.list_chats()
-    store.list_chats()
+    assert store.list_chats() == []
     assert len(store.problems) == 1 and "could not be moved aside" in store.problems[0].action
-    chat = Chat()
-    chat.id = "0badc0de"
-    with pytest.raises(StoreError, match="could not be read"):
-        store.save(chat)
     assert path.read_bytes() == b"garbage"
 
 
@@ -223,42 +205,25 @@ def test_newer_schema_is_left_alone_and_never_overwritten(store):
     path = plant(store, json.dumps(doc))
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     good = good_chat(store)
-    s = HistoryStore(store.dir)
-    assert [c.id for c in s.list_chats()] == [good.id]
-    s.list_chats()
-    assert len(s.problems) == 1
-    assert "newer version" in s.problems[0].reason and s.problems[0].action == "left untouched"
-    with pytest.raises(StoreError, match="newer version"):
-        s.load("0badc0de")
-    assert len(s.problems) == 1
-    intruder = Chat()
-    intruder.id = "0badc0de"
-    intruder.append("user", "overwrite?")
-    with pytest.raises(StoreError):
-        s.save(intruder)
-    with pytest.raises(StoreError):
-        HistoryStore(store.dir).save(intruder)  # a store that never listed checks before writing
+    assert [c.id for c in store.list_chats()] == [good.id]
+    assert len(store.problems) == 1
+    assert "newer version" in store.problems[0].reason and store.problems[0].action == "left untouched"
+    with pytest.raises(StoreError, match="no longer exists"):
+        store.load("0badc0de")
     assert (path.read_bytes(), path.stat().st_mtime_ns) == before
-    other = HistoryStore(store.dir)
+    other = HistoryStore(store.folder)
     other.list_chats()
-    assert len(other.problems) == 1, "each store reports it once"
-    assert not path.with_name(path.name + ".corrupt").exists()
+    assert len(other.problems) == 1, "each start reports it"
+    assert not path.with_name(path.name + ".corrupt").exists() and path.exists()
 
 
 def test_directory_named_like_a_chat(store):
-    good = good_chat(store)
     folder = store.dir / "deadbeef.json"
     folder.mkdir()
     (folder / "inside.txt").write_text("keep me")
+    good = good_chat(store)
     assert [c.id for c in store.list_chats()] == [good.id]
-    store.list_chats()
     assert len(store.problems) == 1 and "folder" in store.problems[0].reason
-    with pytest.raises(StoreError):
-        store.load("deadbeef")
-    chat = Chat()
-    chat.id = "deadbeef"
-    with pytest.raises(StoreError):
-        store.save(chat)
     assert (folder / "inside.txt").read_text() == "keep me"
 
 
@@ -282,15 +247,8 @@ def deny_reading(monkeypatch, name: str) -> None:
 def check_unreadable_is_left_alone(store: HistoryStore, path: Path, original: bytes) -> None:
     good = good_chat(store)
     assert [c.id for c in store.list_chats()] == [good.id]
-    store.list_chats()
     assert len(store.problems) == 1
     assert "permission denied" in store.problems[0].reason and store.problems[0].action == "left untouched"
-    with pytest.raises(StoreError):
-        store.load(path.stem)
-    chat = Chat()
-    chat.id = path.stem
-    with pytest.raises(StoreError):
-        store.save(chat)
     assert path.exists() and not path.with_name(path.name + ".corrupt").exists()
     os.chmod(path, 0o644)
     assert path.read_bytes() == original
@@ -301,9 +259,8 @@ def test_unreadable_file_simulated(store, monkeypatch):
     path = plant(store, data)
     deny_reading(monkeypatch, path.name)
     check_unreadable_is_left_alone(store, path, data)
-    monkeypatch.undo()  # permissions fixed: the chat comes back and may be saved again
-    assert "0badc0de" in [c.id for c in store.list_chats()]
-    store.save(store.load("0badc0de"))
+    monkeypatch.undo()  # permissions fixed: the next start imports it
+    assert "0badc0de" in [c.id for c in HistoryStore(store.folder).list_chats()]
 
 
 @pytest.mark.skipif(IS_ROOT or os.name == "nt", reason="root reads files whatever their mode")
@@ -314,93 +271,76 @@ def test_unreadable_file_real_permissions(store):
     check_unreadable_is_left_alone(store, path, data)
 
 
+def test_utf8_bom_is_accepted(store):
+    plant(store, b"\xef\xbb\xbf" + json.dumps(valid_doc()).encode(), name="b0b")
+    assert store.load("b0b").messages["m1"].content == "hi"
+
+
+def test_migration_that_cannot_write_moves_nothing(store, monkeypatch):
+    path = plant(store, valid_doc(), name="900d")
+    import chatgui.store.writer as writer_mod
+    def failing(self, chats):
+        raise StoreError("Could not save to history.sqlite3: the disk is full")
+    monkeypatch.setattr(writer_mod.ChatWriter, "write_new", failing)
+    with pytest.raises(StoreError, match="disk is full"):
+        store.list_chats()
+    assert path.is_file() and not (store.dir / "migrated").exists()
+    monkeypatch.undo()
+    assert [c.id for c in HistoryStore(store.folder).list_chats()] == ["900d"]
+
+
 # ---- disk trouble while saving -----------------------------------------------------------
 
-def saved_then_failing(store: HistoryStore) -> tuple[Chat, bytes]:
+def saved_then_failing(store: HistoryStore) -> Chat:
     chat = good_chat(store, "the good version")
-    original = store.path_for(chat.id).read_bytes()
     chat.append("user", "a change that cannot be saved " * 1000)
-    return chat, original
+    return chat
 
 
-def check_save_failed_cleanly(store, chat, original, message_part, exc_info) -> None:
+def check_save_failed_cleanly(store: HistoryStore, chat: Chat, message_part: str, exc_info) -> None:
     assert message_part in str(exc_info.value)
-    assert store.path_for(chat.id).read_bytes() == original
-    assert no_temp_files(store.dir)
-    assert HistoryStore(store.dir).load(chat.id).active_path()[0].content == "the good version"
-
-
-def test_disk_full_during_write(store, monkeypatch):
-    chat, original = saved_then_failing(store)
-    real_write = os.write
-    calls = []
-    def half_then_enospc(fd, data):
-        calls.append(fd)
-        if len(calls) == 1:
-            return real_write(fd, bytes(data[: len(data) // 2]))  # a half-written temp file
-        raise OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(os, "write", half_then_enospc)
-    with pytest.raises(StoreError) as exc_info:
-        store.save(chat)
-    monkeypatch.undo()
-    assert len(calls) == 2 and exc_info.value.errno == errno.ENOSPC
     assert isinstance(exc_info.value, OSError)
-    check_save_failed_cleanly(store, chat, original, "disk is full", exc_info)
+    fresh = HistoryStore(store.folder)
+    assert [m.content for m in fresh.load(chat.id).active_path()] == ["the good version", "fine"]
+
+
+def test_disk_full_during_write(store):
+    chat = saved_then_failing(store)
+    conn = store._w().conn
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count={pages}")  # SQLite's own way to make the disk 'full'
+    with pytest.raises(StoreError) as exc_info:
+        store.save(chat)
+    check_save_failed_cleanly(store, chat, "disk is full", exc_info)
+    conn.execute("PRAGMA max_page_count=1073741823")
     store.save(chat)  # space freed: the retry succeeds
-    assert "cannot be saved" in store.path_for(chat.id).read_text(encoding="utf-8")
-
-
-@pytest.mark.parametrize("call", ["replace", "fsync"])
-def test_replace_or_fsync_failure(store, monkeypatch, call):
-    chat, original = saved_then_failing(store)
-    def broken(*a):
-        raise OSError(errno.EIO, "Input/output error")
-    monkeypatch.setattr(os, call, broken)
-    with pytest.raises(StoreError) as exc_info:
-        store.save(chat)
-    monkeypatch.undo()
-    check_save_failed_cleanly(store, chat, original, "Input/output error", exc_info)
-
-
-def test_interrupted_write_leaves_no_temp(store, monkeypatch):
-    chat, original = saved_then_failing(store)
-    def interrupted(fd, data):
-        raise KeyboardInterrupt
-    monkeypatch.setattr(os, "write", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        store.save(chat)
-    monkeypatch.undo()
-    assert store.path_for(chat.id).read_bytes() == original and no_temp_files(store.dir)
-
-
-def test_read_only_folder_simulated(store, monkeypatch):
-    chat, original = saved_then_failing(store)
-    def read_only(*a, **k):
-        raise OSError(errno.EROFS, "Read-only file system")
-    monkeypatch.setattr(tempfile, "mkstemp", read_only)
-    with pytest.raises(StoreError) as exc_info:
-        store.save(chat)
-    monkeypatch.undo()
-    check_save_failed_cleanly(store, chat, original, "read-only", exc_info)
+    assert "cannot be saved" in HistoryStore(store.folder).load(chat.id).active_path()[-1].content
 
 
 @pytest.mark.skipif(IS_ROOT or os.name == "nt", reason="root may write anywhere")
-def test_read_only_folder_real_permissions(store):
-    chat, original = saved_then_failing(store)
-    os.chmod(store.dir, 0o555)
+def test_read_only_database_real_permissions(store):
+    chat = saved_then_failing(store)
+    store.close()
+    files = [p for p in store.folder.iterdir() if p.name.startswith("history.sqlite3")]
+    for p in files:
+        os.chmod(p, 0o444)
+    os.chmod(store.folder, 0o555)
     try:
         with pytest.raises(StoreError) as exc_info:
-            store.save(chat)
+            HistoryStore(store.folder).save(chat)
+        assert "history.sqlite3" in str(exc_info.value)
     finally:
-        os.chmod(store.dir, 0o755)
-    check_save_failed_cleanly(store, chat, original, "permission denied", exc_info)
+        os.chmod(store.folder, 0o755)
+        for p in files:
+            os.chmod(p, 0o644)
+    assert [m.content for m in HistoryStore(store.folder).load(chat.id).active_path()] == ["the good version", "fine"]
 
 
-def test_chats_folder_cannot_be_created(tmp_path):
+def test_data_folder_cannot_be_created(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    s = HistoryStore(blocker / "chats")
-    with pytest.raises(StoreError, match="chats folder"):
+    s = HistoryStore(blocker / "data")
+    with pytest.raises(StoreError, match="data folder"):
         s.save(Chat())
     with pytest.raises(StoreError):
         s.list_chats()
@@ -408,43 +348,11 @@ def test_chats_folder_cannot_be_created(tmp_path):
 
 
 def test_unserializable_meta_raises_store_error(store):
-    chat, original = saved_then_failing(store)
+    chat = saved_then_failing(store)
     chat.active_path()[-1].meta["bad"] = object()
-    with pytest.raises(StoreError, match="cannot be saved"):
+    with pytest.raises(StoreError, match="cannot be saved") as exc_info:
         store.save(chat)
-    assert store.path_for(chat.id).read_bytes() == original
-
-
-def test_corrupt_index_is_ignored_and_rebuilt(store):
-    good = good_chat(store)
-    for junk in (b"{broken", b'{"schema": 1, "entries": {"x.json": "oops"}}', b"\xff"):
-        (store.dir / ".index.json").write_bytes(junk)
-        s = HistoryStore(store.dir)
-        assert [c.id for c in s.list_chats()] == [good.id] and s.problems == []
-        assert json.loads((store.dir / ".index.json").read_text())["schema"] == 1
-
-
-def test_index_lying_about_a_changed_file_is_not_trusted(store):
-    chat = good_chat(store)
-    HistoryStore(store.dir).list_chats()
-    path = store.path_for(chat.id)
-    path.write_bytes(b"garbage now")  # mtime and size change: the cached summary is not used
-    s = HistoryStore(store.dir)
-    assert s.list_chats() == [] and "not valid JSON" in s.problems[0].reason
-
-
-def test_search_survives_a_file_broken_after_listing(store, monkeypatch):
-    good = good_chat(store, "needle here")
-    bad = good_chat(store, "other")
-    store.list_chats()
-    store.path_for(bad.id).write_bytes(b"\x00garbage")
-    assert store.search("needle") == [good.id]
-    assert any(p.path.name == f"{bad.id}.json" for p in store.problems)
-
-
-def test_utf8_bom_is_accepted(store):
-    plant(store, b"\xef\xbb\xbf" + json.dumps(valid_doc()).encode(), name="b0b")
-    assert store.load("b0b").messages["m1"].content == "hi"
+    check_save_failed_cleanly(store, chat, "cannot be saved", exc_info)
 
 
 # ---- hostile settings files --------------------------------------------------------------

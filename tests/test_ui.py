@@ -252,6 +252,7 @@ def test_corrupt_file_is_quarantined_and_reported(make_window):
     good = Chat(title="Good chat")
     good.append("user", "hello")
     store.save(good)
+    store.dir.mkdir(parents=True, exist_ok=True)  # a chat file of the old layout, met by the migration
     (store.dir / "broken.json").write_text("{ not json", encoding="utf-8")
     window = make_window(wait_model=False)
     saved_ids = [i for i in window.chat_list.chat_ids() if i != window.current.id]   # not the new empty chat
@@ -351,7 +352,7 @@ def test_chat_list_new_rename_search_delete(qtbot, make_window, monkeypatch):
     assert window.delete_chat(apples) is False and apples in window.chat_list.chat_ids()
     assert window.delete_chat(apples, confirm=False) is True
     assert apples not in window.chat_list.chat_ids()
-    assert not (HistoryStore().dir / f"{apples}.json").exists()
+    assert not HistoryStore().exists(apples)
 
 
 def test_export_markdown_and_json(qtbot, make_window, tmp_path):

@@ -16,7 +16,7 @@ import torch
 from tokenizers.decoders import DecodeStream
 
 from .chat_template import ChatTemplate
-from .errors import ModelLoadError, PromptTooLongError, TemplateError
+from .errors import EngineError, ModelLoadError, PromptTooLongError, TemplateError
 from .gguf_file import GGUFFile
 from .loader import build_transformer, read_model_args
 from .model import ModelArgs, Transformer
@@ -147,32 +147,105 @@ class ChatModel:
         return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
 
     # -- prompts --------------------------------------------------------------------------------
-    def fit_prompt(self, messages: list[dict], max_new_tokens: int) -> tuple[list[int], int]:
+    def fit_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
         """Token ids of the rendered chat, dropping the oldest turns (never the system prompt)
-        until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count)."""
+        until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count).
+
+        The work grows with the context, not with the chat: texts are counted from the newest
+        back (counts kept per text) only until they alone are twice the budget, the turns to drop
+        are chosen by arithmetic on those counts, and only prompts about the size of the context
+        are rendered to check the choice exactly. The result is the one dropping turn by turn
+        gives. A chat whose texts could fit is rendered whole first, as before.
+        `cancel` (a threading.Event) set while fitting raises PromptFitCancelled.
+        """
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         system = [m for m in messages[:1] if m["role"] == "system"]
         rest = messages[len(system):]
         budget = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
-        dropped = 0
-        while True:
-            ids = self.tokenize(self.render_chat(system + rest))
-            if len(ids) <= budget or len(rest) <= 1:
+        rendered: dict[int, list[int]] = {}   # exact ids of system + rest[cut:], by cut
+
+        def ids_from(cut: int) -> list[int]:
+            if cut not in rendered:
+                _check_cancel(cancel)
+                rendered[cut] = self.tokenize(self.render_chat(system + rest[cut:]))
+            return rendered[cut]
+
+        cuts = _turn_starts(rest)
+        first, counts = self._newest_counts(rest, 2 * budget, cancel)   # counts of rest[first:]
+        if first == 0 and sum(counts) <= 2 * budget or len(cuts) == 1:
+            # Could fit (texts alone are not twice the budget): the whole chat, exactly as before.
+            if len(ids_from(0)) <= budget or len(cuts) == 1:
+                return self._checked_prompt(ids_from(0)), 0
+        # Template tokens per message, measured on the newest turn (rendered anyway if all else goes).
+        tail = cuts[-1]
+        per_message = max(0.0, (len(ids_from(tail)) - sum(counts[tail - first:])) / (len(rest) - tail))
+        left = sum(counts) + per_message * (len(rest) - first)   # estimated tokens from `first` on
+        j, at = len(cuts) - 1, first
+        for k, cut in enumerate(cuts):  # the first cut whose estimate fits (cuts before `first` cannot)
+            if cut < first:
+                continue
+            left -= sum(counts[at - first:cut - first]) + per_message * (cut - at)
+            at = cut
+            if left <= budget:
+                j = k
                 break
-            # Drop the oldest turn: its user message and every reply up to the next user message.
-            n = 1
-            while n < len(rest) - 1 and rest[n]["role"] != "user":
-                n += 1
-            rest = rest[n:]
-            dropped += n
+        j = max(j, 1)
+        while j < len(cuts) - 1 and len(ids_from(cuts[j])) > budget:  # the estimate kept too much
+            j += 1
+        while j > 1 and len(ids_from(cuts[j - 1])) <= budget:       # ... or dropped too much
+            j -= 1
+        return self._checked_prompt(ids_from(cuts[j])), cuts[j]
+
+    def _newest_counts(self, messages: list[dict], enough: int, cancel=None) -> tuple[int, list[int]]:
+        """(first, counts): the token counts of messages[first:], counted from the newest back
+        until they pass `enough` tokens or every message is counted."""
+        first, total = len(messages), 0
+        while first > 0 and total <= enough:
+            lo = max(0, first - 64)
+            total += sum(self._content_counts(messages[lo:first], cancel))
+            first = lo
+        return first, self._content_counts(messages[first:])
+
+    def _checked_prompt(self, ids: list[int]) -> list[int]:
         if len(ids) >= self.context_length:
             raise PromptTooLongError(
                 f"The message is too long for this model's context: {len(ids)} tokens, the limit is "
                 f"{self.context_length}. Shorten it or raise the context length in the settings.")
-        return ids, dropped
+        return ids
+
+    def _content_counts(self, messages: list[dict], cancel=None) -> list[int]:
+        """Tokens of each message's text alone, remembered per text: the next turn of a long
+        chat only tokenizes what is new."""
+        cache: dict[str, int] = self.__dict__.setdefault("_count_cache", {})
+        missing = list({m["content"] for m in messages if m["content"] not in cache})
+        for i in range(0, len(missing), 256):
+            _check_cancel(cancel)
+            batch = missing[i:i + 256]
+            for text, enc in zip(batch, self.tok.tokenizer.encode_batch(batch, add_special_tokens=False)):
+                cache[text] = len(enc.ids)
+        counts = [cache[m["content"]] for m in messages]
+        if len(cache) > 50_000:  # many chats over a long session: start afresh
+            cache.clear()
+        return counts
 
     def count_tokens(self, messages: list[dict]) -> int:
-        return len(self.tokenize(self.render_chat(messages)))
+        """Tokens of the rendered chat: exact while the chat could fit the context; for a chat
+        over twice the context, an estimate (the newest texts counted, older ones by their length)."""
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        first, counts = self._newest_counts(messages, 2 * self.context_length)
+        if first == 0 and sum(counts) <= 2 * self.context_length or len(messages) < 2:
+            return len(self.tokenize(self.render_chat(messages)))
+        # Template tokens: one message costs fixed + per, two cost fixed + 2 per.
+        try:
+            one = len(self.tokenize(self.render_chat(messages[-1:]))) - counts[-1]
+            two = len(self.tokenize(self.render_chat(messages[-2:]))) - counts[-1] - counts[-2]
+        except TemplateError:  # a template that wants the whole conversation: count it whole
+            return len(self.tokenize(self.render_chat(messages)))
+        per, fixed = max(0, two - one), max(0, 2 * one - two)
+        counted_chars = sum(len(m["content"]) for m in messages[first:]) or 1
+        older_chars = sum(len(m["content"]) for m in messages[:first])
+        older = round(older_chars * sum(counts) / counted_chars)
+        return sum(counts) + older + per * len(messages) + fixed
 
     # -- generation -----------------------------------------------------------------------------
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
@@ -273,6 +346,27 @@ class Generation:
             self.text = m.detokenize(self.token_ids, skip_special=True)
         if t_first is not None and st.generated_tokens > 1:
             st.tokens_per_second = (st.generated_tokens - 1) / max(time.perf_counter() - t_first, 1e-9)
+
+
+class PromptFitCancelled(EngineError):
+    """fit_prompt stopped because its cancel event was set."""
+
+
+def _check_cancel(cancel) -> None:
+    if cancel is not None and cancel.is_set():
+        raise PromptFitCancelled("cancelled while fitting the prompt")
+
+
+def _turn_starts(rest: list[dict]) -> list[int]:
+    """Where the oldest turns end, in dropping order: 0 (nothing dropped), then after each turn
+    (a user message and every reply up to the next user message), never past the last message."""
+    cuts = [0]
+    while cuts[-1] < len(rest) - 1:
+        n = cuts[-1] + 1
+        while n < len(rest) - 1 and rest[n]["role"] != "user":
+            n += 1
+        cuts.append(n)
+    return cuts
 
 
 def _split_stop(text: str, stops) -> tuple[str, str, bool]:

@@ -76,14 +76,21 @@ class Chat:
 
     def active_path(self) -> list[Message]:
         """The conversation as shown: from the top, follow the selected child at every step."""
+        kids = self._children_by_parent()  # once: a long chat's path stays linear, not quadratic
         path: list[Message] = []
         seen: set[str] = set()  # a guard against a cycle made by editing parent_id by hand
-        node = self._shown_child(None)
+        node = self._pick_child(None, kids.get(None, ()))
         while node is not None and node.id not in seen:
             seen.add(node.id)
             path.append(node)
-            node = self._shown_child(node.id)
+            node = self._pick_child(node.id, kids.get(node.id, ()))
         return path
+
+    def _children_by_parent(self) -> dict[str | None, list[Message]]:
+        kids: dict[str | None, list[Message]] = {}
+        for m in self.messages.values():
+            kids.setdefault(m.parent_id, []).append(m)
+        return kids
 
     def path_to(self, message_id: str) -> list[Message]:
         """The messages from the top down to `message_id`, whatever is selected."""
@@ -96,11 +103,10 @@ class Chat:
             node = self.messages.get(node.parent_id) if node.parent_id else None
         return path[::-1]
 
-    def _shown_child(self, parent_id: str | None) -> Message | None:
+    def _pick_child(self, parent_id: str | None, kids) -> Message | None:
         chosen = self.messages.get(self.selected.get(parent_id or ROOT, ""))
         if chosen is not None and chosen.parent_id == parent_id:
             return chosen
-        kids = self.children(parent_id)
         return kids[-1] if kids else None  # no valid choice recorded: show the newest
 
     # ---- changing the tree -----------------------------------------------------------------

@@ -52,3 +52,26 @@ def describe_os_error(err: OSError) -> str:
     if text:
         return text
     return err.strerror or str(err) or type(err).__name__
+
+
+class DatabaseUnusable(StoreError):
+    """The chat database cannot be opened safely; nothing in it was changed.
+
+    `kind` says why, for the UI to choose its words: "corrupt", "not_sqlite", "truncated",
+    "locked" (another program holds it), "newer" (written by a newer chatgui) or "unreadable".
+    `backups` are the backups that could replace it, newest first (see backup.restore_backup).
+    """
+
+    def __init__(self, message: str, kind: str, path: Path | str, backups: list[Path] | None = None,
+                 cause: BaseException | None = None):
+        super().__init__(message, path, cause)
+        self.kind = kind
+        self.backups = list(backups or [])
+
+
+class AlreadyRunning(StoreError):
+    """Another chatgui is using this data folder (see instance_lock.InstanceLock)."""
+
+    def __init__(self, message: str, path: Path | str, pid: int | None = None):
+        super().__init__(message, path)
+        self.pid = pid

@@ -30,6 +30,12 @@ def export_markdown(chat: Chat) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+INDENT_UP_TO = 1024 * 1024  # characters; a bigger chat (token records) is written compactly
+
+
 def export_json(chat: Chat) -> str:
-    """The whole chat (every branch and all metadata), readable by the store: `<id>.json`."""
-    return json.dumps({"schema": SCHEMA, **chat.to_dict()}, ensure_ascii=False, indent=2)
+    """The whole chat (every branch and all metadata), readable by import. Indented for reading
+    when small; compact when big, where indenting only triples the size and the time."""
+    doc = {"schema": SCHEMA, **chat.to_dict()}
+    text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(doc, ensure_ascii=False, indent=2) if len(text) <= INDENT_UP_TO else text

@@ -1,33 +1,38 @@
-"""Chat history on disk: one `<id>.json` file per chat in the chats folder.
+"""Chat history: one SQLite database (`history.sqlite3`) in the data folder.
 
-The store is defensive because these files outlive program versions and can be damaged:
-- a broken file (not JSON, not UTF-8, wrong shape, too large) is renamed to `<name>.corrupt`
-  and reported once in `problems`; the other chats still load;
-- a file from a newer chatgui (schema > SCHEMA), an unreadable file or a folder in the way is
-  left untouched, reported once per store, and never overwritten: save() of that id raises;
-- writes are atomic, so a crash or a full disk leaves the previous version intact.
-Listing is cheap: summaries are cached in `.index.json`, keyed by each file's mtime and size.
+- Start-up reads only the chat list (titles and dates); a chat's messages are read when it is
+  opened, its per-token records with it or later (`load(..., tokens=False)`, `load_tokens`).
+- Saving writes only what changed (a streamed reply: its row). `save_async` hands a snapshot to
+  the store's writer thread and returns at once; `save` writes before returning; `flush` waits
+  for queued saves, `close` flushes and stops the writer.
+- The database is checked when first used (header, size, quick_check); a database that cannot
+  be trusted raises DatabaseUnusable (a StoreError) listing the backups that could replace it,
+  and is never written to. A backup is taken once a day (the newest 3 kept).
+- Chat files of the old one-file-per-chat layout (`chats/<id>.json`) are imported when found,
+  then moved to `chats/migrated/`; damaged ones are quarantined as `.corrupt` and reported.
 """
 from __future__ import annotations
 
-import json
-import os
 import re
-import time
+import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from chatgui.common import paths
-from .atomic import atomic_write_bytes, atomic_write_text
-from .chat import Chat, ChatFormatError
-from .errors import StoreError, StoreProblem, describe_os_error
-from .export import SCHEMA, export_json, export_markdown
-from .files import FileTooLarge, NotRegularFile, move_aside, read_capped
+from . import backup, importers
+from .chat import ROOT, Chat, Message
+from .database import DB_NAME, classify, connect, open_database
+from .errors import StoreError, StoreProblem
+from .export import export_json, export_markdown
+from .legacy import MAX_CHAT_FILE_BYTES
+from .migrate import migrate_folder
+from .rows import TOKENS_KEY, from_json, py_text, snapshot, unpack_tokens
+from .writer import UNKNOWN, ChatWriter, Row, signature_from_db
 
-MAX_CHAT_FILE_BYTES = 64 * 1024 * 1024
-INDEX_NAME = ".index.json"
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_STALE_TEMP_SECONDS = 3600  # temp files this old are leftovers of a crash, not a write in progress
+_LEGACY_FOLDER = "chats"
 
 
 @dataclass(frozen=True)
@@ -35,281 +40,271 @@ class ChatSummary:
     id: str
     title: str          # the chat's title, or one made from its first message ("" if none)
     updated: float      # epoch seconds
-    path: Path
-
-
-class _Unusable(Exception):
-    """A chat file the store cannot use. `broken`: move it aside; otherwise leave it alone."""
-
-    def __init__(self, reason: str, broken: bool):
-        super().__init__(reason)
-        self.reason = reason
-        self.broken = broken
+    path: Path          # the database holding it
 
 
 class HistoryStore:
     export_markdown = staticmethod(export_markdown)
     export_json = staticmethod(export_json)
 
-    def __init__(self, chats_dir: Path | str | None = None, *, max_file_bytes: int = MAX_CHAT_FILE_BYTES):
-        self.dir = Path(chats_dir) if chats_dir is not None else paths.chats_dir()
-        self.max_file_bytes = max_file_bytes
-        self.problems: list[StoreProblem] = []   # new ones are appended; see take_problems()
-        self._blocked: set[str] = set()          # ids whose file could not be read: never overwrite
-        self._verified: set[str] = set()         # ids whose file this store has read (or written)
-        self._reported: set[tuple[Path, str]] = set()
-        self._index: dict[str, list] | None = None   # file name -> [mtime_ns, size, title, updated]
-        self._index_dirty = False
-        self._search_cache: dict[str, tuple[int, int, str]] = {}  # name -> (mtime_ns, size, text)
+    def __init__(self, folder: Path | str | None = None, *, max_file_bytes: int = MAX_CHAT_FILE_BYTES,
+                 backups: bool = True):
+        """`folder`: the data folder (default: paths.data_dir(), i.e. CHATGUI_DATA_DIR). Nothing
+        is read or created until the first use."""
+        self.folder = Path(folder) if folder is not None else paths.data_dir()
+        self.db_path = self.folder / DB_NAME
+        self.dir = self.folder / _LEGACY_FOLDER      # the old layout's chat files, if any
+        self.max_file_bytes = max_file_bytes         # the largest JSON file migration/import reads
+        self.problems: list[StoreProblem] = []       # new ones are appended; see take_problems()
+        self._backups_enabled = backups
+        self._open_lock = threading.Lock()
+        self._writer: ChatWriter | None = None
+        self._local = threading.local()              # one read connection per thread
+        self._readers: list[sqlite3.Connection] = []
+        self._backup_thread: threading.Thread | None = None
 
     def take_problems(self) -> list[StoreProblem]:
         """Return the problems not yet taken and forget them (the UI shows each once)."""
         taken, self.problems = self.problems, []
         return taken
 
-    # ---- public operations -----------------------------------------------------------------
+    # ---- opening -------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open and check the database now (the first use does it otherwise); raises
+        DatabaseUnusable, or StoreError when the folder cannot be created."""
+        self._w()
+
+    def _w(self) -> ChatWriter:
+        if self._writer is not None:
+            return self._writer
+        with self._open_lock:
+            if self._writer is None:
+                try:
+                    self.folder.mkdir(parents=True, exist_ok=True)
+                except OSError as err:
+                    raise StoreError.wrap("Could not create the data folder", self.folder, err) from err
+                conn = open_database(self.db_path, backup.list_backups(self.folder))
+                writer = ChatWriter(conn, self._describe)
+                _count, problems = migrate_folder(writer, self.dir, self.max_file_bytes)
+                self.problems += problems
+                self._writer = writer
+                if self._backups_enabled and backup.backup_due(self.folder):
+                    self._backup_thread = threading.Thread(target=self._backup_quietly, daemon=True,
+                                                           name="chatgui-store-backup")
+                    self._backup_thread.start()
+        return self._writer
+
+    def _r(self) -> sqlite3.Connection:
+        """This thread's read connection (WAL: reads never wait for the writer)."""
+        self._w()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = connect(self.db_path)
+            except sqlite3.Error as err:
+                raise self._describe(err) from err
+            self._local.conn = conn
+            self._readers.append(conn)
+        return conn
+
+    def _describe(self, err: BaseException) -> StoreError:
+        if isinstance(err, sqlite3.DatabaseError):
+            text = str(err).lower()
+            if "full" in text:
+                return StoreError(f"Could not save to {self.db_path.name}: the disk is full", self.db_path, err)
+            if "readonly" in text or "read-only" in text:
+                return StoreError(f"Could not save to {self.db_path.name}: the folder is read-only", self.db_path, err)
+            return classify(err, self.db_path, backup.list_backups(self.folder))
+        return StoreError(f"Could not use {self.db_path.name}: {err}", self.db_path)
+
+    def _backup_quietly(self) -> None:
+        try:
+            backup.make_backup(self.db_path, self.folder)
+        except StoreError as err:
+            self.problems.append(StoreProblem(self.db_path, str(err), "no backup today"))
+
+    def backup_now(self) -> Path:
+        self._w()
+        return backup.make_backup(self.db_path, self.folder)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until queued saves are written (True), or `timeout` seconds (False)."""
+        return self._writer.flush(timeout) if self._writer is not None else True
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write what is queued, stop the writer thread and close the database."""
+        if self._writer is not None:
+            self._writer.close(timeout)
+            try:  # a bounded step of merging the search index's small segments (streamed replies make many)
+                self._writer.conn.execute("INSERT INTO message_search(message_search, rank) VALUES ('merge', 500)")
+            except sqlite3.Error:
+                pass  # only tidying: the next close tries again
+            self._writer.conn.close()
+            self._writer = None
+        if self._backup_thread is not None:
+            self._backup_thread.join(timeout)
+        for conn in self._readers:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._readers.clear()
+        self._local = threading.local()
+
+    # ---- the chat list, search ---------------------------------------------------------------
 
     def list_chats(self) -> list[ChatSummary]:
-        """Loadable chats, newest first. Broken files found on the way are dealt with and reported."""
-        self._load_index()
-        try:
-            entries = list(os.scandir(self.dir))
-        except FileNotFoundError:
-            return []
-        except OSError as err:
-            raise StoreError.wrap("Could not list the chats in", self.dir, err) from err
-        summaries, seen = [], set()
-        for entry in entries:
-            if entry.name.startswith("."):
-                self._remove_if_stale_temp(entry)
-                continue
-            chat_id = self._id_from_name(entry.name)
-            if chat_id is None:
-                continue  # not ours (an export, a .corrupt file ...): leave it be
-            seen.add(entry.name)
-            summary = self._summary(entry, chat_id)
-            if summary is not None:
-                summaries.append(summary)
-        for name in set(self._index) - seen:
-            del self._index[name]
-            self._index_dirty = True
-        self._save_index()
-        summaries.sort(key=lambda s: s.updated, reverse=True)
-        return summaries
-
-    def load(self, chat_id: str) -> Chat:
-        path = self.path_for(chat_id)
-        if not os.path.lexists(path):
-            raise StoreError(f"The chat {chat_id} no longer exists.", path)
-        try:
-            chat = self._read(path)
-        except _Unusable as bad:
-            self._handle_unusable(path, bad)
-            raise StoreError(f"Could not open the chat {path.name}: {bad.reason}.", path) from None
-        self._remember(path, chat)
-        return chat
-
-    def save(self, chat: Chat) -> None:
-        """Write the chat atomically. Raises StoreError (old file intact) if that is not possible."""
-        path = self.path_for(chat.id)
-        self._check_may_overwrite(chat.id, path)
-        data = _encode(chat)
-        if len(data) > self.max_file_bytes:
-            raise StoreError(f"The chat {chat.title or chat.id} is too large to save "
-                             f"({len(data) // (1024 * 1024)} MB).", path)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise StoreError.wrap("Could not create the chats folder", self.dir, err) from err
-        atomic_write_bytes(path, data)
-        self._remember(path, chat)
-
-    def delete(self, chat_id: str) -> None:
-        path = self.path_for(chat_id)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as err:
-            raise StoreError.wrap("Could not delete", path, err) from err
-        if self._index is not None and self._index.pop(path.name, None) is not None:
-            self._index_dirty = True
-        self._verified.discard(chat_id)
-        self._blocked.discard(chat_id)
+        """Every chat, newest first: one indexed query, no message read."""
+        rows = self._query("SELECT id, list_title, updated FROM chats ORDER BY updated DESC")
+        return [ChatSummary(i, py_text(t), u, self.db_path) for i, t, u in rows]
 
     def search(self, query: str) -> list[str]:
-        """Ids of chats whose title or any message (every branch) contains `query`, ignoring case."""
-        needle = query.strip().casefold()
-        found = []
-        for s in self.list_chats():
-            if not needle or needle in s.title.casefold() or needle in self._searchable_text(s.path):
-                found.append(s.id)
-        return found
+        """Ids of chats whose title or any message (every branch) contains `query`, ignoring
+        case, newest first. Message text is searched through the FTS5 trigram index."""
+        needle = query.strip()
+        if not needle:
+            return [s.id for s in self.list_chats()]
+        folded = needle.casefold()
+        found = {i for i, t in self._query("SELECT id, list_title FROM chats") if folded in py_text(t).casefold()}
+        if len(folded) >= 3:  # candidates from the trigram index, then the exact substring test
+            trigrams = sorted({folded[i:i + 3] for i in range(len(folded) - 2)})
+            match = " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
+            rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE rowid IN (SELECT rowid FROM"
+                               " message_search WHERE message_search MATCH ?) AND instr(casefold(content), ?)",
+                               (match, folded))
+        else:  # shorter than a trigram: scan the texts
+            rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE instr(casefold(content), ?)",
+                               (folded,))
+        found.update(r[0] for r in rows)
+        return [s.id for s in self.list_chats() if s.id in found]
 
-    def path_for(self, chat_id: str) -> Path:
-        if not isinstance(chat_id, str) or not _ID_RE.fullmatch(chat_id):
-            raise StoreError(f"Invalid chat id {chat_id!r}.")  # also keeps paths inside self.dir
-        return self.dir / f"{chat_id}.json"
+    def _query(self, sql: str, args: tuple = ()) -> list:
+        try:
+            return self._r().execute(sql, args).fetchall()
+        except sqlite3.Error as err:
+            raise self._describe(err) from err
 
-    # ---- reading ---------------------------------------------------------------------------
+    # ---- one chat --------------------------------------------------------------------------
 
-    def _read(self, path: Path) -> Chat:
+    def exists(self, chat_id: str) -> bool:
+        self.path_for(chat_id)
+        return bool(self._query("SELECT 1 FROM chats WHERE id=?", (chat_id,)))
+
+    def load(self, chat_id: str, tokens: bool = True) -> Chat:
+        """The whole chat. `tokens=False` leaves the per-token records on disk (no "token_data"
+        in any meta; saving such a chat keeps them): fetch them with load_tokens when shown."""
+        self.path_for(chat_id)
+        writer = self._w()
+        if writer.pending(chat_id):
+            writer.flush()  # a queued save of this chat is newer than the database
         try:
-            data = read_capped(path, self.max_file_bytes)
-        except FileTooLarge as err:
-            raise _Unusable(str(err), broken=True) from None
-        except NotRegularFile as err:
-            raise _Unusable(str(err), broken=False) from None
-        except OSError as err:
-            raise _Unusable(f"it cannot be read ({describe_os_error(err)})", broken=False) from None
-        try:
-            raw = json.loads(data.decode("utf-8-sig"))
-        except UnicodeDecodeError:
-            raise _Unusable("it is not UTF-8 text", broken=True) from None
-        except (ValueError, RecursionError) as err:
-            raise _Unusable(f"it is not valid JSON ({err})", broken=True) from None
-        if not isinstance(raw, dict):
-            raise _Unusable("it does not contain a chat", broken=True)
-        schema = raw.get("schema")
-        if type(schema) is not int or schema < 1:
-            raise _Unusable("it has no valid format version", broken=True)
-        if schema > SCHEMA:
-            raise _Unusable(f"it was written by a newer version of chatgui (format {schema})", broken=False)
-        try:
-            chat = Chat.from_dict(raw)
-        except ChatFormatError as err:
-            raise _Unusable(str(err), broken=True) from None
-        chat.id = path.stem  # the file name wins, so saving goes back to the same file
+            chat = self._read_chat(chat_id, tokens)
+        except sqlite3.Error as err:
+            raise self._describe(err) from err
+        if chat is None:
+            raise StoreError(f"The chat {chat_id} no longer exists.", self.db_path)
         return chat
 
-    def _summary(self, entry: os.DirEntry, chat_id: str) -> ChatSummary | None:
-        path = Path(entry.path)
+    def load_tokens(self, chat_id: str, message_id: str) -> list:
+        """A reply's per-token records ([] if it has none)."""
+        rows = self._query("SELECT t.data FROM token_records t JOIN messages m ON m.rowid = t.message_rowid"
+                           " WHERE m.chat_id=? AND m.id=?", (chat_id, message_id))
+        return unpack_tokens(rows[0][0]) if rows else []
+
+    def save(self, chat: Chat) -> None:
+        """Write the chat before returning. Raises StoreError (the database unchanged) on failure."""
+        self.path_for(chat.id)
+        snap = snapshot(chat)
+        writer = self._w()
+        superseded = writer.drop_pending(chat.id)
+        error = None
         try:
-            st = entry.stat()
-        except OSError as err:
-            self._handle_unusable(path, _Unusable(f"it cannot be read ({describe_os_error(err)})", False))
-            return None
-        cached = self._index.get(entry.name)
-        if cached and cached[0] == st.st_mtime_ns and cached[1] == st.st_size:
-            self._verified.add(chat_id)
-            return ChatSummary(chat_id, cached[2], cached[3], path)
+            writer.write(snap)
+        except StoreError as err:
+            error = err
+            raise
+        finally:
+            for callback in superseded:
+                callback(chat.id, error)
+
+    def save_async(self, chat: Chat, on_done: Callable[[str, StoreError | None], None] | None = None) -> None:
+        """Queue the chat for the writer thread and return at once (the caller's thread only takes
+        a snapshot). `on_done(chat_id, error_or_None)` runs on the writer thread; without it, a
+        failure is added to `problems`."""
+        self.path_for(chat.id)
+        self._w().submit(snapshot(chat), on_done or self._report_async_failure)
+
+    def _report_async_failure(self, chat_id: str, error: StoreError | None) -> None:
+        if error is not None:
+            self.problems.append(StoreProblem(self.db_path, str(error), f"chat {chat_id} not saved"))
+
+    def delete(self, chat_id: str) -> None:
+        self.path_for(chat_id)
+        self._w().delete(chat_id)
+
+    def path_for(self, chat_id: str) -> Path:
+        """Where the chat is kept (the database); raises StoreError for an invalid id."""
+        if not isinstance(chat_id, str) or not _ID_RE.fullmatch(chat_id):
+            raise StoreError(f"Invalid chat id {chat_id!r}.")
+        return self.db_path
+
+    def _read_chat(self, chat_id: str, with_tokens: bool) -> Chat | None:
+        conn = self._r()
+        conn.execute("BEGIN")  # one snapshot of the database for all the reads below
         try:
-            chat = self._read(path)
-        except _Unusable as bad:
-            self._handle_unusable(path, bad)
-            return None
-        self._remember(path, chat, st)
-        return ChatSummary(chat_id, self._index[entry.name][2], chat.updated, path)
+            head = conn.execute("SELECT title, created, updated, system_prompt, settings, selected_root, revision"
+                                " FROM chats WHERE id=?", (chat_id,)).fetchone()
+            if head is None:
+                return None
+            rows = conn.execute("SELECT rowid, id, seq, parent_id, selected_child, role, content, created, meta"
+                                " FROM messages WHERE chat_id=? ORDER BY seq, rowid", (chat_id,)).fetchall()
+            token_rows = dict(conn.execute(
+                "SELECT t.message_rowid, t.data FROM token_records t JOIN messages m ON m.rowid = t.message_rowid"
+                " WHERE m.chat_id=?", (chat_id,)).fetchall()) if with_tokens else {}
+        finally:
+            conn.execute("COMMIT")
+        title, created, updated, system_prompt, settings, selected_root, revision = head
+        chat = Chat(id=chat_id, title=py_text(title), created=created, updated=updated,
+                    system_prompt=py_text(system_prompt) if system_prompt is not None else None,
+                    settings=from_json(settings, {}) or None if settings else None)
+        if selected_root:
+            chat.selected[ROOT] = selected_root
+        cache, next_seq = {}, 0
+        for rowid, mid, seq, parent, selected_child, role, content, mcreated, meta in rows:
+            meta_dict = from_json(py_text(meta), {})
+            tokens = None
+            if rowid in token_rows:
+                tokens = unpack_tokens(token_rows[rowid])
+                meta_dict[TOKENS_KEY] = tokens
+            chat.messages[mid] = Message(mid, role, py_text(content), mcreated, parent, meta_dict)
+            if selected_child:
+                chat.selected[mid] = selected_child
+            sig = signature_from_db([parent, selected_child, role, content, mcreated, meta])
+            cache[mid] = Row(rowid, sig, tokens if with_tokens else UNKNOWN)
+            next_seq = max(next_seq, seq + 1)
+        # The writer compares the next save of this chat against these rows instead of reading them.
+        row = (chat.title, None, chat.created, chat.updated, chat.system_prompt, settings, selected_root)
+        self._w().prime(chat_id, revision, row, cache, next_seq)
+        return chat
 
-    def _searchable_text(self, path: Path) -> str:
-        try:
-            st = path.stat()
-            hit = self._search_cache.get(path.name)
-            if hit and hit[:2] == (st.st_mtime_ns, st.st_size):
-                return hit[2]
-            chat = self._read(path)
-        except OSError:
-            return ""  # vanished since listing
-        except _Unusable as bad:
-            self._handle_unusable(path, bad)
-            return ""
-        text = "\n".join(m.content for m in chat.messages.values()).casefold()
-        self._search_cache[path.name] = (st.st_mtime_ns, st.st_size, text)
-        return text
+    # ---- import and export (plain functions of the store; run them off the GUI thread) --------
 
-    # ---- bookkeeping -----------------------------------------------------------------------
+    def import_file(self, path: Path | str) -> list[str]:
+        """Import a chatgui JSON export or ChatGPT's conversations.json; returns the new chat ids.
+        Raises StoreError (nothing imported) if the file is not one of those."""
+        chats = importers.read_import(Path(path), self.max_file_bytes)
+        taken = {r[0] for r in self._query("SELECT id FROM chats")}
+        for chat in chats:
+            if chat.id in taken or not _ID_RE.fullmatch(chat.id):
+                chat.id = importers.fresh_id()  # never replace a chat that is already here
+            taken.add(chat.id)
+        return [c.id for c in self._w().write_new(chats)]
 
-    def _handle_unusable(self, path: Path, bad: _Unusable) -> None:
-        chat_id = path.stem
-        self._verified.discard(chat_id)
-        if self._index is not None and self._index.pop(path.name, None) is not None:
-            self._index_dirty = True
-        if bad.broken:
-            try:
-                moved = move_aside(path)
-            except OSError as err:
-                action = f"left in place: it could not be moved aside ({describe_os_error(err)})"
-            else:
-                # Renamed: it will not be met again, and a new chat may take the name.
-                self._blocked.discard(chat_id)
-                self.problems.append(StoreProblem(path, bad.reason, f"moved to {moved.name}"))
-                return
-        else:
-            action = "left untouched"
-        self._blocked.add(chat_id)
-        if (path, bad.reason) not in self._reported:  # once per store, though met at every listing
-            self._reported.add((path, bad.reason))
-            self.problems.append(StoreProblem(path, bad.reason, action))
+    def export_to_file(self, chat_id: str, path: Path | str, kind: str = "json") -> None:
+        """Write a chat as Markdown or JSON to `path`, reading it from the database (so a worker
+        thread can do it while the GUI goes on changing its copy)."""
+        from .atomic import atomic_write_text
+        chat = self.load(chat_id)
+        atomic_write_text(path, export_markdown(chat) if kind == "markdown" else export_json(chat))
 
-    def _check_may_overwrite(self, chat_id: str, path: Path) -> None:
-        if chat_id not in self._blocked and chat_id not in self._verified and os.path.lexists(path):
-            # A file this store has never read: only replace it if it is a chat we understand.
-            try:
-                self._read(path)
-            except _Unusable as bad:
-                self._handle_unusable(path, bad)
-        if chat_id in self._blocked:
-            raise StoreError(f"Not saving {path.name}: the file there could not be read, "
-                             "and saving would destroy it.", path)
-
-    def _remember(self, path: Path, chat: Chat, st: os.stat_result | None = None) -> None:
-        self._verified.add(chat.id)
-        self._blocked.discard(chat.id)
-        self._load_index()
-        try:
-            st = st or path.stat()
-        except OSError:
-            return
-        title = chat.title or chat.title_from_first_message()
-        self._index[path.name] = [st.st_mtime_ns, st.st_size, title, chat.updated]
-        self._index_dirty = True
-
-    def _id_from_name(self, name: str) -> str | None:
-        if name.endswith(".json") and _ID_RE.fullmatch(name[:-5]):
-            return name[:-5]
-        return None
-
-    def _remove_if_stale_temp(self, entry: os.DirEntry) -> None:
-        if not entry.name.endswith(".tmp"):
-            return
-        try:
-            if entry.is_file(follow_symlinks=False) and time.time() - entry.stat().st_mtime > _STALE_TEMP_SECONDS:
-                os.unlink(entry.path)
-        except OSError:
-            pass
-
-    def _load_index(self) -> None:
-        if self._index is not None:
-            return
-        self._index = {}
-        try:
-            raw = json.loads(read_capped(self.dir / INDEX_NAME, self.max_file_bytes))
-        except (OSError, ValueError, RecursionError, FileTooLarge, NotRegularFile):
-            return  # only a cache: start afresh
-        entries = raw.get("entries") if isinstance(raw, dict) and raw.get("schema") == 1 else None
-        for name, e in (entries if isinstance(entries, dict) else {}).items():
-            if (isinstance(e, list) and len(e) == 4 and type(e[0]) is int and type(e[1]) is int
-                    and isinstance(e[2], str) and type(e[3]) in (int, float)):
-                self._index[name] = e
-
-    def _save_index(self) -> None:
-        if not self._index_dirty:
-            return
-        try:
-            atomic_write_text(self.dir / INDEX_NAME,
-                              json.dumps({"schema": 1, "entries": self._index}, ensure_ascii=False))
-            self._index_dirty = False
-        except StoreError:
-            pass  # a read-only folder: list without the cache
-
-
-def _encode(chat: Chat) -> bytes:
-    doc = {"schema": SCHEMA, **chat.to_dict()}
-    try:
-        text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))  # compact: the C encoder
-    except (TypeError, ValueError) as err:
-        raise StoreError(f"The chat contains data that cannot be saved: {err}") from err
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: \u-escape everything instead of failing
-        return json.dumps(doc, ensure_ascii=True, separators=(",", ":")).encode("ascii")

@@ -1,0 +1,294 @@
+"""Chat history at scale: the database with 2,000 chats x 20 turns and one 500-turn chat with
+per-token records, built through the app's own classes (Chat, HistoryStore, the UI's
+token_record), then timed the way the UI uses it.
+
+    python benchmarks/bench_history.py [--chats 2000] [--turns 20] [--long-turns 500]
+                                       [--reply-tokens 400] [--model PATH] [--folder DIR]
+
+Prints one JSON object (seconds unless named otherwise):
+- open_s / list_s / list_process_s: first use of a store (checks + quick_check), the chat list,
+  and a fresh Python process from start to chat list filled;
+- search_ms: FTS5 search over all content (rare word, common word, 2-character scan);
+- load_long_s: opening the 500-turn chat with and without its token records;
+- save_*: a 400-token reply streamed into the 500-turn chat, saved every 20 tokens: the time the
+  caller's (GUI) thread spends in save_async, and the writer thread's time per save;
+- size_per_*_reply: database bytes per 400-token reply vs the same messages as the old
+  one-file-per-chat JSON (compact, as saved); synthetic records (uniformly random token ids:
+  the worst case for packing) and records of a reply the model really generated;
+- fit_s: ChatModel.fit_prompt on 2,000 messages (cold, then with the kept counts), and the old
+  drop-and-re-render loop vs the new one on the same 200-message chat (the reference).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from chatgui.common.types import Alternative, TokenEvent  # noqa: E402
+from chatgui.store import Chat, HistoryStore  # noqa: E402
+from chatgui.store import token_pack  # noqa: E402
+from chatgui.store.export import SCHEMA  # noqa: E402
+
+rng = random.Random(1234)
+WORDS = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(1, 4)))
+         for _ in range(3000)]
+
+
+def token_record_fn():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from chatgui.ui.worker import token_record  # the app's own record of a streamed token
+    return token_record
+
+
+def piece(token_id: int) -> str:
+    """A token's text: fixed per id, as a tokenizer's vocabulary is."""
+    return " " + WORDS[token_id % len(WORDS)]
+
+
+def fake_event(i: int, record) -> dict:
+    """A streamed token as the engine reports it: its probability, the top 5 alternatives under
+    the model and under the sampling settings (mostly the same tokens, other probabilities)."""
+    ids = [rng.randrange(50000) for _ in range(6)]
+    alts = sorted((Alternative(t, piece(t), rng.random()) for t in ids[:5]), key=lambda a: -a.prob)
+    salts = sorted((Alternative(t, piece(t), rng.random()) for t in ids[1:]), key=lambda a: -a.prob)
+    event = TokenEvent(i, ids[0], piece(ids[0]), rng.random(), alts, rng.random(), salts)
+    return record(event)
+
+
+def sentence(n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def build(store: HistoryStore, chats: int, turns: int, long_turns: int, reply_tokens: int, record) -> str:
+    for c in range(chats):
+        chat = Chat(title="" if c % 3 else f"chat {c} about {rng.choice(WORDS)}")
+        for t in range(turns):
+            chat.append("user", sentence(rng.randint(5, 30)))
+            chat.append("assistant", sentence(rng.randint(20, 120)), meta={"model": "bench", "tokens": 60})
+        store.save(chat)
+    long = Chat(title="the long one")
+    for t in range(long_turns):
+        chat_tokens = [fake_event(i, record) for i in range(reply_tokens)]
+        long.append("user", sentence(rng.randint(5, 30)))
+        long.append("assistant", "".join(r["t"] for r in chat_tokens),
+                    meta={"model": "bench", "tokens": reply_tokens, "token_data": chat_tokens})
+        if t % 50 == 49:
+            store.save(long)
+    store.save(long)
+    return long.id
+
+
+def timed(fn, *args, **kw):
+    t = time.perf_counter()
+    out = fn(*args, **kw)
+    return time.perf_counter() - t, out
+
+
+def db_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.iterdir() if p.name.startswith("history.sqlite3"))
+
+
+def used_bytes(folder: Path) -> int:
+    """Bytes of the database's pages in use (free pages left by replaced rows not counted)."""
+    import sqlite3
+    conn = sqlite3.connect(folder / "history.sqlite3")
+    try:
+        pages, free, size = (conn.execute(f"PRAGMA {p}").fetchone()[0]
+                             for p in ("page_count", "freelist_count", "page_size"))
+    finally:
+        conn.close()
+    return (pages - free) * size
+
+
+def bench_store(folder: Path, args, record) -> dict:
+    out: dict = {}
+    store = HistoryStore(folder, backups=False)
+    t_build, long_id = timed(build, store, args.chats, args.turns, args.long_turns, args.reply_tokens, record)
+    store.close()
+    out["build_s"] = round(t_build, 2)
+    out["db_mb"] = round(db_bytes(folder) / 1e6, 1)
+
+    fresh = HistoryStore(folder, backups=False)
+    out["open_s"] = round(timed(fresh.open)[0], 4)
+    t_list, listed = timed(fresh.list_chats)
+    out["list_s"] = round(t_list, 4)
+    out["listed"] = len(listed)
+    code = ("import sys,time; sys.path.insert(0, sys.argv[2]); from chatgui.store import HistoryStore;"
+            "s = HistoryStore(sys.argv[1], backups=False); n = len(s.list_chats());"
+            "print(time.time() - float(sys.argv[3]), n)")
+    runs = []
+    for _ in range(3):
+        r = subprocess.run([sys.executable, "-c", code, str(folder), str(ROOT), str(time.time())],
+                           capture_output=True, text=True, check=True)
+        runs.append(float(r.stdout.split()[0]))
+    out["list_process_s"] = round(min(runs), 3)
+
+    rare = next(w for w in WORDS if len(w) >= 6)
+    searches = {}
+    for name, query in (("rare_word", rare), ("common_word", WORDS[0][:3]), ("two_chars", "ba"),
+                        ("title", "about")):
+        times = [timed(fresh.search, query)[0] for _ in range(5)]
+        searches[name] = round(statistics.median(times) * 1000, 1)
+    searches["hits_rare"] = len(fresh.search(rare))
+    out["search_ms"] = searches
+
+    t_full, long = timed(fresh.load, long_id)
+    t_light, _ = timed(fresh.load, long_id, tokens=False)
+    t_path, path = timed(long.active_path)
+    out["load_long_s"] = {"with_token_records": round(t_full, 3), "without": round(t_light, 3),
+                          "active_path": round(t_path, 4), "messages": len(long.messages)}
+
+    # A reply streamed into the long chat, saved every 20 tokens as the UI's autosave would.
+    fresh.close()
+    before = used_bytes(folder)
+    fresh = HistoryStore(folder, backups=False)
+    long = fresh.load(long_id)
+    caller, writer_times = [], []
+    replies = 5
+    for _ in range(replies):
+        long.append("user", sentence(20))
+        reply = long.append("assistant", "")
+        tokens: list = []
+        for i in range(args.reply_tokens):
+            tokens.append(fake_event(i, record))
+            if i % 20 == 19 or i == args.reply_tokens - 1:
+                long.update_content(reply.id, "".join(r["t"] for r in tokens), {"token_data": tokens})
+                t0 = time.perf_counter()
+                fresh.save_async(long)
+                caller.append(time.perf_counter() - t0)
+                t1 = time.perf_counter()
+                fresh.flush()
+                writer_times.append(time.perf_counter() - t1)
+    fresh.close()  # checkpoint: the WAL goes into the main file
+    grown = (used_bytes(folder) - before) / replies
+    out["save_stream_ms"] = {"caller_p50": round(statistics.median(caller) * 1000, 2),
+                             "caller_max": round(max(caller) * 1000, 2),
+                             "writer_p50": round(statistics.median(writer_times) * 1000, 2),
+                             "writer_max": round(max(writer_times) * 1000, 2), "saves": len(caller)}
+    last = long.messages[reply.id]
+    old_compact = len(json.dumps(last.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+    old_indented = len(json.dumps({"schema": SCHEMA, **last.to_dict()}, ensure_ascii=False, indent=2).encode())
+    user_msg = long.messages[last.parent_id]
+    old_compact += len(json.dumps(user_msg.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
+    blob = len(token_pack.pack(last.meta["token_data"]))
+    out["size_per_synthetic_reply"] = {"db_bytes": int(grown), "token_records_blob_bytes": blob, "old_json_bytes": old_compact,
+                             "old_indented_export_bytes": old_indented,
+                             "db_vs_old_json": round(grown / old_compact, 3)}
+    t_exp, _ = timed(HistoryStore(folder, backups=False).export_to_file, long_id, folder / "export.json")
+    out["export_long_json_s"] = round(t_exp, 2)
+    out["export_long_json_mb"] = round((folder / "export.json").stat().st_size / 1e6, 1)
+    return out
+
+
+def old_fit(model, messages, max_new_tokens):
+    """The fit_prompt this replaces (re-renders after each dropped turn), for the reference."""
+    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+    system = [m for m in messages[:1] if m["role"] == "system"]
+    rest = messages[len(system):]
+    budget = model.context_length - max(1, min(max_new_tokens, model.context_length // 2))
+    dropped = 0
+    while True:
+        ids = model.tokenize(model.render_chat(system + rest))
+        if len(ids) <= budget or len(rest) <= 1:
+            return ids, dropped
+        n = 1
+        while n < len(rest) - 1 and rest[n]["role"] != "user":
+            n += 1
+        rest, dropped = rest[n:], dropped + n
+
+
+def load_bench_model(model_path: str | None):
+    from chatgui.engine import load_model
+    if model_path is None:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from tiny_gguf import write_tiny_model
+        model_path = write_tiny_model(Path(tempfile.mkdtemp()) / "tiny.gguf", context=2048)
+    return load_model(model_path, device="cpu")
+
+
+def bench_real_reply(model, record, tokens: int) -> dict:
+    """A reply really generated by the model, its records made by the UI's token_record: the
+    database's growth per such reply (5 replies, search index merged as close() does) vs the
+    old chat file's JSON for the same two messages."""
+    from chatgui.common.types import SamplingSettings
+    g = model.generate([{"role": "user", "content": "Write a very long story about a lighthouse keeper."}],
+                       SamplingSettings(max_new_tokens=tokens, seed=7), ignore_eos=True)
+    records = [record(e) for e in g]
+    folder = Path(tempfile.mkdtemp(prefix="bench-reply-"))
+    store = HistoryStore(folder, backups=False)
+    chat = Chat(title="real replies")
+    store.save(chat)
+    store.close()
+    before = used_bytes(folder)
+    store = HistoryStore(folder, backups=False)
+    for _ in range(5):
+        user = chat.append("user", "Write a very long story about a lighthouse keeper.")
+        reply = chat.append("assistant", g.text, meta={"model": model.name, "tokens": len(records),
+                                                       "token_data": list(records)})
+        store.save(chat)
+    store.close()
+    grown = (used_bytes(folder) - before) / 5
+    old = sum(len(json.dumps(m.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()) for m in (user, reply))
+    return {"tokens": len(records), "db_bytes": int(grown), "token_records_blob_bytes": len(token_pack.pack(records)),
+            "old_json_bytes": old, "db_vs_old_json": round(grown / old, 3)}
+
+
+def bench_fit(model) -> dict:
+    msgs = [{"role": "system", "content": "You are a helpful assistant."}]
+    for i in range(1000):
+        msgs += [{"role": "user", "content": sentence(rng.randint(5, 30))},
+                 {"role": "assistant", "content": sentence(rng.randint(20, 120))}]
+    msgs.append({"role": "user", "content": "and now?"})
+    cold, (ids, dropped) = timed(model.fit_prompt, msgs, 512)
+    warm, _ = timed(model.fit_prompt, msgs, 512)
+    small = msgs[:201]
+    t_old, expected = timed(old_fit, model, small, 512)
+    model.__dict__.pop("_count_cache", None)
+    t_new, got = timed(model.fit_prompt, small, 512)
+    return {"model": model.name, "context": model.context_length, "messages": len(msgs) - 1,
+            "fit_2000_cold_s": round(cold, 3), "fit_2000_warm_s": round(warm, 3), "dropped": dropped,
+            "prompt_tokens": len(ids),
+            "ref_200_old_loop_s": round(t_old, 3), "ref_200_new_s": round(t_new, 3),
+            "ref_same_result": got == expected, "ref_speedup": round(t_old / max(t_new, 1e-9), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--chats", type=int, default=2000)
+    ap.add_argument("--turns", type=int, default=20)
+    ap.add_argument("--long-turns", type=int, default=500)
+    ap.add_argument("--reply-tokens", type=int, default=400)
+    ap.add_argument("--model", default=None, help="GGUF for the fitting figures (default: the app's "
+                    "default model if present, else a tiny test model)")
+    ap.add_argument("--folder", default=None, help="data folder to build in (default: a temporary one)")
+    args = ap.parse_args()
+    if args.model is None:
+        from chatgui.engine.default_model import default_model_path
+        found = default_model_path(fetch=False)
+        args.model = str(found) if found and Path(found).is_file() else None
+    folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-history-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    result = {"chats": args.chats, "turns": args.turns, "long_turns": args.long_turns,
+              "reply_tokens": args.reply_tokens, "cpus": os.cpu_count(),
+              "load_avg": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+    record = token_record_fn()
+    result.update(bench_store(folder, args, record))
+    model = load_bench_model(args.model)
+    result["size_per_real_reply"] = bench_real_reply(model, record, args.reply_tokens)
+    result["fit"] = bench_fit(model)
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

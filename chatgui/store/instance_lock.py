@@ -1,0 +1,80 @@
+"""One running chatgui per data folder: a lock on `.chatgui.lock` there, held while it runs.
+
+The operating system drops the lock when the process ends, however it ends (kill -9 too), so
+a stale lock file never blocks a start. The file holds the owner's process id for the message.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from chatgui.common import paths
+from .errors import AlreadyRunning, StoreError
+
+LOCK_NAME = ".chatgui.lock"
+
+if os.name == "nt":
+    import msvcrt
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+else:
+    import fcntl
+
+    def _try_lock(fd: int) -> bool:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError:
+            return False
+
+
+class InstanceLock:
+    def __init__(self, folder: Path | str | None = None):
+        self.path = Path(folder if folder is not None else paths.data_dir()) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise AlreadyRunning (another process has it) / StoreError."""
+        if self._fd is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise StoreError.wrap("Could not create the lock file", self.path, err) from err
+        if not _try_lock(fd):
+            pid = _read_pid(fd)
+            os.close(fd)
+            who = f" (process {pid})" if pid else ""
+            raise AlreadyRunning(f"chatgui is already running with the data folder {self.path.parent}{who}.",
+                                 self.path, pid)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock; the file stays (removing it would race)
+            self._fd = None
+
+    def __enter__(self) -> "InstanceLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_pid(fd: int) -> int | None:
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, 32).decode("ascii", "replace").strip()
+        return int(text) if text.isdigit() else None
+    except OSError:
+        return None
