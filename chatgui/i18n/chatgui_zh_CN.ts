@@ -563,6 +563,22 @@
         <translation>删除“{title}”？此操作无法撤销。</translation>
     </message>
     <message>
+        <source>A reply is still being written: wait for it, or stop it (Esc). Your message stays in the box.</source>
+        <translation>回复仍在生成中：请等待它完成，或先停止它（Esc）。你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
+        <source>Temperature 0 always picks the most likely word, so Regenerate writes the same answer again. Raise the temperature for a different one.</source>
+        <translation>温度为 0 时总是选择最可能的词，因此“重新生成”会写出相同的回答。提高温度才能得到不同的回答。</translation>
+    </message>
+    <message>
+        <source>The seed is fixed ({seed}), so Regenerate writes the same answer again. Use a random seed for a different one.</source>
+        <translation>随机种子已固定（{seed}），因此“重新生成”会写出相同的回答。改用随机种子才能得到不同的回答。</translation>
+    </message>
+    <message>
+        <source>Use a random seed</source>
+        <translation>使用随机种子</translation>
+    </message>
+    <message>
         <source>New chats will start with this system prompt.</source>
         <translation>新对话将使用此系统提示词。</translation>
     </message>
@@ -752,6 +768,10 @@
         <translation>模型仍在加载中…</translation>
     </message>
     <message>
+        <source>No model is loaded yet: choose one above. Your message stays in the box.</source>
+        <translation>尚未加载模型：请在上方选择一个。你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
         <source>No model is loaded yet, so nothing can answer. Download the default model or choose a .gguf file; your message stays in the box.</source>
         <translation>尚未加载模型，暂时无法回答。请下载默认模型或选择一个 .gguf 文件；你的消息会保留在输入框中。</translation>
     </message>
@@ -809,6 +829,37 @@
     <message>
         <source>Dismiss</source>
         <translation>关闭</translation>
+    </message>
+</context>
+<context>
+    <name>PlainErrors</name>
+    <message>
+        <source>“{name}” is not a model file chatgui can use: it is not in the GGUF format. Choose a .gguf file.</source>
+        <translation>“{name}”不是 chatgui 能使用的模型文件：它不是 GGUF 格式。请选择一个 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” was not found. It may have been moved or deleted.</source>
+        <translation>找不到模型文件“{name}”。它可能已被移动或删除。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” is incomplete (perhaps an unfinished download). Download it again or choose another file.</source>
+        <translation>模型文件“{name}”不完整（可能是未完成的下载）。请重新下载或选择其他文件。</translation>
+    </message>
+    <message>
+        <source>“{name}” is a folder. Choose a .gguf file.</source>
+        <translation>“{name}”是一个文件夹。请选择一个 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” cannot be read (check that you may open it).</source>
+        <translation>无法读取模型文件“{name}”（请检查你是否有权限打开它）。</translation>
+    </message>
+    <message>
+        <source>There is not enough memory to load “{name}”. Close other programs or choose a smaller model.</source>
+        <translation>内存不足，无法加载“{name}”。请关闭其他程序或选择更小的模型。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” cannot be used: {reason}</source>
+        <translation>无法使用模型文件“{name}”：{reason}</translation>
     </message>
 </context>
 <context>
@@ -972,6 +1023,10 @@
         <translation>已停止提供 {old}：应用的模型已更换。重新开启即可提供 {new}。</translation>
     </message>
     <message>
+        <source>Ready to serve {name}: tick the box to start.</source>
+        <translation>可以提供 {name}：勾选此项即可开始。</translation>
+    </message>
+    <message>
         <source>Load a local model first.</source>
         <translation>请先加载本地模型。</translation>
     </message>
@@ -982,10 +1037,6 @@
     <message>
         <source>OpenAI-compatible API of this app&apos;s model (select to copy)</source>
         <translation>本应用模型的 OpenAI 兼容 API（选中即可复制）</translation>
-    </message>
-    <message>
-        <source>Serving the model at {url}</source>
-        <translation>正在 {url} 提供模型服务</translation>
     </message>
 </context>
 <context>
@@ -1082,12 +1133,12 @@
         <translation>上下文长度</translation>
     </message>
     <message>
-        <source>Model default</source>
-        <translation>模型默认值</translation>
+        <source>Automatic</source>
+        <translation>自动</translation>
     </message>
     <message>
-        <source>Context length in tokens (0: the model&apos;s own)</source>
-        <translation>以词元计的上下文长度（0：使用模型自身的长度）</translation>
+        <source>Context length in tokens. Automatic: the model&apos;s own, at most 4,096 (each token of context takes memory); enter a number to use more.</source>
+        <translation>上下文长度（词元数）。自动：使用模型自身的长度，最多 4,096（每个上下文词元都占用内存）；输入数值可使用更长的上下文。</translation>
     </message>
     <message>
         <source>Load model</source>
@@ -1188,6 +1239,10 @@
     <message>
         <source>Max new tokens</source>
         <translation>最大新词元数</translation>
+    </message>
+    <message>
+        <source>Automatic ({count} tokens)</source>
+        <translation>自动（{count} 个词元）</translation>
     </message>
     <message>
         <source>Choose a model</source>

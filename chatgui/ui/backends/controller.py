@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 from chatgui.store import StoreError, save_settings
 
 from chatgui.ui.backends.panel import LOCAL, OPENAI, BackendPanel
+from chatgui.ui.common.plain_errors import model_display_name
 from chatgui.ui.backends.remote_connector import RemoteConnector
 from chatgui.ui.serve.toggle import ServeController, ServeGroup
 
@@ -136,7 +137,7 @@ class BackendController(QObject):
         actions = [(self.tr("Try again"), lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
         if loaded is not None:
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
-                message=message, name=loaded["name"])
+                message=message, name=model_display_name(loaded))
         if self.active != LOCAL or loaded is None:
             actions.append((self.tr("Use the local model"), self.use_local))
         self.notices.show_notice("backend-error", message, "error", actions)

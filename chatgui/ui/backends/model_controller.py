@@ -17,6 +17,7 @@ from chatgui.store import AppSettings
 from chatgui.ui.common.i18n import current_language
 
 from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.common.plain_errors import model_display_name, plain_load_error
 from chatgui.ui.options import LaunchOptions
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
@@ -115,6 +116,10 @@ class ModelController(QObject):
         reason = self.send_blocked_reason()
         if reason:
             self.status.showMessage(reason, 5000)
+        elif any(self.notices.get(key) for key in ("first-run", "load-error", "fetch-error")):
+            # That notice already offers a model: do not stack a second one on it.
+            self.status.showMessage(self.tr("No model is loaded yet: choose one above. Your message stays in "
+                                            "the box."), 6000)
         else:
             self.notices.show_notice("no-model", self.tr("No model is loaded yet, so nothing can answer. Download "
                                                          "the default model or choose a .gguf file; your message "
@@ -144,6 +149,7 @@ class ModelController(QObject):
 
     def _on_load_started(self, path: str) -> None:
         self.set_waiting("load")
+        self.notices.remove("no-model")   # a model is on its way
         self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
 
     def _on_loaded(self, info: dict) -> None:
@@ -161,16 +167,18 @@ class ModelController(QObject):
         self.model_ready.emit(info)
 
     def _on_load_failed(self, message: str) -> None:
+        technical, message = message, plain_load_error(message)
         self.set_waiting(None)
         self.status.hide_progress(self.tr("The model could not be loaded."))
         if self.loaded is not None:
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
-                message=message, name=self.loaded["name"])
+                message=message, name=model_display_name(self.loaded))
             if self.loaded.get("device") != "remote":
                 self.panel.model_path.setText(self.loaded["path"])
-            self.notices.show_notice("load-error", message, "error")
+            notice = self.notices.show_notice("load-error", message, "error")
         else:
-            self.notices.show_notice("load-error", message, "error", self._model_actions())
+            notice = self.notices.show_notice("load-error", message, "error", self._model_actions())
+        notice.setToolTip(technical)   # the exact reason, for a bug report
 
     def _note_model_language(self, info: dict) -> None:
         """In a translated interface, say once that the default model mostly speaks English."""
@@ -190,6 +198,7 @@ class ModelController(QObject):
     # -- first-run download ----------------------------------------------------------------
     def fetch_default(self) -> None:
         self.notices.remove("first-run")
+        self.notices.remove("no-model")
         self.notices.remove("fetch-error")
         self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info", closable=False)
         self.status.show_progress(self.tr(FETCH_STAGES["download"]), None)

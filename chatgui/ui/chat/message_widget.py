@@ -13,6 +13,7 @@ from chatgui.store import Message
 from chatgui.ui.common.i18n import preset_label
 from chatgui.ui.chat.markdown_body import MarkdownBody
 from chatgui.ui.chat.markdown_split import code_blocks
+from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 
@@ -102,11 +103,11 @@ class MessageWidget(QFrame):
         font.setBold(True)
         who.setFont(font)
         row.addWidget(who)
-        self.info_label = QLabel()
+        # Elided: a long model name or many details must never widen the conversation.
+        self.info_label = ElidedLabel()
         self.info_label.setObjectName("messageInfo")
         self.info_label.setEnabled(False)   # drawn in the palette's muted text colour
-        row.addWidget(self.info_label)
-        row.addStretch(1)
+        row.addWidget(self.info_label, 1)
         index, count = sibling_index
         self.navigator = None
         if count > 1:
@@ -183,6 +184,7 @@ class MessageWidget(QFrame):
     def begin_stream(self, text: str) -> None:
         self._text = text
         self.body.begin_stream(text)
+        self.update_info(self.meta)   # a reply saved mid-stream is not "interrupted" while it still streams
         self.set_busy(True)
         self._refresh_token_view()   # streaming text is shown as Markdown; the tokens when it ends
 
@@ -212,7 +214,7 @@ class MessageWidget(QFrame):
             parts.append(self.tr("replay"))
         if meta.get("finish_reason") == "cancelled":
             parts.append(self.tr("stopped"))
-        elif meta.get("partial"):
+        elif meta.get("partial") and not getattr(self.body, "streaming", False):
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):
             parts.append(self.tr("failed"))

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.common.i18n import preset_label
+from chatgui.ui.common.wheel_guard import guard_wheel
 
 DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
@@ -53,7 +54,9 @@ class SettingsPanel(QDockWidget):
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         body = QWidget()
         column = QVBoxLayout(body)
-        column.addWidget(self._model_group())
+        self.model_group = self._model_group()
+        self._local_only: list[QWidget] = [self.model_group]   # hidden while a server answers
+        column.addWidget(self.model_group)
         column.addWidget(self._prompt_group())
         column.addWidget(self._sampling_group())
         column.addStretch(1)
@@ -65,6 +68,7 @@ class SettingsPanel(QDockWidget):
         self.setWidget(scroll)
         self._updating = False
         self.set_sampling(SamplingSettings(), random_seed=True)
+        guard_wheel(self)
 
     # -- building --------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
@@ -80,8 +84,9 @@ class SettingsPanel(QDockWidget):
         self.device = _named(QComboBox(), "deviceCombo", self.tr("Device"))
         self.set_available_devices(["auto", "cpu"])
         self.context_length = _int("contextLengthSpin", self.tr("Context length"), 0, 1 << 20, 256)
-        self.context_length.setSpecialValueText(self.tr("Model default"))
-        self.context_length.setToolTip(self.tr("Context length in tokens (0: the model's own)"))
+        self.context_length.setSpecialValueText(self.tr("Automatic"))
+        self.context_length.setToolTip(self.tr("Context length in tokens. Automatic: the model's own, at most 4,096 "
+                                               "(each token of context takes memory); enter a number to use more."))
         self.load_button = _named(QPushButton(self.tr("Load model")), "loadModelButton", self.tr("Load model"))
         form.addRow(self.tr("File"), self.model_path)
         form.addRow("", row)
@@ -151,9 +156,24 @@ class SettingsPanel(QDockWidget):
         self.random_seed.toggled.connect(self._sampling_edited)
         return group
 
+    def mark_local_only(self, widget: QWidget) -> None:
+        """A section that only matters for the local model (hidden while a server answers)."""
+        self._local_only.append(widget)
+
+    def show_local_sections(self, on: bool) -> None:
+        for widget in self._local_only:
+            widget.setVisible(on)
+
+    def show_model_context(self, info: dict) -> None:
+        """Say what "Automatic" came to for the loaded model."""
+        count = info.get("context_length")
+        if info.get("device") != "remote" and isinstance(count, int) and count > 0:
+            self.context_length.setSpecialValueText(self.tr("Automatic ({count} tokens)").format(count=count))
+
     def insert_group(self, index: int, group: QWidget) -> None:
         """Add a group made elsewhere (e.g. the backend choice) at this place in the dock."""
         self._column.insertWidget(index, group)
+        guard_wheel(self)
 
     # -- model -----------------------------------------------------------------------------
     def set_model(self, path: str | None, device: str, context_length: int | None) -> None:
