@@ -4,8 +4,6 @@ from __future__ import annotations
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from chatgui.ui.common.fonts import apply_font_fallbacks
-
 STYLE = """
 QFrame#userMessage { background: palette(alternate-base); border: 1px solid palette(midlight); border-radius: 8px; }
 QFrame#assistantMessage { background: transparent; }
@@ -23,7 +21,6 @@ def apply_theme() -> None:
     if app is None:
         return
     app.setStyleSheet(STYLE)
-    apply_font_fallbacks(app)
     if not _connected:
         _connected = True
         QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: app.setStyleSheet(STYLE))
