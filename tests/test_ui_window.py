@@ -277,6 +277,7 @@ def test_enter_while_busy_says_why(qtbot, make_window):
     window.input_bar.input.setPlainText("next")
     qtbot.keyClick(window.input_bar.input, Qt.Key.Key_Return)
     assert "still being written" in window.status.currentMessage()
+    assert window.input_bar.busy_hint.isVisible() and "still being written" in window.input_bar.busy_hint.text()
     assert window.input_bar.text() == "next"
     window.stop_reply()
 
@@ -332,3 +333,34 @@ def test_emoji_come_out_in_colour_when_an_emoji_font_is_installed(make_window):
     colours = [QColor(image.pixel(x, y)) for x in range(image.width()) for y in range(image.height())]
     assert any(c.saturation() > 120 and c.value() > 120 for c in colours)
     assert window.status.context_label.minimumSizeHint().width() < 400
+
+
+# look -------------------------------------------------------------------------------------
+def test_light_and_dark_themes_have_readable_contrast(make_window):
+    from PySide6.QtGui import QPalette
+    window = make_window(wait_model=False)
+
+    def luminance(colour):
+        return 0.2126 * colour.redF() + 0.7152 * colour.greenF() + 0.0722 * colour.blueF()
+
+    for theme, dark in (("light", False), ("dark", True)):
+        window.theme_menu.choose(theme)
+        palette = QApplication.palette()
+        base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
+        assert (luminance(base) < 0.3) == dark
+        assert abs(luminance(base) - luminance(text)) > 0.6
+        assert window.settings.theme == theme
+    assert load_settings().theme == "light" or window.autosave.pending
+
+
+def test_the_composer_grows_with_its_text_up_to_a_limit(make_window):
+    window = make_window(wait_model=False)
+    box = window.input_bar.input
+    empty = box.height()
+    box.setPlainText("\n".join(["line"] * 5))
+    five = box.height()
+    box.setPlainText("\n".join(["line"] * 40))
+    forty = box.height()
+    assert empty < five < forty and forty < 2.5 * five   # capped: then it scrolls
+    assert window.input_bar.send_button.parent() is not None
+    assert window.input_bar.composer.isAncestorOf(window.input_bar.send_button)   # the button sits inside

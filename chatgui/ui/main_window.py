@@ -18,6 +18,7 @@ from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.explain.controller import ExplainController
 from chatgui.ui.settings.language_menu import build_language_menu
+from chatgui.ui.settings.theme_menu import ThemeMenu
 from chatgui.ui.chat.composer import InputBar
 from chatgui.ui.backends.controller import BackendController
 from chatgui.ui.backends.panel import LOCAL
@@ -63,6 +64,8 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
+        self.theme_menu = ThemeMenu(self, self.view_menu)
+        self.view_menu.addMenu(self.theme_menu)
         self.language_menu = build_language_menu(self, self.view_menu)   # last in View
         self._connect()
         self._connect_backend_look()
@@ -74,7 +77,7 @@ class MainWindow(QMainWindow):
 
     # -- building --------------------------------------------------------------------------
     def _build(self) -> None:
-        apply_theme()
+        apply_theme(self.settings.theme)
         self.chat_list = ChatListPanel()
         self.view = ConversationView()
         self.input_bar = InputBar()
@@ -84,19 +87,14 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
 
-        self.chat_split = QSplitter(Qt.Orientation.Vertical)
-        self.chat_split.addWidget(self.view)
-        self.chat_split.addWidget(self.input_bar)
-        self.chat_split.setStretchFactor(0, 1)
-        self.chat_split.setCollapsible(0, False)
-        self.chat_split.setCollapsible(1, False)
-        self.chat_split.setSizes([640, 120])   # the input starts a few lines tall; drag for more
         right = QWidget()
+        right.setObjectName("chatColumn")
         column = QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notices)
-        column.addWidget(self.chat_split, 1)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.input_bar)   # grows with its text (composer.MAX_LINES)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
         self.main_split.addWidget(self.chat_list)
         self.main_split.addWidget(right)
@@ -344,8 +342,10 @@ class MainWindow(QMainWindow):
     def send_message(self, text: str | None = None) -> bool:
         text = self.input_bar.text() if text is None else text
         if self.replies.busy:
-            self.status.showMessage(self.tr("A reply is still being written: wait for it, or stop it (Esc). "
-                                            "Your message stays in the box."), 6000)
+            why = self.tr("A reply is still being written: wait for it, or stop it (Esc). Your message stays in "
+                          "the box.")
+            self.status.showMessage(why, 6000)
+            self.input_bar.show_hint(why)
             return False
         if not text.strip():
             return False
