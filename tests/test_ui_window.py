@@ -364,3 +364,44 @@ def test_the_composer_grows_with_its_text_up_to_a_limit(make_window):
     assert empty < five < forty and forty < 2.5 * five   # capped: then it scrolls
     assert window.input_bar.send_button.parent() is not None
     assert window.input_bar.composer.isAncestorOf(window.input_bar.send_button)   # the button sits inside
+
+
+# conversation first -------------------------------------------------------------------------
+def test_message_actions_are_icons_shown_on_hover_and_focus(qtbot, make_window):
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QEnterEvent
+    window = make_window()
+    reply = send_and_wait(qtbot, window, "Hi", max_new_tokens=4)
+    shown = widget(window, reply.id)
+    buttons = [shown.copy_button, shown.regenerate_button, shown.replay_button]
+    for button in buttons:
+        assert not button.icon().isNull() and button.toolTip() and button.accessibleName()
+        assert button.toolButtonStyle() == Qt.ToolButtonStyle.ToolButtonIconOnly
+    assert not shown.actions_shown()
+    height = shown.height()
+    QApplication.sendEvent(shown, QEnterEvent(QPointF(5, 5), QPointF(5, 5), QPointF(5, 5)))
+    assert shown.actions_shown() and shown.height() == height   # nothing jumps
+    QApplication.sendEvent(shown, QEvent(QEvent.Type.Leave))
+    assert not shown.actions_shown()
+    window.activateWindow()
+    shown.regenerate_button.setFocus(Qt.FocusReason.TabFocusReason)
+    qtbot.waitUntil(shown.actions_shown, timeout=1000)   # reachable by keyboard
+
+
+def test_jump_to_latest_appears_when_scrolled_up(qtbot, make_window):
+    window = make_window(wait_model=False)
+    chat = Chat(title="long")
+    for i in range(12):
+        chat.append("user", f"question {i}")
+        chat.append("assistant", "\n\n".join(f"paragraph {j}" for j in range(6)))
+    HistoryStore().save(chat)
+    window.refresh_chat_list()
+    window.open_chat(chat.id)
+    view = window.view
+    bar = view.verticalScrollBar()
+    qtbot.waitUntil(lambda: bar.maximum() > 0 and bar.value() == bar.maximum(), timeout=2000)
+    assert not view.jump_button.isVisible()
+    bar.setValue(0)
+    assert view.jump_button.isVisible()
+    qtbot.mouseClick(view.jump_button, Qt.MouseButton.LeftButton)
+    assert bar.value() == bar.maximum() and not view.jump_button.isVisible()

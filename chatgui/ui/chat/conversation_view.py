@@ -5,7 +5,7 @@ Streaming touches only the streaming message's widget; the rest of the chat is n
 from __future__ import annotations
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QPoint, Qt, QTimer, Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from chatgui.store import Chat
 
@@ -61,6 +61,15 @@ class ConversationView(QScrollArea):
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_position)
         bar.rangeChanged.connect(self._follow_bottom)
+        # Floats over the bottom of the conversation while the user reads further up.
+        self.jump_button = QToolButton(self.viewport())
+        self.jump_button.setObjectName("jumpToLatestButton")
+        self.jump_button.setText(self.tr("↓ Latest"))
+        self.jump_button.setToolTip(self.tr("Jump to the latest message"))
+        self.jump_button.setAccessibleName(self.tr("Jump to the latest message"))
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self.jump_button.hide()
 
     # -- whole chat ------------------------------------------------------------------------
     def show_chat(self, chat: Chat | None, busy: bool = False, scroll_to_end: bool = True) -> None:
@@ -142,6 +151,7 @@ class ConversationView(QScrollArea):
         width = self.viewport().width()
         side = max(MIN_SIDE_MARGIN, (width - MAX_COLUMN_WIDTH + 1) // 2)
         self._layout.setContentsMargins(side, 12, side, 12)
+        self._update_jump_button()
 
     # -- scrolling -------------------------------------------------------------------------
     def scroll_to_bottom(self) -> None:
@@ -179,10 +189,28 @@ class ConversationView(QScrollArea):
         self._apply_pin()
         self._pin = None
 
+    def jump_to_latest(self) -> None:
+        self._pin = None
+        self._stick_to_bottom = True
+        self.scroll_to_bottom()
+
+    def _update_jump_button(self) -> None:
+        bar = self.verticalScrollBar()
+        far = bar.maximum() - bar.value() > max(200, self.viewport().height() // 2)
+        button = self.jump_button
+        if far:
+            button.adjustSize()
+            button.move((self.viewport().width() - button.width()) // 2,
+                        self.viewport().height() - button.height() - 12)
+            button.raise_()
+        button.setVisible(far)
+
     def _remember_position(self, value: int) -> None:
         self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
+        self._update_jump_button()
 
     def _follow_bottom(self, _minimum: int, maximum: int) -> None:
+        self._update_jump_button()
         if self._pin is not None:
             self._apply_pin()
             return

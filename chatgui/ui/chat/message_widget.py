@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.store import Message
 
+from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.common.i18n import preset_label
 from chatgui.ui.chat.markdown_body import MarkdownBody
 from chatgui.ui.chat.markdown_split import code_blocks
@@ -22,13 +23,18 @@ from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 MAX_SHOWN_USER_CHARS = 100_000
 
 
-def _tool_button(text: str, tip: str, name: str) -> QToolButton:
+def _tool_button(text: str, tip: str, name: str, icon: str = "") -> QToolButton:
     button = QToolButton()
     button.setText(text)
     button.setToolTip(tip)
     button.setAccessibleName(tip)
     button.setObjectName(name)
     button.setAutoRaise(True)
+    if icon:   # shown as an icon; the text stays for screen readers and the tooltip says what it does
+        button.setIcon(action_icon(icon))
+        button.setIconSize(QSize(16, 16))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
     return button
 
 
@@ -89,7 +95,7 @@ class MessageWidget(QFrame):
         self.token_popup: TokenPopup | None = None
         self._busy = False
         self.editor: QPlainTextEdit | None = None
-        layout.addLayout(self._actions())
+        layout.addWidget(self._actions())
         self._layout = layout
         self.update_info(message.meta)
 
@@ -128,35 +134,67 @@ class MessageWidget(QFrame):
         browser.set_document(render_plain(shown))
         return browser
 
-    def _actions(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _actions(self) -> QWidget:
+        """The action icons: shown while the pointer is over the message or one of them has the
+        keyboard focus (Tab reaches them); their place is kept, so nothing jumps on hover."""
+        self.action_bar = QWidget(self)
+        self.action_bar.setObjectName("messageActions")
+        self._action_opacity = QGraphicsOpacityEffect(self.action_bar)
+        self._action_opacity.setOpacity(0.0)
+        self.action_bar.setGraphicsEffect(self._action_opacity)
+        row = QHBoxLayout(self.action_bar)
+        row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
-        self.copy_button = _tool_button(self.tr("Copy"), self.tr("Copy message"), "copyButton")
+        self.copy_button = _tool_button(self.tr("Copy"), self.tr("Copy message"), "copyButton", "copy")
         self.copy_button.clicked.connect(self.copy_text)
         row.addWidget(self.copy_button)
         self.copy_code_button = self.regenerate_button = self.edit_button = self.replay_button = None
         self._code_blocks: list[str] = []
         if self.role == "assistant":
-            self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton")
+            self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton", "code")
             self.copy_code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
             self.copy_code_button.clicked.connect(self._copy_only_code_block)
             row.addWidget(self.copy_code_button)
             self.regenerate_button = _tool_button(self.tr("Regenerate"), self.tr("Regenerate answer"),
-                                                  "regenerateButton")
+                                                  "regenerateButton", "regenerate")
             self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
             row.addWidget(self.regenerate_button)
             self.replay_button = _tool_button(self.tr("Replay"),
                                               self.tr("Replay: regenerate with the recorded settings and seed"),
-                                              "replayButton")
+                                              "replayButton", "replay")
             self.replay_button.clicked.connect(lambda: self.replay_requested.emit(self.message_id))
             row.addWidget(self.replay_button)
             self._update_code_menu()
         else:
-            self.edit_button = _tool_button(self.tr("Edit"), self.tr("Edit and resend"), "editButton")
+            self.edit_button = _tool_button(self.tr("Edit"), self.tr("Edit and resend"), "editButton", "edit")
             self.edit_button.clicked.connect(self.start_editing)
             row.addWidget(self.edit_button)
         row.addStretch(1)
-        return row
+        for button in self.action_bar.findChildren(QToolButton):
+            button.installEventFilter(self)
+        return self.action_bar
+
+    def actions_shown(self) -> bool:
+        return self._action_opacity.opacity() > 0.5
+
+    def _show_actions(self, on: bool) -> None:
+        self._action_opacity.setOpacity(1.0 if on else 0.0)
+
+    def enterEvent(self, event):   # noqa: N802 (Qt override)
+        super().enterEvent(event)
+        self._show_actions(True)
+
+    def leaveEvent(self, event):   # noqa: N802 (Qt override)
+        super().leaveEvent(event)
+        focused = self.action_bar.focusWidget()
+        self._show_actions(focused is not None and focused.hasFocus())
+
+    def eventFilter(self, watched, event):   # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.FocusIn:
+            self._show_actions(True)
+        elif event.type() == QEvent.Type.FocusOut and not self.underMouse():
+            self._show_actions(False)
+        return False
 
     # -- content ---------------------------------------------------------------------------
     def text(self) -> str:
