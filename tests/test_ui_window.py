@@ -405,3 +405,24 @@ def test_jump_to_latest_appears_when_scrolled_up(qtbot, make_window):
     assert view.jump_button.isVisible()
     qtbot.mouseClick(view.jump_button, Qt.MouseButton.LeftButton)
     assert bar.value() == bar.maximum() and not view.jump_button.isVisible()
+
+
+def test_the_chat_list_is_grouped_by_day(qtbot):
+    import datetime
+    import time as clock
+    from chatgui.ui.chat.chat_list import ChatListPanel
+    today = datetime.datetime.combine(datetime.date.today(), datetime.time(12, 0)).timestamp()
+    entries = [("a", "today", min(today, clock.time())), ("b", "yesterday", today - 86400),
+               ("c", "three days ago", today - 3 * 86400), ("d", "last month", today - 30 * 86400),
+               ("e", "last year", today - 400 * 86400)]
+    panel = ChatListPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_chats(entries, "c")
+    assert panel.group_headers() == ["Today", "Yesterday", "Previous 7 days", "Older"]
+    assert panel.chat_ids() == ["a", "b", "c", "d", "e"] and panel.current_id() == "c"
+    panel.list.setFocus()
+    panel.select("a")
+    from PySide6.QtTest import QTest
+    QTest.keyClick(panel.list, Qt.Key.Key_Down)   # over the "Yesterday" header, onto the next chat
+    assert panel.current_id() == "b"
