@@ -426,3 +426,31 @@ def test_the_chat_list_is_grouped_by_day(qtbot):
     from PySide6.QtTest import QTest
     QTest.keyClick(panel.list, Qt.Key.Key_Down)   # over the "Yesterday" header, onto the next chat
     assert panel.current_id() == "b"
+
+
+def test_code_blocks_are_coloured_and_have_a_copy_button(qtbot, make_window):
+    from chatgui.ui.chat.markdown_body import MarkdownBody
+    make_window(wait_model=False)
+    body = MarkdownBody("Here:\n\n```python\ndef add(a, b):\n    return a + b\n```\n\nDone.")
+    qtbot.addWidget(body)
+    body.resize(500, 300)
+    body.show()
+    browser = body.browsers()[0]
+    colours = set()
+    block = browser.document().begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            colours.add(it.fragment().charFormat().foreground().color().name())
+            it += 1
+        block = block.next()
+    assert len(colours) >= 3   # keywords, names and plain text differ
+    code_block = browser.document().findBlockByNumber(2)
+    rect = browser.document().documentLayout().blockBoundingRect(code_block)
+    browser.hover_at(rect.center().toPoint())
+    button = browser.copy_block_button
+    assert button is not None and button.isVisible()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert QApplication.clipboard().text() == "def add(a, b):\n    return a + b"
+    browser.hover_at(QPoint(2, 2))   # back over the prose
+    assert not button.isVisible()
