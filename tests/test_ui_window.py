@@ -454,3 +454,27 @@ def test_code_blocks_are_coloured_and_have_a_copy_button(qtbot, make_window):
     assert QApplication.clipboard().text() == "def add(a, b):\n    return a + b"
     browser.hover_at(QPoint(2, 2))   # back over the prose
     assert not button.isVisible()
+
+
+def test_thinking_is_a_section_that_folds_once_the_answer_starts(qtbot, make_window):
+    from chatgui.ui.chat.thinking import split_thinking
+    assert split_thinking("<think>hmm</think>\n\nYes.").answer == "Yes."
+    assert split_thinking("hmm, well</think>Yes.").thinking == "hmm, well"   # <think> was in the prompt
+    assert split_thinking("Plain answer").thinking is None
+    window = make_window(wait_model=False)
+    chat = Chat(title="thinking")
+    question = chat.append("user", "Is it?")
+    reply = chat.append("assistant", "")
+    HistoryStore().save(chat)
+    window.refresh_chat_list()
+    window.open_chat(chat.id)
+    shown = widget(window, reply.id)
+    shown.begin_stream("<think>Let me see")
+    assert shown.thinking is not None and shown.thinking.is_open()
+    assert "Let me see" in shown.thinking.browser.toPlainText() and "think" not in shown.shown_text()
+    shown.stream_text("<think>Let me see. It is.</think>\n\nYes, it")
+    assert not shown.thinking.is_open() and shown.shown_text().startswith("Yes, it")
+    shown.end_stream("<think>Let me see. It is.</think>\n\nYes, it is.")
+    qtbot.mouseClick(shown.thinking.toggle, Qt.MouseButton.LeftButton)
+    assert shown.thinking.is_open() and not shown.thinking.browser.isHidden()
+    assert question.id in {m.id for m in window.current.active_path()}

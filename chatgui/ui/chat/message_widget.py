@@ -14,6 +14,7 @@ from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.common.i18n import preset_label
 from chatgui.ui.chat.markdown_body import MarkdownBody
 from chatgui.ui.chat.markdown_split import code_blocks
+from chatgui.ui.chat.thinking import ThinkingSection, split_thinking
 from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
@@ -87,7 +88,10 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
         layout.addLayout(self._header(message, sibling_index))
+        self.thinking: ThinkingSection | None = None   # a reasoning model's <think> part
         self.body = self._make_body(message)
+        if self.thinking is not None:
+            layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         self.meta = message.meta               # the message's own dict: token data arrives in it
         self.token_body: TokenBody | None = None
@@ -124,7 +128,7 @@ class MessageWidget(QFrame):
 
     def _make_body(self, message: Message) -> QWidget:
         if message.role == "assistant":
-            return MarkdownBody(message.content, self)
+            return MarkdownBody(self._answer_part(message.content, insert=False), self)
         browser = SafeTextBrowser(self)
         shown = message.content
         if len(shown) > MAX_SHOWN_USER_CHARS:
@@ -211,26 +215,41 @@ class MessageWidget(QFrame):
         """Replace the text of a finished assistant message."""
         self._text = text
         if isinstance(self.body, MarkdownBody):
-            self.body.show_markdown(text)
+            self.body.show_markdown(self._answer_part(text))
             self._update_code_menu()
             self._refresh_token_view()
 
     def stream_text(self, text: str) -> None:
         self._text = text
-        self.body.stream_text(text)
+        self.body.stream_text(self._answer_part(text))
 
     def begin_stream(self, text: str) -> None:
         self._text = text
-        self.body.begin_stream(text)
+        self.body.begin_stream(self._answer_part(text))
         self.update_info(self.meta)   # a reply saved mid-stream is not "interrupted" while it still streams
         self.set_busy(True)
         self._refresh_token_view()   # streaming text is shown as Markdown; the tokens when it ends
 
     def end_stream(self, text: str) -> None:
         self._text = text
-        self.body.end_stream(text)
+        self.body.end_stream(self._answer_part(text))
         self._update_code_menu()
         self._refresh_token_view()
+
+    def _answer_part(self, text: str, insert: bool = True) -> str:
+        """Show a <think>…</think> part in the Thinking section; the rest is the answer."""
+        split = split_thinking(text)
+        if split.thinking is None:
+            if self.thinking is not None:
+                self.thinking.hide()
+            return split.answer
+        if self.thinking is None:
+            self.thinking = ThinkingSection(self)
+            if insert:
+                self._layout.insertWidget(self._layout.indexOf(self.body), self.thinking)
+        self.thinking.show()
+        self.thinking.show_thinking(split.thinking, split.done)
+        return split.answer
 
     def update_info(self, meta: dict) -> None:
         self.meta = meta
