@@ -478,3 +478,25 @@ def test_thinking_is_a_section_that_folds_once_the_answer_starts(qtbot, make_win
     qtbot.mouseClick(shown.thinking.toggle, Qt.MouseButton.LeftButton)
     assert shown.thinking.is_open() and not shown.thinking.browser.isHidden()
     assert question.id in {m.id for m in window.current.active_path()}
+
+
+# settings slimmed ---------------------------------------------------------------------------
+def test_settings_show_a_model_picker_and_fold_the_sampling_fields(qtbot, make_window, tiny_model_path):
+    import shutil
+    from chatgui.common.paths import models_dir
+    shutil.copy(tiny_model_path, models_dir() / "other-model.gguf")
+    window = make_window()
+    panel = window.panel
+    panel.set_installed_models(__import__("chatgui.ui.settings.panel", fromlist=["x"]).installed_models())
+    combo = panel.model_combo
+    items = [combo.itemText(i) for i in range(combo.count())]
+    assert "other-model" in items and items[-1] == "Browse…" and "tiny" in items
+    assert combo.currentText() == "tiny"   # the loaded one
+    assert not panel.advanced.is_open() and panel.temperature.isHidden() is False
+    assert not panel.temperature.isVisibleTo(panel) and panel.preset.isVisibleTo(panel)
+    panel.advanced.toggle.click()
+    assert panel.temperature.isVisibleTo(panel)
+    combo.setCurrentIndex(items.index("other-model"))
+    combo.activated.emit(items.index("other-model"))
+    qtbot.waitUntil(lambda: window.models.loaded["path"].endswith("other-model.gguf"), timeout=30_000)
+    assert combo.currentText() == "other-model"

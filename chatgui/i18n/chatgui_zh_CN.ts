@@ -149,6 +149,22 @@
         <translation>新建对话</translation>
     </message>
     <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>Yesterday</source>
+        <translation>昨天</translation>
+    </message>
+    <message>
+        <source>Previous 7 days</source>
+        <translation>过去 7 天</translation>
+    </message>
+    <message>
+        <source>Older</source>
+        <translation>更早</translation>
+    </message>
+    <message>
         <source>Search chats</source>
         <translation>搜索对话</translation>
     </message>
@@ -269,6 +285,14 @@
     <message>
         <source>Conversation</source>
         <translation>对话内容</translation>
+    </message>
+    <message>
+        <source>↓ Latest</source>
+        <translation>↓ 最新</translation>
+    </message>
+    <message>
+        <source>Jump to the latest message</source>
+        <translation>跳到最新消息</translation>
     </message>
 </context>
 <context>
@@ -926,8 +950,16 @@
         <translation>[图片：{name}]</translation>
     </message>
     <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
         <source>Copy code block</source>
         <translation>复制代码块</translation>
+    </message>
+    <message>
+        <source>Copied</source>
+        <translation>已复制</translation>
     </message>
 </context>
 <context>
@@ -1153,6 +1185,10 @@
         <translation>上下文</translation>
     </message>
     <message>
+        <source>Model options</source>
+        <translation>模型选项</translation>
+    </message>
+    <message>
         <source>System prompt (this chat)</source>
         <translation>系统提示词（当前对话）</translation>
     </message>
@@ -1241,6 +1277,10 @@
         <translation>最大新词元数</translation>
     </message>
     <message>
+        <source>Advanced</source>
+        <translation>高级</translation>
+    </message>
+    <message>
         <source>Automatic ({count} tokens)</source>
         <translation>自动（{count} 个词元）</translation>
     </message>
@@ -1325,6 +1365,40 @@
     <message>
         <source>First token {seconds} s · {speed} tok/s</source>
         <translation>首个词元 {seconds} 秒 · {speed} 词元/秒</translation>
+    </message>
+</context>
+<context>
+    <name>ThemeMenu</name>
+    <message>
+        <source>Follow the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Light</source>
+        <translation>浅色</translation>
+    </message>
+    <message>
+        <source>Dark</source>
+        <translation>深色</translation>
+    </message>
+    <message>
+        <source>&amp;Theme</source>
+        <translation>主题(&amp;T)</translation>
+    </message>
+</context>
+<context>
+    <name>ThinkingSection</name>
+    <message>
+        <source>Show or hide the model&apos;s thinking</source>
+        <translation>显示或隐藏模型的思考过程</translation>
+    </message>
+    <message>
+        <source>Thinking</source>
+        <translation>思考过程</translation>
+    </message>
+    <message>
+        <source>Thinking…</source>
+        <translation>思考中…</translation>
     </message>
 </context>
 <context>
