@@ -149,6 +149,22 @@
         <translation>新建对话</translation>
     </message>
     <message>
+        <source>Today</source>
+        <translation>今天</translation>
+    </message>
+    <message>
+        <source>Yesterday</source>
+        <translation>昨天</translation>
+    </message>
+    <message>
+        <source>Previous 7 days</source>
+        <translation>过去 7 天</translation>
+    </message>
+    <message>
+        <source>Older</source>
+        <translation>更早</translation>
+    </message>
+    <message>
         <source>Search chats</source>
         <translation>搜索对话</translation>
     </message>
@@ -269,6 +285,14 @@
     <message>
         <source>Conversation</source>
         <translation>对话内容</translation>
+    </message>
+    <message>
+        <source>↓ Latest</source>
+        <translation>↓ 最新</translation>
+    </message>
+    <message>
+        <source>Jump to the latest message</source>
+        <translation>跳到最新消息</translation>
     </message>
 </context>
 <context>
@@ -629,6 +653,22 @@
         <translation>删除“{title}”？此操作无法撤销。</translation>
     </message>
     <message>
+        <source>A reply is still being written: wait for it, or stop it (Esc). Your message stays in the box.</source>
+        <translation>回复仍在生成中：请等待它完成，或先停止它（Esc）。你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
+        <source>Temperature 0 always picks the most likely word, so Regenerate writes the same answer again. Raise the temperature for a different one.</source>
+        <translation>温度为 0 时总是选择最可能的词，因此“重新生成”会写出相同的回答。提高温度才能得到不同的回答。</translation>
+    </message>
+    <message>
+        <source>The seed is fixed ({seed}), so Regenerate writes the same answer again. Use a random seed for a different one.</source>
+        <translation>随机种子已固定（{seed}），因此“重新生成”会写出相同的回答。改用随机种子才能得到不同的回答。</translation>
+    </message>
+    <message>
+        <source>Use a random seed</source>
+        <translation>使用随机种子</translation>
+    </message>
+    <message>
         <source>New chats will start with this system prompt.</source>
         <translation>新对话将使用此系统提示词。</translation>
     </message>
@@ -865,6 +905,10 @@
         <translation>模型仍在加载中…</translation>
     </message>
     <message>
+        <source>No model is loaded yet: choose one above. Your message stays in the box.</source>
+        <translation>尚未加载模型：请在上方选择一个。你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
         <source>No model is loaded yet, so nothing can answer. Download the default model or choose a .gguf file; your message stays in the box.</source>
         <translation>尚未加载模型，暂时无法回答。请下载默认模型或选择一个 .gguf 文件；你的消息会保留在输入框中。</translation>
     </message>
@@ -1004,6 +1048,37 @@
     </message>
 </context>
 <context>
+    <name>PlainErrors</name>
+    <message>
+        <source>“{name}” is not a model file chatgui can use: it is not in the GGUF format. Choose a .gguf file.</source>
+        <translation>“{name}”不是 chatgui 能使用的模型文件：它不是 GGUF 格式。请选择一个 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” was not found. It may have been moved or deleted.</source>
+        <translation>找不到模型文件“{name}”。它可能已被移动或删除。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” is incomplete (perhaps an unfinished download). Download it again or choose another file.</source>
+        <translation>模型文件“{name}”不完整（可能是未完成的下载）。请重新下载或选择其他文件。</translation>
+    </message>
+    <message>
+        <source>“{name}” is a folder. Choose a .gguf file.</source>
+        <translation>“{name}”是一个文件夹。请选择一个 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” cannot be read (check that you may open it).</source>
+        <translation>无法读取模型文件“{name}”（请检查你是否有权限打开它）。</translation>
+    </message>
+    <message>
+        <source>There is not enough memory to load “{name}”. Close other programs or choose a smaller model.</source>
+        <translation>内存不足，无法加载“{name}”。请关闭其他程序或选择更小的模型。</translation>
+    </message>
+    <message>
+        <source>The model file “{name}” cannot be used: {reason}</source>
+        <translation>无法使用模型文件“{name}”：{reason}</translation>
+    </message>
+</context>
+<context>
     <name>Preset</name>
     <message>
         <source>Precise</source>
@@ -1063,8 +1138,16 @@
         <translation>[图片：{name}]</translation>
     </message>
     <message>
+        <source>Copy</source>
+        <translation>复制</translation>
+    </message>
+    <message>
         <source>Copy code block</source>
         <translation>复制代码块</translation>
+    </message>
+    <message>
+        <source>Copied</source>
+        <translation>已复制</translation>
     </message>
 </context>
 <context>
@@ -1160,6 +1243,10 @@
         <translation>已停止提供 {old}：应用的模型已更换。重新开启即可提供 {new}。</translation>
     </message>
     <message>
+        <source>Ready to serve {name}: tick the box to start.</source>
+        <translation>可以提供 {name}：勾选此项即可开始。</translation>
+    </message>
+    <message>
         <source>Load a local model first.</source>
         <translation>请先加载本地模型。</translation>
     </message>
@@ -1170,10 +1257,6 @@
     <message>
         <source>OpenAI-compatible API of this app&apos;s model (select to copy)</source>
         <translation>本应用模型的 OpenAI 兼容 API（选中即可复制）</translation>
-    </message>
-    <message>
-        <source>Serving the model at {url}</source>
-        <translation>正在 {url} 提供模型服务</translation>
     </message>
 </context>
 <context>
@@ -1270,12 +1353,12 @@
         <translation>上下文长度</translation>
     </message>
     <message>
-        <source>Model default</source>
-        <translation>模型默认值</translation>
+        <source>Automatic</source>
+        <translation>自动</translation>
     </message>
     <message>
-        <source>Context length in tokens (0: the model&apos;s own)</source>
-        <translation>以词元计的上下文长度（0：使用模型自身的长度）</translation>
+        <source>Context length in tokens. Automatic: the model&apos;s own, at most 4,096 (each token of context takes memory); enter a number to use more.</source>
+        <translation>上下文长度（词元数）。自动：使用模型自身的长度，最多 4,096（每个上下文词元都占用内存）；输入数值可使用更长的上下文。</translation>
     </message>
     <message>
         <source>Load model</source>
@@ -1288,6 +1371,10 @@
     <message>
         <source>Context</source>
         <translation>上下文</translation>
+    </message>
+    <message>
+        <source>Model options</source>
+        <translation>模型选项</translation>
     </message>
     <message>
         <source>System prompt (this chat)</source>
@@ -1378,6 +1465,14 @@
         <translation>最大新词元数</translation>
     </message>
     <message>
+        <source>Advanced</source>
+        <translation>高级</translation>
+    </message>
+    <message>
+        <source>Automatic ({count} tokens)</source>
+        <translation>自动（{count} 个词元）</translation>
+    </message>
+    <message>
         <source>Choose a model</source>
         <translation>选择模型</translation>
     </message>
@@ -1458,6 +1553,40 @@
     <message>
         <source>First token {seconds} s · {speed} tok/s</source>
         <translation>首个词元 {seconds} 秒 · {speed} 词元/秒</translation>
+    </message>
+</context>
+<context>
+    <name>ThemeMenu</name>
+    <message>
+        <source>Follow the system</source>
+        <translation>跟随系统</translation>
+    </message>
+    <message>
+        <source>Light</source>
+        <translation>浅色</translation>
+    </message>
+    <message>
+        <source>Dark</source>
+        <translation>深色</translation>
+    </message>
+    <message>
+        <source>&amp;Theme</source>
+        <translation>主题(&amp;T)</translation>
+    </message>
+</context>
+<context>
+    <name>ThinkingSection</name>
+    <message>
+        <source>Show or hide the model&apos;s thinking</source>
+        <translation>显示或隐藏模型的思考过程</translation>
+    </message>
+    <message>
+        <source>Thinking</source>
+        <translation>思考过程</translation>
+    </message>
+    <message>
+        <source>Thinking…</source>
+        <translation>思考中…</translation>
     </message>
 </context>
 <context>

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
 
@@ -18,8 +18,10 @@ from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.explain.controller import ExplainController
 from chatgui.ui.settings.language_menu import build_language_menu
+from chatgui.ui.settings.theme_menu import ThemeMenu
 from chatgui.ui.chat.composer import InputBar
 from chatgui.ui.backends.controller import BackendController
+from chatgui.ui.backends.panel import LOCAL
 from chatgui.ui.backends.model_controller import ModelController
 from chatgui.ui.common.notices import NoticeArea
 from chatgui.ui.options import LaunchOptions, options_from_env
@@ -27,10 +29,13 @@ from chatgui.ui.chat.reply_controller import ReplyController
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
 from chatgui.ui.common.theme import apply_theme
+from chatgui.ui.settings.autosave import SettingsAutosave
 from chatgui.ui.settings.window_state import restore_window, store_window
 from chatgui.ui.backends.engine_client import EngineClient
 
 SHUTDOWN_WAIT_MS = 1500
+MIN_CHAT_WIDTH = 480    # side panels give way before the conversation gets narrower than this
+MIN_LIST_WIDTH = 160
 
 
 class MainWindow(QMainWindow):
@@ -48,6 +53,7 @@ class MainWindow(QMainWindow):
         self.engine_stopped = False
         self._started = False      # the model is chosen once the window is first shown
         self._closed = False
+        self._dock_gave_way = False      # the settings panel was hidden to leave the chat its room
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
@@ -58,14 +64,20 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
+        self.theme_menu = ThemeMenu(self, self.view_menu)
+        self.view_menu.addMenu(self.theme_menu)
         self.language_menu = build_language_menu(self, self.view_menu)   # last in View
         self._connect()
+        self._connect_backend_look()
         restore_window(self, self.settings)
+        self._export_folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        self.autosave = SettingsAutosave(self)
+        self._connect_autosave()
         self._open_first_chat()
 
     # -- building --------------------------------------------------------------------------
     def _build(self) -> None:
-        apply_theme()
+        apply_theme(self.settings.theme)
         self.chat_list = ChatListPanel()
         self.view = ConversationView()
         self.input_bar = InputBar()
@@ -75,19 +87,14 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
 
-        self.chat_split = QSplitter(Qt.Orientation.Vertical)
-        self.chat_split.addWidget(self.view)
-        self.chat_split.addWidget(self.input_bar)
-        self.chat_split.setStretchFactor(0, 1)
-        self.chat_split.setCollapsible(0, False)
-        self.chat_split.setCollapsible(1, False)
-        self.chat_split.setSizes([640, 120])   # the input starts a few lines tall; drag for more
         right = QWidget()
+        right.setObjectName("chatColumn")
         column = QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
         column.addWidget(self.notices)
-        column.addWidget(self.chat_split, 1)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.input_bar)   # grows with its text (composer.MAX_LINES)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
         self.main_split.addWidget(self.chat_list)
         self.main_split.addWidget(right)
@@ -155,6 +162,78 @@ class MainWindow(QMainWindow):
         self._prompt_save = QTimer(self, singleShot=True, interval=1000)
         self._prompt_save.timeout.connect(lambda: self.current and self.current.messages and self.save_chat(self.current))
 
+    def _connect_backend_look(self) -> None:
+        """While a server answers, the local model's sections are out of the way."""
+        group = self.backend.group
+        self.panel.mark_local_only(self.backend.serve_group)
+        group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(group.kind_choice() == LOCAL))
+        self.panel.show_local_sections(group.kind_choice() == LOCAL)
+        self.models.model_ready.connect(self.panel.show_model_context)
+
+    def _connect_autosave(self) -> None:
+        """Every change of a setting is saved within a second (see SettingsAutosave)."""
+        save = self.autosave.schedule
+        self.panel.sampling_changed.connect(save)
+        self.panel.default_system_prompt_set.connect(save)
+        self.panel.visibilityChanged.connect(save)
+        self.panel.dockLocationChanged.connect(save)
+        self.models.model_ready.connect(save)
+        self.main_split.splitterMoved.connect(save)
+        self.explain.token_view_action.toggled.connect(save)
+        self.explain.dock.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
+
+    def record_last_chat(self) -> None:
+        """The chat to open at the next start: the one shown, if it has anything in it."""
+        chat = self.current
+        self.settings.last_chat_id = chat.id if chat is not None and chat.messages else None
+
+    def resizeEvent(self, event):   # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        self._fit_side_panels()
+        if hasattr(self, "autosave"):
+            self.autosave.schedule()
+
+    def moveEvent(self, event):   # noqa: N802 (Qt override)
+        super().moveEvent(event)
+        if hasattr(self, "autosave"):
+            self.autosave.schedule()
+
+    def _fit_side_panels(self) -> None:
+        """Side panels give way before the chat does: first the chat list narrows, then the
+        settings panel is put away (View > Settings panel brings it back); it comes back by
+        itself once the window is wide enough again."""
+        panel = self.panel
+        docked = not panel.isFloating()
+        list_width = self.main_split.sizes()[0] if self.main_split.count() else 0
+        panel_width = panel.width() if panel.isVisible() and docked else 0
+        room = self.width() - list_width - panel_width - 16
+        if room < MIN_CHAT_WIDTH and list_width > MIN_LIST_WIDTH:
+            list_width = max(MIN_LIST_WIDTH, list_width - (MIN_CHAT_WIDTH - room))
+            self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
+            room = self.width() - list_width - panel_width - 16
+        inspector = self.explain.dock if hasattr(self, "explain") else None
+        if (inspector is not None and inspector.isVisible() and not inspector.isFloating()
+                and inspector not in self.tabifiedDockWidgets(panel)):
+            room -= inspector.width()
+        if room < MIN_CHAT_WIDTH and inspector is not None and inspector.isVisible() and not inspector.isFloating() \
+                and not panel.isVisible():
+            self._float_over_chat(inspector)   # alone in the dock area it would squeeze the chat: an overlay
+            return
+        if room < MIN_CHAT_WIDTH and panel_width and docked:
+            self._dock_width = panel_width
+            self._dock_gave_way = True
+            panel.hide()
+        elif (self._dock_gave_way and not panel.isVisible()
+              and self.width() - list_width - getattr(self, "_dock_width", 300) - 16 >= MIN_CHAT_WIDTH):
+            self._dock_gave_way = False
+            panel.show()
+
+    def _float_over_chat(self, dock) -> None:
+        dock.setFloating(True)
+        width = min(dock.width(), self.width() // 2)
+        corner = self.mapToGlobal(self.rect().topRight())
+        dock.setGeometry(corner.x() - width - 8, corner.y() + 60, width, max(300, self.height() - 120))
+
     def showEvent(self, event):   # noqa: N802 (Qt override)
         super().showEvent(event)
         # In case no paint event ever comes (a window started minimized, say).
@@ -211,6 +290,8 @@ class MainWindow(QMainWindow):
         self.refresh_chat_list()
         self._count_context()
         self.explain.chat_shown()
+        if hasattr(self, "autosave"):
+            self.autosave.schedule()   # the open chat is reopened after a crash too
 
     def refresh_chat_list(self) -> None:
         entries = self.library.entries(self.chat_list.search.text().strip(), self.current)
@@ -260,7 +341,13 @@ class MainWindow(QMainWindow):
     # -- sending and replies ---------------------------------------------------------------
     def send_message(self, text: str | None = None) -> bool:
         text = self.input_bar.text() if text is None else text
-        if self.replies.busy or not text.strip():
+        if self.replies.busy:
+            why = self.tr("A reply is still being written: wait for it, or stop it (Esc). Your message stays in "
+                          "the box.")
+            self.status.showMessage(why, 6000)
+            self.input_bar.show_hint(why)
+            return False
+        if not text.strip():
             return False
         if not self.models.check_ready():   # the model is still on its way: the text stays in the box
             return False
@@ -281,7 +368,27 @@ class MainWindow(QMainWindow):
             return
         parent = chat.messages[assistant_id].parent_id
         if parent is not None:
+            self._hint_if_repeating()
             self._start_reply(chat, parent)
+
+    def _hint_if_repeating(self) -> None:
+        """Regenerate with a fixed seed (or temperature 0) writes the same answer again: say so."""
+        sampling = self.panel.sampling()
+        if sampling.temperature <= 0:
+            text = self.tr("Temperature 0 always picks the most likely word, so Regenerate writes the same answer "
+                           "again. Raise the temperature for a different one.")
+            actions = []
+        elif sampling.seed is not None:
+            text = self.tr("The seed is fixed ({seed}), so Regenerate writes the same answer again. Use a random "
+                           "seed for a different one.").format(seed=sampling.seed)
+            actions = [(self.tr("Use a random seed"), self._use_random_seed)]
+        else:
+            return
+        self.notices.show_notice("repeating", text, "info", actions)
+
+    def _use_random_seed(self) -> None:
+        self.panel.random_seed.setChecked(True)
+        self.notices.remove("repeating")
 
     def edit_and_resend(self, user_id: str, text: str) -> None:
         chat = self.current
@@ -299,8 +406,11 @@ class MainWindow(QMainWindow):
         siblings = chat.siblings(message_id)
         index = [m.id for m in siblings].index(message_id) + step
         if 0 <= index < len(siblings):
+            top = self.view.widget_top(message_id)
             chat.select(siblings[index].id)
             self.show_current(scroll_to_end=False)   # the user is reading there
+            if top is not None:
+                self.view.keep_at(siblings[index].id, top)   # the navigator stays under the pointer
             if chat.messages:
                 self.save_chat(chat)
 
@@ -335,8 +445,12 @@ class MainWindow(QMainWindow):
         self.status.set_context_used(meta.get("prompt_tokens", 0) + meta.get("tokens", 0))
 
     def _count_context(self) -> None:
+        if self.current is None or not self.current.messages:
+            self._count_request = -1   # a count still on its way was for another chat
+            self.status.set_context_used(0)
+            return
         # While a reply streams the worker is busy and the text changes: count when it is over.
-        if self.current is not None and self.current.messages and self.models.loaded and not self.replies.busy:
+        if self.models.loaded and not self.replies.busy:
             self._count_request = self.engine.count_tokens(self.current.to_messages_for_model())
 
     def _on_tokens_counted(self, request_id: int, count: int) -> None:
@@ -359,11 +473,14 @@ class MainWindow(QMainWindow):
             return
         suffix = ".md" if kind == "markdown" else ".json"
         name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), (name or "chat") + suffix,
+        # In the documents folder (then wherever the last export went), not where the app was started.
+        start = str(Path(self._export_folder or Path.home()) / ((name or "chat") + suffix))
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), start,
                                               self.tr("Markdown (*.md)") if kind == "markdown"
                                               else self.tr("JSON (*.json)"))
         if path:
-            self.export_chat(path, kind)
+            if self.export_chat(path, kind):
+                self._export_folder = str(Path(path).parent)
 
     def export_chat(self, path: str, kind: str) -> bool:
         text = (self.store.export_markdown if kind == "markdown" else self.store.export_json)(self.current)

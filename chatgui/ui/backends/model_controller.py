@@ -18,6 +18,7 @@ from chatgui.store import AppSettings
 from chatgui.ui.common.i18n import current_language
 
 from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.common.plain_errors import plain_load_error
 from chatgui.ui.options import LaunchOptions
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
@@ -116,6 +117,10 @@ class ModelController(QObject):
         reason = self.send_blocked_reason()
         if reason:
             self.status.showMessage(reason, 5000)
+        elif any(self.notices.get(key) for key in ("first-run", "load-error", "fetch-error")):
+            # That notice already offers a model: do not stack a second one on it.
+            self.status.showMessage(self.tr("No model is loaded yet: choose one above. Your message stays in "
+                                            "the box."), 6000)
         else:
             self.notices.show_notice("no-model", self.tr("No model is loaded yet, so nothing can answer. Download "
                                                          "the default model or choose a .gguf file; your message "
@@ -145,6 +150,7 @@ class ModelController(QObject):
 
     def _on_load_started(self, path: str) -> None:
         self.set_waiting("load")
+        self.notices.remove("no-model")   # a model is on its way
         self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
 
     def _on_loaded(self, info: ModelInfo) -> None:
@@ -165,6 +171,7 @@ class ModelController(QObject):
         self.model_ready.emit(info)
 
     def _on_load_failed(self, message: str) -> None:
+        technical, message = message, plain_load_error(message)
         self.set_waiting(None)
         self.status.hide_progress(self.tr("The model could not be loaded."))
         if self.loaded is not None:
@@ -172,9 +179,10 @@ class ModelController(QObject):
                 message=message, name=self.loaded.name)
             if self.loaded.is_local:
                 self.panel.show_model_path(self.loaded.path)
-            self.notices.show_notice("load-error", message, "error")
+            notice = self.notices.show_notice("load-error", message, "error")
         else:
-            self.notices.show_notice("load-error", message, "error", self._model_actions())
+            notice = self.notices.show_notice("load-error", message, "error", self._model_actions())
+        notice.setToolTip(technical)   # the exact reason, for a bug report
 
     def _note_model_language(self, info: ModelInfo) -> None:
         """In a translated interface, say once that the default model mostly speaks English."""
@@ -194,6 +202,7 @@ class ModelController(QObject):
     # -- first-run download ----------------------------------------------------------------
     def fetch_default(self) -> None:
         self.notices.remove("first-run")
+        self.notices.remove("no-model")
         self.notices.remove("fetch-error")
         self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info", closable=False)
         self.status.show_progress(self.tr(FETCH_STAGES["download"]), None)

@@ -49,6 +49,10 @@ class BackendPanel(QGroupBox):
                                         "file; never in chat files or exports."))
         self.remote_model = _named(QComboBox(), "remoteModelCombo", self.tr("Server model"))
         self.remote_model.setEditable(True)
+        # Long model names must neither widen the panel nor show only their tail.
+        self.remote_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.remote_model.setMinimumContentsLength(12)
+        self.remote_model.currentTextChanged.connect(self._show_model_start)
         self.remote_model.lineEdit().setPlaceholderText(self.tr("the server's first model"))
         self.refresh_button = _named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
                                      self.tr("List the server's models"))
@@ -119,6 +123,11 @@ class BackendPanel(QGroupBox):
     def set_listing(self, listing: bool) -> None:
         """While the server's model list is being fetched, Refresh waits."""
         self.refresh_button.setEnabled(not listing)
+
+    def _show_model_start(self, text: str) -> None:
+        self.remote_model.setToolTip(text)
+        if not self.remote_model.lineEdit().hasFocus():
+            self.remote_model.lineEdit().setCursorPosition(0)
 
     def set_state(self, text: str, error: bool = False) -> None:
         self.state.setText(text)

@@ -1,6 +1,7 @@
 """The list of chats on the left: search, new, rename (in place), delete."""
 from __future__ import annotations
 
+import datetime
 import time
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer, Signal
@@ -9,6 +10,21 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLineEdit, QListW
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 UNTITLED = QT_TRANSLATE_NOOP("ChatListPanel", "New chat")   # shown translated
+
+
+GROUPS = (QT_TRANSLATE_NOOP("ChatListPanel", "Today"), QT_TRANSLATE_NOOP("ChatListPanel", "Yesterday"),
+          QT_TRANSLATE_NOOP("ChatListPanel", "Previous 7 days"), QT_TRANSLATE_NOOP("ChatListPanel", "Older"))
+HEADER_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+def day_group(updated: float, today: datetime.date) -> str:
+    """Which of GROUPS a chat last changed at `updated` (epoch seconds) falls in, by local calendar day."""
+    days = (today - datetime.date.fromtimestamp(updated)).days
+    if days <= 0:
+        return GROUPS[0]
+    if days == 1:
+        return GROUPS[1]
+    return GROUPS[2] if days <= 7 else GROUPS[3]
 
 
 class ChatListPanel(QWidget):
@@ -66,12 +82,18 @@ class ChatListPanel(QWidget):
 
     # -- contents --------------------------------------------------------------------------
     def set_chats(self, entries: list[tuple[str, str, float]], current_id: str | None) -> None:
-        """entries: (id, title, updated) newest first. Keeps `current_id` selected."""
+        """entries: (id, title, updated) newest first, shown under Today / Yesterday / Previous
+        7 days / Older. Keeps `current_id` selected."""
         self._filling = True
         try:
             self.list.clear()
             untitled = self.tr(UNTITLED)
+            group = None
+            today = datetime.date.today()
             for chat_id, title, updated in entries:
+                if day_group(updated, today) != group:
+                    group = day_group(updated, today)
+                    self._add_header(self.tr(group))
                 item = QListWidgetItem(title or untitled)
                 item.setData(ID_ROLE, chat_id)
                 item.setToolTip(f"{title or untitled}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}")
@@ -83,11 +105,28 @@ class ChatListPanel(QWidget):
             self._filling = False
         self._update_buttons()
 
+    def _add_header(self, text: str) -> None:
+        item = QListWidgetItem(text)
+        item.setFlags(Qt.ItemFlag.NoItemFlags)   # not selectable: the arrow keys pass over it
+        font = item.font()
+        font.setBold(True)
+        font.setPointSizeF(font.pointSizeF() * 0.85)
+        item.setFont(font)
+        item.setData(HEADER_ROLE, True)
+        self.list.addItem(item)
+
+    def _chat_items(self) -> list[QListWidgetItem]:
+        items = (self.list.item(i) for i in range(self.list.count()))
+        return [item for item in items if not item.data(HEADER_ROLE)]
+
+    def group_headers(self) -> list[str]:
+        return [self.list.item(i).text() for i in range(self.list.count()) if self.list.item(i).data(HEADER_ROLE)]
+
     def chat_ids(self) -> list[str]:
-        return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
+        return [item.data(ID_ROLE) for item in self._chat_items()]
 
     def titles(self) -> list[str]:
-        return [self.list.item(i).text() for i in range(self.list.count())]
+        return [item.text() for item in self._chat_items()]
 
     def current_id(self) -> str | None:
         item = self.list.currentItem()

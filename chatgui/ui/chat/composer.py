@@ -1,4 +1,5 @@
-"""Where the user types: Enter sends, Shift+Enter starts a new line; Send turns into Stop.
+"""Where the user types: a rounded box that grows with its text (up to MAX_LINES), with the
+send button inside it; Enter sends, Shift+Enter starts a new line; Send turns into Stop.
 
 A very large paste (a whole file) is kept aside as an attachment shown as one line, instead of
 being put in the editor: laying out a megabyte-long paragraph takes the text editor about half a
@@ -6,11 +7,35 @@ second on every keystroke. The attachment is sent after the typed text.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontMetrics
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPlainTextEdit, QPushButton, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QFontMetrics, QIcon, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QPlainTextEdit, QSizePolicy, QToolButton, QVBoxLayout,
+                               QWidget)
 
 LARGE_PASTE_CHARS = 100_000
+MIN_LINES, MAX_LINES = 2, 10
+COLUMN_WIDTH = 800   # as conversation_view.MAX_COLUMN_WIDTH   # the box grows with its text between these; then it scrolls
+
+
+def _icon(kind: str) -> QIcon:
+    """An arrow up (send) or a square (stop), drawn in white for the accent-coloured button."""
+    pixmap = QPixmap(40, 40)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(QColor("white"), 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                        Qt.PenJoinStyle.RoundJoin))
+    if kind == "send":
+        path = QPainterPath(QPointF(20, 31))
+        path.lineTo(20, 9)
+        path.moveTo(11, 18)
+        path.lineTo(20, 9)
+        path.lineTo(29, 18)
+        painter.drawPath(path)
+    else:
+        painter.fillRect(12, 12, 16, 16, QColor("white"))
+    painter.end()
+    return QIcon(pixmap)
 
 
 class MessageInput(QPlainTextEdit):
@@ -26,8 +51,14 @@ class MessageInput(QPlainTextEdit):
         self.setAccessibleName(self.tr("Message"))
         self.setPlaceholderText(self.tr("Type a message. Enter sends, Shift+Enter adds a line."))
         self.setTabChangesFocus(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().documentLayout().documentSizeChanged.connect(self._fit_height)
+        self._fit_height()
+
+    def _fit_height(self, *_):
         lines = QFontMetrics(self.font()).lineSpacing()
-        self.setMinimumHeight(2 * lines + 16)
+        shown = min(MAX_LINES, max(MIN_LINES, int(self.document().size().height())))
+        self.setFixedHeight(shown * lines + 2 * int(self.document().documentMargin()) + 2 * self.frameWidth())
 
     def insertFromMimeData(self, source):   # noqa: N802 (Qt override)
         if source.hasText():
@@ -76,33 +107,56 @@ class InputBar(QWidget):
         chip.addStretch(1)
         self.attachment_row.hide()
         outer.addWidget(self.attachment_row)
-        layout = QHBoxLayout()
-        outer.addLayout(layout, 1)
+        self.composer = QFrame(self)
+        self.composer.setObjectName("composer")
+        layout = QHBoxLayout(self.composer)
+        layout.setContentsMargins(10, 4, 6, 6)
+        outer.addWidget(self.composer)
         self.input = MessageInput(self)
         self.input.large_paste.connect(self.attach)
-        layout.addWidget(self.input, 1)
-        column = QVBoxLayout()
-        self.send_button = QPushButton(self.tr("Send"))
-        self.send_button.setObjectName("sendButton")
-        self.send_button.setAccessibleName(self.tr("Send"))
-        self.send_button.setToolTip(self.tr("Send (Enter)"))
-        self.send_button.setDefault(True)
-        self.stop_button = QPushButton(self.tr("Stop"))
-        self.stop_button.setObjectName("stopButton")
-        self.stop_button.setAccessibleName(self.tr("Stop"))
-        self.stop_button.setToolTip(self.tr("Stop the reply (Esc)"))
+        layout.addWidget(self.input, 1, Qt.AlignmentFlag.AlignVCenter)
+        self.send_button = self._round_button(self.tr("Send"), "sendButton", "send", self.tr("Send (Enter)"))
+        self.stop_button = self._round_button(self.tr("Stop"), "stopButton", "stop", self.tr("Stop the reply (Esc)"))
         self.stop_button.hide()
-        column.addWidget(self.send_button)
-        column.addWidget(self.stop_button)
-        column.addStretch(1)
-        layout.addLayout(column)
+        layout.addWidget(self.send_button, 0, Qt.AlignmentFlag.AlignBottom)
+        layout.addWidget(self.stop_button, 0, Qt.AlignmentFlag.AlignBottom)
+        self.busy_hint = QLabel("")   # says why Enter did nothing
+        self.busy_hint.setObjectName("composerHint")
+        self.busy_hint.setEnabled(False)
+        self.busy_hint.setWordWrap(True)
+        self.busy_hint.hide()
+        outer.addWidget(self.busy_hint)
         self.input.submitted.connect(self.send_clicked)
         self.send_button.clicked.connect(self.send_clicked)
         self.stop_button.clicked.connect(self.stop_clicked)
 
+    def _round_button(self, text: str, name: str, icon: str, tip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)   # for screen readers; the icon is what is seen
+        button.setObjectName(name)
+        button.setAccessibleName(text)
+        button.setToolTip(tip)
+        button.setIcon(_icon(icon))
+        button.setIconSize(QSize(18, 18))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        return button
+
+    def resizeEvent(self, event):   # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        side = max(12, (self.width() - COLUMN_WIDTH + 1) // 2)   # under the message column
+        self.layout().setContentsMargins(side, 4, side, 10)
+
+    def show_hint(self, text: str) -> None:
+        """A line under the box (e.g. why Enter did nothing); "" hides it."""
+        self.busy_hint.setText(text)
+        self.busy_hint.setVisible(bool(text))
+
     def set_streaming(self, streaming: bool) -> None:
         self.send_button.setVisible(not streaming)
         self.stop_button.setVisible(streaming)
+        if not streaming:
+            self.show_hint("")
 
     def set_send_blocked(self, reason: str) -> None:
         """reason "": Send works; else Send is off and its tooltip says why (the model is still

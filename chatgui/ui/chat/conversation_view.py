@@ -4,13 +4,17 @@ Streaming touches only the streaming message's widget; the rest of the chat is n
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
-from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QPoint, Qt, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
 from chatgui.store import Chat
 
 from chatgui.ui.chat.message_widget import MessageWidget
 
+# Lines of ~80-90 characters are read most easily; wider windows get margins instead of longer lines.
+MAX_COLUMN_WIDTH = 800
+MIN_SIDE_MARGIN = 12
+PIN_MS = 400
 EMPTY_HINT = QT_TRANSLATE_NOOP("ConversationView", "Ask anything. Enter sends, Shift+Enter starts a new line.")
 
 
@@ -40,15 +44,32 @@ class ConversationView(QScrollArea):
         self._hint.setWordWrap(True)
         self._layout.addWidget(self._hint, 1)
         self._layout.addStretch(1)
+        # Room below the last message, so that flipping to a shorter version can keep the
+        # navigator under the pointer (see keep_at); none otherwise.
+        self._bottom_room = QWidget()
+        self._bottom_room.setFixedHeight(0)
+        self._layout.addWidget(self._bottom_room)
         self.setWidget(self._content)
         self._widgets: dict[str, MessageWidget] = {}
         self._order: list[str] = []      # message ids, top to bottom
         self._chat: Chat | None = None
         self._stick_to_bottom = True
+        self._pin: tuple[str, int] | None = None   # (message id, viewport y) held in place, see keep_at
+        self._pin_timer = QTimer(self, singleShot=True, interval=PIN_MS)
+        self._pin_timer.timeout.connect(self._release_pin)
         self.token_view = False
         bar = self.verticalScrollBar()
         bar.valueChanged.connect(self._remember_position)
         bar.rangeChanged.connect(self._follow_bottom)
+        # Floats over the bottom of the conversation while the user reads further up.
+        self.jump_button = QToolButton(self.viewport())
+        self.jump_button.setObjectName("jumpToLatestButton")
+        self.jump_button.setText(self.tr("↓ Latest"))
+        self.jump_button.setToolTip(self.tr("Jump to the latest message"))
+        self.jump_button.setAccessibleName(self.tr("Jump to the latest message"))
+        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.jump_button.clicked.connect(self.jump_to_latest)
+        self.jump_button.hide()
 
     # -- whole chat ------------------------------------------------------------------------
     def show_chat(self, chat: Chat | None, busy: bool = False, scroll_to_end: bool = True) -> None:
@@ -78,6 +99,8 @@ class ConversationView(QScrollArea):
             self.setUpdatesEnabled(True)
         self._chat = chat
         if scroll_to_end:
+            self._pin = None
+            self._bottom_room.setFixedHeight(0)
             self._stick_to_bottom = True
             self.scroll_to_bottom()
 
@@ -91,7 +114,7 @@ class ConversationView(QScrollArea):
         widget.inspect_requested.connect(self.inspect_requested)
         widget.set_busy(busy)
         widget.set_token_view(self.token_view)
-        self._layout.insertWidget(self._layout.count() - 1, widget)
+        self._layout.insertWidget(self._layout.count() - 2, widget)   # before the stretch and the room
         self._widgets[message.id] = widget
         self._order.append(message.id)
 
@@ -122,15 +145,75 @@ class ConversationView(QScrollArea):
         finally:
             self.setUpdatesEnabled(True)
 
+    # -- layout ----------------------------------------------------------------------------
+    def resizeEvent(self, event):   # noqa: N802 (Qt override)
+        super().resizeEvent(event)
+        width = self.viewport().width()
+        side = max(MIN_SIDE_MARGIN, (width - MAX_COLUMN_WIDTH + 1) // 2)
+        self._layout.setContentsMargins(side, 12, side, 12)
+        self._update_jump_button()
+
     # -- scrolling -------------------------------------------------------------------------
     def scroll_to_bottom(self) -> None:
         bar = self.verticalScrollBar()
         bar.setValue(bar.maximum())
 
+    def widget_top(self, message_id: str) -> int | None:
+        """Where the message's widget starts, in the viewport's coordinates."""
+        widget = self._widgets.get(message_id)
+        return widget.mapTo(self.viewport(), QPoint(0, 0)).y() if widget is not None else None
+
+    def keep_at(self, message_id: str, viewport_y: int) -> None:
+        """Keep the message starting at viewport_y: after `< >` the navigator stays under the
+        pointer, even when the new version is shorter than the old one. The new widget's height
+        settles over a few layout passes, so the place is held for PIN_MS."""
+        self._pin = (message_id, viewport_y)
+        self._stick_to_bottom = False
+        self._apply_pin()
+        QTimer.singleShot(0, self._apply_pin)
+        self._pin_timer.start()
+
+    def _apply_pin(self) -> None:
+        widget = self._widgets.get(self._pin[0]) if self._pin else None
+        if widget is None:
+            return
+        self._layout.activate()   # a widget just added has no place yet
+        bar = self.verticalScrollBar()
+        target = widget.y() - self._pin[1]
+        if target > bar.maximum():   # not enough below it: make room (it goes with the next message sent)
+            self._bottom_room.setFixedHeight(self._bottom_room.height() + target - bar.maximum())
+            self._layout.activate()
+        bar.setValue(max(0, target))
+
+    def _release_pin(self) -> None:
+        self._apply_pin()
+        self._pin = None
+
+    def jump_to_latest(self) -> None:
+        self._pin = None
+        self._stick_to_bottom = True
+        self.scroll_to_bottom()
+
+    def _update_jump_button(self) -> None:
+        bar = self.verticalScrollBar()
+        far = bar.maximum() - bar.value() > max(200, self.viewport().height() // 2)
+        button = self.jump_button
+        if far:
+            button.adjustSize()
+            button.move((self.viewport().width() - button.width()) // 2,
+                        self.viewport().height() - button.height() - 12)
+            button.raise_()
+        button.setVisible(far)
+
     def _remember_position(self, value: int) -> None:
         self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
+        self._update_jump_button()
 
     def _follow_bottom(self, _minimum: int, maximum: int) -> None:
+        self._update_jump_button()
+        if self._pin is not None:
+            self._apply_pin()
+            return
         # The content grew (a streaming reply): keep the newest text in sight, unless the user
         # scrolled up to read something.
         if self._stick_to_bottom:

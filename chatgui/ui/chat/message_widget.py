@@ -3,17 +3,20 @@ from __future__ import annotations
 
 from pathlib import PurePath
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.records import ReplyMeta
 from chatgui.store import Message
 
+from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.common.i18n import preset_label
 from chatgui.ui.chat.markdown_body import MarkdownBody
 from chatgui.ui.chat.markdown_split import code_blocks
+from chatgui.ui.chat.thinking import ThinkingSection, split_thinking
+from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 
@@ -22,13 +25,18 @@ from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 MAX_SHOWN_USER_CHARS = 100_000
 
 
-def _tool_button(text: str, tip: str, name: str) -> QToolButton:
+def _tool_button(text: str, tip: str, name: str, icon: str = "") -> QToolButton:
     button = QToolButton()
     button.setText(text)
     button.setToolTip(tip)
     button.setAccessibleName(tip)
     button.setObjectName(name)
     button.setAutoRaise(True)
+    if icon:   # shown as an icon; the text stays for screen readers and the tooltip says what it does
+        button.setIcon(action_icon(icon))
+        button.setIconSize(QSize(16, 16))
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
     return button
 
 
@@ -81,7 +89,10 @@ class MessageWidget(QFrame):
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
         layout.addLayout(self._header(message, sibling_index))
+        self.thinking: ThinkingSection | None = None   # a reasoning model's <think> part
         self.body = self._make_body(message)
+        if self.thinking is not None:
+            layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         self.meta = message.meta               # the message's own dict: token data arrives in it
         self.token_body: TokenBody | None = None
@@ -89,7 +100,7 @@ class MessageWidget(QFrame):
         self.token_popup: TokenPopup | None = None
         self._busy = False
         self.editor: QPlainTextEdit | None = None
-        layout.addLayout(self._actions())
+        layout.addWidget(self._actions())
         self._layout = layout
         self.update_info(message.meta)
 
@@ -103,11 +114,11 @@ class MessageWidget(QFrame):
         font.setBold(True)
         who.setFont(font)
         row.addWidget(who)
-        self.info_label = QLabel()
+        # Elided: a long model name or many details must never widen the conversation.
+        self.info_label = ElidedLabel()
         self.info_label.setObjectName("messageInfo")
         self.info_label.setEnabled(False)   # drawn in the palette's muted text colour
-        row.addWidget(self.info_label)
-        row.addStretch(1)
+        row.addWidget(self.info_label, 1)
         index, count = sibling_index
         self.navigator = None
         if count > 1:
@@ -118,7 +129,7 @@ class MessageWidget(QFrame):
 
     def _make_body(self, message: Message) -> QWidget:
         if message.role == "assistant":
-            return MarkdownBody(message.content, self)
+            return MarkdownBody(self._answer_part(message.content, insert=False), self)
         browser = SafeTextBrowser(self)
         shown = message.content
         if len(shown) > MAX_SHOWN_USER_CHARS:
@@ -128,35 +139,67 @@ class MessageWidget(QFrame):
         browser.set_document(render_plain(shown))
         return browser
 
-    def _actions(self) -> QHBoxLayout:
-        row = QHBoxLayout()
+    def _actions(self) -> QWidget:
+        """The action icons: shown while the pointer is over the message or one of them has the
+        keyboard focus (Tab reaches them); their place is kept, so nothing jumps on hover."""
+        self.action_bar = QWidget(self)
+        self.action_bar.setObjectName("messageActions")
+        self._action_opacity = QGraphicsOpacityEffect(self.action_bar)
+        self._action_opacity.setOpacity(0.0)
+        self.action_bar.setGraphicsEffect(self._action_opacity)
+        row = QHBoxLayout(self.action_bar)
+        row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(2)
-        self.copy_button = _tool_button(self.tr("Copy"), self.tr("Copy message"), "copyButton")
+        self.copy_button = _tool_button(self.tr("Copy"), self.tr("Copy message"), "copyButton", "copy")
         self.copy_button.clicked.connect(self.copy_text)
         row.addWidget(self.copy_button)
         self.copy_code_button = self.regenerate_button = self.edit_button = self.replay_button = None
         self._code_blocks: list[str] = []
         if self.role == "assistant":
-            self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton")
+            self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton", "code")
             self.copy_code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
             self.copy_code_button.clicked.connect(self._copy_only_code_block)
             row.addWidget(self.copy_code_button)
             self.regenerate_button = _tool_button(self.tr("Regenerate"), self.tr("Regenerate answer"),
-                                                  "regenerateButton")
+                                                  "regenerateButton", "regenerate")
             self.regenerate_button.clicked.connect(lambda: self.regenerate_requested.emit(self.message_id))
             row.addWidget(self.regenerate_button)
             self.replay_button = _tool_button(self.tr("Replay"),
                                               self.tr("Replay: regenerate with the recorded settings and seed"),
-                                              "replayButton")
+                                              "replayButton", "replay")
             self.replay_button.clicked.connect(lambda: self.replay_requested.emit(self.message_id))
             row.addWidget(self.replay_button)
             self._update_code_menu()
         else:
-            self.edit_button = _tool_button(self.tr("Edit"), self.tr("Edit and resend"), "editButton")
+            self.edit_button = _tool_button(self.tr("Edit"), self.tr("Edit and resend"), "editButton", "edit")
             self.edit_button.clicked.connect(self.start_editing)
             row.addWidget(self.edit_button)
         row.addStretch(1)
-        return row
+        for button in self.action_bar.findChildren(QToolButton):
+            button.installEventFilter(self)
+        return self.action_bar
+
+    def actions_shown(self) -> bool:
+        return self._action_opacity.opacity() > 0.5
+
+    def _show_actions(self, on: bool) -> None:
+        self._action_opacity.setOpacity(1.0 if on else 0.0)
+
+    def enterEvent(self, event):   # noqa: N802 (Qt override)
+        super().enterEvent(event)
+        self._show_actions(True)
+
+    def leaveEvent(self, event):   # noqa: N802 (Qt override)
+        super().leaveEvent(event)
+        focused = self.action_bar.focusWidget()
+        self._show_actions(focused is not None and focused.hasFocus())
+
+    def eventFilter(self, watched, event):   # noqa: N802 (Qt override)
+        if event.type() == QEvent.Type.FocusIn:
+            self._show_actions(True)
+        elif event.type() == QEvent.Type.FocusOut and not self.underMouse():
+            self._show_actions(False)
+        return False
 
     # -- content ---------------------------------------------------------------------------
     def text(self) -> str:
@@ -173,17 +216,18 @@ class MessageWidget(QFrame):
         """Replace the text of a finished assistant message."""
         self._text = text
         if isinstance(self.body, MarkdownBody):
-            self.body.show_markdown(text)
+            self.body.show_markdown(self._answer_part(text))
             self._update_code_menu()
             self._refresh_token_view()
 
     def stream_text(self, text: str) -> None:
         self._text = text
-        self.body.stream_text(text)
+        self.body.stream_text(self._answer_part(text))
 
     def begin_stream(self, text: str) -> None:
         self._text = text
-        self.body.begin_stream(text)
+        self.body.begin_stream(self._answer_part(text))
+        self.update_info(self.meta)   # a reply saved mid-stream is not "interrupted" while it still streams
         self.set_busy(True)
 
     def show_streamed(self, text: str) -> None:
@@ -199,9 +243,24 @@ class MessageWidget(QFrame):
 
     def end_stream(self, text: str) -> None:
         self._text = text
-        self.body.end_stream(text)
+        self.body.end_stream(self._answer_part(text))
         self._update_code_menu()
         self._refresh_token_view()
+
+    def _answer_part(self, text: str, insert: bool = True) -> str:
+        """Show a <think>…</think> part in the Thinking section; the rest is the answer."""
+        split = split_thinking(text)
+        if split.thinking is None:
+            if self.thinking is not None:
+                self.thinking.hide()
+            return split.answer
+        if self.thinking is None:
+            self.thinking = ThinkingSection(self)
+            if insert:
+                self._layout.insertWidget(self._layout.indexOf(self.body), self.thinking)
+        self.thinking.show()
+        self.thinking.show_thinking(split.thinking, split.done)
+        return split.answer
 
     def update_info(self, meta: dict) -> None:
         self.meta = meta
@@ -223,7 +282,7 @@ class MessageWidget(QFrame):
             parts.append(self.tr("replay"))
         if meta.get("finish_reason") == "cancelled":
             parts.append(self.tr("stopped"))
-        elif meta.get("partial"):
+        elif meta.get("partial") and not getattr(self.body, "streaming", False):
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):
             parts.append(self.tr("failed"))

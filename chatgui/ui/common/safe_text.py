@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QUrl, Qt, Signal
+from PySide6.QtCore import QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPalette, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser
 
+from chatgui.ui.common.code_highlight import highlight_code_blocks
 from chatgui.ui.common.i18n import translate
 
 MARKDOWN_FEATURES = QTextDocument.MarkdownFeature.MarkdownDialectGitHub | QTextDocument.MarkdownFeature.MarkdownNoHTML
@@ -72,6 +73,7 @@ def render_markdown(text: str, parent=None) -> SafeDocument:
     doc.setMarkdown(text, MARKDOWN_FEATURES)
     _strip_images(doc)
     _shade_code_blocks(doc)
+    highlight_code_blocks(doc)
     return doc
 
 
@@ -104,6 +106,9 @@ class SafeTextBrowser(QTextBrowser):
         self.viewport().setAutoFillBackground(False)
         self.setStyleSheet("QTextBrowser { background: transparent; }")
         self.horizontalScrollBar().rangeChanged.connect(self._fit_height)
+        self.viewport().setMouseTracking(True)
+        self.copy_block_button = None   # made when the pointer first reaches a code block
+        self._hovered_code = None
         self.set_document(SafeDocument(self))
 
     def set_document(self, doc: QTextDocument) -> None:
@@ -135,6 +140,54 @@ class SafeTextBrowser(QTextBrowser):
             QDesktopServices.openUrl(url)
         else:
             self.link_refused.emit(url.toString())
+
+    # -- the copy button on a code block ------------------------------------------------------
+    def mouseMoveEvent(self, event):   # noqa: N802 (Qt override)
+        super().mouseMoveEvent(event)
+        self.hover_at(event.position().toPoint())
+
+    def leaveEvent(self, event):   # noqa: N802 (Qt override)
+        super().leaveEvent(event)
+        if self.copy_block_button is not None and not self.copy_block_button.underMouse():
+            self.copy_block_button.hide()
+
+    def hover_at(self, pos) -> None:
+        """The pointer is at `pos` (viewport coordinates): over a code block, show its Copy button
+        at the block's top right corner."""
+        block = self.cursorForPosition(pos).block()
+        if not is_code_block(block):
+            if self.copy_block_button is not None:
+                self.copy_block_button.hide()
+            return
+        while block.previous().isValid() and is_code_block(block.previous()):
+            block = block.previous()
+        self._hovered_code = block
+        button = self._copy_button()
+        top = self.document().documentLayout().blockBoundingRect(block).top() - self.verticalScrollBar().value()
+        button.move(self.viewport().width() - button.width() - 4, int(top) + 2)
+        button.show()
+        button.raise_()
+
+    def _copy_button(self):
+        if self.copy_block_button is None:
+            from PySide6.QtWidgets import QToolButton
+            button = QToolButton(self.viewport())
+            button.setObjectName("copyBlockButton")
+            button.setText(self.tr("Copy"))
+            button.setToolTip(self.tr("Copy code block"))
+            button.setAccessibleName(self.tr("Copy code block"))
+            button.setCursor(Qt.CursorShape.PointingHandCursor)
+            button.clicked.connect(self._copy_hovered_code)
+            button.adjustSize()
+            self.copy_block_button = button
+        return self.copy_block_button
+
+    def _copy_hovered_code(self) -> None:
+        if self._hovered_code is not None and self._hovered_code.isValid():
+            QGuiApplication.clipboard().setText(_code_block_text(self._hovered_code))
+            button = self.copy_block_button
+            button.setText(self.tr("Copied"))
+            QTimer.singleShot(1500, button, lambda: button.setText(self.tr("Copy")))   # (not after it is gone)
 
     def contextMenuEvent(self, event):   # noqa: N802 (Qt override)
         menu = self.createStandardContextMenu(event.pos())

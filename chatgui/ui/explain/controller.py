@@ -60,7 +60,8 @@ class ExplainController(QObject):
         self.inspector = SamplingInspector(window.engine, window.sampling_for_reply, self)
         self.dock = self.inspector.dock
         window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
-        window.splitDockWidget(window.panel, self.dock, Qt.Orientation.Horizontal)
+        # A tab beside the settings: opening it never takes room from the conversation.
+        window.tabifyDockWidget(window.panel, self.dock)
         self.dock.hide()
         self._panel_width: int | None = None   # the settings panel's width while the inspector was closed
         window.panel.installEventFilter(self)
@@ -130,6 +131,9 @@ class ExplainController(QObject):
 
     def _fit_docks(self) -> None:
         w, panel = self.window, self.window.panel
+        if self.dock.isVisible() and self.dock in w.tabifiedDockWidgets(panel):
+            self.dock.raise_()   # the tab just opened is the one shown
+            return
         if panel.isHidden() or panel.isFloating() or self.dock.isFloating():
             return
         width = self._panel_width or max(panel.sizeHint().width(), panel.minimumSizeHint().width())

@@ -221,6 +221,11 @@ class InspectorDock(QDockWidget):
         self.message_label.setWordWrap(True)
         self.message_label.setEnabled(False)
         column.addWidget(self.message_label)
+        # (Empty word-wrapped labels can ask for thousands of pixels; as a tab beside the settings
+        # that would widen the whole window.)
+        body.setMinimumWidth(260)
+        for label in (self.position_label, self.summary_label, self.legend_label, self.message_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setWidget(body)
         self.setMinimumWidth(280)
 

@@ -215,6 +215,9 @@ class ServeController(QObject):
             self.server.stop(reason=self.tr("Stopped serving {old}: the app's model changed. Turn it on again to "
                                             "serve {new}.").format(old=Path(self.server.path).name,
                                                                    new=Path(new_path).name))
+        elif self.server.path is None and new_path:
+            self.group.show_state("off", self.tr("Ready to serve {name}: tick the box to start.").format(
+                name=Path(new_path).stem))
         self.local_path = new_path
 
     def _toggled(self, on: bool) -> None:
@@ -232,8 +235,7 @@ class ServeController(QObject):
         self.status_label.setToolTip(self.tr("OpenAI-compatible API of this app's model (select to copy)"))
         if state == "error":
             self.status.showMessage(text, 8000)
-        elif state == "on":
-            self.status.showMessage(self.tr("Serving the model at {url}").format(url=url), 8000)
+        # (when on, the permanent label above already shows the URL: it is not repeated)
 
     def shutdown(self) -> None:
         self.server.stop(wait=True, announce=False)

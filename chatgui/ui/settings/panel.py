@@ -1,19 +1,35 @@
-"""The settings dock: model file and device, system prompt, sampling. Changes apply to the next
-reply; the model is reloaded only when the user presses Load."""
+"""The settings dock: the model picker (options folded), system prompt, sampling preset (the
+fields folded under Advanced). Changes apply to the next reply; the model is reloaded only when
+the user picks another one or presses Load."""
 from __future__ import annotations
+
+from pathlib import PurePath
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
+from chatgui.common import paths
 from chatgui.common.types import PRESETS, SamplingSettings
 
+from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label
+from chatgui.ui.common.wheel_guard import guard_wheel
 
 DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
 CUSTOM = "Custom"   # a preset's data key (shown translated, see i18n.preset_label)
+BROWSE = "\0browse"   # the picker's last item
+
+
+def installed_models(limit: int = 200) -> list[tuple[str, str]]:
+    """(name, path) of the .gguf files under the models folder, by name."""
+    try:
+        found = sorted(paths.models_dir().rglob("*.gguf"))[:limit]
+    except OSError:
+        return []
+    return [(p.stem, str(p)) for p in found if p.is_file()]
 
 
 def _named(widget, name: str, accessible: str):
@@ -53,7 +69,9 @@ class SettingsPanel(QDockWidget):
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
         body = QWidget()
         column = QVBoxLayout(body)
-        column.addWidget(self._model_group())
+        self.model_group = self._model_group()
+        self._local_only: list[QWidget] = [self.model_group]   # hidden while a server answers
+        column.addWidget(self.model_group)
         column.addWidget(self._prompt_group())
         column.addWidget(self._sampling_group())
         column.addStretch(1)
@@ -65,32 +83,52 @@ class SettingsPanel(QDockWidget):
         self.setWidget(scroll)
         self._updating = False
         self.set_sampling(SamplingSettings(), random_seed=True)
+        guard_wheel(self)
 
     # -- building --------------------------------------------------------------------------
     def _model_group(self) -> QGroupBox:
+        """The model picker on top (installed models and Browse…); the file, device and context
+        length folded under "Model options"."""
         group = QGroupBox(self.tr("Model"))
-        form = QFormLayout(group)
+        column = QVBoxLayout(group)
+        self.model_combo = _named(QComboBox(), "modelCombo", self.tr("Model"))
+        self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model_combo.setMinimumContentsLength(14)
+        browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
+        picker = QHBoxLayout()
+        picker.addWidget(self.model_combo, 1)
+        picker.addWidget(browse)
+        column.addLayout(picker)
+
+        options = QWidget()
+        form = QFormLayout(options)
+        form.setContentsMargins(0, 0, 0, 0)
         self.model_path = _named(QLineEdit(), "modelPathEdit", self.tr("Model file"))
         self.model_path.setPlaceholderText(self.tr("a .gguf file"))
-        browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
         default = _named(QPushButton(self.tr("Default model")), "defaultModelButton", self.tr("Use the default model"))
-        row = QHBoxLayout()
-        row.addWidget(browse)
-        row.addWidget(default)
         self.device = _named(QComboBox(), "deviceCombo", self.tr("Device"))
         self.set_available_devices(["auto", "cpu"])
         self.context_length = _int("contextLengthSpin", self.tr("Context length"), 0, 1 << 20, 256)
-        self.context_length.setSpecialValueText(self.tr("Model default"))
-        self.context_length.setToolTip(self.tr("Context length in tokens (0: the model's own)"))
+        self.context_length.setSpecialValueText(self.tr("Automatic"))
+        self.context_length.setToolTip(self.tr("Context length in tokens. Automatic: the model's own, at most 4,096 "
+                                               "(each token of context takes memory); enter a number to use more."))
         self.load_button = _named(QPushButton(self.tr("Load model")), "loadModelButton", self.tr("Load model"))
+        row = QHBoxLayout()
+        row.addWidget(default)
+        row.addStretch(1)
+        row.addWidget(self.load_button)
         form.addRow(self.tr("File"), self.model_path)
-        form.addRow("", row)
         form.addRow(self.tr("Device"), self.device)
         form.addRow(self.tr("Context"), self.context_length)
-        form.addRow("", self.load_button)
+        form.addRow(row)
+        self.model_options = FoldSection(self.tr("Model options"), options, "modelOptions")
+        column.addWidget(self.model_options)
         browse.clicked.connect(self._browse)
         default.clicked.connect(self.default_model_requested)
         self.load_button.clicked.connect(self._request_load)
+        self.model_combo.activated.connect(self._model_picked)
+        self.model_path.textChanged.connect(self._show_model_in_combo)
+        self.set_installed_models(installed_models())
         return group
 
     def _prompt_group(self) -> QGroupBox:
@@ -110,7 +148,6 @@ class SettingsPanel(QDockWidget):
 
     def _sampling_group(self) -> QGroupBox:
         group = QGroupBox(self.tr("Sampling (next reply)"))
-        form = QFormLayout(group)
         self.preset = _named(QComboBox(), "presetCombo", self.tr("Preset"))
         for name in (CUSTOM, *PRESETS):
             self.preset.addItem(preset_label(name), name)
@@ -135,7 +172,11 @@ class SettingsPanel(QDockWidget):
         self.min_p.setToolTip(self.tr("Drop tokens less likely than this fraction of the most likely one"))
         self.repeat_penalty.setToolTip(self.tr("Above 1 makes repeating earlier tokens less likely"))
         self.random_seed.setToolTip(self.tr("A new seed for every reply; untick to repeat a reply exactly"))
-        form.addRow(self.tr("Preset"), row)
+        top = QFormLayout()
+        top.addRow(self.tr("Preset"), row)
+        fields = QWidget()
+        form = QFormLayout(fields)
+        form.setContentsMargins(0, 0, 0, 0)
         form.addRow(self.tr("Temperature"), self.temperature)
         form.addRow("Top-k", self.top_k)
         form.addRow("Top-p", self.top_p)
@@ -143,6 +184,10 @@ class SettingsPanel(QDockWidget):
         form.addRow(self.tr("Repetition penalty"), self.repeat_penalty)
         form.addRow(self.tr("Max new tokens"), self.max_new_tokens)
         form.addRow(self.tr("Seed"), seed_row)
+        column = QVBoxLayout(group)
+        column.addLayout(top)
+        self.advanced = FoldSection(self.tr("Advanced"), fields, "advancedSampling")
+        column.addWidget(self.advanced)
         self.preset.activated.connect(lambda _i: self.apply_preset(self.preset.currentData()))
         reset.clicked.connect(lambda: self.set_sampling(SamplingSettings(), random_seed=True))
         for box in (self.temperature, self.top_k, self.top_p, self.min_p, self.repeat_penalty, self.max_new_tokens,
@@ -151,9 +196,24 @@ class SettingsPanel(QDockWidget):
         self.random_seed.toggled.connect(self._sampling_edited)
         return group
 
+    def mark_local_only(self, widget: QWidget) -> None:
+        """A section that only matters for the local model (hidden while a server answers)."""
+        self._local_only.append(widget)
+
+    def show_local_sections(self, on: bool) -> None:
+        for widget in self._local_only:
+            widget.setVisible(on)
+
+    def show_model_context(self, info) -> None:
+        """Say what "Automatic" came to for the loaded model (a ModelInfo)."""
+        count = info.context_length
+        if info.is_local and count > 0:
+            self.context_length.setSpecialValueText(self.tr("Automatic ({count} tokens)").format(count=count))
+
     def insert_group(self, index: int, group: QWidget) -> None:
         """Add a group made elsewhere (e.g. the backend choice) at this place in the dock."""
         self._column.insertWidget(index, group)
+        guard_wheel(self)
 
     # -- model -----------------------------------------------------------------------------
     def set_model(self, path: str | None, device: str, context_length: int | None) -> None:
@@ -164,6 +224,40 @@ class SettingsPanel(QDockWidget):
             index = self.device.count() - 1
         self.device.setCurrentIndex(index)
         self.context_length.setValue(context_length or 0)
+
+    def set_installed_models(self, models: list[tuple[str, str]]) -> None:
+        """Fill the picker: (shown name, path) of the models on this computer (the Models page
+        may call this with its own list), then "Browse…"."""
+        current = self.model_path.text() if hasattr(self, "model_path") else ""
+        self.model_combo.blockSignals(True)
+        self.model_combo.clear()
+        for name, path in models:
+            self.model_combo.addItem(name, path)
+            self.model_combo.setItemData(self.model_combo.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        self.model_combo.addItem(self.tr("Browse…"), BROWSE)
+        self.model_combo.blockSignals(False)
+        self._show_model_in_combo(current)
+
+    def _show_model_in_combo(self, path: str) -> None:
+        path = path.strip()
+        index = self.model_combo.findData(path) if path else -1
+        if index < 0 and path:
+            self.model_combo.insertItem(0, PurePath(path).stem, path)
+            self.model_combo.setItemData(0, path, Qt.ItemDataRole.ToolTipRole)
+            index = 0
+        self.model_combo.blockSignals(True)
+        self.model_combo.setCurrentIndex(index)
+        self.model_combo.blockSignals(False)
+        self.model_combo.setToolTip(path)
+
+    def _model_picked(self, index: int) -> None:
+        path = self.model_combo.itemData(index)
+        if path == BROWSE:
+            self._show_model_in_combo(self.model_path.text())
+            self._browse()
+        elif path and path != self.model_path.text():
+            self.model_path.setText(path)
+            self._request_load()
 
     def set_available_devices(self, devices: list[str]) -> None:
         current = self.device.currentData() or "auto"

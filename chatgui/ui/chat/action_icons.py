@@ -1,0 +1,57 @@
+"""The small icons of a message's actions (copy, code, regenerate, replay, edit), drawn here in
+a grey that reads on light and dark backgrounds alike, so no image files or icon theme are needed."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPainterPath, QPen, QPixmap
+
+GREY = QColor("#8b8f98")
+SIZE = 32   # drawn at 2x for sharp 16 px icons
+
+
+def _painter(pixmap: QPixmap) -> QPainter:
+    painter = QPainter(pixmap)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setPen(QPen(GREY, 2.6, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+    return painter
+
+
+@lru_cache(maxsize=None)
+def action_icon(kind: str) -> QIcon:
+    pixmap = QPixmap(SIZE, SIZE)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = _painter(pixmap)
+    if kind == "copy":
+        p.drawRoundedRect(QRectF(10, 10, 16, 17), 3, 3)
+        p.drawPolyline([QPointF(6, 21), QPointF(6, 6), QPointF(19, 6)])
+    elif kind == "code":
+        font = QFont()
+        font.setPixelSize(15)
+        font.setBold(True)
+        p.setFont(font)
+        p.setPen(GREY)
+        p.drawText(QRectF(0, 0, SIZE, SIZE), Qt.AlignmentFlag.AlignCenter, "</>")
+    elif kind == "regenerate":
+        p.drawArc(QRectF(7, 7, 18, 18), 60 * 16, 290 * 16)
+        path = QPainterPath(QPointF(21, 4))
+        path.lineTo(21.5, 9.5)
+        path.lineTo(16, 10)
+        p.drawPath(path)
+    elif kind == "replay":
+        path = QPainterPath(QPointF(11, 7))
+        path.lineTo(25, 16)
+        path.lineTo(11, 25)
+        path.closeSubpath()
+        p.drawPath(path)
+    elif kind == "edit":
+        path = QPainterPath(QPointF(7, 25))
+        path.lineTo(8.5, 19)
+        path.lineTo(21, 6.5)
+        path.lineTo(25.5, 11)
+        path.lineTo(13, 23.5)
+        path.closeSubpath()
+        p.drawPath(path)
+    p.end()
+    return QIcon(pixmap)
