@@ -605,6 +605,10 @@
         <translation>新建对话(&amp;N)</translation>
     </message>
     <message>
+        <source>&amp;Models…</source>
+        <translation>模型(&amp;M)…</translation>
+    </message>
+    <message>
         <source>Export as &amp;Markdown…</source>
         <translation>导出为 &amp;Markdown…</translation>
     </message>
@@ -1029,6 +1033,13 @@
     </message>
 </context>
 <context>
+    <name>ModelsWindow</name>
+    <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+</context>
+<context>
     <name>Notice</name>
     <message>
         <source>Information notice</source>
@@ -1335,6 +1346,14 @@
     <message>
         <source>Choose a model file</source>
         <translation>选择模型文件</translation>
+    </message>
+    <message>
+        <source>Models…</source>
+        <translation>模型…</translation>
+    </message>
+    <message>
+        <source>Download a model from the catalog, or manage the ones on this computer</source>
+        <translation>从模型目录下载模型，或管理本机上的模型</translation>
     </message>
     <message>
         <source>Default model</source>

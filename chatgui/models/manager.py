@@ -95,6 +95,9 @@ class DownloadManager:
         job = self._jobs.get(key)
         return job is not None and job.running
 
+    def running_keys(self) -> list[str]:
+        return [key for key, job in list(self._jobs.items()) if job.running]
+
     def pause(self, key: str) -> None:
         job = self._jobs.get(key)
         if job is not None and job.running:

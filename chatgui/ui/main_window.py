@@ -24,6 +24,7 @@ from chatgui.ui.backends.controller import BackendController
 from chatgui.ui.backends.panel import LOCAL
 from chatgui.ui.backends.model_controller import ModelController
 from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.models.window import ModelsFeature
 from chatgui.ui.options import LaunchOptions, options_from_env
 from chatgui.ui.chat.reply_controller import ReplyController
 from chatgui.ui.settings.panel import SettingsPanel
@@ -63,6 +64,9 @@ class MainWindow(QMainWindow):
         self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
+        self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
+                                         self.panel.set_installed_models)
+        self.panel.models_requested.connect(self.open_models)
         self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
         self.theme_menu = ThemeMenu(self, self.view_menu)
         self.view_menu.addMenu(self.theme_menu)
@@ -108,6 +112,7 @@ class MainWindow(QMainWindow):
         file_menu = self.menuBar().addMenu(self.tr("&File"))
         file_menu.setObjectName("fileMenu")   # found by name, not by its (translated) title
         self.new_action = self._action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New, self.new_chat)
+        self.models_action = self._action(file_menu, self.tr("&Models…"), QKeySequence("Ctrl+M"), self.open_models)
         file_menu.addSeparator()
         self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
         self._action(file_menu, self.tr("Export as &JSON…"), None, lambda: self.export_dialog("json"))
@@ -429,6 +434,12 @@ class MainWindow(QMainWindow):
     def sampling_for_reply(self) -> dict:
         return self.panel.sampling().to_dict()
 
+    def open_models(self):
+        """The Models page: fit labels for the context length in use (or the default one)."""
+        loaded = self.models.loaded
+        context = loaded.context_length if loaded is not None and loaded.is_local else 0
+        return self.models_page.open(context or self.settings.context_length or 4096)
+
     def stop_reply(self) -> None:
         self.replies.stop()
 
@@ -505,5 +516,6 @@ class MainWindow(QMainWindow):
         self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None
         store_window(self, self.settings)
         self.backend.shutdown()       # stops serving the model
+        self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
         event.accept()

@@ -50,6 +50,9 @@ class DownloadController(QObject):
     def is_running(self, key: str) -> bool:
         return self.manager.is_running(key)
 
+    def running_keys(self) -> list[str]:
+        return self.manager.running_keys()
+
     def partial_bytes(self, spec) -> int:
         return self.manager.partial_bytes(spec)
 

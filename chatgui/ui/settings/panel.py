@@ -56,6 +56,7 @@ def _int(name: str, label: str, lo: int, hi: int, step: int = 1) -> QSpinBox:
 class SettingsPanel(QDockWidget):
     load_model_requested = Signal(str, str, int)   # path, device, context length (0: the model's)
     default_model_requested = Signal()
+    models_requested = Signal()          # the Models page (catalog, downloads)
     system_prompt_edited = Signal(str)
     default_system_prompt_set = Signal(str)
     sampling_changed = Signal()
@@ -98,6 +99,11 @@ class SettingsPanel(QDockWidget):
         picker = QHBoxLayout()
         picker.addWidget(self.model_combo, 1)
         picker.addWidget(browse)
+        models = _named(QPushButton(self.tr("Models…")), "modelsButton",
+                        self.tr("Download a model from the catalog, or manage the ones on this computer"))
+        models.setToolTip(self.tr("Download a model from the catalog, or manage the ones on this computer"))
+        models.clicked.connect(self.models_requested)
+        picker.addWidget(models)
         column.addLayout(picker)
 
         options = QWidget()
