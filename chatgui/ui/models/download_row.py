@@ -5,6 +5,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from chatgui.models.transfer import Progress
+from chatgui.ui.common.i18n import translate
 
 
 def mb(n: float) -> str:
@@ -16,6 +17,20 @@ def time_left(seconds: float | None) -> str:
         return "—"
     s = int(seconds)
     return f"{s // 3600} h {s // 60 % 60:02d} min" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def progress_text(p: Progress) -> str:
+    """'34 / 98 MB · 35% · 5.1 MB/s · 0:13 left', or what the stage is (waiting, checking, installing)."""
+    frac = p.fraction or 0.0
+    if p.stage == "waiting":
+        return translate("DownloadRow", "Waiting for another download of this model…")
+    if p.stage == "verify":
+        return translate("DownloadRow", "Checking the file… {0}%").format(f"{frac * 100:.0f}")
+    if p.stage == "install":
+        return translate("DownloadRow", "Installing…")
+    return translate("DownloadRow", "{0} / {1} · {2}% · {3} MB/s · {4} left").format(
+        f"{p.done / 1e6:,.0f}", mb(p.total) if p.total else "?", f"{frac * 100:.0f}", f"{p.speed / 1e6:.1f}",
+        time_left(p.eta))
 
 
 class DownloadRow(QWidget):
@@ -47,19 +62,8 @@ class DownloadRow(QWidget):
     def show_progress(self, p: Progress) -> None:
         self.pause_button.show()
         self.resume_button.hide()
-        frac = p.fraction or 0.0
-        self.bar.setValue(int(frac * 1000))
-        total = mb(p.total) if p.total else "?"
-        if p.stage == "waiting":
-            text = self.tr("Waiting for another download of this model…")
-        elif p.stage == "verify":
-            text = self.tr("Checking the file… {0}%").format(f"{frac * 100:.0f}")
-        elif p.stage == "install":
-            text = self.tr("Installing…")
-        else:
-            text = self.tr("{0} / {1} · {2}% · {3} MB/s · {4} left").format(
-                f"{p.done / 1e6:,.0f}", total, f"{frac * 100:.0f}", f"{p.speed / 1e6:.1f}", time_left(p.eta))
-        self.label.setText(text)
+        self.bar.setValue(int((p.fraction or 0.0) * 1000))
+        self.label.setText(progress_text(p))
 
     def show_paused(self, done: int, total: int | None) -> None:
         self.pause_button.hide()
