@@ -115,3 +115,31 @@ def test_refusals_name_the_field_and_the_server_keeps_serving(client, kw, param)
         client.chat.completions.create(model="tiny", messages=HI, max_tokens=2, **kw)
     assert info.value.param == param
     assert client.chat.completions.create(model="tiny", messages=HI, max_tokens=1).choices
+
+
+def test_n_candidates_in_one_request(client):  # noqa: F811
+    one = client.chat.completions.create(model="tiny", messages=HI, max_tokens=6, **GREEDY)
+    r = client.chat.completions.create(model="tiny", messages=HI, max_tokens=6, n=3, logprobs=True, top_logprobs=1,
+                                       **GREEDY)
+    assert [c.index for c in r.choices] == [0, 1, 2]
+    assert [c.message.content for c in r.choices] == [one.choices[0].message.content] * 3
+    assert all(len(c.logprobs.content) == one.usage.completion_tokens for c in r.choices)
+    assert r.usage.completion_tokens == 3 * one.usage.completion_tokens
+    sampled = client.chat.completions.create(model="tiny", messages=HI, max_tokens=8, n=4, temperature=1.0, seed=3)
+    assert len({c.message.content for c in sampled.choices}) > 1
+
+
+def test_n_candidates_streamed(client):  # noqa: F811
+    chunks = list(client.chat.completions.create(model="tiny", messages=HI, max_tokens=8, n=3, temperature=1.0,
+                                                 seed=3, stream=True, stream_options={"include_usage": True}))
+    texts, finished = ["", "", ""], set()
+    for c in chunks:
+        for choice in c.choices:
+            texts[choice.index] += choice.delta.content or ""
+            if choice.finish_reason:
+                finished.add(choice.index)
+    whole = client.chat.completions.create(model="tiny", messages=HI, max_tokens=8, n=3, temperature=1.0, seed=3)
+    assert texts == [c.message.content for c in whole.choices] and finished == {0, 1, 2}
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+    text = client.completions.create(model="tiny", prompt="Once upon", max_tokens=4, n=2, **GREEDY)
+    assert [c.index for c in text.choices] == [0, 1] and text.choices[0].text == text.choices[1].text
