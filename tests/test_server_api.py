@@ -3,6 +3,7 @@
 refusals naming the field."""
 from __future__ import annotations
 
+import json
 import math
 
 import openai
@@ -143,3 +144,59 @@ def test_n_candidates_streamed(client):  # noqa: F811
     assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
     text = client.completions.create(model="tiny", prompt="Once upon", max_tokens=4, n=2, **GREEDY)
     assert [c.index for c in text.choices] == [0, 1] and text.choices[0].text == text.choices[1].text
+
+
+# -- structured output --------------------------------------------------------------------------
+PERSON = {"type": "object", "properties": {"ok": {"type": "boolean"},
+                                           "n": {"type": "integer", "minimum": 0, "maximum": 99},
+                                           "color": {"enum": ["red", "green"]}},
+          "required": ["ok", "n", "color"], "additionalProperties": False}
+
+
+def schema_format(schema):
+    return {"type": "json_schema", "json_schema": {"name": "person", "schema": schema, "strict": True}}
+
+
+def assert_person(text: str) -> None:
+    value = json.loads(text)
+    assert set(value) == {"ok", "n", "color"} and isinstance(value["ok"], bool)
+    assert isinstance(value["n"], int) and 0 <= value["n"] <= 99 and value["color"] in ("red", "green")
+
+
+def test_json_schema_replies_parse_and_validate(client):  # noqa: F811
+    # A random-weight model: without the constraint its replies are never JSON.
+    for seed in range(2):
+        r = client.chat.completions.create(model="tiny", messages=HI, max_tokens=120, seed=seed, n=2,
+                                           response_format=schema_format(PERSON))
+        for choice in r.choices:
+            assert choice.finish_reason == "stop"
+            assert_person(choice.message.content)
+    chunks = list(client.chat.completions.create(model="tiny", messages=HI, max_tokens=120, stream=True,
+                                                 response_format=schema_format(PERSON)))
+    assert_person("".join(c.choices[0].delta.content or "" for c in chunks if c.choices))
+    text = client.completions.create(model="tiny", prompt="A person:", max_tokens=120,
+                                     extra_body={"response_format": schema_format(PERSON)})
+    assert_person(text.choices[0].text)
+
+
+def test_json_object_replies_are_json_objects(client):  # noqa: F811
+    r = client.chat.completions.create(model="tiny", messages=HI, max_tokens=40, n=4, seed=1,
+                                       response_format={"type": "json_object"})
+    for choice in r.choices:
+        assert choice.message.content.startswith("{")
+        if choice.finish_reason == "stop":
+            assert isinstance(json.loads(choice.message.content), dict)
+
+
+@pytest.mark.parametrize("response_format", [
+    schema_format({"type": "nonsense"}),                              # not JSON Schema
+    schema_format({"properties": 5}),
+    schema_format({"type": "string", "pattern": "(?=a)b"}),          # valid, but beyond the library
+    {"type": "json_schema", "json_schema": {"name": "x"}},            # no schema
+    {"type": "yaml"},
+])
+def test_unusable_schemas_are_400_naming_response_format(client, response_format):  # noqa: F811
+    with pytest.raises(openai.BadRequestError) as info:
+        client.chat.completions.create(model="tiny", messages=HI, max_tokens=2, response_format=response_format)
+    assert info.value.param == "response_format"
+    assert client.chat.completions.create(model="tiny", messages=HI, max_tokens=1).choices

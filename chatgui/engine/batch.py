@@ -41,8 +41,9 @@ class BatchKV(KVCache):
 class Choice:
     """One candidate: `text`, `token_ids` and `stats` fill in as it decodes (like Generation)."""
 
-    def __init__(self, index: int, seed: int):
+    def __init__(self, index: int, seed: int, constraint=None):
         self.index = index
+        self.constraint = constraint
         self.text = ""
         self.token_ids: list[int] = []
         self.stats = GenerationStats(seed=seed, finish_reason="length")
@@ -54,14 +55,16 @@ class Choice:
 
 
 def generate_batch(model: ChatModel, messages, settings: SamplingSettings | None, n: int, cancel=None, *,
-                   prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False) -> "BatchGeneration":
+                   prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False,
+                   constraint=None) -> "BatchGeneration":
+    """constraint: a constrained.JsonConstraint; each candidate follows a fresh copy of it."""
     return BatchGeneration(model, messages, settings or SamplingSettings(), n, cancel, prompt_ids,
-                           top_alternatives, ignore_eos)
+                           top_alternatives, ignore_eos, constraint)
 
 
 class BatchGeneration:
     def __init__(self, model: ChatModel, messages, settings: SamplingSettings, n: int, cancel, prompt_ids,
-                 top_alternatives: int, ignore_eos: bool):
+                 top_alternatives: int, ignore_eos: bool, constraint=None):
         if n < 1:
             raise ValueError("n must be at least 1")
         self.model, self.settings, self.n, self.cancel = model, settings, n, cancel
@@ -75,7 +78,8 @@ class BatchGeneration:
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
         # Candidate i draws from seed + i: a seeded request gives the same n replies again.
-        self.choices = [Choice(i, (seed + i) & 0x7FFF_FFFF_FFFF_FFFF) for i in range(n)]
+        self.choices = [Choice(i, (seed + i) & 0x7FFF_FFFF_FFFF_FFFF, constraint and constraint.fresh())
+                        for i in range(n)]
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -142,12 +146,17 @@ class BatchGeneration:
         """Draw candidate c's next token; None when it is an end token (c is then done)."""
         m, s = self.model, self.settings
         history = self.prompt_ids + c.token_ids
+        raw = torch.softmax(logits, -1)
+        if c.constraint is not None:
+            logits = c.constraint.mask(logits)
         ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
         pick = draw(probs, c.generator)
         tid = int(ids[pick])
         if tid in self.stop_ids:
             c.stats.finish_reason, c.done = "stop", True
             return None
+        if c.constraint is not None:
+            c.constraint.advance(tid)
         c.token_ids.append(tid)
         piece = c.stream.step(m.tok.tokenizer, tid) or ""
         text, c.held, hit = _split_stop(c.held + piece, s.stop)
@@ -157,7 +166,6 @@ class BatchGeneration:
             c.stats.finish_reason, c.done, c.hit = "stop_string", True, True
         elif step + 1 >= self.max_new:
             c.done = True
-        raw = torch.softmax(logits, -1)
         return TokenEvent(step, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),
                           float(probs[pick]), m._alternatives(probs, ids=ids))
 

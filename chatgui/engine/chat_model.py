@@ -172,7 +172,7 @@ class ChatModel:
         token); events come only for the tokens after them. ignore_eos keeps going past
         end-of-turn (benchmarks only). options: prompt_ids (continue these tokens instead of a
         rendered chat; messages is then ignored), top_alternatives (how many alternatives each
-        TokenEvent carries, default 5)."""
+        TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
         return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids,
                           **options)
 
@@ -191,9 +191,11 @@ class Generation:
     looked like the start of a stop string, which no event carried)."""
 
     def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
-                 ignore_eos: bool = False, reply_prefix_ids=(), prompt_ids=None, top_alternatives: int = 5):
+                 ignore_eos: bool = False, reply_prefix_ids=(), prompt_ids=None, top_alternatives: int = 5,
+                 constraint=None):
         self.model, self.settings, self.cancel = model, settings, cancel
         self.top_alternatives = top_alternatives
+        self.constraint = constraint        # e.g. constrained.JsonConstraint: masks what may come next
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.reply_prefix = [int(t) for t in reply_prefix_ids]
@@ -239,12 +241,16 @@ class Generation:
         first = len(self.reply_prefix)
         for i in range(first, first + self.max_new):
             raw = torch.softmax(logits.float(), -1)
+            if self.constraint is not None:
+                logits = self.constraint.mask(logits)
             ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
             pick = draw(probs, gen)
             tid = int(ids[pick])
             if tid in self.stop_ids:
                 st.finish_reason = "stop"
                 break
+            if self.constraint is not None:
+                self.constraint.advance(tid)
             history.append(tid)
             self.token_ids.append(tid)
             piece = stream.step(m.tok.tokenizer, tid) or ""

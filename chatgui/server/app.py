@@ -79,7 +79,10 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)
         req = (parse_chat_request if chat else parse_text_request)(body, served.context_length)
-        constraint = structured.constraint_for(worker.model, req.response_format) if req.response_format else None
+        constraint = None
+        if req.response_format:      # compiling a schema can take a while: not on the event loop
+            constraint = await asyncio.get_running_loop().run_in_executor(
+                None, structured.constraint_for, worker.model, req.response_format)
         job = Job(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
                   top_logprobs=req.top_logprobs, constraint=constraint)
         try:

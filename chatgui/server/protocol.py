@@ -206,7 +206,7 @@ def parse_response_format(raw) -> dict | None:
         return None
     if raw["type"] == "json_schema":
         spec = raw.get("json_schema")
-        if not isinstance(spec, dict) or not isinstance(spec.get("schema", {}), dict):
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
             raise _bad("'response_format.json_schema' must be an object with a 'schema' object.", "response_format")
     return raw
 
