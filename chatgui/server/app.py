@@ -18,7 +18,7 @@ from .guard import AccessGuard
 from . import structured
 from .protocol import (ApiError, chunk_body, completion_body, new_completion_id, parse_chat_request,
                        parse_text_request, sse, usage_of)
-from .worker import GenerationWorker, Job, QueueFull, ShuttingDown, token_bytes
+from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -84,7 +84,8 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
             constraint = await asyncio.get_running_loop().run_in_executor(
                 None, structured.constraint_for, worker.model, req.response_format)
         job = Job(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
-                  top_logprobs=req.top_logprobs, constraint=constraint)
+                  top_logprobs=req.top_logprobs, constraint=constraint,
+                  echo_logprobs=req.echo and req.top_logprobs is not None)
         try:
             worker.submit(job)
         except QueueFull:
@@ -114,9 +115,12 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
     async def _collect(job, cid, model_id, req, chat: bool, prompt_tokens: int) -> Response:
         choices = [{"text": [], "finish_reason": "stop", "logprobs": None if req.top_logprobs is None else []}
                    for _ in range(req.n)]
+        echoed = []
         while True:
             kind, value = await job.output.get()
-            if kind == "token":
+            if kind == "echo":
+                echoed = value
+            elif kind == "token":
                 i, text, lp = value
                 choices[i]["text"].append(text)
                 if lp is not None:
@@ -132,8 +136,6 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         for c in choices:
             c["text"] = "".join(c["text"])
         if req.echo:
-            prefix, echoed = await asyncio.get_running_loop().run_in_executor(
-                None, _echo_prompt, worker, req.prompt, req.top_logprobs)
             for c in choices:
                 c["text"] = req.prompt + c["text"]
                 if c["logprobs"] is not None:
@@ -191,28 +193,6 @@ class ClientWatch:
 
     def stop(self) -> None:
         self._task.cancel()
-
-
-def _echo_prompt(worker: GenerationWorker, prompt: str, top_logprobs: int | None):
-    """For echo: the prompt's tokens, with their logprobs when asked (one forward pass, taken
-    in turn with the generations: the worker's lock)."""
-    if top_logprobs is None:
-        return prompt, []
-    model = worker.model
-    ids = model.tokenize(prompt)
-    with worker.lock:
-        lp = model.logprobs(ids)
-    out = []
-    for pos, tid in enumerate(ids):
-        text = model.token_text(tid)
-        entry = {"token": text, "bytes": token_bytes(model, tid, text), "prob": None, "top": None}
-        if pos:
-            row = lp[pos - 1]
-            entry["prob"] = float(row[tid].exp())
-            vals, idx = row.topk(top_logprobs) if top_logprobs else (row[:0], row[:0].long())
-            entry["top"] = [(model.token_text(int(i)), None, float(v.exp())) for v, i in zip(vals, idx)]
-        out.append(entry)
-    return prompt, out
 
 
 async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):

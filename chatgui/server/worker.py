@@ -6,8 +6,10 @@ back to the event loop through an asyncio.Queue (via call_soon_threadsafe), so t
 waits on the model. Items put on a job's queue:
 
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
-    ("token", text)                     a piece of the reply
-    ("done", stats)                     {"prompt_tokens", "completion_tokens", "finish_reason", ...}
+    ("echo", [token records])           the prompt's tokens and logprobs (Job.echo_logprobs only)
+    ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
+    ("finish", (i, reason, tokens))     candidate i has ended ("stop", "length", "stop_string", ...)
+    ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
     ("error", exception)                before "started" (the request was refused) or after
 """
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Job:
     n: int = 1                           # candidates, decoded together as one batch
     top_logprobs: int | None = None      # None: no logprobs; else alternatives per token (0-20)
     constraint: object = None            # a token mask source (structured output), or None
+    echo_logprobs: bool = False          # also send the prompt's tokens with their logprobs ("echo")
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -122,6 +125,8 @@ class GenerationWorker:
             job.emit("error", e)
             return
         job.emit("started", {"prompt_tokens": run.stats.prompt_tokens})
+        if job.echo_logprobs:
+            job.emit("echo", _prompt_logprobs(self.model, run.prompt_ids, job.top_logprobs))
         choices = run.choices if job.n > 1 else [run]
         sent = [[] for _ in choices]
         finished = [False] * len(choices)
@@ -188,3 +193,20 @@ def _logprob_record(model, event, k: int | None) -> dict | None:
     text = model.token_text(event.token_id)
     return {"token": text, "bytes": token_bytes(model, event.token_id, text), "prob": event.prob,
             "top": [(a.text, token_bytes(model, a.token_id, a.text), a.prob) for a in event.alternatives[:k]]}
+
+
+def _prompt_logprobs(model, ids: list[int], k: int) -> list[dict]:
+    """Records for the prompt's own tokens (the first has no logprob: nothing comes before it).
+    Run here, on the model's thread, before the reply's prefill."""
+    lp = model.logprobs(ids)
+    out = []
+    for pos, tid in enumerate(ids):
+        text = model.token_text(tid)
+        entry = {"token": text, "bytes": token_bytes(model, tid, text), "prob": None, "top": None}
+        if pos:
+            row = lp[pos - 1]
+            entry["prob"] = float(row[tid].exp())
+            vals, idx = row.topk(k)
+            entry["top"] = [(model.token_text(i), None, v) for v, i in zip(vals.exp().tolist(), idx.tolist())]
+        out.append(entry)
+    return out
