@@ -108,39 +108,9 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
                 watch.stop()      # from here StreamingResponse watches for the client leaving
                 return StreamingResponse(_stream(job, cid, served.id, req, chat), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            return await _collect(job, cid, served.id, req, chat, value["prompt_tokens"])
+            return await _collect(job, cid, served.id, req, chat)
         finally:
             watch.stop()
-
-    async def _collect(job, cid, model_id, req, chat: bool, prompt_tokens: int) -> Response:
-        choices = [{"text": [], "finish_reason": "stop", "logprobs": None if req.top_logprobs is None else []}
-                   for _ in range(req.n)]
-        echoed = []
-        while True:
-            kind, value = await job.output.get()
-            if kind == "echo":
-                echoed = value
-            elif kind == "token":
-                i, text, lp = value
-                choices[i]["text"].append(text)
-                if lp is not None:
-                    choices[i]["logprobs"].append(lp)
-            elif kind == "finish":
-                choices[value[0]]["finish_reason"] = value[1]
-            elif kind == "done":
-                break
-            elif kind == "gone":
-                return Response(status_code=499)
-            else:
-                raise _as_api_error(value)
-        for c in choices:
-            c["text"] = "".join(c["text"])
-        if req.echo:
-            for c in choices:
-                c["text"] = req.prompt + c["text"]
-                if c["logprobs"] is not None:
-                    c["logprobs"] = echoed + c["logprobs"]
-        return JSONResponse(completion_body(cid, model_id, choices, value, chat=chat))
 
     async def api_error(request: Request, exc: ApiError) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
@@ -195,6 +165,38 @@ class ClientWatch:
         self._task.cancel()
 
 
+async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Response:
+    """A whole (non-streaming) reply: every candidate's text, finish reason and logprobs."""
+    choices = [{"text": [], "finish_reason": "stop", "logprobs": None if req.top_logprobs is None else []}
+               for _ in range(req.n)]
+    echoed = []
+    while True:
+        kind, value = await job.output.get()
+        if kind == "echo":
+            echoed = value
+        elif kind == "token":
+            i, text, lp = value
+            choices[i]["text"].append(text)
+            if lp is not None:
+                choices[i]["logprobs"].append(lp)
+        elif kind == "finish":
+            choices[value[0]]["finish_reason"] = value[1]
+        elif kind == "done":
+            break
+        elif kind == "gone":
+            return Response(status_code=499)
+        else:
+            raise _as_api_error(value)
+    for c in choices:
+        c["text"] = "".join(c["text"])
+    if req.echo:
+        for c in choices:
+            c["text"] = req.prompt + c["text"]
+            if c["logprobs"] is not None:
+                c["logprobs"] = echoed + c["logprobs"]
+    return JSONResponse(completion_body(cid, model_id, choices, value, chat=chat))
+
+
 async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):
     """SSE body. If the client disconnects, Starlette cancels this generator: `finally` then
     cancels the generation."""
@@ -221,6 +223,8 @@ async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):
             elif kind == "error":    # an error mid-reply: tell the client in-band, as vLLM and llama.cpp do
                 yield sse(_as_api_error(value).body())
                 break
+            elif kind == "gone":     # the client left just as the stream began
+                return
         yield sse("[DONE]")
     finally:
         job.cancel.set()
