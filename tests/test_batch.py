@@ -4,9 +4,10 @@ from __future__ import annotations
 import threading
 
 import pytest
+import torch
 
 from chatgui.engine import SamplingSettings
-from chatgui.engine.batch import generate_batch
+from chatgui.engine.batch import BatchKV, generate_batch
 
 HI = [{"role": "user", "content": "Hello there"}]
 GREEDY = SamplingSettings(temperature=0, max_new_tokens=12, repeat_penalty=1.0)
@@ -80,3 +81,27 @@ def test_a_cancelled_batch_ends_every_candidate(tiny_model):
         cancel.set()
     assert all(c.stats.finish_reason == "cancelled" for c in batch.choices)
     assert all(len(c.token_ids) <= 1 for c in batch.choices)
+
+
+def test_candidates_left_alone_in_the_batch_decode_as_before(tiny_model):
+    # Two of three candidates stop early: the batch shrinks (a finished row is kept as padding,
+    # never a batch of one) and the rest decode exactly as they did in the full batch.
+    free, _ = run(tiny_model, SAMPLED, 3)
+    texts = [c.text for c in free.choices]
+    stops = tuple(next(ch for ch in t[1:] if ch.isascii() and ch.isprintable()) for t in texts[:2])
+    cut, _ = run(tiny_model, SAMPLED.with_(stop=stops), 3)
+    for before, after in zip(texts, cut.choices):
+        ends = [before.index(x) for x in stops if x in before]
+        assert after.text == (before[:min(ends)] if ends else before)
+
+
+def test_the_batch_never_shrinks_to_one_row(tiny_model):
+    batch = generate_batch(tiny_model, HI, SAMPLED, 4)
+    kv = BatchKV(torch.zeros(2, 1, 2, 8, 4), 3, 4, 8)
+    for r in range(4):
+        kv.kv[:, r] = r
+    for i in (0, 1, 3):
+        batch.choices[i].done = True
+    rows = batch._drop_finished([0, 1, 2, 3], [kv])
+    assert rows[0] == 2 and len(rows) == 2 and kv.kv.shape[1] == 2
+    assert bool((kv.kv[:, 0] == 2).all()) and rows[1] in (0, 1, 3) and bool((kv.kv[:, 1] == rows[1]).all())

@@ -99,15 +99,14 @@ class BatchGeneration:
         own = [a.cache for a in layers]
         batch = [BatchKV(c.kv, P, self.n, P + max(self.max_new, 1)) for c in own]
         t_first, total = None, 0
+        rows = list(range(self.n))          # the candidate each row of the batch decodes
         try:
             for step in range(self.max_new):
-                tokens = []
-                for c in self.choices:
-                    if c.done:
-                        tokens.append(c.token_ids[-1] if c.token_ids else self.prompt_ids[-1])   # padding
+                for r, ci in enumerate(rows):
+                    c = self.choices[ci]
+                    if c.done:              # a padding row (see below)
                         continue
-                    event = self._sample(c, logits[c.index], step)
-                    tokens.append(c.token_ids[-1] if c.token_ids else self.prompt_ids[-1])
+                    event = self._sample(c, logits[r], step)
                     if event is not None:
                         total += 1
                         if t_first is None:
@@ -125,6 +124,8 @@ class BatchGeneration:
                             c.stats.finish_reason = "cancelled"
                     break
                 if step + 1 < self.max_new:
+                    rows = self._drop_finished(rows, batch)
+                    tokens = [(self.choices[ci].token_ids or self.prompt_ids)[-1] for ci in rows]
                     for a, kv in zip(layers, batch):
                         a.cache = kv
                     try:
@@ -141,6 +142,20 @@ class BatchGeneration:
         if t_first is not None and total > self.n:
             st.tokens_per_second = (total - self.n) / max(time.perf_counter() - t_first, 1e-9)
         st.generated_tokens = total
+
+    def _drop_finished(self, rows: list[int], batch: list[BatchKV]) -> list[int]:
+        """Rows of candidates still decoding, their cache rows kept and the others dropped, so
+        that finished candidates cost nothing. At least two rows stay: a batch of one would take
+        the single-sequence fast path, which works on the model's own cache, not this one."""
+        keep = [r for r, ci in enumerate(rows) if not self.choices[ci].done]
+        if len(keep) == len(rows) or len(rows) <= 2:
+            return rows
+        if len(keep) < 2:
+            keep += [r for r in range(len(rows)) if r not in keep][:2 - len(keep)]
+        index = torch.tensor(keep, device=batch[0].kv.device)
+        for kv in batch:
+            kv.kv = kv.kv.index_select(1, index)
+        return [rows[r] for r in keep]
 
     def _sample(self, c: Choice, logits: torch.Tensor, step: int) -> TokenEvent | None:
         """Draw candidate c's next token; None when it is an end token (c is then done)."""
