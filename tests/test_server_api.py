@@ -200,3 +200,13 @@ def test_unusable_schemas_are_400_naming_response_format(client, response_format
         client.chat.completions.create(model="tiny", messages=HI, max_tokens=2, response_format=response_format)
     assert info.value.param == "response_format"
     assert client.chat.completions.create(model="tiny", messages=HI, max_tokens=1).choices
+
+
+def test_the_served_subprocess_is_safe_by_default(served):  # noqa: F811
+    from test_server_safety import BODY, post_head, raw
+
+    port = int(served.rsplit(":", 1)[1].split("/")[0])
+    assert raw(port, post_head("attacker.example", "text/plain", "http://attacker.example"), BODY)[0] == 421
+    assert raw(port, post_head("127.0.0.1", origin="http://attacker.example"), BODY)[0] == 403
+    assert raw(port, post_head("127.0.0.1", "text/plain"), BODY)[0] == 415
+    assert raw(port, post_head(f"localhost:{port}"), BODY)[0] == 200

@@ -68,6 +68,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not is_loopback(args.host) and not args.api_key:
         _say(f"warning: listening on {args.host} without --api-key: anyone who can reach this machine can use it")
+    if args.host in ("0.0.0.0", "::", "") and not args.allow_host:
+        _say("note: requests must still be addressed to localhost; let other machines use the name or address "
+             "they reach this one by with --allow-host NAME")
     model = load(args)
     if model is None:
         return 2
