@@ -25,7 +25,7 @@ class ConstraintError(ValueError):
 
 # Any JSON object (response_format json_object): what OpenAI promises for that mode.
 ANY_OBJECT = {"type": "object"}
-_BIT = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8)
+_SHIFTS = torch.arange(32, dtype=torch.int32)
 
 
 class _VocabularyForLL:
@@ -85,19 +85,20 @@ class JsonConstraint:
         self._start = matcher
         self._matcher = matcher.deep_copy()
         self.vocab_size = vocab_size
+        self._bits = torch.zeros((vocab_size + 31) // 32, dtype=torch.int32)   # llguidance writes the mask here
 
     def fresh(self) -> "JsonConstraint":
         return JsonConstraint(self._start, self.vocab_size)
 
     def allowed(self) -> torch.Tensor:
         """A bool tensor [vocab_size]: which tokens may come next."""
-        bits = torch.frombuffer(bytearray(self._matcher.compute_bitmask()), dtype=torch.uint8)
-        return (bits[:, None] & _BIT).ne(0).flatten()[:self.vocab_size]
+        self._matcher.unsafe_compute_mask_ptr(self._bits.data_ptr(), self._bits.numel() * 4)
+        return (self._bits.unsqueeze(1) >> _SHIFTS).bitwise_and_(1).view(-1)[:self.vocab_size].bool()
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """logits with every token the grammar forbids at -inf (a new tensor)."""
-        allowed = self.allowed().to(logits.device)
-        return logits.masked_fill(~allowed[:logits.shape[-1]], float("-inf"))
+        allowed = self.allowed()[:logits.shape[-1]].to(logits.device)
+        return logits.masked_fill(allowed.logical_not_(), float("-inf"))
 
     def advance(self, token_id: int) -> None:
         self._matcher.consume_token(int(token_id))
