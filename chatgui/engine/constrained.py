@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import torch
 
 from .token_bytes import model_vocabulary_bytes
@@ -25,7 +26,7 @@ class ConstraintError(ValueError):
 
 # Any JSON object (response_format json_object): what OpenAI promises for that mode.
 ANY_OBJECT = {"type": "object"}
-_SHIFTS = torch.arange(32, dtype=torch.int32)
+_NEG_INF = np.float32(-np.inf)
 
 
 class _VocabularyForLL:
@@ -85,20 +86,27 @@ class JsonConstraint:
         self._start = matcher
         self._matcher = matcher.deep_copy()
         self.vocab_size = vocab_size
-        self._bits = torch.zeros((vocab_size + 31) // 32, dtype=torch.int32)   # llguidance writes the mask here
+        self._bits = np.zeros((vocab_size + 31) // 32, dtype=np.int32)   # llguidance writes the mask here
 
     def fresh(self) -> "JsonConstraint":
         return JsonConstraint(self._start, self.vocab_size)
 
+    def _allowed(self) -> np.ndarray:
+        self._matcher.unsafe_compute_mask_ptr(self._bits.ctypes.data, self._bits.nbytes)
+        return np.unpackbits(self._bits.view(np.uint8), bitorder="little", count=self.vocab_size).view(bool)
+
     def allowed(self) -> torch.Tensor:
         """A bool tensor [vocab_size]: which tokens may come next."""
-        self._matcher.unsafe_compute_mask_ptr(self._bits.data_ptr(), self._bits.numel() * 4)
-        return (self._bits.unsqueeze(1) >> _SHIFTS).bitwise_and_(1).view(-1)[:self.vocab_size].bool()
+        return torch.from_numpy(self._allowed())
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
-        """logits with every token the grammar forbids at -inf (a new tensor)."""
-        allowed = self.allowed()[:logits.shape[-1]].to(logits.device)
-        return logits.masked_fill(allowed.logical_not_(), float("-inf"))
+        """logits with every token the grammar forbids at -inf (a new tensor). On the CPU in
+        numpy: single-threaded, ~0.4 ms, where torch's two-thread masked_fill over the vocabulary
+        measured 20-55 ms on this shared machine (its threads wait for each other)."""
+        allowed = self._allowed()[:logits.shape[-1]]
+        if logits.device.type == "cpu":
+            return torch.from_numpy(np.where(allowed, logits.float().numpy(), _NEG_INF))
+        return logits.masked_fill(torch.from_numpy(~allowed).to(logits.device), float("-inf"))
 
     def advance(self, token_id: int) -> None:
         self._matcher.consume_token(int(token_id))
