@@ -80,6 +80,12 @@ def test_text_completions(client):  # noqa: F811
         pytest.approx(lp.token_logprobs, abs=1e-4)
 
 
+def test_a_text_prompt_too_long_names_the_prompt(client):  # noqa: F811
+    with pytest.raises(openai.BadRequestError, match="too long") as info:
+        client.completions.create(model="tiny", prompt="word " * 400, max_tokens=2)
+    assert info.value.param == "prompt" and info.value.code == "context_length_exceeded"
+
+
 def test_text_completions_stream_with_usage(client):  # noqa: F811
     chunks = list(client.completions.create(model="tiny", prompt="Once upon a time", max_tokens=4, stream=True,
                                             stream_options={"include_usage": True}, **GREEDY))

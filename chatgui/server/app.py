@@ -102,7 +102,7 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
             if kind == "gone":
                 return Response(status_code=499)          # the client left while waiting
             if kind == "error":
-                raise _as_api_error(value)
+                raise _as_api_error(value, "messages" if chat else "prompt")
             cid = new_completion_id(chat)
             if req.stream:
                 watch.stop()      # from here StreamingResponse watches for the client leaving
@@ -239,11 +239,11 @@ def _shutting_down() -> ApiError:
     return ApiError(503, "The server is shutting down.", type="server_error", code="shutting_down")
 
 
-def _as_api_error(e: Exception) -> ApiError:
+def _as_api_error(e: Exception, prompt_param: str = "messages") -> ApiError:
     if isinstance(e, ApiError):
         return e
     if isinstance(e, PromptTooLongError):
-        return ApiError(400, str(e), param="messages", code="context_length_exceeded")
+        return ApiError(400, str(e), param=prompt_param, code="context_length_exceeded")
     if isinstance(e, TemplateError):
         return ApiError(400, f"The model's chat template refused these messages: {e}", param="messages")
     if isinstance(e, ShuttingDown):
