@@ -25,7 +25,10 @@ def main(argv=None) -> int:
     ap.add_argument("--tokens", type=int, default=64, help="tokens per candidate")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=2, help="runs per n; the best is reported")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)
 
     from chatgui.engine import SamplingSettings, default_model_path, load_model
     from chatgui.engine.batch import generate_batch

@@ -82,7 +82,10 @@ def main(argv=None) -> int:
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--outlines-path", default=None)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        __import__("torch").set_num_threads(args.threads)
 
     from chatgui.engine import SamplingSettings, default_model_path, load_model
     from chatgui.engine.constrained import json_constraint
