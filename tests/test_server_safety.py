@@ -163,9 +163,14 @@ def test_open_connections_are_bounded():
         finally:
             for s in held:
                 s.close()
-        # once they are gone, requests are served again
-        wait_until(lambda: httpx.post(h.url + "/chat/completions", content=BODY,
-                                      headers={"Content-Type": "application/json"}).status_code == 200)
+        # once they are gone (the server notices a moment later), requests are served again
+        def served() -> bool:
+            try:
+                return httpx.post(h.url + "/chat/completions", content=BODY,
+                                  headers={"Content-Type": "application/json"}).status_code == 200
+            except httpx.TransportError:
+                return False
+        wait_until(served)
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_generation_at_once():
