@@ -9,8 +9,9 @@ import time
 
 import httpx
 import pytest
+from slow_model import SlowModel, wait_until
 
-from chatgui.engine import GenerationStats, TokenEvent, load_model
+from chatgui.engine import load_model
 from chatgui.server import start_server
 
 HI = [{"role": "user", "content": "Hello there"}]
@@ -25,7 +26,8 @@ def server(tiny_model_path):
 
 def post(server, body, **kw) -> httpx.Response:
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    return httpx.post(server.url + "/chat/completions", content=content, timeout=30, **kw)
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    return httpx.post(server.url + "/chat/completions", content=content, timeout=30, headers=headers, **kw)
 
 
 def sse_payloads(response: httpx.Response) -> list:
@@ -109,7 +111,15 @@ def test_bad_json_is_400(server):
     ({"messages": HI, "max_tokens": 0}, "max_tokens"),
     ({"messages": HI, "max_tokens": True}, "max_tokens"),
     ({"messages": HI, "stop": 3}, "stop"),
-    ({"messages": HI, "n": 2}, "n"),
+    ({"messages": HI, "n": 0}, "n"),
+    ({"messages": HI, "n": 9}, "n"),
+    ({"messages": HI, "logprobs": True, "top_logprobs": 21}, "top_logprobs"),
+    ({"messages": HI, "top_logprobs": 2}, "top_logprobs"),
+    ({"messages": HI, "stop": [f"s{i}" for i in range(100)]}, "stop"),
+    ({"messages": HI, "presence_penalty": 0.5}, "presence_penalty"),
+    ({"messages": HI, "logit_bias": {"1": 5}}, "logit_bias"),
+    ({"messages": HI, "frobnicate": 1}, "frobnicate"),
+    ({"messages": HI, "response_format": {"type": "xml"}}, "response_format"),
     ({"messages": HI, "stream": "yes"}, "stream"),
 ])
 def test_invalid_fields_are_400_naming_the_field(server, body, param):
@@ -139,54 +149,7 @@ def test_the_server_still_answers_after_all_that(server):
     assert post(server, {"messages": HI, "max_tokens": 2}).status_code == 200
 
 
-# -- a fake model for timing-controlled tests ---------------------------------------------
-class SlowModel:
-    """Yields "x" every `delay` seconds, up to `tokens`, until cancelled; can be held at the
-    start of each reply until `release` is set."""
-    name, path, context_length = "slow", None, 1024
-
-    def __init__(self, tokens=1000, delay=0.01):
-        self.tokens, self.delay = tokens, delay
-        self.release = threading.Event()
-        self.release.set()
-        self.started = []            # one cancel Event per reply that started
-        self.cancelled = threading.Event()
-
-    def generate(self, messages, settings, cancel):
-        self.started.append(cancel)
-        return SlowGeneration(self, cancel)
-
-
-class SlowGeneration:
-    def __init__(self, model, cancel):
-        self.model, self.cancel = model, cancel
-        self.stats = GenerationStats(prompt_tokens=3)
-        self.text = ""
-
-    def __iter__(self):
-        m = self.model
-        while not m.release.wait(0.01):
-            if self.cancel.is_set():
-                break
-        for i in range(m.tokens):
-            if self.cancel.is_set():
-                self.stats.finish_reason = "cancelled"
-                m.cancelled.set()
-                return
-            time.sleep(m.delay)
-            self.text += "x"
-            self.stats.generated_tokens = i + 1
-            yield TokenEvent(i, 1, "x", 1.0, (), 1.0, ())
-        self.stats.finish_reason = "length"
-
-
-def wait_until(condition, timeout=5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
+# -- timing-controlled tests on a fake model (slow_model.py) ----------------------------
 def test_a_full_queue_answers_503_and_the_others_are_served_in_turn():
     model = SlowModel(tokens=3)
     model.release.clear()

@@ -249,11 +249,14 @@ class ChatModel:
 
     # -- generation -----------------------------------------------------------------------------
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
-                 ignore_eos: bool = False, reply_prefix_ids=()) -> "Generation":
+                 ignore_eos: bool = False, reply_prefix_ids=(), **options) -> "Generation":
         """Stream a reply. reply_prefix_ids: tokens the reply starts with (branching from a chosen
         token); events come only for the tokens after them. ignore_eos keeps going past
-        end-of-turn (benchmarks only)."""
-        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids)
+        end-of-turn (benchmarks only). options: prompt_ids (continue these tokens instead of a
+        rendered chat; messages is then ignored), top_alternatives (how many alternatives each
+        TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
+        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids,
+                          **options)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
             -> tuple[Alternative, ...]:
@@ -270,12 +273,18 @@ class Generation:
     looked like the start of a stop string, which no event carried)."""
 
     def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
-                 ignore_eos: bool = False, reply_prefix_ids=()):
+                 ignore_eos: bool = False, reply_prefix_ids=(), prompt_ids=None, top_alternatives: int = 5,
+                 constraint=None):
         self.model, self.settings, self.cancel = model, settings, cancel
+        self.top_alternatives = top_alternatives
+        self.constraint = constraint        # e.g. constrained.JsonConstraint: masks what may come next
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.reply_prefix = [int(t) for t in reply_prefix_ids]
-        self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
+        if prompt_ids is not None:
+            self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
+        else:
+            self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
         room = model.context_length - len(self.prompt_ids) - len(self.reply_prefix)
         self.max_new = max(0, min(settings.max_new_tokens, room))
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
@@ -314,12 +323,16 @@ class Generation:
         first = len(self.reply_prefix)
         for i in range(first, first + self.max_new):
             raw = torch.softmax(logits.float(), -1)
+            if self.constraint is not None:
+                logits = self.constraint.mask(logits)
             ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
             pick = draw(probs, gen)
             tid = int(ids[pick])
             if tid in self.stop_ids:
                 st.finish_reason = "stop"
                 break
+            if self.constraint is not None:
+                self.constraint.advance(tid)
             history.append(tid)
             self.token_ids.append(tid)
             piece = stream.step(m.tok.tokenizer, tid) or ""
@@ -329,8 +342,8 @@ class Generation:
                 t_first = time.perf_counter()
                 st.time_to_first_token = t_first - t0
             st.generated_tokens = i + 1 - first
-            yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw), float(probs[pick]),
-                             m._alternatives(probs, ids=ids))
+            yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),
+                             float(probs[pick]), m._alternatives(probs, ids=ids))
             if hit:
                 st.finish_reason = "stop_string"
                 break
@@ -367,6 +380,16 @@ def _turn_starts(rest: list[dict]) -> list[int]:
             n += 1
         cuts.append(n)
     return cuts
+
+
+def fit_prompt_ids(model: ChatModel, ids) -> list[int]:
+    """Raw prompt tokens (no chat template), which must leave room for one new token."""
+    ids = [int(t) for t in ids]
+    if not ids or len(ids) >= model.context_length:
+        raise PromptTooLongError(
+            f"The prompt is too long for this model's context: {len(ids)} tokens, the limit is "
+            f"{model.context_length}." if ids else "The prompt is empty.")
+    return ids
 
 
 def _split_stop(text: str, stops) -> tuple[str, str, bool]:

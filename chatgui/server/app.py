@@ -14,12 +14,13 @@ from starlette.routing import Route
 
 from chatgui.engine.errors import PromptTooLongError, TemplateError
 
-from .protocol import (ApiError, chunk_body, completion_body, finish_reason_of, new_completion_id,
-                       parse_chat_request, sse, usage_of)
+from .guard import AccessGuard
+from . import structured
+from .protocol import (ApiError, chunk_body, completion_body, new_completion_id, parse_chat_request,
+                       parse_text_request, sse, usage_of)
 from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
-DISCONNECT_POLL_SECONDS = 0.25   # how often a waiting request checks that its client is still there
 
 
 class ServedModel:
@@ -37,7 +38,14 @@ def _default_name(model) -> str:
     return path.stem if hasattr(path, "stem") else str(getattr(model, "name", "chatgui"))
 
 
-def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None) -> Starlette:
+def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None, *,
+              bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
+    """The ASGI app: the API behind the access checks of guard.py."""
+    return AccessGuard(build_api(worker, served, api_key), bound_host=bound_host, allow_hosts=allow_hosts,
+                       allow_origins=allow_origins)
+
+
+def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None = None) -> Starlette:
     def check_key(request: Request) -> None:
         if not api_key:
             return
@@ -60,12 +68,24 @@ def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None
         return JSONResponse(model_card())
 
     async def chat_completions(request: Request) -> Response:
+        return await complete(request, chat=True)
+
+    async def text_completions(request: Request) -> Response:
+        return await complete(request, chat=False)
+
+    async def complete(request: Request, chat: bool) -> Response:
         check_key(request)
         body = await _read_json(request)
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)
-        req = parse_chat_request(body, served.context_length)
-        job = Job(req.messages, req.settings, asyncio.get_running_loop())
+        req = (parse_chat_request if chat else parse_text_request)(body, served.context_length)
+        constraint = None
+        if req.response_format:      # compiling a schema can take a while: not on the event loop
+            constraint = await asyncio.get_running_loop().run_in_executor(
+                None, structured.constraint_for, worker.model, req.response_format)
+        job = Job(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
+                  top_logprobs=req.top_logprobs, constraint=constraint,
+                  echo_logprobs=req.echo and req.top_logprobs is not None)
         try:
             worker.submit(job)
         except QueueFull:
@@ -74,29 +94,23 @@ def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None
                            headers={"Retry-After": "2"}) from None
         except ShuttingDown:
             raise _shutting_down() from None
-        # Headers wait until the prompt is accepted, so that a prompt that is too long gets a
-        # proper 400 rather than an error in the middle of a 200 stream.
-        first = await _next(job, request)
-        if first is None:
-            return Response(status_code=499)          # the client left while waiting
-        if first[0] == "error":
-            raise _as_api_error(first[1])
-        cid = new_completion_id()
-        if req.stream:
-            return StreamingResponse(_stream(job, cid, served.id, req.include_usage), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        pieces = []
-        while True:
-            item = await _next(job, request)
-            if item is None:
-                return Response(status_code=499)
-            kind, value = item
-            if kind == "token":
-                pieces.append(value)
-            elif kind == "done":
-                return JSONResponse(completion_body(cid, served.id, "".join(pieces), value))
-            else:
-                raise _as_api_error(value)
+        watch = ClientWatch(request, job)
+        try:
+            # Headers wait until the prompt is accepted, so that a prompt that is too long gets a
+            # proper 400 rather than an error in the middle of a 200 stream.
+            kind, value = await job.output.get()
+            if kind == "gone":
+                return Response(status_code=499)          # the client left while waiting
+            if kind == "error":
+                raise _as_api_error(value, "messages" if chat else "prompt")
+            cid = new_completion_id(chat)
+            if req.stream:
+                watch.stop()      # from here StreamingResponse watches for the client leaving
+                return StreamingResponse(_stream(job, cid, served.id, req, chat), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            return await _collect(job, cid, served.id, req, chat)
+        finally:
+            watch.stop()
 
     async def api_error(request: Request, exc: ApiError) -> Response:
         return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
@@ -113,6 +127,7 @@ def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None
     routes = [Route("/v1/models", list_models, methods=["GET"]),
               Route("/v1/models/{model:path}", get_model, methods=["GET"]),
               Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+              Route("/v1/completions", text_completions, methods=["POST"]),
               Route("/health", lambda request: JSONResponse({"status": "ok"}), methods=["GET"])]
     return Starlette(routes=routes, exception_handlers={ApiError: api_error, HTTPException: http_error,
                                                         Exception: internal_error})
@@ -132,36 +147,84 @@ async def _read_json(request: Request):
         raise ApiError(400, f"The request body is not valid JSON: {e}", code="invalid_json") from None
 
 
-async def _next(job: Job, request: Request):
-    """The job's next item, or None if the client disconnects first (the job is then cancelled)."""
+class ClientWatch:
+    """Cancels a job the moment its client disconnects, whatever the job is doing: waits on the
+    ASGI receive channel, which (the body being read) next says http.disconnect."""
+
+    def __init__(self, request: Request, job: Job):
+        self._task = asyncio.ensure_future(self._watch(request.receive, job))
+
+    @staticmethod
+    async def _watch(receive, job: Job) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        job.cancel.set()
+        job.output.put_nowait(("gone", None))
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
+async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Response:
+    """A whole (non-streaming) reply: every candidate's text, finish reason and logprobs."""
+    choices = [{"text": [], "finish_reason": "stop", "logprobs": None if req.top_logprobs is None else []}
+               for _ in range(req.n)]
+    echoed = []
     while True:
-        try:
-            return await asyncio.wait_for(job.output.get(), DISCONNECT_POLL_SECONDS)
-        except asyncio.TimeoutError:
-            if await request.is_disconnected():
-                job.cancel.set()
-                return None
+        kind, value = await job.output.get()
+        if kind == "echo":
+            echoed = value
+        elif kind == "token":
+            i, text, lp = value
+            choices[i]["text"].append(text)
+            if lp is not None:
+                choices[i]["logprobs"].append(lp)
+        elif kind == "finish":
+            choices[value[0]]["finish_reason"] = value[1]
+        elif kind == "done":
+            break
+        elif kind == "gone":
+            return Response(status_code=499)
+        else:
+            raise _as_api_error(value)
+    for c in choices:
+        c["text"] = "".join(c["text"])
+    if req.echo:
+        for c in choices:
+            c["text"] = req.prompt + c["text"]
+            if c["logprobs"] is not None:
+                c["logprobs"] = echoed + c["logprobs"]
+    return JSONResponse(completion_body(cid, model_id, choices, value, chat=chat))
 
 
-async def _stream(job: Job, cid: str, model_id: str, include_usage: bool):
+async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):
     """SSE body. If the client disconnects, Starlette cancels this generator: `finally` then
     cancels the generation."""
     created = int(time.time())
+    usage = req.include_usage
+
+    def chunk(**kw):
+        return sse(chunk_body(cid, model_id, created, include_usage=usage, chat=chat, **kw))
     try:
-        yield sse(chunk_body(cid, model_id, created, {"role": "assistant", "content": ""},
-                             include_usage=include_usage))
+        if chat:
+            for i in range(req.n):
+                yield chunk(index=i, delta={"role": "assistant", "content": ""})
         while True:
             kind, value = await job.output.get()
             if kind == "token":
-                yield sse(chunk_body(cid, model_id, created, {"content": value}, include_usage=include_usage))
+                i, text, lp = value
+                yield chunk(index=i, delta={"content": text}, logprobs=None if lp is None else [lp])
+            elif kind == "finish":
+                yield chunk(index=value[0], delta={}, finish_reason=value[1])
             elif kind == "done":
-                yield sse(chunk_body(cid, model_id, created, {}, finish_reason_of(value), include_usage=include_usage))
-                if include_usage:
-                    yield sse(chunk_body(cid, model_id, created, usage=usage_of(value), include_usage=True))
+                if usage:
+                    yield chunk(usage=usage_of(value))
                 break
-            else:    # an error mid-reply: tell the client in-band, as vLLM and llama.cpp do
+            elif kind == "error":    # an error mid-reply: tell the client in-band, as vLLM and llama.cpp do
                 yield sse(_as_api_error(value).body())
                 break
+            elif kind == "gone":     # the client left just as the stream began
+                return
         yield sse("[DONE]")
     finally:
         job.cancel.set()
@@ -176,11 +239,11 @@ def _shutting_down() -> ApiError:
     return ApiError(503, "The server is shutting down.", type="server_error", code="shutting_down")
 
 
-def _as_api_error(e: Exception) -> ApiError:
+def _as_api_error(e: Exception, prompt_param: str = "messages") -> ApiError:
     if isinstance(e, ApiError):
         return e
     if isinstance(e, PromptTooLongError):
-        return ApiError(400, str(e), param="messages", code="context_length_exceeded")
+        return ApiError(400, str(e), param=prompt_param, code="context_length_exceeded")
     if isinstance(e, TemplateError):
         return ApiError(400, f"The model's chat template refused these messages: {e}", param="messages")
     if isinstance(e, ShuttingDown):

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from .connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
 from .runner import DEFAULT_HOST, DEFAULT_MAX_WAITING, DEFAULT_PORT, is_loopback, start_server
 
 
@@ -29,6 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "see in the process list; unset: no key needed)")
     ap.add_argument("--max-waiting", type=int, default=DEFAULT_MAX_WAITING,
                     help=f"requests that may wait while one is answered; more get 503 (default {DEFAULT_MAX_WAITING})")
+    ap.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                    help="also answer requests sent to this host name (by default only loopback names and the "
+                         "listening address; '*': any). Repeatable")
+    ap.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                    help="let web pages from this origin (e.g. http://localhost:3000; '*': any) use the API; "
+                         "by default browsers are refused. Repeatable")
+    ap.add_argument("--read-timeout", type=float, default=DEFAULT_READ_TIMEOUT, metavar="SECONDS",
+                    help=f"close a connection whose request is not fully sent within this time "
+                         f"(default {DEFAULT_READ_TIMEOUT:g})")
+    ap.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
+                    help=f"open connections at most; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})")
     ap.add_argument("--quiet", action="store_true", help="do not log each request")
     return ap.parse_args(argv)
 
@@ -57,12 +69,17 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if not is_loopback(args.host) and not args.api_key:
         _say(f"warning: listening on {args.host} without --api-key: anyone who can reach this machine can use it")
+    if args.host in ("0.0.0.0", "::", "") and not args.allow_host:
+        _say("note: requests must still be addressed to localhost; let other machines use the name or address "
+             "they reach this one by with --allow-host NAME")
     model = load(args)
     if model is None:
         return 2
     try:
         handle = start_server(model, args.host, args.port, model_name=args.model_name, api_key=args.api_key,
-                              max_waiting=args.max_waiting, access_log=not args.quiet, own_logging=True)
+                              max_waiting=args.max_waiting, access_log=not args.quiet, own_logging=True,
+                              allow_hosts=args.allow_host, allow_origins=args.allow_origin,
+                              read_timeout=args.read_timeout, max_connections=args.max_connections)
     except OSError as e:
         _say(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}")
         return 2

@@ -1,12 +1,13 @@
 """The OpenAI chat-completions wire format: validating requests, shaping responses and errors.
 
 Plain functions on dicts, no HTTP here. Requests are checked field by field so that a client
-gets a 4xx naming the field, never a 500. Unknown fields are ignored (clients send many:
-user, logprobs, presence_penalty, ...), as OpenAI-compatible servers commonly do.
+gets a 4xx naming the field, never a 500. A field that would change nothing here is refused
+with a 400 naming it (never silently ignored), except purely informational ones (user, ...).
 """
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from dataclasses import dataclass
@@ -33,10 +34,16 @@ class ApiError(Exception):
 
 @dataclass
 class ChatRequest:
-    messages: list[dict]
+    """A validated request of either endpoint: chat (messages) or text completion (prompt)."""
+    messages: list[dict] | None
     settings: SamplingSettings
     stream: bool
     include_usage: bool
+    n: int = 1
+    top_logprobs: int | None = None      # None: no logprobs; else how many alternatives per token
+    prompt: str | None = None            # /v1/completions
+    echo: bool = False
+    response_format: dict | None = None  # {"type": "json_object"} or {"type": "json_schema", ...}
 
 
 def _bad(message: str, param: str | None = None) -> ApiError:
@@ -98,18 +105,41 @@ def parse_stop(raw) -> tuple[str, ...]:
     return tuple(s for s in stops if s)
 
 
-def parse_chat_request(body, context_length: int) -> ChatRequest:
-    """Validate a /v1/chat/completions body (the model name is checked by the caller)."""
-    if not isinstance(body, dict):
-        raise _bad("The request body must be a JSON object.")
-    messages = parse_messages(body.get("messages"))
-    _number(body, "n", 1, 1, integer=True)       # one choice per request is all we serve
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool) and stream is not None:
-        raise _bad("'stream' must be true or false.", "stream")
+# Fields a client may send that change nothing here, so accepting them hides nothing.
+INFORMATIONAL = {"model", "user", "metadata", "store", "service_tier", "parallel_tool_calls"}
+SAMPLING_FIELDS = {"stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p",
+                   "top_k", "min_p", "repeat_penalty", "repetition_penalty", "repeat_last_n", "seed", "stop",
+                   "logprobs", "presence_penalty", "frequency_penalty", "logit_bias"}
+CHAT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"messages", "top_logprobs", "response_format", "tools", "tool_choice"}
+TEXT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"prompt", "echo", "suffix", "best_of", "response_format"}
+# Fields accepted only at the value that means "off": anything else would be silently ignored.
+NEUTRAL = {"presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0), "logit_bias": ({},), "tools": ([],),
+           "tool_choice": ("none",), "suffix": ("",), "best_of": (1,), "store": (False,)}
+MAX_N = 8
+MAX_TOP_LOGPROBS = 20
+
+
+def _check_fields(body: dict, known: set[str]) -> None:
+    for name, value in body.items():
+        if name not in known:
+            raise _bad(f"The field {name!r} is not supported by this server.", name)
+        if name in NEUTRAL and value is not None and value not in NEUTRAL[name]:
+            raise _bad(f"'{name}' is not supported by this server (only {NEUTRAL[name][0]!r} or leaving it out).",
+                       name)
+
+
+def _flag(body: dict, name: str) -> bool:
+    value = body.get(name, False)
+    if value is not None and not isinstance(value, bool):
+        raise _bad(f"'{name}' must be true or false.", name)
+    return bool(value)
+
+
+def _sampling(body: dict, context_length: int) -> tuple[SamplingSettings, dict]:
+    """The sampling settings and the streaming/choice options common to both endpoints."""
     options = body.get("stream_options") or {}
-    if not isinstance(options, dict):
-        raise _bad("'stream_options' must be an object.", "stream_options")
+    if not isinstance(options, dict) or not set(options) <= {"include_usage"}:
+        raise _bad("'stream_options' must be an object with at most 'include_usage'.", "stream_options")
     max_tokens = _number(body, "max_completion_tokens", 1, 1 << 31, integer=True)
     if max_tokens is None:
         max_tokens = _number(body, "max_tokens", 1, 1 << 31, integer=True)
@@ -124,14 +154,66 @@ def parse_chat_request(body, context_length: int) -> ChatRequest:
         "seed": _number(body, "seed", -(1 << 63), (1 << 64) - 1, integer=True),
         "max_new_tokens": min(max_tokens, context_length) if max_tokens else None,
     }
-    settings = SamplingSettings(**{k: v for k, v in kw.items() if v is not None},
-                                stop=parse_stop(body.get("stop")))
-    return ChatRequest(messages, settings, bool(stream), bool(options.get("include_usage")))
+    settings = SamplingSettings(**{k: v for k, v in kw.items() if v is not None}, stop=parse_stop(body.get("stop")))
+    stream = _flag(body, "stream")
+    common = {"stream": stream, "include_usage": stream and _flag(options, "include_usage"),
+              "n": _number(body, "n", 1, MAX_N, integer=True) or 1}
+    return settings, common
+
+
+def parse_chat_request(body, context_length: int) -> ChatRequest:
+    """Validate a /v1/chat/completions body (the model name is checked by the caller)."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    _check_fields(body, CHAT_FIELDS)
+    messages = parse_messages(body.get("messages"))
+    settings, common = _sampling(body, context_length)
+    top = _number(body, "top_logprobs", 0, MAX_TOP_LOGPROBS, integer=True)
+    if top is not None and not body.get("logprobs"):
+        raise _bad("'top_logprobs' needs 'logprobs': true.", "top_logprobs")
+    top_logprobs = (top or 0) if _flag(body, "logprobs") else None
+    return ChatRequest(messages, settings, top_logprobs=top_logprobs,
+                       response_format=parse_response_format(body.get("response_format")), **common)
+
+
+def parse_text_request(body, context_length: int) -> ChatRequest:
+    """Validate a /v1/completions body: one prompt string (or a list holding one)."""
+    if not isinstance(body, dict):
+        raise _bad("The request body must be a JSON object.")
+    _check_fields(body, TEXT_FIELDS)
+    prompt = body.get("prompt")
+    if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
+        prompt = prompt[0]
+    if not isinstance(prompt, str) or not prompt:
+        raise _bad("'prompt' must be a non-empty string (one prompt per request).", "prompt")
+    settings, common = _sampling(body, context_length)
+    # The legacy API: logprobs is the number of alternatives (0-5 at OpenAI; up to 20 here).
+    top_logprobs = _number(body, "logprobs", 0, MAX_TOP_LOGPROBS, integer=True)
+    echo = _flag(body, "echo")
+    if echo and common["stream"]:
+        raise _bad("'echo' cannot be combined with 'stream' here.", "echo")
+    return ChatRequest(None, settings, prompt=prompt, echo=echo, top_logprobs=top_logprobs,
+                       response_format=parse_response_format(body.get("response_format")), **common)
+
+
+def parse_response_format(raw) -> dict | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") not in ("text", "json_object", "json_schema"):
+        raise _bad("'response_format' must be {\"type\": \"text\" | \"json_object\" | \"json_schema\"}.",
+                   "response_format")
+    if raw["type"] == "text":
+        return None
+    if raw["type"] == "json_schema":
+        spec = raw.get("json_schema")
+        if not isinstance(spec, dict) or not isinstance(spec.get("schema"), dict):
+            raise _bad("'response_format.json_schema' must be an object with a 'schema' object.", "response_format")
+    return raw
 
 
 # -- responses ------------------------------------------------------------------------------
-def new_completion_id() -> str:
-    return "chatcmpl-" + secrets.token_hex(12)
+def new_completion_id(chat: bool = True) -> str:
+    return ("chatcmpl-" if chat else "cmpl-") + secrets.token_hex(12)
 
 
 def usage_of(stats: dict) -> dict:
@@ -143,20 +225,65 @@ def finish_reason_of(stats: dict) -> str:
     return FINISH_REASONS.get(stats["finish_reason"], "stop")
 
 
-def completion_body(cid: str, model: str, text: str, stats: dict) -> dict:
-    return {"id": cid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "logprobs": None, "finish_reason": finish_reason_of(stats)}],
-            "usage": usage_of(stats)}
+def logprob_value(prob: float) -> float:
+    """log(prob), with -9999.0 for a probability of 0 (JSON has no -inf; OpenAI uses -9999)."""
+    return math.log(prob) if prob > 0 else -9999.0
+
+
+def chat_logprob(tok: dict) -> dict:
+    """One token's entry of a chat choice's logprobs.content. tok: {"token", "bytes", "prob",
+    "top": [(token, bytes, prob), ...]} as the worker builds it."""
+    return {"token": tok["token"], "logprob": logprob_value(tok["prob"]), "bytes": tok["bytes"],
+            "top_logprobs": [{"token": t, "logprob": logprob_value(p), "bytes": b} for t, b, p in tok["top"]]}
+
+
+def text_logprobs(toks: list[dict], offset: int = 0) -> dict:
+    """A /v1/completions choice's logprobs (the legacy shape: parallel lists)."""
+    out = {"tokens": [], "token_logprobs": [], "top_logprobs": [], "text_offset": []}
+    for tok in toks:
+        out["tokens"].append(tok["token"])
+        out["token_logprobs"].append(None if tok["prob"] is None else logprob_value(tok["prob"]))
+        out["top_logprobs"].append(None if tok["top"] is None else
+                                   {t: logprob_value(p) for t, _, p in tok["top"]})
+        out["text_offset"].append(offset)
+        offset += len(tok["token"])
+    return out
+
+
+def completion_body(cid: str, model: str, choices: list[dict], stats: dict, chat: bool = True) -> dict:
+    """choices: [{"text", "finish_reason", "logprobs": [token dicts] or None}]."""
+    out = []
+    for i, c in enumerate(choices):
+        if chat:
+            lp = None if c["logprobs"] is None else {"content": [chat_logprob(t) for t in c["logprobs"]],
+                                                       "refusal": None}
+            out.append({"index": i, "message": {"role": "assistant", "content": c["text"]}, "logprobs": lp,
+                        "finish_reason": FINISH_REASONS.get(c["finish_reason"], "stop")})
+        else:
+            lp = None if c["logprobs"] is None else text_logprobs(c["logprobs"], c.get("offset", 0))
+            out.append({"index": i, "text": c["text"], "logprobs": lp,
+                        "finish_reason": FINISH_REASONS.get(c["finish_reason"], "stop")})
+    return {"id": cid, "object": "chat.completion" if chat else "text_completion", "created": int(time.time()),
+            "model": model, "choices": out, "usage": usage_of(stats)}
 
 
 def chunk_body(cid: str, model: str, created: int, delta: dict | None = None, finish_reason=None,
-               usage: dict | None = None, include_usage: bool = False) -> dict:
-    """One chat.completion.chunk. With include_usage, every chunk has "usage": null except the
-    last, which has the counts and no choices (as OpenAI sends it)."""
-    body = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-            "choices": [] if usage else [{"index": 0, "delta": delta or {}, "logprobs": None,
-                                          "finish_reason": finish_reason}]}
+               usage: dict | None = None, include_usage: bool = False, index: int = 0,
+               logprobs: list[dict] | None = None, chat: bool = True) -> dict:
+    """One chat.completion.chunk (or text_completion chunk). With include_usage, every chunk has
+    "usage": null except the last, which has the counts and no choices (as OpenAI sends it)."""
+    if usage:
+        choices = []
+    elif chat:
+        lp = None if logprobs is None else {"content": [chat_logprob(t) for t in logprobs], "refusal": None}
+        choices = [{"index": index, "delta": delta or {}, "logprobs": lp,
+                    "finish_reason": finish_reason and FINISH_REASONS.get(finish_reason, "stop")}]
+    else:
+        choices = [{"index": index, "text": (delta or {}).get("content", ""),
+                    "logprobs": None if logprobs is None else text_logprobs(logprobs),
+                    "finish_reason": finish_reason and FINISH_REASONS.get(finish_reason, "stop")}]
+    body = {"id": cid, "object": "chat.completion.chunk" if chat else "text_completion", "created": created,
+            "model": model, "choices": choices}
     if include_usage:
         body["usage"] = usage
     return body

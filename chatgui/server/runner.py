@@ -18,6 +18,7 @@ import uvicorn
 import uvicorn.config
 
 from .app import ServedModel, build_app
+from .connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT, BoundedH11Protocol
 from .worker import GenerationWorker
 
 DEFAULT_HOST = "127.0.0.1"
@@ -64,7 +65,8 @@ class BackgroundServer:
     """Any ASGI app served by uvicorn on its own thread."""
 
     def __init__(self, app, host: str = DEFAULT_HOST, port: int = 0, *, access_log: bool = False,
-                 log_level: str = "warning", own_logging: bool = False):
+                 log_level: str = "warning", own_logging: bool = False, read_timeout: float = DEFAULT_READ_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS):
         self.host = host
         self._sock = bind_socket(host, port)
         self.port = self._sock.getsockname()[1]
@@ -76,7 +78,9 @@ class BackgroundServer:
             log_config["handlers"]["access"]["stream"] = "ext://sys.stderr"
         # Fixed h11 + asyncio rather than "auto": the same behaviour whether or not httptools or
         # uvloop happen to be installed, and known modules for a frozen (PyInstaller) build.
-        config = uvicorn.Config(app, http="h11", loop="asyncio", lifespan="off", ws="none", access_log=access_log,
+        # h11 with the read timeout and connection bound uvicorn lacks (connections.py).
+        http = BoundedH11Protocol.with_limits(read_timeout, max_connections)
+        config = uvicorn.Config(app, http=http, loop="asyncio", lifespan="off", ws="none", access_log=access_log,
                                 log_level=log_level, timeout_graceful_shutdown=3, log_config=log_config)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
@@ -140,20 +144,27 @@ class ServerHandle:
 
 def start_server(model_or_loader, host: str = DEFAULT_HOST, port: int = 0, *, model_name: str | None = None,
                  api_key: str | None = None, max_waiting: int = DEFAULT_MAX_WAITING, lock=None,
-                 access_log: bool = False, own_logging: bool = False) -> ServerHandle:
+                 access_log: bool = False, own_logging: bool = False, allow_hosts=(), allow_origins=(),
+                 read_timeout: float = DEFAULT_READ_TIMEOUT,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS) -> ServerHandle:
     """Serve a model (a ChatModel, or a no-argument callable returning one, called here) on
     host:port. Returns once the port is listening; raises OSError if it cannot be bound.
 
     api_key: if given, requests must send `Authorization: Bearer <api_key>`.
     lock: share the model with another thread (the app's engine worker) by having both hold
     this lock while generating; without it, give the server a model of its own.
+    allow_hosts / allow_origins: Host names and browser origins allowed besides the safe
+    defaults (loopback names and the bound address; no origin): see guard.py.
+    read_timeout / max_connections: see connections.py.
     """
     model = model_or_loader if hasattr(model_or_loader, "generate") else model_or_loader()
     served = ServedModel(model, model_name)
     worker = GenerationWorker(model, max_waiting=max_waiting, lock=lock)
     try:
-        http = BackgroundServer(build_app(worker, served, api_key), host, port, access_log=access_log,
-                                log_level="info" if access_log else "warning", own_logging=own_logging)
+        app = build_app(worker, served, api_key, bound_host=host, allow_hosts=allow_hosts,
+                        allow_origins=allow_origins)
+        http = BackgroundServer(app, host, port, access_log=access_log, log_level="info" if access_log else "warning",
+                                own_logging=own_logging, read_timeout=read_timeout, max_connections=max_connections)
     except BaseException:
         worker.stop()
         raise

@@ -6,8 +6,10 @@ back to the event loop through an asyncio.Queue (via call_soon_threadsafe), so t
 waits on the model. Items put on a job's queue:
 
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
-    ("token", text)                     a piece of the reply
-    ("done", stats)                     {"prompt_tokens", "completion_tokens", "finish_reason", ...}
+    ("echo", [token records])           the prompt's tokens and logprobs (Job.echo_logprobs only)
+    ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
+    ("finish", (i, reason, tokens))     candidate i has ended ("stop", "length", "stop_string", ...)
+    ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
     ("error", exception)                before "started" (the request was refused) or after
 """
 from __future__ import annotations
@@ -34,9 +36,14 @@ class ShuttingDown(Exception):
 
 @dataclass
 class Job:
-    messages: list[dict]
+    messages: list[dict] | None          # a chat, or None with `prompt`
     settings: SamplingSettings
     loop: asyncio.AbstractEventLoop
+    prompt: str | None = None            # raw text to continue (/v1/completions)
+    n: int = 1                           # candidates, decoded together as one batch
+    top_logprobs: int | None = None      # None: no logprobs; else alternatives per token (0-20)
+    constraint: object = None            # a token mask source (structured output), or None
+    echo_logprobs: bool = False          # also send the prompt's tokens with their logprobs ("echo")
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
 
@@ -113,30 +120,93 @@ class GenerationWorker:
 
     def _serve(self, job: Job) -> None:
         try:
-            gen = self.model.generate(job.messages, job.settings, job.cancel)
+            run = start_run(self.model, job)
         except Exception as e:   # noqa: BLE001 - PromptTooLongError, TemplateError, ...: the caller maps it
             job.emit("error", e)
             return
-        job.emit("started", {"prompt_tokens": gen.stats.prompt_tokens})
-        sent = []
+        job.emit("started", {"prompt_tokens": run.stats.prompt_tokens})
+        if job.echo_logprobs:
+            job.emit("echo", _prompt_logprobs(self.model, run.prompt_ids, job.top_logprobs))
+        choices = run.choices if job.n > 1 else [run]
+        sent = [[] for _ in choices]
+        finished = [False] * len(choices)
         try:
-            for event in gen:
-                if event.text:
-                    sent.append(event.text)
-                    job.emit("token", event.text)
+            for i, event in (run.events() if job.n > 1 else ((0, e) for e in run)):
+                if event is None:                 # choice i is complete (batches only)
+                    finished[i] = self._finish(job, i, choices[i], sent[i])
+                    continue
+                if event.text or job.top_logprobs is not None:
+                    sent[i].append(event.text)
+                    job.emit("token", (i, event.text, _logprob_record(self.model, event, job.top_logprobs)))
         except Exception as e:   # noqa: BLE001 - e.g. out of memory mid-reply: report, keep serving
             log.exception("generation failed")
             job.emit("error", e)
             return
+        for i, choice in enumerate(choices):
+            if not finished[i]:
+                self._finish(job, i, choice, sent[i])
+        if any(c.stats.finish_reason == "cancelled" for c in choices) and self._closing:
+            job.emit("error", ShuttingDown())
+            return
+        st = run.stats
+        job.emit("done", {"prompt_tokens": st.prompt_tokens,
+                          "completion_tokens": sum(c.stats.generated_tokens for c in choices),
+                          "time_to_first_token": st.time_to_first_token, "tokens_per_second": st.tokens_per_second})
+
+    @staticmethod
+    def _finish(job: Job, index: int, gen, sent: list[str]) -> bool:
         # The engine flushes text it held back (a possible stop string) into gen.text at the end
         # without an event; send it too.
         sent_text = "".join(sent)
         if gen.text.startswith(sent_text) and len(gen.text) > len(sent_text):
-            job.emit("token", gen.text[len(sent_text):])
-        st = gen.stats
-        if st.finish_reason == "cancelled" and self._closing:
-            job.emit("error", ShuttingDown())
-            return
-        job.emit("done", {"prompt_tokens": st.prompt_tokens, "completion_tokens": st.generated_tokens,
-                          "finish_reason": st.finish_reason, "time_to_first_token": st.time_to_first_token,
-                          "tokens_per_second": st.tokens_per_second})
+            job.emit("token", (index, gen.text[len(sent_text):], None))
+        job.emit("finish", (index, gen.stats.finish_reason, gen.stats.generated_tokens))
+        return True
+
+
+def start_run(model, job: Job):
+    """A Generation (n = 1) or a batch of n (engine/batch.py) for the job."""
+    extra = {}
+    if job.top_logprobs is not None and job.top_logprobs > 5:
+        extra["top_alternatives"] = job.top_logprobs
+    if job.prompt is not None:
+        extra["prompt_ids"] = model.tokenize(job.prompt)
+    if job.constraint is not None:
+        extra["constraint"] = job.constraint
+    if job.n > 1:
+        from chatgui.engine.batch import generate_batch
+        return generate_batch(model, job.messages, job.settings, job.n, job.cancel, **extra)
+    return model.generate(job.messages, job.settings, job.cancel, **extra)
+
+
+def token_bytes(model, token_id: int, text: str) -> list[int]:
+    if getattr(model, "tok", None) is None:       # a stand-in model (tests): its text is all there is
+        return list(text.encode("utf-8"))
+    from chatgui.engine.token_bytes import model_vocabulary_bytes
+    return list(model_vocabulary_bytes(model)[token_id])
+
+
+def _logprob_record(model, event, k: int | None) -> dict | None:
+    """The model's own probabilities for one generated token, as protocol.chat_logprob reads them."""
+    if k is None:
+        return None
+    text = model.token_text(event.token_id)
+    return {"token": text, "bytes": token_bytes(model, event.token_id, text), "prob": event.prob,
+            "top": [(a.text, token_bytes(model, a.token_id, a.text), a.prob) for a in event.alternatives[:k]]}
+
+
+def _prompt_logprobs(model, ids: list[int], k: int) -> list[dict]:
+    """Records for the prompt's own tokens (the first has no logprob: nothing comes before it).
+    Run here, on the model's thread, before the reply's prefill."""
+    lp = model.logprobs(ids)
+    out = []
+    for pos, tid in enumerate(ids):
+        text = model.token_text(tid)
+        entry = {"token": text, "bytes": token_bytes(model, tid, text), "prob": None, "top": None}
+        if pos:
+            row = lp[pos - 1]
+            entry["prob"] = float(row[tid].exp())
+            vals, idx = row.topk(k)
+            entry["top"] = [(model.token_text(i), None, v) for v, i in zip(vals.exp().tolist(), idx.tolist())]
+        out.append(entry)
+    return out

@@ -1,0 +1,191 @@
+"""Several candidate replies to one prompt, decoded together: one forward pass carries all n.
+
+The prompt is prefilled once, into the model's own KV cache (so the next ordinary turn can
+reuse it). Its keys and values are then copied into a batch cache with n rows, one per
+candidate, which stands in for the model's cache while the n candidates decode: each step
+feeds n tokens, [n, 1], through Transformer.forward at one position. Each candidate has its own
+random generator (seed + i), history (for the repetition penalty), stop-string state and end.
+
+    batch = generate_batch(model, messages, settings, n=3)
+    for i, event in batch.events():     # event None: candidate i has finished
+        ...
+    [c.text for c in batch.choices]
+"""
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Iterator
+
+import torch
+from tokenizers.decoders import DecodeStream
+from torch import nn
+
+from .chat_model import ChatModel, _split_stop, fit_prompt_ids
+from .model import KVCache
+from .sampling import candidates, draw, make_generator
+from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
+
+
+class BatchKV(KVCache):
+    """A KV cache with one row per candidate, starting with the prompt's keys and values."""
+
+    def __init__(self, prompt_kv: torch.Tensor, prompt_len: int, n: int, length: int):
+        nn.Module.__init__(self)
+        _, _, nkv, _, hd = prompt_kv.shape
+        kv = torch.empty(2, n, nkv, length, hd, dtype=prompt_kv.dtype, device=prompt_kv.device)
+        kv[:, :, :, :prompt_len] = prompt_kv[:, :, :, :prompt_len]     # broadcast over the n rows
+        self.register_buffer("kv", kv, persistent=False)
+
+
+class Choice:
+    """One candidate: `text`, `token_ids` and `stats` fill in as it decodes (like Generation)."""
+
+    def __init__(self, index: int, seed: int, constraint=None):
+        self.index = index
+        self.constraint = constraint
+        self.text = ""
+        self.token_ids: list[int] = []
+        self.stats = GenerationStats(seed=seed, finish_reason="length")
+        self.done = False
+        self.generator = make_generator(seed)
+        self.stream = DecodeStream(skip_special_tokens=True)
+        self.held = ""
+        self.hit = False                    # ended by a stop string
+
+
+def generate_batch(model: ChatModel, messages, settings: SamplingSettings | None, n: int, cancel=None, *,
+                   prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False,
+                   constraint=None) -> "BatchGeneration":
+    """constraint: a constrained.JsonConstraint; each candidate follows a fresh copy of it."""
+    return BatchGeneration(model, messages, settings or SamplingSettings(), n, cancel, prompt_ids,
+                           top_alternatives, ignore_eos, constraint)
+
+
+class BatchGeneration:
+    def __init__(self, model: ChatModel, messages, settings: SamplingSettings, n: int, cancel, prompt_ids,
+                 top_alternatives: int, ignore_eos: bool, constraint=None):
+        if n < 1:
+            raise ValueError("n must be at least 1")
+        self.model, self.settings, self.n, self.cancel = model, settings, n, cancel
+        self.top_alternatives = top_alternatives
+        self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
+        if prompt_ids is not None:
+            self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
+        else:
+            self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens)
+        self.max_new = max(0, min(settings.max_new_tokens, model.context_length - len(self.prompt_ids)))
+        seed = settings.seed if settings.seed is not None else secrets.randbits(63)
+        self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
+        # Candidate i draws from seed + i: a seeded request gives the same n replies again.
+        self.choices = [Choice(i, (seed + i) & 0x7FFF_FFFF_FFFF_FFFF, constraint and constraint.fresh())
+                        for i in range(n)]
+
+    def _cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def events(self) -> Iterator[tuple[int, TokenEvent | None]]:
+        """(i, TokenEvent) for each new token of candidate i, and (i, None) when it has ended."""
+        m, s, st, net = self.model, self.settings, self.stats, self.model.net
+        t0 = time.perf_counter()
+        logits = m._prefill(self.prompt_ids, self.cancel)
+        if logits is None:
+            for c in self.choices:
+                c.stats.finish_reason = "cancelled"
+            return
+        logits = logits.float().expand(self.n, -1)
+        P = len(self.prompt_ids)
+        layers = [layer.attn for layer in net.layers]
+        own = [a.cache for a in layers]
+        batch = [BatchKV(c.kv, P, self.n, P + max(self.max_new, 1)) for c in own]
+        t_first, total = None, 0
+        rows = list(range(self.n))          # the candidate each row of the batch decodes
+        try:
+            for step in range(self.max_new):
+                for r, ci in enumerate(rows):
+                    c = self.choices[ci]
+                    if c.done:              # a padding row (see below)
+                        continue
+                    event = self._sample(c, logits[r], step)
+                    if event is not None:
+                        total += 1
+                        if t_first is None:
+                            t_first = time.perf_counter()
+                            st.time_to_first_token = t_first - t0
+                        yield c.index, event
+                    if c.done:
+                        self._flush(c)
+                        yield c.index, None
+                if all(c.done for c in self.choices):
+                    break
+                if self._cancelled():
+                    for c in self.choices:
+                        if not c.done:
+                            c.stats.finish_reason = "cancelled"
+                    break
+                if step + 1 < self.max_new:
+                    rows = self._drop_finished(rows, batch)
+                    tokens = [(self.choices[ci].token_ids or self.prompt_ids)[-1] for ci in rows]
+                    for a, kv in zip(layers, batch):
+                        a.cache = kv
+                    try:
+                        x = torch.tensor(tokens, dtype=torch.long, device=m.device)[:, None]
+                        logits = net(x, P + step)[:, -1].float()
+                    finally:
+                        for a, kv in zip(layers, own):
+                            a.cache = kv
+        finally:
+            for c in self.choices:
+                if not c.done:
+                    c.done = True
+                    self._flush(c)
+        if t_first is not None and total > self.n:
+            st.tokens_per_second = (total - self.n) / max(time.perf_counter() - t_first, 1e-9)
+        st.generated_tokens = total
+
+    def _drop_finished(self, rows: list[int], batch: list[BatchKV]) -> list[int]:
+        """Rows of candidates still decoding, their cache rows kept and the others dropped, so
+        that finished candidates cost nothing. At least two rows stay: a batch of one would take
+        the single-sequence fast path, which works on the model's own cache, not this one."""
+        keep = [r for r, ci in enumerate(rows) if not self.choices[ci].done]
+        if len(keep) == len(rows) or len(rows) <= 2:
+            return rows
+        if len(keep) < 2:
+            keep += [r for r in range(len(rows)) if r not in keep][:2 - len(keep)]
+        index = torch.tensor(keep, device=batch[0].kv.device)
+        for kv in batch:
+            kv.kv = kv.kv.index_select(1, index)
+        return [rows[r] for r in keep]
+
+    def _sample(self, c: Choice, logits: torch.Tensor, step: int) -> TokenEvent | None:
+        """Draw candidate c's next token; None when it is an end token (c is then done)."""
+        m, s = self.model, self.settings
+        history = self.prompt_ids + c.token_ids
+        raw = torch.softmax(logits, -1)
+        if c.constraint is not None:
+            logits = c.constraint.mask(logits)
+        ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+        pick = draw(probs, c.generator)
+        tid = int(ids[pick])
+        if tid in self.stop_ids:
+            c.stats.finish_reason, c.done = "stop", True
+            return None
+        if c.constraint is not None:
+            c.constraint.advance(tid)
+        c.token_ids.append(tid)
+        piece = c.stream.step(m.tok.tokenizer, tid) or ""
+        text, c.held, hit = _split_stop(c.held + piece, s.stop)
+        c.text += text
+        c.stats.generated_tokens = step + 1
+        if hit:
+            c.stats.finish_reason, c.done, c.hit = "stop_string", True, True
+        elif step + 1 >= self.max_new:
+            c.done = True
+        return TokenEvent(step, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),
+                          float(probs[pick]), m._alternatives(probs, ids=ids))
+
+    def _flush(self, c: Choice) -> None:
+        """As Generation does at its end: the whole text, held-back pieces included, unless a stop
+        string cut it."""
+        if not c.hit:
+            c.text = self.model.detokenize(c.token_ids, skip_special=True)
