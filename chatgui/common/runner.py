@@ -31,11 +31,14 @@ class ShuttingDown(Exception):
 
 
 class Job:
-    def __init__(self, fn: Callable[["Job"], None], sink: Callable[["Job", str, object], None] | None = None):
+    def __init__(self, fn: Callable[["Job"], None], sink: Callable[["Job", str, object], None] | None = None,
+                 cancel: threading.Event | None = None):
         self.id = next(_ids)
         self.fn = fn
         self.sink = sink
-        self.cancelled = threading.Event()   # also handed to the backend as its cancel flag
+        # also handed to the backend as its cancel flag; a caller may bring its own (the server's)
+        self.cancelled = cancel if cancel is not None else threading.Event()
+        self.started = threading.Event()
         self.done = threading.Event()
 
     def cancel(self) -> None:
@@ -57,10 +60,10 @@ class ModelRunner:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Job], None], sink=None) -> Job:
+    def submit(self, fn: Callable[[Job], None], sink=None, cancel: threading.Event | None = None) -> Job:
         """Queue fn(job) to run on the runner thread. QueueFull when max_waiting jobs already wait;
         ShuttingDown once the runner is closing."""
-        job = Job(fn, sink)
+        job = Job(fn, sink, cancel)
         with self._cond:
             if self.closing.is_set():
                 raise ShuttingDown()
@@ -110,6 +113,7 @@ class ModelRunner:
                 job = self._current = self._waiting.popleft()
             try:
                 if not job.cancelled.is_set():
+                    job.started.set()
                     job.fn(job)
             except Exception as e:   # noqa: BLE001 - a job's failure is its caller's news, not the thread's end
                 log.exception("runner job failed")

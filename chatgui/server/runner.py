@@ -143,7 +143,7 @@ class ServerHandle:
 
 
 def start_server(model_or_loader, host: str = DEFAULT_HOST, port: int = 0, *, model_name: str | None = None,
-                 api_key: str | None = None, max_waiting: int = DEFAULT_MAX_WAITING, lock=None,
+                 api_key: str | None = None, max_waiting: int = DEFAULT_MAX_WAITING,
                  access_log: bool = False, own_logging: bool = False, allow_hosts=(), allow_origins=(),
                  read_timeout: float = DEFAULT_READ_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS) -> ServerHandle:
@@ -151,15 +151,13 @@ def start_server(model_or_loader, host: str = DEFAULT_HOST, port: int = 0, *, mo
     host:port. Returns once the port is listening; raises OSError if it cannot be bound.
 
     api_key: if given, requests must send `Authorization: Bearer <api_key>`.
-    lock: share the model with another thread (the app's engine worker) by having both hold
-    this lock while generating; without it, give the server a model of its own.
     allow_hosts / allow_origins: Host names and browser origins allowed besides the safe
     defaults (loopback names and the bound address; no origin): see guard.py.
     read_timeout / max_connections: see connections.py.
     """
     model = model_or_loader if hasattr(model_or_loader, "generate") else model_or_loader()
     served = ServedModel(model, model_name)
-    worker = GenerationWorker(model, max_waiting=max_waiting, lock=lock)
+    worker = GenerationWorker(model, max_waiting=max_waiting)
     try:
         app = build_app(worker, served, api_key, bound_host=host, allow_hosts=allow_hosts,
                         allow_origins=allow_origins)

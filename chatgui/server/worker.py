@@ -1,9 +1,9 @@
-"""The one thread that runs the model for the server.
+"""The server's side of the model runner (chatgui.common.runner).
 
 A model is not thread-safe (its KV cache holds the last prompt), so requests are served one at
-a time, in order, by a single thread fed by a bounded waiting line. Each job hands its output
-back to the event loop through an asyncio.Queue (via call_soon_threadsafe), so the loop never
-waits on the model. Items put on a job's queue:
+a time, in order, by the runner's one thread, with a bounded waiting line. Each job hands its
+output back to the event loop through an asyncio.Queue (via call_soon_threadsafe), so the loop
+never waits on the model. Items put on a job's queue:
 
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
     ("echo", [token records])           the prompt's tokens and logprobs (Job.echo_logprobs only)
@@ -15,23 +15,15 @@ waits on the model. Items put on a job's queue:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 
+from chatgui.common.runner import Job as RunnerJob
+from chatgui.common.runner import ModelRunner, QueueFull, ShuttingDown  # noqa: F401 - the server's errors too
 from chatgui.common.types import SamplingSettings
 
 log = logging.getLogger(__name__)
-
-
-class QueueFull(Exception):
-    pass
-
-
-class ShuttingDown(Exception):
-    pass
 
 
 @dataclass
@@ -55,68 +47,44 @@ class Job:
 
 
 class GenerationWorker:
-    def __init__(self, model, max_waiting: int = 8, lock=None):
-        """lock: optional; held around each generation, so that the app's own engine worker can
-        share this model object safely by taking the same lock."""
-        self.model = model
+    """Requests become jobs of a ModelRunner of the server's own; `model` is the runner's backend."""
+
+    def __init__(self, model, max_waiting: int = 8):
         self.max_waiting = max_waiting
-        self.lock = lock if lock is not None else contextlib.nullcontext()
-        self._waiting: deque[Job] = deque()
-        self._cond = threading.Condition()
-        self._current: Job | None = None
-        self._closing = False
-        self._thread = threading.Thread(target=self._run, name="chatgui-server-model", daemon=True)
-        self._thread.start()
+        self.runner = ModelRunner("chatgui-server-model", max_waiting=max_waiting)
+        self.runner.backend = model       # before any job: the runner thread reads it only in jobs
+        self._jobs: list[tuple[Job, RunnerJob]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        return self.runner.backend
 
     def submit(self, job: Job) -> None:
-        """Queue a job; QueueFull when max_waiting others already wait."""
-        with self._cond:
-            if self._closing:
-                raise ShuttingDown()
-            # Jobs whose clients left still sit in the line until the thread skips them; they
-            # should not make new requests look like overload.
-            self._waiting = deque(j for j in self._waiting if not j.cancel.is_set())
-            if len(self._waiting) >= self.max_waiting:
-                raise QueueFull()
-            self._waiting.append(job)
-            self._cond.notify()
+        """Queue a job; QueueFull when max_waiting others already wait, ShuttingDown once stopping."""
+        with self._lock:
+            self._jobs = [(j, r) for j, r in self._jobs if not r.done.is_set()]
+            self._jobs.append((job, self.runner.submit(lambda _r: self._serve(job), cancel=job.cancel)))
 
     @property
     def waiting(self) -> int:
-        with self._cond:
-            return sum(not j.cancel.is_set() for j in self._waiting)
+        return self.runner.waiting
 
     @property
     def busy(self) -> bool:
-        return self._current is not None
+        return self.runner.busy
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Cancel every job (running or waiting) and end the thread."""
-        with self._cond:
-            self._closing = True
-            for job in self._waiting:
-                job.cancel.set()
+        """Cancel every job (running or waiting) and end the thread. A job that never ran is told
+        so here (the runner skips a cancelled job without a word)."""
+        with self._lock:
+            jobs = list(self._jobs)
+        for job, _r in jobs:
+            job.cancel.set()
+        self.runner.close(timeout)
+        for job, r in jobs:
+            if not r.started.is_set():
                 job.emit("error", ShuttingDown())
-            self._waiting.clear()
-            if self._current is not None:
-                self._current.cancel.set()
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._waiting and not self._closing:
-                    self._cond.wait()
-                if self._closing:
-                    return
-                job = self._current = self._waiting.popleft()
-            try:
-                if not job.cancel.is_set():
-                    with self.lock:
-                        self._serve(job)
-            finally:
-                self._current = None
 
     def _serve(self, job: Job) -> None:
         try:
@@ -145,7 +113,7 @@ class GenerationWorker:
         for i, choice in enumerate(choices):
             if not finished[i]:
                 self._finish(job, i, choice, sent[i])
-        if any(c.stats.finish_reason == "cancelled" for c in choices) and self._closing:
+        if any(c.stats.finish_reason == "cancelled" for c in choices) and self.runner.closing.is_set():
             job.emit("error", ShuttingDown())
             return
         st = run.stats
