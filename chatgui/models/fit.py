@@ -57,8 +57,7 @@ def _ram_windows() -> Memory | None:
     return Memory(st.ullAvailPhys, st.ullTotalPhys, "RAM")
 
 
-def _vram() -> Memory | None:
-    torch = sys.modules.get("torch")      # only if the app already imported it
+def _vram(torch) -> Memory | None:
     try:
         if torch is not None and torch.cuda.is_available():
             free, total = torch.cuda.mem_get_info()
@@ -69,7 +68,7 @@ def _vram() -> Memory | None:
 
 
 def machine_memory() -> Memory | None:
-    mem = _vram()
+    mem = _vram(sys.modules.get("torch"))      # only if the app already imported torch
     if mem is None:
         mem = _ram_windows() if sys.platform == "win32" else (_ram_linux() or _ram_sysconf())
     return mem
