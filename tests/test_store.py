@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -476,3 +475,21 @@ def test_settings_unknown_keys_ignored_and_bad_types_replaced_field_by_field(dir
 def test_settings_sampling_not_a_dict_falls_back(dirs):
     s = AppSettings.from_dict({"sampling": "oops", "context_length": -5})
     assert s.sampling == SamplingSettings().to_dict() and s.context_length is None
+
+
+def test_save_async_writes_the_chat_as_it_was_when_called(store):
+    chat = make_chat(2)
+    reply = chat.active_path()[-1]
+    tokens = [{"id": 1}, {"id": 2}]
+    chat.update_content(reply.id, "as it was", {"token_data": tokens})
+    writer = store._w()
+    with writer.lock:  # the writer thread waits: the chat changes before it writes
+        store.save_async(chat)
+        chat.update_content(reply.id, "changed later", {"note": "later"})
+        tokens.append({"id": 3})
+        chat.append("user", "a later question")
+    store.flush()
+    saved = HistoryStore(store.folder).load(chat.id)
+    assert saved.messages[reply.id].content == "as it was" and "note" not in saved.messages[reply.id].meta
+    assert saved.messages[reply.id].meta["token_data"] == [{"id": 1}, {"id": 2}]
+    assert len(saved.messages) == 4

@@ -17,8 +17,15 @@ def app_records(n: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         alts = [[i, vocab[i], round(rng.random(), 6)] for i in rng.sample(range(300), 5)]
         salts = [[i, vocab[i], round(rng.random(), 6)] for i in rng.sample(range(300), rng.randint(0, 5))]
-        out.append({"id": rng.randrange(300), "t": rng.choice(["lighthouse", "", " 你好", "🙂"]),
-                    "p": round(rng.random(), 6), "alts": alts, "sp": round(rng.random(), 6), "salts": salts})
+        rec = {"id": rng.randrange(300), "t": rng.choice(["lighthouse", "", " 你好", "🙂"]),
+               "p": round(rng.random(), 6), "alts": alts, "sp": round(rng.random(), 6), "salts": salts}
+        if rng.random() < 0.7:  # as the engine reports: the token among its alternatives, same probability
+            pick = rng.choice(alts)
+            rec["id"], rec["p"] = pick[0], pick[2]
+            if rng.random() < 0.8:
+                rec["sp"] = round(rng.random(), 6)
+                salts.append([pick[0], pick[1], rec["sp"]])
+        out.append(rec)
     return out
 
 

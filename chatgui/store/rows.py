@@ -10,23 +10,44 @@ from .errors import StoreError
 TOKENS_KEY = "token_data"
 
 
-def snapshot(chat: Chat) -> Chat:
-    """A copy that the writer thread can read while the GUI thread goes on changing `chat`.
+class Snapshot:
+    """What a chat holds at one moment, taken cheaply on the caller's (GUI) thread: per message
+    its fields, a shallow copy of its meta, and how many token records it has. `chat()` builds
+    the full copy later, on the writer thread.
 
-    Shallow where that is safe: texts are immutable and token records are never changed in
-    place once made (a streamed reply only appends), so lists of them are copied, not the records.
+    Texts are immutable; token records are never changed in place once made and a streamed
+    reply only appends to its list, so the first `n` records of that list are the ones there
+    at snapshot time. (A list that is replaced is kept by the meta copy as it was.)
     """
-    messages = {}
-    for mid, m in chat.messages.items():
-        meta = dict(m.meta)
-        tokens = meta.get(TOKENS_KEY)
-        if isinstance(tokens, list):
-            meta[TOKENS_KEY] = list(tokens)
-        messages[mid] = Message(m.id, m.role, m.content, m.created, m.parent_id, meta)
-    return Chat(id=chat.id, title=chat.title, created=chat.created, updated=chat.updated,
-                system_prompt=chat.system_prompt, messages=messages,
-                settings=dict(chat.settings) if isinstance(chat.settings, dict) else None,
-                selected=dict(chat.selected))
+
+    __slots__ = ("id", "head", "rows", "selected")
+
+    def __init__(self, chat: Chat):
+        self.id = chat.id
+        self.head = (chat.title, chat.created, chat.updated, chat.system_prompt,
+                     dict(chat.settings) if isinstance(chat.settings, dict) else None)
+        self.selected = dict(chat.selected)
+        rows = []
+        for m in chat.messages.values():
+            meta = m.meta.copy()
+            tokens = meta.get(TOKENS_KEY)
+            rows.append((m.id, m.role, m.content, m.created, m.parent_id, meta,
+                         len(tokens) if isinstance(tokens, list) else -1))
+        self.rows = rows
+
+    def chat(self) -> Chat:
+        title, created, updated, system_prompt, settings = self.head
+        messages = {}
+        for mid, role, content, mcreated, parent, meta, n in self.rows:
+            if n >= 0:
+                meta[TOKENS_KEY] = meta[TOKENS_KEY][:n]
+            messages[mid] = Message(mid, role, content, mcreated, parent, meta)
+        return Chat(id=self.id, title=title, created=created, updated=updated, system_prompt=system_prompt,
+                    messages=messages, settings=settings, selected=self.selected)
+
+
+def snapshot(chat: Chat) -> Snapshot:
+    return Snapshot(chat)
 
 
 def to_json(value, what: str) -> str | None:

@@ -79,6 +79,7 @@ def _columns(tokens: list) -> bytes:
     """Columns. A token's own id and its sampled alternatives' ids are mostly among its model
     alternatives: those are written as an index into them (one byte in `refs`)."""
     explicit, probs, counts, alt_ids, refs = array("i"), array("I"), bytearray(), array("i"), bytearray()
+    flags = bytearray()
     texts: list[str] = []
     vocab: dict[int, str] = {}
 
@@ -104,14 +105,22 @@ def _columns(tokens: list) -> bytes:
         if type(alts) is not list or type(salts) is not list or len(alts) >= _EXPLICIT or len(salts) > 255:
             raise _Irregular
         texts.append(rec["t"])
-        probs.append(_millionths(rec["p"]))
-        probs.append(_millionths(rec["sp"]))
         counts += bytes((len(alts), len(salts)))
         own = [alternative(a) for a in alts]
         alt_ids.extend(own)
         ref(rec["id"], own)
-        for salt in salts:
-            ref(alternative(salt), own)
+        sampled = [alternative(salt) for salt in salts]
+        for salt_id in sampled:
+            ref(salt_id, own)
+        # p and sp are usually the token's own entries among its alternatives: a flag says so.
+        flag = 0
+        for bit, key, among, table in ((1, "p", own, alts), (2, "sp", sampled, salts)):
+            k = _millionths(rec[key])
+            if rec["id"] in among and table[among.index(rec["id"])][2] == rec[key]:
+                flag |= bit
+            else:
+                probs.append(k)
+        flags.append(flag)
     if any("\0" in t for t in texts) or any("\0" in t for t in vocab.values()):
         raise _Irregular
     try:
@@ -121,7 +130,7 @@ def _columns(tokens: list) -> bytes:
         raise _Irregular from None
     vocab_ids = array("i", vocab)
     sections = [_planes(explicit), text_blob, bytes(counts), _planes(alt_ids), bytes(refs), _planes(probs),
-                _planes(vocab_ids), vocab_blob]
+                _planes(vocab_ids), vocab_blob, bytes(flags)]
     head = struct.pack("<IIIII", len(tokens), len(explicit), len(alt_ids), len(vocab_ids), len(sections))
     return head + b"".join(struct.pack("<I", len(s)) + s for s in sections)
 
@@ -133,7 +142,7 @@ def _from_columns(body: bytes) -> list:
         (size,) = struct.unpack_from("<I", body, pos)
         sections.append(body[pos + 4:pos + 4 + size])
         pos += 4 + size
-    explicit_b, text_b, counts, alt_ids_b, refs, probs_b, vocab_ids_b, vocab_b = sections
+    explicit_b, text_b, counts, alt_ids_b, refs, probs_b, vocab_ids_b, vocab_b, flags = sections
     explicit = iter(_unplane(explicit_b, "i", n_explicit))
     alt_ids = _unplane(alt_ids_b, "i", n_alts)
     probs = iter([k / 1_000_000 for k in _unplane(probs_b, "I", len(probs_b) // 4)])
@@ -141,23 +150,20 @@ def _from_columns(body: bytes) -> list:
     vocab_texts = vocab_b.decode("utf-8").split("\0") if n_vocab else []
     vocab = dict(zip(_unplane(vocab_ids_b, "i", n_vocab), vocab_texts))
     out, ai, ri = [], 0, 0
-    for i in range(n):
-        p, sp = next(probs), next(probs)
+    for i in range(n):  # the same order as _columns wrote each stream in
         n_own, n_salts = counts[2 * i], counts[2 * i + 1]
-        own = alt_ids[ai:ai + n_own]
+        own = list(alt_ids[ai:ai + n_own])
         ai += n_own
-        alts = [[t, vocab[t], next(probs)] for t in own]
-
-        def resolve(r: int) -> int:
-            return next(explicit) if r == _EXPLICIT else own[r]
-
-        token_id = resolve(refs[ri])
-        salts = []
-        for r in refs[ri + 1:ri + 1 + n_salts]:
-            t = resolve(r)
-            salts.append([t, vocab[t], next(probs)])
-        ri += 1 + n_salts
-        if len(alts) != n_own:
+        if len(own) != n_own:
             raise IndexError("damaged token records")
+        alts = [[t, vocab[t], next(probs)] for t in own]
+        salt_probs = [next(probs) for _ in range(n_salts)]
+        resolved = [next(explicit) if r == _EXPLICIT else own[r] for r in refs[ri:ri + 1 + n_salts]]
+        ri += 1 + n_salts
+        token_id, sampled = resolved[0], resolved[1:]
+        salts = [[t, vocab[t], sp] for t, sp in zip(sampled, salt_probs)]
+        flag = flags[i]
+        p = alts[own.index(token_id)][2] if flag & 1 else next(probs)
+        sp = salts[sampled.index(token_id)][2] if flag & 2 else next(probs)
         out.append({"id": token_id, "t": texts[i], "p": p, "alts": alts, "sp": sp, "salts": salts})
     return out

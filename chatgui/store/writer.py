@@ -14,7 +14,8 @@ from typing import Callable
 
 from .chat import Chat
 from .errors import StoreError
-from .rows import TOKENS_KEY, chat_row, db_text, message_signature, pack_tokens, py_text
+from .rows import (TOKENS_KEY, Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,
+                   py_text)
 
 UNKNOWN = object()  # token records on disk that this writer has not seen
 
@@ -24,6 +25,7 @@ class Row:
     rowid: int
     signature: tuple
     tokens: object = UNKNOWN  # the list last written (shared records, compared cheaply), or UNKNOWN
+    meta: dict | None = None  # the meta last written (without token records), when known
 
 
 @dataclass
@@ -41,7 +43,7 @@ class ChatWriter:
         self.describe = describe      # sqlite3 error -> StoreError with a sentence for the user
         self.lock = threading.RLock()  # held while writing: one transaction at a time
         self._written: dict[str, _Written] = {}
-        self._pending: dict[str, tuple[Chat, list]] = {}   # chat id -> (snapshot, callbacks)
+        self._pending: dict[str, tuple[Snapshot, list]] = {}   # chat id -> (snapshot, callbacks)
         self._wake = threading.Condition()
         self._busy = 0                   # snapshots taken off the queue and not yet written
         self._thread: threading.Thread | None = None
@@ -49,7 +51,7 @@ class ChatWriter:
 
     # ---- asynchronous ------------------------------------------------------------------------
 
-    def submit(self, snap: Chat, on_done: Callable | None) -> None:
+    def submit(self, snap: Snapshot, on_done: Callable | None) -> None:
         with self._wake:
             if self._closing:
                 raise StoreError("The chat store is closed.")
@@ -111,8 +113,10 @@ class ChatWriter:
 
     # ---- the write itself ------------------------------------------------------------------
 
-    def write(self, snap: Chat) -> None:
-        """Write `snap` (a snapshot, not shared with another thread) now, in one transaction."""
+    def write(self, snap: Chat | Snapshot) -> None:
+        """Write a snapshot (or a chat no other thread changes) now, in one transaction."""
+        if isinstance(snap, Snapshot):
+            snap = snap.chat()
         with self.lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -190,8 +194,14 @@ class ChatWriter:
         else:
             c.execute("UPDATE chats SET revision=? WHERE id=?", (new.revision, snap.id))
         for mid, m in snap.messages.items():
-            sig = message_signature(m, snap.selected.get(mid))
             before = old.rows.get(mid)
+            meta = meta_without_tokens(m.meta)
+            fields = (m.parent_id, snap.selected.get(mid), m.role, m.content, m.created)
+            if before is not None and before.meta is not None and before.signature[:5] == fields \
+                    and before.meta == meta:
+                sig = before.signature  # unchanged: no need to encode its meta again
+            else:
+                sig = message_signature(m, snap.selected.get(mid))
             if before is None:
                 cur = c.execute("INSERT INTO messages(chat_id, id, seq, parent_id, selected_child, role, content,"
                                 " created, meta) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -212,6 +222,7 @@ class ChatWriter:
                 elif row.tokens is not None:
                     c.execute("DELETE FROM token_records WHERE message_rowid=?", (row.rowid,))
                 row.tokens = tokens if isinstance(tokens, list) and tokens else None
+            row.meta = meta
             new.rows[mid] = row
         gone = [(r.rowid,) for mid, r in old.rows.items() if mid not in snap.messages]
         if gone:
