@@ -408,3 +408,21 @@ def test_a_tokenizer_warning_is_shown_when_the_model_loads(qtbot, make_window, t
     qtbot.mouseClick(window.panel.load_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.notices.get("model-warnings") is not None, timeout=10_000)
     assert "no-such-pre-tokenizer" in window.notices.get("model-warnings").text()
+
+
+def test_a_reopened_chat_reads_token_records_only_when_the_token_view_shows_them(qtbot, make_window):
+    window = make_window()
+    reply = send_and_wait(qtbot, window, "Tokens later", max_new_tokens=5)
+    records = reply.meta["token_data"]
+    assert records
+    chat_id = window.current.id
+    window.close()
+    again = make_window()
+    again.open_chat(chat_id)
+    stored = again.current.messages[reply.id]
+    assert "token_data" not in stored.meta                 # left on disk when the chat opened
+    widget = again.view.widget_for(reply.id)
+    assert widget.token_body is None
+    again.explain.token_view_action.trigger()              # View > Token view
+    assert stored.meta["token_data"] == records            # read now, for the reply on screen
+    assert widget.token_body is not None and widget.token_body.isVisible()

@@ -11,6 +11,7 @@ import math
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 ROLES = ("system", "user", "assistant")
 ROOT = ""  # key in Chat.selected for the choice among top-level messages
@@ -56,9 +57,25 @@ class Chat:
     settings: dict | None = None                                 # SamplingSettings.to_dict()
     selected: dict[str, str] = field(default_factory=dict)       # parent id (ROOT for top) -> child id
 
+    # Where a reply's per-token records come from when they were left on disk at load time
+    # (HistoryStore.load(tokens=False)): message id -> records. Not part of the chat's data.
+    token_loader: Callable[[str], list] | None = field(default=None, repr=False, compare=False)
+
     def __post_init__(self):
         self.created = self.created or time.time()
         self.updated = self.updated or self.created
+
+    def token_data(self, message_id: str) -> list:
+        """A reply's per-token records (the token view's data), read from disk on first use."""
+        message = self.messages.get(message_id)
+        if message is None or message.role != "assistant":
+            return []
+        data = message.meta.get("token_data")
+        if data is None and self.token_loader is not None:
+            data = self.token_loader(message_id)
+            if data:
+                message.meta["token_data"] = data
+        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
 
     # ---- reading the tree ------------------------------------------------------------------
 

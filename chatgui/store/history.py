@@ -204,6 +204,8 @@ class HistoryStore:
             raise self._describe(err) from err
         if chat is None:
             raise StoreError(f"The chat {chat_id} no longer exists.", self.db_path)
+        if not tokens:
+            chat.token_loader = lambda message_id: self.load_tokens(chat_id, message_id)
         return chat
 
     def load_tokens(self, chat_id: str, message_id: str) -> list:

@@ -105,7 +105,8 @@ class ConversationView(QScrollArea):
             self.scroll_to_bottom()
 
     def _add(self, chat: Chat, message, busy: bool) -> None:
-        widget = MessageWidget(message, chat.sibling_index(message.id), self._content)
+        widget = MessageWidget(message, chat.sibling_index(message.id), self._content,
+                               token_source=lambda mid=message.id: chat.token_data(mid))
         widget.regenerate_requested.connect(self.regenerate_requested)
         widget.edit_submitted.connect(self.edit_submitted)
         widget.sibling_requested.connect(self.sibling_requested)

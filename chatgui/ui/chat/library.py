@@ -32,7 +32,7 @@ class ChatLibrary:
         chat = self.chats.get(chat_id)
         if chat is None:
             try:
-                chat = self.store.load(chat_id)
+                chat = self.store.load(chat_id, tokens=False)   # token records: read when shown
             except StoreError as e:
                 if report:
                     self.notices.show_notice("open-error", str(e), "error")

@@ -75,8 +75,11 @@ class MessageWidget(QFrame):
     branch_requested = Signal(str, int, int)   # message id, token index, token id to continue with
     inspect_requested = Signal(str, int)   # message id, token index
 
-    def __init__(self, message: Message, sibling_index: tuple[int, int] = (0, 1), parent=None):
+    def __init__(self, message: Message, sibling_index: tuple[int, int] = (0, 1), parent=None,
+                 token_source=None):
         super().__init__(parent)
+        # where the reply's token records come from (read from disk only once the token view shows them)
+        self._token_source = token_source
         self.message_id = message.id
         self.sibling_index = sibling_index
         self.role = message.role
@@ -324,6 +327,9 @@ class MessageWidget(QFrame):
         self._refresh_token_view()
 
     def _token_data(self) -> list:
+        if self.token_view and self._token_source is not None and isinstance(self.meta, dict) \
+                and "token_data" not in self.meta:
+            self._token_source()   # fills meta["token_data"] (the same dict) when there are records
         data = self.meta.get("token_data") if isinstance(self.meta, dict) else None
         return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
 

@@ -165,7 +165,7 @@ class ExplainController(QObject):
         if w.replies.busy or chat is None or message_id not in chat.messages:
             return None
         message = chat.messages[message_id]
-        tokens = [t for t in message.meta.get("token_data") or [] if isinstance(t, dict)]
+        tokens = chat.token_data(message_id)
         if message.parent_id is None or not 0 <= index < len(tokens):
             return None
         prefix = [dict(t) for t in tokens[:index]] + [forced_record(tokens[index], token_id)]
@@ -212,7 +212,7 @@ class ExplainController(QObject):
             return None
         sampling = {**sampling, "seed": seed}
         prefix_ids = [int(t) for t in meta.get("reply_prefix_ids") or []]
-        tokens = [t for t in meta.get("token_data") or [] if isinstance(t, dict)]
+        tokens = chat.token_data(message_id)
         prefix = [dict(t) for t in tokens[:len(prefix_ids)]]
         if [t.get("id") for t in prefix] != prefix_ids:
             self._notice(self.tr("This reply's recorded tokens are incomplete, so it cannot be replayed."))

@@ -294,8 +294,8 @@ class SamplingInspector(QObject):
         if self.target is not None:
             message_id, index = self.target
             message = chat.messages.get(message_id) if chat is not None else None
-            tokens = message.meta.get("token_data") if message is not None else None
-            if (message is not None and message.id in {m.id for m in path} and isinstance(tokens, list)
+            tokens = chat.token_data(message_id) if message is not None else None
+            if (message is not None and message.id in {m.id for m in path} and tokens
                     and 0 <= index < len(tokens) and message.parent_id is not None):
                 ids = [int(t["id"]) for t in tokens]
                 drawn = describe_token(tokens[index].get("t", ""))
