@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import pytest
@@ -264,18 +265,21 @@ def test_corrupt_file_is_quarantined_and_reported(make_window):
 
 def test_save_failure_is_reported_and_retried(qtbot, make_window, monkeypatch):
     window = make_window()
-    real_save = window.store.save
+    real_save = window.store.save_async
 
-    def failing(chat):
-        raise StoreError("Could not save the chat: the disk is full.")
+    def failing(chat, on_done=None):   # the writer thread reports a full disk
+        threading.Thread(target=on_done, args=(chat.id, StoreError("Could not save the chat: the disk is full."))
+                         ).start()
 
-    monkeypatch.setattr(window.store, "save", failing)
+    monkeypatch.setattr(window.store, "save_async", failing)
     send_and_wait(qtbot, window, "Will this be saved?")
+    qtbot.waitUntil(lambda: window.notices.get("save-error") is not None, timeout=5000)
     assert "disk is full" in window.notices.get("save-error").text()
     assert window.current.id in window.library.unsaved
-    monkeypatch.setattr(window.store, "save", real_save)
+    monkeypatch.setattr(window.store, "save_async", real_save)
     send_and_wait(qtbot, window, "And now?")
-    assert window.notices.get("save-error") is None and not window.library.unsaved
+    qtbot.waitUntil(lambda: window.notices.get("save-error") is None and not window.library.unsaved, timeout=5000)
+    assert window.library.flush(5)
     assert len(HistoryStore().load(window.current.id).messages) == 4
 
 

@@ -241,7 +241,7 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
         taken.listen()
         serve.port.setValue(taken.getsockname()[1])
         qtbot.mouseClick(serve.check, Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda: "already in use" in serve.state.text(), timeout=10_000)
+        qtbot.waitUntil(lambda: "already in use" in serve.state.text(), timeout=30_000)
         assert not serve.check.isChecked() and serve.port.isEnabled()
 
     serve.port.setValue(0)   # any free port

@@ -35,6 +35,7 @@ from chatgui.ui.settings.window_state import restore_window, store_window
 from chatgui.ui.backends.engine_client import EngineClient
 
 SHUTDOWN_WAIT_MS = 1500
+SAVE_WAIT_S = 10.0
 MIN_CHAT_WIDTH = 480    # side panels give way before the conversation gets narrower than this
 MIN_LIST_WIDTH = 160
 
@@ -518,4 +519,5 @@ class MainWindow(QMainWindow):
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
+        self.library.flush(SAVE_WAIT_S)   # what the writer thread still holds reaches the disk
         event.accept()

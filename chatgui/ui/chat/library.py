@@ -1,10 +1,13 @@
 """The chats of this session: what is on disk plus what is in memory.
 
 Every chat opened or created is kept in memory, so a chat whose save failed is not lost; it is
-saved again with the next save of any chat. Trouble with files is shown in the window (a notice),
-never in a dialog.
+saved again with the next save of any chat. Saving never waits on the disk: the store's writer
+thread writes, and says how it went through a queued signal. Trouble with files is shown in the
+window (a notice), never in a dialog.
 """
 from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
 
 from chatgui.store import Chat, HistoryStore, StoreError, StoreProblem
 
@@ -17,10 +20,16 @@ def title_of(chat: Chat) -> str:
     return chat.title or chat.title_from_first_message() or translate("ChatListPanel", "New chat")
 
 
+class _SaveResults(QObject):
+    saved = Signal(str, object)   # chat id, StoreError or None: emitted on the writer thread
+
+
 class ChatLibrary:
     def __init__(self, store: HistoryStore, notices: NoticeArea, status: StatusBar,
                  problems: list[StoreProblem] | None = None):
         self.store, self.notices, self.status = store, notices, status
+        self._results = _SaveResults()
+        self._results.saved.connect(self._on_saved)   # delivered on the GUI thread
         self.chats: dict[str, Chat] = {}
         self.unsaved: set[str] = set()          # ids of chats whose last save failed
         self._pending_problems = list(problems or [])   # e.g. from loading the settings
@@ -55,23 +64,33 @@ class ChatLibrary:
         return True
 
     def save(self, chat: Chat) -> bool:
-        """Save `chat`, and retry every chat whose save failed before."""
+        """Queue `chat` for saving, and every chat whose save failed before; False if it could not
+        even be queued. How the writing went arrives later (_on_saved)."""
         ok = True
         retries = [self.chats[i] for i in list(self.unsaved) if i in self.chats and i != chat.id]
         for target in [chat, *retries]:
             try:
-                self.store.save(target)
-                self.unsaved.discard(target.id)
+                self.store.save_async(target, self._results.saved.emit)
             except StoreError as e:
                 ok = False
-                self.unsaved.add(target.id)
-                self.notices.show_notice("save-error", translate(
-                    "ChatLibrary", "{error} The chat stays open here and saving will be tried again with the "
-                    "next change.").format(error=e), "error")
-                self.status.showMessage(translate("ChatLibrary", "Saving failed."), 5000)
+                self._on_saved(target.id, e)
+        return ok
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued save is written (closing the window, tests)."""
+        return self.store.flush(timeout)
+
+    def _on_saved(self, chat_id: str, error: StoreError | None) -> None:
+        if error is None:
+            self.unsaved.discard(chat_id)
+        else:
+            self.unsaved.add(chat_id)
+            self.notices.show_notice("save-error", translate(
+                "ChatLibrary", "{error} The chat stays open here and saving will be tried again with the "
+                "next change.").format(error=error), "error")
+            self.status.showMessage(translate("ChatLibrary", "Saving failed."), 5000)
         if not self.unsaved:
             self.notices.remove("save-error")
-        return ok
 
     def entries(self, query: str, current: Chat | None) -> list[tuple[str, str, float]]:
         """(id, title, updated) of the chats to list, newest first, matching `query` (titles and
