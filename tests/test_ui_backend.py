@@ -125,9 +125,10 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert [group.remote_model.itemText(i) for i in range(group.remote_model.count())] == ["tiny"]
 
     qtbot.mouseClick(group.connect_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.models.loaded.device == "remote", timeout=10_000)
+    # (model_loaded and connected are two queued signals from the engine thread: wait for both)
+    qtbot.waitUntil(lambda: window.models.loaded.device == "remote" and "Connected" in group.state.text(),
+                    timeout=10_000)
     assert window.status.device_label.text() == "Remote" and window.status.model_label.text() == "tiny"
-    assert "Connected" in group.state.text()
 
     reply = send(qtbot, window, "Hello remote", max_new_tokens=12)
     assert reply.role == "assistant" and reply.content

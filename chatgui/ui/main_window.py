@@ -56,6 +56,7 @@ class MainWindow(QMainWindow):
         self._started = False      # the model is chosen once the window is first shown
         self._closed = False
         self._dock_gave_way = False      # the settings panel was hidden to leave the chat its room
+        self._dock_width = 300           # its width before that
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
@@ -230,7 +231,7 @@ class MainWindow(QMainWindow):
             self._dock_gave_way = True
             panel.hide()
         elif (self._dock_gave_way and not panel.isVisible()
-              and self.width() - list_width - getattr(self, "_dock_width", 300) - 16 >= MIN_CHAT_WIDTH):
+              and self.width() - list_width - self._dock_width - 16 >= MIN_CHAT_WIDTH):
             self._dock_gave_way = False
             panel.show()
 

@@ -91,7 +91,8 @@ class MessageWidget(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
         layout.setSpacing(2)
-        layout.addLayout(self._header(message, sibling_index))
+        self._header_row = self._header(message, sibling_index)
+        layout.addLayout(self._header_row)
         self.thinking: ThinkingSection | None = None   # a reasoning model's <think> part
         self.body = self._make_body(message)
         if self.thinking is not None:
@@ -103,7 +104,11 @@ class MessageWidget(QFrame):
         self.token_popup: TokenPopup | None = None
         self._busy = False
         self.editor: QPlainTextEdit | None = None
-        layout.addWidget(self._actions())
+        actions = self._actions()
+        if self.role == "user":   # in the bubble's header line: no empty band under the question
+            self._header_row.insertWidget(2, actions)
+        else:
+            layout.addWidget(actions)
         self._layout = layout
         self.update_info(message.meta)
 
