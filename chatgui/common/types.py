@@ -18,6 +18,7 @@ class SamplingSettings:
     max_new_tokens: int = 512
     seed: int | None = None           # None: a fresh random seed per reply (reported back)
     stop: tuple[str, ...] = ()        # extra stop strings
+    json_reply: bool = False          # the reply must parse as JSON (constrained decoding)
 
     def to_dict(self) -> dict:
         d = asdict(self)

@@ -255,8 +255,11 @@ class ChatModel:
         end-of-turn (benchmarks only). options: prompt_ids (continue these tokens instead of a
         rendered chat; messages is then ignored), top_alternatives (how many alternatives each
         TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
-        return Generation(self, messages, settings or SamplingSettings(), cancel, ignore_eos, reply_prefix_ids,
-                          **options)
+        settings = settings or SamplingSettings()
+        if settings.json_reply and options.get("constraint") is None:
+            from .constrained import json_constraint
+            options["constraint"] = json_constraint(self)   # "Reply as JSON": any JSON object
+        return Generation(self, messages, settings, cancel, ignore_eos, reply_prefix_ids, **options)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
             -> tuple[Alternative, ...]:

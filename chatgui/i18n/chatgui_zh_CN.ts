@@ -1472,6 +1472,14 @@
         <translation>随机种子</translation>
     </message>
     <message>
+        <source>Reply as JSON</source>
+        <translation>以 JSON 格式回复</translation>
+    </message>
+    <message>
+        <source>The reply is always a JSON object that parses (the model is only allowed tokens that keep it valid JSON)</source>
+        <translation>回复始终是可以解析的 JSON 对象（模型只能选择保持 JSON 有效的词元）</translation>
+    </message>
+    <message>
         <source>0 always picks the most likely token</source>
         <translation>为 0 时总是选择概率最高的词元</translation>
     </message>

@@ -187,6 +187,8 @@ class RemoteModel:
             body["seed"] = settings.seed
         if settings.stop:
             body["stop"] = list(settings.stop)
+        if settings.json_reply:
+            body["response_format"] = {"type": "json_object"}
         if self.send_extra_sampling:
             # Not in OpenAI's API, but vLLM, llama.cpp's server and chatgui-serve read them
             # (vLLM says repetition_penalty, llama.cpp repeat_penalty; each ignores the other).

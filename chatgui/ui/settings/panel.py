@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from chatgui.common import paths
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.common.fold import FoldSection
@@ -23,13 +22,11 @@ CUSTOM = "Custom"   # a preset's data key (shown translated, see i18n.preset_lab
 BROWSE = "\0browse"   # the picker's last item
 
 
-def installed_models(limit: int = 200) -> list[tuple[str, str]]:
-    """(name, path) of the .gguf files under the models folder, by name."""
-    try:
-        found = sorted(paths.models_dir().rglob("*.gguf"))[:limit]
-    except OSError:
-        return []
-    return [(p.stem, str(p)) for p in found if p.is_file()]
+def installed_models() -> list[tuple[str, str]]:
+    """(display name, path) of the models on this computer (the models folder and files added
+    in place), as the Models page lists them."""
+    from chatgui.models.library import installed_models as on_this_computer
+    return [(m.name, str(m.path)) for m in on_this_computer()]
 
 
 def _named(widget, name: str, accessible: str):
@@ -169,6 +166,9 @@ class SettingsPanel(QDockWidget):
         self.max_new_tokens = _int("maxNewTokensSpin", self.tr("Maximum new tokens"), 1, 1 << 20, 64)
         self.random_seed = _named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"))
         self.seed = _int("seedSpin", self.tr("Seed"), 0, 2**31 - 1)
+        self.json_reply = _named(QCheckBox(self.tr("Reply as JSON")), "jsonReplyCheck", self.tr("Reply as JSON"))
+        self.json_reply.setToolTip(self.tr("The reply is always a JSON object that parses (the model is only "
+                                           "allowed tokens that keep it valid JSON)"))
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.seed, 1)
@@ -190,6 +190,7 @@ class SettingsPanel(QDockWidget):
         form.addRow(self.tr("Repetition penalty"), self.repeat_penalty)
         form.addRow(self.tr("Max new tokens"), self.max_new_tokens)
         form.addRow(self.tr("Seed"), seed_row)
+        form.addRow("", self.json_reply)
         column = QVBoxLayout(group)
         column.addLayout(top)
         self.advanced = FoldSection(self.tr("Advanced"), fields, "advancedSampling")
@@ -200,6 +201,7 @@ class SettingsPanel(QDockWidget):
                     self.seed):
             box.valueChanged.connect(self._sampling_edited)
         self.random_seed.toggled.connect(self._sampling_edited)
+        self.json_reply.toggled.connect(self._sampling_edited)
         return group
 
     def mark_local_only(self, widget: QWidget) -> None:
@@ -310,7 +312,7 @@ class SettingsPanel(QDockWidget):
             temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
             min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(),
             max_new_tokens=self.max_new_tokens.value(),
-            seed=None if self.random_seed.isChecked() else self.seed.value())
+            seed=None if self.random_seed.isChecked() else self.seed.value(), json_reply=self.json_reply.isChecked())
 
     def uses_random_seed(self) -> bool:
         return self.random_seed.isChecked()
@@ -326,6 +328,7 @@ class SettingsPanel(QDockWidget):
             self.max_new_tokens.setValue(s.max_new_tokens)
             self.random_seed.setChecked(random_seed or s.seed is None)
             self.seed.setValue(s.seed if s.seed is not None else self.seed.value())
+            self.json_reply.setChecked(s.json_reply)
         finally:
             self._updating = False
         self._sampling_edited()   # once for all the fields, not once per field
