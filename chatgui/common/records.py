@@ -33,11 +33,13 @@ class Capabilities:
     replay: bool = True                # same file + settings + seed give the same reply
     exact_token_counts: bool = True    # prompt/reply sizes are counted, not estimated
     can_be_served: bool = True         # the Serve switch can offer it to other programs
+    batched_candidates: bool = True    # several answers to one prompt decoded together
 
 
 LOCAL_CAPABILITIES = Capabilities()
 REMOTE_CAPABILITIES = Capabilities(token_probabilities=False, next_token_logits=False, reply_prefix=False,
-                                   replay=False, exact_token_counts=False, can_be_served=False)
+                                   replay=False, exact_token_counts=False, can_be_served=False,
+                                   batched_candidates=False)
 
 
 @dataclass(frozen=True)

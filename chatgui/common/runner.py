@@ -142,5 +142,21 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
     return run
 
 
+def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int) -> Callable[[Job], None]:
+    """A job that writes n answers to one prompt as one batch (backend capability
+    batched_candidates). Events: ("started", batch), ("token", (i, TokenEvent)),
+    ("candidate_done", (i, choice)) as each ends, then ("done", batch) or ("error", exception)."""
+    def run(job: Job) -> None:
+        backend = runner.backend
+        if backend is None:
+            raise NoBackend()
+        batch = backend.generate_candidates(messages, settings, n, job.cancelled)
+        job.emit("started", batch)
+        for i, event in batch.events():
+            job.emit("token", (i, event)) if event is not None else job.emit("candidate_done", (i, batch.choices[i]))
+        job.emit("done", batch)
+    return run
+
+
 class NoBackend(Exception):
     """No model is loaded (and no server connected)."""

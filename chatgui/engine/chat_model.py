@@ -261,6 +261,15 @@ class ChatModel:
             options["constraint"] = json_constraint(self)   # "Reply as JSON": any JSON object
         return Generation(self, messages, settings, cancel, ignore_eos, reply_prefix_ids, **options)
 
+    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None):
+        """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i."""
+        from .batch import generate_batch
+        constraint = None
+        if settings.json_reply:
+            from .constrained import json_constraint
+            constraint = json_constraint(self)
+        return generate_batch(self, messages, settings, n, cancel, constraint=constraint)
+
     def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
             -> tuple[Alternative, ...]:
         """The k most likely tokens of probs over the vocabulary, or over ids where given."""

@@ -633,6 +633,14 @@
         <translation>停止回复(&amp;T)</translation>
     </message>
     <message>
+        <source>&amp;Generate 3 answers</source>
+        <translation>生成 3 个回答(&amp;G)</translation>
+    </message>
+    <message>
+        <source>Write three answers to your last message at once; browse them with &lt; &gt;</source>
+        <translation>一次为你的最后一条消息写出三个回答；用 &lt; &gt; 浏览</translation>
+    </message>
+    <message>
         <source>&amp;Rename chat</source>
         <translation>重命名对话(&amp;R)</translation>
     </message>
@@ -659,6 +667,14 @@
     <message>
         <source>A reply is still being written: wait for it, or stop it (Esc). Your message stays in the box.</source>
         <translation>回复仍在生成中：请等待它完成，或先停止它（Esc）。你的消息会保留在输入框中。</translation>
+    </message>
+    <message>
+        <source>Several answers at once need the local model.</source>
+        <translation>同时生成多个回答需要使用本地模型。</translation>
+    </message>
+    <message>
+        <source>Ask something first: then three answers can be written at once.</source>
+        <translation>请先提一个问题，然后才能一次生成三个回答。</translation>
     </message>
     <message>
         <source>Temperature 0 always picks the most likely word, so Regenerate writes the same answer again. Raise the temperature for a different one.</source>

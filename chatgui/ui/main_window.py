@@ -126,6 +126,10 @@ class MainWindow(QMainWindow):
         self.stop_action = self._action(chat_menu, self.tr("S&top reply"), QKeySequence(Qt.Key.Key_Escape),
                                         self.stop_reply)
         self.stop_action.setEnabled(False)
+        self.candidates_action = self._action(chat_menu, self.tr("&Generate 3 answers"), QKeySequence("Ctrl+Shift+G"),
+                                              lambda: self.generate_answers(3))
+        self.candidates_action.setToolTip(self.tr("Write three answers to your last message at once; browse them "
+                                                  "with < >"))
         self._action(chat_menu, self.tr("&Rename chat"), QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         view_menu.setObjectName("viewMenu")
@@ -377,6 +381,26 @@ class MainWindow(QMainWindow):
         if parent is not None:
             self._hint_if_repeating()
             self._start_reply(chat, parent)
+
+    def generate_answers(self, n: int = 3) -> list[str]:
+        """n answers to the last question of this chat, decoded together (a batch); the first is shown."""
+        chat = self.current
+        if self.replies.busy or chat is None or not self.models.check_ready():
+            return []
+        loaded = self.models.loaded
+        if loaded is None or not loaded.capabilities.batched_candidates:
+            self.status.showMessage(self.tr("Several answers at once need the local model."), 6000)
+            return []
+        path = chat.active_path()
+        question = next((m for m in reversed(path) if m.role == "user"), None)
+        if question is None:
+            self.status.showMessage(self.tr("Ask something first: then three answers can be written at once."), 6000)
+            return []
+        self.notices.remove("reply-error")
+        ids = self.replies.start_candidates(chat, question.id, self.sampling_for_reply(), n)
+        self.save_chat(chat)
+        self.show_current()
+        return ids
 
     def _hint_if_repeating(self) -> None:
         """Regenerate with a fixed seed (or temperature 0) writes the same answer again: say so."""

@@ -20,7 +20,7 @@ import time
 from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.records import ReplyMeta, TokenRecord
-from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, reply_job
+from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, candidates_job, reply_job
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
 from chatgui.ui.common.i18n import translate
@@ -62,6 +62,17 @@ class _Refused(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
+
+
+class _Candidate:
+    """One answer of a batch, shaped like a Generation for reply_sink: its own text, tokens and
+    seed, with the batch's prompt figures (prompt tokens, dropped turns, time to first token)."""
+
+    def __init__(self, batch, choice):
+        shared = batch.stats
+        self.text, self.token_ids, self.stats = choice.text, choice.token_ids, choice.stats
+        for name in ("prompt_tokens", "dropped_messages", "time_to_first_token", "tokens_per_second"):
+            setattr(self.stats, name, getattr(shared, name))
 
 
 class ReplyHandle(QObject):
@@ -209,6 +220,35 @@ class EngineWorker(QObject):
                 handle.failed.emit(handle.request_id, *self._describe_failure(value, state["started"]))
         return sink
 
+    def candidates_sink(self, handles: list[ReplyHandle], settings: SamplingSettings):
+        """A batch of n answers: candidate i's events go to handles[i], as one reply's do."""
+        sinks = [self.reply_sink(h, settings) for h in handles]
+        state = {"batch": None, "ended": set()}
+
+        def end(job: Job, i: int, kind: str, value) -> None:
+            if i not in state["ended"]:
+                state["ended"].add(i)
+                sinks[i](job, kind, value)
+
+        def sink(job: Job, kind: str, value) -> None:
+            if kind == "started":
+                state["batch"] = value
+                for i, one in enumerate(sinks):
+                    one(job, "started", _Candidate(value, value.choices[i]))
+            elif kind == "token":
+                i, event = value
+                sinks[i](job, "token", event)
+            elif kind == "candidate_done":
+                i, choice = value
+                end(job, i, "done", _Candidate(state["batch"], choice))
+            elif kind == "done":
+                for i, choice in enumerate(value.choices):
+                    end(job, i, "done", _Candidate(value, choice))
+            elif kind == "error":
+                for i in range(len(sinks)):
+                    end(job, i, "error", value)
+        return sink
+
     def _reply_meta(self, model, generation, settings: SamplingSettings) -> ReplyMeta:
         st, info = generation.stats, model.info()
         meta = ReplyMeta(sampling=settings.to_dict(), seed=st.seed, model=info.name, device=info.device,
@@ -300,6 +340,30 @@ class EngineClient(QObject):
         except ShuttingDown:
             pass   # the window is closing: nothing will answer, and nobody is waiting
         return handle
+
+    def generate_candidates(self, messages: list[dict], sampling: dict, n: int, connect) -> list[ReplyHandle]:
+        """Queue n answers to the same chat, decoded as one batch: one handle per answer, each
+        with the signals of a reply (connect(handle) is called for each before the job is queued).
+        Stopping any of them stops the batch."""
+        settings = SamplingSettings.from_dict(sampling)
+        handles = []
+        cancel = threading.Event()
+        for _ in range(n):
+            self._next_id += 1
+            handle = ReplyHandle(self._next_id, self)
+            self._replies[handle.request_id] = handle
+            handle.finished.connect(self._on_reply_done)
+            handle.failed.connect(self._on_reply_done)
+            connect(handle)
+            handles.append(handle)
+        try:
+            job = self.runner.submit(candidates_job(self.runner, messages, settings, n),
+                                     self.worker.candidates_sink(handles, settings), cancel)
+        except ShuttingDown:
+            return handles
+        for handle in handles:
+            handle.job = job
+        return handles
 
     def _on_reply_done(self, request_id: int, *_details) -> None:
         # Deleted only with the next reply's end: a handle deleted while its last signal is still

@@ -4,6 +4,9 @@ Tokens arrive from the worker in batches; they are shown at most ~30 times a sec
 single-shot QTimer coalesces them, and slows down if rendering gets slow). The partial reply is
 saved every 2 seconds and when it ends. Stop takes effect in the window at once: the partial
 answer is kept and the worker's last words about that request only fill in its statistics.
+
+Several answers at once ("Generate 3 answers", one batch): the first streams into the view as a
+reply does; the others fill their messages in the background and are saved when they end.
 """
 from __future__ import annotations
 
@@ -44,6 +47,7 @@ class ReplyController(QObject):
         self.engine = engine
         self.view = view
         self.active: ActiveReply | None = None
+        self._others: dict[int, ActiveReply] = {}           # more answers of the same batch, not on screen
         self._stopped: dict[int, ActiveReply] = {}          # stopped, waiting for the worker's stats
         self._awaiting_hash: list[tuple[Chat, str, str]] = []  # (chat, message id, model path)
         self._flush_timer = QTimer(self, singleShot=True, interval=MIN_FLUSH_MS)
@@ -54,7 +58,7 @@ class ReplyController(QObject):
 
     @property
     def busy(self) -> bool:
-        return self.active is not None
+        return self.active is not None or bool(self._others)
 
     # -- starting and stopping -------------------------------------------------------------
     def start(self, chat: Chat, user_message_id: str, sampling: dict, meta: dict | None = None,
@@ -76,6 +80,19 @@ class ReplyController(QObject):
         self._autosave.start()
         self.busy_changed.emit(True)
         return reply.id
+
+    def start_candidates(self, chat: Chat, user_message_id: str, sampling: dict, n: int) -> list[str]:
+        """n answers to the user message, written together as one batch; the first is shown."""
+        replies = [chat.add_message(user_message_id, "assistant", "", meta={"sampling": dict(sampling)})
+                   for _ in range(n)]
+        chat.select(replies[0].id)
+        messages = chat.to_messages_for_model(upto=user_message_id)
+        handles = self.engine.generate_candidates(messages, sampling, n, self._connect)
+        self.active = ActiveReply(handles[0].request_id, chat, replies[0].id)
+        self._others = {h.request_id: ActiveReply(h.request_id, chat, r.id) for h, r in zip(handles[1:], replies[1:])}
+        self._autosave.start()
+        self.busy_changed.emit(True)
+        return [r.id for r in replies]
 
     def _connect(self, handle) -> None:
         connect_reply(handle, self._on_started, self._on_tokens, self._on_finished, self._on_failed)
@@ -103,6 +120,10 @@ class ReplyController(QObject):
 
     # -- from the worker -------------------------------------------------------------------
     def _on_started(self, request_id: int, info: dict) -> None:
+        other = self._others.get(request_id)
+        if other is not None:
+            other.chat.update_content(other.message_id, "", {"seed": info["seed"], "prompt_tokens": info["prompt_tokens"]})
+            return
         r = self.active
         if r is None or r.request_id != request_id:
             return
@@ -114,6 +135,11 @@ class ReplyController(QObject):
         self.started.emit(info)
 
     def _on_tokens(self, request_id: int, text: str, records: list) -> None:
+        other = self._others.get(request_id)
+        if other is not None:   # not on screen: just keep it
+            other.text += text
+            other.tokens.extend(records)
+            return
         r = self.active
         if r is None or r.request_id != request_id:
             return   # a reply that was stopped: keep exactly what was shown
@@ -125,6 +151,14 @@ class ReplyController(QObject):
     def _on_finished(self, request_id: int, meta: dict) -> None:
         meta = dict(meta)
         final_text = meta.pop("text", None)
+        other = self._others.get(request_id)
+        if other is not None:
+            text = final_text if isinstance(final_text, str) else other.text
+            if text:
+                self._complete(other, text, meta)
+            else:   # stopped before its first word: nothing to keep
+                self._discard(other)
+            return
         stopped = self._stopped.pop(request_id, None)
         if stopped is not None:   # only the statistics are new; the text stays as it was stopped
             # A remote reply keeps no token records: then the worker's count stands.
@@ -142,6 +176,13 @@ class ReplyController(QObject):
 
     def _on_failed(self, request_id: int, kind: str, message: str) -> None:
         self._stopped.pop(request_id, None)
+        other = self._others.get(request_id)
+        if other is not None:
+            if other.text:
+                self._complete(other, other.text, {"finish_reason": "error", "error": message})
+            else:
+                self._discard(other)
+            return
         r = self.active
         if r is None or r.request_id != request_id:
             return
@@ -185,8 +226,10 @@ class ReplyController(QObject):
         r = self.active
         if r is not None:
             self._flush()
-            r.chat.update_content(r.message_id, r.text, {"token_data": r.tokens, "partial": True})
-            self.save_requested.emit(r.chat)
+        for one in [r, *self._others.values()] if r is not None else self._others.values():
+            one.chat.update_content(one.message_id, one.text, {"token_data": one.tokens, "partial": True})
+        if r is not None or self._others:
+            self.save_requested.emit((r or next(iter(self._others.values()))).chat)
 
     def _complete(self, r: ActiveReply, text: str, meta: dict) -> None:
         self._end(r)
@@ -209,10 +252,11 @@ class ReplyController(QObject):
         self.save_requested.emit(r.chat)
 
     def _end(self, r: ActiveReply) -> None:
-        self._flush_timer.stop()
-        self._autosave.stop()
-        if self.active is r:
+        if self._others.pop(r.request_id, None) is None and self.active is r:
+            self._flush_timer.stop()
             self.active = None
+        if not self.busy:
+            self._autosave.stop()
             self.busy_changed.emit(False)
 
     def _record_meta(self, chat: Chat, message_id: str, meta: dict) -> None:

@@ -1,0 +1,48 @@
+"""'Generate 3 answers' (issue 16, in the app): three answers to the last question, decoded as one
+batch, fill < 1/3 > < 2/3 > < 3/3 > in one go and are saved."""
+from PySide6.QtCore import Qt
+
+from chatgui.store import HistoryStore
+
+
+def ask(qtbot, window, text, **sampling):
+    for name, value in sampling.items():
+        getattr(window.panel, name).setValue(value)
+    window.input_bar.input.setPlainText(text)
+    qtbot.mouseClick(window.input_bar.send_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not window.replies.busy, timeout=60_000)
+
+
+def test_three_answers_at_once_fill_the_version_navigator(qtbot, make_window):
+    window = make_window()
+    ask(qtbot, window, "Name a colour", max_new_tokens=6)
+    question = window.current.active_path()[0]
+    assert len(window.current.children(question.id)) == 1
+    window.candidates_action.trigger()                       # Chat > Generate 3 answers
+    assert window.replies.busy
+    qtbot.waitUntil(lambda: not window.replies.busy, timeout=60_000)
+    answers = window.current.children(question.id)
+    assert len(answers) == 4                                 # the first reply and three new ones
+    new = answers[1:]
+    assert all(a.content for a in new) and all(a.meta.get("token_data") for a in new)
+    seeds = [a.meta["seed"] for a in new]
+    assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]   # one batch: seed + i for candidate i
+    shown = window.current.active_path()[-1]
+    assert shown.id == new[0].id and window.current.sibling_index(shown.id) == (1, 4)
+    assert window.view.widget_for(shown.id).text() == shown.content
+    assert window.library.flush(5)
+    saved = HistoryStore().load(window.current.id)
+    assert [m.content for m in saved.children(question.id)] == [a.content for a in answers]
+
+
+def test_stop_ends_all_three(qtbot, make_window):
+    window = make_window()
+    ask(qtbot, window, "Tell me a long story", max_new_tokens=4)
+    window.panel.max_new_tokens.setValue(2000)
+    window.candidates_action.trigger()
+    qtbot.waitUntil(lambda: window.replies.active is not None and bool(window.replies.active.text), timeout=60_000)
+    window.stop_reply()
+    qtbot.waitUntil(lambda: not window.replies.busy, timeout=30_000)
+    question = window.current.active_path()[0]
+    for answer in window.current.children(question.id)[1:]:
+        assert answer.content and answer.meta.get("finish_reason") == "cancelled"
