@@ -24,7 +24,6 @@ from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
-from chatgui.models.naming import display_name
 
 PREFILL_CHUNK = 128
 DEFAULT_MAX_CONTEXT = 4096   # the KV cache is allocated up front: keep it modest by default
@@ -56,7 +55,9 @@ class ChatModel:
         self.template = template
         self.device = device
         self.context_length = context_length
-        self.name = display_name(self.path)   # the catalog name, or a tidy file name; never general.name
+        # The file's name, never general.name (often a training-run label); callers that know the
+        # catalog give it its display name (chatgui.models.display_name).
+        self.name = self.path.stem
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
         self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._sha256: str | None = None

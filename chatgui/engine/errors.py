@@ -1,5 +1,4 @@
-class EngineError(Exception):
-    """Base class for errors the engine reports to the user."""
+from chatgui.common.errors import EngineError, PromptTooLongError  # noqa: F401 - shared with the remote backend
 
 
 class ModelLoadError(EngineError):
@@ -9,10 +8,6 @@ class ModelLoadError(EngineError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"Cannot load model {self.path}: {reason}")
-
-
-class PromptTooLongError(EngineError):
-    """The prompt does not fit the context even after dropping every older turn."""
 
 
 class TemplateError(EngineError):

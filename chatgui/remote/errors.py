@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from chatgui.engine.errors import EngineError, PromptTooLongError
+from chatgui.common.errors import EngineError, PromptTooLongError
 
 MAX_SERVER_MESSAGE = 300    # characters of the server's own explanation quoted to the user
 

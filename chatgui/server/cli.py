@@ -53,13 +53,16 @@ def load(args):
     """The model, or None after saying why not."""
     from chatgui.engine import ModelLoadError, load_model
     from chatgui.models.default_model import ModelFetchError, default_model_path
+    from chatgui.models.naming import display_name
 
     path = args.model
     try:
         if not path:
             _say("looking for the default model (fetching it if it is not here yet)")
             path = default_model_path(fetch=True)
-        return load_model(path, device=args.device, context_length=args.context_length)
+        model = load_model(path, device=args.device, context_length=args.context_length)
+        model.name = display_name(path)
+        return model
     except (ModelFetchError, ModelLoadError) as e:
         _say(str(e))
         return None

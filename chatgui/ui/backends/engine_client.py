@@ -23,6 +23,7 @@ from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, candidates_job, reply_job
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
+from chatgui.models.naming import display_name
 from chatgui.ui.common.i18n import translate
 
 TOKEN_BATCH_SECONDS = 0.03   # send tokens to the GUI at most ~30 times a second
@@ -149,6 +150,7 @@ class EngineWorker(QObject):
             from chatgui.engine import load_model
             self.probe_devices()
             model = load_model(path, device=device or "auto", context_length=context_length or None)
+            model.name = display_name(path)
         except ModelLoadError as e:
             self.load_failed.emit(str(e))
             return

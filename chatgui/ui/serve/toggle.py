@@ -137,7 +137,10 @@ class LocalServer(QObject):
             from chatgui.server.runner import bind_socket
             if port:
                 bind_socket(HOST, port).close()   # a port in use is found before the model is loaded
-            handle = start_server(lambda: load_model(path, device="cpu"), host=HOST, port=port)
+            from chatgui.models.naming import display_name
+            model = load_model(path, device="cpu")
+            model.name = display_name(path)
+            handle = start_server(model, host=HOST, port=port)
         except ModelLoadError as e:
             error = translate("LocalServer", "Cannot serve the model: {error}").format(error=e)
         except OSError as e:
