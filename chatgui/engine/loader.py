@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 import threading
 
 import torch
@@ -220,3 +221,51 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)
     return model.eval()
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+BASE_MEMORY = 400 << 20       # torch, the tokenizer and buffers, measured on the default model
+
+
+def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto") -> int:
+    """What loading and running the model will need, roughly: the weights in the forms the loader
+    gives them (qlinear.py), the KV cache, the output head's ranker and the runtime."""
+    total = BASE_MEMORY + args.n_layers * 2 * args.n_kv_heads * args.head_dim * max_seq * 4
+    for name, t in gf.tensors.items():
+        n = 1
+        for d in t.shape:
+            n *= d
+        if precision == "float32":
+            total += 4 * n
+        elif name in ("token_embd.weight", "output.weight"):
+            total += t.data.nbytes                    # read from the mapped file
+            if name == "output.weight" or args.tied_embeddings:
+                total += 2 * n                        # the int8 ranker and its FBGEMM copy
+        elif t.qtype_name in INT4_EXACT:
+            total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
+        else:
+            total += n if t.qtype_name not in DENSE_TYPES else 2 * n
+    return total
+
+
+def check_memory(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto") -> None:
+    """Refuse, before loading anything, a model this machine cannot hold."""
+    need, have = estimated_memory_bytes(gf, args, max_seq, precision), available_memory_bytes()
+    if have is not None and need > have:
+        raise ModelLoadError(gf.path, f"the model needs about {need / 2**30:.1f} GB of memory, and this machine has "
+                                      f"{have / 2**30:.1f} GB available (close other programs, or use a smaller "
+                                      f"model or a smaller context)")
