@@ -158,7 +158,7 @@ class WeightCache:
                             ).encode()
         head = MAGIC + len(header).to_bytes(8, "little") + header
         head += bytes(_aligned(len(head)) - len(head))
-        d = cache_dir()
+        d = self.path.parent       # fixed when the key was made (the folder setting may change meanwhile)
         tmp = None
         try:
             d.mkdir(parents=True, exist_ok=True)
