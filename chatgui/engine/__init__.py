@@ -17,6 +17,7 @@ _LAZY = {
     "fetch_default_model": ".default_model", "ModelFetchError": ".default_model",
     "DEFAULT_MODEL_FILE": ".default_model", "DEFAULT_MODEL_SHA256": ".default_model",
     "ModelArgs": ".model", "Transformer": ".model",
+    "cache_size_bytes": ".weight_cache", "clear_cache": ".weight_cache",
 }
 
 __all__ = ["EngineError", "ModelLoadError", "PromptTooLongError", "TemplateError", "PRESETS", "Alternative",

@@ -9,6 +9,8 @@ version and device kind it was made for, the file's exact length and a SHA-256 o
 payload. Anything else (truncated, corrupt, stale, from another version) is deleted and rebuilt,
 never used. Files are written to a temporary name and renamed, so a crash leaves no half file.
 
+cache_size_bytes() and clear_cache() need neither Qt nor torch (the settings page calls them).
+
 Layout: MAGIC | u64 header length | JSON header | zero padding to 64 | tensors, each 64-aligned.
 """
 from __future__ import annotations
@@ -22,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from chatgui.common.paths import models_dir
 
@@ -31,7 +32,7 @@ MAGIC = b"CHATGUIW"
 SUFFIX = ".weights"
 ALIGN = 64
 _HASH_CHUNK = 1 << 24
-_DTYPES = {str(d): d for d in (torch.int8, torch.uint8, torch.int32, torch.float32, torch.float16, torch.bfloat16)}
+_DTYPE_NAMES = ("int8", "uint8", "int32", "float32", "float16", "bfloat16")
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +82,16 @@ def source_fingerprint(path: Path) -> str:
 class WeightCache:
     """The cache file of one model file, for one device kind."""
 
-    def __init__(self, model_path: Path, device: torch.device, variant: str = ""):
+    def __init__(self, model_path: Path, device, variant: str = ""):
+        import torch
+
         self.model_path = Path(model_path)
         self.key = {"version": FORMAT_VERSION, "source": source_fingerprint(self.model_path),
                     "variant": f"torch {torch.__version__} on {device.type} {variant}".strip()}
         ident = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:16]
         self.path = cache_dir() / f"{self.model_path.stem}-{ident}{SUFFIX}"
 
-    def load(self) -> dict[str, torch.Tensor] | None:
+    def load(self) -> dict | None:
         """The cached tensors (mapped from the file), or None when there is no valid cache."""
         if not self.path.is_file():
             return None
@@ -105,7 +108,10 @@ class WeightCache:
         except OSError:
             pass
 
-    def _read(self) -> dict[str, torch.Tensor]:
+    def _read(self) -> dict:
+        import torch
+
+        dtypes = {f"torch.{n}": getattr(torch, n) for n in _DTYPE_NAMES}
         size = self.path.stat().st_size
         with open(self.path, "rb") as f:
             if f.read(len(MAGIC)) != MAGIC:
@@ -129,12 +135,14 @@ class WeightCache:
         out = {}
         for name, dtype, shape, offset, nbytes in header["tensors"]:
             raw = torch.from_numpy(buf[start + offset:start + offset + nbytes])
-            out[name] = raw.view(_DTYPES[dtype]).reshape(shape)
+            out[name] = raw.view(dtypes[dtype]).reshape(shape)
         return out
 
-    def save(self, tensors: dict[str, torch.Tensor]) -> None:
+    def save(self, tensors: dict) -> None:
         """Write the cache (atomically). Failing to write it (disk full, read-only) only costs the
         next load its speed."""
+        import torch
+
         entries, offset = [], 0
         for name, t in tensors.items():
             t = t.detach().contiguous()
