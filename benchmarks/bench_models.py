@@ -9,7 +9,8 @@ For each model, in separate subprocesses (so each peak RSS is the engine's own):
   llama.cpp           llama-cpp-python, 2 threads (a benchmark-only tool, never an app dependency)
 Measured in each (see bench_engine.py): load, peak RSS, TTFT (short chat), prefill of 1,000
 tokens, decode of 256, decode after a 4,000-token prompt, and the TTFT of turn 1 and turn 10 of a
-10-turn chat whose KV cache is reused across turns. The machine is shared and noisy: only ratios
+10-turn chat whose KV cache is reused across turns (3 turns with --quick: "turn10" keys then
+hold the last turn). The machine is shared and noisy: only ratios
 measured in the same run mean anything. Prints the JSON; writes it and a Markdown table if asked.
 """
 from __future__ import annotations
@@ -38,26 +39,26 @@ QUESTIONS = ["What is a list in Python?", "How do I sort it?", "And in reverse?"
 TURN_REPLY_TOKENS = 32
 
 
-def chat_turns_ours(m) -> dict:
+def chat_turns_ours(m, quick=False) -> dict:
     from chatgui.engine import SamplingSettings
 
     s = SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=TURN_REPLY_TOKENS)
     messages, ttft = [], []
-    for q in QUESTIONS:
+    for q in QUESTIONS[:3] if quick else QUESTIONS:
         messages.append({"role": "user", "content": q})
         g = m.generate(messages, s, ignore_eos=True)
         for _ in g:
             pass
         ttft.append(g.stats.time_to_first_token)
         messages.append({"role": "assistant", "content": g.text})
-    return {"turn1_ttft_s": round(ttft[0], 4), "turn10_ttft_s": round(ttft[-1], 4),
+    return {"turns": len(ttft), "turn1_ttft_s": round(ttft[0], 4), "turn10_ttft_s": round(ttft[-1], 4),
             "turn10_prompt_tokens": g.stats.prompt_tokens}
 
 
-def chat_turns_llama_cpp(llm) -> dict:
+def chat_turns_llama_cpp(llm, quick=False) -> dict:
     llm.reset()
     messages, ttft = [], []
-    for q in QUESTIONS:
+    for q in QUESTIONS[:3] if quick else QUESTIONS:
         messages.append({"role": "user", "content": q})
         t = time.perf_counter()
         first, text = None, ""
@@ -68,13 +69,13 @@ def chat_turns_llama_cpp(llm) -> dict:
             text += delta
         ttft.append(first if first is not None else time.perf_counter() - t)
         messages.append({"role": "assistant", "content": text})
-    return {"turn1_ttft_s": round(ttft[0], 4), "turn10_ttft_s": round(ttft[-1], 4)}
+    return {"turns": len(ttft), "turn1_ttft_s": round(ttft[0], 4), "turn10_ttft_s": round(ttft[-1], 4)}
 
 
 def child(which: str, path: str, quick: bool) -> dict:
     if which == "ours":
-        return run_ours(path, "cpu", quick, after=chat_turns_ours)
-    return run_llama_cpp(path, quick, after=chat_turns_llama_cpp)
+        return run_ours(path, "cpu", quick, after=lambda m: chat_turns_ours(m, quick))
+    return run_llama_cpp(path, quick, after=lambda llm: chat_turns_llama_cpp(llm, quick))
 
 
 def in_subprocess(which: str, path: str, quick: bool, data_dir: str) -> dict:

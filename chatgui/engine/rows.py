@@ -14,6 +14,7 @@ large heads it is packed on another thread while the model already answers with
 """
 from __future__ import annotations
 
+import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
@@ -25,9 +26,8 @@ from .gguf_file import TensorInfo
 from .qlinear import int8_kernel_works, int8_rows
 from .quant import dequantize_row_chunks, dequantize_rows
 from .sampling import top_indices
-import warnings
 
-# int8_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
+# fbgemm_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
 # deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading
 # thread: that swaps the process's filters from another thread and can lose or keep filters.
 warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel and other quantized",
