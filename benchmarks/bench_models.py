@@ -107,12 +107,13 @@ def bench_model(path: str, quick: bool) -> dict:
 
 
 def markdown(result: dict) -> str:
-    rows = [("decode tok/s", "decode_tok_s"), ("prefill tok/s (1k)", "prefill_tok_s"),
-            ("decode at 4k ctx tok/s", "decode_long_ctx_tok_s"), ("TTFT s", "ttft_s"),
+    n_prefill, n_ctx = (200, "1k") if result.get("quick") else ("1k", "4k")
+    rows = [("decode tok/s", "decode_tok_s"), (f"prefill tok/s ({n_prefill})", "prefill_tok_s"),
+            (f"decode at {n_ctx} ctx tok/s", "decode_long_ctx_tok_s"), ("TTFT s", "ttft_s"),
             ("repeat load s", "load_s"), ("peak RSS MB", "peak_rss_mb")]
     lines = [f"Measured {result['date']} on {result['machine']} ({result['cpu_count']} cores), "
              "ours / llama.cpp (ratio), same run.", "",
-             "| model | " + " | ".join(r[0] for r in rows) + " | first load s | turn-10 / turn-1 TTFT |",
+             "| model | " + " | ".join(r[0] for r in rows) + " | first load s | last / first chat turn TTFT |",
              "|---" * (len(rows) + 3) + "|"]
     for m in result["models"]:
         ours, ref, first = m["ours"], m["llama_cpp"], m["ours_first_load"]
