@@ -38,7 +38,8 @@ def long_ids(tokenize, n: int) -> list[int]:
     return ids[:n]
 
 
-def run_ours(path: str, device: str, quick: bool) -> dict:
+def run_ours(path: str, device: str, quick: bool, after=None) -> dict:
+    """after(model) -> dict: more measurements on the same loaded model (bench_models.py)."""
     import torch
 
     from chatgui.engine import SamplingSettings, load_model
@@ -76,14 +77,15 @@ def run_ours(path: str, device: str, quick: bool) -> dict:
     ctx_tokens = 1000 if quick else 4000
     filler = m.detokenize(long_ids(m.tokenize, ctx_tokens))
     long = decode_tps([{"role": "user", "content": filler}], 64)
-    return {"engine": "chatgui", "device": str(m.device), "load_s": round(load_s, 3),
+    more = after(m) if after else {}
+    return {**more, "engine": "chatgui", "device": str(m.device), "load_s": round(load_s, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "ttft_s": round(ttft, 4),
             "prefill_tok_s": round(prefill_tps, 1), "prefill_tokens": n_prefill,
             "decode_tok_s": round(short, 1), "decode_tokens": n_decode,
             "decode_long_ctx_tok_s": round(long, 1), "long_ctx_tokens": ctx_tokens}
 
 
-def run_llama_cpp(path: str, quick: bool) -> dict:
+def run_llama_cpp(path: str, quick: bool, after=None) -> dict:
     from llama_cpp import Llama
 
     threads = os.cpu_count() or 2
@@ -125,7 +127,8 @@ def run_llama_cpp(path: str, quick: bool) -> dict:
     long = decode_tps(long_ids(tok, ctx_tokens), 64)
     import llama_cpp
 
-    return {"engine": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})", "load_s": round(load_s, 3),
+    more = after(llm) if after else {}
+    return {**more, "engine": f"llama.cpp (llama-cpp-python {llama_cpp.__version__})", "load_s": round(load_s, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1), "ttft_s": round(ttft, 4),
             "prefill_tok_s": round(prefill_tps, 1), "prefill_tokens": n_prefill,
             "decode_tok_s": round(short, 1), "decode_tokens": n_decode,

@@ -12,7 +12,10 @@ import pytest  # noqa: E402
 
 from tiny_gguf import write_tiny_model  # noqa: E402
 
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "smollm2-135m-q4_1.llamacpp.json"
+# llama.cpp's answers on the real models, made by tests/data/make_reference.py (in the repo, so a
+# clone anywhere runs the default model's parity tests).
+DATA = Path(__file__).resolve().parent / "data"
+REFERENCE = DATA / "smollm2-135m-q4_1.llamacpp.json"
 
 
 @pytest.fixture(scope="session")

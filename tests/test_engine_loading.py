@@ -60,6 +60,25 @@ def test_dequantize_matches_gguf(tmp_path, qtype):
     assert np.isfinite(ref).all()
 
 
+@pytest.mark.parametrize("qtype", QTYPES)
+def test_dequantize_rows_reads_the_asked_rows(tmp_path, qtype):
+    """Embedding lookups and the head's refinement read single rows from the file's blocks."""
+    from chatgui.engine.quant import dequantize_row_chunks, dequantize_rows
+
+    rng = np.random.default_rng(4)
+    qt = gguf.GGMLQuantizationType[qtype]
+    if qtype in ("F32", "F16", "BF16"):
+        data = rng.standard_normal((12, 256)).astype(np.float32)
+        data = data if qtype == "F32" else data.astype(np.float16) if qtype == "F16" else gguf.quants.quantize(data, qt)
+    else:
+        data = _raw_blocks(qt, 12, 256, rng)
+    t = _one_tensor_file(tmp_path / "t.gguf", data, None if qtype in ("F32", "F16") else qt)
+    full = dequantize(tmp_path, t)
+    ids = torch.tensor([[11, 0, 5], [5, 5, 2]])
+    assert torch.equal(dequantize_rows(tmp_path, t, ids), full[ids])
+    assert torch.equal(torch.cat([c for _, c in dequantize_row_chunks(tmp_path, t, 5)]), full)
+
+
 @pytest.mark.parametrize("qtype", ["F32", "Q8_0", "Q4_1"])
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
 def test_tiny_models_load_and_run(tmp_path, arch, qtype):

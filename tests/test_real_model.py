@@ -1,4 +1,4 @@
-"""Golden checks of the real default model against llama.cpp (../shared/reference)."""
+"""Golden checks of the real default model against llama.cpp (tests/data, made by tests/data/make_reference.py)."""
 from __future__ import annotations
 
 import json
@@ -15,8 +15,7 @@ pytestmark = pytest.mark.real_model
 
 @pytest.fixture(scope="module")
 def ref():
-    if not REFERENCE.exists():
-        pytest.skip(f"reference data not found at {REFERENCE}")
+    assert REFERENCE.exists(), "tests/data/make_reference.py makes it"
     return json.loads(REFERENCE.read_text(encoding="utf-8"))
 
 

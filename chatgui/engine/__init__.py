@@ -14,6 +14,7 @@ _LAZY = {
     "load_model": ".chat_model", "ChatModel": ".chat_model", "Generation": ".chat_model",
     "available_devices": ".chat_model", "resolve_device": ".chat_model",
     "ModelArgs": ".model", "Transformer": ".model",
+    "cache_size_bytes": ".weight_cache", "clear_cache": ".weight_cache",
 }
 
 __all__ = ["EngineError", "ModelLoadError", "PromptTooLongError", "TemplateError", "PRESETS", "Alternative",

@@ -18,7 +18,7 @@ from tokenizers.decoders import DecodeStream
 from .chat_template import ChatTemplate
 from .errors import EngineError, ModelLoadError, PromptTooLongError, TemplateError
 from .gguf_file import GGUFFile
-from .loader import build_transformer, read_model_args
+from .loader import build_transformer, check_memory, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
@@ -443,6 +443,8 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
     ctx = min(context_length or DEFAULT_MAX_CONTEXT, args.train_context)
     ctx = max(ctx, 16)
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        check_memory(gf, args, ctx, precision)
     try:
         net = build_transformer(gf, args, dev, ctx, precision)
     except torch.cuda.OutOfMemoryError as e:

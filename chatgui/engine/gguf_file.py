@@ -55,7 +55,9 @@ class GGUFFile:
         if size < 24:
             raise ModelLoadError(p, "the file is truncated (header incomplete)")
         try:
-            self.buf = np.memmap(p, mode="r")
+            # Copy-on-write: torch needs writable memory to wrap it without a copy; nothing is
+            # ever written to it, so every page stays shared with the page cache.
+            self.buf = np.memmap(p, mode="c")
             header = parse_header(memoryview(self.buf))
         except HeaderError as e:
             raise ModelLoadError(p, str(e)) from e

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import os
+import threading
 
 import torch
 from torch import nn
@@ -9,8 +11,11 @@ from torch import nn
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
-from .qlinear import INT4_TYPES, DenseLinear, DenseRows, Int4Linear, QuantRows, int4_kernels_available, int4_parts
+from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Int4Linear, Int8Linear, int4_groupwise, int4_parts,
+                      int8_rows, linear_form, pack_int4)
 from .quant import check_supported, dequantize
+from .rows import DenseRows, QuantRows, ranker_parts
+from .weight_cache import WeightCache
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
 
@@ -81,9 +86,38 @@ def _check_shape(gf: GGUFFile, name: str, expected: tuple):
     check_supported(gf.path, t)
 
 
+class PackedWeights:
+    """Repacked tensors by module key: from the weight cache when it is valid, else made here
+    (and then saved, on another thread, once the model is built)."""
+
+    def __init__(self, cache: WeightCache | None):
+        self.cache = cache
+        self.cached: dict[str, dict[str, torch.Tensor]] = {}
+        for name, t in ((cache.load() if cache else None) or {}).items():
+            module, field = name.rsplit("/", 1)
+            self.cached.setdefault(module, {})[field] = t
+        self.all: dict[str, dict[str, torch.Tensor]] = {}
+        self.made = False
+
+    def get(self, key: str, make) -> dict[str, torch.Tensor]:
+        fields = self.cached.get(key)
+        if fields is None:
+            fields, self.made = make(), True
+        self.all[key] = fields
+        return fields
+
+    def save(self):
+        if self.cache is not None:
+            flat = {f"{m}/{k}": t for m, fields in self.all.items() for k, t in fields.items()}
+            # Not a daemon thread: the interpreter waits for it at exit, so the cache is complete
+            # (and written under a temporary name until then).
+            threading.Thread(target=self.cache.save, args=(flat,), name="chatgui-cache-save").start()
+
+
 def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_seq: int,
-                      precision: str = "auto") -> Transformer:
-    """precision \"auto\": compact weights (int4 / bfloat16); \"float32\": the dequantized reference."""
+                      precision: str = "auto", use_cache: bool = True) -> Transformer:
+    """precision \"auto\": compact weights (int4 / int8 / bfloat16); \"float32\": the dequantized
+    reference. use_cache: read and write the repacked weights under the models folder."""
     a = args
     q_out, kv_out = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
     # Check every shape before dequantizing anything: a bogus file fails fast and cheaply.
@@ -112,10 +146,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         return dequantize(gf.path, gf.tensor(name))
 
     fast = precision != "float32"
-    use_int4 = fast and device.type == "cpu" and int4_kernels_available()
     dense_dtype = torch.float32
     if fast:
         dense_dtype = torch.bfloat16 if device.type == "cpu" or torch.cuda.is_bf16_supported() else torch.float16
+    packed = PackedWeights(WeightCache(gf.path, device, str(dense_dtype)) if fast and use_cache else None)
 
     # Rows of Q and K (and their biases and norms) in NeoX layout are put in interleaved order.
     q_perm = k_perm = d_perm = None
@@ -129,22 +163,40 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         perm = perms.get(name.split(".")[-2])
         return t if perm is None else t[perm]
 
+    def int4_fields(names, infos):
+        parts = [int4_parts(t) if t.qtype_name in INT4_EXACT else int4_groupwise(w(n)) for n, t in zip(names, infos)]
+        parts = [tuple(permuted(n, x) for x in p) for n, p in zip(names, parts)]
+        return dict(zip(("packed", "scales_zeros"), pack_int4(*(torch.cat(p) for p in zip(*parts)), dense_dtype)))
+
+    def int8_fields(names):
+        parts = [int8_rows(permuted(n, w(n))) for n in names]
+        return dict(zip(("weight", "scales"), (torch.cat(p) for p in zip(*parts))))
+
     def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
-        if use_int4 and all(t.qtype_name in INT4_TYPES for t in infos) and a.dim % 32 == 0:
-            parts = [tuple(permuted(n, x) for x in int4_parts(t)) for n, t in zip(names, infos)]
-            return Int4Linear(*(torch.cat(p) for p in zip(*parts)), bias)
+        form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype) if fast else "dense"
+        if form == "int4":
+            f = packed.get(names[0], lambda: int4_fields(names, infos))
+            return Int4Linear(f["packed"], f["scales_zeros"], bias, sum(t.shape[0] for t in infos))
+        if form == "int8":
+            f = packed.get(names[0], lambda: int8_fields(names))
+            return Int8Linear(f["weight"], f["scales"], bias, dense_dtype)
         return DenseLinear(torch.cat([permuted(n, w(n)) for n in names]), bias, dense_dtype)
 
-    def rows(name: str) -> nn.Module:
-        if use_int4 and a.dim % 32 == 0:
-            return QuantRows(w(name))
+    def rows(name: str, head: bool) -> nn.Module:
+        t = gf.tensor(name)
+        if fast and device.type == "cpu" and t.qtype_name not in DENSE_TYPES and t.shape[1] % 32 == 0:
+            ranker = None
+            if head:
+                f = packed.get(name, lambda: dict(zip(("q", "scale"), ranker_parts(gf.path, t))))
+                ranker = f["q"], f["scale"]
+            return QuantRows(gf.path, t, ranker)
         return DenseRows(w(name), dense_dtype)
 
     model = Transformer(args)
-    model.tok_embeddings = rows("token_embd.weight")
-    model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight")
+    model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
+    model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
     model.norm.weight.copy_(w("output_norm.weight"))
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
@@ -163,10 +215,57 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.attn.wo = linear([p + "attn_output.weight"])
         layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
         layer.ffn.w2 = linear([p + "ffn_down.weight"])
-    for rows in (model.tok_embeddings, model.output):
-        if hasattr(rows, "finish_loading"):
-            rows.finish_loading()
+    if packed.made:
+        packed.save()
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)
     return model.eval()
+
+
+def available_memory_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+BASE_MEMORY = 400 << 20       # torch, the tokenizer and buffers, measured on the default model
+
+
+def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto") -> int:
+    """What loading and running the model will need, roughly: the weights in the forms the loader
+    gives them (qlinear.py), the KV cache, the output head's ranker and the runtime."""
+    total = BASE_MEMORY + args.n_layers * 2 * args.n_kv_heads * args.head_dim * max_seq * 4
+    for name, t in gf.tensors.items():
+        n = 1
+        for d in t.shape:
+            n *= d
+        if precision == "float32":
+            total += 4 * n
+        elif name in ("token_embd.weight", "output.weight"):
+            total += t.data.nbytes                    # read from the mapped file
+            if name == "output.weight" or args.tied_embeddings:
+                total += 2 * n                        # the int8 ranker and its FBGEMM copy
+        elif t.qtype_name in INT4_EXACT:
+            total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
+        else:
+            total += n if t.qtype_name not in DENSE_TYPES else 2 * n
+    return total
+
+
+def check_memory(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto") -> None:
+    """Refuse, before loading anything, a model this machine cannot hold."""
+    need, have = estimated_memory_bytes(gf, args, max_seq, precision), available_memory_bytes()
+    if have is not None and need > have:
+        raise ModelLoadError(gf.path, f"the model needs about {need / 2**30:.1f} GB of memory, and this machine has "
+                                      f"{have / 2**30:.1f} GB available (close other programs, or use a smaller "
+                                      f"model or a smaller context)")

@@ -1,8 +1,9 @@
 """GGUF tensor data -> torch tensors.
 
-The most common block formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are dequantized with torch ops directly on
-the memory-mapped bytes; every other type `gguf.quants` understands goes through it. Nothing is
-kept twice: the numpy result is handed to torch without a copy.
+The block formats the engine meets most (Q4_0, Q4_1, Q4_K, Q5_0, Q5_1, Q6_K, Q8_0) are
+dequantized with torch ops directly on the memory-mapped bytes (no copy of the file); every
+other type `gguf.quants` understands goes through it. `dequantize_rows` reads only the rows asked
+for: embedding lookups and the output head's exact refinement use it on the file's own blocks.
 """
 from __future__ import annotations
 
@@ -20,21 +21,22 @@ SUPPORTED = {
 }
 
 
+def raw_rows(t: TensorInfo) -> torch.Tensor:
+    """The tensor's bytes as a [rows, row_bytes] uint8 tensor over the mapped file (no copy)."""
+    raw = t.data.view(np.uint8).reshape(t.shape[0] if len(t.shape) > 1 else 1, -1)
+    if not raw.flags.writeable:      # a read-only mapping: torch wants writable memory
+        raw = raw.copy()
+    return torch.from_numpy(raw)
+
+
 def blocks(t: TensorInfo, block_bytes: int) -> torch.Tensor:
     """The tensor's raw blocks as a [n_blocks, block_bytes] uint8 tensor."""
-    raw = np.ascontiguousarray(t.data).reshape(-1, block_bytes)
-    return torch.from_numpy(raw.copy() if not raw.flags.writeable else raw)
+    return raw_rows(t).reshape(-1, block_bytes)
 
 
 def block_scale(b: torch.Tensor, start: int) -> torch.Tensor:
     """The float16 field at byte `start` of every block, as float32 [n_blocks, 1]."""
     return b[:, start:start + 2].contiguous().view(torch.float16).float()
-
-
-def _dequant_q8_0(t: TensorInfo) -> torch.Tensor:
-    b = blocks(t, 34)
-    q = b[:, 2:].contiguous().view(torch.int8).float()
-    return q * block_scale(b, 0)
 
 
 def nibbles(qs: torch.Tensor) -> torch.Tensor:
@@ -47,13 +49,16 @@ def _unpack_nibbles(qs: torch.Tensor) -> torch.Tensor:
     return nibbles(qs).float()
 
 
-def _dequant_q4_0(t: TensorInfo) -> torch.Tensor:
-    b = blocks(t, 18)
+# Each _dq_* maps [n_blocks, block_bytes] uint8 -> [n_blocks, block_elements] float32.
+def _dq_q8_0(b):
+    return b[:, 2:].contiguous().view(torch.int8).float() * block_scale(b, 0)
+
+
+def _dq_q4_0(b):
     return (_unpack_nibbles(b[:, 2:]) - 8.0) * block_scale(b, 0)
 
 
-def _dequant_q4_1(t: TensorInfo) -> torch.Tensor:
-    b = blocks(t, 20)
+def _dq_q4_1(b):
     return _unpack_nibbles(b[:, 4:]) * block_scale(b, 0) + block_scale(b, 2)
 
 
@@ -67,18 +72,50 @@ def _five_bit(b: torch.Tensor, qh_at: int) -> torch.Tensor:
     return _unpack_nibbles(b[:, qh_at + 4:]) + 16.0 * bits.reshape(-1, 32)
 
 
-def _dequant_q5_0(t: TensorInfo) -> torch.Tensor:
-    b = blocks(t, 22)
+def _dq_q5_0(b):
     return (_five_bit(b, 2) - 16.0) * block_scale(b, 0)
 
 
-def _dequant_q5_1(t: TensorInfo) -> torch.Tensor:
-    b = blocks(t, 24)
+def _dq_q5_1(b):
     return _five_bit(b, 4) * block_scale(b, 0) + block_scale(b, 2)
 
 
-_FAST = {"Q8_0": _dequant_q8_0, "Q4_0": _dequant_q4_0, "Q4_1": _dequant_q4_1, "Q5_0": _dequant_q5_0,
-         "Q5_1": _dequant_q5_1}
+def q4_k_parts(b: torch.Tensor):
+    """Q4_K super-blocks [n, 144] -> (q [n, 256] int32 0..15, scale [n, 8], zero [n, 8]) with
+    w = (q - 8) * scale + zero per sub-block of 32: each super-block is 8 sub-blocks, each
+    w = d*sc*q - dmin*m with 6-bit sc, m, so scale = d*sc and zero = 8*d*sc - dmin*m."""
+    d, dmin = block_scale(b, 0), block_scale(b, 2)
+    raw = b.to(torch.int32)
+    s = raw[:, 4:16]
+    lo = torch.cat([s[:, 0:4] & 63, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], dim=-1)
+    mins = torch.cat([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], dim=-1)
+    qs = raw[:, 16:].reshape(-1, 4, 32)
+    # Each 32-byte chunk holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles.
+    q = torch.stack([qs & 0x0F, qs >> 4], dim=2).reshape(-1, 256)
+    scale = d * lo.float()
+    return q, scale, 8 * scale - dmin * mins.float()
+
+
+def _dq_q4_k(b):
+    q, scale, zero = q4_k_parts(b)
+    return ((q.float() - 8).view(-1, 8, 32) * scale[..., None] + zero[..., None]).view(-1, 256)
+
+
+def _dq_q6_k(b):
+    """Q6_K: 256 weights = 16 groups of 16 sharing an int8 scale, times the float16 d at byte
+    208; each 6-bit value is a low nibble (ql, 128 bytes) and two high bits (qh, 64 bytes)."""
+    n = b.shape[0]
+    ql = b[:, :128].reshape(n, 2, 64)
+    qh = b[:, 128:192].reshape(n, 2, 1, 32)
+    lo = torch.cat([ql & 0x0F, ql >> 4], dim=2).view(n, 2, 4, 32)        # per half: 4 runs of 32
+    hi = (qh >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).view(1, 1, 4, 1)) & 3
+    q = (lo | (hi << 4)).float().view(n, 16, 16) - 32.0
+    sc = b[:, 192:208].contiguous().view(torch.int8).float()             # [n, 16]
+    return (q * (sc * block_scale(b, 208))[..., None]).view(n, 256)
+
+
+_FAST = {"Q8_0": (34, _dq_q8_0), "Q4_0": (18, _dq_q4_0), "Q4_1": (20, _dq_q4_1), "Q5_0": (22, _dq_q5_0),
+         "Q5_1": (24, _dq_q5_1), "Q4_K": (144, _dq_q4_k), "Q6_K": (210, _dq_q6_k)}
 
 
 def check_supported(path, t: TensorInfo) -> None:
@@ -86,20 +123,46 @@ def check_supported(path, t: TensorInfo) -> None:
         raise ModelLoadError(path, f"tensor {t.name!r} uses quantization type {t.qtype_name}, which is not supported")
 
 
-def dequantize(path, t: TensorInfo) -> torch.Tensor:
-    """Float32 torch tensor of shape t.shape."""
-    check_supported(path, t)
+def _dequantize_raw(path, t: TensorInfo, raw: torch.Tensor, rows: int) -> torch.Tensor:
+    """float32 [rows, cols] from [rows, row_bytes] raw bytes of tensor t."""
+    cols = t.shape[-1]
     if t.qtype_name == "F32":
-        return torch.from_numpy(np.array(t.data, dtype=np.float32))
+        return raw.contiguous().view(torch.float32).reshape(rows, cols).clone()
     if t.qtype_name == "F16":
-        return torch.from_numpy(np.array(t.data)).float()
+        return raw.contiguous().view(torch.float16).reshape(rows, cols).float()
+    if t.qtype_name == "BF16":
+        return raw.contiguous().view(torch.bfloat16).reshape(rows, cols).float()
     fast = _FAST.get(t.qtype_name)
     if fast is not None:
-        return fast(t).reshape(t.shape)
+        block_bytes, fn = fast
+        return fn(raw.reshape(-1, block_bytes)).reshape(rows, cols)
     import gguf
 
     try:
-        arr = gguf.quants.dequantize(np.asarray(t.data), gguf.GGMLQuantizationType(t.qtype))
+        arr = gguf.quants.dequantize(raw.numpy(), gguf.GGMLQuantizationType(t.qtype))
     except NotImplementedError:
         raise ModelLoadError(path, f"tensor {t.name!r}: quantization type {t.qtype_name} is not supported") from None
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(t.shape)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(rows, cols)
+
+
+def dequantize(path, t: TensorInfo) -> torch.Tensor:
+    """Float32 torch tensor of shape t.shape."""
+    check_supported(path, t)
+    raw = raw_rows(t)
+    return _dequantize_raw(path, t, raw, raw.shape[0]).reshape(t.shape)
+
+
+def dequantize_rows(path, t: TensorInfo, ids: torch.Tensor) -> torch.Tensor:
+    """float32 [*ids.shape, cols]: the rows ids of a 2-D tensor, read from its own blocks."""
+    flat = ids.reshape(-1)
+    raw = raw_rows(t)[flat]
+    return _dequantize_raw(path, t, raw, flat.numel()).reshape(*ids.shape, t.shape[-1])
+
+
+def dequantize_row_chunks(path, t: TensorInfo, rows_per_chunk: int):
+    """(start, float32 [n, cols]) chunks of a 2-D tensor's rows: converting a large table
+    (a 152k-row output head) never holds it all in float32 at once."""
+    raw = raw_rows(t)
+    for start in range(0, raw.shape[0], rows_per_chunk):
+        part = raw[start:start + rows_per_chunk]
+        yield start, _dequantize_raw(path, t, part, part.shape[0])

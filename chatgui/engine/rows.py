@@ -1,0 +1,139 @@
+"""Embedding tables and output heads (issue 13: large vocabularies at llama.cpp speed).
+
+The vocabulary-sized matrices are the largest of a small model (Qwen2.5: 152k x 1536). QuantRows
+keeps no copy of them: rows are dequantized on demand from the GGUF file's own blocks (mapped,
+not read), so an embedding lookup costs the few rows it reads. As an output head it ranks the
+vocabulary with an int8 copy (one scale per row) and recomputes the REFINE best candidates of
+each position exactly from the file's blocks: what decides sampling and dominates the
+log-softmax is exact; only far-down logits carry the ranker's error.
+
+The ranker runs on FBGEMM's int8 matmul (integer dot products: ~4x faster than the int4 or
+int8-weight kernels on a 152k-row head here). Packing it takes ~0.5 s per 30M weights, so for
+large heads it is packed on another thread while the model already answers with
+`_weight_int8pack_mm` on the same int8 weights.
+"""
+from __future__ import annotations
+
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gguf_file import TensorInfo
+from .qlinear import int8_kernel_works, int8_rows
+from .quant import dequantize_row_chunks, dequantize_rows
+from .sampling import top_indices
+
+# fbgemm_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
+# deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading
+# thread: that swaps the process's filters from another thread and can lose or keep filters.
+warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel and other quantized",
+                        category=UserWarning)
+
+# Heads up to this many weights wait for their FBGEMM ranker while loading (~0.5 s for the
+# default model's 28M); larger ones pack it in the background.
+WAIT_FOR_RANKER = 40_000_000
+
+
+def ranker_parts(path, t: TensorInfo, rows_per_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 [V, K], float32 scale [V]) of a vocabulary table, converted a chunk of rows at a time
+    (never the whole table in float32)."""
+    v, k = t.shape
+    q = torch.empty(v, k, dtype=torch.int8)
+    scale = torch.empty(v)
+    for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk):
+        q[start:start + len(chunk)], scale[start:start + len(chunk)] = int8_rows(chunk)
+    return q, scale
+
+
+def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """f(x [M, in] float32) -> approximately x @ (q * scale).T, by FBGEMM's int8 matmul (x is
+    quantized on the fly to 7 bits with one scale, so the integer dot products cannot saturate),
+    or None where this torch build has no FBGEMM (ARM) or the deprecated API is gone."""
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        return None
+    try:
+        n, k = q.shape
+        qw = torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros(n, dtype=torch.long), 0)
+        packed = torch.ops.quantized.linear_prepack(qw, None)
+        op = torch.ops.quantized.linear_dynamic
+        op(torch.zeros(1, k), packed, True)
+    except Exception:       # the int8-weight kernel serves instead
+        return None
+    return lambda x: op(x, packed, True)
+
+
+def _in_background(fn, *args) -> Future:
+    pool = ThreadPoolExecutor(1, thread_name_prefix="chatgui-load")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)      # the thread ends when fn returns
+
+
+class QuantRows(nn.Module):
+    REFINE = 64
+    REFINE_POSITIONS = 64        # positions refined at once (bounds the dequantized rows held)
+
+    def __init__(self, path, table: TensorInfo, ranker: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """ranker: (int8 [V, K], scale [V]) to serve as an output head (ranker_parts); None for an
+        embedding table only."""
+        super().__init__()
+        self.path, self.table = path, table
+        self.out_features, self.in_features = table.shape
+        self.register_buffer("rank_q", None if ranker is None else ranker[0])
+        self.register_buffer("rank_scale", None if ranker is None else ranker[1].float())
+        self.ranker: Callable | None = None
+        self._ranker_job: Future | None = None
+        if ranker is not None:
+            scales = self.rank_scale.to(torch.bfloat16)
+            if int8_kernel_works("cpu"):
+                self._interim = lambda x: torch._weight_int8pack_mm(x.to(torch.bfloat16), self.rank_q, scales)
+            else:
+                self._interim = lambda x: F.linear(x, self.rank_q.float() * self.rank_scale[:, None])
+            self._ranker_job = _in_background(fbgemm_ranker, self.rank_q, self.rank_scale)
+            if self.rank_q.numel() <= WAIT_FOR_RANKER:
+                self.finish_loading()
+
+    def finish_loading(self):
+        """Wait for the FBGEMM ranker (if it is being packed)."""
+        if self._ranker_job is not None:
+            self.ranker = self._ranker_job.result() or self._interim
+            self._ranker_job = None
+
+    def _rank(self, x: torch.Tensor) -> torch.Tensor:
+        if self._ranker_job is not None and self._ranker_job.done():
+            self.finish_loading()
+        return (self.ranker or self._interim)(x).float()      # float() is free where it already is
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return dequantize_rows(self.path, self.table, ids.cpu()).to(ids.device)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        x2 = x.reshape(-1, self.in_features).float()
+        approx = self._rank(x2)
+        top = top_indices(approx, self.REFINE)                                             # [M, R]
+        for i in range(0, len(x2), self.REFINE_POSITIONS):
+            sl = slice(i, i + self.REFINE_POSITIONS)
+            exact = torch.bmm(self.rows(top[sl]), x2[sl].unsqueeze(-1)).squeeze(-1)       # [m, R]
+            approx[sl].scatter_(1, top[sl], exact)
+        return approx.reshape(*shape[:-1], self.out_features)
+
+
+class DenseRows(nn.Module):
+    """Embedding table and output head as one dense matrix."""
+
+    def __init__(self, weight: torch.Tensor, dtype=torch.float32):
+        super().__init__()
+        self.out_features, self.in_features = weight.shape
+        self.register_buffer("weight", weight.to(dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x.to(self.weight.dtype), self.weight).float()
+
+    def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.weight[ids].float()

@@ -1,0 +1,193 @@
+"""On-disk cache of a model's repacked weights (issue 13: loading in seconds).
+
+Converting a GGUF file's blocks into the forms the torch kernels want takes seconds for a 1.5B
+model; the result is written once under the models folder and mapped (not read) on later loads.
+
+A cache file is used only when everything checks out: the magic and format version, the
+source file's fingerprint (size, mtime and a hash of sampled chunks of its content), the torch
+version and device kind it was made for, the file's exact length and a SHA-256 of its whole
+payload. Anything else (truncated, corrupt, stale, from another version) is deleted and rebuilt,
+never used. Files are written to a temporary name and renamed, so a crash leaves no half file.
+
+cache_size_bytes() and clear_cache() need neither Qt nor torch (the settings page calls them).
+
+Layout: MAGIC | u64 header length | JSON header | zero padding to 64 | tensors, each 64-aligned.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from chatgui.common.paths import models_dir
+
+FORMAT_VERSION = 1
+MAGIC = b"CHATGUIW"
+SUFFIX = ".weights"
+ALIGN = 64
+_HASH_CHUNK = 1 << 24
+_DTYPE_NAMES = ("int8", "uint8", "int32", "float32", "float16", "bfloat16")
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    return models_dir() / "cache"
+
+
+def cache_size_bytes() -> int:
+    """Bytes the weight cache takes on disk (for the settings)."""
+    d = cache_dir()
+    return sum(p.stat().st_size for p in d.iterdir() if p.is_file()) if d.is_dir() else 0
+
+
+def clear_cache() -> int:
+    """Delete every cache file; returns the bytes freed. Models already loaded keep working (the
+    mapped files stay readable until they are closed)."""
+    freed = 0
+    d = cache_dir()
+    if d.is_dir():
+        for p in d.iterdir():
+            if p.is_file():
+                size = p.stat().st_size
+                try:
+                    p.unlink()
+                    freed += size
+                except OSError:
+                    pass
+    return freed
+
+
+def source_fingerprint(path: Path) -> str:
+    """Size, mtime and SHA-256 of sampled content (the first and last MiB and 16 MiB-sized
+    samples between): cheap on a GB file, and a file replaced in place is recognised."""
+    st = path.stat()
+    h = hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    step = 1 << 20
+    with open(path, "rb") as f:
+        for i in range(18):
+            f.seek(max(0, min(st.st_size - step, (st.st_size - step) * i // 17)))
+            h.update(f.read(step))
+    return h.hexdigest()
+
+
+
+
+class WeightCache:
+    """The cache file of one model file, for one device kind."""
+
+    def __init__(self, model_path: Path, device, variant: str = ""):
+        import torch
+
+        self.model_path = Path(model_path)
+        self.key = {"version": FORMAT_VERSION, "source": source_fingerprint(self.model_path),
+                    "variant": f"torch {torch.__version__} on {device.type} {variant}".strip()}
+        ident = hashlib.sha256(json.dumps(self.key, sort_keys=True).encode()).hexdigest()[:16]
+        self.path = cache_dir() / f"{self.model_path.stem}-{ident}{SUFFIX}"
+
+    def load(self) -> dict | None:
+        """The cached tensors (mapped from the file), or None when there is no valid cache."""
+        if not self.path.is_file():
+            return None
+        try:
+            return self._read()
+        except Exception as e:          # anything wrong with it: never used, rebuilt
+            log.warning("weight cache %s is unusable (%s); rebuilding it", self.path, e)
+            self._discard()
+            return None
+
+    def _discard(self):
+        try:
+            self.path.unlink()
+        except OSError:
+            pass
+
+    def _read(self) -> dict:
+        import torch
+
+        dtypes = {f"torch.{n}": getattr(torch, n) for n in _DTYPE_NAMES}
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            if f.read(len(MAGIC)) != MAGIC:
+                raise ValueError("not a chatgui weight cache")
+            n = int.from_bytes(f.read(8), "little")
+            if not 0 < n < min(size, 1 << 26):
+                raise ValueError("bad header length")
+            header = json.loads(f.read(n))
+        if header.get("key") != self.key:
+            raise ValueError("made from another file, version or device")
+        start = _aligned(len(MAGIC) + 8 + n)
+        if size != start + header["payload_bytes"]:
+            raise ValueError(f"size {size} != expected {start + header['payload_bytes']} (truncated?)")
+        buf = np.memmap(self.path, mode="c")        # copy-on-write: writable for torch, never written
+        payload = memoryview(buf)[start:]
+        h = hashlib.sha256()
+        for i in range(0, len(payload), _HASH_CHUNK):
+            h.update(payload[i:i + _HASH_CHUNK])
+        if h.hexdigest() != header["payload_sha256"]:
+            raise ValueError("payload checksum mismatch (corrupt)")
+        out = {}
+        for name, dtype, shape, offset, nbytes in header["tensors"]:
+            raw = torch.from_numpy(buf[start + offset:start + offset + nbytes])
+            out[name] = raw.view(dtypes[dtype]).reshape(shape)
+        return out
+
+    def save(self, tensors: dict) -> None:
+        """Write the cache (atomically). Failing to write it (disk full, read-only) only costs the
+        next load its speed."""
+        import torch
+
+        entries, offset = [], 0
+        for name, t in tensors.items():
+            t = t.detach().contiguous()
+            nbytes = t.numel() * t.element_size()
+            entries.append((name, t, offset, nbytes))
+            offset = _aligned(offset + nbytes)
+        h = hashlib.sha256()
+        chunks = []
+        pos = 0
+        for name, t, off, nbytes in entries:
+            if off > pos:
+                chunks.append(bytes(off - pos))
+            chunks.append(t.reshape(-1).view(torch.uint8).numpy() if nbytes else b"")
+            pos = off + nbytes
+        if offset > pos:
+            chunks.append(bytes(offset - pos))
+        for c in chunks:
+            h.update(c)
+        header = json.dumps({"key": self.key, "payload_bytes": offset, "payload_sha256": h.hexdigest(),
+                             "tensors": [[n, str(t.dtype), list(t.shape), off, nb] for n, t, off, nb in entries]}
+                            ).encode()
+        head = MAGIC + len(header).to_bytes(8, "little") + header
+        head += bytes(_aligned(len(head)) - len(head))
+        d = self.path.parent       # fixed when the key was made (the folder setting may change meanwhile)
+        tmp = None
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=d)
+            with os.fdopen(fd, "wb") as f:
+                f.write(head)
+                for c in chunks:
+                    f.write(c)
+                f.flush()
+                os.fsync(f.fileno())
+            for old in d.glob(f"{glob.escape(self.model_path.stem)}-*{SUFFIX}"):    # older caches of this file
+                if old != self.path and len(old.name) == len(self.path.name):
+                    old.unlink(missing_ok=True)
+            os.replace(tmp, self.path)
+            tmp = None
+        except OSError as e:
+            log.warning("could not write the weight cache %s: %s", self.path, e)
+        finally:
+            if tmp is not None:
+                Path(tmp).unlink(missing_ok=True)
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
