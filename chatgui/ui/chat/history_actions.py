@@ -104,8 +104,8 @@ class HistoryActions:
             self.window.status.clearMessage()
             return
         self.window.refresh_chat_list()
-        notices.show_notice("import-result", translate("HistoryActions", "Imported %n chat(s) from {name}.", None,
-                                                       len(ids)).format(name=name), "info")
+        done = translate("HistoryActions", "Imported {count} chats from {name}.")
+        notices.show_notice("import-result", done.format(count=len(ids), name=name), "info")
         self.window.status.clearMessage()
 
     # -- export ------------------------------------------------------------------------------
