@@ -77,6 +77,7 @@ class HistoryActions:
     def __init__(self, window):
         self.window = window
         self.jobs = BackgroundJobs()
+        self._restoring = False   # a refresh of the list meanwhile must not offer the restore again
         window.library.unusable_handler = self.show_unusable
 
     @property
@@ -138,6 +139,8 @@ class HistoryActions:
 
     # -- a database that cannot be used ------------------------------------------------------------
     def show_unusable(self, err: DatabaseUnusable) -> None:
+        if self._restoring:
+            return
         path = err.path or self.library.store.db_path
         what = translate("HistoryActions", _WHAT_IS_WRONG.get(err.kind, UNREADABLE))
         lines = [what.format(path=path), translate("HistoryActions", "Nothing was changed.")]
@@ -158,10 +161,12 @@ class HistoryActions:
         notice = self.window.notices.get(UNUSABLE_NOTICE)
         if notice is not None:
             notice.setEnabled(False)   # one restore at a time
+        self._restoring = True
         self.jobs.run(lambda: (old.close(), restore_backup(folder, backup)),
                       lambda _result, error: self._restored(backup, error))
 
     def _restored(self, backup: Path, error) -> None:
+        self._restoring = False
         notices = self.window.notices
         if error is not None:
             notice = notices.get(UNUSABLE_NOTICE)
