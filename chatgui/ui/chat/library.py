@@ -7,9 +7,9 @@ window (a notice), never in a dialog.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
-
 from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
 
 from chatgui.store import Chat, DatabaseUnusable, HistoryStore, StoreError, StoreProblem
 
