@@ -365,6 +365,7 @@ def test_export_markdown_and_json(qtbot, make_window, tmp_path):
     reply = send_and_wait(qtbot, window, "Export me")
     assert window.export_chat(str(tmp_path / "chat.md"), "markdown")
     assert window.export_chat(str(tmp_path / "chat.json"), "json")
+    assert window.history_actions.jobs.wait(30)   # written off the GUI thread
     markdown = (tmp_path / "chat.md").read_text(encoding="utf-8")
     assert "Export me" in markdown and "## Assistant" in markdown
     data = json.loads((tmp_path / "chat.json").read_text(encoding="utf-8"))

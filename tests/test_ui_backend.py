@@ -150,7 +150,8 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert not [p for p, text in data.items() if KEY in text]
     assert KEY not in json.dumps(meta) and KEY not in window.store.export_json(window.current)
     exported = tmp_path / "export.json"
-    assert window.export_chat(str(exported), "json") and KEY not in exported.read_text()
+    assert window.export_chat(str(exported), "json") and window.history_actions.jobs.wait(30)
+    assert KEY not in exported.read_text()
     settings_file = Path(os.environ["CHATGUI_CONFIG_DIR"]) / "settings.json"
     assert json.loads(settings_file.read_text())["backend"]["kind"] == "openai"   # saved on connect
 

@@ -461,6 +461,77 @@
     </message>
 </context>
 <context>
+    <name>HistoryActions</name>
+    <message>
+        <source>The chat database {path} is damaged (corrupt).</source>
+        <translation>聊天数据库 {path} 已损坏。</translation>
+    </message>
+    <message>
+        <source>The file {path} is not a chat database (it is not SQLite).</source>
+        <translation>文件 {path} 不是聊天数据库（不是 SQLite 文件）。</translation>
+    </message>
+    <message>
+        <source>The chat database {path} is truncated: part of the file is missing.</source>
+        <translation>聊天数据库 {path} 被截断：文件的一部分丢失了。</translation>
+    </message>
+    <message>
+        <source>The chat database {path} is locked by another program.</source>
+        <translation>聊天数据库 {path} 被另一个程序锁定。</translation>
+    </message>
+    <message>
+        <source>The chat database {path} was written by a newer version of chatgui.</source>
+        <translation>聊天数据库 {path} 由更新版本的 chatgui 写入。</translation>
+    </message>
+    <message>
+        <source>The chat database {path} cannot be read.</source>
+        <translation>无法读取聊天数据库 {path}。</translation>
+    </message>
+    <message>
+        <source>Import chats</source>
+        <translation>导入聊天</translation>
+    </message>
+    <message>
+        <source>JSON (*.json)</source>
+        <translation>JSON 文件 (*.json)</translation>
+    </message>
+    <message>
+        <source>Importing {name}…</source>
+        <translation>正在导入 {name}…</translation>
+    </message>
+    <message>
+        <source>Could not import {name}: {error}</source>
+        <translation>无法导入 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>Imported {count} chats from {name}.</source>
+        <translation>已从 {name} 导入 {count} 个聊天。</translation>
+    </message>
+    <message>
+        <source>Nothing was changed.</source>
+        <translation>没有做任何更改。</translation>
+    </message>
+    <message>
+        <source>Restoring a backup keeps the damaged file beside it.</source>
+        <translation>恢复备份时，损坏的文件会保留在旁边。</translation>
+    </message>
+    <message>
+        <source>Restore the backup of {date}</source>
+        <translation>恢复 {date} 的备份</translation>
+    </message>
+    <message>
+        <source>Close the other program and start chatgui again.</source>
+        <translation>请关闭另一个程序，然后重新启动 chatgui。</translation>
+    </message>
+    <message>
+        <source>Could not restore the backup: {error}</source>
+        <translation>无法恢复备份：{error}</translation>
+    </message>
+    <message>
+        <source>Restored the backup of {date}.</source>
+        <translation>已恢复 {date} 的备份。</translation>
+    </message>
+</context>
+<context>
     <name>InputBar</name>
     <message>
         <source>Remove the pasted text</source>
@@ -615,6 +686,10 @@
     <message>
         <source>Export as &amp;JSON…</source>
         <translation>导出为 &amp;JSON…</translation>
+    </message>
+    <message>
+        <source>&amp;Import chats…</source>
+        <translation>导入聊天(&amp;I)…</translation>
     </message>
     <message>
         <source>&amp;Quit</source>
@@ -1553,6 +1628,21 @@
     <message>
         <source>Version</source>
         <translation>版本</translation>
+    </message>
+</context>
+<context>
+    <name>SingleInstance</name>
+    <message>
+        <source>Another chatgui (process {pid}) is using the data folder {folder}.</source>
+        <translation>另一个 chatgui（进程 {pid}）正在使用数据文件夹 {folder}。</translation>
+    </message>
+    <message>
+        <source>Another chatgui is using the data folder {folder}.</source>
+        <translation>另一个 chatgui 正在使用数据文件夹 {folder}。</translation>
+    </message>
+    <message>
+        <source>It did not answer when asked to show its window. Close it (or end that process) and start chatgui again.</source>
+        <translation>请求它显示窗口时没有响应。请关闭它（或结束该进程），然后重新启动 chatgui。</translation>
     </message>
 </context>
 <context>

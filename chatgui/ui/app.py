@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     from chatgui.assets import app_icon
 
     from chatgui.ui.common.i18n import install_translators, language_setting, resolve_language
+    from chatgui.store import AlreadyRunning, StoreError
+    from chatgui.ui.common.single_instance import SingleInstance, second_start
     from chatgui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -36,10 +38,19 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     # The language, before any widget exists: CHATGUI_LANG, else the setting ("system": the OS's).
     translators = install_translators(resolve_language(language_setting()), app)   # noqa: F841 (kept alive)
+    instance = SingleInstance()   # one chatgui per data folder, held until the app ends
+    try:
+        instance.acquire()
+    except AlreadyRunning as err:
+        return second_start(err, instance.folder)
+    except StoreError as err:   # e.g. a read-only data folder: the store will say what it cannot do
+        print(f"chatgui: {err}", file=sys.stderr)
     window = MainWindow(options)
+    instance.attach(window)
     window.show()
     _close_on_signals(window)
     code = app.exec()
+    instance.release()
     if not window.engine_stopped:
         # The worker is inside a call that cannot be interrupted (loading or downloading a
         # model). Everything is saved; leave without waiting for it.

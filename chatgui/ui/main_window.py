@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, 
 from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import ChatLibrary, title_of
+from chatgui.ui.chat.history_actions import HistoryActions
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.explain.controller import ExplainController
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
+        self.history_actions = HistoryActions(self)   # import, export, a database that cannot be used
         self.engine = EngineClient(self)
         self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
                                          self.panel.set_installed_models)
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
         self._action(file_menu, self.tr("Export as &JSON…"), None, lambda: self.export_dialog("json"))
+        self._action(file_menu, self.tr("&Import chats…"), None, lambda: self.history_actions.import_dialog())
         file_menu.addSeparator()
         self._action(file_menu, self.tr("&Quit"), QKeySequence("Ctrl+Q"), self.close)
         chat_menu = self.menuBar().addMenu(self.tr("&Chat"))
@@ -516,19 +519,12 @@ class MainWindow(QMainWindow):
                                               self.tr("Markdown (*.md)") if kind == "markdown"
                                               else self.tr("JSON (*.json)"))
         if path:
-            if self.export_chat(path, kind):
-                self._export_folder = str(Path(path).parent)
+            self.export_chat(path, kind)
+            self._export_folder = str(Path(path).parent)
 
     def export_chat(self, path: str, kind: str) -> bool:
-        text = (self.store.export_markdown if kind == "markdown" else self.store.export_json)(self.current)
-        try:
-            Path(path).write_text(text, encoding="utf-8")
-        except OSError as e:
-            self.notices.show_notice("export-error", self.tr("Could not export to {path}: {error}").format(
-                path=path, error=e.strerror or e), "error")
-            return False
-        self.status.showMessage(self.tr("Exported to {path}").format(path=path), 5000)
-        return True
+        """Written from the database on a worker thread (history_actions); True once started."""
+        return self.history_actions.export_chat(path, kind)
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event):   # noqa: N802 (Qt override)
@@ -544,5 +540,6 @@ class MainWindow(QMainWindow):
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
+        self.history_actions.jobs.wait(SAVE_WAIT_S)   # an export or import under way finishes
         self.library.flush(SAVE_WAIT_S)   # what the writer thread still holds reaches the disk
         event.accept()

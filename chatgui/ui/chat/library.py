@@ -7,9 +7,11 @@ window (a notice), never in a dialog.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QObject, Signal
 
-from chatgui.store import Chat, HistoryStore, StoreError, StoreProblem
+from chatgui.store import Chat, DatabaseUnusable, HistoryStore, StoreError, StoreProblem
 
 from chatgui.ui.common.i18n import translate
 from chatgui.ui.common.notices import NoticeArea
@@ -33,6 +35,8 @@ class ChatLibrary:
         self.chats: dict[str, Chat] = {}
         self.unsaved: set[str] = set()          # ids of chats whose last save failed
         self._pending_problems = list(problems or [])   # e.g. from loading the settings
+        # Says what is wrong with a database that cannot be used and offers its backup (history_actions).
+        self.unusable_handler: Callable[[DatabaseUnusable], None] | None = None
 
     def add(self, chat: Chat) -> None:
         self.chats[chat.id] = chat
@@ -98,6 +102,12 @@ class ChatLibrary:
         try:
             summaries = self.store.list_chats()
             matching = set(self.store.search(query)) if query else None
+        except DatabaseUnusable as e:
+            if self.unusable_handler is None:
+                self.notices.show_notice("list-error", str(e), "error")
+            else:
+                self.unusable_handler(e)
+            summaries, matching = [], None
         except StoreError as e:
             self.notices.show_notice("list-error", str(e), "error")
             summaries, matching = [], None

@@ -1,0 +1,185 @@
+"""What the window does with the chat database as a whole: import and export files, and a
+database that cannot be used (what is wrong; restoring its newest backup). Store calls that touch
+files run on plain threads; each result comes back to the GUI thread through a queued signal."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from chatgui.store import DatabaseUnusable, HistoryStore, restore_backup
+
+from chatgui.ui.common.i18n import translate
+
+UNUSABLE_NOTICE = "database-unusable"
+# Why the database cannot be used, by DatabaseUnusable.kind.
+_WHAT_IS_WRONG = {
+    "corrupt": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} is damaged (corrupt)."),
+    "not_sqlite": QT_TRANSLATE_NOOP("HistoryActions", "The file {path} is not a chat database (it is not SQLite)."),
+    "truncated": QT_TRANSLATE_NOOP("HistoryActions",
+                                   "The chat database {path} is truncated: part of the file is missing."),
+    "locked": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} is locked by another program."),
+    "newer": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} was written by a newer version of chatgui."),
+}
+UNREADABLE = QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} cannot be read.")
+# A database another program holds is not damaged: moving it aside would only confuse both.
+_NO_RESTORE = {"locked"}
+
+
+class _Outcome(QObject):
+    done = Signal(object, object, object)   # callback, result, error: emitted on a worker thread
+
+
+class BackgroundJobs:
+    """Run a function on its own thread; `on_done(result, error)` is called on the GUI thread."""
+
+    def __init__(self):
+        self._outcome = _Outcome()
+        self._outcome.done.connect(lambda cb, result, error: cb(result, error), Qt.ConnectionType.QueuedConnection)
+        self._threads: list[threading.Thread] = []
+
+    def run(self, work: Callable[[], object], on_done: Callable[[object, Exception | None], None]) -> None:
+        def target():
+            try:
+                result, error = work(), None
+            except Exception as err:   # noqa: BLE001 (every failure must reach the window as a message)
+                result, error = None, err
+            self._outcome.done.emit(on_done, result, error)
+
+        thread = threading.Thread(target=target, daemon=True, name="chatgui-history-job")
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the running jobs (tests, closing); their results still arrive as events."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+        return not any(t.is_alive() for t in self._threads)
+
+
+def backup_date(backup: Path) -> str:
+    """'2026-11-29 18:05' from the backup's name (history-YYYYmmdd-HHMMSS), else its file time."""
+    try:
+        stamp = time.strptime(backup.stem.removeprefix("history-"), "%Y%m%d-%H%M%S")
+    except ValueError:
+        try:
+            stamp = time.localtime(backup.stat().st_mtime)
+        except OSError:
+            return backup.name
+    return time.strftime("%Y-%m-%d %H:%M", stamp)
+
+
+class HistoryActions:
+    def __init__(self, window):
+        self.window = window
+        self.jobs = BackgroundJobs()
+        self._restoring = False   # a refresh of the list meanwhile must not offer the restore again
+        window.library.unusable_handler = self.show_unusable
+
+    @property
+    def library(self):
+        return self.window.library
+
+    # -- import ------------------------------------------------------------------------------
+    def import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, translate("HistoryActions", "Import chats"),
+                                              str(Path.home()), translate("HistoryActions", "JSON (*.json)"))
+        if path:
+            self.import_chats(path)
+
+    def import_chats(self, path: str) -> None:
+        """chatgui JSON or ChatGPT's conversations.json, read and written on a worker thread."""
+        store = self.library.store
+        self.window.status.showMessage(translate("HistoryActions", "Importing {name}…").format(name=Path(path).name))
+        self.jobs.run(lambda: store.import_file(path), lambda ids, error: self._imported(path, ids, error))
+
+    def _imported(self, path: str, ids, error) -> None:
+        notices, name = self.window.notices, Path(path).name
+        if error is not None:
+            notices.show_notice("import-result", translate("HistoryActions", "Could not import {name}: {error}")
+                                .format(name=name, error=error), "error")
+            self.window.status.clearMessage()
+            return
+        self.window.refresh_chat_list()
+        done = translate("HistoryActions", "Imported {count} chats from {name}.")
+        notices.show_notice("import-result", done.format(count=len(ids), name=name), "info")
+        self.window.status.clearMessage()
+
+    # -- export ------------------------------------------------------------------------------
+    def export_chat(self, path: str, kind: str, on_done: Callable[[bool], None] | None = None) -> bool:
+        """Save the open chat, then write it from the database on a worker thread (after the
+        queued saves are written). False if there is nothing to export; how it went arrives later."""
+        chat = self.window.current
+        if chat is None or not chat.messages:
+            return False
+        store = self.library.store
+        self.library.save(chat)
+
+        def work():
+            store.flush()   # the save just queued reaches the database first
+            store.export_to_file(chat.id, path, kind)
+
+        self.jobs.run(work, lambda _result, error: self._exported(path, error, on_done))
+        return True
+
+    def _exported(self, path: str, error, on_done) -> None:
+        if error is not None:
+            reason = getattr(error, "strerror", None) or error
+            self.window.notices.show_notice("export-error", translate(
+                "MainWindow", "Could not export to {path}: {error}").format(path=path, error=reason), "error")
+        else:
+            self.window.notices.remove("export-error")
+            self.window.status.showMessage(translate("MainWindow", "Exported to {path}").format(path=path), 5000)
+        if on_done is not None:
+            on_done(error is None)
+
+    # -- a database that cannot be used ------------------------------------------------------------
+    def show_unusable(self, err: DatabaseUnusable) -> None:
+        if self._restoring:
+            return
+        path = err.path or self.library.store.db_path
+        what = translate("HistoryActions", _WHAT_IS_WRONG.get(err.kind, UNREADABLE))
+        lines = [what.format(path=path), translate("HistoryActions", "Nothing was changed.")]
+        actions = []
+        if err.backups and err.kind not in _NO_RESTORE:
+            newest = err.backups[0]
+            lines.append(translate("HistoryActions", "Restoring a backup keeps the damaged file beside it."))
+            caption = translate("HistoryActions", "Restore the backup of {date}").format(date=backup_date(newest))
+            actions.append((caption, lambda: self.restore(newest)))
+        elif err.kind == "locked":
+            lines.append(translate("HistoryActions", "Close the other program and start chatgui again."))
+        self.window.notices.show_notice(UNUSABLE_NOTICE, "\n".join(lines), "error", actions)
+
+    def restore(self, backup: Path) -> None:
+        """Put `backup` in place of the database (which restore_backup moves aside), then reopen."""
+        old = self.library.store
+        folder = old.folder
+        notice = self.window.notices.get(UNUSABLE_NOTICE)
+        if notice is not None:
+            notice.setEnabled(False)   # one restore at a time
+        self._restoring = True
+        self.jobs.run(lambda: (old.close(), restore_backup(folder, backup)),
+                      lambda _result, error: self._restored(backup, error))
+
+    def _restored(self, backup: Path, error) -> None:
+        self._restoring = False
+        notices = self.window.notices
+        if error is not None:
+            notice = notices.get(UNUSABLE_NOTICE)
+            if notice is not None:
+                notice.setEnabled(True)
+            notices.show_notice("restore-error", translate("HistoryActions", "Could not restore the backup: {error}")
+                                .format(error=error), "error")
+            return
+        store = HistoryStore(self.library.store.folder)
+        self.window.store = self.library.store = store
+        notices.remove(UNUSABLE_NOTICE)
+        notices.remove("restore-error")
+        notices.remove("list-error")
+        self.window.status.showMessage(translate("HistoryActions", "Restored the backup of {date}.")
+                                       .format(date=backup_date(backup)), 8000)
+        self.window.refresh_chat_list()
