@@ -29,3 +29,17 @@ def test_models_page_opens_loads_a_model_and_updates_the_picker(qtbot, make_wind
     window.models_action.trigger()
     assert window.models_page.window is models and models.isVisible()
     models.close()
+
+
+def test_the_settings_show_the_weight_cache_and_clear_it(qtbot, make_window):
+    from chatgui.engine.weight_cache import cache_dir
+    window = make_window()
+    folder = cache_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "some-model.cache").write_bytes(b"\0" * 3_000_000)
+    window.models.show_cache_size()
+    assert window.panel.cache_label.text() == "3 MB on disk"
+    qtbot.mouseClick(window.panel.findChild(type(window.panel.load_button), "clearCacheButton"),
+                     Qt.MouseButton.LeftButton)
+    assert window.panel.cache_label.text() == "0 MB on disk" and not any(folder.iterdir())
+    assert "3 MB freed" in window.status.currentMessage()

@@ -1032,6 +1032,14 @@
         <translation>正在加载模型 {name}…</translation>
     </message>
     <message>
+        <source>The weight cache could not be cleared: {error}</source>
+        <translation>无法清除权重缓存：{error}</translation>
+    </message>
+    <message>
+        <source>Weight cache cleared ({size} MB freed); models load from their files next time.</source>
+        <translation>权重缓存已清除（释放 {size} MB）；下次将直接从模型文件加载。</translation>
+    </message>
+    <message>
         <source>Model {name} loaded.</source>
         <translation>模型 {name} 已加载。</translation>
     </message>
@@ -1499,6 +1507,26 @@
         <translation>上下文</translation>
     </message>
     <message>
+        <source>Weight cache</source>
+        <translation>权重缓存</translation>
+    </message>
+    <message>
+        <source>Quantized weights repacked for this computer, kept so that a model loads faster the next time. Safe to clear: it is made again.</source>
+        <translation>为本机重新打包的量化权重，保留下来以便下次更快加载模型。可以放心清除：需要时会重新生成。</translation>
+    </message>
+    <message>
+        <source>Clear</source>
+        <translation>清除</translation>
+    </message>
+    <message>
+        <source>Clear the weight cache</source>
+        <translation>清除权重缓存</translation>
+    </message>
+    <message>
+        <source>Cache</source>
+        <translation>缓存</translation>
+    </message>
+    <message>
         <source>Model options</source>
         <translation>模型选项</translation>
     </message>
@@ -1605,6 +1633,10 @@
     <message>
         <source>Automatic ({count} tokens)</source>
         <translation>自动（{count} 个词元）</translation>
+    </message>
+    <message>
+        <source>{size} MB on disk</source>
+        <translation>占用磁盘 {size} MB</translation>
     </message>
     <message>
         <source>Choose a model</source>

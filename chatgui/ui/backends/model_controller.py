@@ -69,6 +69,7 @@ class ModelController(QObject):
         downloads.cancelled.connect(self._on_fetch_cancelled)
         panel.load_model_requested.connect(lambda p, d, c: self.load(p, d, c, remember=True))
         panel.default_model_requested.connect(self.use_default_model)
+        panel.clear_cache_requested.connect(self.clear_weight_cache)
         device = options.device or settings.device
         panel.set_model(options.model or settings.model_path, device, settings.context_length)
 
@@ -170,8 +171,29 @@ class ModelController(QObject):
         self.notices.remove("no-model")   # a model is on its way
         self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
 
+    def show_cache_size(self) -> None:
+        # (after a model has loaded: weight_cache imports numpy, which the window's start need not wait for)
+        from chatgui.engine.weight_cache import cache_size_bytes
+        try:
+            self.panel.show_cache_size(cache_size_bytes())
+        except OSError:
+            self.panel.show_cache_size(0)
+
+    def clear_weight_cache(self) -> None:
+        from chatgui.engine.weight_cache import clear_cache
+        try:
+            freed = clear_cache()
+        except OSError as e:
+            self.status.showMessage(self.tr("The weight cache could not be cleared: {error}").format(
+                error=e.strerror or e), 8000)
+        else:
+            self.status.showMessage(self.tr("Weight cache cleared ({size} MB freed); models load from their files "
+                                            "next time.").format(size=f"{freed / 1e6:,.0f}"), 8000)
+        self.show_cache_size()
+
     def _on_loaded(self, info: ModelInfo) -> None:
         self.loaded = info
+        self.show_cache_size()   # a first load writes the cache (in the background: shown at the next load)
         self.status.set_model(info)
         self.status.hide_progress(self.tr("Model {name} loaded.").format(name=info.name))
         for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model", "model-warnings"):

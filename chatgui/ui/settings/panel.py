@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import PurePath
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QGroupBox, QHBoxLayout, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
+                               QVBoxLayout, QWidget)
 
 from chatgui.common.types import PRESETS, SamplingSettings
 
@@ -54,6 +54,7 @@ class SettingsPanel(QDockWidget):
     load_model_requested = Signal(str, str, int)   # path, device, context length (0: the model's)
     default_model_requested = Signal()
     models_requested = Signal()          # the Models page (catalog, downloads)
+    clear_cache_requested = Signal()     # delete the repacked-weight cache
     system_prompt_edited = Signal(str)
     default_system_prompt_set = Signal(str)
     sampling_changed = Signal()
@@ -124,6 +125,15 @@ class SettingsPanel(QDockWidget):
         form.addRow(self.tr("Device"), self.device)
         form.addRow(self.tr("Context"), self.context_length)
         form.addRow(row)
+        self.cache_label = _named(QLabel(), "weightCacheLabel", self.tr("Weight cache"))
+        self.cache_label.setToolTip(self.tr("Quantized weights repacked for this computer, kept so that a model "
+                                            "loads faster the next time. Safe to clear: it is made again."))
+        clear_cache = _named(QPushButton(self.tr("Clear")), "clearCacheButton", self.tr("Clear the weight cache"))
+        clear_cache.clicked.connect(self.clear_cache_requested)
+        cache_row = QHBoxLayout()
+        cache_row.addWidget(self.cache_label, 1)
+        cache_row.addWidget(clear_cache)
+        form.addRow(self.tr("Cache"), cache_row)
         self.model_options = FoldSection(self.tr("Model options"), options, "modelOptions")
         column.addWidget(self.model_options)
         browse.clicked.connect(self._browse)
@@ -277,6 +287,9 @@ class SettingsPanel(QDockWidget):
 
     def device_choice(self) -> str:
         return self.device.currentData() or "auto"
+
+    def show_cache_size(self, size: int) -> None:
+        self.cache_label.setText(self.tr("{size} MB on disk").format(size=f"{size / 1e6:,.0f}"))
 
     def context_length_choice(self) -> int | None:
         """None: the model's own context length."""
