@@ -397,7 +397,7 @@ def test_settings_and_geometry_persist(qtbot, make_window):
 def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeypatch):
     monkeypatch.setenv("CHATGUI_MODEL", str(real_model_path))
     window = make_window()
-    assert window.status.model_label.text() == real_model_path.stem
+    assert window.status.model_label.text() == "SmolLM2 135M Instruct"   # its catalog name, as everywhere
     assert "smollm2" in window.models.loaded.name.lower()
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()

@@ -220,14 +220,6 @@ class MessageWidget(QFrame):
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
 
-    def set_text(self, text: str) -> None:
-        """Replace the text of a finished assistant message."""
-        self._text = text
-        if isinstance(self.body, MarkdownBody):
-            self.body.show_markdown(self._answer_part(text))
-            self._update_code_menu()
-            self._refresh_token_view()
-
     def stream_text(self, text: str) -> None:
         self._text = text
         self.body.stream_text(self._answer_part(text))

@@ -1,7 +1,6 @@
 """The status bar: model, device, context use, speed of the last reply, and progress."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar
 
@@ -39,8 +38,7 @@ class StatusBar(QStatusBar):
         """Show the loaded model (a ModelInfo). A server's path is its URL, its token counts estimated."""
         name, device, context_length, path = info.name, info.device, info.context_length, info.path
         remote = not info.is_local
-        # The file name says more than the name inside the file (it usually names the quantisation).
-        self.model_label.setText(name if remote or not path else Path(path).stem)
+        self.model_label.setText(name)   # the one display name (chatgui.models.display_name)
         self.model_label.setToolTip(f"{name}\n{path}" if path else name)
         self.device_label.setText(self.tr("Remote") if remote else device.upper() if device == "cpu"
                                   else device.replace("cuda", "CUDA"))
