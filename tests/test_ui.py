@@ -402,6 +402,7 @@ def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeyp
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()
     assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.models.loaded.name
+    assert window.view.widget_for(reply.id).info_label.text().startswith("SmolLM2 135M Instruct ·")   # the header too
 
 
 def test_a_tokenizer_warning_is_shown_when_the_model_loads(qtbot, make_window, tmp_path):

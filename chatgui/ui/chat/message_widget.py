@@ -1,7 +1,6 @@
 """One message in the conversation: who said it, the text, and what can be done with it."""
 from __future__ import annotations
 
-from pathlib import PurePath
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication
@@ -9,6 +8,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
                                QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.records import ReplyMeta
+from chatgui.models.naming import display_name
 from chatgui.store import Message
 
 from chatgui.ui.chat.action_icons import action_icon
@@ -266,7 +266,8 @@ class MessageWidget(QFrame):
         self.meta = meta
         parts = []
         if isinstance(meta.get("model_path"), str) and meta["model_path"]:
-            parts.append(PurePath(meta["model_path"]).stem)   # as in the status bar
+            # the one display name, as in the status bar (also for replies recorded with the GGUF's own name)
+            parts.append(display_name(meta["model_path"], meta.get("model_sha256")))
         elif meta.get("model"):
             parts.append(str(meta["model"]))
         if isinstance(meta.get("tokens"), int):
