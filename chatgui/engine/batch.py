@@ -86,7 +86,7 @@ class BatchGeneration:
 
     def events(self) -> Iterator[tuple[int, TokenEvent | None]]:
         """(i, TokenEvent) for each new token of candidate i, and (i, None) when it has ended."""
-        m, s, st, net = self.model, self.settings, self.stats, self.model.net
+        m, st, net = self.model, self.stats, self.model.net
         t0 = time.perf_counter()
         logits = m._prefill(self.prompt_ids, self.cancel)
         if logits is None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import errno
 import threading
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QVBoxLayout)
 
+from chatgui.models.naming import display_name
 from chatgui.ui.common.i18n import translate
 
 HOST = "127.0.0.1"
@@ -105,7 +105,7 @@ class LocalServer(QObject):
         self.stop(announce=False)
         self.path = path
         generation = self._generation
-        self.state_changed.emit("starting", self.tr("Loading {name} for the server…").format(name=Path(path).name),
+        self.state_changed.emit("starting", self.tr("Loading {name} for the server…").format(name=display_name(path)),
                                 "")
         threading.Thread(target=self._start, args=(generation, path, port, self._stopping),
                          name="chatgui-serve-start", daemon=True).start()
@@ -216,11 +216,11 @@ class ServeController(QObject):
         new_path = info.path
         if self.server.path is not None and new_path != self.server.path:
             self.server.stop(reason=self.tr("Stopped serving {old}: the app's model changed. Turn it on again to "
-                                            "serve {new}.").format(old=Path(self.server.path).name,
-                                                                   new=Path(new_path).name))
+                                            "serve {new}.").format(old=display_name(self.server.path),
+                                                                   new=info.name))
         elif self.server.path is None and new_path:
             self.group.show_state("off", self.tr("Ready to serve {name}: tick the box to start.").format(
-                name=Path(new_path).stem))
+                name=info.name))
         self.local_path = new_path
 
     def _toggled(self, on: bool) -> None:
