@@ -190,23 +190,6 @@ def bench_store(folder: Path, args, record) -> dict:
     return out
 
 
-def old_fit(model, messages, max_new_tokens):
-    """The fit_prompt this replaces (re-renders after each dropped turn), for the reference."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-    system = [m for m in messages[:1] if m["role"] == "system"]
-    rest = messages[len(system):]
-    budget = model.context_length - max(1, min(max_new_tokens, model.context_length // 2))
-    dropped = 0
-    while True:
-        ids = model.tokenize(model.render_chat(system + rest))
-        if len(ids) <= budget or len(rest) <= 1:
-            return ids, dropped
-        n = 1
-        while n < len(rest) - 1 and rest[n]["role"] != "user":
-            n += 1
-        rest, dropped = rest[n:], dropped + n
-
-
 def load_bench_model(model_path: str | None):
     from chatgui.engine import load_model
     if model_path is None:
@@ -252,7 +235,9 @@ def bench_fit(model) -> dict:
     cold, (ids, dropped) = timed(model.fit_prompt, msgs, 512)
     warm, _ = timed(model.fit_prompt, msgs, 512)
     small = msgs[:201]
-    t_old, expected = timed(old_fit, model, small, 512)
+    sys.path.insert(0, str(ROOT / "tests"))
+    from fit_reference import fit_by_rerendering
+    t_old, expected = timed(fit_by_rerendering, model, small, 512)
     model.__dict__.pop("_count_cache", None)
     t_new, got = timed(model.fit_prompt, small, 512)
     return {"model": model.name, "context": model.context_length, "messages": len(msgs) - 1,

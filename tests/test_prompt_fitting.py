@@ -10,28 +10,8 @@ import pytest
 from chatgui.engine import load_model
 from chatgui.engine.chat_model import PromptFitCancelled
 from chatgui.engine.errors import PromptTooLongError
+from fit_reference import fit_by_rerendering
 from tiny_gguf import write_tiny_model
-
-
-def fit_by_rerendering(model, messages, max_new_tokens):
-    """The previous fit_prompt, quadratic, kept here as the reference."""
-    messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-    system = [m for m in messages[:1] if m["role"] == "system"]
-    rest = messages[len(system):]
-    budget = model.context_length - max(1, min(max_new_tokens, model.context_length // 2))
-    dropped = 0
-    while True:
-        ids = model.tokenize(model.render_chat(system + rest))
-        if len(ids) <= budget or len(rest) <= 1:
-            break
-        n = 1
-        while n < len(rest) - 1 and rest[n]["role"] != "user":
-            n += 1
-        rest = rest[n:]
-        dropped += n
-    if len(ids) >= model.context_length:
-        raise PromptTooLongError("too long")
-    return ids, dropped
 
 
 @pytest.fixture(scope="module")
