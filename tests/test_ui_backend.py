@@ -304,3 +304,15 @@ def test_chatgui_serve_subcommand_prints_the_url(tiny_model_path, tmp_path):
         proc.terminate()
         proc.wait(20)
     assert proc.returncode == 0
+
+
+def test_connecting_to_a_server_frees_the_local_model(qtbot, make_window, fake):
+    import gc
+    import weakref
+    window = make_window()
+    local = weakref.ref(window.engine.runner.backend)
+    connect(qtbot, window, fake.url)
+    gc.collect()
+    assert local() is None                                   # its memory is the user's again
+    choose_kind(window, "local")                             # back: the file is loaded again
+    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=30_000)

@@ -118,7 +118,6 @@ class EngineWorker(QObject):
         self.runner = runner
         self._hashes: dict[str, str] = {}   # model path -> sha256, computed once per file
         self._devices_reported = False
-        self.kept_local = None   # the local model, kept while a server is in use (switching back is instant)
 
     @property
     def closing(self) -> threading.Event:
@@ -128,6 +127,12 @@ class EngineWorker(QObject):
     def model(self):
         """The backend in use (a ChatBackend). Read it only from a job."""
         return self.runner.backend
+
+    def release_backend(self) -> None:
+        """Let go of the backend in use and its memory. Only from a job."""
+        self.runner.backend = None
+        gc.collect()
+        self._empty_gpu_cache()
 
     def use_backend(self, backend) -> None:
         """Make backend the one in use and announce it. Only from a job."""
@@ -145,7 +150,6 @@ class EngineWorker(QObject):
         if self.closing.is_set():
             return
         self.load_started.emit(path)
-        self.kept_local = None   # loading another file lets go of a kept local model first
         try:
             from chatgui.engine import load_model
             self.probe_devices()
@@ -162,10 +166,8 @@ class EngineWorker(QObject):
                 path=path, error=f"{type(e).__name__}: {e}"))
             return
         # Only now let go of the previous model: a failed load leaves it in use.
-        self.runner.backend = None
+        self.release_backend()
         self._hashes.pop(str(model.path), None)   # the file may have changed since it was hashed
-        gc.collect()
-        self._empty_gpu_cache()
         self.use_backend(model)
 
     def count_tokens(self, request_id: int, messages: list) -> None:

@@ -4,8 +4,8 @@ Each of these runs as a job on the model runner (EngineClient.run), in turn with
 loads, so the backend in use never changes in the middle of a reply. A connected RemoteModel
 then goes through the ordinary reply path; what it cannot do is in its `capabilities`.
 
-Connecting keeps the local model in memory (EngineWorker.kept_local), so that switching back
-to "Local model" is instant; loading another local file lets go of it first.
+Connecting lets go of the local model (a server answers now: its memory is the user's again);
+going back to "Local model" loads the file again.
 """
 from __future__ import annotations
 
@@ -67,17 +67,11 @@ class RemoteConnector(QObject):
         except Exception as e:   # noqa: BLE001
             self.connect_failed.emit(self.tr("Cannot connect: {error}").format(error=f"{type(e).__name__}: {e}"))
             return
-        current = self.worker.model
-        if current is not None and current.info().is_local:
-            self.worker.kept_local = current
+        self.worker.release_backend()   # the local model's memory is freed before the server is used
         self.worker.use_backend(model)
         self.connected.emit(model.info())
 
     def _use_local(self, path: str, device: str, context_length: int) -> None:
-        """Back to the local model: the one kept from before connecting, else load `path`."""
-        kept = self.worker.kept_local
-        if kept is not None and str(kept.path) == path:
-            self.worker.kept_local = None
-            self.worker.use_backend(kept)
-        elif path:
+        """Back to the local model: load `path` again."""
+        if path:
             self.worker.load(path, device, context_length)
