@@ -353,11 +353,9 @@ def test_chat_list_new_rename_search_delete(qtbot, make_window, monkeypatch):
     qtbot.waitUntil(lambda: window.chat_list.chat_ids() == [apples], timeout=2000)
     window.chat_list.search.clear()
     qtbot.waitUntil(lambda: len(window.chat_list.chat_ids()) == 2, timeout=2000)
-    monkeypatch.setattr(window, "_confirm_delete", lambda title: False)
-    assert window.delete_chat(apples) is False and apples in window.chat_list.chat_ids()
-    assert window.delete_chat(apples, confirm=False) is True
+    assert window.delete_chat(apples) is True               # to the trash, no question asked
     assert apples not in window.chat_list.chat_ids()
-    assert not HistoryStore().exists(apples)
+    assert apples not in HistoryStore().search("apples") and apples not in [c.id for c in HistoryStore().list_chats()]
 
 
 def test_export_markdown_and_json(qtbot, make_window, tmp_path):

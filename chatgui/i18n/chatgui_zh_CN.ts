@@ -680,6 +680,10 @@
         <translation>模型(&amp;M)…</translation>
     </message>
     <message>
+        <source>&amp;Trash…</source>
+        <translation>回收站(&amp;T)…</translation>
+    </message>
+    <message>
         <source>Export as &amp;Markdown…</source>
         <translation>导出为 &amp;Markdown…</translation>
     </message>
@@ -732,12 +736,12 @@
         <translation>此对话</translation>
     </message>
     <message>
-        <source>Delete chat</source>
-        <translation>删除对话</translation>
+        <source>“{title}” was moved to the trash (kept {days} days).</source>
+        <translation>“{title}”已移到回收站（保留 {days} 天）。</translation>
     </message>
     <message>
-        <source>Delete “{title}”? This cannot be undone.</source>
-        <translation>删除“{title}”？此操作无法撤销。</translation>
+        <source>Undo</source>
+        <translation>撤销</translation>
     </message>
     <message>
         <source>A reply is still being written: wait for it, or stop it (Esc). Your message stays in the box.</source>
@@ -1864,6 +1868,49 @@
     <message>
         <source>filtered out</source>
         <translation>已过滤</translation>
+    </message>
+</context>
+<context>
+    <name>TrashDialog</name>
+    <message>
+        <source>Trash</source>
+        <translation>回收站</translation>
+    </message>
+    <message>
+        <source>Deleted chats stay here for 30 days, then they are gone for good.</source>
+        <translation>已删除的对话会在这里保留 30 天，之后将被永久删除。</translation>
+    </message>
+    <message>
+        <source>Deleted chats</source>
+        <translation>已删除的对话</translation>
+    </message>
+    <message>
+        <source>Restore</source>
+        <translation>恢复</translation>
+    </message>
+    <message>
+        <source>Empty trash…</source>
+        <translation>清空回收站…</translation>
+    </message>
+    <message>
+        <source>Close</source>
+        <translation>关闭</translation>
+    </message>
+    <message>
+        <source>{title} — deleted {when}</source>
+        <translation>{title} — 删除于 {when}</translation>
+    </message>
+    <message>
+        <source>New chat</source>
+        <translation>新建对话</translation>
+    </message>
+    <message>
+        <source>Delete the {count} chats in the trash for good? This cannot be undone.</source>
+        <translation>永久删除回收站中的 {count} 个对话？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>Empty trash</source>
+        <translation>清空回收站</translation>
     </message>
 </context>
 </TS>

@@ -26,6 +26,13 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 3000
 _HEADER = b"SQLite format 3\x00"
 
+# Deleted chats wait here for TRASH_DAYS (Undo, the Trash view). Added after version 1 without a
+# version change: an older chatgui ignores the table (and shows those chats as not deleted).
+_TRASH = """CREATE TABLE IF NOT EXISTS trash(
+    chat_id TEXT PRIMARY KEY REFERENCES chats(id) ON DELETE CASCADE,
+    deleted REAL NOT NULL
+)"""
+
 _SCHEMA = """
 CREATE TABLE chats(
     id TEXT PRIMARY KEY,
@@ -158,6 +165,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
         raise DatabaseUnusable(f"The chat database {path.name} was written by a newer version of chatgui; "
                                "this version will not change it.", "newer", path, backups)
     if version == SCHEMA_VERSION:
+        conn.execute(_TRASH)
         return
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if tables:
@@ -166,6 +174,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
     try:
         for statement in _statements(_SCHEMA):
             conn.execute(statement)
+        conn.execute(_TRASH)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

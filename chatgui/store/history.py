@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,8 +157,33 @@ class HistoryStore:
 
     def list_chats(self) -> list[ChatSummary]:
         """Every chat, newest first: one indexed query, no message read."""
-        rows = self._query("SELECT id, list_title, updated FROM chats ORDER BY updated DESC")
+        rows = self._query("SELECT id, list_title, updated FROM chats WHERE id NOT IN (SELECT chat_id FROM trash)"
+                           " ORDER BY updated DESC")
         return [ChatSummary(i, py_text(t), u, self.db_path) for i, t, u in rows]
+
+    # ---- the trash: a deleted chat waits TRASH_DAYS before it is gone ------------------------
+
+    def trash(self, chat_id: str) -> None:
+        """Delete a chat the undoable way: it leaves the list and search, and stays restorable."""
+        self.path_for(chat_id)
+        self._w().flush()   # a queued save of it lands first
+        self._w().set_trashed(chat_id, time.time())
+
+    def restore(self, chat_id: str) -> None:
+        self.path_for(chat_id)
+        self._w().set_trashed(chat_id, None)
+
+    def list_trash(self) -> list[tuple[ChatSummary, float]]:
+        """(chat, when it was deleted), most recently deleted first."""
+        rows = self._query("SELECT c.id, c.list_title, c.updated, t.deleted FROM trash t JOIN chats c ON c.id = t.chat_id"
+                           " ORDER BY t.deleted DESC")
+        return [(ChatSummary(i, py_text(title), u, self.db_path), d) for i, title, u, d in rows]
+
+    def empty_trash(self, older_than_days: float | None = None) -> list[str]:
+        """Delete for good what is in the trash (only what was deleted more than older_than_days
+        ago, if given); returns the ids."""
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        return self._w().purge_trash(cutoff)
 
     def search(self, query: str) -> list[str]:
         """Ids of chats whose title or any message (every branch) contains `query`, ignoring
@@ -177,7 +203,7 @@ class HistoryStore:
             rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE instr(casefold(content), ?)",
                                (folded,))
         found.update(r[0] for r in rows)
-        return [s.id for s in self.list_chats() if s.id in found]
+        return [s.id for s in self.list_chats() if s.id in found]   # (list_chats leaves the trash out)
 
     def _query(self, sql: str, args: tuple = ()) -> list:
         try:

@@ -161,6 +161,30 @@ class ChatWriter:
             except sqlite3.Error as err:
                 raise self.describe(err) from err
 
+    def set_trashed(self, chat_id: str, when: float | None) -> None:
+        """Put a chat in the trash (when: the time it was deleted) or take it out (None)."""
+        with self.lock:
+            try:
+                if when is None:
+                    self.conn.execute("DELETE FROM trash WHERE chat_id=?", (chat_id,))
+                else:
+                    self.conn.execute("INSERT OR REPLACE INTO trash(chat_id, deleted) VALUES (?, ?)", (chat_id, when))
+            except sqlite3.Error as err:
+                raise self.describe(err) from err
+
+    def purge_trash(self, older_than: float | None) -> list[str]:
+        """Delete for good the trashed chats deleted before `older_than` (None: all of them)."""
+        with self.lock:
+            try:
+                ids = [r[0] for r in self.conn.execute(
+                    "SELECT chat_id FROM trash WHERE ? IS NULL OR deleted < ?", (older_than, older_than))]
+                for chat_id in ids:
+                    self._written.pop(chat_id, None)
+                    self.conn.execute("DELETE FROM chats WHERE id=?", (chat_id,))
+                return ids
+            except sqlite3.Error as err:
+                raise self.describe(err) from err
+
     def forget(self, chat_id: str) -> None:
         with self.lock:
             self._written.pop(chat_id, None)

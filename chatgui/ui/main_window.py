@@ -9,11 +9,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
 from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 
-from chatgui.ui.chat.library import ChatLibrary, title_of
+from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
         self.history_actions = HistoryActions(self)   # import, export, a database that cannot be used
+        self.library.empty_old_trash()
         self.engine = EngineClient(self)
         self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
                                          self.panel.set_installed_models)
@@ -117,6 +118,7 @@ class MainWindow(QMainWindow):
         file_menu.setObjectName("fileMenu")   # found by name, not by its (translated) title
         self.new_action = self._action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New, self.new_chat)
         self.models_action = self._action(file_menu, self.tr("&Models…"), QKeySequence("Ctrl+M"), self.open_models)
+        self.trash_action = self._action(file_menu, self.tr("&Trash…"), None, self.open_trash)
         file_menu.addSeparator()
         self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
         self._action(file_menu, self.tr("Export as &JSON…"), None, lambda: self.export_dialog("json"))
@@ -322,15 +324,18 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{title_of(chat)} — chatgui")
         QTimer.singleShot(0, self.refresh_chat_list)   # not while the list's editor is closing
 
-    def delete_chat(self, chat_id: str, confirm: bool = True) -> bool:
+    def delete_chat(self, chat_id: str) -> bool:
+        """Move the chat to the trash: no question asked, Undo in the notice, File > Trash… later."""
         chat = self.library.get(chat_id, report=False)
         title = title_of(chat) if chat else self.tr("this chat")
-        if confirm and not self._confirm_delete(title):
-            return False
         if self.replies.active is not None and self.replies.active.chat.id == chat_id:
             self.replies.stop()
+        kept = chat is not None and bool(chat.messages)
         if not self.library.delete(chat_id):
             return False
+        if kept:
+            self.notices.show_notice("deleted", self.tr("“{title}” was moved to the trash (kept {days} days).").format(
+                title=title, days=TRASH_DAYS), "info", [(self.tr("Undo"), lambda: self.restore_chat(chat_id))])
         if self.current is not None and self.current.id == chat_id:
             self.current = None
             remaining = self.chat_list.chat_ids()
@@ -342,12 +347,20 @@ class MainWindow(QMainWindow):
         self.refresh_chat_list()
         return True
 
-    def _confirm_delete(self, title: str) -> bool:
-        answer = QMessageBox.question(self, self.tr("Delete chat"),
-                                      self.tr("Delete “{title}”? This cannot be undone.").format(title=title),
-                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+    def restore_chat(self, chat_id: str) -> bool:
+        """Take a chat out of the trash and open it."""
+        if not self.library.restore(chat_id):
+            return False
+        self.notices.remove("deleted")
+        self.open_chat(chat_id)
+        self.refresh_chat_list()
+        return True
+
+    def open_trash(self):
+        from chatgui.ui.chat.trash import TrashDialog
+        dialog = TrashDialog(self.store, self.restore_chat, self)
+        dialog.show()
+        return dialog
 
     def save_chat(self, chat: Chat) -> bool:
         return self.library.save(chat)

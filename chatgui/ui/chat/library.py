@@ -13,6 +13,8 @@ from PySide6.QtCore import QObject, Signal
 
 from chatgui.store import Chat, DatabaseUnusable, HistoryStore, StoreError, StoreProblem
 
+TRASH_DAYS = 30   # how long a deleted chat can be restored
+
 from chatgui.ui.common.i18n import translate
 from chatgui.ui.common.notices import NoticeArea
 from chatgui.ui.common.status_bar import StatusBar
@@ -59,13 +61,33 @@ class ChatLibrary:
         self.unsaved.discard(chat_id)
 
     def delete(self, chat_id: str) -> bool:
+        """Move the chat to the trash (restorable for TRASH_DAYS); an empty, never-saved chat just goes."""
+        chat = self.chats.get(chat_id)
         try:
-            self.store.delete(chat_id)
+            if chat is not None and chat.messages:
+                self.store.save(chat)      # what is in memory is what the trash keeps
+            if self.store.exists(chat_id):
+                self.store.trash(chat_id)
         except StoreError as e:
             self.notices.show_notice("delete-error", str(e), "error")
             return False
         self.forget(chat_id)
         return True
+
+    def restore(self, chat_id: str) -> bool:
+        try:
+            self.store.restore(chat_id)
+        except StoreError as e:
+            self.notices.show_notice("delete-error", str(e), "error")
+            return False
+        return True
+
+    def empty_old_trash(self) -> None:
+        """Chats deleted more than TRASH_DAYS ago are gone for good (at start)."""
+        try:
+            self.store.empty_trash(older_than_days=TRASH_DAYS)
+        except StoreError as e:
+            self.notices.show_notice("delete-error", str(e), "error")
 
     def save(self, chat: Chat) -> bool:
         """Queue `chat` for saving, and every chat whose save failed before; False if it could not
