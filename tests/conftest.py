@@ -96,3 +96,24 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "big_model" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def first_run_window(qtbot, monkeypatch):
+    """`first_run_window(fetch=True)`: a main window on a computer with no model yet. Downloads it
+    starts are recorded in `window.started_downloads` (their specs) instead of running."""
+    def make(fetch: bool = True):
+        monkeypatch.delenv("CHATGUI_MODEL", raising=False)
+        if fetch:
+            monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
+        else:
+            monkeypatch.setenv("CHATGUI_NO_FETCH", "1")
+        import chatgui.ui.backends.model_controller as mc
+        monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
+        from chatgui.ui.main_window import MainWindow
+        window = MainWindow()
+        qtbot.addWidget(window)
+        window.started_downloads = []
+        monkeypatch.setattr(window.models_page.downloads, "start", window.started_downloads.append)
+        return window
+    return make

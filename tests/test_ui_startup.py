@@ -76,34 +76,20 @@ def test_launch_options(monkeypatch):
     assert options_from_env({}) == LaunchOptions()
 
 
-def test_first_run_offers_download_in_the_window(qtbot, monkeypatch):
-    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
-    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
-    import chatgui.ui.backends.model_controller as mc
-    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
-    fetched = []
-    from chatgui.ui.main_window import MainWindow
-    window = MainWindow()
-    qtbot.addWidget(window)
-    monkeypatch.setattr(window.models_page.downloads, "start", lambda spec: fetched.append(True))
+def test_first_run_offers_download_in_the_window(qtbot, first_run_window):
+    window = first_run_window()
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     notice = window.notices.get("first-run")
     assert set(notice.buttons) == {"Download default model (98 MB)", "Choose a .gguf file…"}
     notice.buttons["Download default model (98 MB)"].click()
-    assert fetched == [True] and window.notices.get("fetch") is not None
+    assert len(window.started_downloads) == 1 and window.notices.get("fetch") is not None
     assert window.status.progress.isVisible()
     window.close()
 
 
-def test_no_fetch_offers_only_a_file(qtbot, monkeypatch):
-    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
-    monkeypatch.setenv("CHATGUI_NO_FETCH", "1")
-    import chatgui.ui.backends.model_controller as mc
-    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
-    from chatgui.ui.main_window import MainWindow
-    window = MainWindow()
-    qtbot.addWidget(window)
+def test_no_fetch_offers_only_a_file(qtbot, first_run_window):
+    window = first_run_window(fetch=False)
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     assert list(window.notices.get("first-run").buttons) == ["Choose a .gguf file…"]
@@ -123,18 +109,12 @@ def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch)
     assert not desktop_entry.desktop_file_path().exists()
 
 
-def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_better_model(qtbot, monkeypatch):
+def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_better_model(qtbot, first_run_window,
+                                                                                        monkeypatch):
     from chatgui.models.transfer import Progress
-    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
-    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
-    import chatgui.ui.backends.model_controller as mc
-    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
-    from chatgui.ui.main_window import MainWindow
-    window = MainWindow()
-    qtbot.addWidget(window)
+    window = first_run_window()
     downloads = window.models_page.downloads
-    started, cancelled = [], []
-    monkeypatch.setattr(downloads, "start", started.append)
+    started, cancelled = window.started_downloads, []
     monkeypatch.setattr(downloads, "cancel", lambda spec: cancelled.append(spec) or downloads.cancelled.emit(spec.key))
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)

@@ -187,15 +187,8 @@ def test_regenerate_with_a_fixed_seed_says_it_repeats(qtbot, make_window):
 
 
 # 8 -----------------------------------------------------------------------------------------
-def test_first_run_shows_one_notice_and_drops_stale_ones(qtbot, monkeypatch):
-    monkeypatch.delenv("CHATGUI_MODEL", raising=False)
-    monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)
-    import chatgui.ui.backends.model_controller as mc
-    monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
-    from chatgui.ui.main_window import MainWindow
-    window = MainWindow()
-    qtbot.addWidget(window)
-    monkeypatch.setattr(window.models_page.downloads, "start", lambda spec: None)
+def test_first_run_shows_one_notice_and_drops_stale_ones(qtbot, first_run_window):
+    window = first_run_window()
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     window.input_bar.input.setPlainText("hello")
