@@ -133,8 +133,7 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
             raise NoBackend()
         if check is not None:
             check(backend)
-        kwargs = {"reply_prefix_ids": list(reply_prefix_ids)} if reply_prefix_ids else {}
-        generation = backend.generate(messages, settings, job.cancelled, **kwargs)
+        generation = backend.generate(messages, settings, job.cancelled, reply_prefix_ids=list(reply_prefix_ids))
         job.emit("started", generation)
         for event in generation:
             job.emit("token", event)

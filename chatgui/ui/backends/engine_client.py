@@ -330,15 +330,9 @@ class EngineClient(QObject):
         """Queue a reply. connect(handle) is called before the job is queued, so that no signal can
         be emitted before its receivers are connected. reply_prefix_ids: the reply starts with these
         tokens (branch from a token); expect_sha256: refuse a different model file (replay)."""
-        self._next_id += 1
-        handle = ReplyHandle(self._next_id, self)
+        handle = self._new_handle(connect)
         settings = SamplingSettings.from_dict(sampling)
         fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256))
-        self._replies[handle.request_id] = handle
-        handle.finished.connect(self._on_reply_done)
-        handle.failed.connect(self._on_reply_done)
-        if connect is not None:
-            connect(handle)
         try:
             handle.job = self.runner.submit(fn, self.worker.reply_sink(handle, settings))
         except ShuttingDown:
@@ -350,24 +344,26 @@ class EngineClient(QObject):
         with the signals of a reply (connect(handle) is called for each before the job is queued).
         Stopping any of them stops the batch."""
         settings = SamplingSettings.from_dict(sampling)
-        handles = []
-        cancel = threading.Event()
-        for _ in range(n):
-            self._next_id += 1
-            handle = ReplyHandle(self._next_id, self)
-            self._replies[handle.request_id] = handle
-            handle.finished.connect(self._on_reply_done)
-            handle.failed.connect(self._on_reply_done)
-            connect(handle)
-            handles.append(handle)
+        handles = [self._new_handle(connect) for _ in range(n)]
         try:
             job = self.runner.submit(candidates_job(self.runner, messages, settings, n),
-                                     self.worker.candidates_sink(handles, settings), cancel)
+                                     self.worker.candidates_sink(handles, settings))
         except ShuttingDown:
             return handles
         for handle in handles:
             handle.job = job
         return handles
+
+    def _new_handle(self, connect=None) -> ReplyHandle:
+        """A registered handle whose receivers are connected (by connect) before any job is queued."""
+        self._next_id += 1
+        handle = ReplyHandle(self._next_id, self)
+        self._replies[handle.request_id] = handle
+        handle.finished.connect(self._on_reply_done)
+        handle.failed.connect(self._on_reply_done)
+        if connect is not None:
+            connect(handle)
+        return handle
 
     def _on_reply_done(self, request_id: int, *_details) -> None:
         # Deleted only with the next reply's end: a handle deleted while its last signal is still

@@ -223,13 +223,13 @@ class ReplyController(QObject):
         self._flush_timer.setInterval(max(MIN_FLUSH_MS, 4 * cost_ms))
 
     def _save_partial(self) -> None:
-        r = self.active
-        if r is not None:
+        if self.active is not None:
             self._flush()
-        for one in [r, *self._others.values()] if r is not None else self._others.values():
-            one.chat.update_content(one.message_id, one.text, {"token_data": one.tokens, "partial": True})
-        if r is not None or self._others:
-            self.save_requested.emit((r or next(iter(self._others.values()))).chat)
+        writing = [r for r in (self.active, *self._others.values()) if r is not None]
+        for r in writing:
+            r.chat.update_content(r.message_id, r.text, {"token_data": r.tokens, "partial": True})
+        if writing:
+            self.save_requested.emit(writing[0].chat)   # one batch: every answer is in the same chat
 
     def _complete(self, r: ActiveReply, text: str, meta: dict) -> None:
         self._end(r)

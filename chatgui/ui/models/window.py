@@ -9,7 +9,7 @@ from typing import Callable
 from PySide6.QtWidgets import QDialog, QVBoxLayout
 
 from chatgui.models.catalog import load_catalog
-from chatgui.models.library import installed_models
+from chatgui.ui.settings.panel import installed_models   # (display name, path), as the picker lists them
 
 from .download_controller import DownloadController
 from .page import ModelsPage
@@ -56,7 +56,7 @@ class ModelsFeature:
         return self.window
 
     def refresh_installed(self) -> None:
-        self.installed_changed([(m.name, str(m.path)) for m in installed_models()])
+        self.installed_changed(installed_models())
 
     def shutdown(self) -> None:
         """Pause every running download (its partial file stays for the next start)."""
