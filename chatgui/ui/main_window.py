@@ -15,6 +15,7 @@ from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
+from chatgui.ui.common.jobs import BackgroundJobs
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.explain.controller import ExplainController
@@ -61,6 +62,8 @@ class MainWindow(QMainWindow):
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
+        self.jobs = BackgroundJobs()   # store work that may take a while: search, import, export
+        self._search: tuple[int, str, set[str] | None] = (0, "", None)   # (request, query, matching ids)
         self.history_actions = HistoryActions(self)   # import, export, a database that cannot be used
         self.library.empty_old_trash()
         self.engine = EngineClient(self)
@@ -159,10 +162,11 @@ class MainWindow(QMainWindow):
         self.chat_list.new_chat_requested.connect(self.new_chat)
         self.chat_list.delete_requested.connect(self.delete_chat)
         self.chat_list.renamed.connect(self.rename_chat)
-        self.chat_list.search_changed.connect(lambda _q: self.refresh_chat_list())
+        self.chat_list.search_changed.connect(self.search_chats)
         self.view.regenerate_requested.connect(self.regenerate)
         self.view.edit_submitted.connect(self.edit_and_resend)
         self.view.sibling_requested.connect(self.show_sibling)
+        self.view.widgets_changed.connect(self.replies.attach)   # the streaming reply scrolled back into view
         self.replies.busy_changed.connect(self._on_busy_changed)
         self.replies.notice.connect(lambda key, kind, text: self.notices.show_notice(key, text, kind))
         self.replies.save_requested.connect(self.save_chat)
@@ -310,8 +314,33 @@ class MainWindow(QMainWindow):
             self.autosave.schedule()   # the open chat is reopened after a crash too
 
     def refresh_chat_list(self) -> None:
-        entries = self.library.entries(self.chat_list.search.text().strip(), self.current)
+        query = self.chat_list.search.text().strip()
+        _request, searched, matching = self._search
+        if query and searched != query:
+            return   # the search for it runs: the list changes when it is done
+        entries = self.library.entries(query, self.current, matching if query else None)
         self.chat_list.set_chats(entries, self.current.id if self.current else None)
+
+    def search_chats(self, query: str) -> None:
+        """Search all chats' text off the GUI thread; the list shows the result when it comes
+        (only the newest search counts: typing on makes the older ones moot)."""
+        query = query.strip()
+        request = self._search[0] + 1
+        self._search = (request, "", None)
+        if not query:
+            self.refresh_chat_list()
+            return
+
+        def found(ids, error) -> None:
+            if self._search[0] != request or self._closed:
+                return
+            if error is not None:
+                self.library.report_store_error(error, "list-error")
+            self._search = (request, query, set(ids or ()))
+            self.refresh_chat_list()
+
+        store = self.library.store
+        self.jobs.run(lambda: store.search(query), found)
 
     def rename_chat(self, chat_id: str, title: str) -> None:
         chat = self.library.get(chat_id)
@@ -553,6 +582,6 @@ class MainWindow(QMainWindow):
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
-        self.history_actions.jobs.wait(SAVE_WAIT_S)   # an export or import under way finishes
+        self.jobs.wait(SAVE_WAIT_S)   # an export or import under way finishes
         self.library.flush(SAVE_WAIT_S)   # what the writer thread still holds reaches the disk
         event.accept()

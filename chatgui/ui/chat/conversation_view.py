@@ -1,6 +1,10 @@
-"""The conversation: one MessageWidget per message of the chat's active path, in a scroll area.
+"""The conversation: the chat's active path drawn as MessageWidgets in a scroll area.
 
-Streaming touches only the streaming message's widget; the rest of the chat is not re-rendered.
+Only a window of the path has widgets: the messages on screen plus a margin of about two
+screens above and below. Opening a chat of any length draws its end at once; scrolling toward
+either edge adds the next batch of messages, and messages far off screen lose their widgets
+again, so a 500-turn chat costs what a short one does. Streaming touches only the streaming
+message's widget; the rest of the chat is not re-rendered.
 """
 from __future__ import annotations
 
@@ -16,6 +20,14 @@ MAX_COLUMN_WIDTH = 800
 MIN_SIDE_MARGIN = 12
 PIN_MS = 400
 EMPTY_HINT = QT_TRANSLATE_NOOP("ConversationView", "Ask anything. Enter sends, Shift+Enter starts a new line.")
+# The drawn window: a chat opens with its last FIRST_BATCH messages; BATCH more are drawn when
+# less than FILL_SCREENS screens of drawn text are left above or below the screen, and widgets
+# more than DROP_SCREENS screens away are dropped (the gap between the two keeps it from flapping).
+FIRST_BATCH = 12
+BATCH = 8
+FILL_SCREENS = 1.0
+DROP_SCREENS = 3.0
+MIN_DRAWN = 2 * BATCH
 
 
 class ConversationView(QScrollArea):
@@ -25,6 +37,7 @@ class ConversationView(QScrollArea):
     replay_requested = Signal(str)
     branch_requested = Signal(str, int, int)
     inspect_requested = Signal(str, int)
+    widgets_changed = Signal()   # messages were drawn or dropped while scrolling
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -51,8 +64,13 @@ class ConversationView(QScrollArea):
         self._layout.addWidget(self._bottom_room)
         self.setWidget(self._content)
         self._widgets: dict[str, MessageWidget] = {}
-        self._order: list[str] = []      # message ids, top to bottom
         self._chat: Chat | None = None
+        self._path: list = []            # the chat's active path, as last shown
+        self._lo = 0                     # path index of the first drawn message
+        self._order: list[str] = []      # ids of the drawn messages, path[_lo:_lo + len(_order)]
+        self._busy = False
+        self._fill_timer = QTimer(self, singleShot=True, interval=0)
+        self._fill_timer.timeout.connect(self._fill)
         self._stick_to_bottom = True
         self._pin: tuple[str, int] | None = None   # (message id, viewport y) held in place, see keep_at
         self._pin_timer = QTimer(self, singleShot=True, interval=PIN_MS)
@@ -76,35 +94,57 @@ class ConversationView(QScrollArea):
         """Show the chat's active path. Widgets of the messages that did not change are kept,
         so sending a message or flipping a late answer does not re-render the whole chat."""
         path = chat.active_path() if chat else []
-        keep = 0
-        if chat is not None and chat is self._chat:
-            for old_id, message in zip(self._order, path):
-                widget = self._widgets[old_id]
-                if (old_id != message.id or widget.sibling_index != chat.sibling_index(message.id)
-                        or widget.text() != message.content):
-                    break
-                keep += 1
+        self._busy = busy
+        keep = self._unchanged_widgets(chat, path)
         self.setUpdatesEnabled(False)
         try:
-            for old_id in self._order[keep:]:
-                self._remove(old_id)
-            self._order = self._order[:keep]
-            for old_id, message in zip(self._order, path):
-                self._widgets[old_id].update_info(message.meta)
+            if keep is None or (scroll_to_end and len(path) - self._lo - keep > FIRST_BATCH):
+                # another chat, or far from the end: draw the end; the rest comes as the user scrolls
+                self._remove_from(0)
+                self._lo = max(0, len(path) - FIRST_BATCH)
+                scroll_to_end = scroll_to_end or keep is None
+            else:
+                self._remove_from(keep)
+            self._path = path
+            self._chat = chat
+            # the user reads an earlier message (a flipped version): draw what follows it
+            stop = len(path) if scroll_to_end else min(len(path), self._hi() + FIRST_BATCH)
+            for old_id in self._order:
+                self._widgets[old_id].update_info(chat.messages[old_id].meta)
                 self._widgets[old_id].set_busy(busy)
-            for message in path[keep:]:
-                self._add(chat, message, busy)
+            for message in path[self._hi():stop]:
+                self._add(message)
             self._hint.setVisible(not path)
         finally:
             self.setUpdatesEnabled(True)
-        self._chat = chat
         if scroll_to_end:
             self._pin = None
             self._bottom_room.setFixedHeight(0)
             self._stick_to_bottom = True
             self.scroll_to_bottom()
+        self._schedule_fill()
 
-    def _add(self, chat: Chat, message, busy: bool) -> None:
+    def _unchanged_widgets(self, chat: Chat | None, path: list) -> int | None:
+        """How many of the drawn widgets, from the top, still show the path's message as it is;
+        None when nothing can be kept (another chat, or the path changed above the drawn part)."""
+        if chat is None or chat is not self._chat or len(path) < self._lo or any(
+                path[i].id != self._path[i].id for i in range(self._lo)):
+            return None
+        keep = 0
+        for old_id, message in zip(self._order, path[self._lo:]):
+            widget = self._widgets[old_id]
+            if (old_id != message.id or widget.sibling_index != chat.sibling_index(message.id)
+                    or widget.text() != message.content):
+                break
+            keep += 1
+        return keep
+
+    def _hi(self) -> int:
+        """The path index after the last drawn message."""
+        return self._lo + len(self._order)
+
+    def _make(self, message) -> MessageWidget:
+        chat = self._chat
         widget = MessageWidget(message, chat.sibling_index(message.id), self._content,
                                token_source=lambda mid=message.id: chat.token_data(mid))
         widget.regenerate_requested.connect(self.regenerate_requested)
@@ -113,10 +153,16 @@ class ConversationView(QScrollArea):
         widget.replay_requested.connect(self.replay_requested)
         widget.branch_requested.connect(self.branch_requested)
         widget.inspect_requested.connect(self.inspect_requested)
-        widget.set_busy(busy)
+        widget.set_busy(self._busy)
         widget.set_token_view(self.token_view)
-        self._layout.insertWidget(self._layout.count() - 2, widget)   # before the stretch and the room
         self._widgets[message.id] = widget
+        return widget
+
+    def _add(self, message) -> None:
+        """Draw the message after the last drawn one."""
+        widget = self._make(message)
+        self._layout.insertWidget(self._layout.count() - 2, widget)   # before the stretch and the room
+        widget.show()   # now, not on a later turn of the event loop: _settle measures it
         self._order.append(message.id)
 
     def _remove(self, message_id: str) -> None:
@@ -125,14 +171,133 @@ class ConversationView(QScrollArea):
         widget.hide()
         widget.deleteLater()
 
+    def _remove_from(self, index: int) -> None:
+        """Drop the widgets of the drawn messages from `index` (into the drawn ones) on."""
+        for old_id in self._order[index:]:
+            self._remove(old_id)
+        del self._order[index:]
+
+    # -- drawing more, dropping what is far away -------------------------------------------
+    def _schedule_fill(self) -> None:
+        if not self._fill_timer.isActive():
+            self._fill_timer.start()
+
+    def _fill(self) -> None:
+        """One step toward "the screen plus a margin has widgets, nothing far away has": one batch
+        drawn or dropped at each edge, then again on the next turn of the event loop, so a
+        long scroll never blocks the window for more than a batch."""
+        if self._chat is None or self._pin is not None or not self.isVisible():
+            return
+        self._layout.activate()
+        bar = self.verticalScrollBar()
+        screen = max(1, self.viewport().height())
+        top, bottom = bar.value(), bar.value() + screen
+        changed = False
+        if self._lo > 0 and top < FILL_SCREENS * screen:
+            self._prepend(min(BATCH, self._lo))
+            changed = True
+        elif self._hi() < len(self._path) and self._content_bottom() - bottom < FILL_SCREENS * screen:
+            self.setUpdatesEnabled(False)
+            for message in self._path[self._hi():self._hi() + BATCH]:
+                self._add(message)
+            self.setUpdatesEnabled(True)
+            changed = True
+        if len(self._order) > MIN_DRAWN:
+            changed |= self._drop_far_above(top - DROP_SCREENS * screen)
+            changed |= self._drop_far_below(bottom + DROP_SCREENS * screen)
+        if changed:
+            self.widgets_changed.emit()
+            self._schedule_fill()
+
+    def _content_bottom(self) -> int:
+        last = self._widgets[self._order[-1]] if self._order else None
+        return last.geometry().bottom() if last is not None else 0
+
+    def _prepend(self, count: int) -> None:
+        """Draw `count` more messages above the first drawn one; what is on screen stays put."""
+        anchor = self._widgets[self._order[0]] if self._order else None
+        before = anchor.y() if anchor is not None else 0
+        bar = self.verticalScrollBar()
+        value = bar.value()
+        self.setUpdatesEnabled(False)
+        try:
+            messages = self._path[self._lo - count:self._lo]
+            for i, message in enumerate(messages):
+                widget = self._make(message)
+                self._layout.insertWidget(1 + i, widget)   # after the empty-chat hint
+                widget.show()
+            self._order[:0] = [m.id for m in messages]
+            self._lo -= count
+            self._settle()
+            if anchor is not None and not self._stick_to_bottom:
+                bar.setValue(value + anchor.y() - before)
+        finally:
+            self.setUpdatesEnabled(True)
+
+    def _settle(self) -> None:
+        """Lay the content out now, so that positions can be read and the scroll value kept
+        (Qt would do it on a later turn of the event loop, after a visible jump)."""
+        content = self._content
+        height = content.heightForWidth(content.width())
+        if height < 0:
+            height = content.sizeHint().height()
+        content.resize(content.width(), max(height, self.viewport().height()))
+        self._layout.activate()
+
+    def _droppable(self, message_id: str) -> bool:
+        widget = self._widgets[message_id]
+        return widget.editor is None and not widget.isAncestorOf(self.focusWidget())
+
+    def _drop_far_above(self, limit: int) -> bool:
+        """Drop the widgets that end above `limit`; what is on screen stays put."""
+        count = 0
+        while (len(self._order) - count > MIN_DRAWN and count < BATCH
+               and self._widgets[self._order[count]].geometry().bottom() < limit
+               and self._droppable(self._order[count])):
+            count += 1
+        if count == 0:
+            return False
+        anchor = self._widgets[self._order[count]]
+        before, bar = anchor.y(), self.verticalScrollBar()
+        value = bar.value()
+        self.setUpdatesEnabled(False)
+        try:
+            for old_id in self._order[:count]:
+                self._remove(old_id)
+            del self._order[:count]
+            self._lo += count
+            self._settle()
+            bar.setValue(value + anchor.y() - before)
+        finally:
+            self.setUpdatesEnabled(True)
+        return True
+
+    def _drop_far_below(self, limit: int) -> bool:
+        """Drop the widgets that start below `limit` (they come back when the user scrolls down)."""
+        count = 0
+        while (len(self._order) - count > MIN_DRAWN and count < BATCH
+               and self._widgets[self._order[-1 - count]].y() > limit
+               and self._droppable(self._order[-1 - count])):
+            count += 1
+        if count == 0:
+            return False
+        self._remove_from(len(self._order) - count)
+        return True
+
     # -- single messages -------------------------------------------------------------------
     def widget_for(self, message_id: str) -> MessageWidget | None:
         return self._widgets.get(message_id)
 
     def message_widgets(self) -> list[MessageWidget]:
-        return list(self._widgets.values())
+        """The drawn messages, top to bottom."""
+        return [self._widgets[message_id] for message_id in self._order]
+
+    def drawn_range(self) -> tuple[int, int]:
+        """Which part of the active path has widgets: (first index, index after the last)."""
+        return self._lo, self._hi()
 
     def set_busy(self, busy: bool) -> None:
+        self._busy = busy
         for widget in self._widgets.values():
             widget.set_busy(busy)
 
@@ -153,6 +318,7 @@ class ConversationView(QScrollArea):
         side = max(MIN_SIDE_MARGIN, (width - MAX_COLUMN_WIDTH + 1) // 2)
         self._layout.setContentsMargins(side, 12, side, 12)
         self._update_jump_button()
+        self._schedule_fill()
 
     # -- scrolling -------------------------------------------------------------------------
     def scroll_to_bottom(self) -> None:
@@ -189,15 +355,20 @@ class ConversationView(QScrollArea):
     def _release_pin(self) -> None:
         self._apply_pin()
         self._pin = None
+        self._schedule_fill()
 
     def jump_to_latest(self) -> None:
         self._pin = None
         self._stick_to_bottom = True
+        if self._hi() < len(self._path):   # the end is not drawn (the user read far above it)
+            self.show_chat(self._chat, self._busy)
+            self.widgets_changed.emit()
         self.scroll_to_bottom()
 
     def _update_jump_button(self) -> None:
         bar = self.verticalScrollBar()
-        far = bar.maximum() - bar.value() > max(200, self.viewport().height() // 2)
+        far = (bar.maximum() - bar.value() > max(200, self.viewport().height() // 2)
+               or self._hi() < len(self._path))
         button = self.jump_button
         if far:
             button.adjustSize()
@@ -207,11 +378,14 @@ class ConversationView(QScrollArea):
         button.setVisible(far)
 
     def _remember_position(self, value: int) -> None:
-        self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
+        self._stick_to_bottom = (value >= self.verticalScrollBar().maximum() - 24
+                                 and self._hi() == len(self._path))
         self._update_jump_button()
+        self._schedule_fill()
 
     def _follow_bottom(self, _minimum: int, maximum: int) -> None:
         self._update_jump_button()
+        self._schedule_fill()
         if self._pin is not None:
             self._apply_pin()
             return

@@ -1,14 +1,13 @@
 """What the window does with the chat database as a whole: import and export files, and a
 database that cannot be used (what is wrong; restoring its newest backup). Store calls that touch
-files run on plain threads; each result comes back to the GUI thread through a queued signal."""
+files run as the window's background jobs (ui/common/jobs.py)."""
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP
 from PySide6.QtWidgets import QFileDialog
 
 from chatgui.store import DatabaseUnusable, HistoryStore, restore_backup
@@ -30,37 +29,6 @@ UNREADABLE = QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} canno
 _NO_RESTORE = {"locked"}
 
 
-class _Outcome(QObject):
-    done = Signal(object, object, object)   # callback, result, error: emitted on a worker thread
-
-
-class BackgroundJobs:
-    """Run a function on its own thread; `on_done(result, error)` is called on the GUI thread."""
-
-    def __init__(self):
-        self._outcome = _Outcome()
-        self._outcome.done.connect(lambda cb, result, error: cb(result, error), Qt.ConnectionType.QueuedConnection)
-        self._threads: list[threading.Thread] = []
-
-    def run(self, work: Callable[[], object], on_done: Callable[[object, Exception | None], None]) -> None:
-        def target():
-            try:
-                result, error = work(), None
-            except Exception as err:   # noqa: BLE001 (every failure must reach the window as a message)
-                result, error = None, err
-            self._outcome.done.emit(on_done, result, error)
-
-        thread = threading.Thread(target=target, daemon=True, name="chatgui-history-job")
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the running jobs (tests, closing); their results still arrive as events."""
-        for thread in list(self._threads):
-            thread.join(timeout)
-        return not any(t.is_alive() for t in self._threads)
-
-
 def backup_date(backup: Path) -> str:
     """'2026-11-29 18:05' from the backup's name (history-YYYYmmdd-HHMMSS), else its file time."""
     try:
@@ -76,7 +44,7 @@ def backup_date(backup: Path) -> str:
 class HistoryActions:
     def __init__(self, window):
         self.window = window
-        self.jobs = BackgroundJobs()
+        self.jobs = window.jobs
         self._restoring = False   # a refresh of the list meanwhile must not offer the restore again
         window.library.unusable_handler = self.show_unusable
 

@@ -118,31 +118,34 @@ class ChatLibrary:
         if not self.unsaved:
             self.notices.remove("save-error")
 
-    def entries(self, query: str, current: Chat | None) -> list[tuple[str, str, float]]:
-        """(id, title, updated) of the chats to list, newest first, matching `query` (titles and
-        message text). Chats in memory win over their files: they may be newer."""
+    def entries(self, query: str, current: Chat | None, matching: set[str] | None = None
+                ) -> list[tuple[str, str, float]]:
+        """(id, title, updated) of the chats to list, newest first. With a `query`, only those in
+        `matching` (what the store's search found, see MainWindow.search_chats) or whose title in
+        memory contains it. Chats in memory win over their rows: they may be newer."""
         try:
             summaries = self.store.list_chats()
-            matching = set(self.store.search(query)) if query else None
-        except DatabaseUnusable as e:
-            if self.unusable_handler is None:
-                self.notices.show_notice("list-error", str(e), "error")
-            else:
-                self.unusable_handler(e)
-            summaries, matching = [], None
         except StoreError as e:
-            self.notices.show_notice("list-error", str(e), "error")
-            summaries, matching = [], None
+            self.report_store_error(e, "list-error")
+            summaries = []
         entries = {s.id: (s.id, s.title, s.updated) for s in summaries}
         for chat in self.chats.values():
             if chat.messages or chat is current:
                 entries[chat.id] = (chat.id, title_of(chat) if chat.messages else "", chat.updated)
-        if matching is not None:
-            needle = query.casefold()
+        if query:
+            needle, matching = query.casefold(), matching or set()
             entries = {k: v for k, v in entries.items()
                        if k in matching or (k in self.chats and needle in title_of(self.chats[k]).casefold())}
         self.report_problems()
         return sorted(entries.values(), key=lambda e: e[2], reverse=True)
+
+    def report_store_error(self, error: Exception, key: str) -> None:
+        """A database that cannot be used gets its own handling (what is wrong, the backup);
+        other trouble is a notice."""
+        if isinstance(error, DatabaseUnusable) and self.unusable_handler is not None:
+            self.unusable_handler(error)
+        else:
+            self.notices.show_notice(key, str(error), "error")
 
     def report_problems(self) -> None:
         """Show files the store could not use, each once, in one notice."""

@@ -98,11 +98,12 @@ class ReplyController(QObject):
         connect_reply(handle, self._on_started, self._on_tokens, self._on_finished, self._on_failed)
 
     def attach(self) -> None:
-        """The view was rebuilt: if it shows the streaming message, stream into it again."""
+        """The view was rebuilt or drew more messages: if it shows the streaming message, stream
+        into its widget (a new one starts streaming; one that already does keeps going)."""
         r = self.active
         widget = self.view.widget_for(r.message_id) if r else None
         if widget is not None:
-            widget.begin_stream(r.text)
+            widget.show_streamed(r.text)
 
     def stop(self) -> None:
         """Stop the reply now; the text so far is kept."""
