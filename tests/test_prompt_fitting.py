@@ -80,3 +80,49 @@ def test_count_tokens_exact_for_chats_that_could_fit(model):
     long = random_chat(random.Random(4), 400, system=True)
     exact = len(model.tokenize(model.render_chat(long)))
     assert abs(model.count_tokens(long) - exact) < 0.02 * exact  # an estimate, far over the context anyway
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def test_a_long_chat_keeps_the_start_of_its_prompt_from_turn_to_turn(model):
+    """So the cache can be reused: the prompt of the next turn begins as this one did."""
+    from chatgui.engine.chat_model import FIT_SLACK
+    msgs = [{"role": "system", "content": "be brief"}]
+    for i in range(60):
+        msgs += [{"role": "user", "content": f"question {i} " + "the storm " * 4},
+                 {"role": "assistant", "content": "a lighthouse keeper " * 5}]
+    msgs.append({"role": "user", "content": "and now?"})
+    room = model.context_length - 64
+    model._fit_anchor = None
+    ids, dropped = model.fit_reply_prompt(msgs, 64)
+    assert dropped > model.fit_prompt(msgs, 64)[1]          # more than just what did not fit...
+    assert len(ids) <= room * FIT_SLACK and msgs[1 + dropped]["role"] == "user"   # ...down to the slack
+    turns = 0
+    while True:   # the chat goes on: the same start while it fits
+        msgs += [{"role": "assistant", "content": f"answer {turns} " + "a keeper " * 3},
+                 {"role": "user", "content": f"more {turns}"}]
+        turns += 1
+        next_ids, next_dropped = model.fit_reply_prompt(msgs, 64)
+        assert len(next_ids) <= room
+        if next_dropped != dropped:
+            break
+        assert common_prefix(ids, next_ids) >= len(ids) - 8   # it only grew at the end
+        ids = next_ids
+    assert turns > 3, "the start must hold for several turns"
+    assert next_dropped > dropped and len(next_ids) <= room * FIT_SLACK
+    assert next_ids == model.fit_prompt(msgs, 64, room=int(room * FIT_SLACK))[0]
+
+
+def test_another_chat_does_not_inherit_the_kept_start(model):
+    from chatgui.engine.chat_model import FIT_SLACK
+    first = random_chat(random.Random(11), 60, system=False)
+    second = random_chat(random.Random(12), 60, system=False)
+    model.fit_reply_prompt(first, 64)
+    room = model.context_length - 64
+    ids, dropped = model.fit_reply_prompt(second, 64)
+    assert dropped > 0 and (ids, dropped) == model.fit_prompt(second, 64, room=int(room * FIT_SLACK))

@@ -73,7 +73,7 @@ class BatchGeneration:
         if prompt_ids is not None:
             self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
         else:
-            self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens)
+            self.prompt_ids, dropped = model.fit_reply_prompt(messages, settings.max_new_tokens)
         self.max_new = max(0, min(settings.max_new_tokens, model.context_length - len(self.prompt_ids)))
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)

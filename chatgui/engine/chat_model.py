@@ -26,6 +26,9 @@ from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 PREFILL_CHUNK = 128
+# When turns must be dropped, the prompt is cut down to this share of the room, so that the next
+# turns can begin the same way and reuse what the cache holds (see fit_reply_prompt).
+FIT_SLACK = 0.6
 DEFAULT_MAX_CONTEXT = 4096   # the KV cache is allocated up front: keep it modest by default
 
 
@@ -60,6 +63,7 @@ class ChatModel:
         self.name = self.path.stem
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
         self._reusable = 0                   # leading positions computed as whole prefill chunks
+        self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
 
     def info(self) -> ModelInfo:
@@ -148,7 +152,31 @@ class ChatModel:
         return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
 
     # -- prompts --------------------------------------------------------------------------------
-    def fit_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
+    def fit_reply_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
+        """The prompt for a reply: fit_prompt, but when old turns must go, the start is chosen so
+        the next turns can keep it. Dropping exactly what no longer fits would move the start at
+        every turn of a long chat, so no prompt would begin like the last one and the whole
+        context would be computed again each time (a minute at 4k tokens on a small CPU). So:
+        the start used last time is kept while the chat still fits from it, and a new start
+        leaves the prompt at FIT_SLACK of the room (llama.cpp's context shift drops half)."""
+        ids, dropped = self.fit_prompt(messages, max_new_tokens, cancel)
+        if dropped == 0:
+            return ids, 0
+        room = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        kept = self._fit_anchor
+        if kept is not None and kept[0] >= dropped and _anchor(messages, kept[0]) == kept:
+            try:
+                ids, dropped = self.fit_prompt(messages, max_new_tokens, cancel, drop=kept[0])
+                if len(ids) <= room:
+                    return ids, dropped
+            except ValueError:   # not a turn's start any more
+                pass
+        ids, dropped = self.fit_prompt(messages, max_new_tokens, cancel, room=int(room * FIT_SLACK))
+        self._fit_anchor = _anchor(messages, dropped)
+        return ids, dropped
+
+    def fit_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None, room: int | None = None,
+                   drop: int | None = None) -> tuple[list[int], int]:
         """Token ids of the rendered chat, dropping the oldest turns (never the system prompt)
         until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count).
 
@@ -157,12 +185,16 @@ class ChatModel:
         are chosen by arithmetic on those counts, and only prompts about the size of the context
         are rendered to check the choice exactly. The result is the one dropping turn by turn
         gives. A chat whose texts could fit is rendered whole first, as before.
-        `cancel` (a threading.Event) set while fitting raises PromptFitCancelled.
+        `cancel` (a threading.Event) set while fitting raises PromptFitCancelled. `room`: fit in
+        fewer tokens than the context leaves (at least the last turn is kept all the same);
+        `drop`: drop exactly that many messages after the system prompt (a turn's start).
         """
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         system = [m for m in messages[:1] if m["role"] == "system"]
         rest = messages[len(system):]
         budget = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        if room is not None:
+            budget = min(budget, room)
         rendered: dict[int, list[int]] = {}   # exact ids of system + rest[cut:], by cut
 
         def ids_from(cut: int) -> list[int]:
@@ -172,6 +204,10 @@ class ChatModel:
             return rendered[cut]
 
         cuts = _turn_starts(rest)
+        if drop is not None:
+            if drop not in cuts:
+                raise ValueError(f"message {drop} does not start a turn")
+            return self._checked_prompt(ids_from(drop)), drop
         first, counts = self._newest_counts(rest, 2 * budget, cancel)   # counts of rest[first:]
         if first == 0 and sum(counts) <= 2 * budget or len(cuts) == 1:
             # Could fit (texts alone are not twice the budget): the whole chat, exactly as before.
@@ -297,7 +333,7 @@ class Generation:
         if prompt_ids is not None:
             self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
         else:
-            self.prompt_ids, dropped = model.fit_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
+            self.prompt_ids, dropped = model.fit_reply_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
         room = model.context_length - len(self.prompt_ids) - len(self.reply_prefix)
         self.max_new = max(0, min(settings.max_new_tokens, room))
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
@@ -381,6 +417,15 @@ class PromptFitCancelled(EngineError):
 def _check_cancel(cancel) -> None:
     if cancel is not None and cancel.is_set():
         raise PromptFitCancelled("cancelled while fitting the prompt")
+
+
+def _anchor(messages: list[dict], drop: int) -> tuple:
+    """What identifies a prompt's start: how many messages were dropped, the system prompt, and
+    the first kept message (the later turns only add to the end)."""
+    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+    rest = messages[1:] if system is not None else messages
+    first = (rest[drop]["role"], rest[drop]["content"]) if drop < len(rest) else None
+    return drop, system, first
 
 
 def _turn_starts(rest: list[dict]) -> list[int]:
