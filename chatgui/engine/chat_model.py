@@ -80,6 +80,19 @@ class ChatModel:
     def token_text(self, token_id: int) -> str:
         return self.tok.tokenizer.decode([int(token_id)], skip_special_tokens=False)
 
+    def token_bytes(self, token_id: int) -> bytes:
+        from .token_bytes import model_vocabulary_bytes
+        return model_vocabulary_bytes(self)[int(token_id)]
+
+    @property
+    def file_name(self) -> str:
+        return self.path.stem
+
+    def json_constraint(self, schema: dict | None = None):
+        """constrained.json_constraint for this model (ConstraintError, a ValueError, on a bad schema)."""
+        from .constrained import json_constraint
+        return json_constraint(self, schema)
+
     def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
         return self.template.render(messages, add_generation_prompt=add_generation_prompt)
 
@@ -258,18 +271,18 @@ class ChatModel:
         TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
         settings = settings or SamplingSettings()
         if settings.json_reply and options.get("constraint") is None:
-            from .constrained import json_constraint
-            options["constraint"] = json_constraint(self)   # "Reply as JSON": any JSON object
+            options["constraint"] = self.json_constraint()   # "Reply as JSON": any JSON object
         return Generation(self, messages, settings, cancel, ignore_eos, reply_prefix_ids, **options)
 
-    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None):
-        """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i."""
+    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None,
+                            **options):
+        """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i.
+        options as generate's (prompt_ids, top_alternatives, constraint)."""
         from .batch import generate_batch
-        constraint = None
-        if settings.json_reply:
-            from .constrained import json_constraint
-            constraint = json_constraint(self)
-        return generate_batch(self, messages, settings, n, cancel, constraint=constraint)
+        settings = settings or SamplingSettings()
+        if settings.json_reply and options.get("constraint") is None:
+            options["constraint"] = self.json_constraint()
+        return generate_batch(self, messages, settings, n, cancel, **options)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
             -> tuple[Alternative, ...]:
