@@ -46,6 +46,16 @@ class ChatBackend(Protocol):
 
 
 @runtime_checkable
+class ExplainableBackend(ChatBackend, Protocol):
+    """A backend whose capabilities.next_token_logits is True (engine.ChatModel)."""
+
+    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+        """How the token after messages (+ prefix_ids) is chosen under `sampling` (a
+        SamplingSettings dict): plain data for the sampling inspector (engine/next_token.py)."""
+
+
+@runtime_checkable
 class ServableBackend(ChatBackend, Protocol):
     """What the API server (chatgui.server) uses beyond ChatBackend; a backend whose
     capabilities.can_be_served is True offers it (engine.ChatModel)."""

@@ -61,6 +61,7 @@ class ChatModel:
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
         self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._sha256: str | None = None
+        self._explainer = None               # next_token.NextTokenExplainer, made on first use
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
@@ -159,6 +160,15 @@ class ChatModel:
         tokens of a reply (for the sampling inspector)."""
         ids, _ = self.fit_prompt(messages, 1 + len(reply_prefix_ids))
         return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
+
+    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+        """The sampling inspector's data for the token after messages (+ prefix_ids): see
+        next_token.py. The position's logits are cached on this model."""
+        if self._explainer is None:
+            from .next_token import NextTokenExplainer
+            self._explainer = NextTokenExplainer(self)
+        return self._explainer.explain(messages, prefix_ids, sampling, chosen_id, top_n)
 
     # -- prompts --------------------------------------------------------------------------------
     def fit_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
