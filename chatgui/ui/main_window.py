@@ -72,7 +72,12 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.panel.models_requested.connect(self.open_models)
-        self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
+        # token view, inspector, branch, replay, compare
+        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.models,
+                                         panel=self.panel, view=self.view, input_bar=self.input_bar,
+                                         notices=self.notices, status=self.status, settings=self.settings,
+                                         current_chat=lambda: self.current, save_chat=self.save_chat,
+                                         show_current=self.show_current)
         self.theme_menu = ThemeMenu(self, self.view_menu)
         self.view_menu.addMenu(self.theme_menu)
         self.language_menu = build_language_menu(self, self.view_menu)   # last in View
@@ -310,7 +315,7 @@ class MainWindow(QMainWindow):
             self.autosave.schedule()   # the open chat is reopened after a crash too
 
     def refresh_chat_list(self) -> None:
-        entries = self.library.entries(self.chat_list.search.text().strip(), self.current)
+        entries = self.library.entries(self.chat_list.search_query(), self.current)
         self.chat_list.set_chats(entries, self.current.id if self.current else None)
 
     def rename_chat(self, chat_id: str, title: str) -> None:
@@ -434,7 +439,7 @@ class MainWindow(QMainWindow):
         self.notices.show_notice("repeating", text, "info", actions)
 
     def _use_random_seed(self) -> None:
-        self.panel.random_seed.setChecked(True)
+        self.panel.use_random_seed()
         self.notices.remove("repeating")
 
     def edit_and_resend(self, user_id: str, text: str) -> None:
