@@ -41,8 +41,9 @@ class ChatBackend(Protocol):
 
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None,
                  cancel: threading.Event | None = None, reply_prefix_ids=()) -> Generation:
-        """Start a reply. reply_prefix_ids needs capabilities.reply_prefix. cancel is usually a
-        runner.CancelFlag (a backend that waits elsewhere can ask it to wake it up when set)."""
+        """Start a reply. reply_prefix_ids needs capabilities.reply_prefix. cancel: a
+        runner.CancelFlag (a job's), so that a backend waiting on something else can be woken
+        when it is set (the remote backend needs one; the engine only reads it)."""
 
 
 @runtime_checkable

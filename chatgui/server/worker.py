@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from chatgui.common.runner import CancelFlag
 from chatgui.common.runner import Job as RunnerJob
 from chatgui.common.runner import ModelRunner, QueueFull, ShuttingDown  # noqa: F401 - the server's errors too
 from chatgui.common.types import SamplingSettings
@@ -37,7 +38,7 @@ class Job:
     constraint: object = None            # a token mask source (structured output), or None
     echo_logprobs: bool = False          # also send the prompt's tokens with their logprobs ("echo")
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: CancelFlag = field(default_factory=CancelFlag)
 
     def emit(self, kind: str, value=None) -> None:
         try:
