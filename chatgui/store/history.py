@@ -294,8 +294,7 @@ class HistoryStore:
             conn.execute("COMMIT")
         title, created, updated, system_prompt, settings, selected_root, revision = head
         chat = Chat(id=chat_id, title=py_text(title), created=created, updated=updated,
-                    system_prompt=py_text(system_prompt) if system_prompt is not None else None,
-                    settings=from_json(settings, {}) or None if settings else None)
+                    system_prompt=py_text(system_prompt) if system_prompt is not None else None)
         if selected_root:
             chat.selected[ROOT] = selected_root
         cache, next_seq = {}, 0
