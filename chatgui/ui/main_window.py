@@ -58,6 +58,9 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._dock_gave_way = False      # the settings panel was hidden to leave the chat its room
         self._dock_width = 300           # its width before that
+        # Made last: Qt's resize and move events come while the window is being built.
+        self.autosave: SettingsAutosave | None = None
+        self.explain: ExplainController | None = None
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
@@ -211,12 +214,12 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event):   # noqa: N802 (Qt override)
         super().resizeEvent(event)
         self._fit_side_panels()
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()
 
     def moveEvent(self, event):   # noqa: N802 (Qt override)
         super().moveEvent(event)
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()
 
     def _fit_side_panels(self) -> None:
@@ -232,7 +235,7 @@ class MainWindow(QMainWindow):
             list_width = max(MIN_LIST_WIDTH, list_width - (MIN_CHAT_WIDTH - room))
             self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
             room = self.width() - list_width - panel_width - 16
-        inspector = self.explain.dock if hasattr(self, "explain") else None
+        inspector = self.explain.dock if self.explain is not None else None
         if (inspector is not None and inspector.isVisible() and not inspector.isFloating()
                 and inspector not in self.tabifiedDockWidgets(panel)):
             room -= inspector.width()
@@ -311,7 +314,7 @@ class MainWindow(QMainWindow):
         self.refresh_chat_list()
         self._count_context()
         self.explain.chat_shown()
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()   # the open chat is reopened after a crash too
 
     def refresh_chat_list(self) -> None:
