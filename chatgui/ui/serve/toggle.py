@@ -2,8 +2,8 @@
 other programs on this machine (any OpenAI client, another chatgui).
 
 The server gets a model of its own, `load_model(path, device="cpu")`, loaded by a job of the
-LocalServer's runner (why not the app's runner: see LocalServer). That costs memory (a second copy of the model: for the default
-SmolLM2-135M Q4_1 about 0.2 GB more) but keeps the server and the app's own replies
+LocalServer's runner (why not the app's runner: see LocalServer). That costs memory (a second
+copy of the model: for the default SmolLM2-135M Q4_1 about 0.2 GB more) but keeps the server and the app's own replies
 independent: neither waits for the other, and the app can change its device or talk to a remote
 server meanwhile. Loading another model file stops the server (turn it on again to serve the new
 one). It listens on 127.0.0.1 only, so nothing outside this computer can reach it.
