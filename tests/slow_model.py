@@ -4,13 +4,26 @@ from __future__ import annotations
 import threading
 import time
 
+from chatgui.common.records import Capabilities, ModelInfo
 from chatgui.engine import GenerationStats, TokenEvent
 
 
 class SlowModel:
     """Yields "x" every `delay` seconds, up to `tokens`, until cancelled; can be held at the
-    start of each reply until `release` is set."""
-    name, path, context_length = "slow", None, 1024
+    start of each reply until `release` is set. A ServableBackend (chatgui.common.backend) that
+    declares it has no token probabilities and no JSON constraints."""
+    name, file_name, sha256, context_length = "slow", "slow", None, 1024
+    capabilities = Capabilities(token_probabilities=False, next_token_logits=False, reply_prefix=False,
+                                batched_candidates=False, json_constraints=False)
+
+    def info(self):
+        return ModelInfo(self.name, "", "cpu", self.context_length, capabilities=self.capabilities)
+
+    def count_tokens(self, messages):
+        return 3
+
+    def tokenize(self, text):
+        return [1] * len(text)
 
     def __init__(self, tokens=1000, delay=0.01):
         self.tokens, self.delay = tokens, delay

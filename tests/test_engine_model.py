@@ -189,3 +189,29 @@ def test_decode_step_stays_finite_with_float16_matmuls(tmp_path):
     step = torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(8, 12)])
     assert torch.isfinite(step).all()
     torch.testing.assert_close(step, full[8:], rtol=1e-2, atol=1e-2)
+
+
+def test_explain_next_token_is_the_sampling_distribution_and_reuses_the_positions_logits(tiny_model):
+    """The sampling inspector's numbers come from the engine (engine/next_token.py): the rows'
+    final probabilities are logits_to_probs of the position's logits; another setting reuses them."""
+    from chatgui.common.types import SamplingSettings
+    from chatgui.engine.sampling import logits_to_probs
+
+    chat = [{"role": "user", "content": "What comes next?"}]
+    settings = SamplingSettings(temperature=1.0, top_k=40, top_p=0.9, min_p=0.05)
+    first = tiny_model.explain_next_token(chat, (), settings.to_dict(), top_n=30)
+    assert first["computed_logits"] and len(first["rows"]) == 30
+    ids, _ = tiny_model.fit_prompt(chat, 1)
+    probs = logits_to_probs(tiny_model.next_token_logits(chat), settings, ids[-settings.repeat_last_n:])
+    assert first["survivors"] == int((probs > 0).sum())
+    for row in first["rows"]:
+        assert abs(row["final"] - float(probs[row["id"]])) < 1e-5
+        assert row["text"] == tiny_model.token_text(row["id"])
+    tighter = tiny_model.explain_next_token(chat, (), settings.with_(top_p=0.3).to_dict(), top_n=30)
+    assert not tighter["computed_logits"] and tighter["survivors"] < first["survivors"]
+    # A token further down than top_n is added when asked about.
+    far = first["rows"][-1]["id"]
+    chosen = tiny_model.explain_next_token(chat, (), settings.to_dict(), chosen_id=far, top_n=5)
+    assert [r["id"] for r in chosen["rows"][:5]] == [r["id"] for r in first["rows"][:5]]
+    assert len(chosen["rows"]) == 6 and chosen["rows"][-1]["id"] == far and chosen["rows"][-1]["rank"] > 5
+    assert tiny_model.explain_next_token(chat, [far], settings.to_dict())["computed_logits"]

@@ -170,6 +170,7 @@ def test_replay_gives_identical_text(qtbot, make_window):
     assert widget(window, replay.id).navigator.text() == "< 2/2 >"
     assert "identical" in window.status.currentMessage()
     from chatgui.store import HistoryStore
+    assert window.store.flush(10)     # the save is queued to the writer thread: wait for it (flaky under load)
     assert HistoryStore().load(window.current.id).messages[replay.id].meta["replay_identical"] is True
 
 

@@ -13,6 +13,7 @@ import types
 import pytest
 from starlette.responses import JSONResponse
 
+from chatgui.common.runner import CancelFlag
 from chatgui.engine import PromptTooLongError, SamplingSettings
 from chatgui.remote import (RemoteAuthError, RemoteConnectionError, RemoteError, RemoteModel, RemoteNotFoundError,
                             RemotePromptTooLongError, RemoteProtocolError, RemoteRateLimitError, RemoteServerError,
@@ -216,7 +217,7 @@ def test_a_silent_server_times_out(server):
 
 def test_cancel_ends_the_stream_at_once_and_hangs_up_even_while_the_server_is_silent(server):
     server.handler = lambda req: server.stream(chunk("one"), chunk("two"), then_wait=30)
-    cancel = threading.Event()
+    cancel = CancelFlag()
     gen = model_for(server).generate(HI, cancel=cancel)
     it = iter(gen)
     assert next(it).text == "one" and next(it).text == "two"
@@ -229,7 +230,7 @@ def test_cancel_ends_the_stream_at_once_and_hangs_up_even_while_the_server_is_si
 
 
 def test_cancel_before_the_server_answers_returns_an_empty_generation(server):
-    cancel = threading.Event()
+    cancel = CancelFlag()
     cancel.set()
     server.handler = lambda req: server.stream(chunk("x", finish="stop"), "data: [DONE]\n\n")
     gen = model_for(server).generate(HI, cancel=cancel)
@@ -289,3 +290,28 @@ def test_without_a_keyring_saving_a_key_says_so(monkeypatch):
     assert not remote_secrets.keyring_available()
     assert remote_secrets.save_api_key("http://h/v1", KEY) is False
     assert remote_secrets.load_api_key("http://h/v1") is None
+
+
+def test_a_plain_event_is_refused_as_cancel_flag(server):
+    """The reader blocks on its queue and is woken by the CancelFlag: a plain Event could not wake it."""
+    with pytest.raises(TypeError, match="CancelFlag"):
+        model_for(server).generate(HI, cancel=threading.Event())
+
+
+def test_the_reader_waits_without_polling(server):
+    """Cancelling wakes the reader through the flag's callback, even while the server is silent;
+    once the reply is over the flag keeps no callback of it."""
+    server.handler = lambda req: server.stream(chunk("one"), then_wait=30)
+    cancel = CancelFlag()
+    gen = model_for(server).generate(HI, cancel=cancel)
+    it = iter(gen)
+    assert next(it).text == "one"
+    assert len(cancel._callbacks) == 1
+    threading.Timer(0.1, cancel.set).start()
+    t = time.monotonic()
+    assert list(it) == [] and time.monotonic() - t < 1.0
+    assert cancel._callbacks == []
+    done = CancelFlag()
+    server.handler = lambda req: server.stream(chunk("x", finish="stop"), "data: [DONE]\n\n")
+    assert [e.text for e in model_for(server).generate(HI, cancel=done)] == ["x"]
+    assert done._callbacks == []

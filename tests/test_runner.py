@@ -107,3 +107,18 @@ def test_the_waiting_line_is_bounded_and_close_refuses_new_jobs():
         runner.submit(lambda job: None)
     gate.set()
     assert runner.close()
+
+
+def test_a_cancel_flag_calls_back_once_when_set_and_forgets_on_request():
+    from chatgui.common.runner import CancelFlag, Job
+
+    flag, calls = CancelFlag(), []
+    flag.on_set(lambda: calls.append("a"))
+    forget = flag.on_set(lambda: calls.append("b"))
+    forget()
+    flag.set()
+    flag.set()
+    assert calls == ["a"] and flag.is_set()
+    flag.on_set(lambda: calls.append("late"))      # already set: called at once
+    assert calls == ["a", "late"]
+    assert isinstance(Job(lambda job: None).cancelled, CancelFlag)

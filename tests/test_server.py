@@ -225,3 +225,23 @@ def test_stop_cancels_the_running_reply_and_closes_the_port():
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0
     handle.stop()    # twice is harmless
+
+
+def test_what_a_backend_does_not_declare_is_a_400_not_a_crash():
+    """The server asks the backend's capabilities: a model without token probabilities or JSON
+    constraints refuses logprobs and response_format plainly, and still answers a plain request."""
+    with start_server(SlowModel(tokens=2)) as handle:
+        err = assert_openai_error(post(handle, {"messages": HI, "logprobs": True, "top_logprobs": 1}), 400,
+                                  "unsupported_value")
+        assert err["param"] == "logprobs"
+        err = assert_openai_error(post(handle, {"messages": HI, "response_format": {"type": "json_object"}}), 400,
+                                  "unsupported_value")
+        assert err["param"] == "response_format"
+        assert post(handle, {"messages": HI}).json()["choices"][0]["message"]["content"] == "xx"
+        assert handle.model_name == "slow"
+
+
+def test_the_served_id_is_the_file_name(server, tiny_model_path):
+    from pathlib import Path
+    ids = [m["id"] for m in httpx.get(server.url + "/models").json()["data"]]
+    assert ids == [Path(tiny_model_path).stem]

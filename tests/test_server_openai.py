@@ -15,6 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from chatgui.common.runner import CancelFlag
 from chatgui.engine import PromptTooLongError, SamplingSettings, load_model
 from chatgui.remote import RemoteModel
 from chatgui.server import start_server
@@ -105,7 +106,7 @@ def test_our_remote_backend_gets_a_prompt_too_long_error(served):
 
 
 def test_cancel_through_our_remote_backend_stops_quickly(served):
-    cancel = threading.Event()
+    cancel = CancelFlag()
     gen = RemoteModel(served).generate(HI, SamplingSettings(max_new_tokens=200), cancel=cancel)
     next(iter(gen))
     cancel.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -221,7 +222,6 @@ def test_title_from_first_message_without_user_message():
 
 def test_round_trip_keeps_tree_selection_and_meta(store):
     chat = make_chat(2, title="Round trip")
-    chat.settings = SamplingSettings(temperature=0.3, stop=("###",)).to_dict()
     user = chat.active_path()[-2]
     token_data = [{"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]]}]
     alt = chat.add_message(user.id, "assistant", "другой ответ 🙂",
@@ -232,7 +232,6 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
     assert loaded == chat
     assert loaded.messages[alt.id].meta["token_data"] == token_data
     assert contents(loaded.active_path()) == contents(chat.active_path())
-    assert SamplingSettings.from_dict(loaded.settings).stop == ("###",)
     assert sorted(p.name for p in store.folder.iterdir() if not p.name.startswith("history.sqlite3")) == ["backups"]
 
 
@@ -329,7 +328,7 @@ def test_save_async_returns_at_once_and_reports(store):
     assert store.flush(10)
     assert done and all(d == (chat.id, None) for d in done)
     bad = make_chat(1)
-    bad.settings = {"x": object()}
+    bad.active_path()[-1].meta["x"] = object()
     store.save_async(bad)
     store.flush(10)
     problems = store.take_problems()
@@ -493,3 +492,23 @@ def test_save_async_writes_the_chat_as_it_was_when_called(store):
     assert saved.messages[reply.id].content == "as it was" and "note" not in saved.messages[reply.id].meta
     assert saved.messages[reply.id].meta["token_data"] == [{"id": 1}, {"id": 2}]
     assert len(saved.messages) == 4
+
+
+def test_chats_with_the_old_unused_settings_still_load(store):
+    """Chat.settings is gone (it was written, never read): an old JSON chat or database row with it
+    loads, and the next save clears the column."""
+    old = make_chat(1).to_dict()
+    old["settings"] = {"temperature": 0.3}
+    chat = Chat.from_dict(old)
+    assert "settings" not in chat.to_dict()
+    store.save(chat)
+    with sqlite3.connect(store.folder / "history.sqlite3") as conn:
+        conn.execute("UPDATE chats SET settings=? WHERE id=?", ('{"temperature": 0.3}', chat.id))
+    again = HistoryStore(store.folder)
+    loaded = again.load(chat.id)
+    assert loaded == chat
+    loaded.title = "renamed"
+    again.save(loaded)
+    again.close()
+    with sqlite3.connect(store.folder / "history.sqlite3") as conn:
+        assert conn.execute("SELECT settings FROM chats WHERE id=?", (chat.id,)).fetchone() == (None,)

@@ -328,3 +328,16 @@ def test_big_export_is_compact_and_reads_from_the_database(tmp_path):
     assert "\n  " in export_json(small)  # small chats stay readable
     store.export_to_file(chat.id, tmp_path / "big.md", "markdown")
     assert (tmp_path / "big.md").read_text(encoding="utf-8").startswith("# big\n")
+
+
+def test_a_retired_store_never_opens_or_creates_the_database_again(tmp_path):
+    """While a backup is being put in place, a late list or save must fail, not make a new file."""
+    from chatgui.store import StoreError
+    store = HistoryStore(tmp_path)
+    store.list_chats()
+    store.retire()
+    for side in ("", "-wal", "-shm"):
+        (tmp_path / f"history.sqlite3{side}").unlink(missing_ok=True)
+    with pytest.raises(StoreError):
+        store.list_chats()
+    assert not (tmp_path / "history.sqlite3").exists()

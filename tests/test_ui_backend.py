@@ -316,3 +316,29 @@ def test_connecting_to_a_server_frees_the_local_model(qtbot, make_window, fake):
     assert local() is None                                   # its memory is the user's again
     choose_kind(window, "local")                             # back: the file is loaded again
     qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=30_000)
+
+
+def test_the_local_server_restarts_on_the_same_port_at_once(qtbot, tiny_model_path):
+    """Start and stop are jobs of the LocalServer's own runner, in order: turning it off and on
+    again on a fixed port works at once (the stop has freed the port before the start binds it),
+    and closing stops it."""
+    from chatgui.ui.serve.toggle import LocalServer
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = LocalServer()
+    states = []
+    server.state_changed.connect(lambda state, text, url: states.append((state, text)))
+    try:
+        server.start(tiny_model_path, port)
+        qtbot.waitUntil(lambda: server.running, timeout=20_000)
+        server.stop()
+        server.start(tiny_model_path, port)
+        qtbot.waitUntil(lambda: server.running, timeout=20_000)
+        assert [s for s, _ in states] == ["starting", "on", "off", "starting", "on"], states
+        url = server.handle.url
+        assert httpx.get(url + "/models", timeout=5).status_code == 200
+    finally:
+        server.stop(wait=True, announce=False)
+    assert_closed(url, wait_s=0.5)

@@ -43,6 +43,7 @@ def test_a_corrupt_database_says_so_and_restores_its_backup(qtbot, make_window):
     button.click()
     window.refresh_chat_list()   # while the restore runs: no second offer
     assert not window.notices.get("database-unusable").isEnabled()
+    qtbot.wait(3000); n = window.notices.get("list-error"); print("DBG", n.text() if n else None, [c.id for c in window.store.list_chats()], kept.id, window.chat_list.chat_ids())
     qtbot.waitUntil(lambda: kept.id in window.chat_list.chat_ids(), timeout=20_000)
     assert window.notices.get("database-unusable") is None
     assert window.library.store is window.store and window.store.exists(kept.id)

@@ -41,4 +41,47 @@ class ChatBackend(Protocol):
 
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None,
                  cancel: threading.Event | None = None, reply_prefix_ids=()) -> Generation:
-        """Start a reply. reply_prefix_ids needs capabilities.reply_prefix."""
+        """Start a reply. reply_prefix_ids needs capabilities.reply_prefix. cancel: a
+        runner.CancelFlag (a job's), so that a backend waiting on something else can be woken
+        when it is set (the remote backend needs one; the engine only reads it)."""
+
+
+@runtime_checkable
+class ExplainableBackend(ChatBackend, Protocol):
+    """A backend whose capabilities.next_token_logits is True (engine.ChatModel)."""
+
+    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+        """How the token after messages (+ prefix_ids) is chosen under `sampling` (a
+        SamplingSettings dict): plain data for the sampling inspector (engine/next_token.py)."""
+
+
+@runtime_checkable
+class ServableBackend(ChatBackend, Protocol):
+    """What the API server (chatgui.server) uses beyond ChatBackend; a backend whose
+    capabilities.can_be_served is True offers it (engine.ChatModel)."""
+    file_name: str   # the model file's name without its extension: the id a server announces
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of raw text (/v1/completions continues them, no chat template)."""
+
+    def token_text(self, token_id: int) -> str: ...
+
+    def token_bytes(self, token_id: int) -> bytes:
+        """The token's exact bytes (its text may hold part of a UTF-8 character)."""
+
+    def logprobs(self, ids: list[int]):
+        """[len(ids), vocab] log-probabilities of the next token after each position (echo)."""
+
+    def json_constraint(self, schema: dict | None = None):
+        """A constraint for generate(constraint=...): replies that are JSON (valid against
+        schema if given). Needs capabilities.json_constraints; raises ValueError on a bad schema."""
+
+    def generate(self, messages: list[dict], settings: SamplingSettings | None = None,
+                 cancel: threading.Event | None = None, reply_prefix_ids=(), **options) -> Generation:
+        """As ChatBackend.generate; options: prompt_ids (continue these tokens instead of a
+        rendered chat), top_alternatives (alternatives per TokenEvent), constraint."""
+
+    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int,
+                            cancel: threading.Event | None = None, **options):
+        """n answers decoded together (capabilities.batched_candidates); options as generate's."""

@@ -22,6 +22,39 @@ log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
 
+class CancelFlag(threading.Event):
+    """A job's cancel flag: a threading.Event that can also call back the moment it is set, so
+    that a backend blocked on something else (the remote backend waits on its network queue)
+    is woken at once instead of checking the flag every few milliseconds."""
+
+    def __init__(self):
+        super().__init__()
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
+
+    def set(self) -> None:
+        super().set()
+        with self._callbacks_lock:
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def on_set(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call callback() (on the thread that sets the flag) when it is set; at once if it
+        already is. Returns a function that forgets the callback."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return lambda: self._forget(callback)
+        callback()
+        return lambda: None
+
+    def _forget(self, callback) -> None:
+        with self._callbacks_lock:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+
 class QueueFull(Exception):
     """More jobs wait than the runner accepts."""
 
@@ -32,12 +65,12 @@ class ShuttingDown(Exception):
 
 class Job:
     def __init__(self, fn: Callable[["Job"], None], sink: Callable[["Job", str, object], None] | None = None,
-                 cancel: threading.Event | None = None):
+                 cancel: CancelFlag | None = None):
         self.id = next(_ids)
         self.fn = fn
         self.sink = sink
         # also handed to the backend as its cancel flag; a caller may bring its own (the server's)
-        self.cancelled = cancel if cancel is not None else threading.Event()
+        self.cancelled = cancel if cancel is not None else CancelFlag()
         self.started = threading.Event()
         self.done = threading.Event()
 
@@ -60,7 +93,7 @@ class ModelRunner:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[Job], None], sink=None, cancel: threading.Event | None = None) -> Job:
+    def submit(self, fn: Callable[[Job], None], sink=None, cancel: CancelFlag | None = None) -> Job:
         """Queue fn(job) to run on the runner thread. QueueFull when max_waiting jobs already wait;
         ShuttingDown once the runner is closing."""
         job = Job(fn, sink, cancel)

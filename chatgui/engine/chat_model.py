@@ -65,6 +65,7 @@ class ChatModel:
         self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
+        self._explainer = None               # next_token.NextTokenExplainer, made on first use
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
@@ -83,6 +84,19 @@ class ChatModel:
 
     def token_text(self, token_id: int) -> str:
         return self.tok.tokenizer.decode([int(token_id)], skip_special_tokens=False)
+
+    def token_bytes(self, token_id: int) -> bytes:
+        from .token_bytes import model_vocabulary_bytes
+        return model_vocabulary_bytes(self)[int(token_id)]
+
+    @property
+    def file_name(self) -> str:
+        return self.path.stem
+
+    def json_constraint(self, schema: dict | None = None):
+        """constrained.json_constraint for this model (ConstraintError, a ValueError, on a bad schema)."""
+        from .constrained import json_constraint
+        return json_constraint(self, schema)
 
     def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
         return self.template.render(messages, add_generation_prompt=add_generation_prompt)
@@ -150,6 +164,15 @@ class ChatModel:
         tokens of a reply (for the sampling inspector)."""
         ids, _ = self.fit_prompt(messages, 1 + len(reply_prefix_ids))
         return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
+
+    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+        """The sampling inspector's data for the token after messages (+ prefix_ids): see
+        next_token.py. The position's logits are cached on this model."""
+        if self._explainer is None:
+            from .next_token import NextTokenExplainer
+            self._explainer = NextTokenExplainer(self)
+        return self._explainer.explain(messages, prefix_ids, sampling, chosen_id, top_n)
 
     # -- prompts --------------------------------------------------------------------------------
     def fit_reply_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
@@ -294,18 +317,18 @@ class ChatModel:
         TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
         settings = settings or SamplingSettings()
         if settings.json_reply and options.get("constraint") is None:
-            from .constrained import json_constraint
-            options["constraint"] = json_constraint(self)   # "Reply as JSON": any JSON object
+            options["constraint"] = self.json_constraint()   # "Reply as JSON": any JSON object
         return Generation(self, messages, settings, cancel, ignore_eos, reply_prefix_ids, **options)
 
-    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None):
-        """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i."""
+    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None,
+                            **options):
+        """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i.
+        options as generate's (prompt_ids, top_alternatives, constraint)."""
         from .batch import generate_batch
-        constraint = None
-        if settings.json_reply:
-            from .constrained import json_constraint
-            constraint = json_constraint(self)
-        return generate_batch(self, messages, settings, n, cancel, constraint=constraint)
+        settings = settings or SamplingSettings()
+        if settings.json_reply and options.get("constraint") is None:
+            options["constraint"] = self.json_constraint()
+        return generate_batch(self, messages, settings, n, cancel, **options)
 
     def _alternatives(self, probs: torch.Tensor, k: int = 5, ids: torch.Tensor | None = None) \
             -> tuple[Alternative, ...]:

@@ -2,7 +2,7 @@
 
     model = RemoteModel("http://localhost:8000", api_key=None)   # "/v1" is added to a bare host
     model.model = model.list_models()[0]
-    gen = model.generate(messages, SamplingSettings(temperature=0), cancel=threading.Event())
+    gen = model.generate(messages, SamplingSettings(temperature=0), cancel=CancelFlag())   # common.runner
     for event in gen: print(event.text, end="")
     gen.stats   # prompt_tokens, generated_tokens, finish_reason, time_to_first_token, ...
 

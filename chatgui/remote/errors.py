@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 
-from chatgui.common.errors import EngineError, PromptTooLongError
+from chatgui.common.errors import PromptTooLongError, WordedError
 
 MAX_SERVER_MESSAGE = 300    # characters of the server's own explanation quoted to the user
 
 
-class RemoteError(EngineError):
+class RemoteError(WordedError):
     """Base class. `status` is the HTTP status (None when no response came); `partial_text` is
     whatever reply text had arrived before the failure (also kept on the generation)."""
 

@@ -5,7 +5,8 @@ The HTTP stream runs on its own thread in its own asyncio loop. Why not a plain 
 a socket read blocked in one thread cannot be interrupted from another, so a cancel during a
 long silence (a CPU server thinking over a long prompt) would wait for the read timeout. An
 asyncio task can be cancelled at once, which closes the connection, which tells the server to
-stop. The caller's thread only reads a queue, checking `cancel` every POLL_SECONDS.
+stop. The caller's thread blocks on a queue; `cancel` (a runner.CancelFlag) wakes it the
+moment it is set, by putting a "cancelled" item there and cancelling the task.
 """
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from typing import Iterator
 
 import httpx
 
+from chatgui.common.runner import CancelFlag
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 from .errors import RemoteError, RemoteProtocolError, RemoteServerError, server_message_of
 from .sse import SSEError, sse_events
 
-POLL_SECONDS = 0.05
 MAX_ERROR_BODY = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
 EXTRA_FIELDS = ("top_k", "min_p", "repeat_penalty", "repetition_penalty", "repeat_last_n")
@@ -38,7 +39,10 @@ class RemoteGeneration:
     on the error as `partial_text`), `error` holds it and `stats.finish_reason` is "error".
     """
 
-    def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel=None):
+    def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel: CancelFlag | None = None):
+        if cancel is not None and not isinstance(cancel, CancelFlag):
+            # A plain Event cannot wake the waiting thread: it would only be noticed at the next chunk.
+            raise TypeError("cancel must be a chatgui.common.runner.CancelFlag")
         self.model, self.settings, self.cancel = model, settings, cancel
         self.text = ""
         self.token_ids = ()    # the protocol sends text, not token ids
@@ -50,6 +54,9 @@ class RemoteGeneration:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._t0 = time.perf_counter()
+        self._forget_cancel = lambda: None
+        if cancel is not None:
+            self._forget_cancel = cancel.on_set(self._on_cancel)
         self._thread = threading.Thread(target=self._network_thread, args=(list(messages),),
                                         name="chatgui-remote-stream", daemon=True)
         self._thread.start()
@@ -90,16 +97,18 @@ class RemoteGeneration:
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
 
+    def _on_cancel(self) -> None:
+        """On the thread that cancels: hang up and wake the reader."""
+        self._hang_up()
+        self._items.put(("cancelled", None, time.perf_counter()))
+
     def _next_item(self):
         """The next item from the network thread, or None as soon as the caller cancels."""
-        while True:
-            if self._cancelled():
-                self._hang_up()
-                return None
-            try:
-                return self._items.get(timeout=POLL_SECONDS)
-            except queue.Empty:
-                continue
+        item = self._items.get()
+        if item[0] == "cancelled" or self._cancelled():
+            self._hang_up()
+            return None
+        return item
 
     def _events(self) -> Iterator[TokenEvent]:
         st = self.stats
@@ -187,6 +196,7 @@ class RemoteGeneration:
             self.stats.extra["usage_reported"] = True
 
     def _hang_up(self) -> None:
+        self._forget_cancel()
         self._hang_up_requested.set()
         loop, task = self._loop, self._task
         if loop is not None and task is not None and not task.done():
@@ -233,7 +243,9 @@ class RemoteGeneration:
                         self._put("end")
                         return
         except asyncio.CancelledError:
-            return      # the caller hung up: leaving the `async with` closed the connection
+            # The caller hung up: leaving the `async with` closed the connection. (The reader may
+            # still wait if the hang-up came from close() on another thread: wake it.)
+            self._put("cancelled")
         except SSEError as e:
             self._put("error", RemoteProtocolError(f"The server sent a malformed stream ({e})."))
         except (RemoteError, httpx.HTTPError, OSError) as e:

@@ -27,15 +27,13 @@ class ServedModel:
     """What the app needs to know about the model besides the worker that runs it."""
 
     def __init__(self, model, served_name: str | None = None):
-        self.id = served_name or _default_name(model)
-        self.aliases = {self.id, str(getattr(model, "name", self.id))}
-        self.context_length = int(getattr(model, "context_length", None) or 4096)
+        """model: a ServableBackend (chatgui.common.backend). Its id is the file's name unless
+        served_name is given; its display name is accepted too."""
+        self.id = served_name or model.file_name
+        self.aliases = {self.id, model.name}
+        self.context_length = int(model.context_length or 4096)
+        self.capabilities = model.capabilities
         self.created = int(time.time())
-
-
-def _default_name(model) -> str:
-    path = getattr(model, "path", None)
-    return path.stem if hasattr(path, "stem") else str(getattr(model, "name", "chatgui"))
 
 
 def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None, *,
@@ -79,6 +77,8 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)
         req = (parse_chat_request if chat else parse_text_request)(body, served.context_length)
+        if req.top_logprobs is not None and not served.capabilities.token_probabilities:
+            raise ApiError(400, "This model cannot give logprobs.", param="logprobs", code="unsupported_value")
         constraint = None
         if req.response_format:      # compiling a schema can take a while: not on the event loop
             constraint = await asyncio.get_running_loop().run_in_executor(

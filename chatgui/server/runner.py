@@ -147,7 +147,8 @@ def start_server(model_or_loader, host: str = DEFAULT_HOST, port: int = 0, *, mo
                  access_log: bool = False, own_logging: bool = False, allow_hosts=(), allow_origins=(),
                  read_timeout: float = DEFAULT_READ_TIMEOUT,
                  max_connections: int = DEFAULT_MAX_CONNECTIONS) -> ServerHandle:
-    """Serve a model (a ChatModel, or a no-argument callable returning one, called here) on
+    """Serve a model (a ServableBackend such as ChatModel, or a no-argument callable returning one,
+    called here) on
     host:port. Returns once the port is listening; raises OSError if it cannot be bound.
 
     api_key: if given, requests must send `Authorization: Bearer <api_key>`.
@@ -155,7 +156,7 @@ def start_server(model_or_loader, host: str = DEFAULT_HOST, port: int = 0, *, mo
     defaults (loopback names and the bound address; no origin): see guard.py.
     read_timeout / max_connections: see connections.py.
     """
-    model = model_or_loader if hasattr(model_or_loader, "generate") else model_or_loader()
+    model = model_or_loader() if callable(model_or_loader) else model_or_loader   # a backend is not callable
     served = ServedModel(model, model_name)
     worker = GenerationWorker(model, max_waiting=max_waiting)
     try:

@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from chatgui.common.runner import CancelFlag
 from chatgui.common.runner import Job as RunnerJob
 from chatgui.common.runner import ModelRunner, QueueFull, ShuttingDown  # noqa: F401 - the server's errors too
 from chatgui.common.types import SamplingSettings
@@ -37,7 +38,7 @@ class Job:
     constraint: object = None            # a token mask source (structured output), or None
     echo_logprobs: bool = False          # also send the prompt's tokens with their logprobs ("echo")
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cancel: CancelFlag = field(default_factory=CancelFlag)
 
     def emit(self, kind: str, value=None) -> None:
         try:
@@ -47,7 +48,8 @@ class Job:
 
 
 class GenerationWorker:
-    """Requests become jobs of a ModelRunner of the server's own; `model` is the runner's backend."""
+    """Requests become jobs of a ModelRunner of the server's own; `model` is the runner's backend,
+    a ServableBackend (chatgui.common.backend)."""
 
     def __init__(self, model, max_waiting: int = 8):
         self.max_waiting = max_waiting
@@ -133,7 +135,7 @@ class GenerationWorker:
 
 
 def start_run(model, job: Job):
-    """A Generation (n = 1) or a batch of n (engine/batch.py) for the job."""
+    """A Generation (n = 1) or a batch of n (engine/batch.py) for the job. model: a ServableBackend."""
     extra = {}
     if job.top_logprobs is not None and job.top_logprobs > 5:
         extra["top_alternatives"] = job.top_logprobs
@@ -142,25 +144,17 @@ def start_run(model, job: Job):
     if job.constraint is not None:
         extra["constraint"] = job.constraint
     if job.n > 1:
-        from chatgui.engine.batch import generate_batch
-        return generate_batch(model, job.messages, job.settings, job.n, job.cancel, **extra)
+        return model.generate_candidates(job.messages, job.settings, job.n, job.cancel, **extra)
     return model.generate(job.messages, job.settings, job.cancel, **extra)
-
-
-def token_bytes(model, token_id: int, text: str) -> list[int]:
-    if getattr(model, "tok", None) is None:       # a stand-in model (tests): its text is all there is
-        return list(text.encode("utf-8"))
-    from chatgui.engine.token_bytes import model_vocabulary_bytes
-    return list(model_vocabulary_bytes(model)[token_id])
 
 
 def _logprob_record(model, event, k: int | None) -> dict | None:
     """The model's own probabilities for one generated token, as protocol.chat_logprob reads them."""
     if k is None:
         return None
-    text = model.token_text(event.token_id)
-    return {"token": text, "bytes": token_bytes(model, event.token_id, text), "prob": event.prob,
-            "top": [(a.text, token_bytes(model, a.token_id, a.text), a.prob) for a in event.alternatives[:k]]}
+    return {"token": model.token_text(event.token_id), "bytes": list(model.token_bytes(event.token_id)),
+            "prob": event.prob,
+            "top": [(a.text, list(model.token_bytes(a.token_id)), a.prob) for a in event.alternatives[:k]]}
 
 
 def _prompt_logprobs(model, ids: list[int], k: int) -> list[dict]:
@@ -169,8 +163,7 @@ def _prompt_logprobs(model, ids: list[int], k: int) -> list[dict]:
     lp = model.logprobs(ids)
     out = []
     for pos, tid in enumerate(ids):
-        text = model.token_text(tid)
-        entry = {"token": text, "bytes": token_bytes(model, tid, text), "prob": None, "top": None}
+        entry = {"token": model.token_text(tid), "bytes": list(model.token_bytes(tid)), "prob": None, "top": None}
         if pos:
             row = lp[pos - 1]
             entry["prob"] = float(row[tid].exp())

@@ -54,7 +54,6 @@ class Chat:
     updated: float = 0.0      # 0 means "same as created"
     system_prompt: str | None = None
     messages: dict[str, Message] = field(default_factory=dict)   # by id, in creation order
-    settings: dict | None = None                                 # SamplingSettings.to_dict()
     selected: dict[str, str] = field(default_factory=dict)       # parent id (ROOT for top) -> child id
 
     # Where a reply's per-token records come from when they were left on disk at load time
@@ -207,7 +206,7 @@ class Chat:
 
     def to_dict(self) -> dict:
         return {"id": self.id, "title": self.title, "created": self.created, "updated": self.updated,
-                "system_prompt": self.system_prompt, "settings": self.settings,
+                "system_prompt": self.system_prompt,
                 "messages": [m.to_dict() for m in self.messages.values()], "selected": dict(self.selected)}
 
     @classmethod
@@ -216,7 +215,8 @@ class Chat:
 
         Structure (messages, ids, roles, texts, parents) must be right or the chat is refused,
         so that a broken file is kept aside rather than half-loaded and then saved over.
-        Cosmetic fields of the wrong type (title, times, meta, settings, selection) are reset.
+        Cosmetic fields of the wrong type (title, times, meta, selection) are reset. A "settings"
+        field (written by versions before 0.x, never read) is ignored.
         """
         if not isinstance(d, dict):
             raise ChatFormatError("it does not contain a chat")
@@ -237,7 +237,6 @@ class Chat:
             updated=_time_or(d.get("updated"), 0.0),
             system_prompt=d["system_prompt"] if isinstance(d.get("system_prompt"), str) else None,
             messages=messages,
-            settings=d["settings"] if isinstance(d.get("settings"), dict) else None,
         )
         sel = d.get("selected")
         if isinstance(sel, dict):  # keep only choices that still make sense

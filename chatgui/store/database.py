@@ -1,6 +1,6 @@
 """The chat database: one SQLite file (WAL mode) in the data folder.
 
-Tables: `chats` (one row per chat: what the chat list shows plus the chat's settings),
+Tables: `chats` (one row per chat: what the chat list shows, its system prompt),
 `messages` (the tree: parent, the selected child, text, metadata as JSON), `token_records`
 (each reply's per-token records, packed by token_pack, read only when asked for) and
 `message_search` (an FTS5 trigram index over the casefolded message text, kept by triggers;
@@ -41,7 +41,7 @@ CREATE TABLE chats(
     created REAL NOT NULL,
     updated REAL NOT NULL,
     system_prompt TEXT,
-    settings TEXT,                 -- JSON or NULL
+    settings TEXT,                 -- unused, NULL (older versions wrote JSON never read)
     selected_root TEXT,            -- the shown top-level message
     revision INTEGER NOT NULL DEFAULT 0  -- +1 per write: tells a writer its cached rows are stale
 );

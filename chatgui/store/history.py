@@ -63,6 +63,7 @@ class HistoryStore:
         self._local = threading.local()              # one read connection per thread
         self._readers: list[sqlite3.Connection] = []
         self._backup_thread: threading.Thread | None = None
+        self._retired = False                        # see retire()
 
     def take_problems(self) -> list[StoreProblem]:
         """Return the problems not yet taken and forget them (the UI shows each once)."""
@@ -79,6 +80,8 @@ class HistoryStore:
     def _w(self) -> ChatWriter:
         if self._writer is not None:
             return self._writer
+        if self._retired:
+            raise StoreError("The chat database is being replaced.", self.db_path)
         with self._open_lock:
             if self._writer is None:
                 try:
@@ -152,6 +155,12 @@ class HistoryStore:
                 pass
         self._readers.clear()
         self._local = threading.local()
+
+    def retire(self, timeout: float | None = None) -> None:
+        """Close for good: the file is about to be replaced (a backup restored), so a late call
+        from another thread must fail instead of opening, or creating, a database there."""
+        self._retired = True
+        self.close(timeout)
 
     # ---- the chat list, search ---------------------------------------------------------------
 
@@ -294,8 +303,7 @@ class HistoryStore:
             conn.execute("COMMIT")
         title, created, updated, system_prompt, settings, selected_root, revision = head
         chat = Chat(id=chat_id, title=py_text(title), created=created, updated=updated,
-                    system_prompt=py_text(system_prompt) if system_prompt is not None else None,
-                    settings=from_json(settings, {}) or None if settings else None)
+                    system_prompt=py_text(system_prompt) if system_prompt is not None else None)
         if selected_root:
             chat.selected[ROOT] = selected_root
         cache, next_seq = {}, 0

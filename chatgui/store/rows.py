@@ -24,8 +24,7 @@ class Snapshot:
 
     def __init__(self, chat: Chat):
         self.id = chat.id
-        self.head = (chat.title, chat.created, chat.updated, chat.system_prompt,
-                     dict(chat.settings) if isinstance(chat.settings, dict) else None)
+        self.head = (chat.title, chat.created, chat.updated, chat.system_prompt)
         self.selected = dict(chat.selected)
         rows = []
         for m in chat.messages.values():
@@ -36,14 +35,14 @@ class Snapshot:
         self.rows = rows
 
     def chat(self) -> Chat:
-        title, created, updated, system_prompt, settings = self.head
+        title, created, updated, system_prompt = self.head
         messages = {}
         for mid, role, content, mcreated, parent, meta, n in self.rows:
             if n >= 0:
                 meta[TOKENS_KEY] = meta[TOKENS_KEY][:n]
             messages[mid] = Message(mid, role, content, mcreated, parent, meta)
         return Chat(id=self.id, title=title, created=created, updated=updated, system_prompt=system_prompt,
-                    messages=messages, settings=settings, selected=self.selected)
+                    messages=messages, selected=self.selected)
 
 
 def snapshot(chat: Chat) -> Snapshot:
@@ -110,6 +109,7 @@ def message_signature(m: Message, selected_child: str | None) -> tuple:
 
 
 def chat_row(chat: Chat) -> tuple:
-    """(title, list_title, created, updated, system_prompt, settings, selected_root)."""
+    """(title, list_title, created, updated, system_prompt, settings, selected_root). The settings
+    column is no longer used (always NULL; older versions wrote unused sampling settings there)."""
     return (chat.title, chat.title or chat.title_from_first_message(), chat.created, chat.updated,
-            chat.system_prompt, to_json(chat.settings, "chat settings"), chat.selected.get(ROOT))
+            chat.system_prompt, None, chat.selected.get(ROOT))

@@ -59,6 +59,9 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._dock_gave_way = False      # the settings panel was hidden to leave the chat its room
         self._dock_width = 300           # its width before that
+        # Made last: Qt's resize and move events come while the window is being built.
+        self.autosave: SettingsAutosave | None = None
+        self.explain: ExplainController | None = None
 
         self._build()
         self.library = ChatLibrary(self.store, self.notices, self.status, setting_problems)
@@ -75,7 +78,12 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.panel.models_requested.connect(self.open_models)
-        self.explain = ExplainController(self)   # token view, inspector, branch, replay, compare
+        # token view, inspector, branch, replay, compare
+        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.models,
+                                         panel=self.panel, view=self.view, input_bar=self.input_bar,
+                                         notices=self.notices, status=self.status, settings=self.settings,
+                                         current_chat=lambda: self.current, save_chat=self.save_chat,
+                                         show_current=self.show_current)
         self.theme_menu = ThemeMenu(self, self.view_menu)
         self.view_menu.addMenu(self.theme_menu)
         self.language_menu = build_language_menu(self, self.view_menu)   # last in View
@@ -210,12 +218,12 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event):   # noqa: N802 (Qt override)
         super().resizeEvent(event)
         self._fit_side_panels()
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()
 
     def moveEvent(self, event):   # noqa: N802 (Qt override)
         super().moveEvent(event)
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()
 
     def _fit_side_panels(self) -> None:
@@ -231,7 +239,7 @@ class MainWindow(QMainWindow):
             list_width = max(MIN_LIST_WIDTH, list_width - (MIN_CHAT_WIDTH - room))
             self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
             room = self.width() - list_width - panel_width - 16
-        inspector = self.explain.dock if hasattr(self, "explain") else None
+        inspector = self.explain.dock if self.explain is not None else None
         if (inspector is not None and inspector.isVisible() and not inspector.isFloating()
                 and inspector not in self.tabifiedDockWidgets(panel)):
             room -= inspector.width()
@@ -310,11 +318,11 @@ class MainWindow(QMainWindow):
         self.refresh_chat_list()
         self._count_context()
         self.explain.chat_shown()
-        if hasattr(self, "autosave"):
+        if self.autosave is not None:
             self.autosave.schedule()   # the open chat is reopened after a crash too
 
     def refresh_chat_list(self) -> None:
-        query = self.chat_list.search.text().strip()
+        query = self.chat_list.search_query()
         _request, searched, matching = self._search
         if query and searched != query:
             return   # the search for it runs: the list changes when it is done
@@ -463,7 +471,7 @@ class MainWindow(QMainWindow):
         self.notices.show_notice("repeating", text, "info", actions)
 
     def _use_random_seed(self) -> None:
-        self.panel.random_seed.setChecked(True)
+        self.panel.use_random_seed()
         self.notices.remove("repeating")
 
     def edit_and_resend(self, user_id: str, text: str) -> None:

@@ -19,6 +19,7 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
+from chatgui.common.errors import WordedError
 from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, candidates_job, reply_job
 from chatgui.common.types import SamplingSettings
@@ -51,12 +52,6 @@ def model_mismatch_text(loaded_name: str, loaded_sha256: str, wanted_sha256: str
                      "one loaded now ({name}, sha256 {loaded}…), so replaying it would not give the same answer. "
                      "Load the model file it was made with to replay it.").format(
                          wanted=wanted_sha256[:12], name=loaded_name, loaded=loaded_sha256[:12])
-
-
-def _is_remote_error(error: BaseException) -> bool:
-    # Not imported up front: the remote backend (httpx) loads only when it is used.
-    errors = sys.modules.get("chatgui.remote.errors")
-    return errors is not None and isinstance(error, errors.RemoteError)
 
 
 class _Refused(Exception):
@@ -272,7 +267,7 @@ class EngineWorker(QObject):
             return error.kind, str(error)
         if isinstance(error, (NoBackend, ShuttingDown)):
             return "no_model", self.tr("No model is loaded. Choose a model file in the settings.")
-        if _is_remote_error(error):   # network, 401/404/429/5xx, malformed stream: already a sentence
+        if isinstance(error, WordedError):   # a server's 401/404/429/5xx, network, malformed stream
             return "error", str(error)
         if isinstance(error, PromptTooLongError):
             return "prompt_too_long", str(error)

@@ -144,6 +144,10 @@ class ChatListPanel(QWidget):
         if item is not None:
             self.list.editItem(item)
 
+    def search_query(self) -> str:
+        """What is typed in the search box, trimmed ("" shows every chat)."""
+        return self.search.text().strip()
+
     def focus_search(self) -> None:
         self.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search.selectAll()

@@ -130,7 +130,7 @@ class HistoryActions:
         if notice is not None:
             notice.setEnabled(False)   # one restore at a time
         self._restoring = True
-        self.jobs.run(lambda: (old.close(), restore_backup(folder, backup)),
+        self.jobs.run(lambda: (old.retire(), restore_backup(folder, backup)),
                       lambda _result, error: self._restored(backup, error))
 
     def _restored(self, backup: Path, error) -> None:

@@ -232,10 +232,14 @@ class MessageWidget(QFrame):
 
     def show_streamed(self, text: str) -> None:
         """The reply so far: starts streaming into this widget if it was not yet."""
-        if self.body.streaming:
+        if self.is_streaming():
             self.stream_text(text)
         else:
             self.begin_stream(text)
+
+    def is_streaming(self) -> bool:
+        """A reply being written into this widget (questions never stream)."""
+        return isinstance(self.body, MarkdownBody) and self.body.streaming
 
     def last_render_seconds(self) -> float:
         return self.body.last_render_seconds
@@ -283,7 +287,7 @@ class MessageWidget(QFrame):
             parts.append(self.tr("replay"))
         if meta.get("finish_reason") == "cancelled":
             parts.append(self.tr("stopped"))
-        elif meta.get("partial") and not getattr(self.body, "streaming", False):
+        elif meta.get("partial") and not self.is_streaming():
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):
             parts.append(self.tr("failed"))
@@ -335,7 +339,7 @@ class MessageWidget(QFrame):
         if self.role != "assistant":
             return
         tokens = self._token_data()
-        show = self.token_view and bool(tokens) and not self.body.streaming
+        show = self.token_view and bool(tokens) and not self.is_streaming()
         if show:
             if self.token_body is None:
                 self.token_body = TokenBody(self)

@@ -1,8 +1,8 @@
 """See inside the model: token view, branch from a token, sampling inspector, replay, compare.
 
 ExplainController adds these to the main window (menus, the inspector dock, the handlers of the
-message widgets' Replay button and token popup); the window only creates it and tells it when
-another chat is shown.
+message widgets' Replay button and token popup); the window creates it with what it uses and
+tells it when another chat is shown.
 
 - Token view (View > Token view): replies drawn token by token, tinted by probability
   (token_view.py); a token's popup lists its alternatives.
@@ -18,6 +18,7 @@ another chat is shown.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
@@ -51,46 +52,60 @@ def first_difference(a: str, b: str) -> int:
 
 
 class ExplainController(QObject):
-    def __init__(self, window):
-        super().__init__(window)
-        self.window = window
+    """Given explicitly what it uses: `host`, the main window as a QMainWindow (its menu bar and
+    dock area, nothing of its own); the engine client, the reply and model controllers; the
+    settings panel (a dock, and the sampling settings), the conversation view, the input bar,
+    the notice area, the status bar and the app settings; and three callables for the chat on
+    screen: current_chat() -> Chat | None, save_chat(chat), show_current()."""
+
+    def __init__(self, host, *, engine, replies, models, panel, view, input_bar, notices, status, settings,
+                 current_chat: Callable[[], Chat | None], save_chat: Callable[[Chat], object],
+                 show_current: Callable[[], None]):
+        super().__init__(host)
+        self.host, self.engine, self.replies, self.models = host, engine, replies, models
+        self.panel, self.view, self.input_bar = panel, view, input_bar
+        self.notices, self.status, self.settings = notices, status, settings
+        self.current_chat, self.save_chat, self.show_current = current_chat, save_chat, show_current
         self.hashes: dict[str, str] = {}                  # model path -> sha256 (as the worker reports)
         self._replays: list[tuple[Chat, str, str]] = []   # (chat, replay id, original id) being written
         self.compare_dialog: CompareDialog | None = None
-        self.inspector = SamplingInspector(window.engine, window.sampling_for_reply, self)
+        self.inspector = SamplingInspector(engine, self.sampling, self)
         self.dock = self.inspector.dock
-        window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
+        host.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         # A tab beside the settings: opening it never takes room from the conversation.
-        window.tabifyDockWidget(window.panel, self.dock)
+        host.tabifyDockWidget(panel, self.dock)
         self.dock.hide()
         self._panel_width: int | None = None   # the settings panel's width while the inspector was closed
-        window.panel.installEventFilter(self)
+        panel.installEventFilter(self)
         self.dock.visibilityChanged.connect(self._on_dock_visibility)
         self._build_menus()
-        view = window.view
-        view.set_token_view(window.settings.show_token_view)
+        view.set_token_view(settings.show_token_view)
         view.replay_requested.connect(self.replay)
         view.branch_requested.connect(self.branch)
         view.inspect_requested.connect(self.inspect_token)
-        window.engine.worker.model_hashed.connect(self._on_model_hashed)
-        window.replies.busy_changed.connect(self._on_busy_changed)
-        window.replies.finished.connect(lambda _meta: self._check_replays())
-        window.panel.sampling_changed.connect(self.inspector.schedule)
-        window.models.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
-        window.panel.system_prompt_edited.connect(lambda _text: self.inspector.schedule())
+        engine.worker.model_hashed.connect(self._on_model_hashed)
+        replies.busy_changed.connect(self._on_busy_changed)
+        replies.finished.connect(lambda _meta: self._check_replays())
+        panel.sampling_changed.connect(self.inspector.schedule)
+        models.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
+        panel.system_prompt_edited.connect(lambda _text: self.inspector.schedule())
+
+    def sampling(self) -> dict:
+        """The settings a reply started now would use."""
+        return self.panel.sampling().to_dict()
 
     def _menu(self, name: str, title: str):
         """The window's menu of that object name ("viewMenu": its title may be translated)."""
-        menu = self.window.menuBar().findChild(QMenu, name)
-        return menu if menu is not None else self.window.menuBar().addMenu(title)
+        menu = self.host.menuBar().findChild(QMenu, name)
+        return menu if menu is not None else self.host.menuBar().addMenu(title)
 
     def _build_menus(self) -> None:
-        w = self.window
+        w = self.host
         view_menu = self._menu("viewMenu", self.tr("&View"))
         self.token_view_action = QAction(self.tr("&Token view"), w, checkable=True)
         self.token_view_action.setShortcut(QKeySequence("Ctrl+Shift+T"))
         self.token_view_action.setToolTip(self.tr("Colour each token of a reply by the probability it was drawn with"))
-        self.token_view_action.setChecked(w.settings.show_token_view)
+        self.token_view_action.setChecked(self.settings.show_token_view)
         self.token_view_action.toggled.connect(self.set_token_view)
         view_menu.addAction(self.token_view_action)
         w.addAction(self.token_view_action)
@@ -109,7 +124,7 @@ class ExplainController(QObject):
 
     # -- the window's news -----------------------------------------------------------------
     def chat_shown(self) -> None:
-        self.inspector.set_chat(self.window.current)
+        self.inspector.set_chat(self.current_chat())
 
     def _on_busy_changed(self, busy: bool) -> None:
         self.compare_action.setEnabled(not busy)
@@ -119,9 +134,9 @@ class ExplainController(QObject):
         self.hashes[path] = sha256
 
     def eventFilter(self, watched, event):   # noqa: N802 (Qt override)
-        if (watched is self.window.panel and event.type() == QEvent.Type.Resize and self.dock.isHidden()
-                and self.window.isVisible()):
-            self._panel_width = self.window.panel.width()
+        if (watched is self.panel and event.type() == QEvent.Type.Resize and self.dock.isHidden()
+                and self.host.isVisible()):
+            self._panel_width = self.panel.width()
         return False
 
     def _on_dock_visibility(self, _visible: bool) -> None:
@@ -130,7 +145,7 @@ class ExplainController(QObject):
         QTimer.singleShot(0, self._fit_docks)
 
     def _fit_docks(self) -> None:
-        w, panel = self.window, self.window.panel
+        w, panel = self.host, self.panel
         if self.dock.isVisible() and self.dock in w.tabifiedDockWidgets(panel):
             self.dock.raise_()   # the tab just opened is the one shown
             return
@@ -145,24 +160,24 @@ class ExplainController(QObject):
 
     # -- token view ------------------------------------------------------------------------
     def set_token_view(self, on: bool) -> None:
-        self.window.settings.show_token_view = bool(on)   # saved with the other settings
-        self.window.view.set_token_view(on)
+        self.settings.show_token_view = bool(on)   # saved with the other settings
+        self.view.set_token_view(on)
         if self.token_view_action.isChecked() != bool(on):
             self.token_view_action.setChecked(bool(on))
 
     def inspect_token(self, message_id: str, index: int) -> None:
-        if self.window.current is not None:
+        chat = self.current_chat()
+        if chat is not None:
             self.dock.show()
             self.dock.raise_()
-            self.inspector.inspect_token(self.window.current, message_id, index)
+            self.inspector.inspect_token(chat, message_id, index)
 
     # -- branch from a token ---------------------------------------------------------------
     def branch(self, message_id: str, index: int, token_id: int) -> str | None:
         """Write the reply again from token `index` on, starting with `token_id`; returns the new
         candidate's id. The current sampling settings apply (as for Regenerate)."""
-        w = self.window
-        chat = w.current
-        if w.replies.busy or chat is None or message_id not in chat.messages:
+        chat = self.current_chat()
+        if self.replies.busy or chat is None or message_id not in chat.messages:
             return None
         message = chat.messages[message_id]
         tokens = chat.token_data(message_id)
@@ -171,24 +186,22 @@ class ExplainController(QObject):
         prefix = [dict(t) for t in tokens[:index]] + [forced_record(tokens[index], token_id)]
         meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
                 "reply_prefix_ids": [int(t["id"]) for t in prefix]}
-        return self._start(chat, message.parent_id, w.sampling_for_reply(), meta, prefix)
+        return self._start(chat, message.parent_id, self.sampling(), meta, prefix)
 
     def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
-        w = self.window
-        w.notices.remove("reply-error")
-        w.notices.remove("replay")
-        reply_id = w.replies.start(chat, parent_id, sampling, meta=meta, prefix_tokens=prefix, **options)
-        w.save_chat(chat)
-        w.show_current()
+        self.notices.remove("reply-error")
+        self.notices.remove("replay")
+        reply_id = self.replies.start(chat, parent_id, sampling, meta=meta, prefix_tokens=prefix, **options)
+        self.save_chat(chat)
+        self.show_current()
         return reply_id
 
     # -- replay ----------------------------------------------------------------------------
     def replay(self, message_id: str) -> str | None:
         """Write this reply again with its recorded settings, seed, reply prefix and model file.
         Returns the new candidate's id, or None with a notice saying why not."""
-        w = self.window
-        chat = w.current
-        if w.replies.busy or chat is None or message_id not in chat.messages:
+        chat = self.current_chat()
+        if self.replies.busy or chat is None or message_id not in chat.messages:
             return None
         message = chat.messages[message_id]
         meta = message.meta
@@ -196,7 +209,7 @@ class ExplainController(QObject):
         if message.parent_id is None or not isinstance(sampling, dict) or not isinstance(seed, int):
             self._notice(self.tr("This reply has no recorded settings and seed, so it cannot be replayed."))
             return None
-        loaded = w.models.loaded
+        loaded = self.models.loaded
         if loaded is None:
             self._notice(self.tr("No model is loaded: load the model this reply was made with to replay it."))
             return None
@@ -235,7 +248,7 @@ class ExplainController(QObject):
             notes.append(self.tr("It was made on {made} and is replayed on {now}, so the text may differ.").format(
                 made=made.device, now=loaded.device))
         if notes:
-            w.status.showMessage(self.tr("Replaying. {notes}").format(notes=" ".join(notes)), 8000)
+            self.status.showMessage(self.tr("Replaying. {notes}").format(notes=" ".join(notes)), 8000)
         return reply_id
 
     def _mismatch_notice(self, meta: dict, loaded: ModelInfo, have: str) -> None:
@@ -251,13 +264,13 @@ class ExplainController(QObject):
             sentences.append(self.tr("The file {path} has changed since the reply was made.").format(path=path))
         elif path and Path(path).is_file():
             sentences.append(self.tr("Load {name} to replay it.").format(name=Path(path).name))
-            actions.append((self.tr("Load {name}").format(name=Path(path).name), lambda: self.window.models.load(path)))
+            actions.append((self.tr("Load {name}").format(name=Path(path).name), lambda: self.models.load(path)))
         elif path:
             sentences.append(self.tr("That file ({path}) is no longer there.").format(path=path))
-        self.window.notices.show_notice("replay", " ".join(sentences), "warning", actions)
+        self.notices.show_notice("replay", " ".join(sentences), "warning", actions)
 
     def _notice(self, text: str) -> None:
-        self.window.notices.show_notice("replay", text, "warning")
+        self.notices.show_notice("replay", text, "warning")
 
     def _check_replays(self) -> None:
         """Say whether each finished replay matches its original."""
@@ -274,12 +287,12 @@ class ExplainController(QObject):
                 continue
             same = reply.content == original.content
             reply.meta["replay_identical"] = same
-            self.window.save_chat(chat)
+            self.save_chat(chat)
             if same:
-                self.window.status.showMessage(self.tr("Replay: identical to the original reply."), 8000)
+                self.status.showMessage(self.tr("Replay: identical to the original reply."), 8000)
             else:
                 at = first_difference(reply.content, original.content)
-                self.window.notices.show_notice(
+                self.notices.show_notice(
                     "replay", self.tr("The replay differs from the original reply from character {number} on. The "
                                       "device, the context length or the chat before it may have changed.").format(
                                           number=at + 1), "info")
@@ -289,11 +302,10 @@ class ExplainController(QObject):
     def open_compare(self, presets: tuple[str, str] | None = None) -> CompareDialog | None:
         """Compare two presets on the next reply: to the text in the input box (a new question),
         else to the last question of the chat (as new candidates of its reply)."""
-        w = self.window
-        chat = w.current
-        if w.replies.busy or chat is None:
+        chat = self.current_chat()
+        if self.replies.busy or chat is None:
             return None
-        question = w.input_bar.text().strip()
+        question = self.input_bar.text().strip()
         path = chat.active_path()
         if question:
             messages = chat.to_messages_for_model() + [{"role": "user", "content": question}]
@@ -301,13 +313,13 @@ class ExplainController(QObject):
         else:
             last_user = next((m for m in reversed(path) if m.role == "user"), None)
             if last_user is None:
-                w.status.showMessage(self.tr("Type a question first: Compare writes its answer with two presets."),
-                                     5000)
+                self.status.showMessage(self.tr("Type a question first: Compare writes its answer with two "
+                                                "presets."), 5000)
                 return None
             question, parent = last_user.content, last_user.id
             messages = chat.to_messages_for_model(upto=parent)
-        dialog = CompareDialog(w.engine, messages, w.sampling_for_reply(), question,
-                               **({"presets": presets} if presets else {}), parent=w)
+        dialog = CompareDialog(self.engine, messages, self.sampling(), question,
+                               **({"presets": presets} if presets else {}), parent=self.host)
         dialog.keep_requested.connect(lambda results: self._keep_compared(chat, parent, question, results))
         dialog.finished.connect(dialog.deleteLater)
         self.compare_dialog = dialog
@@ -316,14 +328,13 @@ class ExplainController(QObject):
         return dialog
 
     def _keep_compared(self, chat: Chat, parent_id: str | None, question: str, results: list) -> None:
-        w = self.window
         if parent_id is None or parent_id not in chat.messages:
             user = chat.append("user", question)
             parent_id = user.id
             if not chat.title:
                 chat.title = chat.title_from_first_message()
-            if chat is w.current:
-                w.input_bar.clear()
+            if chat is self.current_chat():
+                self.input_bar.clear()
         kept = []
         for result in results:
             meta = dict(result["meta"])
@@ -332,6 +343,6 @@ class ExplainController(QObject):
             kept.append(chat.add_message(parent_id, "assistant", result["text"], meta))
         if kept:
             chat.select(kept[0].id)
-        w.save_chat(chat)
-        if chat is w.current:
-            w.show_current()
+        self.save_chat(chat)
+        if chat is self.current_chat():
+            self.show_current()

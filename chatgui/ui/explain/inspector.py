@@ -239,6 +239,21 @@ class InspectorDock(QDockWidget):
         self.chart.set_rows(data["rows"], s, data.get("chosen_id"))
         self.message_label.setText("")
 
+    def show_position(self, description: str, inspecting_a_token: bool) -> None:
+        """What is being inspected; Back is offered while it is a token of a reply."""
+        self.position_label.setText(description)
+        self.back_button.setVisible(inspecting_a_token)
+
+    def show_nothing(self, why: str) -> None:
+        """Nothing to inspect (yet): say why, clear the numbers."""
+        self.show_position(why, False)
+        self.summary_label.setText("")
+        self.chart.set_rows([], {})
+
+    def show_message(self, text: str) -> None:
+        """A line under the chart: waiting, or why the numbers could not be computed."""
+        self.message_label.setText(text)
+
 
 class SamplingInspector(QObject):
     """Decides what to inspect, asks the engine thread, and shows the answer in the dock."""
@@ -321,16 +336,12 @@ class SamplingInspector(QObject):
         if not self.dock.isVisible():
             return None
         position = self.position()
-        self.dock.back_button.setVisible(self.target is not None)
         if position is None:
-            self.dock.position_label.setText(self.tr("Send a message: the inspector then shows how the next token "
-                                                     "is chosen."))
-            self.dock.summary_label.setText("")
-            self.dock.chart.set_rows([], {})
+            self.dock.show_nothing(self.tr("Send a message: the inspector then shows how the next token is chosen."))
             return None
-        self.dock.position_label.setText(position["description"])
+        self.dock.show_position(position["description"], self.target is not None)
         if self.busy:
-            self.dock.message_label.setText(self.tr("Waiting for the reply to finish…"))
+            self.dock.show_message(self.tr("Waiting for the reply to finish…"))
             return None
         self._next_id += 1
         self.request_id = self._next_id
@@ -350,4 +361,4 @@ class SamplingInspector(QObject):
 
     def _on_failed(self, request_id: int, message: str) -> None:
         if request_id == self.request_id:
-            self.dock.message_label.setText(message)
+            self.dock.show_message(message)

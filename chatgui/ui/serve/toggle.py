@@ -1,9 +1,9 @@
 """"Serve this model on 127.0.0.1:PORT": the app's local model behind the OpenAI chat API, for
 other programs on this machine (any OpenAI client, another chatgui).
 
-The server gets a model of its own: `start_server(lambda: load_model(path, device="cpu"))`,
-loaded on a background thread. That costs memory (a second copy of the model: for the default
-SmolLM2-135M Q4_1 about 0.2 GB more) but keeps the server and the app's own replies
+The server gets a model of its own, `load_model(path, device="cpu")`, loaded by a job of the
+LocalServer's runner (why not the app's runner: see LocalServer). That costs memory (a second
+copy of the model: for the default SmolLM2-135M Q4_1 about 0.2 GB more) but keeps the server and the app's own replies
 independent: neither waits for the other, and the app can change its device or talk to a remote
 server meanwhile. Loading another model file stops the server (turn it on again to serve the new
 one). It listens on 127.0.0.1 only, so nothing outside this computer can reach it.
@@ -11,13 +11,13 @@ one). It listens on 127.0.0.1 only, so nothing outside this computer can reach i
 from __future__ import annotations
 
 import errno
-import threading
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox,
                                QVBoxLayout)
 
+from chatgui.common.runner import ModelRunner, ShuttingDown
 from chatgui.models.naming import display_name
 from chatgui.ui.common.i18n import translate
 
@@ -84,17 +84,24 @@ class ServeGroup(QGroupBox):
 
 
 class LocalServer(QObject):
-    """start_server(...) off the GUI thread; `state_changed` says how it went."""
+    """Starts and stops the server as jobs of a ModelRunner of its own (`chatgui-serve`), one at
+    a time, in order: a stop has freed the port before the next start binds it, and a slow
+    model load never holds up the GUI. `state_changed` says how it went.
+
+    Why not the app's own runner (the one EngineClient owns): the app may chat with this very
+    server (Remote backend at this URL). Its reply job then holds the app's runner while it
+    waits for the server's answer; a server needing that runner would wait for it: a deadlock.
+    So the server also has its own model copy, on its own runner (server/worker.py)."""
     state_changed = Signal(str, str, str)    # "starting" | "on" | "off" | "error", a sentence, the URL
     _start_done = Signal(int, object, str)   # generation, ServerHandle or None, error
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.handle = None
+        self.handle = None                    # GUI thread only
         self.path: str | None = None          # the model file being served (or loading)
-        self._generation = 0                  # bumped by stop(): a start still under way is dropped
-        self._lock = threading.Lock()
-        self._stopping: threading.Thread | None = None
+        self._generation = 0                  # bumped by stop() on the GUI thread: a start under way is dropped
+        self._runner = ModelRunner("chatgui-serve")
+        self._stopping: list = []             # handles whose stop job has not run yet
         self._start_done.connect(self._on_start_done)
 
     @property
@@ -107,28 +114,35 @@ class LocalServer(QObject):
         generation = self._generation
         self.state_changed.emit("starting", self.tr("Loading {name} for the server…").format(name=display_name(path)),
                                 "")
-        threading.Thread(target=self._start, args=(generation, path, port, self._stopping),
-                         name="chatgui-serve-start", daemon=True).start()
+        self._runner.submit(lambda _job: self._start(generation, path, port))
 
     def stop(self, wait: bool = False, reason: str = "", announce: bool = True) -> None:
-        with self._lock:
-            self._generation += 1
-            handle, self.handle = self.handle, None
-        if handle is not None:
-            if wait:
-                handle.stop(STOP_WAIT_S)
-            else:
-                self._stopping = threading.Thread(target=handle.stop, args=(STOP_WAIT_S,),
-                                                  name="chatgui-serve-stop", daemon=True)
-                self._stopping.start()
+        """wait: stop it here and now, and end the runner (the window is closing)."""
+        self._generation += 1
+        handle, self.handle = self.handle, None
+        if wait:
+            for pending in [handle, *self._stopping]:
+                if pending is not None:
+                    pending.stop(STOP_WAIT_S)    # (a handle stops safely twice)
+            self._runner.close(timeout=0)   # a start still loading stops its server when done (stale)
+        elif handle is not None:
+            self._stop_later(handle)
         self.path = None
         if announce:
             self.state_changed.emit("off", reason, "")
 
-    # -- the background thread -------------------------------------------------------------
-    def _start(self, generation: int, path: str, port: int, previous: threading.Thread | None) -> None:
-        if previous is not None:
-            previous.join(STOP_WAIT_S + 1)   # the port of the server being stopped is free again
+    def _stop_later(self, handle) -> None:
+        def stop(_job) -> None:
+            handle.stop(STOP_WAIT_S)
+            self._stopping.remove(handle)
+        self._stopping.append(handle)
+        try:
+            self._runner.submit(stop)
+        except ShuttingDown:
+            stop(None)
+
+    # -- on the runner thread ----------------------------------------------------------------
+    def _start(self, generation: int, path: str, port: int) -> None:
         handle, error = None, ""
         try:
             from chatgui.engine import load_model
@@ -137,7 +151,6 @@ class LocalServer(QObject):
             from chatgui.server.runner import bind_socket
             if port:
                 bind_socket(HOST, port).close()   # a port in use is found before the model is loaded
-            from chatgui.models.naming import display_name
             model = load_model(path, device="cpu")
             model.name = display_name(path)
             handle = start_server(model, host=HOST, port=port)
@@ -157,10 +170,10 @@ class LocalServer(QObject):
         except Exception as e:   # noqa: BLE001 - must reach the user
             error = translate("LocalServer", "Cannot serve the model: {error}").format(
                 error=f"{type(e).__name__}: {e}")
-        with self._lock:
-            stale = generation != self._generation
-        if stale:   # turned off (or the window closed) while it was starting
-            if handle is not None:
+        # An int read here, written on the GUI thread: a stale read only delays the stop until
+        # _on_start_done, which decides on the GUI thread.
+        if generation != self._generation or self._runner.closing.is_set():
+            if handle is not None:       # turned off (or the window closed) while it was starting
                 handle.stop(STOP_WAIT_S)
             return
         try:
@@ -169,19 +182,17 @@ class LocalServer(QObject):
             if handle is not None:
                 handle.stop(STOP_WAIT_S)
 
+    # -- back on the GUI thread ----------------------------------------------------------------
     def _on_start_done(self, generation: int, handle, error: str) -> None:
-        with self._lock:
-            current = generation == self._generation
-            if current and handle is not None:
-                self.handle = handle
-        if not current:
+        if generation != self._generation:
             if handle is not None:
-                threading.Thread(target=handle.stop, args=(STOP_WAIT_S,), daemon=True).start()
+                self._stop_later(handle)
             return
         if handle is None:
             self.path = None
             self.state_changed.emit("error", error, "")
         else:
+            self.handle = handle
             self.state_changed.emit("on", self.tr("Serving “{name}” to programs on this computer (it has its own "
                                                   "copy of the model, on the CPU).").format(name=handle.model_name),
                                     handle.url)

@@ -330,6 +330,9 @@ class SettingsPanel(QDockWidget):
     def uses_random_seed(self) -> bool:
         return self.random_seed.isChecked()
 
+    def use_random_seed(self) -> None:
+        self.random_seed.setChecked(True)
+
     def set_sampling(self, s: SamplingSettings, random_seed: bool) -> None:
         self._updating = True
         try:

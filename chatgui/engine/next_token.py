@@ -1,0 +1,74 @@
+"""The sampling inspector's numbers: how the next token at a position is chosen. No Qt.
+
+`NextTokenExplainer.explain` computes the raw next-token logits of a position (the end of a
+conversation, or a token of a reply) once, caches them by (messages, reply prefix), and runs
+sampling.explain_sampling on them for the settings asked about: moving a slider re-runs only
+the filters. A ChatModel has one (`ChatModel.explain_next_token`); it runs on the model's
+runner thread like any other use of the model. The result is plain data the UI formats:
+
+    {"rows": [{"id", "text", "rank", "raw", "penalized", "temp", "top_k", "top_p", "min_p",
+               "final"}, ...], "survivors", "vocab", "sampling", "prompt_tokens", "chosen_id",
+     "shown_final_mass", "computed_logits" (False when the cached logits were used)}
+"""
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+
+import torch
+
+from chatgui.common.types import SamplingSettings
+
+from .sampling import explain_sampling, logits_to_probs
+
+TOP_N = 30
+CACHE_SIZE = 16
+MAX_RANK_FOR_CHOSEN = 2000   # a chosen token further down than this is not looked up
+
+
+class NextTokenExplainer:
+    def __init__(self, model):
+        self.model = model
+        self._cache: OrderedDict = OrderedDict()    # key -> (logits, prompt ids + prefix)
+
+    def explain(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None, chosen_id: int | None = None,
+                top_n: int = TOP_N) -> dict:
+        """The top_n most likely tokens after messages (+ prefix_ids), each through every sampling
+        stage of `sampling` (a SamplingSettings dict); chosen_id is added if it is not among them."""
+        model = self.model
+        prefix = [int(t) for t in prefix_ids or ()]
+        logits, history, computed = self._logits(messages, prefix)
+        settings = SamplingSettings.from_dict(sampling or {})
+        recent = history[-settings.repeat_last_n:] if settings.repeat_last_n > 0 else []
+        stages = explain_sampling(logits, settings, recent, top_n=top_n)
+        final = logits_to_probs(logits, settings, recent)
+        rows = [_row(model, rank, st) for rank, st in enumerate(stages, 1)]
+        if chosen_id is not None and all(r["id"] != chosen_id for r in rows):
+            raw = torch.softmax(logits.float(), -1)
+            rank = int((raw > raw[int(chosen_id)]).sum()) + 1
+            if rank <= MAX_RANK_FOR_CHOSEN:
+                more = explain_sampling(logits, settings, recent, top_n=rank + 5)
+                rows += [_row(model, r, st) for r, st in enumerate(more, 1) if st.token_id == chosen_id][:1]
+        return {"rows": rows, "survivors": int((final > 0).sum()), "vocab": int(logits.numel()),
+                "sampling": settings.to_dict(), "prompt_tokens": len(history), "chosen_id": chosen_id,
+                "shown_final_mass": float(sum(r["final"] for r in rows)), "computed_logits": computed}
+
+    def _logits(self, messages: list[dict], prefix: list[int]):
+        key = (json.dumps(messages, sort_keys=True, ensure_ascii=False), tuple(prefix))
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            return entry[0], entry[1], False
+        ids, _dropped = self.model.fit_prompt(messages, 1 + len(prefix))
+        logits = self.model.next_token_logits(messages, prefix)
+        history = list(ids) + prefix
+        self._cache[key] = (logits, history)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        return logits, history, True
+
+
+def _row(model, rank: int, st) -> dict:
+    return {"id": st.token_id, "text": model.token_text(st.token_id), "rank": rank, "raw": st.raw_prob,
+            "penalized": st.penalized_prob, "temp": st.temp_prob, "top_k": st.kept_top_k, "top_p": st.kept_top_p,
+            "min_p": st.kept_min_p, "final": st.final_prob}
