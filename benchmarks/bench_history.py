@@ -1,6 +1,6 @@
 """Chat history at scale: the database with 2,000 chats x 20 turns and one 500-turn chat with
-per-token records, built through the app's own classes (Chat, HistoryStore, the UI's
-token_record), then timed the way the UI uses it.
+per-token records, built through the app's own classes (Chat, HistoryStore, the engine
+client's TokenRecord), then timed the way the UI uses it.
 
     python benchmarks/bench_history.py [--chats 2000] [--turns 20] [--long-turns 500]
                                        [--reply-tokens 400] [--model PATH] [--folder DIR]
@@ -45,8 +45,11 @@ WORDS = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in
 
 
 def token_record_fn():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from chatgui.ui.worker import token_record  # the app's own record of a streamed token
+    """The app's own record of a streamed token, as the engine client stores it."""
+    from chatgui.common.records import TokenRecord
+
+    def token_record(event) -> dict:
+        return TokenRecord.from_event(event).to_dict()
     return token_record
 
 
@@ -258,7 +261,7 @@ def main() -> None:
     ap.add_argument("--folder", default=None, help="data folder to build in (default: a temporary one)")
     args = ap.parse_args()
     if args.model is None:
-        from chatgui.engine.default_model import default_model_path
+        from chatgui.models.default_model import default_model_path
         found = default_model_path(fetch=False)
         args.model = str(found) if found and Path(found).is_file() else None
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-history-"))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.records import TokenRecord
 from chatgui.common.types import SamplingSettings
 from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
                            atomic_write_text, export_json, export_markdown, load_settings, save_settings)
@@ -223,7 +224,7 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
     chat = make_chat(2, title="Round trip")
     chat.settings = SamplingSettings(temperature=0.3, stop=("###",)).to_dict()
     user = chat.active_path()[-2]
-    token_data = [{"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]]}]
+    token_data = [TokenRecord(5, "Hé", 0.5, ((5, "Hé", 0.5), (7, "你", 0.25)))]
     alt = chat.add_message(user.id, "assistant", "другой ответ 🙂",
                            meta={"token_data": token_data, "model_sha256": "ab" * 32, "seed": 42})
     chat.select(chat.siblings(alt.id)[0].id)
@@ -239,7 +240,7 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
 def test_token_records_load_lazily_and_survive_a_save_without_them(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
-    tokens = [{"id": i, "t": f"t{i}", "p": 0.5, "alts": [[i, f"t{i}", 0.5]]} for i in range(50)]
+    tokens = [TokenRecord(i, f"t{i}", 0.5, ((i, f"t{i}", 0.5),), 0.25, ((i, f"t{i}", 0.25),)) for i in range(50)]
     chat.update_content(reply.id, reply.content, {"token_data": tokens})
     store.save(chat)
     light = HistoryStore(store.folder).load(chat.id, tokens=False)
@@ -296,7 +297,7 @@ def test_streamed_update_writes_one_message_row(store):
     store.save(chat)
     statements = traced(store)
     for i in range(1, 4):
-        chat.update_content(reply.id, "streamed text " * i, {"token_data": [{"id": t} for t in range(i)]})
+        chat.update_content(reply.id, "streamed text " * i, {"token_data": [TokenRecord(t, "", 0.5) for t in range(i)]})
         store.save_async(chat)
         store.flush()
     message_writes = {s for s in statements if s.startswith(("INSERT INTO messages", "UPDATE messages",
@@ -480,16 +481,16 @@ def test_settings_sampling_not_a_dict_falls_back(dirs):
 def test_save_async_writes_the_chat_as_it_was_when_called(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
-    tokens = [{"id": 1}, {"id": 2}]
+    tokens = [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
     chat.update_content(reply.id, "as it was", {"token_data": tokens})
     writer = store._w()
     with writer.lock:  # the writer thread waits: the chat changes before it writes
         store.save_async(chat)
         chat.update_content(reply.id, "changed later", {"note": "later"})
-        tokens.append({"id": 3})
+        tokens.append(TokenRecord(3, "c", 0.5))
         chat.append("user", "a later question")
     store.flush()
     saved = HistoryStore(store.folder).load(chat.id)
     assert saved.messages[reply.id].content == "as it was" and "note" not in saved.messages[reply.id].meta
-    assert saved.messages[reply.id].meta["token_data"] == [{"id": 1}, {"id": 2}]
+    assert saved.messages[reply.id].meta["token_data"] == [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
     assert len(saved.messages) == 4

@@ -333,6 +333,12 @@ class HistoryStore:
         """Write a chat as Markdown or JSON to `path`, reading it from the database (so a worker
         thread can do it while the GUI goes on changing its copy)."""
         from .atomic import atomic_write_text
-        chat = self.load(chat_id)
-        atomic_write_text(path, export_markdown(chat) if kind == "markdown" else export_json(chat))
+        chat = self.load(chat_id, tokens=False)
+        if kind == "markdown":
+            text = export_markdown(chat)
+        else:  # the token records go out as the database packed them: nothing to decode
+            packed = dict(self._query("SELECT m.id, t.data FROM token_records t JOIN messages m"
+                                      " ON m.rowid = t.message_rowid WHERE m.chat_id=?", (chat_id,)))
+            text = export_json(chat, packed)
+        atomic_write_text(path, text)
 
