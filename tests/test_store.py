@@ -405,6 +405,57 @@ def test_search_titles_and_all_branches(store):
     assert store.search("sky") == [] and store.search("SEA GREEN") == [physics.id]
 
 
+def brute_force_search(chats: list[Chat], query: str) -> set[str]:
+    folded = query.strip().casefold()
+    return {c.id for c in chats if folded in c.title.casefold()
+            or any(folded in m.content.casefold() for m in c.messages.values())}
+
+
+@pytest.mark.parametrize("scan_above", [0.3, 0.0, float("inf")])  # as set, always scan, always the index
+def test_short_queries_find_exactly_what_a_substring_test_finds(store, monkeypatch, scan_above):
+    import random
+    from chatgui.store import history
+    monkeypatch.setattr(history, "_SCAN_ABOVE", scan_above)
+    rng = random.Random(5)
+    pieces = ["你好", "世界", "中文", "好的", "ab", "BA", "Straße", "é", "É", "x", "\"q\"", " ", "\n", "🙂", "ss", "学习"]
+    chats = []
+    for c in range(40):
+        chat = Chat(title=rng.choice(["", "", f"title {c}", "标题"]))
+        for _ in range(rng.randint(0, 4)):
+            chat.append(rng.choice(["user", "assistant"]), "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))))
+        chats.append(chat)
+        store.save(chat)
+    ends = Chat()
+    ends.append("user", "ends with 学习")                 # only at the end: no trigram starts with it
+    ends.append("assistant", "好")
+    ends.append("user", "ab")                            # the whole text
+    chats.append(ends)
+    store.save(ends)
+    queries = ["你好", "好世", "学习", "习", "好", "ab", "AB", "ba", "b", "ss", "SS", "ß", "é", "É", "\"q", "q\"", "🙂",
+               "好🙂", "x你", "界中", "zz", "e\n", "\n", "习 ", "ß\"", "文好", "的"]
+    queries += ["".join(rng.choice("".join(pieces)) for _ in range(2)) for _ in range(60)]
+    for query in queries:
+        got = store.search(query)
+        assert set(got) == brute_force_search(chats, query), query
+        assert got == [s.id for s in store.list_chats() if s.id in set(got)]   # newest first
+    assert ends.id in store.search("学习") and ends.id in store.search("AB")
+
+
+def test_an_older_database_gets_the_tail_index_on_opening(store):
+    import sqlite3
+    chat = Chat()
+    chat.append("user", "text ending in 你好")
+    store.save(chat)
+    store.close()
+    plain = sqlite3.connect(store.db_path)
+    plain.execute("DROP INDEX messages_by_tail")
+    plain.commit()
+    plain.close()
+    again = HistoryStore(store.folder)
+    assert again.search("你好") == [chat.id]
+    assert again._query("SELECT name FROM sqlite_master WHERE name='messages_by_tail'")
+
+
 def test_export_markdown():
     chat = Chat(title="Greeting", system_prompt="Be brief.\nBe kind.")
     u = chat.append("user", "Hi")
