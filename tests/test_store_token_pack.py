@@ -110,3 +110,17 @@ def test_empty_and_damaged_blobs():
         assert token_pack.unpack(bad) == []
     assert token_pack.from_text("not base64!") == [] and token_pack.from_text(None) == []
     assert token_pack.from_text(token_pack.to_text(blob)) == token_pack.unpack(blob)
+
+
+def test_unpacking_leaves_the_garbage_collector_as_it_was():
+    import gc
+    blob = token_pack.pack(records_from_dicts(app_records(50)))
+    assert gc.isenabled()
+    assert len(token_pack.unpack(blob)) == 50 and gc.isenabled()
+    assert token_pack.unpack(b"C" + b"\x00" * 30) == [] and gc.isenabled()   # also when it fails
+    gc.disable()
+    try:
+        token_pack.unpack(blob)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
