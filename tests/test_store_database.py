@@ -315,6 +315,24 @@ def test_import_keeps_existing_chats_and_refuses_other_files(tmp_path):
     assert len(store.list_chats()) == 2
 
 
+def test_an_export_of_the_previous_version_imports_with_typed_records(tmp_path):
+    store = HistoryStore(tmp_path / "data")
+    old = {"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]], "sp": 0.75,
+           "salts": [[5, "Hé", 0.75]]}
+    doc = {"schema": 1, "id": "abc", "title": "old", "created": 1700000000.0, "updated": 1700000000.0,
+           "messages": [{"id": "u", "role": "user", "content": "hi", "created": 1700000000.0, "parent_id": None,
+                         "meta": {}},
+                        {"id": "a", "role": "assistant", "content": "Hé", "created": 1700000001.0, "parent_id": "u",
+                         "meta": {"token_data": [old, {"id": 6, "t": "x", "p": 0.5, "alts": [], "forced": True}],
+                                  "model": "m"}}]}
+    (tmp_path / "old.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    [chat_id] = store.import_file(tmp_path / "old.json")
+    records = HistoryStore(store.folder).load(chat_id, tokens=False).token_data("a")
+    assert records == [TokenRecord(5, "Hé", 0.5, ((5, "Hé", 0.5), (7, "你", 0.25)), 0.75, ((5, "Hé", 0.75),)),
+                       TokenRecord(6, "x", 0.5, (), None, (), forced=True)]
+    assert [r.to_dict() for r in records] == doc["messages"][1]["meta"]["token_data"]
+
+
 def test_export_packs_token_records_and_imports_back_whole(tmp_path):
     store = HistoryStore(tmp_path / "data")
     chat = Chat(title="big")
