@@ -1,15 +1,20 @@
 """Chat history at scale: the database with 2,000 chats x 20 turns and one 500-turn chat with
-per-token records, built through the app's own classes (Chat, HistoryStore, the UI's
-token_record), then timed the way the UI uses it.
+per-token records, built through the app's own classes (Chat, HistoryStore, the engine
+client's TokenRecord), then timed the way the UI uses it.
 
     python benchmarks/bench_history.py [--chats 2000] [--turns 20] [--long-turns 500]
-                                       [--reply-tokens 400] [--model PATH] [--folder DIR]
+                                       [--reply-tokens 400] [--model PATH] [--folder DIR] [--no-model]
 
 Prints one JSON object (seconds unless named otherwise):
 - open_s / list_s / list_process_s: first use of a store (checks + quick_check), the chat list,
   and a fresh Python process from start to chat list filled;
-- search_ms: FTS5 search over all content (rare word, common word, 2-character scan);
+- search_ms: search over all content (rare word, common word, two characters common / absent /
+  Chinese, one character, a title word);
 - load_long_s: opening the 500-turn chat with and without its token records;
+- token_records_ms: decoding one 400-token reply's records, reading and decoding one from the
+  database, and the five last replies' records as the token view asks for them;
+- export_long_json_s / _mb, import_long_json_s: the 500-turn chat exported as JSON and imported
+  back (and whether the import gives the same chat, token records included);
 - save_*: a 400-token reply streamed into the 500-turn chat, saved every 20 tokens: the time the
   caller's (GUI) thread spends in save_async, and the writer thread's time per save;
 - size_per_*_reply: database bytes per 400-token reply vs the same messages as the old
@@ -45,8 +50,11 @@ WORDS = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in
 
 
 def token_record_fn():
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from chatgui.ui.worker import token_record  # the app's own record of a streamed token
+    """The app's own record of a streamed token, as the engine client stores it."""
+    from chatgui.common.records import TokenRecord
+
+    def token_record(event) -> TokenRecord:
+        return TokenRecord.from_event(event)
     return token_record
 
 
@@ -55,7 +63,7 @@ def piece(token_id: int) -> str:
     return " " + WORDS[token_id % len(WORDS)]
 
 
-def fake_event(i: int, record) -> dict:
+def fake_event(i: int, record):
     """A streamed token as the engine reports it: its probability, the top 5 alternatives under
     the model and under the sampling settings (mostly the same tokens, other probabilities)."""
     ids = [rng.randrange(50000) for _ in range(6)]
@@ -65,22 +73,31 @@ def fake_event(i: int, record) -> dict:
     return record(event)
 
 
+HANZI = ("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自着去之过家学对可她里后小么心"
+         "多天而能好都然没日于起还发成事只作当想看文无开手十用主行方又如前所本见经头面公同三已老从动两长知民样现分将外")
+
+
 def sentence(n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+def chinese(n: int) -> str:
+    return "".join(rng.choice(HANZI) for _ in range(n)) + "。"
 
 
 def build(store: HistoryStore, chats: int, turns: int, long_turns: int, reply_tokens: int, record) -> str:
     for c in range(chats):
         chat = Chat(title="" if c % 3 else f"chat {c} about {rng.choice(WORDS)}")
+        text = chinese if c % 10 == 9 else sentence   # one chat in ten in Chinese
         for t in range(turns):
-            chat.append("user", sentence(rng.randint(5, 30)))
-            chat.append("assistant", sentence(rng.randint(20, 120)), meta={"model": "bench", "tokens": 60})
+            chat.append("user", text(rng.randint(5, 30)))
+            chat.append("assistant", text(rng.randint(20, 120)), meta={"model": "bench", "tokens": 60})
         store.save(chat)
     long = Chat(title="the long one")
     for t in range(long_turns):
         chat_tokens = [fake_event(i, record) for i in range(reply_tokens)]
         long.append("user", sentence(rng.randint(5, 30)))
-        long.append("assistant", "".join(r["t"] for r in chat_tokens),
+        long.append("assistant", "".join(r.text for r in chat_tokens),
                     meta={"model": "bench", "tokens": reply_tokens, "token_data": chat_tokens})
         if t % 50 == 49:
             store.save(long)
@@ -136,17 +153,33 @@ def bench_store(folder: Path, args, record) -> dict:
     rare = next(w for w in WORDS if len(w) >= 6)
     searches = {}
     for name, query in (("rare_word", rare), ("common_word", WORDS[0][:3]), ("two_chars", "ba"),
+                        ("two_chars_rare", "qx"), ("two_chars_cjk", "你好"), ("one_char", "k"),
                         ("title", "about")):
         times = [timed(fresh.search, query)[0] for _ in range(5)]
         searches[name] = round(statistics.median(times) * 1000, 1)
     searches["hits_rare"] = len(fresh.search(rare))
+    searches["hits_two_chars"] = len(fresh.search("ba"))
+    searches["hits_two_chars_cjk"] = len(fresh.search("你好"))
     out["search_ms"] = searches
 
     t_full, long = timed(fresh.load, long_id)
     t_light, _ = timed(fresh.load, long_id, tokens=False)
     t_path, path = timed(long.active_path)
+    t_light = min(t_light, *(timed(fresh.load, long_id, tokens=False)[0] for _ in range(4)))
     out["load_long_s"] = {"with_token_records": round(t_full, 3), "without": round(t_light, 3),
                           "active_path": round(t_path, 4), "messages": len(long.messages)}
+    # One reply's token records: the blob decoded (the token view asks for the replies on screen).
+    light = fresh.load(long_id, tokens=False)
+    replies = [m.id for m in light.active_path() if m.role == "assistant"]
+    blob = fresh._query("SELECT t.data FROM token_records t JOIN messages m ON m.rowid = t.message_rowid"
+                        " WHERE m.id=?", (replies[-1],))[0][0]
+    decode = [timed(token_pack.unpack, blob)[0] for _ in range(20)]
+    read = [timed(fresh.load_tokens, long_id, r)[0] for r in replies[-20:]]
+    t_view, shown = timed(lambda: [light.token_data(r) for r in replies[-5:]])
+    out["token_records_ms"] = {"decode_one_reply_p50": round(statistics.median(decode) * 1000, 2),
+                               "read_and_decode_one_reply_p50": round(statistics.median(read) * 1000, 2),
+                               "five_replies_on_screen": round(t_view * 1000, 1),
+                               "tokens_per_reply": len(shown[-1])}
 
     # A reply streamed into the long chat, saved every 20 tokens as the UI's autosave would.
     fresh.close()
@@ -162,7 +195,7 @@ def bench_store(folder: Path, args, record) -> dict:
         for i in range(args.reply_tokens):
             tokens.append(fake_event(i, record))
             if i % 20 == 19 or i == args.reply_tokens - 1:
-                long.update_content(reply.id, "".join(r["t"] for r in tokens), {"token_data": tokens})
+                long.update_content(reply.id, "".join(r.text for r in tokens), {"token_data": tokens})
                 t0 = time.perf_counter()
                 fresh.save_async(long)
                 caller.append(time.perf_counter() - t0)
@@ -184,9 +217,16 @@ def bench_store(folder: Path, args, record) -> dict:
     out["size_per_synthetic_reply"] = {"db_bytes": int(grown), "token_records_blob_bytes": blob, "old_json_bytes": old_compact,
                              "old_indented_export_bytes": old_indented,
                              "db_vs_old_json": round(grown / old_compact, 3)}
-    t_exp, _ = timed(HistoryStore(folder, backups=False).export_to_file, long_id, folder / "export.json")
+    exporter = HistoryStore(folder, backups=False)
+    t_exp = min(timed(exporter.export_to_file, long_id, folder / "export.json")[0] for _ in range(3))
     out["export_long_json_s"] = round(t_exp, 2)
     out["export_long_json_mb"] = round((folder / "export.json").stat().st_size / 1e6, 1)
+    t_imp, (copy_id,) = timed(exporter.import_file, folder / "export.json")
+    copy, original = exporter.load(copy_id), exporter.load(long_id)
+    copy.id = original.id
+    out["import_long_json_s"] = round(t_imp, 2)
+    out["import_gives_the_same_chat"] = copy == original
+    exporter.close()
     return out
 
 
@@ -256,9 +296,10 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="GGUF for the fitting figures (default: the app's "
                     "default model if present, else a tiny test model)")
     ap.add_argument("--folder", default=None, help="data folder to build in (default: a temporary one)")
+    ap.add_argument("--no-model", action="store_true", help="skip the figures that need a model (fitting, a real reply)")
     args = ap.parse_args()
     if args.model is None:
-        from chatgui.engine.default_model import default_model_path
+        from chatgui.models.default_model import default_model_path
         found = default_model_path(fetch=False)
         args.model = str(found) if found and Path(found).is_file() else None
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-history-"))
@@ -268,9 +309,10 @@ def main() -> None:
               "load_avg": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
     record = token_record_fn()
     result.update(bench_store(folder, args, record))
-    model = load_bench_model(args.model)
-    result["size_per_real_reply"] = bench_real_reply(model, record, args.reply_tokens)
-    result["fit"] = bench_fit(model)
+    if not args.no_model:
+        model = load_bench_model(args.model)
+        result["size_per_real_reply"] = bench_real_reply(model, record, args.reply_tokens)
+        result["fit"] = bench_fit(model)
     print(json.dumps(result, indent=1))
 
 

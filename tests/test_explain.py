@@ -7,6 +7,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QTextCursor
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
+from chatgui.common.records import TokenRecord, records_from_dicts
 from chatgui.common.types import PRESETS, SamplingSettings
 from chatgui.ui.settings.panel import PRESET_FIELDS
 from chatgui.ui.explain.token_view import alternative_rows, palette_colours, token_background, tooltip_html
@@ -18,7 +19,7 @@ def wait_idle(qtbot, window):
 
 
 def token_ids(message) -> list[int]:
-    return [t["id"] for t in message.meta["token_data"]]
+    return [t.id for t in message.meta["token_data"]]
 
 
 def reply_with_tokens(qtbot, window, text, n=4, **sampling):
@@ -45,9 +46,9 @@ def test_token_view_colours_tokens_and_popup_lists_alternatives(qtbot, make_wind
     reply = reply_with_tokens(qtbot, window, "Colour me", n=3, temperature=1.0, max_new_tokens=16)
     tokens = reply.meta["token_data"]
     first = tokens[0]
-    assert set(first) >= {"id", "t", "p", "alts", "sp", "salts"}
-    assert first["salts"] and all(0 < a[2] <= 1 for a in first["salts"])
-    assert 0 < first["sp"] <= 1
+    assert type(first) is TokenRecord and first.has_sampled and not first.forced
+    assert first.sampled_alts and all(0 < a[2] <= 1 for a in first.sampled_alts)
+    assert 0 < first.sampled_prob <= 1 and 0 < first.prob <= 1
 
     w = widget(window, reply.id)
     assert w.token_body is None or not w.token_body.isVisible()
@@ -57,10 +58,10 @@ def test_token_view_colours_tokens_and_popup_lists_alternatives(qtbot, make_wind
     browser = w.token_body.browser
     anchors = browser.token_anchors()
     # One anchor per token with text, in order, each tinted by the probability it was drawn with.
-    assert [i for i, _c in anchors] == [i for i, t in enumerate(tokens) if t["t"]]
+    assert [i for i, _c in anchors] == [i for i, t in enumerate(tokens) if t.text]
     base, _text = palette_colours()
     for i, colour in anchors:
-        assert colour.name() == token_background(tokens[i]["sp"], base).name()
+        assert colour.name() == token_background(tokens[i].sampled_prob, base).name()
     assert token_background(0.02, base).name() != token_background(0.98, base).name()
     assert token_background(0.02, base).red() > token_background(0.02, base).green()    # unlikely: red
     assert token_background(0.98, base).green() >= token_background(0.98, base).red()   # likely: green
@@ -74,11 +75,11 @@ def test_token_view_colours_tokens_and_popup_lists_alternatives(qtbot, make_wind
     qtbot.waitUntil(lambda: w.token_popup is not None and w.token_popup.isVisible(), timeout=3000)
     popup = w.token_popup
     record = tokens[index]
-    assert popup.index == index and popup.rows[0]["id"] == record["id"] and popup.rows[0]["chosen"]
+    assert popup.index == index and popup.rows[0]["id"] == record.id and popup.rows[0]["chosen"]
     by_id = {r["id"]: r for r in popup.rows}
-    for tid, _text, p in record["alts"]:
+    for tid, _text, p in record.alts:
         assert by_id[tid]["p"] == pytest.approx(p)
-    for tid, _text, sp in record["salts"]:
+    for tid, _text, sp in record.sampled_alts:
         assert by_id[tid]["sp"] == pytest.approx(sp)
     assert set(popup.buttons) == {r["id"] for r in popup.rows[1:]}   # "Continue with this" per alternative
     popup.close()
@@ -96,8 +97,8 @@ def test_token_text_is_escaped_and_unrecorded_tail_kept(qtbot):
 
     body = TokenBody()
     qtbot.addWidget(body)
-    tokens = [{"id": 5, "t": "<b>hi</b>", "p": 0.5, "alts": [[5, "<b>hi</b>", 0.5], [6, "&", 0.3]]},
-              {"id": 7, "t": "\n", "p": 0.9, "sp": 0.99, "alts": [], "salts": []}]
+    tokens = records_from_dicts([{"id": 5, "t": "<b>hi</b>", "p": 0.5, "alts": [[5, "<b>hi</b>", 0.5], [6, "&", 0.3]]},
+                                 {"id": 7, "t": "\n", "p": 0.9, "sp": 0.99, "alts": [], "salts": []}])
     body.show_tokens(tokens, "<b>hi</b>\n tail")
     text = body.browser.toPlainText()
     assert text.startswith("<b>hi</b>") and text.endswith(" tail")
@@ -105,11 +106,11 @@ def test_token_text_is_escaped_and_unrecorded_tail_kept(qtbot):
     assert [r["id"] for r in rows] == [5, 6] and rows[0]["sp"] is None   # recorded before "sp" existed
     full = {"id": 1, "t": "a", "p": 0.4, "sp": 0.5, "alts": [[1, "a", 0.4], [2, "b", 0.3], [3, "c", 0.01]],
             "salts": [[1, "a", 0.5], [2, "b", 0.3], [4, "d", 0.1], [5, "e", 0.05], [6, "f", 0.04]]}
-    by_id = {r["id"]: r for r in alternative_rows(full)}
+    by_id = {r["id"]: r for r in alternative_rows(TokenRecord.from_dict(full))}
     assert by_id[3]["sp"] is None and by_id[3]["below"] == 0.04    # below the 5th after-sampling value
     assert by_id[4]["p"] is None and by_id[4]["sp"] == 0.1
     full["salts"] = full["salts"][:2]                              # only two survived the filters
-    assert {r["id"]: r for r in alternative_rows(full)}[3]["sp"] == 0.0
+    assert {r["id"]: r for r in alternative_rows(TokenRecord.from_dict(full))}[3]["sp"] == 0.0
 
 
 def test_token_view_setting_persists(make_window):
@@ -126,7 +127,7 @@ def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, ma
     original = reply_with_tokens(qtbot, window, "Branch here", n=4, temperature=0.0, max_new_tokens=10)
     tokens = original.meta["token_data"]
     i = 2
-    alt = next(a for a in tokens[i]["alts"] if a[0] != tokens[i]["id"])[0]
+    alt = next(a for a in tokens[i].alts if a[0] != tokens[i].id)[0]
     window.explain.set_token_view(True)
     popup = widget(window, original.id).show_token_popup(i)
     popup.buttons[alt].click()
@@ -137,6 +138,9 @@ def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, ma
     ids = token_ids(branch)
     assert ids[:i] == token_ids(original)[:i] and ids[i] == alt
     assert branch.meta["branch"] == {"from": original.id, "index": i, "token_id": alt}
+    forced = branch.meta["token_data"][i]
+    assert forced.forced and forced.prob == next(a[2] for a in tokens[i].alts if a[0] == alt)
+    assert not any(t.forced for t in branch.meta["token_data"][:i] + branch.meta["token_data"][i + 1:])
     assert widget(window, branch.id).navigator.text() == "< 2/2 >"
     assert widget(window, branch.id).token_body.isVisible()     # the token view shows the new candidate
     # The model really continued from there: the engine, asked directly, writes the same.

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.records import TokenRecord
 from chatgui.common.types import SamplingSettings
 from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
                            atomic_write_text, export_json, export_markdown, load_settings, save_settings)
@@ -223,7 +224,7 @@ def test_title_from_first_message_without_user_message():
 def test_round_trip_keeps_tree_selection_and_meta(store):
     chat = make_chat(2, title="Round trip")
     user = chat.active_path()[-2]
-    token_data = [{"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]]}]
+    token_data = [TokenRecord(5, "Hé", 0.5, ((5, "Hé", 0.5), (7, "你", 0.25)))]
     alt = chat.add_message(user.id, "assistant", "другой ответ 🙂",
                            meta={"token_data": token_data, "model_sha256": "ab" * 32, "seed": 42})
     chat.select(chat.siblings(alt.id)[0].id)
@@ -238,7 +239,7 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
 def test_token_records_load_lazily_and_survive_a_save_without_them(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
-    tokens = [{"id": i, "t": f"t{i}", "p": 0.5, "alts": [[i, f"t{i}", 0.5]]} for i in range(50)]
+    tokens = [TokenRecord(i, f"t{i}", 0.5, ((i, f"t{i}", 0.5),), 0.25, ((i, f"t{i}", 0.25),)) for i in range(50)]
     chat.update_content(reply.id, reply.content, {"token_data": tokens})
     store.save(chat)
     light = HistoryStore(store.folder).load(chat.id, tokens=False)
@@ -295,7 +296,7 @@ def test_streamed_update_writes_one_message_row(store):
     store.save(chat)
     statements = traced(store)
     for i in range(1, 4):
-        chat.update_content(reply.id, "streamed text " * i, {"token_data": [{"id": t} for t in range(i)]})
+        chat.update_content(reply.id, "streamed text " * i, {"token_data": [TokenRecord(t, "", 0.5) for t in range(i)]})
         store.save_async(chat)
         store.flush()
     message_writes = {s for s in statements if s.startswith(("INSERT INTO messages", "UPDATE messages",
@@ -403,6 +404,57 @@ def test_search_titles_and_all_branches(store):
     assert store.search("sky") == [] and store.search("SEA GREEN") == [physics.id]
 
 
+def brute_force_search(chats: list[Chat], query: str) -> set[str]:
+    folded = query.strip().casefold()
+    return {c.id for c in chats if folded in c.title.casefold()
+            or any(folded in m.content.casefold() for m in c.messages.values())}
+
+
+@pytest.mark.parametrize("scan_above", [0.3, 0.0, float("inf")])  # as set, always scan, always the index
+def test_short_queries_find_exactly_what_a_substring_test_finds(store, monkeypatch, scan_above):
+    import random
+    from chatgui.store import history
+    monkeypatch.setattr(history, "_SCAN_ABOVE", scan_above)
+    rng = random.Random(5)
+    pieces = ["你好", "世界", "中文", "好的", "ab", "BA", "Straße", "é", "É", "x", "\"q\"", " ", "\n", "🙂", "ss", "学习"]
+    chats = []
+    for c in range(40):
+        chat = Chat(title=rng.choice(["", "", f"title {c}", "标题"]))
+        for _ in range(rng.randint(0, 4)):
+            chat.append(rng.choice(["user", "assistant"]), "".join(rng.choice(pieces) for _ in range(rng.randint(1, 6))))
+        chats.append(chat)
+        store.save(chat)
+    ends = Chat()
+    ends.append("user", "ends with 学习")                 # only at the end: no trigram starts with it
+    ends.append("assistant", "好")
+    ends.append("user", "ab")                            # the whole text
+    chats.append(ends)
+    store.save(ends)
+    queries = ["你好", "好世", "学习", "习", "好", "ab", "AB", "ba", "b", "ss", "SS", "ß", "é", "É", "\"q", "q\"", "🙂",
+               "好🙂", "x你", "界中", "zz", "e\n", "\n", "习 ", "ß\"", "文好", "的"]
+    queries += ["".join(rng.choice("".join(pieces)) for _ in range(2)) for _ in range(60)]
+    for query in queries:
+        got = store.search(query)
+        assert set(got) == brute_force_search(chats, query), query
+        assert got == [s.id for s in store.list_chats() if s.id in set(got)]   # newest first
+    assert ends.id in store.search("学习") and ends.id in store.search("AB")
+
+
+def test_an_older_database_gets_the_tail_index_on_opening(store):
+    import sqlite3
+    chat = Chat()
+    chat.append("user", "text ending in 你好")
+    store.save(chat)
+    store.close()
+    plain = sqlite3.connect(store.db_path)
+    plain.execute("DROP INDEX messages_by_tail")
+    plain.commit()
+    plain.close()
+    again = HistoryStore(store.folder)
+    assert again.search("你好") == [chat.id]
+    assert again._query("SELECT name FROM sqlite_master WHERE name='messages_by_tail'")
+
+
 def test_export_markdown():
     chat = Chat(title="Greeting", system_prompt="Be brief.\nBe kind.")
     u = chat.append("user", "Hi")
@@ -479,18 +531,18 @@ def test_settings_sampling_not_a_dict_falls_back(dirs):
 def test_save_async_writes_the_chat_as_it_was_when_called(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
-    tokens = [{"id": 1}, {"id": 2}]
+    tokens = [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
     chat.update_content(reply.id, "as it was", {"token_data": tokens})
     writer = store._w()
     with writer.lock:  # the writer thread waits: the chat changes before it writes
         store.save_async(chat)
         chat.update_content(reply.id, "changed later", {"note": "later"})
-        tokens.append({"id": 3})
+        tokens.append(TokenRecord(3, "c", 0.5))
         chat.append("user", "a later question")
     store.flush()
     saved = HistoryStore(store.folder).load(chat.id)
     assert saved.messages[reply.id].content == "as it was" and "note" not in saved.messages[reply.id].meta
-    assert saved.messages[reply.id].meta["token_data"] == [{"id": 1}, {"id": 2}]
+    assert saved.messages[reply.id].meta["token_data"] == [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
     assert len(saved.messages) == 4
 
 

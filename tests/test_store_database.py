@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.records import TokenRecord
 from chatgui.store import (AlreadyRunning, Chat, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
                            export_json, list_backups, restore_backup)
 from chatgui.store import backup as backup_mod
+from chatgui.store.export import PACKED_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,7 @@ def make_chat(text: str, turns: int = 2) -> Chat:
     chat = Chat(title=text)
     for i in range(turns):
         chat.append("user", f"{text} question {i}")
-        chat.append("assistant", f"{text} answer {i}", meta={"token_data": [{"id": i, "t": "x", "p": 0.5}]})
+        chat.append("assistant", f"{text} answer {i}", meta={"token_data": [TokenRecord(i, "x", 0.5)]})
     return chat
 
 
@@ -85,6 +87,7 @@ def test_migration_cut_short_after_its_commit_imports_nothing_twice(tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys, time
+    from chatgui.common.records import TokenRecord
     from chatgui.store import Chat, HistoryStore
     store = HistoryStore(sys.argv[1])
     chat = Chat(title="streaming")
@@ -94,7 +97,7 @@ CHILD = textwrap.dedent("""
     start = time.time()
     last_save = 0.0
     while True:  # a reply growing by a token every 5 ms, saved every 0.5 s the way the UI does
-        tokens.append({"id": len(tokens), "t": "w", "p": 0.5, "alts": [[1, "a", 0.2]]})
+        tokens.append(TokenRecord(len(tokens), "w", 0.5, ((1, "a", 0.2),), 0.5, ((1, "a", 0.5),)))
         chat.update_content(reply.id, "w" * len(tokens), {"token_data": tokens})
         if time.time() - last_save > 0.5:
             last_save = time.time()
@@ -312,20 +315,54 @@ def test_import_keeps_existing_chats_and_refuses_other_files(tmp_path):
     assert len(store.list_chats()) == 2
 
 
-def test_big_export_is_compact_and_reads_from_the_database(tmp_path):
+def test_an_export_of_the_previous_version_imports_with_typed_records(tmp_path):
+    store = HistoryStore(tmp_path / "data")
+    old = {"id": 5, "t": "Hé", "p": 0.5, "alts": [[5, "Hé", 0.5], [7, "你", 0.25]], "sp": 0.75,
+           "salts": [[5, "Hé", 0.75]]}
+    doc = {"schema": 1, "id": "abc", "title": "old", "created": 1700000000.0, "updated": 1700000000.0,
+           "messages": [{"id": "u", "role": "user", "content": "hi", "created": 1700000000.0, "parent_id": None,
+                         "meta": {}},
+                        {"id": "a", "role": "assistant", "content": "Hé", "created": 1700000001.0, "parent_id": "u",
+                         "meta": {"token_data": [old, {"id": 6, "t": "x", "p": 0.5, "alts": [], "forced": True}],
+                                  "model": "m"}}]}
+    (tmp_path / "old.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    [chat_id] = store.import_file(tmp_path / "old.json")
+    records = HistoryStore(store.folder).load(chat_id, tokens=False).token_data("a")
+    assert records == [TokenRecord(5, "Hé", 0.5, ((5, "Hé", 0.5), (7, "你", 0.25)), 0.75, ((5, "Hé", 0.75),)),
+                       TokenRecord(6, "x", 0.5, (), None, (), forced=True)]
+    assert [r.to_dict() for r in records] == doc["messages"][1]["meta"]["token_data"]
+
+
+def test_export_packs_token_records_and_imports_back_whole(tmp_path):
     store = HistoryStore(tmp_path / "data")
     chat = Chat(title="big")
-    tokens = [{"id": i, "t": "tok", "p": 0.5, "alts": [[i, "tok", 0.5], [i + 1, "alt", 0.25]]} for i in range(400)]
     for i in range(60):
+        tokens = [TokenRecord(i * 1000 + j, f"t{j}", 0.5, ((i * 1000 + j, f"t{j}", 0.5), (7, "alt", 0.25)), 0.75,
+                              ((i * 1000 + j, f"t{j}", 0.75),)) for j in range(400)]
+        tokens[3] = tokens[3]._replace(forced=True, sampled_prob=None, sampled_alts=())  # stored as JSON
         chat.append("user", f"question {i}")
-        chat.append("assistant", "answer " * 100, meta={"token_data": tokens})
+        chat.append("assistant", "answer " * 3000, meta={"token_data": tokens, "model": "m"})
     store.save(chat)
     store.export_to_file(chat.id, tmp_path / "big.json")
     text = (tmp_path / "big.json").read_text(encoding="utf-8")
-    assert "\n" not in text and len(text) > 1024 * 1024
-    assert Chat.from_dict(json.loads(text)) == chat
+    assert "\n" not in text and len(text) > 1024 * 1024      # big: compact
+    doc = json.loads(text)
+    replies = [m["meta"] for m in doc["messages"] if m["role"] == "assistant"]
+    assert doc["schema"] == 2 and all(PACKED_KEY in m and "token_data" not in m for m in replies)
+    assert json.loads(export_json(chat)) == doc               # packed in memory: the same document
+    as_dicts = len(json.dumps(chat.to_dict(), separators=(",", ":")))
+    assert len(text) - 60 * len("answer " * 3000) < (as_dicts - 60 * len("answer " * 3000)) / 4
+    assert Chat.from_dict(doc) == chat
+    [copy_id] = store.import_file(tmp_path / "big.json")
+    copy = HistoryStore(store.folder).load(copy_id)
+    copy.id = chat.id
+    assert copy == chat and copy.token_data(chat.active_path()[-1].id)[3].forced   # token records included
     small = make_chat("small")
-    assert "\n  " in export_json(small)  # small chats stay readable
+    small_doc = json.loads(export_json(small))
+    assert "\n  " in export_json(small) and small_doc["schema"] == 2     # small chats stay readable
+    plain = Chat(title="no records")
+    plain.append("user", "hi")
+    assert json.loads(export_json(plain))["schema"] == 1                  # older versions read it too
     store.export_to_file(chat.id, tmp_path / "big.md", "markdown")
     assert (tmp_path / "big.md").read_text(encoding="utf-8").startswith("# big\n")
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.store.export import SCHEMA
 import chatgui.store.files as files_mod
 from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, StoreProblem,
                            atomic_write_text, load_settings, save_settings)
@@ -201,7 +202,7 @@ def test_quarantine_that_fails_leaves_the_file_and_reports_it(store, monkeypatch
 # ---- files left untouched and never overwritten ----------------------------------------------
 
 def test_newer_schema_is_left_alone_and_never_overwritten(store):
-    doc = valid_doc(schema=2, brand_new_field={"x": 1})
+    doc = valid_doc(schema=SCHEMA + 1, brand_new_field={"x": 1})
     path = plant(store, json.dumps(doc))
     before = (path.read_bytes(), path.stat().st_mtime_ns)
     good = good_chat(store)

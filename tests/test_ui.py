@@ -10,6 +10,7 @@ from PySide6.QtCore import QMimeData, Qt
 from PySide6.QtWidgets import QWidget
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
+from chatgui.common.records import TokenRecord
 from chatgui.store import Chat, HistoryStore, StoreError
 
 REPLY_TIMEOUT_MS = 30_000
@@ -86,9 +87,9 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     assert meta["sampling"]["max_new_tokens"] == 40 and isinstance(meta["seed"], int)
     assert 0 < meta["tokens"] == len(meta["token_data"]) <= 40
     first = meta["token_data"][0]
-    assert set(first) == {"id", "t", "p", "alts", "sp", "salts"} and 1 <= len(first["alts"]) <= 5
+    assert type(first) is TokenRecord and first.has_sampled and 1 <= len(first.alts) <= 5
     # The final text may add what the stream held back (an unfinished UTF-8 character).
-    assert reply.content.startswith("".join(t["t"] for t in meta["token_data"]))
+    assert reply.content.startswith("".join(t.text for t in meta["token_data"]))
     assert meta["time_to_first_token"] > 0 and "tokens_per_second" in meta
     assert widget(window, reply.id).text() == reply.content
     assert window.current.title == "Say something"

@@ -13,6 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
+from chatgui.common.records import TokenRecord, records_from_dicts, records_to_dicts
+from . import token_pack
+
 ROLES = ("system", "user", "assistant")
 ROOT = ""  # key in Chat.selected for the choice among top-level messages
 _MAX_TIME = 32503680000.0  # year 3000: later timestamps are garbage, not dates
@@ -35,15 +38,18 @@ class Message:
     parent_id: str | None = None
     # Assistant replies: "sampling" (dict), "seed", "model", "model_sha256", "tokens",
     # "finish_reason", "time_to_first_token", "tokens_per_second", and optionally
-    # "token_data": [{"id": int, "t": str, "p": float (model), "alts": [[id, text, p], ...],
-    # "sp": float (as sampled), "salts": [...]}, ...]; explainability adds "branch",
+    # "token_data": [TokenRecord, ...] (read them with Chat.token_data); explainability adds "branch",
     # "reply_prefix_ids", "replay_of", "replay_identical", "compare_preset"; a remote reply has
     # "backend" (public settings only, never an API key).
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The stored form: token records as their dicts."""
+        meta = self.meta
+        if isinstance(meta.get("token_data"), list):
+            meta = {**meta, "token_data": records_to_dicts(meta["token_data"])}
         return {"id": self.id, "role": self.role, "content": self.content, "created": self.created,
-                "parent_id": self.parent_id, "meta": self.meta}
+                "parent_id": self.parent_id, "meta": meta}
 
 
 @dataclass
@@ -64,8 +70,9 @@ class Chat:
         self.created = self.created or time.time()
         self.updated = self.updated or self.created
 
-    def token_data(self, message_id: str) -> list:
-        """A reply's per-token records (the token view's data), read from disk on first use."""
+    def token_data(self, message_id: str) -> list[TokenRecord]:
+        """A reply's per-token records (the token view's data), read from disk on first use.
+        Records put in the meta as stored dicts (by older code) are typed here, once."""
         message = self.messages.get(message_id)
         if message is None or message.role != "assistant":
             return []
@@ -74,7 +81,11 @@ class Chat:
             data = self.token_loader(message_id)
             if data:
                 message.meta["token_data"] = data
-        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+        if not isinstance(data, list):
+            return []
+        if any(type(t) is not TokenRecord for t in data):
+            data = message.meta["token_data"] = records_from_dicts(data)
+        return data
 
     # ---- reading the tree ------------------------------------------------------------------
 
@@ -271,8 +282,14 @@ def _message_from_dict(item: object, i: int) -> Message:
     if parent is not None and not isinstance(parent, str):
         raise ChatFormatError(f"message {i} has an invalid parent")
     meta = item.get("meta")
-    return Message(mid, role, content, _time_or(item.get("created"), 0.0), parent,
-                   meta if isinstance(meta, dict) else {})
+    meta = meta if isinstance(meta, dict) else {}
+    if token_pack.PACKED_KEY in meta:  # an export's packed records (format 2)
+        records = token_pack.from_text(meta.pop(token_pack.PACKED_KEY))
+        if records:
+            meta["token_data"] = records
+    elif "token_data" in meta:  # the stored dicts, typed (what is not a record is left out)
+        meta["token_data"] = records_from_dicts(meta["token_data"])
+    return Message(mid, role, content, _time_or(item.get("created"), 0.0), parent, meta)
 
 
 def _check_tree(messages: dict[str, Message]) -> None:

@@ -33,6 +33,11 @@ _TRASH = """CREATE TABLE IF NOT EXISTS trash(
     deleted REAL NOT NULL
 )"""
 
+# The last two characters of each message, casefolded: a one- or two-character query's matches at
+# the very end of a text have no trigram of their own (HistoryStore.search). Also added after
+# version 1: an older chatgui keeps it up to date (it registers `casefold` too).
+_TAIL_INDEX = "CREATE INDEX IF NOT EXISTS messages_by_tail ON messages(substr(casefold(content), -2))"
+
 _SCHEMA = """
 CREATE TABLE chats(
     id TEXT PRIMARY KEY,
@@ -166,6 +171,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
                                "this version will not change it.", "newer", path, backups)
     if version == SCHEMA_VERSION:
         conn.execute(_TRASH)
+        conn.execute(_TAIL_INDEX)   # built once, on the first start of this version (~0.3 s per 100,000 messages)
         return
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if tables:
@@ -175,6 +181,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
         for statement in _statements(_SCHEMA):
             conn.execute(statement)
         conn.execute(_TRASH)
+        conn.execute(_TAIL_INDEX)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:

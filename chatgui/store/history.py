@@ -33,6 +33,9 @@ from .rows import TOKENS_KEY, from_json, py_text, snapshot, unpack_tokens
 from .writer import UNKNOWN, ChatWriter, Row, signature_from_db
 
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# A short query in more messages than this share (estimated from the index) is found by a scan
+# that stops at each chat's first match: most chats then match within their first messages.
+_SCAN_ABOVE = 0.3
 _LEGACY_FOLDER = "chats"
 
 
@@ -204,15 +207,51 @@ class HistoryStore:
         found = {i for i, t in self._query("SELECT id, list_title FROM chats") if folded in py_text(t).casefold()}
         if len(folded) >= 3:  # candidates from the trigram index, then the exact substring test
             trigrams = sorted({folded[i:i + 3] for i in range(len(folded) - 2)})
-            match = " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams)
+            match = " AND ".join(_quoted(t) for t in trigrams)
             rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE rowid IN (SELECT rowid FROM"
                                " message_search WHERE message_search MATCH ?) AND instr(casefold(content), ?)",
                                (match, folded))
-        else:  # shorter than a trigram: scan the texts
-            rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE instr(casefold(content), ?)",
-                               (folded,))
+        else:
+            rows = self._search_short(folded)
         found.update(r[0] for r in rows)
         return [s.id for s in self.list_chats() if s.id in found]   # (list_chats leaves the trash out)
+
+    def _search_short(self, folded: str) -> list:
+        """Chats holding a query shorter than a trigram (two Chinese characters are a word).
+
+        Two characters: every place they occur is the start of a trigram, or the end of the text.
+        The index's terms starting with them (a range of its sorted vocabulary) find the first
+        kind, exactly (the index holds the casefolded text); the messages_by_tail index the
+        second. When those terms are in most messages, a scan that stops at each chat's first
+        match is quicker than collecting every matching message. One character: that scan."""
+        conn = self._r()
+        scan = ("SELECT id FROM chats c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id"
+                " AND instr(casefold(m.content), ?))")
+        if len(folded) != 2 or ord(folded[1]) >= 0x10FFFF:
+            return self._query(scan, (folded,))
+        self._vocabulary(conn)
+        above = folded[0] + chr(ord(folded[1]) + 1)
+        terms = self._query("SELECT term, doc FROM temp.message_terms WHERE term >= ? AND term < ?", (folded, above))
+        messages = self._query("SELECT max(rowid) FROM messages")[0][0] or 0
+        if sum(doc for _t, doc in terms) > messages * _SCAN_ABOVE:
+            return self._query(scan, (folded,))
+        rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE substr(casefold(content), -2) = ?", (folded,))
+        if terms:
+            match = " OR ".join(_quoted(t) for t, _doc in terms)
+            rows += self._query("SELECT DISTINCT m.chat_id FROM message_search s JOIN messages m ON m.rowid = s.rowid"
+                                " WHERE message_search MATCH ?", (match,))
+        return rows
+
+    def _vocabulary(self, conn: sqlite3.Connection) -> None:
+        """The trigram index's terms, as a table (in this connection's temp schema: nothing is
+        added to the database)."""
+        if not getattr(self._local, "vocabulary", False):
+            try:
+                conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.message_terms"
+                             " USING fts5vocab(main, message_search, 'row')")
+            except sqlite3.Error as err:
+                raise self._describe(err) from err
+            self._local.vocabulary = True
 
     def _query(self, sql: str, args: tuple = ()) -> list:
         try:
@@ -341,6 +380,16 @@ class HistoryStore:
         """Write a chat as Markdown or JSON to `path`, reading it from the database (so a worker
         thread can do it while the GUI goes on changing its copy)."""
         from .atomic import atomic_write_text
-        chat = self.load(chat_id)
-        atomic_write_text(path, export_markdown(chat) if kind == "markdown" else export_json(chat))
+        chat = self.load(chat_id, tokens=False)
+        if kind == "markdown":
+            text = export_markdown(chat)
+        else:  # the token records go out as the database packed them: nothing to decode
+            packed = dict(self._query("SELECT m.id, t.data FROM token_records t JOIN messages m"
+                                      " ON m.rowid = t.message_rowid WHERE m.chat_id=?", (chat_id,)))
+            text = export_json(chat, packed)
+        atomic_write_text(path, text)
 
+
+def _quoted(term: str) -> str:
+    """A term as an FTS5 string: its quotes are text, not query syntax."""
+    return '"' + term.replace('"', '""') + '"'

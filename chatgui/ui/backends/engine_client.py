@@ -76,7 +76,7 @@ class ReplyHandle(QObject):
     tokens any number of times, then finished or failed."""
     # Each signal carries the request id first, so one receiver can tell its replies apart.
     started = Signal(int, object)     # {"prompt_tokens", "dropped_messages", "seed", "context_length"}
-    tokens = Signal(int, str, object)  # new text, [TokenRecord.to_dict(), ...]
+    tokens = Signal(int, str, object)  # new text, [TokenRecord, ...]
     finished = Signal(int, object)    # ReplyMeta.to_dict() plus "text" (the whole reply)
     failed = Signal(int, str, str)    # kind ("no_model", "prompt_too_long", "model_mismatch", "oom", "error"), message
 
@@ -202,7 +202,7 @@ class EngineWorker(QObject):
             elif kind == "token":
                 state["texts"].append(value.text)
                 if state["keep"]:
-                    state["records"].append(TokenRecord.from_event(value).to_dict())
+                    state["records"].append(TokenRecord.from_event(value))
                 now = time.monotonic()
                 if now - state["last"] >= TOKEN_BATCH_SECONDS:
                     flush()

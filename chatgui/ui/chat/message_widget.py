@@ -7,7 +7,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
 
-from chatgui.common.records import ReplyMeta
+from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name
 from chatgui.store import Message
 
@@ -333,7 +333,7 @@ class MessageWidget(QFrame):
                 and "token_data" not in self.meta:
             self._token_source()   # fills meta["token_data"] (the same dict) when there are records
         data = self.meta.get("token_data") if isinstance(self.meta, dict) else None
-        return [t for t in data if isinstance(t, dict)] if isinstance(data, list) else []
+        return [t for t in data if isinstance(t, TokenRecord)] if isinstance(data, list) else []
 
     def _refresh_token_view(self) -> None:
         if self.role != "assistant":

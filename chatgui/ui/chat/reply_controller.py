@@ -29,7 +29,7 @@ class ActiveReply:
     chat: Chat
     message_id: str
     text: str = ""
-    tokens: list = field(default_factory=list)   # token records (see worker.token_record)
+    tokens: list = field(default_factory=list)   # [TokenRecord, ...]
     pending: list = field(default_factory=list)  # text received but not shown yet
     stopped: bool = False
 
@@ -68,13 +68,13 @@ class ReplyController(QObject):
         their ids as reply_prefix_ids); meta: more for the new message's meta; options: for
         EngineClient.generate (e.g. expect_sha256)."""
         prefix = list(prefix_tokens or [])
-        text = "".join(t["t"] for t in prefix)
+        text = "".join(t.text for t in prefix)
         reply = chat.add_message(user_message_id, "assistant", text,
                                  meta={**(meta or {}), "sampling": dict(sampling)})
         chat.select(reply.id)
         messages = chat.to_messages_for_model(upto=user_message_id)
         if prefix:
-            options["reply_prefix_ids"] = [t["id"] for t in prefix]
+            options["reply_prefix_ids"] = [t.id for t in prefix]
         handle = self.engine.generate(messages, sampling, self._connect, **options)
         self.active = ActiveReply(handle.request_id, chat, reply.id, text, prefix)
         self._autosave.start()

@@ -24,7 +24,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from chatgui.common.records import ModelInfo, ReplyMeta
+from chatgui.common.records import ModelInfo, ReplyMeta, TokenRecord
 from chatgui.store import Chat
 
 from chatgui.ui.explain.compare import CompareDialog
@@ -33,18 +33,18 @@ from chatgui.ui.explain.inspector import SamplingInspector
 INSPECTOR_WIDTH = 350
 
 
-def forced_record(record: dict, token_id: int) -> dict:
+def forced_record(record: TokenRecord, token_id: int) -> TokenRecord:
     """The token record for `token_id` put in place of `record`'s token (branch from a token): its
     probabilities are those it had at that position, its alternatives are the position's."""
-    alts = {int(a[0]): a for a in record.get("alts") or [] if len(a) == 3}
-    salts = {int(a[0]): a for a in record.get("salts") or [] if len(a) == 3}
+    alts = {a[0]: a for a in record.alts}
+    salts = {a[0]: a for a in record.sampled_alts}
     entry = alts.get(token_id) or salts.get(token_id)
-    out = {"id": int(token_id), "t": entry[1] if entry else "",
-           "p": float(alts[token_id][2]) if token_id in alts else 0.0, "alts": record.get("alts") or [], "forced": True}
-    if "salts" in record:
-        out["sp"] = float(salts[token_id][2]) if token_id in salts else 0.0
-        out["salts"] = record.get("salts") or []
-    return out
+    sampled = None
+    if record.has_sampled:
+        sampled = float(salts[token_id][2]) if token_id in salts else 0.0
+    return TokenRecord(int(token_id), entry[1] if entry else "",
+                       float(alts[token_id][2]) if token_id in alts else 0.0, record.alts,
+                       sampled, record.sampled_alts if record.has_sampled else (), forced=True)
 
 
 def first_difference(a: str, b: str) -> int:
@@ -183,9 +183,9 @@ class ExplainController(QObject):
         tokens = chat.token_data(message_id)
         if message.parent_id is None or not 0 <= index < len(tokens):
             return None
-        prefix = [dict(t) for t in tokens[:index]] + [forced_record(tokens[index], token_id)]
+        prefix = [*tokens[:index], forced_record(tokens[index], token_id)]
         meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
-                "reply_prefix_ids": [int(t["id"]) for t in prefix]}
+                "reply_prefix_ids": [t.id for t in prefix]}
         return self._start(chat, message.parent_id, self.sampling(), meta, prefix)
 
     def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
@@ -226,8 +226,8 @@ class ExplainController(QObject):
         sampling = {**sampling, "seed": seed}
         prefix_ids = [int(t) for t in meta.get("reply_prefix_ids") or []]
         tokens = chat.token_data(message_id)
-        prefix = [dict(t) for t in tokens[:len(prefix_ids)]]
-        if [t.get("id") for t in prefix] != prefix_ids:
+        prefix = tokens[:len(prefix_ids)]
+        if [t.id for t in prefix] != prefix_ids:
             self._notice(self.tr("This reply's recorded tokens are incomplete, so it cannot be replayed."))
             return None
         if meta.get("finish_reason") == "cancelled" and isinstance(meta.get("tokens"), int):

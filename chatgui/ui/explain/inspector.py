@@ -312,8 +312,8 @@ class SamplingInspector(QObject):
             tokens = chat.token_data(message_id) if message is not None else None
             if (message is not None and message.id in {m.id for m in path} and tokens
                     and 0 <= index < len(tokens) and message.parent_id is not None):
-                ids = [int(t["id"]) for t in tokens]
-                drawn = describe_token(tokens[index].get("t", ""))
+                ids = [t.id for t in tokens]
+                drawn = describe_token(tokens[index].text)
                 return {"messages": chat.to_messages_for_model(upto=message.parent_id), "prefix_ids": ids[:index],
                         "chosen_id": ids[index], "message_id": message_id, "index": index,
                         "description": self.tr("Token {number} of this reply: “{token}” was drawn (▶). The "

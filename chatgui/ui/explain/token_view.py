@@ -5,7 +5,7 @@ own probability for replies recorded before that was stored), from red (unlikely
 yellow to a faint green (near certain). It is blended into the palette's base colour, so the
 text keeps the palette's text colour and stays readable in light and dark themes.
 
-Each token is an anchor `tok:N` (N: its index in the reply's token_data). Hovering one shows
+Each token is an anchor `tok:N` (N: its index in the reply's records, TokenRecords). Hovering one shows
 its alternatives in a tooltip; clicking opens TokenPopup, which lists them with both
 probabilities and offers "Continue with this token" (branch) and "Inspect" (sampling inspector).
 Model output is untrusted: every piece of text is HTML-escaped.
@@ -19,6 +19,7 @@ from PySide6.QtGui import QColor, QCursor, QGuiApplication, QPalette
 from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QToolTip, QVBoxLayout,
                                QWidget)
 
+from chatgui.common.records import TokenRecord
 from chatgui.ui.common.i18n import translate
 from chatgui.ui.common.safe_text import SafeDocument, SafeTextBrowser
 
@@ -28,10 +29,9 @@ LEGEND_STEPS = (0.05, 0.3, 0.6, 0.95)
 
 
 # -- colours -------------------------------------------------------------------------------------
-def token_probability(record: dict) -> float:
-    """The probability a token was drawn with ("sp"); the model's own ("p") for older replies."""
-    value = record.get("sp", record.get("p", 0.0))
-    return float(value) if isinstance(value, (int, float)) else 0.0
+def token_probability(record: TokenRecord) -> float:
+    """The probability a token was drawn with; the model's own for older replies."""
+    return record.shown_prob
 
 
 def token_background(p: float, base: QColor) -> QColor:
@@ -81,9 +81,7 @@ def token_html(tokens: list, content: str = "", base: QColor | None = None, text
     parts = []
     joined = ""
     for i, record in enumerate(tokens):
-        piece = record.get("t") if isinstance(record, dict) else None
-        if not isinstance(piece, str):
-            continue
+        piece = record.text
         joined += piece
         if not piece:
             continue    # part of a character that the next token completes: nothing to show
@@ -95,19 +93,18 @@ def token_html(tokens: list, content: str = "", base: QColor | None = None, text
     return f'<div style="white-space:pre-wrap">{"".join(parts)}</div>'
 
 
-def alternative_rows(record: dict) -> list[dict]:
+def alternative_rows(record: TokenRecord) -> list[dict]:
     """The token and its alternatives: {"id", "text", "p" (model), "sp" (after the sampling
     settings; None if unknown), "chosen"}, the chosen token first, then by model probability."""
-    alts = [a for a in record.get("alts") or [] if isinstance(a, (list, tuple)) and len(a) == 3]
-    salts = [a for a in record.get("salts") or [] if isinstance(a, (list, tuple)) and len(a) == 3]
-    has_sampled = "salts" in record
+    alts, salts = record.alts, record.sampled_alts
+    has_sampled = record.has_sampled
     sampled = {int(a[0]): float(a[2]) for a in salts}
     # Below the 5th listed after-sampling probability, a token's probability is not recorded.
     floor = min(sampled.values()) if len(salts) >= 5 else 0.0
     rows: dict[int, dict] = {}
-    chosen = record.get("id")
-    rows[chosen] = {"id": chosen, "text": record.get("t", ""), "p": record.get("p"),
-                    "sp": record.get("sp") if has_sampled else None, "chosen": True}
+    chosen = record.id
+    rows[chosen] = {"id": chosen, "text": record.text, "p": record.prob,
+                    "sp": record.sampled_prob if has_sampled else None, "chosen": True}
     for tid, text, p in alts:
         if int(tid) not in rows:
             rows[int(tid)] = {"id": int(tid), "text": text, "p": float(p), "chosen": False,
@@ -124,10 +121,10 @@ def alternative_rows(record: dict) -> list[dict]:
     return [chosen_row, *others]
 
 
-def tooltip_html(index: int, record: dict) -> str:
+def tooltip_html(index: int, record: TokenRecord) -> str:
     rows = alternative_rows(record)
     head = html.escape(translate("TokenView", "Token {number}").format(number=index + 1))
-    lines = [f"<b>{head}</b>: {html.escape(describe_token(record.get('t', '')))}",
+    lines = [f"<b>{head}</b>: {html.escape(describe_token(record.text))}",
              "<table cellspacing='0' cellpadding='1'><tr><th align='left'>{}</th>"
              "<th align='right'>&nbsp;{}&nbsp;</th><th align='right'>&nbsp;{}</th></tr>".format(
                  *map(html.escape, (translate("TokenView", "token"), translate("TokenView", "model"),
@@ -242,7 +239,7 @@ class TokenBody(QWidget):
         base, text = palette_colours()
         chips = "".join(f'<span style="background-color:{token_background(p, base).name()}; color:{text.name()}">'
                         f"&nbsp;{percent(p) if p < 0.95 else '≥95%'}&nbsp;</span> " for p in LEGEND_STEPS)
-        sampled = any("sp" in t for t in tokens if isinstance(t, dict))
+        sampled = any(t.has_sampled for t in tokens)
         legend = (self.tr("Probability each token was drawn with: {chips} · hover or click a token for its "
                           "alternatives") if sampled else
                   self.tr("Probability each token was drawn with (model probability): {chips} · hover or click a "
@@ -258,7 +255,7 @@ class TokenPopup(QFrame):
     branch_requested = Signal(int, int)    # token index, token id
     inspect_requested = Signal(int)        # token index
 
-    def __init__(self, index: int, record: dict, can_branch: bool = True, parent=None):
+    def __init__(self, index: int, record: TokenRecord, can_branch: bool = True, parent=None):
         super().__init__(parent, Qt.WindowType.Popup)
         self.setObjectName("tokenPopup")
         self.setAccessibleName(self.tr("Token alternatives"))
@@ -270,12 +267,12 @@ class TokenPopup(QFrame):
         column = QVBoxLayout(self)
         column.setContentsMargins(10, 8, 10, 8)
         head = html.escape(self.tr("Token {number}").format(number=index + 1))
-        title = QLabel(f"<b>{head}</b>: “{html.escape(describe_token(record.get('t', '')))}”")
+        title = QLabel(f"<b>{head}</b>: “{html.escape(describe_token(record.text))}”")
         title.setTextFormat(Qt.TextFormat.RichText)
         column.addWidget(title)
         note = self.tr("model: the model's own probability · sampled: after temperature, top-k, top-p, min-p and "
                        "the repetition penalty")
-        if "salts" not in record:
+        if not record.has_sampled:
             note = self.tr("model: the model's own probability (this reply was recorded without after-sampling "
                            "values)")
         hint = QLabel(f"<small>{html.escape(note)}</small>")
