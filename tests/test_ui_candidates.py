@@ -40,7 +40,9 @@ def test_stop_ends_all_three(qtbot, make_window):
     ask(qtbot, window, "Tell me a long story", max_new_tokens=4)
     window.panel.max_new_tokens.setValue(2000)
     window.candidates_action.trigger()
-    qtbot.waitUntil(lambda: window.replies.active is not None and bool(window.replies.active.text), timeout=60_000)
+    # every candidate has begun (under load the others' first words may come a moment after the shown one's)
+    qtbot.waitUntil(lambda: window.replies.active is not None and bool(window.replies.active.text)
+                    and all(other.text for other in window.replies._others.values()), timeout=60_000)
     window.stop_reply()
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=30_000)
     question = window.current.active_path()[0]
