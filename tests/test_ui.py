@@ -429,5 +429,6 @@ def test_a_reopened_chat_reads_token_records_only_when_the_token_view_shows_them
     widget = again.view.widget_for(reply.id)
     assert widget.token_body is None
     again.explain.token_view_action.trigger()              # View > Token view
-    assert stored.meta["token_data"] == records            # read now, for the reply on screen
+    assert widget.shown_tokens() == records                # read now, for the reply on screen...
+    assert "token_data" not in stored.meta                 # ...and kept by its widget only
     assert widget.token_body is not None and widget.token_body.isVisible()

@@ -71,16 +71,16 @@ class Chat:
         self.updated = self.updated or self.created
 
     def token_data(self, message_id: str) -> list[TokenRecord]:
-        """A reply's per-token records (the token view's data), read from disk on first use.
+        """A reply's per-token records (the token view's data). Records left on disk are read
+        each time and not kept here: the caller keeps them as long as it shows them (scrolling
+        through a 500-turn chat with the token view on would otherwise hold all 200,000).
         Records put in the meta as stored dicts (by older code) are typed here, once."""
         message = self.messages.get(message_id)
         if message is None or message.role != "assistant":
             return []
         data = message.meta.get("token_data")
         if data is None and self.token_loader is not None:
-            data = self.token_loader(message_id)
-            if data:
-                message.meta["token_data"] = data
+            return self.token_loader(message_id) or []
         if not isinstance(data, list):
             return []
         if any(type(t) is not TokenRecord for t in data):

@@ -24,10 +24,10 @@ EMPTY_HINT = QT_TRANSLATE_NOOP("ConversationView", "Ask anything. Enter sends, S
 # less than FILL_SCREENS screens of drawn text are left above or below the screen, and widgets
 # more than DROP_SCREENS screens away are dropped (the gap between the two keeps it from flapping).
 FIRST_BATCH = 12
-BATCH = 8
+BATCH = 4   # a batch costs ~10-20 ms a message (more with the token view): keep each step short
 FILL_SCREENS = 1.0
 DROP_SCREENS = 3.0
-MIN_DRAWN = 2 * BATCH
+MIN_DRAWN = FIRST_BATCH
 
 
 class ConversationView(QScrollArea):

@@ -80,6 +80,7 @@ class MessageWidget(QFrame):
         super().__init__(parent)
         # where the reply's token records come from (read from disk only once the token view shows them)
         self._token_source = token_source
+        self._loaded_tokens: list | None = None   # read from disk for the token view (see shown_tokens)
         self.message_id = message.id
         self.sibling_index = sibling_index
         self.role = message.role
@@ -328,17 +329,20 @@ class MessageWidget(QFrame):
         self.token_view = bool(on)
         self._refresh_token_view()
 
-    def _token_data(self) -> list:
-        if self.token_view and self._token_source is not None and isinstance(self.meta, dict) \
-                and "token_data" not in self.meta:
-            self._token_source()   # fills meta["token_data"] (the same dict) when there are records
+    def shown_tokens(self) -> list[TokenRecord]:
+        """The reply's token records: those in its meta (a reply made in this session), else
+        read from disk once the token view wants them and kept while this widget lives."""
         data = self.meta.get("token_data") if isinstance(self.meta, dict) else None
+        if data is None and self._loaded_tokens is None and self.token_view and self._token_source is not None:
+            self._loaded_tokens = self._token_source()
+        if data is None:
+            data = self._loaded_tokens
         return [t for t in data if isinstance(t, TokenRecord)] if isinstance(data, list) else []
 
     def _refresh_token_view(self) -> None:
         if self.role != "assistant":
             return
-        tokens = self._token_data()
+        tokens = self.shown_tokens()
         show = self.token_view and bool(tokens) and not self.is_streaming()
         if show:
             if self.token_body is None:
@@ -351,7 +355,7 @@ class MessageWidget(QFrame):
         self.body.setVisible(not show)
 
     def show_token_popup(self, index: int, pos=None) -> TokenPopup | None:
-        tokens = self._token_data()
+        tokens = self.shown_tokens()
         if not 0 <= index < len(tokens):
             return None
         if self.token_popup is not None:
