@@ -68,7 +68,7 @@ def test_the_models_cache_is_untouched_by_a_batch(tiny_model):
               {"role": "user", "content": "And then?"}]
     a = tiny_model.generate(follow, GREEDY)
     list(a)
-    tiny_model._cache_ids, tiny_model._reusable = [], 0      # nothing reused: computed from scratch
+    tiny_model._cache_ids = []      # nothing reused: computed from scratch
     b = tiny_model.generate(follow, GREEDY)
     list(b)
     assert a.text == b.text

@@ -76,8 +76,10 @@ def test_text_completions(client):  # noqa: F811
                                        logprobs=1, **GREEDY)
     assert echoed.choices[0].text == "Once upon a time" + choice.text
     lp2 = echoed.choices[0].logprobs
+    # The same to bfloat16 precision, not bit for bit: the KV cache is reused token by token, so
+    # the two requests' prompts may have been computed in different batch shapes (ChatModel._prefill).
     assert lp2.token_logprobs[0] is None and lp2.token_logprobs[-len(lp.token_logprobs):] == \
-        pytest.approx(lp.token_logprobs, abs=1e-4)
+        pytest.approx(lp.token_logprobs, abs=2e-2)
 
 
 def test_a_text_prompt_too_long_names_the_prompt(client):  # noqa: F811

@@ -62,7 +62,6 @@ class ChatModel:
         # catalog give it its display name (chatgui.models.display_name).
         self.name = self.path.stem
         self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
-        self._reusable = 0                   # leading positions computed as whole prefill chunks
         self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
         self._explainer = None               # next_token.NextTokenExplainer, made on first use
@@ -113,14 +112,9 @@ class ChatModel:
         return self._sha256
 
     # -- forward passes -------------------------------------------------------------------------
-    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True, prefill=True) -> torch.Tensor | None:
-        """Run ids through the model from position start; return the logits.
-
-        Prompts go in chunks aligned to multiples of PREFILL_CHUNK positions, and only whole
-        aligned chunks are reused by later prompts (see _prefill). Floating-point results depend
-        a little on how tokens are batched, so this makes a prompt's K/V cache, and therefore
-        a seeded reply, the same whatever was computed before: replay gives identical text.
-        """
+    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True) -> torch.Tensor | None:
+        """Run ids through the model from position start; return the logits. Prompts go in
+        chunks aligned to multiples of PREFILL_CHUNK positions (bounded memory per pass)."""
         out = []
         pos, end = start, start + len(ids)
         while pos < end:
@@ -134,28 +128,33 @@ class ChatModel:
             self._cache_ids.extend(chunk)
             out.append(logits[0])
             pos = stop
-        if prefill:
-            self._reusable = end // PREFILL_CHUNK * PREFILL_CHUNK
         return out[-1][-1] if last_only else torch.cat(out)
 
     def _prefill(self, ids: list[int], cancel=None) -> torch.Tensor | None:
-        # Reuse whole aligned chunks of the cached prefix (the earlier turns of this chat);
-        # recompute the rest, at least one token.
+        """Reuse the K/V of the longest cached prefix of ids, token by token (the earlier turns
+        of this chat, the previous reply included, as llama.cpp does); compute the rest, at least
+        one token.
+
+        Determinism: reused K/V were computed in other batch shapes (a previous prompt's chunks,
+        or one token at a time while decoding), which changes floating-point sums in their last
+        bits. A seeded reply is therefore reproducible exactly when computed the same way, and
+        otherwise can differ from its replay at a near-tie between two tokens (rare; the replay
+        check in the app says when it happens). Until issue 13 only whole aligned 128-token
+        prefill chunks were reused, which kept replays bit-identical but recomputed up to 127
+        tokens plus the whole previous reply on every turn (turn-10 TTFT ~2.4x turn 1)."""
         common = 0
-        for a, b in zip(self._cache_ids[:self._reusable], ids[:-1]):
+        for a, b in zip(self._cache_ids, ids[:-1]):
             if a != b:
                 break
             common += 1
-        common = common // PREFILL_CHUNK * PREFILL_CHUNK
         del self._cache_ids[common:]
-        self._reusable = common
         return self._feed(ids[common:], common, cancel)
 
     def logprobs(self, ids: list[int]) -> torch.Tensor:
         """[len(ids), vocab] float32 on the CPU: log-softmax of the next-token logits, one pass."""
         if len(ids) > self.context_length:
             raise PromptTooLongError(f"{len(ids)} tokens exceed the context length {self.context_length}")
-        self._cache_ids, self._reusable = [], 0
+        self._cache_ids = []
         logits = self._feed(list(ids), 0, last_only=False)
         return torch.log_softmax(logits.float(), -1).cpu()
 
@@ -423,7 +422,7 @@ class Generation:
                 st.finish_reason = "cancelled"
                 break
             if i + 1 < first + self.max_new:
-                logits = m._feed([tid], len(history) - 1, prefill=False)
+                logits = m._feed([tid], len(history) - 1)
         if not hit:
             # The whole reply, including a partial stop-string match that never completed and
             # bytes of a character the model never finished (shown as U+FFFD), which the

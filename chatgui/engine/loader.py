@@ -11,11 +11,11 @@ from torch import nn
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
-from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Int4Linear, Int8Linear, int4_groupwise, int4_parts,
-                      int8_rows, linear_form, pack_int4)
+from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8Linear, fp16_gemm_works, fp16_parts,
+                      int4_groupwise, int4_parts, int8_rows, linear_form, pack_int4)
 from .quant import check_supported, dequantize
-from .rows import DenseRows, QuantRows, ranker_parts
-from .weight_cache import WeightCache
+from .rows import DenseRows, QuantRows, _in_background, ranker_parts
+from .weight_cache import WeightCache, release_pages
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
 
@@ -106,6 +106,11 @@ class PackedWeights:
         self.all[key] = fields
         return fields
 
+    def release(self, key: str):
+        """A function that gives back the memory of a mapped cache tensor of `key` once it is no
+        longer read (None for tensors made here: the cache writer may still read them)."""
+        return release_pages if key in self.cached else None
+
     def save(self):
         if self.cache is not None:
             flat = {f"{m}/{k}": t for m, fields in self.all.items() for k, t in fields.items()}
@@ -168,6 +173,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         parts = [tuple(permuted(n, x) for x in p) for n, p in zip(names, parts)]
         return dict(zip(("packed", "scales_zeros"), pack_int4(*(torch.cat(p) for p in zip(*parts)), dense_dtype)))
 
+    def fp16_fields(names):
+        w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
+        return {"weight16": w16, "exponent": torch.tensor([e], dtype=torch.int32)}
+
     def int8_fields(names):
         parts = [int8_rows(permuted(n, w(n))) for n in names]
         return dict(zip(("weight", "scales"), (torch.cat(p) for p in zip(*parts))))
@@ -179,6 +188,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         if form == "int4":
             f = packed.get(names[0], lambda: int4_fields(names, infos))
             return Int4Linear(f["packed"], f["scales_zeros"], bias, sum(t.shape[0] for t in infos))
+        if form == "fp16":
+            f = packed.get(names[0], lambda: fp16_fields(names))
+            mod = Fp16Linear(f["weight16"], int(f["exponent"][0]), bias, packed.release(names[0]))
+            to_pack.append(mod)
+            return mod
         if form == "int8":
             f = packed.get(names[0], lambda: int8_fields(names))
             return Int8Linear(f["weight"], f["scales"], bias, dense_dtype)
@@ -191,9 +205,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if head:
                 f = packed.get(name, lambda: dict(zip(("q", "scale"), ranker_parts(gf.path, t))))
                 ranker = f["q"], f["scale"]
-            return QuantRows(gf.path, t, ranker)
+            return QuantRows(gf.path, t, ranker, packed.release(name) if head else None)
         return DenseRows(w(name), dense_dtype)
 
+    to_pack: list[Fp16Linear] = []
     model = Transformer(args)
     model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
     model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
@@ -217,6 +232,16 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.ffn.w2 = linear([p + "ffn_down.weight"])
     if packed.made:
         packed.save()
+    if to_pack:
+        # FBGEMM's packing (~6 ns a weight) runs while the caller builds the tokenizer and waits
+        # for a first prompt; the first forward pass waits for it (Transformer.finish_loading).
+        # Two threads (FBGEMM's packing is single-threaded and lets go of the GIL).
+        def pack_all(part):
+            scratch = torch.empty(max(mod.out_features * mod.in_features for mod in part))
+            for mod in part:
+                mod.pack(scratch)
+        jobs = [_in_background(pack_all, to_pack[i::2]) for i in range(2) if to_pack[i::2]]
+        model.pending = _in_background(lambda: [job.result() for job in jobs])
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)
@@ -241,7 +266,8 @@ def available_memory_bytes() -> int | None:
 BASE_MEMORY = 400 << 20       # torch, the tokenizer and buffers, measured on the default model
 
 
-def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto") -> int:
+def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",
+                           device_type: str = "cpu") -> int:
     """What loading and running the model will need, roughly: the weights in the forms the loader
     gives them (qlinear.py), the KV cache, the output head's ranker and the runtime."""
     total = BASE_MEMORY + args.n_layers * 2 * args.n_kv_heads * args.head_dim * max_seq * 4
@@ -257,6 +283,8 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
         elif t.qtype_name in INT4_EXACT:
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
+        elif t.qtype_name not in DENSE_TYPES and device_type == "cpu" and fp16_gemm_works():
+            total += 2 * n                            # float16 in FBGEMM's fp16 GEMM
         else:
             total += n if t.qtype_name not in DENSE_TYPES else 2 * n
     return total

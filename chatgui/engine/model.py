@@ -181,7 +181,14 @@ class Transformer(nn.Module):
         self.output: nn.Module | None = None
         self.max_seq = 0
         self._decoder: Decoder | None = None     # the single-token fast path, built on first use
+        self.pending = None      # a Future: weights still being packed after load (loader.py)
         self.requires_grad_(False)
+
+    def finish_loading(self):
+        """Wait for weights still being packed in the background (forward does, by itself)."""
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
         device = self.norm.weight.device
@@ -210,6 +217,8 @@ class Transformer(nn.Module):
         positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
+        if self.pending is not None:
+            self.finish_loading()
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
         if B == 1 and T == 1:

@@ -6,9 +6,18 @@ quantized GGUF type stays quantized, in one of two torch kernels' formats:
 | GGUF type                  | kept as                                  | exact?                          |
 |----------------------------|------------------------------------------|---------------------------------|
 | Q4_0, Q4_1, Q4_K           | int4, groups of 32 (`_weight_int4pack_mm`)| weights exact; the float16 block scales are held in bfloat16 (as before) |
-| Q5_0, Q5_1, Q5_K, Q6_K, Q8_0 | int8, one scale per row (`_weight_int8pack_mm`) | re-rounded: the row's largest weight / 127 is the step |
+| Q5_0, Q5_1, Q5_K, Q6_K, Q8_0 | CPU with FBGEMM: float16 in FBGEMM's packed fp16 GEMM (float32 activations) | almost: each weight rounded to float16 (11 significant bits, far finer than its 5-8-bit step) |
+|                            | elsewhere: int8, one scale per row (`_weight_int8pack_mm`) | re-rounded: the row's largest weight / 127 is the step |
 | Q2_K, Q3_K, IQ4_NL, IQ4_XS | int4, groups of 32                       | re-rounded (min/max per group)  |
 | F32, F16, BF16             | dense bfloat16                           | -                               |
+
+Why float16 for the 5-8-bit types on the CPU: on this AVX2 machine FBGEMM's fp16 GEMV streams its
+weights about twice as fast per weight as `_weight_int8pack_mm` or the int4 kernel (which are
+compute-bound: measured with benchmarks/bench_interleaved.py and a layer-stack timing, see the
+commit), and it needs no activation quantization. It costs one byte more per weight than int8.
+Packing takes ~6 ns a weight, so it runs on a background thread after load (Fp16Linear.pack);
+the first forward pass waits for it (Transformer.finish_loading), so results never depend on
+timing.
 
 Q6_K cannot map exactly onto either kernel (its scales cover 16 weights; torch's int4 groups are
 at least 32 wide and its int8 kernel has one scale per row); Q5_x would need a fifth bit. What
@@ -35,6 +44,7 @@ INT4_REROUNDED = ("Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS")
 INT8_REROUNDED = ("Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0")
 DENSE_TYPES = ("F32", "F16", "BF16")       # not quantized in the file: dense by design
 INT4_TYPES = INT4_EXACT                    # (older name)
+FP16_ON_CPU = True                         # the 5-8-bit types as float16 in FBGEMM (see above)
 
 
 def int4_kernels_available() -> bool:
@@ -54,6 +64,18 @@ def int8_kernel_works(device_type: str, dtype: torch.dtype = torch.bfloat16) -> 
         return False
 
 
+@functools.lru_cache(maxsize=None)
+def fp16_gemm_works() -> bool:
+    """Whether this torch build has FBGEMM's fp16 GEMM (x86 CPU builds; not ARM)."""
+    if "fbgemm" not in torch.backends.quantized.supported_engines:
+        return False
+    try:
+        packed = torch.ops.quantized.linear_prepack_fp16(torch.ones(16, 32), None)
+        return bool(torch.ops.quantized.linear_dynamic_fp16(torch.ones(1, 32), packed)[0, 0] == 32)
+    except Exception:
+        return False
+
+
 def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dtype) -> str:
     """"int4", "int8" or "dense" for a (fused) projection whose parts have these GGUF types.
     Warns, naming the types, when a quantized part has to become dense."""
@@ -65,8 +87,11 @@ def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dty
     int8_ok = in_features % GROUP == 0 and int8_kernel_works(device.type, dtype)
     if int4_ok and qtypes <= set(INT4_EXACT + INT4_REROUNDED):
         return "int4"
-    if int8_ok and qtypes <= set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED):
-        return "int8"
+    if qtypes <= set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED):
+        if device.type == "cpu" and FP16_ON_CPU and fp16_gemm_works():
+            return "fp16"
+        if int8_ok:
+            return "int8"
     unknown = sorted(quantized - set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED))
     why = (f"tensor type {', '.join(unknown)} has no compact form in this engine" if unknown else
            f"this device ({device.type}) has no compact kernel for {', '.join(sorted(quantized))}")
@@ -199,3 +224,58 @@ class DenseLinear(nn.Module):
         if bias is None:
             return (lambda x: F.linear(x, weight)), weight.dtype
         return (lambda x: F.linear(x, weight) + bias), weight.dtype
+
+
+def fp16_parts(weight: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """(float16 weight, exponent e) with weight ~= w16 * 2**e: a power of two (exact) keeps
+    unusually small or large tensors in float16's normal range. e is 0 for ordinary weights."""
+    top = float(weight.abs().max()) if weight.numel() else 1.0
+    e = 0
+    if top > 0 and not (2.0 ** -6 <= top <= 2.0 ** 12):
+        e = int(torch.tensor(top).log2().floor()) - 4     # scaled largest weight in [16, 32)
+    return (weight * 2.0 ** -e).to(torch.float16), e
+
+
+class Fp16Linear(nn.Module):
+    """float16 weights in FBGEMM's packed fp16 GEMM, float32 activations and results.
+
+    Packing is separate (pack(), run on a background thread by the loader); the weight16 buffer
+    is dropped once packed. Until then the module cannot run (Transformer.finish_loading waits)."""
+
+    def __init__(self, weight16: torch.Tensor, exponent: int, bias: torch.Tensor | None, release=None):
+        super().__init__()
+        self.out_features, self.in_features = weight16.shape
+        self.compute_dtype = torch.float32
+        self.scale = 2.0 ** exponent
+        self.register_buffer("weight16", weight16)
+        self.register_buffer("bias", None if bias is None else bias.float())
+        self.packed = None
+        self._release = release        # called with weight16 once packed (drops mapped pages)
+
+    def pack(self, scratch: torch.Tensor | None = None):
+        """scratch: a float32 buffer of at least out * in elements to convert the weights in
+        (reused from layer to layer: a fresh float32 copy per layer leaves the allocator's heap
+        fragmented, ~2 bytes a weight of resident memory that is never given back)."""
+        if self.packed is None:
+            w = self.weight16
+            n = w.numel()
+            wf = w.float() if scratch is None or scratch.numel() < n else scratch[:n].view(w.shape).copy_(w)
+            self.packed = torch.ops.quantized.linear_prepack_fp16(wf, None)
+            self.weight16 = None
+            if self._release is not None:
+                self._release(w)
+
+    forward = Int4Linear.forward
+
+    def kernel(self, with_bias: bool = True):
+        if self.packed is None:
+            raise RuntimeError("Fp16Linear used before it was packed")
+        op, packed, scale = torch.ops.quantized.linear_dynamic_fp16, self.packed, self.scale
+        bias = self.bias if with_bias else None
+        if scale == 1.0 and bias is None:
+            return (lambda x: op(x, packed)), torch.float32
+        if bias is None:
+            return (lambda x: op(x, packed).mul_(scale)), torch.float32
+        if scale == 1.0:
+            return (lambda x: op(x, packed).add_(bias)), torch.float32
+        return (lambda x: op(x, packed).mul_(scale).add_(bias)), torch.float32

@@ -78,10 +78,13 @@ class QuantRows(nn.Module):
     REFINE = 64
     REFINE_POSITIONS = 64        # positions refined at once (bounds the dequantized rows held)
 
-    def __init__(self, path, table: TensorInfo, ranker: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def __init__(self, path, table: TensorInfo, ranker: tuple[torch.Tensor, torch.Tensor] | None = None,
+                 release=None):
         """ranker: (int8 [V, K], scale [V]) to serve as an output head (ranker_parts); None for an
-        embedding table only."""
+        embedding table only. release(tensor): gives back the pages of the int8 copy once FBGEMM
+        holds its own (it is mapped from the weight cache; see weight_cache.release_pages)."""
         super().__init__()
+        self._release = release
         self.path, self.table = path, table
         self.out_features, self.in_features = table.shape
         self.register_buffer("rank_q", None if ranker is None else ranker[0])
@@ -94,9 +97,15 @@ class QuantRows(nn.Module):
                 self._interim = lambda x: torch._weight_int8pack_mm(x.to(torch.bfloat16), self.rank_q, scales)
             else:
                 self._interim = lambda x: F.linear(x, self.rank_q.float() * self.rank_scale[:, None])
-            self._ranker_job = _in_background(fbgemm_ranker, self.rank_q, self.rank_scale)
+            self._ranker_job = _in_background(self._pack_ranker)
             if self.rank_q.numel() <= WAIT_FOR_RANKER:
                 self.finish_loading()
+
+    def _pack_ranker(self):
+        fbgemm = fbgemm_ranker(self.rank_q, self.rank_scale)
+        if fbgemm is not None and self._release is not None:
+            self._release(self.rank_q)     # FBGEMM holds its own copy; read again only by the interim
+        return fbgemm
 
     def finish_loading(self):
         """Wait for the FBGEMM ranker (if it is being packed)."""

@@ -27,7 +27,7 @@ import numpy as np
 
 from chatgui.common.paths import models_dir
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear)
 MAGIC = b"CHATGUIW"
 SUFFIX = ".weights"
 ALIGN = 64
@@ -125,13 +125,16 @@ class WeightCache:
         start = _aligned(len(MAGIC) + 8 + n)
         if size != start + header["payload_bytes"]:
             raise ValueError(f"size {size} != expected {start + header['payload_bytes']} (truncated?)")
-        buf = np.memmap(self.path, mode="c")        # copy-on-write: writable for torch, never written
-        payload = memoryview(buf)[start:]
+        # Hashed through read(), not the mapping: the pages go to the OS's file cache without
+        # becoming this process's resident memory (tensors dropped after packing never are).
         h = hashlib.sha256()
-        for i in range(0, len(payload), _HASH_CHUNK):
-            h.update(payload[i:i + _HASH_CHUNK])
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            for block in iter(lambda: f.read(_HASH_CHUNK), b""):
+                h.update(block)
         if h.hexdigest() != header["payload_sha256"]:
             raise ValueError("payload checksum mismatch (corrupt)")
+        buf = np.memmap(self.path, mode="c")        # copy-on-write: writable for torch, never written
         out = {}
         for name, dtype, shape, offset, nbytes in header["tensors"]:
             raw = torch.from_numpy(buf[start + offset:start + offset + nbytes])
@@ -187,6 +190,24 @@ class WeightCache:
         finally:
             if tmp is not None:
                 Path(tmp).unlink(missing_ok=True)
+
+
+def release_pages(t) -> None:
+    """Tell the OS the pages under tensor t (mapped from a cache file) are not needed now: they
+    leave this process's resident memory and are read back from the file if ever touched again.
+    Only for tensors mapped from a cache file (on anonymous memory this would zero them)."""
+    try:
+        import ctypes
+        import mmap
+
+        page = mmap.PAGESIZE
+        start = -(-t.data_ptr() // page) * page
+        end = (t.data_ptr() + t.numel() * t.element_size()) // page * page
+        if end > start and hasattr(mmap, "MADV_DONTNEED"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
+    except Exception:      # only a hint: where it is unavailable the pages stay until unmapped
+        pass
 
 
 def _aligned(n: int) -> int:
