@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_gui import gap_figures  # noqa: E402
 LONG_TITLE = "the long one"
 
 
@@ -219,9 +221,7 @@ def child(args) -> None:
         "reply_tokens": meta.get("tokens"),
         "reply_first_token_s": round(state["t_first"] - state["t_send"], 2) if "t_first" in state else None,
         "reply_seconds": round(state["t_end"] - state["t_send"], 2) if state["done"] else None,
-        "event_loop_gap_ms_max": round(gaps[-1], 1) if gaps else None,
-        "event_loop_gap_ms_p99": round(gaps[int(len(gaps) * 0.99) - 1], 1) if gaps else None,
-        "event_loop_gap_ms_median": round(gaps[len(gaps) // 2], 1) if gaps else None,
+        **gap_figures(gaps),
         "event_loop_longest_gap_began_after_send_s": round(state["worst"][1], 2) if "worst" in state else None,
         "gui_thread_save_ms_max": round(max(gui_saves) * 1000, 2) if gui_saves else None,
         "gui_thread_saves": len(gui_saves),

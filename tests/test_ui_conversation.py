@@ -39,6 +39,14 @@ def drawn_ids(view) -> list[str]:
     return [w.message_id for w in view.message_widgets()]
 
 
+def opened(qtbot, view, turns: int):
+    """A chat of `turns` turns shown and settled: (its active path's ids, the scroll bar)."""
+    chat = long_chat(turns)
+    view.show_chat(chat)
+    settle(qtbot, view)
+    return [m.id for m in chat.active_path()], view.verticalScrollBar()
+
+
 def test_a_long_chat_opens_at_its_end_with_a_few_widgets(qtbot, view):
     chat = long_chat(300)
     view.show_chat(chat)
@@ -53,11 +61,7 @@ def test_a_long_chat_opens_at_its_end_with_a_few_widgets(qtbot, view):
 
 
 def test_scrolling_up_reaches_the_first_message_and_keeps_what_is_read_in_place(qtbot, view):
-    chat = long_chat(200)
-    path = [m.id for m in chat.active_path()]
-    view.show_chat(chat)
-    settle(qtbot, view)
-    bar = view.verticalScrollBar()
+    path, bar = opened(qtbot, view, 200)
     most, steps = 0, 0
     while (view.drawn_range()[0] > 0 or bar.value() > 0) and steps < 500:
         # the message at the middle of the screen, and where it is
@@ -85,11 +89,7 @@ def test_scrolling_up_reaches_the_first_message_and_keeps_what_is_read_in_place(
 
 
 def test_scrolling_down_again_draws_the_rest(qtbot, view):
-    chat = long_chat(120)
-    path = [m.id for m in chat.active_path()]
-    view.show_chat(chat)
-    settle(qtbot, view)
-    bar = view.verticalScrollBar()
+    path, bar = opened(qtbot, view, 120)
     for _ in range(400):
         if view.drawn_range()[0] == 0 and bar.value() == 0:
             break
