@@ -205,3 +205,43 @@ def test_kv_cache_is_reused_token_by_token_and_matches_a_cold_computation(tmp_pa
     # bfloat16 activations: the two computations agree to bfloat16's ~3 significant digits
     assert float((warm - cold).abs().max()) < 0.1
     assert float((warm.softmax(-1) - cold.softmax(-1)).abs().sum()) < 0.02
+
+
+def test_prepare_computes_the_chat_ahead_so_sending_computes_only_the_new_message(tmp_path, monkeypatch):
+    model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
+    chat = [{"role": "system", "content": "be brief"}]
+    for i in range(6):
+        chat += [{"role": "user", "content": f"question {i} " + "tell me " * 10},
+                 {"role": "assistant", "content": f"answer {i} " + "a lighthouse " * 10}]
+    model._cache_ids = []
+    cached = model.prepare(chat, 32)
+    assert cached > 128
+    fed = []
+    feed = model._feed
+    monkeypatch.setattr(model, "_feed", lambda part, start, *a, **k: fed.append((start, len(part))) or
+                        feed(part, start, *a, **k))
+    ids, _ = model.fit_reply_prompt(chat + [{"role": "user", "content": "and the next question?"}], 32)
+    model._prefill(ids)
+    [(start, computed)] = fed
+    assert start >= cached - 16 and computed < 40   # the new message and the reply's opening only
+
+
+def test_prepare_stops_when_cancelled_and_keeps_what_it_computed(tmp_path):
+    model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
+    chat = [{"role": "user", "content": " ".join(str(i) for i in range(120))}, {"role": "assistant", "content": "no"}]
+    assert 300 < len(model.tokenize(model.render_chat(chat))) < 800   # several chunks; fits the context
+    cancel = threading.Event()
+    calls = []
+    net = model.net
+
+    class Stopper(torch.nn.Module):   # cancels after the first prefill chunk
+        def forward(self, *a, **k):
+            calls.append(1)
+            cancel.set()
+            return net(*a, **k)
+
+    model.net = Stopper()
+    model._cache_ids = []
+    assert model.prepare(chat, 16, cancel) == 128 and len(calls) == 1
+    model.net = net
+    assert model.prepare(chat, 16) > 300   # resumed: goes on from there

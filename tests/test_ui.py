@@ -432,3 +432,19 @@ def test_a_reopened_chat_reads_token_records_only_when_the_token_view_shows_them
     assert widget.shown_tokens() == records                # read now, for the reply on screen...
     assert "token_data" not in stored.meta                 # ...and kept by its widget only
     assert widget.token_body is not None and widget.token_body.isVisible()
+
+
+def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_window, monkeypatch):
+    """Its context is computed ahead (ChatModel.prepare), and a message sent meanwhile is answered."""
+    window = make_window()
+    reply = send_and_wait(qtbot, window, "Prepare me", max_new_tokens=5)
+    chat_id = window.current.id
+    window.new_chat()
+    model = window.engine.worker.model
+    prepared, prepare = [], model.prepare
+    monkeypatch.setattr(model, "prepare", lambda messages, *a: prepared.append(messages) or prepare(messages, *a))
+    window.open_chat(chat_id)
+    qtbot.waitUntil(lambda: bool(prepared), timeout=10_000)
+    assert prepared[-1][-1]["content"] == reply.content and len(prepared) == 1
+    answer = send_and_wait(qtbot, window, "And now?", max_new_tokens=5)
+    assert answer.role == "assistant" and answer.content and answer.parent_id == window.current.active_path()[-2].id

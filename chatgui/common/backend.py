@@ -57,6 +57,15 @@ class ExplainableBackend(ChatBackend, Protocol):
 
 
 @runtime_checkable
+class PreparableBackend(ChatBackend, Protocol):
+    """A backend whose capabilities.prepared_prompts is True (engine.ChatModel)."""
+
+    def prepare(self, messages: list[dict], max_new_tokens: int, cancel: threading.Event | None = None) -> int:
+        """Compute the chat's context ahead of its next message (stopped by cancel); returns the
+        positions now cached."""
+
+
+@runtime_checkable
 class ServableBackend(ChatBackend, Protocol):
     """What the API server (chatgui.server) uses beyond ChatBackend; a backend whose
     capabilities.can_be_served is True offers it (engine.ChatModel)."""

@@ -35,12 +35,13 @@ class Capabilities:
     can_be_served: bool = True         # the Serve switch can offer it to other programs
     batched_candidates: bool = True    # several answers to one prompt decoded together
     json_constraints: bool = True      # replies held to a JSON schema token by token (the server's response_format)
+    prepared_prompts: bool = True      # a chat's context can be computed ahead, before the next message (prepare)
 
 
 LOCAL_CAPABILITIES = Capabilities()
 REMOTE_CAPABILITIES = Capabilities(token_probabilities=False, next_token_logits=False, reply_prefix=False,
                                    replay=False, exact_token_counts=False, can_be_served=False,
-                                   batched_candidates=False, json_constraints=False)
+                                   batched_candidates=False, json_constraints=False, prepared_prompts=False)
 
 
 @dataclass(frozen=True)

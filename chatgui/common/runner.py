@@ -190,5 +190,16 @@ def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int) 
     return run
 
 
+def prepare_job(runner: ModelRunner, messages: list[dict], max_new_tokens: int) -> Callable[[Job], None]:
+    """A job that computes a chat's context ahead of its next message (backend capability
+    prepared_prompts; nothing for others). Cancel it before queueing a reply: it stops within
+    one prefill chunk and keeps what it computed."""
+    def run(job: Job) -> None:
+        backend = runner.backend
+        if backend is not None and backend.capabilities.prepared_prompts:
+            backend.prepare(messages, max_new_tokens, job.cancelled)
+    return run
+
+
 class NoBackend(Exception):
     """No model is loaded (and no server connected)."""

@@ -150,6 +150,20 @@ class ChatModel:
         del self._cache_ids[common:]
         return self._feed(ids[common:], common, cancel)
 
+    def prepare(self, messages: list[dict], max_new_tokens: int, cancel=None) -> int:
+        """Compute the cache for the chat's next turn before it is asked: every message so far,
+        fitted as the next reply's prompt will be (fit_reply_prompt keeps that start), so that
+        sending then computes only the new message. In a long chat that is the difference between
+        seconds and a minute before the first word. Stops when `cancel` is set, keeping what was
+        computed. Returns how many positions the cache now holds."""
+        upcoming = [*messages, {"role": "user", "content": ""}]   # the turn shares all before its text
+        try:
+            ids, _dropped = self.fit_reply_prompt(upcoming, max_new_tokens, cancel)
+        except (PromptFitCancelled, PromptTooLongError):
+            return len(self._cache_ids)   # stopped, or nothing that fits: the reply will say so
+        self._prefill(ids, cancel)
+        return len(self._cache_ids)
+
     def logprobs(self, ids: list[int]) -> torch.Tensor:
         """[len(ids), vocab] float32 on the CPU: log-softmax of the next-token logits, one pass."""
         if len(ids) > self.context_length:

@@ -21,7 +21,8 @@ from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.errors import WordedError
 from chatgui.common.records import ReplyMeta, TokenRecord
-from chatgui.common.runner import Job, ModelRunner, NoBackend, ShuttingDown, candidates_job, reply_job
+from chatgui.common.runner import (Job, ModelRunner, NoBackend, QueueFull, ShuttingDown, candidates_job, prepare_job,
+                                   reply_job)
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.errors import ModelLoadError, PromptTooLongError
 from chatgui.models.naming import display_name
@@ -305,13 +306,37 @@ class EngineClient(QObject):
         self._next_id = 0
         self._replies: dict[int, ReplyHandle] = {}
         self._ended: list[ReplyHandle] = []
+        self._preparing: Job | None = None   # a chat's context computed ahead (prepare)
+        self._prepare_args: tuple = ()
 
     def run(self, fn) -> Job | None:
-        """Run fn() on the runner thread, after the jobs already queued (None once closing)."""
+        """Run fn() on the runner thread, after the jobs already queued (None once closing). A
+        chat being prepared gives way and goes on afterwards from where it stopped."""
+        resume = self._prepare_args if self._preparing is not None else None
+        self.stop_preparing()
         try:
-            return self.runner.submit(lambda _job: fn())
+            job = self.runner.submit(lambda _job: fn())
         except ShuttingDown:
             return None
+        if resume is not None:
+            self.prepare(*resume)
+        return job
+
+    def prepare(self, messages: list[dict], max_new_tokens: int) -> None:
+        """Compute the chat's context while the user reads and types (see ChatModel.prepare). It
+        gives way to any other job, which stops it within one prefill chunk; what it computed
+        stays in the cache."""
+        self.stop_preparing()
+        self._prepare_args = (messages, max_new_tokens)
+        try:
+            self._preparing = self.runner.submit(prepare_job(self.runner, messages, max_new_tokens))
+        except (ShuttingDown, QueueFull):
+            self._preparing = None
+
+    def stop_preparing(self) -> None:
+        if self._preparing is not None:
+            self._preparing.cancel()
+            self._preparing = None
 
     def load(self, path: str, device: str = "auto", context_length: int | None = None) -> None:
         path, device, ctx = str(path), device or "auto", int(context_length or 0)
@@ -325,6 +350,7 @@ class EngineClient(QObject):
         """Queue a reply. connect(handle) is called before the job is queued, so that no signal can
         be emitted before its receivers are connected. reply_prefix_ids: the reply starts with these
         tokens (branch from a token); expect_sha256: refuse a different model file (replay)."""
+        self.stop_preparing()
         handle = self._new_handle(connect)
         settings = SamplingSettings.from_dict(sampling)
         fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256))
@@ -338,6 +364,7 @@ class EngineClient(QObject):
         """Queue n answers to the same chat, decoded as one batch: one handle per answer, each
         with the signals of a reply (connect(handle) is called for each before the job is queued).
         Stopping any of them stops the batch."""
+        self.stop_preparing()
         settings = SamplingSettings.from_dict(sampling)
         handles = [self._new_handle(connect) for _ in range(n)]
         try:
