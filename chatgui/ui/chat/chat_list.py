@@ -72,6 +72,7 @@ class ChatListPanel(QWidget):
         self.list.currentItemChanged.connect(self._current_changed)
         self.list.itemChanged.connect(self._item_edited)
         self._filling = False
+        self._shown: list[tuple] = []   # (header, chat id, text) of each row, as filled
 
     @staticmethod
     def _button(text: str, tip: str, name: str) -> QPushButton:
@@ -84,27 +85,46 @@ class ChatListPanel(QWidget):
     # -- contents --------------------------------------------------------------------------
     def set_chats(self, entries: list[tuple[str, str, float]], current_id: str | None) -> None:
         """entries: (id, title, updated) newest first, shown under Today / Yesterday / Previous
-        7 days / Older. Keeps `current_id` selected."""
+        7 days / Older. Keeps `current_id` selected. When the rows shown stay the same (a message
+        sent in the newest chat only changes its time) only the tooltips change: rebuilding
+        2,000 rows would hold up the window for ~50 ms at each message."""
+        untitled = self.tr(UNTITLED)
+        today = datetime.date.today()
+        rows, group = [], None   # (header text or None, chat id, text, tooltip)
+        for chat_id, title, updated in entries:
+            if day_group(updated, today) != group:
+                group = day_group(updated, today)
+                rows.append((self.tr(group), None, self.tr(group), ""))
+            rows.append((None, chat_id, title or untitled,
+                         f"{title or untitled}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}"))
         self._filling = True
         try:
-            self.list.clear()
-            untitled = self.tr(UNTITLED)
-            group = None
-            today = datetime.date.today()
-            for chat_id, title, updated in entries:
-                if day_group(updated, today) != group:
-                    group = day_group(updated, today)
-                    self._add_header(self.tr(group))
-                item = QListWidgetItem(title or untitled)
-                item.setData(ID_ROLE, chat_id)
-                item.setToolTip(f"{title or untitled}\n{time.strftime('%Y-%m-%d %H:%M', time.localtime(updated))}")
-                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-                self.list.addItem(item)
-                if chat_id == current_id:
-                    self.list.setCurrentItem(item)
+            if [row[:3] for row in rows] == self._shown:
+                for i, (_header, chat_id, _text, tip) in enumerate(rows):
+                    item = self.list.item(i)
+                    if chat_id is not None and item.toolTip() != tip:
+                        item.setToolTip(tip)
+            else:
+                self._fill(rows)
+            for i, row in enumerate(rows):
+                if row[1] is not None and row[1] == current_id and self.list.currentRow() != i:
+                    self.list.setCurrentRow(i)
         finally:
             self._filling = False
         self._update_buttons()
+
+    def _fill(self, rows: list[tuple]) -> None:
+        self.list.clear()
+        for header, chat_id, text, tip in rows:
+            if header is not None:
+                self._add_header(header)
+                continue
+            item = QListWidgetItem(text)
+            item.setData(ID_ROLE, chat_id)
+            item.setToolTip(tip)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+            self.list.addItem(item)
+        self._shown = [row[:3] for row in rows]
 
     def _add_header(self, text: str) -> None:
         item = QListWidgetItem(text)

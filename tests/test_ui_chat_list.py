@@ -1,5 +1,6 @@
-"""Searching the chats as you type: the store is searched off the GUI thread, and an answer that
-comes after a newer search started is dropped."""
+"""The chat list: searching as you type (the store is searched off the GUI thread, and an answer
+that comes after a newer search started is dropped), and refilling it without rebuilding rows
+that did not change."""
 from __future__ import annotations
 
 import threading
@@ -43,3 +44,19 @@ def test_search_runs_off_the_gui_thread_and_only_the_newest_answer_counts(qtbot,
     assert on_gui_thread == [False, False]
     window.chat_list.search.clear()
     qtbot.waitUntil(lambda: listed() == {otters.id, badgers.id}, timeout=5000)
+
+
+def test_refilling_the_same_rows_keeps_them_and_updates_the_times(qtbot):
+    import time as _time
+    from chatgui.ui.chat.chat_list import ChatListPanel
+    panel = ChatListPanel()
+    qtbot.addWidget(panel)
+    now = _time.time()
+    entries = [(f"id{i}", f"chat {i}", now - i) for i in range(50)]
+    panel.set_chats(entries, "id0")
+    first = panel.list.item(1)
+    panel.set_chats([("id0", "chat 0", now + 120), *entries[1:]], "id3")   # a message in the newest chat
+    assert panel.list.item(1) is first and panel.current_id() == "id3"
+    assert _time.strftime("%H:%M", _time.localtime(now + 120)) in first.toolTip()
+    panel.set_chats([entries[5], *entries[:5], *entries[6:]], "id5")        # an older chat moves up
+    assert panel.chat_ids()[:2] == ["id5", "id0"] and panel.current_id() == "id5"
