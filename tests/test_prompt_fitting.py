@@ -126,3 +126,25 @@ def test_another_chat_does_not_inherit_the_kept_start(model):
     room = model.context_length - 64
     ids, dropped = model.fit_reply_prompt(second, 64)
     assert dropped > 0 and (ids, dropped) == model.fit_prompt(second, 64, room=int(room * FIT_SLACK))
+
+
+def test_a_replay_gets_the_prompt_the_reply_had_whatever_came_since(model):
+    """The start a reply's prompt kept depends on the turns before it; a replay or branch passes
+    the dropped count recorded with the reply (same_as) and gets the same prompt."""
+    msgs = [{"role": "user", "content": f"question {i} " + "the storm " * 4} if i % 2 == 0 else
+            {"role": "assistant", "content": "a lighthouse keeper " * 5} for i in range(120)]
+    msgs.append({"role": "user", "content": "next"})
+    model._fit_anchor = None
+    _ids, first = model.fit_reply_prompt(msgs, 64)
+    for turn in range(40):   # the chat goes on from the same start, until a fresh fit would start elsewhere
+        msgs += [{"role": "assistant", "content": f"answer {turn} a keeper"}, {"role": "user", "content": f"more {turn}"}]
+        ids, dropped = model.fit_reply_prompt(msgs, 64)
+        assert dropped == first
+        anchor, model._fit_anchor = model._fit_anchor, None   # as after a restart, or another chat
+        fresh = model.fit_reply_prompt(msgs, 64)[1]
+        model._fit_anchor = anchor
+        if fresh != dropped:
+            break
+    assert fresh != dropped, "the test needs a chat where a fresh fit starts elsewhere"
+    model._fit_anchor = None
+    assert model.fit_reply_prompt(msgs, 64, same_as=dropped) == (ids, dropped)   # the replay's prompt

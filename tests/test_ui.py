@@ -448,3 +448,21 @@ def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_w
     assert prepared[-1][-1]["content"] == reply.content and len(prepared) == 1
     answer = send_and_wait(qtbot, window, "And now?", max_new_tokens=5)
     assert answer.role == "assistant" and answer.content and answer.parent_id == window.current.active_path()[-2].id
+
+
+def test_a_finished_preparation_is_not_run_again_by_later_jobs(qtbot, make_window, monkeypatch):
+    window = make_window()
+    send_and_wait(qtbot, window, "Prepare me once", max_new_tokens=5)
+    chat_id = window.current.id
+    window.new_chat()
+    model = window.engine.worker.model
+    prepared, prepare = [], model.prepare
+    monkeypatch.setattr(model, "prepare", lambda messages, *a: prepared.append(messages) or prepare(messages, *a))
+    window.open_chat(chat_id)
+    qtbot.waitUntil(lambda: window.engine._preparing is not None and window.engine._preparing.done.is_set(),
+                    timeout=10_000)
+    done = threading.Event()
+    window.engine.run(done.set)   # e.g. a token count or the inspector
+    qtbot.waitUntil(done.is_set, timeout=5000)
+    qtbot.wait(200)
+    assert len(prepared) == 1

@@ -60,3 +60,26 @@ def test_refilling_the_same_rows_keeps_them_and_updates_the_times(qtbot):
     assert _time.strftime("%H:%M", _time.localtime(now + 120)) in first.toolTip()
     panel.set_chats([entries[5], *entries[:5], *entries[6:]], "id5")        # an older chat moves up
     assert panel.chat_ids()[:2] == ["id5", "id0"] and panel.current_id() == "id5"
+
+
+def test_a_new_chat_while_searching_selects_nothing_listed(qtbot):
+    import time as _time
+    from chatgui.ui.chat.chat_list import ChatListPanel
+    panel = ChatListPanel()
+    qtbot.addWidget(panel)
+    entries = [("a", "storm at sea", _time.time())]
+    panel.set_chats(entries, "a")
+    panel.set_chats(entries, "new-empty-chat")   # the search still lists only "a"
+    assert panel.current_id() is None
+
+
+def test_a_title_cleared_in_place_is_shown_again(qtbot):
+    import time as _time
+    from chatgui.ui.chat.chat_list import ChatListPanel
+    panel = ChatListPanel()
+    qtbot.addWidget(panel)
+    entries = [("a", "Lighthouse keepers", _time.time())]
+    panel.set_chats(entries, "a")
+    panel.list.item(1).setText("")   # what the editor does when the title is cleared
+    panel.set_chats(entries, "a")    # the window lists the title from the first message again
+    assert panel.titles() == ["Lighthouse keepers"]

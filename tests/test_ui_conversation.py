@@ -138,3 +138,41 @@ def test_another_chat_replaces_the_drawn_widgets(qtbot, view):
     view.show_chat(second)
     settle(qtbot, view)
     assert drawn_ids(view) == [m.id for m in second.active_path()]
+
+
+def scroll_up_to(qtbot, view, bar, index: int) -> None:
+    for _ in range(400):
+        if view.drawn_range()[0] <= index:
+            return
+        bar.setValue(max(0, bar.value() - view.viewport().height()))
+        settle(qtbot, view)
+
+
+def edit_on_screen(view):
+    widget = next(w for w in view.message_widgets()
+                  if w.role == "user" and 0 <= view.widget_top(w.message_id) < view.viewport().height())
+    widget.start_editing()
+    widget.editor.setPlainText("my long unsent edit")
+    return widget
+
+
+def test_jumping_to_the_latest_keeps_an_open_edit_far_above(qtbot, view):
+    path, bar = opened(qtbot, view, 200)
+    scroll_up_to(qtbot, view, bar, 300)
+    editing = edit_on_screen(view)
+    view.jump_to_latest()
+    settle(qtbot, view)
+    assert view.widget_for(editing.message_id) is editing and editing.editor.toPlainText() == "my long unsent edit"
+    assert drawn_ids(view)[-1] == path[-1]
+
+
+def test_a_new_message_at_the_end_keeps_an_open_edit_far_above(qtbot, view):
+    path, bar = opened(qtbot, view, 200)
+    chat = view._chat
+    scroll_up_to(qtbot, view, bar, 300)
+    editing = edit_on_screen(view)
+    chat.append("user", "a new question")
+    view.show_chat(chat)   # as after sending: to the end
+    settle(qtbot, view)
+    assert view.widget_for(editing.message_id) is editing and editing.editor is not None
+    assert drawn_ids(view)[-1] == chat.active_path()[-1].id

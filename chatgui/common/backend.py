@@ -51,9 +51,10 @@ class ExplainableBackend(ChatBackend, Protocol):
     """A backend whose capabilities.next_token_logits is True (engine.ChatModel)."""
 
     def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
-                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+                           chosen_id: int | None = None, top_n: int = 30, dropped_messages: int | None = None) -> dict:
         """How the token after messages (+ prefix_ids) is chosen under `sampling` (a
-        SamplingSettings dict): plain data for the sampling inspector (engine/next_token.py)."""
+        SamplingSettings dict): plain data for the sampling inspector (engine/next_token.py).
+        dropped_messages: the turns the inspected reply's prompt dropped (its prompt again)."""
 
 
 @runtime_checkable

@@ -157,16 +157,21 @@ class ModelRunner:
 
 
 def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_ids=(),
-              check: Callable[[object], None] | None = None) -> Callable[[Job], None]:
+              check: Callable[[object], None] | None = None, dropped_messages: int | None = None
+              ) -> Callable[[Job], None]:
     """A job that streams one reply from the runner's backend. check(backend) may raise to refuse
-    the request before it starts (e.g. a replay needs the same model file)."""
+    the request before it starts (e.g. a replay needs the same model file); dropped_messages: the
+    turns the reply being replayed or branched dropped (a local model's option)."""
+    options = {"dropped_messages": dropped_messages} if dropped_messages is not None else {}
+
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is None:
             raise NoBackend()
         if check is not None:
             check(backend)
-        generation = backend.generate(messages, settings, job.cancelled, reply_prefix_ids=list(reply_prefix_ids))
+        generation = backend.generate(messages, settings, job.cancelled, reply_prefix_ids=list(reply_prefix_ids),
+                                      **options)
         job.emit("started", generation)
         for event in generation:
             job.emit("token", event)

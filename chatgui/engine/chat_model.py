@@ -156,7 +156,8 @@ class ChatModel:
         sending then computes only the new message. In a long chat that is the difference between
         seconds and a minute before the first word. Stops when `cancel` is set, keeping what was
         computed. Returns how many positions the cache now holds."""
-        upcoming = [*messages, {"role": "user", "content": ""}]   # the turn shares all before its text
+        # the next turn shares everything before its text (a chat ending with a question: all of it)
+        upcoming = messages if messages and messages[-1]["role"] == "user" else [*messages, {"role": "user", "content": ""}]
         try:
             ids, _dropped = self.fit_reply_prompt(upcoming, max_new_tokens, cancel)
         except (PromptFitCancelled, PromptTooLongError):
@@ -172,33 +173,52 @@ class ChatModel:
         logits = self._feed(list(ids), 0, last_only=False)
         return torch.log_softmax(logits.float(), -1).cpu()
 
-    def next_token_logits(self, messages: list[dict], reply_prefix_ids=()) -> torch.Tensor:
+    def next_token_logits(self, messages: list[dict], reply_prefix_ids=(), dropped_messages: int | None = None
+                          ) -> torch.Tensor:
         """Raw logits for the token that would follow the conversation, or follow the first
-        tokens of a reply (for the sampling inspector)."""
-        ids, _ = self.fit_prompt(messages, 1 + len(reply_prefix_ids))
+        tokens of a reply (for the sampling inspector), with the prompt a reply gets (or got:
+        dropped_messages)."""
+        ids = self.inspected_prompt(messages, len(reply_prefix_ids), dropped_messages)
         return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
 
+    def inspected_prompt(self, messages: list[dict], prefix_len: int = 0, dropped_messages: int | None = None
+                         ) -> list[int]:
+        """The prompt ids a reply to `messages` gets (fit_reply_prompt), or the one an earlier reply
+        got when it dropped `dropped_messages`."""
+        return self.fit_reply_prompt(messages, 1 + prefix_len, same_as=dropped_messages)[0]
+
     def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
-                           chosen_id: int | None = None, top_n: int = 30) -> dict:
+                           chosen_id: int | None = None, top_n: int = 30, dropped_messages: int | None = None) -> dict:
         """The sampling inspector's data for the token after messages (+ prefix_ids): see
-        next_token.py. The position's logits are cached on this model."""
+        next_token.py. The position's logits are cached on this model. dropped_messages: the
+        turns the inspected reply's prompt dropped (the same prompt again)."""
         if self._explainer is None:
             from .next_token import NextTokenExplainer
             self._explainer = NextTokenExplainer(self)
-        return self._explainer.explain(messages, prefix_ids, sampling, chosen_id, top_n)
+        return self._explainer.explain(messages, prefix_ids, sampling, chosen_id, top_n, dropped_messages)
 
     # -- prompts --------------------------------------------------------------------------------
-    def fit_reply_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None) -> tuple[list[int], int]:
+    def fit_reply_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None,
+                         same_as: int | None = None) -> tuple[list[int], int]:
         """The prompt for a reply: fit_prompt, but when old turns must go, the start is chosen so
         the next turns can keep it. Dropping exactly what no longer fits would move the start at
         every turn of a long chat, so no prompt would begin like the last one and the whole
         context would be computed again each time (a minute at 4k tokens on a small CPU). So:
         the start used last time is kept while the chat still fits from it, and a new start
-        leaves the prompt at FIT_SLACK of the room (llama.cpp's context shift drops half)."""
+        leaves the prompt at FIT_SLACK of the room (llama.cpp's context shift drops half).
+        `same_as`: the number of messages an earlier reply to these messages dropped (a replay or
+        a branch of it): the same start again when it fits, so the prompt is the same."""
         ids, dropped = self.fit_prompt(messages, max_new_tokens, cancel)
+        room = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        if same_as is not None and same_as >= dropped:
+            try:
+                again = self.fit_prompt(messages, max_new_tokens, cancel, drop=same_as)
+                if len(again[0]) <= room:
+                    return again
+            except ValueError:   # not a turn's start in these messages
+                pass
         if dropped == 0:
             return ids, 0
-        room = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
         kept = self._fit_anchor
         if kept is not None and kept[0] >= dropped and _anchor(messages, kept[0]) == kept:
             try:
@@ -327,7 +347,9 @@ class ChatModel:
         token); events come only for the tokens after them. ignore_eos keeps going past
         end-of-turn (benchmarks only). options: prompt_ids (continue these tokens instead of a
         rendered chat; messages is then ignored), top_alternatives (how many alternatives each
-        TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output)."""
+        TokenEvent carries, default 5), constraint (constrained.json_constraint: structured output),
+        dropped_messages (the turns an earlier reply dropped: a replay or branch of it uses the same
+        prompt, see fit_reply_prompt)."""
         settings = settings or SamplingSettings()
         if settings.json_reply and options.get("constraint") is None:
             options["constraint"] = self.json_constraint()   # "Reply as JSON": any JSON object
@@ -359,7 +381,7 @@ class Generation:
 
     def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
                  ignore_eos: bool = False, reply_prefix_ids=(), prompt_ids=None, top_alternatives: int = 5,
-                 constraint=None):
+                 constraint=None, dropped_messages: int | None = None):
         self.model, self.settings, self.cancel = model, settings, cancel
         self.top_alternatives = top_alternatives
         self.constraint = constraint        # e.g. constrained.JsonConstraint: masks what may come next
@@ -369,7 +391,8 @@ class Generation:
         if prompt_ids is not None:
             self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
         else:
-            self.prompt_ids, dropped = model.fit_reply_prompt(messages, settings.max_new_tokens + len(self.reply_prefix))
+            self.prompt_ids, dropped = model.fit_reply_prompt(messages, settings.max_new_tokens + len(self.reply_prefix),
+                                                              same_as=dropped_messages)
         room = model.context_length - len(self.prompt_ids) - len(self.reply_prefix)
         self.max_new = max(0, min(settings.max_new_tokens, room))
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)

@@ -32,12 +32,12 @@ class NextTokenExplainer:
         self._cache: OrderedDict = OrderedDict()    # key -> (logits, prompt ids + prefix)
 
     def explain(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None, chosen_id: int | None = None,
-                top_n: int = TOP_N) -> dict:
+                top_n: int = TOP_N, dropped_messages: int | None = None) -> dict:
         """The top_n most likely tokens after messages (+ prefix_ids), each through every sampling
         stage of `sampling` (a SamplingSettings dict); chosen_id is added if it is not among them."""
         model = self.model
         prefix = [int(t) for t in prefix_ids or ()]
-        logits, history, computed = self._logits(messages, prefix)
+        logits, history, computed = self._logits(messages, prefix, dropped_messages)
         settings = SamplingSettings.from_dict(sampling or {})
         recent = history[-settings.repeat_last_n:] if settings.repeat_last_n > 0 else []
         stages = explain_sampling(logits, settings, recent, top_n=top_n)
@@ -53,14 +53,14 @@ class NextTokenExplainer:
                 "sampling": settings.to_dict(), "prompt_tokens": len(history), "chosen_id": chosen_id,
                 "shown_final_mass": float(sum(r["final"] for r in rows)), "computed_logits": computed}
 
-    def _logits(self, messages: list[dict], prefix: list[int]):
-        key = (json.dumps(messages, sort_keys=True, ensure_ascii=False), tuple(prefix))
+    def _logits(self, messages: list[dict], prefix: list[int], dropped_messages: int | None = None):
+        key = (json.dumps(messages, sort_keys=True, ensure_ascii=False), tuple(prefix), dropped_messages)
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
             return entry[0], entry[1], False
-        ids, _dropped = self.model.fit_prompt(messages, 1 + len(prefix))
-        logits = self.model.next_token_logits(messages, prefix)
+        ids = self.model.inspected_prompt(messages, len(prefix), dropped_messages)
+        logits = self.model.next_token_logits(messages, prefix, dropped_messages)
         history = list(ids) + prefix
         self._cache[key] = (logits, history)
         while len(self._cache) > CACHE_SIZE:

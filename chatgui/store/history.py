@@ -104,6 +104,8 @@ class HistoryStore:
 
     def _r(self) -> sqlite3.Connection:
         """This thread's read connection (WAL: reads never wait for the writer)."""
+        if self._retired:
+            raise StoreError("The chat database is being replaced.", self.db_path)
         self._w()
         conn = getattr(self._local, "conn", None)
         if conn is None:

@@ -312,7 +312,8 @@ class EngineClient(QObject):
     def run(self, fn) -> Job | None:
         """Run fn() on the runner thread, after the jobs already queued (None once closing). A
         chat being prepared gives way and goes on afterwards from where it stopped."""
-        resume = self._prepare_args if self._preparing is not None else None
+        preparing = self._preparing is not None and not self._preparing.done.is_set()
+        resume = self._prepare_args if preparing else None
         self.stop_preparing()
         try:
             job = self.runner.submit(lambda _job: fn())
@@ -346,14 +347,16 @@ class EngineClient(QObject):
         self.run(self.worker.probe_devices)
 
     def generate(self, messages: list[dict], sampling: dict, connect=None, reply_prefix_ids=(),
-                 expect_sha256=None) -> ReplyHandle:
+                 expect_sha256=None, dropped_messages: int | None = None) -> ReplyHandle:
         """Queue a reply. connect(handle) is called before the job is queued, so that no signal can
         be emitted before its receivers are connected. reply_prefix_ids: the reply starts with these
-        tokens (branch from a token); expect_sha256: refuse a different model file (replay)."""
+        tokens (branch from a token); expect_sha256: refuse a different model file (replay);
+        dropped_messages: start the prompt where the replayed or branched reply's started."""
         self.stop_preparing()
         handle = self._new_handle(connect)
         settings = SamplingSettings.from_dict(sampling)
-        fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256))
+        fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256),
+                       dropped_messages)
         try:
             handle.job = self.runner.submit(fn, self.worker.reply_sink(handle, settings))
         except ShuttingDown:

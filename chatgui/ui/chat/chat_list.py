@@ -106,9 +106,9 @@ class ChatListPanel(QWidget):
                         item.setToolTip(tip)
             else:
                 self._fill(rows)
-            for i, row in enumerate(rows):
-                if row[1] is not None and row[1] == current_id and self.list.currentRow() != i:
-                    self.list.setCurrentRow(i)
+            row = next((i for i, r in enumerate(rows) if r[1] is not None and r[1] == current_id), -1)
+            if self.list.currentRow() != row:
+                self.list.setCurrentRow(row)   # -1: the open chat is not listed (a new one while searching)
         finally:
             self._filling = False
         self._update_buttons()
@@ -180,6 +180,7 @@ class ChatListPanel(QWidget):
 
     def _item_edited(self, item: QListWidgetItem) -> None:
         if not self._filling:
+            self._shown = []   # the row no longer shows what was filled in: the next fill rebuilds it
             self.renamed.emit(item.data(ID_ROLE), item.text().strip())
 
     def _delete_current(self) -> None:

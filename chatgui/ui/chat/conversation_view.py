@@ -98,7 +98,8 @@ class ConversationView(QScrollArea):
         keep = self._unchanged_widgets(chat, path)
         self.setUpdatesEnabled(False)
         try:
-            if keep is None or (scroll_to_end and len(path) - self._lo - keep > FIRST_BATCH):
+            if keep is None or (scroll_to_end and len(path) - self._lo - keep > FIRST_BATCH
+                                and all(self._droppable(i) for i in self._order)):
                 # another chat, or far from the end: draw the end; the rest comes as the user scrolls
                 self._remove_from(0)
                 self._lo = max(0, len(path) - FIRST_BATCH)
@@ -203,8 +204,9 @@ class ConversationView(QScrollArea):
             self.setUpdatesEnabled(True)
             changed = True
         if len(self._order) > MIN_DRAWN:
+            top = bar.value()   # again: drawing above moved it
             changed |= self._drop_far_above(top - DROP_SCREENS * screen)
-            changed |= self._drop_far_below(bottom + DROP_SCREENS * screen)
+            changed |= self._drop_far_below(bar.value() + screen + DROP_SCREENS * screen)
         if changed:
             self.widgets_changed.emit()
             self._schedule_fill()

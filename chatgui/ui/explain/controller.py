@@ -51,6 +51,13 @@ def first_difference(a: str, b: str) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
 
 
+def same_prompt(meta: dict) -> dict:
+    """Options that give a new reply the prompt `meta`'s reply had: in a chat longer than the
+    context, the same old turns dropped (see ChatModel.fit_reply_prompt)."""
+    dropped = meta.get("dropped_messages")
+    return {"dropped_messages": dropped} if isinstance(dropped, int) and not isinstance(dropped, bool) else {}
+
+
 class ExplainController(QObject):
     """Given explicitly what it uses: `host`, the main window as a QMainWindow (its menu bar and
     dock area, nothing of its own); the engine client, the reply and model controllers; the
@@ -186,7 +193,7 @@ class ExplainController(QObject):
         prefix = [*tokens[:index], forced_record(tokens[index], token_id)]
         meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
                 "reply_prefix_ids": [t.id for t in prefix]}
-        return self._start(chat, message.parent_id, self.sampling(), meta, prefix)
+        return self._start(chat, message.parent_id, self.sampling(), meta, prefix, **same_prompt(message.meta))
 
     def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
         self.notices.remove("reply-error")
@@ -238,7 +245,7 @@ class ExplainController(QObject):
             if key in meta:
                 new_meta[key] = meta[key]
         options = {"expect_sha256": wanted} if wanted else {}
-        reply_id = self._start(chat, message.parent_id, sampling, new_meta, prefix, **options)
+        reply_id = self._start(chat, message.parent_id, sampling, new_meta, prefix, **options, **same_prompt(meta))
         self._replays.append((chat, reply_id, message_id))
         notes = []
         if not wanted:

@@ -314,8 +314,10 @@ class SamplingInspector(QObject):
                     and 0 <= index < len(tokens) and message.parent_id is not None):
                 ids = [t.id for t in tokens]
                 drawn = describe_token(tokens[index].text)
+                dropped = message.meta.get("dropped_messages")
                 return {"messages": chat.to_messages_for_model(upto=message.parent_id), "prefix_ids": ids[:index],
                         "chosen_id": ids[index], "message_id": message_id, "index": index,
+                        "dropped_messages": dropped if isinstance(dropped, int) else None,
                         "description": self.tr("Token {number} of this reply: “{token}” was drawn (▶). The "
                                                "distribution it was drawn from, under the current settings:").format(
                                                    number=index + 1, token=drawn)}
@@ -346,7 +348,7 @@ class SamplingInspector(QObject):
         self._next_id += 1
         self.request_id = self._next_id
         self.worker.latest = self.request_id           # the worker skips requests older than this
-        request = {k: position[k] for k in ("messages", "prefix_ids", "chosen_id")}
+        request = {k: position.get(k) for k in ("messages", "prefix_ids", "chosen_id", "dropped_messages")}
         request["sampling"] = dict(self.sampling())
         request["top_n"] = TOP_N
         request_id = self.request_id

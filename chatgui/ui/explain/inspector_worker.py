@@ -25,7 +25,8 @@ class InspectorWorker(QObject):
         self.logit_computations = 0      # how many forward passes were needed (tests read it)
 
     def explain(self, request_id: int, request: dict) -> None:
-        """request: {"messages", "prefix_ids", "sampling", "chosen_id" (or None), "top_n"}."""
+        """request: {"messages", "prefix_ids", "sampling", "chosen_id" (or None), "top_n",
+        "dropped_messages" (the inspected reply's, or None)}."""
         if request_id != self.latest or self.engine.closing.is_set():
             return
         model = self.engine.model
@@ -39,7 +40,7 @@ class InspectorWorker(QObject):
         try:
             data = model.explain_next_token(request["messages"], request.get("prefix_ids") or (),
                                             request.get("sampling"), request.get("chosen_id"),
-                                            int(request.get("top_n") or TOP_N))
+                                            int(request.get("top_n") or TOP_N), request.get("dropped_messages"))
         except Exception as e:   # noqa: BLE001 - e.g. the prompt is too long: say so in the panel
             self.explain_failed.emit(request_id, str(e) or type(e).__name__)
             return
