@@ -434,9 +434,9 @@ def test_a_reopened_chat_reads_token_records_only_when_the_token_view_shows_them
     assert widget.token_body is not None and widget.token_body.isVisible()
 
 
-def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_window, monkeypatch):
-    """Its context is computed ahead (ChatModel.prepare), and a message sent meanwhile is answered."""
-    window = make_window()
+def reopened_with_prepare_recorded(qtbot, window, monkeypatch):
+    """A chat with one reply, left for a new chat and opened again, with each ChatModel.prepare
+    call's messages recorded: (the reply, the list of calls)."""
     reply = send_and_wait(qtbot, window, "Prepare me", max_new_tokens=5)
     chat_id = window.current.id
     window.new_chat()
@@ -444,6 +444,13 @@ def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_w
     prepared, prepare = [], model.prepare
     monkeypatch.setattr(model, "prepare", lambda messages, *a: prepared.append(messages) or prepare(messages, *a))
     window.open_chat(chat_id)
+    return reply, prepared
+
+
+def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_window, monkeypatch):
+    """Its context is computed ahead (ChatModel.prepare), and a message sent meanwhile is answered."""
+    window = make_window()
+    reply, prepared = reopened_with_prepare_recorded(qtbot, window, monkeypatch)
     qtbot.waitUntil(lambda: bool(prepared), timeout=10_000)
     assert prepared[-1][-1]["content"] == reply.content and len(prepared) == 1
     answer = send_and_wait(qtbot, window, "And now?", max_new_tokens=5)
@@ -452,13 +459,7 @@ def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_w
 
 def test_a_finished_preparation_is_not_run_again_by_later_jobs(qtbot, make_window, monkeypatch):
     window = make_window()
-    send_and_wait(qtbot, window, "Prepare me once", max_new_tokens=5)
-    chat_id = window.current.id
-    window.new_chat()
-    model = window.engine.worker.model
-    prepared, prepare = [], model.prepare
-    monkeypatch.setattr(model, "prepare", lambda messages, *a: prepared.append(messages) or prepare(messages, *a))
-    window.open_chat(chat_id)
+    _reply, prepared = reopened_with_prepare_recorded(qtbot, window, monkeypatch)
     qtbot.waitUntil(lambda: window.engine._preparing is not None and window.engine._preparing.done.is_set(),
                     timeout=10_000)
     done = threading.Event()
