@@ -179,7 +179,11 @@ class ChatModel:
         tokens of a reply (for the sampling inspector), with the prompt a reply gets (or got:
         dropped_messages)."""
         ids = self.inspected_prompt(messages, len(reply_prefix_ids), dropped_messages)
-        return self._prefill(ids + [int(t) for t in reply_prefix_ids]).float().cpu()
+        return self.logits_after(ids + [int(t) for t in reply_prefix_ids])
+
+    def logits_after(self, ids: list[int]) -> torch.Tensor:
+        """Raw logits for the token after these ids (the cached prefix reused)."""
+        return self._prefill(ids).float().cpu()
 
     def inspected_prompt(self, messages: list[dict], prefix_len: int = 0, dropped_messages: int | None = None
                          ) -> list[int]:
@@ -209,7 +213,7 @@ class ChatModel:
         `same_as`: the number of messages an earlier reply to these messages dropped (a replay or
         a branch of it): the same start again when it fits, so the prompt is the same."""
         ids, dropped = self.fit_prompt(messages, max_new_tokens, cancel)
-        room = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        room = self._room(max_new_tokens)
         if same_as is not None and same_as >= dropped:
             try:
                 again = self.fit_prompt(messages, max_new_tokens, cancel, drop=same_as)
@@ -248,7 +252,7 @@ class ChatModel:
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         system = [m for m in messages[:1] if m["role"] == "system"]
         rest = messages[len(system):]
-        budget = self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
+        budget = self._room(max_new_tokens)
         if room is not None:
             budget = min(budget, room)
         rendered: dict[int, list[int]] = {}   # exact ids of system + rest[cut:], by cut
@@ -288,6 +292,10 @@ class ChatModel:
         while j > 1 and len(ids_from(cuts[j - 1])) <= budget:       # ... or dropped too much
             j -= 1
         return self._checked_prompt(ids_from(cuts[j])), cuts[j]
+
+    def _room(self, max_new_tokens: int) -> int:
+        """The prompt's share of the context: what the reply may need is kept free (at most half)."""
+        return self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
 
     def _newest_counts(self, messages: list[dict], enough: int, cancel=None) -> tuple[int, list[int]]:
         """(first, counts): the token counts of messages[first:], counted from the newest back

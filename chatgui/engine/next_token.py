@@ -59,9 +59,8 @@ class NextTokenExplainer:
         if entry is not None:
             self._cache.move_to_end(key)
             return entry[0], entry[1], False
-        ids = self.model.inspected_prompt(messages, len(prefix), dropped_messages)
-        logits = self.model.next_token_logits(messages, prefix, dropped_messages)
-        history = list(ids) + prefix
+        history = self.model.inspected_prompt(messages, len(prefix), dropped_messages) + prefix
+        logits = self.model.logits_after(history)   # the prompt fitted once, not again
         self._cache[key] = (logits, history)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -8,6 +8,8 @@ message's widget; the rest of the chat is not re-rendered.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
@@ -218,11 +220,7 @@ class ConversationView(QScrollArea):
     def _prepend(self, count: int) -> None:
         """Draw `count` more messages above the first drawn one; what is on screen stays put."""
         anchor = self._widgets[self._order[0]] if self._order else None
-        before = anchor.y() if anchor is not None else 0
-        bar = self.verticalScrollBar()
-        value = bar.value()
-        self.setUpdatesEnabled(False)
-        try:
+        with self._kept_in_place(anchor, unless_at_bottom=True):
             messages = self._path[self._lo - count:self._lo]
             for i, message in enumerate(messages):
                 widget = self._make(message)
@@ -230,8 +228,18 @@ class ConversationView(QScrollArea):
                 widget.show()
             self._order[:0] = [m.id for m in messages]
             self._lo -= count
+
+    @contextmanager
+    def _kept_in_place(self, anchor: MessageWidget | None, unless_at_bottom: bool = False):
+        """Change what is drawn above `anchor`, then scroll by as much as it moved, so that what
+        is on screen stays where it was (not when following the bottom, if unless_at_bottom)."""
+        bar = self.verticalScrollBar()
+        before, value = (anchor.y() if anchor is not None else 0), bar.value()
+        self.setUpdatesEnabled(False)
+        try:
+            yield
             self._settle()
-            if anchor is not None and not self._stick_to_bottom:
+            if anchor is not None and not (unless_at_bottom and self._stick_to_bottom):
                 bar.setValue(value + anchor.y() - before)
         finally:
             self.setUpdatesEnabled(True)
@@ -250,37 +258,31 @@ class ConversationView(QScrollArea):
         widget = self._widgets[message_id]
         return widget.editor is None and not widget.isAncestorOf(self.focusWidget())
 
+    def _far_run(self, ids: list[str], is_far) -> int:
+        """How many of `ids`, from the first, are far away and may go: at most a batch, and never
+        fewer than MIN_DRAWN widgets left."""
+        count = 0
+        for message_id in ids[:max(0, min(BATCH, len(self._order) - MIN_DRAWN))]:
+            if not (is_far(self._widgets[message_id]) and self._droppable(message_id)):
+                break
+            count += 1
+        return count
+
     def _drop_far_above(self, limit: int) -> bool:
         """Drop the widgets that end above `limit`; what is on screen stays put."""
-        count = 0
-        while (len(self._order) - count > MIN_DRAWN and count < BATCH
-               and self._widgets[self._order[count]].geometry().bottom() < limit
-               and self._droppable(self._order[count])):
-            count += 1
+        count = self._far_run(self._order, lambda w: w.geometry().bottom() < limit)
         if count == 0:
             return False
-        anchor = self._widgets[self._order[count]]
-        before, bar = anchor.y(), self.verticalScrollBar()
-        value = bar.value()
-        self.setUpdatesEnabled(False)
-        try:
+        with self._kept_in_place(self._widgets[self._order[count]]):
             for old_id in self._order[:count]:
                 self._remove(old_id)
             del self._order[:count]
             self._lo += count
-            self._settle()
-            bar.setValue(value + anchor.y() - before)
-        finally:
-            self.setUpdatesEnabled(True)
         return True
 
     def _drop_far_below(self, limit: int) -> bool:
         """Drop the widgets that start below `limit` (they come back when the user scrolls down)."""
-        count = 0
-        while (len(self._order) - count > MIN_DRAWN and count < BATCH
-               and self._widgets[self._order[-1 - count]].y() > limit
-               and self._droppable(self._order[-1 - count])):
-            count += 1
+        count = self._far_run(self._order[::-1], lambda w: w.y() > limit)
         if count == 0:
             return False
         self._remove_from(len(self._order) - count)
