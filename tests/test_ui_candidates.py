@@ -46,5 +46,10 @@ def test_stop_ends_all_three(qtbot, make_window):
     window.stop_reply()
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=30_000)
     question = window.current.active_path()[0]
-    for answer in window.current.children(question.id)[1:]:
-        assert answer.content and answer.meta.get("finish_reason") == "cancelled"
+    shown, *others = window.current.children(question.id)[1:]
+    assert shown.content and shown.meta.get("finish_reason") == "cancelled"
+    for answer in others:
+        # The random test model may say end-of-text on its own before Stop reaches the batch
+        # ("stop"); what Stop must prevent is any answer running on to its 2000-token limit.
+        assert answer.content and answer.meta.get("finish_reason") in ("cancelled", "stop")
+        assert len(answer.meta["token_data"]) < 2000
