@@ -140,3 +140,90 @@ def test_clear_cache_frees_the_space(cached_model):
     size = weight_cache.cache_size_bytes()
     assert weight_cache.clear_cache() == size > 0
     assert weight_cache.cache_size_bytes() == 0
+
+
+# -- large projections in FBGEMM's int8 GEMM ------------------------------------------------------
+needs_int8_gemm = pytest.mark.skipif(not qlinear.int8_gemm_works(), reason="this torch build has no FBGEMM int8 GEMM")
+
+
+@needs_int8_gemm
+@pytest.mark.parametrize("rows,magnitude", [(1, 1.0), (5, 1.0), (1, 1e-6), (3, 1e5)])
+def test_int8_gemm_gives_the_input_exactly_to_15_bits(rows, magnitude):
+    """FBGEMM alone quantizes the whole input to 7 bits; the two pinned rows carry it to ~1/240 of
+    a 63rd of its largest value, so the product is the int8 weights' own, whatever the scale and
+    with an outlier 80x the rest (which alone would ruin 7 bits)."""
+    torch.manual_seed(0)
+    w = torch.randn(200, 96)
+    q, scale = qlinear.int8_rows(w)
+    bias = torch.randn(200)
+    mod = qlinear.Int8GemmLinear(q, scale, bias)
+    mod.pack()
+    x = torch.randn(rows, 96) * magnitude
+    x[0, 3] = 80 * magnitude
+    exact = x.double() @ (q.double() * scale.double()[:, None]).T + bias.double()
+    got = mod(x)
+    assert got.dtype == torch.float32 and got.shape == (rows, 200)
+    # Worst case: every element off by half the second row's step, all in the same direction.
+    step = 80 * magnitude / 63 / qlinear.Int8GemmLinear.R
+    bound = 0.5 * step * float((q.abs().double() * scale.double()[:, None]).sum(1).max())
+    error = float((got.double() - exact).abs().max())
+    assert error <= bound + 1e-5 * magnitude
+    # FBGEMM's own 7-bit input is far worse: the test tells them apart
+    one_pass = torch.ops.quantized.linear_dynamic(torch.cat([x, torch.zeros(rows, 8)], 1), mod.packed, True) + bias
+    assert float((one_pass.double() - exact).abs().max()) > 20 * error
+    assert torch.equal(mod(torch.zeros(1, 96)), bias[None])      # a zero input is not a division by zero
+
+
+@needs_int8_gemm
+def test_int8_gemm_answers_before_it_is_packed():
+    torch.manual_seed(1)
+    q, scale = qlinear.int8_rows(torch.randn(64, 128))
+    mod = qlinear.Int8GemmLinear(q, scale, None)
+    x = torch.randn(2, 128)
+    before = mod(x)                      # the interim int8 kernel on the same weights
+    mod.pack()
+    after = mod(x)
+    assert mod.weight is None
+    assert float((before - after).abs().max()) <= 0.02 * float(after.abs().max())
+
+
+@needs_int8_gemm
+def test_large_projections_use_the_int8_gemm_and_track_float32(tmp_path, monkeypatch):
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)        # the tiny model's projections count as large
+    p = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_0")
+    fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
+    for layer in fast.net.layers:      # the down projection keeps its exact form (loader.py)
+        assert [type(mod) for mod in (layer.attn.wqkv, layer.attn.wo, layer.ffn.w13, layer.ffn.w2)] == \
+            [qlinear.Int8GemmLinear] * 3 + [qlinear.Int4Linear]
+    ids = list(range(10, 60))
+    a, b = fast.logprobs(ids), exact.logprobs(ids)
+    assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9
+    assert float((a.exp() - b.exp()).abs().sum(-1).max()) < 0.1
+    fast.net.finish_loading()
+    assert all(mod.packed is not None for mod in _linears(fast) if type(mod) is qlinear.Int8GemmLinear)
+    assert fast.net.pending is None
+    # the decode step (rebuilt with the packed kernels) computes what forward computes
+    fast._cache_ids = []
+    fast.net(torch.tensor([ids[:-1]]), 0)
+    step = fast.net(torch.tensor([[ids[-1]]]), len(ids) - 1)[0, -1]
+    full = fast.net(torch.tensor([ids]), 0)[0, -1]
+    best = full.topk(10).indices      # (the rest carry the output head's ranker's error)
+    assert torch.allclose(step[best], full[best], atol=2e-2, rtol=0)
+
+
+@needs_int8_gemm
+def test_a_cache_made_for_other_forms_is_remade_not_misread(tmp_path, monkeypatch):
+    """A module whose cached tensors belong to another form is converted again; the cache written
+    then is whole (the new tensors were not given back to the OS as if mapped: that zeroed them)."""
+    p = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_0")
+    load_model(p, device="cpu")                                # int4 forms cached
+    _wait_for_cache_writes()
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)
+    m = load_model(p, device="cpu")                            # now int8: remade, cache rewritten
+    m.net.finish_loading()
+    _wait_for_cache_writes()
+    lp = m.logprobs(list(range(10, 40)))
+    again = load_model(p, device="cpu")
+    assert weight_cache.WeightCache(p, torch.device("cpu"), "torch.bfloat16").load() is not None
+    again.net.finish_loading()
+    assert torch.equal(again.logprobs(list(range(10, 40))), lp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import threading
+from concurrent.futures import Future
 
 import torch
 from torch import nn
@@ -11,13 +12,19 @@ from torch import nn
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
-from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8Linear, fp16_gemm_works, fp16_parts,
-                      int4_groupwise, int4_parts, int8_rows, linear_form, pack_int4)
+from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
+                      INT8_GEMM_MIN, fp16_gemm_works, fp16_parts, int8_gemm_works,
+                      int4_groupwise, int4_parts, int8_rows_of, linear_form, pack_int4)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
-from .weight_cache import WeightCache, release_pages
+from .weight_cache import WeightCache, give_back_freed_memory, release_pages
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
+# The tensors each compact form keeps in the weight cache.
+INT4_FIELDS = ("packed", "scales_zeros")
+FP16_FIELDS = ("weight16", "exponent")
+INT8_FIELDS = ("weight", "scales")
+RANKER_FIELDS = ("q", "scale")
 
 
 def read_model_args(gf: GGUFFile) -> ModelArgs:
@@ -97,26 +104,38 @@ class PackedWeights:
             module, field = name.rsplit("/", 1)
             self.cached.setdefault(module, {})[field] = t
         self.all: dict[str, dict[str, torch.Tensor]] = {}
+        self.mapped: set[str] = set()        # modules whose tensors come from the cache file
         self.made = False
 
-    def get(self, key: str, make) -> dict[str, torch.Tensor]:
+    def get(self, key: str, make, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The tensors `names` of module `key`: cached ones when the cache holds exactly those
+        (a cache made when the module had another form is not used for it), else make()."""
         fields = self.cached.get(key)
-        if fields is None:
+        if fields is None or set(fields) != set(names):
             fields, self.made = make(), True
+        else:
+            self.mapped.add(key)
         self.all[key] = fields
         return fields
 
     def release(self, key: str):
         """A function that gives back the memory of a mapped cache tensor of `key` once it is no
-        longer read (None for tensors made here: the cache writer may still read them)."""
-        return release_pages if key in self.cached else None
+        longer read (None for tensors made here: the cache writer may still read them, and on
+        memory that is not mapped from a file, release_pages would zero them)."""
+        return release_pages if key in self.mapped else None
 
-    def save(self):
-        if self.cache is not None:
-            flat = {f"{m}/{k}": t for m, fields in self.all.items() for k, t in fields.items()}
-            # Not a daemon thread: the interpreter waits for it at exit, so the cache is complete
-            # (and written under a temporary name until then).
-            threading.Thread(target=self.cache.save, args=(flat,), name="chatgui-cache-save").start()
+    def save(self) -> threading.Thread | None:
+        """Write the cache on another thread (returned, started), dropping this object's
+        references to the tensors: once written, only the modules hold them."""
+        if self.cache is None:
+            return None
+        flat = {f"{m}/{k}": t for m, fields in self.all.items() for k, t in fields.items()}
+        self.all = {}
+        # Not a daemon thread: the interpreter waits for it at exit, so the cache is complete
+        # (and written under a temporary name until then).
+        thread = threading.Thread(target=self.cache.save, args=(flat,), name="chatgui-cache-save")
+        thread.start()
+        return thread
 
 
 def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_seq: int,
@@ -171,30 +190,37 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     def int4_fields(names, infos):
         parts = [int4_parts(t) if t.qtype_name in INT4_EXACT else int4_groupwise(w(n)) for n, t in zip(names, infos)]
         parts = [tuple(permuted(n, x) for x in p) for n, p in zip(names, parts)]
-        return dict(zip(("packed", "scales_zeros"), pack_int4(*(torch.cat(p) for p in zip(*parts)), dense_dtype)))
+        return dict(zip(INT4_FIELDS, pack_int4(*(torch.cat(p) for p in zip(*parts)), dense_dtype)))
 
     def fp16_fields(names):
         w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
-        return {"weight16": w16, "exponent": torch.tensor([e], dtype=torch.int32)}
+        return dict(zip(FP16_FIELDS, (w16, torch.tensor([e], dtype=torch.int32))))
 
     def int8_fields(names):
-        parts = [int8_rows(permuted(n, w(n))) for n in names]
-        return dict(zip(("weight", "scales"), (torch.cat(p) for p in zip(*parts))))
+        parts = [tuple(permuted(n, x) for x in int8_rows_of(gf.path, gf.tensor(n))) for n in names]
+        return dict(zip(INT8_FIELDS, (torch.cat(p) for p in zip(*parts))))
 
-    def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
+    def linear(names: list[str], bias_names: list[str] | None = None, int8_rows_ok: bool = True) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
-        form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype) if fast else "dense"
+        out_features = sum(t.shape[0] for t in infos)
+        form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype,
+                           out_features, int8_rows_ok) if fast else "dense"
+        if form == "int8gemm":
+            f = packed.get(names[0], lambda: int8_fields(names), INT8_FIELDS)
+            mod = Int8GemmLinear(f["weight"], f["scales"], bias, packed.release(names[0]))
+            to_pack.append(mod)
+            return mod
         if form == "int4":
-            f = packed.get(names[0], lambda: int4_fields(names, infos))
+            f = packed.get(names[0], lambda: int4_fields(names, infos), INT4_FIELDS)
             return Int4Linear(f["packed"], f["scales_zeros"], bias, sum(t.shape[0] for t in infos))
         if form == "fp16":
-            f = packed.get(names[0], lambda: fp16_fields(names))
+            f = packed.get(names[0], lambda: fp16_fields(names), FP16_FIELDS)
             mod = Fp16Linear(f["weight16"], int(f["exponent"][0]), bias, packed.release(names[0]))
             to_pack.append(mod)
             return mod
         if form == "int8":
-            f = packed.get(names[0], lambda: int8_fields(names))
+            f = packed.get(names[0], lambda: int8_fields(names), INT8_FIELDS)
             return Int8Linear(f["weight"], f["scales"], bias, dense_dtype)
         return DenseLinear(torch.cat([permuted(n, w(n)) for n in names]), bias, dense_dtype)
 
@@ -203,12 +229,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         if fast and device.type == "cpu" and t.qtype_name not in DENSE_TYPES and t.shape[1] % 32 == 0:
             ranker = None
             if head:
-                f = packed.get(name, lambda: dict(zip(("q", "scale"), ranker_parts(gf.path, t))))
+                f = packed.get(name, lambda: dict(zip(RANKER_FIELDS, ranker_parts(gf.path, t))), RANKER_FIELDS)
                 ranker = f["q"], f["scale"]
             return QuantRows(gf.path, t, ranker, packed.release(name) if head else None)
         return DenseRows(w(name), dense_dtype)
 
-    to_pack: list[Fp16Linear] = []
+    to_pack: list[Fp16Linear | Int8GemmLinear] = []
     model = Transformer(args)
     model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
     model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
@@ -229,19 +255,50 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
         layer.attn.wo = linear([p + "attn_output.weight"])
         layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
-        layer.ffn.w2 = linear([p + "ffn_down.weight"])
-    if packed.made:
-        packed.save()
+        # The down projection keeps its exact form: its rows are 4-6x longer, one int8 scale per
+        # row then spans many Q4_K/Q6_K blocks, and re-rounding them cost parity (teacher-forced
+        # top-1 on Qwen2.5-1.5B 97.4% -> 96.1%; the other projections in int8 cost nothing there).
+        layer.ffn.w2 = linear([p + "ffn_down.weight"], int8_rows_ok=False)
+    saving = packed.save() if packed.made else None
     if to_pack:
         # FBGEMM's packing (~6 ns a weight) runs while the caller builds the tokenizer and waits
         # for a first prompt; the first forward pass waits for it (Transformer.finish_loading).
-        # Two threads (FBGEMM's packing is single-threaded and lets go of the GIL).
+        # Two threads (FBGEMM's packing is single-threaded and lets go of the GIL). After a
+        # first load it starts once the cache is written: each module then drops its unpacked
+        # copy as it is packed, instead of both forms of every weight being held at once.
         def pack_all(part):
-            scratch = torch.empty(max(mod.out_features * mod.in_features for mod in part))
+            scratch = torch.empty(max(mod.out_features * mod.in_features if isinstance(mod, Fp16Linear) else 0
+                                      for mod in part))
             for mod in part:
                 mod.pack(scratch)
-        jobs = [_in_background(pack_all, to_pack[i::2]) for i in range(2) if to_pack[i::2]]
-        model.pending = _in_background(lambda: [job.result() for job in jobs])
+
+        # Modules that cannot run unpacked go first: forward waits for them (pending_required).
+        required = [mod for mod in to_pack if not getattr(mod, "interim", False)]
+        required_done: Future = Future()
+
+        def pack_everything():
+            try:
+                if saving is not None:
+                    saving.join()
+                for group in (required, [mod for mod in to_pack if mod not in required]):
+                    jobs = [_in_background(pack_all, group[i::2]) for i in range(2) if group[i::2]]
+                    for job in jobs:
+                        job.result()
+                    if not required_done.done():
+                        required_done.set_result(None)
+                give_back_freed_memory()
+            except BaseException as e:
+                if not required_done.done():
+                    required_done.set_exception(e)
+                raise
+        model.pending = _in_background(pack_everything)
+        model.pending_required = required_done if required else None
+    else:
+        give_back_freed_memory()
+    # The GGUF file's pages read while converting count as this process's memory until given
+    # back (a 1 GB file's worth on a first load); what is read later (embedding rows, the head's
+    # exact refinement) is read back from the file.
+    release_pages(torch.from_numpy(gf.buf))
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
     model.setup_cache(max_seq, freq_factors=freq_factors)
@@ -281,6 +338,9 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             total += t.data.nbytes                    # read from the mapped file
             if name == "output.weight" or args.tied_embeddings:
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
+        elif (t.qtype_name not in DENSE_TYPES and device_type == "cpu" and int8_gemm_works()
+              and n >= INT8_GEMM_MIN and "ffn_down" not in name):
+            total += n                                # int8 in FBGEMM's int8 GEMM
         elif t.qtype_name in INT4_EXACT:
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
         elif t.qtype_name not in DENSE_TYPES and device_type == "cpu" and fp16_gemm_works():

@@ -181,14 +181,22 @@ class Transformer(nn.Module):
         self.output: nn.Module | None = None
         self.max_seq = 0
         self._decoder: Decoder | None = None     # the single-token fast path, built on first use
-        self.pending = None      # a Future: weights still being packed after load (loader.py)
+        # Futures of the packing after load (loader.py): `pending` ends when every weight has its
+        # fast form; forward waits only for `pending_required` (forms with no interim kernel).
+        self.pending = None
+        self.pending_required = None
         self.requires_grad_(False)
 
     def finish_loading(self):
-        """Wait for weights still being packed in the background (forward does, by itself)."""
+        """Wait for weights still being packed in the background; from then on the decode step
+        uses their packed kernels."""
+        if self.pending_required is not None:
+            self.pending_required.result()
+            self.pending_required = None
         if self.pending is not None:
             self.pending.result()
             self.pending = None
+            self._decoder = None        # rebuilt with the packed kernels
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
         device = self.norm.weight.device
@@ -217,7 +225,7 @@ class Transformer(nn.Module):
         positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
-        if self.pending is not None:
+        if self.pending_required is not None or (self.pending is not None and self.pending.done()):
             self.finish_loading()
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gguf_file import TensorInfo
-from .qlinear import int8_kernel_works, int8_rows
-from .quant import dequantize_row_chunks, dequantize_rows
+from .qlinear import int8_kernel_works, int8_rows_of
+from .quant import dequantize_rows
 from .sampling import top_indices
 
 # fbgemm_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
@@ -38,15 +38,9 @@ warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quan
 WAIT_FOR_RANKER = 40_000_000
 
 
-def ranker_parts(path, t: TensorInfo, rows_per_chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
-    """(int8 [V, K], float32 scale [V]) of a vocabulary table, converted a chunk of rows at a time
-    (never the whole table in float32)."""
-    v, k = t.shape
-    q = torch.empty(v, k, dtype=torch.int8)
-    scale = torch.empty(v)
-    for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk):
-        q[start:start + len(chunk)], scale[start:start + len(chunk)] = int8_rows(chunk)
-    return q, scale
+def ranker_parts(path, t: TensorInfo, rows_per_chunk: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 [V, K], float32 scale [V]) of a vocabulary table (never the whole table in float32)."""
+    return int8_rows_of(path, t, rows_per_chunk)
 
 
 def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:

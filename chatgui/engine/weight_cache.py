@@ -27,7 +27,7 @@ import numpy as np
 
 from chatgui.common.paths import models_dir
 
-FORMAT_VERSION = 2        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear)
+FORMAT_VERSION = 3        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear); 3: large ones int8 (Int8GemmLinear)
 MAGIC = b"CHATGUIW"
 SUFFIX = ".weights"
 ALIGN = 64
@@ -207,6 +207,19 @@ def release_pages(t) -> None:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
     except Exception:      # only a hint: where it is unavailable the pages stay until unmapped
+        pass
+
+
+def give_back_freed_memory() -> None:
+    """Return memory freed after loading to the OS (glibc's malloc_trim). Converting and packing
+    a model frees gigabytes in pieces of a few MB; glibc keeps such pieces in its heaps (its
+    threshold for giving memory straight back grows with the sizes it sees), so without this a
+    first load stays ~2 GB above a repeat load for the rest of the session."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except Exception:      # not glibc (macOS, Windows, musl): nothing to do
         pass
 
 
