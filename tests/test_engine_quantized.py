@@ -190,6 +190,7 @@ def test_int8_gemm_answers_before_it_is_packed():
 @needs_int8_gemm
 def test_large_projections_use_the_int8_gemm_and_track_float32(tmp_path, monkeypatch):
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)        # the tiny model's projections count as large
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_ROW", 0)
     p = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_0")
     fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
     for layer in fast.net.layers:      # the down projection keeps its exact form (loader.py)
@@ -219,6 +220,7 @@ def test_a_cache_made_for_other_forms_is_remade_not_misread(tmp_path, monkeypatc
     load_model(p, device="cpu")                                # int4 forms cached
     _wait_for_cache_writes()
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_ROW", 0)
     m = load_model(p, device="cpu")                            # now int8: remade, cache rewritten
     m.net.finish_loading()
     _wait_for_cache_writes()

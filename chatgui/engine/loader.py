@@ -13,7 +13,7 @@ from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
-                      INT8_GEMM_MIN, fp16_gemm_works, fp16_parts, int8_gemm_works,
+                      INT8_GEMM_MIN, INT8_GEMM_MIN_ROW, fp16_gemm_works, fp16_parts, int8_gemm_works,
                       int4_groupwise, int4_parts, int8_rows_of, linear_form, pack_int4)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
@@ -339,7 +339,7 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             if name == "output.weight" or args.tied_embeddings:
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
         elif (t.qtype_name not in DENSE_TYPES and device_type == "cpu" and int8_gemm_works()
-              and n >= INT8_GEMM_MIN and "ffn_down" not in name):
+              and n >= INT8_GEMM_MIN and t.shape[-1] >= INT8_GEMM_MIN_ROW and "ffn_down" not in name):
             total += n                                # int8 in FBGEMM's int8 GEMM
         elif t.qtype_name in INT4_EXACT:
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32

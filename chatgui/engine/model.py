@@ -188,8 +188,14 @@ class Transformer(nn.Module):
         self.requires_grad_(False)
 
     def finish_loading(self):
-        """Wait for weights still being packed in the background; from then on the decode step
-        uses their packed kernels."""
+        """Wait for weights still being packed in the background (the layers', and the output
+        head's ranker); from then on the decode step uses their packed kernels."""
+        head_finish = getattr(self.output, "finish_loading", None)
+        if head_finish is not None:
+            head_finish()
+        self._finish_layers()
+
+    def _finish_layers(self):
         if self.pending_required is not None:
             self.pending_required.result()
             self.pending_required = None
@@ -226,7 +232,7 @@ class Transformer(nn.Module):
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
         if self.pending_required is not None or (self.pending is not None and self.pending.done()):
-            self.finish_loading()
+            self._finish_layers()       # (the head's ranker, packed apart, is not waited for)
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
         if B == 1 and T == 1:

@@ -51,8 +51,11 @@ FP16_ON_CPU = True                         # the 5-8-bit types as float16 in FBG
 INT8_GEMM_ON_CPU = True                    # large projections of every type in FBGEMM's int8 GEMM
 # Smaller projections keep the forms above: below ~2M weights the int8 GEMM's fixed cost (a
 # dozen small ops for its exact input, ~40 us) outweighs what it saves (SmolLM2's 1.8M-weight
-# MLP decoded 10% slower with it; the 1.5B's 2-28M-weight projections 1.6x faster).
+# MLP decoded 10% slower with it; the 1.5B's 2-28M-weight projections 1.6x faster); and with
+# rows shorter than INT8_GEMM_MIN_ROW it is no faster (Gemma-270M's 640-wide MLP: the same
+# decode speed, and prefill, which pays for its two rows per token, slower).
 INT8_GEMM_MIN = 2_000_000
+INT8_GEMM_MIN_ROW = 768
 
 
 def int4_kernels_available() -> bool:
@@ -107,6 +110,7 @@ def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dty
     if not quantized:
         return "dense"
     if (device.type == "cpu" and INT8_GEMM_ON_CPU and int8_rows_ok and in_features * out_features >= INT8_GEMM_MIN
+            and in_features >= INT8_GEMM_MIN_ROW
             and qtypes <= set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED) and int8_gemm_works()):
         return "int8gemm"
     int4_ok = device.type == "cpu" and int4_kernels_available() and in_features % GROUP == 0
