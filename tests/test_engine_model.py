@@ -143,7 +143,7 @@ def test_output_head_is_exact_on_its_best_candidates(tmp_path, monkeypatch, rank
     from chatgui.engine.gguf_file import GGUFFile
     from chatgui.engine.quant import dequantize
     if ranker == "int8pack":
-        monkeypatch.setattr(rows_mod, "fbgemm_ranker", lambda q, scale: None)
+        monkeypatch.setattr(rows_mod, "fbgemm_ranker", lambda *args: None)
     elif "fbgemm" not in torch.backends.quantized.supported_engines:
         pytest.skip("this torch build has no FBGEMM int8 matmul")
     g = torch.Generator().manual_seed(3)

@@ -43,21 +43,37 @@ def ranker_parts(path, t: TensorInfo, rows_per_chunk: int | None = None) -> tupl
     return int8_rows_of(path, t, rows_per_chunk)
 
 
-def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor] | None:
+RANKER_CHUNK = 32_000_000     # weights packed at once (see fbgemm_ranker)
+
+
+def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """f(x [M, in] float32) -> approximately x @ (q * scale).T, by FBGEMM's int8 matmul (x is
     quantized on the fly to 7 bits with one scale, so the integer dot products cannot saturate),
-    or None where this torch build has no FBGEMM (ARM) or the deprecated API is gone."""
+    or None where this torch build has no FBGEMM (ARM) or the deprecated API is gone.
+
+    The vocabulary is packed in chunks of rows, each its own matmul, and release(rows) is called
+    on each chunk's source once it is packed: packing a 150-230M-weight head at once held its
+    source and a transient copy next to the packed one, ~2x its size above the final memory."""
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:
         n, k = q.shape
-        qw = torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros(n, dtype=torch.long), 0)
-        packed = torch.ops.quantized.linear_prepack(qw, None)
+        rows = max(1, RANKER_CHUNK // k)
+        packs = []
+        for start in range(0, n, rows):
+            part = q[start:start + rows]
+            qw = torch._make_per_channel_quantized_tensor(part, scale[start:start + rows].double(),
+                                                          torch.zeros(len(part), dtype=torch.long), 0)
+            packs.append(torch.ops.quantized.linear_prepack(qw, None))
+            if release is not None:
+                release(part)
         op = torch.ops.quantized.linear_dynamic
-        op(torch.zeros(1, k), packed, True)
+        op(torch.zeros(1, k), packs[0], True)
     except Exception:       # the int8-weight kernel serves instead
         return None
-    return lambda x: op(x, packed, True)
+    if len(packs) == 1:
+        return lambda x: op(x, packs[0], True)
+    return lambda x: torch.cat([op(x, p, True) for p in packs], dim=-1)
 
 
 def _in_background(fn, *args) -> Future:
@@ -96,10 +112,9 @@ class QuantRows(nn.Module):
                 self.finish_loading()
 
     def _pack_ranker(self):
-        fbgemm = fbgemm_ranker(self.rank_q, self.rank_scale)
-        if fbgemm is not None and self._release is not None:
-            self._release(self.rank_q)     # FBGEMM holds its own copy; read again only by the interim
-        return fbgemm
+        # FBGEMM holds its own copy: the mapped source pages are given back as each chunk is
+        # packed (read again only by the interim ranker, until this returns).
+        return fbgemm_ranker(self.rank_q, self.rank_scale, self._release)
 
     def finish_loading(self):
         """Wait for the FBGEMM ranker (if it is being packed)."""
