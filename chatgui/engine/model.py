@@ -195,11 +195,12 @@ class Transformer(nn.Module):
             head_finish()
         self._finish_layers()
 
-    def _finish_layers(self):
+    def _finish_layers(self, wait: bool = True):
+        """Wait for the forms forward needs; for the rest too (wait), or take them if done."""
         if self.pending_required is not None:
             self.pending_required.result()
             self.pending_required = None
-        if self.pending is not None:
+        if self.pending is not None and (wait or self.pending.done()):
             self.pending.result()
             self.pending = None
             self._decoder = None        # rebuilt with the packed kernels
@@ -232,7 +233,7 @@ class Transformer(nn.Module):
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
         if self.pending_required is not None or (self.pending is not None and self.pending.done()):
-            self._finish_layers()       # (the head's ranker, packed apart, is not waited for)
+            self._finish_layers(wait=False)     # (nor the head's ranker, packed apart)
         if start + T > self.max_seq:
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
         if B == 1 and T == 1:

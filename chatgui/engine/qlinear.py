@@ -277,6 +277,14 @@ def fp16_parts(weight: torch.Tensor) -> tuple[torch.Tensor, int]:
     return (weight * 2.0 ** -e).to(torch.float16), e
 
 
+def fbgemm_int8_pack(q: torch.Tensor, scale: torch.Tensor):
+    """FBGEMM's packed form of int8 weights q [N, K] with one scale per row (for
+    torch.ops.quantized.linear_dynamic). The quantized tensor it goes through is deprecated API
+    (rows.py filters the warning), the one way to reach this kernel."""
+    qw = torch._make_per_channel_quantized_tensor(q, scale.double(), torch.zeros(len(q), dtype=torch.long), 0)
+    return torch.ops.quantized.linear_prepack(qw, None)
+
+
 class Int8GemmLinear(nn.Module):
     """int8 weights (one scale per row) in FBGEMM's int8 GEMM, with activations given exactly.
 
@@ -333,9 +341,7 @@ class Int8GemmLinear(nn.Module):
         if self.packed is None:
             w = self.weight
             padded = torch.cat([w, torch.zeros(w.shape[0], self.PAD, dtype=torch.int8)], dim=1)
-            qw = torch._make_per_channel_quantized_tensor(padded, self.scales.double(),
-                                                          torch.zeros(w.shape[0], dtype=torch.long), 0)
-            self.packed = torch.ops.quantized.linear_prepack(qw, None)
+            self.packed = fbgemm_int8_pack(padded, self.scales)
             self.weight = None
             if self._release is not None:
                 self._release(w)

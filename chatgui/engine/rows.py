@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gguf_file import TensorInfo
-from .qlinear import int8_kernel_works, int8_rows_of
+from .qlinear import fbgemm_int8_pack, int8_kernel_works, int8_rows_of
 from .quant import dequantize_rows
 from .sampling import top_indices
 
@@ -62,9 +62,7 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
         packs = []
         for start in range(0, n, rows):
             part = q[start:start + rows]
-            qw = torch._make_per_channel_quantized_tensor(part, scale[start:start + rows].double(),
-                                                          torch.zeros(len(part), dtype=torch.long), 0)
-            packs.append(torch.ops.quantized.linear_prepack(qw, None))
+            packs.append(fbgemm_int8_pack(part, scale[start:start + rows]))
             if release is not None:
                 release(part)
         op = torch.ops.quantized.linear_dynamic
