@@ -94,7 +94,9 @@ def cached_model(tmp_path):
     first = load_model(p, device="cpu")
     _wait_for_cache_writes()
     files = list(weight_cache.cache_dir().glob("*" + weight_cache.SUFFIX))
-    assert len(files) == 1 and weight_cache.cache_size_bytes() == files[0].stat().st_size > 0
+    tokenizer = list(weight_cache.cache_dir().glob("*" + weight_cache.TOKENIZER_SUFFIX))
+    assert len(files) == 1 and len(tokenizer) == 1      # the settings count and clear both
+    assert weight_cache.cache_size_bytes() == files[0].stat().st_size + tokenizer[0].stat().st_size
     return p, files[0], first.logprobs(list(range(10, 40)))
 
 
@@ -229,3 +231,22 @@ def test_a_cache_made_for_other_forms_is_remade_not_misread(tmp_path, monkeypatc
     assert weight_cache.WeightCache(p, torch.device("cpu"), "torch.bfloat16").load() is not None
     again.net.finish_loading()
     assert torch.equal(again.logprobs(list(range(10, 40))), lp)
+
+
+def test_the_built_tokenizer_is_cached_and_a_bad_copy_is_rebuilt(tmp_path, monkeypatch, caplog):
+    from chatgui.engine import tokenizer as tokenizer_mod
+
+    p = write_tiny_model(tmp_path / "m.gguf")
+    text = "hello there <|im_start|>user\nhi"
+    ids = load_model(p, device="cpu").tokenize(text)
+    files = list(weight_cache.cache_dir().glob("*" + weight_cache.TOKENIZER_SUFFIX))
+    assert len(files) == 1
+    with monkeypatch.context() as m:
+        m.setattr(tokenizer_mod, "_build_bpe", lambda *a: pytest.fail("built again: the cache was not used"))
+        assert load_model(p, device="cpu").tokenize(text) == ids
+    data = files[0].read_bytes()
+    files[0].write_bytes(data[:-40] + b"0" * 40)          # damaged: detected, rebuilt, the same ids
+    with caplog.at_level("WARNING"):
+        assert load_model(p, device="cpu").tokenize(text) == ids
+    assert "corrupt" in caplog.text
+    assert weight_cache.read_text_cache(files[0]) is not None      # and saved again

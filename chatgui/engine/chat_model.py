@@ -22,6 +22,7 @@ from .loader import build_transformer, check_memory, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
+from .weight_cache import tokenizer_cache_path
 from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
@@ -542,7 +543,7 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
     dequantized weights (the numerical reference)."""
     gf = GGUFFile(path)
     args = read_model_args(gf)
-    tok = build_tokenizer(gf.metadata, gf.path)
+    tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path))
     if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
         raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
     tokens = gf.get("tokenizer.ggml.tokens")

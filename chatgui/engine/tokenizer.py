@@ -8,10 +8,12 @@ whose merges are ranked by the vocabulary's scores, which is what llama.cpp's SP
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from .errors import ModelLoadError
+from .weight_cache import read_text_cache, write_text_cache
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -49,11 +51,24 @@ class TokenizerInfo:
     warnings: tuple[str, ...]
 
 
+def _cached(cache: Path | None) -> Tokenizer | None:
+    text = read_text_cache(cache) if cache is not None else None
+    if text is None:
+        return None
+    try:
+        return Tokenizer.from_str(text)
+    except Exception:          # checked out but does not parse (another tokenizers version?)
+        cache.unlink(missing_ok=True)
+        return None
+
+
 def _split(regex: str) -> pre_tokenizers.PreTokenizer:
     return pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
 
 
-def build_tokenizer(meta: dict, path) -> TokenizerInfo:
+def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInfo:
+    """cache: a file (weight_cache.tokenizer_cache_path) to read the built tokenizer from when
+    it is there and checks out, else to save it in."""
     kind = meta.get("tokenizer.ggml.model")
     tokens = meta.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, list) or not tokens:
@@ -62,15 +77,18 @@ def build_tokenizer(meta: dict, path) -> TokenizerInfo:
     if len(types) != len(tokens):
         raise ModelLoadError(path, "tokenizer token types do not match the vocabulary")
     warnings = []
-    if kind == "gpt2":
-        tok = _build_bpe(meta, tokens, path, warnings)
-    elif kind == "llama":
-        tok = _build_spm(meta, tokens, types, path)
-    else:
-        raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
-
     special = [i for i, t in enumerate(types) if t in (TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNKNOWN)]
-    tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in special])
+    tok = _cached(cache)
+    if tok is None:
+        if kind == "gpt2":
+            tok = _build_bpe(meta, tokens, path, warnings)
+        elif kind == "llama":
+            tok = _build_spm(meta, tokens, types, path)
+        else:
+            raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
+        tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in special])
+        if cache is not None and not warnings:      # (a warning is said again at every load)
+            write_text_cache(cache, tok.to_str())
 
     def token_id(key):
         v = meta.get(key)
