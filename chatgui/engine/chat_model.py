@@ -543,7 +543,10 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
     dequantized weights (the numerical reference)."""
     gf = GGUFFile(path)
     args = read_model_args(gf)
-    tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path))
+    # Only SentencePiece vocabularies are worth caching: their merges are computed here (seconds
+    # for Gemma's 262k tokens); a gpt2 tokenizer builds faster than it would read back.
+    spm = gf.get("tokenizer.ggml.model") == "llama"
+    tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path) if spm else None)
     if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
         raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
     tokens = gf.get("tokenizer.ggml.tokens")
