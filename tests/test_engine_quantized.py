@@ -172,6 +172,10 @@ def test_int8_gemm_gives_the_input_exactly_to_15_bits(rows, magnitude):
     one_pass = torch.ops.quantized.linear_dynamic(torch.cat([x, torch.zeros(rows, 8)], 1), mod.packed, True) + bias
     assert float((one_pass.double() - exact).abs().max()) > 20 * error
     assert torch.equal(mod(torch.zeros(1, 96)), bias[None])      # a zero input is not a division by zero
+    assert mod(torch.zeros(0, 96)).shape == (0, 200)
+    x[0, 5] = float("nan")                                       # overflowed activations: said in words
+    with pytest.raises(FloatingPointError, match="NaN or infinite"):
+        mod(x)
 
 
 @needs_int8_gemm

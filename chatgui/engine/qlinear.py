@@ -18,9 +18,12 @@ Why float16 for the 5-8-bit types on the CPU: on this AVX2 machine FBGEMM's fp16
 weights about twice as fast per weight as `_weight_int8pack_mm` or the int4 kernel (which are
 compute-bound: measured with benchmarks/bench_interleaved.py and a layer-stack timing, see the
 commit), and it needs no activation quantization. It costs one byte more per weight than int8.
-Packing takes ~6 ns a weight, so it runs on a background thread after load (Fp16Linear.pack);
-the first forward pass waits for it (Transformer.finish_loading), so results never depend on
-timing.
+Packing takes ~6 ns a weight, so it runs on background threads after load (Fp16Linear.pack,
+Int8GemmLinear.pack). A forward pass waits for the float16 forms; the int8 GEMM's weights
+answer meanwhile through an interim kernel (`_weight_int8pack_mm`, bfloat16 activations). So
+until packing is done (seconds after load; Transformer.finish_loading waits for it) results can
+differ in the last bits from later ones, and a seeded reply asked in that window may not be
+reproduced exactly.
 
 Q6_K cannot map exactly onto either kernel (its scales cover 16 weights; torch's int4 groups are
 at least 32 wide and its int8 kernel has one scale per row); Q5_x would need a fifth bit. What
@@ -285,6 +288,16 @@ def fbgemm_int8_pack(q: torch.Tensor, scale: torch.Tensor):
     return torch.ops.quantized.linear_prepack(qw, None)
 
 
+def _gemm(op, rows: torch.Tensor, packed) -> torch.Tensor:
+    try:
+        return op(rows, packed, True)
+    except RuntimeError as e:       # FBGEMM cannot choose a scale for NaN or infinite values
+        if not torch.isfinite(rows).all():
+            raise FloatingPointError("the model's activations overflowed (NaN or infinite values): "
+                                     "the file's weights may be damaged") from e
+        raise
+
+
 class Int8GemmLinear(nn.Module):
     """int8 weights (one scale per row) in FBGEMM's int8 GEMM, with activations given exactly.
 
@@ -327,13 +340,15 @@ class Int8GemmLinear(nn.Module):
 
     def _many_rows(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         m, k = x.shape
+        if m == 0:
+            return x.new_zeros(0, self.out_features)
         buf = self._rows_buffer(m)
         whole, frac = buf[:m, :k], buf[m:, :k]
         amax = x.abs().amax().clamp_(min=1e-30)
         torch.mul(x, 63 / amax, out=frac)
         torch.round(frac, out=whole)
         frac.sub_(whole).mul_(self.R)
-        y = torch.ops.quantized.linear_dynamic(buf, self.packed, True)
+        y = _gemm(torch.ops.quantized.linear_dynamic, buf, self.packed)
         y = torch.add(y[:m], y[m:], alpha=1 / self.R).mul_(amax / 63)
         return y if bias is None else y.add_(bias)
 
@@ -350,10 +365,13 @@ class Int8GemmLinear(nn.Module):
 
     def kernel(self, with_bias: bool = True):
         bias = self.bias if with_bias else None
+        # weight before packed: pack() on another thread sets packed, then drops weight; read in
+        # this order, an unpacked module's weight is never seen as None.
+        weight = self.weight
         if self.packed is None:
             if not self.interim:
                 raise RuntimeError("Int8GemmLinear used before it was packed")
-            weight, scales = self.weight, self._scales16
+            scales = self._scales16
             if bias is None:
                 return (lambda x: torch._weight_int8pack_mm(x, weight, scales)), torch.bfloat16
             return (lambda x: torch._weight_int8pack_mm(x, weight, scales) + bias), torch.bfloat16
@@ -372,7 +390,7 @@ class Int8GemmLinear(nn.Module):
             torch.mul(x, torch.div(c63, amax), out=frac)     # x' = x * 63 / amax, in [-63, 63]
             torch.round(frac, out=whole)
             frac.sub_(whole).mul_(r)
-            y = torch.mm(torch.mul(rows_to_y, amax), op(row, packed, True))
+            y = torch.mm(torch.mul(rows_to_y, amax), _gemm(op, row, packed))
             return y if bias is None else y.add_(bias)
         return run, torch.float32
 

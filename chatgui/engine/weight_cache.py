@@ -93,7 +93,10 @@ def tokenizer_cache_path(model_path: Path) -> Path:
     import tokenizers
 
     model_path = Path(model_path)
-    key = {"version": TOKENIZER_FORMAT, "source": source_fingerprint(model_path), "tokenizers": tokenizers.__version__}
+    # The code that builds it is part of the key: a change there never reads an old build.
+    builder = hashlib.sha256(Path(__file__).with_name("tokenizer.py").read_bytes()).hexdigest()[:16]
+    key = {"version": TOKENIZER_FORMAT, "source": source_fingerprint(model_path), "tokenizers": tokenizers.__version__,
+           "builder": builder}
     ident = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / f"{model_path.stem}-{ident}{TOKENIZER_SUFFIX}"
 
