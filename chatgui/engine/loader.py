@@ -13,8 +13,8 @@ from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .model import ModelArgs, Transformer
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
-                      INT8_GEMM_MIN, INT8_GEMM_MIN_ROW, fp16_gemm_works, fp16_parts, int8_gemm_works,
-                      int4_groupwise, int4_parts, int8_rows_of, linear_form, pack_int4)
+                      fp16_gemm_works, fp16_parts, int4_groupwise, int4_parts, int8_rows_of, linear_form,
+                      pack_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
 from .weight_cache import WeightCache, give_back_freed_memory, release_pages
@@ -214,7 +214,7 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             return mod
         if form == "int4":
             f = packed.get(names[0], lambda: int4_fields(names, infos), INT4_FIELDS)
-            return Int4Linear(f["packed"], f["scales_zeros"], bias, sum(t.shape[0] for t in infos))
+            return Int4Linear(f["packed"], f["scales_zeros"], bias, out_features)
         if form == "fp16":
             f = packed.get(names[0], lambda: fp16_fields(names), FP16_FIELDS)
             mod = Fp16Linear(f["weight16"], int(f["exponent"][0]), bias, packed.release(names[0]))
@@ -344,9 +344,9 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             total += t.data.nbytes                    # read from the mapped file
             if name == "output.weight" or args.tied_embeddings:
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
-        elif (t.qtype_name not in DENSE_TYPES and device_type == "cpu" and int8_gemm_works()
-              and n >= INT8_GEMM_MIN and t.shape[-1] >= INT8_GEMM_MIN_ROW and "ffn_down" not in name):
-            total += n                                # int8 in FBGEMM's int8 GEMM
+        elif len(t.shape) == 2 and "ffn_down" not in name and uses_int8_gemm(
+                [t.qtype_name], t.shape[1], t.shape[0], device_type):
+            total += n                                # int8 in FBGEMM's int8 GEMM (per tensor, not fused)
         elif t.qtype_name in INT4_EXACT:
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
         elif t.qtype_name not in DENSE_TYPES and device_type == "cpu" and fp16_gemm_works():

@@ -103,6 +103,14 @@ def int8_gemm_works() -> bool:
         return False
 
 
+def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str) -> bool:
+    """Whether a projection of these GGUF types and shape goes to Int8GemmLinear (large enough,
+    long enough rows, a known quantized type, an x86 CPU with FBGEMM)."""
+    return (device_type == "cpu" and INT8_GEMM_ON_CPU and in_features * out_features >= INT8_GEMM_MIN
+            and in_features >= INT8_GEMM_MIN_ROW and set(qtypes) <= set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED)
+            and int8_gemm_works())
+
+
 def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dtype, out_features: int = 0,
                 int8_rows_ok: bool = True) -> str:
     """"int8gemm", "int4", "fp16", "int8" or "dense" for a (fused) projection whose parts have
@@ -112,9 +120,7 @@ def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dty
     quantized = qtypes - set(DENSE_TYPES)
     if not quantized:
         return "dense"
-    if (device.type == "cpu" and INT8_GEMM_ON_CPU and int8_rows_ok and in_features * out_features >= INT8_GEMM_MIN
-            and in_features >= INT8_GEMM_MIN_ROW
-            and qtypes <= set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED) and int8_gemm_works()):
+    if int8_rows_ok and uses_int8_gemm(qtypes, in_features, out_features, device.type):
         return "int8gemm"
     int4_ok = device.type == "cpu" and int4_kernels_available() and in_features % GROUP == 0
     int8_ok = in_features % GROUP == 0 and int8_kernel_works(device.type, dtype)

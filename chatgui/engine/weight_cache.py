@@ -124,10 +124,7 @@ def write_text_cache(path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text)
-        stem, ident = path.name[:-len(TOKENIZER_SUFFIX)].rsplit("-", 1)
-        for old in path.parent.glob(f"{glob.escape(stem)}-*{TOKENIZER_SUFFIX}"):
-            if old != path and len(old.name) == len(path.name):
-                old.unlink(missing_ok=True)
+        _remove_older(path, path.name[:-len(TOKENIZER_SUFFIX)].rsplit("-", 1)[0], TOKENIZER_SUFFIX)
         os.replace(tmp, path)
         tmp = None
     except (OSError, ValueError) as e:
@@ -238,9 +235,7 @@ class WeightCache:
                     f.write(c)
                 f.flush()
                 os.fsync(f.fileno())
-            for old in d.glob(f"{glob.escape(self.model_path.stem)}-*{SUFFIX}"):    # older caches of this file
-                if old != self.path and len(old.name) == len(self.path.name):
-                    old.unlink(missing_ok=True)
+            _remove_older(self.path, self.model_path.stem, SUFFIX)
             os.replace(tmp, self.path)
             tmp = None
         except OSError as e:
@@ -266,6 +261,13 @@ def release_pages(t) -> None:
             libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
     except Exception:      # only a hint: where it is unavailable the pages stay until unmapped
         pass
+
+
+def _remove_older(path: Path, stem: str, suffix: str) -> None:
+    """Delete the other cache files of the same model ("<stem>-<16 hex><suffix>": same length)."""
+    for old in path.parent.glob(f"{glob.escape(stem)}-*{suffix}"):
+        if old != path and len(old.name) == len(path.name):
+            old.unlink(missing_ok=True)
 
 
 def give_back_freed_memory() -> None:
