@@ -191,15 +191,55 @@ def test_int8_gemm_answers_before_it_is_packed():
     assert float((before - after).abs().max()) <= 0.02 * float(after.abs().max())
 
 
+def test_int8_rows_outliers_keep_the_largest_weights_exact():
+    torch.manual_seed(2)
+    w = torch.randn(50, 300)
+    w[:, 7] = 40.0                                  # one large weight per row
+    q, scale, cols, vals = qlinear.int8_rows_outliers(w, 2)
+    assert q.dtype == torch.int8 and cols.shape == vals.shape == (50, 2)
+    assert torch.equal(cols, cols.sort(dim=1).values) and bool((cols == 7).any(dim=1).all())
+    back = q.double() * scale.double()[:, None]
+    back.scatter_add_(1, cols.long(), vals.double())
+    assert float((back - w.double()).abs().max()) <= float(scale.max()) / 2 + 1e-6
+    plain_q, plain_scale = qlinear.int8_rows(w)
+    assert float(scale.max()) < float(plain_scale.min()) / 4      # the step no longer set by the outlier
+
+
 @needs_int8_gemm
-def test_large_projections_use_the_int8_gemm_and_track_float32(tmp_path, monkeypatch):
+def test_int8_gemm_adds_its_outliers_in_every_path():
+    torch.manual_seed(3)
+    w = torch.randn(40, 256)
+    w[::3, 11] *= 50
+    q, scale, cols, vals = qlinear.int8_rows_outliers(w, 1)
+    bias = torch.randn(40)
+    exact_w = q.double() * scale.double()[:, None]
+    exact_w.scatter_add_(1, cols.long(), vals.double())
+    x = torch.randn(4, 256)
+    expected = x.double() @ exact_w.T + bias.double()
+    mod = qlinear.Int8GemmLinear(q, scale, bias, outliers=(cols, vals))
+    tol = 0.02 * float(expected.abs().max())
+    assert float((mod(x).double() - expected).abs().max()) < tol          # before packing (interim kernel)
+    mod.pack()
+    assert float((mod(x).double() - expected).abs().max()) < 1e-3 * float(expected.abs().max())
+    one, _ = mod.kernel()                                                   # the decode step's path
+    assert float((one(x[:1]).double() - expected[:1]).abs().max()) < 1e-3 * float(expected.abs().max())
+
+
+@needs_int8_gemm
+@pytest.mark.parametrize("outliers", [False, True])
+def test_large_projections_use_the_int8_gemm_and_track_float32(tmp_path, monkeypatch, outliers):
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)        # the tiny model's projections count as large
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_LONG", 0)
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_ROW", 0)
+    if outliers:                                            # its down projection's rows count as long
+        monkeypatch.setattr(qlinear, "OUTLIER_MIN_ROW", 1)
+        monkeypatch.setattr(qlinear, "OUTLIER_EVERY", 16)
     p = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_0")
     fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
-    for layer in fast.net.layers:      # the down projection keeps its exact form (loader.py)
+    for layer in fast.net.layers:
         assert [type(mod) for mod in (layer.attn.wqkv, layer.attn.wo, layer.ffn.w13, layer.ffn.w2)] == \
-            [qlinear.Int8GemmLinear] * 3 + [qlinear.Int4Linear]
+            [qlinear.Int8GemmLinear] * 4
+        assert (layer.ffn.w2.correction is not None) == outliers
     ids = list(range(10, 60))
     a, b = fast.logprobs(ids), exact.logprobs(ids)
     assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9

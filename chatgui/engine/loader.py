@@ -14,7 +14,7 @@ from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, G
 from .model import ModelArgs, Transformer
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
                       fp16_gemm_works, fp16_parts, int4_groupwise, int4_parts, int8_rows_of, linear_form,
-                      pack_int4, uses_int8_gemm)
+                      outliers_per_row, pack_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
 from .weight_cache import WeightCache, give_back_freed_memory, release_pages
@@ -24,6 +24,7 @@ SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
 INT4_FIELDS = ("packed", "scales_zeros")
 FP16_FIELDS = ("weight16", "exponent")
 INT8_FIELDS = ("weight", "scales")
+INT8_OUTLIER_FIELDS = INT8_FIELDS + ("outlier_cols", "outlier_vals")
 RANKER_FIELDS = ("q", "scale")
 
 
@@ -197,19 +198,23 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
         return dict(zip(FP16_FIELDS, (w16, torch.tensor([e], dtype=torch.int32))))
 
-    def int8_fields(names):
-        parts = [tuple(permuted(n, x) for x in int8_rows_of(gf.path, gf.tensor(n))) for n in names]
-        return dict(zip(INT8_FIELDS, (torch.cat(p) for p in zip(*parts))))
+    def int8_fields(names, outliers=0):
+        parts = [tuple(permuted(n, x) for x in int8_rows_of(gf.path, gf.tensor(n), outliers=outliers))
+                 for n in names]
+        fields = INT8_OUTLIER_FIELDS if outliers else INT8_FIELDS
+        return dict(zip(fields, (torch.cat(p) for p in zip(*parts))))
 
-    def linear(names: list[str], bias_names: list[str] | None = None, int8_rows_ok: bool = True) -> nn.Module:
+    def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
         out_features = sum(t.shape[0] for t in infos)
         form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype,
-                           out_features, int8_rows_ok) if fast else "dense"
+                           out_features) if fast else "dense"
         if form == "int8gemm":
-            f = packed.get(names[0], lambda: int8_fields(names), INT8_FIELDS)
-            mod = Int8GemmLinear(f["weight"], f["scales"], bias, packed.release(names[0]))
+            k = outliers_per_row(infos[0].shape[1])
+            f = packed.get(names[0], lambda: int8_fields(names, k), INT8_OUTLIER_FIELDS if k else INT8_FIELDS)
+            mod = Int8GemmLinear(f["weight"], f["scales"], bias, packed.release(names[0]),
+                                 (f["outlier_cols"], f["outlier_vals"]) if k else None)
             to_pack.append(mod)
             return mod
         if form == "int4":
@@ -259,7 +264,7 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         # The down projection keeps its exact form: its rows are 4-6x longer, one int8 scale per
         # row then spans many Q4_K/Q6_K blocks, and re-rounding them cost parity (teacher-forced
         # top-1 on Qwen2.5-1.5B 97.4% -> 96.1%; the other projections in int8 cost nothing there).
-        layer.ffn.w2 = linear([p + "ffn_down.weight"], int8_rows_ok=False)
+        layer.ffn.w2 = linear([p + "ffn_down.weight"])
     saving = packed.save() if packed.made else None
     if to_pack:
         # FBGEMM's packing (~6 ns a weight) runs while the caller builds the tokenizer and waits
@@ -344,7 +349,7 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             total += t.data.nbytes                    # read from the mapped file
             if name == "output.weight" or args.tied_embeddings:
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
-        elif len(t.shape) == 2 and "ffn_down" not in name and uses_int8_gemm(
+        elif len(t.shape) == 2 and uses_int8_gemm(
                 [t.qtype_name], t.shape[1], t.shape[0], device_type):
             total += n                                # int8 in FBGEMM's int8 GEMM (per tensor, not fused)
         elif t.qtype_name in INT4_EXACT:

@@ -31,7 +31,8 @@ import numpy as np
 
 from chatgui.common.paths import models_dir
 
-FORMAT_VERSION = 3        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear); 3: large ones int8 (Int8GemmLinear)
+FORMAT_VERSION = 4        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear); 3: large ones int8 (Int8GemmLinear);
+                          # 4: the down projection int8 too, with its outliers
 MAGIC = b"CHATGUIW"
 SUFFIX = ".weights"
 ALIGN = 64
