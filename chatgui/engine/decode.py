@@ -29,8 +29,7 @@ class _Layer:
     qkv: Callable                   # the matmul without its bias
     qkv_dtype: torch.dtype
     qkv_bias: torch.Tensor | None
-    q_norm: Callable | None         # RMSNorm.forward of the layer's norms, where it has them
-    k_norm: Callable | None
+    qk_norm: torch.Tensor | None    # [nh + nkv, hd]: each q and k head's norm weight * sqrt(hd)
     kv: torch.Tensor                # [2, 1, n_kv, max_seq, head_dim]: the layer's KVCache
     k_cache: torch.Tensor           # its K and V, [1, n_kv, max_seq, head_dim]
     v_cache: torch.Tensor
@@ -43,8 +42,8 @@ class _Layer:
     w13_bias: torch.Tensor | None
     w2: Callable
     w2_dtype: torch.dtype
-    attn_post_norm: Callable | None
-    ffn_post_norm: Callable | None
+    attn_post_norm: torch.Tensor | None     # the post-norms' weights * sqrt(dim) (Decoder._add_normed)
+    ffn_post_norm: torch.Tensor | None
 
 
 class Decoder:
@@ -76,10 +75,15 @@ class Decoder:
         # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
         self.q_grouped = self.qkv[0, :nh * hd].view(1, nkv, nh // nkv, hd)
         self.kv_new = self.qkv[0, nh * hd:].view(2, 1, nkv, hd)      # as KVCache.kv holds a position
-        # When nothing comes between the projection and RoPE (no q/k norms) and every dim
-        # rotates, RoPE is one in-place complex multiply of the whole qkv buffer: q and k rows by
-        # the position's rotation, v rows by 1 (the rows of `turns`). Otherwise rope_row.
-        self.whole_rope = a.rope_dim == hd and not a.qk_norm
+        # When every dim rotates, RoPE is one in-place complex multiply of the whole qkv buffer:
+        # q and k rows by the position's rotation, v rows by 1 (the rows of `turns`); q/k norms,
+        # where the model has them, are applied in place before it. Otherwise rope_row.
+        self.whole_rope = a.rope_dim == hd
+        # Per-head sums of squares of q and k, as one batched dot product [nh + nkv, 1, 1].
+        self.qk_rows, self.qk_cols = self.qk.view(nh + nkv, 1, hd), self.qk.view(nh + nkv, hd, 1)
+        self.qk_sum_sq = torch.empty(nh + nkv, 1, 1, **f32)
+        self.qk_eps = hd * a.norm_eps
+        self.post_eps = dim * a.norm_eps
         self.qkv_complex = torch.view_as_complex(self.qkv.view(nh + 2 * nkv, hd // 2, 2))
         self.turns = {id(rope): torch.ones(nh + 2 * nkv, hd // 2, dtype=torch.complex64, device=self.x.device)
                       for rope in (self.rope_global, self.rope_local)}
@@ -92,13 +96,16 @@ class Decoder:
             wo, wo_dtype = at.wo.kernel()
             w13, w13_dtype = ff.w13.kernel(with_bias=False)
             w2, w2_dtype = ff.w2.kernel()
+            qk_norm = None
+            if a.qk_norm:
+                qk_norm = torch.cat([at.q_norm.weight.float().expand(nh, hd),
+                                     at.k_norm.weight.float().expand(nkv, hd)]) * hd ** 0.5
             self.layers.append(_Layer(
-                layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias,
-                at.q_norm.forward if a.qk_norm else None, at.k_norm.forward if a.qk_norm else None,
+                layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias, qk_norm,
                 at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
                 wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
-                layer.attn_post_norm.forward if a.post_norms else None,
-                layer.ffn_post_norm.forward if a.post_norms else None))
+                layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
+                layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None))
         # Matmul inputs, one set per input dtype: normed x, attention output, gated activation.
         self.inputs: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}
         for L in self.layers:
@@ -117,6 +124,16 @@ class Decoder:
             # dense float16): normalize first, as Transformer.forward does.
             return torch.mul(self.x * self.inv_rms, scaled_weight, out=self.inputs[dtype][0]), self.one
         return torch.mul(self.x, scaled_weight, out=self.inputs[dtype][0]), self.inv_rms
+
+    def _add_normed(self, h: torch.Tensor, scaled_weight: torch.Tensor | None):
+        """x += RMSNorm(h) (a post-norm, where the model has them), or x += h: with the weight
+        scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops."""
+        if scaled_weight is None:
+            self.x.add_(h)
+            return
+        h = h.float()
+        inv = torch.dot(h[0], h[0]).add_(self.post_eps).rsqrt_()
+        self.x.addcmul_(h, torch.mul(scaled_weight, inv))
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
     def step(self, token: torch.Tensor, pos: int) -> torch.Tensor:
@@ -137,15 +154,15 @@ class Decoder:
                 torch.mul(L.qkv(u), scale, out=qkv)
             else:
                 torch.addcmul(L.qkv_bias, L.qkv(u), scale, out=qkv)
+            if L.qk_norm is not None:        # in place, per head: as RMSNorm with sqrt(hd) in the weight
+                torch.bmm(self.qk_rows, self.qk_cols, out=self.qk_sum_sq).add_(self.qk_eps).rsqrt_()
+                self.qk.mul_(self.qk_sum_sq.view(-1, 1)).mul_(L.qk_norm)
             if self.whole_rope:
                 self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
                 L.kv.select(3, pos).copy_(self.kv_new)
             else:
-                qk = self.qk
-                if L.q_norm is not None:
-                    qk = torch.cat([L.q_norm(qk[:nh]), L.k_norm(qk[nh:])])
-                qk = rope_row(qk, lrot if L.window else grot, a.rope_dim)
+                qk = rope_row(self.qk, lrot if L.window else grot, a.rope_dim)
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, pos).copy_(qk[nh:])
                 L.v_cache.select(2, pos).copy_(self.v)
@@ -154,10 +171,7 @@ class Decoder:
                                                L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
             attn.copy_(y)
-            h = L.wo(attn_row)
-            if L.attn_post_norm is not None:
-                h = L.attn_post_norm(h)
-            x.add_(h)         # in place: x stays inside x_ext
+            self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
             u, scale = self._normed(L.ffn_norm, L.w13_dtype)
             if L.w13_bias is None:
                 torch.mul(L.w13(u), scale, out=h13)
@@ -168,9 +182,6 @@ class Decoder:
                 torch.mul(F.gelu(self.gate, approximate="tanh"), self.up, out=act)
             else:
                 torch.mul(F.silu(self.gate, inplace=True), self.up, out=act)
-            h = L.w2(act)
-            if L.ffn_post_norm is not None:
-                h = L.ffn_post_norm(h)
-            x.add_(h)
+            self._add_normed(L.w2(act), L.ffn_post_norm)
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
         return self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float()

@@ -80,25 +80,34 @@ def _dq_q5_1(b):
     return _five_bit(b, 4) * block_scale(b, 0) + block_scale(b, 2)
 
 
+def _q4_k_scales(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d*sc, dmin*m) [n, 8] of Q4_K super-blocks [n, 144]: their 6-bit scales and mins."""
+    d, dmin = block_scale(b, 0), block_scale(b, 2)
+    s = b[:, 4:16].to(torch.int32)
+    lo = torch.cat([s[:, 0:4] & 63, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], dim=-1)
+    mins = torch.cat([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], dim=-1)
+    return d * lo.float(), dmin * mins.float()
+
+
+def _q4_k_quants(b: torch.Tensor) -> torch.Tensor:
+    """The 4-bit values [n, 8, 32] uint8 of Q4_K super-blocks: each 32-byte chunk holds sub-block
+    2j in its low nibbles and 2j+1 in its high nibbles."""
+    qs = b[:, 16:].reshape(-1, 4, 1, 32)
+    return torch.cat([qs & 0x0F, qs >> 4], dim=2).view(-1, 8, 32)
+
+
 def q4_k_parts(b: torch.Tensor):
     """Q4_K super-blocks [n, 144] -> (q [n, 256] int32 0..15, scale [n, 8], zero [n, 8]) with
     w = (q - 8) * scale + zero per sub-block of 32: each super-block is 8 sub-blocks, each
     w = d*sc*q - dmin*m with 6-bit sc, m, so scale = d*sc and zero = 8*d*sc - dmin*m."""
-    d, dmin = block_scale(b, 0), block_scale(b, 2)
-    raw = b.to(torch.int32)
-    s = raw[:, 4:16]
-    lo = torch.cat([s[:, 0:4] & 63, (s[:, 8:12] & 0x0F) | ((s[:, 0:4] >> 6) << 4)], dim=-1)
-    mins = torch.cat([s[:, 4:8] & 63, (s[:, 8:12] >> 4) | ((s[:, 4:8] >> 6) << 4)], dim=-1)
-    qs = raw[:, 16:].reshape(-1, 4, 32)
-    # Each 32-byte chunk holds sub-block 2j in its low nibbles and 2j+1 in its high nibbles.
-    q = torch.stack([qs & 0x0F, qs >> 4], dim=2).reshape(-1, 256)
-    scale = d * lo.float()
-    return q, scale, 8 * scale - dmin * mins.float()
+    scale, offset = _q4_k_scales(b)
+    return _q4_k_quants(b).reshape(-1, 256).to(torch.int32), scale, 8 * scale - offset
 
 
 def _dq_q4_k(b):
-    q, scale, zero = q4_k_parts(b)
-    return ((q.float() - 8).view(-1, 8, 32) * scale[..., None] + zero[..., None]).view(-1, 256)
+    # w = d*sc*q - dmin*m in one fused op, from uint8 values (dequantizing is most of a first load)
+    scale, offset = _q4_k_scales(b)
+    return torch.addcmul(offset.neg_()[..., None], _q4_k_quants(b).float(), scale[..., None]).view(-1, 256)
 
 
 def _dq_q6_k(b):
@@ -109,9 +118,9 @@ def _dq_q6_k(b):
     qh = b[:, 128:192].reshape(n, 2, 1, 32)
     lo = torch.cat([ql & 0x0F, ql >> 4], dim=2).view(n, 2, 4, 32)        # per half: 4 runs of 32
     hi = (qh >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).view(1, 1, 4, 1)) & 3
-    q = (lo | (hi << 4)).float().view(n, 16, 16) - 32.0
-    sc = b[:, 192:208].contiguous().view(torch.int8).float()             # [n, 16]
-    return (q * (sc * block_scale(b, 208))[..., None]).view(n, 256)
+    q = (lo | (hi << 4)).float().view(n, 16, 16)                          # 0..63: w = (q - 32) * scale
+    scale = (b[:, 192:208].contiguous().view(torch.int8).float() * block_scale(b, 208))[..., None]    # [n, 16, 1]
+    return torch.addcmul(scale * -32.0, q, scale).view(n, 256)
 
 
 _FAST = {"Q8_0": (34, _dq_q8_0), "Q4_0": (18, _dq_q4_0), "Q4_1": (20, _dq_q4_1), "Q5_0": (22, _dq_q5_0),
