@@ -130,7 +130,7 @@ def test_two_stage_top_indices_equal_topk(shape):
             assert torch.equal(ours, x.topk(min(k, shape[-1]), dim=-1).indices.sort(-1).values)
 
 
-@pytest.mark.parametrize("ranker", ["fbgemm", "int8pack"])
+@pytest.mark.parametrize("ranker", ["fbgemm", "fbgemm-unfolded", "int8pack"])
 @pytest.mark.parametrize("qtype", ["Q8_0", "Q5_0"])
 def test_output_head_is_exact_on_its_best_candidates(tmp_path, monkeypatch, ranker, qtype):
     """QuantRows ranks the vocabulary with an int8 copy of the head, then recomputes the best
@@ -146,8 +146,12 @@ def test_output_head_is_exact_on_its_best_candidates(tmp_path, monkeypatch, rank
         monkeypatch.setattr(rows_mod, "fbgemm_ranker", lambda *args: None)
     elif "fbgemm" not in torch.backends.quantized.supported_engines:
         pytest.skip("this torch build has no FBGEMM int8 matmul")
+    else:       # several chunks, the last one short; folded two rows to one unless told not to
+        monkeypatch.setattr(rows_mod, "RANKER_CHUNK", 256 * 2 * 700)
+        if ranker == "fbgemm-unfolded":
+            monkeypatch.setattr(rows_mod, "FOLD_BELOW", 0)
     g = torch.Generator().manual_seed(3)
-    weight = torch.randn(4096, 256, generator=g) * torch.rand(4096, 1, generator=g)   # rows of unequal size
+    weight = torch.randn(4093, 256, generator=g) * torch.rand(4093, 1, generator=g)   # rows of unequal size
     qt = gguf.GGMLQuantizationType[qtype]
     w = gguf.GGUFWriter(str(tmp_path / "h.gguf"), "llama")
     w.add_tensor("head", gguf.quants.quantize(weight.numpy(), qt), raw_dtype=qt)
@@ -157,7 +161,7 @@ def test_output_head_is_exact_on_its_best_candidates(tmp_path, monkeypatch, rank
     head.finish_loading()
     table = dequantize(tmp_path, t)
     assert (head.ranker is head._interim) == (ranker == "int8pack")
-    ids = torch.tensor([[0, 4095], [17, 17]])
+    ids = torch.tensor([[0, 4092], [17, 17]])
     assert torch.equal(head.rows(ids), table[ids])           # embedding rows: the file's values
     x = torch.randn(70, 256, generator=g)                    # more positions than refined at once
     exact = x @ table.T
