@@ -211,14 +211,14 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         fields = INT8_OUTLIER_FIELDS if outliers else INT8_FIELDS
         return dict(zip(fields, (torch.cat(p) for p in zip(*parts))))
 
-    def linear(names: list[str], bias_names: list[str] | None = None) -> nn.Module:
+    def linear(names: list[str], bias_names: list[str] | None = None, down: bool = False) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
         out_features = sum(t.shape[0] for t in infos)
         form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype,
-                           out_features) if fast else "dense"
+                           out_features, down) if fast else "dense"
         if form == "int8gemm":
-            k = outliers_per_row(infos[0].shape[1])
+            k = outliers_per_row(infos[0].shape[1], down)
             f = packed.get(names[0], lambda: int8_fields(names, k), INT8_OUTLIER_FIELDS if k else INT8_FIELDS)
             mod = Int8GemmLinear(f["weight"], f["scales"], bias, packed.release(names[0]),
                                  (f["outlier_cols"], f["outlier_vals"]) if k else None)
@@ -268,10 +268,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
         layer.attn.wo = linear([p + "attn_output.weight"])
         layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
-        # The down projection keeps its exact form: its rows are 4-6x longer, one int8 scale per
-        # row then spans many Q4_K/Q6_K blocks, and re-rounding them cost parity (teacher-forced
-        # top-1 on Qwen2.5-1.5B 97.4% -> 96.1%; the other projections in int8 cost nothing there).
-        layer.ffn.w2 = linear([p + "ffn_down.weight"])
+        # The down projection's rows are 4-6x longer: one int8 scale per row spans many Q4_K/Q6_K
+        # blocks, and re-rounding all of them cost parity (teacher-forced top-1 on Qwen2.5-1.5B
+        # 97.4% -> 96.1%). So only its large 4-bit ones are int8, with their outliers exact, and
+        # the rest keep their exact forms (qlinear.uses_int8_gemm, int8_rows_outliers).
+        layer.ffn.w2 = linear([p + "ffn_down.weight"], down=True)
     saving = packed.save() if packed.made else None
     if to_pack:
         # FBGEMM's packing (~6 ns a weight) runs while the caller builds the tokenizer and waits
@@ -357,7 +358,7 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             if name == "output.weight" or args.tied_embeddings:
                 total += 2 * n                        # the int8 ranker and its FBGEMM copy
         elif len(t.shape) == 2 and uses_int8_gemm(
-                [t.qtype_name], t.shape[1], t.shape[0], device_type):
+                [t.qtype_name], t.shape[1], t.shape[0], device_type, down="ffn_down" in name):
             total += n                                # int8 in FBGEMM's int8 GEMM (per tensor, not fused)
         elif t.qtype_name in INT4_EXACT:
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32

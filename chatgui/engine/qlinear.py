@@ -4,8 +4,9 @@ A decode step is bound by memory bandwidth, so the bytes read per token decide t
 quantized GGUF type stays quantized. On an x86 CPU the large projections (>= INT8_GEMM_MIN
 weights: a 0.5-1.5B model's attention and MLP) of every type below are int8, one scale per row,
 in FBGEMM's int8 GEMM with activations given exactly (Int8GemmLinear): re-rounded, 1 byte a
-weight, read at memory speed; rows of 4k weights or more (the down projection) keep their
-largest weights, one in a thousand, exact (int8_rows_outliers). Smaller ones keep these forms:
+weight, read at memory speed. The MLP's down projection only where its rows are 4-bit and it is
+large (>= INT8_GEMM_MIN_LONG: the 1.5B's Q4_K half; see uses_int8_gemm), and then its rows keep
+their largest weights, one in a thousand, exact (int8_rows_outliers). The rest keep these forms:
 
 | GGUF type                  | kept as                                  | exact?                          |
 |----------------------------|------------------------------------------|---------------------------------|
@@ -45,11 +46,6 @@ from torch import nn
 from .gguf_file import TensorInfo
 from .quant import blocks, block_scale, dequantize_row_chunks, nibbles, q4_k_parts
 
-# sparse_rows makes a CSR tensor on purpose; torch warns that CSR support is in beta and that
-# its invariant checks are off. Filtered once here (see rows.py on why not catch_warnings).
-warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta", category=UserWarning)
-warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled", category=UserWarning)
-
 GROUP = 32
 INT4_EXACT = ("Q4_0", "Q4_1", "Q4_K")
 INT4_REROUNDED = ("Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS")
@@ -65,9 +61,9 @@ INT8_GEMM_ON_CPU = True                    # large projections of every type in 
 # decode speed, and prefill, which pays for its two rows per token, slower).
 INT8_GEMM_MIN = 2_000_000
 INT8_GEMM_MIN_ROW = 768
-INT8_GEMM_MIN_LONG = 8_000_000     # the same for rows of OUTLIER_MIN_ROW or more (see uses_int8_gemm)
-# Rows at least this long keep their largest weights exactly (int8_rows_outliers), one in
-# OUTLIER_EVERY of the row.
+INT8_GEMM_MIN_LONG = 8_000_000     # the same for a down projection with long rows (see uses_int8_gemm)
+# A down projection's rows at least this long keep their largest weights exactly
+# (int8_rows_outliers), one in OUTLIER_EVERY of the row.
 OUTLIER_MIN_ROW = 4096
 OUTLIER_EVERY = 1024
 
@@ -114,30 +110,32 @@ def int8_gemm_works() -> bool:
         return False
 
 
-def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str) -> bool:
+def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str, down: bool = False) -> bool:
     """Whether a projection of these GGUF types and shape goes to Int8GemmLinear (large enough,
     long enough rows, a known quantized type, an x86 CPU with FBGEMM)."""
-    # Rows of OUTLIER_MIN_ROW or more (the MLP's down projection) only from 4-bit types, whose int4
+    # A down projection (down=True) with rows of OUTLIER_MIN_ROW or more only from 4-bit types, whose int4
     # kernel is compute-bound (int8 here: 2.5x faster), and only in large matrices; the 5-8-bit
     # ones keep float16, exact, near memory speed. Measured on Qwen2.5: re-rounding every down
     # projection of the 1.5B cost one more teacher-forced top-1 miss against llama.cpp than
     # re-rounding its Q4_K half (decode +27% either way); on the 0.5B (4.4M-weight matrices) its
     # Q4_K half gained 2% decode and cost a top-1 miss too.
-    long_rows = in_features >= OUTLIER_MIN_ROW
+    long_rows = down and in_features >= OUTLIER_MIN_ROW
     types = set(INT4_EXACT + INT4_REROUNDED) if long_rows else set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED)
     smallest = INT8_GEMM_MIN_LONG if long_rows else INT8_GEMM_MIN
     return (device_type == "cpu" and INT8_GEMM_ON_CPU and in_features * out_features >= smallest
             and in_features >= INT8_GEMM_MIN_ROW and set(qtypes) <= types and int8_gemm_works())
 
 
-def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dtype, out_features: int = 0) -> str:
+def linear_form(qtypes, in_features: int, device: torch.device, dtype: torch.dtype, out_features: int = 0,
+                down: bool = False) -> str:
     """"int8gemm", "int4", "fp16", "int8" or "dense" for a (fused) projection whose parts have
-    these GGUF types. Warns, naming the types, when a quantized part has to become dense."""
+    these GGUF types (down: the MLP's down projection). Warns, naming the types, when a quantized
+    part has to become dense."""
     qtypes = set(qtypes)
     quantized = qtypes - set(DENSE_TYPES)
     if not quantized:
         return "dense"
-    if uses_int8_gemm(qtypes, in_features, out_features, device.type):
+    if uses_int8_gemm(qtypes, in_features, out_features, device.type, down):
         return "int8gemm"
     int4_ok = device.type == "cpu" and int4_kernels_available() and in_features % GROUP == 0
     int8_ok = in_features % GROUP == 0 and int8_kernel_works(device.type, dtype)
@@ -189,8 +187,9 @@ def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
 
 
-def outliers_per_row(in_features: int) -> int:
-    return in_features // OUTLIER_EVERY if in_features >= OUTLIER_MIN_ROW else 0
+def outliers_per_row(in_features: int, down: bool) -> int:
+    """How many of each row's largest weights an int8 down projection keeps exact (0: none)."""
+    return in_features // OUTLIER_EVERY if down and in_features >= OUTLIER_MIN_ROW else 0
 
 
 def int8_rows_outliers(weight: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
@@ -223,14 +222,6 @@ def int8_rows_of(path, t: TensorInfo, rows_per_chunk: int | None = None, outlier
         for dst, part in zip(out, parts):
             dst[start:start + len(chunk)] = part
     return tuple(out)
-
-
-def sparse_rows(cols: torch.Tensor, vals: torch.Tensor, in_features: int) -> torch.Tensor:
-    """The CSR matrix [N, in_features] with vals [N, k] at cols [N, k] of each row."""
-    n, k = cols.shape
-    crow = torch.arange(0, n * k + 1, k, dtype=torch.int32)
-    return torch.sparse_csr_tensor(crow, cols.reshape(-1), vals.reshape(-1).float(), (n, in_features),
-                                   check_invariants=True)
 
 
 def pack_int4(q: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, dtype=torch.bfloat16):
@@ -383,8 +374,11 @@ class Int8GemmLinear(nn.Module):
         self.register_buffer("weight", weight)
         self.register_buffer("scales", scales.float())
         self.register_buffer("bias", None if bias is None else bias.float())
-        self.correction = None if outliers is None or outliers[0].shape[1] == 0 else \
-            sparse_rows(*outliers, self.in_features)
+        # The outliers as flat (column, value) pairs, k per row: x[:, cols] * vals summed per row
+        # (a gather, not a sparse matmul: CSR times a vector on the CPU needs an MKL build).
+        self.outliers_per_row = 0 if outliers is None else outliers[0].shape[1]
+        self.register_buffer("outlier_cols", None if not self.outliers_per_row else outliers[0].reshape(-1).long())
+        self.register_buffer("outlier_vals", None if not self.outliers_per_row else outliers[1].reshape(-1).float())
         self.packed = None
         self._release = release
         self._row = self._rows_buffer(1)        # the decode step's input (one row), made once
@@ -395,12 +389,10 @@ class Int8GemmLinear(nn.Module):
 
     def _corrected(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """y (float32 [M, out]) plus the outliers' exact part of x @ W.T."""
-        if self.correction is None:
+        if not self.outliers_per_row:
             return y
-        if x.shape[0] == 1:
-            y[0].addmv_(self.correction, x[0].float())
-            return y
-        return y.add_((self.correction @ x.float().t()).t())
+        picked = torch.index_select(x.float(), 1, self.outlier_cols).mul_(self.outlier_vals)
+        return y.add_(picked.view(len(x), self.out_features, self.outliers_per_row).sum(-1))
 
     def _rows_buffer(self, m: int) -> torch.Tensor:
         buf = torch.zeros(2 * m, self.in_features + self.PAD)
@@ -441,7 +433,7 @@ class Int8GemmLinear(nn.Module):
             if not self.interim:
                 raise RuntimeError("Int8GemmLinear used before it was packed")
             scales = self._scales16
-            if self.correction is not None:
+            if self.outliers_per_row:
                 def interim(x):
                     y = self._corrected(torch._weight_int8pack_mm(x, weight, scales).float(), x)
                     return y if bias is None else y.add_(bias)
@@ -455,7 +447,7 @@ class Int8GemmLinear(nn.Module):
         c63, r = torch.tensor(63.0), torch.tensor(self.R)
         rows_to_y = torch.tensor([[1 / 63, 1 / (63 * self.R)]])   # times amax: y from the two rows
 
-        correction = self.correction
+        corrected = self._corrected if self.outliers_per_row else None
 
         def run(x):
             # Each op here costs microseconds on a decode step: scalars are tensors made once,
@@ -469,8 +461,8 @@ class Int8GemmLinear(nn.Module):
             torch.round(frac, out=whole)
             frac.sub_(whole).mul_(r)
             y = torch.mm(torch.mul(rows_to_y, amax), _gemm(op, row, packed))
-            if correction is not None:
-                y[0].addmv_(correction, x[0])
+            if corrected is not None:
+                corrected(y, x)
             return y if bias is None else y.add_(bias)
         return run, torch.float32
 

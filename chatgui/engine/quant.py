@@ -118,9 +118,9 @@ def _dq_q6_k(b):
     qh = b[:, 128:192].reshape(n, 2, 1, 32)
     lo = torch.cat([ql & 0x0F, ql >> 4], dim=2).view(n, 2, 4, 32)        # per half: 4 runs of 32
     hi = (qh >> torch.tensor([0, 2, 4, 6], dtype=torch.uint8).view(1, 1, 4, 1)) & 3
-    q = (lo | (hi << 4)).float().view(n, 16, 16)                          # 0..63: w = (q - 32) * scale
-    scale = (b[:, 192:208].contiguous().view(torch.int8).float() * block_scale(b, 208))[..., None]    # [n, 16, 1]
-    return torch.addcmul(scale * -32.0, q, scale).view(n, 256)
+    q = (lo | (hi << 4)).float().view(n, 16, 16).sub_(32.0)
+    sc = b[:, 192:208].contiguous().view(torch.int8).float()             # [n, 16]
+    return q.mul_((sc * block_scale(b, 208))[..., None]).view(n, 256)    # as llama.cpp: (d * sc) * (q - 32)
 
 
 _FAST = {"Q8_0": (34, _dq_q8_0), "Q4_0": (18, _dq_q4_0), "Q4_1": (20, _dq_q4_1), "Q5_0": (22, _dq_q5_0),
