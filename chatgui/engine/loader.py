@@ -205,10 +205,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
         return dict(zip(FP16_FIELDS, (w16, torch.tensor([e], dtype=torch.int32))))
 
-    def int8_fields(names, outliers=0):
+    def int8_fields(names, outliers=0, fields=INT8_FIELDS):
         parts = [tuple(permuted(n, x) for x in int8_rows_of(gf.path, gf.tensor(n), outliers=outliers))
                  for n in names]
-        fields = INT8_OUTLIER_FIELDS if outliers else INT8_FIELDS
         return dict(zip(fields, (torch.cat(p) for p in zip(*parts))))
 
     def linear(names: list[str], bias_names: list[str] | None = None, down: bool = False) -> nn.Module:
@@ -219,7 +218,8 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
                            out_features, down) if fast else "dense"
         if form == "int8gemm":
             k = outliers_per_row(infos[0].shape[1], down)
-            f = packed.get(names[0], lambda: int8_fields(names, k), INT8_OUTLIER_FIELDS if k else INT8_FIELDS)
+            fields = INT8_OUTLIER_FIELDS if k else INT8_FIELDS
+            f = packed.get(names[0], lambda: int8_fields(names, k, fields), fields)
             mod = Int8GemmLinear(f["weight"], f["scales"], bias, packed.release(names[0]),
                                  (f["outlier_cols"], f["outlier_vals"]) if k else None)
             to_pack.append(mod)

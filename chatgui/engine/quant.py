@@ -40,8 +40,9 @@ def block_scale(b: torch.Tensor, start: int) -> torch.Tensor:
 
 
 def nibbles(qs: torch.Tensor) -> torch.Tensor:
-    """4-bit values 0..15 of [n_blocks, 16] packed bytes: ggml packs element i in the low
-    nibble of byte i and element i+16 in the high nibble."""
+    """4-bit values 0..15 of [n, w] packed bytes: ggml packs element i in the low nibble of
+    byte i and element i+w in the high nibble (w = 16 in a Q4_0/Q4_1 block, 32 in each quarter
+    of a Q4_K super-block)."""
     return torch.cat([qs & 0x0F, qs >> 4], dim=1)
 
 
@@ -92,8 +93,7 @@ def _q4_k_scales(b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def _q4_k_quants(b: torch.Tensor) -> torch.Tensor:
     """The 4-bit values [n, 8, 32] uint8 of Q4_K super-blocks: each 32-byte chunk holds sub-block
     2j in its low nibbles and 2j+1 in its high nibbles."""
-    qs = b[:, 16:].reshape(-1, 4, 1, 32)
-    return torch.cat([qs & 0x0F, qs >> 4], dim=2).view(-1, 8, 32)
+    return nibbles(b[:, 16:].reshape(-1, 32)).view(-1, 8, 32)
 
 
 def q4_k_parts(b: torch.Tensor):

@@ -169,20 +169,12 @@ def read_text_cache(path: Path) -> str | None:
 def write_text_cache(path: Path, text: str) -> None:
     """Save text (atomically, with its SHA-256 on the first line), replacing older versions of
     the same model's file. Failing to write (disk full, read-only) only costs the next load time."""
-    tmp = None
+    data = text.encode("utf-8")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(hashlib.sha256(text.encode("utf-8")).hexdigest() + "\n" + text)
-        _remove_older(path, path.name[:-len(TOKENIZER_SUFFIX)].rsplit("-", 1)[0], TOKENIZER_SUFFIX)
-        os.replace(tmp, path)
-        tmp = None
+        _write_replacing(path, path.name[:-len(TOKENIZER_SUFFIX)].rsplit("-", 1)[0], TOKENIZER_SUFFIX,
+                         [hashlib.sha256(data).hexdigest().encode() + b"\n", data])
     except (OSError, ValueError) as e:
         log.warning("could not write the cache file %s: %s", path, e)
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 class WeightCache:
@@ -268,25 +260,11 @@ class WeightCache:
                             ).encode()
         head = MAGIC + len(header).to_bytes(8, "little") + header
         head += bytes(_aligned(len(head)) - len(head))
-        d = self.path.parent       # fixed when the key was made (the folder setting may change meanwhile)
-        tmp = None
+        # (self.path's folder was fixed when the key was made: the folder setting may change meanwhile)
         try:
-            d.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=SUFFIX, dir=d)
-            with os.fdopen(fd, "wb") as f:
-                f.write(head)
-                for c in chunks:
-                    f.write(c)
-                f.flush()
-                os.fsync(f.fileno())
-            _remove_older(self.path, self.model_path.stem, SUFFIX)
-            os.replace(tmp, self.path)
-            tmp = None
+            _write_replacing(self.path, self.model_path.stem, SUFFIX, [head, *chunks])
         except OSError as e:
             log.warning("could not write the weight cache %s: %s", self.path, e)
-        finally:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
 
 
 def release_pages(t) -> None:
@@ -305,6 +283,27 @@ def release_pages(t) -> None:
             libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED)
     except Exception:      # only a hint: where it is unavailable the pages stay until unmapped
         pass
+
+
+def _write_replacing(path: Path, stem: str, suffix: str, chunks) -> None:
+    """Write the chunks (bytes-like) to path atomically: into a temporary file in its folder,
+    flushed to disk, then renamed over it; the same model's older files of this kind are
+    deleted. Raises OSError (the temporary file is removed)."""
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            for c in chunks:
+                f.write(c)
+            f.flush()
+            os.fsync(f.fileno())
+        _remove_older(path, stem, suffix)
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def _remove_older(path: Path, stem: str, suffix: str) -> None:
