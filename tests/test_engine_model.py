@@ -146,7 +146,7 @@ def test_output_head_is_exact_on_its_best_candidates(tmp_path, monkeypatch, rank
         monkeypatch.setattr(rows_mod, "fbgemm_ranker", lambda *args: None)
     elif "fbgemm" not in torch.backends.quantized.supported_engines:
         pytest.skip("this torch build has no FBGEMM int8 matmul")
-    else:       # several chunks, the last one short; folded two rows to one unless told not to
+    else:       # several chunks, the last one short; folded four rows to one unless told not to
         monkeypatch.setattr(rows_mod, "RANKER_CHUNK", 256 * 2 * 700)
         if ranker == "fbgemm-unfolded":
             monkeypatch.setattr(rows_mod, "FOLD_BELOW", 0)
@@ -219,3 +219,55 @@ def test_explain_next_token_is_the_sampling_distribution_and_reuses_the_position
     assert [r["id"] for r in chosen["rows"][:5]] == [r["id"] for r in first["rows"][:5]]
     assert len(chosen["rows"]) == 6 and chosen["rows"][-1]["id"] == far and chosen["rows"][-1]["rank"] > 5
     assert tiny_model.explain_next_token(chat, [far], settings.to_dict())["computed_logits"]
+
+
+def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_path):
+    """loader.kv_cache_dtype: float32 keys and values unless, in float32, they would take more
+    than KV_HALVED_ABOVE of the file's size (small models at long contexts); the float32
+    reference always keeps float32. The decode step and the batched forward agree on either."""
+    from chatgui.engine.gguf_file import GGUFFile
+    from chatgui.engine.loader import KV_HALVED_ABOVE, estimated_memory_bytes, kv_cache_dtype, read_model_args
+
+    path = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_1")
+    gf = GGUFFile(path)
+    args = read_model_args(gf)
+    per_position = args.n_layers * 2 * args.n_kv_heads * args.head_dim * 4
+    longest_float32 = int(KV_HALVED_ABOVE * gf.buf.nbytes) // per_position
+    assert 16 < longest_float32 < args.train_context
+    assert kv_cache_dtype(gf, args, longest_float32) == torch.float32
+    assert kv_cache_dtype(gf, args, longest_float32 + 1) == torch.bfloat16
+    assert kv_cache_dtype(gf, args, args.train_context, precision="float32") == torch.float32
+    # the memory check counts what the cache will take
+    grow = estimated_memory_bytes(gf, args, longest_float32 + 1) - estimated_memory_bytes(gf, args, longest_float32)
+    assert grow < 0
+    ids = torch.randint(3, 250, (1, 30), generator=torch.Generator().manual_seed(4))
+    for ctx, dtype in ((longest_float32, torch.float32), (args.train_context, torch.bfloat16)):
+        m = load_model(path, device="cpu", context_length=ctx)
+        assert {layer.attn.cache.kv.dtype for layer in m.net.layers} == {dtype}
+        full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
+        clear_cache(m)
+        m.net(ids[:, :20], 0)
+        step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(20, 30)]).float(), -1)
+        assert (step.argmax(-1) == full[20:].argmax(-1)).all()
+        assert float((step.exp() - full[20:].exp()).abs().sum(-1).max()) < 0.05
+
+
+def test_output_head_gives_back_the_file_pages_it_read_and_reads_them_again(tmp_path, monkeypatch):
+    """QuantRows reads embedding rows and its exact refinement from the mapped file, and every
+    RELEASE_EVERY_ROWS rows tells the OS those pages may go: rows read afterwards are the same."""
+    from chatgui.engine import rows as rows_mod
+    from chatgui.engine.gguf_file import GGUFFile
+    from chatgui.engine.quant import dequantize
+
+    released = []
+    monkeypatch.setattr(rows_mod.QuantRows, "RELEASE_EVERY_ROWS", 5)
+    real_release = rows_mod.release_pages
+    monkeypatch.setattr(rows_mod, "release_pages", lambda t: (released.append(t.numel()), real_release(t)))
+    path = write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0")
+    t = GGUFFile(path).tensor("token_embd.weight")
+    table = rows_mod.QuantRows(path, t)
+    exact = dequantize(path, t)
+    for start in range(0, 42, 3):                       # 14 reads of 3 rows: a release every second one
+        ids = torch.arange(start, start + 3)
+        assert torch.equal(table.rows(ids), exact[ids])
+    assert len(released) == 7 and set(released) == {t.data.nbytes}

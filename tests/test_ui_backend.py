@@ -172,8 +172,10 @@ def test_the_saved_server_is_used_at_startup(qtbot, make_window, served):
 
 
 def test_stop_during_a_remote_reply_keeps_the_text_and_hangs_up(qtbot, make_window, fake):
-    fake.handler = lambda req: fake.stream(*[chunk(f"word{i} ") for i in range(300)], chunk(finish="stop"),
-                                           "data: [DONE]\n\n", delay=0.02)
+    # The model list is the fake's own (None): answered with this 6-second stream, the two model
+    # list requests of connect() took most of its 10 s wait, and on a busy machine all of it.
+    fake.handler = lambda req: None if req["path"] == "/v1/models" else fake.stream(
+        *[chunk(f"word{i} ") for i in range(300)], chunk(finish="stop"), "data: [DONE]\n\n", delay=0.02)
     window = make_window()
     connect(qtbot, window, fake.url)
     reply = send(qtbot, window, "Tell me a long story", max_new_tokens=300, wait=False)

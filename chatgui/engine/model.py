@@ -128,7 +128,7 @@ class Attention(nn.Module):
         qk = apply_rope(qk, rot, self.args.rope_dim).transpose(1, 2)   # q and k rotated together
         q, k = qk.split([nh, nkv], dim=1)
         k, v = self.cache.update(start, k, v.transpose(1, 2))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale, enable_gqa=nkv != nh)
+        y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale, enable_gqa=nkv != nh)
         return self.wo(y.transpose(1, 2).reshape(B, T, nh * hd))
 
 
@@ -206,6 +206,7 @@ class Transformer(nn.Module):
             self._decoder = None        # rebuilt with the packed kernels
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
+        """dtype: the KV cache's (loader.kv_cache_dtype chooses it); queries are cast to it."""
         device = self.norm.weight.device
         self.max_seq = max_seq
         self._decoder = None

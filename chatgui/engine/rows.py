@@ -24,8 +24,9 @@ from torch import nn
 
 from .gguf_file import TensorInfo
 from .qlinear import fbgemm_int8_pack, int8_kernel_works, int8_rows_of
-from .quant import dequantize_rows
+from .quant import dequantize_rows, raw_rows
 from .sampling import top_indices
+from .weight_cache import give_back_freed_memory, release_pages
 
 # fbgemm_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
 # deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading
@@ -33,7 +34,7 @@ from .sampling import top_indices
 warnings.filterwarnings("ignore", message="torch.quantize_per_tensor, torch.quantize_per_channel and other quantized",
                         category=UserWarning)
 
-# Heads up to this many weights wait for their FBGEMM ranker while loading (~0.5 s for the
+# Heads up to this many weights wait for their FBGEMM ranker while loading (~0.2 s for the
 # default model's 28M); larger ones pack it in the background.
 WAIT_FOR_RANKER = 40_000_000
 
@@ -44,8 +45,9 @@ def ranker_parts(path, t: TensorInfo, rows_per_chunk: int | None = None) -> tupl
 
 
 RANKER_CHUNK = 32_000_000     # weights packed at once (see fbgemm_ranker)
-# Heads whose rows are shorter than this are packed two rows to one (see fbgemm_ranker).
+# Heads whose rows are shorter than this are packed FOLD rows to one (see fbgemm_ranker).
 FOLD_BELOW = 1024
+FOLD = 4
 
 
 def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callable[[torch.Tensor], torch.Tensor] | None:
@@ -57,24 +59,28 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
     on each chunk's source once it is packed: packing a 150-230M-weight head at once held its
     source and a transient copy next to the packed one, ~2x its size above the final memory.
 
-    Short rows (< FOLD_BELOW) are folded: packed row r holds rows r and half + r side by side,
-    with unit scales, and the input is x twice, block-diagonally ([x, 0] and [0, x]); the scales
-    multiply the result. The same products, but FBGEMM reads short rows slowly: one token of
-    Gemma 3's 262k x 640 head took 9.6 ms unfolded and 6.3 ms folded, Qwen2.5-0.5B's 152k x 896
-    6.8 and 5.2 ms (1536-long rows: 8.6 and 8.2 ms, so those stay as they are)."""
+    Short rows (< FOLD_BELOW) are folded: packed row r holds rows r, n/4 + r, n/2 + r and
+    3n/4 + r side by side, with unit scales, and the input is x four times, block-diagonally
+    ([x, 0, 0, 0], [0, x, 0, 0], ...); the scales multiply the result. The same products, but
+    FBGEMM reads short rows slowly and pads each row to a multiple of 512 (a 640-long row takes
+    1,024 bytes). One token of Gemma 3's 262k x 640 head: 8.1 ms and 259 MB unfolded, 7.2 ms and
+    194 MB folded two to one, 6.2 ms and 161 MB four to one; Qwen2.5-0.5B's 152k x 896: 6.8, 5.4
+    and 5.0 ms (150, 149, 130 MB). 1536-long rows gain nothing (7.8 ms unfolded, 8.4 folded by
+    two) and stay as they are. The price is paid by several positions at once (the input is 4x
+    larger): 4 positions of Gemma's head take 21 ms folded against 10 ms unfolded."""
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:
         n, k = q.shape
-        fold = 2 if k < FOLD_BELOW else 1
-        half = -(-n // fold)
+        fold = FOLD if k < FOLD_BELOW else 1
+        per_part = -(-n // fold)          # rows of q in each of the fold parts
         rows = max(1, RANKER_CHUNK // (k * fold))
         packs = []
         # Folded chunks are laid out in one buffer, reused: FBGEMM copies what it packs, and a
         # fresh 32 MB buffer per chunk stayed in the allocator's heap (+130 MB on Gemma).
-        scratch = torch.empty(min(rows, half), fold * k, dtype=torch.int8) if fold > 1 else None
-        for start in range(0, half, rows):
-            parts = [q[i * half + start:min(i * half + start + rows, n, (i + 1) * half)] for i in range(fold)]
+        scratch = torch.empty(min(rows, per_part), fold * k, dtype=torch.int8) if fold > 1 else None
+        for start in range(0, per_part, rows):
+            parts = [q[i * per_part + start:min(i * per_part + start + rows, n, (i + 1) * per_part)] for i in range(fold)]
             width = len(parts[0])
             if fold > 1:
                 folded = scratch[:width]
@@ -88,6 +94,7 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
                 for p in parts:
                     if len(p):
                         release(p)
+            give_back_freed_memory()        # the chunk's temporaries: else ~100 MB above the result
         op = torch.ops.quantized.linear_dynamic
         scale = scale.float()
 
@@ -99,8 +106,8 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
             for i in range(fold):
                 blocks[:, i, i * k:(i + 1) * k] = x
             blocks = blocks.view(m * fold, fold * k)
-            y = torch.cat([op(blocks, p, True) for p in packs], dim=-1)        # [m * fold, half]
-            return y.view(m, fold * half)[:, :n].mul(scale)
+            y = torch.cat([op(blocks, p, True) for p in packs], dim=-1)        # [m * fold, per_part]
+            return y.view(m, fold * per_part)[:, :n].mul(scale)
 
         rank(torch.zeros(1, k))
     except Exception:       # the int8-weight kernel serves instead
@@ -119,6 +126,11 @@ def _in_background(fn, *args) -> Future:
 class QuantRows(nn.Module):
     REFINE = 64
     REFINE_POSITIONS = 64        # positions refined at once (bounds the dequantized rows held)
+    # Rows read from the mapped file between giving its pages back: each row read brings a page
+    # of the file into this process's resident memory, and the exact refinement reads 64 rows a
+    # token, so a long chat would otherwise hold most of a 150-180 MB table (they are read back
+    # from the OS's file cache when touched again: a minor fault, not a disk read).
+    RELEASE_EVERY_ROWS = 2048
 
     def __init__(self, path, table: TensorInfo, ranker: tuple[torch.Tensor, torch.Tensor] | None = None,
                  release=None):
@@ -133,6 +145,7 @@ class QuantRows(nn.Module):
         self.register_buffer("rank_scale", None if ranker is None else ranker[1].float())
         self.ranker: Callable | None = None
         self._ranker_job: Future | None = None
+        self._rows_read = 0
         if ranker is not None:
             scales = self.rank_scale.to(torch.bfloat16)
             if int8_kernel_works("cpu"):
@@ -146,7 +159,10 @@ class QuantRows(nn.Module):
     def _pack_ranker(self):
         # FBGEMM holds its own copy: the mapped source pages are given back as each chunk is
         # packed (read again only by the interim ranker, until this returns).
-        return fbgemm_ranker(self.rank_q, self.rank_scale, self._release)
+        try:
+            return fbgemm_ranker(self.rank_q, self.rank_scale, self._release)
+        finally:
+            give_back_freed_memory()        # FBGEMM's packing temporaries (~130 MB on Gemma 3)
 
     def finish_loading(self):
         """Wait for the FBGEMM ranker (if it is being packed)."""
@@ -160,7 +176,12 @@ class QuantRows(nn.Module):
         return (self.ranker or self._interim)(x).float()      # float() is free where it already is
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
-        return dequantize_rows(self.path, self.table, ids.cpu()).to(ids.device)
+        out = dequantize_rows(self.path, self.table, ids.cpu()).to(ids.device)
+        self._rows_read += ids.numel()
+        if self._rows_read >= self.RELEASE_EVERY_ROWS:
+            self._rows_read = 0
+            release_pages(raw_rows(self.table))
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
