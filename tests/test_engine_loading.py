@@ -237,3 +237,22 @@ def test_header_parser_reads_what_gguf_reader_reads(tmp_path):
     assert [(t[0], t[1], t[2]) for t in ours.tensors] == \
         [(t.name, tuple(int(d) for d in t.shape), int(t.tensor_type)) for t in reader.tensors]
     assert ours.data_offset == reader.data_offset
+
+
+def test_string_arrays_are_decoded_when_read(tmp_path):
+    """A vocabulary is a StringArray: each string decoded when read (by index, from the end,
+    in slices, whole), the same strings as the gguf package's reader gives, UTF-8 included."""
+    from chatgui.engine.gguf_header import StringArray, parse_header
+
+    path = write_tiny_model(tmp_path / "m.gguf", arch="qwen2", qtype="Q4_1")
+    theirs = gguf.GGUFReader(str(path)).fields["tokenizer.ggml.tokens"].contents()
+    with open(path, "rb") as f:
+        tokens = parse_header(memoryview(f.read())).metadata["tokenizer.ggml.tokens"]
+    assert isinstance(tokens, StringArray) and len(tokens) == len(theirs) > 200
+    assert any(ord(c) > 127 for t in theirs for c in t)         # multi-byte strings among them
+    assert tokens[0] == theirs[0] and tokens[-1] == theirs[-1] and tokens[len(theirs) - 1] == theirs[-1]
+    assert tokens[5:9] == theirs[5:9] and tokens[::97] == theirs[::97]
+    for bad in (len(theirs), -len(theirs) - 1):
+        with pytest.raises(IndexError):
+            tokens[bad]
+    assert tokens.tolist() == theirs and list(tokens) == theirs and tokens[3] == theirs[3]

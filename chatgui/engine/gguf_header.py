@@ -8,7 +8,12 @@ allocated, so a hostile header cannot ask for gigabytes.
 from __future__ import annotations
 
 import struct
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, islice
+
+import numpy as np
 
 from gguf import GGUF_DEFAULT_ALIGNMENT, GGUFValueType
 
@@ -27,6 +32,52 @@ _SCALAR = {
 
 class HeaderError(ValueError):
     pass
+
+
+class StringArray(Sequence):
+    """A GGUF array of strings, each decoded when it is read. Decoding a 262k-token vocabulary
+    takes ~0.1 s, and a model whose tokenizer comes from the cache reads a handful of its
+    entries (the BOS and EOS names); building a tokenizer reads them all, once (tolist).
+
+    starts[i] is where string i's bytes begin; they end 8 bytes (the next one's length) before
+    the next one begins, and the last one at `stop`."""
+
+    def __init__(self, buf: memoryview, starts: array, stop: int):
+        self._buf, self._starts, self._stop = buf, starts, stop
+        self._all: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._starts)
+
+    def __getitem__(self, i):
+        if self._all is not None:
+            return self._all[i]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        n = len(self._starts)
+        if not -n <= i < n:
+            raise IndexError("string index out of range")
+        i %= n
+        end = self._starts[i + 1] - 8 if i + 1 < n else self._stop
+        return str(self._buf[self._starts[i]:end], "utf-8", "replace")
+
+    def __iter__(self):
+        return iter(self.tolist())
+
+    def tolist(self) -> list[str]:
+        if self._all is None:
+            buf, starts = self._buf, self._starts
+            ends = chain(islice(starts, 1, None), (self._stop + 8,))
+            self._all = [str(buf[a:b - 8], "utf-8", "replace") for a, b in zip(starts, ends)]
+        return self._all
+
+    def __eq__(self, other):
+        if isinstance(other, (StringArray, list, tuple)):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"StringArray({len(self)} strings)"
 
 
 @dataclass
@@ -62,13 +113,13 @@ class _Cursor:
         self.pos += n
         return raw.decode("utf-8", errors="replace")
 
-    def strings(self, count: int, what: str) -> list[str]:
-        """count strings in a row: self.string's checks in one tight loop (a vocabulary holds
-        ~100k strings, and this loop is most of the time it takes to open a model)."""
+    def strings(self, count: int, what: str) -> StringArray:
+        """count strings in a row, found (self.string's checks, in one tight loop) but not yet
+        decoded: see StringArray."""
         buf, pos, end = self.buf, self.pos, len(self.buf)
         length = struct.Struct("<Q").unpack_from
-        out = []
-        append = out.append
+        starts = array("q")
+        start = starts.append
         for _ in range(count):
             if pos + 8 > end:
                 self.pos = pos
@@ -80,10 +131,10 @@ class _Cursor:
                 if n > MAX_STRING:
                     raise HeaderError(f"absurd string length {n} in {what}")
                 self.need(n, what)
-            append(str(buf[pos:pos + n], "utf-8", "replace"))
+            start(pos)
             pos += n
         self.pos = pos
-        return out
+        return StringArray(buf, starts, pos)
 
     def value(self, vtype: int, what: str):
         try:
@@ -108,9 +159,10 @@ class _Cursor:
             fmt = _SCALAR[et]
             size = struct.calcsize(fmt)
             self.need(count * size, what)
-            vals = list(struct.iter_unpack(fmt, self.buf[self.pos:self.pos + count * size]))
+            # numpy reads them ~10x faster than struct (a vocabulary's scores and types: 262k each)
+            vals = np.frombuffer(self.buf, dtype=np.dtype(fmt), count=count, offset=self.pos).tolist()
             self.pos += count * size
-            return [v[0] for v in vals]
+            return vals
         return self.unpack(_SCALAR[vt], what)
 
 

@@ -11,6 +11,7 @@ from torch import nn
 
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
+from .gguf_header import StringArray
 from .model import ModelArgs, Transformer
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
                       fp16_gemm_works, fp16_parts, int4_groupwise, int4_parts, int8_rows_of, linear_form,
@@ -45,7 +46,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     head_dim = gf.get_int(k("attention.key_length"), dim // n_heads if dim % n_heads == 0 else 0, lo=1, hi=MAX_DIM)
     hidden = gf.get_int(k("feed_forward_length"), lo=1, hi=MAX_DIM * 16)
     tokens = gf.get("tokenizer.ggml.tokens")
-    if not isinstance(tokens, list) or not tokens:
+    if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(gf.path, "the file has no tokenizer vocabulary (tokenizer.ggml.tokens)")
     vocab = gf.get_int(k("vocab_size"), len(tokens), lo=1, hi=MAX_VOCAB)
     rope_dim = gf.get_int(k("rope.dimension_count"), head_dim, lo=2, hi=head_dim)

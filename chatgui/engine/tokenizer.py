@@ -13,6 +13,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from .errors import ModelLoadError
+from .gguf_header import StringArray
 from .weight_cache import read_text_cache, write_text_cache
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
@@ -71,7 +72,7 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     it is there and checks out, else to save it in."""
     kind = meta.get("tokenizer.ggml.model")
     tokens = meta.get("tokenizer.ggml.tokens")
-    if not isinstance(tokens, list) or not tokens:
+    if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(path, "the file has no tokenizer vocabulary")
     types = meta.get("tokenizer.ggml.token_type") or [TOKEN_NORMAL] * len(tokens)
     if len(types) != len(tokens):
@@ -106,7 +107,7 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
 
 def _build_bpe(meta: dict, tokens: list, path, warnings: list) -> Tokenizer:
     merges_raw = meta.get("tokenizer.ggml.merges")
-    if not isinstance(merges_raw, list):
+    if not isinstance(merges_raw, (list, StringArray)):
         raise ModelLoadError(path, "a gpt2 tokenizer needs tokenizer.ggml.merges")
     vocab = {}
     for i, t in enumerate(tokens):
