@@ -221,19 +221,21 @@ def test_explain_next_token_is_the_sampling_distribution_and_reuses_the_position
     assert tiny_model.explain_next_token(chat, [far], settings.to_dict())["computed_logits"]
 
 
-def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_path):
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
+def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_path, arch):
     """loader.kv_cache_dtype: float32 keys and values unless, in float32, they would take more
     than KV_HALVED_ABOVE of the file's size (small models at long contexts); the float32
-    reference always keeps float32. The decode step and the batched forward agree on either."""
+    reference always keeps float32. With a bfloat16 cache the decode step and the batched forward
+    agree, and both stay close to the same model with a float32 cache."""
     from chatgui.engine.gguf_file import GGUFFile
     from chatgui.engine.loader import KV_HALVED_ABOVE, estimated_memory_bytes, kv_cache_dtype, read_model_args
 
-    path = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_1")
+    path = write_tiny_model(tmp_path / "m.gguf", arch=arch, qtype="Q4_1")
     gf = GGUFFile(path)
     args = read_model_args(gf)
     per_position = args.n_layers * 2 * args.n_kv_heads * args.head_dim * 4
     longest_float32 = int(KV_HALVED_ABOVE * gf.buf.nbytes) // per_position
-    assert 16 < longest_float32 < args.train_context
+    assert 30 < longest_float32 < args.train_context
     assert kv_cache_dtype(gf, args, longest_float32) == torch.float32
     assert kv_cache_dtype(gf, args, longest_float32 + 1) == torch.bfloat16
     assert kv_cache_dtype(gf, args, args.train_context, precision="float32") == torch.float32
@@ -241,6 +243,7 @@ def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_
     grow = estimated_memory_bytes(gf, args, longest_float32 + 1) - estimated_memory_bytes(gf, args, longest_float32)
     assert grow < 0
     ids = torch.randint(3, 250, (1, 30), generator=torch.Generator().manual_seed(4))
+    probs = {}
     for ctx, dtype in ((longest_float32, torch.float32), (args.train_context, torch.bfloat16)):
         m = load_model(path, device="cpu", context_length=ctx)
         assert {layer.attn.cache.kv.dtype for layer in m.net.layers} == {dtype}
@@ -250,6 +253,8 @@ def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_
         step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(20, 30)]).float(), -1)
         assert (step.argmax(-1) == full[20:].argmax(-1)).all()
         assert float((step.exp() - full[20:].exp()).abs().sum(-1).max()) < 0.05
+        probs[dtype] = torch.cat([full[:20], step]).exp()
+    assert float((probs[torch.bfloat16] - probs[torch.float32]).abs().sum(-1).max()) < 0.05
 
 
 def test_output_head_gives_back_the_file_pages_it_read_and_reads_them_again(tmp_path, monkeypatch):
@@ -271,3 +276,4 @@ def test_output_head_gives_back_the_file_pages_it_read_and_reads_them_again(tmp_
         ids = torch.arange(start, start + 3)
         assert torch.equal(table.rows(ids), exact[ids])
     assert len(released) == 7 and set(released) == {t.data.nbytes}
+    assert table._file_pages.data_ptr() == t.data.ctypes.data      # the mapping itself, not a copy

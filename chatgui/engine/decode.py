@@ -75,9 +75,11 @@ class Decoder:
         # Query heads grouped under the key/value head they share: no mask, no GQA expansion.
         self.q_grouped = self.qkv[0, :nh * hd].view(1, nkv, nh // nkv, hd)
         self.kv_new = self.qkv[0, nh * hd:].view(2, 1, nkv, hd)      # as KVCache.kv holds a position
-        # The query in the KV cache's dtype (attention takes one dtype; bfloat16 in the compact forms).
+        # The query in the KV cache's dtype where that is not float32 (attention takes one dtype;
+        # loader.kv_cache_dtype), else None: used as it is.
         kv_dtype = net.layers[0].attn.cache.kv.dtype if len(net.layers) else torch.float32
-        self.q_attn = torch.empty(1, nkv, nh // nkv, hd, dtype=kv_dtype, device=self.x.device)
+        self.q_attn = None if kv_dtype == torch.float32 else \
+            torch.empty(1, nkv, nh // nkv, hd, dtype=kv_dtype, device=self.x.device)
         # When every dim rotates, RoPE is one in-place complex multiply of the whole qkv buffer:
         # q and k rows by the position's rotation, v rows by 1 (the rows of `turns`); q/k norms,
         # where the model has them, are applied in place before it. Otherwise rope_row.
@@ -162,13 +164,15 @@ class Decoder:
                 self.qk.mul_(self.qk_sum_sq.view(-1, 1)).mul_(L.qk_norm)
             if self.whole_rope:
                 self.qkv_complex.mul_(lturn if L.window else gturn)
-                q = self.q_attn.copy_(self.q_grouped)
+                q = self.q_grouped
                 L.kv.select(3, pos).copy_(self.kv_new)
             else:
                 qk = rope_row(self.qk, lrot if L.window else grot, a.rope_dim)
-                q = self.q_attn.copy_(qk[:nh].view(1, nkv, nh // nkv, hd))
+                q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, pos).copy_(qk[nh:])
                 L.v_cache.select(2, pos).copy_(self.v)
+            if self.q_attn is not None:
+                q = self.q_attn.copy_(q)
             lo = max(0, pos + 1 - L.window) if L.window else 0
             y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, pos + 1 - lo),
                                                L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)

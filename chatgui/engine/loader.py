@@ -276,8 +276,8 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.ffn.w2 = linear([p + "ffn_down.weight"], down=True)
     saving = packed.save() if packed.made else None
     if to_pack:
-        # FBGEMM's packing (~6 ns a weight) runs while the caller builds the tokenizer and waits
-        # for a first prompt; the first forward pass waits for it (Transformer.finish_loading).
+        # FBGEMM's packing (~6 ns a weight) runs while the caller waits for a first prompt; the
+        # first forward pass waits for it (Transformer.finish_loading).
         # Two threads (FBGEMM's packing is single-threaded and lets go of the GIL). After a
         # first load, what has an interim kernel is packed once the cache is written: each
         # module then drops its unpacked copy as it is packed, instead of both forms of every

@@ -59,8 +59,8 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
     on each chunk's source once it is packed: packing a 150-230M-weight head at once held its
     source and a transient copy next to the packed one, ~2x its size above the final memory.
 
-    Short rows (< FOLD_BELOW) are folded: packed row r holds rows r, n/4 + r, n/2 + r and
-    3n/4 + r side by side, with unit scales, and the input is x four times, block-diagonally
+    Short rows (< FOLD_BELOW) are folded: with p = ceil(n / 4), packed row r holds rows r, p + r,
+    2p + r and 3p + r side by side (zeros past the end), with unit scales, and the input is x four times, block-diagonally
     ([x, 0, 0, 0], [0, x, 0, 0], ...); the scales multiply the result. The same products, but
     FBGEMM reads short rows slowly and pads each row to a multiple of 512 (a 640-long row takes
     1,024 bytes). One token of Gemma 3's 262k x 640 head: 8.1 ms and 259 MB unfolded, 7.2 ms and
@@ -140,6 +140,10 @@ class QuantRows(nn.Module):
         super().__init__()
         self._release = release
         self.path, self.table = path, table
+        # The table's pages as mapped from the file, to give back (None if it is not such a view:
+        # releasing a copy would read the whole table in to free nothing).
+        pages = raw_rows(table)
+        self._file_pages = pages if pages.data_ptr() == table.data.ctypes.data else None
         self.out_features, self.in_features = table.shape
         self.register_buffer("rank_q", None if ranker is None else ranker[0])
         self.register_buffer("rank_scale", None if ranker is None else ranker[1].float())
@@ -178,9 +182,9 @@ class QuantRows(nn.Module):
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
         out = dequantize_rows(self.path, self.table, ids.cpu()).to(ids.device)
         self._rows_read += ids.numel()
-        if self._rows_read >= self.RELEASE_EVERY_ROWS:
+        if self._rows_read >= self.RELEASE_EVERY_ROWS and self._file_pages is not None:
             self._rows_read = 0
-            release_pages(raw_rows(self.table))
+            release_pages(self._file_pages)
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -268,9 +268,10 @@ class WeightCache:
 
 
 def release_pages(t) -> None:
-    """Tell the OS the pages under tensor t (mapped from a cache file) are not needed now: they
-    leave this process's resident memory and are read back from the file if ever touched again.
-    Only for tensors mapped from a cache file (on anonymous memory this would zero them)."""
+    """Tell the OS the pages under tensor t (mapped from a file: a cache file, or the model file
+    itself) are not needed now: they leave this process's resident memory and are read back from
+    the file if ever touched again. Only for tensors mapped from a file that this process has not
+    written to (on anonymous memory this would zero them)."""
     try:
         import ctypes
         import mmap
