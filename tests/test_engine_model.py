@@ -31,18 +31,25 @@ def test_kv_cache_decode_equals_full_forward(tmp_path, arch):
     torch.testing.assert_close(torch.cat(step), full, rtol=1e-4, atol=1e-4)
 
 
+def decoded_like_forward(m, ids: torch.Tensor, prefill: int = 20) -> torch.Tensor:
+    """Next-token probabilities [T, vocab] of ids: the first `prefill` positions from a batched
+    forward, the rest one token at a time through the decode step; asserts that those agree
+    with a batched forward over all of ids (the same tokens win, probabilities within 0.05)."""
+    full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
+    clear_cache(m)
+    m.net(ids[:, :prefill], 0)
+    step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(prefill, ids.shape[1])]).float(), -1)
+    assert (step.argmax(-1) == full[prefill:].argmax(-1)).all()
+    assert float((step.exp() - full[prefill:].exp()).abs().sum(-1).max()) < 0.05
+    return torch.cat([full[:prefill], step]).exp()
+
+
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
 def test_fast_decode_step_tracks_the_batched_forward_with_compact_weights(tmp_path, arch):
     """The decode step (decode.py) and the batched forward share weights and cache but not code:
     with int4 weights and bfloat16 matmuls they must still agree token by token."""
     m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch, qtype="Q4_1"), device="cpu")
-    ids = torch.randint(3, 250, (1, 30), generator=torch.Generator().manual_seed(2))
-    full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
-    clear_cache(m)
-    m.net(ids[:, :20], 0)
-    step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(20, 30)]).float(), -1)
-    assert (step.argmax(-1) == full[20:].argmax(-1)).all()
-    assert float((step.exp() - full[20:].exp()).abs().sum(-1).max()) < 0.05
+    decoded_like_forward(m, torch.randint(3, 250, (1, 30), generator=torch.Generator().manual_seed(2)))
 
 
 def test_gemma3_sliding_window_limits_attention(tmp_path):
@@ -247,13 +254,7 @@ def test_kv_cache_is_bfloat16_only_where_it_would_weigh_more_than_the_model(tmp_
     for ctx, dtype in ((longest_float32, torch.float32), (args.train_context, torch.bfloat16)):
         m = load_model(path, device="cpu", context_length=ctx)
         assert {layer.attn.cache.kv.dtype for layer in m.net.layers} == {dtype}
-        full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
-        clear_cache(m)
-        m.net(ids[:, :20], 0)
-        step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(20, 30)]).float(), -1)
-        assert (step.argmax(-1) == full[20:].argmax(-1)).all()
-        assert float((step.exp() - full[20:].exp()).abs().sum(-1).max()) < 0.05
-        probs[dtype] = torch.cat([full[:20], step]).exp()
+        probs[dtype] = decoded_like_forward(m, ids)
     assert float((probs[torch.bfloat16] - probs[torch.float32]).abs().sum(-1).max()) < 0.05
 
 
