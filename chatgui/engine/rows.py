@@ -18,6 +18,7 @@ import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -60,14 +61,15 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
     source and a transient copy next to the packed one, ~2x its size above the final memory.
 
     Short rows (< FOLD_BELOW) are folded: with p = ceil(n / 4), packed row r holds rows r, p + r,
-    2p + r and 3p + r side by side (zeros past the end), with unit scales, and the input is x four times, block-diagonally
-    ([x, 0, 0, 0], [0, x, 0, 0], ...); the scales multiply the result. The same products, but
-    FBGEMM reads short rows slowly and pads each row to a multiple of 512 (a 640-long row takes
-    1,024 bytes). One token of Gemma 3's 262k x 640 head: 8.1 ms and 259 MB unfolded, 7.2 ms and
-    194 MB folded two to one, 6.2 ms and 161 MB four to one; Qwen2.5-0.5B's 152k x 896: 6.8, 5.4
-    and 5.0 ms (150, 149, 130 MB). 1536-long rows gain nothing (7.8 ms unfolded, 8.4 folded by
-    two) and stay as they are. The price is paid by several positions at once (the input is 4x
-    larger): 4 positions of Gemma's head take 21 ms folded against 10 ms unfolded."""
+    2p + r and 3p + r side by side (zeros past the end), with unit scales, and the input is x
+    four times, block-diagonally ([x, 0, 0, 0], [0, x, 0, 0], ...); the scales multiply the
+    result. The same products, but FBGEMM reads short rows slowly and pads each row to a
+    multiple of 512 (a 640-long row takes 1,024 bytes). One token of Gemma 3's 262k x 640 head:
+    8.1 ms and 259 MB unfolded, 7.2 ms and 194 MB folded two to one, 6.2 ms and 161 MB four to
+    one; Qwen2.5-0.5B's 152k x 896: 6.8, 5.4 and 5.0 ms (150, 149, 130 MB). 1536-long rows gain
+    nothing (7.8 ms unfolded, 8.4 folded by two) and stay as they are. The price is paid by
+    several positions at once (the input is 4x larger): 4 positions of Gemma's head take 21 ms
+    folded against 10 ms unfolded."""
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:
@@ -140,10 +142,10 @@ class QuantRows(nn.Module):
         super().__init__()
         self._release = release
         self.path, self.table = path, table
-        # The table's pages as mapped from the file, to give back (None if it is not such a view:
-        # releasing a copy would read the whole table in to free nothing).
-        pages = raw_rows(table)
-        self._file_pages = pages if pages.data_ptr() == table.data.ctypes.data else None
+        # The table's pages as mapped from the file, to give back; None where the table is not a
+        # writable file mapping (raw_rows would copy it, and on other memory the release zeroes).
+        mapped = isinstance(table.data, np.memmap) and table.data.flags.writeable
+        self._file_pages = raw_rows(table) if mapped else None
         self.out_features, self.in_features = table.shape
         self.register_buffer("rank_q", None if ranker is None else ranker[0])
         self.register_buffer("rank_scale", None if ranker is None else ranker[1].float())
@@ -166,7 +168,9 @@ class QuantRows(nn.Module):
         try:
             return fbgemm_ranker(self.rank_q, self.rank_scale, self._release)
         finally:
-            give_back_freed_memory()        # FBGEMM's packing temporaries (~130 MB on Gemma 3)
+            # fbgemm_ranker gives back each chunk's temporaries; its 32 MB folding buffer is freed
+            # only as it returns (~30 MB of Gemma 3's resident memory otherwise)
+            give_back_freed_memory()
 
     def finish_loading(self):
         """Wait for the FBGEMM ranker (if it is being packed)."""
