@@ -8,6 +8,7 @@ import torch
 
 from chatgui.engine import SamplingSettings
 from chatgui.engine.batch import BatchKV, generate_batch
+from chatgui.engine.model import KVCache
 
 HI = [{"role": "user", "content": "Hello there"}]
 GREEDY = SamplingSettings(temperature=0, max_new_tokens=12, repeat_penalty=1.0)
@@ -97,7 +98,7 @@ def test_candidates_left_alone_in_the_batch_decode_as_before(tiny_model):
 
 def test_the_batch_never_shrinks_to_one_row(tiny_model):
     batch = generate_batch(tiny_model, HI, SAMPLED, 4)
-    kv = BatchKV(torch.zeros(2, 1, 2, 8, 4), 3, 4, 8)
+    kv = BatchKV(KVCache(8, 2, 4, torch.float32, "cpu"), 3, 4, 8)
     for r in range(4):
         kv.kv[:, r] = r
     for i in (0, 1, 3):

@@ -59,6 +59,7 @@ def test_gemma3_sliding_window_limits_attention(tmp_path):
     m.net.args.sliding_window_pattern = 2   # layer 0 slides, layer 1 is global
     for i, layer in enumerate(m.net.layers):
         layer.attn.sliding = m.net.args.is_sliding(i)
+    m.net.setup_cache(m.net.max_seq)        # caches for the new windows
     assert [layer.attn.sliding for layer in m.net.layers] == [True, False]
     ids = torch.randint(3, 250, (1, 12), generator=torch.Generator().manual_seed(1))
     full = m.net(ids, 0)[0]
@@ -70,7 +71,84 @@ def test_gemma3_sliding_window_limits_attention(tmp_path):
     m.net.args.sliding_window = 0
     for layer in m.net.layers:
         layer.attn.sliding = False
+    m.net.setup_cache(m.net.max_seq)
     assert not torch.allclose(m.net(ids, 0)[0], full)
+
+
+def sliding_tiny_model(path, monkeypatch=None, rollback=3, stride=5):
+    """A 2-layer gemma3 model whose layer 0 has a window of 4 (layer 1 is global); with
+    monkeypatch, its sliding cache holds 4 + rollback + stride positions instead of all."""
+    from chatgui.engine import model as model_mod
+
+    m = load_model(path, device="cpu", precision="float32")
+    m.net.args.sliding_window, m.net.args.sliding_window_pattern = 4, 2
+    for i, layer in enumerate(m.net.layers):
+        layer.attn.sliding = m.net.args.is_sliding(i)
+    if monkeypatch is not None:
+        monkeypatch.setattr(model_mod, "SWA_ROLLBACK", rollback)
+        monkeypatch.setattr(model_mod, "SWA_STRIDE", stride)
+    m.net.setup_cache(m.net.max_seq)
+    return m
+
+
+def test_a_sliding_window_cache_slides_and_gives_what_a_full_cache_gives(tmp_path, monkeypatch):
+    from chatgui.engine.loader import _kv_bytes
+
+    path = write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2)
+    full = sliding_tiny_model(path)
+    assert full.net.layers[0].attn.cache.slots == full.net.max_seq        # (not patched: holds all)
+    m = sliding_tiny_model(path, monkeypatch)
+    cache = m.net.layers[0].attn.cache
+    assert cache.slots == 12 and m.net.layers[1].attn.cache.slots == m.net.max_seq
+    assert _kv_bytes(m.net.args, m.net.max_seq, 4) == sum(layer.attn.cache.kv.nbytes for layer in m.net.layers)
+    ids = torch.randint(3, 250, (1, 40), generator=torch.Generator().manual_seed(3))
+    expected = full.net(ids, 0)[0]
+    # a batched pass (in chunks of at most SWA_STRIDE), and prefill + one token at a time (decode.py)
+    torch.testing.assert_close(m.net(ids, 0)[0], expected, rtol=1e-4, atol=1e-4)
+    assert cache.base > 0
+    step = [m.net(ids[:, :7], 0)[0]] + [m.net(ids[:, t:t + 1], t)[0] for t in range(7, 40)]
+    torch.testing.assert_close(torch.cat(step), expected, rtol=1e-4, atol=1e-4)
+    # Stepping back: within SWA_ROLLBACK of the window it goes on from there; further, it cannot.
+    earliest = cache.base + 4 - 1
+    assert m.net.resumable(earliest) and not m.net.resumable(earliest - 1) and m.net.resumable(0)
+    torch.testing.assert_close(m.net(ids[:, earliest:], earliest)[0], expected[earliest:], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        m.net(ids[:, earliest - 1:], earliest - 1)
+
+
+def test_candidates_decoded_together_on_a_slid_cache_equal_those_on_a_full_one(tmp_path, monkeypatch):
+    from chatgui.common.types import SamplingSettings
+
+    path = write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2)
+    ids = torch.randint(3, 250, (40,), generator=torch.Generator().manual_seed(5)).tolist()
+    settings = SamplingSettings(temperature=0.8, seed=11, max_new_tokens=12)
+    replies = []
+    for m in (sliding_tiny_model(path), sliding_tiny_model(path, monkeypatch)):
+        batch = m.generate_candidates([], settings, 3, prompt_ids=ids, ignore_eos=True)
+        for _ in batch.events():
+            pass
+        replies.append([c.token_ids for c in batch.choices])
+    assert m.net.layers[0].attn.cache.base > 0 and len(replies[1][0]) == 12
+    assert replies[0] == replies[1]
+
+
+def test_a_chat_that_steps_back_past_a_slid_cache_is_computed_again(tmp_path, monkeypatch):
+    """The next prompt shares only an early prefix with the cache (an edit far up the chat): the
+    cache cannot resume there, so the whole prompt is computed again, with the right result."""
+    path = write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2)
+    m = sliding_tiny_model(path, monkeypatch)
+    ids = torch.randint(3, 250, (40,), generator=torch.Generator().manual_seed(4)).tolist()
+    m._prefill(ids)
+    fed = []
+    real_feed = m._feed
+    monkeypatch.setattr(m, "_feed", lambda part, start, *a, **k: fed.append(start) or real_feed(part, start, *a, **k))
+    edited = ids[:10] + [7] + ids[11:]
+    logits = m._prefill(edited)
+    assert fed == [0]
+    torch.testing.assert_close(logits, sliding_tiny_model(path).net(torch.tensor([edited]), 0)[0, -1],
+                               rtol=1e-4, atol=1e-4)
+    m._prefill(edited + [5, 6])          # what the cache still holds is reused
+    assert fed[-1] == 40
 
 
 def neox_rope_reference(x, pos, base=10000.0):

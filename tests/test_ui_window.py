@@ -114,9 +114,11 @@ def test_after_regenerate_and_stop_nothing_is_wider_than_the_conversation(qtbot,
 def test_at_900x600_the_side_panels_give_way(qtbot, make_window):
     window = make_window(wait_model=False)
     window.resize(900, 600)
-    qtbot.waitUntil(lambda: window.view.width() >= 480, timeout=2000)
+    # (generous waits: the window loads its model meanwhile, which on a busy 2-core machine once
+    # kept the layout from settling within 2 s)
+    qtbot.waitUntil(lambda: window.view.width() >= 480, timeout=10000)
     window.resize(1400, 800)   # room again: the settings panel comes back
-    qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=2000)
+    qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=10000)
 
 
 # 3 -----------------------------------------------------------------------------------------

@@ -28,13 +28,18 @@ from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 
 class BatchKV(KVCache):
-    """A KV cache with one row per candidate, starting with the prompt's keys and values."""
+    """A KV cache with one row per candidate, starting with the prompt's keys and values (those
+    the prompt's cache holds: a sliding-window one may have dropped its oldest), long enough for
+    positions up to `length` without sliding."""
 
-    def __init__(self, prompt_kv: torch.Tensor, prompt_len: int, n: int, length: int):
+    def __init__(self, prompt: KVCache, prompt_len: int, n: int, length: int):
         nn.Module.__init__(self)
-        _, _, nkv, _, hd = prompt_kv.shape
-        kv = torch.empty(2, n, nkv, length, hd, dtype=prompt_kv.dtype, device=prompt_kv.device)
-        kv[:, :, :, :prompt_len] = prompt_kv[:, :, :, :prompt_len]     # broadcast over the n rows
+        _, _, nkv, _, hd = prompt.kv.shape
+        self.window, self.base = prompt.window, prompt.base
+        self.slots = length - prompt.base
+        held = prompt_len - prompt.base
+        kv = torch.empty(2, n, nkv, self.slots, hd, dtype=prompt.kv.dtype, device=prompt.kv.device)
+        kv[:, :, :, :held] = prompt.kv[:, :, :, :held]     # broadcast over the n rows
         self.register_buffer("kv", kv, persistent=False)
 
 
@@ -97,7 +102,7 @@ class BatchGeneration:
         P = len(self.prompt_ids)
         layers = [layer.attn for layer in net.layers]
         own = [a.cache for a in layers]
-        batch = [BatchKV(c.kv, P, self.n, P + max(self.max_new, 1)) for c in own]
+        batch = [BatchKV(c, P, self.n, P + max(self.max_new, 1)) for c in own]
         t_first, total = None, 0
         rows = list(range(self.n))          # the candidate each row of the batch decodes
         try:

@@ -148,6 +148,8 @@ class ChatModel:
             if a != b:
                 break
             common += 1
+        if not self.net.resumable(common):
+            common = 0       # a sliding-window cache has moved on from there: the whole prompt again
         del self._cache_ids[common:]
         return self._feed(ids[common:], common, cancel)
 

@@ -30,10 +30,11 @@ class _Layer:
     qkv_dtype: torch.dtype
     qkv_bias: torch.Tensor | None
     qk_norm: torch.Tensor | None    # [nh + nkv, hd]: each q and k head's norm weight * sqrt(hd)
-    kv: torch.Tensor                # [2, 1, n_kv, max_seq, head_dim]: the layer's KVCache
-    k_cache: torch.Tensor           # its K and V, [1, n_kv, max_seq, head_dim]
+    kv: torch.Tensor                # [2, 1, n_kv, slots, head_dim]: the layer's KVCache
+    k_cache: torch.Tensor           # its K and V, [1, n_kv, slots, head_dim]
     v_cache: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
+    cache: object                   # the KVCache (a sliding window's says where a position goes)
     wo: Callable
     wo_dtype: torch.dtype
     ffn_norm: torch.Tensor
@@ -107,7 +108,7 @@ class Decoder:
                                      at.k_norm.weight.float().expand(nkv, hd)]) * hd ** 0.5
             self.layers.append(_Layer(
                 layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias, qk_norm,
-                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0,
+                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.cache,
                 wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
                 layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
                 layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None))
@@ -162,20 +163,21 @@ class Decoder:
             if L.qk_norm is not None:        # in place, per head: as RMSNorm with sqrt(hd) in the weight
                 torch.bmm(self.qk_rows, self.qk_cols, out=self.qk_sum_sq).add_(self.qk_eps).rsqrt_()
                 self.qk.mul_(self.qk_sum_sq.view(-1, 1)).mul_(L.qk_norm)
+            # the cache slot of pos, and of the oldest position it attends to
+            slot, lo = L.cache.decode_slots(pos) if L.window else (pos, 0)
             if self.whole_rope:
                 self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
-                L.kv.select(3, pos).copy_(self.kv_new)
+                L.kv.select(3, slot).copy_(self.kv_new)
             else:
                 qk = rope_row(self.qk, lrot if L.window else grot, a.rope_dim)
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
-                L.k_cache.select(2, pos).copy_(qk[nh:])
-                L.v_cache.select(2, pos).copy_(self.v)
+                L.k_cache.select(2, slot).copy_(qk[nh:])
+                L.v_cache.select(2, slot).copy_(self.v)
             if self.q_attn is not None:
                 q = self.q_attn.copy_(q)
-            lo = max(0, pos + 1 - L.window) if L.window else 0
-            y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, pos + 1 - lo),
-                                               L.v_cache.narrow(2, lo, pos + 1 - lo), scale=self.scale)
+            y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, slot + 1 - lo),
+                                               L.v_cache.narrow(2, lo, slot + 1 - lo), scale=self.scale)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
             attn.copy_(y)
             self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext

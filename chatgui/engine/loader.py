@@ -12,7 +12,7 @@ from torch import nn
 from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .gguf_header import StringArray
-from .model import ModelArgs, Transformer
+from .model import ModelArgs, Transformer, cache_slots
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
                       fp16_gemm_works, fp16_parts, int4_groupwise, int4_parts, int8_rows_of, linear_form,
                       outliers_per_row, pack_int4, uses_int8_gemm)
@@ -347,7 +347,8 @@ KV_HALVED_ABOVE = 0.5
 
 
 def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
-    return args.n_layers * 2 * args.n_kv_heads * args.head_dim * max_seq * element_bytes
+    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers))
+    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes
 
 
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",
