@@ -106,3 +106,23 @@ def test_the_batch_never_shrinks_to_one_row(tiny_model):
     rows = batch._drop_finished([0, 1, 2, 3], [kv])
     assert rows[0] == 2 and len(rows) == 2 and kv.kv.shape[1] == 2
     assert bool((kv.kv[:, 0] == 2).all()) and rows[1] in (0, 1, 3) and bool((kv.kv[:, 1] == rows[1]).all())
+
+
+def test_one_candidate_decodes_on_its_own_cache_and_leaves_the_models_alone(tmp_path):
+    """A batch of one row must not take the single-sequence fast path (which works on the model's
+    own cache, and would keep the batch cache if it were first built then)."""
+    from chatgui.engine import load_model
+    from tiny_gguf import write_tiny_model
+
+    path = write_tiny_model(tmp_path / "m.gguf")
+    greedy = SamplingSettings(temperature=0, max_new_tokens=10)
+    other = [{"role": "user", "content": "Something else entirely, and longer"}]
+    fresh = load_model(path, device="cpu")
+    expected = [[e.token_id for e in fresh.generate(chat, greedy, ignore_eos=True)] for chat in (HI, other)]
+    m = load_model(path, device="cpu")
+    batch = m.generate_candidates(HI, greedy, 1, ignore_eos=True)
+    for _ in batch.events():
+        pass
+    assert batch.choices[0].token_ids == expected[0]
+    assert [e.token_id for e in m.generate(other, greedy, ignore_eos=True)] == expected[1]
+

@@ -97,18 +97,19 @@ def test_a_sliding_window_cache_slides_and_gives_what_a_full_cache_gives(tmp_pat
     path = write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2)
     full = sliding_tiny_model(path)
     assert full.net.layers[0].attn.cache.slots == full.net.max_seq        # (not patched: holds all)
+    ids = torch.randint(3, 250, (1, 40), generator=torch.Generator().manual_seed(3))
+    expected = full.net(ids, 0)[0]          # one pass over all 40, every key kept
     m = sliding_tiny_model(path, monkeypatch)
     cache = m.net.layers[0].attn.cache
     assert cache.slots == 12 and m.net.layers[1].attn.cache.slots == m.net.max_seq
     assert _kv_bytes(m.net.args, m.net.max_seq, 4) == sum(layer.attn.cache.kv.nbytes for layer in m.net.layers)
-    ids = torch.randint(3, 250, (1, 40), generator=torch.Generator().manual_seed(3))
-    expected = full.net(ids, 0)[0]
     # a batched pass (in chunks of at most SWA_STRIDE), and prefill + one token at a time (decode.py)
     torch.testing.assert_close(m.net(ids, 0)[0], expected, rtol=1e-4, atol=1e-4)
     assert cache.base > 0
     step = [m.net(ids[:, :7], 0)[0]] + [m.net(ids[:, t:t + 1], t)[0] for t in range(7, 40)]
     torch.testing.assert_close(torch.cat(step), expected, rtol=1e-4, atol=1e-4)
     # Stepping back: within SWA_ROLLBACK of the window it goes on from there; further, it cannot.
+    assert m.net.resumable(40 - 1 - 3)      # at least SWA_ROLLBACK (3) before the last position
     earliest = cache.base + 4 - 1
     assert m.net.resumable(earliest) and not m.net.resumable(earliest - 1) and m.net.resumable(0)
     torch.testing.assert_close(m.net(ids[:, earliest:], earliest)[0], expected[earliest:], rtol=1e-4, atol=1e-4)
@@ -123,7 +124,8 @@ def test_candidates_decoded_together_on_a_slid_cache_equal_those_on_a_full_one(t
     ids = torch.randint(3, 250, (40,), generator=torch.Generator().manual_seed(5)).tolist()
     settings = SamplingSettings(temperature=0.8, seed=11, max_new_tokens=12)
     replies = []
-    for m in (sliding_tiny_model(path), sliding_tiny_model(path, monkeypatch)):
+    for patch in (None, monkeypatch):       # a full cache, then one that slides
+        m = sliding_tiny_model(path, patch)
         batch = m.generate_candidates([], settings, 3, prompt_ids=ids, ignore_eos=True)
         for _ in batch.events():
             pass
@@ -149,6 +151,9 @@ def test_a_chat_that_steps_back_past_a_slid_cache_is_computed_again(tmp_path, mo
                                rtol=1e-4, atol=1e-4)
     m._prefill(edited + [5, 6])          # what the cache still holds is reused
     assert fed[-1] == 40
+    # Stepping back a few positions (as regenerating a short reply does) reuses the rest.
+    m._prefill(edited[:39])
+    assert fed[-1] == 38
 
 
 def neox_rope_reference(x, pos, base=10000.0):

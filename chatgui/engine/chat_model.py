@@ -62,7 +62,7 @@ class ChatModel:
         # The file's name, never general.name (often a training-run label); callers that know the
         # catalog give it its display name (chatgui.models.display_name).
         self.name = self.path.stem
-        self._cache_ids: list[int] = []      # tokens whose K/V sit in the cache, at positions 0..n-1
+        self._cache_ids: list[int] = []      # the tokens at positions 0..n-1 of the KV cache
         self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
         self._explainer = None               # next_token.NextTokenExplainer, made on first use
@@ -134,7 +134,8 @@ class ChatModel:
     def _prefill(self, ids: list[int], cancel=None) -> torch.Tensor | None:
         """Reuse the K/V of the longest cached prefix of ids, token by token (the earlier turns
         of this chat, the previous reply included, as llama.cpp does); compute the rest, at least
-        one token.
+        one token. Where a sliding-window cache no longer holds what resuming there needs (a step
+        back far up a long chat: model.SWA_ROLLBACK), all of ids is computed again.
 
         Determinism: reused K/V were computed in other batch shapes (a previous prompt's chunks,
         or one token at a time while decoding), which changes floating-point sums in their last

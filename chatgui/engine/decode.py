@@ -15,12 +15,15 @@ to float32 (a matmul is linear, so this is the same product; the bias, if any, i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 import torch.nn.functional as F
 
 from .rope import rope_row
+
+if TYPE_CHECKING:
+    from .model import KVCache
 
 
 @dataclass(slots=True)
@@ -34,7 +37,7 @@ class _Layer:
     k_cache: torch.Tensor           # its K and V, [1, n_kv, slots, head_dim]
     v_cache: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
-    cache: object                   # the KVCache (a sliding window's says where a position goes)
+    cache: KVCache                  # (a sliding window's says where a position goes)
     wo: Callable
     wo_dtype: torch.dtype
     ffn_norm: torch.Tensor

@@ -1,7 +1,8 @@
 """The Transformer: plain PyTorch, no I/O (weights are put in by loader.py).
 
 One ModelArgs dataclass describes every supported architecture (llama, qwen2, qwen3, gemma3);
-the differences are flags. forward(tokens, input_pos) -> logits, with a static KV cache.
+the differences are flags. forward(tokens, input_pos) -> logits, with a KV cache allocated once
+(a sliding-window layer's holds only what its window can still reach: KVCache).
 """
 from __future__ import annotations
 
@@ -239,6 +240,7 @@ class Transformer(nn.Module):
         self.output: nn.Module | None = None
         self.max_seq = 0
         self._decoder: Decoder | None = None     # the single-token fast path, built on first use
+        self._own_cache: KVCache | None = None    # layer 0's cache as setup_cache made it
         # Futures of the packing after load (loader.py): `pending` ends when every weight has its
         # fast form; forward waits only for `pending_required` (forms with no interim kernel).
         self.pending = None
@@ -273,6 +275,7 @@ class Transformer(nn.Module):
             sliding = layer.attn.sliding
             layer.attn.cache = KVCache(max_seq, a.n_kv_heads, a.head_dim, dtype, device,
                                        a.sliding_window if sliding else 0, cache_slots(a, sliding, max_seq))
+        self._own_cache = self.layers[0].attn.cache if self.layers else None
         self.rope_global = rope_table(self.args, self.args.rope_base, max_seq, device, freq_factors,
                                       self.args.rope_scale)
         self.rope_local = rope_table(self.args, self.args.rope_base_local, max_seq, device) \
@@ -310,7 +313,9 @@ class Transformer(nn.Module):
             # a sliding-window cache takes at most SWA_STRIDE new positions at a time
             parts = [self(tokens[:, i:i + SWA_STRIDE], start + i, last_only) for i in range(0, T, SWA_STRIDE)]
             return parts[-1] if last_only else torch.cat(parts, dim=1)
-        if B == 1 and T == 1:
+        # The fast path works on the model's own cache; a cache put in its place (batch.py's,
+        # even with one row) goes through the general path.
+        if B == 1 and T == 1 and (not self.layers or self.layers[0].attn.cache is self._own_cache):
             if self._decoder is None:
                 self._decoder = Decoder(self)
             return self._decoder.step(tokens[0], start).view(1, 1, -1)

@@ -60,7 +60,9 @@ class CatalogEntry:
         return self.kind == "chat"
 
     def kv_cache_bytes(self, context_length: int, bytes_per_value: int = 4) -> int:
-        """K and V for every layer at this context length (the engine keeps float32 on the CPU)."""
+        """K and V for every layer at this context length, in float32: an upper bound (the engine
+        keeps bfloat16 where the cache would outweigh a small model, and a sliding-window layer
+        holds only its window and some room: chatgui.engine.loader._kv_bytes)."""
         return 2 * self.layers * self.kv_heads * self.head_dim * context_length * bytes_per_value
 
 

@@ -59,6 +59,11 @@ class MainWindow(QMainWindow):
         self._closed = False
         self._dock_gave_way = False      # the settings panel was hidden to leave the chat its room
         self._dock_width = 300           # its width before that
+        # A resize is fitted again once the layout has settled: during the resize event the
+        # docks can still have their old widths, and nothing else would fit them again until the
+        # next resize.
+        self._refit = QTimer(self, singleShot=True, interval=0)
+        self._refit.timeout.connect(self._fit_side_panels)
         # Made last: Qt's resize and move events come while the window is being built.
         self.autosave: SettingsAutosave | None = None
         self.explain: ExplainController | None = None
@@ -221,6 +226,7 @@ class MainWindow(QMainWindow):
     def resizeEvent(self, event):   # noqa: N802 (Qt override)
         super().resizeEvent(event)
         self._fit_side_panels()
+        self._refit.start()
         if self.autosave is not None:
             self.autosave.schedule()
 
