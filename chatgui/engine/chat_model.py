@@ -22,7 +22,7 @@ from .loader import build_transformer, check_memory, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
-from .weight_cache import give_back_freed_memory, tokenizer_cache_path
+from .weight_cache import give_back_freed_memory, share_malloc_arenas, tokenizer_cache_path
 from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
@@ -544,6 +544,7 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
 
     precision "auto" keeps weights compact (int4 / bfloat16: fast); "float32" runs the plain
     dequantized weights (the numerical reference)."""
+    share_malloc_arenas()
     gf = GGUFFile(path)
     args = read_model_args(gf)
     # Only SentencePiece vocabularies are worth caching: their merges are computed here (seconds
