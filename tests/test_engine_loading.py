@@ -256,3 +256,25 @@ def test_string_arrays_are_decoded_when_read(tmp_path):
         with pytest.raises(IndexError):
             tokens[bad]
     assert tokens.tolist() == theirs and list(tokens) == theirs and tokens[3] == theirs[3]
+
+
+def test_malloc_heaps_are_shared_unless_the_user_set_the_allocator(monkeypatch):
+    import ctypes
+
+    from chatgui.common import malloc
+
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    malloc.share_malloc_arenas()
+    assert calls == [(-8, 2)]          # M_ARENA_MAX
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    malloc.share_malloc_arenas()
+    assert calls == [(-8, 2)]

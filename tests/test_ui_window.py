@@ -328,3 +328,14 @@ def test_emoji_come_out_in_colour_when_an_emoji_font_is_installed(make_window):
     colours = [QColor(image.pixel(x, y)) for x in range(image.width()) for y in range(image.height())]
     assert any(c.saturation() > 120 and c.value() > 120 for c in colours)
     assert window.status.context_label.minimumSizeHint().width() < 400
+
+
+def test_the_settings_panel_shown_by_hand_stays_in_a_narrow_window(qtbot, make_window):
+    window = make_window(wait_model=False)
+    window.resize(900, 600)
+    qtbot.waitUntil(lambda: not window.panel.isVisible(), timeout=10000)
+    window.panel.toggleViewAction().trigger()          # View > Settings panel
+    qtbot.wait(300)
+    assert window.panel.isVisible()
+    window.resize(880, 600)                             # resized again: it gives way again
+    qtbot.waitUntil(lambda: not window.panel.isVisible(), timeout=10000)

@@ -109,7 +109,7 @@ class BatchGeneration:
             for step in range(self.max_new):
                 for r, ci in enumerate(rows):
                     c = self.choices[ci]
-                    if c.done:              # a padding row (see below)
+                    if c.done:              # (its row goes at the next _drop_finished)
                         continue
                     event = self._sample(c, logits[r], step)
                     if event is not None:
@@ -150,13 +150,11 @@ class BatchGeneration:
 
     def _drop_finished(self, rows: list[int], batch: list[BatchKV]) -> list[int]:
         """Rows of candidates still decoding, their cache rows kept and the others dropped, so
-        that finished candidates cost nothing. At least two rows stay: a batch of one would take
-        the single-sequence fast path, which works on the model's own cache, not this one."""
+        that finished candidates cost nothing. (A batch of one row stays on this cache: the
+        model's single-token fast path is only for its own, Transformer.forward.)"""
         keep = [r for r, ci in enumerate(rows) if not self.choices[ci].done]
-        if len(keep) == len(rows) or len(rows) <= 2:
+        if len(keep) == len(rows) or not keep:
             return rows
-        if len(keep) < 2:
-            keep += [r for r in range(len(rows)) if r not in keep][:2 - len(keep)]
         index = torch.tensor(keep, device=batch[0].kv.device)
         for kv in batch:
             kv.kv = kv.kv.index_select(1, index)

@@ -327,23 +327,5 @@ def give_back_freed_memory() -> None:
         pass
 
 
-M_ARENA_MAX = -8        # glibc's mallopt parameter
-MALLOC_ARENAS = 2
-
-
-def share_malloc_arenas() -> None:
-    """Let the threads that load and run a model share MALLOC_ARENAS of glibc's heaps instead of
-    one each (its default allows 8 per core). Memory a background packing thread frees stays in
-    that thread's heap, fragmented: with shared heaps, Gemma 3 270M's resident memory after a
-    4k-token chat was ~50 MB lower (949 -> 899-900 MB), at the same speed. Threads created from
-    here on are concerned, so it is called before a model is loaded."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except Exception:      # not glibc: nothing to do
-        pass
-
-
 def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN

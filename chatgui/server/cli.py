@@ -11,6 +11,8 @@ import signal
 import sys
 import threading
 
+from chatgui.common.malloc import share_malloc_arenas
+
 from .connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
 from .runner import DEFAULT_HOST, DEFAULT_MAX_WAITING, DEFAULT_PORT, is_loopback, start_server
 
@@ -69,6 +71,7 @@ def load(args):
 
 
 def main(argv=None) -> int:
+    share_malloc_arenas()        # before any thread starts
     args = parse_args(argv)
     if not is_loopback(args.host) and not args.api_key:
         _say(f"warning: listening on {args.host} without --api-key: anyone who can reach this machine can use it")

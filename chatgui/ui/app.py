@@ -8,7 +8,10 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from chatgui.common.malloc import share_malloc_arenas
     from chatgui.desktop_entry import APP_ID, handle_cli
+
+    share_malloc_arenas()        # before Qt or torch start a thread
 
     from chatgui.ui.options import parse_args
 

@@ -63,7 +63,8 @@ class MainWindow(QMainWindow):
         # docks can still have their old widths, and nothing else would fit them again until the
         # next resize.
         self._refit = QTimer(self, singleShot=True, interval=0)
-        self._refit.timeout.connect(self._fit_side_panels)
+        self._refit.timeout.connect(self._refit_settled)
+        self._panel_by_hand = False      # shown from the View menu: stays until the window is resized again
         # Made last: Qt's resize and move events come while the window is being built.
         self.autosave: SettingsAutosave | None = None
         self.explain: ExplainController | None = None
@@ -157,6 +158,7 @@ class MainWindow(QMainWindow):
         self.view_menu = view_menu
         toggle = self.panel.toggleViewAction()
         toggle.setText(self.tr("&Settings panel"))
+        toggle.triggered.connect(self._on_panel_toggled_by_hand)
         view_menu.addAction(toggle)
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
@@ -235,6 +237,16 @@ class MainWindow(QMainWindow):
         if self.autosave is not None:
             self.autosave.schedule()
 
+    def _on_panel_toggled_by_hand(self, shown: bool) -> None:
+        self._panel_by_hand = shown
+        if shown:
+            self._dock_gave_way = False
+
+    def _refit_settled(self) -> None:
+        self._fit_side_panels()
+        # what showing the panel by hand made Qt do to the window is over: later resizes count
+        self._panel_by_hand = False
+
     def _fit_side_panels(self) -> None:
         """Side panels give way before the chat does: first the chat list narrows, then the
         settings panel is put away (View > Settings panel brings it back); it comes back by
@@ -256,7 +268,7 @@ class MainWindow(QMainWindow):
                 and not panel.isVisible():
             self._float_over_chat(inspector)   # alone in the dock area it would squeeze the chat: an overlay
             return
-        if room < MIN_CHAT_WIDTH and panel_width and docked:
+        if room < MIN_CHAT_WIDTH and panel_width and docked and not self._panel_by_hand:
             self._dock_width = panel_width
             self._dock_gave_way = True
             panel.hide()

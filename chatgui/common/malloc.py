@@ -1,0 +1,25 @@
+"""The process's memory allocator (glibc on Linux; elsewhere these do nothing). No Qt, no torch:
+the app calls it before either starts a thread."""
+from __future__ import annotations
+
+import os
+
+M_ARENA_MAX = -8        # glibc's mallopt parameter
+MALLOC_ARENAS = 2
+
+
+def share_malloc_arenas() -> None:
+    """Make the process's threads share MALLOC_ARENAS of glibc's heaps, not one each (glibc allows
+    8 per core, at least 8). Memory a background packing thread frees stays in that thread's heap,
+    fragmented: with shared heaps, Gemma 3 270M's resident memory after a 4k-token chat was ~50 MB
+    lower (949 -> 899-900 MB), at the same speed. Process-wide, and glibc fixes its limit once
+    about 8 heaps exist, so the app and the server call this as they start; load_model calls it
+    too (for other callers). A MALLOC_ARENA_MAX or GLIBC_TUNABLES the user set is left alone."""
+    if "MALLOC_ARENA_MAX" in os.environ or "GLIBC_TUNABLES" in os.environ:
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    except Exception:      # not glibc: nothing to do
+        pass
