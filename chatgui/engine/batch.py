@@ -19,7 +19,6 @@ from typing import Iterator
 
 import torch
 from tokenizers.decoders import DecodeStream
-from torch import nn
 
 from .chat_model import ChatModel, _split_stop, fit_prompt_ids
 from .model import KVCache
@@ -33,14 +32,12 @@ class BatchKV(KVCache):
     positions up to `length` without sliding."""
 
     def __init__(self, prompt: KVCache, prompt_len: int, n: int, length: int):
-        nn.Module.__init__(self)
         _, _, nkv, _, hd = prompt.kv.shape
-        self.window, self.base = prompt.window, prompt.base
-        self.slots = length - prompt.base
+        super().__init__(length, nkv, hd, prompt.kv.dtype, prompt.kv.device, prompt.window,
+                         length - prompt.base, rows=n)
+        self.base = prompt.base
         held = prompt_len - prompt.base
-        kv = torch.empty(2, n, nkv, self.slots, hd, dtype=prompt.kv.dtype, device=prompt.kv.device)
-        kv[:, :, :, :held] = prompt.kv[:, :, :, :held]     # broadcast over the n rows
-        self.register_buffer("kv", kv, persistent=False)
+        self.kv[:, :, :, :held] = prompt.kv[:, :, :, :held]     # broadcast over the n rows
 
 
 class Choice:

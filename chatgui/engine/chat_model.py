@@ -22,8 +22,8 @@ from .loader import build_transformer, check_memory, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
-from .weight_cache import give_back_freed_memory, tokenizer_cache_path
-from chatgui.common.malloc import share_malloc_arenas
+from .weight_cache import tokenizer_cache_path
+from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
 from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 

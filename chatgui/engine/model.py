@@ -62,6 +62,11 @@ SWA_ROLLBACK = 1024      # positions before the window kept on every slide
 SWA_STRIDE = 512         # new positions between two slides: also the longest forward chunk
 
 
+def first_seen(pos: int, window: int) -> int:
+    """The oldest position the query at pos attends to (window 0: full attention)."""
+    return max(0, pos - window + 1) if window else 0
+
+
 def cache_slots(args: ModelArgs, sliding: bool, max_seq: int) -> int:
     """Positions one layer's cache holds."""
     if not sliding or not args.sliding_window:
@@ -71,10 +76,10 @@ def cache_slots(args: ModelArgs, sliding: bool, max_seq: int) -> int:
 
 class KVCache(nn.Module):
     def __init__(self, max_seq: int, n_kv_heads: int, head_dim: int, dtype, device, window: int = 0,
-                 slots: int | None = None):
+                 slots: int | None = None, rows: int = 1):
         """window: a sliding-window layer's window (0: full attention). slots: the positions held
         (max_seq unless it slides): position p sits in slot p - base, and when a new position does
-        not fit, the cache slides (make_room)."""
+        not fit, the cache slides (make_room). rows: sequences decoded together (batch.py)."""
         super().__init__()
         # Keys and values in one tensor, so that the decode step writes a position's K and V
         # with one copy. Not zeroed: attention only reads positions already written, and the
@@ -82,7 +87,7 @@ class KVCache(nn.Module):
         self.slots = slots or max_seq
         self.window = window
         self.base = 0            # the position in slot 0
-        shape = (2, 1, n_kv_heads, self.slots, head_dim)
+        shape = (2, rows, n_kv_heads, self.slots, head_dim)
         self.register_buffer("kv", torch.empty(shape, dtype=dtype, device=device), persistent=False)
 
     @property
@@ -94,8 +99,7 @@ class KVCache(nn.Module):
         return self.kv[1]
 
     def first_seen(self, pos: int) -> int:
-        """The oldest position the query at pos attends to."""
-        return max(0, pos - self.window + 1) if self.window else 0
+        return first_seen(pos, self.window)
 
     def resumable(self, start: int) -> bool:
         """Whether the positions before start that a query at start sees are still held."""
@@ -291,7 +295,7 @@ class Transformer(nn.Module):
         (0 in full attention) to start + T."""
         if T == 1:
             return None    # a single new token attends to every key the cache gives it
-        lo = max(0, start - window + 1) if window else 0
+        lo = first_seen(start, window)
         q_pos = torch.arange(start, start + T, device=device)[:, None]
         k_pos = torch.arange(lo, start + T, device=device)[None, :]
         allowed = k_pos <= q_pos

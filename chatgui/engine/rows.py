@@ -27,7 +27,8 @@ from .gguf_file import TensorInfo
 from .qlinear import fbgemm_int8_pack, int8_kernel_works, int8_rows_of
 from .quant import dequantize_rows, raw_rows
 from .sampling import top_indices
-from .weight_cache import give_back_freed_memory, release_pages
+from .weight_cache import release_pages
+from chatgui.common.malloc import give_back_freed_memory
 
 # fbgemm_ranker makes a quantized tensor on purpose (see there); torch warns that making them is
 # deprecated. Filtered here, once, rather than with warnings.catch_warnings on the loading

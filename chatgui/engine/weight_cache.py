@@ -314,18 +314,5 @@ def _remove_older(path: Path, stem: str, suffix: str) -> None:
             old.unlink(missing_ok=True)
 
 
-def give_back_freed_memory() -> None:
-    """Return memory freed after loading to the OS (glibc's malloc_trim). Converting and packing
-    a model frees gigabytes in pieces of a few MB; glibc keeps such pieces in its heaps (its
-    threshold for giving memory straight back grows with the sizes it sees), so without this a
-    first load stays ~2 GB above a repeat load for the rest of the session."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except Exception:      # not glibc (macOS, Windows, musl): nothing to do
-        pass
-
-
 def _aligned(n: int) -> int:
     return -(-n // ALIGN) * ALIGN
