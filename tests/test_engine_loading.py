@@ -79,6 +79,39 @@ def test_dequantize_rows_reads_the_asked_rows(tmp_path, qtype):
     assert torch.equal(torch.cat([c for _, c in dequantize_row_chunks(tmp_path, t, 5)]), full)
 
 
+@pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q3_K"])
+def test_chunked_converters_give_what_the_whole_tensor_gives(tmp_path, qtype):
+    """The loader converts a chunk of rows at a time into one reused buffer (int8_rows_of,
+    fp16_rows_of): the same values as converting the dequantized tensor at once, whatever the
+    chunk size (a last, shorter chunk included)."""
+    from chatgui.engine import qlinear
+
+    rng = np.random.default_rng(7)
+    qt = gguf.GGMLQuantizationType[qtype]
+    t = _one_tensor_file(tmp_path / "t.gguf", _raw_blocks(qt, 13, 4096, rng), qt)
+    full = dequantize(tmp_path, t)
+    for rows in (1, 5, 13):
+        q, scale = qlinear.int8_rows_of(tmp_path, t, rows)
+        want_q, want_scale = qlinear.int8_rows(full)
+        assert torch.equal(q, want_q) and torch.equal(scale, want_scale)
+        got = qlinear.int8_rows_of(tmp_path, t, rows, outliers=4)
+        for a, b in zip(got, qlinear.int8_rows_outliers(full, 4)):
+            assert torch.equal(a, b)
+        assert torch.equal(qlinear.fp16_rows_of(tmp_path, t, rows), qlinear.fp16_parts(full)[0])
+    assert qlinear.int8_rows_of(tmp_path, t, 5)[0].abs().max() == 127
+
+
+def test_fp16_rows_of_leaves_unusual_magnitudes_to_fp16_parts(tmp_path):
+    from chatgui.engine import qlinear
+
+    for magnitude, exact in ((1e-7, False), (0.5, True), (1e5, False)):
+        t = _one_tensor_file(tmp_path / f"{magnitude}.gguf", (np.ones((4, 32)) * magnitude).astype(np.float32), None)
+        got = qlinear.fp16_rows_of(tmp_path, t, 3)
+        assert (got is not None) == exact
+        if exact:
+            assert torch.equal(got, qlinear.fp16_parts(dequantize(tmp_path, t))[0])
+
+
 @pytest.mark.parametrize("qtype", ["F32", "Q8_0", "Q4_1"])
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "qwen3", "gemma3"])
 def test_tiny_models_load_and_run(tmp_path, arch, qtype):

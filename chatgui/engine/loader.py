@@ -14,7 +14,7 @@ from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, G
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
 from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
-                      fp16_gemm_works, fp16_parts, int4_groupwise, int4_parts, int8_rows_of, linear_form,
+                      fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of, linear_form,
                       outliers_per_row, pack_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
@@ -205,7 +205,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         return dict(zip(INT4_FIELDS, pack_int4(*(torch.cat(p) for p in zip(*parts)), dense_dtype)))
 
     def fp16_fields(names):
-        w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
+        parts = [fp16_rows_of(gf.path, gf.tensor(n)) for n in names]
+        if all(p is not None for p in parts):        # the same as below, without a float32 copy
+            parts = [permuted(n, p) for n, p in zip(names, parts)]
+            w16, e = (parts[0] if len(parts) == 1 else torch.cat(parts)), 0
+        else:
+            w16, e = fp16_parts(torch.cat([permuted(n, w(n)) for n in names]))
         return dict(zip(FP16_FIELDS, (w16, torch.tensor([e], dtype=torch.int32))))
 
     def int8_fields(names, outliers=0, fields=INT8_FIELDS):

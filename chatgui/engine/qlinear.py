@@ -181,10 +181,25 @@ def int4_groupwise(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, to
     return q, scale, lo + 8 * scale
 
 
-def int8_rows(weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric int8 with one float32 scale per row: (q [N, K] int8, scale [N])."""
-    scale = (weight.abs().amax(dim=1) / 127).clamp(min=1e-30)
-    return torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+def int8_rows(weight: torch.Tensor, in_place: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric int8 with one float32 scale per row: (q [N, K] int8, scale [N]). in_place: the
+    weight's own memory holds the rounded steps on the way (it is left as q, in float32)."""
+    scale = _row_scales(weight)
+    return _int8_steps(weight, scale, in_place).to(torch.int8), scale
+
+
+def _row_scales(weight: torch.Tensor) -> torch.Tensor:
+    """Each row's largest |w| / 127 (at least 1e-30), without an |w| copy of the weight."""
+    return (torch.maximum(weight.amax(dim=1), weight.amin(dim=1).neg_()) / 127).clamp_(min=1e-30)
+
+
+def _int8_steps(weight: torch.Tensor, scale: torch.Tensor, in_place: bool = False) -> torch.Tensor:
+    """round(weight / scale per row), clamped to -127..127, in float32. Multiplies by the
+    reciprocal: torch's broadcast division runs ~30x slower than a multiplication (2.2 against
+    0.07 ms per 2M weights here), and converting is most of a first load. So a step can differ
+    from the quotient's at an exact tie (about one weight in 10^5, by one)."""
+    inv = (1 / scale)[:, None]
+    return (weight.mul_(inv) if in_place else weight * inv).round_().clamp_(-127, 127)
 
 
 def outliers_per_row(in_features: int, down: bool) -> int:
@@ -192,10 +207,10 @@ def outliers_per_row(in_features: int, down: bool) -> int:
     return in_features // OUTLIER_EVERY if down and in_features >= OUTLIER_MIN_ROW else 0
 
 
-def int8_rows_outliers(weight: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]:
+def int8_rows_outliers(weight: torch.Tensor, k: int, in_place: bool = False) -> tuple[torch.Tensor, ...]:
     """int8 rows whose step is set by each row's (k+1)-th largest |w|, not its largest, with the k
     largest corrected exactly: (q [N, K] int8, scale [N], cols [N, k] int32 (ascending), vals [N, k]
-    float32), w = q * scale + the sparse (cols, vals).
+    float32), w = q * scale + the sparse (cols, vals). in_place: as for int8_rows.
 
     Why: in a long row (the MLP's down projection: 4-9k weights) a single large weight sets a step
     several times coarser than the rest of the row needs. Per-row int8 of Qwen2.5-1.5B's down
@@ -203,24 +218,31 @@ def int8_rows_outliers(weight: torch.Tensor, k: int) -> tuple[torch.Tensor, ...]
     largest weights exact, 0.130-0.133."""
     top = weight.abs().topk(k + 1, dim=1)
     scale = (top.values[:, k] / 127).clamp(min=1e-30)
-    qf = torch.round(weight / scale[:, None]).clamp_(-127, 127)
     cols = top.indices[:, :k].sort(dim=1).values
-    vals = weight.gather(1, cols) - qf.gather(1, cols) * scale[:, None]
+    exact = weight.gather(1, cols)
+    qf = _int8_steps(weight, scale, in_place)
+    vals = exact - qf.gather(1, cols) * scale[:, None]
     return qf.to(torch.int8), scale, cols.to(torch.int32), vals
 
 
 def int8_rows_of(path, t: TensorInfo, rows_per_chunk: int | None = None, outliers: int = 0) -> tuple[torch.Tensor, ...]:
     """int8_rows (outliers=0) or int8_rows_outliers of a GGUF tensor, dequantized a chunk of rows
-    at a time: 3-4x faster than converting the whole tensor (a chunk of ~2M weights stays in the
-    CPU's cache through the dozen passes over it), and the tensor is never held in float32."""
+    at a time into one reused buffer: a chunk of ~2M weights stays in the CPU's cache through the
+    passes over it, no pass allocates fresh memory (page faults cost more than the arithmetic),
+    and the tensor is never held in float32."""
     n, k = t.shape
     out = [torch.empty(n, k, dtype=torch.int8), torch.empty(n)]
     if outliers:
         out += [torch.empty(n, outliers, dtype=torch.int32), torch.empty(n, outliers)]
-    for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk or max(1, 2_000_000 // k)):
-        parts = int8_rows_outliers(chunk, outliers) if outliers else int8_rows(chunk)
-        for dst, part in zip(out, parts):
-            dst[start:start + len(chunk)] = part
+    for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk or max(1, 2_000_000 // k), reuse=True):
+        rows = slice(start, start + len(chunk))
+        if outliers:
+            for dst, part in zip(out, int8_rows_outliers(chunk, outliers, in_place=True)):
+                dst[rows] = part
+        else:
+            scale = _row_scales(chunk)
+            out[0][rows].copy_(_int8_steps(chunk, scale, in_place=True))     # float -> int8, exact integers
+            out[1][rows] = scale
     return tuple(out)
 
 
@@ -317,14 +339,31 @@ class DenseLinear(nn.Module):
         return (lambda x: F.linear(x, weight) + bias), weight.dtype
 
 
+def _fp16_exponent(top: float) -> int:
+    """e for fp16_parts, from a tensor's largest |w|: 0 inside float16's comfortable range."""
+    if top > 0 and not (2.0 ** -6 <= top <= 2.0 ** 12):
+        return int(torch.tensor(top).log2().floor()) - 4     # scaled largest weight in [16, 32)
+    return 0
+
+
 def fp16_parts(weight: torch.Tensor) -> tuple[torch.Tensor, int]:
     """(float16 weight, exponent e) with weight ~= w16 * 2**e: a power of two (exact) keeps
     unusually small or large tensors in float16's normal range. e is 0 for ordinary weights."""
-    top = float(weight.abs().max()) if weight.numel() else 1.0
-    e = 0
-    if top > 0 and not (2.0 ** -6 <= top <= 2.0 ** 12):
-        e = int(torch.tensor(top).log2().floor()) - 4     # scaled largest weight in [16, 32)
-    return (weight * 2.0 ** -e).to(torch.float16), e
+    e = _fp16_exponent(float(weight.abs().max()) if weight.numel() else 1.0)
+    return (weight * 2.0 ** -e if e else weight).to(torch.float16), e
+
+
+def fp16_rows_of(path, t: TensorInfo, rows_per_chunk: int | None = None) -> torch.Tensor | None:
+    """fp16_parts' float16 weight of a GGUF tensor whose exponent is 0 (ordinary weights),
+    converted a chunk of rows at a time into one reused buffer (as int8_rows_of); None where the
+    exponent is not 0 (NaN included): fp16_parts then converts the whole tensor."""
+    n, k = t.shape
+    out = torch.empty(n, k, dtype=torch.float16)
+    top = 0.0
+    for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk or max(1, 2_000_000 // k), reuse=True):
+        top = max(top, float(torch.maximum(chunk.amax(), chunk.amin().neg_())))
+        out[start:start + len(chunk)].copy_(chunk)
+    return out if _fp16_exponent(top) == 0 and top == top else None
 
 
 def fbgemm_int8_pack(q: torch.Tensor, scale: torch.Tensor):
