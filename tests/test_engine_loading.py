@@ -77,6 +77,8 @@ def test_dequantize_rows_reads_the_asked_rows(tmp_path, qtype):
     ids = torch.tensor([[11, 0, 5], [5, 5, 2]])
     assert torch.equal(dequantize_rows(tmp_path, t, ids), full[ids])
     assert torch.equal(torch.cat([c for _, c in dequantize_row_chunks(tmp_path, t, 5)]), full)
+    # into one reused buffer: each chunk is valid until the next is asked for
+    assert torch.equal(torch.cat([c.clone() for _, c in dequantize_row_chunks(tmp_path, t, 5, reuse=True)]), full)
 
 
 @pytest.mark.parametrize("qtype", ["Q8_0", "Q4_0", "Q5_0", "Q4_K", "Q6_K", "Q3_K"])
@@ -104,12 +106,19 @@ def test_chunked_converters_give_what_the_whole_tensor_gives(tmp_path, qtype):
 def test_fp16_rows_of_leaves_unusual_magnitudes_to_fp16_parts(tmp_path):
     from chatgui.engine import qlinear
 
-    for magnitude, exact in ((1e-7, False), (0.5, True), (1e5, False)):
-        t = _one_tensor_file(tmp_path / f"{magnitude}.gguf", (np.ones((4, 32)) * magnitude).astype(np.float32), None)
+    for magnitude, exact in ((1e-7, False), (0.5, True), (1e5, False), (float("nan"), False), (float("inf"), False)):
+        finite = np.isfinite(magnitude)
+        data = np.ones((4, 32), dtype=np.float32) * (magnitude if finite else 0.5)
+        if not finite:
+            data[3, 7] = magnitude                # a damaged weight, in the last chunk
+        t = _one_tensor_file(tmp_path / f"{magnitude}.gguf", data, None)
         got = qlinear.fp16_rows_of(tmp_path, t, 3)
         assert (got is not None) == exact
+        w16, e = qlinear.fp16_parts(dequantize(tmp_path, t))      # the fallback (a damaged tensor: kept as it is)
         if exact:
-            assert torch.equal(got, qlinear.fp16_parts(dequantize(tmp_path, t))[0])
+            assert torch.equal(got, w16)
+        if not finite:
+            assert e == 0 and not torch.isfinite(w16[3, 7])
 
 
 @pytest.mark.parametrize("qtype", ["F32", "Q8_0", "Q4_1"])

@@ -37,6 +37,7 @@ else int8.
 from __future__ import annotations
 
 import functools
+import math
 import warnings
 
 import torch
@@ -340,8 +341,9 @@ class DenseLinear(nn.Module):
 
 
 def _fp16_exponent(top: float) -> int:
-    """e for fp16_parts, from a tensor's largest |w|: 0 inside float16's comfortable range."""
-    if top > 0 and not (2.0 ** -6 <= top <= 2.0 ** 12):
+    """e for fp16_parts, from a tensor's largest |w|: 0 inside float16's comfortable range (and
+    for a damaged tensor with NaN or infinite weights, whose values it keeps as they are)."""
+    if math.isfinite(top) and top > 0 and not (2.0 ** -6 <= top <= 2.0 ** 12):
         return int(torch.tensor(top).log2().floor()) - 4     # scaled largest weight in [16, 32)
     return 0
 
@@ -354,16 +356,19 @@ def fp16_parts(weight: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 def fp16_rows_of(path, t: TensorInfo, rows_per_chunk: int | None = None) -> torch.Tensor | None:
-    """fp16_parts' float16 weight of a GGUF tensor whose exponent is 0 (ordinary weights),
-    converted a chunk of rows at a time into one reused buffer (as int8_rows_of); None where the
-    exponent is not 0 (NaN included): fp16_parts then converts the whole tensor."""
+    """fp16_parts' float16 weight of a GGUF tensor of ordinary weights (exponent 0), converted a
+    chunk of rows at a time into one reused buffer (as int8_rows_of); None for any other (an
+    exponent, NaN or infinite weights): fp16_parts then converts the whole tensor."""
     n, k = t.shape
     out = torch.empty(n, k, dtype=torch.float16)
     top = 0.0
     for start, chunk in dequantize_row_chunks(path, t, rows_per_chunk or max(1, 2_000_000 // k), reuse=True):
-        top = max(top, float(torch.maximum(chunk.amax(), chunk.amin().neg_())))
+        largest = float(torch.maximum(chunk.amax(), chunk.amin().neg_()))
+        if not math.isfinite(largest):
+            return None
+        top = max(top, largest)
         out[start:start + len(chunk)].copy_(chunk)
-    return out if _fp16_exponent(top) == 0 and top == top else None
+    return out if _fp16_exponent(top) == 0 else None
 
 
 def fbgemm_int8_pack(q: torch.Tensor, scale: torch.Tensor):

@@ -137,7 +137,7 @@ def check_supported(path, t: TensorInfo) -> None:
 
 
 def _dequantize_raw(path, t: TensorInfo, raw: torch.Tensor, rows: int, out: torch.Tensor | None = None) -> torch.Tensor:
-    """float32 [rows, cols] from [rows, row_bytes] raw bytes of tensor t; written into out (a
+    """float32 [rows, cols] from [rows, row_bytes] raw bytes of tensor t; written into out (a 1-D
     float32 buffer of at least rows * cols elements) where given."""
     cols = t.shape[-1]
     dst = (torch.empty(rows * cols) if out is None else out[:rows * cols]).view(rows, cols)
