@@ -305,6 +305,37 @@ def _spm_metadata() -> dict:
             "tokenizer.ggml.bos_token_id": 1, "tokenizer.ggml.eos_token_id": 2, "tokenizer.ggml.unknown_token_id": 0}
 
 
+@pytest.mark.parametrize("kind", ["llama", "gpt2"])
+def test_user_defined_tokens_are_text_and_control_tokens_are_not(kind):
+    """As llama.cpp: a user-defined token (Gemma 3's newlines and runs of spaces, Qwen's
+    <tool_call>) is matched whole in text and stays in a reply's text; a control token is matched
+    whole too but left out of it. (Treated as special, Gemma 3's replies lost every newline.)"""
+    from chatgui.engine import tokenizer as tokenizer_mod
+    from tiny_gguf import vocabulary
+
+    if kind == "llama":
+        meta = _spm_metadata()
+        user, control = "\n\n", "<start_of_turn>"
+        meta["tokenizer.ggml.tokens"] = meta["tokenizer.ggml.tokens"] + [user, control]
+        meta["tokenizer.ggml.token_type"] = meta["tokenizer.ggml.token_type"] + [4, 3]
+        meta["tokenizer.ggml.scores"] = meta["tokenizer.ggml.scores"] + [0.0, 0.0]
+        meta["tokenizer.ggml.add_bos_token"] = False
+    else:
+        tokens, types, merges = vocabulary()
+        user, control = "<tool_call>", tokens[1]              # <|im_start|>, a control token
+        meta = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.tokens": tokens + [user],
+                "tokenizer.ggml.token_type": types + [4], "tokenizer.ggml.merges": merges,
+                "tokenizer.ggml.pre": "qwen2"}
+    info = tokenizer_mod.build_tokenizer(meta, "m.gguf")
+    tok = info.tokenizer
+    user_id, control_id = meta["tokenizer.ggml.tokens"].index(user), meta["tokenizer.ggml.tokens"].index(control)
+    ids = tok.encode(f"{control}hello{user}hello", add_special_tokens=False).ids
+    assert ids.count(user_id) == 1 and ids.count(control_id) == 1
+    assert control_id in info.special_ids and user_id not in info.special_ids
+    text = tok.decode(ids, skip_special_tokens=True)
+    assert user in text and control not in text and text.count("hello") == 2
+
+
 def test_a_built_sentencepiece_tokenizer_is_cached_and_a_bad_copy_is_rebuilt(tmp_path, monkeypatch, caplog):
     from chatgui.engine import tokenizer as tokenizer_mod
 

@@ -1,8 +1,10 @@
 """A `tokenizers` tokenizer built from GGUF metadata, matching llama.cpp's tokenization.
 
 gpt2-style byte-level BPE: pre-tokenizer regexes follow the name in `tokenizer.ggml.pre`, as
-llama.cpp does. Control and user-defined tokens become special tokens, so `<|im_start|>` in
-text is one token. SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE
+llama.cpp does. Control and user-defined tokens are matched whole in text, so `<|im_start|>` is
+one token. Only control (and unknown) tokens are special, left out of a reply's text: a
+user-defined token is text, as in llama.cpp's token_to_piece (Gemma 3's newlines and runs of
+spaces are user-defined tokens: as special ones they vanished from every reply). SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE
 whose merges are ranked by the vocabulary's scores, which is what llama.cpp's SPM tokenizer does.
 """
 from __future__ import annotations
@@ -48,7 +50,7 @@ class TokenizerInfo:
     add_bos: bool
     add_eos: bool
     stop_ids: frozenset[int]        # EOS, end-of-turn and other end-of-generation tokens
-    special_ids: frozenset[int]
+    special_ids: frozenset[int]     # control and unknown tokens: not text (user-defined ones are)
     warnings: tuple[str, ...]
 
 
@@ -78,7 +80,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     if len(types) != len(tokens):
         raise ModelLoadError(path, "tokenizer token types do not match the vocabulary")
     warnings = []
-    special = [i for i, t in enumerate(types) if t in (TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNKNOWN)]
+    special = [i for i, t in enumerate(types) if t in (TOKEN_CONTROL, TOKEN_UNKNOWN)]
+    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED]
+    user_defined_set = set(user_defined)
     tok = _cached(cache)
     if tok is None:
         if kind == "gpt2":
@@ -87,7 +91,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
             tok = _build_spm(meta, tokens, types, path)
         else:
             raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
-        tok.add_special_tokens([AddedToken(tokens[i], special=True, normalized=False) for i in special])
+        # in id order, both kinds: each added token keeps its id from the vocabulary
+        tok.add_tokens([AddedToken(tokens[i], special=i not in user_defined_set, normalized=False)
+                        for i in sorted(special + user_defined)])
         if cache is not None and not warnings:      # (a warning is said again at every load)
             write_text_cache(cache, tok.to_str())
 
