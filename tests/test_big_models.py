@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from test_real_model import teacher_forced_parity
+from test_real_model import assert_detokenized_as_llamacpp, teacher_forced_parity
 
 pytestmark = pytest.mark.big_model
 
@@ -41,6 +41,11 @@ def test_tokenization_and_prompts_are_exactly_llamacpps(loaded):
     for case in ref["greedy_chat"]:
         assert model.render_chat(case["messages"]) == case["prompt"]
         assert model.tokenize(case["prompt"]) == case["prompt_ids"]
+
+
+def test_detokenization_is_exactly_llamacpps(loaded):
+    """Gemma 3's newlines and runs of spaces are user-defined tokens: text, not special ones."""
+    assert_detokenized_as_llamacpp(*loaded)
 
 
 def test_teacher_forced_parity(loaded):

@@ -26,6 +26,17 @@ def test_tokenization_is_exactly_llamacpps(real_model, ref):
     assert real_model.tokenize("<|im_start|>") == [1]
 
 
+def test_detokenization_is_exactly_llamacpps(real_model, ref):
+    """A reply's text is llama.cpp's text for the same tokens (control tokens left out)."""
+    assert_detokenized_as_llamacpp(real_model, ref)
+
+
+def assert_detokenized_as_llamacpp(model, ref):
+    cases = ref["detokenize"] + [{"ids": c["greedy_ids"], "text": c["greedy_text"]} for c in ref["greedy_chat"]]
+    for case in cases:
+        assert model.detokenize(case["ids"], skip_special=True) == case["text"]
+
+
 def test_rendered_prompts_are_exactly_llamacpps(real_model, ref):
     for case in ref["greedy_chat"]:
         prompt = real_model.render_chat(case["messages"])

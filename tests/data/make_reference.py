@@ -7,6 +7,8 @@ benchmark/reference tool, never an app dependency). What each file holds:
 - tokenize: {text, ids}: llama.cpp's tokenize(text, add_bos=the model's own setting, special=True)
 - teacher_forced: {text, ids, top5_ids, top5_logprobs}: the whole text fed at once; at every
   position llama.cpp's five most likely next tokens and their log-probabilities
+- detokenize: {ids, text}: llama.cpp's detokenize(ids) (control tokens left out) of the ids of
+  every tokenize and teacher_forced text, a leading BOS included in ids
 - greedy_chat: {messages, prompt, prompt_ids, greedy_ids, greedy_text}: the model's chat template
   rendered with add_generation_prompt=True and llama.cpp's greedy continuation (not a parity
   test: near-ties may go either way)
@@ -49,7 +51,7 @@ def make(path: Path) -> dict:
     add_bos = str(m.metadata.get("tokenizer.ggml.add_bos_token", "false")).lower() == "true"
     tok = lambda text: m.tokenize(text.encode(), add_bos=add_bos, special=True)  # noqa: E731
     out = {"model": path.name, "reference": f"llama.cpp via llama-cpp-python {__version__}, n_threads=2",
-           "add_bos": add_bos, "tokenize": [], "teacher_forced": [], "greedy_chat": []}
+           "add_bos": add_bos, "tokenize": [], "teacher_forced": [], "detokenize": [], "greedy_chat": []}
     for text in TOKENIZE:
         out["tokenize"].append({"text": text, "ids": tok(text)})
     for text in TEACHER_FORCED:
@@ -62,6 +64,12 @@ def make(path: Path) -> dict:
         top = np.argsort(-lp, 1)[:, :5]
         out["teacher_forced"].append({"text": text, "ids": ids, "top5_ids": top.tolist(),
                                       "top5_logprobs": np.take_along_axis(lp, top, 1).round(4).tolist()})
+    # (llama-cpp-python's detokenize drops the first space after a leading BOS, which llama.cpp's
+    # own detokenize does not: the text is made without the BOS, a control token left out anyway)
+    def text_of(ids):
+        return m.detokenize(ids[1:] if ids[:1] == [m.token_bos()] else ids).decode("utf-8", "replace")
+    out["detokenize"] = [{"ids": case["ids"], "text": text_of(case["ids"])}
+                         for case in out["tokenize"] + out["teacher_forced"]]
     template = m.metadata.get("tokenizer.chat_template")
     if template:
         vocab = [m.detokenize([i], special=True).decode("utf-8", "replace") for i in (m.token_bos(), m.token_eos())]
