@@ -111,6 +111,39 @@ def test_stop_string_ends_generation(tiny_model):
     assert g.text == full[:full.index(stop)] and stop not in g.text
 
 
+def test_a_base_model_chatted_in_chatml_stops_at_the_markers_it_writes_as_text(tmp_path, monkeypatch):
+    """A file without a chat template gets ChatML; where its vocabulary has no <|im_end|> token
+    (Gemma 3 270M's base file), the markers can only come as text, and end the reply there
+    instead of the model going on to write the user's next turn. Not for raw prompts, nor where
+    the end of turn is ignored (benchmarks)."""
+    import tiny_gguf
+
+    plain = load_model(write_tiny_model(tmp_path / "chatml.gguf", chat_template=None), device="cpu")
+    assert plain.template_stops == ()                  # <|im_end|> is a token: a stop id does it
+    templated = load_model(write_tiny_model(tmp_path / "t.gguf"), device="cpu")
+    assert templated.template_stops == ()
+    monkeypatch.setattr(tiny_gguf, "SPECIALS", ["<|endoftext|>", "<s>", "</s>"])
+    base = load_model(write_tiny_model(tmp_path / "base.gguf", chat_template=None), device="cpu")
+    assert base.template_stops == ("<|im_end|>", "<|im_start|>")
+    # the random model does not write "<|im_end|>": stand in a text it does write for the marker
+    s = SamplingSettings(seed=5, max_new_tokens=40, temperature=1.0)
+    full = run(base, s)[0].text
+    base.template_stops = (full[3:6],)
+    g = run(base, s)[0]
+    assert g.stats.finish_reason == "stop_string" and g.text == full[:full.index(full[3:6])]
+    assert full[3:6] in "".join(e.text for e in base.generate(CHAT, s, ignore_eos=True))
+    assert base.generate(None, s, prompt_ids=g.prompt_ids).stops == ()
+    base.template_stops = ()
+    free = base.generate_candidates(CHAT, s, 2)
+    list(free.events())
+    target = free.choices[0].text
+    base.template_stops = (target[3:6],)
+    cut = base.generate_candidates(CHAT, s, 2)
+    list(cut.events())
+    assert cut.choices[0].text == target[:target.index(target[3:6])]
+    assert cut.choices[0].stats.finish_reason == "stop_string"
+
+
 def test_context_drops_oldest_turns_keeps_system(tmp_path):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", context=256), device="cpu")
     msgs = [{"role": "system", "content": "sys prompt"}]

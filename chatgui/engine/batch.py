@@ -20,7 +20,7 @@ from typing import Iterator
 import torch
 from tokenizers.decoders import DecodeStream
 
-from .chat_model import ChatModel, _split_stop, fit_prompt_ids
+from .chat_model import ChatModel, _split_stop, fit_prompt_ids, reply_stops
 from .model import KVCache
 from .sampling import candidates, draw, make_generator
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
@@ -72,6 +72,7 @@ class BatchGeneration:
         self.model, self.settings, self.n, self.cancel = model, settings, n, cancel
         self.top_alternatives = top_alternatives
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
+        self.stops = reply_stops(model, settings, prompt_ids, ignore_eos)
         if prompt_ids is not None:
             self.prompt_ids, dropped = fit_prompt_ids(model, prompt_ids), 0
         else:
@@ -174,7 +175,7 @@ class BatchGeneration:
             c.constraint.advance(tid)
         c.token_ids.append(tid)
         piece = c.stream.step(m.tok.tokenizer, tid) or ""
-        text, c.held, hit = _split_stop(c.held + piece, s.stop)
+        text, c.held, hit = _split_stop(c.held + piece, self.stops)
         c.text += text
         c.stats.generated_tokens = step + 1
         if hit:

@@ -67,6 +67,11 @@ class ChatModel:
         self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
         self._explainer = None               # next_token.NextTokenExplainer, made on first use
+        # A file without a chat template (a base model) is chatted with in ChatML; where its
+        # vocabulary has no <|im_end|> token the model can only write the markers as text, and
+        # would go on writing the user's next turn too: those texts end a reply.
+        self.template_stops = tuple(m for m in ("<|im_end|>", "<|im_start|>")
+                                    if template.is_fallback and len(self.tokenize(m, add_bos=False)) != 1)
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
@@ -399,6 +404,7 @@ class Generation:
         self.top_alternatives = top_alternatives
         self.constraint = constraint        # e.g. constrained.JsonConstraint: masks what may come next
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
+        self.stops = reply_stops(model, settings, prompt_ids, ignore_eos)
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.reply_prefix = [int(t) for t in reply_prefix_ids]
         if prompt_ids is not None:
@@ -457,7 +463,7 @@ class Generation:
             history.append(tid)
             self.token_ids.append(tid)
             piece = stream.step(m.tok.tokenizer, tid) or ""
-            text, held, hit = _split_stop(held + piece, s.stop)
+            text, held, hit = _split_stop(held + piece, self.stops)
             self.text += text
             if t_first is None:
                 t_first = time.perf_counter()
@@ -520,6 +526,14 @@ def fit_prompt_ids(model: ChatModel, ids) -> list[int]:
             f"The prompt is too long for this model's context: {len(ids)} tokens, the limit is "
             f"{model.context_length}." if ids else "The prompt is empty.")
     return ids
+
+
+def reply_stops(model: ChatModel, settings: SamplingSettings, prompt_ids=None, ignore_eos: bool = False) \
+        -> tuple[str, ...]:
+    """The texts that end a reply: the settings' stop strings, and for a chat rendered with the
+    fallback template, its markers that are not tokens (ChatModel.template_stops; not where the
+    end of turn is ignored, as it is by benchmarks)."""
+    return tuple(settings.stop) + (model.template_stops if prompt_ids is None and not ignore_eos else ())
 
 
 def _split_stop(text: str, stops) -> tuple[str, str, bool]:
