@@ -332,6 +332,15 @@ def test_user_defined_tokens_are_text_and_control_tokens_are_not(kind):
     ids = tok.encode(f"{control}hello{user}hello", add_special_tokens=False).ids
     assert ids.count(user_id) == 1 and ids.count(control_id) == 1
     assert control_id in info.special_ids and user_id not in info.special_ids
+    # an end-of-turn token marked user-defined is control all the same, and ends a reply
+    eot_meta = dict(meta, **{"tokenizer.ggml.tokens": meta["tokenizer.ggml.tokens"] + ["<end_of_turn>"],
+                              "tokenizer.ggml.token_type": meta["tokenizer.ggml.token_type"] + [4]})
+    if kind == "llama":
+        eot_meta["tokenizer.ggml.scores"] = meta["tokenizer.ggml.scores"] + [0.0]
+    eot = tokenizer_mod.build_tokenizer(eot_meta, "m.gguf")
+    eot_id = len(eot_meta["tokenizer.ggml.tokens"]) - 1
+    assert eot_id in eot.special_ids and eot_id in eot.stop_ids
+    assert eot.tokenizer.decode([eot_id], skip_special_tokens=True) == ""
     text = tok.decode(ids, skip_special_tokens=True)
     assert user in text and control not in text and text.count("hello") == 2
 

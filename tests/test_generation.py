@@ -99,6 +99,7 @@ def test_stop_strings():
     assert _split_stop("hello world!", ["world"]) == ("hello ", "", True)
     assert _split_stop("abc", []) == ("abc", "", False)
     assert _split_stop("abc", ["xyz"]) == ("abc", "", False)
+    assert _split_stop("a<|im_end|>b STOP", ["STOP", "<|im_end|>"]) == ("a", "", True)   # the earliest
 
 
 def test_stop_string_ends_generation(tiny_model):

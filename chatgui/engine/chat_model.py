@@ -69,15 +69,21 @@ class ChatModel:
         self._explainer = None               # next_token.NextTokenExplainer, made on first use
         # A file without a chat template (a base model) is chatted with in ChatML; where its
         # vocabulary has no <|im_end|> token the model can only write the markers as text, and
-        # would go on writing the user's next turn too: those texts end a reply.
+        # would go on writing the user's next turn too: those texts end a reply (a marker that is
+        # a control token is left out of the text, and <|im_end|> as one ends it by its id).
         self.template_stops = tuple(m for m in ("<|im_end|>", "<|im_start|>")
-                                    if template.is_fallback and len(self.tokenize(m, add_bos=False)) != 1)
+                                    if template.is_fallback and not self._is_special_token(m))
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=str(self.path), device=str(self.device),
                          context_length=self.context_length, warnings=self.tok.warnings)
 
     # -- text <-> tokens ------------------------------------------------------------------------
+    def _is_special_token(self, text: str) -> bool:
+        """Whether text is one token that ends a reply or is left out of its text (a control token)."""
+        ids = self.tokenize(text, add_bos=False)
+        return len(ids) == 1 and (ids[0] in self.tok.stop_ids or ids[0] in self.tok.special_ids)
+
     def tokenize(self, text: str, add_bos: bool | None = None) -> list[int]:
         ids = self.tok.tokenizer.encode(text, add_special_tokens=False).ids
         if (self.tok.add_bos if add_bos is None else add_bos) and self.tok.bos_id is not None:
@@ -541,10 +547,9 @@ def _split_stop(text: str, stops) -> tuple[str, str, bool]:
     stops = [x for x in stops if x]
     if not stops:
         return text, "", False
-    for x in stops:
-        j = text.find(x)
-        if j >= 0:
-            return text[:j], "", True
+    found = [j for j in (text.find(x) for x in stops) if j >= 0]
+    if found:                   # the earliest, whichever stop it is
+        return text[:min(found)], "", True
     keep = 0
     for x in stops:    # the longest tail of text that starts some stop string
         for n in range(min(len(x) - 1, len(text)), 0, -1):

@@ -80,8 +80,11 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     if len(types) != len(tokens):
         raise ModelLoadError(path, "tokenizer token types do not match the vocabulary")
     warnings = []
-    special = [i for i, t in enumerate(types) if t in (TOKEN_CONTROL, TOKEN_UNKNOWN)]
-    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED]
+    # An end-of-turn token a file marks user-defined is control all the same (llama.cpp does so too).
+    control = [t == TOKEN_CONTROL or (t == TOKEN_USER_DEFINED and tokens[i] in END_OF_TURN_NAMES)
+               for i, t in enumerate(types)]
+    special = [i for i, t in enumerate(types) if control[i] or t == TOKEN_UNKNOWN]
+    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and not control[i]]
     user_defined_set = set(user_defined)
     tok = _cached(cache)
     if tok is None:
@@ -107,7 +110,7 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False)) and eos is not None
     stops = {i for i in (eos, eot, token_id("tokenizer.ggml.eom_token_id")) if i is not None}
     # llama.cpp also ends generation on well-known end-of-turn control tokens.
-    stops |= {i for i in special if tokens[i] in END_OF_TURN_NAMES and types[i] == TOKEN_CONTROL}
+    stops |= {i for i in special if tokens[i] in END_OF_TURN_NAMES and control[i]}
     return TokenizerInfo(tok, bos, eos, add_bos, add_eos, frozenset(stops), frozenset(special), tuple(warnings))
 
 

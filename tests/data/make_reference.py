@@ -23,7 +23,8 @@ import numpy as np
 
 TOKENIZE = ["Hello, world!", "The capital of France is Paris.", "  leading spaces and\ttabs\nnewlines\n\n",
             "def add(a, b):\n    return a + b\n", "Ünïcödé: café, naïve, résumé — “quotes”", "ChatGPT的工作原理解析",
-            "emoji 🤖🎨 end", "1234567890 3.14159 1e-9", "https://example.com/path?q=1&x=2"]
+            "emoji 🤖🎨 end", "1234567890 3.14159 1e-9", "https://example.com/path?q=1&x=2",
+            "<|im_start|>user\nx<tool_call>y</tool_call><|im_end|>\n<start_of_turn>z<end_of_turn>"]
 TEACHER_FORCED = [
     "The quick brown fox jumps over the lazy dog. It was a bright cold day in April, and the clocks were striking "
     "thirteen.",
