@@ -8,6 +8,16 @@ M_ARENA_MAX = -8        # glibc's mallopt parameter
 MALLOC_ARENAS = 2
 
 
+def _glibc_call(name: str, *args) -> None:
+    """Call a glibc allocator function; elsewhere (macOS, Windows, musl) do nothing."""
+    try:
+        import ctypes
+
+        getattr(ctypes.CDLL(None), name)(*args)
+    except Exception:      # not glibc: nothing to do
+        pass
+
+
 def share_malloc_arenas() -> None:
     """Make the process's threads share MALLOC_ARENAS of glibc's heaps, not one each (glibc allows
     8 per core, at least 8). Memory a background packing thread frees stays in that thread's heap,
@@ -17,12 +27,7 @@ def share_malloc_arenas() -> None:
     too (for other callers). A MALLOC_ARENA_MAX or GLIBC_TUNABLES the user set is left alone."""
     if "MALLOC_ARENA_MAX" in os.environ or "GLIBC_TUNABLES" in os.environ:
         return
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).mallopt(M_ARENA_MAX, MALLOC_ARENAS)
-    except Exception:      # not glibc: nothing to do
-        pass
+    _glibc_call("mallopt", M_ARENA_MAX, MALLOC_ARENAS)
 
 
 def give_back_freed_memory() -> None:
@@ -30,9 +35,4 @@ def give_back_freed_memory() -> None:
     a model frees gigabytes in pieces of a few MB; glibc keeps such pieces in its heaps (its
     threshold for giving memory straight back grows with the sizes it sees), so without this a
     first load stays ~2 GB above a repeat load for the rest of the session."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).malloc_trim(0)
-    except Exception:      # not glibc (macOS, Windows, musl): nothing to do
-        pass
+    _glibc_call("malloc_trim", 0)

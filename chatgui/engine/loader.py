@@ -18,9 +18,8 @@ from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Line
                       outliers_per_row, pack_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
-from chatgui.common.malloc import give_back_freed_memory
-
 from .weight_cache import WeightCache, release_pages
+from chatgui.common.malloc import give_back_freed_memory
 
 SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
 # The tensors each compact form keeps in the weight cache.

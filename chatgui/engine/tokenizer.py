@@ -4,8 +4,9 @@ gpt2-style byte-level BPE: pre-tokenizer regexes follow the name in `tokenizer.g
 llama.cpp does. Control and user-defined tokens are matched whole in text, so `<|im_start|>` is
 one token. Only control (and unknown) tokens are special, left out of a reply's text: a
 user-defined token is text, as in llama.cpp's token_to_piece (Gemma 3's newlines and runs of
-spaces are user-defined tokens: as special ones they vanished from every reply). SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE
-whose merges are ranked by the vocabulary's scores, which is what llama.cpp's SPM tokenizer does.
+spaces are user-defined tokens: as special ones they vanished from every reply).
+SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE whose merges are
+ranked by the vocabulary's scores, which is what llama.cpp's SPM tokenizer does.
 """
 from __future__ import annotations
 
@@ -84,8 +85,7 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     control = [t == TOKEN_CONTROL or (t == TOKEN_USER_DEFINED and tokens[i] in END_OF_TURN_NAMES)
                for i, t in enumerate(types)]
     special = [i for i, t in enumerate(types) if control[i] or t == TOKEN_UNKNOWN]
-    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and not control[i]]
-    user_defined_set = set(user_defined)
+    special_set = set(special)
     tok = _cached(cache)
     if tok is None:
         if kind == "gpt2":
@@ -94,9 +94,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
             tok = _build_spm(meta, tokens, types, path)
         else:
             raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
-        # in id order, both kinds: each added token keeps its id from the vocabulary
-        tok.add_tokens([AddedToken(tokens[i], special=i not in user_defined_set, normalized=False)
-                        for i in sorted(special + user_defined)])
+        # both kinds in id order: each added token keeps its id from the vocabulary
+        tok.add_tokens([AddedToken(tokens[i], special=i in special_set, normalized=False)
+                        for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED])
         if cache is not None and not warnings:      # (a warning is said again at every load)
             write_text_cache(cache, tok.to_str())
 

@@ -6,8 +6,9 @@ model; the result is written once under the models folder and mapped (not read) 
 A cache file is used only when everything checks out: the magic and format version, the
 source file's fingerprint (size, mtime and a hash of sampled chunks of its content), the torch
 version and device kind it was made for, the file's exact length and a checksum of its whole
-payload (CRC-32 by segments: _SegmentedHash). Anything else (truncated, corrupt, stale, from another version) is deleted and rebuilt,
-never used. Files are written to a temporary name and renamed, so a crash leaves no half file.
+payload (CRC-32 by segments: _SegmentedHash). Anything else (truncated, corrupt, stale, from
+another version) is deleted and rebuilt, never used. Files are written to a temporary name and
+renamed, so a crash leaves no half file.
 
 The same folder keeps each model's built tokenizer (tokenizer_cache_path: its JSON, with a
 SHA-256 checked before use), since building a large SentencePiece vocabulary takes seconds.
