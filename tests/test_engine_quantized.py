@@ -276,6 +276,37 @@ def test_large_projections_use_the_int8_gemm_and_track_float32(tmp_path, monkeyp
     assert torch.allclose(step[best], full[best], atol=2e-2, rtol=0)
 
 
+@pytest.mark.skipif(not qlinear.fp16_gemm_works(), reason="this torch build has no FBGEMM fp16 GEMM")
+def test_a_small_4bit_down_projection_with_long_rows_is_float16(tmp_path, monkeypatch):
+    """Too small for the int8 GEMM, its long rows make the int4 kernel slow: float16, exact to
+    float16's rounding. Other projections of the same type stay int4; the memory estimate counts
+    the float16 bytes."""
+    from chatgui.engine import loader
+    from chatgui.engine.gguf_file import GGUFFile
+
+    p = write_tiny_model(tmp_path / "m.gguf", qtype="Q4_0")
+    gf = GGUFFile(p)
+    before = loader.estimated_memory_bytes(gf, loader.read_model_args(gf), 256)
+    monkeypatch.setattr(qlinear, "OUTLIER_MIN_ROW", 1)     # the tiny model's down rows count as long
+    fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
+    fast.net.finish_loading()
+    for layer in fast.net.layers:
+        assert [type(mod) for mod in (layer.attn.wqkv, layer.attn.wo, layer.ffn.w13, layer.ffn.w2)] == \
+            [qlinear.Int4Linear] * 3 + [qlinear.Fp16Linear]
+    sizes = [layer.ffn.w2.in_features * layer.ffn.w2.out_features for layer in fast.net.layers]
+    after = loader.estimated_memory_bytes(gf, loader.read_model_args(gf), 256)
+    assert after - before == sum(2 * n - n * 5 // 8 for n in sizes)       # 2 bytes a weight, not 5/8
+    ids = list(range(10, 60))
+    a, b = fast.logprobs(ids), exact.logprobs(ids)
+    assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9
+    assert float((a.exp() - b.exp()).abs().sum(-1).max()) < 0.1
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)        # large enough for the int8 GEMM: int8 there
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_LONG", 0)
+    monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_ROW", 0)
+    assert not qlinear.uses_fp16_for_int4(["Q4_0"], 64, 64, "cpu", down=True)
+    assert not qlinear.uses_fp16_for_int4(["Q4_0"], 64, 64, "cpu", down=False)
+
+
 @needs_int8_gemm
 def test_a_cache_made_for_other_forms_is_remade_not_misread(tmp_path, monkeypatch):
     """A module whose cached tensors belong to another form is converted again; the cache written
