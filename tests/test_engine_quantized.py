@@ -290,9 +290,20 @@ def test_a_small_4bit_down_projection_with_long_rows_is_float16(tmp_path, monkey
     monkeypatch.setattr(qlinear, "OUTLIER_MIN_ROW", 1)     # the tiny model's down rows count as long
     fast, exact = load_model(p, device="cpu"), load_model(p, device="cpu", precision="float32")
     fast.net.finish_loading()
-    for layer in fast.net.layers:
-        assert [type(mod) for mod in (layer.attn.wqkv, layer.attn.wo, layer.ffn.w13, layer.ffn.w2)] == \
-            [qlinear.Int4Linear] * 3 + [qlinear.Fp16Linear]
+    _wait_for_cache_writes()
+    again = load_model(p, device="cpu")                      # the float16 form, read from the cache
+    again.net.finish_loading()
+    for m in (fast, again):
+        for layer in m.net.layers:
+            assert [type(mod) for mod in (layer.attn.wqkv, layer.attn.wo, layer.ffn.w13, layer.ffn.w2)] == \
+                [qlinear.Int4Linear] * 3 + [qlinear.Fp16Linear]
+    assert torch.equal(again.logprobs(list(range(10, 40))), fast.logprobs(list(range(10, 40))))
+    w2 = fast.net.layers[0].ffn.w2
+    assert not qlinear.uses_fp16_for_int4(["Q4_0"], w2.in_features, w2.out_features, "cpu", down=False)
+    assert not qlinear.uses_fp16_for_int4(["Q5_0"], w2.in_features, w2.out_features, "cpu", down=True)
+    monkeypatch.setattr(qlinear, "FP16_FOR_INT4_MAX", w2.in_features * w2.out_features - 1)
+    assert not qlinear.uses_fp16_for_int4(["Q4_0"], w2.in_features, w2.out_features, "cpu", down=True)
+    monkeypatch.setattr(qlinear, "FP16_FOR_INT4_MAX", 5_000_000)
     sizes = [layer.ffn.w2.in_features * layer.ffn.w2.out_features for layer in fast.net.layers]
     after = loader.estimated_memory_bytes(gf, loader.read_model_args(gf), 256)
     assert after - before == sum(2 * n - n * 5 // 8 for n in sizes)       # 2 bytes a weight, not 5/8
@@ -303,8 +314,8 @@ def test_a_small_4bit_down_projection_with_long_rows_is_float16(tmp_path, monkey
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN", 0)        # large enough for the int8 GEMM: int8 there
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_LONG", 0)
     monkeypatch.setattr(qlinear, "INT8_GEMM_MIN_ROW", 0)
-    assert not qlinear.uses_fp16_for_int4(["Q4_0"], 64, 64, "cpu", down=True)
-    assert not qlinear.uses_fp16_for_int4(["Q4_0"], 64, 64, "cpu", down=False)
+    if qlinear.int8_gemm_works():
+        assert not qlinear.uses_fp16_for_int4(["Q4_0"], w2.in_features, w2.out_features, "cpu", down=True)
 
 
 @needs_int8_gemm

@@ -13,8 +13,8 @@ from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
-from .qlinear import (DENSE_TYPES, INT4_EXACT, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear, Int8Linear,
-                      fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of, linear_form,
+from .qlinear import (DENSE_TYPES, INT4_EXACT, INT4_REROUNDED, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear,
+                      Int8Linear, fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of, linear_form,
                       outliers_per_row, pack_int4, uses_fp16_for_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
@@ -388,7 +388,7 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
         elif len(t.shape) == 2 and uses_int8_gemm(
                 [t.qtype_name], t.shape[1], t.shape[0], device_type, down="ffn_down" in name):
             total += n                                # int8 in FBGEMM's int8 GEMM (per tensor, not fused)
-        elif t.qtype_name in INT4_EXACT and not uses_fp16_for_int4(
+        elif t.qtype_name in INT4_EXACT + INT4_REROUNDED and not uses_fp16_for_int4(
                 [t.qtype_name], t.shape[1], t.shape[0], device_type, down="ffn_down" in name):
             total += n * 5 // 8                       # 4 bits + a bfloat16 scale and zero per 32
         elif t.qtype_name not in DENSE_TYPES and device_type == "cpu" and fp16_gemm_works():

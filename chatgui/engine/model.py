@@ -214,7 +214,12 @@ class FeedForward(nn.Module):
         # The activation in place on w13's fresh result (one [T, hidden] tensor fewer); the
         # product is a new, contiguous one, as the matmul kernels want.
         gate, up = self.w13(x).split(self.hidden, dim=-1)
-        gate = gelu_tanh_(gate) if self.gelu else F.silu(gate, inplace=True)
+        if not self.gelu:
+            gate = F.silu(gate, inplace=True)
+        elif gate.dtype == torch.float32 and gate.device.type == "cpu":
+            gate = gelu_tanh_(gate)
+        else:       # (in bfloat16 its six roundings would cost accuracy; on a GPU, one fused op)
+            gate = F.gelu(gate, approximate="tanh")
         return self.w2(gate * up)
 
 
@@ -222,10 +227,11 @@ GELU_K = 2 * math.sqrt(2 / math.pi)
 
 
 def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
-    """GELU, tanh approximation, into x: 0.5 x (1 + tanh(z)) = x sigmoid(2z), z = sqrt(2/pi) (x +
-    0.044715 x^3). torch's gelu(approximate="tanh") is slow on this CPU build (tanh is): 1.3 ms on
-    a 128 x 2048 chunk of Gemma 3 against 0.25 ms for this; the results differ by float rounding
-    (~1e-6). On one row (decode.py) torch's op is the faster one and stays."""
+    """GELU, tanh approximation, into x (float32): 0.5 x (1 + tanh(z)) = x sigmoid(2z), z =
+    sqrt(2/pi) (x + 0.044715 x^3). torch's gelu(approximate="tanh") is slow on this CPU build
+    (tanh is): 1.3 ms on a 128 x 2048 chunk of Gemma 3 against 0.25 ms for this; in float32 the
+    results differ by float rounding (~1e-6). On one row (decode.py) torch's op is the faster one
+    and stays."""
     z = x * x
     z.mul_(0.044715 * GELU_K).add_(GELU_K).mul_(x)
     return x.mul_(z.sigmoid_())

@@ -68,6 +68,7 @@ INT8_GEMM_MIN_LONG = 8_000_000     # the same for a down projection with long ro
 # A down projection's rows at least this long keep their largest weights exactly
 # (int8_rows_outliers), one in OUTLIER_EVERY of the row.
 OUTLIER_MIN_ROW = 4096
+FP16_FOR_INT4_MAX = 5_000_000      # the largest 4-bit down projection made float16 (uses_fp16_for_int4)
 OUTLIER_EVERY = 1024
 
 
@@ -131,12 +132,15 @@ def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str
 
 def uses_fp16_for_int4(qtypes, in_features: int, out_features: int, device_type: str, down: bool = False) -> bool:
     """Whether a 4-bit down projection with long rows (OUTLIER_MIN_ROW or more), too small for the
-    int8 GEMM, is float16 in FBGEMM's fp16 GEMM rather than int4. The int4 kernel is slowest on such
-    rows (Qwen2.5-0.5B's 896 x 4864 Q4_K half: ~12 GMAC/s a token, against ~17 G weights/s for
-    float16), and float16 keeps the weights exact. Measured on Qwen2.5-0.5B: decode +5-8% (29.7 ->
-    31.1, 30.9 -> 33.4 tok/s), peak memory +59 MB (1,095 -> 1,154 MB: 1.39x llama.cpp's, within
-    the 1.5x target). Larger ones (the 1.5B's) are int8 (uses_int8_gemm); shorter rows stay int4."""
+    int8 GEMM and at most FP16_FOR_INT4_MAX weights, is float16 in FBGEMM's fp16 GEMM rather than
+    int4. The int4 kernel is slowest on such rows (Qwen2.5-0.5B's 896 x 4864 Q4_K half: ~12 GMAC/s
+    a token, against ~17 G weights/s for float16), and float16 holds the weights to its own
+    rounding (11 significant bits). Measured on Qwen2.5-0.5B: decode +5-8% (29.7 -> 31.1, 30.9 ->
+    33.4 tok/s), peak memory +59-98 MB (1.32-1.35x -> 1.39-1.44x llama.cpp's, within the 1.5x
+    target). Larger ones are int8 (uses_int8_gemm: the 1.5B's) or, unmeasured between the two
+    sizes (Gemma 3 1B's 8.0M), stay int4; shorter rows stay int4."""
     return (device_type == "cpu" and FP16_ON_CPU and down and in_features >= OUTLIER_MIN_ROW
+            and in_features * out_features <= FP16_FOR_INT4_MAX
             and set(qtypes) <= set(INT4_EXACT + INT4_REROUNDED)
             and not uses_int8_gemm(qtypes, in_features, out_features, device_type, down) and fp16_gemm_works())
 
