@@ -14,8 +14,8 @@ from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, G
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
 from .qlinear import (DENSE_TYPES, INT4_EXACT, INT4_REROUNDED, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear,
-                      Int8Linear, fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of, linear_form,
-                      outliers_per_row, pack_int4, uses_fp16_for_int4, uses_int8_gemm)
+                      Int8Linear, fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of,
+                      linear_form, outliers_per_row, pack_int4, uses_fp16_for_int4, uses_int8_gemm)
 from .quant import check_supported, dequantize
 from .rows import DenseRows, QuantRows, _in_background, ranker_parts
 from .weight_cache import WeightCache, release_pages

@@ -68,8 +68,8 @@ INT8_GEMM_MIN_LONG = 8_000_000     # the same for a down projection with long ro
 # A down projection's rows at least this long keep their largest weights exactly
 # (int8_rows_outliers), one in OUTLIER_EVERY of the row.
 OUTLIER_MIN_ROW = 4096
-FP16_FOR_INT4_MAX = 5_000_000      # the largest 4-bit down projection made float16 (uses_fp16_for_int4)
 OUTLIER_EVERY = 1024
+FP16_FOR_INT4_MAX = 5_000_000      # the largest 4-bit down projection made float16 (uses_fp16_for_int4)
 
 
 def int4_kernels_available() -> bool:
