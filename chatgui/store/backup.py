@@ -71,23 +71,21 @@ def make_backup(db_path: Path, folder: Path, keep: int = KEEP) -> Path:
     return target
 
 
+_WHY_NOT = {"corrupt": "is damaged", "truncated": "is truncated", "not_sqlite": "is not a chatgui database",
+            "newer": "was written by a newer version of chatgui"}
+
+
 def restore_backup(folder: Path, backup: Path) -> list[Path]:
     """Put `backup` in place of the database in `folder`. The database there (and its -wal and
     -shm files) are moved aside as `.corrupt` first, never deleted. Returns where they went.
     Raises DatabaseUnusable if the backup itself is not sound (then nothing is moved)."""
     folder, backup = Path(folder), Path(backup)
     db = folder / DB_NAME
-    check_file(backup, [])
     try:
-        conn = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
-        try:
-            ok = [r[0] for r in conn.execute("PRAGMA quick_check")] == ["ok"]
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as err:
-        raise DatabaseUnusable(f"The backup {backup.name} cannot be used ({err}).", "corrupt", backup) from err
-    if not ok:
-        raise DatabaseUnusable(f"The backup {backup.name} is damaged too.", "corrupt", backup)
+        check_file(backup, [])   # read-only: header, size, quick_check, version
+    except DatabaseUnusable as err:
+        reason = _WHY_NOT.get(err.kind, "cannot be read")
+        raise DatabaseUnusable(f"The backup {backup.name} cannot be used: it {reason}.", err.kind, backup) from err
     moved = []
     try:
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):

@@ -8,9 +8,12 @@ contentless and without positions, a fifth of a full index: it finds the message
 every trigram of a query, and the query checks those for the substring itself). The triggers call `casefold`, a Python
 function every connection made by `connect` registers.
 
-Opening checks the file before trusting it: the SQLite header, the size the header promises,
-`PRAGMA quick_check`, and the schema version. Any failure raises DatabaseUnusable and leaves
-the file exactly as it was.
+Opening checks the file before trusting it, on a read-only connection (check_database): the
+SQLite header, the -wal (store/wal.py: commits SQLite could not read are damage), the size the
+header or the -wal's last commit promises against the pages the file and the -wal hold,
+`PRAGMA quick_check`, and the schema version. Any failure raises DatabaseUnusable and leaves the
+file and its -wal exactly as they were. Only damage is called damaged (error_kind): a query
+SQLite cannot parse or a full disk is a plain StoreError.
 """
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ import sqlite3
 import struct
 from pathlib import Path
 
-from .errors import DatabaseUnusable, describe_os_error
+from .errors import DatabaseUnusable, StoreError, describe_os_error
+from .wal import WalState, read_wal
 
 DB_NAME = "history.sqlite3"
 SCHEMA_VERSION = 1
@@ -96,6 +100,29 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def connect_readonly(path: Path, main_file_only: bool = False) -> sqlite3.Connection:
+    """A connection that cannot write the database or its -wal (SQLite still reads the -wal, and
+    may build its -shm index of it). Closing it never checkpoints. `main_file_only`: read the
+    main file alone (SQLite's `immutable`), for a WAL database with nothing in its -wal: SQLite
+    would otherwise create an empty -wal and -shm beside it, and a reader cannot remove them."""
+    uri = Path(os.path.abspath(path)).as_uri() + ("?mode=ro&immutable=1" if main_file_only else "?mode=ro")
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    conn.create_function("casefold", 1, casefold, deterministic=True)
+    return conn
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what the failed transaction left. SQLite has already rolled the whole transaction
+    back after some errors (a full disk, out of memory): then there is nothing to do, and the
+    error that caused it stays the one reported."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def casefold(value) -> str:
     """Search folds case the Python way (Straße finds STRASSE), in the index and in queries."""
     if isinstance(value, bytes):  # a text with a lone surrogate, stored as bytes (rows.db_text)
@@ -104,64 +131,148 @@ def casefold(value) -> str:
 
 
 def open_database(path: Path, backups: list[Path]) -> sqlite3.Connection:
-    """Open (or create) the database at `path`, checked; raises DatabaseUnusable."""
-    existed = os.path.exists(path)
-    if existed:
-        check_file(path, backups)
+    """Open (or create) the database at `path`, checked; raises DatabaseUnusable.
+
+    Every check runs on a read-only connection before the first writable one exists: a database
+    that is refused stays byte-identical (no checkpoint of its -wal, no switch to WAL mode)."""
+    check_database(path, backups)
     conn = None
     try:
         conn = connect(path)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if mode.lower() != "wal":
             raise sqlite3.OperationalError(f"journal mode {mode}")
-        if existed:
-            result = [r[0] for r in conn.execute("PRAGMA quick_check")]
-            if result != ["ok"]:
-                raise DatabaseUnusable(_message(path, "is damaged", backups), "corrupt", path, backups)
         _ensure_schema(conn, path, backups)
         return conn
     except DatabaseUnusable:
         _close(conn)
         raise
-    except sqlite3.DatabaseError as err:
+    except sqlite3.Error as err:
         _close(conn)
         raise classify(err, path, backups) from err
 
 
-def classify(err: sqlite3.DatabaseError, path: Path, backups: list[Path]) -> DatabaseUnusable:
-    text = str(err).lower()
-    if "locked" in text or "busy" in text:
+# SQLite's primary result codes (the low byte of an extended code) and what each means here.
+_CORRUPT, _NOTADB = 11, 26
+_BUSY, _LOCKED = 5, 6
+_FULL, _NOMEM = 13, 7
+_UNREADABLE = {3, 8, 10, 14, 22, 23}   # PERM, READONLY, IOERR, CANTOPEN, NOLFS, AUTH
+
+
+def error_kind(err: BaseException) -> str:
+    """What a sqlite3 error says about the database: "corrupt", "not_sqlite" (only these two are
+    damage), "locked", "full", "nomem", "unreadable", or "other" (a statement SQLite refused:
+    a query it cannot parse, a constraint; nothing is wrong with the file)."""
+    code = getattr(err, "sqlite_errorcode", None)   # Python 3.11+
+    if code is not None:
+        code &= 0xFF
+        if code == _CORRUPT:
+            return "corrupt"
+        if code == _NOTADB:
+            return "not_sqlite"
+        if code in (_BUSY, _LOCKED):
+            return "locked"
+        if code == _FULL:
+            return "full"
+        if code == _NOMEM:
+            return "nomem"
+        return "unreadable" if code in _UNREADABLE else "other"
+    text = str(err).lower()   # Python 3.10: only the message tells
+    for words, kind in ((("malformed", "corrupt"), "corrupt"), (("not a database", "file is encrypted"), "not_sqlite"),
+                        (("locked", "busy"), "locked"), (("disk is full",), "full"), (("out of memory",), "nomem"),
+                        (("unable to open", "readonly", "disk i/o", "authorization"), "unreadable")):
+        if any(w in text for w in words):
+            return kind
+    return "other"
+
+
+def classify(err: sqlite3.Error, path: Path, backups: list[Path]) -> StoreError:
+    """The StoreError for a sqlite3 error while opening or using the database: DatabaseUnusable
+    where the database cannot be used as it is (damage, another program holding it, a file that
+    cannot be read), a plain StoreError for trouble that is not the file's (a full disk)."""
+    kind = error_kind(err)
+    if kind == "locked":
         return DatabaseUnusable(f"The chat database {path.name} is locked by another program "
-                                "(is chatgui already running?). Close it and start again.", "locked", path, backups, err)
-    if "not a database" in text or "file is encrypted" in text:
+                                "(is chatgui already running?). Close it and start again.",
+                                "locked", path, backups, err)
+    if kind == "not_sqlite":
         return DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups, err)
-    if "unable to open" in text or "readonly" in text or "disk i/o" in text:
-        return DatabaseUnusable(f"The chat database {path.name} cannot be opened ({err}).", "unreadable",
-                                path, backups, err)
-    return DatabaseUnusable(_message(path, f"is damaged ({err})", backups), "corrupt", path, backups, err)
+    if kind == "corrupt":
+        return DatabaseUnusable(_message(path, f"is damaged ({err})", backups), "corrupt", path, backups, err)
+    if kind == "full":
+        return StoreError(f"Could not write to {path.name}: the disk is full", path, err)
+    if kind == "nomem":
+        return StoreError(f"Could not use {path.name}: not enough memory", path, err)
+    return DatabaseUnusable(f"The chat database {path.name} cannot be opened ({err}).", "unreadable",
+                            path, backups, err)
 
 
-def check_file(path: Path, backups: list[Path]) -> None:
-    """Refuse a file that is not SQLite or is shorter than its own header says."""
+def check_database(path: Path, backups: list[Path]) -> bool:
+    """Check the database at `path` (and its -wal) without writing to either; False when there
+    is none yet (no file, or an empty one and no -wal). Raises DatabaseUnusable."""
     try:
         size = os.path.getsize(path)
+        wal = read_wal(Path(f"{path}-wal"))
         with open(path, "rb") as f:
             head = f.read(100)
+    except FileNotFoundError:
+        return False
     except OSError as err:
         raise DatabaseUnusable(f"The chat database {path.name} cannot be read: {describe_os_error(err)}.",
                                "unreadable", path, backups, err) from err
-    if size == 0:
-        return  # SQLite treats an empty file as an empty database
+    if wal.damaged:
+        raise DatabaseUnusable(_message(path, f"is damaged: its journal {path.name}-wal holds {wal.lost_commits}"
+                                              " saved changes that cannot be read", backups),
+                               "wal_damaged", path, backups)
+    if size == 0 and not wal.db_pages:
+        return False   # SQLite treats an empty file as an empty database
+    if size:
+        _check_size(path, size, head, wal, backups)
+    conn = None
+    try:
+        # A WAL database whose -wal holds no commit is read from the main file alone, as SQLite would.
+        conn = connect_readonly(path, main_file_only=head[18:20] == b"\x02\x02" and not wal.db_pages)
+        if [r[0] for r in conn.execute("PRAGMA quick_check")] != ["ok"]:
+            raise DatabaseUnusable(_message(path, "is damaged", backups), "corrupt", path, backups)
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DatabaseUnusable(f"The chat database {path.name} was written by a newer version of chatgui; "
+                                   "this version will not change it.", "newer", path, backups)
+        if version < SCHEMA_VERSION and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups)
+    except sqlite3.Error as err:
+        raise classify(err, path, backups) from err
+    finally:
+        _close(conn)
+    return True
+
+
+def _check_size(path: Path, size: int, head: bytes, wal: WalState, backups: list[Path]) -> None:
+    """Refuse a file that is not SQLite, or that lacks pages neither it nor its -wal holds."""
     if len(head) < 100 or not head.startswith(_HEADER):
         raise DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups)
     page_size = struct.unpack(">H", head[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
     change_counter, pages = struct.unpack(">II", head[24:32])
     valid_for = struct.unpack(">I", head[92:96])[0]
-    # The page count in the header is only current when "version-valid-for" matches the counter.
-    if valid_for == change_counter and pages and size < pages * page_size:
+    # The page count in the header is only current when "version-valid-for" matches the counter;
+    # with a -wal, SQLite takes the size from its last commit (a checkpoint cut short by a full
+    # disk leaves page 1 with the new count in a main file that has not grown yet).
+    if wal.db_pages:
+        pages = wal.db_pages
+    elif valid_for != change_counter:
+        return
+    in_file = size // page_size
+    if any(p not in wal.pages for p in range(in_file + 1, pages + 1)):
         raise DatabaseUnusable(_message(path, "is truncated (part of the file is missing)", backups),
                                "truncated", path, backups)
+
+
+def check_file(path: Path, backups: list[Path]) -> None:
+    """Refuse a file that is not a sound chatgui database or is shorter than its header says
+    (a backup: one file, no -wal)."""
+    if not check_database(path, backups):
+        raise DatabaseUnusable(_message(path, "is empty", backups), "not_sqlite", path, backups)
 
 
 def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) -> None:
@@ -185,7 +296,7 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        rollback(conn)
         raise
 
 

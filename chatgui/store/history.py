@@ -24,7 +24,7 @@ from typing import Callable
 from chatgui.common import paths
 from . import backup, importers
 from .chat import ROOT, Chat, Message
-from .database import DB_NAME, classify, connect, open_database
+from .database import DB_NAME, classify, connect, error_kind, open_database
 from .errors import StoreError, StoreProblem
 from .export import export_json, export_markdown
 from .legacy import MAX_CHAT_FILE_BYTES
@@ -118,14 +118,21 @@ class HistoryStore:
         return conn
 
     def _describe(self, err: BaseException) -> StoreError:
-        if isinstance(err, sqlite3.DatabaseError):
-            text = str(err).lower()
-            if "full" in text:
-                return StoreError(f"Could not save to {self.db_path.name}: the disk is full", self.db_path, err)
-            if "readonly" in text or "read-only" in text:
-                return StoreError(f"Could not save to {self.db_path.name}: the folder is read-only", self.db_path, err)
-            return classify(err, self.db_path, backup.list_backups(self.folder))
-        return StoreError(f"Could not use {self.db_path.name}: {err}", self.db_path)
+        """A sentence for what went wrong. Only damage (and a database another program holds)
+        is DatabaseUnusable, which the window answers by offering a backup; a full disk or a
+        statement SQLite refused leaves the database as good as it was."""
+        name = self.db_path.name
+        if isinstance(err, sqlite3.Error):
+            kind = error_kind(err)
+            if kind in ("corrupt", "not_sqlite", "locked"):
+                return classify(err, self.db_path, backup.list_backups(self.folder))
+            if kind == "full":
+                return StoreError(f"Could not save to {name}: the disk is full", self.db_path, err)
+            if kind == "nomem":
+                return StoreError(f"Could not use {name}: not enough memory", self.db_path, err)
+            if "readonly" in str(err).lower():
+                return StoreError(f"Could not save to {name}: the folder is read-only", self.db_path, err)
+        return StoreError(f"Could not use {name}: {err}", self.db_path, err)
 
     def _backup_quietly(self) -> None:
         try:
@@ -207,12 +214,13 @@ class HistoryStore:
             return [s.id for s in self.list_chats()]
         folded = needle.casefold()
         found = {i for i, t in self._query("SELECT id, list_title FROM chats") if folded in py_text(t).casefold()}
-        if len(folded) >= 3:  # candidates from the trigram index, then the exact substring test
-            trigrams = sorted({folded[i:i + 3] for i in range(len(folded) - 2)})
+        # FTS5 reads a query as C text: a NUL ends it. Trigrams holding one are left to the exact test.
+        trigrams = sorted({t for i in range(len(folded) - 2) if "\0" not in (t := folded[i:i + 3])})
+        if trigrams:  # candidates from the trigram index, then the exact substring test
             match = " AND ".join(_quoted(t) for t in trigrams)
-            rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE rowid IN (SELECT rowid FROM"
-                               " message_search WHERE message_search MATCH ?) AND instr(casefold(content), ?)",
-                               (match, folded))
+            rows = self._search_query("SELECT DISTINCT chat_id FROM messages WHERE rowid IN (SELECT rowid FROM"
+                                      " message_search WHERE message_search MATCH ?) AND instr(casefold(content), ?)",
+                                      (match, folded))
         else:
             rows = self._search_short(folded)
         found.update(r[0] for r in rows)
@@ -229,19 +237,19 @@ class HistoryStore:
         conn = self._r()
         scan = ("SELECT id FROM chats c WHERE EXISTS (SELECT 1 FROM messages m WHERE m.chat_id = c.id"
                 " AND instr(casefold(m.content), ?))")
-        if len(folded) != 2 or ord(folded[1]) >= 0x10FFFF:
-            return self._query(scan, (folded,))
+        if len(folded) != 2 or "\0" in folded or ord(folded[1]) >= 0x10FFFF:   # (the index holds no NUL)
+            return self._search_query(scan, (folded,))
         self._vocabulary(conn)
         above = folded[0] + chr(ord(folded[1]) + 1)
         terms = self._query("SELECT term, doc FROM temp.message_terms WHERE term >= ? AND term < ?", (folded, above))
         messages = self._query("SELECT max(rowid) FROM messages")[0][0] or 0
         if sum(doc for _t, doc in terms) > messages * _SCAN_ABOVE:
-            return self._query(scan, (folded,))
+            return self._search_query(scan, (folded,))
         rows = self._query("SELECT DISTINCT chat_id FROM messages WHERE substr(casefold(content), -2) = ?", (folded,))
         if terms:
             match = " OR ".join(_quoted(t) for t, _doc in terms)
-            rows += self._query("SELECT DISTINCT m.chat_id FROM message_search s JOIN messages m ON m.rowid = s.rowid"
-                                " WHERE message_search MATCH ?", (match,))
+            rows += self._search_query("SELECT DISTINCT m.chat_id FROM message_search s JOIN messages m"
+                                       " ON m.rowid = s.rowid WHERE message_search MATCH ?", (match,))
         return rows
 
     def _vocabulary(self, conn: sqlite3.Connection) -> None:
@@ -254,6 +262,15 @@ class HistoryStore:
             except sqlite3.Error as err:
                 raise self._describe(err) from err
             self._local.vocabulary = True
+
+    def _search_query(self, sql: str, args: tuple) -> list:
+        """A search's query: one SQLite cannot parse is the query's fault, not the database's."""
+        try:
+            return self._r().execute(sql, args).fetchall()
+        except sqlite3.Error as err:
+            if error_kind(err) == "other":
+                raise StoreError(f"The search could not understand the query ({err}).", self.db_path, err) from err
+            raise self._describe(err) from err
 
     def _query(self, sql: str, args: tuple = ()) -> list:
         try:

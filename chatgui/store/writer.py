@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .chat import Chat
+from .database import rollback
 from .errors import StoreError
 from .rows import (TOKENS_KEY, Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,
                    py_text)
@@ -124,7 +125,7 @@ class ChatWriter:
                     written = self._write_rows(snap)
                     self.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    rollback(self.conn)   # (never hides the error: SQLite may have rolled back already)
                     raise
             except sqlite3.Error as err:
                 self._written.pop(snap.id, None)  # unsure what is on disk now: re-read next time
@@ -145,7 +146,7 @@ class ChatWriter:
                             done.append(chat)
                     self.conn.execute("COMMIT")
                 except BaseException:
-                    self.conn.execute("ROLLBACK")
+                    rollback(self.conn)   # (never hides the error: SQLite may have rolled back already)
                     raise
             except sqlite3.Error as err:
                 raise self.describe(err) from err
