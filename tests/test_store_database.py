@@ -221,17 +221,15 @@ def test_daily_backup_keeps_the_newest_three(tmp_path, monkeypatch):
     assert len(first) == 1  # taken when the store was first used
     HistoryStore(tmp_path).list_chats()
     assert list_backups(tmp_path) == first  # not due again on the same day
-    stamps = iter(["20300101-000000", "20300102-000000", "20300103-000000", "20300104-000000"])
-    monkeypatch.setattr(backup_mod.time, "strftime", lambda fmt, t=None: next(stamps))
-    for _ in range(4):
-        old = time.time() - 2 * backup_mod.DAY
-        for b in list_backups(tmp_path):
-            os.utime(b, (old, old))
+    start, days = time.time(), []
+    for day in range(2, 10, 2):   # chatgui started again every other day
+        days.append(start + day * backup_mod.DAY)
+        monkeypatch.setattr(backup_mod, "_now", lambda: days[-1])
         store = HistoryStore(tmp_path)
         store.list_chats()
         store.close()
-    assert [b.name for b in list_backups(tmp_path)] == [
-        "history-20300104-000000.sqlite3", "history-20300103-000000.sqlite3", "history-20300102-000000.sqlite3"]
+    stamp = lambda t: f"history-{time.strftime('%Y%m%d-%H%M%S', time.localtime(t))}.sqlite3"   # noqa: E731
+    assert [b.name for b in list_backups(tmp_path)] == [stamp(t) for t in days[:0:-1]]
     check = sqlite3.connect(list_backups(tmp_path)[0])
     assert check.execute("SELECT count(*) FROM chats").fetchone()[0] == 1
     check.close()

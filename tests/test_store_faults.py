@@ -283,19 +283,20 @@ def test_a_corrupt_database_with_a_wal_is_not_checkpointed(tmp_path):
 
 # ---- case 10: backups rotate by their recorded time ------------------------------------------------
 
-def future_backups(folder: Path, count: int = 3, mtime_too: bool = True) -> list[Path]:
-    """Backups a clock set years ahead made: their names (and file times) in the future."""
+def future_backups(folder: Path, mtime: str, count: int = 3) -> list[Path]:
+    """Backups a clock set a year ahead made: their names in the future, their file times too
+    (mtime "future") or, copied since, ten days ago ("past")."""
     store = HistoryStore(folder, backups=False)
     store.save(make_chat("backed up"))
-    made = []
+    made, now = [], time.time()
     for day in range(count):
-        when = time.time() + (400 + day) * backup_mod.DAY
+        when = now + (400 + day) * backup_mod.DAY
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
         path = backup_mod.backups_dir(folder) / f"history-{stamp}.sqlite3"
         path.parent.mkdir(exist_ok=True)
         shutil.copyfile(store.backup_now(), path)
-        if mtime_too:
-            os.utime(path, (when, when))
+        file_time = when if mtime == "future" else now - 10 * backup_mod.DAY + day * 60
+        os.utime(path, (file_time, file_time))
         made.append(path)
     store.close()
     for path in list_backups(folder):
@@ -304,16 +305,16 @@ def future_backups(folder: Path, count: int = 3, mtime_too: bool = True) -> list
     return made
 
 
-@pytest.mark.parametrize("mtime_too", [True, False])
-def test_backups_stamped_in_the_future_do_not_stop_or_eat_new_backups(tmp_path, mtime_too):
-    future = future_backups(tmp_path, mtime_too=mtime_too)
-    assert backup_mod.backup_due(tmp_path)   # nothing made at a believable time yet
+@pytest.mark.parametrize("mtime", ["future", "past"])
+def test_backups_stamped_in_the_future_do_not_stop_or_eat_new_backups(tmp_path, mtime):
+    future = future_backups(tmp_path, mtime)
+    assert backup_mod.backup_due(tmp_path)   # none made in the last day by a clock that was right
     store = HistoryStore(tmp_path)
     store.list_chats()
     store.close()   # (waits for the backup thread)
     backups = list_backups(tmp_path)
     assert len(backups) == backup_mod.KEEP and backups[0] not in future   # the new one kept, listed first
-    assert backups[1:] == sorted(future, reverse=True)[:2]   # the future-stamped go first
+    assert backups[1:] == sorted(future, reverse=True)[:2]   # the oldest of the future-stamped went
     assert not backup_mod.backup_due(tmp_path)
     newest = backup_mod.make_backup(tmp_path / DB_NAME, tmp_path)
     assert newest.exists() and list_backups(tmp_path)[0] == newest
