@@ -65,6 +65,31 @@ def test_app_main_runs_and_quits(tmp_path, tiny_model_path):
     assert "Destroyed while thread" not in result.stderr
 
 
+def test_a_data_folder_that_cannot_be_locked_stops_the_app(tmp_path):
+    """The lock file cannot be made (here a folder is where it goes): the app says why and
+    stops before any window or store exists; running unlocked let two instances delete each
+    other's messages."""
+    (tmp_path / "data" / ".chatgui.lock").mkdir(parents=True)
+    code = textwrap.dedent("""
+        from PySide6.QtWidgets import QMessageBox
+        import chatgui.ui.main_window as main_window
+        shown = []
+        QMessageBox.exec = lambda box: shown.append(box.text()) or 0
+        class NoWindow:
+            def __init__(self, *args, **kwargs):
+                raise SystemExit("a window was made")
+        main_window.MainWindow = NoWindow
+        import chatgui.ui.app as app_module
+        print("exit", app_module.main(["--no-fetch"]))
+        print("shown", shown)
+    """)
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "exit 1" in result.stdout
+    assert "cannot start" in result.stdout and "a folder is in the way" in result.stdout
+    assert not (tmp_path / "data" / "history.sqlite3").exists()
+
+
 def test_launch_options(monkeypatch):
     monkeypatch.delenv("CHATGUI_MODEL", raising=False)
     monkeypatch.delenv("CHATGUI_NO_FETCH", raising=False)

@@ -475,6 +475,10 @@
         <translation>聊天数据库 {path} 被截断：文件的一部分丢失了。</translation>
     </message>
     <message>
+        <source>The chat database {path} is damaged: changes saved in its journal (-wal file) cannot be read.</source>
+        <translation>聊天数据库 {path} 已损坏：保存在其日志（-wal 文件）中的更改无法读取。</translation>
+    </message>
+    <message>
         <source>The chat database {path} is locked by another program.</source>
         <translation>聊天数据库 {path} 被另一个程序锁定。</translation>
     </message>
@@ -1679,6 +1683,14 @@
     <message>
         <source>It did not answer when asked to show its window. Close it (or end that process) and start chatgui again.</source>
         <translation>请求它显示窗口时没有响应。请关闭它（或结束该进程），然后重新启动 chatgui。</translation>
+    </message>
+    <message>
+        <source>chatgui cannot start: {error}</source>
+        <translation>chatgui 无法启动：{error}</translation>
+    </message>
+    <message>
+        <source>chatgui locks its data folder {folder} so that a second chatgui cannot overwrite its chats. Make the folder writable (or choose another with CHATGUI_DATA_DIR) and start again.</source>
+        <translation>chatgui 会锁定其数据文件夹 {folder}，以免另一个 chatgui 覆盖其中的聊天。请让该文件夹可写（或用 CHATGUI_DATA_DIR 选择另一个文件夹），然后重新启动。</translation>
     </message>
 </context>
 <context>

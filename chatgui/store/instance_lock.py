@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from chatgui.common import paths
-from .errors import AlreadyRunning, StoreError
+from .errors import AlreadyRunning, StoreError, describe_os_error
 
 LOCK_NAME = ".chatgui.lock"
 
@@ -40,23 +40,39 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        """Take the lock or raise AlreadyRunning (another process has it) / StoreError."""
+        """Take the lock or raise AlreadyRunning (another process has it) / StoreError (it cannot
+        be taken: the app must stop)."""
         if self._fd is not None:
             return
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise StoreError.wrap("Could not create the lock file", self.path, err) from err
+        fd = self._open()
         if not _try_lock(fd):
             pid = _read_pid(fd)
             os.close(fd)
             who = f" (process {pid})" if pid else ""
             raise AlreadyRunning(f"chatgui is already running with the data folder {self.path.parent}{who}.",
                                  self.path, pid)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:
+            pass   # opened read-only: the lock holds all the same, only the message lacks our pid
         self._fd = fd
+
+    def _open(self) -> int:
+        """The lock file, created if need be. An existing one that cannot be written (a read-only
+        data folder) is locked all the same; one that cannot be made at all is a StoreError: the
+        app must not run unlocked, or a second one would overwrite its chats."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            if os.name != "nt" and os.path.isfile(self.path):   # (flock works on a read-only file)
+                try:
+                    return os.open(self.path, os.O_RDONLY)
+                except OSError:
+                    pass
+            raise StoreError(f"Could not create the lock file {self.path}: {describe_os_error(err)}.",
+                             self.path, err) from err
 
     def release(self) -> None:
         if self._fd is not None:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chatgui.ui.common.i18n import install_translators, language_setting, resolve_language
     from chatgui.store import AlreadyRunning, StoreError
-    from chatgui.ui.common.single_instance import SingleInstance, second_start
+    from chatgui.ui.common.single_instance import SingleInstance, lock_failed, second_start
     from chatgui.ui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([sys.argv[0], *qt_args])
@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         instance.acquire()
     except AlreadyRunning as err:
         return second_start(err, instance.folder)
-    except StoreError as err:   # e.g. a read-only data folder: the store will say what it cannot do
-        print(f"chatgui: {err}", file=sys.stderr)
+    except StoreError as err:   # the folder cannot be locked: running anyway could lose chats
+        return lock_failed(err, instance.folder)
     window = MainWindow(options)
     instance.attach(window)
     window.show()

@@ -21,6 +21,8 @@ _WHAT_IS_WRONG = {
     "not_sqlite": QT_TRANSLATE_NOOP("HistoryActions", "The file {path} is not a chat database (it is not SQLite)."),
     "truncated": QT_TRANSLATE_NOOP("HistoryActions",
                                    "The chat database {path} is truncated: part of the file is missing."),
+    "wal_damaged": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} is damaged: changes saved in its "
+                                                       "journal (-wal file) cannot be read."),
     "locked": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} is locked by another program."),
     "newer": QT_TRANSLATE_NOOP("HistoryActions", "The chat database {path} was written by a newer version of chatgui."),
 }

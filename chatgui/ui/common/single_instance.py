@@ -1,9 +1,11 @@
 """One running chatgui per data folder. The first start takes the store's InstanceLock and
 listens on a local socket named after the data folder; a second start asks it to come forward
-("show", answered "ok") and leaves, or, when the first does not answer, says who holds the folder."""
+("show", answered "ok") and leaves, or, when the first does not answer, says who holds the folder.
+A folder that cannot be locked at all stops the start with a message (lock_failed)."""
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -11,7 +13,7 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 from PySide6.QtWidgets import QMessageBox
 
 from chatgui.common import paths
-from chatgui.store import AlreadyRunning, InstanceLock
+from chatgui.store import AlreadyRunning, InstanceLock, StoreError
 
 from chatgui.ui.common.i18n import translate
 
@@ -96,6 +98,20 @@ def second_start(err: AlreadyRunning, folder: Path) -> int:
     box = QMessageBox(QMessageBox.Icon.Warning, "chatgui",
                       who + "\n\n" + translate("SingleInstance", "It did not answer when asked to show its window. "
                                                "Close it (or end that process) and start chatgui again."))
+    box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    box.exec()
+    return 1
+
+
+def lock_failed(err: StoreError, folder: Path) -> int:
+    """What a start does when the data folder cannot be locked: it says why and stops (1).
+    Running unlocked would let a second chatgui on the same folder overwrite this one's chats."""
+    print(f"chatgui: {err}", file=sys.stderr)
+    text = (translate("SingleInstance", "chatgui cannot start: {error}").format(error=err) + "\n\n"
+            + translate("SingleInstance", "chatgui locks its data folder {folder} so that a second chatgui cannot "
+                        "overwrite its chats. Make the folder writable (or choose another with CHATGUI_DATA_DIR) "
+                        "and start again.").format(folder=folder))
+    box = QMessageBox(QMessageBox.Icon.Critical, "chatgui", text)
     box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     box.exec()
     return 1
