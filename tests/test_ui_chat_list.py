@@ -83,3 +83,24 @@ def test_a_title_cleared_in_place_is_shown_again(qtbot):
     panel.list.item(1).setText("")   # what the editor does when the title is cleared
     panel.set_chats(entries, "a")    # the window lists the title from the first message again
     assert panel.titles() == ["Lighthouse keepers"]
+
+
+def test_a_search_with_nul_or_quotes_never_shows_the_damaged_notice(qtbot, make_window, monkeypatch):
+    """A NUL or an unbalanced quote in the search box is a query, not damage (issue 29): the list
+    shows what matches, and no notice offers to restore a backup."""
+    from chatgui.ui.chat.history_actions import UNUSABLE_NOTICE
+    store = HistoryStore()
+    nul, quoted = saved_chat(store, "pasted a\x00b from a binary"), saved_chat(store, 'she said "hi')
+    store.close()
+    window = make_window(wait_model=False)
+    for query, found in (("a\x00b", [nul.id]), ('said "hi', [quoted.id]), ('"', [quoted.id]), ("\x00\x00\x00", [])):
+        window.chat_list.search.setText(query)
+        qtbot.waitUntil(lambda: window._search[1] == query, timeout=5000)
+        assert window.chat_list.chat_ids() == found
+        assert window.notices.get(UNUSABLE_NOTICE) is None and window.notices.get("list-error") is None
+    # A query SQLite could not parse (none reaches it now; forced here) is said to be one.
+    monkeypatch.setattr("chatgui.store.history._quoted", lambda term: term + '"')
+    window.chat_list.search.setText("binary")
+    qtbot.waitUntil(lambda: window.notices.get("list-error") is not None, timeout=5000)
+    assert "could not understand" in window.notices.get("list-error").text()
+    assert window.notices.get(UNUSABLE_NOTICE) is None
