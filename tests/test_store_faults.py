@@ -10,6 +10,9 @@ import os
 import shutil
 import sqlite3
 import struct
+import subprocess
+import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -260,6 +263,35 @@ def test_a_newer_rollback_journal_database_is_refused_unchanged(tmp_path):
         HistoryStore(tmp_path).list_chats()
     assert info.value.kind == "newer" and digests(tmp_path) == before
     assert not (tmp_path / WAL).exists()
+
+
+def test_a_hot_rollback_journal_is_rolled_back_not_refused(tmp_path):
+    """A rollback-journal database (a restored backup, before its first open) whose writer died
+    mid-transaction: a read-only connection may not roll the journal back, but the store must
+    not call the database unreadable; SQLite's recovery puts back the last commit."""
+    store = HistoryStore(tmp_path, backups=False)
+    chats = [make_chat(f"chat {i}", "x" * 3000) for i in range(5)]
+    for chat in chats:
+        store.save(chat)
+    store.close()
+    db = tmp_path / DB_NAME
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=DELETE")
+    conn.close()
+    writer = textwrap.dedent(f"""
+        import os, sqlite3
+        conn = sqlite3.connect({str(db)!r}, isolation_level=None)
+        conn.execute("PRAGMA cache_size=1")   # pages reach the file before the commit
+        conn.execute("BEGIN")
+        conn.execute("UPDATE chats SET title = 'never committed', system_prompt = hex(randomblob(50000))")
+        os._exit(9)
+    """)
+    subprocess.run([sys.executable, "-c", writer], check=False, timeout=60)
+    journal = (tmp_path / (DB_NAME + "-journal")).read_bytes()
+    assert journal[:8] == bytes.fromhex("d9d505f920a163d7")   # synced, pages written over: a hot journal
+    store = HistoryStore(tmp_path, backups=False)
+    assert sorted(s.title for s in store.list_chats()) == sorted(c.title for c in chats)
+    store.close()
 
 
 def test_a_corrupt_database_with_a_wal_is_not_checkpointed(tmp_path):

@@ -157,6 +157,7 @@ _CORRUPT, _NOTADB = 11, 26
 _BUSY, _LOCKED = 5, 6
 _FULL, _NOMEM = 13, 7
 _UNREADABLE = {3, 8, 10, 14, 22, 23}   # PERM, READONLY, IOERR, CANTOPEN, NOLFS, AUTH
+_READONLY_ROLLBACK = 776   # a read-only connection found a hot journal it may not roll back
 
 
 def error_kind(err: BaseException) -> str:
@@ -228,10 +229,27 @@ def check_database(path: Path, backups: list[Path]) -> bool:
         return False   # SQLite treats an empty file as an empty database
     if size:
         _check_size(path, size, head, wal, backups)
-    conn = None
     try:
-        # A WAL database whose -wal holds no commit is read from the main file alone, as SQLite would.
-        conn = connect_readonly(path, main_file_only=head[18:20] == b"\x02\x02" and not wal.db_pages)
+        _check_contents(path, head, wal, backups)
+    except sqlite3.Error as err:
+        if getattr(err, "sqlite_errorcode", None) != _READONLY_ROLLBACK and not (
+                os.path.exists(f"{path}-journal") and "readonly" in str(err).lower()):
+            raise classify(err, path, backups) from err
+        # A rollback-journal database with a hot journal (a writer died mid-transaction): SQLite's
+        # recovery, which every reader must run first, puts back the last committed state.
+        _roll_back_hot_journal(path, backups)
+        try:
+            _check_contents(path, head, wal, backups)
+        except sqlite3.Error as err2:
+            raise classify(err2, path, backups) from err2
+    return True
+
+
+def _check_contents(path: Path, head: bytes, wal: WalState, backups: list[Path]) -> None:
+    """quick_check and the schema version, on a read-only connection. A WAL database whose -wal
+    holds no commit is read from the main file alone, as SQLite would (and nothing is created)."""
+    conn = connect_readonly(path, main_file_only=head[18:20] == b"\x02\x02" and not wal.db_pages)
+    try:
         if [r[0] for r in conn.execute("PRAGMA quick_check")] != ["ok"]:
             raise DatabaseUnusable(_message(path, "is damaged", backups), "corrupt", path, backups)
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -240,11 +258,19 @@ def check_database(path: Path, backups: list[Path]) -> bool:
                                    "this version will not change it.", "newer", path, backups)
         if version < SCHEMA_VERSION and conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups)
+    finally:
+        _close(conn)
+
+
+def _roll_back_hot_journal(path: Path, backups: list[Path]) -> None:
+    conn = None
+    try:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()   # the first read rolls back
     except sqlite3.Error as err:
         raise classify(err, path, backups) from err
     finally:
         _close(conn)
-    return True
 
 
 def _check_size(path: Path, size: int, head: bytes, wal: WalState, backups: list[Path]) -> None:
