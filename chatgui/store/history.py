@@ -5,9 +5,11 @@
 - Saving writes only what changed (a streamed reply: its row). `save_async` hands a snapshot to
   the store's writer thread and returns at once; `save` writes before returning; `flush` waits
   for queued saves, `close` flushes and stops the writer.
-- The database is checked when first used (header, size, quick_check); a database that cannot
-  be trusted raises DatabaseUnusable (a StoreError) listing the backups that could replace it,
-  and is never written to. A backup is taken once a day (the newest 3 kept).
+- The database is checked when first used, read-only (header, -wal, size, quick_check, version:
+  database.check_database); a database that cannot be trusted raises DatabaseUnusable (a
+  StoreError) listing the backups that could replace it, and is never written to. Other errors
+  (a full disk, a search query SQLite cannot parse) are plain StoreErrors. A backup is taken once
+  a day (the newest 3 kept, by their recorded time).
 - Chat files of the old one-file-per-chat layout (`chats/<id>.json`) are imported when found,
   then moved to `chats/migrated/`; damaged ones are quarantined as `.corrupt` and reported.
 """
