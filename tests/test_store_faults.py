@@ -21,7 +21,7 @@ import pytest
 from chatgui.store import (Chat, DatabaseUnusable, HistoryStore, InstanceLock, StoreError, list_backups,
                            restore_backup)
 from chatgui.store import backup as backup_mod
-from chatgui.store.database import DB_NAME, SCHEMA_VERSION
+from chatgui.store.database import DB_NAME, SCHEMA_VERSION, error_kind
 
 WAL = DB_NAME + "-wal"
 
@@ -158,6 +158,46 @@ def test_real_damage_is_still_called_damaged(tmp_path):
     with pytest.raises(DatabaseUnusable) as info:
         HistoryStore(tmp_path, backups=False).list_chats()
     assert info.value.kind == "corrupt" and "damaged" in str(info.value)
+
+
+def real_sqlite_errors(tmp_path) -> list[tuple[str, sqlite3.Error]]:
+    """(kind, error) for real errors SQLite raised."""
+    errors = []
+
+    def catch(kind, action):
+        with pytest.raises(sqlite3.Error) as info:
+            action()
+        errors.append((kind, info.value))
+
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE VIRTUAL TABLE s USING fts5(content)")
+    catch("other", lambda: conn.execute("SELECT * FROM s WHERE s MATCH ?", ('"unbalanced',)).fetchall())
+    conn.execute("CREATE TABLE t(x UNIQUE)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    catch("other", lambda: conn.execute("INSERT INTO t VALUES (1)"))
+    conn.execute("PRAGMA max_page_count=" + str(conn.execute("PRAGMA page_count").fetchone()[0]))
+    catch("full", lambda: conn.execute("INSERT INTO t VALUES (?)", ("x" * 100_000,)))
+    (tmp_path / "zip").write_bytes(b"PK\x03\x04" * 1000)
+    catch("not_sqlite", lambda: sqlite3.connect(tmp_path / "zip").execute("SELECT * FROM sqlite_master").fetchall())
+    bad = tmp_path / "bad.sqlite3"
+    made = sqlite3.connect(bad)
+    made.execute("CREATE TABLE t(x)")
+    made.executemany("INSERT INTO t VALUES (?)", [("y" * 500,)] * 200)
+    made.commit()
+    made.close()
+    data = bytearray(bad.read_bytes())
+    data[4096 + 8:4096 * 3] = b"\xee" * (4096 * 2 - 8)   # the table's root page and more
+    bad.write_bytes(bytes(data))
+    catch("corrupt", lambda: sqlite3.connect(bad).execute("SELECT count(*), max(x) FROM t").fetchall())
+    return errors
+
+
+def test_error_kinds_by_code_and_by_message(tmp_path):
+    """Only SQLITE_CORRUPT and SQLITE_NOTADB are damage; Python 3.10 (no error code on the
+    exception) reads the message and must agree."""
+    for kind, err in real_sqlite_errors(tmp_path):
+        assert error_kind(err) == kind, err
+        assert error_kind(type(err)(str(err))) == kind, err   # as Python 3.10 raises it
 
 
 def test_a_full_disk_says_disk_full_and_loses_nothing(tmp_path):
