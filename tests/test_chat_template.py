@@ -104,6 +104,10 @@ BIG = "{% set big = 'x' * 1000000 %}"
     "{{ ('a b ' * 100000)|wordwrap(1, wrapstring='x' * 100000) }}",
     BIG + "{% macro m() %}{% for i in range(10000) %}{{ big }}{% endfor %}{% endmacro %}{{ m()|length }}",
     BIG + "{% set t %}{% for i in range(10000) %}{{ big }}{% endfor %}{% endset %}{{ t|length }}",
+    BIG + "{% set ns = namespace(l=[big] * 100000) %}{{ ns }}",
+    BIG + "{{ '%(a)s' * 100 % {'a': big} }}",
+    BIG + "{{ '{0!r}'.format([big] * 100000) }}",
+    "{{ ('http://a ' * 100000)|urlize(target='x' * 1000000) }}",
     # Many values each under the limit: the render's total is bounded too.
     "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + ['x' * 7000000 ~ i] %}"
     "{% endfor %}",
