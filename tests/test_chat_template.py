@@ -64,3 +64,104 @@ def test_no_code_ran(tmp_path):
     with pytest.raises(TemplateError):
         ChatTemplate(src).render(MSG)
     assert not marker.exists()
+
+
+# Each of these asked one C call for gigabytes before the sandbox bounded every value a template
+# builds (issue 29, case 3); now each is refused before it allocates. BIG is a text of 1M.
+BIG = "{% set big = 'x' * 1000000 %}"
+
+
+@pytest.mark.parametrize("source", [
+    "{{ '%0999999999d' % 0 }}",
+    "{{ '%.999999999f' % 1.0 }}",
+    "{{ '%*d' % (999999999, 1) }}",
+    "{{ '%0999999999d'|format(0) }}",
+    "{{ ''|center(999999999) }}",
+    "{{ ''.center(999999999) }}",
+    "{{ ''.zfill(999999999) }}",
+    "{{ '\t'.expandtabs(999999999) }}",
+    "{{ '{:>999999999}'.format(1) }}",
+    "{{ '{:{}}'.format(1, 999999999) }}",
+    "{{ '{0}{0}{0}{0}{0}{0}{0}{0}{0}{0}'.format('x' * 1000000) }}",
+    "{{ ('a\n' * 1000)|indent(9999999) }}",
+    BIG + "{{ range(100000)|join(big) }}",
+    BIG + "{{ big.join(range(100000)|map('string')) }}",
+    BIG + "{{ big|replace('x', 'yy' * 10000) }}",
+    BIG + "{{ big.replace('x', 'yy' * 10000) }}",
+    BIG + "{{ big.translate({120: 'yy' * 10000}) }}",
+    "{% set ns = namespace(s='xxxxxxxx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    BIG + "{{ [big] * 100000 }}",
+    BIG + "{{ ([big] * 100000)|string }}",
+    BIG + "{{ ([big] * 100000)|tojson }}",
+    BIG + "{{ ([big] * 100000)|pprint }}",
+    BIG + "{{ '%s' % ([big] * 100000,) }}",
+    BIG + "{{ 'a' ~ [big] * 100000 }}",
+    "{{ {'a': [1, [2]]}|tojson(indent=999999999) }}",
+    "{{ 'x'.encode() * 999999999 }}",
+    "{{ [1]|batch(999999999, 'x')|list }}",
+    "{{ ([[1] * 100000] * 10000)|sum(start=[]) }}",
+    "{{ ((7 ** 999) ** 999) ** 999 }}",
+    "{{ ('a b ' * 100000)|wordwrap(1, wrapstring='x' * 100000) }}",
+    BIG + "{% macro m() %}{% for i in range(10000) %}{{ big }}{% endfor %}{% endmacro %}{{ m()|length }}",
+    BIG + "{% set t %}{% for i in range(10000) %}{{ big }}{% endfor %}{% endset %}{{ t|length }}",
+    BIG + "{% set ns = namespace(l=[big] * 100000) %}{{ ns }}",
+    BIG + "{{ '%(a)s' * 100 % {'a': big} }}",
+    BIG + "{{ '{0!r}'.format([big] * 100000) }}",
+    "{{ ('http://a ' * 100000)|urlize(target='x' * 1000000) }}",
+    # Many values each under the limit: the render's total is bounded too.
+    "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + ['x' * 7000000 ~ i] %}"
+    "{% endfor %}",
+])
+def test_template_memory_bombs_are_refused_before_they_allocate(source):
+    t0 = time.perf_counter()
+    with pytest.raises(TemplateError, match="enormous|in all"):
+        ChatTemplate(source).render(MSG)
+    assert time.perf_counter() - t0 < 3
+
+
+def test_lorem_ipsum_is_not_offered():
+    with pytest.raises(TemplateError):
+        ChatTemplate("{{ lipsum(999999999) }}").render(MSG)
+
+
+QWEN25 = (  # Qwen2.5-Instruct's template as its GGUF files carry it (tools, tojson, `~`, loops)
+    "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- if messages[0]['role'] == 'system' %}"
+    "{{- messages[0]['content'] }}{%- else %}{{- 'You are Qwen, created by Alibaba Cloud. You are a helpful "
+    "assistant.' }}{%- endif %}{{- \"\\n\\n# Tools\\n\\nYou may call one or more functions to assist with the "
+    "user query.\\n\\nYou are provided with function signatures within <tools></tools> XML tags:\\n<tools>\" }}"
+    "{%- for tool in tools %}{{- \"\\n\" }}{{- tool | tojson }}{%- endfor %}{{- \"\\n</tools>\" }}"
+    "{%- else %}{%- if messages[0]['role'] == 'system' %}{{- '<|im_start|>system\\n' + messages[0]['content'] + "
+    "'<|im_end|>\\n' }}{%- else %}{{- '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a "
+    "helpful assistant.<|im_end|>\\n' }}{%- endif %}{%- endif %}{%- for message in messages %}"
+    "{%- if (message.role == 'user') or (message.role == 'system' and not loop.first) %}"
+    "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>' + '\\n' }}"
+    "{%- elif message.role == 'assistant' %}{{- '<|im_start|>' + message.role }}{%- if message.content %}"
+    "{{- '\\n' + message.content }}{%- endif %}{{- '<|im_end|>\\n' }}{%- endif %}{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+
+def test_real_templates_and_long_chats_still_render():
+    """The limits leave room for real work: a 3M-character message, 2,000 turns, string methods,
+    format, join, tojson with an indent, `~` and a block set."""
+    long_text = "word " * 600_000
+    chat = [{"role": "user", "content": long_text}] + [
+        {"role": ("assistant", "user")[i % 2], "content": f"turn {i}"} for i in range(2000)]
+    out = ChatTemplate(QWEN25).render(chat)
+    assert out.count("<|im_start|>") == 2003 and long_text in out
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+    assert '{"type": "function"' in ChatTemplate(QWEN25).render(MSG, tools=tools)
+    t = ChatTemplate("{% set s %}{{ messages[0].content|upper }}{% endset %}{{ '%-4s|' % s }}"
+                     "{{ '{:>5}'.format(s) }}{{ [s, 'b']|join(',') }}{{ {'k': [1]}|tojson(indent=2) }}"
+                     "{{ s ~ '!' }}{{ s.center(6, '*') }}{{ s|replace('H', 'J') }}{{ (s * 2)|indent(2) }}")
+    assert t.render(MSG) == 'HI  |   HIHI,b{\n  "k": [\n    1\n  ]\n}HI!**HI**JIHIHI'
+
+
+def test_a_bomb_in_a_model_file_is_a_clear_error_not_a_crash(tmp_path):
+    """The window counts the reopened chat's tokens at start-up: that render must fail cleanly."""
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", chat_template="{{ '%0999999999d' % 0 }}"), device="cpu")
+    t0 = time.perf_counter()
+    with pytest.raises(TemplateError, match="enormous"):
+        m.count_tokens(MSG)
+    with pytest.raises(TemplateError, match="enormous"):
+        m.render_chat(MSG)
+    assert time.perf_counter() - t0 < 3

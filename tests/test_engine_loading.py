@@ -1,14 +1,22 @@
 """GGUF loading: every quant type against gguf.quants, model arguments, architectures, bad files."""
 from __future__ import annotations
 
+import os
+import struct
+import subprocess
+import sys
+import threading
 import time
+from pathlib import Path
 
 import gguf
 import numpy as np
 import pytest
 import torch
 
+from chatgui.common.types import SamplingSettings
 from chatgui.engine import ModelLoadError, load_model
+from chatgui.engine.errors import ModelFileChanged
 from chatgui.engine.gguf_file import GGUFFile
 from chatgui.engine.quant import dequantize
 from tiny_gguf import write_tiny_model
@@ -320,3 +328,181 @@ def test_malloc_heaps_are_shared_unless_the_user_set_the_allocator(monkeypatch):
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     malloc.share_malloc_arenas()
     assert calls == [(-8, 2)]
+
+
+# ---- hostile files (issue 29, cases 7 and 12) --------------------------------------------------
+
+def _header_only(kv: list[tuple[str, int, bytes]]) -> bytes:
+    """A GGUF header with these (key, value type, value bytes) and no tensors."""
+    out = b"GGUF" + struct.pack("<IQQ", 3, 0, len(kv))
+    for key, vtype, payload in kv:
+        k = key.encode()
+        out += struct.pack("<Q", len(k)) + k + struct.pack("<I", vtype) + payload
+    return out
+
+
+def test_deeply_nested_metadata_arrays_are_a_load_error(tmp_path):
+    """100,000 arrays inside each other (1.2 MB): a RecursionError before, a plain refusal now."""
+    array = int(gguf.GGUFValueType.ARRAY)
+    nested = struct.pack("<IQ", array, 1) * 100_000 + struct.pack("<IQ", int(gguf.GGUFValueType.UINT32), 0)
+    p = tmp_path / "nested.gguf"
+    p.write_bytes(_header_only([("general.x", array, nested)]))
+    _expect_error(p, "nested more than")
+
+
+def _tokens_and_rest(path) -> tuple[int, int]:
+    """(where the token count is, where the array after it ends) in a tiny model's bytes."""
+    data = path.read_bytes()
+    k = b"tokenizer.ggml.tokens"
+    i = data.index(k) + len(k) + 8        # value type ARRAY, element type STRING
+    n, pos = struct.unpack_from("<Q", data, i)[0], i + 8
+    for _ in range(n):
+        pos += 8 + struct.unpack_from("<Q", data, pos)[0]
+    return i, pos
+
+
+def test_a_vocabulary_far_larger_than_the_model_is_refused_before_the_tokenizer_is_built(
+        tmp_path, tiny_model_path, monkeypatch):
+    """1.5M tokens in a file whose output layer has ~300 rows: before, the tokenizer was built
+    for all of them first (10M tokens: 30 s and 3.5 GB) and only then compared."""
+    import chatgui.engine.chat_model as chat_model
+
+    def must_not_build(*args, **kwargs):
+        raise AssertionError("the tokenizer was built before the vocabulary size was checked")
+
+    monkeypatch.setattr(chat_model, "build_tokenizer", must_not_build)
+    data = tiny_model_path.read_bytes()
+    count_at, end = _tokens_and_rest(tiny_model_path)
+    n = 1_500_000
+    p = tmp_path / "vocab.gguf"
+    rest = (struct.pack("<Q", 1) + b"b") * (n - 1)
+    # The first token's length keeps the tensor data at the same alignment (it moves by 32s).
+    first = b"a" * (1 + (-(8 + 8 + 1 + len(rest) - (end - count_at))) % 32)
+    p.write_bytes(data[:count_at] + struct.pack("<Q", n) + struct.pack("<Q", len(first)) + first + rest + data[end:])
+    _expect_error(p, "more tokens than the model's output layer")
+
+
+def test_metadata_of_the_wrong_shape_is_a_load_error(tmp_path):
+    """SentencePiece scores given as arrays were a bare TypeError (a traceback from `chatgui serve`)."""
+    from tiny_gguf import vocabulary
+    n = len(vocabulary()[0])
+
+    def spm_with_array_scores(w):
+        w.add_tokenizer_model("llama")
+        w.add_array("tokenizer.ggml.scores", [[1.0, 2.0]] * n)
+
+    _expect_error(write_tiny_model(tmp_path / "scores.gguf", edit=spm_with_array_scores),
+                  "tokenizer.ggml.scores holds something other than numbers")
+
+    def spm_with_bad_unknown(w):
+        w.add_tokenizer_model("llama")
+        w.add_array("tokenizer.ggml.scores", [0.0] * n)
+        w.add_uint32("tokenizer.ggml.unknown_token_id", 10**6)
+
+    _expect_error(write_tiny_model(tmp_path / "unk.gguf", edit=spm_with_bad_unknown), "unknown_token_id")
+
+    def merges_of_numbers(w):
+        w.add_array("tokenizer.ggml.merges", [1, 2, 3])
+
+    _expect_error(write_tiny_model(tmp_path / "merges.gguf", edit=merges_of_numbers),
+                  "tokenizer.ggml.merges holds something other than texts")
+
+    def pre_as_array(w):
+        w.add_array("tokenizer.ggml.pre", ["a", "b"])
+
+    assert load_model(write_tiny_model(tmp_path / "pre.gguf", edit=pre_as_array), device="cpu").tok.warnings
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_named_gguf_does_not_hang_loading_or_add_model(tmp_path):
+    """open() on a FIFO waits for a writer for ever: Add model and loading hung."""
+    from chatgui.models.errors import ModelFetchError
+    from chatgui.models.library import add_file
+
+    fifo = tmp_path / "pipe.gguf"
+    os.mkfifo(fifo)
+    outcome = {}
+
+    def attempt():
+        for name, call, error in (("load", lambda: load_model(fifo, device="cpu"), ModelLoadError),
+                                  ("add", lambda: add_file(fifo, copy=False, folder=tmp_path / "models"),
+                                   ModelFetchError)):
+            try:
+                call()
+                outcome[name] = "accepted"
+            except error as e:
+                outcome[name] = str(e)
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(10)
+    hung = worker.is_alive()
+    if hung:   # let the blocked open() go, so the thread ends
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+    assert not hung, f"blocked for 10 s opening the FIFO ({outcome})"
+    assert "not a regular file" in outcome.get("load", "hung"), outcome
+    assert "not a regular file" in outcome.get("add", "hung"), outcome
+
+
+_REWRITE_CHILD = r"""
+import os, sys
+from pathlib import Path
+from chatgui.common.types import SamplingSettings
+from chatgui.engine import load_model
+p = Path(sys.argv[1])
+m = load_model(p, device="cpu")
+settings = SamplingSettings(max_new_tokens=4, temperature=0)
+print("before:", repr("".join(e.text for e in m.generate([{"role": "user", "content": "the cat"}], settings))))
+with open(p, "r+b") as f:   # as `cp other.gguf` over it begins: the file is cut short, then written
+    f.truncate(4096)
+try:
+    "".join(e.text for e in m.generate([{"role": "user", "content": "zebra xylophone"}], settings))
+    print("after: generated")
+except Exception as e:
+    print("after:", type(e).__name__, e)
+"""
+
+
+def test_a_model_file_cut_short_after_loading_is_an_error_not_a_crash(tmp_path):
+    """Its weights are mapped from the file: reading a page past its new end was SIGBUS (the
+    process died, exit -7). In a child process, so a crash fails this test, not the run."""
+    p = write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0")   # quantized: the table stays in the file
+    root = str(Path(__file__).parents[1])   # this checkout's chatgui, as pytest imports it
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    r = subprocess.run([sys.executable, "-c", _REWRITE_CHILD, str(p)], capture_output=True, text=True, env=env,
+                       timeout=120)
+    assert r.returncode == 0, f"the process died (exit {r.returncode}): {r.stderr[-2000:]}"
+    assert "after: ModelFileChanged" in r.stdout and "load the model again" in r.stdout, r.stdout
+
+
+def test_a_model_file_rewritten_in_place_is_refused_and_a_renamed_one_is_not(tmp_path):
+    p = write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0")
+    m = load_model(p, device="cpu")
+    settings = SamplingSettings(max_new_tokens=4, temperature=0)
+    chat = [{"role": "user", "content": "the cat"}]
+    before = "".join(e.text for e in m.generate(chat, settings))
+    # Replaced by renaming another file onto its name (how downloads install): this process
+    # still reads the file it loaded, whole, so it goes on answering the same.
+    other = write_tiny_model(tmp_path / "other.gguf", qtype="Q8_0", seed=1)
+    os.replace(other, p)
+    assert "".join(e.text for e in m.generate(chat, settings)) == before
+    # Rewritten in place (same bytes even): refused until loaded again.
+    m2 = load_model(p, device="cpu")
+    data = p.read_bytes()
+    time.sleep(0.01)
+    p.write_bytes(data)
+    with pytest.raises(ModelFileChanged, match="changed on disk"):
+        "".join(e.text for e in m2.generate(chat, settings))
+
+
+def test_a_header_with_millions_of_texts_is_refused_when_their_count_is_read(tmp_path, monkeypatch):
+    """Finding each text of an array is a Python step (10M tokens: 4.7 s): past a count no real
+    file has, the array is refused at once. (The limit is lowered here to keep the file small.)"""
+    import chatgui.engine.gguf_header as header
+
+    monkeypatch.setattr(header, "MAX_STRING_ARRAY", 1000)
+    texts = struct.pack("<IQ", int(gguf.GGUFValueType.STRING), 1001) + struct.pack("<Q", 0) * 1001
+    p = tmp_path / "texts.gguf"
+    p.write_bytes(_header_only([("tokenizer.ggml.tokens", int(gguf.GGUFValueType.ARRAY), texts)]))
+    _expect_error(p, "absurd number of texts (1,001)")

@@ -45,9 +45,10 @@ def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
-                     scale: float = 0.5, pre_tokenizer: str = "smollm") -> Path:
+                     scale: float = 0.5, pre_tokenizer: str = "smollm", edit=None) -> Path:
     """A random-weight model that really runs through the whole engine. Row lengths are multiples
-    of 32 so every block quant type can hold them."""
+    of 32 so every block quant type can hold them. edit(writer): change metadata before it is
+    written (a key added again replaces the first)."""
     rng = np.random.default_rng(seed)
     tokens, types, merges = vocabulary()
     vocab = len(tokens)
@@ -104,6 +105,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
         _add(w, p + "ffn_gate.weight", rnd(hidden, dim), qtype)
         _add(w, p + "ffn_up.weight", rnd(hidden, dim), qtype)
         _add(w, p + "ffn_down.weight", rnd(dim, hidden), qtype)
+    if edit is not None:
+        edit(w)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -566,16 +566,22 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
     dequantized weights (the numerical reference)."""
     share_malloc_arenas()
     gf = GGUFFile(path)
-    args = read_model_args(gf)
-    # Only SentencePiece vocabularies are worth caching: their merges are computed here (seconds
-    # for Gemma's 262k tokens); a gpt2 tokenizer builds faster than it would read back.
-    spm = gf.get("tokenizer.ggml.model") == "llama"
-    tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path) if spm else None)
+    try:
+        args = read_model_args(gf)
+        # Checked before the tokenizer is built: 10M tokens cost it 30 s and 3.5 GB.
+        if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
+            raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
+        # Only SentencePiece vocabularies are worth caching: their merges are computed here (seconds
+        # for Gemma's 262k tokens); a gpt2 tokenizer builds faster than it would read back.
+        spm = gf.get("tokenizer.ggml.model") == "llama"
+        tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path) if spm else None)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as e:
+        # Metadata of an unexpected shape that no check above named: still the file's fault,
+        # said as such (`chatgui serve` prints a ModelLoadError, not a traceback).
+        raise ModelLoadError(gf.path, f"its metadata is malformed ({type(e).__name__}: {e})") from e
     # Parsing the tokenizer's JSON frees ~30x its size in small pieces (~370 MB for Gemma 3's
     # 262k tokens); given back now, they would otherwise sit in the heap under the weights.
     give_back_freed_memory()
-    if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
-        raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
     tokens = gf.get("tokenizer.ggml.tokens")
     bos = tokens[tok.bos_id] if tok.bos_id is not None else ""
     eos = tokens[tok.eos_id] if tok.eos_id is not None else ""

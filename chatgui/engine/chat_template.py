@@ -2,7 +2,8 @@
 
 Templates come inside model files from strangers (CVE-2024-34359 let one run code through
 llama-cpp-python), so they run in jinja2's immutable sandbox, with a time limit, an output size
-limit, and limits on ranges and string repetition. A file without a template gets ChatML.
+limit, and a size limit on every value they build (template_sandbox.py: no single operation can
+ask for gigabytes). A file without a template gets ChatML.
 """
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ import time
 from datetime import datetime
 
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from .errors import TemplateError
+from .template_sandbox import SizedSandbox, checked_filter, text_size
 
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content']"
           " + '<|im_end|>' + '\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
@@ -22,39 +24,32 @@ CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\
 MAX_TEMPLATE_CHARS = 256 * 1024
 MAX_OUTPUT_CHARS = 8 * 1024 * 1024
 MAX_SECONDS = 2.0
-MAX_RANGE = 100_000
 
 
 class _Limits(Exception):
     pass
 
 
-class _Env(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset(["*", "**"])
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "*":
-            for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, (str, list, tuple)) and isinstance(n, int) and len(seq) * n > MAX_OUTPUT_CHARS:
-                    raise SecurityError("the template tried to build an enormous value")
-        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 1000:
-            raise SecurityError("the template tried to compute an enormous power")
-        return super().call_binop(context, operator, left, right)
-
-
 def _raise_exception(message):
+    text_size(message)   # the message is shown: not a text of gigabytes
     raise TemplateError(f"the chat template refused the conversation: {message}")
+
+
+def _strftime_now(fmt) -> str:
+    if not isinstance(fmt, str) or len(fmt) > 1000:   # every directive can write ~30 characters
+        raise SecurityError("strftime_now wants a short text as its format")
+    return datetime.now().strftime(fmt)
 
 
 def _tojson(value, indent=None, ensure_ascii=False):
     return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii)
 
 
-def _make_env() -> _Env:
-    env = _Env(trim_blocks=True, lstrip_blocks=True, autoescape=False)
+def _make_env() -> SizedSandbox:
+    env = SizedSandbox(trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(str(fmt))
-    env.filters["tojson"] = _tojson
+    env.globals["strftime_now"] = _strftime_now
+    checked_filter(env, "tojson", _tojson)
     return env
 
 
@@ -91,8 +86,10 @@ class ChatTemplate:
 
     def render(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
         variables = dict(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
-                         bos_token=self.bos_token, eos_token=self.eos_token, tools=None, **extra)
+                         bos_token=self.bos_token, eos_token=self.eos_token, tools=None)
+        variables.update(extra)
         out, size = [], 0
+        self.template.environment.start_render()
         previous = sys.gettrace()
         sys.settrace(_Deadline(MAX_SECONDS))
         try:

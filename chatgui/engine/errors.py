@@ -12,3 +12,12 @@ class ModelLoadError(EngineError):
 
 class TemplateError(EngineError):
     """The model's chat template failed, was refused by the sandbox, or hit a limit."""
+
+
+class ModelFileChanged(EngineError):
+    """The loaded model's file was rewritten in place (cp or a download over it): its mapped
+    weights are no longer the ones loaded, and reading them could kill the process (SIGBUS)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        super().__init__(f"The model file {self.path} changed on disk after it was loaded; load the model again.")

@@ -6,12 +6,13 @@ with the reason, quickly, and never triggers a huge allocation.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelLoadError
+from .errors import ModelFileChanged, ModelLoadError
 from .gguf_header import HeaderError, parse_header
 
 GGUF_MAGIC = b"GGUF"
@@ -30,6 +31,12 @@ class TensorInfo:
     qtype: int                 # gguf.GGMLQuantizationType value
     qtype_name: str
     data: np.ndarray           # raw bytes or typed view into the memory-mapped file
+    source: "GGUFFile | None" = field(default=None, repr=False, compare=False)
+
+    def check_unchanged(self) -> None:
+        """Raise ModelFileChanged before reading `data` from a file rewritten since it was loaded."""
+        if self.source is not None:
+            self.source.check_unchanged()
 
 
 class GGUFFile:
@@ -38,26 +45,34 @@ class GGUFFile:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         p = self.path
-        if not p.exists():
-            raise ModelLoadError(p, "file not found")
-        if p.is_dir():
-            raise ModelLoadError(p, "this is a folder, not a .gguf file")
-        size = p.stat().st_size
-        if size == 0:
-            raise ModelLoadError(p, "the file is empty")
+        f = _open_regular_file(p)
         try:
-            with open(p, "rb") as f:
-                magic = f.read(4)
+            self._open(f)
+        except BaseException:
+            f.close()
+            raise
+
+    def _open(self, f) -> None:
+        p = self.path
+        try:
+            info = os.fstat(f.fileno())
+            magic = f.read(4)
         except OSError as e:
             raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
+        size = info.st_size
+        if size == 0:
+            raise ModelLoadError(p, "the file is empty")
         if magic != GGUF_MAGIC:
             raise ModelLoadError(p, f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
         if size < 24:
             raise ModelLoadError(p, "the file is truncated (header incomplete)")
+        # The file stays open: check_unchanged asks it (not the path, onto which a new file may
+        # have been renamed, harmlessly) whether it was rewritten since.
+        self._file, self._signature = f, (info.st_size, info.st_mtime_ns)
         try:
             # Copy-on-write: torch needs writable memory to wrap it without a copy; nothing is
             # ever written to it, so every page stays shared with the page cache.
-            self.buf = np.memmap(p, mode="c")
+            self.buf = np.memmap(f, mode="c")
             header = parse_header(memoryview(self.buf))
         except HeaderError as e:
             raise ModelLoadError(p, str(e)) from e
@@ -70,6 +85,69 @@ class GGUFFile:
         self.metadata = header.metadata
         self._data_offset = header.data_offset
         self.tensors = self._read_tensors(header.tensors)
+
+    def check_unchanged(self) -> None:
+        """Raise ModelFileChanged before reading `data` from a file rewritten since it was loaded."""
+        if self.source is not None:
+            self.source.check_unchanged()
+
+
+class GGUFFile:
+    """A validated, memory-mapped GGUF file. Tensors stay on disk until asked for."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        p = self.path
+        f = _open_regular_file(p)
+        try:
+            info = os.fstat(f.fileno())
+            size = info.st_size
+            magic = f.read(4)
+        except OSError as e:
+            f.close()
+            raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
+        if size == 0 or magic != GGUF_MAGIC or size < 24:
+            f.close()
+            if size == 0:
+                raise ModelLoadError(p, "the file is empty")
+            if magic != GGUF_MAGIC:
+                raise ModelLoadError(p, f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
+            raise ModelLoadError(p, "the file is truncated (header incomplete)")
+        # The file stays open: check_unchanged asks it (not the path, which a download may have
+        # renamed a new file onto, harmlessly) whether it was rewritten since.
+        self._file, self._signature = f, (info.st_size, info.st_mtime_ns)
+        try:
+            # Copy-on-write: torch needs writable memory to wrap it without a copy; nothing is
+            # ever written to it, so every page stays shared with the page cache.
+            self.buf = np.memmap(f, mode="c")
+            header = parse_header(memoryview(self.buf))
+        except HeaderError as e:
+            raise ModelLoadError(p, str(e)) from e
+        except MemoryError as e:
+            raise ModelLoadError(p, "the file's header asks for absurd amounts of memory") from e
+        except OSError as e:
+            raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
+        self.size = size
+        self.version = header.version
+        self.metadata = header.metadata
+        self._data_offset = header.data_offset
+        self.tensors = self._read_tensors(header.tensors)
+
+    def check_unchanged(self) -> None:
+        """Raise ModelFileChanged if the file was rewritten in place since it was loaded.
+
+        The weights that stay in the file (embedding rows and the output head's exact rows, read
+        per token) are mapped from it: once `cp` or `wget -O` truncates and rewrites the file,
+        they are other bytes, and pages past its new end kill the process with SIGBUS. Reading
+        them is preceded by this check (an fstat, about a microsecond), so a file changed
+        between tokens is a clear error instead. A file replaced by renaming a new one onto its
+        name is not a change: this process keeps reading the old one, intact."""
+        try:
+            info = os.fstat(self._file.fileno())
+        except (OSError, ValueError):
+            raise ModelFileChanged(self.path) from None
+        if (info.st_size, info.st_mtime_ns) != self._signature:
+            raise ModelFileChanged(self.path)
 
     # -- metadata -------------------------------------------------------------------------------
     def get(self, key: str, default=None):
@@ -138,7 +216,7 @@ class GGUFFile:
                 data = raw.view(np.float16).reshape(shape)
             else:  # quantized (and BF16): rows of raw bytes, as gguf.quants expects
                 data = raw.reshape(*shape[:-1], shape[-1] // block * type_size)
-            out[name] = TensorInfo(name, shape, int(qtype), qtype.name, data)
+            out[name] = TensorInfo(name, shape, int(qtype), qtype.name, data, self)
         return out
 
     def tensor(self, name: str) -> TensorInfo:
@@ -149,3 +227,28 @@ class GGUFFile:
 
     def has(self, name: str) -> bool:
         return name in self.tensors
+
+
+def _open_regular_file(p: Path):
+    """The file opened for reading, after checking it is a regular file. Opened without blocking:
+    a FIFO or a device named .gguf would otherwise block open() (and Add model) for ever."""
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise ModelLoadError(p, "file not found") from None
+    except IsADirectoryError:
+        raise ModelLoadError(p, "this is a folder, not a .gguf file") from None
+    except OSError as e:
+        raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ModelLoadError(p, "this is a folder, not a .gguf file")
+        if not stat.S_ISREG(mode):
+            raise ModelLoadError(p, "this is not a regular file (a pipe or a device?), not a .gguf file")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -21,6 +21,8 @@ MAX_TENSORS = 100_000
 MAX_KV = 100_000
 MAX_STRING = 64 << 20
 MAX_DIMS = 4
+MAX_STRING_ARRAY = 4_000_000   # texts in one array: real vocabularies and merges stay under 600k
+MAX_NESTING = 8        # arrays of arrays: real files nest one level at most
 
 _SCALAR = {
     GGUFValueType.UINT8: "<B", GGUFValueType.INT8: "<b", GGUFValueType.UINT16: "<H",
@@ -136,7 +138,7 @@ class _Cursor:
         self.pos = pos
         return StringArray(buf, starts, pos)
 
-    def value(self, vtype: int, what: str):
+    def value(self, vtype: int, what: str, depth: int = 0):
         try:
             vt = GGUFValueType(vtype)
         except ValueError:
@@ -152,10 +154,14 @@ class _Cursor:
             if et == GGUFValueType.STRING:
                 # Each string needs at least its 8-byte length: bound the count before looping.
                 self.need(count * 8, what)
+                if count > MAX_STRING_ARRAY:   # finding each one costs a Python step: 10M took 4.7 s
+                    raise HeaderError(f"absurd number of texts ({count:,}) in {what}")
                 return self.strings(count, what)
             if et == GGUFValueType.ARRAY:
+                if depth >= MAX_NESTING:   # each level is a Python call: 100,000 would overflow the stack
+                    raise HeaderError(f"arrays nested more than {MAX_NESTING} deep in {what}")
                 self.need(count * 12, what)
-                return [self.value(GGUFValueType.ARRAY, what) for _ in range(count)]
+                return [self.value(GGUFValueType.ARRAY, what, depth + 1) for _ in range(count)]
             fmt = _SCALAR[et]
             size = struct.calcsize(fmt)
             self.need(count * size, what)

@@ -185,6 +185,7 @@ class QuantRows(nn.Module):
         return (self.ranker or self._interim)(x).float()      # float() is free where it already is
 
     def rows(self, ids: torch.Tensor) -> torch.Tensor:
+        self.table.check_unchanged()   # these rows are read from the mapped file: SIGBUS if cut short
         out = dequantize_rows(self.path, self.table, ids.cpu()).to(ids.device)
         self._rows_read += ids.numel()
         if self._rows_read >= self.RELEASE_EVERY_ROWS and self._file_pages is not None:

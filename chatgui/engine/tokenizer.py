@@ -16,6 +16,7 @@ from pathlib import Path
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
 
 from .errors import ModelLoadError
+from .gguf_file import MAX_VOCAB
 from .gguf_header import StringArray
 from .weight_cache import read_text_cache, write_text_cache
 
@@ -66,6 +67,12 @@ def _cached(cache: Path | None) -> Tokenizer | None:
         return None
 
 
+def _check_texts(values, key: str, path) -> None:
+    """A string array as the header parser gives it; a list holds other kinds (nested arrays)."""
+    if isinstance(values, list) and not all(isinstance(v, str) for v in values):
+        raise ModelLoadError(path, f"{key} holds something other than texts")
+
+
 def _split(regex: str) -> pre_tokenizers.PreTokenizer:
     return pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
 
@@ -77,9 +84,14 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     tokens = meta.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(path, "the file has no tokenizer vocabulary")
+    if len(tokens) > MAX_VOCAB:   # before anything is built for each token (seconds and GBs)
+        raise ModelLoadError(path, f"the tokenizer claims {len(tokens):,} tokens (at most {MAX_VOCAB:,})")
+    _check_texts(tokens, "tokenizer.ggml.tokens", path)
     types = meta.get("tokenizer.ggml.token_type") or [TOKEN_NORMAL] * len(tokens)
-    if len(types) != len(tokens):
+    if not isinstance(types, list) or len(types) != len(tokens):
         raise ModelLoadError(path, "tokenizer token types do not match the vocabulary")
+    if not all(type(t) is int for t in types):
+        raise ModelLoadError(path, "tokenizer.ggml.token_type holds something other than whole numbers")
     warnings = []
     # An end-of-turn token a file marks user-defined is control all the same (llama.cpp does so too).
     control = [t == TOKEN_CONTROL or (t == TOKEN_USER_DEFINED and tokens[i] in END_OF_TURN_NAMES)
@@ -118,6 +130,7 @@ def _build_bpe(meta: dict, tokens: list, path, warnings: list) -> Tokenizer:
     merges_raw = meta.get("tokenizer.ggml.merges")
     if not isinstance(merges_raw, (list, StringArray)):
         raise ModelLoadError(path, "a gpt2 tokenizer needs tokenizer.ggml.merges")
+    _check_texts(merges_raw, "tokenizer.ggml.merges", path)
     vocab = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
@@ -127,6 +140,9 @@ def _build_bpe(meta: dict, tokens: list, path, warnings: list) -> Tokenizer:
         if sep:
             merges.append((a, b))
     pre = meta.get("tokenizer.ggml.pre", "default")
+    if not isinstance(pre, str):
+        warnings.append("tokenizer.ggml.pre is not a name; using GPT-2's, tokens may differ from llama.cpp")
+        pre = "gpt2"
     regexes = PRE_TOKENIZER_REGEXES.get(pre)
     if regexes is None:
         warnings.append(f"unknown pre-tokenizer {pre!r}; using GPT-2's, tokens may differ from llama.cpp")
@@ -147,6 +163,8 @@ def _build_spm(meta: dict, tokens: list, types: list, path) -> Tokenizer:
     scores = meta.get("tokenizer.ggml.scores")
     if not isinstance(scores, list) or len(scores) != len(tokens):
         raise ModelLoadError(path, "a SentencePiece tokenizer needs tokenizer.ggml.scores")
+    if not all(type(x) in (float, int) for x in scores):   # e.g. an array of arrays
+        raise ModelLoadError(path, "tokenizer.ggml.scores holds something other than numbers")
     vocab = {}
     for i, t in enumerate(tokens):
         vocab.setdefault(t, i)
@@ -162,6 +180,8 @@ def _build_spm(meta: dict, tokens: list, types: list, path) -> Tokenizer:
                 merges.append((scores[i], ia, ib, a, b))
     merges.sort(key=lambda m: (-m[0], m[1], m[2]))
     unk = meta.get("tokenizer.ggml.unknown_token_id", 0)
+    if type(unk) is not int or not 0 <= unk < len(tokens):
+        raise ModelLoadError(path, f"tokenizer.ggml.unknown_token_id {unk!r} is not a token of the vocabulary")
     try:
         model = models.BPE(vocab=vocab, merges=[(m[3], m[4]) for m in merges], unk_token=tokens[unk],
                            fuse_unk=True, byte_fallback=True)

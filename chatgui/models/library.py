@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,16 @@ def installed_path(entry: CatalogEntry, folder: Path | None = None) -> Path | No
 
 
 def check_gguf(path: Path) -> None:
+    """A regular file starting with the GGUF magic. Opened without blocking and checked with
+    fstat first: open() on a FIFO named .gguf would wait for a writer for ever."""
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ModelFetchError(f"{path.name} is not a regular file (a folder, a pipe or a device?)")
+            magic = os.read(fd, 4)
+        finally:
+            os.close(fd)
     except OSError as e:
         raise ModelFetchError(f"cannot read {path}: {e.strerror or e}") from e
     if magic != GGUF_MAGIC:

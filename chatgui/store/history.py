@@ -386,10 +386,11 @@ class HistoryStore:
 
     # ---- import and export (plain functions of the store; run them off the GUI thread) --------
 
-    def import_file(self, path: Path | str) -> list[str]:
+    def import_file(self, path: Path | str, cancel=None) -> list[str]:
         """Import a chatgui JSON export or ChatGPT's conversations.json; returns the new chat ids.
-        Raises StoreError (nothing imported) if the file is not one of those."""
-        chats = importers.read_import(Path(path), self.max_file_bytes)
+        Raises StoreError (nothing imported) if the file is not one of those, or ImportCancelled
+        if `cancel` (a threading.Event) is set before the chats are written."""
+        chats = importers.read_import(Path(path), self.max_file_bytes, cancel)
         taken = {r[0] for r in self._query("SELECT id FROM chats")}
         for chat in chats:
             if chat.id in taken or not _ID_RE.fullmatch(chat.id):

@@ -28,6 +28,10 @@ _JSON, _COLUMNS = b"J", b"C"
 # under this meta key instead of a "token_data" list of dicts.
 PACKED_KEY = "token_data_packed"
 _KEYS = ("id", "t", "p", "alts", "sp", "salts")
+# The most a blob may unpack to. A reply's records take ~60 bytes a token as columns and ~300 as
+# JSON, so this is 100,000+ tokens; a blob from an imported file could otherwise be a zlib bomb
+# (389 KB of base64 unpacked to 7.5 GB: a MemoryError, or the system's memory gone).
+MAX_UNPACKED_BYTES = 32 << 20
 
 
 class _Irregular(Exception):
@@ -51,13 +55,14 @@ def pack(tokens: list) -> bytes:
 
 
 def unpack(blob: bytes) -> list[TokenRecord]:
-    """The records; [] for a blob that cannot be read (the token view then shows none)."""
+    """The records; [] for a blob that cannot be read or unpacks too large (the token view then
+    shows none)."""
     # Thousands of small tuples at once: the cyclic garbage collector would run several times
     # over the whole heap meanwhile (it doubles the time), for objects that cannot form cycles.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        kind, body = blob[:1], zlib.decompress(blob[1:])
+        kind, body = blob[:1], _inflate(blob[1:])
         if kind == _COLUMNS:
             return _from_columns(body)
         return records_from_dicts(json.loads(body)) if kind == _JSON else []
@@ -67,6 +72,17 @@ def unpack(blob: bytes) -> list[TokenRecord]:
     finally:
         if collecting:
             gc.enable()
+
+
+def _inflate(data: bytes) -> bytes:
+    """zlib.decompress, but never past MAX_UNPACKED_BYTES (ValueError, read as no records)."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_UNPACKED_BYTES)
+    if inflater.unconsumed_tail:
+        raise ValueError(f"token records unpack to more than {MAX_UNPACKED_BYTES} bytes")
+    if not inflater.eof:
+        raise zlib.error("incomplete or truncated token records")
+    return out
 
 
 def to_text(blob: bytes) -> str:

@@ -621,6 +621,7 @@ class MainWindow(QMainWindow):
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
-        self.jobs.wait(SAVE_WAIT_S)   # an export or import under way finishes
+        self.history_actions.cancel_imports()   # an import still reading its file stops, writing nothing
+        self.jobs.wait(SAVE_WAIT_S)   # an export (or an import already writing) finishes
         self.library.flush(SAVE_WAIT_S)   # what the writer thread still holds reaches the disk
         event.accept()

@@ -3,6 +3,7 @@ database that cannot be used (what is wrong; restoring its newest backup). Store
 files run as the window's background jobs (ui/common/jobs.py)."""
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -48,6 +49,7 @@ class HistoryActions:
         self.window = window
         self.jobs = window.jobs
         self._restoring = False   # a refresh of the list meanwhile must not offer the restore again
+        self._import_cancels: set[threading.Event] = set()   # one per import under way
         window.library.unusable_handler = self.show_unusable
 
     @property
@@ -64,8 +66,21 @@ class HistoryActions:
     def import_chats(self, path: str) -> None:
         """chatgui JSON or ChatGPT's conversations.json, read and written on a worker thread."""
         store = self.library.store
+        cancel = threading.Event()
+        self._import_cancels.add(cancel)
+
+        def done(ids, error):
+            self._import_cancels.discard(cancel)
+            self._imported(path, ids, error)
+
         self.window.status.showMessage(translate("HistoryActions", "Importing {name}…").format(name=Path(path).name))
-        self.jobs.run(lambda: store.import_file(path), lambda ids, error: self._imported(path, ids, error))
+        self.jobs.run(lambda: store.import_file(path, cancel), done)
+
+    def cancel_imports(self) -> None:
+        """The window closes: imports still reading their file stop (nothing of them is written)
+        instead of holding the exit for as long as a huge export takes to read."""
+        for cancel in list(self._import_cancels):
+            cancel.set()
 
     def _imported(self, path: str, ids, error) -> None:
         notices, name = self.window.notices, Path(path).name
