@@ -165,7 +165,7 @@ class BatchGeneration:
         raw = torch.softmax(logits, -1)
         if c.constraint is not None:
             logits = c.constraint.mask(logits)
-        ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+        ids, probs = candidates(logits, s, history, c.generator, m.dry_breaker_ids)
         pick = draw(probs, c.generator)
         tid = int(ids[pick])
         if tid in self.stop_ids:

@@ -97,6 +97,15 @@ class ChatModel:
     def token_text(self, token_id: int) -> str:
         return self.tok.tokenizer.decode([int(token_id)], skip_special_tokens=False)
 
+    def dry_breaker_ids(self, breakers: tuple[str, ...]) -> frozenset[int]:
+        """The tokens holding one of DRY's sequence breakers, found once per list of breakers."""
+        cache = self.__dict__.setdefault("_dry_breakers", {})
+        if breakers not in cache:
+            from .sampling import breaker_token_ids
+            from .token_bytes import model_vocabulary_bytes
+            cache[breakers] = breaker_token_ids(model_vocabulary_bytes(self), breakers)
+        return cache[breakers]
+
     def token_bytes(self, token_id: int) -> bytes:
         from .token_bytes import model_vocabulary_bytes
         return model_vocabulary_bytes(self)[int(token_id)]
@@ -458,7 +467,7 @@ class Generation:
             raw = torch.softmax(logits.float(), -1)
             if self.constraint is not None:
                 logits = self.constraint.mask(logits)
-            ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+            ids, probs = candidates(logits, s, history, gen, m.dry_breaker_ids)
             pick = draw(probs, gen)
             tid = int(ids[pick])
             if tid in self.stop_ids:
