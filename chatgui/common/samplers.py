@@ -78,61 +78,60 @@ class SamplerStage:
         return first.off is None or values.get(first.name, first.default) != first.off
 
 
-_C = "SettingsPanel"
 SAMPLER_STAGES: tuple[SamplerStage, ...] = (
-    SamplerStage("repeat_penalty", StageKind.PENALTY, QT_TRANSLATE_NOOP(_C, "Repetition penalty"), (
-        SamplerField("repeat_penalty", float, 1.1, QT_TRANSLATE_NOOP(_C, "Repetition penalty"),
-                     QT_TRANSLATE_NOOP(_C, "Above 1 makes repeating earlier tokens less likely"),
+    SamplerStage("repeat_penalty", StageKind.PENALTY, QT_TRANSLATE_NOOP("SettingsPanel", "Repetition penalty"), (
+        SamplerField("repeat_penalty", float, 1.1, QT_TRANSLATE_NOOP("SettingsPanel", "Repetition penalty"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Above 1 makes repeating earlier tokens less likely"),
                      lo=0.01, hi=10.0, off=1.0, aliases=("repetition_penalty",)),
-        SamplerField("repeat_last_n", int, 64, QT_TRANSLATE_NOOP(_C, "Repetition window"),
-                     QT_TRANSLATE_NOOP(_C, "How many recent tokens the repetition penalty looks at"),
+        SamplerField("repeat_last_n", int, 64, QT_TRANSLATE_NOOP("SettingsPanel", "Repetition window"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "How many recent tokens the repetition penalty looks at"),
                      lo=0, hi=1 << 20, step=16),
     )),
     # DRY ("don't repeat yourself", koboldcpp / text-generation-webui / llama.cpp): a token that
     # would extend a repeat of at least allowed_length tokens loses multiplier * base^(extra length).
-    SamplerStage("dry", StageKind.PENALTY, QT_TRANSLATE_NOOP(_C, "DRY"), (
-        SamplerField("dry_multiplier", float, 0.0, QT_TRANSLATE_NOOP(_C, "DRY multiplier"),
-                     QT_TRANSLATE_NOOP(_C, "Penalizes continuing a sequence the text already has (0 turns "
+    SamplerStage("dry", StageKind.PENALTY, QT_TRANSLATE_NOOP("SettingsPanel", "DRY"), (
+        SamplerField("dry_multiplier", float, 0.0, QT_TRANSLATE_NOOP("SettingsPanel", "DRY multiplier"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Penalizes continuing a sequence the text already has (0 turns "
                                            "DRY off; 0.8 is usual)"), lo=0.0, hi=5.0, step=0.05, off=0.0),
-        SamplerField("dry_base", float, 1.75, QT_TRANSLATE_NOOP(_C, "DRY base"),
-                     QT_TRANSLATE_NOOP(_C, "How fast the penalty grows with each further repeated token"),
+        SamplerField("dry_base", float, 1.75, QT_TRANSLATE_NOOP("SettingsPanel", "DRY base"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "How fast the penalty grows with each further repeated token"),
                      lo=1.0, hi=4.0, step=0.05),
-        SamplerField("dry_allowed_length", int, 2, QT_TRANSLATE_NOOP(_C, "DRY allowed length"),
-                     QT_TRANSLATE_NOOP(_C, "Repeats up to this many tokens are not penalized"), lo=1, hi=64, step=1),
+        SamplerField("dry_allowed_length", int, 2, QT_TRANSLATE_NOOP("SettingsPanel", "DRY allowed length"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Repeats up to this many tokens are not penalized"), lo=1, hi=64, step=1),
         SamplerField("dry_sequence_breakers", tuple, ("\n", ":", "\"", "*"),
-                     QT_TRANSLATE_NOOP(_C, "DRY sequence breakers"),
-                     QT_TRANSLATE_NOOP(_C, "A repeat never reaches back past a token holding one of these "
+                     QT_TRANSLATE_NOOP("SettingsPanel", "DRY sequence breakers"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "A repeat never reaches back past a token holding one of these "
                                            "strings (a JSON list)")),
     )),
-    SamplerStage("temperature", StageKind.SHAPE, QT_TRANSLATE_NOOP(_C, "Temperature"), (
-        SamplerField("temperature", float, 0.7, QT_TRANSLATE_NOOP(_C, "Temperature"),
-                     QT_TRANSLATE_NOOP(_C, "0 always picks the most likely token"),
+    SamplerStage("temperature", StageKind.SHAPE, QT_TRANSLATE_NOOP("SettingsPanel", "Temperature"), (
+        SamplerField("temperature", float, 0.7, QT_TRANSLATE_NOOP("SettingsPanel", "Temperature"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "0 always picks the most likely token"),
                      lo=0.0, hi=5.0, step=0.05, openai=True),
-    ), removed_reason=QT_TRANSLATE_NOOP(_C, "greedy")),
-    SamplerStage("top_k", StageKind.FILTER, QT_TRANSLATE_NOOP(_C, "Top-k"), (
-        SamplerField("top_k", int, 40, QT_TRANSLATE_NOOP(_C, "Top-k"), QT_TRANSLATE_NOOP(_C, "0 turns top-k off"),
+    ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "greedy")),
+    SamplerStage("top_k", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Top-k"), (
+        SamplerField("top_k", int, 40, QT_TRANSLATE_NOOP("SettingsPanel", "Top-k"), QT_TRANSLATE_NOOP("SettingsPanel", "0 turns top-k off"),
                      lo=0, hi=(1 << 31) - 1, step=1, off=0),
-    ), removed_reason=QT_TRANSLATE_NOOP(_C, "top-k")),
-    SamplerStage("top_p", StageKind.FILTER, QT_TRANSLATE_NOOP(_C, "Top-p"), (
-        SamplerField("top_p", float, 0.95, QT_TRANSLATE_NOOP(_C, "Top-p"),
-                     QT_TRANSLATE_NOOP(_C, "Keep the most likely tokens that together reach this probability"),
+    ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "top-k")),
+    SamplerStage("top_p", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Top-p"), (
+        SamplerField("top_p", float, 0.95, QT_TRANSLATE_NOOP("SettingsPanel", "Top-p"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Keep the most likely tokens that together reach this probability"),
                      off=1.0, openai=True),
-    ), removed_reason=QT_TRANSLATE_NOOP(_C, "top-p")),
-    SamplerStage("min_p", StageKind.FILTER, QT_TRANSLATE_NOOP(_C, "Min-p"), (
-        SamplerField("min_p", float, 0.05, QT_TRANSLATE_NOOP(_C, "Min-p"),
-                     QT_TRANSLATE_NOOP(_C, "Drop tokens less likely than this fraction of the most likely one"),
+    ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "top-p")),
+    SamplerStage("min_p", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Min-p"), (
+        SamplerField("min_p", float, 0.05, QT_TRANSLATE_NOOP("SettingsPanel", "Min-p"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Drop tokens less likely than this fraction of the most likely one"),
                      off=0.0),
-    ), removed_reason=QT_TRANSLATE_NOOP(_C, "min-p")),
+    ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "min-p")),
     # XTC ("exclude top choices", text-generation-webui / llama.cpp): with the given probability
     # per token, every token at least `threshold` likely is removed except the least likely of them.
-    SamplerStage("xtc", StageKind.FILTER, QT_TRANSLATE_NOOP(_C, "XTC"), (
-        SamplerField("xtc_probability", float, 0.0, QT_TRANSLATE_NOOP(_C, "XTC probability"),
-                     QT_TRANSLATE_NOOP(_C, "How often the most likely choices are left out, to vary the wording "
+    SamplerStage("xtc", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "XTC"), (
+        SamplerField("xtc_probability", float, 0.0, QT_TRANSLATE_NOOP("SettingsPanel", "XTC probability"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "How often the most likely choices are left out, to vary the wording "
                                            "(0 turns XTC off)"), off=0.0),
-        SamplerField("xtc_threshold", float, 0.1, QT_TRANSLATE_NOOP(_C, "XTC threshold"),
-                     QT_TRANSLATE_NOOP(_C, "Tokens at least this likely count as top choices (above 0.5 XTC "
+        SamplerField("xtc_threshold", float, 0.1, QT_TRANSLATE_NOOP("SettingsPanel", "XTC threshold"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Tokens at least this likely count as top choices (above 0.5 XTC "
                                            "does nothing)")),
-    ), removed_reason=QT_TRANSLATE_NOOP(_C, "XTC")),
+    ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "XTC")),
 )
 
 SAMPLER_FIELDS: tuple[SamplerField, ...] = tuple(f for stage in SAMPLER_STAGES for f in stage.fields)

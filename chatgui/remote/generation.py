@@ -21,6 +21,7 @@ from typing import Iterator
 import httpx
 
 from chatgui.common.runner import CancelFlag
+from chatgui.common.samplers import EXTRA_API_FIELDS
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 from .errors import RemoteError, RemoteProtocolError, RemoteServerError, server_message_of
@@ -28,7 +29,7 @@ from .sse import SSEError, sse_events
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
-EXTRA_FIELDS = ("top_k", "min_p", "repeat_penalty", "repetition_penalty", "repeat_last_n")
+EXTRA_FIELDS = EXTRA_API_FIELDS     # the sampler fields outside OpenAI's API (common/samplers.py)
 FINISH_REASONS = {"stop": "stop", "length": "length"}   # others (content_filter, ...) pass through
 
 

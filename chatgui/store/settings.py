@@ -96,7 +96,7 @@ def _clean_sampling(d: dict) -> dict:
         value = d.get(key)
         if key == "seed":
             ok = value is None or _is(value, int)
-        elif key == "stop":
+        elif isinstance(default, list):   # stop strings, DRY's sequence breakers
             ok = isinstance(value, list) and all(isinstance(s, str) for s in value)
         else:
             ok = _is(value, type(default))
