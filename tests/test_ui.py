@@ -244,8 +244,8 @@ def test_the_advanced_sampling_fields_are_made_from_the_sampler_registry(make_wi
     for f in SAMPLER_FIELDS:       # one field per setting, labelled, in the registry's order
         widget = getattr(panel, f.name)
         assert widget.parentWidget().layout().labelForField(widget).text() == f.label
-    rows = [panel.advanced.findChild(QWidget, n) for n in ("repeatPenaltySpin", "dryMultiplierSpin", "xtcThresholdSpin")]
-    assert all(rows)
+    names = ("repeatPenaltySpin", "dryMultiplierSpin", "drySequenceBreakersEdit", "xtcThresholdSpin")
+    assert all(panel.advanced.findChild(QWidget, name) for name in names)
     panel.dry_multiplier.setValue(0.8)
     panel.xtc_probability.setValue(0.5)
     panel.dry_sequence_breakers.setText('["\\n", "##"]')

@@ -91,17 +91,19 @@ SAMPLER_STAGES: tuple[SamplerStage, ...] = (
     # would extend a repeat of at least allowed_length tokens loses multiplier * base^(extra length).
     SamplerStage("dry", StageKind.PENALTY, QT_TRANSLATE_NOOP("SettingsPanel", "DRY"), (
         SamplerField("dry_multiplier", float, 0.0, QT_TRANSLATE_NOOP("SettingsPanel", "DRY multiplier"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "Penalizes continuing a sequence the text already has (0 turns "
-                                           "DRY off; 0.8 is usual)"), lo=0.0, hi=5.0, step=0.05, off=0.0),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Penalizes continuing a sequence the text already has (0 "
+                                                        "turns DRY off; 0.8 is usual)"),
+                     lo=0.0, hi=5.0, step=0.05, off=0.0),
         SamplerField("dry_base", float, 1.75, QT_TRANSLATE_NOOP("SettingsPanel", "DRY base"),
                      QT_TRANSLATE_NOOP("SettingsPanel", "How fast the penalty grows with each further repeated token"),
                      lo=1.0, hi=4.0, step=0.05),
         SamplerField("dry_allowed_length", int, 2, QT_TRANSLATE_NOOP("SettingsPanel", "DRY allowed length"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "Repeats up to this many tokens are not penalized"), lo=1, hi=64, step=1),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Repeats up to this many tokens are not penalized"),
+                     lo=1, hi=64, step=1),
         SamplerField("dry_sequence_breakers", tuple, ("\n", ":", "\"", "*"),
                      QT_TRANSLATE_NOOP("SettingsPanel", "DRY sequence breakers"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "A repeat never reaches back past a token holding one of these "
-                                           "strings (a JSON list)")),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "A repeat never reaches back past a token holding one of "
+                                                        "these strings (a JSON list)")),
     )),
     SamplerStage("temperature", StageKind.SHAPE, QT_TRANSLATE_NOOP("SettingsPanel", "Temperature"), (
         SamplerField("temperature", float, 0.7, QT_TRANSLATE_NOOP("SettingsPanel", "Temperature"),
@@ -109,28 +111,31 @@ SAMPLER_STAGES: tuple[SamplerStage, ...] = (
                      lo=0.0, hi=5.0, step=0.05, openai=True),
     ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "greedy")),
     SamplerStage("top_k", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Top-k"), (
-        SamplerField("top_k", int, 40, QT_TRANSLATE_NOOP("SettingsPanel", "Top-k"), QT_TRANSLATE_NOOP("SettingsPanel", "0 turns top-k off"),
+        SamplerField("top_k", int, 40, QT_TRANSLATE_NOOP("SettingsPanel", "Top-k"),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "0 turns top-k off"),
                      lo=0, hi=(1 << 31) - 1, step=1, off=0),
     ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "top-k")),
     SamplerStage("top_p", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Top-p"), (
         SamplerField("top_p", float, 0.95, QT_TRANSLATE_NOOP("SettingsPanel", "Top-p"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "Keep the most likely tokens that together reach this probability"),
+                     QT_TRANSLATE_NOOP("SettingsPanel",
+                                       "Keep the most likely tokens that together reach this probability"),
                      off=1.0, openai=True),
     ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "top-p")),
     SamplerStage("min_p", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "Min-p"), (
         SamplerField("min_p", float, 0.05, QT_TRANSLATE_NOOP("SettingsPanel", "Min-p"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "Drop tokens less likely than this fraction of the most likely one"),
+                     QT_TRANSLATE_NOOP("SettingsPanel",
+                                       "Drop tokens less likely than this fraction of the most likely one"),
                      off=0.0),
     ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "min-p")),
     # XTC ("exclude top choices", text-generation-webui / llama.cpp): with the given probability
     # per token, every token at least `threshold` likely is removed except the least likely of them.
     SamplerStage("xtc", StageKind.FILTER, QT_TRANSLATE_NOOP("SettingsPanel", "XTC"), (
         SamplerField("xtc_probability", float, 0.0, QT_TRANSLATE_NOOP("SettingsPanel", "XTC probability"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "How often the most likely choices are left out, to vary the wording "
-                                           "(0 turns XTC off)"), off=0.0),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "How often the most likely choices are left out, to vary "
+                                                        "the wording (0 turns XTC off)"), off=0.0),
         SamplerField("xtc_threshold", float, 0.1, QT_TRANSLATE_NOOP("SettingsPanel", "XTC threshold"),
-                     QT_TRANSLATE_NOOP("SettingsPanel", "Tokens at least this likely count as top choices (above 0.5 XTC "
-                                           "does nothing)")),
+                     QT_TRANSLATE_NOOP("SettingsPanel", "Tokens at least this likely count as top choices (above "
+                                                        "0.5 XTC does nothing)")),
     ), removed_reason=QT_TRANSLATE_NOOP("SettingsPanel", "XTC")),
 )
 

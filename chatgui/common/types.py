@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from .records import FinishReason
 from .samplers import FIELDS_BY_NAME, SAMPLER_DEFAULTS, SAMPLER_FIELDS
 
 
@@ -148,5 +149,5 @@ class GenerationStats:
     seed: int = 0
     time_to_first_token: float = 0.0   # seconds, prefill included
     tokens_per_second: float = 0.0     # decode speed
-    finish_reason: str = ""            # "stop", "length", "stop_string", "cancelled"
+    finish_reason: FinishReason | None = None   # None until the reply ends
     extra: dict = field(default_factory=dict)

@@ -24,7 +24,7 @@ from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .weight_cache import tokenizer_cache_path
 from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
-from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
+from chatgui.common.records import LOCAL_CAPABILITIES, FinishReason, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 PREFILL_CHUNK = 128
@@ -453,14 +453,14 @@ class Generation:
         t0 = time.perf_counter()
         logits = m._prefill(self.prompt_ids + self.reply_prefix, self.cancel)
         if logits is None:
-            st.finish_reason = "cancelled"
+            st.finish_reason = FinishReason.CANCELLED
             return
         stream = DecodeStream(skip_special_tokens=True)
         self.text = "".join(stream.step(m.tok.tokenizer, t) or "" for t in self.reply_prefix)
         held = ""                  # text held back because it may be the start of a stop string
         history = self.prompt_ids + self.reply_prefix
         t_first = None
-        st.finish_reason = "length"
+        st.finish_reason = FinishReason.LENGTH
         hit = False
         first = len(self.reply_prefix)
         for i in range(first, first + self.max_new):
@@ -471,7 +471,7 @@ class Generation:
             pick = draw(probs, gen)
             tid = int(ids[pick])
             if tid in self.stop_ids:
-                st.finish_reason = "stop"
+                st.finish_reason = FinishReason.STOP
                 break
             if self.constraint is not None:
                 self.constraint.advance(tid)
@@ -487,10 +487,10 @@ class Generation:
             yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),
                              float(probs[pick]), m._alternatives(probs, ids=ids))
             if hit:
-                st.finish_reason = "stop_string"
+                st.finish_reason = FinishReason.STOP_STRING
                 break
             if self._cancelled():
-                st.finish_reason = "cancelled"
+                st.finish_reason = FinishReason.CANCELLED
                 break
             if i + 1 < first + self.max_new:
                 logits = m._feed([tid], len(history) - 1)

@@ -680,12 +680,8 @@
         <translation>回收站(&amp;T)…</translation>
     </message>
     <message>
-        <source>Export as &amp;Markdown…</source>
-        <translation>导出为 &amp;Markdown…</translation>
-    </message>
-    <message>
-        <source>Export as &amp;JSON…</source>
-        <translation>导出为 &amp;JSON…</translation>
+        <source>Export as {format}…</source>
+        <translation>导出为 {format}…</translation>
     </message>
     <message>
         <source>&amp;Import chats…</source>
@@ -772,16 +768,12 @@
         <translation>还没有可导出的内容。</translation>
     </message>
     <message>
+        <source>{format} (*{suffix})</source>
+        <translation>{format} 文件 (*{suffix})</translation>
+    </message>
+    <message>
         <source>Export chat</source>
         <translation>导出对话</translation>
-    </message>
-    <message>
-        <source>Markdown (*.md)</source>
-        <translation>Markdown 文件 (*.md)</translation>
-    </message>
-    <message>
-        <source>JSON (*.json)</source>
-        <translation>JSON 文件 (*.json)</translation>
     </message>
     <message>
         <source>Could not export to {path}: {error}</source>

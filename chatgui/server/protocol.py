@@ -12,12 +12,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from chatgui.common.records import FinishReason
 from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-FINISH_REASONS = {"stop": "stop", "stop_string": "stop", "length": "length"}
+# OpenAI's finish reasons for ours (a cancelled reply is not answered; an error is an error event).
+FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length"}
 
 
 class ApiError(Exception):

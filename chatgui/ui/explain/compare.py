@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QVBoxLayout)
 
+from chatgui.common.records import FinishReason
 from chatgui.common.samplers import SamplerStage, stages_on
 from chatgui.common.types import PRESETS, SamplingSettings
 
@@ -210,8 +211,8 @@ class CompareDialog(QDialog):
         side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
         side.text.setPlainText(text)
         tps = meta.get("tokens_per_second") or 0
-        done = (self.tr("{count} tokens · {speed} tok/s · stopped") if meta.get("finish_reason") == "cancelled"
-                else self.tr("{count} tokens · {speed} tok/s"))
+        stopped = meta.get("finish_reason") == FinishReason.CANCELLED
+        done = self.tr("{count} tokens · {speed} tok/s · stopped") if stopped else self.tr("{count} tokens · {speed} tok/s")
         side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
         if self.running is side:
