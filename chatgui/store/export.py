@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from chatgui.common.records import ValueEnum
 
@@ -52,7 +52,7 @@ def export_json(chat: Chat, packed: dict[str, bytes] | None = None) -> str:
     database), used instead of the message's records. Without token records the document is
     format 1, which older versions read too."""
     packed = packed or {}
-    messages = []
+    messages: list[dict[str, Any]] = []
     for m in chat.messages.values():
         blob = packed.get(m.id)
         records = m.meta.get("token_data")

@@ -50,7 +50,8 @@ def from_chatgpt(conv: dict) -> Chat:
     system root, tool calls, images alone) are skipped; their children hang on the nearest kept
     ancestor. The branch ChatGPT showed (`current_node` upward) is the selected one."""
     mapping: dict = conv["mapping"]
-    chat = Chat(title=conv.get("title") if isinstance(conv.get("title"), str) else "",
+    title = conv.get("title")
+    chat = Chat(title=title if isinstance(title, str) else "",
                 created=_time(conv.get("create_time")), updated=_time(conv.get("update_time")))
     kept: dict[str, str | None] = {}   # ChatGPT node id -> our message id (None: skipped node)
 

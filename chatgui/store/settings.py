@@ -101,7 +101,7 @@ def _clean_sampling(d: dict) -> dict:
         else:
             ok = _is(value, type(default))
         if key in d and ok:
-            out[key] = float(value) if isinstance(default, float) else value
+            out[key] = float(value) if isinstance(default, float) and value is not None else value
     return out
 
 
