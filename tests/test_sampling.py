@@ -284,3 +284,27 @@ def test_xtc_in_the_sampling_chain_fires_with_its_probability():
     g = make_generator(3)
     fired = sum(candidates(PROBS.log(), s.with_(xtc_probability=0.5), (), g)[0].numel() == 2 for _ in range(400))
     assert 160 < fired < 240
+
+
+def test_dry_repeat_lengths_equal_their_definition_on_repetitive_histories():
+    """Against a direct reading of the definition: for each earlier place, count backwards how
+    many tokens equal the history's last ones (never past a breaker)."""
+    def by_definition(history, breakers, allowed):
+        n, out = len(history), {}
+        limit = next((i for i in range(n) if history[n - 1 - i] in breakers), n)
+        for end in range(n - 1):
+            length = 0
+            while length < min(limit, end + 1) and history[end - length] == history[n - 1 - length]:
+                length += 1
+            follower = history[end + 1]
+            if length >= allowed and follower not in breakers and length > out.get(follower, 0):
+                out[follower] = length
+        return out
+
+    g = torch.Generator().manual_seed(2)
+    for trial in range(300):
+        n = int(torch.randint(1, 40, (1,), generator=g))
+        history = torch.randint(0, 1 + trial % 4, (n,), generator=g).tolist()   # 1-4 distinct tokens
+        breakers = frozenset({3}) if trial % 3 == 0 else frozenset()
+        for allowed in (1, 2, 3):
+            assert dry_repeat_lengths(history, breakers, allowed) == by_definition(history, breakers, allowed)

@@ -19,7 +19,6 @@ class SamplingSettings:
     The sampler fields are not written out here so that a new sampler is declared once, in the
     registry; keyword arguments are checked against it (an unknown name is a TypeError, as for a
     dataclass), values are taken as given (callers that read untrusted data use `from_dict`)."""
-    __slots__ = ("max_new_tokens", "seed", "stop", "json_reply", "_samplers")
     max_new_tokens: int
     seed: int | None                  # None: a fresh random seed per reply (reported back)
     stop: tuple[str, ...]             # extra stop strings
@@ -34,16 +33,15 @@ class SamplingSettings:
         for name, value in values.items():
             if FIELDS_BY_NAME[name].kind is tuple:
                 values[name] = tuple(value)
-        for name, value in (("max_new_tokens", max_new_tokens), ("seed", seed), ("stop", tuple(stop)),
-                            ("json_reply", json_reply), ("_samplers", values)):
+        # Each field is a plain attribute too (read per token, so a plain lookup matters).
+        for name, value in (*values.items(), ("max_new_tokens", max_new_tokens), ("seed", seed),
+                            ("stop", tuple(stop)), ("json_reply", json_reply), ("_samplers", values)):
             object.__setattr__(self, name, value)
 
     def __getattr__(self, name: str) -> Any:
-        # Only called for names that are not slots: the sampler fields.
-        try:
-            return object.__getattribute__(self, "_samplers")[name]
-        except KeyError:
-            raise AttributeError(f"SamplingSettings has no field {name!r}") from None
+        # Only called for a name that is not a field: say so plainly. (To a type checker it also
+        # declares the registry's fields, which it cannot see.)
+        raise AttributeError(f"SamplingSettings has no field {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("SamplingSettings is immutable: use with_()")
