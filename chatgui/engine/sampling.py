@@ -210,9 +210,10 @@ def _by_token(pool: Pool, ctx: StageContext, change: Callable[[torch.Tensor], to
     return _masked(pool, change(pool.dense(vocab)).index_select(0, pool.ids))
 
 
-missing = {st.name for st in SAMPLER_STAGES} ^ set(STAGE_FUNCTIONS)
-if missing:   # a stage declared without a function, or a function for no declared stage
-    raise RuntimeError(f"sampler stages and their functions differ: {sorted(missing)}")
+# A stage declared without a function, or a function for no declared stage, fails at import.
+if {st.name for st in SAMPLER_STAGES} != set(STAGE_FUNCTIONS):
+    raise RuntimeError("sampler stages and their functions differ: "
+                       f"{sorted({st.name for st in SAMPLER_STAGES} ^ set(STAGE_FUNCTIONS))}")
 
 
 # -- DRY and XTC as pure functions -------------------------------------------------------------

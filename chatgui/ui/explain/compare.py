@@ -212,7 +212,8 @@ class CompareDialog(QDialog):
         side.text.setPlainText(text)
         tps = meta.get("tokens_per_second") or 0
         stopped = meta.get("finish_reason") == FinishReason.CANCELLED
-        done = self.tr("{count} tokens · {speed} tok/s · stopped") if stopped else self.tr("{count} tokens · {speed} tok/s")
+        done = (self.tr("{count} tokens · {speed} tok/s · stopped") if stopped
+                else self.tr("{count} tokens · {speed} tok/s"))
         side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
         if self.running is side:

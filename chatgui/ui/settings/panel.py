@@ -1,7 +1,7 @@
 """The settings dock: the model picker (options folded), system prompt, sampling preset (the
 fields folded under Advanced: one per field of the sampler registry, common/samplers.py, in its
-order, then the reply's length, seed and JSON mode). Changes apply to the next reply; the model is reloaded only when
-the user picks another one or presses Load."""
+order, then the reply's length, seed and JSON mode). Changes apply to the next reply; the model
+is reloaded only when the user picks another one or presses Load."""
 from __future__ import annotations
 
 import json
@@ -214,11 +214,11 @@ class SettingsPanel(QDockWidget):
         if f.kind is tuple:
             widget = _named(QLineEdit(), camel[:1].lower() + camel[1:] + "Edit", label)
             widget.textEdited.connect(lambda _text, w=widget, f=f: self._strings_edited(w, f))
+        elif f.kind is int:
+            widget = _int(camel[:1].lower() + camel[1:] + "Spin", label, int(f.lo), int(f.hi), max(1, int(f.step)))
+            widget.valueChanged.connect(self._sampling_edited)
         else:
-            make = _int if f.kind is int else _double
-            widget = make(camel[:1].lower() + camel[1:] + "Spin", label, f.lo, f.hi, f.step)
-            if f.kind is float:
-                widget.setDecimals(f.decimals)
+            widget = _double(camel[:1].lower() + camel[1:] + "Spin", label, f.lo, f.hi, f.step, f.decimals)
             widget.valueChanged.connect(self._sampling_edited)
         widget.setToolTip(help_text)
         widget.setProperty("help", help_text)
@@ -367,6 +367,7 @@ class SettingsPanel(QDockWidget):
                     self._strings[name] = tuple(value)
                     widget.setText(json.dumps(list(value), ensure_ascii=False))
                     widget.setStyleSheet("")
+                    widget.setToolTip(widget.property("help"))
                 else:
                     widget.setValue(value)
             self.max_new_tokens.setValue(s.max_new_tokens)
