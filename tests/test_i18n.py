@@ -18,7 +18,8 @@ from chatgui.i18n import qm_path, ts_path
 from chatgui.ui.common.i18n import current_language, install_translators, remove_translators, resolve_language
 
 ROOT = Path(__file__).resolve().parents[1]
-UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py"))
+# The interface, and the sampler registry's labels (shown by the settings panel and the inspector).
+UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py")) + [ROOT / "chatgui" / "common" / "samplers.py"]
 FIELD = re.compile(r"\{\w*\}")
 
 

@@ -77,6 +77,17 @@ def test_sampling_settings_and_key_are_sent(server):
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.3, 0.8, 33)
     assert (body["seed"], body["stop"]) == (5, ["END"])
     assert (body["top_k"], body["min_p"], body["repeat_penalty"], body["repetition_penalty"]) == (20, 0.1, 1.2, 1.2)
+    assert not any(name.startswith(("dry_", "xtc_")) for name in body)      # off: not sent
+
+
+def test_dry_and_xtc_are_sent_while_on(server):
+    server.handler = lambda req: server.stream(chunk("a", finish="stop"), "data: [DONE]\n\n")
+    settings = SamplingSettings(dry_multiplier=0.8, dry_sequence_breakers=("\n", "##"), xtc_probability=0.5)
+    list(model_for(server).generate(HI, settings))
+    body = server.requests[-1]["json"]
+    assert (body["dry_multiplier"], body["dry_base"], body["dry_allowed_length"]) == (0.8, 1.75, 2)
+    assert body["dry_sequence_breakers"] == ["\n", "##"]
+    assert (body["xtc_probability"], body["xtc_threshold"]) == (0.5, 0.1)
 
 
 def test_a_strict_server_that_refuses_extra_fields_gets_a_plain_request(server):

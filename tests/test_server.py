@@ -121,10 +121,25 @@ def test_bad_json_is_400(server):
     ({"messages": HI, "frobnicate": 1}, "frobnicate"),
     ({"messages": HI, "response_format": {"type": "xml"}}, "response_format"),
     ({"messages": HI, "stream": "yes"}, "stream"),
+    ({"messages": HI, "dry_multiplier": "x"}, "dry_multiplier"),
+    ({"messages": HI, "dry_sequence_breakers": "\n"}, "dry_sequence_breakers"),
+    ({"messages": HI, "xtc_threshold": 2}, "xtc_threshold"),
+    ({"messages": HI, "repetition_penalty": 0}, "repetition_penalty"),
 ])
 def test_invalid_fields_are_400_naming_the_field(server, body, param):
     err = assert_openai_error(post(server, body), 400)
     assert err["param"] == param and err["type"] == "invalid_request_error"
+
+
+def test_the_sampler_registry_fields_are_read_from_a_request():
+    from chatgui.server.protocol import parse_chat_request
+    request = parse_chat_request({"messages": HI, "dry_multiplier": 0.8, "dry_allowed_length": 3,
+                                  "dry_sequence_breakers": ["\n", "##"], "xtc_probability": 0.5,
+                                  "repetition_penalty": 1.3, "top_k": 7}, 4096)
+    s = request.settings
+    assert (s.dry_multiplier, s.dry_allowed_length, s.dry_sequence_breakers) == (0.8, 3, ("\n", "##"))
+    assert (s.xtc_probability, s.xtc_threshold, s.repeat_penalty, s.top_k) == (0.5, 0.1, 1.3, 7)
+    assert parse_chat_request({"messages": HI}, 4096).settings.dry_multiplier == 0.0     # off by default
 
 
 def test_an_unknown_model_is_404(server):

@@ -218,3 +218,20 @@ def test_the_served_subprocess_is_safe_by_default(served):  # noqa: F811
     assert raw(port, post_head("127.0.0.1", origin="http://attacker.example"), BODY)[0] == 403
     assert raw(port, post_head("127.0.0.1", "text/plain"), BODY)[0] == 415
     assert raw(port, post_head(f"localhost:{port}"), BODY)[0] == 200
+
+
+def test_xtc_and_dry_sent_as_extra_fields_reach_the_sampler(client):  # noqa: F811
+    """XTC at probability 1 and threshold 0 over top-2 leaves the second most likely token: the
+    first token of each of 4 candidates (a batch) is the greedy reply's runner-up, where plain
+    sampling would draw the top token about half the time. (DRY is accepted, its range checked.)"""
+    greedy = client.chat.completions.create(model="tiny", messages=HI, max_tokens=1, logprobs=True, top_logprobs=2,
+                                            **GREEDY)
+    runner_up = greedy.choices[0].logprobs.content[0].top_logprobs[1].token
+    xtc = client.chat.completions.create(
+        model="tiny", messages=HI, max_tokens=1, n=4, temperature=1.0, top_p=1.0, logprobs=True, top_logprobs=2,
+        extra_body={"repeat_penalty": 1.0, "top_k": 2, "min_p": 0, "xtc_probability": 1.0, "xtc_threshold": 0.0,
+                    "dry_multiplier": 0.8, "dry_sequence_breakers": ["\n"]})
+    assert [c.logprobs.content[0].token for c in xtc.choices] == [runner_up] * 4
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="tiny", messages=HI, max_tokens=1, extra_body={"dry_base": 0.5})
+    assert "dry_base" in str(e.value)

@@ -236,6 +236,30 @@ def test_presets_and_reset(make_window):
     assert panel.sampling().temperature == pytest.approx(0.7) and panel.preset.currentText() == "Balanced"
 
 
+def test_the_advanced_sampling_fields_are_made_from_the_sampler_registry(make_window):
+    from chatgui.common.samplers import SAMPLER_FIELDS
+    from chatgui.common.types import SamplingSettings
+
+    panel = make_window(wait_model=False).panel
+    for f in SAMPLER_FIELDS:       # one field per setting, labelled, in the registry's order
+        widget = getattr(panel, f.name)
+        assert widget.parentWidget().layout().labelForField(widget).text() == f.label
+    names = ("repeatPenaltySpin", "dryMultiplierSpin", "drySequenceBreakersEdit", "xtcThresholdSpin")
+    assert all(panel.advanced.findChild(QWidget, name) for name in names)
+    panel.dry_multiplier.setValue(0.8)
+    panel.xtc_probability.setValue(0.5)
+    panel.dry_sequence_breakers.setText('["\\n", "##"]')
+    panel.dry_sequence_breakers.textEdited.emit(panel.dry_sequence_breakers.text())
+    s = panel.sampling()
+    assert (s.dry_multiplier, s.xtc_probability, s.dry_sequence_breakers) == (0.8, 0.5, ("\n", "##"))
+    panel.dry_sequence_breakers.setText('["\\n", ')                      # mid-edit: not a list yet
+    panel.dry_sequence_breakers.textEdited.emit(panel.dry_sequence_breakers.text())
+    assert panel.sampling().dry_sequence_breakers == ("\n", "##") and "JSON" in panel.dry_sequence_breakers.toolTip()
+    panel.set_sampling(SamplingSettings(), random_seed=True)
+    assert panel.sampling() == SamplingSettings()
+    assert panel.dry_sequence_breakers.text() == '["\\n", ":", "\\"", "*"]'
+
+
 def test_history_survives_restart(qtbot, make_window):
     window = make_window()
     reply = send_and_wait(qtbot, window, "Remember me")

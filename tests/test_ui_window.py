@@ -249,19 +249,19 @@ def test_the_version_navigator_stays_under_the_pointer(qtbot, make_window):
 
 # 11 ----------------------------------------------------------------------------------------
 def test_the_remote_backend_hides_the_local_sections(make_window):
-    from chatgui.ui.backends.panel import LOCAL, OPENAI
+    from chatgui.common.records import BackendKind
     window = make_window(wait_model=False)
     group = window.backend.group
     local_sections = (window.panel.model_group, window.backend.serve_group)
     assert all(s.isVisible() for s in local_sections)
-    group.kind.setCurrentIndex(group.kind.findData(OPENAI))
+    group.kind.setCurrentIndex(group.kind.findData(BackendKind.OPENAI.value))
     assert not any(s.isVisible() for s in local_sections)
     name = "HuggingFaceTB/SmolLM2-135M-Instruct-Q4_K_M-with-a-long-name"
     group.set_models([name], name)
     assert group.remote_model.lineEdit().cursorPosition() == 0   # the start of the name shows
     assert group.remote_model.toolTip() == name
     assert group.remote_model.minimumSizeHint().width() < 300
-    group.kind.setCurrentIndex(group.kind.findData(LOCAL))
+    group.kind.setCurrentIndex(group.kind.findData(BackendKind.LOCAL.value))
     assert all(s.isVisible() for s in local_sections)
 
 

@@ -12,16 +12,34 @@ from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 
-class BackendKind(str, enum.Enum):
+class ValueEnum(str, enum.Enum):
+    """A str enum that prints as its value (as enum.StrEnum, which Python 3.10 lacks); stored and
+    sent as that string."""
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class BackendKind(ValueEnum):
     LOCAL = "local"      # chatgui's own engine, a GGUF file on this computer
     OPENAI = "openai"    # an OpenAI-compatible server
 
 
-class FinishReason(str, enum.Enum):
-    STOP = "stop"                # the model ended its reply
-    LENGTH = "length"            # max new tokens or the context was reached
-    STOP_STRING = "stop_string"  # one of the stop strings appeared
-    CANCELLED = "cancelled"      # the user stopped it
+class FinishReason(ValueEnum):
+    STOP = "stop"                      # the model ended its reply
+    LENGTH = "length"                  # max new tokens or the context was reached
+    STOP_STRING = "stop_string"        # one of the stop strings appeared
+    CANCELLED = "cancelled"            # the user stopped it
+    ERROR = "error"                    # it failed part way (the text so far is kept)
+    CONTENT_FILTER = "content_filter"  # a server withheld the rest (OpenAI's reason)
+
+    @classmethod
+    def from_server(cls, value: object) -> "FinishReason":
+        """A server's finish_reason: stop, length and content_filter as they are; anything else
+        (tool_calls, a server's own words) ends the reply like stop."""
+        return cls(value) if value in ("length", "content_filter") else cls.STOP
 
 
 @dataclass(frozen=True)
@@ -188,7 +206,7 @@ class ReplyMeta:
     prompt_tokens: int | None = None
     tokens: int | None = None
     dropped_messages: int | None = None
-    finish_reason: str | None = None       # a FinishReason value
+    finish_reason: FinishReason | None = None
     time_to_first_token: float | None = None
     tokens_per_second: float | None = None
     usage_reported: bool | None = None     # a server reported its token counts
@@ -216,6 +234,10 @@ class ReplyMeta:
     def from_dict(cls, d: dict | None) -> "ReplyMeta":
         d = dict(d or {})
         known = {f.name for f in fields(cls)} - {"extra"}
+        if d.get("finish_reason") in FinishReason.__members__.values():
+            d["finish_reason"] = FinishReason(d["finish_reason"])
+        elif "finish_reason" in d:   # not one this version knows: kept as it was, in extra
+            known -= {"finish_reason"}
         return cls(**{k: d.pop(k) for k in list(d) if k in known}, extra=d)
 
     def update(self, **changes) -> "ReplyMeta":

@@ -23,6 +23,7 @@ from tokenizers.decoders import DecodeStream
 from .chat_model import ChatModel, _split_stop, fit_prompt_ids, reply_stops
 from .model import KVCache
 from .sampling import candidates, draw, make_generator
+from chatgui.common.records import FinishReason
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 
@@ -48,7 +49,7 @@ class Choice:
         self.constraint = constraint
         self.text = ""
         self.token_ids: list[int] = []
-        self.stats = GenerationStats(seed=seed, finish_reason="length")
+        self.stats = GenerationStats(seed=seed, finish_reason=FinishReason.LENGTH)
         self.done = False
         self.generator = make_generator(seed)
         self.stream = DecodeStream(skip_special_tokens=True)
@@ -94,7 +95,7 @@ class BatchGeneration:
         logits = m._prefill(self.prompt_ids, self.cancel)
         if logits is None:
             for c in self.choices:
-                c.stats.finish_reason = "cancelled"
+                c.stats.finish_reason = FinishReason.CANCELLED
             return
         logits = logits.float().expand(self.n, -1)
         P = len(self.prompt_ids)
@@ -124,7 +125,7 @@ class BatchGeneration:
                 if self._cancelled():
                     for c in self.choices:
                         if not c.done:
-                            c.stats.finish_reason = "cancelled"
+                            c.stats.finish_reason = FinishReason.CANCELLED
                     break
                 if step + 1 < self.max_new:
                     rows = self._drop_finished(rows, batch)
@@ -165,11 +166,11 @@ class BatchGeneration:
         raw = torch.softmax(logits, -1)
         if c.constraint is not None:
             logits = c.constraint.mask(logits)
-        ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+        ids, probs = candidates(logits, s, history, c.generator, m.dry_breaker_ids)
         pick = draw(probs, c.generator)
         tid = int(ids[pick])
         if tid in self.stop_ids:
-            c.stats.finish_reason, c.done = "stop", True
+            c.stats.finish_reason, c.done = FinishReason.STOP, True
             return None
         if c.constraint is not None:
             c.constraint.advance(tid)
@@ -179,7 +180,7 @@ class BatchGeneration:
         c.text += text
         c.stats.generated_tokens = step + 1
         if hit:
-            c.stats.finish_reason, c.done, c.hit = "stop_string", True, True
+            c.stats.finish_reason, c.done, c.hit = FinishReason.STOP_STRING, True, True
         elif step + 1 >= self.max_new:
             c.done = True
         return TokenEvent(step, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),

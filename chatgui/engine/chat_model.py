@@ -24,7 +24,7 @@ from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .weight_cache import tokenizer_cache_path
 from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
-from chatgui.common.records import LOCAL_CAPABILITIES, ModelInfo
+from chatgui.common.records import LOCAL_CAPABILITIES, FinishReason, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
 PREFILL_CHUNK = 128
@@ -96,6 +96,15 @@ class ChatModel:
 
     def token_text(self, token_id: int) -> str:
         return self.tok.tokenizer.decode([int(token_id)], skip_special_tokens=False)
+
+    def dry_breaker_ids(self, breakers: tuple[str, ...]) -> frozenset[int]:
+        """The tokens holding one of DRY's sequence breakers, found once per list of breakers."""
+        cache = self.__dict__.setdefault("_dry_breakers", {})
+        if breakers not in cache:
+            from .sampling import breaker_token_ids
+            from .token_bytes import model_vocabulary_bytes
+            cache[breakers] = breaker_token_ids(model_vocabulary_bytes(self), breakers)
+        return cache[breakers]
 
     def token_bytes(self, token_id: int) -> bytes:
         from .token_bytes import model_vocabulary_bytes
@@ -444,25 +453,25 @@ class Generation:
         t0 = time.perf_counter()
         logits = m._prefill(self.prompt_ids + self.reply_prefix, self.cancel)
         if logits is None:
-            st.finish_reason = "cancelled"
+            st.finish_reason = FinishReason.CANCELLED
             return
         stream = DecodeStream(skip_special_tokens=True)
         self.text = "".join(stream.step(m.tok.tokenizer, t) or "" for t in self.reply_prefix)
         held = ""                  # text held back because it may be the start of a stop string
         history = self.prompt_ids + self.reply_prefix
         t_first = None
-        st.finish_reason = "length"
+        st.finish_reason = FinishReason.LENGTH
         hit = False
         first = len(self.reply_prefix)
         for i in range(first, first + self.max_new):
             raw = torch.softmax(logits.float(), -1)
             if self.constraint is not None:
                 logits = self.constraint.mask(logits)
-            ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
+            ids, probs = candidates(logits, s, history, gen, m.dry_breaker_ids)
             pick = draw(probs, gen)
             tid = int(ids[pick])
             if tid in self.stop_ids:
-                st.finish_reason = "stop"
+                st.finish_reason = FinishReason.STOP
                 break
             if self.constraint is not None:
                 self.constraint.advance(tid)
@@ -478,10 +487,10 @@ class Generation:
             yield TokenEvent(i, tid, text, float(raw[tid]), m._alternatives(raw, self.top_alternatives),
                              float(probs[pick]), m._alternatives(probs, ids=ids))
             if hit:
-                st.finish_reason = "stop_string"
+                st.finish_reason = FinishReason.STOP_STRING
                 break
             if self._cancelled():
-                st.finish_reason = "cancelled"
+                st.finish_reason = FinishReason.CANCELLED
                 break
             if i + 1 < first + self.max_new:
                 logits = m._feed([tid], len(history) - 1)

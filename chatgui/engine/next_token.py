@@ -6,9 +6,10 @@ sampling.explain_sampling on them for the settings asked about: moving a slider 
 the filters. A ChatModel has one (`ChatModel.explain_next_token`); it runs on the model's
 runner thread like any other use of the model. The result is plain data the UI formats:
 
-    {"rows": [{"id", "text", "rank", "raw", "penalized", "temp", "top_k", "top_p", "min_p",
-               "final"}, ...], "survivors", "vocab", "sampling", "prompt_tokens", "chosen_id",
-     "shown_final_mass", "computed_logits" (False when the cached logits were used)}
+    {"rows": [{"id", "text", "rank", "raw", "penalized", "temp", "final",
+               "kept": {stage name: still drawable after that stage}}, ...], "survivors", "vocab",
+     "sampling", "prompt_tokens", "chosen_id", "shown_final_mass",
+     "computed_logits" (False when the cached logits were used)}
 """
 from __future__ import annotations
 
@@ -39,15 +40,15 @@ class NextTokenExplainer:
         prefix = [int(t) for t in prefix_ids or ()]
         logits, history, computed = self._logits(messages, prefix, dropped_messages)
         settings = SamplingSettings.from_dict(sampling or {})
-        recent = history[-settings.repeat_last_n:] if settings.repeat_last_n > 0 else []
-        stages = explain_sampling(logits, settings, recent, top_n=top_n)
-        final = logits_to_probs(logits, settings, recent)
+        breakers = getattr(model, "dry_breaker_ids", None)
+        stages = explain_sampling(logits, settings, history, top_n=top_n, breaker_ids=breakers)
+        final = logits_to_probs(logits, settings, history, breakers)
         rows = [_row(model, rank, st) for rank, st in enumerate(stages, 1)]
         if chosen_id is not None and all(r["id"] != chosen_id for r in rows):
             raw = torch.softmax(logits.float(), -1)
             rank = int((raw > raw[int(chosen_id)]).sum()) + 1
             if rank <= MAX_RANK_FOR_CHOSEN:
-                more = explain_sampling(logits, settings, recent, top_n=rank + 5)
+                more = explain_sampling(logits, settings, history, top_n=rank + 5, breaker_ids=breakers)
                 rows += [_row(model, r, st) for r, st in enumerate(more, 1) if st.token_id == chosen_id][:1]
         return {"rows": rows, "survivors": int((final > 0).sum()), "vocab": int(logits.numel()),
                 "sampling": settings.to_dict(), "prompt_tokens": len(history), "chosen_id": chosen_id,
@@ -69,5 +70,4 @@ class NextTokenExplainer:
 
 def _row(model, rank: int, st) -> dict:
     return {"id": st.token_id, "text": model.token_text(st.token_id), "rank": rank, "raw": st.raw_prob,
-            "penalized": st.penalized_prob, "temp": st.temp_prob, "top_k": st.kept_top_k, "top_p": st.kept_top_p,
-            "min_p": st.kept_min_p, "final": st.final_prob}
+            "penalized": st.penalized_prob, "temp": st.temp_prob, "final": st.final_prob, "kept": dict(st.kept)}

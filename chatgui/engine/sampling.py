@@ -1,16 +1,20 @@
 """Sampling as pure functions on a 1-D logits vector (float32).
 
-Order, as in Hugging Face's generate: repetition penalty, temperature, top-k, top-p, min-p,
-then a draw from what is left. Filters set removed logits to -inf and never remove the most
-likely token, so something always survives.
+The stages and their order are the sampler registry's (`common/samplers.py`: repetition penalty,
+DRY, temperature, top-k, top-p, min-p, XTC, as text-generation-webui orders them); each stage's
+function is registered here under the stage's name (`@stage`), and `candidates` applies them in
+order, then a token is drawn from what is left (`draw`). Filters set removed logits to -inf and
+never remove the most likely token, so something always survives.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
 
 import torch
 
+from chatgui.common.samplers import SAMPLER_STAGES, StageKind
 from chatgui.common.types import SamplingSettings
 
 NEG_INF = float("-inf")
@@ -94,47 +98,240 @@ def argmax(x: torch.Tensor, group: int = 64) -> int:
     return g * group + int(torch.argmax(x[g * group:(g + 1) * group]))
 
 
-def candidates(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = ()) \
+# -- the stages -----------------------------------------------------------------------------
+@dataclass
+class Pool:
+    """The tokens a stage works on: logits[i] is the logit of token ids[i] (ids ascending), or of
+    token i while ids is None (the whole vocabulary). Top-k makes the pool small, so that the
+    stages after it work on k values instead of the whole vocabulary."""
+    logits: torch.Tensor
+    ids: torch.Tensor | None = None
+
+    def token_ids(self) -> torch.Tensor:
+        return self.ids if self.ids is not None else torch.arange(self.logits.numel(), device=self.logits.device)
+
+    def dense(self, vocab: int) -> torch.Tensor:
+        """The logits over the whole vocabulary (-inf for a token not in the pool)."""
+        if self.ids is None:
+            return self.logits
+        return torch.full((vocab,), NEG_INF, device=self.logits.device).index_copy_(0, self.ids, self.logits)
+
+
+@dataclass(frozen=True)
+class StageContext:
+    """What a stage may need beyond the logits and the settings."""
+    history: Sequence[int] = ()                 # the token ids so far, prompt included
+    generator: torch.Generator | None = None    # None: a stage that draws (XTC) gives its expected effect
+    breaker_ids: Callable[[tuple[str, ...]], frozenset[int]] | None = None   # DRY: tokens holding a breaker
+
+
+StageFunction = Callable[[Pool, SamplingSettings, StageContext], Pool]
+STAGE_FUNCTIONS: dict[str, StageFunction] = {}
+
+
+def stage(name: str) -> Callable[[StageFunction], StageFunction]:
+    """Register the function of the registry's stage `name`."""
+    def register(fn: StageFunction) -> StageFunction:
+        STAGE_FUNCTIONS[name] = fn
+        return fn
+    return register
+
+
+def _masked(pool: Pool, logits: torch.Tensor) -> Pool:
+    return Pool(logits, pool.ids)
+
+
+@stage("repeat_penalty")
+def _repeat_penalty_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    recent = ctx.history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ()
+    return _by_token(pool, ctx, lambda logits: apply_repeat_penalty(logits, recent, s.repeat_penalty))
+
+
+@stage("dry")
+def _dry_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    if s.dry_multiplier <= 0:
+        return pool
+    breakers = ctx.breaker_ids(tuple(s.dry_sequence_breakers)) if ctx.breaker_ids else frozenset()
+    lengths = dry_repeat_lengths(ctx.history, breakers, s.dry_allowed_length)
+    if not lengths:
+        return pool
+    return _by_token(pool, ctx, lambda logits: apply_dry_penalty(logits, lengths, s.dry_multiplier, s.dry_base,
+                                                                 s.dry_allowed_length))
+
+
+@stage("temperature")
+def _temperature_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    if s.temperature <= 0:     # greedy: only the most likely token is left
+        best = argmax(pool.logits)
+        device = pool.logits.device
+        ids = pool.ids[best:best + 1] if pool.ids is not None else torch.tensor([best], device=device)
+        return Pool(torch.zeros(1, device=device), ids)
+    return _masked(pool, apply_temperature(pool.logits, s.temperature))
+
+
+@stage("top_k")
+def _top_k_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    if not 0 < s.top_k < pool.logits.numel():
+        return pool
+    # The same tokens as top_k_filter, but the stages after it work on k values, not the vocabulary.
+    keep = top_indices(pool.logits, s.top_k).sort().values
+    return Pool(pool.logits[keep], pool.token_ids()[keep])
+
+
+@stage("top_p")
+def _top_p_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    return _masked(pool, top_p_filter(pool.logits, s.top_p))
+
+
+@stage("min_p")
+def _min_p_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    return _masked(pool, min_p_filter(pool.logits, s.min_p))
+
+
+@stage("xtc")
+def _xtc_stage(pool: Pool, s: SamplingSettings, ctx: StageContext) -> Pool:
+    # As llama.cpp: off at probability 0 or a threshold above 0.5 (then at most one token can
+    # reach it), and a number is drawn only when the stage is on, so a seed's replies without XTC
+    # stay what they were.
+    if s.xtc_probability <= 0 or s.xtc_threshold > 0.5 or int(torch.isfinite(pool.logits).sum()) < 2:
+        return pool
+    if ctx.generator is None:
+        return _masked(pool, xtc_expected(pool.logits, s.xtc_threshold, s.xtc_probability))
+    fires = float(torch.rand((), generator=ctx.generator)) < s.xtc_probability
+    return _masked(pool, xtc_filter(pool.logits, s.xtc_threshold)) if fires else pool
+
+
+def _by_token(pool: Pool, ctx: StageContext, change: Callable[[torch.Tensor], torch.Tensor]) -> Pool:
+    """Apply a change written for whole-vocabulary logits (indexed by the history's token ids) to
+    the pool, whole or not. (The penalties come before top-k, so the pool is whole there.)"""
+    if pool.ids is None:
+        return _masked(pool, change(pool.logits))
+    vocab = max(int(pool.ids.max()) if pool.ids.numel() else -1, max(ctx.history, default=-1)) + 1
+    return _masked(pool, change(pool.dense(vocab)).index_select(0, pool.ids))
+
+
+# A stage declared without a function, or a function for no declared stage, fails at import.
+if {st.name for st in SAMPLER_STAGES} != set(STAGE_FUNCTIONS):
+    raise RuntimeError("sampler stages and their functions differ: "
+                       f"{sorted({st.name for st in SAMPLER_STAGES} ^ set(STAGE_FUNCTIONS))}")
+
+
+# -- DRY and XTC as pure functions -------------------------------------------------------------
+def breaker_token_ids(vocabulary: Sequence[bytes], breakers: Iterable[str]) -> frozenset[int]:
+    """The ids of the tokens whose text holds one of the breaker strings. (llama.cpp also treats a
+    breaker split over several tokens; here a breaker must lie inside one token, which covers the
+    usual single characters such as a newline or a colon.)"""
+    needles = [b.encode("utf-8") for b in breakers if b]
+    return frozenset(i for i, piece in enumerate(vocabulary) if any(n in piece for n in needles))
+
+
+def dry_repeat_lengths(history: Sequence[int], breakers: frozenset[int], allowed_length: int) -> dict[int, int]:
+    """DRY's repeat lengths: token -> n when emitting the token next would continue a sequence of
+    n >= allowed_length tokens that ends the history and appeared before, followed by that token
+    (the longest n per token). A repeat does not reach back past a breaker token, and a breaker
+    is never penalized.
+
+    As llama.cpp (after koboldcpp): the Z-function of the reversed history gives, for every
+    earlier place, how many tokens before it equal the history's last ones, in O(n) however
+    repetitive the text (a model stuck in a loop is what DRY is for; comparing from each
+    occurrence of the last token would be O(n^2) there)."""
+    n = len(history)
+    if n < 2:
+        return {}
+    limit = 0                  # the longest a repeat can be: the tokens after the last breaker
+    while limit < n and history[n - 1 - limit] not in breakers:
+        limit += 1
+    if limit < allowed_length:
+        return {}
+    r = history[::-1]          # r[k:] starts at history[n - 1 - k], going back
+    z = [0] * n                # z[k]: how far r[k:] equals r (capped at limit: all that is needed)
+    left = right = 0           # the match box r[left:right] == r[:right - left] reaching furthest
+    out: dict[int, int] = {}
+    for k in range(1, n):
+        length = min(right - k, z[k - left]) if k < right else 0
+        while length < limit and k + length < n and r[length] == r[k + length]:
+            length += 1
+        z[k] = length
+        if k + length > right:
+            left, right = k, k + length
+        follower = history[n - k]          # what came after that earlier place
+        if length >= allowed_length and follower not in breakers and length > out.get(follower, 0):
+            out[follower] = length
+    return out
+
+
+def apply_dry_penalty(logits: torch.Tensor, lengths: dict[int, int], multiplier: float, base: float,
+                      allowed_length: int) -> torch.Tensor:
+    """Subtract multiplier * base^(n - allowed_length) from each token's logit (n = its repeat
+    length), the exponent capped where float32 would overflow, as llama.cpp does."""
+    if not lengths or multiplier == 0:
+        return logits
+    max_exponent = int(88.7228391 / math.log(base)) if base > 1.000001 else 0
+    ids = torch.tensor(list(lengths), dtype=torch.long, device=logits.device)
+    penalties = torch.tensor([multiplier * base ** min(n - allowed_length, max_exponent) if max_exponent
+                              else multiplier * base ** (n - allowed_length) for n in lengths.values()],
+                             dtype=logits.dtype, device=logits.device)
+    return logits.index_copy(0, ids, logits.index_select(0, ids) - penalties)
+
+
+def xtc_filter(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """XTC when it fires: of the tokens at least `threshold` likely, remove all but the least likely
+    one (nothing changes unless two or more reach it)."""
+    probs = torch.softmax(logits, -1)
+    top = probs >= threshold
+    if int(top.sum()) < 2:
+        return logits
+    weakest = probs.masked_fill(~top, float("inf")).argmin()
+    return logits.masked_fill(top.index_fill(0, weakest.view(1), False), NEG_INF)
+
+
+def xtc_expected(logits: torch.Tensor, threshold: float, probability: float) -> torch.Tensor:
+    """The distribution XTC draws from on average, as logits: (1 - probability) x the distribution
+    as it is + probability x the one xtc_filter leaves (what the inspector shows)."""
+    kept = xtc_filter(logits, threshold)
+    mixed = (1 - probability) * torch.softmax(logits, -1) + probability * torch.softmax(kept, -1)
+    return torch.log(mixed)
+
+
+# -- applying them ---------------------------------------------------------------------------
+def run_stages(logits: torch.Tensor, s: SamplingSettings, ctx: StageContext,
+               observe: Callable[[str, Pool], None] | None = None) -> Pool:
+    """The pool left after every stage of the registry, in order; observe(stage name, pool) sees
+    each stage's result (the inspector's numbers)."""
+    pool = Pool(logits.float())
+    for st in SAMPLER_STAGES:
+        # A filter never removes the most likely token, so one token left (greedy) is final; the
+        # torch calls on it would cost ~0.2 ms a token for nothing.
+        if st.kind is not StageKind.FILTER or pool.logits.numel() > 1:
+            pool = STAGE_FUNCTIONS[st.name](pool, s, ctx)
+        if observe is not None:
+            observe(st.name, pool)
+    return pool
+
+
+def candidates(logits: torch.Tensor, s: SamplingSettings, history: Sequence[int] = (),
+               generator: torch.Generator | None = None,
+               breaker_ids: Callable[[tuple[str, ...]], frozenset[int]] | None = None) \
         -> tuple[torch.Tensor, torch.Tensor]:
-    """The distribution a token is drawn from under settings s, as (ids, probs) of the tokens
-    it can draw, ids ascending: with top-k on, the work after the repetition penalty and the
-    temperature is done on k values instead of the whole vocabulary. Temperature 0: the argmax."""
-    logits = apply_repeat_penalty(logits.float(), recent_ids, s.repeat_penalty)
-    if s.temperature <= 0:
-        return _only_the_argmax(logits)
-    logits = apply_temperature(logits, s.temperature)
-    if 0 < s.top_k < logits.numel():
-        # Same result as filtering the whole vocabulary, but top-p and min-p only look at the
-        # k survivors instead of sorting every logit on each token.
-        idx = top_indices(logits, s.top_k).sort().values
-        probs = torch.softmax(min_p_filter(top_p_filter(logits[idx], s.top_p), s.min_p), -1)
-    else:
-        probs = torch.softmax(min_p_filter(top_p_filter(logits, s.top_p), s.min_p), -1)
-        idx = torch.arange(probs.numel(), device=probs.device)
+    """The distribution a token is drawn from under settings s, after `history` (the token ids
+    so far), as (ids, probs) of the tokens it can draw, ids ascending. `generator` is the reply's
+    (XTC draws from it); without one, XTC's expected effect. Temperature 0: the argmax."""
+    pool = run_stages(logits, s, StageContext(history, generator, breaker_ids))
+    if pool.logits.numel() == 1:      # greedy: the one token left is drawn
+        return pool.token_ids(), torch.ones(1, device=logits.device)
+    probs = torch.softmax(pool.logits, -1)
     keep = probs > 0
-    ids = idx[keep]
+    ids = pool.token_ids()[keep]
     if not ids.numel():         # NaN logits (a broken model file): no token is drawable
-        return _only_the_argmax(logits)
+        return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
     return ids, probs[keep]
 
 
-def _only_the_argmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.tensor([argmax(logits)], device=logits.device), torch.ones(1, device=logits.device)
-
-
-def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = ()) -> torch.Tensor:
+def logits_to_probs(logits: torch.Tensor, s: SamplingSettings, history: Sequence[int] = (),
+                    breaker_ids: Callable[[tuple[str, ...]], frozenset[int]] | None = None) -> torch.Tensor:
     """candidates() as a probability for every token of the vocabulary."""
-    ids, probs = candidates(logits, s, recent_ids)
+    ids, probs = candidates(logits, s, history, breaker_ids=breaker_ids)
     return torch.zeros(logits.shape, device=logits.device).index_copy_(0, ids, probs)
-
-
-def sample(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
-    """Draw one token id from probabilities over the whole vocabulary."""
-    probs = probs.detach().to("cpu", torch.float32)
-    support = torch.nonzero(probs > 0).flatten()
-    if not support.numel():
-        return int(torch.argmax(probs))
-    return int(support[draw(probs[support], generator)])
 
 
 def draw(probs: torch.Tensor, generator: torch.Generator | None = None) -> int:
@@ -155,38 +352,38 @@ def make_generator(seed: int) -> torch.Generator:
     return g
 
 
+# -- the inspector's view ----------------------------------------------------------------------
 @dataclass(frozen=True)
 class TokenStage:
     """One candidate token seen through each sampling stage (for the sampling inspector)."""
     token_id: int
-    raw_prob: float          # softmax of the model's logits
-    penalized_prob: float    # after the repetition penalty
-    temp_prob: float         # after temperature (before any filter)
-    kept_top_k: bool
-    kept_top_p: bool
-    kept_min_p: bool
-    final_prob: float        # the distribution a token is drawn from (0 if filtered out)
+    raw_prob: float                  # softmax of the model's logits
+    penalized_prob: float            # after the penalty stages (repetition, DRY)
+    temp_prob: float                 # after the last stage that is not a filter (temperature)
+    final_prob: float                # the distribution a token is drawn from (0 if filtered out)
+    kept: dict[str, bool] = field(default_factory=dict)   # stage name -> still drawable after it
 
 
-def explain_sampling(logits: torch.Tensor, s: SamplingSettings, recent_ids: Iterable[int] = (),
-                     top_n: int = 30) -> list[TokenStage]:
-    """Each stage of logits_to_probs for the top_n most likely tokens (by raw probability),
-    computed by the same functions, so what the inspector shows is what sampling does."""
+def explain_sampling(logits: torch.Tensor, s: SamplingSettings, history: Sequence[int] = (), top_n: int = 30,
+                     breaker_ids: Callable[[tuple[str, ...]], frozenset[int]] | None = None) -> list[TokenStage]:
+    """Each stage of candidates() for the top_n most likely tokens (by raw probability): the same
+    run of the same functions, watched after every stage, so what the inspector shows is what
+    sampling does."""
     logits = logits.float()
+    vocab = logits.numel()
     raw = torch.softmax(logits, -1)
-    pen_logits = apply_repeat_penalty(logits, recent_ids, s.repeat_penalty)
-    pen = torch.softmax(pen_logits, -1)
-    final = logits_to_probs(logits, s, recent_ids)
-    if s.temperature <= 0:
-        temp = final
-        kept_k = kept_p = kept_m = final > 0
-    else:
-        t_logits = apply_temperature(pen_logits, s.temperature)
-        temp = torch.softmax(t_logits, -1)
-        after_k = top_k_filter(t_logits, s.top_k)
-        after_p = top_p_filter(after_k, s.top_p)
-        after_m = min_p_filter(after_p, s.min_p)
-        kept_k, kept_p, kept_m = torch.isfinite(after_k), torch.isfinite(after_p), torch.isfinite(after_m)
-    ids = torch.topk(raw, min(top_n, raw.numel())).indices.tolist()
-    return [TokenStage(i, float(raw[i]), float(pen[i]), float(temp[i]), bool(kept_k[i]), bool(kept_p[i]),
-                       bool(kept_m[i]), float(final[i])) for i in ids]
+    after: dict[str, torch.Tensor] = {}
+    run_stages(logits, s, StageContext(history, None, breaker_ids),
+               observe=lambda name, pool: after.__setitem__(name, pool.dense(vocab)))
+    penalized = temp = logits
+    for st in SAMPLER_STAGES:
+        if st.kind is StageKind.PENALTY:
+            penalized = temp = after[st.name]
+        elif st.kind is StageKind.SHAPE:
+            temp = after[st.name]
+    pen_probs, temp_probs = torch.softmax(penalized, -1), torch.softmax(temp, -1)
+    final = logits_to_probs(logits, s, history, breaker_ids)
+    kept = {name: torch.isfinite(values) for name, values in after.items()}
+    ids = torch.topk(raw, min(top_n, vocab)).indices.tolist()
+    return [TokenStage(i, float(raw[i]), float(pen_probs[i]), float(temp_probs[i]), float(final[i]),
+                       {name: bool(mask[i]) for name, mask in kept.items()}) for i in ids]

@@ -204,10 +204,6 @@
 <context>
     <name>CompareDialog</name>
     <message>
-        <source>temperature {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · repetition ×{repeat_penalty}</source>
-        <translation>温度 {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · 重复惩罚 ×{repeat_penalty}</translation>
-    </message>
-    <message>
         <source>Compare presets</source>
         <translation>比较预设</translation>
     </message>
@@ -688,12 +684,8 @@
         <translation>回收站(&amp;T)…</translation>
     </message>
     <message>
-        <source>Export as &amp;Markdown…</source>
-        <translation>导出为 &amp;Markdown…</translation>
-    </message>
-    <message>
-        <source>Export as &amp;JSON…</source>
-        <translation>导出为 &amp;JSON…</translation>
+        <source>Export as {format}…</source>
+        <translation>导出为 {format}…</translation>
     </message>
     <message>
         <source>&amp;Import chats…</source>
@@ -780,16 +772,12 @@
         <translation>还没有可导出的内容。</translation>
     </message>
     <message>
+        <source>{format} (*{suffix})</source>
+        <translation>{format} 文件 (*{suffix})</translation>
+    </message>
+    <message>
         <source>Export chat</source>
         <translation>导出对话</translation>
-    </message>
-    <message>
-        <source>Markdown (*.md)</source>
-        <translation>Markdown 文件 (*.md)</translation>
-    </message>
-    <message>
-        <source>JSON (*.json)</source>
-        <translation>JSON 文件 (*.json)</translation>
     </message>
     <message>
         <source>Could not export to {path}: {error}</source>
@@ -1287,10 +1275,6 @@
 <context>
     <name>SamplingChart</name>
     <message>
-        <source>greedy</source>
-        <translation>贪心</translation>
-    </message>
-    <message>
         <source>filtered</source>
         <translation>已过滤</translation>
     </message>
@@ -1327,12 +1311,8 @@
         <translation>模型：{p}</translation>
     </message>
     <message>
-        <source>after repetition penalty ×{penalty}: {p}</source>
-        <translation>重复惩罚 ×{penalty} 后：{p}</translation>
-    </message>
-    <message>
-        <source>after temperature {temperature}: {p}</source>
-        <translation>温度 {temperature} 后：{p}</translation>
+        <source>after {stages}: {p}</source>
+        <translation>经过{stages}后：{p}</translation>
     </message>
     <message>
         <source>drawn with probability {p}</source>
@@ -1607,20 +1587,112 @@
         <translation>回复始终是可以解析的 JSON 对象（模型只能选择保持 JSON 有效的词元）</translation>
     </message>
     <message>
+        <source>Repetition window</source>
+        <translation>重复检测窗口</translation>
+    </message>
+    <message>
+        <source>How many recent tokens the repetition penalty looks at</source>
+        <translation>重复惩罚检查的最近词元数</translation>
+    </message>
+    <message>
+        <source>DRY</source>
+        <translation>DRY</translation>
+    </message>
+    <message>
+        <source>DRY multiplier</source>
+        <translation>DRY 倍数</translation>
+    </message>
+    <message>
+        <source>Penalizes continuing a sequence the text already has (0 turns DRY off; 0.8 is usual)</source>
+        <translation>惩罚延续文中已出现过的序列（0 关闭 DRY；常用 0.8）</translation>
+    </message>
+    <message>
+        <source>DRY base</source>
+        <translation>DRY 底数</translation>
+    </message>
+    <message>
+        <source>How fast the penalty grows with each further repeated token</source>
+        <translation>每多重复一个词元，惩罚增长的速度</translation>
+    </message>
+    <message>
+        <source>DRY allowed length</source>
+        <translation>DRY 允许长度</translation>
+    </message>
+    <message>
+        <source>Repeats up to this many tokens are not penalized</source>
+        <translation>不超过这么多词元的重复不受惩罚</translation>
+    </message>
+    <message>
+        <source>DRY sequence breakers</source>
+        <translation>DRY 序列断点</translation>
+    </message>
+    <message>
+        <source>A repeat never reaches back past a token holding one of these strings (a JSON list)</source>
+        <translation>重复不会越过包含这些字符串之一的词元向前计算（JSON 列表）</translation>
+    </message>
+    <message>
         <source>0 always picks the most likely token</source>
         <translation>为 0 时总是选择概率最高的词元</translation>
+    </message>
+    <message>
+        <source>greedy</source>
+        <translation>贪心</translation>
+    </message>
+    <message>
+        <source>Top-k</source>
+        <translation>Top-k</translation>
     </message>
     <message>
         <source>0 turns top-k off</source>
         <translation>为 0 时关闭 top-k</translation>
     </message>
     <message>
+        <source>top-k</source>
+        <translation>top-k</translation>
+    </message>
+    <message>
+        <source>Top-p</source>
+        <translation>Top-p</translation>
+    </message>
+    <message>
         <source>Keep the most likely tokens that together reach this probability</source>
         <translation>保留累计概率达到此值的最可能词元</translation>
     </message>
     <message>
+        <source>top-p</source>
+        <translation>top-p</translation>
+    </message>
+    <message>
+        <source>Min-p</source>
+        <translation>Min-p</translation>
+    </message>
+    <message>
         <source>Drop tokens less likely than this fraction of the most likely one</source>
         <translation>舍弃概率低于最可能词元概率的这一比例的词元</translation>
+    </message>
+    <message>
+        <source>min-p</source>
+        <translation>min-p</translation>
+    </message>
+    <message>
+        <source>XTC</source>
+        <translation>XTC</translation>
+    </message>
+    <message>
+        <source>XTC probability</source>
+        <translation>XTC 概率</translation>
+    </message>
+    <message>
+        <source>How often the most likely choices are left out, to vary the wording (0 turns XTC off)</source>
+        <translation>最可能的选项被排除的频率，让措辞更多样（0 关闭 XTC）</translation>
+    </message>
+    <message>
+        <source>XTC threshold</source>
+        <translation>XTC 阈值</translation>
+    </message>
+    <message>
+        <source>Tokens at least this likely count as top choices (above 0.5 XTC does nothing)</source>
+        <translation>概率不低于此值的词元算作最优选项（高于 0.5 时 XTC 不起作用）</translation>
     </message>
     <message>
         <source>Above 1 makes repeating earlier tokens less likely</source>
@@ -1637,6 +1709,10 @@
     <message>
         <source>Advanced</source>
         <translation>高级</translation>
+    </message>
+    <message>
+        <source>Not a JSON list of strings (e.g. [&quot;\n&quot;, &quot;:&quot;]); the last valid list is used</source>
+        <translation>不是 JSON 字符串列表（例如 [&quot;\n&quot;, &quot;:&quot;]）；将使用上一个有效的列表</translation>
     </message>
     <message>
         <source>Automatic ({count} tokens)</source>

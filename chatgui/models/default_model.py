@@ -37,7 +37,7 @@ def _from_installed_wheel() -> Path | None:
         return None
     for f in dist.files or ():
         if str(f).replace("\\", "/").endswith(WHEEL_MEMBER):
-            p = Path(dist.locate_file(f))
+            p = Path(str(dist.locate_file(f)))
             if p.is_file():
                 return p
     return None

@@ -78,7 +78,7 @@ def _try_lock(fd: int) -> bool:
     if os.name == "nt":
         import msvcrt
         try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)   # type: ignore[attr-defined]  # Windows only
             return True
         except OSError:
             return False

@@ -52,7 +52,7 @@ def _ram_windows() -> Memory | None:
                     ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
     st = MEMORYSTATUSEX()
     st.dwLength = ctypes.sizeof(st)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):
+    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):   # type: ignore[attr-defined]  # Windows only
         return None
     return Memory(st.ullAvailPhys, st.ullTotalPhys, "RAM")
 

@@ -9,6 +9,7 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from chatgui.common.paths import models_dir
 
@@ -135,7 +136,10 @@ def verify_installed(folder: Path | None = None, progress=None) -> list[VerifyRe
         p = folder / e.file
         if not p.is_file():
             continue
-        digest = sha256_of(p, (lambda d, t, e=e: progress(e, d, t)) if progress else None)
+        report: Callable[[int, int], None] | None = None
+        if progress:
+            report = lambda d, t, e=e: progress(e, d, t)   # noqa: E731
+        digest = sha256_of(p, report)
         ok = digest == e.sha256
         results.append(VerifyResult(e, p, ok, "ok" if ok else f"sha256 {digest[:16]}… expected {e.sha256[:16]}…"))
     return results

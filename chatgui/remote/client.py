@@ -20,6 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from chatgui.common.records import REMOTE_CAPABILITIES, BackendKind, ModelInfo
+from chatgui.common.samplers import SAMPLER_STAGES
 from chatgui.common.types import SamplingSettings
 
 from .errors import (RemoteConnectionError, RemoteError, RemoteNotFoundError, RemoteProtocolError,
@@ -175,10 +176,18 @@ class RemoteModel:
         body = {
             "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
             "stream": stream,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
             "max_tokens": settings.max_new_tokens,
         }
+        values = settings.sampler_values()
+        for stage in SAMPLER_STAGES:
+            # OpenAI's own fields always; the others (not in OpenAI's API, but vLLM, llama.cpp's
+            # server, text-generation-webui and chatgui-serve read them) only while their stage is
+            # on, under every name (vLLM says repetition_penalty, llama.cpp repeat_penalty).
+            for f in stage.fields:
+                if f.openai or (self.send_extra_sampling and stage.is_on(values)):
+                    value = values[f.name]
+                    for name in (f.name, *f.aliases):
+                        body[name] = list(value) if isinstance(value, tuple) else value
         if self.model:
             body["model"] = self.model
         if stream:
@@ -189,16 +198,6 @@ class RemoteModel:
             body["stop"] = list(settings.stop)
         if settings.json_reply:
             body["response_format"] = {"type": "json_object"}
-        if self.send_extra_sampling:
-            # Not in OpenAI's API, but vLLM, llama.cpp's server and chatgui-serve read them
-            # (vLLM says repetition_penalty, llama.cpp repeat_penalty; each ignores the other).
-            if settings.top_k > 0:
-                body["top_k"] = settings.top_k
-            if settings.min_p > 0:
-                body["min_p"] = settings.min_p
-            if settings.repeat_penalty != 1.0:
-                body["repeat_penalty"] = body["repetition_penalty"] = settings.repeat_penalty
-                body["repeat_last_n"] = settings.repeat_last_n
         return body
 
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,

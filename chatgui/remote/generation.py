@@ -20,7 +20,9 @@ from typing import Iterator
 
 import httpx
 
+from chatgui.common.records import FinishReason
 from chatgui.common.runner import CancelFlag
+from chatgui.common.samplers import EXTRA_API_FIELDS
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 from .errors import RemoteError, RemoteProtocolError, RemoteServerError, server_message_of
@@ -28,8 +30,7 @@ from .sse import SSEError, sse_events
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
-EXTRA_FIELDS = ("top_k", "min_p", "repeat_penalty", "repetition_penalty", "repeat_last_n")
-FINISH_REASONS = {"stop": "stop", "length": "length"}   # others (content_filter, ...) pass through
+EXTRA_FIELDS = EXTRA_API_FIELDS     # the sampler fields outside OpenAI's API (common/samplers.py)
 
 
 class RemoteGeneration:
@@ -64,7 +65,7 @@ class RemoteGeneration:
         # chat too long) raises here, as the engine's PromptTooLongError does.
         first = self._next_item()
         if first is None:
-            self.stats.finish_reason = "cancelled"
+            self.stats.finish_reason = FinishReason.CANCELLED
             self._it: Iterator[TokenEvent] = iter(())
             return
         if first[0] == "error":
@@ -118,7 +119,7 @@ class RemoteGeneration:
             while True:
                 item = self._next_item()
                 if item is None:
-                    st.finish_reason = "cancelled"
+                    st.finish_reason = FinishReason.CANCELLED
                     break
                 kind, value, at = item
                 if kind == "error":
@@ -142,10 +143,12 @@ class RemoteGeneration:
                     yield TokenEvent(index, -1, text, math.nan, (), math.nan, ())
                     index += 1
                 finish = reason or finish
-            if st.finish_reason != "cancelled":
+            if st.finish_reason is not FinishReason.CANCELLED:
                 if not done and finish is None:
                     self._fail(RemoteProtocolError("The server closed the stream before the reply was finished."))
-                st.finish_reason = FINISH_REASONS.get(finish or "stop", finish)
+                st.finish_reason = FinishReason.from_server(finish)
+                if st.finish_reason is FinishReason.STOP and finish not in (None, "stop"):
+                    st.extra["server_finish_reason"] = finish     # e.g. tool_calls: kept, not lost
             if t_first is not None and t_last > t_first and st.generated_tokens > 1:
                 st.tokens_per_second = (st.generated_tokens - 1) / (t_last - t_first)
         finally:
@@ -154,7 +157,7 @@ class RemoteGeneration:
     def _fail(self, error: RemoteError):
         error.partial_text = self.text
         self.error = error
-        self.stats.finish_reason = "error"
+        self.stats.finish_reason = FinishReason.ERROR
         self._hang_up()
         raise error
 

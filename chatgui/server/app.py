@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from chatgui.common.records import FinishReason
 from chatgui.engine.errors import PromptTooLongError, TemplateError
 
 from .guard import AccessGuard
@@ -167,7 +168,7 @@ class ClientWatch:
 
 async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Response:
     """A whole (non-streaming) reply: every candidate's text, finish reason and logprobs."""
-    choices = [{"text": [], "finish_reason": "stop", "logprobs": None if req.top_logprobs is None else []}
+    choices = [{"text": [], "finish_reason": FinishReason.STOP, "logprobs": None if req.top_logprobs is None else []}
                for _ in range(req.n)]
     echoed = []
     while True:

@@ -12,11 +12,14 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from chatgui.common.records import FinishReason
+from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-FINISH_REASONS = {"stop": "stop", "stop_string": "stop", "length": "length"}
+# OpenAI's finish reasons for ours (a cancelled reply is not answered; an error is an error event).
+FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length"}
 
 
 class ApiError(Exception):
@@ -107,9 +110,11 @@ def parse_stop(raw) -> tuple[str, ...]:
 
 # Fields a client may send that change nothing here, so accepting them hides nothing.
 INFORMATIONAL = {"model", "user", "metadata", "store", "service_tier", "parallel_tool_calls"}
-SAMPLING_FIELDS = {"stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p",
-                   "top_k", "min_p", "repeat_penalty", "repetition_penalty", "repeat_last_n", "seed", "stop",
-                   "logprobs", "presence_penalty", "frequency_penalty", "logit_bias"}
+# The sampler registry's fields (common/samplers.py), under their names and aliases
+# (llama.cpp's repeat_penalty, vLLM's repetition_penalty, text-generation-webui's dry_*, xtc_*).
+SAMPLER_API_NAMES = {name for f in SAMPLER_FIELDS for name in (f.name, *f.aliases)}
+SAMPLING_FIELDS = SAMPLER_API_NAMES | {"stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "seed",
+                                       "stop", "logprobs", "presence_penalty", "frequency_penalty", "logit_bias"}
 CHAT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"messages", "top_logprobs", "response_format", "tools", "tool_choice"}
 TEXT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"prompt", "echo", "suffix", "best_of", "response_format"}
 # Fields accepted only at the value that means "off": anything else would be silently ignored.
@@ -143,22 +148,25 @@ def _sampling(body: dict, context_length: int) -> tuple[SamplingSettings, dict]:
     max_tokens = _number(body, "max_completion_tokens", 1, 1 << 31, integer=True)
     if max_tokens is None:
         max_tokens = _number(body, "max_tokens", 1, 1 << 31, integer=True)
-    kw = {
-        "temperature": _number(body, "temperature", 0, 2),
-        "top_p": _number(body, "top_p", 0, 1),
-        "top_k": _number(body, "top_k", 0, 1 << 31, integer=True),
-        "min_p": _number(body, "min_p", 0, 1),
-        # llama.cpp's name, then vLLM's
-        "repeat_penalty": _number(body, "repeat_penalty", 0.01, 10) or _number(body, "repetition_penalty", 0.01, 10),
-        "repeat_last_n": _number(body, "repeat_last_n", 0, context_length, integer=True),
-        "seed": _number(body, "seed", -(1 << 63), (1 << 64) - 1, integer=True),
-        "max_new_tokens": min(max_tokens, context_length) if max_tokens else None,
-    }
+    kw = {f.name: _sampler_field(body, f) for f in SAMPLER_FIELDS}
+    kw["seed"] = _number(body, "seed", -(1 << 63), (1 << 64) - 1, integer=True)
+    kw["max_new_tokens"] = min(max_tokens, context_length) if max_tokens else None
     settings = SamplingSettings(**{k: v for k, v in kw.items() if v is not None}, stop=parse_stop(body.get("stop")))
     stream = _flag(body, "stream")
     common = {"stream": stream, "include_usage": stream and _flag(options, "include_usage"),
               "n": _number(body, "n", 1, MAX_N, integer=True) or 1}
     return settings, common
+
+
+def _sampler_field(body: dict, f: SamplerField):
+    """A sampler setting from the body under its name or an alias; None if absent."""
+    for name in (f.name, *f.aliases):
+        if body.get(name) is not None:
+            try:
+                return f.check(body[name])
+            except ValueError as e:
+                raise _bad(f"'{name}' must be {e}, not {body[name]!r}.", name) from None
+    return None
 
 
 def parse_chat_request(body, context_length: int) -> ChatRequest:
@@ -219,10 +227,6 @@ def new_completion_id(chat: bool = True) -> str:
 def usage_of(stats: dict) -> dict:
     p, c = stats["prompt_tokens"], stats["completion_tokens"]
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-
-
-def finish_reason_of(stats: dict) -> str:
-    return FINISH_REASONS.get(stats["finish_reason"], "stop")
 
 
 def logprob_value(prob: float) -> float:

@@ -8,7 +8,7 @@ never waits on the model. Items put on a job's queue:
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
     ("echo", [token records])           the prompt's tokens and logprobs (Job.echo_logprobs only)
     ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
-    ("finish", (i, reason, tokens))     candidate i has ended ("stop", "length", "stop_string", ...)
+    ("finish", (i, reason, tokens))     candidate i has ended (reason: a FinishReason)
     ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
     ("error", exception)                before "started" (the request was refused) or after
 """
@@ -19,6 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from chatgui.common.records import FinishReason
 from chatgui.common.runner import CancelFlag
 from chatgui.common.runner import Job as RunnerJob
 from chatgui.common.runner import ModelRunner, QueueFull, ShuttingDown  # noqa: F401 - the server's errors too
@@ -115,7 +116,7 @@ class GenerationWorker:
         for i, choice in enumerate(choices):
             if not finished[i]:
                 self._finish(job, i, choice, sent[i])
-        if any(c.stats.finish_reason == "cancelled" for c in choices) and self.runner.closing.is_set():
+        if any(c.stats.finish_reason == FinishReason.CANCELLED for c in choices) and self.runner.closing.is_set():
             job.emit("error", ShuttingDown())
             return
         st = run.stats

@@ -3,7 +3,7 @@ from .atomic import atomic_write_bytes, atomic_write_text
 from .chat import ROLES, Chat, ChatFormatError, Message, new_id
 from .backup import list_backups, restore_backup
 from .errors import AlreadyRunning, DatabaseUnusable, StoreError, StoreProblem
-from .export import export_json, export_markdown
+from .export import EXPORT_FORMATS, ExportFormat, export_json, export_markdown
 from .history import ChatSummary, HistoryStore
 from .instance_lock import InstanceLock
 from .legacy import MAX_CHAT_FILE_BYTES
@@ -13,6 +13,7 @@ from .settings import AppSettings, load_settings, save_settings
 __all__ = [
     "AlreadyRunning", "AppSettings", "Chat", "DatabaseUnusable", "InstanceLock", "list_backups", "restore_backup", "ChatFormatError", "ChatSummary", "HistoryStore", "MAX_CHAT_FILE_BYTES",
     "Message", "ROLES", "StoreError", "StoreProblem", "atomic_write_bytes", "atomic_write_text",
-    "chats_dir", "config_dir", "data_dir", "export_json", "export_markdown", "load_settings",
+    "chats_dir", "config_dir", "data_dir", "EXPORT_FORMATS", "ExportFormat", "export_json", "export_markdown",
+    "load_settings",
     "models_dir", "new_id", "save_settings", "settings_path",
 ]

@@ -123,7 +123,7 @@ class Chat:
         """The messages from the top down to `message_id`, whatever is selected."""
         path: list[Message] = []
         seen: set[str] = set()
-        node = self.messages[message_id]
+        node: Message | None = self.messages[message_id]
         while node is not None and node.id not in seen:
             seen.add(node.id)
             path.append(node)

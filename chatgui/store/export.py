@@ -3,6 +3,10 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from chatgui.common.records import ValueEnum
 
 from . import token_pack
 from .chat import Chat
@@ -48,7 +52,7 @@ def export_json(chat: Chat, packed: dict[str, bytes] | None = None) -> str:
     database), used instead of the message's records. Without token records the document is
     format 1, which older versions read too."""
     packed = packed or {}
-    messages = []
+    messages: list[dict[str, Any]] = []
     for m in chat.messages.values():
         blob = packed.get(m.id)
         records = m.meta.get("token_data")
@@ -66,3 +70,35 @@ def export_json(chat: Chat, packed: dict[str, bytes] | None = None) -> str:
     text = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return json.dumps(doc, ensure_ascii=False, indent=2) if len(text) <= INDENT_UP_TO else text
 
+
+class ExportFormat(ValueEnum):
+    MARKDOWN = "markdown"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """How a format is offered (File > Export as <name>, with its accelerator) and written.
+    write(chat, packed token records by message id) -> the file's text; `packed` is read from
+    the database only for a format that uses the token records."""
+    name: str
+    suffix: str
+    uses_token_records: bool
+    write: Callable[[Chat, dict[str, bytes]], str]
+
+
+# Every export format: adding one is its member above, its entry here and its writer.
+EXPORT_FORMATS: dict[ExportFormat, ExportSpec] = {
+    ExportFormat.MARKDOWN: ExportSpec("&Markdown", ".md", False, lambda chat, _packed: export_markdown(chat)),
+    ExportFormat.JSON: ExportSpec("&JSON", ".json", True, export_json),
+}
+
+
+def export_format(kind: ExportFormat | str) -> ExportFormat:
+    """The format named `kind`; ValueError naming the known ones if there is none (never a
+    silent fallback to another format)."""
+    try:
+        return ExportFormat(kind)
+    except ValueError:
+        known = ", ".join(f.value for f in ExportFormat)
+        raise ValueError(f"Unknown export format {kind!r} (known: {known}).") from None

@@ -28,7 +28,7 @@ from . import backup, importers
 from .chat import ROOT, Chat, Message
 from .database import DB_NAME, classify, connect, error_kind, open_database
 from .errors import StoreError, StoreProblem
-from .export import export_json, export_markdown
+from .export import EXPORT_FORMATS, ExportFormat, export_format, export_json, export_markdown
 from .legacy import MAX_CHAT_FILE_BYTES
 from .migrate import migrate_folder
 from .rows import TOKENS_KEY, from_json, py_text, snapshot, unpack_tokens
@@ -398,18 +398,18 @@ class HistoryStore:
             taken.add(chat.id)
         return [c.id for c in self._w().write_new(chats)]
 
-    def export_to_file(self, chat_id: str, path: Path | str, kind: str = "json") -> None:
-        """Write a chat as Markdown or JSON to `path`, reading it from the database (so a worker
-        thread can do it while the GUI goes on changing its copy)."""
+    def export_to_file(self, chat_id: str, path: Path | str, kind: ExportFormat | str = ExportFormat.JSON) -> None:
+        """Write a chat in an export format (export.EXPORT_FORMATS) to `path`, reading it from the
+        database (so a worker thread can do it while the GUI goes on changing its copy).
+        ValueError for an unknown format, before anything is read or written."""
         from .atomic import atomic_write_text
+        spec = EXPORT_FORMATS[export_format(kind)]
         chat = self.load(chat_id, tokens=False)
-        if kind == "markdown":
-            text = export_markdown(chat)
-        else:  # the token records go out as the database packed them: nothing to decode
+        packed: dict[str, bytes] = {}
+        if spec.uses_token_records:   # they go out as the database packed them: nothing to decode
             packed = dict(self._query("SELECT m.id, t.data FROM token_records t JOIN messages m"
                                       " ON m.rowid = t.message_rowid WHERE m.chat_id=?", (chat_id,)))
-            text = export_json(chat, packed)
-        atomic_write_text(path, text)
+        atomic_write_text(path, spec.write(chat, packed))
 
 
 def _quoted(term: str) -> str:

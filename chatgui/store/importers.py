@@ -95,7 +95,8 @@ def from_chatgpt(conv: dict, cancel=None) -> Chat:
     chain of skipped nodes again for every message took 56 s for a 3 MB file, hours for 28 MB."""
     mapping: dict = conv["mapping"]
     _check_nodes(mapping, conv.get("current_node"))
-    chat = Chat(title=conv.get("title") if isinstance(conv.get("title"), str) else "",
+    title = conv.get("title")
+    chat = Chat(title=title if isinstance(title, str) else "",
                 created=_time(conv.get("create_time")), updated=_time(conv.get("update_time")))
     done: set[str] = set()
     anchor: dict[str, str | None] = {}   # ChatGPT node id -> our message id it or its nearest kept ancestor has

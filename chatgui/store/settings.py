@@ -96,12 +96,12 @@ def _clean_sampling(d: dict) -> dict:
         value = d.get(key)
         if key == "seed":
             ok = value is None or _is(value, int)
-        elif key == "stop":
+        elif isinstance(default, list):   # stop strings, DRY's sequence breakers
             ok = isinstance(value, list) and all(isinstance(s, str) for s in value)
         else:
             ok = _is(value, type(default))
         if key in d and ok:
-            out[key] = float(value) if isinstance(default, float) else value
+            out[key] = float(value) if isinstance(default, float) and value is not None else value
     return out
 
 

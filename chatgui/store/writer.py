@@ -207,15 +207,16 @@ class ChatWriter:
 
     def _write_rows(self, snap: Chat) -> _Written:
         old = self._cached(snap.id)
-        new = _Written(old.revision + 1, chat_row(snap), {}, old.next_seq)
+        row_values = chat_row(snap)
+        new = _Written(old.revision + 1, row_values, {}, old.next_seq)
         c = self.conn
         if old.chat_row is None:
             c.execute("INSERT INTO chats(id, title, list_title, created, updated, system_prompt, settings,"
                       " selected_root, revision) VALUES (?,?,?,?,?,?,?,?,?)",
-                      (snap.id, *map(_param, new.chat_row), new.revision))
+                      (snap.id, *map(_param, row_values), new.revision))
         elif old.chat_row != new.chat_row:
             c.execute("UPDATE chats SET title=?, list_title=?, created=?, updated=?, system_prompt=?, settings=?,"
-                      " selected_root=?, revision=? WHERE id=?", (*map(_param, new.chat_row), new.revision, snap.id))
+                      " selected_root=?, revision=? WHERE id=?", (*map(_param, row_values), new.revision, snap.id))
         else:
             c.execute("UPDATE chats SET revision=? WHERE id=?", (new.revision, snap.id))
         for mid, m in snap.messages.items():
@@ -232,7 +233,7 @@ class ChatWriter:
                                 " created, meta) VALUES (?,?,?,?,?,?,?,?,?)",
                                 (snap.id, mid, new.next_seq, *map(_param, sig)))
                 new.next_seq += 1
-                row = Row(cur.lastrowid, sig, None)
+                row = Row(int(cur.lastrowid or 0), sig, None)   # (an INSERT always sets it)
             else:
                 row = Row(before.rowid, sig, before.tokens)
                 if before.signature != sig:

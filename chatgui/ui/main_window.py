@@ -11,7 +11,8 @@ from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
+from chatgui.common.records import BackendKind
+from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
@@ -23,7 +24,6 @@ from chatgui.ui.settings.language_menu import build_language_menu
 from chatgui.ui.settings.theme_menu import ThemeMenu
 from chatgui.ui.chat.composer import InputBar
 from chatgui.ui.backends.controller import BackendController
-from chatgui.ui.backends.panel import LOCAL
 from chatgui.ui.backends.model_controller import ModelController
 from chatgui.ui.common.notices import NoticeArea
 from chatgui.ui.models.window import ModelsFeature
@@ -137,8 +137,9 @@ class MainWindow(QMainWindow):
         self.models_action = self._action(file_menu, self.tr("&Models…"), QKeySequence("Ctrl+M"), self.open_models)
         self.trash_action = self._action(file_menu, self.tr("&Trash…"), None, self.open_trash)
         file_menu.addSeparator()
-        self._action(file_menu, self.tr("Export as &Markdown…"), None, lambda: self.export_dialog("markdown"))
-        self._action(file_menu, self.tr("Export as &JSON…"), None, lambda: self.export_dialog("json"))
+        for fmt, spec in EXPORT_FORMATS.items():     # one per export format (store/export.py)
+            self._action(file_menu, self.tr("Export as {format}…").format(format=spec.name), None,
+                         lambda _checked=False, fmt=fmt: self.export_dialog(fmt))
         self._action(file_menu, self.tr("&Import chats…"), None, lambda: self.history_actions.import_dialog())
         file_menu.addSeparator()
         self._action(file_menu, self.tr("&Quit"), QKeySequence("Ctrl+Q"), self.close)
@@ -204,8 +205,9 @@ class MainWindow(QMainWindow):
         """While a server answers, the local model's sections are out of the way."""
         group = self.backend.group
         self.panel.mark_local_only(self.backend.serve_group)
-        group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(group.kind_choice() == LOCAL))
-        self.panel.show_local_sections(group.kind_choice() == LOCAL)
+        local = lambda: group.kind_choice() is BackendKind.LOCAL   # noqa: E731
+        group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(local()))
+        self.panel.show_local_sections(local())
         self.models.model_ready.connect(self.panel.show_model_context)
 
     def _connect_autosave(self) -> None:
@@ -588,22 +590,22 @@ class MainWindow(QMainWindow):
         self.status.showMessage(self.tr("New chats will start with this system prompt."), 4000)
 
     # -- export ----------------------------------------------------------------------------
-    def export_dialog(self, kind: str) -> None:
+    def export_dialog(self, kind: ExportFormat) -> None:
         if self.current is None or not self.current.messages:
             self.status.showMessage(self.tr("Nothing to export yet."), 4000)
             return
-        suffix = ".md" if kind == "markdown" else ".json"
+        spec = EXPORT_FORMATS[kind]
+        suffix = spec.suffix
         name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
         # In the documents folder (then wherever the last export went), not where the app was started.
         start = str(Path(self._export_folder or Path.home()) / ((name or "chat") + suffix))
-        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), start,
-                                              self.tr("Markdown (*.md)") if kind == "markdown"
-                                              else self.tr("JSON (*.json)"))
+        files = self.tr("{format} (*{suffix})").format(format=spec.name.replace("&", ""), suffix=suffix)
+        path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), start, files)
         if path:
             self.export_chat(path, kind)
             self._export_folder = str(Path(path).parent)
 
-    def export_chat(self, path: str, kind: str) -> bool:
+    def export_chat(self, path: str, kind: ExportFormat | str) -> bool:
         """Written from the database on a worker thread (history_actions); True once started."""
         return self.history_actions.export_chat(path, kind)
 

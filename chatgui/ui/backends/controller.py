@@ -1,7 +1,7 @@
 """Which backend answers: the local model, or an OpenAI-compatible server; and serving the local
 model to other programs.
 
-Settings: AppSettings.backend = {"kind": "local"|"openai", "base_url", "model", "serve_port"}.
+Settings: AppSettings.backend = {"kind": a BackendKind value, "base_url", "model", "serve_port"}.
 The API key goes to the OS keyring (chatgui.remote.secrets) when there is one, else into that
 same dict as "api_key": the settings file in the config folder, never beside chats. Message
 meta only ever gets public_backend_settings(...) of it (RemoteModel.info().backend).
@@ -13,13 +13,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
-from chatgui.common.records import ModelInfo
+from chatgui.common.records import BackendKind, ModelInfo
 
 from chatgui.store import StoreError, save_settings
 
-from chatgui.ui.backends.panel import LOCAL, OPENAI, BackendPanel
+from chatgui.ui.backends.panel import BackendPanel
 from chatgui.ui.backends.remote_connector import RemoteConnector
 from chatgui.ui.serve.toggle import ServeController, ServeGroup
+
+
+def _saved_kind(backend: dict) -> BackendKind | None:
+    """The kind in the saved settings; None if missing or unknown (then the local model)."""
+    try:
+        return BackendKind(backend.get("kind"))
+    except ValueError:
+        return None
 
 
 class BackendController(QObject):
@@ -27,7 +35,7 @@ class BackendController(QObject):
         super().__init__(parent)
         self.engine, self.settings, self.options = engine, settings, options
         self.panel, self.status, self.notices, self.models = panel, status, notices, models
-        self.active = LOCAL            # what answers now (once a model is there)
+        self.active = BackendKind.LOCAL            # what answers now (once a model is there)
         self.local_path: str | None = None
         self._list_request = 0
         self._pending: dict | None = None   # the connection being made
@@ -52,19 +60,19 @@ class BackendController(QObject):
         settings.backend = backend
         url = str(backend.get("base_url") or "")
         self.group.set_remote(url, "", str(backend.get("model") or ""))
-        self.group.set_kind(OPENAI if backend.get("kind") == OPENAI else LOCAL)
+        self.group.set_kind(BackendKind.OPENAI if _saved_kind(backend) is BackendKind.OPENAI else BackendKind.LOCAL)
 
     # -- startup ---------------------------------------------------------------------------
     def start(self) -> None:
         """Connect to the saved server, unless a model file was given on the command line; else
         what ModelController.start does (saved, default or downloaded local model)."""
         backend = self.settings.backend
-        if backend.get("kind") == OPENAI and backend.get("base_url") and not self.options.model:
+        if _saved_kind(backend) is BackendKind.OPENAI and backend.get("base_url") and not self.options.model:
             key = self._load_key(backend["base_url"])
             self.group.set_key(key)
             self.connect_to(backend["base_url"], key, str(backend.get("model") or ""))
         else:   # (a --model given for this run leaves the saved choice as it was)
-            self.group.set_kind(LOCAL)
+            self.group.set_kind(BackendKind.LOCAL)
             self.models.start()
 
     # -- the server's model list -----------------------------------------------------------
@@ -102,16 +110,17 @@ class BackendController(QObject):
 
     def _on_connected(self, info: ModelInfo) -> None:
         pending, self._pending = self._pending or {}, None
-        self.active = OPENAI
+        self.active = BackendKind.OPENAI
         self.group.set_busy(False)
-        self.group.set_kind(OPENAI)
+        self.group.set_kind(BackendKind.OPENAI)
         self.group.put_model_first(info.name)
         self.group.set_state(self.tr("Connected: “{name}” at {url}. Replies come from this server; token "
                                      "probabilities are not available.").format(name=info.name, url=info.path))
         self.status.hide_progress(self.tr("Connected to {name} at {url}.").format(name=info.name, url=info.path))
         self.notices.remove("backend-error")
         backend = self.settings.backend
-        backend.update({"kind": OPENAI, "base_url": pending.get("base_url") or info.path, "model": info.name})
+        backend.update({"kind": BackendKind.OPENAI.value, "base_url": pending.get("base_url") or info.path,
+                        "model": info.name})
         self._save_key(backend["base_url"], pending.get("api_key") or "")
         self._save_settings()
 
@@ -128,15 +137,15 @@ class BackendController(QObject):
         if loaded is not None:
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
                 message=message, name=loaded.name)
-        if self.active != LOCAL or loaded is None:
+        if self.active is not BackendKind.LOCAL or loaded is None:
             actions.append((self.tr("Use the local model"), self.use_local))
         self.notices.show_notice("backend-error", message, "error", actions)
 
     # -- back to the local model -------------------------------------------------------------
     def use_local(self) -> None:
         self.notices.remove("backend-error")
-        self.group.set_kind(LOCAL)
-        self.settings.backend["kind"] = LOCAL
+        self.group.set_kind(BackendKind.LOCAL)
+        self.settings.backend["kind"] = BackendKind.LOCAL.value
         self._save_settings()
         loaded = self.models.loaded
         if loaded is not None and loaded.is_local:
@@ -149,26 +158,26 @@ class BackendController(QObject):
         else:
             self.models.start()
 
-    def _on_kind_chosen(self, kind: str) -> None:
-        if kind == LOCAL:
+    def _on_kind_chosen(self, kind: BackendKind) -> None:
+        if kind is BackendKind.LOCAL:
             self.use_local()
-        elif self.active != OPENAI:
+        elif self.active is not BackendKind.OPENAI:
             self.group.set_state(self.tr("Enter the server's address (and key, if it needs one), then Connect."))
 
     # -- from the worker -------------------------------------------------------------------
     def _on_model_loaded(self, info: ModelInfo) -> None:
         if info.is_local:
-            was_remote, self.active = self.active == OPENAI, LOCAL
+            was_remote, self.active = self.active is BackendKind.OPENAI, BackendKind.LOCAL
             self.local_path = info.path
             if was_remote:
-                self.group.set_kind(LOCAL)
+                self.group.set_kind(BackendKind.LOCAL)
                 self.group.set_state("")
-                self.settings.backend["kind"] = LOCAL
+                self.settings.backend["kind"] = BackendKind.LOCAL.value
         self.serve.model_changed(info)
 
     def _on_load_failed(self, _message: str) -> None:
-        if self.active == OPENAI:   # the server is still in use
-            self.group.set_kind(OPENAI)
+        if self.active is BackendKind.OPENAI:   # the server is still in use
+            self.group.set_kind(BackendKind.OPENAI)
 
     # -- helpers ---------------------------------------------------------------------------
     def _check_url(self, base_url: str) -> bool:

@@ -9,9 +9,10 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
-LOCAL, OPENAI = "local", "openai"
-KIND_LABELS = {LOCAL: QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
-               OPENAI: QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server")}
+from chatgui.common.records import BackendKind
+
+KIND_LABELS = {BackendKind.LOCAL: QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
+               BackendKind.OPENAI: QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server")}
 
 
 def _named(widget, name: str, accessible: str):
@@ -21,7 +22,7 @@ def _named(widget, name: str, accessible: str):
 
 
 class BackendPanel(QGroupBox):
-    kind_chosen = Signal(str)                 # LOCAL or OPENAI, when the user picks one
+    kind_chosen = Signal(object)              # a BackendKind, when the user picks one
     refresh_requested = Signal(str, str)      # base URL, API key
     connect_requested = Signal(str, str, str)  # base URL, API key, model ("" for the server's first)
 
@@ -32,7 +33,7 @@ class BackendPanel(QGroupBox):
         column = QVBoxLayout(self)
         self.kind = _named(QComboBox(), "backendCombo", self.tr("Backend"))
         for kind, label in KIND_LABELS.items():
-            self.kind.addItem(self.tr(label), kind)
+            self.kind.addItem(self.tr(label), kind.value)
         self.kind.setToolTip(self.tr("Run the model in this app, or chat with a server that speaks the OpenAI chat "
                                      "API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API)."))
         column.addWidget(self.kind)
@@ -75,11 +76,11 @@ class BackendPanel(QGroupBox):
         self.refresh_button.clicked.connect(lambda: self.refresh_requested.emit(self.url(), self.key()))
         self.connect_button.clicked.connect(
             lambda: self.connect_requested.emit(self.url(), self.key(), self.model_choice()))
-        self.set_kind(LOCAL)
+        self.set_kind(BackendKind.LOCAL)
 
     # -- reading ---------------------------------------------------------------------------
-    def kind_choice(self) -> str:
-        return self.kind.currentData() or LOCAL
+    def kind_choice(self) -> BackendKind:
+        return BackendKind(self.kind.currentData() or BackendKind.LOCAL.value)
 
     def url(self) -> str:
         return self.base_url.text().strip()
@@ -91,11 +92,11 @@ class BackendPanel(QGroupBox):
         return self.remote_model.currentText().strip()
 
     # -- showing ---------------------------------------------------------------------------
-    def set_kind(self, kind: str) -> None:
+    def set_kind(self, kind: BackendKind) -> None:
         """Show a kind without announcing it (the user did not pick it)."""
-        index = self.kind.findData(kind)
+        index = self.kind.findData(BackendKind(kind).value)
         self.kind.setCurrentIndex(max(index, 0))
-        self.remote_box.setVisible(self.kind_choice() == OPENAI)
+        self.remote_box.setVisible(self.kind_choice() is BackendKind.OPENAI)
 
     def set_remote(self, base_url: str, api_key: str, model: str) -> None:
         self.base_url.setText(base_url or "")
@@ -138,5 +139,5 @@ class BackendPanel(QGroupBox):
         self.connect_button.setEnabled(not busy)
 
     def _kind_activated(self) -> None:
-        self.remote_box.setVisible(self.kind_choice() == OPENAI)
+        self.remote_box.setVisible(self.kind_choice() is BackendKind.OPENAI)
         self.kind_chosen.emit(self.kind_choice())

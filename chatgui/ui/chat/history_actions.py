@@ -11,7 +11,8 @@ from typing import Callable
 from PySide6.QtCore import QT_TRANSLATE_NOOP
 from PySide6.QtWidgets import QFileDialog
 
-from chatgui.store import DatabaseUnusable, HistoryStore, restore_backup
+from chatgui.store import DatabaseUnusable, ExportFormat, HistoryStore, restore_backup
+from chatgui.store.export import export_format
 
 from chatgui.ui.common.i18n import translate
 
@@ -95,12 +96,13 @@ class HistoryActions:
         self.window.status.clearMessage()
 
     # -- export ------------------------------------------------------------------------------
-    def export_chat(self, path: str, kind: str, on_done: Callable[[bool], None] | None = None) -> bool:
+    def export_chat(self, path: str, kind: ExportFormat | str, on_done: Callable[[bool], None] | None = None) -> bool:
         """Save the open chat, then write it from the database on a worker thread (after the
         queued saves are written). False if there is nothing to export; how it went arrives later."""
         chat = self.window.current
         if chat is None or not chat.messages:
             return False
+        kind = export_format(kind)     # an unknown format: ValueError here, never a file of another format
         store = self.library.store
         self.library.save(chat)
 

@@ -7,7 +7,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
 
-from chatgui.common.records import ReplyMeta, TokenRecord
+from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name
 from chatgui.store import Message
 
@@ -286,7 +286,7 @@ class MessageWidget(QFrame):
             parts.append(self.tr("branched at token {number}").format(number=meta["branch"]["index"] + 1))
         if meta.get("replay_of"):
             parts.append(self.tr("replay"))
-        if meta.get("finish_reason") == "cancelled":
+        if meta.get("finish_reason") == FinishReason.CANCELLED:
             parts.append(self.tr("stopped"))
         elif meta.get("partial") and not self.is_streaming():
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it

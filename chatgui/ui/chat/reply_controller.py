@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from chatgui.common.records import FinishReason
 from chatgui.store import Chat
 
 from chatgui.ui.chat.conversation_view import ConversationView
@@ -117,7 +118,7 @@ class ReplyController(QObject):
             self._discard(r)
             return
         self._stopped[r.request_id] = r
-        self._complete(r, r.text, {"finish_reason": "cancelled", "tokens": len(r.tokens)})
+        self._complete(r, r.text, {"finish_reason": FinishReason.CANCELLED, "tokens": len(r.tokens)})
 
     # -- from the worker -------------------------------------------------------------------
     def _on_started(self, request_id: int, info: dict) -> None:
@@ -163,7 +164,8 @@ class ReplyController(QObject):
         stopped = self._stopped.pop(request_id, None)
         if stopped is not None:   # only the statistics are new; the text stays as it was stopped
             # A remote reply keeps no token records: then the worker's count stands.
-            meta.update({"finish_reason": "cancelled", "tokens": len(stopped.tokens) or meta.get("tokens", 0)})
+            meta.update({"finish_reason": FinishReason.CANCELLED,
+                         "tokens": len(stopped.tokens) or meta.get("tokens", 0)})
             self._record_meta(stopped.chat, stopped.message_id, meta)
             self.finished.emit(meta)
             return
@@ -180,7 +182,7 @@ class ReplyController(QObject):
         other = self._others.get(request_id)
         if other is not None:
             if other.text:
-                self._complete(other, other.text, {"finish_reason": "error", "error": message})
+                self._complete(other, other.text, {"finish_reason": FinishReason.ERROR, "error": message})
             else:
                 self._discard(other)
             return
@@ -189,7 +191,7 @@ class ReplyController(QObject):
             return
         self._flush()
         if r.text and kind != "model_mismatch":   # a replay refused before it started keeps nothing
-            self._complete(r, r.text, {"finish_reason": "error", "error": message, "tokens": len(r.tokens)})
+            self._complete(r, r.text, {"finish_reason": FinishReason.ERROR, "error": message, "tokens": len(r.tokens)})
         else:   # nothing was written: take the empty reply away, keep the question
             self._discard(r)
         if kind == "prompt_too_long":

@@ -14,6 +14,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QVBoxLayout)
 
+from chatgui.common.records import FinishReason
+from chatgui.common.samplers import SamplerStage, stages_on
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.backends.engine_client import connect_reply
@@ -29,11 +31,16 @@ def preset_sampling(base: dict, preset: str, seed: int) -> dict:
     return SamplingSettings.from_dict(base).with_(**{f: getattr(p, f) for f in PRESET_FIELDS}, seed=seed).to_dict()
 
 
+def describe_stage(stage: SamplerStage, s: dict) -> str:
+    """A stage and the value of its first setting, e.g. "Top-k 40" (SamplingSettings dict s)."""
+    value = s.get(stage.fields[0].name, stage.fields[0].default)
+    shown = f"{value:g}" if isinstance(value, float) else str(value)
+    return f"{translate('SettingsPanel', stage.label)} {shown}"
+
+
 def describe_sampling(s: dict) -> str:
-    return translate("CompareDialog", "temperature {temperature} · top-k {top_k} · top-p {top_p} · min-p {min_p} · "
-                     "repetition ×{repeat_penalty}").format(
-        temperature=f"{s['temperature']:g}", top_k=s["top_k"], top_p=f"{s['top_p']:g}", min_p=f"{s['min_p']:g}",
-        repeat_penalty=f"{s['repeat_penalty']:g}")
+    """The stages a SamplingSettings dict turns on, in the order they apply."""
+    return " · ".join(describe_stage(stage, s) for stage in stages_on(s))
 
 
 @dataclass
@@ -204,7 +211,8 @@ class CompareDialog(QDialog):
         side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
         side.text.setPlainText(text)
         tps = meta.get("tokens_per_second") or 0
-        done = (self.tr("{count} tokens · {speed} tok/s · stopped") if meta.get("finish_reason") == "cancelled"
+        stopped = meta.get("finish_reason") == FinishReason.CANCELLED
+        done = (self.tr("{count} tokens · {speed} tok/s · stopped") if stopped
                 else self.tr("{count} tokens · {speed} tok/s"))
         side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))

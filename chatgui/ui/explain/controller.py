@@ -24,7 +24,7 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from chatgui.common.records import ModelInfo, ReplyMeta, TokenRecord
+from chatgui.common.records import FinishReason, ModelInfo, ReplyMeta, TokenRecord
 from chatgui.store import Chat
 
 from chatgui.ui.explain.compare import CompareDialog
@@ -237,7 +237,7 @@ class ExplainController(QObject):
         if [t.id for t in prefix] != prefix_ids:
             self._notice(self.tr("This reply's recorded tokens are incomplete, so it cannot be replayed."))
             return None
-        if meta.get("finish_reason") == "cancelled" and isinstance(meta.get("tokens"), int):
+        if meta.get("finish_reason") == FinishReason.CANCELLED and isinstance(meta.get("tokens"), int):
             # It was stopped: replay as far as it got.
             sampling["max_new_tokens"] = max(1, meta["tokens"] - len(prefix_ids))
         new_meta = {"replay_of": message_id}
@@ -290,7 +290,7 @@ class ExplainController(QObject):
             if finish is None:          # still being written
                 still.append((chat, reply_id, original_id))
                 continue
-            if finish == "error":
+            if finish == FinishReason.ERROR:
                 continue
             same = reply.content == original.content
             reply.meta["replay_identical"] = same

@@ -23,7 +23,9 @@ from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QS
 
 from chatgui.store import Chat
 
-from chatgui.ui.explain.compare import describe_sampling
+from chatgui.common.samplers import SAMPLER_STAGES, StageKind, stages_on
+
+from chatgui.ui.explain.compare import describe_sampling, describe_stage
 from chatgui.ui.common.i18n import translate
 from chatgui.ui.explain.inspector_worker import TOP_N, InspectorWorker
 from chatgui.ui.explain.token_view import describe_token, percent
@@ -47,14 +49,13 @@ def penalized(row: dict) -> bool:
 
 
 def filter_reason(row: dict, sampling: dict) -> str:
-    """Why a token cannot be drawn ("" if it can)."""
+    """Why a token cannot be drawn ("" if it can): the first stage that removed it."""
     if row["final"] > 0:
         return ""
-    if sampling.get("temperature", 1.0) <= 0:
-        return translate("SamplingChart", "greedy")
-    for key, name in (("top_k", "top-k"), ("top_p", "top-p"), ("min_p", "min-p")):
-        if not row[key]:
-            return name
+    kept = row.get("kept", {})
+    for stage in SAMPLER_STAGES:
+        if not kept.get(stage.name, True):
+            return translate("SettingsPanel", stage.removed_reason or stage.label)
     return translate("SamplingChart", "filtered")
 
 
@@ -154,20 +155,23 @@ class SamplingChart(QWidget):
             return True
         return super().event(event)
 
+    def _kept_word(self, kept: bool) -> str:
+        return self.tr("kept") if kept else self.tr("removed")
+
     def row_tooltip(self, row: dict) -> str:
         s = self.sampling
-        kept = lambda ok: self.tr("kept") if ok else self.tr("removed")   # noqa: E731
         lines = [self.tr("“{token}”  (token {id}, rank {rank})").format(
                      token=describe_token(row["text"]), id=row["id"], rank=row["rank"]),
-                 self.tr("model: {p}").format(p=percent(row["raw"])),
-                 self.tr("after repetition penalty ×{penalty}: {p}").format(
-                     penalty=f"{s.get('repeat_penalty', 1.0):g}", p=percent(row["penalized"])),
-                 self.tr("after temperature {temperature}: {p}").format(
-                     temperature=f"{s.get('temperature', 0):g}", p=percent(row["temp"])),
-                 f"top-k {s.get('top_k', 0)}: {kept(row['top_k'])}",
-                 f"top-p {s.get('top_p', 1.0):g}: {kept(row['top_p'])}",
-                 f"min-p {s.get('min_p', 0):g}: {kept(row['min_p'])}",
-                 self.tr("drawn with probability {p}").format(p=percent(row["final"]))]
+                 self.tr("model: {p}").format(p=percent(row["raw"]))]
+        on = stages_on(s)
+        for kind, key in ((StageKind.PENALTY, "penalized"), (StageKind.SHAPE, "temp")):
+            stages = [describe_stage(stage, s) for stage in on if stage.kind is kind]
+            if stages:
+                lines.append(self.tr("after {stages}: {p}").format(stages=", ".join(stages), p=percent(row[key])))
+        kept = row.get("kept", {})
+        lines += [f"{describe_stage(stage, s)}: {self._kept_word(kept.get(stage.name, True))}"
+                  for stage in on if stage.kind is StageKind.FILTER]
+        lines.append(self.tr("drawn with probability {p}").format(p=percent(row["final"])))
         if row["id"] == self.chosen_id:
             lines.append(self.tr("this token was drawn in the reply"))
         return "\n".join(lines)

@@ -1,8 +1,10 @@
 """The settings dock: the model picker (options folded), system prompt, sampling preset (the
-fields folded under Advanced). Changes apply to the next reply; the model is reloaded only when
-the user picks another one or presses Load."""
+fields folded under Advanced: one per field of the sampler registry, common/samplers.py, in its
+order, then the reply's length, seed and JSON mode). Changes apply to the next reply; the model
+is reloaded only when the user picks another one or presses Load."""
 from __future__ import annotations
 
+import json
 from pathlib import PurePath
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
@@ -10,10 +12,11 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
+from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.common.fold import FoldSection
-from chatgui.ui.common.i18n import preset_label
+from chatgui.ui.common.i18n import preset_label, translate
 from chatgui.ui.common.wheel_guard import guard_wheel
 
 DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
@@ -66,6 +69,8 @@ class SettingsPanel(QDockWidget):
         self.setAccessibleName(self.tr("Settings"))
         self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        # List-of-strings fields: their last valid value (the text may be mid-edit).
+        self._strings = {f.name: f.default for f in SAMPLER_FIELDS if f.kind is tuple}
         body = QWidget()
         column = QVBoxLayout(body)
         self.model_group = self._model_group()
@@ -168,11 +173,7 @@ class SettingsPanel(QDockWidget):
         row = QHBoxLayout()
         row.addWidget(self.preset, 1)
         row.addWidget(reset)
-        self.temperature = _double("temperatureSpin", self.tr("Temperature"), 0.0, 5.0, 0.05)
-        self.top_k = _int("topKSpin", "Top-k", 0, 100000)
-        self.top_p = _double("topPSpin", "Top-p", 0.0, 1.0, 0.01)
-        self.min_p = _double("minPSpin", "Min-p", 0.0, 1.0, 0.01)
-        self.repeat_penalty = _double("repeatPenaltySpin", self.tr("Repetition penalty"), 0.5, 3.0, 0.01)
+        self.sampler_widgets = {f.name: self._sampler_widget(f) for f in SAMPLER_FIELDS}
         self.max_new_tokens = _int("maxNewTokensSpin", self.tr("Maximum new tokens"), 1, 1 << 20, 64)
         self.random_seed = _named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"))
         self.seed = _int("seedSpin", self.tr("Seed"), 0, 2**31 - 1)
@@ -182,22 +183,14 @@ class SettingsPanel(QDockWidget):
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.random_seed)
         seed_row.addWidget(self.seed, 1)
-        self.temperature.setToolTip(self.tr("0 always picks the most likely token"))
-        self.top_k.setToolTip(self.tr("0 turns top-k off"))
-        self.top_p.setToolTip(self.tr("Keep the most likely tokens that together reach this probability"))
-        self.min_p.setToolTip(self.tr("Drop tokens less likely than this fraction of the most likely one"))
-        self.repeat_penalty.setToolTip(self.tr("Above 1 makes repeating earlier tokens less likely"))
         self.random_seed.setToolTip(self.tr("A new seed for every reply; untick to repeat a reply exactly"))
         top = QFormLayout()
         top.addRow(self.tr("Preset"), row)
         fields = QWidget()
         form = QFormLayout(fields)
         form.setContentsMargins(0, 0, 0, 0)
-        form.addRow(self.tr("Temperature"), self.temperature)
-        form.addRow("Top-k", self.top_k)
-        form.addRow("Top-p", self.top_p)
-        form.addRow("Min-p", self.min_p)
-        form.addRow(self.tr("Repetition penalty"), self.repeat_penalty)
+        for f in SAMPLER_FIELDS:     # the registry's order, which is the order they apply in
+            form.addRow(translate("SettingsPanel", f.label), self.sampler_widgets[f.name])
         form.addRow(self.tr("Max new tokens"), self.max_new_tokens)
         form.addRow(self.tr("Seed"), seed_row)
         form.addRow("", self.json_reply)
@@ -207,12 +200,44 @@ class SettingsPanel(QDockWidget):
         column.addWidget(self.advanced)
         self.preset.activated.connect(lambda _i: self.apply_preset(self.preset.currentData()))
         reset.clicked.connect(lambda: self.set_sampling(SamplingSettings(), random_seed=True))
-        for box in (self.temperature, self.top_k, self.top_p, self.min_p, self.repeat_penalty, self.max_new_tokens,
-                    self.seed):
+        for box in (self.max_new_tokens, self.seed):
             box.valueChanged.connect(self._sampling_edited)
         self.random_seed.toggled.connect(self._sampling_edited)
         self.json_reply.toggled.connect(self._sampling_edited)
         return group
+
+    def _sampler_widget(self, f: SamplerField) -> QWidget:
+        """The field of a sampler setting (common/samplers.py), also reachable as panel.<name>."""
+        label, help_text = translate("SettingsPanel", f.label), translate("SettingsPanel", f.help)
+        camel = "".join(w[:1].upper() + w[1:] for w in f.name.split("_"))
+        widget: QWidget
+        if f.kind is tuple:
+            widget = _named(QLineEdit(), camel[:1].lower() + camel[1:] + "Edit", label)
+            widget.textEdited.connect(lambda _text, w=widget, f=f: self._strings_edited(w, f))
+        elif f.kind is int:
+            widget = _int(camel[:1].lower() + camel[1:] + "Spin", label, int(f.lo), int(f.hi), max(1, int(f.step)))
+            widget.valueChanged.connect(self._sampling_edited)
+        else:
+            widget = _double(camel[:1].lower() + camel[1:] + "Spin", label, f.lo, f.hi, f.step, f.decimals)
+            widget.valueChanged.connect(self._sampling_edited)
+        widget.setToolTip(help_text)
+        widget.setProperty("help", help_text)
+        setattr(self, f.name, widget)
+        return widget
+
+    def _strings_edited(self, widget: QLineEdit, f: SamplerField) -> None:
+        """A list-of-strings field is edited as JSON: a value only while it parses as one."""
+        try:
+            value = f.check(json.loads(widget.text()))
+        except ValueError:
+            widget.setStyleSheet("QLineEdit { border: 1px solid #d9534f; }")
+            widget.setToolTip(self.tr("Not a JSON list of strings (e.g. [\"\\n\", \":\"]); the last valid list "
+                                      "is used"))
+            return
+        widget.setStyleSheet("")
+        widget.setToolTip(widget.property("help"))
+        self._strings[f.name] = value
+        self._sampling_edited()
 
     def mark_local_only(self, widget: QWidget) -> None:
         """A section that only matters for the local model (hidden while a server answers)."""
@@ -321,11 +346,11 @@ class SettingsPanel(QDockWidget):
 
     # -- sampling --------------------------------------------------------------------------
     def sampling(self) -> SamplingSettings:
-        return SamplingSettings(
-            temperature=self.temperature.value(), top_k=self.top_k.value(), top_p=self.top_p.value(),
-            min_p=self.min_p.value(), repeat_penalty=self.repeat_penalty.value(),
-            max_new_tokens=self.max_new_tokens.value(),
-            seed=None if self.random_seed.isChecked() else self.seed.value(), json_reply=self.json_reply.isChecked())
+        values = {f.name: self._strings[f.name] if f.kind is tuple else self.sampler_widgets[f.name].value()
+                  for f in SAMPLER_FIELDS}
+        return SamplingSettings(**values, max_new_tokens=self.max_new_tokens.value(),
+                                seed=None if self.random_seed.isChecked() else self.seed.value(),
+                                json_reply=self.json_reply.isChecked())
 
     def uses_random_seed(self) -> bool:
         return self.random_seed.isChecked()
@@ -336,11 +361,15 @@ class SettingsPanel(QDockWidget):
     def set_sampling(self, s: SamplingSettings, random_seed: bool) -> None:
         self._updating = True
         try:
-            self.temperature.setValue(s.temperature)
-            self.top_k.setValue(s.top_k)
-            self.top_p.setValue(s.top_p)
-            self.min_p.setValue(s.min_p)
-            self.repeat_penalty.setValue(s.repeat_penalty)
+            for name, value in s.sampler_values().items():
+                widget = self.sampler_widgets[name]
+                if isinstance(widget, QLineEdit):
+                    self._strings[name] = tuple(value)
+                    widget.setText(json.dumps(list(value), ensure_ascii=False))
+                    widget.setStyleSheet("")
+                    widget.setToolTip(widget.property("help"))
+                else:
+                    widget.setValue(value)
             self.max_new_tokens.setValue(s.max_new_tokens)
             self.random_seed.setChecked(random_seed or s.seed is None)
             self.seed.setValue(s.seed if s.seed is not None else self.seed.value())
