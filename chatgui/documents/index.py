@@ -275,6 +275,15 @@ class KnowledgeIndex:
         return [Hit(cid, by_id[cid].path, by_id[cid].text, by_id[cid].page, by_id[cid].line_start,
                     by_id[cid].line_end, score) for cid, score in fused]
 
+    def search_in_order(self, limit: int = 50, paths: Sequence[str] | None = None) -> list[Hit]:
+        """Chunks from the start of each file, in file order: what to show when a question has
+        no words to search by."""
+        where, args = self._filter(None, paths)
+        rows = self._conn.execute(
+            "SELECT c.id, f.path, c.text, c.page, c.line_start, c.line_end FROM chunks c"
+            f" JOIN files f ON f.id = c.file_id WHERE 1 {where} ORDER BY c.ord, f.id LIMIT ?", (*args, limit))
+        return [Hit(*r, 0.0) for r in rows]
+
     # -- internals -------------------------------------------------------------------------
     def _filter(self, folder_ids, paths) -> tuple[str, list]:
         where, args = "", []

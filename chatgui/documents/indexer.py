@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .chunking import chunk_passages
-from .extract import extract, limit_for, size_text
+from .extract import extract, limit_for, os_reason, size_text
 from .index import Folder, KnowledgeIndex
 from .vectors import Embedder
 from .walk import walk_documents
@@ -160,6 +160,8 @@ class IndexJob:
             if not self._wait_if_paused():
                 return
             outcome, reason, chunks = self._index_file(index, folder, item)
+            if outcome == "cancelled":
+                return
             done += 1
             setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
             self._report(IndexProgress(folder.path, done, total, item.path, outcome, reason, chunks))
@@ -190,16 +192,15 @@ class IndexJob:
         try:
             sha = file_sha256(item.path, self.cancelled)
         except OSError as exc:
-            from .extract import os_reason
             return failed(os_reason(exc))
         if sha is None:  # cancelled while hashing
-            return "unchanged", None, 0
+            return "cancelled", None, 0
         if stored and stored.sha256 == sha and stored.status == "indexed":
             index.update_file_times(stored.id, **times)
             return "unchanged", None, 0
         extraction = extract(item.path, item.kind, cancelled=self.cancelled)
         if self.cancelled():
-            return "unchanged", None, 0  # a half-read file is not written; the rerun reads it
+            return "cancelled", None, 0  # a half-read file is not written; the rerun reads it
         if not extraction.ok:
             return failed(extraction.error, sha)
         chunks = chunk_passages(extraction.passages, self.chunk_tokens, self.overlap_tokens)
