@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .query import fts_query
+from .query import fts_near_query, fts_query
 from .ranking import reciprocal_rank_fusion
 from .types import Chunk, FileStatus, Hit
 from .vectors import Embedder, normalized, top_k_cosine
@@ -237,8 +237,9 @@ class KnowledgeIndex:
 
     # -- search ----------------------------------------------------------------------------
     def search_bm25(self, question: str, limit: int = 10, folder_ids: Sequence[int] | None = None,
-                    paths: Sequence[str] | None = None) -> list[Hit]:
-        query = fts_query(question)
+                    paths: Sequence[str] | None = None, query: str | None = None) -> list[Hit]:
+        """Chunks by BM25 over the question's words (any of them), best first."""
+        query = fts_query(question) if query is None else query
         if not query:
             return []
         where, args = self._filter(folder_ids, paths)
@@ -248,6 +249,17 @@ class KnowledgeIndex:
             f" WHERE chunks_fts MATCH ? {where} ORDER BY rank LIMIT ?", (query, *args, limit))
         # bm25() is lower-is-better; negate so that every Hit.score is higher-is-better
         return [Hit(r[0], r[1], r[2], r[3], r[4], r[5], -r[6]) for r in rows]
+
+    def search_lexical(self, question: str, limit: int = 10, folder_ids: Sequence[int] | None = None,
+                       paths: Sequence[str] | None = None, candidates: int = 50) -> list[Hit]:
+        """BM25 over the words, fused (RRF) with BM25 over pairs of the question's words found
+        near each other (query.fts_near_query): the words standing together in a chunk count."""
+        words = self.search_bm25(question, candidates, folder_ids, paths)
+        near_query = fts_near_query(question)
+        if not near_query or not words:
+            return words[:limit]
+        near = self.search_bm25(question, candidates, folder_ids, paths, query=near_query)
+        return self._fuse([words, near], limit)
 
     def search_vectors(self, query_vector: np.ndarray, model: str, limit: int = 10,
                        folder_ids: Sequence[int] | None = None, paths: Sequence[str] | None = None) -> list[Hit]:
@@ -264,14 +276,18 @@ class KnowledgeIndex:
     def search(self, question: str, limit: int = 8, folder_ids: Sequence[int] | None = None,
                paths: Sequence[str] | None = None, embedder: Embedder | None = None,
                candidates: int = 50) -> list[Hit]:
-        """BM25, fused with vector search by reciprocal rank fusion when an embedder is given and
-        the index holds its vectors. Hit.score is then the fused score."""
-        bm25 = self.search_bm25(question, candidates, folder_ids, paths)
+        """search_lexical, fused with vector search by reciprocal rank fusion when an embedder is
+        given and the index holds its vectors. Hit.score is the fused score."""
+        lexical = self.search_lexical(question, candidates, folder_ids, paths, candidates)
         if embedder is None or not self._has_vectors(embedder.name):
-            return bm25[:limit]
+            return lexical[:limit]
         vector = self.search_vectors(embedder.embed_query(question), embedder.name, candidates, folder_ids, paths)
-        fused = reciprocal_rank_fusion([[h.chunk_id for h in bm25], [h.chunk_id for h in vector]])[:limit]
-        by_id = {h.chunk_id: h for h in bm25 + vector}
+        return self._fuse([lexical, vector], limit)
+
+    @staticmethod
+    def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+        by_id = {h.chunk_id: h for ranking in rankings for h in ranking}
+        fused = reciprocal_rank_fusion([[h.chunk_id for h in ranking] for ranking in rankings])[:limit]
         return [Hit(cid, by_id[cid].path, by_id[cid].text, by_id[cid].page, by_id[cid].line_start,
                     by_id[cid].line_end, score) for cid, score in fused]
 

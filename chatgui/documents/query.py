@@ -24,4 +24,20 @@ def query_terms(question: str) -> list[str]:
 
 def fts_query(question: str) -> str:
     """'' when the question has no words (the caller then finds nothing)."""
-    return " OR ".join('"' + term.replace('"', '""') + '"' for term in query_terms(question))
+    return " OR ".join(_quoted(term) for term in query_terms(question))
+
+
+def _quoted(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def fts_near_query(question: str, distance: int = 4, max_pairs: int = 24) -> str:
+    """Pairs of the question's words that stand near each other in it (next, or one apart),
+    each asked for within `distance` tokens in a chunk: NEAR("launch" "code", 4) OR ... .
+    BM25 alone scores a chunk that has 'launch code' in one sentence and the name asked about
+    in another as high as the one that states 'the launch code of <name>'; ranking by this
+    query as well puts chunks where the words stand together first. '' for one word."""
+    terms = query_terms(question)
+    pairs = [(terms[i], terms[j]) for gap in (1, 2) for i in range(len(terms)) for j in [i + gap]
+             if j < len(terms)][:max_pairs]
+    return " OR ".join(f"NEAR({_quoted(a)} {_quoted(b)}, {distance})" for a, b in pairs)
