@@ -76,7 +76,16 @@ class PreparedAttachments:
 def whole_text(extraction: Extraction) -> str:
     """The document's text; a PDF's pages are marked so that the model can name a page."""
     if extraction.kind != "pdf":
-        return extraction.text
+        # blank lines were not kept as passages: put them back from the line numbers (code and
+        # Markdown read differently without them)
+        parts: list[str] = []
+        last: int | None = None  # the line the previous passage ended on
+        for p in extraction.passages:
+            if parts:
+                parts.append("\n" * (max(1, p.line - last) if p.line is not None and last is not None else 1))
+            parts.append(p.text)
+            last = None if p.line is None else p.line + p.text.count("\n")
+        return "".join(parts)
     return "\n".join(f"[page {p.page}]\n{p.text}" for p in extraction.passages)
 
 

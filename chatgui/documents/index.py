@@ -116,7 +116,7 @@ class KnowledgeIndex:
             self._conn = self._open()
         self._writes = 0
         self._matrix_key = None
-        self._matrix: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._matrix: tuple[np.ndarray, np.ndarray] | None = None
 
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -200,6 +200,8 @@ class KnowledgeIndex:
                 ids = [row[0] for row in conn.execute("SELECT id FROM chunks WHERE file_id = ? ORDER BY ord",
                                                       (file_id,))]
                 rows = normalized(vectors)
+                if rows.ndim != 2 or rows.shape[0] != len(ids):
+                    raise ValueError(f"{len(ids)} chunks but vectors of shape {rows.shape}")
                 conn.executemany("INSERT INTO embeddings(chunk_id, model, vector) VALUES (?, ?, ?)",
                                  [(cid, model, rows[i].tobytes()) for i, cid in enumerate(ids)])
         return file_id
@@ -272,12 +274,13 @@ class KnowledgeIndex:
 
     def search_vectors(self, query_vector: np.ndarray, model: str, limit: int = 10,
                        folder_ids: Sequence[int] | None = None, paths: Sequence[str] | None = None) -> list[Hit]:
-        ids, owners, matrix = self._vectors(model)
+        ids, matrix = self._vectors(model)
         if folder_ids is not None or paths is not None:
             allowed = self._chunk_ids(folder_ids, paths)
             keep = np.isin(ids, np.fromiter(allowed, dtype=np.int64, count=len(allowed)))
             ids, matrix = ids[keep], matrix[keep]
         rows, sims = top_k_cosine(matrix, query_vector, limit)
+        rows, sims = rows[sims > 0], sims[sims > 0]  # orthogonal (or opposite) is no match at all
         hits = self._hits([int(ids[r]) for r in rows])
         return [Hit(h.chunk_id, h.path, h.text, h.page, h.line_start, h.line_end, float(s))
                 for h, s in zip(hits, sims)]
@@ -337,19 +340,17 @@ class KnowledgeIndex:
     def _has_vectors(self, model: str) -> bool:
         return self._conn.execute("SELECT 1 FROM embeddings WHERE model = ? LIMIT 1", (model,)).fetchone() is not None
 
-    def _vectors(self, model: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chunk ids, file ids, normalized rows) of one model, cached until the index changes
+    def _vectors(self, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk ids, normalized rows) of one model, cached until the index changes
         (data_version moves with other connections' commits, _writes with this one's)."""
         key = (model, self._conn.execute("PRAGMA data_version").fetchone()[0], self._writes)
         if self._matrix_key != key:
             rows = self._conn.execute(
-                "SELECT e.chunk_id, c.file_id, e.vector FROM embeddings e JOIN chunks c ON c.id = e.chunk_id"
-                " WHERE e.model = ? ORDER BY e.chunk_id", (model,)).fetchall()
+                "SELECT chunk_id, vector FROM embeddings WHERE model = ? ORDER BY chunk_id", (model,)).fetchall()
             ids = np.array([r[0] for r in rows], dtype=np.int64)
-            owners = np.array([r[1] for r in rows], dtype=np.int64)
-            matrix = (np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            matrix = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
                       if rows else np.zeros((0, 1), dtype=np.float32))
-            self._matrix, self._matrix_key = (ids, owners, matrix), key
+            self._matrix, self._matrix_key = (ids, matrix), key
         return self._matrix
 
     def _changed(self) -> None:
