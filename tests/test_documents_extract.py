@@ -256,3 +256,19 @@ def test_unreadable_file_by_mode(tmp_path):
 def test_a_folder_is_not_a_file(tmp_path):
     (tmp_path / "dir.txt").mkdir()
     assert extract(tmp_path / "dir.txt").error == "a folder, not a file"
+
+
+def test_documents_import_neither_qt_nor_torch_nor_other_layers():
+    import subprocess
+    from pathlib import Path
+
+    code = ("import sys, chatgui.documents; bad = [m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')"
+            " or m.startswith(('chatgui.store', 'chatgui.engine', 'chatgui.ui', 'chatgui.server'))]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
+
+
+def test_index_lives_in_the_data_folder():
+    from chatgui.common.paths import data_dir
+    from chatgui.documents import default_index_path
+
+    assert default_index_path() == data_dir() / "knowledge.sqlite3"
