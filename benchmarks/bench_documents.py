@@ -9,6 +9,7 @@ Prints one JSON object:
   from scratch by IndexJob on its own thread (BM25 only: no embedding model yet);
 - main_thread_gap_ms: meanwhile the main thread wakes every 5 ms (as an event loop would) and
   records how late each wake-up is: p50 / p99 / max (the GIL held by the indexer thread shows here);
+  main_thread_gap_ms_idle: the same without indexing (the machine's own load);
 - reindex_unchanged_s: the same folder indexed again (nothing changed: no file is read);
 - retrieval_chunks, retrieval_ms_*: search over the whole index, p50 / p95 / max over the fact
   questions and a few generic ones: lexical = KnowledgeIndex.search without vectors (BM25 over
@@ -74,6 +75,18 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
+def idle_gaps(seconds: float = 3.0) -> dict:
+    """The same 5 ms ticks with nothing else running in this process: what the machine's load
+    alone does to them (the baseline for main_thread_gap_ms)."""
+    late = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        before = time.perf_counter()
+        time.sleep(0.005)
+        late.append((time.perf_counter() - before - 0.005) * 1000)
+    return {"p50": round(percentile(late, 50), 2), "p99": round(percentile(late, 99), 2), "max": round(max(late), 2)}
+
+
 def index_with_gaps(db: Path, **kwargs) -> tuple[float, dict, object]:
     """Run an IndexJob on its thread while this thread ticks every 5 ms; (seconds, gaps, summary)."""
     job = IndexJob(db, **kwargs)
@@ -112,6 +125,7 @@ def main() -> None:
         write_pdf(docs / f"volume-{i:02d}.pdf", pages)
     with KnowledgeIndex(db) as index:
         index.add_folder(docs)
+    result["main_thread_gap_ms_idle"] = idle_gaps()
     seconds, gaps, summary = index_with_gaps(db)
     result.update(index_pages=per_file * 10, index_s=round(seconds, 2),
                   index_pages_per_s=round(per_file * 10 / seconds, 1), main_thread_gap_ms=gaps,
