@@ -404,3 +404,19 @@ def test_restart_after_kill_at_any_moment(tmp_path):
     summary = IndexJob(db).run()
     assert summary.unchanged == kept and summary.indexed == 30 - kept
     _integrity(index)
+
+
+def test_chinese_text_is_searchable(tmp_path):
+    """Chinese has no spaces: without splitting, a whole sentence would be one FTS token."""
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.store_file("/zh.txt", folder_id=None, kind="text", status="indexed", chunks=_chunks(
+        "北京是中国的首都，人口约两千万。", "上海是一个港口城市。", "京都是日本的古都。"))
+    hits = index.search("中国的首都是哪里？", limit=3)
+    assert hits[0].text == "北京是中国的首都，人口约两千万。"  # the stored text is the original
+    assert index.search("港口城市")[0].text == "上海是一个港口城市。"
+    # characters next to each other rank first: 首都 (capital) vs 古都 / 京都 sharing one character
+    assert [h.text[:2] for h in index.search("首都")][:1] == ["北京"]
+    index._conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+    index.store_file("/zh.txt", folder_id=None, kind="text", status="indexed", chunks=_chunks("新的内容"))
+    assert index.search("首都") == [] and index.counts()["chunks"] == 1
+    index._conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")

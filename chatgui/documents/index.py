@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .query import fts_near_query, fts_query
+from .query import fts_near_query, fts_query, has_cjk, spaced_cjk
 from .ranking import reciprocal_rank_fusion
 from .types import Chunk, FileStatus, Hit
 from .vectors import Embedder, normalized, top_k_cosine
@@ -50,15 +50,17 @@ CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY,
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     ord INTEGER NOT NULL, text TEXT NOT NULL,
+    search TEXT,  -- the text as indexed when it differs (query.spaced_cjk), else NULL
     page INTEGER, line_start INTEGER, line_end INTEGER, tokens INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE VIEW IF NOT EXISTS chunks_search AS SELECT id, coalesce(search, text) AS text FROM chunks;
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
-    text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');
+    text, content='chunks_search', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');
 CREATE TRIGGER IF NOT EXISTS chunks_ai AFTER INSERT ON chunks BEGIN
-    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text);
+    INSERT INTO chunks_fts(rowid, text) VALUES (new.id, coalesce(new.search, new.text));
 END;
 CREATE TRIGGER IF NOT EXISTS chunks_ad AFTER DELETE ON chunks BEGIN
-    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text);
+    INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, coalesce(old.search, old.text));
 END;
 CREATE TABLE IF NOT EXISTS embeddings(
     chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id) ON DELETE CASCADE,
@@ -194,8 +196,10 @@ class KnowledgeIndex:
             file_id = conn.execute("SELECT id FROM files WHERE path = ?", (path,)).fetchone()[0]
             conn.execute("DELETE FROM chunks WHERE file_id = ?", (file_id,))
             conn.executemany(
-                "INSERT INTO chunks(file_id, ord, text, page, line_start, line_end, tokens) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(file_id, i, c.text, c.page, c.line_start, c.line_end, c.tokens) for i, c in enumerate(chunks)])
+                "INSERT INTO chunks(file_id, ord, text, search, page, line_start, line_end, tokens)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(file_id, i, c.text, spaced_cjk(c.text) if has_cjk(c.text) else None, c.page, c.line_start,
+                  c.line_end, c.tokens) for i, c in enumerate(chunks)])
             if vectors is not None and len(chunks):
                 ids = [row[0] for row in conn.execute("SELECT id FROM chunks WHERE file_id = ? ORDER BY ord",
                                                       (file_id,))]
