@@ -420,3 +420,15 @@ def test_chinese_text_is_searchable(tmp_path):
     index.store_file("/zh.txt", folder_id=None, kind="text", status="indexed", chunks=_chunks("新的内容"))
     assert index.search("首都") == [] and index.counts()["chunks"] == 1
     index._conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES ('integrity-check')")
+
+
+def test_an_index_from_a_newer_chatgui_is_left_alone(tmp_path):
+    from chatgui.documents import IndexUnusable
+
+    path = tmp_path / "k.sqlite3"
+    KnowledgeIndex(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    with pytest.raises(IndexUnusable, match="newer chatgui"):
+        KnowledgeIndex(path)
+    assert not [p for p in tmp_path.iterdir() if ".corrupt" in p.name]

@@ -129,6 +129,10 @@ class KnowledgeIndex:
                 conn.execute("PRAGMA synchronous = NORMAL")
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            stored = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+            if int(stored) > SCHEMA_VERSION:  # never rebuild over a newer chatgui's index
+                raise IndexUnusable(f"the knowledge index {self.path} was written by a newer chatgui")
+            # a later schema change bumps SCHEMA_VERSION and migrates (or rebuilds: it is a cache) here
             conn.execute("SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH 'x'").fetchone()
         except BaseException:
             conn.close()
