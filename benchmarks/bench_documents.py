@@ -6,9 +6,12 @@ generated text in which facts are stated once (tests/fact_corpus.py).
 
 Prints one JSON object:
 - index_pages / index_s / index_pages_per_s: a knowledge folder of 10 PDFs x 100 pages indexed
-  from scratch by IndexJob on its own thread (BM25 only: no embedding model yet);
+  from scratch by IndexJob on its own thread, files read in its child process (the default;
+  BM25 only: no embedding model yet);
 - main_thread_gap_ms: meanwhile the main thread wakes every 5 ms (as an event loop would) and
   records how late each wake-up is: p50 / p99 / max (the GIL held by the indexer thread shows here);
+- index_in_thread_s, main_thread_gap_ms_reading_in_thread: the same with files read on the
+  indexer's thread (separate_reader=False): what the child process saves the main thread;
   main_thread_gap_ms_idle: the same without indexing (the machine's own load);
 - reindex_unchanged_s: the same folder indexed again (nothing changed: no file is read);
 - retrieval_chunks, retrieval_ms_*: search over the whole index, p50 / p95 / max over the fact
@@ -130,6 +133,14 @@ def main() -> None:
     result.update(index_pages=per_file * 10, index_s=round(seconds, 2),
                   index_pages_per_s=round(per_file * 10 / seconds, 1), main_thread_gap_ms=gaps,
                   index_summary=vars(summary))
+    # the same from scratch with files read on the indexer's thread (separate_reader=False)
+    thread_db = work / "knowledge-thread.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{thread_db}{suffix}").unlink(missing_ok=True)
+    with KnowledgeIndex(thread_db) as index:
+        index.add_folder(docs)
+    seconds, gaps, _ = index_with_gaps(thread_db, separate_reader=False)
+    result.update(index_in_thread_s=round(seconds, 2), main_thread_gap_ms_reading_in_thread=gaps)
     start = time.perf_counter()
     again = IndexJob(db).run()
     result["reindex_unchanged_s"] = round(time.perf_counter() - start, 3)

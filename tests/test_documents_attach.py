@@ -88,7 +88,7 @@ def test_knowledge_passages_are_numbered_after_attachments(tmp_path):
     (docs / "handbook.md").write_text("# Holidays\n\nStaff get 25 days of paid holiday each year.\n")
     index = KnowledgeIndex(tmp_path / "k.sqlite3")
     index.add_folder(docs)
-    IndexJob(index.path).run()
+    IndexJob(index.path, separate_reader=False).run()
     knowledge = retrieve_knowledge(index, "How many holiday days do staff get?", 500, words)
     assert [s.name for s in knowledge] == ["handbook.md"] and knowledge[0].line_start == 1
     note = tmp_path / "note.txt"

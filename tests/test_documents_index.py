@@ -12,6 +12,7 @@ import pytest
 from chatgui.documents import (Chunk, Embedder, IndexJob, KnowledgeIndex, Passage, chunk_passages,
                                reciprocal_rank_fusion)
 from chatgui.documents import indexer as indexer_module
+from chatgui.documents import reader as reader_module
 from chatgui.documents.query import fts_near_query, fts_query
 from fact_corpus import FactCorpus
 from pdf_maker import write_encrypted_pdf, write_pdf
@@ -111,7 +112,7 @@ def test_ranking_puts_the_stated_fact_first(tmp_path):
     pdf = write_pdf(tmp_path / "facts.pdf", pages)
     index = KnowledgeIndex(tmp_path / "k.sqlite3")
     index.add_folder(tmp_path)
-    IndexJob(index.path).run()
+    IndexJob(index.path, separate_reader=False).run()
     assert index.counts()["chunks"] > 80
     for fact in facts:
         hits = index.search(fact.question, limit=3)
@@ -125,7 +126,7 @@ def test_folder_filter(tmp_path):
     (b / "y.txt").write_text("zebra stripes in folder b")
     index = KnowledgeIndex(tmp_path / "k.sqlite3")
     fa, fb = index.add_folder(a), index.add_folder(b)
-    IndexJob(index.path).run()
+    IndexJob(index.path, separate_reader=False).run()
     assert len(index.search("zebra")) == 2
     assert [h.path for h in index.search("zebra", folder_ids=[fb.id])] == [str(b / "y.txt")]
     assert index.search("zebra", folder_ids=[]) == []
@@ -166,7 +167,7 @@ def test_hybrid_finds_what_words_alone_miss(tmp_path):
     index.add_folder(folder)
     embedder = WordEmbedder()
     assert isinstance(embedder, Embedder)
-    IndexJob(index.path, embedder=embedder).run()
+    IndexJob(index.path, embedder=embedder, separate_reader=False).run()
     assert index.counts()["embeddings"] == 3
     question = "vehicle at the station"
     assert [h.path[-5:] for h in index.search(question)] == ["b.txt"]  # words: "station" only
@@ -230,16 +231,16 @@ def test_only_changed_files_are_read_again(tmp_path, monkeypatch):
     index = KnowledgeIndex(tmp_path / "k.sqlite3")
     index.add_folder(docs)
     reads = []
-    real_extract = indexer_module.extract
-    monkeypatch.setattr(indexer_module, "extract", lambda path, *a, **k: reads.append(os.path.basename(path))
+    real_extract = reader_module.extract
+    monkeypatch.setattr(reader_module, "extract", lambda path, *a, **k: reads.append(os.path.basename(path))
                         or real_extract(path, *a, **k))
-    assert IndexJob(index.path).run().indexed == 4 and len(reads) == 4
+    assert IndexJob(index.path, separate_reader=False).run().indexed == 4 and len(reads) == 4
     reads.clear()
-    assert IndexJob(index.path).run().unchanged == 4 and reads == []
+    assert IndexJob(index.path, separate_reader=False).run().unchanged == 4 and reads == []
     os.utime(docs / "note1.md", ns=(1, 1))  # new times, same bytes: hashed, not read
     (docs / "note2.md").write_text("# Note 2\n\nNew words: pineapple.\n")
     (docs / "note3.md").unlink()
-    summary = IndexJob(index.path).run()
+    summary = IndexJob(index.path, separate_reader=False).run()
     assert reads == ["note2.md"]
     assert (summary.indexed, summary.unchanged, summary.removed) == (1, 2, 1)
     assert [h.path for h in index.search("pineapple")] == [str(docs / "note2.md")]
@@ -259,7 +260,7 @@ def test_pause_resume_and_cancel(tmp_path, monkeypatch):
             job.pause()
             gate.set()
 
-    job = IndexJob(index.path, on_progress=on_progress)
+    job = IndexJob(index.path, on_progress=on_progress, separate_reader=False)
     job.start()
     assert gate.wait(10)
     assert not job.wait(0.5) and job.paused and len(seen) == 2  # paused: nothing moves
@@ -268,7 +269,7 @@ def test_pause_resume_and_cancel(tmp_path, monkeypatch):
     # cancel while paused: the job ends without touching more files
     (docs / "note0.md").write_text("changed")
     (docs / "note1.md").write_text("changed too")
-    job = IndexJob(index.path)
+    job = IndexJob(index.path, separate_reader=False)
     job.pause()
     job.start()
     job.cancel()
@@ -293,7 +294,7 @@ def test_symlink_loops_and_unreadable_folders(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", scandir)
     index = KnowledgeIndex(tmp_path / "k.sqlite3")
     folder = index.add_folder(docs)
-    summary = IndexJob(index.path).run()
+    summary = IndexJob(index.path, separate_reader=False).run()
     statuses = {os.path.relpath(s.path, docs): s for s in index.file_statuses(folder.id)}
     assert statuses["note0.md"].status == statuses[os.path.join("sub", "inner.txt")].status == "indexed"
     assert statuses["self.txt"].reason == "a link that leads back to itself (a symlink loop)"
@@ -308,7 +309,7 @@ def test_a_removed_knowledge_folder_is_reported(tmp_path):
     folder = index.add_folder(docs)
     (docs / "note0.md").unlink()
     docs.rmdir()
-    IndexJob(index.path).run()
+    IndexJob(index.path, separate_reader=False).run()
     assert [(s.status, s.reason) for s in index.file_statuses(folder.id)] == [
         ("failed", "it no longer exists (or a link points nowhere)")]
 
@@ -364,12 +365,13 @@ def test_restart_after_kill_mid_file_keeps_progress_and_adds_no_duplicates(tmp_p
     assert index.counts()["indexed"] == 5  # the five committed files survived; the sixth left nothing
     assert _integrity(index) == 5
     outcomes = []
-    summary = IndexJob(db, on_progress=lambda p: outcomes.append((os.path.basename(p.path), p.outcome))).run()
+    summary = IndexJob(db, on_progress=lambda p: outcomes.append((os.path.basename(p.path), p.outcome)),
+                       separate_reader=False).run()
     assert (summary.unchanged, summary.indexed) == (5, 7)  # progress kept: the five are not read again
     assert _integrity(index) == 12
     fresh = tmp_path / "fresh.sqlite3"
     KnowledgeIndex(fresh).add_folder(docs)
-    IndexJob(fresh).run()
+    IndexJob(fresh, separate_reader=False).run()
     texts = lambda db_path: sorted(r[0] for r in sqlite3.connect(db_path).execute("SELECT text FROM chunks"))  # noqa: E731
     assert texts(db) == texts(fresh)
 
@@ -401,7 +403,7 @@ def test_restart_after_kill_at_any_moment(tmp_path):
     kept = index.counts()["indexed"]
     assert 4 <= kept < 30
     _integrity(index)
-    summary = IndexJob(db).run()
+    summary = IndexJob(db, separate_reader=False).run()
     assert summary.unchanged == kept and summary.indexed == 30 - kept
     _integrity(index)
 
@@ -432,3 +434,54 @@ def test_an_index_from_a_newer_chatgui_is_left_alone(tmp_path):
     with pytest.raises(IndexUnusable, match="newer chatgui"):
         KnowledgeIndex(path)
     assert not [p for p in tmp_path.iterdir() if ".corrupt" in p.name]
+
+
+# -- the reader process ---------------------------------------------------------------------------
+
+def crash_or_hang(conn, chunk_tokens, overlap_tokens):
+    """A child loop for ReaderProcess that dies on 'crash' files and hangs on 'slow' ones."""
+    import time as time_module
+
+    from chatgui.documents.reader import read_and_chunk
+
+    while True:
+        request = conn.recv()
+        if request is None:
+            return
+        path, kind = request
+        if "crash" in path:
+            os._exit(3)
+        if "slow" in path:
+            time_module.sleep(60)
+        conn.send(read_and_chunk(path, kind, chunk_tokens, overlap_tokens))
+
+
+def test_reader_process_survives_crashes_hangs_and_cancel(tmp_path):
+    from chatgui.documents.reader import ReaderProcess
+
+    good = tmp_path / "good.md"
+    good.write_text("# Title\n\nSome text to read.\n")
+    reader = ReaderProcess(200, 40, time_limit_s=2, serve=crash_or_hang)
+    try:
+        assert [c.text for c in reader.read(str(good), "markdown").chunks] == ["# Title\nSome text to read."]
+        crashed = reader.read(str(tmp_path / "crash.md"), "markdown")
+        assert crashed.error.startswith("reading it stopped chatgui's reader (exit code 3)")
+        assert reader.read(str(good), "markdown").error is None  # a new child took over
+        assert reader.read(str(tmp_path / "slow.md"), "markdown").error == "reading it took longer than 2 s"
+        flag = threading.Event()
+        threading.Timer(0.3, flag.set).start()
+        assert reader.read(str(tmp_path / "slow.md"), "markdown", flag.is_set) is None  # cancelled: child stopped
+        assert reader._process is None
+    finally:
+        reader.close()
+
+
+def test_indexer_reads_in_a_child_process_by_default(tmp_path):
+    docs = make_folder(tmp_path / "docs", 2)
+    write_pdf(docs / "a.pdf", [["pdf words here"]])
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(docs)
+    job = IndexJob(index.path)
+    assert job._reader is not None
+    assert job.run().indexed == 3 and job._reader._process is None  # closed at the end
+    assert index.search("pdf words")[0].page == 1

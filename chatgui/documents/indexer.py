@@ -22,9 +22,9 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .chunking import chunk_passages
-from .extract import extract, limit_for, os_reason, size_text
+from .extract import limit_for, os_reason, size_text
 from .index import Folder, KnowledgeIndex
+from .reader import ReaderProcess, read_and_chunk
 from .vectors import Embedder
 from .walk import walk_documents
 
@@ -67,12 +67,14 @@ class IndexJob:
     job = IndexJob(path, on_progress=cb); job.start()  # a thread of its own
     job.pause(); job.resume(); job.cancel(); job.wait()
     job.run() does the same work on the calling thread (tests, a caller's own worker).
+    separate_reader=False reads files on the job's thread instead of a child process (tests:
+    no process start; the window should keep the default, see reader.py).
     """
 
     def __init__(self, db_path: str | os.PathLike, folder_ids: Sequence[int] | None = None,
                  embedder: Embedder | None = None, on_progress: Callable[[IndexProgress], None] | None = None,
                  on_finished: Callable[[IndexSummary], None] | None = None,
-                 chunk_tokens: int = 200, overlap_tokens: int = 40):
+                 chunk_tokens: int = 200, overlap_tokens: int = 40, separate_reader: bool = True):
         self.db_path = os.fspath(db_path)
         self.folder_ids = folder_ids
         self.embedder = embedder
@@ -80,6 +82,8 @@ class IndexJob:
         self.on_finished = on_finished
         self.chunk_tokens = chunk_tokens
         self.overlap_tokens = overlap_tokens
+        # files are read (parsed, chunked) in a child process unless told otherwise: see reader.py
+        self._reader = ReaderProcess(chunk_tokens, overlap_tokens) if separate_reader else None
         self.summary = IndexSummary()
         self.error: str | None = None  # set when the job could not run at all (the index cannot be opened)
         self._cancel = threading.Event()
@@ -133,6 +137,8 @@ class IndexJob:
             log.exception("indexing stopped")
             self.error = f"indexing stopped: {exc}"
         finally:
+            if self._reader is not None:
+                self._reader.close()
             self.summary.cancelled = self.cancelled()
             self._done.set()
             if self.on_finished:
@@ -198,12 +204,15 @@ class IndexJob:
         if stored and stored.sha256 == sha and stored.status == "indexed":
             index.update_file_times(stored.id, **times)
             return "unchanged", None, 0
-        extraction = extract(item.path, item.kind, cancelled=self.cancelled)
-        if self.cancelled():
+        if self._reader is not None:
+            read = self._reader.read(item.path, item.kind, self.cancelled)
+        else:
+            read = read_and_chunk(item.path, item.kind, self.chunk_tokens, self.overlap_tokens, self.cancelled)
+        if read is None or self.cancelled():
             return "cancelled", None, 0  # a half-read file is not written; the rerun reads it
-        if not extraction.ok:
-            return failed(extraction.error, sha)
-        chunks = chunk_passages(extraction.passages, self.chunk_tokens, self.overlap_tokens)
+        if read.error:
+            return failed(read.error, sha)
+        chunks = read.chunks
         vectors = None
         if self.embedder is not None and chunks:
             try:
@@ -211,7 +220,7 @@ class IndexJob:
             except Exception as exc:  # noqa: BLE001 - the file is still indexed for BM25
                 log.warning("embedding %s failed: %s", item.path, exc)
         index.store_file(item.path, folder_id=folder.id, kind=item.kind, status="indexed", sha256=sha,
-                         pages=extraction.pages, chunks=chunks, vectors=vectors,
+                         pages=read.pages, chunks=chunks, vectors=vectors,
                          model=self.embedder.name if vectors is not None else None, **times)
         return "indexed", None, len(chunks)
 
