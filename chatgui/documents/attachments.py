@@ -122,7 +122,7 @@ def prepare_attachments(attachments: Sequence[Attachment], question: str, budget
                 break
             whole.append(a)
             used += a.chip.tokens + _HEADING_TOKENS
-        rest = [a for a in readable if a not in whole]
+        rest = [a for a in readable if all(a is not w for w in whole)]
     sources: list[Source] = []
     for a in whole:
         a.chip.mode, a.chip.passages = "whole", 0
