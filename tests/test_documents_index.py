@@ -303,6 +303,30 @@ def test_symlink_loops_and_unreadable_folders(tmp_path, monkeypatch):
     assert (summary.indexed, summary.failed) == (2, 3)
 
 
+def test_files_of_a_folder_that_turned_unreadable_are_kept(tmp_path, monkeypatch):
+    docs = make_folder(tmp_path / "docs", 1)
+    (docs / "share").mkdir()
+    (docs / "share" / "remote.md").write_text("offline words")
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(docs)
+    IndexJob(index.path, separate_reader=False).run()
+    real_scandir = os.scandir
+
+    def scandir(path):
+        if os.fspath(path) == str(docs / "share"):
+            raise OSError(5, "Input/output error", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    summary = IndexJob(index.path, separate_reader=False).run()
+    assert summary.removed == 0 and summary.failed == 1
+    assert [h.path for h in index.search("offline")] == [str(docs / "share" / "remote.md")]
+    monkeypatch.setattr(os, "scandir", real_scandir)
+    (docs / "share" / "remote.md").unlink()
+    assert IndexJob(index.path, separate_reader=False).run().removed == 2  # the file, and the folder's problem
+    assert index.search("offline") == []
+
+
 def test_a_removed_knowledge_folder_is_reported(tmp_path):
     docs = make_folder(tmp_path / "docs", 1)
     index = KnowledgeIndex(tmp_path / "k.sqlite3")

@@ -173,7 +173,10 @@ class IndexJob:
             self._report(IndexProgress(folder.path, done, total, item.path, outcome, reason, chunks))
         # Only a walk that ran to the end knows which files are gone
         present = {item.path for item in found} | {p.path for p in problems}
-        gone = [path for path in index.file_paths(folder.id) if path not in present]
+        # what lies under a folder that could not be listed is kept: unreadable is not deleted
+        # (a share offline, permissions changed for a while)
+        hidden = tuple(p.path.rstrip(os.sep) + os.sep for p in problems)
+        gone = [path for path in index.file_paths(folder.id) if path not in present and not path.startswith(hidden)]
         if gone:
             index.remove_files(gone)
             for path in gone:
