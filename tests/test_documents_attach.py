@@ -154,3 +154,20 @@ def test_whole_text_keeps_blank_lines(tmp_path):
     f = tmp_path / "m.py"
     f.write_text(code)
     assert read_attachment(f).text == code.rstrip("\n")
+
+
+def test_attachment_read_in_a_reader_process(tmp_path):
+    from chatgui.documents.reader import ReaderProcess
+
+    pdf = write_pdf(tmp_path / "r.pdf", [["first page"], ["second page"]])
+    broken = tmp_path / "b.pdf"
+    broken.write_bytes(b"%PDF-1.4 nothing else")
+    reader = ReaderProcess(200, 40)
+    try:
+        attachment = read_attachment(pdf, words, reader=reader)
+        assert (attachment.chip.pages, attachment.chip.mode) == (2, "whole")
+        assert attachment.text == "[page 1]\nfirst page\n[page 2]\nsecond page"
+        failed = read_attachment(broken, words, reader=reader)
+        assert failed.chip.mode == "failed" and failed.chip.error.startswith("this PDF is damaged")
+    finally:
+        reader.close()

@@ -472,7 +472,7 @@ def crash_or_hang(conn, chunk_tokens, overlap_tokens):
         request = conn.recv()
         if request is None:
             return
-        path, kind = request
+        path, kind, _whole = request
         if "crash" in path:
             os._exit(3)
         if "slow" in path:
@@ -492,6 +492,7 @@ def test_reader_process_survives_crashes_hangs_and_cancel(tmp_path):
         assert crashed.error.startswith("reading it stopped chatgui's reader (exit code 3)")
         assert reader.read(str(good), "markdown").error is None  # a new child took over
         assert reader.read(str(tmp_path / "slow.md"), "markdown").error == "reading it took longer than 2 s"
+        assert reader.extract(str(tmp_path / "crash.md")).error.startswith("reading it stopped chatgui's reader")
         flag = threading.Event()
         threading.Timer(0.3, flag.set).start()
         assert reader.read(str(tmp_path / "slow.md"), "markdown", flag.is_set) is None  # cancelled: child stopped

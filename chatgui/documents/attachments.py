@@ -23,6 +23,7 @@ from .chunking import chunk_passages
 from .citations import Source, build_prompt
 from .extract import extract
 from .index import KnowledgeIndex
+from .reader import ReaderProcess
 from .tokens import approx_tokens
 from .types import Extraction
 from .vectors import Embedder
@@ -89,8 +90,11 @@ def whole_text(extraction: Extraction) -> str:
     return "\n".join(f"[page {p.page}]\n{p.text}" for p in extraction.passages)
 
 
-def read_attachment(path: str | os.PathLike, count_tokens: TokenCounter = approx_tokens) -> Attachment:
-    extraction = extract(path)
+def read_attachment(path: str | os.PathLike, count_tokens: TokenCounter = approx_tokens,
+                    reader: ReaderProcess | None = None) -> Attachment:
+    """Read an attached file. With a ReaderProcess (reader.py) it is parsed in that child process,
+    so a file that crashes or hangs the parser costs the child, not the app."""
+    extraction = reader.extract(os.fspath(path)) if reader is not None else extract(path)
     name = Path(extraction.path).name
     if not extraction.ok:
         chip = AttachmentChip(name, extraction.path, extraction.kind, 0, mode="failed", error=extraction.error)

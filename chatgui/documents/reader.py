@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .chunking import chunk_passages
-from .extract import extract
-from .types import Chunk
+from .extract import extract, kind_of
+from .types import Chunk, Extraction
 
 TIME_LIMIT_S = 300.0  # one file; a 1,000-page PDF reads in well under a minute
 
@@ -46,12 +46,13 @@ def _serve(conn, chunk_tokens: int, overlap_tokens: int) -> None:
             return
         if request is None:
             return
-        path, kind = request
-        conn.send(read_and_chunk(path, kind, chunk_tokens, overlap_tokens))
+        path, kind, whole = request
+        conn.send(extract(path, kind or None) if whole else read_and_chunk(path, kind, chunk_tokens, overlap_tokens))
 
 
 class ReaderProcess:
-    """One child process that reads files in turn. Not thread-safe: one indexer uses it."""
+    """One child process that reads files in turn, kept between files (a start costs about a
+    second) and closed by close(). Not thread-safe: one indexer, or one attachment worker, uses it."""
 
     def __init__(self, chunk_tokens: int, overlap_tokens: int, time_limit_s: float = TIME_LIMIT_S,
                  serve: Callable = _serve):
@@ -73,9 +74,19 @@ class ReaderProcess:
 
     def read(self, path: str, kind: str, cancelled: Callable[[], bool] = lambda: False) -> ReadResult | None:
         """The file's chunks or a reason; None when cancelled (the child is then stopped)."""
+        answer = self._ask((path, kind, False), cancelled)
+        return ReadResult(answer) if isinstance(answer, str) else answer
+
+    def extract(self, path: str, cancelled: Callable[[], bool] = lambda: False) -> Extraction | None:
+        """extract.extract(path) in the child: a crash or a hang becomes the Extraction's error."""
+        answer = self._ask((path, "", True), cancelled)
+        return Extraction(path, kind_of(path), error=answer) if isinstance(answer, str) else answer
+
+    def _ask(self, request, cancelled: Callable[[], bool]):
+        """The child's answer, a reason (str) when it died or ran out of time, None when cancelled."""
         if self._process is None or not self._process.is_alive():
             self._start()
-        self._conn.send((path, kind))
+        self._conn.send(request)
         deadline = time.monotonic() + self.time_limit_s
         while True:
             if cancelled():
@@ -89,11 +100,11 @@ class ReaderProcess:
             if not self._process.is_alive():
                 code = self._process.exitcode
                 self.close(kill=True)
-                return ReadResult(f"reading it stopped chatgui's reader (exit code {code}); "
-                                  "the file may be damaged or too complex")
+                return (f"reading it stopped chatgui's reader (exit code {code}); "
+                        "the file may be damaged or too complex")
             if time.monotonic() > deadline:
                 self.close(kill=True)
-                return ReadResult(f"reading it took longer than {self.time_limit_s:.0f} s")
+                return f"reading it took longer than {self.time_limit_s:.0f} s"
 
     def close(self, kill: bool = False) -> None:
         process, conn = self._process, self._conn
