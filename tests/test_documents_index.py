@@ -510,3 +510,11 @@ def test_indexer_reads_in_a_child_process_by_default(tmp_path):
     assert job._reader is not None
     assert job.run().indexed == 3 and job._reader._process is None  # closed at the end
     assert index.search("pdf words")[0].page == 1
+
+
+def test_a_job_that_cannot_open_its_index_says_why(tmp_path):
+    finished = []
+    job = IndexJob(tmp_path / "missing-folder" / "k.sqlite3", separate_reader=False, on_finished=finished.append)
+    job.run()
+    assert job.error.startswith("indexing stopped: the knowledge index") and "cannot be opened" in job.error
+    assert finished == [job.summary] and job.finished

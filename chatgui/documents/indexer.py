@@ -142,7 +142,10 @@ class IndexJob:
             self.summary.cancelled = self.cancelled()
             self._done.set()
             if self.on_finished:
-                self.on_finished(self.summary)
+                try:
+                    self.on_finished(self.summary)
+                except Exception:  # noqa: BLE001 - on a thread of ours: log, never raise into it
+                    log.exception("index finished callback failed")
         return self.summary
 
     def _wait_if_paused(self) -> bool:
