@@ -11,6 +11,7 @@ runs Qt and torch threads is unsafe); the bundle's launcher calls freeze_support
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -39,6 +40,11 @@ def read_and_chunk(path: str, kind: str, chunk_tokens: int, overlap_tokens: int,
 
 def _serve(conn, chunk_tokens: int, overlap_tokens: int) -> None:
     """The child: read what the parent sends until it sends None or goes away."""
+    if hasattr(os, "nice"):
+        try:
+            os.nice(10)  # background work: the window's process gets the CPU first
+        except OSError:
+            pass
     while True:
         try:
             request = conn.recv()
