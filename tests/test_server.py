@@ -245,3 +245,65 @@ def test_the_served_id_is_the_file_name(server, tiny_model_path):
     from pathlib import Path
     ids = [m["id"] for m in httpx.get(server.url + "/models").json()["data"]]
     assert ids == [Path(tiny_model_path).stem]
+
+
+# -- hostile requests (issue 29, cases 8 and 12) -----------------------------------------------
+ENDLESS = {"$ref": "#/$defs/a", "$defs": {"a": {"type": "object", "properties": {"x": {"$ref": "#/$defs/a"}},
+                                                "required": ["x"], "additionalProperties": False}}}
+
+
+def schema_format(schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+def test_a_schema_the_grammar_engine_gives_up_on_is_a_400_before_generating(server):
+    # Before: 200, content "{" and finish_reason "stop".
+    r = post(server, {"messages": HI, "max_tokens": 20, "response_format": schema_format(ENDLESS)})
+    err = assert_openai_error(r, 400, "invalid_schema")
+    assert err["param"] == "response_format" and "too complex" in err["message"] and "<state>" not in err["message"]
+
+
+class BreaksItsGrammar:
+    """The tiny model, whose JSON constraints break after two tokens (as llguidance's parser
+    does past one of its limits, in a place no dry run reaches)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def json_constraint(self, schema=None):
+        from test_constrained import FailsAfter
+        return FailsAfter(self._model.json_constraint(schema), 2)
+
+
+def test_a_grammar_failure_mid_reply_is_finish_reason_error_not_stop(tiny_model_path):
+    with start_server(lambda: BreaksItsGrammar(load_model(tiny_model_path, device="cpu"))) as handle:
+        body = {"messages": HI, "max_tokens": 20, "response_format": {"type": "json_object"}}
+        choice = post(handle, body).json()["choices"][0]
+        assert choice["finish_reason"] == "error", choice
+        chunks = sse_payloads(post(handle, {**body, "stream": True}))
+        assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]][-1] == "error"
+        two = post(handle, {**body, "n": 2}).json()["choices"]
+        assert [c["finish_reason"] for c in two] == ["error", "error"]
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "user", "content": "a\ud800b"}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+    {"messages": HI, "stop": ["\ud83d"]},
+], ids=["content", "content-part", "stop"])
+def test_a_lone_surrogate_is_a_400_not_a_500(server, body):
+    err = assert_openai_error(post(server, {**body, "max_tokens": 2}), 400)
+    assert "surrogate" in err["message"] and err["param"] in ("messages", "stop")
+    r = httpx.post(server.url + "/completions", content=json.dumps({"prompt": "x\udc00", "max_tokens": 2}),
+                   headers={"Content-Type": "application/json"}, timeout=30)
+    assert assert_openai_error(r, 400)["param"] == "prompt"
+
+
+def test_a_vanishingly_small_temperature_is_greedy(server):
+    greedy = post(server, {"messages": HI, "max_tokens": 6, "temperature": 0, "repeat_penalty": 1.0}).json()
+    assert greedy["choices"][0]["message"]["content"], "the test needs a non-empty greedy reply"
+    tiny = post(server, {"messages": HI, "max_tokens": 6, "temperature": 1e-300, "repeat_penalty": 1.0}).json()
+    assert tiny["choices"][0]["message"]["content"] == greedy["choices"][0]["message"]["content"]

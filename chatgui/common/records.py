@@ -22,6 +22,7 @@ class FinishReason(str, enum.Enum):
     LENGTH = "length"            # max new tokens or the context was reached
     STOP_STRING = "stop_string"  # one of the stop strings appeared
     CANCELLED = "cancelled"      # the user stopped it
+    ERROR = "error"              # it broke off: a remote server failed, or the JSON grammar engine gave up
 
 
 @dataclass(frozen=True)

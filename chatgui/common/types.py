@@ -82,5 +82,5 @@ class GenerationStats:
     seed: int = 0
     time_to_first_token: float = 0.0   # seconds, prefill included
     tokens_per_second: float = 0.0     # decode speed
-    finish_reason: str = ""            # "stop", "length", "stop_string", "cancelled"
+    finish_reason: str = ""            # "stop", "length", "stop_string", "cancelled", "error" (extra["error"])
     extra: dict = field(default_factory=dict)

@@ -458,6 +458,8 @@ class Generation:
             raw = torch.softmax(logits.float(), -1)
             if self.constraint is not None:
                 logits = self.constraint.mask(logits)
+                if self.constraint.failed:      # the grammar engine gave up: what came is not the JSON asked for
+                    break
             ids, probs = candidates(logits, s, history[-s.repeat_last_n:] if s.repeat_last_n > 0 else ())
             pick = draw(probs, gen)
             tid = int(ids[pick])
@@ -485,6 +487,8 @@ class Generation:
                 break
             if i + 1 < first + self.max_new:
                 logits = m._feed([tid], len(history) - 1)
+        if self.constraint is not None and self.constraint.failed and st.finish_reason != "cancelled":
+            st.finish_reason, st.extra["error"] = "error", self.constraint.failed
         if not hit:
             # The whole reply, including a partial stop-string match that never completed and
             # bytes of a character the model never finished (shown as U+FFFD), which the

@@ -16,7 +16,8 @@ from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-FINISH_REASONS = {"stop": "stop", "stop_string": "stop", "length": "length"}
+# "error": the reply broke off (the JSON grammar engine gave up): what came is not the JSON asked for.
+FINISH_REASONS = {"stop": "stop", "stop_string": "stop", "length": "length", "error": "error"}
 
 
 class ApiError(Exception):
@@ -63,18 +64,29 @@ def _number(body: dict, name: str, lo: float, hi: float, integer: bool = False):
     return value
 
 
+def _unicode(text: str, where: str, param: str) -> str:
+    """text, if it is valid Unicode. JSON's \\ud800 escapes decode to lone surrogates, which no
+    tokenizer can encode (it failed with a 500)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _bad(f"{where} holds a lone surrogate ({text[e.start]!r} at character {e.start}): "
+                   "send valid Unicode (a surrogate must come in a pair).", param) from None
+    return text
+
+
 def _content_text(content, where: str) -> str:
     """Message content: a string, or a list of {"type": "text", "text": ...} parts."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return _unicode(content, where, "messages")
     if isinstance(content, list):
         texts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise _bad(f"{where}: only text content is supported.", "messages")
-            texts.append(part["text"])
+            texts.append(_unicode(part["text"], where, "messages"))
         return "".join(texts)
     raise _bad(f"{where}: 'content' must be a string or a list of text parts.", "messages")
 
@@ -102,7 +114,7 @@ def parse_stop(raw) -> tuple[str, ...]:
         raise _bad("'stop' must be a string or a list of strings.", "stop")
     if len(stops) > MAX_STOP_STRINGS:
         raise _bad(f"'stop' may hold at most {MAX_STOP_STRINGS} strings.", "stop")
-    return tuple(s for s in stops if s)
+    return tuple(_unicode(s, "'stop'", "stop") for s in stops if s)
 
 
 # Fields a client may send that change nothing here, so accepting them hides nothing.
@@ -186,6 +198,7 @@ def parse_text_request(body, context_length: int) -> ChatRequest:
         prompt = prompt[0]
     if not isinstance(prompt, str) or not prompt:
         raise _bad("'prompt' must be a non-empty string (one prompt per request).", "prompt")
+    _unicode(prompt, "'prompt'", "prompt")
     settings, common = _sampling(body, context_length)
     # The legacy API: logprobs is the number of alternatives (0-5 at OpenAI; up to 20 here).
     top_logprobs = _number(body, "logprobs", 0, MAX_TOP_LOGPROBS, integer=True)
