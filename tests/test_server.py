@@ -307,3 +307,43 @@ def test_a_vanishingly_small_temperature_is_greedy(server):
     assert greedy["choices"][0]["message"]["content"], "the test needs a non-empty greedy reply"
     tiny = post(server, {"messages": HI, "max_tokens": 6, "temperature": 1e-300, "repeat_penalty": 1.0}).json()
     assert tiny["choices"][0]["message"]["content"] == greedy["choices"][0]["message"]["content"]
+
+
+def test_echo_logprobs_work_in_chunks_not_prompt_by_vocabulary(server, tiny_model, monkeypatch):
+    # Before: one log-softmax over prompt x vocabulary floats (+570 MB on SmolLM2 for a long prompt).
+    import torch
+
+    from chatgui.engine.chat_model import PREFILL_CHUNK
+    prompt = "the cat sat on a mat and " * 11
+    ids = tiny_model.tokenize(prompt)
+    assert PREFILL_CHUNK < len(ids) < 250
+    rows, real = [], torch.log_softmax
+    monkeypatch.setattr(torch, "log_softmax", lambda x, *a, **k: (rows.append(x.shape[0] if x.dim() > 1 else 1),
+                                                                  real(x, *a, **k))[1])
+    r = httpx.post(server.url + "/completions", json={"prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 3,
+                                                      "temperature": 0}, timeout=60)
+    monkeypatch.undo()
+    assert r.status_code == 200, r.text
+    assert rows and max(rows) <= PREFILL_CHUNK, rows
+    lp = r.json()["choices"][0]["logprobs"]
+    full = tiny_model.logprobs(ids)
+    assert lp["token_logprobs"][0] is None and len(lp["token_logprobs"]) >= len(ids)
+    for pos in (1, PREFILL_CHUNK - 1, PREFILL_CHUNK, PREFILL_CHUNK + 1, len(ids) - 1):
+        assert lp["token_logprobs"][pos] == pytest.approx(float(full[pos - 1, ids[pos]]), abs=1e-4)
+        vals, idx = full[pos - 1].topk(3)
+        # a dict by token text, as OpenAI's: texts may repeat (partial characters), the last one stays
+        expected = {tiny_model.token_text(int(i)): float(v) for v, i in zip(vals, idx)}
+        assert lp["top_logprobs"][pos] == pytest.approx(expected, abs=1e-4)
+
+
+def test_too_many_messages_are_a_400_before_the_model_sees_them(server):
+    # Before: 100,000 empty messages were queued and the runner spent ~24 s fitting them.
+    from chatgui.server.protocol import MAX_MESSAGES
+    t = time.monotonic()
+    for n in (MAX_MESSAGES + 1, 100_000):
+        err = assert_openai_error(post(server, {"messages": [{"role": "user", "content": ""}] * n, "max_tokens": 1}),
+                                  400)
+        assert err["param"] == "messages" and f"{MAX_MESSAGES:,}" in err["message"]
+    assert time.monotonic() - t < 5
+    ok = post(server, {"messages": [{"role": "user", "content": "hi"}] * MAX_MESSAGES, "max_tokens": 1})
+    assert ok.status_code == 200, ok.text

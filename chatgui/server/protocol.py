@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
+MAX_MESSAGES = 2048         # as OpenAI: each costs the runner time (100,000 empty ones took 24 s)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # "error": the reply broke off (the JSON grammar engine gave up): what came is not the JSON asked for.
 FINISH_REASONS = {"stop": "stop", "stop_string": "stop", "length": "length", "error": "error"}
@@ -94,6 +95,9 @@ def _content_text(content, where: str) -> str:
 def parse_messages(raw) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise _bad("'messages' must be a non-empty list of {role, content} objects.", "messages")
+    if len(raw) > MAX_MESSAGES:
+        raise _bad(f"'messages' may hold at most {MAX_MESSAGES:,} messages, not {len(raw):,}: leave out the "
+                   "oldest turns.", "messages")
     out = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
