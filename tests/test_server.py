@@ -347,3 +347,23 @@ def test_too_many_messages_are_a_400_before_the_model_sees_them(server):
     assert time.monotonic() - t < 5
     ok = post(server, {"messages": [{"role": "user", "content": "hi"}] * MAX_MESSAGES, "max_tokens": 1})
     assert ok.status_code == 200, ok.text
+
+
+def test_a_message_longer_than_the_whole_context_could_hold_is_refused_before_queuing(server, tiny_model):
+    # Before: the runner tokenized it all first (8 MB of text: ~2 minutes) to then say "too long".
+    from chatgui.engine.token_bytes import model_vocabulary_bytes
+    bound = 256 * max(map(len, model_vocabulary_bytes(tiny_model)))      # context x longest token
+    t = time.monotonic()
+    for body in ({"messages": [{"role": "user", "content": "ab " * 400_000}]},
+                 {"messages": [{"role": "system", "content": "s" * (bound // 2)},
+                               {"role": "user", "content": "u" * (bound // 2 + 1)}]}):
+        err = assert_openai_error(post(server, {**body, "max_tokens": 1}), 400, "context_length_exceeded")
+        assert err["param"] == "messages" and "context" in err["message"]
+    r = httpx.post(server.url + "/completions", content=json.dumps({"prompt": "ab " * 400_000, "max_tokens": 1}),
+                   headers={"Content-Type": "application/json"}, timeout=60)
+    assert assert_openai_error(r, 400, "context_length_exceeded")["param"] == "prompt"
+    assert time.monotonic() - t < 3
+    # Old turns may be as long as they like: they are dropped to fit, as before.
+    ok = post(server, {"messages": [{"role": "user", "content": "x" * (2 * bound)}, {"role": "assistant", "content": "y"},
+                                    {"role": "user", "content": "hi"}], "max_tokens": 1})
+    assert ok.status_code == 200, ok.text

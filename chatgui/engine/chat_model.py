@@ -105,6 +105,13 @@ class ChatModel:
     def file_name(self) -> str:
         return self.path.stem
 
+    @property
+    def longest_token_bytes(self) -> int:
+        """The most bytes of text one token stands for: a text of more than context_length times
+        this cannot fit, which a caller can tell without tokenizing it."""
+        from .token_bytes import model_vocabulary_bytes
+        return max(map(len, model_vocabulary_bytes(self)), default=1) or 1
+
     def json_constraint(self, schema: dict | None = None):
         """constrained.json_constraint for this model (ConstraintError, a ValueError, on a bad schema)."""
         from .constrained import json_constraint

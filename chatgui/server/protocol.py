@@ -213,6 +213,25 @@ def parse_text_request(body, context_length: int) -> ChatRequest:
                        response_format=parse_response_format(body.get("response_format")), **common)
 
 
+def check_prompt_size(req: ChatRequest, max_bytes: int | None, context_length: int) -> None:
+    """A 400 before queuing for text that cannot fit the context however it tokenizes (more bytes
+    than context_length x the longest token): the runner would spend a long time tokenizing it
+    (8 MB: ~2 minutes) to say so. Old turns may be long: they are dropped to fit; what every
+    prompt keeps is the system message at the start and the last message."""
+    if not max_bytes:
+        return
+    if req.prompt is not None:
+        kept, param, what = req.prompt, "prompt", "The prompt"
+    else:
+        first = req.messages[0]["content"] if len(req.messages) > 1 and req.messages[0]["role"] == "system" else ""
+        kept, param, what = first + req.messages[-1]["content"], "messages", "The last message (with the system one)"
+    size = len(kept.encode("utf-8"))
+    if size > max_bytes:
+        raise ApiError(400, f"{what} is too long for this model's context of {context_length:,} tokens: "
+                            f"{size:,} bytes, more than any {context_length:,} tokens can hold. Shorten it.",
+                       param=param, code="context_length_exceeded")
+
+
 def parse_response_format(raw) -> dict | None:
     if raw is None:
         return None
