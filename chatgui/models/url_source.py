@@ -147,8 +147,11 @@ def _does_not_continue(resp, start: int, state: dict) -> str | None:
 
 
 def _same_bytes(resp, partial: PartialDownload, have: int, overlap: int) -> bool:
-    """Whether the first `overlap` bytes of resp equal the last `overlap` bytes here."""
+    """Whether the first `overlap` bytes of resp equal the last `overlap` bytes here; OSError
+    if the connection ended before they all came (that says nothing about the file)."""
     got = resp.read(overlap)
+    if len(got) < overlap:
+        raise ConnectionError(f"the connection closed after {len(got):,} of {overlap:,} bytes")
     with open(partial.part, "rb") as f:
         f.seek(have - overlap)
         return got == f.read(overlap)
@@ -194,7 +197,7 @@ def _fetch(url, partial, total, report, control, append, watch, opener) -> None:
             req.add_header("Range", f"bytes={start}-")
             if valid:
                 req.add_header("If-Range", valid.get("etag") or valid["last_modified"])
-        watch.header_deadline = time.monotonic() + HEADER_TIMEOUT
+        watch.timed_out, watch.header_deadline = False, time.monotonic() + HEADER_TIMEOUT
         try:
             resp = opener.open(req, timeout=READ_TIMEOUT)
         except urllib.error.HTTPError as e:
@@ -209,7 +212,7 @@ def _fetch(url, partial, total, report, control, append, watch, opener) -> None:
             failures += 1
             if failures >= URL_RETRIES or have == 0 and failures >= 2:
                 raise _gave_up(url, f"could not reach {url}: {getattr(e, 'reason', e)}", got_any) from e
-            time.sleep(min(0.2 * failures, 2))
+            control.wait(min(0.2 * failures, 2))
             continue
         finally:
             watch.header_deadline = None
@@ -248,7 +251,7 @@ def _fetch(url, partial, total, report, control, append, watch, opener) -> None:
             except (OSError, http.client.HTTPException) as e:
                 if isinstance(e, ModelFetchError):
                     raise
-                control.check()
+        control.check()                 # a pause or cancel may have ended the body early
         if total is None:
             return                      # no length was given: the server's close ends the file
         if total is not None and partial.size() >= total:
