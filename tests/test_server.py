@@ -364,6 +364,7 @@ def test_a_message_longer_than_the_whole_context_could_hold_is_refused_before_qu
     assert assert_openai_error(r, 400, "context_length_exceeded")["param"] == "prompt"
     assert time.monotonic() - t < 3
     # Old turns may be as long as they like: they are dropped to fit, as before.
-    ok = post(server, {"messages": [{"role": "user", "content": "x" * (2 * bound)}, {"role": "assistant", "content": "y"},
-                                    {"role": "user", "content": "hi"}], "max_tokens": 1})
+    turns = [{"role": "user", "content": "x" * (2 * bound)}, {"role": "assistant", "content": "y"},
+             {"role": "user", "content": "hi"}]
+    ok = post(server, {"messages": turns, "max_tokens": 1})
     assert ok.status_code == 200, ok.text
