@@ -345,3 +345,8 @@ def test_the_state_file_is_written_under_a_unique_name_and_its_folder_synced(tmp
 def json_load(path):
     import json
     return json.loads(path.read_text())
+
+
+def test_a_short_partial_without_a_validator_is_fetched_again_not_doubled(tmp_path, server_for, gguf_bytes):
+    server = server_for(drop_once_at=1000, etag=None)
+    assert pull(DownloadSpec.from_url(server.url), folder=tmp_path).read_bytes() == gguf_bytes

@@ -190,7 +190,11 @@ def _fetch(url, partial, total, report, control, append, watch, opener) -> None:
             state = start_over(f"{have:,} bytes here, the file has {total:,}")
             have = 0
         valid = {k: state[k] for k in ("etag", "last_modified") if state.get(k)}
-        overlap = 0 if valid or not have else min(have, OVERLAP)
+        if not valid and 0 < have <= OVERLAP:     # too little to check against: fetch it again
+            state = {"source": url}
+            partial.start_over(state)
+            have = 0
+        overlap = 0 if valid or not have else OVERLAP
         start = have - overlap
         req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         if start:
