@@ -240,3 +240,113 @@ def test_not_enough_room_is_said_before_downloading(tmp_path, server_for, gguf_b
     with pytest.raises(DiskFullError, match="disk is full"):
         pull(spec_for(server.url, gguf_bytes), folder=tmp_path)
     assert not server.requests and not (tmp_path / "tiny.gguf").exists()
+
+
+# -- servers that lie (issue 29, cases 6 and 9) -------------------------------------------------
+@pytest.fixture(scope="module")
+def gguf_v2(tmp_path_factory, gguf_bytes) -> bytes:
+    """Another version of the model: the same size and layout, other weights (a splice of the
+    two passes every size and header check)."""
+    data = write_tiny_model(tmp_path_factory.mktemp("gguf2") / "tiny.gguf", seed=1).read_bytes()
+    assert len(data) == len(gguf_bytes) and data != gguf_bytes
+    return data
+
+
+def test_a_206_for_another_range_is_not_spliced_in(tmp_path, server_for, gguf_bytes):
+    # Before: the bytes of the wrong range were appended and the mix installed as ready.
+    half = len(gguf_bytes) // 2
+    server = server_for(drop_once_at=half, shift_range_once=1000)
+    path = pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert path.read_bytes() == gguf_bytes
+    assert server.requests[-1]["range"] is None, "the download did not start over"
+
+
+@pytest.mark.parametrize("validator", ["etag", "last_modified", "none"])
+def test_a_file_changed_on_the_server_mid_download_is_not_spliced(tmp_path, server_for, gguf_bytes, gguf_v2,
+                                                                  validator):
+    # The server ignores If-Range and answers the resume with a 206 of its new version. Before:
+    # the state file took the new ETag, the halves were joined and the mix installed as ready
+    # (without any validator nothing noticed either).
+    old = {"etag": {"etag": '"v1"'}, "last_modified": {"etag": None, "last_modified": "Mon, 07 Dec 2026 10:00:00 GMT"},
+           "none": {"etag": None}}[validator]
+    new = {"etag": {"etag": '"v2"'}, "last_modified": {"last_modified": "Mon, 07 Dec 2026 11:00:00 GMT"},
+           "none": {}}[validator]
+    server = server_for(drop_once_at=len(gguf_bytes) // 2, honour_if_range=False, **old)
+    server.after_first_response = lambda: server.replace(gguf_v2, **new)
+    path = pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert path.read_bytes() == gguf_v2
+    assert server.requests[-1]["range"] is None
+
+
+def test_resuming_without_a_validator_costs_only_a_small_overlap(tmp_path, server_for, gguf_bytes):
+    server = server_for(drop_once_at=len(gguf_bytes) // 2, etag=None)
+    path = pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+    assert path.read_bytes() == gguf_bytes
+    assert len(server.requests) == 2 and server.requests[1]["range"] is not None
+    assert server.bytes_sent() <= len(gguf_bytes) + 64 * 1024
+
+
+def test_a_gguf_whose_layout_does_not_add_up_is_not_installed(tmp_path, server_for, gguf_bytes):
+    # Before: only the magic bytes were checked, so a cut-short file was installed as ready.
+    server = FileServer(gguf_bytes[:-1000])
+    try:
+        with pytest.raises(HashMismatchError, match="not give a whole GGUF model"):
+            pull(DownloadSpec.from_url(server.url), folder=tmp_path)
+        assert not (tmp_path / "tiny.gguf").exists() and not partial_for(DownloadSpec.from_url(server.url),
+                                                                        tmp_path).part.exists()
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("stop", ["cancel", "pause"])
+def test_cancel_works_while_the_headers_trickle_in(tmp_path, server_for, gguf_bytes, stop):
+    # Before: urlopen blocked until the headers were complete (here ~10 s; for ever at a byte per 29 s).
+    server = server_for(trickle_headers=0.2)
+    control = Control()
+    threading.Timer(0.5, getattr(control, stop)).start()
+    t = time.monotonic()
+    with pytest.raises(Cancelled if stop == "cancel" else Paused):
+        pull(DownloadSpec.from_url(server.url), control=control, folder=tmp_path)
+    assert time.monotonic() - t < 1.8
+
+
+def test_clean_closes_after_progress_are_resumed_not_called_offline(tmp_path, server_for, gguf_bytes):
+    # Every response ends cleanly after a tenth of the file. Before: each counted as a failure,
+    # and after 5 the download failed as "no source could be reached (offline?)".
+    server = server_for(drop_each_after=len(gguf_bytes) // 10 + 1)
+    path = pull(spec_for(server.url, gguf_bytes), folder=tmp_path)
+    assert path.read_bytes() == gguf_bytes and len(server.requests) >= 10
+
+
+def test_the_state_file_is_written_under_a_unique_name_and_its_folder_synced(tmp_path, monkeypatch):
+    from chatgui.models import transfer
+    synced = []
+    real_sync = transfer.fsync_dir
+    monkeypatch.setattr(transfer, "fsync_dir", lambda p: (synced.append(p), real_sync(p)))
+    target = tmp_path / "state.json"
+    errors = []
+
+    def writer(n):
+        try:
+            for i in range(60):
+                transfer.write_json_atomic(target, {"writer": n, "i": i})
+        except OSError as e:          # before: both used state.json.tmp; one renamed the other's away
+            errors.append(e)
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors[0]
+    assert json_load(target)["i"] == 59 and tmp_path in synced
+    assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
+
+
+def json_load(path):
+    import json
+    return json.loads(path.read_text())
+
+
+def test_a_short_partial_without_a_validator_is_fetched_again_not_doubled(tmp_path, server_for, gguf_bytes):
+    server = server_for(drop_once_at=1000, etag=None)
+    assert pull(DownloadSpec.from_url(server.url), folder=tmp_path).read_bytes() == gguf_bytes

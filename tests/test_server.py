@@ -260,3 +260,126 @@ def test_the_served_id_is_the_file_name(server, tiny_model_path):
     from pathlib import Path
     ids = [m["id"] for m in httpx.get(server.url + "/models").json()["data"]]
     assert ids == [Path(tiny_model_path).stem]
+
+
+# -- hostile requests (issue 29, cases 8 and 12) -----------------------------------------------
+ENDLESS = {"$ref": "#/$defs/a", "$defs": {"a": {"type": "object", "properties": {"x": {"$ref": "#/$defs/a"}},
+                                                "required": ["x"], "additionalProperties": False}}}
+
+
+def schema_format(schema: dict) -> dict:
+    return {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+
+
+def test_a_schema_the_grammar_engine_gives_up_on_is_a_400_before_generating(server):
+    # Before: 200, content "{" and finish_reason "stop".
+    r = post(server, {"messages": HI, "max_tokens": 20, "response_format": schema_format(ENDLESS)})
+    err = assert_openai_error(r, 400, "invalid_schema")
+    assert err["param"] == "response_format" and "too complex" in err["message"] and "<state>" not in err["message"]
+
+
+class BreaksItsGrammar:
+    """The tiny model, whose JSON constraints break after two tokens (as llguidance's parser
+    does past one of its limits, in a place no dry run reaches)."""
+
+    def __init__(self, model):
+        self._model = model
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def json_constraint(self, schema=None):
+        from test_constrained import FailsAfter
+        return FailsAfter(self._model.json_constraint(schema), 2)
+
+
+def test_a_grammar_failure_mid_reply_is_finish_reason_error_not_stop(tiny_model_path):
+    with start_server(lambda: BreaksItsGrammar(load_model(tiny_model_path, device="cpu"))) as handle:
+        body = {"messages": HI, "max_tokens": 20, "response_format": {"type": "json_object"}}
+        choice = post(handle, body).json()["choices"][0]
+        assert choice["finish_reason"] == "error", choice
+        chunks = sse_payloads(post(handle, {**body, "stream": True}))
+        assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]][-1] == "error"
+        two = post(handle, {**body, "n": 2}).json()["choices"]
+        assert [c["finish_reason"] for c in two] == ["error", "error"]
+
+
+@pytest.mark.parametrize("body", [
+    {"messages": [{"role": "user", "content": "a\ud800b"}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "\udfff"}]}]},
+    {"messages": HI, "stop": ["\ud83d"]},
+], ids=["content", "content-part", "stop"])
+def test_a_lone_surrogate_is_a_400_not_a_500(server, body):
+    err = assert_openai_error(post(server, {**body, "max_tokens": 2}), 400)
+    assert "surrogate" in err["message"] and err["param"] in ("messages", "stop")
+    r = httpx.post(server.url + "/completions", content=json.dumps({"prompt": "x\udc00", "max_tokens": 2}),
+                   headers={"Content-Type": "application/json"}, timeout=30)
+    assert assert_openai_error(r, 400)["param"] == "prompt"
+
+
+def test_a_vanishingly_small_temperature_is_greedy(server):
+    greedy = post(server, {"messages": HI, "max_tokens": 6, "temperature": 0, "repeat_penalty": 1.0}).json()
+    assert greedy["choices"][0]["message"]["content"], "the test needs a non-empty greedy reply"
+    tiny = post(server, {"messages": HI, "max_tokens": 6, "temperature": 1e-300, "repeat_penalty": 1.0}).json()
+    assert tiny["choices"][0]["message"]["content"] == greedy["choices"][0]["message"]["content"]
+
+
+def test_echo_logprobs_work_in_chunks_not_prompt_by_vocabulary(server, tiny_model, monkeypatch):
+    # Before: one log-softmax over prompt x vocabulary floats (+570 MB on SmolLM2 for a long prompt).
+    import torch
+
+    from chatgui.engine.chat_model import PREFILL_CHUNK
+    prompt = "the cat sat on a mat and " * 11
+    ids = tiny_model.tokenize(prompt)
+    assert PREFILL_CHUNK < len(ids) < 250
+    rows, real = [], torch.log_softmax
+    monkeypatch.setattr(torch, "log_softmax", lambda x, *a, **k: (rows.append(x.shape[0] if x.dim() > 1 else 1),
+                                                                  real(x, *a, **k))[1])
+    r = httpx.post(server.url + "/completions", json={"prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 3,
+                                                      "temperature": 0}, timeout=60)
+    monkeypatch.undo()
+    assert r.status_code == 200, r.text
+    assert rows and max(rows) <= PREFILL_CHUNK, rows
+    lp = r.json()["choices"][0]["logprobs"]
+    full = tiny_model.logprobs(ids)
+    assert lp["token_logprobs"][0] is None and len(lp["token_logprobs"]) >= len(ids)
+    for pos in (1, PREFILL_CHUNK - 1, PREFILL_CHUNK, PREFILL_CHUNK + 1, len(ids) - 1):
+        assert lp["token_logprobs"][pos] == pytest.approx(float(full[pos - 1, ids[pos]]), abs=1e-4)
+        vals, idx = full[pos - 1].topk(3)
+        # a dict by token text, as OpenAI's: texts may repeat (partial characters), the last one stays
+        expected = {tiny_model.token_text(int(i)): float(v) for v, i in zip(vals, idx)}
+        assert lp["top_logprobs"][pos] == pytest.approx(expected, abs=1e-4)
+
+
+def test_too_many_messages_are_a_400_before_the_model_sees_them(server):
+    # Before: 100,000 empty messages were queued and the runner spent ~24 s fitting them.
+    from chatgui.server.protocol import MAX_MESSAGES
+    t = time.monotonic()
+    for n in (MAX_MESSAGES + 1, 100_000):
+        err = assert_openai_error(post(server, {"messages": [{"role": "user", "content": ""}] * n, "max_tokens": 1}),
+                                  400)
+        assert err["param"] == "messages" and f"{MAX_MESSAGES:,}" in err["message"]
+    assert time.monotonic() - t < 5
+    ok = post(server, {"messages": [{"role": "user", "content": "hi"}] * MAX_MESSAGES, "max_tokens": 1})
+    assert ok.status_code == 200, ok.text
+
+
+def test_a_message_longer_than_the_whole_context_could_hold_is_refused_before_queuing(server, tiny_model):
+    # Before: the runner tokenized it all first (8 MB of text: ~2 minutes) to then say "too long".
+    from chatgui.engine.token_bytes import model_vocabulary_bytes
+    bound = 256 * max(map(len, model_vocabulary_bytes(tiny_model)))      # context x longest token
+    t = time.monotonic()
+    for body in ({"messages": [{"role": "user", "content": "ab " * 400_000}]},
+                 {"messages": [{"role": "system", "content": "s" * (bound // 2)},
+                               {"role": "user", "content": "u" * (bound // 2 + 1)}]}):
+        err = assert_openai_error(post(server, {**body, "max_tokens": 1}), 400, "context_length_exceeded")
+        assert err["param"] == "messages" and "context" in err["message"]
+    r = httpx.post(server.url + "/completions", content=json.dumps({"prompt": "ab " * 400_000, "max_tokens": 1}),
+                   headers={"Content-Type": "application/json"}, timeout=60)
+    assert assert_openai_error(r, 400, "context_length_exceeded")["param"] == "prompt"
+    assert time.monotonic() - t < 3
+    # Old turns may be as long as they like: they are dropped to fit, as before.
+    turns = [{"role": "user", "content": "x" * (2 * bound)}, {"role": "assistant", "content": "y"},
+             {"role": "user", "content": "hi"}]
+    ok = post(server, {"messages": turns, "max_tokens": 1})
+    assert ok.status_code == 200, ok.text

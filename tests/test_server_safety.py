@@ -152,25 +152,55 @@ def test_a_reply_may_take_longer_than_the_read_timeout_and_keep_alive_goes_on():
             assert r.json()["choices"][0]["message"]["content"] == "x" * 40
 
 
-def test_open_connections_are_bounded():
+def served(h) -> bool:
+    try:
+        return httpx.post(h.url + "/chat/completions", content=BODY, headers={"Content-Type": "application/json"},
+                          timeout=5).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.parametrize("sent", [b"", b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"])
+def test_connections_that_send_no_request_do_not_lock_out_new_clients(sent):
+    # Before: 64 (here 4) connections that sent nothing or half a header held every place for the
+    # whole read timeout, and each new client was closed at once.
     with start_server(SlowModel(tokens=1), max_connections=4, read_timeout=30) as h:
         held = [socket.create_connection(("127.0.0.1", h.port)) for _ in range(4)]
         try:
-            wait_until(lambda: not any(closed_within(s, 0.05) for s in held))
-            extra = socket.create_connection(("127.0.0.1", h.port))
-            assert closed_within(extra, 3)
-            extra.close()
+            for s in held:
+                s.sendall(sent)
+            time.sleep(0.2)
+            t = time.monotonic()
+            assert served(h) and served(h), "a new client was shut out"
+            assert time.monotonic() - t < 3
+            assert sum(closed_within(s, 0.5) for s in held) >= 1      # the oldest waiting ones made room
         finally:
             for s in held:
                 s.close()
-        # once they are gone (the server notices a moment later), requests are served again
-        def served() -> bool:
-            try:
-                return httpx.post(h.url + "/chat/completions", content=BODY,
-                                  headers={"Content-Type": "application/json"}).status_code == 200
-            except httpx.TransportError:
-                return False
-        wait_until(served)
+
+
+def test_connections_with_requests_in_progress_are_kept_and_more_are_refused():
+    model = SlowModel(tokens=1, delay=0)
+    model.release.clear()            # every reply waits until released
+    with start_server(model, max_connections=4, read_timeout=30, max_waiting=8) as h:
+        busy = [socket.create_connection(("127.0.0.1", h.port)) for _ in range(4)]
+        try:
+            for s in busy:
+                s.sendall(post_head("127.0.0.1").replace("\n", "\r\n").encode() + b"\r\n" + BODY)
+            wait_until(lambda: len(model.started) >= 1 and h.waiting >= 3)
+            extra = socket.create_connection(("127.0.0.1", h.port))
+            assert closed_within(extra, 3), "a fifth connection was let in with four requests in progress"
+            extra.close()
+            assert not any(closed_within(s, 0.05) for s in busy), "a client whose request was in was cut off"
+            model.release.set()
+            for s in busy:
+                s.settimeout(10)
+                assert s.recv(65536).startswith(b"HTTP/1.1 200")
+        finally:
+            model.release.set()
+            for s in busy:
+                s.close()
+        wait_until(lambda: served(h))
 
 
 def test_a_non_streaming_client_that_leaves_cancels_its_generation_at_once():

@@ -80,8 +80,9 @@ class ServableBackend(ChatBackend, Protocol):
     def token_bytes(self, token_id: int) -> bytes:
         """The token's exact bytes (its text may hold part of a UTF-8 character)."""
 
-    def logprobs(self, ids: list[int]):
-        """[len(ids), vocab] log-probabilities of the next token after each position (echo)."""
+    def prompt_logprobs(self, ids: list[int], k: int) -> list[tuple[float, list[tuple[float, int]]]]:
+        """For each position p >= 1 of ids: (logprob of ids[p] there, the k most likely (logprob,
+        id)), in memory bounded by a chunk, not len(ids) x vocab (echo)."""
 
     def json_constraint(self, schema: dict | None = None):
         """A constraint for generate(constraint=...): replies that are JSON (valid against

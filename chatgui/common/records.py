@@ -32,7 +32,7 @@ class FinishReason(ValueEnum):
     LENGTH = "length"                  # max new tokens or the context was reached
     STOP_STRING = "stop_string"        # one of the stop strings appeared
     CANCELLED = "cancelled"            # the user stopped it
-    ERROR = "error"                    # it failed part way (the text so far is kept)
+    ERROR = "error"                    # it broke off (a remote server failed, the JSON grammar engine gave up); the text so far is kept
     CONTENT_FILTER = "content_filter"  # a server withheld the rest (OpenAI's reason)
 
     @classmethod

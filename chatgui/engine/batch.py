@@ -166,6 +166,9 @@ class BatchGeneration:
         raw = torch.softmax(logits, -1)
         if c.constraint is not None:
             logits = c.constraint.mask(logits)
+            if c.constraint.failed:             # the grammar engine gave up (_flush says so)
+                c.done = True
+                return None
         ids, probs = candidates(logits, s, history, c.generator, m.dry_breaker_ids)
         pick = draw(probs, c.generator)
         tid = int(ids[pick])
@@ -189,5 +192,7 @@ class BatchGeneration:
     def _flush(self, c: Choice) -> None:
         """As Generation does at its end: the whole text, held-back pieces included, unless a stop
         string cut it."""
+        if c.constraint is not None and c.constraint.failed and c.stats.finish_reason != "cancelled":
+            c.stats.finish_reason, c.stats.extra["error"] = FinishReason.ERROR, c.constraint.failed
         if not c.hit:
             c.text = self.model.detokenize(c.token_ids, skip_special=True)

@@ -114,6 +114,13 @@ class ChatModel:
     def file_name(self) -> str:
         return self.path.stem
 
+    @property
+    def longest_token_bytes(self) -> int:
+        """The most bytes of text one token stands for: a text of more than context_length times
+        this cannot fit, which a caller can tell without tokenizing it."""
+        from .token_bytes import model_vocabulary_bytes
+        return max(map(len, model_vocabulary_bytes(self)), default=1) or 1
+
     def json_constraint(self, schema: dict | None = None):
         """constrained.json_constraint for this model (ConstraintError, a ValueError, on a bad schema)."""
         from .constrained import json_constraint
@@ -197,6 +204,27 @@ class ChatModel:
         self._cache_ids = []
         logits = self._feed(list(ids), 0, last_only=False)
         return torch.log_softmax(logits.float(), -1).cpu()
+
+    def prompt_logprobs(self, ids: list[int], k: int) -> list[tuple[float, list[tuple[float, int]]]]:
+        """For each position p >= 1: (log-probability of ids[p] after ids[:p], the k most likely
+        ids there as (logprob, id)). PREFILL_CHUNK positions at a time, keeping only these
+        numbers: logprobs() holds len(ids) x vocab floats (twice, with the log-softmax), which a
+        server client asking for echo could make gigabytes (1,500 tokens on SmolLM2: +873 MB peak,
+        here +162 MB)."""
+        if len(ids) > self.context_length:
+            raise PromptTooLongError(f"{len(ids)} tokens exceed the context length {self.context_length}")
+        self._cache_ids = []
+        out: list[tuple[float, list[tuple[float, int]]]] = []
+        targets = torch.tensor(list(ids[1:]), dtype=torch.long)
+        for pos in range(0, len(ids) - 1, PREFILL_CHUNK):
+            stop = min(len(ids), pos + PREFILL_CHUNK)
+            lp = torch.log_softmax(self._feed(list(ids[pos:stop]), pos, last_only=False).float(), -1).cpu()
+            rows = min(stop, len(ids) - 1) - pos            # the last position predicts nothing here
+            chosen = lp[torch.arange(rows), targets[pos:pos + rows]].tolist()
+            vals, idx = lp[:rows].topk(k) if k else (torch.zeros(rows, 0), torch.zeros(rows, 0, dtype=torch.long))
+            out.extend((c, list(zip(v, i))) for c, v, i in zip(chosen, vals.tolist(), idx.tolist()))
+            del lp
+        return out
 
     def next_token_logits(self, messages: list[dict], reply_prefix_ids=(), dropped_messages: int | None = None
                           ) -> torch.Tensor:
@@ -467,6 +495,8 @@ class Generation:
             raw = torch.softmax(logits.float(), -1)
             if self.constraint is not None:
                 logits = self.constraint.mask(logits)
+                if self.constraint.failed:      # the grammar engine gave up: what came is not the JSON asked for
+                    break
             ids, probs = candidates(logits, s, history, gen, m.dry_breaker_ids)
             pick = draw(probs, gen)
             tid = int(ids[pick])
@@ -494,6 +524,8 @@ class Generation:
                 break
             if i + 1 < first + self.max_new:
                 logits = m._feed([tid], len(history) - 1)
+        if self.constraint is not None and self.constraint.failed and st.finish_reason != "cancelled":
+            st.finish_reason, st.extra["error"] = FinishReason.ERROR, self.constraint.failed
         if not hit:
             # The whole reply, including a partial stop-string match that never completed and
             # bytes of a character the model never finished (shown as U+FFFD), which the

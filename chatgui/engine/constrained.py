@@ -76,7 +76,54 @@ def json_constraint(model, schema: dict | None = None) -> "JsonConstraint":
     is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
     if is_error:
         raise ConstraintError(messages[0] if messages else "the schema cannot be compiled")
-    return JsonConstraint(llguidance.LLMatcher(tokenizer, grammar, log_level=0), model.args.vocab_size)
+    matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+    problem = _first_steps_fail(matcher, model.args.vocab_size)
+    if problem:
+        raise ConstraintError(f"the schema is too complex for the grammar engine ({problem})")
+    return JsonConstraint(matcher, model.args.vocab_size)
+
+
+PROBE_FORCED_STEPS = 64     # tokens followed while the grammar allows only one
+PROBE_BRANCHES = 8          # at the first choice, how many of the allowed tokens are tried one step
+
+
+def _first_steps_fail(matcher, vocab_size: int) -> str | None:
+    """Why the grammar breaks within its first tokens, or None. llguidance compiles some schemas
+    it cannot follow (an anyOf of thousands of objects, a property that must recur for ever): its
+    parser gives up past a limit once the first token is fed, and then allows only the end token,
+    so the reply would be a lone `{` reported as complete. A dry run on a copy finds that before
+    any generation: the forced tokens, then one step down each of a few allowed branches."""
+    probe = matcher.deep_copy()
+    bits = np.zeros((vocab_size + 31) // 32, dtype=np.int32)
+
+    def allowed_ids(m) -> np.ndarray:
+        m.unsafe_compute_mask_ptr(bits.ctypes.data, bits.nbytes)
+        return np.flatnonzero(np.unpackbits(bits.view(np.uint8), bitorder="little", count=vocab_size))
+
+    for _ in range(PROBE_FORCED_STEPS):
+        ids = allowed_ids(probe)
+        if probe.is_error():
+            return failure_summary(probe.get_error())
+        if len(ids) != 1 or probe.is_stopped():
+            break
+        probe.consume_token(int(ids[0]))
+        if probe.is_error():
+            return failure_summary(probe.get_error())
+    else:
+        return None
+    for tid in ids[:PROBE_BRANCHES]:
+        branch = probe.deep_copy()
+        branch.consume_token(int(tid))
+        if not branch.is_error():
+            allowed_ids(branch)
+        if branch.is_error():
+            return failure_summary(branch.get_error())
+    return None
+
+
+def failure_summary(error: str) -> str:
+    """llguidance's error without the parser state it appends (dozens of lines)."""
+    return (error or "the grammar engine failed").split("\n<state>", 1)[0].strip().splitlines()[0]
 
 
 class JsonConstraint:
@@ -113,8 +160,9 @@ class JsonConstraint:
 
     @property
     def failed(self) -> str | None:
-        """Why the grammar state broke (a forbidden token was fed), or None."""
-        return self._matcher.get_error() if self._matcher.is_error() else None
+        """Why the grammar state broke (a forbidden token was fed, or the parser gave up past one
+        of its limits), in one line, or None. A reply whose constraint failed is not valid JSON."""
+        return failure_summary(self._matcher.get_error()) if self._matcher.is_error() else None
 
     @property
     def finished(self) -> bool:

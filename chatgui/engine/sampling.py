@@ -57,7 +57,14 @@ def apply_repeat_penalty(logits: torch.Tensor, recent_ids: Iterable[int], penalt
 
 
 def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    return logits if temperature <= 0 or temperature == 1.0 else logits / temperature
+    if temperature <= 0 or temperature == 1.0:
+        return logits
+    if temperature < 1e-3:
+        # logits / 1e-300 overflow to +-inf and softmax gives NaN (an API client sent that: the
+        # reply came back empty). Relative to the top logit nothing overflows upwards: the top
+        # stays 0 and the rest go to -inf, the greedy limit. Same distribution otherwise.
+        logits = logits - logits.max()
+    return logits / temperature
 
 
 def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:

@@ -22,6 +22,7 @@ from chatgui.common.paths import models_dir
 
 from .catalog import CatalogEntry, Source
 from .errors import Cancelled, HashMismatchError, ModelFetchError, OfflineError, SourceUnreachable
+from .gguf_check import NotAWholeGGUF, check_gguf
 from .hashing import sha256_of
 from .transfer import Control, PartialDownload, ProgressFn, RateMeter, disk_full, fsync_dir
 
@@ -181,6 +182,14 @@ def _verify(spec, partial, source, meter, say) -> None:
             partial.discard()
             raise HashMismatchError(f"{source.label} did not give a GGUF model file; it was deleted")
     if spec.sha256 is None:
+        # Nothing says which bytes are right: at least the file must be whole, its header and
+        # tensor table agreeing with its size (a cut or spliced file passes the magic bytes).
+        try:
+            check_gguf(partial.part)
+        except NotAWholeGGUF as e:
+            partial.discard()
+            raise HashMismatchError(f"{source.label} did not give a whole GGUF model file ({e}); "
+                                    "it was deleted") from None
         return
     digest = sha256_of(partial.part, lambda d, t: say(meter.progress(d, t, "verify")))
     if digest != spec.sha256:

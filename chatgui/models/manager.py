@@ -29,10 +29,11 @@ class DownloadJob:
     control: Control = field(default_factory=Control)
     thread: threading.Thread | None = None
     last: Progress | None = None
+    ended: bool = False          # its last event is on its way: a listener must not see it running
 
     @property
     def running(self) -> bool:
-        return self.thread is not None and self.thread.is_alive()
+        return self.thread is not None and self.thread.is_alive() and not self.ended
 
 
 class DownloadManager:
@@ -75,18 +76,19 @@ class DownloadManager:
                 last_sent[0] = now
                 self._emit("progress", key, p)
 
+        end: tuple[str, object]
         try:
-            path = pull(job.spec, progress=progress, control=job.control, folder=self.folder)
+            end = ("finished", pull(job.spec, progress=progress, control=job.control, folder=self.folder))
         except Paused:
-            self._emit("paused", key)
+            end = ("paused", None)
         except Cancelled:
-            self._emit("cancelled", key)
+            end = ("cancelled", None)
         except ModelFetchError as e:
-            self._emit("failed", key, str(e))
+            end = ("failed", str(e))
         except OSError as e:
-            self._emit("failed", key, f"Could not download {job.spec.name}: {e.strerror or e}")
-        else:
-            self._emit("finished", key, path)
+            end = ("failed", f"Could not download {job.spec.name}: {e.strerror or e}")
+        job.ended = True
+        self._emit(end[0], key, end[1])
 
     def job(self, key: str) -> DownloadJob | None:
         return self._jobs.get(key)

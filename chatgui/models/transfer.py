@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import tempfile
 import threading
 import time
 from collections import deque
@@ -69,6 +70,10 @@ class Control:
     def stopped(self) -> bool:
         return self._event.is_set()
 
+    def wait(self, timeout: float) -> bool:
+        """Block until paused or cancelled (True) or timeout seconds have passed (False)."""
+        return self._event.wait(timeout)
+
     def check(self) -> None:
         if self._event.is_set():
             raise Cancelled() if self.cancelled else Paused()
@@ -85,12 +90,20 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_json_atomic(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    """Replace path with data, whole or not at all, also across a power cut: a temporary file of
+    a name of its own (two writers never share one), synced, renamed over path, then the folder
+    synced so that the rename itself is on disk."""
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
 
 
 def disk_full(e: OSError, folder: Path, needed: int | None, kept: int) -> DiskFullError:

@@ -17,8 +17,8 @@ from chatgui.engine.errors import PromptTooLongError, TemplateError
 
 from .guard import AccessGuard
 from . import structured
-from .protocol import (ApiError, chunk_body, completion_body, new_completion_id, parse_chat_request,
-                       parse_text_request, sse, usage_of)
+from .protocol import (ApiError, check_prompt_size, chunk_body, completion_body, new_completion_id,
+                       parse_chat_request, parse_text_request, sse, usage_of)
 from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -35,6 +35,10 @@ class ServedModel:
         self.context_length = int(model.context_length or 4096)
         self.capabilities = model.capabilities
         self.created = int(time.time())
+        # Text beyond this can never fit, whatever it says (engine: ChatModel.longest_token_bytes;
+        # a backend without it is not bounded here).
+        longest = getattr(model, "longest_token_bytes", None)
+        self.max_prompt_bytes = self.context_length * longest if longest else None
 
 
 def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None, *,
@@ -78,6 +82,7 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)
         req = (parse_chat_request if chat else parse_text_request)(body, served.context_length)
+        check_prompt_size(req, served.max_prompt_bytes, served.context_length)
         if req.top_logprobs is not None and not served.capabilities.token_probabilities:
             raise ApiError(400, "This model cannot give logprobs.", param="logprobs", code="unsupported_value")
         constraint = None

@@ -42,7 +42,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help=f"close a connection whose request is not fully sent within this time "
                          f"(default {DEFAULT_READ_TIMEOUT:g})")
     ap.add_argument("--max-connections", type=int, default=DEFAULT_MAX_CONNECTIONS,
-                    help=f"open connections at most; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})")
+                    help=f"open connections at most; when full, the one waiting longest for its request is "
+                         f"closed to let a new one in (default {DEFAULT_MAX_CONNECTIONS})")
     ap.add_argument("--quiet", action="store_true", help="do not log each request")
     return ap.parse_args(argv)
 

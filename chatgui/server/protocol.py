@@ -17,9 +17,12 @@ from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import SamplingSettings
 
 MAX_STOP_STRINGS = 16
+MAX_MESSAGES = 2048         # as OpenAI: each costs the runner time (100,000 empty ones took 24 s)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-# OpenAI's finish reasons for ours (a cancelled reply is not answered; an error is an error event).
-FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length"}
+# OpenAI's finish reasons for ours (a cancelled reply is not answered). "error": the reply broke off
+# (the JSON grammar engine gave up): what came is not the JSON asked for.
+FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length",
+                  FinishReason.ERROR: "error"}
 
 
 class ApiError(Exception):
@@ -66,18 +69,29 @@ def _number(body: dict, name: str, lo: float, hi: float, integer: bool = False):
     return value
 
 
+def _unicode(text: str, where: str, param: str) -> str:
+    """text, if it is valid Unicode. JSON's \\ud800 escapes decode to lone surrogates, which no
+    tokenizer can encode (it failed with a 500)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise _bad(f"{where} holds a lone surrogate ({text[e.start]!r} at character {e.start}): "
+                   "send valid Unicode (a surrogate must come in a pair).", param) from None
+    return text
+
+
 def _content_text(content, where: str) -> str:
     """Message content: a string, or a list of {"type": "text", "text": ...} parts."""
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return _unicode(content, where, "messages")
     if isinstance(content, list):
         texts = []
         for part in content:
             if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
                 raise _bad(f"{where}: only text content is supported.", "messages")
-            texts.append(part["text"])
+            texts.append(_unicode(part["text"], where, "messages"))
         return "".join(texts)
     raise _bad(f"{where}: 'content' must be a string or a list of text parts.", "messages")
 
@@ -85,6 +99,9 @@ def _content_text(content, where: str) -> str:
 def parse_messages(raw) -> list[dict]:
     if not isinstance(raw, list) or not raw:
         raise _bad("'messages' must be a non-empty list of {role, content} objects.", "messages")
+    if len(raw) > MAX_MESSAGES:
+        raise _bad(f"'messages' may hold at most {MAX_MESSAGES:,} messages, not {len(raw):,}: leave out the "
+                   "oldest turns.", "messages")
     out = []
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
@@ -105,7 +122,7 @@ def parse_stop(raw) -> tuple[str, ...]:
         raise _bad("'stop' must be a string or a list of strings.", "stop")
     if len(stops) > MAX_STOP_STRINGS:
         raise _bad(f"'stop' may hold at most {MAX_STOP_STRINGS} strings.", "stop")
-    return tuple(s for s in stops if s)
+    return tuple(_unicode(s, "'stop'", "stop") for s in stops if s)
 
 
 # Fields a client may send that change nothing here, so accepting them hides nothing.
@@ -194,6 +211,7 @@ def parse_text_request(body, context_length: int) -> ChatRequest:
         prompt = prompt[0]
     if not isinstance(prompt, str) or not prompt:
         raise _bad("'prompt' must be a non-empty string (one prompt per request).", "prompt")
+    _unicode(prompt, "'prompt'", "prompt")
     settings, common = _sampling(body, context_length)
     # The legacy API: logprobs is the number of alternatives (0-5 at OpenAI; up to 20 here).
     top_logprobs = _number(body, "logprobs", 0, MAX_TOP_LOGPROBS, integer=True)
@@ -202,6 +220,25 @@ def parse_text_request(body, context_length: int) -> ChatRequest:
         raise _bad("'echo' cannot be combined with 'stream' here.", "echo")
     return ChatRequest(None, settings, prompt=prompt, echo=echo, top_logprobs=top_logprobs,
                        response_format=parse_response_format(body.get("response_format")), **common)
+
+
+def check_prompt_size(req: ChatRequest, max_bytes: int | None, context_length: int) -> None:
+    """A 400 before queuing for text that cannot fit the context however it tokenizes (more bytes
+    than context_length x the longest token): the runner would spend a long time tokenizing it
+    (8 MB: ~2 minutes) to say so. Old turns may be long: they are dropped to fit; what every
+    prompt keeps is the system message at the start and the last message."""
+    if not max_bytes:
+        return
+    if req.prompt is not None:
+        kept, param, what = req.prompt, "prompt", "The prompt"
+    else:
+        first = req.messages[0]["content"] if len(req.messages) > 1 and req.messages[0]["role"] == "system" else ""
+        kept, param, what = first + req.messages[-1]["content"], "messages", "The last message (with the system one)"
+    size = len(kept.encode("utf-8"))
+    if size > max_bytes:
+        raise ApiError(400, f"{what} is too long for this model's context of {context_length:,} tokens: "
+                            f"{size:,} bytes, more than any {context_length:,} tokens can hold. Shorten it.",
+                       param=param, code="context_length_exceeded")
 
 
 def parse_response_format(raw) -> dict | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 
@@ -161,14 +162,13 @@ def _logprob_record(model, event, k: int | None) -> dict | None:
 def _prompt_logprobs(model, ids: list[int], k: int) -> list[dict]:
     """Records for the prompt's own tokens (the first has no logprob: nothing comes before it).
     Run here, on the model's thread, before the reply's prefill."""
-    lp = model.logprobs(ids)
+    scores = model.prompt_logprobs(ids, k)
     out = []
     for pos, tid in enumerate(ids):
         entry = {"token": model.token_text(tid), "bytes": list(model.token_bytes(tid)), "prob": None, "top": None}
         if pos:
-            row = lp[pos - 1]
-            entry["prob"] = float(row[tid].exp())
-            vals, idx = row.topk(k)
-            entry["top"] = [(model.token_text(i), None, v) for v, i in zip(vals.exp().tolist(), idx.tolist())]
+            chosen, top = scores[pos - 1]
+            entry["prob"] = math.exp(chosen)
+            entry["top"] = [(model.token_text(i), None, math.exp(v)) for v, i in top]
         out.append(entry)
     return out

@@ -256,6 +256,8 @@ class EngineWorker(QObject):
                          dropped_messages=st.dropped_messages, finish_reason=st.finish_reason,
                          time_to_first_token=round(st.time_to_first_token, 4),
                          tokens_per_second=round(st.tokens_per_second, 3), context_length=model.context_length)
+        if st.extra.get("error"):      # e.g. the JSON grammar engine gave up: the message says "failed"
+            meta.update(error=str(st.extra["error"]))
         if info.is_local:
             meta.update(model_path=info.path, model_sha256=self._hashes.get(info.path))
         else:   # a server: no file, no secret; token counts are its usage report (or the chunks)
