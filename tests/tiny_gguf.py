@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import gguf
 import numpy as np
@@ -42,12 +43,37 @@ def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
         w.add_tensor(name, gguf.quants.quantize(arr, qt), raw_dtype=qt)
 
 
+def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    """Random values for tensor `name`, scaled so that a random model's activations stay in a
+    range where its logits are neither flat nor saturated."""
+    if name.endswith("norm.weight"):
+        return 1 + 0.1 * rng.standard_normal(shape)
+    if name.endswith(".bias"):
+        return 0.1 * rng.standard_normal(shape)
+    if name == "token_embd.weight":
+        return rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape).astype(np.float32) * scale / np.sqrt(shape[-1])
+    if name == "output.weight":
+        return w * 8
+    if name.endswith(("attn_q.weight", "attn_k.weight")):
+        return w * 4
+    if name.endswith("attn_qkv.weight"):       # (between attn_q/k's and attn_v's)
+        return w * 3
+    if name.endswith("ffn_gate_inp.weight"):   # a router that prefers some experts clearly
+        return w * 8
+    return w
+
+
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
                      scale: float = 0.5, pre_tokenizer: str = "smollm") -> Path:
-    """A random-weight model that really runs through the whole engine. Row lengths are multiples
-    of 32 so every block quant type can hold them."""
+    """A random-weight model that really runs through the whole engine: the tensors and metadata
+    its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
+    every block quant type can hold them. The same arguments write the same bytes."""
+    from chatgui.engine.archs import ARCHS, tensor_shapes
+
+    spec = ARCHS.get(arch)
     rng = np.random.default_rng(seed)
     tokens, types, merges = vocabulary()
     vocab = len(tokens)
@@ -64,6 +90,14 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(vocab)
+    for key, value in (spec.test_metadata if spec else {}).items():
+        name = f"{arch}.{key}"
+        if isinstance(value, str):
+            w.add_string(name, value)
+        elif isinstance(value, int):
+            w.add_uint32(name, value)
+        else:
+            w.add_float32(name, value)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
@@ -75,35 +109,15 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
-    def rnd(*shape):
-        return rng.standard_normal(shape).astype(np.float32) * scale / np.sqrt(shape[-1])
-
-    _add(w, "token_embd.weight", rng.standard_normal((vocab, dim)).astype(np.float32), qtype)
-    _add(w, "output_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-    if not tied:
-        _add(w, "output.weight", rnd(vocab, dim) * 8, qtype)
-    qo, kvo = n_heads * head_dim, n_kv_heads * head_dim
-    for i in range(n_layers):
-        p = f"blk.{i}."
-        _add(w, p + "attn_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "attn_q.weight", rnd(qo, dim) * 4, qtype)
-        _add(w, p + "attn_k.weight", rnd(kvo, dim) * 4, qtype)
-        _add(w, p + "attn_v.weight", rnd(kvo, dim), qtype)
-        _add(w, p + "attn_output.weight", rnd(dim, qo), qtype)
-        if arch == "qwen2":
-            _add(w, p + "attn_q.bias", 0.1 * rng.standard_normal(qo), "F32")
-            _add(w, p + "attn_k.bias", 0.1 * rng.standard_normal(kvo), "F32")
-            _add(w, p + "attn_v.bias", 0.1 * rng.standard_normal(kvo), "F32")
-        if arch in ("qwen3", "gemma3"):
-            _add(w, p + "attn_q_norm.weight", 1 + 0.1 * rng.standard_normal(head_dim), "F32")
-            _add(w, p + "attn_k_norm.weight", 1 + 0.1 * rng.standard_normal(head_dim), "F32")
-        if arch == "gemma3":
-            _add(w, p + "post_attention_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-            _add(w, p + "post_ffw_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "ffn_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "ffn_gate.weight", rnd(hidden, dim), qtype)
-        _add(w, p + "ffn_up.weight", rnd(hidden, dim), qtype)
-        _add(w, p + "ffn_down.weight", rnd(dim, hidden), qtype)
+    meta = spec.test_metadata if spec else {}
+    args = SimpleNamespace(dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
+                           hidden_dim=hidden, vocab_size=vocab,
+                           tied_embeddings=tied or (spec is not None and spec.always_tied),
+                           n_experts=meta.get("expert_count", 0),
+                           expert_hidden=meta.get("expert_feed_forward_length", 0))
+    # (an architecture the engine does not know is written as llama: its refusal is what is tested)
+    for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
+        _add(w, name, _values(rng, name, shape, scale), qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

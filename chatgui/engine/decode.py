@@ -23,7 +23,16 @@ import torch.nn.functional as F
 from .rope import rope_row
 
 if TYPE_CHECKING:
-    from .model import KVCache
+    from .model import KVCache, ModelArgs
+
+
+def final_logits(args: ModelArgs, logits: torch.Tensor) -> torch.Tensor:
+    """The head's output scaled (granite) and soft-capped (gemma2) where the model does so."""
+    if args.logit_scale != 1.0:
+        logits = logits / args.logit_scale
+    if args.final_softcap:
+        logits = torch.tanh(logits / args.final_softcap) * args.final_softcap
+    return logits
 
 
 @dataclass(slots=True)
@@ -37,6 +46,7 @@ class _Layer:
     k_cache: torch.Tensor           # its K and V, [1, n_kv, slots, head_dim]
     v_cache: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
+    rope: bool                      # False: a layer without RoPE (smollm3's every 4th)
     cache: KVCache                  # (a sliding window's says where a position goes)
     wo: Callable
     wo_dtype: torch.dtype
@@ -51,6 +61,13 @@ class _Layer:
 
 
 class Decoder:
+    @staticmethod
+    def handles(a) -> bool:
+        """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
+        runs the others (olmo2's norms, gemma2's capped attention scores, experts, ...)."""
+        return a.pre_norms and not a.qk_norm_full and not a.attn_softcap and not a.n_experts \
+            and not a.attn_temp_scale
+
     def __init__(self, net):
         a = net.args
         self.args = a
@@ -111,7 +128,7 @@ class Decoder:
                                      at.k_norm.weight.float().expand(nkv, hd)]) * hd ** 0.5
             self.layers.append(_Layer(
                 layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias, qk_norm,
-                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.cache,
+                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.rope, at.cache,
                 wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
                 layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
                 layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None))
@@ -136,7 +153,12 @@ class Decoder:
 
     def _add_normed(self, h: torch.Tensor, scaled_weight: torch.Tensor | None):
         """x += RMSNorm(h) (a post-norm, where the model has them), or x += h: with the weight
-        scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops."""
+        scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops. Times
+        the model's residual scale where it has one (granite)."""
+        if self.args.residual_scale != 1.0:
+            h = h * self.args.residual_scale if scaled_weight is None else h
+            if scaled_weight is not None:
+                scaled_weight = scaled_weight * self.args.residual_scale
         if scaled_weight is None:
             self.x.add_(h)
             return
@@ -168,8 +190,9 @@ class Decoder:
                 self.qk.mul_(self.qk_sum_sq.view(-1, 1)).mul_(L.qk_norm)
             # the cache slot of pos, and of the oldest position it attends to
             slot, lo = L.cache.decode_slots(pos) if L.window else (pos, 0)
-            if self.whole_rope:
-                self.qkv_complex.mul_(lturn if L.window else gturn)
+            if self.whole_rope or not L.rope:
+                if L.rope:
+                    self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
                 L.kv.select(3, slot).copy_(self.kv_new)
             else:
@@ -196,4 +219,4 @@ class Decoder:
                 torch.mul(F.silu(self.gate, inplace=True), self.up, out=act)
             self._add_normed(L.w2(act), L.ffn_post_norm)
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
-        return self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float()
+        return final_logits(a, self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float())
