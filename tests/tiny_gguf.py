@@ -48,6 +48,8 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
     range where its logits are neither flat nor saturated."""
     if name.endswith("norm.weight"):
         return 1 + 0.1 * rng.standard_normal(shape)
+    if name.startswith("rope_factors"):
+        return 1 + 3 * np.abs(rng.standard_normal(shape))
     if name.endswith(".bias"):
         return 0.1 * rng.standard_normal(shape)
     if name == "token_embd.weight":
@@ -79,18 +81,21 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     vocab = len(tokens)
     head_dim = dim // n_heads
     w = gguf.GGUFWriter(str(path), arch)
-    w.add_name(f"tiny-{arch}-{qtype}")
+    # (not "phi3" in the name: llama.cpp then expects Phi-3's own special tokens in the vocabulary)
+    w.add_name(f"tiny-{arch}-{qtype}".replace("phi3", "phi-three"))
     w.add_context_length(context)
     w.add_embedding_length(dim)
     w.add_block_count(n_layers)
     w.add_feed_forward_length(hidden)
     w.add_head_count(n_heads)
     w.add_head_count_kv(n_kv_heads)
-    w.add_rope_dimension_count(head_dim)
+    meta = spec.test_metadata if spec else {}
+    if "rope.dimension_count" not in meta:
+        w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(vocab)
-    for key, value in (spec.test_metadata if spec else {}).items():
+    for key, value in meta.items():
         name = f"{arch}.{key}"
         if isinstance(value, str):
             w.add_string(name, value)
@@ -109,8 +114,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
-    meta = spec.test_metadata if spec else {}
-    args = SimpleNamespace(dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
+    args = SimpleNamespace(rope_dim=meta.get("rope.dimension_count", head_dim), dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
                            hidden_dim=hidden, vocab_size=vocab,
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=meta.get("expert_count", 0),

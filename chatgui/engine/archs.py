@@ -42,6 +42,7 @@ class Arch:
     fused_qkv: bool = False               # one attn_qkv.weight instead of attn_q/k/v
     fused_gate_up: bool = False           # ffn_up.weight holds [gate; up] (phi3)
     moe: bool = False                     # the MLP is a Mixture-of-Experts (ffn_*_exps)
+    rope_factors: bool = False            # LongRoPE frequency factors rope_factors_long/short (phi3)
     always_tied: bool = False             # the output head is token_embd even if output.weight exists
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
@@ -68,12 +69,16 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True),
     Arch("granite", rope="norm", keys=GRANITE_SCALES,
          test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0}),
-    Arch("phi3", fused_qkv=True, fused_gate_up=True),
-    Arch("mistral3", rope="norm", rope_base=1_000_000.0),
+    Arch("phi3", fused_qkv=True, fused_gate_up=True, rope_factors=True,
+         test_metadata={"rope.dimension_count": 12, "rope.scaling.original_context_length": 32,
+                        "rope.scaling.attn_factor": 1.1}),
+    Arch("mistral3", rope="norm", rope_base=1_000_000.0,
+         test_metadata={"rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
+                        "rope.scaling.original_context_length": 16, "attention.temperature_scale": 0.1}),
     Arch("gemma2", act="gelu_tanh", post_norms=True, embed_scale_sqrt_dim=True, sliding_window_pattern=2,
          always_tied=True, keys=(Key("attention.sliding_window", "sliding_window", 4096, integer=True),) + SOFTCAPS,
-         test_metadata={"attention.sliding_window": 8, "attn_logit_softcapping": 2.0,
-                        "final_logit_softcapping": 3.0}),
+         test_metadata={"attention.sliding_window": 8, "attn_logit_softcapping": 5.0,
+                        "final_logit_softcapping": 10.0}),
     Arch("qwen3moe", rope_base=1_000_000.0, qk_norm="head", moe=True, keys=EXPERTS,
          test_metadata={"expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64}),
 )}
@@ -92,6 +97,9 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (args.vocab_size, dim), "output_norm.weight": (dim,)}
     if not args.tied_embeddings:
         shapes["output.weight"] = (args.vocab_size, dim)
+    if a.rope_factors:
+        shapes.update({"rope_factors_long.weight": (args.rope_dim // 2,),
+                       "rope_factors_short.weight": (args.rope_dim // 2,)})
     for i in range(args.n_layers):
         p = f"blk.{i}."
         s: dict[str, tuple[int, ...]] = {}

@@ -351,6 +351,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     release_pages(torch.from_numpy(gf.buf))
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
+    if freq_factors is None and gf.has("rope_factors_long.weight"):
+        # LongRoPE (phi3): the long factors when the context passes the trained one, as llama.cpp
+        # chooses them (llama_model::get_rope_factors)
+        long = max_seq > args.yarn_orig_context
+        freq_factors = w("rope_factors_long.weight" if long else "rope_factors_short.weight")
     model.setup_cache(max_seq, kv_cache_dtype(gf, args, max_seq, precision, dense_dtype), freq_factors=freq_factors)
     return model.eval()
 

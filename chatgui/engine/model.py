@@ -204,12 +204,13 @@ def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=
 
 
 def attn_temperature(args: ModelArgs, start: int, T: int, device) -> torch.Tensor | None:
-    """llama 4 style query scaling [T, 1, 1] for positions start..start+T (mistral3), or None."""
+    """llama 4 style query scaling [T, 1] (rows of q [B, heads, T, hd]) for positions start..start+T
+    (mistral3), or None."""
     if not args.attn_temp_scale:
         return None
     pos = torch.arange(start, start + T, dtype=torch.float64, device=device)
     scale = torch.log(torch.floor(pos / args.yarn_orig_context) + 1.0) * args.attn_temp_scale + 1.0
-    return scale.float().view(T, 1, 1)
+    return scale.float().view(T, 1)
 
 
 def softcapped_attention(q, k, v, mask, scale: float, cap: float) -> torch.Tensor:
