@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from chatgui.engine.archs import ARCHS
 from chatgui.engine.chat_model import load_model
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
@@ -37,6 +38,11 @@ MAX_MEAN_DELTA = {"F32": 0.003, "Q8_0": 0.06}
 def engine_logprobs(path: Path, qtype: str, ids: list[int]) -> tuple[object, torch.Tensor]:
     m = load_model(path, device="cpu", precision="float32" if qtype == "F32" else "auto")
     return m, torch.log_softmax(m.net(torch.tensor([ids]), 0)[0].double(), -1)
+
+
+def test_every_architecture_has_a_reference():
+    """A new entry in archs.py needs its llama.cpp reference (run make_arch_reference.py)."""
+    assert {f"{arch}-{qtype}" for arch in ARCHS for qtype in MAX_MEAN_DELTA} == set(REFERENCE["cases"])
 
 
 @pytest.mark.parametrize("case", sorted(REFERENCE["cases"]))

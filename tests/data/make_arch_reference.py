@@ -1,8 +1,8 @@
 """Make llama.cpp's reference for the architecture parity tests (tests/test_arch_parity.py).
 
-    python tests/data/make_arch_reference.py            # every case in CASES
+    python tests/data/make_arch_reference.py            # every architecture, F32 and Q8_0
 
-For every architecture in the table and each weight type, writes the tiny random-weight model
+For every architecture in the table (chatgui/engine/archs.py) and each weight type, writes the tiny random-weight model
 tests/tiny_gguf.py writes for it (deterministic: the test writes the same bytes again), runs
 llama.cpp on a fixed token sequence and stores, per position, its five most likely next tokens
 and their log-probabilities, with the file's sha256 (the test checks it, so a writer change that
@@ -25,10 +25,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from chatgui.engine.archs import ARCHS  # noqa: E402  (plain data: no torch)
 from tiny_gguf import write_tiny_model  # noqa: E402
 
-ARCHS = ["llama", "qwen2", "qwen3", "gemma3", "smollm3", "olmo2", "granite", "phi3", "mistral3", "gemma2",
-         "qwen3moe"]
 QTYPES = ["F32", "Q8_0"]
 N_LAYERS = 4          # (smollm3's NoPE layer is the 4th)
 N_TOKENS = 64
