@@ -66,7 +66,8 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          embed_scale_sqrt_dim=True, sliding_window_pattern=6, rope_base_local=10000.0,
          keys=(Key("attention.sliding_window", "sliding_window", 512, integer=True),)),
     Arch("smollm3", rope="norm", nope_every=4),
-    Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True),
+    # (OLMo 3 files are olmo2 ones with a sliding window in three layers of four)
+    Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True, sliding_window_pattern=4, keys=(SLIDING_WINDOW,)),
     Arch("granite", rope="norm", keys=GRANITE_SCALES,
          test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0}),
     Arch("phi3", fused_qkv=True, fused_gate_up=True, rope_factors=True,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 import torch.nn.functional as F
 
+from .attention_math import temperature_at, written_attention
 from .rope import rope_row
 
 if TYPE_CHECKING:
@@ -65,8 +66,7 @@ class Decoder:
     def handles(a) -> bool:
         """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
         runs the others (olmo2's norms, gemma2's capped attention scores, experts, ...)."""
-        return a.pre_norms and not a.qk_norm_full and not a.attn_softcap and not a.n_experts \
-            and not a.attn_temp_scale
+        return a.pre_norms and not a.qk_norm_full and not a.n_experts
 
     def __init__(self, net):
         a = net.args
@@ -175,6 +175,7 @@ class Decoder:
         x, qkv, h13 = self.x, self.qkv, self.h13
         torch.mul(self.embed(token), a.embed_scale, out=x)
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
+        temp = temperature_at(a, pos)
         if self.whole_rope:
             gturn, lturn = self.turns[id(self.rope_global)], self.turns[id(self.rope_local)]
             gturn[:nh + nkv].copy_(grot)
@@ -200,10 +201,15 @@ class Decoder:
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, slot).copy_(qk[nh:])
                 L.v_cache.select(2, slot).copy_(self.v)
+            if temp != 1.0:
+                q = q * temp
             if self.q_attn is not None:
                 q = self.q_attn.copy_(q)
-            y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, slot + 1 - lo),
-                                               L.v_cache.narrow(2, lo, slot + 1 - lo), scale=self.scale)
+            keys, values = L.k_cache.narrow(2, lo, slot + 1 - lo), L.v_cache.narrow(2, lo, slot + 1 - lo)
+            if a.attn_softcap:       # (q grouped [1, nkv, nh / nkv, hd]: no GQA expansion needed)
+                y = written_attention(q, keys, values, None, self.scale, a.attn_softcap)
+            else:
+                y = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
             attn.copy_(y)
             self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext

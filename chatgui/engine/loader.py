@@ -76,7 +76,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         if key.default is None and name not in gf.metadata and not key.integer:
             value = None
         elif key.integer:
-            value = gf.get_int(name, key.default, lo=1, hi=1 << 30)      # (no default: required)
+            value = gf.get_int(name, key.default, lo=0, hi=1 << 30)      # (no default: required)
         else:
             value = gf.get_float(name, key.default)
         setattr(args, key.field, value)

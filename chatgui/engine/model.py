@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention_math import temperature as attn_temperature
+from .attention_math import written_attention
 from .decode import Decoder, final_logits
 from .experts import MoEFeedForward
 from .rope import apply_rope
@@ -203,28 +205,6 @@ def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=
     return torch.polar(torch.full((max_seq, half), mscale, **f64), torch.outer(pos, inv)).to(torch.complex64)
 
 
-def attn_temperature(args: ModelArgs, start: int, T: int, device) -> torch.Tensor | None:
-    """llama 4 style query scaling [T, 1] (rows of q [B, heads, T, hd]) for positions start..start+T
-    (mistral3), or None."""
-    if not args.attn_temp_scale:
-        return None
-    pos = torch.arange(start, start + T, dtype=torch.float64, device=device)
-    scale = torch.log(torch.floor(pos / args.yarn_orig_context) + 1.0) * args.attn_temp_scale + 1.0
-    return scale.float().view(T, 1)
-
-
-def softcapped_attention(q, k, v, mask, scale: float, cap: float) -> torch.Tensor:
-    """Attention with its scores capped, cap * tanh(scores / cap) (gemma2): written out, as SDPA
-    has no such option. q [B, nh, T, hd]; k, v [B, nkv, S, hd]; mask [T, S] bool or None."""
-    group = q.shape[1] // k.shape[1]
-    k, v = k.repeat_interleave(group, dim=1), v.repeat_interleave(group, dim=1)
-    scores = torch.matmul(q.float() * scale, k.float().transpose(-1, -2))
-    scores = torch.tanh(scores / cap) * cap
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    return torch.matmul(torch.softmax(scores, dim=-1), v.float()).to(q.dtype)
-
-
 class Attention(nn.Module):
     def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
@@ -240,6 +220,7 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.hd * (self.n_heads if args.qk_norm_full else 1), args.norm_eps)
             self.k_norm = RMSNorm(self.hd * (self.n_kv if args.qk_norm_full else 1), args.norm_eps)
         self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
+        self.sinks: torch.Tensor | None = None      # [n_heads] sink logits (gpt-oss), set by the loader
         self.cache: KVCache | None = None
 
     def forward(self, x, start: int, rot, mask, temperature=None):
@@ -259,8 +240,9 @@ class Attention(nn.Module):
         if temperature is not None:
             q = q * temperature
         k, v = self.cache.update(start, k, v.transpose(1, 2))
-        if self.args.attn_softcap:
-            y = softcapped_attention(q.to(k.dtype), k, v, mask, self.scale, self.args.attn_softcap)
+        if self.args.attn_softcap or self.sinks is not None:
+            sinks = None if self.sinks is None else self.sinks.view(nh, 1, 1)
+            y = written_attention(q, k, v, mask, self.scale, self.args.attn_softcap, sinks).to(k.dtype)
         else:
             y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale,
                                                enable_gqa=nkv != nh)
