@@ -34,7 +34,7 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
 
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.ndim == 1 or qtype == "F32":
+    if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias"):
         w.add_tensor(name, arr)
     elif qtype == "F16":
         w.add_tensor(name, arr.astype(np.float16))
@@ -50,6 +50,8 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
         return 1 + 0.1 * rng.standard_normal(shape)
     if name.startswith("rope_factors"):
         return 1 + 3 * np.abs(rng.standard_normal(shape))
+    if name.endswith("attn_sinks.weight"):
+        return rng.standard_normal(shape)
     if name.endswith(".bias"):
         return 0.1 * rng.standard_normal(shape)
     if name == "token_embd.weight":
@@ -121,7 +123,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            expert_hidden=meta.get("expert_feed_forward_length", 0))
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)
     for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
-        _add(w, name, _values(rng, name, shape, scale), qtype)
+        expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None
+        _add(w, name, _values(rng, name, shape, scale), expert_qtype or qtype)
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()

@@ -32,16 +32,23 @@ class Arch:
     rope_base: float = 10000.0            # when the file has no rope.freq_base
     act: str = "silu"                     # gated MLP activation: "silu" or "gelu_tanh"
     qkv_bias: bool = False                # attn_q/k/v.bias
+    out_bias: bool = False                # attn_output.bias
+    attn_sinks: bool = False              # attn_sinks.weight: a logit per head in each softmax (gpt-oss)
     qk_norm: str = ""                     # "head": RMSNorm per head ([head_dim] weights); "full": over all heads (olmo2)
     pre_norms: bool = True                # attn_norm and ffn_norm before attention and MLP
+    ffn_norm_name: str = "ffn_norm"       # the MLP's norm tensor (gpt-oss: post_attention_norm)
     post_norms: bool = False              # post_attention_norm and post_ffw_norm on their outputs
     embed_scale_sqrt_dim: bool = False    # embeddings times sqrt(dim) (gemma)
     sliding_window_pattern: int = 0       # every Nth layer is global, the rest slide (0: none)
     rope_base_local: float | None = None  # RoPE base of sliding layers (None: the global base)
+    swa_rope_scaled: bool = False         # sliding layers' RoPE scaled as the global one (else unscaled)
     nope_every: int = 0                   # every Nth layer has no RoPE (smollm3: 4)
     fused_qkv: bool = False               # one attn_qkv.weight instead of attn_q/k/v
     fused_gate_up: bool = False           # ffn_up.weight holds [gate; up] (phi3)
     moe: bool = False                     # the MLP is a Mixture-of-Experts (ffn_*_exps)
+    expert_act: str = "silu"              # "silu" (SwiGLU) or "swiglu_oai" (gpt-oss: clamped, x * sigmoid(1.702 x) * (up + 1))
+    expert_biases: bool = False           # ffn_gate_inp.bias and ffn_*_exps.bias
+    test_expert_qtype: str | None = None  # the type real files keep experts in, for quantized test models (MXFP4)
     rope_factors: bool = False            # LongRoPE frequency factors rope_factors_long/short (phi3)
     always_tied: bool = False             # the output head is token_embd even if output.weight exists
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
@@ -82,6 +89,13 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
                         "final_logit_softcapping": 10.0}),
     Arch("qwen3moe", rope_base=1_000_000.0, qk_norm="head", moe=True, keys=EXPERTS,
          test_metadata={"expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64}),
+    Arch("gpt-oss", qkv_bias=True, out_bias=True, attn_sinks=True, ffn_norm_name="post_attention_norm",
+         sliding_window_pattern=2, swa_rope_scaled=True, moe=True, expert_act="swiglu_oai", expert_biases=True,
+         keys=(Key("attention.sliding_window", "sliding_window", None, integer=True),) + EXPERTS,
+         test_metadata={"attention.sliding_window": 8, "expert_count": 8, "expert_used_count": 2,
+                        "expert_feed_forward_length": 64, "rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
+                        "rope.scaling.original_context_length": 16},
+         test_expert_qtype="MXFP4"),
 )}
 
 
@@ -113,6 +127,10 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         s["attn_output.weight"] = (dim, q_out)
         if a.qkv_bias:
             s.update({"attn_q.bias": (q_out,), "attn_k.bias": (kv_out,), "attn_v.bias": (kv_out,)})
+        if a.out_bias:
+            s["attn_output.bias"] = (dim,)
+        if a.attn_sinks:
+            s["attn_sinks.weight"] = (args.n_heads,)
         if a.qk_norm == "head":
             s.update({"attn_q_norm.weight": (args.head_dim,), "attn_k_norm.weight": (args.head_dim,)})
         elif a.qk_norm == "full":
@@ -120,11 +138,14 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         if a.post_norms:
             s.update({"post_attention_norm.weight": (dim,), "post_ffw_norm.weight": (dim,)})
         if a.pre_norms:
-            s["ffn_norm.weight"] = (dim,)
+            s[a.ffn_norm_name + ".weight"] = (dim,)
         if a.moe:
             e, h = args.n_experts, args.expert_hidden
             s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_exps.weight": (e, h, dim),
                       "ffn_up_exps.weight": (e, h, dim), "ffn_down_exps.weight": (e, dim, h)})
+            if a.expert_biases:
+                s.update({"ffn_gate_inp.bias": (e,), "ffn_gate_exps.bias": (e, h), "ffn_up_exps.bias": (e, h),
+                          "ffn_down_exps.bias": (e, dim)})
         elif a.fused_gate_up:
             s.update({"ffn_up.weight": (2 * hidden, dim), "ffn_down.weight": (dim, hidden)})
         else:

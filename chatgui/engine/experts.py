@@ -23,17 +23,32 @@ def expert_matrix(path, t: TensorInfo, e: int) -> torch.Tensor:
     return _dequantize_raw(path, t, raw_rows(t)[e].view(rows, -1), rows)
 
 
-class Experts:
-    """One layer's gate, up and down experts as stored in the file."""
+# gpt-oss's expert activation (llama.cpp's swiglu_oai): the gate clamped above, the up projection
+# on both sides, and gate * sigmoid(alpha * gate) * (up + 1).
+OAI_ALPHA, OAI_LIMIT = 1.702, 7.0
 
-    def __init__(self, path, gate: TensorInfo, up: TensorInfo, down: TensorInfo):
+
+def swiglu_oai(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    gate = gate.clamp(max=OAI_LIMIT)
+    return gate * torch.sigmoid(OAI_ALPHA * gate) * (up.clamp(-OAI_LIMIT, OAI_LIMIT) + 1)
+
+
+class Experts:
+    """One layer's gate, up and down experts as stored in the file, and their biases (float32
+    [n_experts, rows] each) where the model has them."""
+
+    def __init__(self, path, gate: TensorInfo, up: TensorInfo, down: TensorInfo,
+                 biases: list[torch.Tensor] | None = None, act: str = "silu"):
         self.path, self.gate, self.up, self.down = path, gate, up, down
+        self.biases = biases
+        self.act = swiglu_oai if act == "swiglu_oai" else (lambda g, u: F.silu(g) * u)
 
     def run(self, e: int, x: torch.Tensor) -> torch.Tensor:
-        """Expert e's SwiGLU MLP on x [n, dim] (float32)."""
-        def m(t):
-            return expert_matrix(self.path, t, e).to(x.device)
-        return (F.silu(x @ m(self.gate).T) * (x @ m(self.up).T)) @ m(self.down).T
+        """Expert e's gated MLP on x [n, dim] (float32)."""
+        def proj(i, t, v):
+            y = v @ expert_matrix(self.path, t, e).to(x.device).T
+            return y if self.biases is None else y + self.biases[i][e].to(x.device)
+        return proj(2, self.down, self.act(proj(0, self.gate, x), proj(1, self.up, x)))
 
 
 class MoEFeedForward(nn.Module):
@@ -41,14 +56,20 @@ class MoEFeedForward(nn.Module):
         super().__init__()
         self.k = args.n_experts_used
         self.register_buffer("router", None)          # [n_experts, dim] float32 (set by the loader)
+        self.register_buffer("router_bias", None)     # [n_experts] (gpt-oss)
         self.experts: Experts | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
         flat = x.reshape(-1, shape[-1]).float()
-        probs = torch.softmax(flat @ self.router.T, dim=-1)
-        weights, chosen = probs.topk(self.k, dim=-1)
-        weights = weights / weights.sum(dim=-1, keepdim=True)
+        logits = flat @ self.router.T
+        if self.router_bias is not None:
+            logits = logits + self.router_bias
+        # The top k by router logit, weighted by the softmax over those k: the same as llama.cpp's
+        # softmax over all experts renormalized over the chosen (qwen3moe) and its softmax over the
+        # chosen logits (gpt-oss), which are one function.
+        top, chosen = logits.topk(self.k, dim=-1)
+        weights = torch.softmax(top, dim=-1)
         out = torch.zeros_like(flat)
         for e in chosen.unique().tolist():
             rows, slot = (chosen == e).nonzero(as_tuple=True)

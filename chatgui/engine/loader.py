@@ -69,7 +69,8 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         tied_embeddings=spec.always_tied or not gf.has("output.weight"),
         act=spec.act, embed_scale=math.sqrt(dim) if spec.embed_scale_sqrt_dim else 1.0,
         pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
-        sliding_window_pattern=spec.sliding_window_pattern,
+        sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
+        expert_act=spec.expert_act,
     )
     for key in spec.keys:
         name = k(key.key)
@@ -277,7 +278,7 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     model.norm.weight.copy_(w("output_norm.weight"))
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
-        norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: "ffn_norm"} if a.pre_norms else {}
+        norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: spec.ffn_norm_name} if a.pre_norms else {}
         if a.qk_norm:
             norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
         if a.post_norms:
@@ -290,11 +291,18 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + "attn_q.weight", p + "attn_k.weight",
                                                               p + "attn_v.weight"]
         layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
-        layer.attn.wo = linear([p + "attn_output.weight"])
+        layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
+        if spec.attn_sinks:
+            layer.attn.sinks = w(p + "attn_sinks.weight")
         if a.n_experts:
             layer.ffn.router = w(p + "ffn_gate_inp.weight")
-            layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight")
-                                                   for part in ("gate", "up", "down")))
+            parts = ("gate", "up", "down")
+            biases = None
+            if spec.expert_biases:
+                layer.ffn.router_bias = w(p + "ffn_gate_inp.bias")
+                biases = [w(f"{p}ffn_{part}_exps.bias") for part in parts]
+            layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts),
+                                        biases=biases, act=a.expert_act)
             continue
         # (phi3's ffn_up holds gate and up, in the order w13 has them)
         layer.ffn.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",

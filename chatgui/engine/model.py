@@ -68,6 +68,8 @@ class ModelArgs:
     n_experts: int = 0                    # Mixture-of-Experts MLP (qwen3moe): experts per layer,
     n_experts_used: int = 0               # of which each token uses this many,
     expert_hidden: int = 0                # each of this hidden size
+    expert_act: str = "silu"              # "silu" or "swiglu_oai" (gpt-oss)
+    swa_rope_scaled: bool = False         # sliding layers' RoPE has the global scaling too (gpt-oss)
 
     def is_sliding(self, layer: int) -> bool:
         if not self.sliding_window or not self.sliding_window_pattern:
@@ -220,7 +222,7 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.hd * (self.n_heads if args.qk_norm_full else 1), args.norm_eps)
             self.k_norm = RMSNorm(self.hd * (self.n_kv if args.qk_norm_full else 1), args.norm_eps)
         self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
-        self.sinks: torch.Tensor | None = None      # [n_heads] sink logits (gpt-oss), set by the loader
+        self.register_buffer("sinks", None)          # [n_heads] sink logits (gpt-oss), set by the loader
         self.cache: KVCache | None = None
 
     def forward(self, x, start: int, rot, mask, temperature=None):
@@ -368,7 +370,12 @@ class Transformer(nn.Module):
         a = self.args
         self.rope_global = rope_table(a, a.rope_base, max_seq, device, freq_factors, a.rope_scale, a.rope_scaling)
         # (sliding layers: the local base, unscaled, as llama.cpp's gemma2/3 and olmo2 graphs)
-        self.rope_local = rope_table(a, a.rope_base_local, max_seq, device) if a.sliding_window else self.rope_global
+        self.rope_local = self.rope_global
+        if a.sliding_window and a.swa_rope_scaled:
+            self.rope_local = rope_table(a, a.rope_base_local, max_seq, device, freq_factors, a.rope_scale,
+                                         a.rope_scaling)
+        elif a.sliding_window:
+            self.rope_local = rope_table(a, a.rope_base_local, max_seq, device)
 
     def resumable(self, start: int) -> bool:
         """Whether a forward pass may start at position start with what the cache holds (after a
