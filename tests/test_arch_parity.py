@@ -19,7 +19,7 @@ from chatgui.engine.archs import ARCHS
 from chatgui.engine.chat_model import load_model
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
-from make_arch_reference import OUT, sha256, write_case  # noqa: E402
+from make_arch_reference import OUT, TEXTS, sha256, write_case, write_pre_tokenizer_case  # noqa: E402
 
 REFERENCE = json.loads(OUT.read_text())
 # Agreement wanted with llama.cpp: the same most likely token at >= 99% of positions, and the
@@ -75,3 +75,10 @@ def test_decode_through_the_cache_equals_the_full_forward(tmp_path, arch):
     steps += [m.net(torch.tensor([[ids[t]]]), t)[0] for t in range(prefill, len(ids))]
     stepped = torch.log_softmax(torch.cat(steps).double(), -1)
     torch.testing.assert_close(stepped, full, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("pre", sorted(REFERENCE["tokenize"]))
+def test_pre_tokenizer_splits_as_llama_cpp(tmp_path, pre):
+    m = load_model(write_pre_tokenizer_case(tmp_path, pre), device="cpu", precision="float32")
+    assert not m.tok.warnings           # (an unknown pre-tokenizer falls back to GPT-2's, with a warning)
+    assert [m.tokenize(text, add_bos=False) for text in TEXTS] == REFERENCE["tokenize"][pre]

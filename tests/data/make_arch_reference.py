@@ -32,6 +32,12 @@ QTYPES = ["F32", "Q8_0"]
 N_LAYERS = 4          # (smollm3's NoPE layer is the 4th)
 N_TOKENS = 64
 OUT = Path(__file__).with_name("arch_parity.llamacpp.json")
+# Pre-tokenizers of the new architectures' real files (Mistral 3: tekken; gpt-oss, Phi-4-mini:
+# gpt-4o; OLMo: olmo), checked on texts whose splits decide which of the tiny vocabulary's merges
+# (" t", "he", " the", "in", " a", "on", "er", " s") apply.
+PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo"]
+TEXTS = ["Hello the World's in on the er the", "CamelCaseWords theThe THEthe ÉTÉ été in-the s",
+         "12345 1234567 a1b2 the\n\n  the\tthe  ", "I'M we'LL they'd /the/ ./the\r\n the"]
 
 
 def token_ids(vocab: int) -> list[int]:
@@ -61,6 +67,17 @@ def reference(path: Path) -> dict:
             "top5_logprobs": np.take_along_axis(lp, top, 1).round(5).tolist()}
 
 
+def tokenizations(path: Path) -> list[list[int]]:
+    from llama_cpp import Llama
+
+    m = Llama(model_path=str(path), n_ctx=64, n_threads=2, verbose=False, vocab_only=True)
+    return [m.tokenize(text.encode(), add_bos=False, special=False) for text in TEXTS]
+
+
+def write_pre_tokenizer_case(directory: Path, pre: str) -> Path:
+    return write_tiny_model(directory / f"pre-{pre}.gguf", pre_tokenizer=pre, n_layers=1)
+
+
 def main() -> None:
     from llama_cpp import __version__
 
@@ -72,6 +89,7 @@ def main() -> None:
                 case = reference(write_case(Path(d), arch, qtype))
                 out["cases"][f"{arch}-{qtype}"] = case
                 print(arch, qtype, case["sha256"][:12], flush=True)
+        out["tokenize"] = {pre: tokenizations(write_pre_tokenizer_case(Path(d), pre)) for pre in PRE_TOKENIZERS}
     OUT.write_text(json.dumps(out, separators=(",", ":")) + "\n")
 
 
