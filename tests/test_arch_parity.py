@@ -82,3 +82,30 @@ def test_pre_tokenizer_splits_as_llama_cpp(tmp_path, pre):
     m = load_model(write_pre_tokenizer_case(tmp_path, pre), device="cpu", precision="float32")
     assert not m.tok.warnings           # (an unknown pre-tokenizer falls back to GPT-2's, with a warning)
     assert [m.tokenize(text, add_bos=False) for text in TEXTS] == REFERENCE["tokenize"][pre]
+
+
+@pytest.mark.parametrize("arch", ["lfm2", "qwen3moe", "gemma2"])
+def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_path, arch):
+    """Short-convolution state (lfm2), experts, soft-capping and sliding windows through the chat
+    paths: greedy candidates decoded as one batch equal the single reply, and a second turn that
+    reuses the cached prefix gives what a fresh model gives."""
+    from chatgui.engine import SamplingSettings
+    from chatgui.engine.batch import generate_batch
+
+    greedy = SamplingSettings(temperature=0, max_new_tokens=10, repeat_penalty=1.0)
+    path = write_case(tmp_path, arch, "F32")
+    m = load_model(path, device="cpu", precision="float32")
+    chat = [{"role": "user", "content": "Hello there"}]
+    single = m.generate(chat, greedy)
+    ids = [e.token_id for e in single]
+    batch = generate_batch(m, chat, greedy, 2)
+    list(batch.events())
+    assert [c.token_ids for c in batch.choices] == [ids, ids]
+    follow = chat + [{"role": "assistant", "content": single.text}, {"role": "user", "content": "the rest"}]
+    starts = []
+    feed = m._feed
+    m._feed = lambda ids, start, cancel=None: starts.append(start) or feed(ids, start, cancel)
+    reused = [e.token_id for e in m.generate(follow, greedy)]
+    assert starts[0] > 10                # the first turn's positions were reused, not computed again
+    fresh = load_model(path, device="cpu", precision="float32")
+    assert reused == [e.token_id for e in fresh.generate(follow, greedy)]

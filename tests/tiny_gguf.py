@@ -34,7 +34,7 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
 
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias"):
+    if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias") or arr.shape[-1] % 32:
         w.add_tensor(name, arr)
     elif qtype == "F16":
         w.add_tensor(name, arr.astype(np.float16))
@@ -68,6 +68,14 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
     return w
 
 
+def _shortconv_layers(spec, meta: dict, n_layers: int) -> tuple[int, ...]:
+    """Layers the per-layer KV head counts mark as short convolutions (0 heads; lfm2)."""
+    pattern = meta.get("attention.head_count_kv")
+    if spec is None or not spec.shortconv or not pattern:
+        return ()
+    return tuple(i for i in range(n_layers) if not pattern[i % len(pattern)])
+
+
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
@@ -78,6 +86,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     from chatgui.engine.archs import ARCHS, tensor_shapes
 
     spec = ARCHS.get(arch)
+    meta = spec.test_metadata if spec else {}
     rng = np.random.default_rng(seed)
     tokens, types, merges = vocabulary()
     vocab = len(tokens)
@@ -90,8 +99,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_block_count(n_layers)
     w.add_feed_forward_length(hidden)
     w.add_head_count(n_heads)
-    w.add_head_count_kv(n_kv_heads)
-    meta = spec.test_metadata if spec else {}
+    if "attention.head_count_kv" not in meta:
+        w.add_head_count_kv(n_kv_heads)
     if "rope.dimension_count" not in meta:
         w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(10000.0)
@@ -99,7 +108,9 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_vocab_size(vocab)
     for key, value in meta.items():
         name = f"{arch}.{key}"
-        if isinstance(value, str):
+        if isinstance(value, list):       # per layer: the pattern repeated over the layers
+            w.add_array(name, [value[i % len(value)] for i in range(n_layers)])
+        elif isinstance(value, str):
             w.add_string(name, value)
         elif isinstance(value, int):
             w.add_uint32(name, value)
@@ -120,7 +131,9 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            hidden_dim=hidden, vocab_size=vocab,
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=meta.get("expert_count", 0),
-                           expert_hidden=meta.get("expert_feed_forward_length", 0))
+                           expert_hidden=meta.get("expert_feed_forward_length", 0),
+                           shortconv_kernel=meta.get("shortconv.l_cache", 0),
+                           shortconv_layers=_shortconv_layers(spec, meta, n_layers))
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)
     for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
         expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None

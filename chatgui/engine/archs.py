@@ -51,6 +51,10 @@ class Arch:
     test_expert_qtype: str | None = None  # the type real files keep experts in, for quantized test models (MXFP4)
     rope_factors: bool = False            # LongRoPE frequency factors rope_factors_long/short (phi3)
     always_tied: bool = False             # the output head is token_embd even if output.weight exists
+    output_norm_name: str = "output_norm"  # the final norm's tensor (lfm2: token_embd_norm)
+    # Layers whose attention.head_count_kv entry is 0 are short-convolution layers (lfm2): an
+    # in_proj to b, c, x; c * causal depthwise conv(b * x); out_proj.
+    shortconv: bool = False
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
     # exercises what the architecture has (a window shorter than the test text, scales not 1).
@@ -89,6 +93,9 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
                         "final_logit_softcapping": 10.0}),
     Arch("qwen3moe", rope_base=1_000_000.0, qk_norm="head", moe=True, keys=EXPERTS,
          test_metadata={"expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64}),
+    Arch("lfm2", qk_norm="head", shortconv=True, output_norm_name="token_embd_norm",
+         keys=(Key("shortconv.l_cache", "shortconv_kernel", None, integer=True),),
+         test_metadata={"shortconv.l_cache": 3, "attention.head_count_kv": [0, 0, 2]}),
     Arch("gpt-oss", qkv_bias=True, out_bias=True, attn_sinks=True, ffn_norm_name="post_attention_norm",
          sliding_window_pattern=2, swa_rope_scaled=True, moe=True, expert_act="swiglu_oai", expert_biases=True,
          keys=(Key("attention.sliding_window", "sliding_window", None, integer=True),) + EXPERTS,
@@ -103,13 +110,35 @@ def arch_of(name: str) -> Arch | None:
     return ARCHS.get(name)
 
 
+def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
+    """One attention layer's tensors (names after 'blk.N.')."""
+    q_out, kv_out, dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim, args.dim
+    s: dict[str, tuple[int, ...]] = {}
+    if a.fused_qkv:
+        s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)
+    else:
+        s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
+    s["attn_output.weight"] = (dim, q_out)
+    if a.qkv_bias:
+        s.update({"attn_q.bias": (q_out,), "attn_k.bias": (kv_out,), "attn_v.bias": (kv_out,)})
+    if a.out_bias:
+        s["attn_output.bias"] = (dim,)
+    if a.attn_sinks:
+        s["attn_sinks.weight"] = (args.n_heads,)
+    if a.qk_norm == "head":
+        s.update({"attn_q_norm.weight": (args.head_dim,), "attn_k_norm.weight": (args.head_dim,)})
+    elif a.qk_norm == "full":
+        s.update({"attn_q_norm.weight": (q_out,), "attn_k_norm.weight": (kv_out,)})
+    return s
+
+
 def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
     """Every tensor a file of architecture a with these ModelArgs holds (output.weight where the
     head is not tied), with its shape in torch order (rows, cols), in the order the test-model
     writer writes them."""
-    q_out, kv_out = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim
     dim, hidden = args.dim, args.hidden_dim
-    shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (args.vocab_size, dim), "output_norm.weight": (dim,)}
+    shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (args.vocab_size, dim),
+                                          a.output_norm_name + ".weight": (dim,)}
     if not args.tied_embeddings:
         shapes["output.weight"] = (args.vocab_size, dim)
     if a.rope_factors:
@@ -120,21 +149,11 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         s: dict[str, tuple[int, ...]] = {}
         if a.pre_norms:
             s["attn_norm.weight"] = (dim,)
-        if a.fused_qkv:
-            s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)
+        if i in args.shortconv_layers:
+            s.update({"shortconv.conv.weight": (dim, args.shortconv_kernel),
+                      "shortconv.in_proj.weight": (3 * dim, dim), "shortconv.out_proj.weight": (dim, dim)})
         else:
-            s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
-        s["attn_output.weight"] = (dim, q_out)
-        if a.qkv_bias:
-            s.update({"attn_q.bias": (q_out,), "attn_k.bias": (kv_out,), "attn_v.bias": (kv_out,)})
-        if a.out_bias:
-            s["attn_output.bias"] = (dim,)
-        if a.attn_sinks:
-            s["attn_sinks.weight"] = (args.n_heads,)
-        if a.qk_norm == "head":
-            s.update({"attn_q_norm.weight": (args.head_dim,), "attn_k_norm.weight": (args.head_dim,)})
-        elif a.qk_norm == "full":
-            s.update({"attn_q_norm.weight": (q_out,), "attn_k_norm.weight": (kv_out,)})
+            s.update(_attention_tensors(a, args))
         if a.post_norms:
             s.update({"post_attention_norm.weight": (dim,), "post_ffw_norm.weight": (dim,)})
         if a.pre_norms:

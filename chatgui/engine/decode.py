@@ -66,7 +66,7 @@ class Decoder:
     def handles(a) -> bool:
         """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
         runs the others (olmo2's norms, gemma2's capped attention scores, experts, ...)."""
-        return a.pre_norms and not a.qk_norm_full and not a.n_experts
+        return a.pre_norms and not a.qk_norm_full and not a.n_experts and not a.shortconv_layers
 
     def __init__(self, net):
         a = net.args

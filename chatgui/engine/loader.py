@@ -45,7 +45,21 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     dim = gf.get_int(k("embedding_length"), lo=1, hi=MAX_DIM)
     n_layers = gf.get_int(k("block_count"), lo=1, hi=MAX_LAYERS)
     n_heads = gf.get_int(k("attention.head_count"), lo=1, hi=MAX_HEADS)
-    n_kv = gf.get_int(k("attention.head_count_kv"), n_heads, lo=1, hi=MAX_HEADS)
+    kv_per_layer = gf.get(k("attention.head_count_kv"))
+    shortconv_layers: tuple[int, ...] = ()
+    if spec.shortconv and isinstance(kv_per_layer, (list, tuple)):
+        # (lfm2: 0 KV heads marks a short-convolution layer; the attention layers share one count)
+        if len(kv_per_layer) != n_layers:
+            raise ModelLoadError(gf.path, f"attention.head_count_kv has {len(kv_per_layer)} entries for {n_layers} layers")
+        shortconv_layers = tuple(i for i, v in enumerate(kv_per_layer) if not v)
+        counts = {int(v) for v in kv_per_layer if v}
+        if len(counts) > 1 or not all(1 <= v <= MAX_HEADS for v in counts):
+            raise ModelLoadError(gf.path, f"attention.head_count_kv {list(kv_per_layer)} is not supported")
+        n_kv = counts.pop() if counts else n_heads
+        if dim % 2:
+            raise ModelLoadError(gf.path, f"a short-convolution layer of odd width {dim} is not supported")
+    else:
+        n_kv = gf.get_int(k("attention.head_count_kv"), n_heads, lo=1, hi=MAX_HEADS)
     if n_heads % n_kv:
         raise ModelLoadError(gf.path, f"{n_heads} attention heads cannot be shared by {n_kv} KV heads")
     head_dim = gf.get_int(k("attention.key_length"), dim // n_heads if dim % n_heads == 0 else 0, lo=1, hi=MAX_DIM)
@@ -70,7 +84,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         act=spec.act, embed_scale=math.sqrt(dim) if spec.embed_scale_sqrt_dim else 1.0,
         pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
         sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
-        expert_act=spec.expert_act,
+        expert_act=spec.expert_act, shortconv_layers=shortconv_layers,
     )
     for key in spec.keys:
         name = k(key.key)
@@ -275,11 +289,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     model = Transformer(args)
     model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
     model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
-    model.norm.weight.copy_(w("output_norm.weight"))
+    model.norm.weight.copy_(w(spec.output_norm_name + ".weight"))
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
         norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: spec.ffn_norm_name} if a.pre_norms else {}
-        if a.qk_norm:
+        conv = i in a.shortconv_layers
+        if a.qk_norm and not conv:
             norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
         if a.post_norms:
             norms.update({layer.attn_post_norm: "post_attention_norm", layer.ffn_post_norm: "post_ffw_norm"})
@@ -288,10 +303,15 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if not torch.isfinite(weight).all():
                 raise ModelLoadError(gf.path, f"tensor {p + name}.weight holds NaN or infinite values")
             norm.weight.copy_(weight)
-        qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + "attn_q.weight", p + "attn_k.weight",
+        if conv:
+            layer.attn.in_proj = linear([p + "shortconv.in_proj.weight"])
+            layer.attn.out_proj = linear([p + "shortconv.out_proj.weight"])
+            layer.attn.conv.copy_(w(p + "shortconv.conv.weight"))
+        qkv = [] if conv else [p + "attn_qkv.weight"] if spec.fused_qkv else [p + "attn_q.weight", p + "attn_k.weight",
                                                               p + "attn_v.weight"]
-        layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
-        layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
+        if not conv:
+            layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
+            layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
         if spec.attn_sinks:
             layer.attn.sinks = w(p + "attn_sinks.weight")
         if a.n_experts:
@@ -390,8 +410,10 @@ KV_HALVED_ABOVE = 0.5
 
 
 def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
-    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers))
-    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes
+    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers)
+                    if i not in args.shortconv_layers)
+    conv = len(args.shortconv_layers) * max_seq * args.dim * 4        # (float32: shortconv.py)
+    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes + conv
 
 
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",

@@ -17,6 +17,7 @@ from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
 from .decode import Decoder, final_logits
 from .experts import MoEFeedForward
+from .shortconv import ShortConv
 from .rope import apply_rope
 
 
@@ -70,6 +71,8 @@ class ModelArgs:
     expert_hidden: int = 0                # each of this hidden size
     expert_act: str = "silu"              # "silu" or "swiglu_oai" (gpt-oss)
     swa_rope_scaled: bool = False         # sliding layers' RoPE has the global scaling too (gpt-oss)
+    shortconv_layers: tuple[int, ...] = ()  # layers that are short convolutions, not attention (lfm2)
+    shortconv_kernel: int = 0
 
     def is_sliding(self, layer: int) -> bool:
         if not self.sliding_window or not self.sliding_window_pattern:
@@ -299,7 +302,8 @@ class Block(nn.Module):
         super().__init__()
         # (olmo2 has no norms before attention and the MLP, only after them)
         self.attn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
-        self.attn = Attention(args, layer)
+        # (the layer's token mixer: attention, or LFM2's short convolution in its place)
+        self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
         self.ffn = MoEFeedForward(args) if args.n_experts else FeedForward(args)
         self.post_norms = args.post_norms
@@ -364,6 +368,9 @@ class Transformer(nn.Module):
         a = self.args
         for layer in self.layers:
             sliding = layer.attn.sliding
+            if isinstance(layer.attn, ShortConv):      # (its state kept in float32, as llama.cpp's)
+                layer.attn.cache = KVCache(max_seq, 1, a.dim // 2, torch.float32, device)
+                continue
             layer.attn.cache = KVCache(max_seq, a.n_kv_heads, a.head_dim, dtype, device,
                                        a.sliding_window if sliding else 0, cache_slots(a, sliding, max_seq))
         self._own_cache = self.layers[0].attn.cache if self.layers else None
