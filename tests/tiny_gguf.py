@@ -127,13 +127,16 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
-    args = SimpleNamespace(rope_dim=meta.get("rope.dimension_count", head_dim), dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
-                           hidden_dim=hidden, vocab_size=vocab,
+    # The ModelArgs fields tensor_shapes reads: the common ones, then those the architecture's
+    # metadata keys set (archs.Key), from what was written.
+    written = {"feed_forward_length": hidden, **meta}
+    args = SimpleNamespace(dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
+                           hidden_dim=hidden, vocab_size=vocab, rope_dim=meta.get("rope.dimension_count", head_dim),
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
-                           n_experts=meta.get("expert_count", 0),
-                           expert_hidden=meta.get("expert_feed_forward_length", 0),
-                           shortconv_kernel=meta.get("shortconv.l_cache", 0),
+                           n_experts=0, expert_hidden=0, shortconv_kernel=0,
                            shortconv_layers=_shortconv_layers(spec, meta, n_layers))
+    for key in spec.keys if spec else ():
+        setattr(args, key.field, written.get(key.key, key.default))
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)
     for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
         expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None

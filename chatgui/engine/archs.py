@@ -81,6 +81,11 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True, sliding_window_pattern=4, keys=(SLIDING_WINDOW,)),
     Arch("granite", rope="norm", keys=GRANITE_SCALES,
          test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0}),
+    # (its experts are feed_forward_length wide)
+    Arch("granitemoe", rope="norm", moe=True,
+         keys=GRANITE_SCALES + EXPERTS[:2] + (Key("feed_forward_length", "expert_hidden", None, integer=True),),
+         test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0,
+                        "expert_count": 8, "expert_used_count": 2}),
     Arch("phi3", fused_qkv=True, fused_gate_up=True, rope_factors=True,
          test_metadata={"rope.dimension_count": 12, "rope.scaling.original_context_length": 32,
                         "rope.scaling.attn_factor": 1.1}),

@@ -73,5 +73,5 @@ class MoEFeedForward(nn.Module):
         out = torch.zeros_like(flat)
         for e in chosen.unique().tolist():
             rows, slot = (chosen == e).nonzero(as_tuple=True)
-            out.index_add_(0, rows, self.experts.run(e, flat[rows]) * weights[rows, slot, None])
+            out[rows] += self.experts.run(e, flat[rows]) * weights[rows, slot, None]     # (a token picks e once)
         return out.view(shape)
