@@ -34,7 +34,7 @@ class Arch:
     qkv_bias: bool = False                # attn_q/k/v.bias
     out_bias: bool = False                # attn_output.bias
     attn_sinks: bool = False              # attn_sinks.weight: a logit per head in each softmax (gpt-oss)
-    qk_norm: str = ""                     # "head": RMSNorm per head ([head_dim] weights); "full": over all heads (olmo2)
+    qk_norm: str = ""                     # "head": RMSNorm per head ([head_dim]); "full": over all heads (olmo2)
     pre_norms: bool = True                # attn_norm and ffn_norm before attention and MLP
     ffn_norm_name: str = "ffn_norm"       # the MLP's norm tensor (gpt-oss: post_attention_norm)
     post_norms: bool = False              # post_attention_norm and post_ffw_norm on their outputs
@@ -46,7 +46,7 @@ class Arch:
     fused_qkv: bool = False               # one attn_qkv.weight instead of attn_q/k/v
     fused_gate_up: bool = False           # ffn_up.weight holds [gate; up] (phi3)
     moe: bool = False                     # the MLP is a Mixture-of-Experts (ffn_*_exps)
-    expert_act: str = "silu"              # "silu" (SwiGLU) or "swiglu_oai" (gpt-oss: clamped, x * sigmoid(1.702 x) * (up + 1))
+    expert_act: str = "silu"              # "silu" (SwiGLU) or "swiglu_oai" (gpt-oss; experts.swiglu_oai)
     expert_biases: bool = False           # ffn_gate_inp.bias and ffn_*_exps.bias
     test_expert_qtype: str | None = None  # the type real files keep experts in, for quantized test models (MXFP4)
     rope_factors: bool = False            # LongRoPE frequency factors rope_factors_long/short (phi3)

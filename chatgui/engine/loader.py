@@ -50,7 +50,8 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     if spec.shortconv and isinstance(kv_per_layer, (list, tuple)):
         # (lfm2: 0 KV heads marks a short-convolution layer; the attention layers share one count)
         if len(kv_per_layer) != n_layers:
-            raise ModelLoadError(gf.path, f"attention.head_count_kv has {len(kv_per_layer)} entries for {n_layers} layers")
+            raise ModelLoadError(gf.path, f"attention.head_count_kv has {len(kv_per_layer)} entries for "
+                                          f"{n_layers} layers")
         shortconv_layers = tuple(i for i, v in enumerate(kv_per_layer) if not v)
         counts = {int(v) for v in kv_per_layer if v}
         if len(counts) > 1 or not all(1 <= v <= MAX_HEADS for v in counts):
