@@ -308,13 +308,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             layer.attn.in_proj = linear([p + "shortconv.in_proj.weight"])
             layer.attn.out_proj = linear([p + "shortconv.out_proj.weight"])
             layer.attn.conv.copy_(w(p + "shortconv.conv.weight"))
-        qkv = [] if conv else [p + "attn_qkv.weight"] if spec.fused_qkv else [p + "attn_q.weight", p + "attn_k.weight",
-                                                              p + "attn_v.weight"]
-        if not conv:
+        else:
+            qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + f"attn_{x}.weight" for x in "qkv"]
             layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
             layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
-        if spec.attn_sinks:
-            layer.attn.sinks = w(p + "attn_sinks.weight")
+            if spec.attn_sinks:
+                layer.attn.sinks = w(p + "attn_sinks.weight")
         if a.n_experts:
             layer.ffn.router = w(p + "ffn_gate_inp.weight")
             parts = ("gate", "up", "down")
