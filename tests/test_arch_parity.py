@@ -68,7 +68,7 @@ def test_decode_through_the_cache_equals_the_full_forward(tmp_path, arch):
     """Token by token with the KV cache (the decode step where the model's layers have one)
     gives the logits of one forward pass over the whole sequence."""
     path = write_case(tmp_path, arch, "F32")
-    ids = REFERENCE["cases"][f"{arch}-F32"]["ids"]
+    ids = REFERENCE["cases"][f"{arch}-F32"]["ids"][:40]     # (past gemma2's and gpt-oss's 8-token windows)
     m, full = engine_logprobs(path, "F32", ids)
     prefill = 24
     steps = [m.net(torch.tensor([ids[:prefill]]), 0)[0]]
