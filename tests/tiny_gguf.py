@@ -79,14 +79,14 @@ def _shortconv_layers(spec, meta: dict, n_layers: int) -> tuple[int, ...]:
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
-                     scale: float = 0.5, pre_tokenizer: str = "smollm") -> Path:
+                     scale: float = 0.5, pre_tokenizer: str = "smollm", metadata: dict | None = None) -> Path:
     """A random-weight model that really runs through the whole engine: the tensors and metadata
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes."""
     from chatgui.engine.archs import ARCHS, tensor_shapes
 
     spec = ARCHS.get(arch)
-    meta = spec.test_metadata if spec else {}
+    meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
     tokens, types, merges = vocabulary()
     vocab = len(tokens)

@@ -65,8 +65,9 @@ class Decoder:
     @staticmethod
     def handles(a) -> bool:
         """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
-        runs the others (olmo2's norms, gemma2's capped attention scores, experts, ...)."""
-        return a.pre_norms and not a.qk_norm_full and not a.n_experts and not a.shortconv_layers
+        runs the others (olmo2's norms, attention sinks, experts, short convolutions)."""
+        return a.pre_norms and not a.qk_norm_full and not a.attn_sinks and not a.n_experts \
+            and not a.shortconv_layers
 
     def __init__(self, net):
         a = net.args
@@ -155,15 +156,14 @@ class Decoder:
         """x += RMSNorm(h) (a post-norm, where the model has them), or x += h: with the weight
         scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops. Times
         the model's residual scale where it has one (granite)."""
-        if self.args.residual_scale != 1.0:
-            h = h * self.args.residual_scale if scaled_weight is None else h
-            if scaled_weight is not None:
-                scaled_weight = scaled_weight * self.args.residual_scale
+        scale = self.args.residual_scale
         if scaled_weight is None:
-            self.x.add_(h)
+            self.x.add_(h, alpha=scale) if scale != 1.0 else self.x.add_(h)
             return
         h = h.float()
         inv = torch.dot(h[0], h[0]).add_(self.post_eps).rsqrt_()
+        if scale != 1.0:
+            inv.mul_(scale)
         self.x.addcmul_(h, torch.mul(scaled_weight, inv))
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking

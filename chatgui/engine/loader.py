@@ -85,7 +85,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         act=spec.act, embed_scale=math.sqrt(dim) if spec.embed_scale_sqrt_dim else 1.0,
         pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
         sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
-        expert_act=spec.expert_act, shortconv_layers=shortconv_layers,
+        expert_act=spec.expert_act, shortconv_layers=shortconv_layers, attn_sinks=spec.attn_sinks,
     )
     for key in spec.keys:
         name = k(key.key)

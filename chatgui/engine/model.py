@@ -71,6 +71,7 @@ class ModelArgs:
     expert_hidden: int = 0                # each of this hidden size
     expert_act: str = "silu"              # "silu" or "swiglu_oai" (gpt-oss)
     swa_rope_scaled: bool = False         # sliding layers' RoPE has the global scaling too (gpt-oss)
+    attn_sinks: bool = False              # a sink logit per head in each softmax (gpt-oss)
     shortconv_layers: tuple[int, ...] = ()  # layers that are short convolutions, not attention (lfm2)
     shortconv_kernel: int = 0
 
