@@ -25,6 +25,15 @@ PROMPT = list(range(40, 56))
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM: ru_maxrss would carry the parent's peak across the
+    fork and exec, and the parent may just have held the whole file it wrote)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
