@@ -1,10 +1,11 @@
-"""Mixture-of-Experts MLP (qwen3moe): a router picks each token's top-k experts, and only those run.
+"""Mixture-of-Experts MLP (qwen3moe, granitemoe, gpt-oss): a router picks each token's top-k
+experts, and only those run.
 
 The experts stay as the file stores them (memory-mapped, quantized): a layer's gate/up/down
 experts are 3-D tensors [n_experts, rows, cols], and each chosen expert's slice is dequantized
 from its own blocks when a token needs it. Tokens are grouped by expert, so a prompt converts each
 chosen expert once. As llama.cpp's build_moe_ffn with softmax gating: the router's softmax over
-all experts, the top k, their weights renormalized to sum to 1.
+all experts, the top k, their weights renormalized to sum to 1 (MoEFeedForward.forward).
 """
 from __future__ import annotations
 

@@ -2,15 +2,17 @@
 
     python tests/data/make_arch_reference.py            # every architecture, F32 and Q8_0
 
-For every architecture in the table (chatgui/engine/archs.py) and each weight type, writes the tiny random-weight model
-tests/tiny_gguf.py writes for it (deterministic: the test writes the same bytes again), runs
+For every architecture in the table (chatgui/engine/archs.py) and each weight type, writes the
+tiny random-weight model tests/tiny_gguf.py writes for it (deterministic: the test writes the
+same bytes again), runs
 llama.cpp on a fixed token sequence and stores, per position, its five most likely next tokens
 and their log-probabilities, with the file's sha256 (the test checks it, so a writer change that
 would make the reference stale fails loudly rather than comparing against another model).
 
 Needs llama-cpp-python, gguf and numpy only (a reference tool, never an app dependency): it
 imports no torch code, only tests/tiny_gguf.py and chatgui/engine/archs.py (plain data).
-Output: tests/data/arch_parity.llamacpp.json.
+Also the tokens llama.cpp gives a few texts under the new architectures' pre-tokenizers.
+Output: tests/data/arch_parity.llamacpp.json. A new entry in archs.py: run this, commit the file.
 """
 from __future__ import annotations
 
