@@ -77,6 +77,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
          embed_scale_sqrt_dim=True, sliding_window_pattern=6, rope_base_local=10000.0,
          keys=(Key("attention.sliding_window", "sliding_window", 512, integer=True),)),
     Arch("smollm3", rope="norm", nope_every=4),
+    Arch("ernie4_5", rope="norm"),             # (the dense ERNIE 4.5 0.3B: llama's layers)
     # (OLMo 3 files are olmo2 ones with a sliding window in three layers of four)
     Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True, sliding_window_pattern=4, keys=(SLIDING_WINDOW,)),
     Arch("granite", rope="norm", keys=GRANITE_SCALES,
