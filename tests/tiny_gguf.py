@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import gguf
 import numpy as np
@@ -33,7 +34,7 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
 
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.ndim == 1 or qtype == "F32":
+    if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias") or arr.shape[-1] % 32:
         w.add_tensor(name, arr)
     elif qtype == "F16":
         w.add_tensor(name, arr.astype(np.float16))
@@ -42,29 +43,81 @@ def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
         w.add_tensor(name, gguf.quants.quantize(arr, qt), raw_dtype=qt)
 
 
+def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: float) -> np.ndarray:
+    """Random values for tensor `name`, scaled so that a random model's activations stay in a
+    range where its logits are neither flat nor saturated."""
+    if name.endswith("norm.weight"):
+        return 1 + 0.1 * rng.standard_normal(shape)
+    if name.startswith("rope_factors"):
+        return 1 + 3 * np.abs(rng.standard_normal(shape))
+    if name.endswith("attn_sinks.weight"):
+        return rng.standard_normal(shape)
+    if name.endswith(".bias"):
+        return 0.1 * rng.standard_normal(shape)
+    if name == "token_embd.weight":
+        return rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(shape).astype(np.float32) * scale / np.sqrt(shape[-1])
+    if name == "output.weight":
+        return w * 8
+    if name.endswith(("attn_q.weight", "attn_k.weight")):
+        return w * 4
+    if name.endswith("attn_qkv.weight"):       # (between attn_q/k's and attn_v's)
+        return w * 3
+    if name.endswith("ffn_gate_inp.weight"):   # a router that prefers some experts clearly
+        return w * 8
+    return w
+
+
+def _shortconv_layers(spec, meta: dict, n_layers: int) -> tuple[int, ...]:
+    """Layers the per-layer KV head counts mark as short convolutions (0 heads; lfm2)."""
+    pattern = meta.get("attention.head_count_kv")
+    if spec is None or not spec.shortconv or not pattern:
+        return ()
+    return tuple(i for i in range(n_layers) if not pattern[i % len(pattern)])
+
+
 def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", seed: int = 0, dim: int = 64,
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
-                     scale: float = 0.5, pre_tokenizer: str = "smollm", edit=None) -> Path:
-    """A random-weight model that really runs through the whole engine. Row lengths are multiples
-    of 32 so every block quant type can hold them. edit(writer): change metadata before it is
-    written (a key added again replaces the first)."""
+                     scale: float = 0.5, pre_tokenizer: str = "smollm", metadata: dict | None = None,
+                     edit=None) -> Path:
+    """A random-weight model that really runs through the whole engine: the tensors and metadata
+    its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
+    every block quant type can hold them. The same arguments write the same bytes.
+    edit(writer): change metadata before it is written (a key added again replaces the first)."""
+    from chatgui.engine.archs import ARCHS, tensor_shapes
+
+    spec = ARCHS.get(arch)
+    meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
     tokens, types, merges = vocabulary()
     vocab = len(tokens)
     head_dim = dim // n_heads
     w = gguf.GGUFWriter(str(path), arch)
-    w.add_name(f"tiny-{arch}-{qtype}")
+    # (not "phi3" in the name: llama.cpp then expects Phi-3's own special tokens in the vocabulary)
+    w.add_name(f"tiny-{arch}-{qtype}".replace("phi3", "phi-three"))
     w.add_context_length(context)
     w.add_embedding_length(dim)
     w.add_block_count(n_layers)
     w.add_feed_forward_length(hidden)
     w.add_head_count(n_heads)
-    w.add_head_count_kv(n_kv_heads)
-    w.add_rope_dimension_count(head_dim)
+    if "attention.head_count_kv" not in meta:
+        w.add_head_count_kv(n_kv_heads)
+    if "rope.dimension_count" not in meta:
+        w.add_rope_dimension_count(head_dim)
     w.add_rope_freq_base(10000.0)
     w.add_layer_norm_rms_eps(1e-5)
     w.add_vocab_size(vocab)
+    for key, value in meta.items():
+        name = f"{arch}.{key}"
+        if isinstance(value, list):       # per layer: the pattern repeated over the layers
+            w.add_array(name, [value[i % len(value)] for i in range(n_layers)])
+        elif isinstance(value, str):
+            w.add_string(name, value)
+        elif isinstance(value, int):
+            w.add_uint32(name, value)
+        else:
+            w.add_float32(name, value)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
@@ -76,35 +129,20 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
-    def rnd(*shape):
-        return rng.standard_normal(shape).astype(np.float32) * scale / np.sqrt(shape[-1])
-
-    _add(w, "token_embd.weight", rng.standard_normal((vocab, dim)).astype(np.float32), qtype)
-    _add(w, "output_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-    if not tied:
-        _add(w, "output.weight", rnd(vocab, dim) * 8, qtype)
-    qo, kvo = n_heads * head_dim, n_kv_heads * head_dim
-    for i in range(n_layers):
-        p = f"blk.{i}."
-        _add(w, p + "attn_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "attn_q.weight", rnd(qo, dim) * 4, qtype)
-        _add(w, p + "attn_k.weight", rnd(kvo, dim) * 4, qtype)
-        _add(w, p + "attn_v.weight", rnd(kvo, dim), qtype)
-        _add(w, p + "attn_output.weight", rnd(dim, qo), qtype)
-        if arch == "qwen2":
-            _add(w, p + "attn_q.bias", 0.1 * rng.standard_normal(qo), "F32")
-            _add(w, p + "attn_k.bias", 0.1 * rng.standard_normal(kvo), "F32")
-            _add(w, p + "attn_v.bias", 0.1 * rng.standard_normal(kvo), "F32")
-        if arch in ("qwen3", "gemma3"):
-            _add(w, p + "attn_q_norm.weight", 1 + 0.1 * rng.standard_normal(head_dim), "F32")
-            _add(w, p + "attn_k_norm.weight", 1 + 0.1 * rng.standard_normal(head_dim), "F32")
-        if arch == "gemma3":
-            _add(w, p + "post_attention_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-            _add(w, p + "post_ffw_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "ffn_norm.weight", 1 + 0.1 * rng.standard_normal(dim), "F32")
-        _add(w, p + "ffn_gate.weight", rnd(hidden, dim), qtype)
-        _add(w, p + "ffn_up.weight", rnd(hidden, dim), qtype)
-        _add(w, p + "ffn_down.weight", rnd(dim, hidden), qtype)
+    # The ModelArgs fields tensor_shapes reads: the common ones, then those the architecture's
+    # metadata keys set (archs.Key), from what was written.
+    written = {"feed_forward_length": hidden, **meta}
+    args = SimpleNamespace(dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv_heads, head_dim=head_dim,
+                           hidden_dim=hidden, vocab_size=vocab, rope_dim=meta.get("rope.dimension_count", head_dim),
+                           tied_embeddings=tied or (spec is not None and spec.always_tied),
+                           n_experts=0, expert_hidden=0, shortconv_kernel=0,
+                           shortconv_layers=_shortconv_layers(spec, meta, n_layers))
+    for key in spec.keys if spec else ():
+        setattr(args, key.field, written.get(key.key, key.default))
+    # (an architecture the engine does not know is written as llama: its refusal is what is tested)
+    for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
+        expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None
+        _add(w, name, _values(rng, name, shape, scale), expert_qtype or qtype)
     if edit is not None:
         edit(w)
     w.write_header_to_file()

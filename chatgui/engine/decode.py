@@ -20,10 +20,20 @@ from typing import TYPE_CHECKING, Callable
 import torch
 import torch.nn.functional as F
 
+from .attention_math import temperature_at, written_attention
 from .rope import rope_row
 
 if TYPE_CHECKING:
-    from .model import KVCache
+    from .model import KVCache, ModelArgs
+
+
+def final_logits(args: ModelArgs, logits: torch.Tensor) -> torch.Tensor:
+    """The head's output scaled (granite) and soft-capped (gemma2) where the model does so."""
+    if args.logit_scale != 1.0:
+        logits = logits / args.logit_scale
+    if args.final_softcap:
+        logits = torch.tanh(logits / args.final_softcap) * args.final_softcap
+    return logits
 
 
 @dataclass(slots=True)
@@ -37,6 +47,7 @@ class _Layer:
     k_cache: torch.Tensor           # its K and V, [1, n_kv, slots, head_dim]
     v_cache: torch.Tensor
     window: int                     # 0: attends to every earlier position (and uses the global RoPE)
+    rope: bool                      # False: a layer without RoPE (smollm3's every 4th)
     cache: KVCache                  # (a sliding window's says where a position goes)
     wo: Callable
     wo_dtype: torch.dtype
@@ -51,6 +62,13 @@ class _Layer:
 
 
 class Decoder:
+    @staticmethod
+    def handles(a) -> bool:
+        """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
+        runs the others (olmo2's norms, attention sinks, experts, short convolutions)."""
+        return a.pre_norms and not a.qk_norm_full and not a.attn_sinks and not a.n_experts \
+            and not a.shortconv_layers
+
     def __init__(self, net):
         a = net.args
         self.args = a
@@ -111,7 +129,7 @@ class Decoder:
                                      at.k_norm.weight.float().expand(nkv, hd)]) * hd ** 0.5
             self.layers.append(_Layer(
                 layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias, qk_norm,
-                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.cache,
+                at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.rope, at.cache,
                 wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
                 layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
                 layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None))
@@ -136,12 +154,16 @@ class Decoder:
 
     def _add_normed(self, h: torch.Tensor, scaled_weight: torch.Tensor | None):
         """x += RMSNorm(h) (a post-norm, where the model has them), or x += h: with the weight
-        scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops."""
+        scaled by sqrt(dim), h * w / sqrt(sum(h^2) + dim * eps) is RMSNorm(h) in five ops. Times
+        the model's residual scale where it has one (granite)."""
+        scale = self.args.residual_scale
         if scaled_weight is None:
-            self.x.add_(h)
+            self.x.add_(h, alpha=scale) if scale != 1.0 else self.x.add_(h)
             return
         h = h.float()
         inv = torch.dot(h[0], h[0]).add_(self.post_eps).rsqrt_()
+        if scale != 1.0:
+            inv.mul_(scale)
         self.x.addcmul_(h, torch.mul(scaled_weight, inv))
 
     @torch.inference_mode()     # ~10% faster than no_grad here: no version counters or view tracking
@@ -153,6 +175,7 @@ class Decoder:
         x, qkv, h13 = self.x, self.qkv, self.h13
         torch.mul(self.embed(token), a.embed_scale, out=x)
         grot, lrot = self.rope_global[pos], self.rope_local[pos]
+        temp = temperature_at(a, pos)
         if self.whole_rope:
             gturn, lturn = self.turns[id(self.rope_global)], self.turns[id(self.rope_local)]
             gturn[:nh + nkv].copy_(grot)
@@ -168,8 +191,9 @@ class Decoder:
                 self.qk.mul_(self.qk_sum_sq.view(-1, 1)).mul_(L.qk_norm)
             # the cache slot of pos, and of the oldest position it attends to
             slot, lo = L.cache.decode_slots(pos) if L.window else (pos, 0)
-            if self.whole_rope:
-                self.qkv_complex.mul_(lturn if L.window else gturn)
+            if self.whole_rope or not L.rope:
+                if L.rope:
+                    self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
                 L.kv.select(3, slot).copy_(self.kv_new)
             else:
@@ -177,10 +201,15 @@ class Decoder:
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, slot).copy_(qk[nh:])
                 L.v_cache.select(2, slot).copy_(self.v)
+            if temp != 1.0:
+                q = q * temp
             if self.q_attn is not None:
                 q = self.q_attn.copy_(q)
-            y = F.scaled_dot_product_attention(q, L.k_cache.narrow(2, lo, slot + 1 - lo),
-                                               L.v_cache.narrow(2, lo, slot + 1 - lo), scale=self.scale)
+            keys, values = L.k_cache.narrow(2, lo, slot + 1 - lo), L.v_cache.narrow(2, lo, slot + 1 - lo)
+            if a.attn_softcap:       # (q grouped [1, nkv, nh / nkv, hd]: no GQA expansion needed)
+                y = written_attention(q, keys, values, None, self.scale, a.attn_softcap)
+            else:
+                y = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
             attn.copy_(y)
             self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
@@ -196,4 +225,4 @@ class Decoder:
                 torch.mul(F.silu(self.gate, inplace=True), self.up, out=act)
             self._add_normed(L.w2(act), L.ffn_post_norm)
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
-        return self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float()
+        return final_logits(a, self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float())

@@ -9,7 +9,9 @@ from concurrent.futures import Future
 import torch
 from torch import nn
 
+from .archs import ARCHS, arch_of, tensor_shapes
 from .errors import ModelLoadError
+from .experts import Experts
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
@@ -21,7 +23,7 @@ from .rows import DenseRows, QuantRows, _in_background, ranker_parts
 from .weight_cache import WeightCache, release_pages
 from chatgui.common.malloc import give_back_freed_memory
 
-SUPPORTED_ARCHS = ("llama", "qwen2", "qwen3", "gemma3")
+SUPPORTED_ARCHS = tuple(ARCHS)
 # The tensors each compact form keeps in the weight cache.
 INT4_FIELDS = ("packed", "scales_zeros")
 FP16_FIELDS = ("weight16", "exponent")
@@ -31,21 +33,38 @@ RANKER_FIELDS = ("q", "scale")
 
 
 def read_model_args(gf: GGUFFile) -> ModelArgs:
+    """ModelArgs from the file's metadata, as its architecture's entry in archs.ARCHS says."""
     arch = gf.get("general.architecture")
     if not isinstance(arch, str):
         raise ModelLoadError(gf.path, "metadata field 'general.architecture' is missing")
-    if arch not in SUPPORTED_ARCHS:
+    spec = arch_of(arch)
+    if spec is None:
         raise ModelLoadError(
             gf.path, f"architecture {arch!r} is not supported (supported: {', '.join(SUPPORTED_ARCHS)})")
     k = lambda name: f"{arch}.{name}"  # noqa: E731
     dim = gf.get_int(k("embedding_length"), lo=1, hi=MAX_DIM)
     n_layers = gf.get_int(k("block_count"), lo=1, hi=MAX_LAYERS)
     n_heads = gf.get_int(k("attention.head_count"), lo=1, hi=MAX_HEADS)
-    n_kv = gf.get_int(k("attention.head_count_kv"), n_heads, lo=1, hi=MAX_HEADS)
+    kv_per_layer = gf.get(k("attention.head_count_kv"))
+    shortconv_layers: tuple[int, ...] = ()
+    if spec.shortconv and isinstance(kv_per_layer, (list, tuple)):
+        # (lfm2: 0 KV heads marks a short-convolution layer; the attention layers share one count)
+        if len(kv_per_layer) != n_layers:
+            raise ModelLoadError(gf.path, f"attention.head_count_kv has {len(kv_per_layer)} entries for "
+                                          f"{n_layers} layers")
+        shortconv_layers = tuple(i for i, v in enumerate(kv_per_layer) if not v)
+        counts = {int(v) for v in kv_per_layer if v}
+        if len(counts) > 1 or not all(1 <= v <= MAX_HEADS for v in counts):
+            raise ModelLoadError(gf.path, f"attention.head_count_kv {list(kv_per_layer)} is not supported")
+        n_kv = counts.pop() if counts else n_heads
+        if dim % 2:
+            raise ModelLoadError(gf.path, f"a short-convolution layer of odd width {dim} is not supported")
+    else:
+        n_kv = gf.get_int(k("attention.head_count_kv"), n_heads, lo=1, hi=MAX_HEADS)
     if n_heads % n_kv:
         raise ModelLoadError(gf.path, f"{n_heads} attention heads cannot be shared by {n_kv} KV heads")
     head_dim = gf.get_int(k("attention.key_length"), dim // n_heads if dim % n_heads == 0 else 0, lo=1, hi=MAX_DIM)
-    hidden = gf.get_int(k("feed_forward_length"), lo=1, hi=MAX_DIM * 16)
+    hidden = gf.get_int(k("feed_forward_length"), 0 if spec.moe else None, lo=0 if spec.moe else 1, hi=MAX_DIM * 16)
     tokens = gf.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(gf.path, "the file has no tokenizer vocabulary (tokenizer.ggml.tokens)")
@@ -56,28 +75,53 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         arch=arch, dim=dim, n_layers=n_layers, n_heads=n_heads, n_kv_heads=n_kv, head_dim=head_dim,
         hidden_dim=hidden, vocab_size=vocab,
         norm_eps=gf.get_float(k("attention.layer_norm_rms_epsilon"), 1e-6),
-        rope_base=gf.get_float(k("rope.freq_base"), 10000.0 if arch == "llama" else 1_000_000.0),
+        rope_base=gf.get_float(k("rope.freq_base"), spec.rope_base),
         rope_dim=rope_dim - rope_dim % 2,
-        rope_interleaved=arch == "llama",
+        rope_interleaved=spec.rope == "norm",
         train_context=min(ctx, MAX_CONTEXT),
-        qkv_bias=arch == "qwen2",
-        qk_norm=arch in ("qwen3", "gemma3"),
-        tied_embeddings=not gf.has("output.weight"),
+        qkv_bias=spec.qkv_bias,
+        qk_norm=bool(spec.qk_norm), qk_norm_full=spec.qk_norm == "full",
+        tied_embeddings=spec.always_tied or not gf.has("output.weight"),
+        act=spec.act, embed_scale=math.sqrt(dim) if spec.embed_scale_sqrt_dim else 1.0,
+        pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
+        sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
+        expert_act=spec.expert_act, shortconv_layers=shortconv_layers, attn_sinks=spec.attn_sinks,
     )
+    for key in spec.keys:
+        name = k(key.key)
+        if key.default is None and name not in gf.metadata and not key.integer:
+            value = None
+        elif key.integer:
+            value = gf.get_int(name, key.default, lo=0, hi=1 << 30)      # (no default: required)
+        else:
+            value = gf.get_float(name, key.default)
+        setattr(args, key.field, value)
+    args.rope_base_local = spec.rope_base_local if spec.rope_base_local is not None else args.rope_base
+    if args.sliding_window and args.sliding_window_pattern:
+        args.rope_base_local = gf.get_float(k("rope.freq_base_swa"), args.rope_base_local)
+    if spec.moe and not 0 < args.n_experts_used <= args.n_experts:
+        raise ModelLoadError(gf.path, f"{args.n_experts_used} experts used of {args.n_experts} is not possible")
+    _read_rope_scaling(gf, k, args)
+    return args
+
+
+def _read_rope_scaling(gf: GGUFFile, k, args: ModelArgs) -> None:
+    """RoPE scaling (none, linear, YaRN) and the attention factors that go with it."""
     scaling = gf.get(k("rope.scaling.type"))
-    if scaling == "linear":
+    args.rope_attn_factor = gf.get_float(k("rope.scaling.attn_factor"), 1.0)
+    args.attn_temp_scale = gf.get_float(k("attention.temperature_scale"), 0.0)
+    orig = gf.get_int(k("rope.scaling.original_context_length"), 0, lo=0, hi=1 << 40)
+    args.yarn_orig_context = orig or args.train_context
+    if args.attn_temp_scale and not orig:
+        raise ModelLoadError(gf.path, "attention temperature scaling needs rope.scaling.original_context_length")
+    if scaling in ("linear", "yarn"):
+        args.rope_scaling = scaling
         args.rope_scale = gf.get_float(k("rope.scaling.factor"), 1.0) or 1.0
+        args.yarn_beta_fast = gf.get_float(k("rope.scaling.yarn_beta_fast"), 32.0)
+        args.yarn_beta_slow = gf.get_float(k("rope.scaling.yarn_beta_slow"), 1.0)
+        args.yarn_log_mul = gf.get_float(k("rope.scaling.yarn_log_multiplier"), 0.0)
     elif scaling not in (None, "none"):
         raise ModelLoadError(gf.path, f"RoPE scaling {scaling!r} is not supported")
-    if arch == "gemma3":
-        args.act = "gelu_tanh"
-        args.embed_scale = math.sqrt(dim)
-        args.post_norms = True
-        args.sliding_window = gf.get_int(k("attention.sliding_window"), 512, lo=1, hi=MAX_CONTEXT)
-        args.sliding_window_pattern = 6
-        args.rope_base_local = 10000.0
-        args.rope_base = gf.get_float(k("rope.freq_base"), 1_000_000.0)
-    return args
 
 
 def neox_to_interleaved(n_heads: int, head_dim: int, rope_dim: int) -> torch.Tensor:
@@ -154,26 +198,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     """precision \"auto\": compact weights (int4 / int8 / bfloat16); \"float32\": the dequantized
     reference. use_cache: read and write the repacked weights under the models folder."""
     a = args
-    q_out, kv_out = a.n_heads * a.head_dim, a.n_kv_heads * a.head_dim
+    spec = ARCHS[a.arch]
     # Check every shape before dequantizing anything: a bogus file fails fast and cheaply.
-    expect = {"token_embd.weight": (a.vocab_size, a.dim), "output_norm.weight": (a.dim,)}
-    if not a.tied_embeddings:
-        expect["output.weight"] = (a.vocab_size, a.dim)
-    for i in range(a.n_layers):
-        p = f"blk.{i}."
-        expect.update({
-            p + "attn_norm.weight": (a.dim,), p + "attn_q.weight": (q_out, a.dim),
-            p + "attn_k.weight": (kv_out, a.dim), p + "attn_v.weight": (kv_out, a.dim),
-            p + "attn_output.weight": (a.dim, q_out), p + "ffn_norm.weight": (a.dim,),
-            p + "ffn_gate.weight": (a.hidden_dim, a.dim), p + "ffn_up.weight": (a.hidden_dim, a.dim),
-            p + "ffn_down.weight": (a.dim, a.hidden_dim),
-        })
-        if a.qkv_bias:
-            expect.update({p + "attn_q.bias": (q_out,), p + "attn_k.bias": (kv_out,), p + "attn_v.bias": (kv_out,)})
-        if a.qk_norm:
-            expect.update({p + "attn_q_norm.weight": (a.head_dim,), p + "attn_k_norm.weight": (a.head_dim,)})
-        if a.post_norms:
-            expect.update({p + "post_attention_norm.weight": (a.dim,), p + "post_ffw_norm.weight": (a.dim,)})
+    expect = tensor_shapes(spec, a)
     for name, shape in expect.items():
         _check_shape(gf, name, shape)
 
@@ -193,6 +220,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         q_perm = neox_to_interleaved(a.n_heads, a.head_dim, a.rope_dim)
         k_perm = neox_to_interleaved(a.n_kv_heads, a.head_dim, a.rope_dim)
     perms = {"attn_q": q_perm, "attn_k": k_perm, "attn_q_norm": d_perm, "attn_k_norm": d_perm}
+    if q_perm is not None and a.qk_norm_full:      # (norms over all heads: one weight per q / k row)
+        perms.update({"attn_q_norm": q_perm, "attn_k_norm": k_perm})
+    if q_perm is not None and spec.fused_qkv:
+        q_out, kv_out = len(q_perm), len(k_perm)      # one fused tensor: its q rows, k rows, then v
+        perms["attn_qkv"] = torch.cat([q_perm, k_perm + q_out, torch.arange(q_out + kv_out, q_out + 2 * kv_out)])
 
     def permuted(name: str, t: torch.Tensor) -> torch.Tensor:
         perm = perms.get(name.split(".")[-2])
@@ -258,11 +290,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     model = Transformer(args)
     model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
     model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
-    model.norm.weight.copy_(w("output_norm.weight"))
+    model.norm.weight.copy_(w(spec.output_norm_name + ".weight"))
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
-        norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: "ffn_norm"}
-        if a.qk_norm:
+        norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: spec.ffn_norm_name} if a.pre_norms else {}
+        conv = i in a.shortconv_layers
+        if a.qk_norm and not conv:
             norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
         if a.post_norms:
             norms.update({layer.attn_post_norm: "post_attention_norm", layer.ffn_post_norm: "post_ffw_norm"})
@@ -271,10 +304,29 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if not torch.isfinite(weight).all():
                 raise ModelLoadError(gf.path, f"tensor {p + name}.weight holds NaN or infinite values")
             norm.weight.copy_(weight)
-        qkv = [p + "attn_q.weight", p + "attn_k.weight", p + "attn_v.weight"]
-        layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
-        layer.attn.wo = linear([p + "attn_output.weight"])
-        layer.ffn.w13 = linear([p + "ffn_gate.weight", p + "ffn_up.weight"])
+        if conv:
+            layer.attn.in_proj = linear([p + "shortconv.in_proj.weight"])
+            layer.attn.out_proj = linear([p + "shortconv.out_proj.weight"])
+            layer.attn.conv.copy_(w(p + "shortconv.conv.weight"))
+        else:
+            qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + f"attn_{x}.weight" for x in "qkv"]
+            layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
+            layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
+            if spec.attn_sinks:
+                layer.attn.sinks = w(p + "attn_sinks.weight")
+        if a.n_experts:
+            layer.ffn.router = w(p + "ffn_gate_inp.weight")
+            parts = ("gate", "up", "down")
+            biases = None
+            if spec.expert_biases:
+                layer.ffn.router_bias = w(p + "ffn_gate_inp.bias")
+                biases = [w(f"{p}ffn_{part}_exps.bias") for part in parts]
+            layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts),
+                                        biases=biases, act=a.expert_act)
+            continue
+        # (phi3's ffn_up holds gate and up, in the order w13 has them)
+        layer.ffn.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",
+                                                                                  p + "ffn_up.weight"])
         # The down projection's rows are 4-6x longer: one int8 scale per row spans many Q4_K/Q6_K
         # blocks, and re-rounding all of them cost parity (teacher-forced top-1 on Qwen2.5-1.5B
         # 97.4% -> 96.1%). So only its large 4-bit ones are int8, with their outliers exact, and
@@ -327,6 +379,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     release_pages(torch.from_numpy(gf.buf))
     model = model.to(device)
     freq_factors = w("rope_freqs.weight") if gf.has("rope_freqs.weight") else None
+    if freq_factors is None and gf.has("rope_factors_long.weight"):
+        # LongRoPE (phi3): the long factors when the context passes the trained one, as llama.cpp
+        # chooses them (llama_model::get_rope_factors)
+        long = max_seq > args.yarn_orig_context
+        freq_factors = w("rope_factors_long.weight" if long else "rope_factors_short.weight")
     model.setup_cache(max_seq, kv_cache_dtype(gf, args, max_seq, precision, dense_dtype), freq_factors=freq_factors)
     return model.eval()
 
@@ -353,8 +410,10 @@ KV_HALVED_ABOVE = 0.5
 
 
 def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
-    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers))
-    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes
+    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers)
+                    if i not in args.shortconv_layers)
+    conv = len(args.shortconv_layers) * max_seq * args.dim * 4        # (float32: shortconv.py)
+    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes + conv
 
 
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",
@@ -375,11 +434,16 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
     """What loading and running the model will need, roughly: the weights in the forms the loader
     gives them (qlinear.py), the KV cache, the output head's ranker and the runtime."""
     total = BASE_MEMORY + _kv_bytes(args, max_seq, kv_cache_dtype(gf, args, max_seq, precision).itemsize)
-    for name, t in gf.tensors.items():
+    for name in tensor_shapes(ARCHS[args.arch], args):      # (what the model uses, not all the file holds)
+        t = gf.tensors.get(name)
+        if t is None:
+            continue
         n = 1
         for d in t.shape:
             n *= d
-        if precision == "float32":
+        if name.endswith("_exps.weight"):
+            total += t.data.nbytes                    # experts: used as stored, from the mapped file
+        elif precision == "float32":
             total += 4 * n
         elif name in ("token_embd.weight", "output.weight"):
             total += t.data.nbytes                    # read from the mapped file

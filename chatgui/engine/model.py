@@ -1,7 +1,7 @@
 """The Transformer: plain PyTorch, no I/O (weights are put in by loader.py).
 
-One ModelArgs dataclass describes every supported architecture (llama, qwen2, qwen3, gemma3);
-the differences are flags. forward(tokens, input_pos) -> logits, with a KV cache allocated once
+One ModelArgs dataclass describes every supported architecture (archs.py lists them); the
+differences are flags. forward(tokens, input_pos) -> logits, with a KV cache allocated once
 (a sliding-window layer's holds only what its window can still reach: KVCache).
 """
 from __future__ import annotations
@@ -13,7 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .decode import Decoder
+from .attention_math import temperature as attn_temperature
+from .attention_math import written_attention
+from .decode import Decoder, final_logits
+from .experts import MoEFeedForward
+from .shortconv import ShortConv
 from .rope import apply_rope
 
 
@@ -45,12 +49,39 @@ class ModelArgs:
     sliding_window: int = 0               # 0: full attention in every layer
     sliding_window_pattern: int = 0       # every Nth layer is global (gemma3: 6)
     rope_base_local: float = 10000.0      # RoPE base of sliding-window layers
-    rope_scale: float = 1.0               # linear RoPE scaling of global layers
+    rope_scale: float = 1.0               # RoPE scaling factor of global layers (positions / factor)
+    # RoPE scaling kind: "none", "linear" or "yarn" (llama.cpp's rope_yarn: a ramp between
+    # interpolated and extrapolated frequencies, and rotations of magnitude mscale)
+    rope_scaling: str = "none"
+    yarn_orig_context: int = 0
+    yarn_beta_fast: float = 32.0
+    yarn_beta_slow: float = 1.0
+    yarn_log_mul: float = 0.0
+    rope_attn_factor: float = 1.0         # the file's rope.scaling.attn_factor
+    attn_temp_scale: float = 0.0          # llama 4 style query scaling by position (mistral3)
+    qk_norm_full: bool = False            # q/k norms over all heads at once (olmo2), not per head
+    pre_norms: bool = True                # olmo2 has none: only post-norms
+    nope_every: int = 0                   # every Nth layer has no RoPE (smollm3)
+    attn_softcap: float = 0.0             # scores -> c * tanh(scores / c) (gemma2); 0: none
+    final_softcap: float = 0.0            # the same on the logits
+    residual_scale: float = 1.0           # granite: each block's output times this before the add
+    logit_scale: float = 1.0              # granite: logits divided by this
+    n_experts: int = 0                    # Mixture-of-Experts MLP (qwen3moe): experts per layer,
+    n_experts_used: int = 0               # of which each token uses this many,
+    expert_hidden: int = 0                # each of this hidden size
+    expert_act: str = "silu"              # "silu" or "swiglu_oai" (gpt-oss)
+    swa_rope_scaled: bool = False         # sliding layers' RoPE has the global scaling too (gpt-oss)
+    attn_sinks: bool = False              # a sink logit per head in each softmax (gpt-oss)
+    shortconv_layers: tuple[int, ...] = ()  # layers that are short convolutions, not attention (lfm2)
+    shortconv_kernel: int = 0
 
     def is_sliding(self, layer: int) -> bool:
         if not self.sliding_window or not self.sliding_window_pattern:
             return False
         return (layer + 1) % self.sliding_window_pattern != 0
+
+    def has_rope(self, layer: int) -> bool:
+        return not self.nope_every or (layer + 1) % self.nope_every != 0
 
 
 # A sliding-window layer's cache holds only what its window can still reach, as llama.cpp's SWA
@@ -153,15 +184,31 @@ class RMSNorm(nn.Module):
         return F.rms_norm(x.float(), self.dim, self.weight, self.eps)
 
 
-def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=None, scale: float = 1.0):
-    """Complex rotations e^(i * pos * theta_j), [max_seq, rope_dim/2] complex64."""
-    half = args.rope_dim // 2
-    inv = 1.0 / (base ** (torch.arange(0, half, dtype=torch.float64, device=device) * 2 / args.rope_dim))
+def rope_table(args: ModelArgs, base: float, max_seq: int, device, freq_factors=None, scale: float = 1.0,
+               scaling: str = "none"):
+    """Rotations mscale * e^(i * pos * theta_j), [max_seq, rope_dim/2] complex64, as llama.cpp's
+    rope_yarn makes them: scale divides the positions ("linear"), or with "yarn" only the low
+    frequencies are interpolated (a ramp between pairs low..high) and the rotations grow."""
+    half, n = args.rope_dim // 2, args.rope_dim
+    f64 = dict(dtype=torch.float64, device=device)
+    inv = 1.0 / (base ** (torch.arange(0, half, **f64) * 2 / n))
     if freq_factors is not None:
-        inv = inv / freq_factors.to(device=device, dtype=torch.float64)
-    pos = torch.arange(max_seq, dtype=torch.float64, device=device) / scale
-    return torch.polar(torch.ones(max_seq, half, dtype=torch.float64, device=device), torch.outer(pos, inv)).to(
-        torch.complex64)
+        inv = inv / freq_factors.to(**f64)
+    pos = torch.arange(max_seq, **f64)
+    mscale = args.rope_attn_factor
+    if scaling == "yarn" and scale > 1.0:
+        def corr_dim(rotations):      # the pair whose wavelength fits `rotations` times in the context
+            return n * math.log(args.yarn_orig_context / (rotations * 2 * math.pi)) / (2 * math.log(base))
+        low = max(0.0, math.floor(corr_dim(args.yarn_beta_fast)))
+        high = min(n - 1.0, math.ceil(corr_dim(args.yarn_beta_slow)))
+        ramp = 1 - ((torch.arange(half, **f64) - low) / max(0.001, high - low)).clamp(0, 1)
+        inv = inv / scale * (1 - ramp) + inv * ramp
+        def get_mscale(m):
+            return 0.1 * m * math.log(scale) + 1.0
+        mscale *= get_mscale(1.0) / get_mscale(args.yarn_log_mul) if args.yarn_log_mul else get_mscale(1.0)
+    elif scaling != "none":
+        pos = pos / scale
+    return torch.polar(torch.full((max_seq, half), mscale, **f64), torch.outer(pos, inv)).to(torch.complex64)
 
 
 class Attention(nn.Module):
@@ -170,27 +217,41 @@ class Attention(nn.Module):
         self.args = args
         self.n_heads, self.n_kv, self.hd = args.n_heads, args.n_kv_heads, args.head_dim
         self.sliding = args.is_sliding(layer)
+        self.rope = args.has_rope(layer)
         # Projections are set by the loader (dense or packed, see qlinear.py). QKV is fused:
         # one matmul instead of three.
         self.wqkv: nn.Module | None = None
         self.wo: nn.Module | None = None
-        if args.qk_norm:
-            self.q_norm = RMSNorm(self.hd, args.norm_eps)
-            self.k_norm = RMSNorm(self.hd, args.norm_eps)
+        if args.qk_norm:      # per head ([head_dim] weights), or over all heads (qk_norm_full)
+            self.q_norm = RMSNorm(self.hd * (self.n_heads if args.qk_norm_full else 1), args.norm_eps)
+            self.k_norm = RMSNorm(self.hd * (self.n_kv if args.qk_norm_full else 1), args.norm_eps)
         self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
+        self.register_buffer("sinks", None)          # [n_heads] sink logits (gpt-oss), set by the loader
         self.cache: KVCache | None = None
 
-    def forward(self, x, start: int, rot, mask):
+    def forward(self, x, start: int, rot, mask, temperature=None):
         B, T, _ = x.shape
         nh, nkv, hd = self.n_heads, self.n_kv, self.hd
         qkv = self.wqkv(x).view(B, T, nh + 2 * nkv, hd)
         qk, v = qkv.split([nh + nkv, nkv], dim=2)
-        if self.args.qk_norm:
+        if self.args.qk_norm_full:
+            q, k = qk.float().split([nh, nkv], dim=2)
+            qk = torch.cat([self.q_norm(q.reshape(B, T, nh * hd)).view(B, T, nh, hd),
+                            self.k_norm(k.reshape(B, T, nkv * hd)).view(B, T, nkv, hd)], dim=2)
+        elif self.args.qk_norm:
             qk = self.qk_normed(qk)
-        qk = apply_rope(qk, rot, self.args.rope_dim).transpose(1, 2)   # q and k rotated together
+        qk = apply_rope(qk, rot, self.args.rope_dim) if self.rope else qk.float()   # q and k rotated together
+        qk = qk.transpose(1, 2)
         q, k = qk.split([nh, nkv], dim=1)
+        if temperature is not None:
+            q = q * temperature
         k, v = self.cache.update(start, k, v.transpose(1, 2))
-        y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale, enable_gqa=nkv != nh)
+        if self.args.attn_softcap or self.sinks is not None:
+            sinks = None if self.sinks is None else self.sinks.view(nh, 1, 1)
+            y = written_attention(q, k, v, mask, self.scale, self.args.attn_softcap, sinks).to(k.dtype)
+        else:
+            y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale,
+                                               enable_gqa=nkv != nh)
         return self.wo(y.transpose(1, 2).reshape(B, T, nh * hd))
 
     def qk_normed(self, qk: torch.Tensor) -> torch.Tensor:
@@ -240,24 +301,27 @@ def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
 class Block(nn.Module):
     def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
-        self.attn_norm = RMSNorm(args.dim, args.norm_eps)
-        self.attn = Attention(args, layer)
-        self.ffn_norm = RMSNorm(args.dim, args.norm_eps)
-        self.ffn = FeedForward(args)
+        # (olmo2 has no norms before attention and the MLP, only after them)
+        self.attn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
+        # (the layer's token mixer: attention, or LFM2's short convolution in its place)
+        self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
+        self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
+        self.ffn = MoEFeedForward(args) if args.n_experts else FeedForward(args)
         self.post_norms = args.post_norms
+        self.residual_scale = args.residual_scale
         if args.post_norms:
             self.attn_post_norm = RMSNorm(args.dim, args.norm_eps)
             self.ffn_post_norm = RMSNorm(args.dim, args.norm_eps)
 
-    def forward(self, x, start, rot, mask):
-        h = self.attn(self.attn_norm(x), start, rot, mask)
+    def forward(self, x, start, rot, mask, temperature=None):
+        h = self.attn(self.attn_norm(x), start, rot, mask, temperature)
         if self.post_norms:
             h = self.attn_post_norm(h)
-        x = x + h
+        x = x + (h if self.residual_scale == 1.0 else h * self.residual_scale)
         h = self.ffn(self.ffn_norm(x))
         if self.post_norms:
             h = self.ffn_post_norm(h)
-        return x + h
+        return x + (h if self.residual_scale == 1.0 else h * self.residual_scale)
 
 
 class Transformer(nn.Module):
@@ -305,13 +369,21 @@ class Transformer(nn.Module):
         a = self.args
         for layer in self.layers:
             sliding = layer.attn.sliding
+            if isinstance(layer.attn, ShortConv):      # (its state kept in float32, as llama.cpp's)
+                layer.attn.cache = KVCache(max_seq, 1, a.dim // 2, torch.float32, device)
+                continue
             layer.attn.cache = KVCache(max_seq, a.n_kv_heads, a.head_dim, dtype, device,
                                        a.sliding_window if sliding else 0, cache_slots(a, sliding, max_seq))
         self._own_cache = self.layers[0].attn.cache if self.layers else None
-        self.rope_global = rope_table(self.args, self.args.rope_base, max_seq, device, freq_factors,
-                                      self.args.rope_scale)
-        self.rope_local = rope_table(self.args, self.args.rope_base_local, max_seq, device) \
-            if self.args.sliding_window else self.rope_global
+        a = self.args
+        self.rope_global = rope_table(a, a.rope_base, max_seq, device, freq_factors, a.rope_scale, a.rope_scaling)
+        # (sliding layers: the local base, unscaled, as llama.cpp's gemma2/3 and olmo2 graphs)
+        self.rope_local = self.rope_global
+        if a.sliding_window and a.swa_rope_scaled:
+            self.rope_local = rope_table(a, a.rope_base_local, max_seq, device, freq_factors, a.rope_scale,
+                                         a.rope_scaling)
+        elif a.sliding_window:
+            self.rope_local = rope_table(a, a.rope_base_local, max_seq, device)
 
     def resumable(self, start: int) -> bool:
         """Whether a forward pass may start at position start with what the cache holds (after a
@@ -346,8 +418,9 @@ class Transformer(nn.Module):
             parts = [self(tokens[:, i:i + SWA_STRIDE], start + i, last_only) for i in range(0, T, SWA_STRIDE)]
             return parts[-1] if last_only else torch.cat(parts, dim=1)
         # The fast path works on the model's own cache; a cache put in its place (batch.py's,
-        # even with one row) goes through the general path.
-        if B == 1 and T == 1 and (not self.layers or self.layers[0].attn.cache is self._own_cache):
+        # even with one row) goes through the general path, as do the layer kinds it lacks.
+        if B == 1 and T == 1 and Decoder.handles(self.args) and (
+                not self.layers or self.layers[0].attn.cache is self._own_cache):
             if self._decoder is None:
                 self._decoder = Decoder(self)
             return self._decoder.step(tokens[0], start).view(1, 1, -1)
@@ -357,11 +430,13 @@ class Transformer(nn.Module):
         grot, lrot = self.rope_global[start:start + T], self.rope_local[start:start + T]
         full_mask = self._mask(start, T, 0, x.device)
         win_mask = self._mask(start, T, self.args.sliding_window, x.device) if self.args.sliding_window else None
+        temperature = attn_temperature(self.args, start, T, x.device)
         for layer in self.layers:
             if layer.attn.sliding:
-                x = layer(x, start, lrot, win_mask)
+                x = layer(x, start, lrot, win_mask, temperature)
             else:
-                x = layer(x, start, grot, full_mask)
+                x = layer(x, start, grot, full_mask, temperature)
         if last_only:
             x = x[:, -1:]
-        return self.output(self.norm(x)).float()
+        return final_logits(self.args, self.output(self.norm(x)).float())
+

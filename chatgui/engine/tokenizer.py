@@ -26,6 +26,17 @@ _LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{
 _QWEN2 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
+# Tekken (Mistral 3) and GPT-4o (o200k: gpt-oss, Phi-4-mini, Llama 4), as llama.cpp writes them:
+# tokenizer.json's \p{Lu}-style classes become "a letter that is not a-z" / "not A-Z" (which
+# differs from the original on non-ASCII letters: llama.cpp's tokens are the reference here).
+_UPPER, _LOWER = r"((?=[\p{L}])([^a-z]))", r"((?=[\p{L}])([^A-Z]))"
+_CONTRACTION = r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])?"
+_TEKKEN = (rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*|\p{{N}}"
+           r"| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+_GPT4O = (rf"[^\r\n\p{{L}}\p{{N}}]?{_UPPER}*{_LOWER}+{_CONTRACTION}"
+          rf"|[^\r\n\p{{L}}\p{{N}}]?{_UPPER}+{_LOWER}*{_CONTRACTION}"
+          r"|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n/]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
 # tokenizer.ggml.pre -> regexes applied in order (llama.cpp's llm_tokenizer_bpe table).
 PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
     "default": [r"[\p{P}\$\+<=>\^~\|]+", _GPT2, r"\p{N}+", r"[0-9][0-9][0-9]"],
@@ -36,6 +47,7 @@ PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
     "smollm": [r"\p{N}", _GPT2], "starcoder": [r"\p{N}", _GPT2], "refact": [r"\p{N}", _GPT2],
     "codeshell": [r"\p{N}", _GPT2], "command-r": [r"\p{N}", _GPT2], "exaone": [r"\p{N}", _GPT2],
     "minerva-7b": [r"\p{N}", _GPT2],
+    "tekken": [_TEKKEN], "gpt-4o": [_GPT4O], "llama4": [_GPT4O], "olmo": [_GPT2],
 }
 IGNORE_MERGES_PRE = {"llama3", "llama-bpe", "llama-v3", "dbrx", "smaug-bpe", "falcon3", "pixtral"}
 

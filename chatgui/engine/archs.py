@@ -1,0 +1,180 @@
+"""The architecture table: what each supported GGUF architecture is, as data.
+
+One `Arch` entry per `general.architecture` value. The loader reads its metadata and checks its
+tensors from it (loader.read_model_args, build_transformer), the memory estimate counts from it,
+and the test-model writer (tests/tiny_gguf.py) writes its files from it. An architecture that
+differs from another only in flags is one entry here.
+
+References: llama.cpp's src/llama-arch.cpp (names), src/models/<arch>.cpp (maths) and the gguf
+package's constants (MODEL_TENSORS).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Key:
+    """A metadata value some architectures have: its GGUF key after '<arch>.', the ModelArgs
+    field it sets and the value when the file has none."""
+    key: str
+    field: str
+    default: float | int | None
+    integer: bool = False
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    # RoPE pair layout in the file: "norm" (llama.cpp's LLAMA_ROPE_TYPE_NORM: the converter
+    # permuted Q/K rows so that dims 2j, 2j+1 pair) or "neox" (rotate-half: j pairs j + d/2).
+    rope: str = "neox"
+    rope_base: float = 10000.0            # when the file has no rope.freq_base
+    act: str = "silu"                     # gated MLP activation: "silu" or "gelu_tanh"
+    qkv_bias: bool = False                # attn_q/k/v.bias
+    out_bias: bool = False                # attn_output.bias
+    attn_sinks: bool = False              # attn_sinks.weight: a logit per head in each softmax (gpt-oss)
+    qk_norm: str = ""                     # "head": RMSNorm per head ([head_dim]); "full": over all heads (olmo2)
+    pre_norms: bool = True                # attn_norm and ffn_norm before attention and MLP
+    ffn_norm_name: str = "ffn_norm"       # the MLP's norm tensor (gpt-oss: post_attention_norm)
+    post_norms: bool = False              # post_attention_norm and post_ffw_norm on their outputs
+    embed_scale_sqrt_dim: bool = False    # embeddings times sqrt(dim) (gemma)
+    sliding_window_pattern: int = 0       # every Nth layer is global, the rest slide (0: none)
+    rope_base_local: float | None = None  # RoPE base of sliding layers (None: the global base)
+    swa_rope_scaled: bool = False         # sliding layers' RoPE scaled as the global one (else unscaled)
+    nope_every: int = 0                   # every Nth layer has no RoPE (smollm3: 4)
+    fused_qkv: bool = False               # one attn_qkv.weight instead of attn_q/k/v
+    fused_gate_up: bool = False           # ffn_up.weight holds [gate; up] (phi3)
+    moe: bool = False                     # the MLP is a Mixture-of-Experts (ffn_*_exps)
+    expert_act: str = "silu"              # "silu" (SwiGLU) or "swiglu_oai" (gpt-oss; experts.swiglu_oai)
+    expert_biases: bool = False           # ffn_gate_inp.bias and ffn_*_exps.bias
+    test_expert_qtype: str | None = None  # the type real files keep experts in, for quantized test models (MXFP4)
+    rope_factors: bool = False            # LongRoPE frequency factors rope_factors_long/short (phi3)
+    always_tied: bool = False             # the output head is token_embd even if output.weight exists
+    output_norm_name: str = "output_norm"  # the final norm's tensor (lfm2: token_embd_norm)
+    # Layers whose attention.head_count_kv entry is 0 are short-convolution layers (lfm2): an
+    # in_proj to b, c, x; c * causal depthwise conv(b * x); out_proj.
+    shortconv: bool = False
+    keys: tuple[Key, ...] = ()            # architecture-specific metadata
+    # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
+    # exercises what the architecture has (a window shorter than the test text, scales not 1).
+    test_metadata: dict = field(default_factory=dict)
+
+
+SLIDING_WINDOW = Key("attention.sliding_window", "sliding_window", 0, integer=True)
+SOFTCAPS = (Key("attn_logit_softcapping", "attn_softcap", 50.0), Key("final_logit_softcapping", "final_softcap", 30.0))
+GRANITE_SCALES = (Key("embedding_scale", "embed_scale", 1.0), Key("residual_scale", "residual_scale", 1.0),
+                  Key("attention.scale", "attn_scale", None), Key("logit_scale", "logit_scale", 1.0))
+EXPERTS = (Key("expert_count", "n_experts", None, integer=True),
+           Key("expert_used_count", "n_experts_used", None, integer=True),
+           Key("expert_feed_forward_length", "expert_hidden", None, integer=True))
+
+ARCHS: dict[str, Arch] = {a.name: a for a in (
+    Arch("llama", rope="norm"),
+    Arch("qwen2", rope_base=1_000_000.0, qkv_bias=True),
+    Arch("qwen3", rope_base=1_000_000.0, qk_norm="head"),
+    Arch("gemma3", rope_base=1_000_000.0, act="gelu_tanh", qk_norm="head", post_norms=True,
+         embed_scale_sqrt_dim=True, sliding_window_pattern=6, rope_base_local=10000.0,
+         keys=(Key("attention.sliding_window", "sliding_window", 512, integer=True),)),
+    Arch("smollm3", rope="norm", nope_every=4),
+    Arch("ernie4_5", rope="norm"),             # (the dense ERNIE 4.5 0.3B: llama's layers)
+    # (OLMo 3 files are olmo2 ones with a sliding window in three layers of four)
+    Arch("olmo2", qk_norm="full", pre_norms=False, post_norms=True, sliding_window_pattern=4, keys=(SLIDING_WINDOW,)),
+    Arch("granite", rope="norm", keys=GRANITE_SCALES,
+         test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0}),
+    # (its experts are feed_forward_length wide)
+    Arch("granitemoe", rope="norm", moe=True,
+         keys=GRANITE_SCALES + EXPERTS[:2] + (Key("feed_forward_length", "expert_hidden", None, integer=True),),
+         test_metadata={"embedding_scale": 6.0, "residual_scale": 0.5, "attention.scale": 0.2, "logit_scale": 4.0,
+                        "expert_count": 8, "expert_used_count": 2}),
+    Arch("phi3", fused_qkv=True, fused_gate_up=True, rope_factors=True,
+         test_metadata={"rope.dimension_count": 12, "rope.scaling.original_context_length": 32,
+                        "rope.scaling.attn_factor": 1.1}),
+    Arch("mistral3", rope="norm", rope_base=1_000_000.0,
+         test_metadata={"rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
+                        "rope.scaling.original_context_length": 16, "attention.temperature_scale": 0.1}),
+    Arch("gemma2", act="gelu_tanh", post_norms=True, embed_scale_sqrt_dim=True, sliding_window_pattern=2,
+         always_tied=True, keys=(Key("attention.sliding_window", "sliding_window", 4096, integer=True),) + SOFTCAPS,
+         test_metadata={"attention.sliding_window": 8, "attn_logit_softcapping": 5.0,
+                        "final_logit_softcapping": 10.0}),
+    Arch("qwen3moe", rope_base=1_000_000.0, qk_norm="head", moe=True, keys=EXPERTS,
+         test_metadata={"expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64}),
+    Arch("lfm2", qk_norm="head", shortconv=True, output_norm_name="token_embd_norm",
+         keys=(Key("shortconv.l_cache", "shortconv_kernel", None, integer=True),),
+         test_metadata={"shortconv.l_cache": 3, "attention.head_count_kv": [0, 0, 2]}),
+    Arch("gpt-oss", qkv_bias=True, out_bias=True, attn_sinks=True, ffn_norm_name="post_attention_norm",
+         sliding_window_pattern=2, swa_rope_scaled=True, moe=True, expert_act="swiglu_oai", expert_biases=True,
+         keys=(Key("attention.sliding_window", "sliding_window", None, integer=True),) + EXPERTS,
+         test_metadata={"attention.sliding_window": 8, "expert_count": 8, "expert_used_count": 2,
+                        "expert_feed_forward_length": 64, "rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
+                        "rope.scaling.original_context_length": 16},
+         test_expert_qtype="MXFP4"),
+)}
+
+
+def arch_of(name: str) -> Arch | None:
+    return ARCHS.get(name)
+
+
+def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
+    """One attention layer's tensors (names after 'blk.N.')."""
+    q_out, kv_out, dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim, args.dim
+    s: dict[str, tuple[int, ...]] = {}
+    if a.fused_qkv:
+        s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)
+    else:
+        s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
+    s["attn_output.weight"] = (dim, q_out)
+    if a.qkv_bias:
+        s.update({"attn_q.bias": (q_out,), "attn_k.bias": (kv_out,), "attn_v.bias": (kv_out,)})
+    if a.out_bias:
+        s["attn_output.bias"] = (dim,)
+    if a.attn_sinks:
+        s["attn_sinks.weight"] = (args.n_heads,)
+    if a.qk_norm == "head":
+        s.update({"attn_q_norm.weight": (args.head_dim,), "attn_k_norm.weight": (args.head_dim,)})
+    elif a.qk_norm == "full":
+        s.update({"attn_q_norm.weight": (q_out,), "attn_k_norm.weight": (kv_out,)})
+    return s
+
+
+def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
+    """Every tensor a file of architecture a with these ModelArgs holds (output.weight where the
+    head is not tied), with its shape in torch order (rows, cols), in the order the test-model
+    writer writes them."""
+    dim, hidden = args.dim, args.hidden_dim
+    shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (args.vocab_size, dim),
+                                          a.output_norm_name + ".weight": (dim,)}
+    if not args.tied_embeddings:
+        shapes["output.weight"] = (args.vocab_size, dim)
+    if a.rope_factors:
+        shapes.update({"rope_factors_long.weight": (args.rope_dim // 2,),
+                       "rope_factors_short.weight": (args.rope_dim // 2,)})
+    for i in range(args.n_layers):
+        p = f"blk.{i}."
+        s: dict[str, tuple[int, ...]] = {}
+        if a.pre_norms:
+            s["attn_norm.weight"] = (dim,)
+        if i in args.shortconv_layers:
+            s.update({"shortconv.conv.weight": (dim, args.shortconv_kernel),
+                      "shortconv.in_proj.weight": (3 * dim, dim), "shortconv.out_proj.weight": (dim, dim)})
+        else:
+            s.update(_attention_tensors(a, args))
+        if a.post_norms:
+            s.update({"post_attention_norm.weight": (dim,), "post_ffw_norm.weight": (dim,)})
+        if a.pre_norms:
+            s[a.ffn_norm_name + ".weight"] = (dim,)
+        if a.moe:
+            e, h = args.n_experts, args.expert_hidden
+            s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_exps.weight": (e, h, dim),
+                      "ffn_up_exps.weight": (e, h, dim), "ffn_down_exps.weight": (e, dim, h)})
+            if a.expert_biases:
+                s.update({"ffn_gate_inp.bias": (e,), "ffn_gate_exps.bias": (e, h), "ffn_up_exps.bias": (e, h),
+                          "ffn_down_exps.bias": (e, dim)})
+        elif a.fused_gate_up:
+            s.update({"ffn_up.weight": (2 * hidden, dim), "ffn_down.weight": (dim, hidden)})
+        else:
+            s.update({"ffn_gate.weight": (hidden, dim), "ffn_up.weight": (hidden, dim),
+                      "ffn_down.weight": (dim, hidden)})
+        shapes.update({p + name: shape for name, shape in s.items()})
+    return shapes

@@ -1,0 +1,78 @@
+"""Mixture-of-Experts MLP (qwen3moe, granitemoe, gpt-oss): a router picks each token's top-k
+experts, and only those run.
+
+The experts stay as the file stores them (memory-mapped, quantized): a layer's gate/up/down
+experts are 3-D tensors [n_experts, rows, cols], and each chosen expert's slice is dequantized
+from its own blocks when a token needs it. Tokens are grouped by expert, so a prompt converts each
+chosen expert once. As llama.cpp's build_moe_ffn with softmax gating: the router's softmax over
+all experts, the top k, their weights renormalized to sum to 1 (MoEFeedForward.forward).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .gguf_file import TensorInfo
+from .quant import _dequantize_raw, raw_rows
+
+
+def expert_matrix(path, t: TensorInfo, e: int) -> torch.Tensor:
+    """Expert e's float32 [rows, cols] matrix of a 3-D expert tensor, from its own blocks (each row
+    of a GGUF tensor starts a block, so a slice of whole rows dequantizes alone)."""
+    _, rows, _ = t.shape
+    return _dequantize_raw(path, t, raw_rows(t)[e].view(rows, -1), rows)
+
+
+# gpt-oss's expert activation (llama.cpp's swiglu_oai): the gate clamped above, the up projection
+# on both sides, and gate * sigmoid(alpha * gate) * (up + 1).
+OAI_ALPHA, OAI_LIMIT = 1.702, 7.0
+
+
+def swiglu_oai(gate: torch.Tensor, up: torch.Tensor) -> torch.Tensor:
+    gate = gate.clamp(max=OAI_LIMIT)
+    return gate * torch.sigmoid(OAI_ALPHA * gate) * (up.clamp(-OAI_LIMIT, OAI_LIMIT) + 1)
+
+
+class Experts:
+    """One layer's gate, up and down experts as stored in the file, and their biases (float32
+    [n_experts, rows] each) where the model has them."""
+
+    def __init__(self, path, gate: TensorInfo, up: TensorInfo, down: TensorInfo,
+                 biases: list[torch.Tensor] | None = None, act: str = "silu"):
+        self.path, self.gate, self.up, self.down = path, gate, up, down
+        self.biases = biases
+        self.act = swiglu_oai if act == "swiglu_oai" else (lambda g, u: F.silu(g) * u)
+
+    def run(self, e: int, x: torch.Tensor) -> torch.Tensor:
+        """Expert e's gated MLP on x [n, dim] (float32)."""
+        def proj(i, t, v):
+            y = v @ expert_matrix(self.path, t, e).to(x.device).T
+            return y if self.biases is None else y + self.biases[i][e].to(x.device)
+        return proj(2, self.down, self.act(proj(0, self.gate, x), proj(1, self.up, x)))
+
+
+class MoEFeedForward(nn.Module):
+    def __init__(self, args):
+        super().__init__()
+        self.k = args.n_experts_used
+        self.register_buffer("router", None)          # [n_experts, dim] float32 (set by the loader)
+        self.register_buffer("router_bias", None)     # [n_experts] (gpt-oss)
+        self.experts: Experts | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1]).float()
+        logits = flat @ self.router.T
+        if self.router_bias is not None:
+            logits = logits + self.router_bias
+        # The top k by router logit, weighted by the softmax over those k: the same as llama.cpp's
+        # softmax over all experts renormalized over the chosen (qwen3moe) and its softmax over the
+        # chosen logits (gpt-oss), which are one function.
+        top, chosen = logits.topk(self.k, dim=-1)
+        weights = torch.softmax(top, dim=-1)
+        out = torch.zeros_like(flat)
+        for e in chosen.unique().tolist():
+            rows, slot = (chosen == e).nonzero(as_tuple=True)
+            out[rows] += self.experts.run(e, flat[rows]) * weights[rows, slot, None]     # (a token picks e once)
+        return out.view(shape)
