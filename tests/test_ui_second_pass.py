@@ -69,3 +69,29 @@ def test_code_blocks_stay_readable_when_the_theme_changes(qtbot, theme):
         browser = body.browsers()[0]
         values = code_contrasts(browser)
         assert values and min(values) >= 4.5, f"after switching to {name}: contrast {min(values):.2f}"
+
+
+def ask(qtbot, window, text, max_new_tokens=4):
+    window.panel.max_new_tokens.setValue(max_new_tokens)
+    window.input_bar.input.setPlainText(text)
+    assert window.send_message()
+    qtbot.waitUntil(lambda: not window.replies.busy, timeout=60_000)
+
+
+# -- 4. no stale bars under a new heading while a reply streams ------------------------------------
+def test_inspector_shows_no_stale_bars_while_a_reply_streams(qtbot, make_window):
+    window = make_window()
+    inspector, dock = window.explain.inspector, window.explain.dock
+    ask(qtbot, window, "First question")
+    dock.toggleViewAction().trigger()
+    qtbot.waitUntil(lambda: inspector.data is not None and bool(dock.chart.rows), timeout=10_000)
+    first_heading = dock.position_label.text()
+    window.panel.max_new_tokens.setValue(400)
+    window.input_bar.input.setPlainText("Second question")
+    assert window.send_message() and window.replies.busy
+    inspector.request_now()                    # what its timer does while the reply streams
+    assert dock.position_label.text() != first_heading and "Second question" in dock.position_label.text()
+    assert not dock.chart.rows and not dock.summary_label.text()   # the bars were for the first question
+    assert "Waiting" in dock.message_label.text()
+    window.stop_reply()
+    qtbot.waitUntil(lambda: bool(dock.chart.rows), timeout=10_000)
