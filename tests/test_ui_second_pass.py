@@ -95,3 +95,35 @@ def test_inspector_shows_no_stale_bars_while_a_reply_streams(qtbot, make_window)
     assert "Waiting" in dock.message_label.text()
     window.stop_reply()
     qtbot.waitUntil(lambda: bool(dock.chart.rows), timeout=10_000)
+
+
+# -- 5. Generate 3 answers: progress for all, Stop off at the end, no "0.0 tok/s", cut answers marked ----
+def test_three_answers_show_progress_end_cleanly_and_mark_the_cut_ones(qtbot, make_window):
+    window = make_window()
+    window.panel.random_seed.setChecked(False)
+    window.panel.seed.setValue(11)             # (a seed whose answers run on to the limit)
+    ask(qtbot, window, "Tell me a long story", max_new_tokens=4)
+    window.panel.max_new_tokens.setValue(60)
+    seen = []
+
+    def progress_seen():
+        if window.replies.busy and window.status.progress.isVisible():
+            seen.append(window.status.currentMessage())
+        return not window.replies.busy
+    ids = window.generate_answers(3)
+    assert len(ids) == 3 and window.stop_action.isEnabled()
+    qtbot.waitUntil(progress_seen, timeout=60_000)
+    # the answers not on screen had their progress shown: how many are written, and their tokens
+    assert any("3 answers" in text for text in seen), seen
+    assert not window.stop_action.isEnabled()
+    assert window.input_bar.send_button.isVisible() and not window.input_bar.stop_button.isVisible()
+    assert not window.status.progress.isVisible()
+    assert "0.0 tok/s" not in window.status.speed_label.text()
+    answers = [window.current.messages[i] for i in ids]
+    cut = [a for a in answers if a.meta.get("finish_reason") == "length"]
+    assert cut, [a.meta.get("finish_reason") for a in answers]
+    for answer in answers:
+        window.current.select(answer.id)
+        window.show_current(scroll_to_end=False)
+        info = window.view.widget_for(answer.id).info_label.text()
+        assert ("token limit" in info) == (answer.meta.get("finish_reason") == "length"), info

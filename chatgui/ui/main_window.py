@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         self.replies.chat_changed.connect(lambda chat: chat is self.current and self.show_current())
         self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
         self.replies.finished.connect(self._on_reply_finished)
+        self.replies.batch_progress.connect(self.status.show_batch_progress)
         self.models.model_ready.connect(lambda _info: self._count_context())
         self.models.waiting_changed.connect(self._update_send_button)
         self._update_send_button()

@@ -288,6 +288,8 @@ class MessageWidget(QFrame):
             parts.append(self.tr("replay"))
         if meta.get("finish_reason") == "cancelled":
             parts.append(self.tr("stopped"))
+        elif meta.get("finish_reason") == "length" and not meta.get("partial"):
+            parts.append(self.tr("cut at the token limit"))
         elif meta.get("partial") and not self.is_streaming():
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):
