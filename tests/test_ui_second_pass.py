@@ -127,3 +127,46 @@ def test_three_answers_show_progress_end_cleanly_and_mark_the_cut_ones(qtbot, ma
         window.show_current(scroll_to_end=False)
         info = window.view.widget_for(answer.id).info_label.text()
         assert ("token limit" in info) == (answer.meta.get("finish_reason") == "length"), info
+
+
+# -- 12. upgrading with many chats: the window first, then the chats as they are moved ------------------
+def write_legacy_chats(folder, n: int) -> list[str]:
+    """n small chat files of the one-file-per-chat layout (what chatgui wrote before the database)."""
+    from chatgui.common.records import TokenRecord
+    from chatgui.store import Chat
+    from chatgui.store.export import export_json
+
+    folder.mkdir(parents=True)
+    ids = []
+    for i in range(n):
+        chat = Chat(title=f"old chat {i}")
+        chat.append("user", f"question {i}")
+        chat.append("assistant", f"answer {i}", meta={"token_data": [TokenRecord(0, "x", 0.5)]})
+        (folder / f"{chat.id}.json").write_text(export_json(chat), encoding="utf-8")
+        ids.append(chat.id)
+    return ids
+
+
+def test_upgrading_with_2000_old_chats_shows_the_window_first(qtbot, make_window, tmp_path):
+    import time
+
+    from chatgui.store import HistoryStore
+
+    ids = write_legacy_chats(tmp_path / "data" / "chats", 2000)
+    (tmp_path / "data" / "chats" / "broken.json").write_text("{ not json", encoding="utf-8")
+    started = time.perf_counter()
+    window = make_window(wait_model=False)
+    shown = time.perf_counter() - started
+    assert window.isVisible() and shown <= 2.0, f"the window took {shown:.2f} s"
+    # The migration goes on in the window: it says how far it is, and the list fills as chats land.
+    progress = []
+    window.migration.progressed.connect(lambda done, total: progress.append((done, total)))
+    assert window.migration.running and window.notices.get("migration") is not None
+    qtbot.waitUntil(lambda: not window.migration.running, timeout=60_000)
+    assert progress and progress[-1] == (2001, 2001) and len(progress) > 10   # batches of 100
+    assert window.notices.get("migration") is None
+    assert "broken.json" in window.notices.get("store-problems").text()
+    assert set(ids) <= set(window.chat_list.chat_ids())
+    window.close()
+    again = HistoryStore()
+    assert {s.id for s in again.list_chats()} == set(ids) and not again.legacy_pending()

@@ -10,6 +10,8 @@
   and is never written to. A backup is taken once a day (the newest 3 kept).
 - Chat files of the old one-file-per-chat layout (`chats/<id>.json`) are imported when found,
   then moved to `chats/migrated/`; damaged ones are quarantined as `.corrupt` and reported.
+  With `migrate_later=True` opening does not wait for them: `migrate_legacy` imports them in
+  batches (the window runs it on a thread and lists the chats as they arrive).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .database import DB_NAME, classify, connect, open_database
 from .errors import StoreError, StoreProblem
 from .export import export_json, export_markdown
 from .legacy import MAX_CHAT_FILE_BYTES
-from .migrate import migrate_folder
+from .migrate import legacy_files, migrate_folder
 from .rows import TOKENS_KEY, from_json, py_text, snapshot, unpack_tokens
 from .writer import UNKNOWN, ChatWriter, Row, signature_from_db
 
@@ -52,9 +54,10 @@ class HistoryStore:
     export_json = staticmethod(export_json)
 
     def __init__(self, folder: Path | str | None = None, *, max_file_bytes: int = MAX_CHAT_FILE_BYTES,
-                 backups: bool = True):
+                 backups: bool = True, migrate_later: bool = False):
         """`folder`: the data folder (default: paths.data_dir(), i.e. CHATGUI_DATA_DIR). Nothing
-        is read or created until the first use."""
+        is read or created until the first use. migrate_later: opening leaves the old layout's
+        chat files to migrate_legacy (else the first use imports them before it returns)."""
         self.folder = Path(folder) if folder is not None else paths.data_dir()
         self.db_path = self.folder / DB_NAME
         self.dir = self.folder / _LEGACY_FOLDER      # the old layout's chat files, if any
@@ -67,6 +70,7 @@ class HistoryStore:
         self._readers: list[sqlite3.Connection] = []
         self._backup_thread: threading.Thread | None = None
         self._retired = False                        # see retire()
+        self._migrate_later = migrate_later
 
     def take_problems(self) -> list[StoreProblem]:
         """Return the problems not yet taken and forget them (the UI shows each once)."""
@@ -93,14 +97,28 @@ class HistoryStore:
                     raise StoreError.wrap("Could not create the data folder", self.folder, err) from err
                 conn = open_database(self.db_path, backup.list_backups(self.folder))
                 writer = ChatWriter(conn, self._describe)
-                _count, problems = migrate_folder(writer, self.dir, self.max_file_bytes)
-                self.problems += problems
+                if not self._migrate_later:
+                    _count, problems = migrate_folder(writer, self.dir, self.max_file_bytes)
+                    self.problems += problems
                 self._writer = writer
                 if self._backups_enabled and backup.backup_due(self.folder):
                     self._backup_thread = threading.Thread(target=self._backup_quietly, daemon=True,
                                                            name="chatgui-store-backup")
                     self._backup_thread.start()
         return self._writer
+
+    def legacy_pending(self) -> bool:
+        """Are there chat files of the old layout waiting for migrate_legacy?"""
+        return bool(legacy_files(self.dir))
+
+    def migrate_legacy(self, on_batch: Callable[[int, int], bool | None] | None = None, batch: int = 100) -> int:
+        """Import the old layout's chat files, `batch` per transaction (safe on any thread: each
+        batch is one transaction of the writer); returns how many chats were imported. The files
+        that cannot be used are added to `problems`. on_batch(done, total) after each batch; if
+        it returns True the rest is left for later."""
+        count, problems = migrate_folder(self._w(), self.dir, self.max_file_bytes, batch, on_batch)
+        self.problems += problems
+        return count
 
     def _r(self) -> sqlite3.Connection:
         """This thread's read connection (WAL: reads never wait for the writer)."""

@@ -15,6 +15,7 @@ from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
+from chatgui.ui.chat.migration import LegacyMigration
 from chatgui.ui.common.jobs import BackgroundJobs
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
@@ -51,7 +52,7 @@ class MainWindow(QMainWindow):
         self.options = options or options_from_env()
         setting_problems: list = []
         self.settings = settings or load_settings(problems=setting_problems)
-        self.store = store or HistoryStore()
+        self.store = store or HistoryStore(migrate_later=True)   # old chat files: moved after the window shows
         self.current: Chat | None = None
         self._count_request = 0
         self.engine_stopped = False
@@ -100,6 +101,8 @@ class MainWindow(QMainWindow):
         self.autosave = SettingsAutosave(self)
         self._connect_autosave()
         self._open_first_chat()
+        self.migration = LegacyMigration(self.store, self.notices, self.refresh_chat_list, self._migration_ended, self)
+        self.migration.start_if_needed()
 
     # -- building --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -608,6 +611,11 @@ class MainWindow(QMainWindow):
         """Written from the database on a worker thread (history_actions); True once started."""
         return self.history_actions.export_chat(path, kind)
 
+    def _migration_ended(self, error: Exception | None) -> None:
+        if error is not None:
+            self.library.report_store_error(error, "migration-error")
+        self.library.report_problems()
+
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event):   # noqa: N802 (Qt override)
         if self._closed:
@@ -615,6 +623,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.replies.stop()           # keeps and saves the partial answer
+        self.migration.stop(SAVE_WAIT_S)   # after its batch under way; the rest at the next start
         if self.current is not None and self.current.messages:
             self.save_chat(self.current)
         self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None
