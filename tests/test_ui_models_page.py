@@ -157,3 +157,15 @@ def test_download_from_url(qtbot, make_page, server, gguf_bytes, tmp_path):
 def qtbot_left():
     from PySide6.QtCore import Qt
     return Qt.MouseButton.LeftButton
+
+
+# -- issue 30: plain words, a question before bytes are thrown away, steady cards, "in use", Chinese --
+def test_a_failed_url_download_is_said_in_plain_words(qtbot, make_page):
+    page, _ = make_page([])
+    page.ask_url = lambda: "http://127.0.0.1:9/model.gguf"      # nothing listens there
+    with qtbot.waitSignal(page.downloads.failed, timeout=20_000):
+        page.url_button.click()
+    text = page.message.text()
+    assert "Errno" not in text and "refused" not in text
+    assert "Could not reach 127.0.0.1" in text and "check the address or your connection" in text
+    assert "Connection refused" in page.message.toolTip()       # the technical detail stays at hand

@@ -13,6 +13,7 @@ from chatgui.models.catalog import CatalogEntry
 from chatgui.models.download import DownloadSpec
 from chatgui.models.fit import Memory, entry_fit
 from chatgui.models.library import installed_models, installed_path, remove
+from chatgui.ui.common.plain_errors import plain_download_error
 
 from .card import ModelCard, human_size
 from .download_controller import DownloadController
@@ -126,8 +127,10 @@ class ModelsPage(QWidget):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     # -- state ---------------------------------------------------------------------------------------
-    def say(self, text: str, error: bool = False) -> None:
+    def say(self, text: str, error: bool = False, detail: str = "") -> None:
+        """detail: the exact technical message, kept in the tooltip (plain words on the page)."""
         self.message.setText(text)
+        self.message.setToolTip(detail if detail != text else "")
         self.message.setStyleSheet("color: #b91c1c;" if error else "")
         self.message.setVisible(bool(text))
 
@@ -252,7 +255,7 @@ class ModelsPage(QWidget):
         self.refresh()
 
     def _on_failed(self, key: str, message: str) -> None:
-        self.say(message, error=True)
+        self.say(plain_download_error(message), error=True, detail=message)
         if key in self.cards:
             self.refresh()
             if not self.downloads.partial_bytes(self.specs[key]):
