@@ -170,3 +170,42 @@ def test_upgrading_with_2000_old_chats_shows_the_window_first(qtbot, make_window
     window.close()
     again = HistoryStore()
     assert {s.id for s in again.list_chats()} == set(ids) and not again.legacy_pending()
+
+
+# -- 9. notices go by themselves and never pile up; imports say "1 chat" and mark a title twice seen ------
+def test_notices_stack_at_most_two_and_information_goes_by_itself(qtbot, monkeypatch):
+    from chatgui.ui.common import notices as notices_module
+    from chatgui.ui.common.notices import NoticeArea
+
+    monkeypatch.setattr(notices_module, "INFO_TIMEOUT_MS", 200)
+    area = NoticeArea()
+    qtbot.addWidget(area)
+    area.show()
+    area.show_notice("a", "an error", "error")
+    area.show_notice("b", "a warning", "warning")
+    area.show_notice("c", "for your information", "info")
+    shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
+    assert sorted(shown) == ["b", "c"]                    # the newest two; the error waits its turn
+    qtbot.waitUntil(lambda: area.get("c") is None, timeout=3000)   # information goes by itself
+    shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
+    assert sorted(shown) == ["a", "b"]                    # errors and warnings stay until dismissed
+    qtbot.wait(400)
+    assert area.get("a") is not None and area.get("b") is not None
+
+
+def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window, tmp_path):
+    from chatgui.store import Chat, HistoryStore
+    from chatgui.store.export import export_json
+
+    chat = Chat(title="Holiday plans")
+    chat.append("user", "Where to go?")
+    chat.append("assistant", "The sea.")
+    HistoryStore().save(chat)
+    export = tmp_path / "holiday.json"
+    export.write_text(export_json(chat), encoding="utf-8")
+    window = make_window(wait_model=False)
+    window.history_actions.import_chats(str(export))
+    qtbot.waitUntil(lambda: window.notices.get("import-result") is not None, timeout=20_000)
+    assert window.notices.get("import-result").text() == "Imported 1 chat from holiday.json."
+    titles = [window.store.load(i).title for i in window.chat_list.chat_ids() if i != window.current.id]
+    assert sorted(titles) == ["Holiday plans", "Holiday plans (imported)"]

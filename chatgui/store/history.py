@@ -385,15 +385,23 @@ class HistoryStore:
 
     # ---- import and export (plain functions of the store; run them off the GUI thread) --------
 
-    def import_file(self, path: Path | str) -> list[str]:
+    def import_file(self, path: Path | str, same_title: str | None = None) -> list[str]:
         """Import a chatgui JSON export or ChatGPT's conversations.json; returns the new chat ids.
-        Raises StoreError (nothing imported) if the file is not one of those."""
+        Raises StoreError (nothing imported) if the file is not one of those. same_title: a
+        format string ("{title} (imported)") for an imported chat whose title another chat has."""
         chats = importers.read_import(Path(path), self.max_file_bytes)
-        taken = {r[0] for r in self._query("SELECT id FROM chats")}
+        taken, titles = set(), set()
+        for chat_id, title in self._query("SELECT id, list_title FROM chats"):
+            taken.add(chat_id)
+            titles.add(py_text(title))
         for chat in chats:
             if chat.id in taken or not _ID_RE.fullmatch(chat.id):
                 chat.id = importers.fresh_id()  # never replace a chat that is already here
             taken.add(chat.id)
+            title = chat.title or chat.title_from_first_message()
+            if same_title and title in titles:  # two chats in the list that look the same: tell them apart
+                chat.title = same_title.format(title=title)
+            titles.add(chat.title or title)
         return [c.id for c in self._w().write_new(chats)]
 
     def export_to_file(self, chat_id: str, path: Path | str, kind: str = "json") -> None:

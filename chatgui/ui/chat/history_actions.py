@@ -63,7 +63,8 @@ class HistoryActions:
         """chatgui JSON or ChatGPT's conversations.json, read and written on a worker thread."""
         store = self.library.store
         self.window.status.showMessage(translate("HistoryActions", "Importing {name}…").format(name=Path(path).name))
-        self.jobs.run(lambda: store.import_file(path), lambda ids, error: self._imported(path, ids, error))
+        same_title = translate("HistoryActions", "{title} (imported)")
+        self.jobs.run(lambda: store.import_file(path, same_title), lambda ids, error: self._imported(path, ids, error))
 
     def _imported(self, path: str, ids, error) -> None:
         notices, name = self.window.notices, Path(path).name
@@ -73,7 +74,10 @@ class HistoryActions:
             self.window.status.clearMessage()
             return
         self.window.refresh_chat_list()
-        done = translate("HistoryActions", "Imported {count} chats from {name}.")
+        if len(ids) == 1:
+            done = translate("HistoryActions", "Imported 1 chat from {name}.")
+        else:
+            done = translate("HistoryActions", "Imported {count} chats from {name}.")
         notices.show_notice("import-result", done.format(count=len(ids), name=name), "info")
         self.window.status.clearMessage()
 
