@@ -209,3 +209,32 @@ def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window
     assert window.notices.get("import-result").text() == "Imported 1 chat from holiday.json."
     titles = [window.store.load(i).title for i in window.chat_list.chat_ids() if i != window.current.id]
     assert sorted(titles) == ["Holiday plans", "Holiday plans (imported)"]
+
+
+# -- 10. search opens the chat at the match, highlighted ------------------------------------------------
+def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
+    from chatgui.store import Chat, HistoryStore
+
+    chat = Chat(title="A long talk")
+    for i in range(40):
+        chat.append("user", f"question number {i}")
+        chat.append("assistant", "a fairly long answer " * 20 + ("the word zebrafish is here" if i == 3 else ""))
+    HistoryStore().save(chat)
+    target = [m for m in chat.messages.values() if "zebrafish" in m.content][0]
+    window = make_window(wait_model=False)
+    window.chat_list.search.setText("Zebrafish")
+    qtbot.waitUntil(lambda: window.chat_list.chat_ids() == [chat.id], timeout=10_000)
+    window.chat_list.select(chat.id)                      # as a click on the row does
+    assert window.current.id == chat.id
+
+    def at_the_match():
+        top = window.view.widget_top(target.id)
+        return top is not None and 0 <= top < window.view.viewport().height() - 40
+    qtbot.waitUntil(at_the_match, timeout=5000)
+    qtbot.wait(500)                                       # (and it stays there)
+    assert at_the_match()
+    widget = window.view.widget_for(target.id)
+    marked = [s.cursor.selectedText() for b in widget.body.browsers() for s in b.extraSelections()]
+    assert marked == ["zebrafish"]
+    window.chat_list.search.setText("")                   # the search is over: no more marks
+    qtbot.waitUntil(lambda: not [s for b in widget.body.browsers() for s in b.extraSelections()], timeout=5000)

@@ -333,6 +333,22 @@ class MainWindow(QMainWindow):
         if previous is not None and not previous.messages:
             self.library.forget(previous.id)   # an empty new chat is not kept
         self.show_current()
+        if self.chat_list.search_query():
+            self._reveal_search_match(self.chat_list.search_query())
+
+    def _reveal_search_match(self, query: str) -> None:
+        """Opened from a search: show the first message holding the query, marked (another
+        version's, if only that one has it), instead of the chat's end."""
+        chat, needle = self.current, query.casefold()
+        path = chat.active_path()
+        found = next((m for m in path if needle in m.content.casefold()), None)
+        if found is None:
+            found = next((m for m in chat.messages.values() if needle in m.content.casefold()), None)
+            if found is None:
+                return   # the title matched
+            chat.select(found.id)
+            self.show_current(scroll_to_end=False)
+        self.view.reveal(found.id, query)
 
     def show_current(self, scroll_to_end: bool = True) -> None:
         chat = self.current
@@ -361,6 +377,7 @@ class MainWindow(QMainWindow):
         request = self._search[0] + 1
         self._search = (request, "", None)
         if not query:
+            self.view.clear_highlights()
             self.refresh_chat_list()
             return
 
