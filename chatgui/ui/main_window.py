@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.replies.finished.connect(self._on_reply_finished)
         self.replies.batch_progress.connect(self.status.show_batch_progress)
         self.models.model_ready.connect(lambda _info: self._count_context())
+        self.models.model_ready.connect(lambda info: self.models_page.set_in_use(info.path if info.is_local else None))
         self.models.waiting_changed.connect(self._update_send_button)
         self._update_send_button()
         self.engine.worker.tokens_counted.connect(self._on_tokens_counted)

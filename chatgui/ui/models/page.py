@@ -15,9 +15,18 @@ from chatgui.models.fit import Memory, entry_fit
 from chatgui.models.library import installed_models, installed_path, remove
 from chatgui.ui.common.plain_errors import plain_download_error
 
-from .card import ModelCard, human_size
+from .card import ModelCard, human_size, in_use_badge
 from .download_controller import DownloadController
-from .download_row import DownloadRow
+from .download_row import DownloadRow, mb
+
+
+def _same_file(path: Path, other: str | None) -> bool:
+    if not other:
+        return False
+    try:
+        return Path(path).resolve() == Path(other).resolve()
+    except OSError:
+        return False
 
 
 class InstalledRow(QWidget):
@@ -35,8 +44,13 @@ class InstalledRow(QWidget):
         self.load_button = QPushButton(self.tr("Load"))
         self.delete_button = QPushButton(self.tr("Forget…") if in_place else self.tr("Delete…"))
         self.show_button = QPushButton(self.tr("Show in folder"))
-        for b in (self.load_button, self.delete_button, self.show_button):
+        self.in_use_label = in_use_badge()
+        for b in (self.in_use_label, self.load_button, self.delete_button, self.show_button):
             row.addWidget(b)
+
+    def set_in_use(self, in_use: bool) -> None:
+        self.in_use_label.setVisible(in_use)
+        self.load_button.setVisible(not in_use)
 
 
 class ModelsPage(QWidget):
@@ -50,9 +64,12 @@ class ModelsPage(QWidget):
         self.load_model = load_model
         self.context_length = context_length
         self.specs: dict[str, DownloadSpec] = {e.id: DownloadSpec.from_entry(e) for e in self.catalog}
+        self.in_use: str | None = None   # the loaded model's path
         outer = QVBoxLayout(self)
         head = QHBoxLayout()
-        title = QLabel(f"<h2>{self.tr('Models')}</h2>")
+        title_text = self.tr("Models")   # (lupdate does not see a tr() inside an f-string)
+        title = QLabel(f"<h2>{title_text}</h2>")
+        title.setObjectName("modelsTitle")
         head.addWidget(title, 1)
         self.add_button = QPushButton(self.tr("Add a .gguf file…"))
         self.url_button = QPushButton(self.tr("Download from URL…"))
@@ -64,7 +81,10 @@ class ModelsPage(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.hide()
+        # Its room is kept (two lines) while it is empty: a line appearing would move the cards
+        # under the pointer.
+        self.message.setMinimumHeight(2 * self.message.fontMetrics().lineSpacing())
+        self.message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         outer.addWidget(self.message)
         note = QLabel(self.tr("Fit labels are for a {0}-token context on this machine.").format(context_length))
         note.setObjectName("fitNote")
@@ -83,7 +103,8 @@ class ModelsPage(QWidget):
         self.url_rows: dict[str, DownloadRow] = {}
         self.url_box = QVBoxLayout()
         self.body.addLayout(self.url_box)
-        self.others_title = QLabel(f"<b>{self.tr('Other models on this machine')}</b>")
+        others_text = self.tr("Other models on this machine")
+        self.others_title = QLabel(f"<b>{others_text}</b>")
         self.body.addWidget(self.others_title)
         self.others_box = QVBoxLayout()
         self.body.addLayout(self.others_box)
@@ -119,6 +140,20 @@ class ModelsPage(QWidget):
         box.exec()
         return True if box.clickedButton() is copy else False if box.clickedButton() is in_place else None
 
+    def ask_cancel(self, name: str, done: int) -> str | None:
+        """Cancel a download with `done` bytes already here: "discard" them, "pause" instead, or
+        None: go on as before."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Cancel the download?"),
+                          self.tr("{0} of {1} are downloaded already. Delete them, or pause the download and "
+                                  "keep them for later?").format(mb(done), name), parent=self)
+        discard = box.addButton(self.tr("Delete the downloaded part"), QMessageBox.ButtonRole.DestructiveRole)
+        pause = box.addButton(self.tr("Pause instead"), QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(self.tr("Keep downloading"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(pause)
+        box.setEscapeButton(keep)
+        box.exec()
+        return "discard" if box.clickedButton() is discard else "pause" if box.clickedButton() is pause else None
+
     def ask_url(self) -> str | None:
         url, ok = QInputDialog.getText(self, self.tr("Download from URL"), self.tr("Address of a .gguf file:"))
         return url.strip() if ok and url.strip() else None
@@ -132,7 +167,6 @@ class ModelsPage(QWidget):
         self.message.setText(text)
         self.message.setToolTip(detail if detail != text else "")
         self.message.setStyleSheet("color: #b91c1c;" if error else "")
-        self.message.setVisible(bool(text))
 
     def refresh(self) -> None:
         folder = self.downloads.folder
@@ -147,7 +181,13 @@ class ModelsPage(QWidget):
                 card.show_paused(self.downloads.partial_bytes(spec))   # kept from an earlier session
             else:
                 card.show_not_installed()
+            card.set_in_use(path is not None and _same_file(path, self.in_use))
         self._refresh_others(folder)
+
+    def set_in_use(self, path: str | None) -> None:
+        """The model loaded now (None: none, or a server's): marked "In use", without Load."""
+        self.in_use = path
+        self.refresh()
 
     def _refresh_others(self, folder: Path) -> None:
         while self.others_box.count():
@@ -158,6 +198,7 @@ class ModelsPage(QWidget):
         self.others_title.setVisible(bool(others))
         for m in others:
             row = InstalledRow(m.name, m.path, m.size, m.in_place)
+            row.set_in_use(_same_file(m.path, self.in_use))
             row.load_button.clicked.connect(lambda _=False, p=m.path: self.load_model(str(p)))
             row.delete_button.clicked.connect(lambda _=False, m=m: self._delete(m.path, m.name, m.in_place))
             row.show_button.clicked.connect(lambda _=False, p=m.path: self.open_folder(p.parent))
@@ -168,7 +209,7 @@ class ModelsPage(QWidget):
         card.download_clicked.connect(lambda: self.start(key))
         card.row.resume_clicked.connect(lambda: self.start(key))
         card.row.pause_clicked.connect(lambda: self.downloads.pause(key))
-        card.row.cancel_clicked.connect(lambda: self.downloads.cancel(self.specs[key]))
+        card.row.cancel_clicked.connect(lambda: self.cancel(key))
         card.load_clicked.connect(lambda: self.load_model(str(self.downloads.folder / card.entry.file)))
         card.delete_clicked.connect(lambda: self._delete(self.downloads.folder / card.entry.file, card.entry.name))
         card.show_clicked.connect(lambda: self.open_folder(self.downloads.folder))
@@ -180,6 +221,23 @@ class ModelsPage(QWidget):
         if key in self.cards:
             self.cards[key].show_downloading()
             self.cards[key].row.label.setText(self.tr("Starting…"))
+
+    def cancel(self, key: str) -> None:
+        """Cancel a download; what is downloaded already goes only if the user says so."""
+        spec = self.specs[key]
+        done = self.downloads.partial_bytes(spec)
+        if self.downloads.is_running(key):
+            job = self.downloads.manager.job(key)
+            done = max(done, job.last.done if job is not None and job.last is not None else 0)
+        if done > 0:
+            choice = self.ask_cancel(spec.name, done)
+            if choice is None:
+                return                                  # keep downloading (or keep it paused)
+            if choice == "pause":
+                if self.downloads.is_running(key):
+                    self.downloads.pause(key)
+                return
+        self.downloads.cancel(spec)
 
     def _delete(self, path: Path, name: str, in_place: bool = False) -> None:
         if in_place:
@@ -219,7 +277,7 @@ class ModelsPage(QWidget):
             row.setObjectName(f"urlRow-{spec.key}")
             row.pause_clicked.connect(lambda: self.downloads.pause(spec.key))
             row.resume_clicked.connect(lambda: self.start(spec.key))
-            row.cancel_clicked.connect(lambda: self.downloads.cancel(self.specs[spec.key]))
+            row.cancel_clicked.connect(lambda: self.cancel(spec.key))
             self.url_box.addWidget(row)
         row.show()
         self.start(spec.key)

@@ -44,12 +44,18 @@ class ModelsFeature:
         self.downloads = DownloadController(parent=main_window)
         self.downloads.finished.connect(lambda _key, _path: self.refresh_installed())
         self.window: ModelsWindow | None = None
+        self.in_use: str | None = None   # the loaded model's file ("In use" on the page)
+
+    def set_in_use(self, path: str | None) -> None:
+        self.in_use = path
+        if self.window is not None:
+            self.window.page.set_in_use(path)
 
     def open(self, context_length: int) -> ModelsWindow:
         if self.window is None:
             self.window = ModelsWindow(self.downloads, self.load_model, context_length, self.main_window)
             self.window.finished.connect(lambda _result: self.refresh_installed())   # deleted or added by hand
-        self.window.page.refresh()
+        self.window.page.set_in_use(self.in_use)   # (refreshes the page)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
