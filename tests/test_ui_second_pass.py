@@ -238,3 +238,88 @@ def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
     assert marked == ["zebrafish"]
     window.chat_list.search.setText("")                   # the search is over: no more marks
     qtbot.waitUntil(lambda: not [s for b in widget.body.browsers() for s in b.extraSelections()], timeout=5000)
+
+
+# -- 11. Compare writes A and B at once, as Markdown ---------------------------------------------------------
+def test_compare_writes_both_presets_at_once_as_markdown(qtbot, make_window, monkeypatch):
+    from chatgui.ui.chat.markdown_body import MarkdownBody
+    from chatgui.ui.explain.compare import CompareDialog
+
+    arrivals = []
+    real = CompareDialog._on_tokens
+
+    def recorded(self, request_id, text, records):
+        side = self._side(request_id)
+        arrivals.append(side.name if side is not None else "?")
+        real(self, request_id, text, records)
+    monkeypatch.setattr(CompareDialog, "_on_tokens", recorded)
+    window = make_window()
+    window.panel.random_seed.setChecked(False)
+    window.panel.seed.setValue(11)
+    window.panel.max_new_tokens.setValue(40)
+    window.input_bar.input.setPlainText("Compare these")
+    dialog = window.explain.open_compare(("Precise", "Creative"))
+    assert all(side.request_id is not None for side in dialog.sides)          # both asked for at once
+    assert [s.status.text() for s in dialog.sides] == ["writing…", "writing…"]
+    qtbot.waitUntil(lambda: dialog.running is None, timeout=60_000)
+    assert all(s.result for s in dialog.sides)
+    # interleaved: B's words came while A was still being written
+    assert "B" in arrivals and "A" in arrivals[arrivals.index("B"):], arrivals
+    assert all(isinstance(side.text, MarkdownBody) for side in dialog.sides)
+    a, b = (side.result for side in dialog.sides)
+    assert a["meta"]["sampling"]["temperature"] != b["meta"]["sampling"]["temperature"]
+    assert a["meta"]["seed"] == b["meta"]["seed"] == 11
+
+
+# -- 11. file dialogs open in a remembered folder; Add .gguf checks the file first; a wide URL box ---------
+def test_file_dialogs_open_in_the_documents_folder_then_the_one_used_last(qtbot, make_window, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QFileDialog
+
+    import chatgui.ui.common.file_dialogs as file_dialogs
+
+    documents, elsewhere = tmp_path / "Documents", tmp_path / "exports"
+    documents.mkdir()
+    elsewhere.mkdir()
+    monkeypatch.setattr(file_dialogs, "documents_folder", lambda: str(documents))
+    window = make_window()
+    ask(qtbot, window, "Export me")
+    asked = []
+    answer = [str(elsewhere / "talk.md")]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: asked.append(args[2]) or (answer[0], ""))
+    window.export_dialog("markdown")
+    assert Path(asked[-1]).parent == documents                     # the first time: the documents folder
+    window.export_dialog("markdown")
+    assert Path(asked[-1]).parent == elsewhere                     # then where the last export went
+    page = window.open_models().page
+    opened = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *args: opened.append(args[2]) or ("", ""))
+    page.ask_gguf_file()
+    assert opened == [str(documents)]
+    window.close()
+    window = make_window(wait_model=False)                         # remembered at the next start too
+    assert window.settings.folders["export"] == str(elsewhere)
+
+
+def test_add_gguf_checks_the_file_before_asking_how_to_add_it(qtbot, make_window, tmp_path):
+    window = make_window(wait_model=False)
+    page = window.open_models().page
+    not_a_model = tmp_path / "notes.gguf"
+    not_a_model.write_text("just some notes")
+    page.ask_gguf_file = lambda: str(not_a_model)
+    asked = []
+    page.ask_copy = lambda path: asked.append(path)
+    page.add_button.click()
+    assert asked == []                                             # no question about a file that is no model
+    assert "notes.gguf" in page.message.text() and "not a GGUF model file" in page.message.text()
+
+
+def test_the_download_address_box_is_wide(qtbot, make_window):
+    from PySide6.QtWidgets import QLineEdit
+
+    window = make_window(wait_model=False)
+    dialog = window.open_models().page.url_dialog()
+    qtbot.addWidget(dialog)
+    dialog.show()
+    assert dialog.findChild(QLineEdit).width() >= 480

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
@@ -16,6 +16,7 @@ from chatgui.store import AppSettings, Chat, HistoryStore, load_settings
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
 from chatgui.ui.chat.migration import LegacyMigration
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.jobs import BackgroundJobs
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
@@ -97,7 +98,6 @@ class MainWindow(QMainWindow):
         self._connect()
         self._connect_backend_look()
         restore_window(self, self.settings)
-        self._export_folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         self.autosave = SettingsAutosave(self)
         self._connect_autosave()
         self._open_first_chat()
@@ -616,14 +616,15 @@ class MainWindow(QMainWindow):
             return
         suffix = ".md" if kind == "markdown" else ".json"
         name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
-        # In the documents folder (then wherever the last export went), not where the app was started.
-        start = str(Path(self._export_folder or Path.home()) / ((name or "chat") + suffix))
+        # Where the last export went (kept in the settings), else the documents folder.
+        start = str(Path(start_folder(self.settings.folders, "export")) / ((name or "chat") + suffix))
         path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), start,
                                               self.tr("Markdown (*.md)") if kind == "markdown"
                                               else self.tr("JSON (*.json)"))
         if path:
             self.export_chat(path, kind)
-            self._export_folder = str(Path(path).parent)
+            remember_folder(self.settings.folders, "export", path)
+            self.autosave.schedule()
 
     def export_chat(self, path: str, kind: str) -> bool:
         """Written from the database on a worker thread (history_actions); True once started."""

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from chatgui.store import DatabaseUnusable, HistoryStore, restore_backup
 
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.i18n import translate
 
 UNUSABLE_NOTICE = "database-unusable"
@@ -54,9 +55,12 @@ class HistoryActions:
 
     # -- import ------------------------------------------------------------------------------
     def import_dialog(self) -> None:
+        folders = self.window.settings.folders
         path, _ = QFileDialog.getOpenFileName(self.window, translate("HistoryActions", "Import chats"),
-                                              str(Path.home()), translate("HistoryActions", "JSON (*.json)"))
+                                              start_folder(folders, "import"),
+                                              translate("HistoryActions", "JSON (*.json)"))
         if path:
+            remember_folder(folders, "import", path)
             self.import_chats(path)
 
     def import_chats(self, path: str) -> None:

@@ -12,12 +12,17 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, Q
 from chatgui.models.catalog import CatalogEntry
 from chatgui.models.download import DownloadSpec
 from chatgui.models.fit import Memory, entry_fit
-from chatgui.models.library import installed_models, installed_path, remove
+from chatgui.models.errors import ModelFetchError
+from chatgui.models.library import check_gguf, installed_models, installed_path, remove
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.plain_errors import plain_download_error
 
 from .card import ModelCard, human_size, in_use_badge
 from .download_controller import DownloadController
 from .download_row import DownloadRow, mb
+
+
+URL_DIALOG_WIDTH = 640
 
 
 def _same_file(path: Path, other: str | None) -> bool:
@@ -56,9 +61,11 @@ class InstalledRow(QWidget):
 class ModelsPage(QWidget):
     def __init__(self, catalog: Sequence[CatalogEntry], downloads: DownloadController,
                  load_model: Callable[[str], None], context_length: int = 4096, memory: Memory | None = None,
-                 parent=None):
+                 parent=None, folders: dict | None = None):
+        """folders: where file dialogs opened last (the settings' dict, updated here)."""
         super().__init__(parent)
         self.setObjectName("modelsPage")
+        self.folders = folders if folders is not None else {}
         self.catalog = list(catalog)
         self.downloads = downloads
         self.load_model = load_model
@@ -126,7 +133,10 @@ class ModelsPage(QWidget):
         return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
 
     def ask_gguf_file(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"), "", self.tr("GGUF models (*.gguf)"))
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"), start_folder(self.folders, "add_model"),
+                                              self.tr("GGUF models (*.gguf)"))
+        if path:
+            remember_folder(self.folders, "add_model", path)
         return path or None
 
     def ask_copy(self, path: str) -> bool | None:
@@ -154,9 +164,18 @@ class ModelsPage(QWidget):
         box.exec()
         return "discard" if box.clickedButton() is discard else "pause" if box.clickedButton() is pause else None
 
+    def url_dialog(self) -> QInputDialog:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(self.tr("Download from URL"))
+        dialog.setLabelText(self.tr("Address of a .gguf file:"))
+        dialog.resize(max(dialog.sizeHint().width(), URL_DIALOG_WIDTH), dialog.sizeHint().height())   # addresses are long
+        return dialog
+
     def ask_url(self) -> str | None:
-        url, ok = QInputDialog.getText(self, self.tr("Download from URL"), self.tr("Address of a .gguf file:"))
-        return url.strip() if ok and url.strip() else None
+        dialog = self.url_dialog()
+        ok = dialog.exec() == QInputDialog.DialogCode.Accepted
+        url = dialog.textValue().strip()
+        return url if ok and url else None
 
     def open_folder(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
@@ -255,6 +274,12 @@ class ModelsPage(QWidget):
     def add_gguf_file(self) -> None:
         path = self.ask_gguf_file()
         if not path:
+            return
+        try:   # before asking anything about it: is it a model file at all?
+            check_gguf(Path(path))
+        except ModelFetchError as e:
+            self.say(self.tr("{0} cannot be added: it is not a GGUF model file (or cannot be read). Choose a .gguf "
+                             "file.").format(Path(path).name), error=True, detail=str(e))
             return
         copy = self.ask_copy(path)
         if copy is None:
