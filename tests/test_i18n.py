@@ -256,3 +256,18 @@ def test_every_catalog_text_is_listed_for_translation():
 
     needed = {e.good_at for e in load_catalog()} | {lang for e in load_catalog() for lang in e.languages}
     assert not needed - set(CATALOG_TEXTS), "add these to chatgui/ui/models/catalog_text.py (and translate them)"
+
+
+def test_changing_the_language_offers_to_restart_now(language, make_window):
+    from chatgui.ui.common.restart import restart_command
+
+    language("en")
+    window = make_window(wait_model=False)
+    window.language_menu.actions_by_code["zh_CN"].trigger()
+    notice = window.notices.get("language")
+    restart = notice.buttons["Restart now"]
+    restart.click()                                   # closes as any close does (saved), then starts again
+    assert window.restart_requested and not window.isVisible()
+    assert restart_command(["/x/bin/chatgui", "--model", "m.gguf"], frozen=False)[1] == [
+        "-m", "chatgui", "--model", "m.gguf"]
+    assert restart_command(["/x/chatgui", "--model", "m.gguf"], frozen=True)[1] == ["--model", "m.gguf"]

@@ -680,6 +680,10 @@
         <source>Settings not saved: {error}</source>
         <translation>设置未保存：{error}</translation>
     </message>
+    <message>
+        <source>Restart now</source>
+        <translation>立即重启</translation>
+    </message>
 </context>
 <context>
     <name>LegacyMigration</name>
@@ -1243,6 +1247,10 @@
     <message>
         <source>Delete model</source>
         <translation>删除模型</translation>
+    </message>
+    <message>
+        <source>{0} cannot be added: it is not a GGUF model file (or cannot be read). Choose a .gguf file.</source>
+        <translation>无法添加 {0}：它不是 GGUF 模型文件（或无法读取）。请选择 .gguf 文件。</translation>
     </message>
     <message>
         <source>Copying {0}…</source>
