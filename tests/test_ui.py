@@ -150,6 +150,7 @@ def test_stop_keeps_partial_answer(qtbot, make_window):
     assert message.content == partial
     assert message.meta["finish_reason"] == "cancelled" and message.meta["model"] == "tiny"
     assert message.meta["tokens"] < 200
+    assert window.library.flush(5)   # (the save is queued for the writer thread: under load it may lag)
     saved = HistoryStore().load(window.current.id)
     assert saved.messages[reply_id].content == partial
 

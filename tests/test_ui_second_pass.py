@@ -242,7 +242,7 @@ def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
 
 # -- 11. Compare writes A and B at once, as Markdown ---------------------------------------------------------
 def test_compare_writes_both_presets_at_once_as_markdown(qtbot, make_window, monkeypatch):
-    from chatgui.ui.chat.markdown_body import MarkdownBody
+    from chatgui.ui.common.safe_text import SafeTextBrowser, render_markdown
     from chatgui.ui.explain.compare import CompareDialog
 
     arrivals = []
@@ -265,8 +265,10 @@ def test_compare_writes_both_presets_at_once_as_markdown(qtbot, make_window, mon
     assert all(s.result for s in dialog.sides)
     # interleaved: B's words came while A was still being written
     assert "B" in arrivals and "A" in arrivals[arrivals.index("B"):], arrivals
-    assert all(isinstance(side.text, MarkdownBody) for side in dialog.sides)
     a, b = (side.result for side in dialog.sides)
+    for side, result in zip(dialog.sides, (a, b)):
+        assert isinstance(side.text, SafeTextBrowser) and side.text.document().markdown == result["text"]
+        assert side.text.toPlainText() == render_markdown(result["text"]).toPlainText()
     assert a["meta"]["sampling"]["temperature"] != b["meta"]["sampling"]["temperature"]
     assert a["meta"]["seed"] == b["meta"]["seed"] == 11
 

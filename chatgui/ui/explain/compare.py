@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLa
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.backends.engine_client import connect_reply
-from chatgui.ui.chat.markdown_body import MarkdownBody
+from chatgui.ui.common.safe_text import SafeTextBrowser, render_markdown
 from chatgui.ui.common.i18n import preset_label, translate
 from chatgui.ui.settings.panel import PRESET_FIELDS
 
@@ -42,7 +42,7 @@ class Side:
     name: str
     combo: QComboBox
     settings_label: QLabel
-    text: MarkdownBody
+    text: SafeTextBrowser            # the reply as Markdown (as tall as its text; the scroll area scrolls)
     scroll: QScrollArea
     status: QLabel
     keep: QPushButton
@@ -85,7 +85,7 @@ class CompareDialog(QDialog):
             settings_label = QLabel()
             settings_label.setEnabled(False)
             settings_label.setWordWrap(True)
-            text = MarkdownBody()
+            text = SafeTextBrowser()
             text.setObjectName(f"compareText{name}")
             text.setAccessibleName(self.tr("Reply {name}").format(name=name))
             scroll = QScrollArea()
@@ -150,7 +150,7 @@ class CompareDialog(QDialog):
             self.seed = random.randrange(1, 2**31)
         self.info.setText(self.tr("Seed {seed} for both").format(seed=self.seed))
         for side in self.sides:
-            side.text.show_markdown("")
+            side.text.set_document(render_markdown(""))
             side.written, side.tokens, side.result, side.request_id = "", [], None, None
             side.status.setText(self.tr("waiting…"))
             side.keep.setEnabled(False)
@@ -222,7 +222,7 @@ class CompareDialog(QDialog):
             return
         side.written += text
         side.tokens.extend(records)
-        side.text.stream_text(side.written)
+        side.text.set_document(render_markdown(side.written))   # (replies compared are short: all of it each time)
         bar = side.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
 
@@ -236,7 +236,7 @@ class CompareDialog(QDialog):
         meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentData(),
                      "sampling": self.sampling_for(side)})
         side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
-        side.text.end_stream(text)
+        side.text.set_document(render_markdown(text))
         tps = meta.get("tokens_per_second") or 0
         done = (self.tr("{count} tokens · {speed} tok/s · stopped") if meta.get("finish_reason") == "cancelled"
                 else self.tr("{count} tokens · {speed} tok/s"))
