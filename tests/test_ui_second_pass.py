@@ -228,8 +228,16 @@ def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
     assert window.current.id == chat.id
 
     def at_the_match():
-        top = window.view.widget_top(target.id)
-        return top is not None and 0 <= top < window.view.viewport().height() - 40
+        """The marked word is on screen (not only its message's widget)."""
+        widget = window.view.widget_for(target.id)
+        if widget is None:
+            return False
+        for browser in widget.body.browsers():
+            for selection in browser.extraSelections():
+                rect = browser.cursorRect(selection.cursor)
+                y = browser.viewport().mapTo(window.view.viewport(), rect.topLeft()).y()
+                return 0 <= y and y + rect.height() <= window.view.viewport().height()
+        return False
     qtbot.waitUntil(at_the_match, timeout=5000)
     qtbot.wait(500)                                       # (and it stays there)
     assert at_the_match()
