@@ -333,3 +333,17 @@ def test_the_download_address_box_is_wide(qtbot, make_window):
     qtbot.addWidget(dialog)
     dialog.show()
     assert dialog.findChild(QLineEdit).width() >= 480
+
+
+def test_searching_marks_the_match_in_the_open_chat(qtbot, make_window):
+    window = make_window(wait_model=False)
+    window.current.append("user", "Where do axolotls live?")
+    window.current.append("assistant", "In lakes near Mexico City.")
+    window.save_chat(window.current)
+    window.show_current()
+    window.chat_list.search.setText("axolotl")
+    question = window.current.active_path()[0].id
+
+    def marked():
+        return [s.cursor.selectedText() for s in window.view.widget_for(question).body.extraSelections()]
+    qtbot.waitUntil(lambda: marked() == ["axolotl"], timeout=5000)

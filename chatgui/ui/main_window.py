@@ -389,6 +389,8 @@ class MainWindow(QMainWindow):
                 self.library.report_store_error(error, "list-error")
             self._search = (request, query, set(ids or ()))
             self.refresh_chat_list()
+            if self.current is not None and self.current.id in self._search[2]:
+                self._reveal_search_match(query)   # the open chat has it: show it there too
 
         store = self.library.store
         self.jobs.run(lambda: store.search(query), found)
