@@ -6,7 +6,8 @@ saved every 2 seconds and when it ends. Stop takes effect in the window at once:
 answer is kept and the worker's last words about that request only fill in its statistics.
 
 Several answers at once ("Generate 3 answers", one batch): the first streams into the view as a
-reply does; the others fill their messages in the background and are saved when they end.
+reply does; the others fill their messages in the background and are saved when they end. The
+status bar says how far all of them are (batch_progress), and the speed once the last one ends.
 """
 from __future__ import annotations
 
