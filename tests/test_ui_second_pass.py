@@ -347,3 +347,20 @@ def test_searching_marks_the_match_in_the_open_chat(qtbot, make_window):
     def marked():
         return [s.cursor.selectedText() for s in window.view.widget_for(question).body.extraSelections()]
     qtbot.waitUntil(lambda: marked() == ["axolotl"], timeout=5000)
+
+
+def test_stop_ends_the_other_answers_once_the_shown_one_is_done(qtbot, make_window):
+    window = make_window()
+    ask(qtbot, window, "Tell me a long story", max_new_tokens=4)
+    window.panel.max_new_tokens.setValue(2000)
+    ids = window.generate_answers(3)
+    replies = window.replies
+    qtbot.waitUntil(lambda: all(o.text for o in replies._others.values()), timeout=60_000)
+    shown = replies.active
+    replies._on_finished(shown.request_id, {"finish_reason": "stop", "tokens": len(shown.tokens)})   # as it would
+    assert replies.active is None and replies._others and window.stop_action.isEnabled()
+    window.stop_reply()                                      # Stop is lit: it must stop the other two
+    assert not replies.busy and not window.stop_action.isEnabled()
+    assert window.input_bar.send_button.isVisible() and not window.input_bar.stop_button.isVisible()
+    answers = [window.current.messages[i] for i in ids[1:] if i in window.current.messages]
+    assert answers and all(a.meta.get("finish_reason") == "cancelled" for a in answers)
