@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import (QFrame, QTextEdit, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
+                               QTextEdit, QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name

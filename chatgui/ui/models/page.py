@@ -133,8 +133,8 @@ class ModelsPage(QWidget):
         return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
 
     def ask_gguf_file(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"), start_folder(self.folders, "add_model"),
-                                              self.tr("GGUF models (*.gguf)"))
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"),
+                                              start_folder(self.folders, "add_model"), self.tr("GGUF models (*.gguf)"))
         if path:
             remember_folder(self.folders, "add_model", path)
         return path or None
@@ -168,7 +168,8 @@ class ModelsPage(QWidget):
         dialog = QInputDialog(self)
         dialog.setWindowTitle(self.tr("Download from URL"))
         dialog.setLabelText(self.tr("Address of a .gguf file:"))
-        dialog.resize(max(dialog.sizeHint().width(), URL_DIALOG_WIDTH), dialog.sizeHint().height())   # addresses are long
+        # Addresses are long: room to see one whole.
+        dialog.resize(max(dialog.sizeHint().width(), URL_DIALOG_WIDTH), dialog.sizeHint().height())
         return dialog
 
     def ask_url(self) -> str | None:
