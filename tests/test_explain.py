@@ -290,13 +290,8 @@ def test_the_inspector_opens_as_a_tab_and_leaves_the_conversation_its_room(qtbot
 
 
 # -- compare --------------------------------------------------------------------------------------
-def as_plain_text(text: str) -> str:
-    """What a Qt text widget gives back for text (the tiny test model writes random characters):
-    it turns CR and the Unicode line/paragraph separators into newlines and no-break spaces into spaces."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n").replace("\u2029", "\n").replace("\xa0", " ")
-
-
 def test_compare_writes_two_replies_with_two_presets(qtbot, make_window):
+    from chatgui.ui.common.safe_text import render_markdown
     window = make_window()
     set_sampling(window, max_new_tokens=8, seed=None)
     window.input_bar.input.setPlainText("Compare these")
@@ -304,8 +299,8 @@ def test_compare_writes_two_replies_with_two_presets(qtbot, make_window):
     assert dialog is not None and dialog.isVisible()
     qtbot.waitUntil(lambda: dialog.running is None and all(s.result for s in dialog.sides), timeout=REPLY_TIMEOUT_MS)
     a, b = (s.result for s in dialog.sides)
-    assert dialog.sides[0].text.toPlainText() == as_plain_text(a["text"])
-    assert dialog.sides[1].text.toPlainText() == as_plain_text(b["text"])
+    for side, result in zip(dialog.sides, (a, b)):     # shown as Markdown, as in the chat
+        assert side.text.toPlainText() == render_markdown(result["text"]).toPlainText()
     assert a["meta"]["seed"] == b["meta"]["seed"] == dialog.seed                 # only the preset differs
     qtbot.mouseClick(dialog.keep_both_button, Qt.MouseButton.LeftButton)
     path = window.current.active_path()

@@ -227,3 +227,48 @@ def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_
     window.replies.notice.emit("no-model", "warning", "No model is loaded.")
     window.models.load(str(tiny_model_path))
     qtbot.waitUntil(lambda: window.notices.get("no-model") is None, timeout=60_000)
+
+
+# -- the Models page in Chinese (issue 30: its title, fit labels and descriptions stayed English) ------
+def test_models_page_in_chinese(language, qtbot, tmp_path):
+    from PySide6.QtWidgets import QLabel
+
+    from chatgui.models.catalog import load_catalog
+    from chatgui.models.manager import DownloadManager
+    from chatgui.ui.models import DownloadController
+    from chatgui.ui.models.window import ModelsWindow
+
+    language("zh_CN")
+    window = ModelsWindow(DownloadController(DownloadManager(tmp_path / "models")), lambda path: None, 4096)
+    qtbot.addWidget(window)
+    page = window.page
+    assert window.windowTitle() == "模型"
+    assert "模型" in page.findChild(QLabel, "modelsTitle").text()
+    english = {"Fits", "May be slow", "Won't fit", "Unknown"}
+    for card in page.cards.values():
+        assert card.fit_label.text() not in english and card.fit_label.text()
+        described = card.findChild(QLabel, "cardGoodAt").text()
+        assert re.search(r"[\u4e00-\u9fff]", described) and card.entry.good_at not in described
+
+
+def test_every_catalog_text_is_listed_for_translation():
+    from chatgui.models.catalog import load_catalog
+    from chatgui.ui.models.catalog_text import CATALOG_TEXTS
+
+    needed = {e.good_at for e in load_catalog()} | {lang for e in load_catalog() for lang in e.languages}
+    assert not needed - set(CATALOG_TEXTS), "add these to chatgui/ui/models/catalog_text.py (and translate them)"
+
+
+def test_changing_the_language_offers_to_restart_now(language, make_window):
+    from chatgui.ui.common.restart import restart_command
+
+    language("en")
+    window = make_window(wait_model=False)
+    window.language_menu.actions_by_code["zh_CN"].trigger()
+    notice = window.notices.get("language")
+    restart = notice.buttons["Restart now"]
+    restart.click()                                   # closes as any close does (saved), then starts again
+    assert window.restart_requested and not window.isVisible()
+    assert restart_command(["/x/bin/chatgui", "--model", "m.gguf"], frozen=False)[1] == [
+        "-m", "chatgui", "--model", "m.gguf"]
+    assert restart_command(["/x/chatgui", "--model", "m.gguf"], frozen=True)[1] == ["--model", "m.gguf"]

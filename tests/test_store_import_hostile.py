@@ -157,7 +157,7 @@ def test_closing_the_window_cancels_an_import_under_way(qtbot, make_window, tmp_
     window = make_window(wait_model=False)
     seen = {}
 
-    def reading_a_huge_file(path, cancel=None):
+    def reading_a_huge_file(path, cancel=None, same_title=None):
         seen["cancel"] = cancel
         seen["cancelled"] = cancel.wait(30)   # True as soon as the flag is set
         raise ImportCancelled("The import was cancelled; nothing was imported.")

@@ -150,6 +150,7 @@ def test_stop_keeps_partial_answer(qtbot, make_window):
     assert message.content == partial
     assert message.meta["finish_reason"] == "cancelled" and message.meta["model"] == "tiny"
     assert message.meta["tokens"] < 200
+    assert window.library.flush(5)   # (the save is queued for the writer thread: under load it may lag)
     saved = HistoryStore().load(window.current.id)
     assert saved.messages[reply_id].content == partial
 
@@ -273,7 +274,7 @@ def test_history_survives_restart(qtbot, make_window):
     assert widget(again, path[0].id).text() == "Remember me"
 
 
-def test_corrupt_file_is_quarantined_and_reported(make_window):
+def test_corrupt_file_is_quarantined_and_reported(qtbot, make_window):
     store = HistoryStore()
     good = Chat(title="Good chat")
     good.append("user", "hello")
@@ -281,6 +282,7 @@ def test_corrupt_file_is_quarantined_and_reported(make_window):
     store.dir.mkdir(parents=True, exist_ok=True)  # a chat file of the old layout, met by the migration
     (store.dir / "broken.json").write_text("{ not json", encoding="utf-8")
     window = make_window(wait_model=False)
+    qtbot.waitUntil(lambda: not window.migration.running, timeout=10_000)   # (moved after the window shows)
     saved_ids = [i for i in window.chat_list.chat_ids() if i != window.current.id]   # not the new empty chat
     assert saved_ids == [good.id]
     notice = window.notices.get("store-problems")

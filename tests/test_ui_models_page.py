@@ -115,6 +115,7 @@ def test_cancel_removes_the_partial(qtbot, make_page, server, gguf_bytes, tmp_pa
     card = page.cards["tiny"]
     card.download_button.click()
     qtbot.waitUntil(lambda: card.row.bar.value() > 50, timeout=20_000)
+    page.ask_cancel = lambda name, done: "discard"      # "Delete the downloaded part"
     with qtbot.waitSignal(page.downloads.cancelled, timeout=10_000):
         card.row.cancel_button.click()
     assert card.download_button.isVisible() and not card.row.isVisible()
@@ -157,3 +158,80 @@ def test_download_from_url(qtbot, make_page, server, gguf_bytes, tmp_path):
 def qtbot_left():
     from PySide6.QtCore import Qt
     return Qt.MouseButton.LeftButton
+
+
+# -- issue 30: plain words, a question before bytes are thrown away, steady cards, "in use", Chinese --
+def test_a_failed_url_download_is_said_in_plain_words(qtbot, make_page):
+    page, _ = make_page([])
+    page.ask_url = lambda: "http://127.0.0.1:9/model.gguf"      # nothing listens there
+    with qtbot.waitSignal(page.downloads.failed, timeout=20_000):
+        page.url_button.click()
+    text = page.message.text()
+    assert "Errno" not in text and "refused" not in text
+    assert "Could not reach 127.0.0.1" in text and "check the address or your connection" in text
+    assert "Connection refused" in page.message.toolTip()       # the technical detail stays at hand
+
+
+def test_cancel_asks_before_throwing_away_the_downloaded_part(qtbot, make_page, server, gguf_bytes, tmp_path):
+    page, _ = make_page([tiny_entry(server.url, gguf_bytes)])
+    card = page.cards["tiny"]
+    asked = []
+    page.ask_cancel = lambda name, done: asked.append((name, done)) or None   # "Keep downloading"
+    card.download_button.click()
+    qtbot.waitUntil(lambda: card.row.bar.value() > 50, timeout=20_000)
+    card.row.cancel_button.click()
+    assert asked and asked[0][0] == "Tiny Test Model" and asked[0][1] > 0
+    assert page.downloads.is_running("tiny")                                   # it goes on
+    page.ask_cancel = lambda name, done: "pause"                               # "Pause instead"
+    with qtbot.waitSignal(page.downloads.paused, timeout=10_000):
+        card.row.cancel_button.click()
+    assert list((tmp_path / "models" / ".partial").glob("tiny-test.gguf.part"))   # the bytes are kept
+    assert card.row.resume_button.isVisible()
+
+
+def test_focus_goes_to_resume_after_pause(qtbot, make_page, server, gguf_bytes):
+    from PySide6.QtWidgets import QApplication
+
+    page, _ = make_page([tiny_entry(server.url, gguf_bytes)])
+    page.activateWindow()
+    card = page.cards["tiny"]
+    card.download_button.click()
+    qtbot.waitUntil(lambda: card.row.bar.value() > 50, timeout=20_000)
+    card.row.pause_button.setFocus()
+    qtbot.waitUntil(lambda: card.row.pause_button.hasFocus(), timeout=2000)
+    with qtbot.waitSignal(page.downloads.paused, timeout=10_000):
+        qtbot.keyClick(card.row.pause_button, " ")                  # (the space bar presses a button)
+    assert QApplication.focusWidget() is card.row.resume_button, QApplication.focusWidget()
+
+
+def test_a_status_line_does_not_move_the_cards(make_page):
+    page, _ = make_page([get_entry("qwen2.5-coder-1.5b"), get_entry("gemma3-270m")])
+    card = page.cards["gemma3-270m"]
+    before = card.mapTo(page, card.rect().topLeft())
+    page.say("Qwen2.5 Coder 1.5B Instruct is ready.")
+    page.layout().activate()
+    assert card.mapTo(page, card.rect().topLeft()) == before
+    page.say("")
+    page.layout().activate()
+    assert card.mapTo(page, card.rect().topLeft()) == before
+
+
+def test_the_model_in_use_has_a_badge_and_no_load_button(make_page, gguf_bytes, tmp_path):
+    entry = tiny_entry("http://127.0.0.1:9/unused", gguf_bytes)
+    (tmp_path / "models" / entry.file).write_bytes(gguf_bytes)
+    (tmp_path / "models" / "other.gguf").write_bytes(gguf_bytes)
+    page, _ = make_page([entry])
+    card = page.cards["tiny"]
+    assert card.load_button.isVisible() and not card.in_use_label.isVisible()
+    page.set_in_use(str(tmp_path / "models" / entry.file))
+    assert card.in_use_label.isVisible() and card.in_use_label.text() == "In use"
+    assert not card.load_button.isVisible()
+    def other_row():
+        rows = [page.others_box.itemAt(i).widget() for i in range(page.others_box.count())]
+        return next(r for r in rows if r.path.name == "other.gguf")
+    row = other_row()                                      # (a new row: not drawn yet, so isHidden)
+    assert not row.load_button.isHidden() and row.in_use_label.isHidden()
+    page.set_in_use(str(tmp_path / "models" / "other.gguf"))
+    row = other_row()
+    assert not row.in_use_label.isHidden() and row.load_button.isHidden()
+    assert card.load_button.isVisible() and not card.in_use_label.isVisible()

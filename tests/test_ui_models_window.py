@@ -43,3 +43,9 @@ def test_the_settings_show_the_weight_cache_and_clear_it(qtbot, make_window):
                      Qt.MouseButton.LeftButton)
     assert window.panel.cache_label.text() == "0 MB on disk" and not any(folder.iterdir())
     assert "3 MB freed" in window.status.currentMessage()
+
+
+def test_the_loaded_model_is_in_use_on_the_models_page(make_window, tiny_model_path):
+    window = make_window()                               # the tiny model, loaded
+    page = window.open_models().page
+    assert page.in_use == str(tiny_model_path)

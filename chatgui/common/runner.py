@@ -179,15 +179,18 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
     return run
 
 
-def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int) -> Callable[[Job], None]:
+def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int,
+                   choice_settings: list | None = None) -> Callable[[Job], None]:
     """A job that writes n answers to one prompt as one batch (backend capability
-    batched_candidates). Events: ("started", batch), ("token", (i, TokenEvent)),
-    ("candidate_done", (i, choice)) as each ends, then ("done", batch) or ("error", exception)."""
+    batched_candidates); choice_settings: each answer's own sampling settings. Events:
+    ("started", batch), ("token", (i, TokenEvent)), ("candidate_done", (i, choice)) as each
+    ends, then ("done", batch) or ("error", exception)."""
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is None:
             raise NoBackend()
-        batch = backend.generate_candidates(messages, settings, n, job.cancelled)
+        options = {"choice_settings": choice_settings} if choice_settings is not None else {}
+        batch = backend.generate_candidates(messages, settings, n, job.cancelled, **options)
         job.emit("started", batch)
         for i, event in batch.events():
             job.emit("token", (i, event)) if event is not None else job.emit("candidate_done", (i, batch.choices[i]))

@@ -5,6 +5,8 @@ reuse it). Its keys and values are then copied into a batch cache with n rows, o
 candidate, which stands in for the model's cache while the n candidates decode: each step
 feeds n tokens, [n, 1], through Transformer.forward at one position. Each candidate has its own
 random generator (seed + i), history (for the repetition penalty), stop-string state and end.
+`choice_settings` gives each candidate sampling settings of its own (Compare presets: the same
+prompt and seed, two temperatures); the length and the stop strings stay the batch's.
 
     batch = generate_batch(model, messages, settings, n=3)
     for i, event in batch.events():     # event None: candidate i has finished
@@ -44,8 +46,9 @@ class BatchKV(KVCache):
 class Choice:
     """One candidate: `text`, `token_ids` and `stats` fill in as it decodes (like Generation)."""
 
-    def __init__(self, index: int, seed: int, constraint=None):
+    def __init__(self, index: int, seed: int, constraint=None, settings: SamplingSettings | None = None):
         self.index = index
+        self.settings = settings            # its own sampling settings (None: the batch's)
         self.constraint = constraint
         self.text = ""
         self.token_ids: list[int] = []
@@ -59,17 +62,25 @@ class Choice:
 
 def generate_batch(model: ChatModel, messages, settings: SamplingSettings | None, n: int, cancel=None, *,
                    prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False,
-                   constraint=None) -> "BatchGeneration":
-    """constraint: a constrained.JsonConstraint; each candidate follows a fresh copy of it."""
+                   constraint=None, choice_settings: list[SamplingSettings] | None = None) -> "BatchGeneration":
+    """constraint: a constrained.JsonConstraint; each candidate follows a fresh copy of it.
+    choice_settings: n settings, candidate i samples with the i-th (and draws from its seed)."""
     return BatchGeneration(model, messages, settings or SamplingSettings(), n, cancel, prompt_ids,
-                           top_alternatives, ignore_eos, constraint)
+                           top_alternatives, ignore_eos, constraint, choice_settings)
+
+
+def _choice_seed(own: SamplingSettings | None, default: int) -> int:
+    seed = own.seed if own is not None and own.seed is not None else default
+    return seed & 0x7FFF_FFFF_FFFF_FFFF
 
 
 class BatchGeneration:
     def __init__(self, model: ChatModel, messages, settings: SamplingSettings, n: int, cancel, prompt_ids,
-                 top_alternatives: int, ignore_eos: bool, constraint=None):
+                 top_alternatives: int, ignore_eos: bool, constraint=None, choice_settings=None):
         if n < 1:
             raise ValueError("n must be at least 1")
+        if choice_settings is not None and len(choice_settings) != n:
+            raise ValueError("choice_settings needs one settings object per candidate")
         self.model, self.settings, self.n, self.cancel = model, settings, n, cancel
         self.top_alternatives = top_alternatives
         self.stop_ids = frozenset() if ignore_eos else model.tok.stop_ids
@@ -82,7 +93,8 @@ class BatchGeneration:
         seed = settings.seed if settings.seed is not None else secrets.randbits(63)
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
         # Candidate i draws from seed + i: a seeded request gives the same n replies again.
-        self.choices = [Choice(i, (seed + i) & 0x7FFF_FFFF_FFFF_FFFF, constraint and constraint.fresh())
+        own = list(choice_settings or [None] * n)
+        self.choices = [Choice(i, _choice_seed(own[i], seed + i), constraint and constraint.fresh(), own[i])
                         for i in range(n)]
 
     def _cancelled(self) -> bool:
@@ -161,7 +173,7 @@ class BatchGeneration:
 
     def _sample(self, c: Choice, logits: torch.Tensor, step: int) -> TokenEvent | None:
         """Draw candidate c's next token; None when it is an end token (c is then done)."""
-        m, s = self.model, self.settings
+        m, s = self.model, c.settings or self.settings
         history = self.prompt_ids + c.token_ids
         raw = torch.softmax(logits, -1)
         if c.constraint is not None:

@@ -128,6 +128,41 @@
     </message>
 </context>
 <context>
+    <name>Catalog</name>
+    <message>
+        <source>Tiny and fast: short chats and simple questions in English. Often wrong on facts and code.</source>
+        <translation>小而快：适合英文的简短对话和简单问题。事实和代码常常出错。</translation>
+    </message>
+    <message>
+        <source>Small coding helper: short functions, explaining snippets, quick answers.</source>
+        <translation>小型编程助手：编写短函数、解释代码片段、快速回答。</translation>
+    </message>
+    <message>
+        <source>Better answers: code, reasoning about code, general questions. Slower than the small ones.</source>
+        <translation>回答更好：代码、代码推理、一般问题。比小模型慢。</translation>
+    </message>
+    <message>
+        <source>Text completion, not chat: continues the text you give it. A base for experiments.</source>
+        <translation>文本续写，不是对话：接着你给的文字往下写。适合做实验的基础模型。</translation>
+    </message>
+    <message>
+        <source>English</source>
+        <translation>英语</translation>
+    </message>
+    <message>
+        <source>Chinese</source>
+        <translation>中文</translation>
+    </message>
+    <message>
+        <source>many programming languages</source>
+        <translation>多种编程语言</translation>
+    </message>
+    <message>
+        <source>many others (pretrained, multilingual)</source>
+        <translation>多种其他语言（预训练，多语种）</translation>
+    </message>
+</context>
+<context>
     <name>ChatLibrary</name>
     <message>
         <source>{error} The chat stays open here and saving will be tried again with the next change.</source>
@@ -499,8 +534,16 @@
         <translation>正在导入 {name}…</translation>
     </message>
     <message>
+        <source>{title} (imported)</source>
+        <translation>{title}（导入）</translation>
+    </message>
+    <message>
         <source>Could not import {name}: {error}</source>
         <translation>无法导入 {name}：{error}</translation>
+    </message>
+    <message>
+        <source>Imported 1 chat from {name}.</source>
+        <translation>已从 {name} 导入 1 个对话。</translation>
     </message>
     <message>
         <source>Imported {count} chats from {name}.</source>
@@ -636,6 +679,21 @@
     <message>
         <source>Settings not saved: {error}</source>
         <translation>设置未保存：{error}</translation>
+    </message>
+    <message>
+        <source>Restart now</source>
+        <translation>立即重启</translation>
+    </message>
+</context>
+<context>
+    <name>LegacyMigration</name>
+    <message>
+        <source>Moving your chats to the new format…</source>
+        <translation>正在把你的对话转换为新格式…</translation>
+    </message>
+    <message>
+        <source>Moving your chats to the new format: {done} of {total}…</source>
+        <translation>正在把你的对话转换为新格式：{done} / {total}…</translation>
     </message>
 </context>
 <context>
@@ -882,6 +940,10 @@
         <translation>已停止</translation>
     </message>
     <message>
+        <source>cut at the token limit</source>
+        <translation>已达词元上限而截断</translation>
+    </message>
+    <message>
         <source>interrupted</source>
         <translation>已中断</translation>
     </message>
@@ -908,6 +970,30 @@
 </context>
 <context>
     <name>ModelCard</name>
+    <message>
+        <source>Fits</source>
+        <translation>适合</translation>
+    </message>
+    <message>
+        <source>May be slow</source>
+        <translation>可能较慢</translation>
+    </message>
+    <message>
+        <source>Won&apos;t fit</source>
+        <translation>放不下</translation>
+    </message>
+    <message>
+        <source>Unknown</source>
+        <translation>未知</translation>
+    </message>
+    <message>
+        <source>In use</source>
+        <translation>使用中</translation>
+    </message>
+    <message>
+        <source>This model is loaded now</source>
+        <translation>此模型当前已加载</translation>
+    </message>
     <message>
         <source>From this machine&apos;s free memory, the file size and the KV cache at the chosen context length</source>
         <translation>根据本机的可用内存、文件大小以及所选上下文长度下的 KV 缓存估算</translation>
@@ -1071,6 +1157,10 @@
 <context>
     <name>ModelsPage</name>
     <message>
+        <source>Models</source>
+        <translation>模型</translation>
+    </message>
+    <message>
         <source>Add a .gguf file…</source>
         <translation>添加 .gguf 文件…</translation>
     </message>
@@ -1081,6 +1171,10 @@
     <message>
         <source>Fit labels are for a {0}-token context on this machine.</source>
         <translation>适配标签按本机 {0} 词元的上下文估算。</translation>
+    </message>
+    <message>
+        <source>Other models on this machine</source>
+        <translation>本机上的其他模型</translation>
     </message>
     <message>
         <source>Add a .gguf file</source>
@@ -1101,6 +1195,26 @@
     <message>
         <source>Use in place</source>
         <translation>在原位置使用</translation>
+    </message>
+    <message>
+        <source>Cancel the download?</source>
+        <translation>取消下载？</translation>
+    </message>
+    <message>
+        <source>{0} of {1} are downloaded already. Delete them, or pause the download and keep them for later?</source>
+        <translation>{1} 已下载 {0}。要删除已下载的部分，还是暂停下载并保留以后继续？</translation>
+    </message>
+    <message>
+        <source>Delete the downloaded part</source>
+        <translation>删除已下载的部分</translation>
+    </message>
+    <message>
+        <source>Pause instead</source>
+        <translation>改为暂停</translation>
+    </message>
+    <message>
+        <source>Keep downloading</source>
+        <translation>继续下载</translation>
     </message>
     <message>
         <source>Download from URL</source>
@@ -1125,6 +1239,10 @@
     <message>
         <source>Delete model</source>
         <translation>删除模型</translation>
+    </message>
+    <message>
+        <source>{0} cannot be added: it is not a GGUF model file (or cannot be read). Choose a .gguf file.</source>
+        <translation>无法添加 {0}：它不是 GGUF 模型文件（或无法读取）。请选择 .gguf 文件。</translation>
     </message>
     <message>
         <source>Copying {0}…</source>
@@ -1199,6 +1317,22 @@
         <source>The model file “{name}” cannot be used: {reason}</source>
         <translation>无法使用模型文件“{name}”：{reason}</translation>
     </message>
+    <message>
+        <source>Could not reach {host}: check the address or your connection.</source>
+        <translation>无法连接 {host}：请检查地址或网络连接。</translation>
+    </message>
+    <message>
+        <source>{host} has no file for this address that chatgui may download (error {code}): check the address.</source>
+        <translation>{host} 在此地址上没有可供 chatgui 下载的文件（错误 {code}）：请检查地址。</translation>
+    </message>
+    <message>
+        <source>{host} could not send the file just now (error {code}): try again later.</source>
+        <translation>{host} 暂时无法发送文件（错误 {code}）：请稍后再试。</translation>
+    </message>
+    <message>
+        <source>The connection to {host} keeps dropping: try again later (the download goes on where it stopped).</source>
+        <translation>与 {host} 的连接不断中断：请稍后再试（下载会从中断处继续）。</translation>
+    </message>
 </context>
 <context>
     <name>Preset</name>
@@ -1251,6 +1385,10 @@
     <message>
         <source>{message} Your message was kept: edit it, or start a new chat.</source>
         <translation>{message} 你的消息已保留：可以编辑它，或新建对话。</translation>
+    </message>
+    <message>
+        <source>Writing {n} answers: {done} done · {counts} tokens</source>
+        <translation>正在写 {n} 个回答：已完成 {done} 个 · {counts} 个词元</translation>
     </message>
 </context>
 <context>
@@ -1826,6 +1964,10 @@
     <message>
         <source>First token {seconds} s · {speed} tok/s</source>
         <translation>首个词元 {seconds} 秒 · {speed} 词元/秒</translation>
+    </message>
+    <message>
+        <source>First token {seconds} s</source>
+        <translation>首个词元 {seconds} 秒</translation>
     </message>
 </context>
 <context>

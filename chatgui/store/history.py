@@ -12,6 +12,8 @@
   a day (the newest 3 kept, by their recorded time).
 - Chat files of the old one-file-per-chat layout (`chats/<id>.json`) are imported when found,
   then moved to `chats/migrated/`; damaged ones are quarantined as `.corrupt` and reported.
+  With `migrate_later=True` opening does not wait for them: `migrate_legacy` imports them in
+  batches (the window runs it on a thread and lists the chats as they arrive).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from .database import DB_NAME, classify, connect, error_kind, open_database
 from .errors import StoreError, StoreProblem
 from .export import EXPORT_FORMATS, ExportFormat, export_format, export_json, export_markdown
 from .legacy import MAX_CHAT_FILE_BYTES
-from .migrate import migrate_folder
+from .migrate import legacy_files, migrate_folder
 from .rows import TOKENS_KEY, from_json, py_text, snapshot, unpack_tokens
 from .writer import UNKNOWN, ChatWriter, Row, signature_from_db
 
@@ -54,9 +56,10 @@ class HistoryStore:
     export_json = staticmethod(export_json)
 
     def __init__(self, folder: Path | str | None = None, *, max_file_bytes: int = MAX_CHAT_FILE_BYTES,
-                 backups: bool = True):
+                 backups: bool = True, migrate_later: bool = False):
         """`folder`: the data folder (default: paths.data_dir(), i.e. CHATGUI_DATA_DIR). Nothing
-        is read or created until the first use."""
+        is read or created until the first use. migrate_later: opening leaves the old layout's
+        chat files to migrate_legacy (else the first use imports them before it returns)."""
         self.folder = Path(folder) if folder is not None else paths.data_dir()
         self.db_path = self.folder / DB_NAME
         self.dir = self.folder / _LEGACY_FOLDER      # the old layout's chat files, if any
@@ -69,6 +72,7 @@ class HistoryStore:
         self._readers: list[sqlite3.Connection] = []
         self._backup_thread: threading.Thread | None = None
         self._retired = False                        # see retire()
+        self._migrate_later = migrate_later
 
     def take_problems(self) -> list[StoreProblem]:
         """Return the problems not yet taken and forget them (the UI shows each once)."""
@@ -95,14 +99,28 @@ class HistoryStore:
                     raise StoreError.wrap("Could not create the data folder", self.folder, err) from err
                 conn = open_database(self.db_path, backup.list_backups(self.folder))
                 writer = ChatWriter(conn, self._describe)
-                _count, problems = migrate_folder(writer, self.dir, self.max_file_bytes)
-                self.problems += problems
+                if not self._migrate_later:
+                    _count, problems = migrate_folder(writer, self.dir, self.max_file_bytes)
+                    self.problems += problems
                 self._writer = writer
                 if self._backups_enabled and backup.backup_due(self.folder):
                     self._backup_thread = threading.Thread(target=self._backup_quietly, daemon=True,
                                                            name="chatgui-store-backup")
                     self._backup_thread.start()
         return self._writer
+
+    def legacy_pending(self) -> bool:
+        """Are there chat files of the old layout waiting for migrate_legacy?"""
+        return bool(legacy_files(self.dir))
+
+    def migrate_legacy(self, on_batch: Callable[[int, int], bool | None] | None = None, batch: int = 100) -> int:
+        """Import the old layout's chat files, `batch` per transaction (safe on any thread: each
+        batch is one transaction of the writer); returns how many chats were imported. The files
+        that cannot be used are added to `problems`. on_batch(done, total) after each batch; if
+        it returns True the rest is left for later."""
+        count, problems = migrate_folder(self._w(), self.dir, self.max_file_bytes, batch, on_batch)
+        self.problems += problems
+        return count
 
     def _r(self) -> sqlite3.Connection:
         """This thread's read connection (WAL: reads never wait for the writer)."""
@@ -386,16 +404,24 @@ class HistoryStore:
 
     # ---- import and export (plain functions of the store; run them off the GUI thread) --------
 
-    def import_file(self, path: Path | str, cancel=None) -> list[str]:
+    def import_file(self, path: Path | str, cancel=None, same_title: str | None = None) -> list[str]:
         """Import a chatgui JSON export or ChatGPT's conversations.json; returns the new chat ids.
         Raises StoreError (nothing imported) if the file is not one of those, or ImportCancelled
-        if `cancel` (a threading.Event) is set before the chats are written."""
+        if `cancel` (a threading.Event) is set before the chats are written. same_title: a
+        format string ("{title} (imported)") for an imported chat whose title another chat has."""
         chats = importers.read_import(Path(path), self.max_file_bytes, cancel)
-        taken = {r[0] for r in self._query("SELECT id FROM chats")}
+        taken, titles = set(), set()
+        for chat_id, title in self._query("SELECT id, list_title FROM chats"):
+            taken.add(chat_id)
+            titles.add(py_text(title))
         for chat in chats:
             if chat.id in taken or not _ID_RE.fullmatch(chat.id):
                 chat.id = importers.fresh_id()  # never replace a chat that is already here
             taken.add(chat.id)
+            title = chat.title or chat.title_from_first_message()
+            if same_title and title in titles:  # two chats in the list that look the same: tell them apart
+                chat.title = same_title.format(title=title)
+            titles.add(chat.title or title)
         return [c.id for c in self._w().write_new(chats)]
 
     def export_to_file(self, chat_id: str, path: Path | str, kind: ExportFormat | str = ExportFormat.JSON) -> None:

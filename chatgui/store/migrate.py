@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Callable
 
 from .errors import StoreProblem, describe_os_error
 from .files import move_aside
@@ -28,11 +29,34 @@ def legacy_files(folder: Path) -> list[Path]:
         return []  # no old chats folder: nothing to migrate
 
 
-def migrate_folder(writer: ChatWriter, folder: Path, limit: int) -> tuple[int, list[StoreProblem]]:
-    """Import the chat files in `folder`; returns (chats imported, problems to show)."""
+def migrate_folder(writer: ChatWriter, folder: Path, limit: int, batch: int | None = None,
+                   on_batch: Callable[[int, int], bool | None] | None = None) -> tuple[int, list[StoreProblem]]:
+    """Import the chat files in `folder`; returns (chats imported, problems to show).
+
+    batch: import this many files per transaction (None: all in one), each batch's files moved
+    only after its commit, so the database is consistent after every batch and a migration cut
+    short goes on where it stopped. on_batch(files done, files in all) is called after each
+    batch; if it returns True the migration stops there (the rest waits for the next start)."""
     files = legacy_files(folder)
     if not files:
         return 0, []
+    step = batch or len(files)
+    imported, problems = 0, []
+    for start in range(0, len(files), step):
+        count, found = migrate_files(writer, folder, files[start:start + step], limit)
+        imported += count
+        problems += found
+        if on_batch is not None and on_batch(min(start + step, len(files)), len(files)):
+            return imported, problems
+    try:
+        (folder / ".index.json").unlink()  # the old listing cache described these files
+    except OSError:
+        pass
+    return imported, problems
+
+
+def migrate_files(writer: ChatWriter, folder: Path, files: list[Path], limit: int) -> tuple[int, list[StoreProblem]]:
+    """Import these chat files of `folder` in one transaction, then move them to migrated/."""
     problems, chats, sources = [], [], []
     for path in files:
         try:
@@ -49,10 +73,6 @@ def migrate_folder(writer: ChatWriter, folder: Path, limit: int) -> tuple[int, l
         except OSError as err:
             problems.append(StoreProblem(path, "it was imported but could not be moved to "
                                          f"{MIGRATED}/ ({describe_os_error(err)})", "left in place"))
-    try:
-        (folder / ".index.json").unlink()  # the old listing cache described these files
-    except OSError:
-        pass
     return len(imported), problems
 
 

@@ -41,6 +41,7 @@ class AppSettings:
     splitter_state: str | None = None    # base64 of QSplitter.saveState()
     last_chat_id: str | None = None
     backend: dict = field(default_factory=dict)
+    folders: dict = field(default_factory=dict)   # file dialog kind -> the folder last used
 
     def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings.from_dict(self.sampling)

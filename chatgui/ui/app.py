@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from chatgui.ui.common.i18n import install_translators, language_setting, resolve_language
     from chatgui.store import AlreadyRunning, StoreError
+    from chatgui.ui.common.restart import restart_if_requested
     from chatgui.ui.common.single_instance import SingleInstance, lock_failed, second_start
     from chatgui.ui.main_window import MainWindow
 
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     _close_on_signals(window)
     code = app.exec()
     instance.release()
+    restart_if_requested(window)   # (after the lock is released: the new one takes it)
     if not window.engine_stopped:
         # The worker is inside a call that cannot be interrupted (loading or downloading a
         # model). Everything is saved; leave without waiting for it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QStandardPaths, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
@@ -16,6 +16,8 @@ from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, Histo
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
+from chatgui.ui.chat.migration import LegacyMigration
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.jobs import BackgroundJobs
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
@@ -51,7 +53,7 @@ class MainWindow(QMainWindow):
         self.options = options or options_from_env()
         setting_problems: list = []
         self.settings = settings or load_settings(problems=setting_problems)
-        self.store = store or HistoryStore()
+        self.store = store or HistoryStore(migrate_later=True)   # old chat files: moved after the window shows
         self.current: Chat | None = None
         self._count_request = 0
         self.engine_stopped = False
@@ -96,10 +98,11 @@ class MainWindow(QMainWindow):
         self._connect()
         self._connect_backend_look()
         restore_window(self, self.settings)
-        self._export_folder = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
         self.autosave = SettingsAutosave(self)
         self._connect_autosave()
         self._open_first_chat()
+        self.migration = LegacyMigration(self.store, self.notices, self.refresh_chat_list, self._migration_ended, self)
+        self.migration.start_if_needed()
 
     # -- building --------------------------------------------------------------------------
     def _build(self) -> None:
@@ -189,7 +192,9 @@ class MainWindow(QMainWindow):
         self.replies.chat_changed.connect(lambda chat: chat is self.current and self.show_current())
         self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
         self.replies.finished.connect(self._on_reply_finished)
+        self.replies.batch_progress.connect(self.status.show_batch_progress)
         self.models.model_ready.connect(lambda _info: self._count_context())
+        self.models.model_ready.connect(lambda info: self.models_page.set_in_use(info.path if info.is_local else None))
         self.models.waiting_changed.connect(self._update_send_button)
         self._update_send_button()
         self.engine.worker.tokens_counted.connect(self._on_tokens_counted)
@@ -331,6 +336,22 @@ class MainWindow(QMainWindow):
         if previous is not None and not previous.messages:
             self.library.forget(previous.id)   # an empty new chat is not kept
         self.show_current()
+        if self.chat_list.search_query():
+            self._reveal_search_match(self.chat_list.search_query())
+
+    def _reveal_search_match(self, query: str) -> None:
+        """Opened from a search: show the first message holding the query, marked (another
+        version's, if only that one has it), instead of the chat's end."""
+        chat, needle = self.current, query.casefold()
+        path = chat.active_path()
+        found = next((m for m in path if needle in m.content.casefold()), None)
+        if found is None:
+            found = next((m for m in chat.messages.values() if needle in m.content.casefold()), None)
+            if found is None:
+                return   # the title matched
+            chat.select(found.id)
+            self.show_current(scroll_to_end=False)
+        self.view.reveal(found.id, query)
 
     def show_current(self, scroll_to_end: bool = True) -> None:
         chat = self.current
@@ -359,6 +380,7 @@ class MainWindow(QMainWindow):
         request = self._search[0] + 1
         self._search = (request, "", None)
         if not query:
+            self.view.clear_highlights()
             self.refresh_chat_list()
             return
 
@@ -369,6 +391,8 @@ class MainWindow(QMainWindow):
                 self.library.report_store_error(error, "list-error")
             self._search = (request, query, set(ids or ()))
             self.refresh_chat_list()
+            if self.current is not None and self.current.id in self._search[2]:
+                self._reveal_search_match(query)   # the open chat has it: show it there too
 
         store = self.library.store
         self.jobs.run(lambda: store.search(query), found)
@@ -597,17 +621,23 @@ class MainWindow(QMainWindow):
         spec = EXPORT_FORMATS[kind]
         suffix = spec.suffix
         name = "".join(c if c.isalnum() or c in " -_" else "_" for c in title_of(self.current)).strip()
-        # In the documents folder (then wherever the last export went), not where the app was started.
-        start = str(Path(self._export_folder or Path.home()) / ((name or "chat") + suffix))
+        # Where the last export went (kept in the settings), else the documents folder.
+        start = str(Path(start_folder(self.settings.folders, "export")) / ((name or "chat") + suffix))
         files = self.tr("{format} (*{suffix})").format(format=spec.name.replace("&", ""), suffix=suffix)
         path, _ = QFileDialog.getSaveFileName(self, self.tr("Export chat"), start, files)
         if path:
             self.export_chat(path, kind)
-            self._export_folder = str(Path(path).parent)
+            remember_folder(self.settings.folders, "export", path)
+            self.autosave.schedule()
 
     def export_chat(self, path: str, kind: ExportFormat | str) -> bool:
         """Written from the database on a worker thread (history_actions); True once started."""
         return self.history_actions.export_chat(path, kind)
+
+    def _migration_ended(self, error: Exception | None) -> None:
+        if error is not None:
+            self.library.report_store_error(error, "migration-error")
+        self.library.report_problems()
 
     # -- closing ---------------------------------------------------------------------------
     def closeEvent(self, event):   # noqa: N802 (Qt override)
@@ -616,6 +646,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.replies.stop()           # keeps and saves the partial answer
+        self.migration.stop(SAVE_WAIT_S)   # after its batch under way; the rest at the next start
         if self.current is not None and self.current.messages:
             self.save_chat(self.current)
         self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None

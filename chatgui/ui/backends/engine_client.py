@@ -220,9 +220,11 @@ class EngineWorker(QObject):
                 handle.failed.emit(handle.request_id, *self._describe_failure(value, state["started"]))
         return sink
 
-    def candidates_sink(self, handles: list[ReplyHandle], settings: SamplingSettings):
-        """A batch of n answers: candidate i's events go to handles[i], as one reply's do."""
-        sinks = [self.reply_sink(h, settings) for h in handles]
+    def candidates_sink(self, handles: list[ReplyHandle], settings: SamplingSettings | list[SamplingSettings]):
+        """A batch of n answers: candidate i's events go to handles[i], as one reply's do.
+        settings: the batch's, or each candidate's own."""
+        own = settings if isinstance(settings, list) else [settings] * len(handles)
+        sinks = [self.reply_sink(h, s) for h, s in zip(handles, own)]
         state = {"batch": None, "ended": set()}
 
         def end(job: Job, i: int, kind: str, value) -> None:
@@ -365,16 +367,18 @@ class EngineClient(QObject):
             pass   # the window is closing: nothing will answer, and nobody is waiting
         return handle
 
-    def generate_candidates(self, messages: list[dict], sampling: dict, n: int, connect) -> list[ReplyHandle]:
+    def generate_candidates(self, messages: list[dict], sampling: dict, n: int, connect,
+                            each: list[dict] | None = None) -> list[ReplyHandle]:
         """Queue n answers to the same chat, decoded as one batch: one handle per answer, each
         with the signals of a reply (connect(handle) is called for each before the job is queued).
-        Stopping any of them stops the batch."""
+        each: every answer's own sampling (Compare). Stopping any of them stops the batch."""
         self.stop_preparing()
         settings = SamplingSettings.from_dict(sampling)
+        own = [SamplingSettings.from_dict(s) for s in each] if each is not None else None
         handles = [self._new_handle(connect) for _ in range(n)]
         try:
-            job = self.runner.submit(candidates_job(self.runner, messages, settings, n),
-                                     self.worker.candidates_sink(handles, settings))
+            job = self.runner.submit(candidates_job(self.runner, messages, settings, n, own),
+                                     self.worker.candidates_sink(handles, own or settings))
         except ShuttingDown:
             return handles
         for handle in handles:

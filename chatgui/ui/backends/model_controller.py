@@ -24,7 +24,7 @@ from chatgui.store import AppSettings
 from chatgui.ui.common.i18n import current_language
 
 from chatgui.ui.common.notices import NoticeArea
-from chatgui.ui.common.plain_errors import plain_load_error
+from chatgui.ui.common.plain_errors import plain_load_error, plain_download_error
 from chatgui.ui.options import LaunchOptions
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
@@ -277,6 +277,8 @@ class ModelController(QObject):
         self.set_waiting(None)
         self.status.hide_progress()
         self.notices.remove("fetch")
-        self.notices.show_notice("fetch-error", self.tr("The default model could not be downloaded: {error}").format(
-            error=message), "error", [(self.tr("Try again"), self.fetch_default),
-                                      (self.tr("Choose a .gguf file…"), self.choose_file)])
+        notice = self.notices.show_notice("fetch-error", self.tr("The default model could not be downloaded: {error}"
+                                                                 ).format(error=plain_download_error(message)),
+                                          "error", [(self.tr("Try again"), self.fetch_default),
+                                                    (self.tr("Choose a .gguf file…"), self.choose_file)])
+        notice.setToolTip(message)   # the exact reason, for a bug report

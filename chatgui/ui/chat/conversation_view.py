@@ -356,6 +356,33 @@ class ConversationView(QScrollArea):
             self._layout.activate()
         bar.setValue(max(0, target))
 
+    def reveal(self, message_id: str, query: str) -> bool:
+        """Show the message with `query` marked in it, its first match a third of the way down
+        the view (a search result: the chat opens there, not at its end). False if the message
+        is not on the path shown."""
+        ids = [m.id for m in self._path]
+        if message_id not in ids:
+            return False
+        if message_id not in self._widgets:   # far from what is drawn: draw from just above it
+            index = ids.index(message_id)
+            self.setUpdatesEnabled(False)
+            try:
+                self._remove_from(0)
+                self._lo = max(0, index - 1)
+                for message in self._path[self._lo:min(len(self._path), index + FIRST_BATCH)]:
+                    self._add(message)
+            finally:
+                self.setUpdatesEnabled(True)
+            self.widgets_changed.emit()
+        self._layout.activate()
+        offset = self._widgets[message_id].highlight(query) or 0
+        self.keep_at(message_id, self.viewport().height() // 3 - offset)
+        return True
+
+    def clear_highlights(self) -> None:
+        for widget in self._widgets.values():
+            widget.highlight("")
+
     def _release_pin(self) -> None:
         self._apply_pin()
         self._pin = None

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 from chatgui.store import DatabaseUnusable, ExportFormat, HistoryStore, restore_backup
 from chatgui.store.export import export_format
 
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.i18n import translate
 
 UNUSABLE_NOTICE = "database-unusable"
@@ -59,9 +60,12 @@ class HistoryActions:
 
     # -- import ------------------------------------------------------------------------------
     def import_dialog(self) -> None:
+        folders = self.window.settings.folders
         path, _ = QFileDialog.getOpenFileName(self.window, translate("HistoryActions", "Import chats"),
-                                              str(Path.home()), translate("HistoryActions", "JSON (*.json)"))
+                                              start_folder(folders, "import"),
+                                              translate("HistoryActions", "JSON (*.json)"))
         if path:
+            remember_folder(folders, "import", path)
             self.import_chats(path)
 
     def import_chats(self, path: str) -> None:
@@ -75,7 +79,8 @@ class HistoryActions:
             self._imported(path, ids, error)
 
         self.window.status.showMessage(translate("HistoryActions", "Importing {name}…").format(name=Path(path).name))
-        self.jobs.run(lambda: store.import_file(path, cancel), done)
+        same_title = translate("HistoryActions", "{title} (imported)")
+        self.jobs.run(lambda: store.import_file(path, cancel, same_title), done)
 
     def cancel_imports(self) -> None:
         """The window closes: imports still reading their file stop (nothing of them is written)
@@ -91,7 +96,10 @@ class HistoryActions:
             self.window.status.clearMessage()
             return
         self.window.refresh_chat_list()
-        done = translate("HistoryActions", "Imported {count} chats from {name}.")
+        if len(ids) == 1:
+            done = translate("HistoryActions", "Imported 1 chat from {name}.")
+        else:
+            done = translate("HistoryActions", "Imported {count} chats from {name}.")
         notices.show_notice("import-result", done.format(count=len(ids), name=name), "info")
         self.window.status.clearMessage()
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QColor, QGuiApplication, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLabel, QMenu, QPlainTextEdit, QPushButton,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QTextEdit, QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name
@@ -19,6 +19,8 @@ from chatgui.ui.chat.thinking import ThinkingSection, split_thinking
 from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
+
+SEARCH_MARK = "#fde047"   # a found search word's background
 
 # Showing a huge pasted message in full would freeze the view for seconds; the full text stays
 # in the chat (copy, export and the model all get it).
@@ -218,6 +220,27 @@ class MessageWidget(QFrame):
         body = self.body
         return body.plain_text() if isinstance(body, MarkdownBody) else body.toPlainText()
 
+    def highlight(self, query: str) -> int | None:
+        """Mark every place `query` is in the text (ignoring case; "" takes the marks away);
+        returns how far below the widget's top the first one is, or None if there is none."""
+        browsers = self.body.browsers() if isinstance(self.body, MarkdownBody) else [self.body]
+        marked = QTextCharFormat()
+        marked.setBackground(QColor(SEARCH_MARK))   # the same in light and dark: dark text on yellow
+        marked.setForeground(QColor("#1f2328"))
+        first = None
+        for browser in browsers:
+            selections, doc = [], browser.document()
+            cursor = doc.find(query) if query else QTextCursor()
+            while not cursor.isNull():
+                selection = QTextEdit.ExtraSelection()
+                selection.cursor, selection.format = cursor, marked
+                selections.append(selection)
+                if first is None:
+                    first = browser.mapTo(self, browser.cursorRect(cursor).topLeft()).y()
+                cursor = doc.find(query, cursor)
+            browser.setExtraSelections(selections)
+        return first
+
     def copy_text(self) -> None:
         QGuiApplication.clipboard().setText(self._text)
 
@@ -288,6 +311,8 @@ class MessageWidget(QFrame):
             parts.append(self.tr("replay"))
         if meta.get("finish_reason") == FinishReason.CANCELLED:
             parts.append(self.tr("stopped"))
+        elif meta.get("finish_reason") == "length" and not meta.get("partial"):
+            parts.append(self.tr("cut at the token limit"))
         elif meta.get("partial") and not self.is_streaming():
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
         elif meta.get("error"):

@@ -6,7 +6,8 @@ saved every 2 seconds and when it ends. Stop takes effect in the window at once:
 answer is kept and the worker's last words about that request only fill in its statistics.
 
 Several answers at once ("Generate 3 answers", one batch): the first streams into the view as a
-reply does; the others fill their messages in the background and are saved when they end.
+reply does; the others fill their messages in the background and are saved when they end. The
+status bar says how far all of them are (batch_progress), and the speed once the last one ends.
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ class ReplyController(QObject):
     save_requested = Signal(object)       # a Chat to save
     chat_changed = Signal(object)         # a Chat whose messages changed shape (redraw it)
     started = Signal(object)              # worker's start info (prompt tokens, ...)
-    finished = Signal(object)             # the finished reply's meta
+    finished = Signal(object)             # the finished reply's meta (of a batch: once, when all are done)
+    batch_progress = Signal(str, float)   # several answers: what is written so far, fraction; ("", -1) at the end
 
     def __init__(self, engine: EngineClient, view: ConversationView, parent=None):
         super().__init__(parent)
@@ -55,6 +57,13 @@ class ReplyController(QObject):
         self._flush_timer.timeout.connect(self._flush)
         self._autosave = QTimer(self, interval=AUTOSAVE_MS)
         self._autosave.timeout.connect(self._save_partial)
+        # Several answers at once: all of them, the largest number of tokens each may have, and
+        # the statistics of the batch (the last answer to end carries its speed).
+        self._batch: list[ActiveReply] = []
+        self._batch_limit = 0
+        self._batch_meta: dict = {}
+        self._progress_timer = QTimer(self, singleShot=True, interval=150)
+        self._progress_timer.timeout.connect(self._report_batch)
         engine.worker.model_hashed.connect(self._on_model_hashed)
 
     @property
@@ -91,8 +100,12 @@ class ReplyController(QObject):
         handles = self.engine.generate_candidates(messages, sampling, n, self._connect)
         self.active = ActiveReply(handles[0].request_id, chat, replies[0].id)
         self._others = {h.request_id: ActiveReply(h.request_id, chat, r.id) for h, r in zip(handles[1:], replies[1:])}
+        self._batch = [self.active, *self._others.values()]
+        self._batch_limit = max(1, int(sampling.get("max_new_tokens") or 1))
+        self._batch_meta = {}
         self._autosave.start()
         self.busy_changed.emit(True)
+        self._report_batch()
         return [r.id for r in replies]
 
     def _connect(self, handle) -> None:
@@ -107,13 +120,19 @@ class ReplyController(QObject):
             widget.show_streamed(r.text)
 
     def stop(self) -> None:
-        """Stop the reply now; the text so far is kept."""
+        """Stop the reply now, and the other answers of its batch (also once the shown one is
+        done: Stop is lit while any is written); the text so far is kept."""
+        for other in list(self._others.values()):
+            self._stop_one(other)
         r = self.active
         if r is None:
             return
+        self._flush()
+        self._stop_one(r)
+
+    def _stop_one(self, r: ActiveReply) -> None:
         self.engine.cancel(r.request_id)   # the worker sees this between two tokens
         r.stopped = True
-        self._flush()
         if not r.text:   # stopped before the first word: there is no answer to keep
             self._discard(r)
             return
@@ -138,15 +157,17 @@ class ReplyController(QObject):
 
     def _on_tokens(self, request_id: int, text: str, records: list) -> None:
         other = self._others.get(request_id)
-        if other is not None:   # not on screen: just keep it
+        if other is not None:   # not on screen: keep it, and say how far it is
             other.text += text
             other.tokens.extend(records)
+            self._schedule_batch_report()
             return
         r = self.active
         if r is None or r.request_id != request_id:
             return   # a reply that was stopped: keep exactly what was shown
         r.pending.append(text)
         r.tokens.extend(records)
+        self._schedule_batch_report()
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
@@ -155,6 +176,7 @@ class ReplyController(QObject):
         final_text = meta.pop("text", None)
         other = self._others.get(request_id)
         if other is not None:
+            self._keep_batch_meta(meta)
             text = final_text if isinstance(final_text, str) else other.text
             if text:
                 self._complete(other, text, meta)
@@ -174,6 +196,10 @@ class ReplyController(QObject):
             return
         self._flush()
         text = final_text if isinstance(final_text, str) else r.text
+        if self._batch:
+            self._keep_batch_meta(meta)   # said when the last answer of the batch is done (_end)
+            self._complete(r, text, meta)
+            return
         self._complete(r, text, meta)
         self.finished.emit(meta)
 
@@ -261,6 +287,44 @@ class ReplyController(QObject):
         if not self.busy:
             self._autosave.stop()
             self.busy_changed.emit(False)
+            self._end_batch()
+        elif self._batch:
+            self._report_batch()
+
+    # -- several answers at once -------------------------------------------------------------
+    def _keep_batch_meta(self, meta: dict) -> None:
+        """An answer that ends before the others has no speed yet (the batch measures it at its
+        end): keep the statistics that have one."""
+        if not self._batch_meta or (meta.get("tokens_per_second") or 0) >= (self._batch_meta.get("tokens_per_second")
+                                                                            or 0):
+            self._batch_meta = dict(meta)
+
+    def _schedule_batch_report(self) -> None:
+        if self._batch and not self._progress_timer.isActive():
+            self._progress_timer.start()
+
+    def _report_batch(self) -> None:
+        """"Writing 3 answers: 1 done · 12, 30, 41 tokens", and how far the batch is."""
+        if not self._batch:
+            return
+        running = {r.request_id for r in (self.active, *self._others.values()) if r is not None}
+        done = sum(1 for r in self._batch if r.request_id not in running)
+        counts = [len(r.tokens) for r in self._batch]
+        fraction = sum(self._batch_limit if r.request_id not in running else min(len(r.tokens), self._batch_limit)
+                       for r in self._batch) / (self._batch_limit * len(self._batch))
+        text = self.tr("Writing {n} answers: {done} done · {counts} tokens").format(
+            n=len(self._batch), done=done, counts=", ".join(str(c) for c in counts))
+        self.batch_progress.emit(text, fraction)
+
+    def _end_batch(self) -> None:
+        if not self._batch:
+            return
+        self._batch = []
+        self._progress_timer.stop()
+        self.batch_progress.emit("", -1.0)
+        if self._batch_meta:
+            meta, self._batch_meta = self._batch_meta, {}
+            self.finished.emit(meta)
 
     def _record_meta(self, chat: Chat, message_id: str, meta: dict) -> None:
         message = chat.messages.get(message_id)

@@ -1,13 +1,20 @@
 """Non-modal notices above the conversation: errors, problems with files, the first-run offer.
 
-Nothing here blocks: a notice stays until it is dismissed or replaced, and the app keeps working.
+Nothing here blocks, and notices never pile up: at most MAX_SHOWN are on screen (the newest; an
+older one comes back when one of them goes). Errors and warnings stay until dismissed or
+replaced; information goes by itself after a while (not while the pointer is on it), except a
+notice that cannot be closed (something under way, e.g. a download).
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
+
+MAX_SHOWN = 2
+INFO_TIMEOUT_MS = 8000          # information without buttons: long enough to read two lines twice
+ACTION_TIMEOUT_MS = 20000       # information with a button (Undo, Restart now): time to decide
 
 # Accent colours for the left edge only; they read well on light and dark backgrounds alike.
 ACCENTS = {"info": "#3b82f6", "warning": "#d97706", "error": "#dc2626"}
@@ -50,8 +57,25 @@ class Notice(QFrame):
             close.clicked.connect(self.dismiss)
             row.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
 
+        self.timer: QTimer | None = None
+        if kind == "info" and closable:
+            self.timer = QTimer(self, singleShot=True,
+                                interval=ACTION_TIMEOUT_MS if actions else INFO_TIMEOUT_MS)
+            self.timer.timeout.connect(self.dismiss)
+            self.timer.start()
+
     def text(self) -> str:
         return self.label.text()
+
+    def enterEvent(self, event):   # noqa: N802 (Qt override): not while it is being read or clicked
+        super().enterEvent(event)
+        if self.timer is not None:
+            self.timer.stop()
+
+    def leaveEvent(self, event):   # noqa: N802 (Qt override)
+        super().leaveEvent(event)
+        if self.timer is not None:
+            self.timer.start()
 
     def dismiss(self) -> None:
         self.hide()
@@ -78,6 +102,7 @@ class NoticeArea(QWidget):
         notice = Notice(key, text, kind, actions, closable, self)
         self._layout.addWidget(notice)
         self._notices[key] = notice
+        self._restack()
         self.show()
         return notice
 
@@ -89,8 +114,17 @@ class NoticeArea(QWidget):
     def forget(self, notice: Notice) -> None:
         if self._notices.get(notice.key) is notice:
             del self._notices[notice.key]
+        self._restack()
         if not self._notices:
             self.hide()
+
+    def _restack(self) -> None:
+        """The newest MAX_SHOWN notices are shown; the older ones wait (their timers too)."""
+        for age, notice in enumerate(reversed(list(self._notices.values()))):
+            shown = age < MAX_SHOWN
+            notice.setVisible(shown)
+            if notice.timer is not None and shown != notice.timer.isActive():
+                notice.timer.start() if shown else notice.timer.stop()
 
     def get(self, key: str) -> Notice | None:
         return self._notices.get(key)

@@ -44,3 +44,41 @@ def plain_load_error(message: str) -> str:
     reason = match["reason"].rstrip()
     return translate("PlainErrors", "The model file “{name}” cannot be used: {reason}").format(
         name=name, reason=reason if reason.endswith((".", "!", "?")) else reason + ".")
+
+
+# The download code's exact messages (chatgui.models.sources): a sentence for each kind of trouble.
+_UNREACHABLE = re.compile(r"could not reach (?P<url>\S+?): ")
+_HTTP_ERROR = re.compile(r"(?P<url>\S+) answered HTTP (?P<code>\d+)")
+_DROPPING = re.compile(r"the connection to (?P<url>\S+?) keeps dropping")
+
+
+def _hosts(pattern: re.Pattern, message: str) -> str:
+    from urllib.parse import urlsplit
+    hosts = []
+    for match in pattern.finditer(message):
+        host = urlsplit(match["url"]).hostname or match["url"]
+        if host not in hosts:
+            hosts.append(host)
+    return ", ".join(hosts)
+
+
+def plain_download_error(message: str) -> str:
+    """A sentence for the user in place of a download's technical message ("[Errno -2] Name or
+    service not known"); a message without known trouble in it is kept as it is."""
+    hosts = _hosts(_UNREACHABLE, message)
+    if hosts:
+        return translate("PlainErrors", "Could not reach {host}: check the address or your connection.").format(
+            host=hosts)
+    match = _HTTP_ERROR.search(message)
+    if match:
+        host = _hosts(_HTTP_ERROR, message)
+        if match["code"] in ("401", "403", "404", "410"):
+            return translate("PlainErrors", "{host} has no file for this address that chatgui may download (error "
+                                            "{code}): check the address.").format(host=host, code=match["code"])
+        return translate("PlainErrors", "{host} could not send the file just now (error {code}): try again "
+                                        "later.").format(host=host, code=match["code"])
+    hosts = _hosts(_DROPPING, message)
+    if hosts:
+        return translate("PlainErrors", "The connection to {host} keeps dropping: try again later (the download "
+                                        "goes on where it stopped).").format(host=hosts)
+    return message

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QTimer, QUrl, Qt, Signal
+from PySide6.QtCore import QEvent, QTimer, QUrl, Qt, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QPalette, QTextCursor, QTextDocument
 from PySide6.QtWidgets import QFrame, QSizePolicy, QTextBrowser
 
@@ -24,6 +24,7 @@ class SafeDocument(QTextDocument):
     """A document that refuses to load any resource (image, style sheet, local or remote)."""
 
     refused_urls: list[str] = []   # the latest refused requests, app-wide (tests read it)
+    markdown: str | None = None    # the source of a rendered Markdown document (see render_markdown)
 
     def loadResource(self, kind, url):   # noqa: N802 (Qt override)
         return refuse(url)
@@ -70,6 +71,7 @@ def _shade_code_blocks(doc: QTextDocument) -> None:
 
 def render_markdown(text: str, parent=None) -> SafeDocument:
     doc = SafeDocument(parent)
+    doc.markdown = text   # rendered again when the theme changes (its code colours come from the palette)
     doc.setMarkdown(text, MARKDOWN_FEATURES)
     _strip_images(doc)
     _shade_code_blocks(doc)
@@ -126,6 +128,23 @@ class SafeTextBrowser(QTextBrowser):
 
     def loadResource(self, kind, url):   # noqa: N802 (Qt override; the document refuses first)
         return refuse(url)
+
+    def changeEvent(self, event):   # noqa: N802 (Qt override)
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._render_again()
+
+    def _render_again(self) -> None:
+        """Code blocks' background and syntax colours were taken from the palette when the
+        document was rendered: after a theme switch they would keep the old background under
+        text drawn in the new colour (light on light), so render the Markdown again."""
+        doc = self.document()
+        source = getattr(doc, "markdown", None)
+        if source is None or not _has_code_block(doc):
+            return
+        scroll = self.horizontalScrollBar().value()
+        self.set_document(render_markdown(source))
+        self.horizontalScrollBar().setValue(scroll)
 
     def _fit_height(self, *_):
         height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
@@ -198,6 +217,15 @@ class SafeTextBrowser(QTextBrowser):
                            lambda: QGuiApplication.clipboard().setText(_code_block_text(block)))
         menu.exec(event.globalPos())
         menu.deleteLater()
+
+
+def _has_code_block(doc: QTextDocument) -> bool:
+    block = doc.begin()
+    while block.isValid():
+        if is_code_block(block):
+            return True
+        block = block.next()
+    return False
 
 
 def _code_block_text(block) -> str:

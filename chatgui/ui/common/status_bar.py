@@ -56,8 +56,18 @@ class StatusBar(QStatusBar):
             self.context_label.setText(self.tr("Context: ≈{used} tokens").format(used=used))
 
     def set_speed(self, time_to_first_token: float, tokens_per_second: float) -> None:
-        self.speed_label.setText(self.tr("First token {seconds} s · {speed} tok/s").format(
-            seconds=f"{time_to_first_token:.2f}", speed=f"{tokens_per_second:.1f}"))
+        if tokens_per_second > 0:
+            self.speed_label.setText(self.tr("First token {seconds} s · {speed} tok/s").format(
+                seconds=f"{time_to_first_token:.2f}", speed=f"{tokens_per_second:.1f}"))
+        elif time_to_first_token > 0:   # a reply of one token, or stopped at once: no speed to say
+            self.speed_label.setText(self.tr("First token {seconds} s").format(seconds=f"{time_to_first_token:.2f}"))
+
+    def show_batch_progress(self, text: str, fraction: float) -> None:
+        """Several answers written at once (ReplyController.batch_progress); "" when they are done."""
+        if text:
+            self.show_progress(text, fraction)
+        else:
+            self.hide_progress()
 
     def show_progress(self, text: str, fraction: float | None = None) -> None:
         """fraction None: busy without a known end (a model load)."""

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
+from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout)
 
 from chatgui.common.records import FinishReason
@@ -19,6 +19,7 @@ from chatgui.common.samplers import SamplerStage, stages_on
 from chatgui.common.types import PRESETS, SamplingSettings
 
 from chatgui.ui.backends.engine_client import connect_reply
+from chatgui.ui.common.safe_text import SafeTextBrowser, render_markdown
 from chatgui.ui.common.i18n import preset_label, translate
 from chatgui.ui.settings.panel import PRESET_FIELDS
 
@@ -48,7 +49,8 @@ class Side:
     name: str
     combo: QComboBox
     settings_label: QLabel
-    text: QPlainTextEdit
+    text: SafeTextBrowser            # the reply as Markdown (as tall as its text; the scroll area scrolls)
+    scroll: QScrollArea
     status: QLabel
     keep: QPushButton
     request_id: int | None = None
@@ -61,15 +63,17 @@ class CompareDialog(QDialog):
     keep_requested = Signal(object)   # [{"preset", "text", "meta"}, ...]: the replies to keep
 
     def __init__(self, engine, messages: list[dict], base_sampling: dict, question: str,
-                 presets: tuple[str, str] = DEFAULT_PAIR, parent=None):
+                 presets: tuple[str, str] = DEFAULT_PAIR, parent=None, batched: bool = False):
+        """batched: the backend writes several answers at once (capabilities.batched_candidates)."""
         super().__init__(parent)
         self.setObjectName("compareDialog")
         self.setWindowTitle(self.tr("Compare presets"))
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.engine, self.messages, self.base = engine, list(messages), dict(base_sampling)
         self.seed = self.base.get("seed")
-        self.running: Side | None = None
-        self._queue: list[Side] = []
+        self.batched = batched
+        self.writing: list[Side] = []      # being written now (both at once when batched)
+        self._queue: list[Side] = []       # waiting their turn (one after the other otherwise)
         column = QVBoxLayout(self)
         excerpt = " ".join(question.split())
         ask = QLabel(self.tr("Question: {text}").format(text=excerpt[:200] + ("…" if len(excerpt) > 200 else "")))
@@ -88,15 +92,17 @@ class CompareDialog(QDialog):
             settings_label = QLabel()
             settings_label.setEnabled(False)
             settings_label.setWordWrap(True)
-            text = QPlainTextEdit()
+            text = SafeTextBrowser()
             text.setObjectName(f"compareText{name}")
             text.setAccessibleName(self.tr("Reply {name}").format(name=name))
-            text.setReadOnly(True)
+            scroll = QScrollArea()
+            scroll.setWidgetResizable(True)
+            scroll.setWidget(text)
             status = QLabel("")
             keep = QPushButton(self.tr("Keep {name}").format(name=name))
             keep.setObjectName(f"compareKeep{name}")
             keep.setEnabled(False)
-            side = Side(name, combo, settings_label, text, status, keep)
+            side = Side(name, combo, settings_label, text, scroll, status, keep)
             keep.clicked.connect(lambda _=False, s=side: self.keep([s]))
             combo.currentIndexChanged.connect(lambda _i, s=side: self._show_settings(s))
             header = QHBoxLayout()
@@ -104,7 +110,7 @@ class CompareDialog(QDialog):
             header.addWidget(combo, 1)
             grid.addLayout(header, 0, col)
             grid.addWidget(settings_label, 1, col)
-            grid.addWidget(text, 2, col)
+            grid.addWidget(scroll, 2, col)
             row = QHBoxLayout()
             row.addWidget(status, 1)
             row.addWidget(keep)
@@ -138,15 +144,20 @@ class CompareDialog(QDialog):
     def sampling_for(self, side: Side) -> dict:
         return preset_sampling(self.base, side.combo.currentData(), self.seed)
 
+    @property
+    def running(self) -> Side | None:
+        """A side being written (None once both are done)."""
+        return self.writing[0] if self.writing else None
+
     def start(self) -> None:
-        """Write reply A, then reply B, with the same seed."""
-        if self.running is not None:
+        """Write replies A and B with the same seed: at once when batched, else A then B."""
+        if self.writing:
             return
         if self.base.get("seed") is None:
             self.seed = random.randrange(1, 2**31)
         self.info.setText(self.tr("Seed {seed} for both").format(seed=self.seed))
         for side in self.sides:
-            side.text.clear()
+            side.text.set_document(render_markdown(""))
             side.written, side.tokens, side.result, side.request_id = "", [], None, None
             side.status.setText(self.tr("waiting…"))
             side.keep.setEnabled(False)
@@ -154,12 +165,33 @@ class CompareDialog(QDialog):
         self.keep_both_button.setEnabled(False)
         self.generate_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self._queue = list(self.sides)
-        self._next()
+        if self.batched:
+            self._start_together()
+        else:
+            self._queue = list(self.sides)
+            self._next()
+
+    def _connect(self, handle) -> None:
+        connect_reply(handle, self._on_started, self._on_tokens, self._on_finished, self._on_failed)
+
+    def _start_together(self) -> None:
+        """Both replies in one batch: one forward pass a token carries both."""
+        each = [self.sampling_for(side) for side in self.sides]
+        handles = self.engine.generate_candidates(self.messages, each[0], len(self.sides), self._connect, each=each)
+        for side, handle in zip(self.sides, handles):
+            side.request_id = handle.request_id
+            side.status.setText(self.tr("writing…"))
+        self.writing = list(self.sides)
+
+    def _side_done(self, side: Side) -> None:
+        if side in self.writing:
+            self.writing.remove(side)
+            if not self.writing:
+                self._next()
 
     def _next(self) -> None:
         if not self._queue:
-            self.running = None
+            self.writing = []
             self.generate_button.setEnabled(True)
             self.generate_button.setText(self.tr("Generate again"))
             self.stop_button.setEnabled(False)
@@ -167,10 +199,10 @@ class CompareDialog(QDialog):
                 side.combo.setEnabled(True)
             self.keep_both_button.setEnabled(all(s.result is not None for s in self.sides))
             return
-        side = self.running = self._queue.pop(0)
+        side = self._queue.pop(0)
+        self.writing = [side]
         side.status.setText(self.tr("writing…"))
-        handle = self.engine.generate(self.messages, self.sampling_for(side), lambda h: connect_reply(
-            h, self._on_started, self._on_tokens, self._on_finished, self._on_failed))
+        handle = self.engine.generate(self.messages, self.sampling_for(side), self._connect)
         side.request_id = handle.request_id
 
     def stop(self) -> None:
@@ -178,8 +210,9 @@ class CompareDialog(QDialog):
         for side in self._queue:
             side.status.setText(self.tr("not written"))
         self._queue = []
-        if self.running is not None and self.running.request_id is not None:
-            self.engine.cancel(self.running.request_id)
+        for side in self.writing:   # (one of a batch stops the batch)
+            if side.request_id is not None:
+                self.engine.cancel(side.request_id)
 
     def _side(self, request_id: int) -> Side | None:
         return next((s for s in self.sides if s.request_id == request_id), None)
@@ -196,8 +229,8 @@ class CompareDialog(QDialog):
             return
         side.written += text
         side.tokens.extend(records)
-        side.text.setPlainText(side.written)
-        bar = side.text.verticalScrollBar()
+        side.text.set_document(render_markdown(side.written))   # (replies compared are short: all of it each time)
+        bar = side.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
 
     def _on_finished(self, request_id: int, meta: dict) -> None:
@@ -207,17 +240,17 @@ class CompareDialog(QDialog):
         meta = dict(meta)
         text = meta.pop("text", None)
         text = text if isinstance(text, str) else side.written
-        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentData()})
+        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentData(),
+                     "sampling": self.sampling_for(side)})
         side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
-        side.text.setPlainText(text)
+        side.text.set_document(render_markdown(text))
         tps = meta.get("tokens_per_second") or 0
         stopped = meta.get("finish_reason") == FinishReason.CANCELLED
         done = (self.tr("{count} tokens · {speed} tok/s · stopped") if stopped
                 else self.tr("{count} tokens · {speed} tok/s"))
         side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
-        if self.running is side:
-            self._next()
+        self._side_done(side)
 
     def _on_failed(self, request_id: int, _kind: str, message: str) -> None:
         side = self._side(request_id)
@@ -225,8 +258,7 @@ class CompareDialog(QDialog):
             return
         side.status.setText(message)
         side.status.setWordWrap(True)
-        if self.running is side:
-            self._next()
+        self._side_done(side)
 
     # -- results ---------------------------------------------------------------------------
     def keep(self, sides: list[Side]) -> None:

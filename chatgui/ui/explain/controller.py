@@ -325,8 +325,10 @@ class ExplainController(QObject):
                 return None
             question, parent = last_user.content, last_user.id
             messages = chat.to_messages_for_model(upto=parent)
+        loaded = self.models.loaded
         dialog = CompareDialog(self.engine, messages, self.sampling(), question,
-                               **({"presets": presets} if presets else {}), parent=self.host)
+                               **({"presets": presets} if presets else {}), parent=self.host,
+                               batched=loaded is not None and loaded.capabilities.batched_candidates)
         dialog.keep_requested.connect(lambda results: self._keep_compared(chat, parent, question, results))
         dialog.finished.connect(dialog.deleteLater)
         self.compare_dialog = dialog

@@ -251,6 +251,9 @@ class InspectorDock(QDockWidget):
     def show_nothing(self, why: str) -> None:
         """Nothing to inspect (yet): say why, clear the numbers."""
         self.show_position(why, False)
+        self.clear_numbers()
+
+    def clear_numbers(self) -> None:
         self.summary_label.setText("")
         self.chart.set_rows([], {})
 
@@ -347,6 +350,10 @@ class SamplingInspector(QObject):
             return None
         self.dock.show_position(position["description"], self.target is not None)
         if self.busy:
+            # The bars on screen were computed for another position (or other settings): under
+            # this heading they would be wrong, so they go until the engine is free again.
+            self.data = None
+            self.dock.clear_numbers()
             self.dock.show_message(self.tr("Waiting for the reply to finish…"))
             return None
         self._next_id += 1

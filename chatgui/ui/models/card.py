@@ -2,15 +2,31 @@
 machine; then either Download (with its progress row) or, once installed, Load / Delete / Show in folder."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from chatgui.models.catalog import CatalogEntry
-from chatgui.models.fit import FITS, NO_FIT, SLOW
+from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN
+from chatgui.ui.common.i18n import translate
+
+from .catalog_text import catalog_text
 
 from .download_row import DownloadRow, mb
 
 FIT_COLOURS = {FITS: "#15803d", SLOW: "#b45309", NO_FIT: "#b91c1c"}
+# chatgui.models.fit's labels are data (English); shown translated.
+FIT_NAMES = {FITS: QT_TRANSLATE_NOOP("ModelCard", "Fits"), SLOW: QT_TRANSLATE_NOOP("ModelCard", "May be slow"),
+             NO_FIT: QT_TRANSLATE_NOOP("ModelCard", "Won't fit"), UNKNOWN: QT_TRANSLATE_NOOP("ModelCard", "Unknown")}
+
+
+def in_use_badge() -> QLabel:
+    badge = QLabel(translate("ModelCard", "In use"))
+    badge.setObjectName("inUseBadge")
+    badge.setToolTip(translate("ModelCard", "This model is loaded now"))
+    badge.setStyleSheet("QLabel#inUseBadge { background: palette(highlight); color: palette(highlighted-text);"
+                        " border-radius: 8px; padding: 2px 8px; font-weight: bold; }")
+    badge.hide()
+    return badge
 
 
 def human_size(n: int) -> str:
@@ -34,7 +50,7 @@ class ModelCard(QFrame):
         title = QLabel(f"<b>{entry.name}</b>")
         title.setObjectName("cardTitle")
         head.addWidget(title, 1)
-        self.fit_label = QLabel(fit)
+        self.fit_label = QLabel(translate("ModelCard", FIT_NAMES.get(fit, fit)))
         self.fit_label.setObjectName("fitLabel")
         self.fit_label.setStyleSheet(f"color: {FIT_COLOURS.get(fit, 'palette(text)')}; font-weight: bold;")
         self.fit_label.setToolTip(self.tr("From this machine's free memory, the file size and the KV cache "
@@ -47,7 +63,8 @@ class ModelCard(QFrame):
                                    self.tr("context {0}k").format(entry.context_length // 1024), kind]))
         facts.setObjectName("cardFacts")
         box.addWidget(facts)
-        good = QLabel(entry.good_at + "  " + self.tr("Languages: {0}.").format(", ".join(entry.languages)))
+        good = QLabel(catalog_text(entry.good_at) + "  " + self.tr("Languages: {0}.").format(
+            ", ".join(catalog_text(language) for language in entry.languages)))
         good.setObjectName("cardGoodAt")
         good.setWordWrap(True)
         good.setTextFormat(Qt.TextFormat.PlainText)
@@ -56,6 +73,8 @@ class ModelCard(QFrame):
         self.status = QLabel()
         self.status.setObjectName("cardStatus")
         actions.addWidget(self.status, 1)
+        self.in_use_label = in_use_badge()
+        actions.addWidget(self.in_use_label)
         self.download_button = QPushButton(self.tr("Download"))
         self.load_button = QPushButton(self.tr("Load"))
         self.delete_button = QPushButton(self.tr("Delete…"))
@@ -75,6 +94,13 @@ class ModelCard(QFrame):
         for b in (self.load_button, self.delete_button, self.show_button):
             b.setVisible(installed)
         self.row.setVisible(downloading)
+        self.set_in_use(False)
+
+    def set_in_use(self, in_use: bool) -> None:
+        """The model loaded now: a badge instead of Load."""
+        installed = self.delete_button.isVisibleTo(self)
+        self.in_use_label.setVisible(in_use and installed)
+        self.load_button.setVisible(installed and not in_use)
 
     def show_not_installed(self, error: str = "") -> None:
         self._buttons(False, False)

@@ -1,7 +1,7 @@
 """One download's progress: MB, %, speed, time left, and Pause / Resume / Cancel."""
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from chatgui.models.transfer import Progress
@@ -60,14 +60,22 @@ class DownloadRow(QWidget):
         self.resume_button.hide()
 
     def show_progress(self, p: Progress) -> None:
-        self.pause_button.show()
-        self.resume_button.hide()
+        self._swap(self.resume_button, self.pause_button)
         self.bar.setValue(int((p.fraction or 0.0) * 1000))
         self.label.setText(progress_text(p))
 
+    def _swap(self, going, coming) -> None:
+        """Pause and Resume take each other's place; the keyboard focus goes with them (hiding
+        the focused button would hand the focus to the next one, Cancel, and a second Space
+        would cancel the download)."""
+        had_focus = going.hasFocus()
+        coming.show()
+        if had_focus:
+            coming.setFocus(Qt.FocusReason.OtherFocusReason)
+        going.hide()
+
     def show_paused(self, done: int, total: int | None) -> None:
-        self.pause_button.hide()
-        self.resume_button.show()
+        self._swap(self.pause_button, self.resume_button)
         if total:
             self.bar.setValue(int(done / total * 1000))
             self.label.setText(self.tr("Paused at {0} of {1}").format(mb(done), mb(total)))

@@ -12,11 +12,26 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, Q
 from chatgui.models.catalog import CatalogEntry
 from chatgui.models.download import DownloadSpec
 from chatgui.models.fit import Memory, entry_fit
-from chatgui.models.library import installed_models, installed_path, remove
+from chatgui.models.errors import ModelFetchError
+from chatgui.models.library import check_gguf, installed_models, installed_path, remove
+from chatgui.ui.common.file_dialogs import remember_folder, start_folder
+from chatgui.ui.common.plain_errors import plain_download_error
 
-from .card import ModelCard, human_size
+from .card import ModelCard, human_size, in_use_badge
 from .download_controller import DownloadController
-from .download_row import DownloadRow
+from .download_row import DownloadRow, mb
+
+
+URL_DIALOG_WIDTH = 640
+
+
+def _same_file(path: Path, other: str | None) -> bool:
+    if not other:
+        return False
+    try:
+        return Path(path).resolve() == Path(other).resolve()
+    except OSError:
+        return False
 
 
 class InstalledRow(QWidget):
@@ -34,24 +49,34 @@ class InstalledRow(QWidget):
         self.load_button = QPushButton(self.tr("Load"))
         self.delete_button = QPushButton(self.tr("Forget…") if in_place else self.tr("Delete…"))
         self.show_button = QPushButton(self.tr("Show in folder"))
-        for b in (self.load_button, self.delete_button, self.show_button):
+        self.in_use_label = in_use_badge()
+        for b in (self.in_use_label, self.load_button, self.delete_button, self.show_button):
             row.addWidget(b)
+
+    def set_in_use(self, in_use: bool) -> None:
+        self.in_use_label.setVisible(in_use)
+        self.load_button.setVisible(not in_use)
 
 
 class ModelsPage(QWidget):
     def __init__(self, catalog: Sequence[CatalogEntry], downloads: DownloadController,
                  load_model: Callable[[str], None], context_length: int = 4096, memory: Memory | None = None,
-                 parent=None):
+                 parent=None, folders: dict | None = None):
+        """folders: where file dialogs opened last (the settings' dict, updated here)."""
         super().__init__(parent)
         self.setObjectName("modelsPage")
+        self.folders = folders if folders is not None else {}
         self.catalog = list(catalog)
         self.downloads = downloads
         self.load_model = load_model
         self.context_length = context_length
         self.specs: dict[str, DownloadSpec] = {e.id: DownloadSpec.from_entry(e) for e in self.catalog}
+        self.in_use: str | None = None   # the loaded model's path
         outer = QVBoxLayout(self)
         head = QHBoxLayout()
-        title = QLabel(f"<h2>{self.tr('Models')}</h2>")
+        title_text = self.tr("Models")   # (lupdate does not see a tr() inside an f-string)
+        title = QLabel(f"<h2>{title_text}</h2>")
+        title.setObjectName("modelsTitle")
         head.addWidget(title, 1)
         self.add_button = QPushButton(self.tr("Add a .gguf file…"))
         self.url_button = QPushButton(self.tr("Download from URL…"))
@@ -63,7 +88,10 @@ class ModelsPage(QWidget):
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.message.hide()
+        # Its room is kept (two lines) while it is empty: a line appearing would move the cards
+        # under the pointer.
+        self.message.setMinimumHeight(2 * self.message.fontMetrics().lineSpacing())
+        self.message.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         outer.addWidget(self.message)
         note = QLabel(self.tr("Fit labels are for a {0}-token context on this machine.").format(context_length))
         note.setObjectName("fitNote")
@@ -82,7 +110,8 @@ class ModelsPage(QWidget):
         self.url_rows: dict[str, DownloadRow] = {}
         self.url_box = QVBoxLayout()
         self.body.addLayout(self.url_box)
-        self.others_title = QLabel(f"<b>{self.tr('Other models on this machine')}</b>")
+        others_text = self.tr("Other models on this machine")
+        self.others_title = QLabel(f"<b>{others_text}</b>")
         self.body.addWidget(self.others_title)
         self.others_box = QVBoxLayout()
         self.body.addLayout(self.others_box)
@@ -104,7 +133,10 @@ class ModelsPage(QWidget):
         return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
 
     def ask_gguf_file(self) -> str | None:
-        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"), "", self.tr("GGUF models (*.gguf)"))
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"),
+                                              start_folder(self.folders, "add_model"), self.tr("GGUF models (*.gguf)"))
+        if path:
+            remember_folder(self.folders, "add_model", path)
         return path or None
 
     def ask_copy(self, path: str) -> bool | None:
@@ -118,18 +150,43 @@ class ModelsPage(QWidget):
         box.exec()
         return True if box.clickedButton() is copy else False if box.clickedButton() is in_place else None
 
+    def ask_cancel(self, name: str, done: int) -> str | None:
+        """Cancel a download with `done` bytes already here: "discard" them, "pause" instead, or
+        None: go on as before."""
+        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Cancel the download?"),
+                          self.tr("{0} of {1} are downloaded already. Delete them, or pause the download and "
+                                  "keep them for later?").format(mb(done), name), parent=self)
+        discard = box.addButton(self.tr("Delete the downloaded part"), QMessageBox.ButtonRole.DestructiveRole)
+        pause = box.addButton(self.tr("Pause instead"), QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(self.tr("Keep downloading"), QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(pause)
+        box.setEscapeButton(keep)
+        box.exec()
+        return "discard" if box.clickedButton() is discard else "pause" if box.clickedButton() is pause else None
+
+    def url_dialog(self) -> QInputDialog:
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(self.tr("Download from URL"))
+        dialog.setLabelText(self.tr("Address of a .gguf file:"))
+        # Addresses are long: room to see one whole.
+        dialog.resize(max(dialog.sizeHint().width(), URL_DIALOG_WIDTH), dialog.sizeHint().height())
+        return dialog
+
     def ask_url(self) -> str | None:
-        url, ok = QInputDialog.getText(self, self.tr("Download from URL"), self.tr("Address of a .gguf file:"))
-        return url.strip() if ok and url.strip() else None
+        dialog = self.url_dialog()
+        ok = dialog.exec() == QInputDialog.DialogCode.Accepted
+        url = dialog.textValue().strip()
+        return url if ok and url else None
 
     def open_folder(self, path: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     # -- state ---------------------------------------------------------------------------------------
-    def say(self, text: str, error: bool = False) -> None:
+    def say(self, text: str, error: bool = False, detail: str = "") -> None:
+        """detail: the exact technical message, kept in the tooltip (plain words on the page)."""
         self.message.setText(text)
+        self.message.setToolTip(detail if detail != text else "")
         self.message.setStyleSheet("color: #b91c1c;" if error else "")
-        self.message.setVisible(bool(text))
 
     def refresh(self) -> None:
         folder = self.downloads.folder
@@ -144,7 +201,13 @@ class ModelsPage(QWidget):
                 card.show_paused(self.downloads.partial_bytes(spec))   # kept from an earlier session
             else:
                 card.show_not_installed()
+            card.set_in_use(path is not None and _same_file(path, self.in_use))
         self._refresh_others(folder)
+
+    def set_in_use(self, path: str | None) -> None:
+        """The model loaded now (None: none, or a server's): marked "In use", without Load."""
+        self.in_use = path
+        self.refresh()
 
     def _refresh_others(self, folder: Path) -> None:
         while self.others_box.count():
@@ -155,6 +218,7 @@ class ModelsPage(QWidget):
         self.others_title.setVisible(bool(others))
         for m in others:
             row = InstalledRow(m.name, m.path, m.size, m.in_place)
+            row.set_in_use(_same_file(m.path, self.in_use))
             row.load_button.clicked.connect(lambda _=False, p=m.path: self.load_model(str(p)))
             row.delete_button.clicked.connect(lambda _=False, m=m: self._delete(m.path, m.name, m.in_place))
             row.show_button.clicked.connect(lambda _=False, p=m.path: self.open_folder(p.parent))
@@ -165,7 +229,7 @@ class ModelsPage(QWidget):
         card.download_clicked.connect(lambda: self.start(key))
         card.row.resume_clicked.connect(lambda: self.start(key))
         card.row.pause_clicked.connect(lambda: self.downloads.pause(key))
-        card.row.cancel_clicked.connect(lambda: self.downloads.cancel(self.specs[key]))
+        card.row.cancel_clicked.connect(lambda: self.cancel(key))
         card.load_clicked.connect(lambda: self.load_model(str(self.downloads.folder / card.entry.file)))
         card.delete_clicked.connect(lambda: self._delete(self.downloads.folder / card.entry.file, card.entry.name))
         card.show_clicked.connect(lambda: self.open_folder(self.downloads.folder))
@@ -177,6 +241,23 @@ class ModelsPage(QWidget):
         if key in self.cards:
             self.cards[key].show_downloading()
             self.cards[key].row.label.setText(self.tr("Starting…"))
+
+    def cancel(self, key: str) -> None:
+        """Cancel a download; what is downloaded already goes only if the user says so."""
+        spec = self.specs[key]
+        done = self.downloads.partial_bytes(spec)
+        if self.downloads.is_running(key):
+            job = self.downloads.manager.job(key)
+            done = max(done, job.last.done if job is not None and job.last is not None else 0)
+        if done > 0:
+            choice = self.ask_cancel(spec.name, done)
+            if choice is None:
+                return                                  # keep downloading (or keep it paused)
+            if choice == "pause":
+                if self.downloads.is_running(key):
+                    self.downloads.pause(key)
+                return
+        self.downloads.cancel(spec)
 
     def _delete(self, path: Path, name: str, in_place: bool = False) -> None:
         if in_place:
@@ -194,6 +275,12 @@ class ModelsPage(QWidget):
     def add_gguf_file(self) -> None:
         path = self.ask_gguf_file()
         if not path:
+            return
+        try:   # before asking anything about it: is it a model file at all?
+            check_gguf(Path(path))
+        except ModelFetchError as e:
+            self.say(self.tr("{0} cannot be added: it is not a GGUF model file (or cannot be read). Choose a .gguf "
+                             "file.").format(Path(path).name), error=True, detail=str(e))
             return
         copy = self.ask_copy(path)
         if copy is None:
@@ -216,7 +303,7 @@ class ModelsPage(QWidget):
             row.setObjectName(f"urlRow-{spec.key}")
             row.pause_clicked.connect(lambda: self.downloads.pause(spec.key))
             row.resume_clicked.connect(lambda: self.start(spec.key))
-            row.cancel_clicked.connect(lambda: self.downloads.cancel(self.specs[spec.key]))
+            row.cancel_clicked.connect(lambda: self.cancel(spec.key))
             self.url_box.addWidget(row)
         row.show()
         self.start(spec.key)
@@ -252,7 +339,7 @@ class ModelsPage(QWidget):
         self.refresh()
 
     def _on_failed(self, key: str, message: str) -> None:
-        self.say(message, error=True)
+        self.say(plain_download_error(message), error=True, detail=message)
         if key in self.cards:
             self.refresh()
             if not self.downloads.partial_bytes(self.specs[key]):

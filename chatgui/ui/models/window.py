@@ -17,12 +17,12 @@ from .page import ModelsPage
 
 class ModelsWindow(QDialog):
     def __init__(self, downloads: DownloadController, load_model: Callable[[str], None], context_length: int,
-                 parent=None):
+                 parent=None, folders: dict | None = None):
         super().__init__(parent)
         self.setObjectName("modelsWindow")
         self.setWindowTitle(self.tr("Models"))
         self.page = ModelsPage(load_model=self._load_and_close(load_model), catalog=load_catalog(),
-                               downloads=downloads, context_length=context_length)
+                               downloads=downloads, context_length=context_length, folders=folders)
         QVBoxLayout(self).addWidget(self.page)
         self.resize(760, 640)
 
@@ -44,12 +44,19 @@ class ModelsFeature:
         self.downloads = DownloadController(parent=main_window)
         self.downloads.finished.connect(lambda _key, _path: self.refresh_installed())
         self.window: ModelsWindow | None = None
+        self.in_use: str | None = None   # the loaded model's file ("In use" on the page)
+
+    def set_in_use(self, path: str | None) -> None:
+        self.in_use = path
+        if self.window is not None:
+            self.window.page.set_in_use(path)
 
     def open(self, context_length: int) -> ModelsWindow:
         if self.window is None:
-            self.window = ModelsWindow(self.downloads, self.load_model, context_length, self.main_window)
+            self.window = ModelsWindow(self.downloads, self.load_model, context_length, self.main_window,
+                                       folders=self.main_window.settings.folders)
             self.window.finished.connect(lambda _result: self.refresh_installed())   # deleted or added by hand
-        self.window.page.refresh()
+        self.window.page.set_in_use(self.in_use)   # (refreshes the page)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()

@@ -1,5 +1,6 @@
 """View > Language: System / English / 简体中文. The choice is saved at once and applies from the
-next start (the interface is translated once, before the window is built: see i18n)."""
+next start (the interface is translated once, before the window is built: see i18n); the notice
+offers to restart now (everything is saved as on any close)."""
 from __future__ import annotations
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QTranslator
@@ -10,6 +11,7 @@ from chatgui.i18n import qm_path
 from chatgui.store import StoreError, save_settings
 
 from chatgui.ui.common.i18n import LANGUAGE_NAMES, current_language, resolve_language
+from chatgui.ui.common.restart import request_restart
 
 RESTART_NOTE = QT_TRANSLATE_NOOP("LanguageMenu", "The new language is used from the next start of chatgui.")
 
@@ -49,7 +51,11 @@ class LanguageMenu(QMenu):
             other = _translated_in(target, "LanguageMenu", RESTART_NOTE)
             if other and other != note:
                 note = f"{note}\n{other}"
-        self.window.notices.show_notice("language", note, "info")
+        if target == current_language():   # e.g. back to the language in use: nothing to restart for
+            self.window.notices.remove("language")
+            return
+        self.window.notices.show_notice("language", note, "info",
+                                        [(self.tr("Restart now"), lambda: request_restart(self.window))])
 
 
 def _translated_in(language: str, context: str, text: str) -> str:
