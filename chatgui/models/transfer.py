@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from chatgui.common.io import atomic_write_json
 
 from .errors import Cancelled, DiskFullError, Paused
 
@@ -74,25 +75,6 @@ class Control:
             raise Cancelled() if self.cancelled else Paused()
 
 
-def fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return                  # Windows cannot open a folder for fsync; os.replace is atomic there
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def disk_full(e: OSError, folder: Path, needed: int | None, kept: int) -> DiskFullError:
     free = _free_bytes(folder)
     need = f", the download needs {needed / 1e6:,.0f} MB more" if needed else ""
@@ -134,7 +116,7 @@ class PartialDownload:
             return {}
 
     def save_state(self, data: dict) -> None:
-        write_json_atomic(self.state_path, data)
+        atomic_write_json(self.state_path, data)
 
     def size(self) -> int:
         try:

@@ -7,7 +7,7 @@ beside chats). Write only `public_backend_settings(...)` of a backend dict next 
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from chatgui.common.io import url_without_credentials
 
 KEYRING_SERVICE = "chatgui"
 _SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "auth")
@@ -28,17 +28,9 @@ def public_backend_settings(backend: dict) -> dict:
         if isinstance(v, dict):
             v = public_backend_settings(v)
         elif isinstance(v, str) and "@" in v and "://" in v:
-            v = _without_userinfo(v)
+            v = url_without_credentials(v)
         out[k] = v
     return out
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if not (parts.username or parts.password):
-        return url
-    netloc = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _keyring():

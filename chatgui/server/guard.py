@@ -20,9 +20,10 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from chatgui.common.io import is_loopback_host
+
 from .protocol import ApiError
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
@@ -46,15 +47,6 @@ def _configured_name(name: str) -> str:
         return host_name(name)
 
 
-def is_loopback_name(name: str) -> bool:
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 class AccessGuard:
     def __init__(self, app, *, bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
         self.app = app
@@ -69,7 +61,7 @@ class AccessGuard:
         if header is None:     # HTTP/1.0 without Host: no browser sends that
             return True
         name = host_name(header)
-        return self.any_host or is_loopback_name(name) or name in self.hosts
+        return self.any_host or is_loopback_host(name) or name in self.hosts
 
     def origin_allowed(self, origin: str) -> bool:
         return self.any_origin or origin.rstrip("/").lower() in self.origins

@@ -191,8 +191,8 @@ class BackendController(QObject):
 
     @staticmethod
     def _shown(base_url: str) -> str:
-        from chatgui.remote.client import display_url
-        return display_url(base_url)
+        from chatgui.common.io import url_without_credentials
+        return url_without_credentials(base_url)
 
     def _key_id(self, base_url: str) -> str:
         from chatgui.remote import normalize_base_url
