@@ -11,7 +11,7 @@ from PySide6.QtCore import QStandardPaths, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from chatgui.common.records import BackendKind
+from chatgui.common.backends import backend_type
 from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         """While a server answers, the local model's sections are out of the way."""
         group = self.backend.group
         self.panel.mark_local_only(self.backend.serve_group)
-        local = lambda: group.kind_choice() is BackendKind.LOCAL   # noqa: E731
+        local = lambda: not backend_type(group.kind_choice()).is_server   # noqa: E731
         group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(local()))
         self.panel.show_local_sections(local())
         self.models.model_ready.connect(self.panel.show_model_context)
