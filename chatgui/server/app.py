@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 
 from starlette.applications import Starlette
@@ -15,6 +14,7 @@ from starlette.routing import Route
 from chatgui.common.records import FinishReason
 from chatgui.engine.errors import PromptTooLongError, TemplateError
 
+from .auth import BearerAuth
 from .guard import AccessGuard
 from . import structured
 from .protocol import (ApiError, chunk_body, completion_body, new_completion_id, parse_chat_request,
@@ -39,29 +39,19 @@ class ServedModel:
 
 def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None, *,
               bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
-    """The ASGI app: the API behind the access checks of guard.py."""
-    return AccessGuard(build_api(worker, served, api_key), bound_host=bound_host, allow_hosts=allow_hosts,
-                       allow_origins=allow_origins)
+    """The ASGI app: the API behind the access checks of guard.py and the key check of auth.py."""
+    return AccessGuard(BearerAuth(build_api(worker, served), api_key), bound_host=bound_host,
+                       allow_hosts=allow_hosts, allow_origins=allow_origins)
 
 
-def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None = None) -> Starlette:
-    def check_key(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-            raise ApiError(401, "Missing or wrong API key (send it as 'Authorization: Bearer <key>').",
-                           code="invalid_api_key")
-
+def build_api(worker: GenerationWorker, served: ServedModel) -> Starlette:
     def model_card() -> dict:
         return {"id": served.id, "object": "model", "created": served.created, "owned_by": "chatgui"}
 
     async def list_models(request: Request) -> Response:
-        check_key(request)
         return JSONResponse({"object": "list", "data": [model_card()]})
 
     async def get_model(request: Request) -> Response:
-        check_key(request)
         if request.path_params["model"] not in served.aliases:
             raise _unknown_model(request.path_params["model"], served.id)
         return JSONResponse(model_card())
@@ -73,7 +63,6 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         return await complete(request, chat=False)
 
     async def complete(request: Request, chat: bool) -> Response:
-        check_key(request)
         body = await _read_json(request)
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)

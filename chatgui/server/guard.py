@@ -73,14 +73,14 @@ class AccessGuard:
         for k, v in scope["headers"]:
             headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
         if not self.host_allowed(headers.get("host")):
-            return await _refuse(send, ApiError(
+            return await refuse(send, ApiError(
                 421, f"This server does not answer to the host name {headers['host']!r} (a web page may be "
                      "trying to reach it). Start it with --allow-host to allow that name.", code="host_not_allowed"))
         origin = headers.get("origin")
         cors = {}
         if origin is not None:
             if not self.origin_allowed(origin):
-                return await _refuse(send, ApiError(
+                return await refuse(send, ApiError(
                     403, f"Requests from web pages ({origin}) are refused. Start the server with "
                          "--allow-origin to allow that origin.", code="origin_not_allowed"))
             cors = {"access-control-allow-origin": origin, "vary": "Origin"}
@@ -91,7 +91,7 @@ class AccessGuard:
         if scope["method"] == "POST":
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
-                return await _refuse(send, ApiError(
+                return await refuse(send, ApiError(
                     415, f"The request body must be sent as 'Content-Type: application/json', not "
                          f"{kind or 'without a type'!r}.", code="unsupported_media_type"), cors)
         if not cors:
@@ -106,7 +106,7 @@ class AccessGuard:
         return await self.app(scope, receive, send_with_cors)
 
 
-async def _refuse(send, error: ApiError, extra: dict | None = None) -> None:
+async def refuse(send, error: ApiError, extra: dict | None = None) -> None:
     body = json.dumps(error.body()).encode()
     await _send(send, error.status, {"content-type": "application/json", **(extra or {})}, body)
 
