@@ -56,8 +56,8 @@
         <translation>请输入服务器地址（如需要，还有密钥），然后点击“连接”。</translation>
     </message>
     <message>
-        <source>Settings not saved: {error}</source>
-        <translation>设置未保存：{error}</translation>
+        <source>No system keyring here: the API key is kept only until chatgui closes.</source>
+        <translation>此系统没有密钥环：API 密钥只保留到 chatgui 关闭为止。</translation>
     </message>
 </context>
 <context>
@@ -91,8 +91,12 @@
         <translation>可选</translation>
     </message>
     <message>
-        <source>Kept in the system keyring when there is one, else in the app&apos;s settings file; never in chat files or exports.</source>
-        <translation>如有系统密钥环则保存在其中，否则保存在应用的设置文件中；绝不会写入聊天文件或导出文件。</translation>
+        <source>Kept in the system keyring when there is one, else only until chatgui closes; never in settings, chat files or exports.</source>
+        <translation>有系统密钥环时保存在其中，否则只保留到 chatgui 关闭为止；绝不写入设置、聊天文件或导出文件。</translation>
+    </message>
+    <message>
+        <source>Where the API key is kept</source>
+        <translation>API 密钥的保存位置</translation>
     </message>
     <message>
         <source>Server model</source>
@@ -632,10 +636,6 @@
     <message>
         <source>System language</source>
         <translation>跟随系统</translation>
-    </message>
-    <message>
-        <source>Settings not saved: {error}</source>
-        <translation>设置未保存：{error}</translation>
     </message>
 </context>
 <context>

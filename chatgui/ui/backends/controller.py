@@ -13,12 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.backends import DEFAULT_KIND, backend_type, saved_kind
 from chatgui.common.records import BackendKind, ModelInfo
-
-from chatgui.store import StoreError, save_settings
 
 from chatgui.ui.backends.panel import BackendPanel
 from chatgui.ui.backends.remote_connector import RemoteConnector
@@ -26,6 +24,8 @@ from chatgui.ui.serve.toggle import ServeController, ServeGroup
 
 
 class BackendController(QObject):
+    settings_changed = Signal()   # AppSettings.backend changed: the window's SaveManager writes it
+
     def __init__(self, engine, settings, options, panel, status, notices, models, parent=None):
         super().__init__(parent)
         self.engine, self.settings, self.options = engine, settings, options
@@ -219,10 +219,7 @@ class BackendController(QObject):
             "No system keyring here: the API key is kept only until chatgui closes."))
 
     def _save_settings(self) -> None:
-        try:
-            save_settings(self.settings)
-        except StoreError as e:
-            self.status.showMessage(self.tr("Settings not saved: {error}").format(error=e), 5000)
+        self.settings_changed.emit()
 
     def shutdown(self) -> None:
         """Stop the server (the window is closing)."""
