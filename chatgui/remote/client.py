@@ -28,10 +28,10 @@ from .errors import (RemoteConnectionError, RemoteError, RemoteNotFoundError, Re
                      RemoteRequestError, RemoteTimeoutError, error_for_status, scrub)
 from .secrets import public_backend_settings
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
 # Seconds of silence before giving up. Generous: a CPU server may think for a long time before
 # the first token of a long prompt. Cancelling does not wait for it.
-DEFAULT_READ_TIMEOUT = 120.0
+SERVER_SILENCE_TIMEOUT = 120.0
 CHARS_PER_TOKEN = 4
 
 
@@ -76,8 +76,8 @@ class RemoteModel:
     capabilities = REMOTE_CAPABILITIES
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
-                 context_length: int | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 read_timeout: float = DEFAULT_READ_TIMEOUT, send_extra_sampling: bool = True):
+                 context_length: int | None = None, connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = SERVER_SILENCE_TIMEOUT, send_extra_sampling: bool = True):
         self.base_url = normalize_base_url(base_url)
         self.model = model or None
         self.context_length = context_length

@@ -19,7 +19,7 @@ from .guard import AccessGuard
 from . import structured
 from .protocol import (ApiError, chunk_body, completion_body, new_completion_id, parse_chat_request,
                        parse_text_request, sse, usage_of)
-from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
+from .worker import GenerationWorker, QueuedRequest, QueueFull, ShuttingDown
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -73,7 +73,7 @@ def build_api(worker: GenerationWorker, served: ServedModel) -> Starlette:
         if req.response_format:      # compiling a schema can take a while: not on the event loop
             constraint = await asyncio.get_running_loop().run_in_executor(
                 None, structured.constraint_for, worker.model, req.response_format)
-        job = Job(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
+        job = QueuedRequest(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
                   top_logprobs=req.top_logprobs, constraint=constraint,
                   echo_logprobs=req.echo and req.top_logprobs is not None)
         try:
@@ -141,11 +141,11 @@ class ClientWatch:
     """Cancels a job the moment its client disconnects, whatever the job is doing: waits on the
     ASGI receive channel, which (the body being read) next says http.disconnect."""
 
-    def __init__(self, request: Request, job: Job):
+    def __init__(self, request: Request, job: QueuedRequest):
         self._task = asyncio.ensure_future(self._watch(request.receive, job))
 
     @staticmethod
-    async def _watch(receive, job: Job) -> None:
+    async def _watch(receive, job: QueuedRequest) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         job.cancel.set()
@@ -155,7 +155,7 @@ class ClientWatch:
         self._task.cancel()
 
 
-async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Response:
+async def _collect(job: QueuedRequest, cid: str, model_id: str, req, chat: bool) -> Response:
     """A whole (non-streaming) reply: every candidate's text, finish reason and logprobs."""
     choices = [{"text": [], "finish_reason": FinishReason.STOP, "logprobs": None if req.top_logprobs is None else []}
                for _ in range(req.n)]
@@ -187,7 +187,7 @@ async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Respon
     return JSONResponse(completion_body(cid, model_id, choices, value, chat=chat))
 
 
-async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):
+async def _stream(job: QueuedRequest, cid: str, model_id: str, req, chat: bool):
     """SSE body. If the client disconnects, Starlette cancels this generator: `finally` then
     cancels the generation."""
     created = int(time.time())
