@@ -44,3 +44,18 @@ def test_no_code_outside_the_registry_names_a_kind_to_branch_on():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "chatgui" / "ui").rglob("*.py")
                  if named.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_the_panel_shows_the_form_of_the_chosen_kind(qtbot):
+    from chatgui.ui.backends.panel import BackendPanel
+    panel = BackendPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert [panel.kind.itemData(i) for i in range(panel.kind.count())] == [t.kind.value for t in BACKEND_TYPES]
+    assert not panel.remote_box.isVisible()
+    panel.set_kind(BackendKind.OPENAI)
+    assert panel.remote_box.isVisible()
+    form = backend_type(BackendKind.OPENAI).form
+    assert panel.base_url.placeholderText() == form[0].placeholder
+    assert panel.api_key.placeholderText() == form[1].placeholder and panel.api_key.toolTip() == form[1].help
+    assert panel._labels[FieldKind.SECRET].text() == form[1].label

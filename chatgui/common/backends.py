@@ -17,6 +17,10 @@ from enum import Enum
 from typing import Any, Callable
 
 from chatgui.common.records import LOCAL_CAPABILITIES, REMOTE_CAPABILITIES, BackendKind, Capabilities
+from chatgui.common.samplers import QT_TRANSLATE_NOOP
+
+# Labels, placeholders and help are English; the backend panel translates them in the
+# "BackendPanel" context (the marks are for pyside6-lupdate; no Qt here).
 
 
 class FieldKind(Enum):
@@ -64,16 +68,18 @@ class BackendType:
 
 SERVER_FORM = (
     FormField("base_url", FieldKind.URL, "URL", "http://127.0.0.1:8000/v1"),
-    FormField("api_key", FieldKind.SECRET, "API key", "optional",
-              "Kept in the system keyring when there is one, else only until chatgui closes; "
-              "never in chat files or exports."),
-    FormField("model", FieldKind.MODEL, "Model", "the server's first model"),
+    FormField("api_key", FieldKind.SECRET, QT_TRANSLATE_NOOP("BackendPanel", "API key"),
+              QT_TRANSLATE_NOOP("BackendPanel", "optional"),
+              QT_TRANSLATE_NOOP("BackendPanel", "Kept in the system keyring when there is one, else only until "
+                                                "chatgui closes; never in settings, chat files or exports.")),
+    FormField("model", FieldKind.MODEL, QT_TRANSLATE_NOOP("BackendPanel", "Model"),
+              QT_TRANSLATE_NOOP("BackendPanel", "the server's first model")),
 )
 
 BACKEND_TYPES: tuple[BackendType, ...] = (
-    BackendType(BackendKind.LOCAL, "Local model", "A GGUF model file run by chatgui on this computer.",
-                LOCAL_CAPABILITIES),
-    BackendType(BackendKind.OPENAI, "OpenAI-compatible server",
+    BackendType(BackendKind.LOCAL, QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
+                "A GGUF model file run by chatgui on this computer.", LOCAL_CAPABILITIES),
+    BackendType(BackendKind.OPENAI, QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server"),
                 "A server that speaks the OpenAI chat API (vLLM, llama.cpp server, Ollama, chatgui serve, "
                 "a hosted API).", REMOTE_CAPABILITIES, SERVER_FORM, "chatgui.remote.client:RemoteModel"),
 )

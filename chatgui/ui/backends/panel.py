@@ -6,16 +6,12 @@ Only widgets and signals; BackendController does the work.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
 from chatgui.common.backends import BACKEND_TYPES, DEFAULT_KIND, FieldKind, backend_type
 from chatgui.common.records import BackendKind
-
-# (the registry's labels, for lupdate: a label is looked up by its English text)
-_LABELS = (QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
-           QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server"))
 
 
 def _named(widget, name: str, accessible: str):
@@ -45,12 +41,8 @@ class BackendPanel(QGroupBox):
         form = QFormLayout(self.remote_box)
         form.setContentsMargins(0, 0, 0, 0)
         self.base_url = _named(QLineEdit(), "baseUrlEdit", self.tr("Server address"))
-        self.base_url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.api_key = _named(QLineEdit(), "apiKeyEdit", self.tr("API key"))
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setPlaceholderText(self.tr("optional"))
-        self.api_key.setToolTip(self.tr("Kept in the system keyring when there is one, else only until chatgui "
-                                        "closes; never in settings, chat files or exports."))
         # One line, shown only where there is no keyring service: the key will not be remembered.
         self.key_note = _named(QLabel(""), "apiKeyNote", self.tr("Where the API key is kept"))
         self.key_note.setWordWrap(True)
@@ -61,21 +53,24 @@ class BackendPanel(QGroupBox):
         self.remote_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.remote_model.setMinimumContentsLength(12)
         self.remote_model.currentTextChanged.connect(self._show_model_start)
-        self.remote_model.lineEdit().setPlaceholderText(self.tr("the server's first model"))
         self.refresh_button = _named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
                                      self.tr("List the server's models"))
         model_row = QHBoxLayout()
         model_row.addWidget(self.remote_model, 1)
         model_row.addWidget(self.refresh_button)
         self.connect_button = _named(QPushButton(self.tr("Connect")), "connectButton", self.tr("Connect to the server"))
-        form.addRow("URL", self.base_url)
-        form.addRow(self.tr("API key"), self.api_key)
+        # Each row's label, placeholder and help come from the chosen kind's form (common/backends.py).
+        self._labels = {kind: QLabel() for kind in FieldKind}
+        form.addRow(self._labels[FieldKind.URL], self.base_url)
+        form.addRow(self._labels[FieldKind.SECRET], self.api_key)
         form.addRow("", self.key_note)
-        form.addRow(self.tr("Model"), model_row)
+        form.addRow(self._labels[FieldKind.MODEL], model_row)
         form.addRow("", self.connect_button)
         column.addWidget(self.remote_box)
         self._form = form
         self._rows = {FieldKind.URL: self.base_url, FieldKind.SECRET: self.api_key, FieldKind.MODEL: model_row}
+        self._edits = {FieldKind.URL: self.base_url, FieldKind.SECRET: self.api_key,
+                       FieldKind.MODEL: self.remote_model.lineEdit()}
 
         self.state = _named(QLabel(""), "backendStateLabel", self.tr("Backend state"))
         self.state.setWordWrap(True)
@@ -157,6 +152,10 @@ class BackendPanel(QGroupBox):
         self.remote_box.setVisible(bool(entry.form))
         for field_kind, row in self._rows.items():
             self._form.setRowVisible(row, entry.has_field(field_kind))
+        for field in entry.form:
+            self._labels[field.kind].setText(self.tr(field.label))
+            self._edits[field.kind].setPlaceholderText(self.tr(field.placeholder))
+            self._edits[field.kind].setToolTip(self.tr(field.help) if field.help else "")
         self.connect_button.setVisible(entry.is_server)
 
     def _kind_activated(self) -> None:
