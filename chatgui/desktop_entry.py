@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Sequence
 
 from chatgui.assets import ICON_SIZES, icon_path
+from chatgui.common.io import atomic_write_bytes
 
 APP_ID = "chatgui"  # the desktop file name, the icon name, and Qt's desktopFileName
 INSTALL_FLAG, UNINSTALL_FLAG = "--install-desktop-entry", "--uninstall-desktop-entry"
@@ -87,9 +88,7 @@ def desktop_entry_text(exec_cmd: str | Sequence[str]) -> str:
 
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, data)
 
 
 def _refresh_caches() -> None:

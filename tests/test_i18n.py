@@ -19,7 +19,8 @@ from chatgui.ui.common.i18n import current_language, install_translators, remove
 
 ROOT = Path(__file__).resolve().parents[1]
 # The interface, and the sampler registry's labels (shown by the settings panel and the inspector).
-UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py")) + [ROOT / "chatgui" / "common" / "samplers.py"]
+UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py")) + [ROOT / "chatgui" / "common" / "samplers.py",
+                                                            ROOT / "chatgui" / "common" / "backends.py"]
 FIELD = re.compile(r"\{\w*\}")
 
 
@@ -141,7 +142,7 @@ def test_window_in_english(language, make_window):
     assert window.panel.preset.currentText() == "Balanced"
 
 
-def test_language_menu_saves_the_choice(language, make_window):
+def test_language_menu_saves_the_choice(language, make_window, qtbot):
     from chatgui.store import load_settings
 
     language("en")
@@ -150,7 +151,8 @@ def test_language_menu_saves_the_choice(language, make_window):
     assert [a.text() for a in actions.values()] == ["System language", "English", "简体中文"]
     assert actions["system"].isChecked()
     actions["zh_CN"].trigger()
-    assert load_settings().language == "zh_CN" and actions["zh_CN"].isChecked()
+    assert actions["zh_CN"].isChecked()
+    qtbot.waitUntil(lambda: load_settings().language == "zh_CN", timeout=2000)   # (with the other settings)
     note = window.notices.get("language").text()
     assert "next start" in note and "下次启动" in note   # said in both languages
 

@@ -319,17 +319,17 @@ def test_clean_closes_after_progress_are_resumed_not_called_offline(tmp_path, se
 
 
 def test_the_state_file_is_written_under_a_unique_name_and_its_folder_synced(tmp_path, monkeypatch):
-    from chatgui.models import transfer
+    from chatgui.common.io import files
     synced = []
-    real_sync = transfer.fsync_dir
-    monkeypatch.setattr(transfer, "fsync_dir", lambda p: (synced.append(p), real_sync(p)))
+    real_sync = files.fsync_dir
+    monkeypatch.setattr(files, "fsync_dir", lambda p: (synced.append(p), real_sync(p)))
     target = tmp_path / "state.json"
     errors = []
 
     def writer(n):
         try:
             for i in range(60):
-                transfer.write_json_atomic(target, {"writer": n, "i": i})
+                files.atomic_write_json(target, {"writer": n, "i": i})   # as PartialDownload's state
         except OSError as e:          # before: both used state.json.tmp; one renamed the other's away
             errors.append(e)
     threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]

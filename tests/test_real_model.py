@@ -102,7 +102,7 @@ def test_fetch_path_downloads_and_verifies(tmp_path, monkeypatch):
     stages = []
     p = default_model_path(fetch=True, progress=lambda s, f: stages.append(s))
     assert p == tmp_path / "fresh" / "models" / dm.DEFAULT_MODEL_FILE
-    assert dm.sha256_of(p) == dm.DEFAULT_MODEL_SHA256
+    assert dm.sha256_file(p) == dm.DEFAULT_MODEL_SHA256
     assert stages[0] == "download" and stages[-1] == "done"
     assert not list(p.parent.glob(".partial/*.part")), "temporary files left behind"
     assert default_model_path(fetch=False) == p

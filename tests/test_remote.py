@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import math
 import socket
-import sys
 import threading
 import time
-import types
 
+import keyring
+import keyring.backends.fail
+import keyring.backends.null
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.errors import PasswordDeleteError, PasswordSetError
 from starlette.responses import JSONResponse
 
 from chatgui.common.runner import CancelFlag
@@ -18,6 +21,7 @@ from chatgui.engine import PromptTooLongError, SamplingSettings
 from chatgui.remote import (RemoteAuthError, RemoteConnectionError, RemoteError, RemoteModel, RemoteNotFoundError,
                             RemotePromptTooLongError, RemoteProtocolError, RemoteRateLimitError, RemoteServerError,
                             RemoteTimeoutError, normalize_base_url, public_backend_settings)
+from chatgui.remote import ApiKeys
 from chatgui.remote import secrets as remote_secrets
 from fake_openai import FakeServer, sse_chunk
 
@@ -282,25 +286,56 @@ def test_public_backend_settings_strip_every_secret():
     assert backend["api_key"] == KEY     # the original is left alone
 
 
+class MemoryKeyring(KeyringBackend):
+    """A working OS keyring, in memory (keyring ships none): what the app sees on a desktop."""
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.stored = {}
+
+    def set_password(self, service, username, password):
+        self.stored[(service, username)] = password
+
+    def get_password(self, service, username):
+        return self.stored.get((service, username))
+
+    def delete_password(self, service, username):
+        if (service, username) not in self.stored:
+            raise PasswordDeleteError("not stored")
+        del self.stored[(service, username)]
+
+
 def test_api_keys_go_to_the_keyring_when_there_is_one(monkeypatch):
-    store = {}
-    fake = types.SimpleNamespace(
-        get_keyring=lambda: object(),
-        set_password=lambda s, u, p: store.__setitem__((s, u), p),
-        get_password=lambda s, u: store.get((s, u)),
-        delete_password=lambda s, u: store.pop((s, u)))
-    monkeypatch.setitem(sys.modules, "keyring", fake)
-    assert remote_secrets.save_api_key("http://h/v1", KEY)
-    assert remote_secrets.load_api_key("http://h/v1") == KEY
-    remote_secrets.delete_api_key("http://h/v1")
-    assert remote_secrets.load_api_key("http://h/v1") is None
+    backend = MemoryKeyring()
+    monkeypatch.setattr(keyring.core, "_keyring_backend", backend)
+    assert remote_secrets.system_keyring() is backend
+    keys = ApiKeys(remote_secrets.system_keyring())
+    assert keys.persistent and keys.save("http://h/v1", KEY)
+    assert backend.stored == {("chatgui", "http://h/v1"): KEY}
+    assert ApiKeys(backend).load("http://h/v1") == KEY      # a later session finds it
+    keys.save("http://h/v1", "")                              # an empty key forgets it
+    assert backend.stored == {} and ApiKeys(backend).load("http://h/v1") == ""
 
 
-def test_without_a_keyring_saving_a_key_says_so(monkeypatch):
-    monkeypatch.setitem(sys.modules, "keyring", None)    # import keyring -> ImportError
-    assert not remote_secrets.keyring_available()
-    assert remote_secrets.save_api_key("http://h/v1", KEY) is False
-    assert remote_secrets.load_api_key("http://h/v1") is None
+@pytest.mark.parametrize("none_there", [keyring.backends.fail.Keyring, keyring.backends.null.Keyring])
+def test_without_a_keyring_service_a_key_lasts_the_session(monkeypatch, none_there):
+    monkeypatch.setattr(keyring.core, "_keyring_backend", none_there())
+    assert remote_secrets.system_keyring() is None
+    keys = ApiKeys(remote_secrets.system_keyring())
+    assert not keys.persistent
+    assert keys.save("http://h/v1", KEY) is False             # said: not remembered
+    assert keys.load("http://h/v1") == KEY                    # but this session has it
+    assert ApiKeys(remote_secrets.system_keyring()).load("http://h/v1") == ""   # the next does not
+
+
+def test_a_refusing_keyring_keeps_the_key_for_the_session():
+    class Locked(MemoryKeyring):
+        def set_password(self, service, username, password):
+            raise PasswordSetError("locked")
+
+    keys = ApiKeys(Locked())
+    assert keys.save("http://h/v1", KEY) is False and keys.load("http://h/v1") == KEY
 
 
 def test_a_plain_event_is_refused_as_cancel_flag(server):

@@ -406,7 +406,7 @@ def test_a_lock_that_cannot_be_created_is_a_plain_error(tmp_path):
 def test_an_existing_lock_file_that_cannot_be_written_still_locks(tmp_path, monkeypatch):
     """A read-only data folder that already has its lock file: the lock is taken on the file
     opened for reading, so two instances reading one read-only folder still exclude each other."""
-    from chatgui.store import instance_lock
+    from chatgui.common.io import lock as lock_module
     with InstanceLock(tmp_path):
         pass
     real_open = os.open
@@ -416,7 +416,7 @@ def test_an_existing_lock_file_that_cannot_be_written_still_locks(tmp_path, monk
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         return real_open(path, flags, *args)
 
-    monkeypatch.setattr(instance_lock.os, "open", read_only_folder)
+    monkeypatch.setattr(lock_module.os, "open", read_only_folder)
     with InstanceLock(tmp_path):
         with pytest.raises(StoreError) as info:
             InstanceLock(tmp_path).acquire()

@@ -99,8 +99,8 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     gaps = [b - a for a, b in zip(updates, updates[1:])]
     assert all(g >= 0.025 for g in gaps), gaps
     # The model file's hash arrives after the first reply and is recorded in its meta.
-    from chatgui.models.hashing import sha256_of
-    qtbot.waitUntil(lambda: reply.meta.get("model_sha256") == sha256_of(tiny_model_path), timeout=10_000)
+    from chatgui.common.io import sha256_file
+    qtbot.waitUntil(lambda: reply.meta.get("model_sha256") == sha256_file(tiny_model_path), timeout=10_000)
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(qtbot, make_window):

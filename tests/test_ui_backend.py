@@ -55,8 +55,8 @@ def fake(fake_server):
 
 @pytest.fixture(autouse=True)
 def no_keyring(monkeypatch):
-    """Whatever this machine has: no OS keyring, so the key goes to the settings file."""
-    monkeypatch.setattr(remote_secrets, "_keyring", lambda: None)
+    """Whatever this machine has: no OS keyring, so a key is kept for the session only."""
+    monkeypatch.setattr(remote_secrets, "system_keyring", lambda: None)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -141,9 +141,12 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert "≈" in window.status.context_label.text() and "tok/s" in window.status.speed_label.text()
     assert "tokens" in window.view.widget_for(reply.id).info_label.text()
 
-    # The key is in the settings (no keyring here), and nowhere in chats or exports.
+    # No keyring here: the key is kept for this session (the panel says so in one line), and is
+    # nowhere in the settings, chats or exports.
     backend = window.settings.backend
-    assert backend["kind"] == "openai" and backend["model"] == "tiny" and backend["api_key"] == KEY
+    assert backend["kind"] == "openai" and backend["model"] == "tiny" and "api_key" not in backend
+    assert window.backend.keys.load(served.url) == KEY and not window.backend.keys.persistent
+    assert "until chatgui closes" in group.key_note.text() and group.key_note.isVisible()
     assert window.save_chat(window.current)
     data = files_under(Path(os.environ["CHATGUI_DATA_DIR"]))
     assert window.store.exists(window.current.id) and any(p.name.startswith("history.sqlite3") for p in data)
@@ -154,6 +157,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert KEY not in exported.read_text()
     settings_file = Path(os.environ["CHATGUI_CONFIG_DIR"]) / "settings.json"
     assert json.loads(settings_file.read_text())["backend"]["kind"] == "openai"   # saved on connect
+    assert KEY not in settings_file.read_text()
 
     # Back to the local model: the one kept in memory, at once; its replies have token data again.
     choose_kind(window, "local")

@@ -79,7 +79,14 @@ class ModelInfo:
         return self.kind is BackendKind.LOCAL
 
 
-Alternative = tuple[int, str, float]   # (token id, text, probability)
+class Alternative(NamedTuple):
+    """A token the model could have put at a position, and its probability: the one type for
+    TokenEvent's alternatives and a TokenRecord's. Records read back in bulk hold plain
+    (id, text, prob) tuples of the same shape (store/token_pack.py: a named tuple would cost
+    several times as much there), so code reading records unpacks or indexes them."""
+    token_id: int
+    text: str
+    prob: float
 
 
 class TokenRecord(NamedTuple):
@@ -116,9 +123,9 @@ class TokenRecord(NamedTuple):
     @classmethod
     def from_event(cls, event, keep: int = 5) -> "TokenRecord":
         return cls(event.token_id, event.text, round(event.prob, 6),
-                   tuple((a.token_id, a.text, round(a.prob, 6)) for a in event.alternatives[:keep]),
+                   tuple(Alternative(a.token_id, a.text, round(a.prob, 6)) for a in event.alternatives[:keep]),
                    round(event.sampled_prob, 6),
-                   tuple((a.token_id, a.text, round(a.prob, 6)) for a in event.sampled_alternatives[:keep]))
+                   tuple(Alternative(a.token_id, a.text, round(a.prob, 6)) for a in event.sampled_alternatives[:keep]))
 
     def to_dict(self) -> dict:
         d = {"id": self.id, "t": self.text}
@@ -186,7 +193,7 @@ def _alternatives(items) -> tuple[Alternative, ...]:
             try:
                 p = _prob(a[2])
                 if p is not None:
-                    out.append((_int(a[0]), a[1], p))
+                    out.append(Alternative(_int(a[0]), a[1], p))
             except (TypeError, ValueError, OverflowError):
                 pass
     return tuple(out)

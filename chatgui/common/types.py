@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from .records import FinishReason
+from .records import Alternative, FinishReason
 from .samplers import FIELDS_BY_NAME, SAMPLER_DEFAULTS, SAMPLER_FIELDS
 
 
@@ -107,17 +107,6 @@ PRESETS: dict[str, SamplingSettings] = {
     "Balanced": SamplingSettings(),
     "Creative": SamplingSettings(temperature=1.0, top_k=100, top_p=0.98, min_p=0.02, repeat_penalty=1.05),
 }
-
-
-@dataclass(frozen=True)
-class Alternative:
-    token_id: int
-    text: str
-    prob: float
-
-    # Let an Alternative unpack like the (token_id, text, prob) tuple the API promises.
-    def __iter__(self):
-        return iter((self.token_id, self.text, self.prob))
 
 
 @dataclass(frozen=True)

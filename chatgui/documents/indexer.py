@@ -15,12 +15,13 @@ Progress callbacks run on the job's thread (a Qt caller forwards them as queued 
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
+
+from chatgui.common.io import sha256_file
 
 from .extract import limit_for, os_reason, size_text
 from .index import Folder, KnowledgeIndex
@@ -51,14 +52,20 @@ class IndexSummary:
     cancelled: bool = False
 
 
+class _HashingCancelled(Exception):
+    pass
+
+
 def file_sha256(path: str, cancelled: Callable[[], bool] = lambda: False) -> str | None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            if cancelled():
-                return None
-            digest.update(block)
-    return digest.hexdigest()
+    """The file's sha256, or None when `cancelled()` turned true while it was read."""
+    def stop_if_cancelled(done: int, total: int) -> None:
+        if cancelled():
+            raise _HashingCancelled
+
+    try:
+        return sha256_file(path, stop_if_cancelled)
+    except _HashingCancelled:
+        return None
 
 
 class IndexJob:

@@ -6,7 +6,6 @@ token. Cancellation is checked between any two forward passes.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
 from .tokenizer import TokenizerInfo, build_tokenizer
 from .weight_cache import tokenizer_cache_path
+from chatgui.common.io import sha256_file
 from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
 from chatgui.common.records import LOCAL_CAPABILITIES, FinishReason, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
@@ -133,11 +133,7 @@ class ChatModel:
     def sha256(self) -> str:
         """Hash of the model file (computed once, on first use: replay records it)."""
         if self._sha256 is None:
-            h = hashlib.sha256()
-            with open(self.path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-            self._sha256 = h.hexdigest()
+            self._sha256 = sha256_file(self.path)
         return self._sha256
 
     # -- forward passes -------------------------------------------------------------------------

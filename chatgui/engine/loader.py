@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import math
-import os
 import threading
 from concurrent.futures import Future
 
 import torch
 from torch import nn
+
+from chatgui.common.io import available_ram
 
 from .archs import ARCHS, arch_of, tensor_shapes
 from .errors import ModelLoadError
@@ -389,18 +390,8 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
 
 
 def available_memory_bytes() -> int | None:
-    """Memory the system can give without swapping (Linux MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    """Memory the system can give without swapping, or None if unknown (a seam tests replace)."""
+    return available_ram()
 
 
 BASE_MEMORY = 400 << 20       # torch, the tokenizer and buffers, measured on the default model

@@ -25,13 +25,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from chatgui.common.io import atomic_writer
 from chatgui.common.paths import models_dir
 
 FORMAT_VERSION = 5        # 2: 5-8-bit types as float16 (qlinear.Fp16Linear); 3: large ones int8 (Int8GemmLinear);
@@ -296,21 +296,12 @@ def _write_replacing(path: Path, stem: str, suffix: str, chunks) -> None:
     """Write the chunks (bytes-like) to path atomically: into a temporary file in its folder,
     flushed to disk, then renamed over it; the same model's older files of this kind are
     deleted. Raises OSError (the temporary file is removed)."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            for c in chunks:
-                f.write(c)
-            f.flush()
-            os.fsync(f.fileno())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_writer(path, prefix=".tmp-") as f:
+        for c in chunks:
+            f.write(c)
+        # (stale files of this model go before the new one appears, as they did before)
         _remove_older(path, stem, suffix)
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
 
 
 def _remove_older(path: Path, stem: str, suffix: str) -> None:

@@ -56,20 +56,12 @@
         <translation>请输入服务器地址（如需要，还有密钥），然后点击“连接”。</translation>
     </message>
     <message>
-        <source>Settings not saved: {error}</source>
-        <translation>设置未保存：{error}</translation>
+        <source>No system keyring here: the API key is kept only until chatgui closes.</source>
+        <translation>此系统没有密钥环：API 密钥只保留到 chatgui 关闭为止。</translation>
     </message>
 </context>
 <context>
     <name>BackendPanel</name>
-    <message>
-        <source>Local model</source>
-        <translation>本地模型</translation>
-    </message>
-    <message>
-        <source>OpenAI-compatible server</source>
-        <translation>OpenAI 兼容服务器</translation>
-    </message>
     <message>
         <source>Backend</source>
         <translation>后端</translation>
@@ -87,20 +79,12 @@
         <translation>API 密钥</translation>
     </message>
     <message>
-        <source>optional</source>
-        <translation>可选</translation>
-    </message>
-    <message>
-        <source>Kept in the system keyring when there is one, else in the app&apos;s settings file; never in chat files or exports.</source>
-        <translation>如有系统密钥环则保存在其中，否则保存在应用的设置文件中；绝不会写入聊天文件或导出文件。</translation>
+        <source>Where the API key is kept</source>
+        <translation>API 密钥的保存位置</translation>
     </message>
     <message>
         <source>Server model</source>
         <translation>服务器模型</translation>
-    </message>
-    <message>
-        <source>the server&apos;s first model</source>
-        <translation>服务器的第一个模型</translation>
     </message>
     <message>
         <source>Refresh</source>
@@ -119,12 +103,32 @@
         <translation>连接到服务器</translation>
     </message>
     <message>
+        <source>Backend state</source>
+        <translation>后端状态</translation>
+    </message>
+    <message>
+        <source>optional</source>
+        <translation>可选</translation>
+    </message>
+    <message>
+        <source>Kept in the system keyring when there is one, else only until chatgui closes; never in settings, chat files or exports.</source>
+        <translation>有系统密钥环时保存在其中，否则只保留到 chatgui 关闭为止；绝不写入设置、聊天文件或导出文件。</translation>
+    </message>
+    <message>
         <source>Model</source>
         <translation>模型</translation>
     </message>
     <message>
-        <source>Backend state</source>
-        <translation>后端状态</translation>
+        <source>the server&apos;s first model</source>
+        <translation>服务器的第一个模型</translation>
+    </message>
+    <message>
+        <source>Local model</source>
+        <translation>本地模型</translation>
+    </message>
+    <message>
+        <source>OpenAI-compatible server</source>
+        <translation>OpenAI 兼容服务器</translation>
     </message>
 </context>
 <context>
@@ -675,10 +679,6 @@
     <message>
         <source>System language</source>
         <translation>跟随系统</translation>
-    </message>
-    <message>
-        <source>Settings not saved: {error}</source>
-        <translation>设置未保存：{error}</translation>
     </message>
     <message>
         <source>Restart now</source>

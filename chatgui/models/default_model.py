@@ -12,12 +12,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from chatgui.common.io import sha256_file
 from chatgui.common.paths import models_dir
 
 from .catalog import default_entry
 from .download import DownloadSpec, pull
 from .errors import ModelFetchError
-from .hashing import sha256_of
 
 _DEFAULT = default_entry()
 DEFAULT_MODEL_FILE = _DEFAULT.file
@@ -27,7 +27,7 @@ WHEEL_DIST = _DEFAULT.sources[0].chunks[0].dist
 WHEEL_MEMBER = _DEFAULT.sources[0].chunks[0].member
 
 __all__ = ["DEFAULT_MODEL_FILE", "DEFAULT_MODEL_SHA256", "DEFAULT_MODEL_SIZE", "ModelFetchError",
-           "default_model_path", "fetch_default_model", "find_default_model", "sha256_of"]
+           "default_model_path", "fetch_default_model", "find_default_model", "sha256_file"]
 
 
 def _from_installed_wheel() -> Path | None:

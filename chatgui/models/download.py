@@ -18,13 +18,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chatgui.common.io import LockFile, fsync_dir, sha256_file
 from chatgui.common.paths import models_dir
 
 from .catalog import CatalogEntry, Source
 from .errors import Cancelled, HashMismatchError, ModelFetchError, OfflineError, SourceUnreachable
 from .gguf_check import NotAWholeGGUF, check_gguf
-from .hashing import sha256_of
-from .transfer import Control, PartialDownload, ProgressFn, RateMeter, disk_full, fsync_dir
+from .transfer import Control, PartialDownload, ProgressFn, RateMeter, disk_full
 
 PARTIAL_DIR = ".partial"
 GGUF_MAGIC = b"GGUF"
@@ -61,10 +61,10 @@ def partial_for(spec: DownloadSpec, folder: Path | None = None) -> PartialDownlo
 @contextmanager
 def file_lock(path: Path, control: Control, on_wait=None):
     """An exclusive lock on path across processes; waits (pausable) while another holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    lock = LockFile(path)
     try:
         waited = False
-        while not _try_lock(fd):
+        while not lock.try_acquire():
             if not waited and on_wait:
                 on_wait()
             waited = True
@@ -72,23 +72,7 @@ def file_lock(path: Path, control: Control, on_wait=None):
             time.sleep(0.2)
         yield
     finally:
-        os.close(fd)            # closing releases the lock (and a killed process's lock dies with it)
-
-
-def _try_lock(fd: int) -> bool:
-    if os.name == "nt":
-        import msvcrt
-        try:
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)   # type: ignore[attr-defined]  # Windows only
-            return True
-        except OSError:
-            return False
-    import fcntl
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError:
-        return False
+        lock.release()          # (and a killed process's lock dies with it)
 
 
 def _installed_ok(dest: Path, spec: DownloadSpec) -> bool:
@@ -191,7 +175,7 @@ def _verify(spec, partial, source, meter, say) -> None:
             raise HashMismatchError(f"{source.label} did not give a whole GGUF model file ({e}); "
                                     "it was deleted") from None
         return
-    digest = sha256_of(partial.part, lambda d, t: say(meter.progress(d, t, "verify")))
+    digest = sha256_file(partial.part, lambda d, t: say(meter.progress(d, t, "verify")))
     if digest != spec.sha256:
         partial.discard()
         raise HashMismatchError(f"the file from {source.label} is not the expected one (sha256 {digest[:16]}…, "

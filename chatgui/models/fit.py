@@ -8,53 +8,13 @@ imported and sees a GPU: we never import torch just to ask) the GPU's memory is 
 """
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
+
+from chatgui.common.io import Memory, system_ram
 
 FITS, SLOW, NO_FIT, UNKNOWN = "Fits", "May be slow", "Won't fit", "Unknown"
 RUNTIME_OVERHEAD = 300 << 20
 WEIGHT_FACTOR = 1.2
-
-
-@dataclass(frozen=True)
-class Memory:
-    free: int
-    total: int
-    where: str          # "RAM" or "VRAM"
-
-
-def _ram_linux() -> Memory | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f if line.split()[1:]}
-        return Memory(info["MemAvailable"], info["MemTotal"], "RAM")
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
-
-
-def _ram_sysconf() -> Memory | None:
-    try:
-        page = os.sysconf("SC_PAGE_SIZE")
-        return Memory(os.sysconf("SC_AVPHYS_PAGES") * page, os.sysconf("SC_PHYS_PAGES") * page, "RAM")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _ram_windows() -> Memory | None:
-    import ctypes
-
-    class MEMORYSTATUSEX(ctypes.Structure):
-        _fields_ = [("dwLength", ctypes.c_ulong), ("dwMemoryLoad", ctypes.c_ulong),
-                    ("ullTotalPhys", ctypes.c_ulonglong), ("ullAvailPhys", ctypes.c_ulonglong),
-                    ("ullTotalPageFile", ctypes.c_ulonglong), ("ullAvailPageFile", ctypes.c_ulonglong),
-                    ("ullTotalVirtual", ctypes.c_ulonglong), ("ullAvailVirtual", ctypes.c_ulonglong),
-                    ("ullAvailExtendedVirtual", ctypes.c_ulonglong)]
-    st = MEMORYSTATUSEX()
-    st.dwLength = ctypes.sizeof(st)
-    if not ctypes.windll.kernel32.GlobalMemoryStatusEx(ctypes.byref(st)):   # type: ignore[attr-defined]  # Windows only
-        return None
-    return Memory(st.ullAvailPhys, st.ullTotalPhys, "RAM")
 
 
 def _vram(torch) -> Memory | None:
@@ -70,7 +30,7 @@ def _vram(torch) -> Memory | None:
 def machine_memory() -> Memory | None:
     mem = _vram(sys.modules.get("torch"))      # only if the app already imported torch
     if mem is None:
-        mem = _ram_windows() if sys.platform == "win32" else (_ram_linux() or _ram_sysconf())
+        mem = system_ram()
     return mem
 
 

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from chatgui.common.io import atomic_write_json, atomic_writer, sha256_file
 from chatgui.common.paths import models_dir
 
 from .catalog import CatalogEntry, load_catalog
-from .download import GGUF_MAGIC, PARTIAL_DIR
+from .download import GGUF_MAGIC
 from .errors import ModelFetchError
-from .hashing import sha256_of
 from .naming import catalog_entry_for, display_name
-from .transfer import disk_full, fsync_dir, is_disk_full, write_json_atomic
+from .transfer import disk_full, is_disk_full
 
 LINKED = "linked.json"
 
@@ -84,23 +84,16 @@ def add_file(path: str | os.PathLike, copy: bool, folder: Path | None = None) ->
     if not copy:
         linked = _linked(folder)
         if str(src) not in linked:
-            write_json_atomic(folder / LINKED, linked + [str(src)])
+            atomic_write_json(folder / LINKED, linked + [str(src)])
         return src
     dest = folder / src.name
     if dest.exists():
         raise ModelFetchError(f"{dest.name} is already in the models folder")
-    tmp_dir = folder / PARTIAL_DIR
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    tmp = tmp_dir / (src.name + ".copy")
     try:
-        with open(src, "rb") as i, open(tmp, "wb") as o:
+        # the temp file (".<name>.<random>.tmp" beside it) is never taken for a model
+        with open(src, "rb") as i, atomic_writer(dest) as o:
             shutil.copyfileobj(i, o, 1 << 20)
-            o.flush()
-            os.fsync(o.fileno())
-        os.replace(tmp, dest)
-        fsync_dir(folder)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         if is_disk_full(e):
             raise disk_full(e, folder, src.stat().st_size, 0) from e
         raise ModelFetchError(f"could not copy {src.name}: {e.strerror or e}") from e
@@ -113,7 +106,7 @@ def remove(path: str | os.PathLike, folder: Path | None = None) -> None:
     p = Path(path)
     linked = _linked(folder)
     if str(p) in linked:
-        write_json_atomic(folder / LINKED, [x for x in linked if x != str(p)])
+        atomic_write_json(folder / LINKED, [x for x in linked if x != str(p)])
         return
     if p.parent.resolve() != folder.resolve():
         raise ModelFetchError(f"{p} is not in the models folder; not deleting it")
@@ -139,7 +132,7 @@ def verify_installed(folder: Path | None = None, progress=None) -> list[VerifyRe
         report: Callable[[int, int], None] | None = None
         if progress:
             report = lambda d, t, e=e: progress(e, d, t)   # noqa: E731
-        digest = sha256_of(p, report)
+        digest = sha256_file(p, report)
         ok = digest == e.sha256
         results.append(VerifyResult(e, p, ok, "ok" if ok else f"sha256 {digest[:16]}… expected {e.sha256[:16]}…"))
     return results

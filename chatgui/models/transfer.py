@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import errno
 import json
-import os
-import tempfile
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
+
+from chatgui.common.io import atomic_write_json
 
 from .errors import Cancelled, DiskFullError, Paused
 
@@ -79,33 +79,6 @@ class Control:
             raise Cancelled() if self.cancelled else Paused()
 
 
-def fsync_dir(path: Path) -> None:
-    if os.name == "nt":
-        return                  # Windows cannot open a folder for fsync; os.replace is atomic there
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    """Replace path with data, whole or not at all, also across a power cut: a temporary file of
-    a name of its own (two writers never share one), synced, renamed over path, then the folder
-    synced so that the rename itself is on disk."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
 def disk_full(e: OSError, folder: Path, needed: int | None, kept: int) -> DiskFullError:
     free = _free_bytes(folder)
     need = f", the download needs {needed / 1e6:,.0f} MB more" if needed else ""
@@ -147,7 +120,7 @@ class PartialDownload:
             return {}
 
     def save_state(self, data: dict) -> None:
-        write_json_atomic(self.state_path, data)
+        atomic_write_json(self.state_path, data)
 
     def size(self) -> int:
         try:

@@ -14,9 +14,9 @@ from .errors import (RemoteAuthError, RemoteConnectionError, RemoteError, Remote
                      RemotePromptTooLongError, RemoteProtocolError, RemoteRateLimitError, RemoteRequestError,
                      RemoteServerError, RemoteTimeoutError)
 from .generation import RemoteGeneration
-from .secrets import delete_api_key, keyring_available, load_api_key, public_backend_settings, save_api_key
+from .secrets import ApiKeys, public_backend_settings, system_keyring
 
 __all__ = ["RemoteModel", "RemoteGeneration", "normalize_base_url", "RemoteError", "RemoteAuthError",
            "RemoteConnectionError", "RemoteNotFoundError", "RemotePromptTooLongError", "RemoteProtocolError",
            "RemoteRateLimitError", "RemoteRequestError", "RemoteServerError", "RemoteTimeoutError",
-           "public_backend_settings", "save_api_key", "load_api_key", "delete_api_key", "keyring_available"]
+           "public_backend_settings", "ApiKeys", "system_keyring"]

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
+from chatgui.common.io import url_without_credentials
 from chatgui.common.records import REMOTE_CAPABILITIES, BackendKind, ModelInfo
 from chatgui.common.samplers import SAMPLER_STAGES
 from chatgui.common.types import SamplingSettings
@@ -27,10 +28,10 @@ from .errors import (RemoteConnectionError, RemoteError, RemoteNotFoundError, Re
                      RemoteRequestError, RemoteTimeoutError, error_for_status, scrub)
 from .secrets import public_backend_settings
 
-DEFAULT_CONNECT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 10.0
 # Seconds of silence before giving up. Generous: a CPU server may think for a long time before
 # the first token of a long prompt. Cancelling does not wait for it.
-DEFAULT_READ_TIMEOUT = 120.0
+SERVER_SILENCE_TIMEOUT = 120.0
 CHARS_PER_TOKEN = 4
 
 
@@ -60,19 +61,11 @@ def normalize_base_url(url: str) -> str:
         url = "http://" + url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RemoteRequestError(f"Not a server address: {display_url(url)}")
+        raise RemoteRequestError(f"Not a server address: {url_without_credentials(url)}")
     path = parts.path.rstrip("/") or "/v1"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
 
 
-def display_url(url: str) -> str:
-    """The URL without any user:password part, for messages."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
 
 
 class RemoteModel:
@@ -83,8 +76,8 @@ class RemoteModel:
     capabilities = REMOTE_CAPABILITIES
 
     def __init__(self, base_url: str, model: str | None = None, api_key: str | None = None, *,
-                 context_length: int | None = None, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-                 read_timeout: float = DEFAULT_READ_TIMEOUT, send_extra_sampling: bool = True):
+                 context_length: int | None = None, connect_timeout: float = CONNECT_TIMEOUT,
+                 read_timeout: float = SERVER_SILENCE_TIMEOUT, send_extra_sampling: bool = True):
         self.base_url = normalize_base_url(base_url)
         self.model = model or None
         self.context_length = context_length
@@ -94,7 +87,7 @@ class RemoteModel:
         self._api_key = _Secret(api_key)
 
     def __repr__(self) -> str:
-        return (f"RemoteModel(base_url={display_url(self.base_url)!r}, model={self.model!r}, "
+        return (f"RemoteModel(base_url={url_without_credentials(self.base_url)!r}, model={self.model!r}, "
                 f"api_key={'set' if self._api_key.reveal() else 'none'})")
 
     # -- what the UI shows ------------------------------------------------------------------
@@ -105,7 +98,7 @@ class RemoteModel:
     @property
     def path(self) -> str:
         """Where the model lives, for display and the message meta (never holds a secret)."""
-        return display_url(self.base_url)
+        return url_without_credentials(self.base_url)
 
     def info(self) -> ModelInfo:
         return ModelInfo(name=self.name, path=self.path, device=self.device,
@@ -134,7 +127,7 @@ class RemoteModel:
         """A RemoteError for a network failure, with the key scrubbed from its text."""
         if isinstance(exc, RemoteError):
             return exc
-        where = display_url(self.base_url)
+        where = url_without_credentials(self.base_url)
         said = scrub(str(exc), self._api_key.reveal()) or type(exc).__name__
         if isinstance(exc, httpx.TimeoutException):
             return RemoteTimeoutError(f"The server at {where} did not answer in time ({said}).")
@@ -148,7 +141,7 @@ class RemoteModel:
 
     def status_error(self, response: httpx.Response, body: bytes) -> RemoteError:
         return error_for_status(response.status_code, body, api_key=self._api_key.reveal(),
-                                url=display_url(self.base_url), retry_after=response.headers.get("retry-after"))
+                                url=url_without_credentials(self.base_url), retry_after=response.headers.get("retry-after"))
 
     def async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self.timeout, follow_redirects=True)

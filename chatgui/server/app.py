@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 
 from starlette.applications import Starlette
@@ -15,11 +14,12 @@ from starlette.routing import Route
 from chatgui.common.records import FinishReason
 from chatgui.engine.errors import PromptTooLongError, TemplateError
 
+from .auth import BearerAuth
 from .guard import AccessGuard
 from . import structured
 from .protocol import (ApiError, check_prompt_size, chunk_body, completion_body, new_completion_id,
                        parse_chat_request, parse_text_request, sse, usage_of)
-from .worker import GenerationWorker, Job, QueueFull, ShuttingDown
+from .worker import GenerationWorker, QueuedRequest, QueueFull, ShuttingDown
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -43,29 +43,19 @@ class ServedModel:
 
 def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None = None, *,
               bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
-    """The ASGI app: the API behind the access checks of guard.py."""
-    return AccessGuard(build_api(worker, served, api_key), bound_host=bound_host, allow_hosts=allow_hosts,
-                       allow_origins=allow_origins)
+    """The ASGI app: the API behind the access checks of guard.py and the key check of auth.py."""
+    return AccessGuard(BearerAuth(build_api(worker, served), api_key), bound_host=bound_host,
+                       allow_hosts=allow_hosts, allow_origins=allow_origins)
 
 
-def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None = None) -> Starlette:
-    def check_key(request: Request) -> None:
-        if not api_key:
-            return
-        given = request.headers.get("authorization", "")
-        if not secrets.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
-            raise ApiError(401, "Missing or wrong API key (send it as 'Authorization: Bearer <key>').",
-                           code="invalid_api_key")
-
+def build_api(worker: GenerationWorker, served: ServedModel) -> Starlette:
     def model_card() -> dict:
         return {"id": served.id, "object": "model", "created": served.created, "owned_by": "chatgui"}
 
     async def list_models(request: Request) -> Response:
-        check_key(request)
         return JSONResponse({"object": "list", "data": [model_card()]})
 
     async def get_model(request: Request) -> Response:
-        check_key(request)
         if request.path_params["model"] not in served.aliases:
             raise _unknown_model(request.path_params["model"], served.id)
         return JSONResponse(model_card())
@@ -77,7 +67,6 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         return await complete(request, chat=False)
 
     async def complete(request: Request, chat: bool) -> Response:
-        check_key(request)
         body = await _read_json(request)
         if isinstance(body, dict) and body.get("model") not in (None, "", *served.aliases):
             raise _unknown_model(body.get("model"), served.id)
@@ -89,7 +78,7 @@ def build_api(worker: GenerationWorker, served: ServedModel, api_key: str | None
         if req.response_format:      # compiling a schema can take a while: not on the event loop
             constraint = await asyncio.get_running_loop().run_in_executor(
                 None, structured.constraint_for, worker.model, req.response_format)
-        job = Job(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
+        job = QueuedRequest(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
                   top_logprobs=req.top_logprobs, constraint=constraint,
                   echo_logprobs=req.echo and req.top_logprobs is not None)
         try:
@@ -157,11 +146,11 @@ class ClientWatch:
     """Cancels a job the moment its client disconnects, whatever the job is doing: waits on the
     ASGI receive channel, which (the body being read) next says http.disconnect."""
 
-    def __init__(self, request: Request, job: Job):
+    def __init__(self, request: Request, job: QueuedRequest):
         self._task = asyncio.ensure_future(self._watch(request.receive, job))
 
     @staticmethod
-    async def _watch(receive, job: Job) -> None:
+    async def _watch(receive, job: QueuedRequest) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
         job.cancel.set()
@@ -171,7 +160,7 @@ class ClientWatch:
         self._task.cancel()
 
 
-async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Response:
+async def _collect(job: QueuedRequest, cid: str, model_id: str, req, chat: bool) -> Response:
     """A whole (non-streaming) reply: every candidate's text, finish reason and logprobs."""
     choices = [{"text": [], "finish_reason": FinishReason.STOP, "logprobs": None if req.top_logprobs is None else []}
                for _ in range(req.n)]
@@ -203,7 +192,7 @@ async def _collect(job: Job, cid: str, model_id: str, req, chat: bool) -> Respon
     return JSONResponse(completion_body(cid, model_id, choices, value, chat=chat))
 
 
-async def _stream(job: Job, cid: str, model_id: str, req, chat: bool):
+async def _stream(job: QueuedRequest, cid: str, model_id: str, req, chat: bool):
     """SSE body. If the client disconnects, Starlette cancels this generator: `finally` then
     cancels the generation."""
     created = int(time.time())

@@ -14,7 +14,9 @@ import threading
 from chatgui.common.malloc import share_malloc_arenas
 
 from .connections import DEFAULT_MAX_CONNECTIONS, DEFAULT_READ_TIMEOUT
-from .runner import DEFAULT_HOST, DEFAULT_MAX_WAITING, DEFAULT_PORT, is_loopback, start_server
+from chatgui.common.io import is_loopback_host
+
+from .runner import DEFAULT_HOST, DEFAULT_MAX_WAITING, DEFAULT_PORT, start_server
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -74,7 +76,7 @@ def load(args):
 def main(argv=None) -> int:
     share_malloc_arenas()        # before any thread starts
     args = parse_args(argv)
-    if not is_loopback(args.host) and not args.api_key:
+    if not is_loopback_host(args.host) and not args.api_key:
         _say(f"warning: listening on {args.host} without --api-key: anyone who can reach this machine can use it")
     if args.host in ("0.0.0.0", "::", "") and not args.allow_host:
         _say("note: requests must still be addressed to localhost; let other machines use the name or address "

@@ -20,9 +20,10 @@ from __future__ import annotations
 import ipaddress
 import json
 
+from chatgui.common.io import is_loopback_host
+
 from .protocol import ApiError
 
-LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type"
@@ -46,15 +47,6 @@ def _configured_name(name: str) -> str:
         return host_name(name)
 
 
-def is_loopback_name(name: str) -> bool:
-    if name in LOOPBACK_NAMES or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 class AccessGuard:
     def __init__(self, app, *, bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
         self.app = app
@@ -69,7 +61,7 @@ class AccessGuard:
         if header is None:     # HTTP/1.0 without Host: no browser sends that
             return True
         name = host_name(header)
-        return self.any_host or is_loopback_name(name) or name in self.hosts
+        return self.any_host or is_loopback_host(name) or name in self.hosts
 
     def origin_allowed(self, origin: str) -> bool:
         return self.any_origin or origin.rstrip("/").lower() in self.origins
@@ -81,14 +73,14 @@ class AccessGuard:
         for k, v in scope["headers"]:
             headers.setdefault(k.decode("latin-1"), v.decode("latin-1"))
         if not self.host_allowed(headers.get("host")):
-            return await _refuse(send, ApiError(
+            return await refuse(send, ApiError(
                 421, f"This server does not answer to the host name {headers['host']!r} (a web page may be "
                      "trying to reach it). Start it with --allow-host to allow that name.", code="host_not_allowed"))
         origin = headers.get("origin")
         cors = {}
         if origin is not None:
             if not self.origin_allowed(origin):
-                return await _refuse(send, ApiError(
+                return await refuse(send, ApiError(
                     403, f"Requests from web pages ({origin}) are refused. Start the server with "
                          "--allow-origin to allow that origin.", code="origin_not_allowed"))
             cors = {"access-control-allow-origin": origin, "vary": "Origin"}
@@ -99,7 +91,7 @@ class AccessGuard:
         if scope["method"] == "POST":
             kind = headers.get("content-type", "").split(";")[0].strip().lower()
             if kind != "application/json":
-                return await _refuse(send, ApiError(
+                return await refuse(send, ApiError(
                     415, f"The request body must be sent as 'Content-Type: application/json', not "
                          f"{kind or 'without a type'!r}.", code="unsupported_media_type"), cors)
         if not cors:
@@ -114,7 +106,7 @@ class AccessGuard:
         return await self.app(scope, receive, send_with_cors)
 
 
-async def _refuse(send, error: ApiError, extra: dict | None = None) -> None:
+async def refuse(send, error: ApiError, extra: dict | None = None) -> None:
     body = json.dumps(error.body()).encode()
     await _send(send, error.status, {"content-type": "application/json", **(extra or {})}, body)
 

@@ -52,15 +52,6 @@ def url_host(host: str) -> str:
         return host
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 class BackgroundServer:
     """Any ASGI app served by uvicorn on its own thread."""
 

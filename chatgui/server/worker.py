@@ -6,7 +6,7 @@ output back to the event loop through an asyncio.Queue (via call_soon_threadsafe
 never waits on the model. Items put on a job's queue:
 
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
-    ("echo", [token records])           the prompt's tokens and logprobs (Job.echo_logprobs only)
+    ("echo", [token records])           the prompt's tokens and logprobs (QueuedRequest.echo_logprobs only)
     ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
     ("finish", (i, reason, tokens))     candidate i has ended (reason: a FinishReason)
     ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from chatgui.common.records import FinishReason
 from chatgui.common.runner import CancelFlag
-from chatgui.common.runner import Job as RunnerJob
+from chatgui.common.runner import Job
 from chatgui.common.runner import ModelRunner, QueueFull, ShuttingDown  # noqa: F401 - the server's errors too
 from chatgui.common.types import SamplingSettings
 
@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class Job:
+class QueuedRequest:
+    """One API request's generation: queued, run as a runner Job, its output sent to the loop."""
     messages: list[dict] | None          # a chat, or None with `prompt`
     settings: SamplingSettings
     loop: asyncio.AbstractEventLoop
@@ -57,14 +58,14 @@ class GenerationWorker:
         self.max_waiting = max_waiting
         self.runner = ModelRunner("chatgui-server-model", max_waiting=max_waiting)
         self.runner.backend = model       # before any job: the runner thread reads it only in jobs
-        self._jobs: list[tuple[Job, RunnerJob]] = []
+        self._jobs: list[tuple[QueuedRequest, Job]] = []
         self._lock = threading.Lock()
 
     @property
     def model(self):
         return self.runner.backend
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: QueuedRequest) -> None:
         """Queue a job; QueueFull when max_waiting others already wait, ShuttingDown once stopping."""
         with self._lock:
             self._jobs = [(j, r) for j, r in self._jobs if not r.done.is_set()]
@@ -90,7 +91,7 @@ class GenerationWorker:
             if not r.started.is_set():
                 job.emit("error", ShuttingDown())
 
-    def _serve(self, job: Job) -> None:
+    def _serve(self, job: QueuedRequest) -> None:
         try:
             run = start_run(self.model, job)
         except Exception as e:   # noqa: BLE001 - PromptTooLongError, TemplateError, ...: the caller maps it
@@ -126,7 +127,7 @@ class GenerationWorker:
                           "time_to_first_token": st.time_to_first_token, "tokens_per_second": st.tokens_per_second})
 
     @staticmethod
-    def _finish(job: Job, index: int, gen, sent: list[str]) -> bool:
+    def _finish(job: QueuedRequest, index: int, gen, sent: list[str]) -> bool:
         # The engine flushes text it held back (a possible stop string) into gen.text at the end
         # without an event; send it too.
         sent_text = "".join(sent)
@@ -136,7 +137,7 @@ class GenerationWorker:
         return True
 
 
-def start_run(model, job: Job):
+def start_run(model, job: QueuedRequest):
     """A Generation (n = 1) or a batch of n (engine/batch.py) for the job. model: a ServableBackend."""
     extra = {}
     if job.top_logprobs is not None and job.top_logprobs > 5:

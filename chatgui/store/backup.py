@@ -9,12 +9,12 @@ them (not due for years)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 
-from .atomic import _fsync_dir
+from chatgui.common import io
 from .database import DB_NAME, check_file, connect
 from .errors import DatabaseUnusable, StoreError
 from .files import move_aside
@@ -75,13 +75,8 @@ def make_backup(db_path: Path, folder: Path, keep: int = KEEP) -> Path:
     target_dir = backups_dir(folder)
     stamp = time.strftime(_STAMP, time.localtime(_now()))
     target = target_dir / f"history-{stamp}.sqlite3"
-    try:
-        target_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".history-", suffix=".tmp", dir=target_dir)
-        os.close(fd)
-    except OSError as err:
-        raise StoreError.wrap("Could not back up the chats to", target_dir, err) from err
-    try:
+
+    def copy_database(tmp: Path) -> None:
         src = connect(db_path)
         dst = sqlite3.connect(tmp)
         try:
@@ -90,11 +85,14 @@ def make_backup(db_path: Path, folder: Path, keep: int = KEEP) -> Path:
         finally:
             dst.close()
             src.close()
-        os.replace(tmp, target)
-    except (OSError, sqlite3.Error) as err:
-        _unlink(tmp)
+
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+        io.atomic_write(target, copy_database, prefix=".history-")
+    except OSError as err:
+        raise StoreError.wrap("Could not back up the chats to", target_dir, err) from err
+    except sqlite3.Error as err:
         raise StoreError(f"Could not back up the chats: {err}", target) from err
-    _fsync_dir(target_dir)
     for old in list_backups(folder)[keep:]:
         if old != target:   # (the one just made is the newest whatever the others say)
             _unlink(old)
@@ -121,20 +119,10 @@ def restore_backup(folder: Path, backup: Path) -> list[Path]:
         for path in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
             if os.path.lexists(path):
                 moved.append(move_aside(path))
-        fd, tmp = tempfile.mkstemp(prefix=".restore-", suffix=".tmp", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as out, open(backup, "rb") as src:
-                while chunk := src.read(1 << 20):
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, db)
-        except BaseException:
-            _unlink(tmp)
-            raise
+        with open(backup, "rb") as src, io.atomic_writer(db, prefix=".restore-") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
     except OSError as err:
         raise StoreError.wrap("Could not restore the backup into", db, err) from err
-    _fsync_dir(folder)
     return moved
 
 

@@ -140,7 +140,7 @@ def _columns(tokens: list[TokenRecord]) -> bytes:
     vocab: dict[int, str] = {}
 
     def alternative(alt) -> int:
-        if type(alt) is not tuple or len(alt) != 3 or type(alt[0]) is not int or type(alt[1]) is not str:
+        if not isinstance(alt, tuple) or len(alt) != 3 or type(alt[0]) is not int or type(alt[1]) is not str:
             raise _Irregular
         if vocab.setdefault(alt[0], alt[1]) != alt[1]:
             raise _Irregular

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
 
-from chatgui.common.records import BackendKind
+from chatgui.common.backends import backend_type
 from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
@@ -34,7 +34,7 @@ from chatgui.ui.chat.reply_controller import ReplyController
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
 from chatgui.ui.common.theme import apply_theme
-from chatgui.ui.settings.autosave import SettingsAutosave
+from chatgui.ui.settings.save_manager import SETTINGS, SaveManager
 from chatgui.ui.settings.window_state import restore_window, store_window
 from chatgui.ui.backends.engine_client import EngineClient
 
@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self._refit.timeout.connect(self._refit_settled)
         self._panel_by_hand = False      # shown from the View menu: stays until the window is resized again
         # Made last: Qt's resize and move events come while the window is being built.
-        self.autosave: SettingsAutosave | None = None
+        self.autosave: SaveManager | None = None
         self.explain: ExplainController | None = None
 
         self._build()
@@ -98,7 +98,8 @@ class MainWindow(QMainWindow):
         self._connect()
         self._connect_backend_look()
         restore_window(self, self.settings)
-        self.autosave = SettingsAutosave(self)
+        self.autosave = SaveManager(self)
+        self.autosave.register(SETTINGS, lambda: store_window(self, self.settings))
         self._connect_autosave()
         self._open_first_chat()
         self.migration = LegacyMigration(self.store, self.notices, self.refresh_chat_list, self._migration_ended, self)
@@ -200,24 +201,23 @@ class MainWindow(QMainWindow):
         self.engine.worker.tokens_counted.connect(self._on_tokens_counted)
         self.panel.system_prompt_edited.connect(self._on_system_prompt_edited)
         self.panel.default_system_prompt_set.connect(self._on_default_system_prompt)
-        self._prompt_save = QTimer(self, singleShot=True, interval=1000)
         # Flipping through chats prepares only the one the user stays on.
         self._prepare_timer = QTimer(self, singleShot=True, interval=400)
         self._prepare_timer.timeout.connect(self._prepare_current)
-        self._prompt_save.timeout.connect(lambda: self.current and self.current.messages and self.save_chat(self.current))
 
     def _connect_backend_look(self) -> None:
         """While a server answers, the local model's sections are out of the way."""
         group = self.backend.group
         self.panel.mark_local_only(self.backend.serve_group)
-        local = lambda: group.kind_choice() is BackendKind.LOCAL   # noqa: E731
+        local = lambda: not backend_type(group.kind_choice()).is_server   # noqa: E731
         group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(local()))
         self.panel.show_local_sections(local())
         self.models.model_ready.connect(self.panel.show_model_context)
 
     def _connect_autosave(self) -> None:
-        """Every change of a setting is saved within a second (see SettingsAutosave)."""
+        """Every change of a setting is saved within a second (see SaveManager)."""
         save = self.autosave.schedule
+        self.backend.settings_changed.connect(save)
         self.panel.sampling_changed.connect(save)
         self.panel.default_system_prompt_set.connect(save)
         self.panel.visibilityChanged.connect(save)
@@ -606,8 +606,9 @@ class MainWindow(QMainWindow):
 
     def _on_system_prompt_edited(self, text: str) -> None:
         if self.current is not None:
-            self.current.system_prompt = text if text.strip() else None
-            self._prompt_save.start()
+            chat = self.current
+            chat.system_prompt = text if text.strip() else None
+            self.autosave.request(f"chat:{chat.id}", lambda: chat.messages and self.save_chat(chat))
 
     def _on_default_system_prompt(self, text: str) -> None:
         self.settings.system_prompt = text
@@ -649,8 +650,8 @@ class MainWindow(QMainWindow):
         self.migration.stop(SAVE_WAIT_S)   # after its batch under way; the rest at the next start
         if self.current is not None and self.current.messages:
             self.save_chat(self.current)
-        self.settings.last_chat_id = self.current.id if self.current is not None and self.current.messages else None
-        store_window(self, self.settings)
+        self.autosave.schedule()      # the window as it is now, with whatever else is pending
+        self.autosave.close()
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)

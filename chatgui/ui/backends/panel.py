@@ -1,18 +1,17 @@
-"""The "Backend" group of the settings dock: the local model, or an OpenAI-compatible server
-(base URL, optional API key, a model from the server's /v1/models).
+"""The "Backend" group of the settings dock: the kinds of the backend registry
+(common/backends.py) in a list, and the form a server kind asks for (base URL, optional API key,
+a model from the server's /v1/models). Which rows show follows the chosen kind's entry.
 
 Only widgets and signals; BackendController does the work.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton,
                                QVBoxLayout, QWidget)
 
+from chatgui.common.backends import BACKEND_TYPES, DEFAULT_KIND, FieldKind, backend_type
 from chatgui.common.records import BackendKind
-
-KIND_LABELS = {BackendKind.LOCAL: QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
-               BackendKind.OPENAI: QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server")}
 
 
 def _named(widget, name: str, accessible: str):
@@ -32,8 +31,8 @@ class BackendPanel(QGroupBox):
         self.setObjectName("backendGroup")
         column = QVBoxLayout(self)
         self.kind = _named(QComboBox(), "backendCombo", self.tr("Backend"))
-        for kind, label in KIND_LABELS.items():
-            self.kind.addItem(self.tr(label), kind.value)
+        for entry in BACKEND_TYPES:
+            self.kind.addItem(self.tr(entry.label), entry.kind.value)
         self.kind.setToolTip(self.tr("Run the model in this app, or chat with a server that speaks the OpenAI chat "
                                      "API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API)."))
         column.addWidget(self.kind)
@@ -42,30 +41,36 @@ class BackendPanel(QGroupBox):
         form = QFormLayout(self.remote_box)
         form.setContentsMargins(0, 0, 0, 0)
         self.base_url = _named(QLineEdit(), "baseUrlEdit", self.tr("Server address"))
-        self.base_url.setPlaceholderText("http://127.0.0.1:8000/v1")
         self.api_key = _named(QLineEdit(), "apiKeyEdit", self.tr("API key"))
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
-        self.api_key.setPlaceholderText(self.tr("optional"))
-        self.api_key.setToolTip(self.tr("Kept in the system keyring when there is one, else in the app's settings "
-                                        "file; never in chat files or exports."))
+        # One line, shown only where there is no keyring service: the key will not be remembered.
+        self.key_note = _named(QLabel(""), "apiKeyNote", self.tr("Where the API key is kept"))
+        self.key_note.setWordWrap(True)
+        self.key_note.setVisible(False)
         self.remote_model = _named(QComboBox(), "remoteModelCombo", self.tr("Server model"))
         self.remote_model.setEditable(True)
         # Long model names must neither widen the panel nor show only their tail.
         self.remote_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.remote_model.setMinimumContentsLength(12)
         self.remote_model.currentTextChanged.connect(self._show_model_start)
-        self.remote_model.lineEdit().setPlaceholderText(self.tr("the server's first model"))
         self.refresh_button = _named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
                                      self.tr("List the server's models"))
         model_row = QHBoxLayout()
         model_row.addWidget(self.remote_model, 1)
         model_row.addWidget(self.refresh_button)
         self.connect_button = _named(QPushButton(self.tr("Connect")), "connectButton", self.tr("Connect to the server"))
-        form.addRow("URL", self.base_url)
-        form.addRow(self.tr("API key"), self.api_key)
-        form.addRow(self.tr("Model"), model_row)
+        # Each row's label, placeholder and help come from the chosen kind's form (common/backends.py).
+        self._labels = {kind: QLabel() for kind in FieldKind}
+        form.addRow(self._labels[FieldKind.URL], self.base_url)
+        form.addRow(self._labels[FieldKind.SECRET], self.api_key)
+        form.addRow("", self.key_note)
+        form.addRow(self._labels[FieldKind.MODEL], model_row)
         form.addRow("", self.connect_button)
         column.addWidget(self.remote_box)
+        self._form = form
+        self._rows = {FieldKind.URL: self.base_url, FieldKind.SECRET: self.api_key, FieldKind.MODEL: model_row}
+        self._edits = {FieldKind.URL: self.base_url, FieldKind.SECRET: self.api_key,
+                       FieldKind.MODEL: self.remote_model.lineEdit()}
 
         self.state = _named(QLabel(""), "backendStateLabel", self.tr("Backend state"))
         self.state.setWordWrap(True)
@@ -76,11 +81,11 @@ class BackendPanel(QGroupBox):
         self.refresh_button.clicked.connect(lambda: self.refresh_requested.emit(self.url(), self.key()))
         self.connect_button.clicked.connect(
             lambda: self.connect_requested.emit(self.url(), self.key(), self.model_choice()))
-        self.set_kind(BackendKind.LOCAL)
+        self.set_kind(DEFAULT_KIND)
 
     # -- reading ---------------------------------------------------------------------------
     def kind_choice(self) -> BackendKind:
-        return BackendKind(self.kind.currentData() or BackendKind.LOCAL.value)
+        return BackendKind(self.kind.currentData() or DEFAULT_KIND.value)
 
     def url(self) -> str:
         return self.base_url.text().strip()
@@ -96,7 +101,7 @@ class BackendPanel(QGroupBox):
         """Show a kind without announcing it (the user did not pick it)."""
         index = self.kind.findData(BackendKind(kind).value)
         self.kind.setCurrentIndex(max(index, 0))
-        self.remote_box.setVisible(self.kind_choice() is BackendKind.OPENAI)
+        self._show_form()
 
     def set_remote(self, base_url: str, api_key: str, model: str) -> None:
         self.base_url.setText(base_url or "")
@@ -138,6 +143,21 @@ class BackendPanel(QGroupBox):
         self.refresh_button.setEnabled(not busy)
         self.connect_button.setEnabled(not busy)
 
+    def set_key_note(self, text: str) -> None:
+        self.key_note.setText(text)
+        self.key_note.setVisible(bool(text))
+
+    def _show_form(self) -> None:
+        entry = backend_type(self.kind_choice())
+        self.remote_box.setVisible(bool(entry.form))
+        for field_kind, row in self._rows.items():
+            self._form.setRowVisible(row, entry.has_field(field_kind))
+        for field in entry.form:
+            self._labels[field.kind].setText(self.tr(field.label))
+            self._edits[field.kind].setPlaceholderText(self.tr(field.placeholder))
+            self._edits[field.kind].setToolTip(self.tr(field.help) if field.help else "")
+        self.connect_button.setVisible(entry.is_server)
+
     def _kind_activated(self) -> None:
-        self.remote_box.setVisible(self.kind_choice() is BackendKind.OPENAI)
+        self._show_form()
         self.kind_chosen.emit(self.kind_choice())

@@ -1,4 +1,5 @@
-"""The remote backend: list a server's models, connect to one, go back to the local model.
+"""A server backend (any kind the registry makes with a factory, common/backends.py): list a
+server's models, connect to one, go back to the local model.
 
 Each of these runs as a job on the model runner (EngineClient.run), in turn with replies and
 loads, so the backend in use never changes in the middle of a reply. A connected RemoteModel
@@ -11,7 +12,14 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from chatgui.common.backends import backend_type
+from chatgui.common.records import BackendKind
+
 from chatgui.ui.backends.engine_client import EngineClient
+
+
+def _make(kind: BackendKind, base_url: str, model: str | None, api_key: str):
+    return backend_type(kind).make()(base_url=base_url, model=model, api_key=api_key or None)
 
 
 class RemoteConnector(QObject):
@@ -25,20 +33,20 @@ class RemoteConnector(QObject):
         self.worker = engine.worker
 
     # -- from the GUI thread ---------------------------------------------------------------
-    def list_models(self, request_id: int, base_url: str, api_key: str) -> None:
-        self.engine.run(lambda: self._list_models(request_id, base_url, api_key))
+    def list_models(self, request_id: int, kind: BackendKind, base_url: str, api_key: str) -> None:
+        self.engine.run(lambda: self._list_models(request_id, kind, base_url, api_key))
 
-    def connect_to(self, base_url: str, api_key: str, model_name: str) -> None:
-        self.engine.run(lambda: self._connect(base_url, api_key, model_name))
+    def connect_to(self, kind: BackendKind, base_url: str, api_key: str, model_name: str) -> None:
+        self.engine.run(lambda: self._connect(kind, base_url, api_key, model_name))
 
     def use_local(self, path: str, device: str, context_length: int) -> None:
         self.engine.run(lambda: self._use_local(path, device, context_length))
 
     # -- jobs (on the runner thread) -------------------------------------------------------
-    def _list_models(self, request_id: int, base_url: str, api_key: str) -> None:
-        from chatgui.remote import RemoteError, RemoteModel
+    def _list_models(self, request_id: int, kind: BackendKind, base_url: str, api_key: str) -> None:
+        from chatgui.remote import RemoteError
         try:
-            models = RemoteModel(base_url, None, api_key or None).list_models()
+            models = _make(kind, base_url, None, api_key).list_models()
         except RemoteError as e:
             self.models_listed.emit(request_id, [], str(e))
             return
@@ -48,10 +56,10 @@ class RemoteConnector(QObject):
             return
         self.models_listed.emit(request_id, models, "" if models else self.tr("The server offers no models."))
 
-    def _connect(self, base_url: str, api_key: str, model_name: str) -> None:
-        from chatgui.remote import RemoteError, RemoteModel
+    def _connect(self, kind: BackendKind, base_url: str, api_key: str, model_name: str) -> None:
+        from chatgui.remote import RemoteError
         try:
-            model = RemoteModel(base_url, model_name or None, api_key or None)
+            model = _make(kind, base_url, model_name or None, api_key)
             offered = model.list_models()   # checks the address, the key and the model at once
             if not offered:
                 raise RemoteError(self.tr("The server at {url} offers no models.").format(url=model.path))

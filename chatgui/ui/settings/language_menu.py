@@ -8,7 +8,6 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
 from chatgui.i18n import qm_path
-from chatgui.store import StoreError, save_settings
 
 from chatgui.ui.common.i18n import LANGUAGE_NAMES, current_language, resolve_language
 from chatgui.ui.common.restart import request_restart
@@ -41,10 +40,7 @@ class LanguageMenu(QMenu):
             return
         settings.language = code
         self.actions_by_code[code].setChecked(True)
-        try:
-            save_settings(settings)
-        except StoreError as e:
-            self.window.status.showMessage(self.tr("Settings not saved: {error}").format(error=e), 5000)
+        self.window.autosave.schedule()
         note = self.tr(RESTART_NOTE)
         target = resolve_language(code, env={})
         if target != current_language():

@@ -32,7 +32,9 @@ def restore_window(window, settings: AppSettings) -> None:
 
 
 def store_window(window, settings: AppSettings) -> None:
-    """Record the window in `settings` and save them; a failure is only shown in the status bar."""
+    """Record the window (and the chat to reopen) in `settings` and save them: SaveManager's
+    SETTINGS writer. A failure is only shown in the status bar."""
+    window.record_last_chat()
     settings.set_sampling(window.panel.sampling())
     settings.random_seed = window.panel.uses_random_seed()
     settings.window_geometry = _encode(window.saveGeometry())
