@@ -9,11 +9,10 @@ The remote backend (httpx) is imported only once it is used.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QObject
 
 from chatgui.common.records import ModelInfo
+from chatgui.models.naming import display_name
 
 from chatgui.store import StoreError, save_settings
 
@@ -144,7 +143,7 @@ class BackendController(QObject):
             return
         path = self.local_path or self.options.model or self.settings.model_path
         if path:
-            self.group.set_state(self.tr("Back to the local model {name}.").format(name=Path(path).stem))
+            self.group.set_state(self.tr("Back to the local model {name}.").format(name=display_name(path)))
             self.connector.use_local(path, self.panel.device_choice(), self.settings.context_length or 0)
         else:
             self.models.start()

@@ -3,14 +3,13 @@ fields folded under Advanced). Changes apply to the next reply; the model is rel
 the user picks another one or presses Load."""
 from __future__ import annotations
 
-from pathlib import PurePath
-
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from chatgui.common.types import PRESETS, SamplingSettings
+from chatgui.models.naming import display_name
 
 from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label
@@ -20,6 +19,7 @@ DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
 CUSTOM = "Custom"   # a preset's data key (shown translated, see i18n.preset_label)
 BROWSE = "\0browse"   # the picker's last item
+EXTRA_ROLE = Qt.ItemDataRole.UserRole + 1   # marks a picker item for a file that is not installed
 
 
 def installed_models() -> list[tuple[str, str]]:
@@ -257,11 +257,17 @@ class SettingsPanel(QDockWidget):
         self._show_model_in_combo(current)
 
     def _show_model_in_combo(self, path: str) -> None:
+        """Select `path` in the picker; a file that is not installed (chosen with Browse…) is
+        listed on top, by its display name, while it is the one shown: showing another drops it."""
         path = path.strip()
+        for i in reversed(range(self.model_combo.count())):
+            if self.model_combo.itemData(i, EXTRA_ROLE) and self.model_combo.itemData(i) != path:
+                self.model_combo.removeItem(i)
         index = self.model_combo.findData(path) if path else -1
         if index < 0 and path:
-            self.model_combo.insertItem(0, PurePath(path).stem, path)
+            self.model_combo.insertItem(0, display_name(path), path)
             self.model_combo.setItemData(0, path, Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.setItemData(0, True, EXTRA_ROLE)
             index = 0
         self.model_combo.blockSignals(True)
         self.model_combo.setCurrentIndex(index)
