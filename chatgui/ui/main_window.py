@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self.notices = NoticeArea()
         self.panel = SettingsPanel(self)
         self.status = StatusBar(self)
+        self.status.model_label.hide()   # the model pill shows the model: one place for its name
         self.setStatusBar(self.status)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
         self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
@@ -157,6 +158,7 @@ class MainWindow(QMainWindow):
         """Above the conversation: the model pill on the left, the settings gear on the right."""
         bar = QWidget()
         bar.setObjectName("topBar")
+        bar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         row = QHBoxLayout(bar)
         row.setContentsMargins(12, 6, 8, 6)
         row.addWidget(self.pill, 1, Qt.AlignmentFlag.AlignLeft)

@@ -46,6 +46,9 @@ class ModelPill(QToolButton):
         self.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setIconSize(QSize(10, 10))
+        font = self.font()
+        font.setBold(True)   # here, not in the style sheet: the eliding measures with this font
+        self.setFont(font)
         self.menu_ = QMenu(self)
         self.menu_.setObjectName("modelPillMenu")
         self.menu_.aboutToShow.connect(self._fill_menu)
@@ -93,7 +96,8 @@ class ModelPill(QToolButton):
 
     def sizeHint(self) -> QSize:   # noqa: N802 (Qt override)
         hint = super().sizeHint()
-        wanted = self.fontMetrics().horizontalAdvance(self.full_text) + self._chrome_width()
+        # (+6: elidedText() shortens a text given exactly its horizontalAdvance)
+        wanted = self.fontMetrics().horizontalAdvance(self.full_text) + self._chrome_width() + 6
         return QSize(max(MIN_WIDTH, min(MAX_WIDTH, wanted)), hint.height())
 
     def minimumSizeHint(self) -> QSize:   # noqa: N802 (Qt override)

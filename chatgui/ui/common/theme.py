@@ -56,7 +56,7 @@ QGroupBox { font-weight: bold; border: none; margin-top: 14px; }
 QGroupBox::title { subcontrol-origin: margin; left: 2px; padding: 0 2px; }
 QWidget#topBar { background: palette(base); }
 QToolButton#modelPill { border: 1px solid palette(midlight); border-radius: 14px; padding: 4px 10px;
-    background: palette(window); font-weight: bold; }
+    background: palette(window); }
 QToolButton#modelPill:hover, QToolButton#modelPill:pressed { background: palette(midlight); }
 QToolButton#modelPill::menu-indicator { image: none; width: 0px; }
 QToolButton#settingsButton { border: none; border-radius: 8px; padding: 5px; }
