@@ -328,3 +328,15 @@ def test_a_click_on_a_rows_dots_opens_its_menu(qtbot):
     menus[0].close()
     qtbot.mouseClick(panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert selected == ["b"]
+
+
+def test_a_long_name_in_the_settings_picker_is_elided_not_cut(qtbot):
+    from chatgui.ui.common.elided_combo import ElidedComboBox
+    combo = ElidedComboBox()
+    qtbot.addWidget(combo)
+    combo.addItem(LONG_NAME)
+    combo.resize(160, combo.sizeHint().height())
+    combo.show()
+    qtbot.waitExposed(combo)
+    assert combo.shown_text().endswith("…") and len(combo.shown_text()) < len(LONG_NAME)
+    combo.grab()   # paints without error

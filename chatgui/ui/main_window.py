@@ -184,6 +184,7 @@ class MainWindow(QMainWindow):
             if self.dockWidgetArea(dock) != Qt.DockWidgetArea.RightDockWidgetArea:
                 self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             dock.setMinimumWidth(SIDE_PANEL_MIN_WIDTH)
+            dock.widget().setMinimumWidth(SIDE_PANEL_MIN_WIDTH - 20)   # (the inspector asks for 260)
         if self.explain.dock not in self.tabifiedDockWidgets(self.panel):
             self.tabifyDockWidget(self.panel, self.explain.dock)
 
@@ -353,6 +354,12 @@ class MainWindow(QMainWindow):
               and self.width() - list_width - self._dock_width - 16 >= MIN_CHAT_WIDTH):
             self._dock_gave_way = False
             panel.show()
+        # What stays open of the side column (the inspector, the settings shown by hand) narrows.
+        shown = [d for d in (panel, inspector) if d is not None and d.isVisible()]
+        room = self.width() - list_width - max((d.width() for d in shown), default=0) - 16
+        if shown and room < MIN_CHAT_WIDTH:
+            width = max(SIDE_PANEL_MIN_WIDTH, max(d.width() for d in shown) - (MIN_CHAT_WIDTH - room))
+            self.resizeDocks(shown, [width] * len(shown), Qt.Orientation.Horizontal)
 
     def showEvent(self, event):   # noqa: N802 (Qt override)
         super().showEvent(event)

@@ -45,6 +45,9 @@ def action_icon(kind: str) -> QIcon:
         path.lineTo(11, 25)
         path.closeSubpath()
         p.drawPath(path)
+    elif kind == "new":   # +: a new chat
+        p.drawLine(QPointF(16, 7), QPointF(16, 25))
+        p.drawLine(QPointF(7, 16), QPointF(25, 16))
     elif kind == "more":   # ⋯: a row's menu
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(GREY)

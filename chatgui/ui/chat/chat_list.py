@@ -61,7 +61,7 @@ class ChatListPanel(QWidget):
         self.setObjectName("chatListPanel")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 8, 4, 8)
-        self.new_button = QPushButton(self.tr("＋  New chat"))
+        self.new_button = QPushButton(action_icon("new"), self.tr("New chat"))
         self.new_button.setObjectName("newChatButton")
         self.new_button.setToolTip(self.tr("New chat (Ctrl+N)"))
         self.new_button.setAccessibleName(self.tr("New chat"))

@@ -1,4 +1,4 @@
-"""The settings dock: the model picker (options folded), system prompt, sampling preset (the
+"""The settings side panel: the model picker (options folded), system prompt, sampling preset (the
 fields folded under Advanced). Changes apply to the next reply; the model is reloaded only when
 the user picks another one or presses Load."""
 from __future__ import annotations
@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
 from chatgui.common.types import PRESETS, SamplingSettings
 from chatgui.models.naming import display_name
 
+from chatgui.ui.common.elided_combo import ElidedComboBox
 from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label
 from chatgui.ui.common.wheel_guard import guard_wheel
@@ -90,7 +91,7 @@ class SettingsPanel(QDockWidget):
         length folded under "Model options"."""
         group = QGroupBox(self.tr("Model"))
         column = QVBoxLayout(group)
-        self.model_combo = _named(QComboBox(), "modelCombo", self.tr("Model"))
+        self.model_combo = _named(ElidedComboBox(), "modelCombo", self.tr("Model"))
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(14)
         browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
@@ -272,7 +273,7 @@ class SettingsPanel(QDockWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.setCurrentIndex(index)
         self.model_combo.blockSignals(False)
-        self.model_combo.setToolTip(path)
+        self.model_combo.setToolTip(f"{self.model_combo.currentText()}\n{path}" if path else "")
 
     def _model_picked(self, index: int) -> None:
         path = self.model_combo.itemData(index)
