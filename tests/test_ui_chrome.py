@@ -112,8 +112,9 @@ def test_the_inspector_is_a_tab_of_the_side_panel_and_never_covers_the_composer(
     window = make_window()
     window.resize(900, 600)
     qtbot.wait(100)
-    window.explain.dock.toggleViewAction().trigger()   # View > Sampling inspector
+    window.inspector_button.click()   # the chart button beside the gear (View > Sampling inspector)
     qtbot.waitUntil(lambda: window.explain.dock.isVisible(), timeout=5000)
+    assert window.inspector_button.isChecked()
     qtbot.wait(100)
     dock = window.explain.dock
     assert not dock.isFloating()
@@ -125,6 +126,9 @@ def test_the_inspector_is_a_tab_of_the_side_panel_and_never_covers_the_composer(
     window.resize(1400, 800)   # room again: the settings come back, the other tab of the same column
     qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=5000)
     assert dock in window.tabifiedDockWidgets(window.panel)
+    window.inspector_button.click()   # and the same button puts it away
+    qtbot.waitUntil(lambda: not dock.isVisible(), timeout=5000)
+    assert not window.inspector_button.isChecked()
 
 
 def test_the_settings_panel_starts_closed_below_1100_px_and_open_above(qtbot, make_window):
@@ -151,6 +155,22 @@ def test_a_missing_saved_model_gives_way_to_an_installed_one_without_asking(qtbo
     assert "deleted-model" not in " ".join(combo.itemText(i) for i in range(combo.count()))
     close(window)
     assert load_settings().model_path == kept   # remembered: the next start goes straight to it
+
+
+def test_a_saved_model_that_fails_to_load_gives_way_to_another_and_says_so(qtbot, monkeypatch, tiny_model_path):
+    good, = install(tiny_model_path, "good-model.Q4_K_M.gguf")
+    broken = models_dir() / "broken-model.gguf"
+    broken.write_bytes(b"GGUF and then nothing")
+    settings = load_settings()
+    settings.model_path = str(broken)
+    save_settings(settings)
+    window = a_window(qtbot, monkeypatch)
+    assert window.models.loaded.path == good and not window.models.welcome_shown
+    said = window.notices.get("load-fallback")
+    assert said is not None and display_name(good) in said.text()
+    combo = window.panel.model_combo
+    assert combo.currentData() == good
+    close(window)
 
 
 def test_deleting_the_loaded_model_asks_and_the_next_start_loads_another(qtbot, monkeypatch, tiny_model_path):

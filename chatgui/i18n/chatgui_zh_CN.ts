@@ -664,8 +664,16 @@
 <context>
     <name>MainWindow</name>
     <message>
-        <source>Settings panel: model, system prompt, sampling</source>
-        <translation>设置面板：模型、系统提示词、采样</translation>
+        <source>Sampling inspector: how the next token is chosen (Ctrl+Shift+I)</source>
+        <translation>采样检查器：下一个词元是如何选出的（Ctrl+Shift+I）</translation>
+    </message>
+    <message>
+        <source>Sampling inspector</source>
+        <translation>采样检查器</translation>
+    </message>
+    <message>
+        <source>Settings panel: model, system prompt, sampling (Ctrl+,)</source>
+        <translation>设置面板：模型、系统提示词、采样（Ctrl+,）</translation>
     </message>
     <message>
         <source>Settings panel</source>

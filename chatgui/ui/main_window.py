@@ -162,13 +162,21 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout(bar)
         row.setContentsMargins(12, 6, 8, 6)
         row.addWidget(self.pill, 1, Qt.AlignmentFlag.AlignLeft)
+        self.inspector_button = QToolButton()   # wired to the inspector's View action in _connect
+        self.inspector_button.setObjectName("inspectorButton")
+        self.inspector_button.setIcon(action_icon("inspector"))
+        self.inspector_button.setCheckable(True)
+        self.inspector_button.setAutoRaise(True)
+        self.inspector_button.setToolTip(self.tr("Sampling inspector: how the next token is chosen (Ctrl+Shift+I)"))
+        self.inspector_button.setAccessibleName(self.tr("Sampling inspector"))
         self.settings_button = QToolButton()
         self.settings_button.setObjectName("settingsButton")
         self.settings_button.setIcon(action_icon("settings"))
         self.settings_button.setCheckable(True)
         self.settings_button.setAutoRaise(True)
-        self.settings_button.setToolTip(self.tr("Settings panel: model, system prompt, sampling"))
+        self.settings_button.setToolTip(self.tr("Settings panel: model, system prompt, sampling (Ctrl+,)"))
         self.settings_button.setAccessibleName(self.tr("Settings panel"))
+        row.addWidget(self.inspector_button)
         row.addWidget(self.settings_button)
         return bar
 
@@ -296,6 +304,9 @@ class MainWindow(QMainWindow):
         self.main_split.splitterMoved.connect(save)
         self.explain.token_view_action.toggled.connect(save)
         self.explain.dock.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
+        inspector = self.explain.dock
+        self.inspector_button.clicked.connect(lambda: inspector.toggleViewAction().trigger())
+        inspector.visibilityChanged.connect(lambda _v: self.inspector_button.setChecked(inspector.isVisible()))
 
     def record_last_chat(self) -> None:
         """The chat to open at the next start: the one shown, if it has anything in it."""

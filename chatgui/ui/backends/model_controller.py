@@ -279,10 +279,12 @@ class ModelController(QObject):
         self.panel.show_model_path(self.loaded.path if self.loaded is not None and self.loaded.is_local else "")
         if self.loaded is None and self._fallbacks:   # at startup: the next installed model
             following = self._fallbacks.pop(0)
-            message = self.tr("{message} Using {name} instead.").format(message=message,
-                                                                       name=display_name(following))
+            notice = self.notices.show_notice("load-fallback", self.tr("{message} Using {name} instead.").format(
+                message=message, name=display_name(following)), "warning")
+            notice.setToolTip(technical)
             self.load(following, remember=True)
-        elif self.loaded is not None:
+            return
+        if self.loaded is not None:
             self.set_waiting(None)
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
                 message=message, name=self.loaded.name)

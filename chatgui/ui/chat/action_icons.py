@@ -48,6 +48,9 @@ def action_icon(kind: str) -> QIcon:
     elif kind == "new":   # +: a new chat
         p.drawLine(QPointF(16, 7), QPointF(16, 25))
         p.drawLine(QPointF(7, 16), QPointF(25, 16))
+    elif kind == "inspector":   # a bar chart: the sampling inspector's probabilities
+        for x, top in ((8, 17), (16, 7), (24, 12)):
+            p.drawLine(QPointF(x, 26), QPointF(x, top))
     elif kind == "more":   # ⋯: a row's menu
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(GREY)

@@ -59,9 +59,9 @@ QToolButton#modelPill { border: 1px solid palette(midlight); border-radius: 14px
     background: palette(window); }
 QToolButton#modelPill:hover, QToolButton#modelPill:pressed { background: palette(midlight); }
 QToolButton#modelPill::menu-indicator { image: none; width: 0px; }
-QToolButton#settingsButton { border: none; border-radius: 8px; padding: 5px; }
-QToolButton#settingsButton:hover { background: palette(midlight); }
-QToolButton#settingsButton:checked { background: palette(midlight); }
+QToolButton#settingsButton, QToolButton#inspectorButton { border: none; border-radius: 8px; padding: 5px; }
+QToolButton#settingsButton:hover, QToolButton#inspectorButton:hover { background: palette(midlight); }
+QToolButton#settingsButton:checked, QToolButton#inspectorButton:checked { background: palette(midlight); }
 QPushButton#newChatButton { text-align: left; padding: 7px 10px; border: 1px solid palette(midlight);
     border-radius: 8px; background: palette(base); font-weight: bold; }
 QPushButton#newChatButton:hover { background: palette(midlight); }

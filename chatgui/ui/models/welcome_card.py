@@ -99,10 +99,10 @@ class WelcomeCard(QScrollArea):
         box.addWidget(self.error)
         column.addWidget(self.recommendation)
 
-        self.others = _label(self.tr("Or:"), "welcomeOthers")
-        column.addWidget(self.others)
+        self.others = _label(self.tr("Or:"), "welcomeOthers", wrap=False)
         links = QHBoxLayout()
         links.setSpacing(6)
+        links.addWidget(self.others)
         self.file_button = self._link(self.tr("Choose a .gguf file…"), "welcomeFileButton")
         self.models_button = self._link(self.tr("All models…"), "welcomeModelsButton")
         self.server_button = self._link(self.tr("Connect to a server…"), "welcomeServerButton")
