@@ -103,6 +103,7 @@ def test_a_first_run_at_900x600_keeps_everything_inside_and_the_chat_wide(qtbot,
     window.settings_button.click()
     qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=5000)
     assert not window.panel.isFloating() and window.settings_button.isChecked()
+    qtbot.waitUntil(lambda: window.view.width() >= 480, timeout=5000)   # the list and the panel narrow
     assert window.panel.titleBarWidget() is not None and window.panel.titleBarWidget().height() == 0
     assert outside_the_window(window) == []
     close(window)

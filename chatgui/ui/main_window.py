@@ -304,6 +304,7 @@ class MainWindow(QMainWindow):
         self.main_split.splitterMoved.connect(save)
         self.explain.token_view_action.toggled.connect(save)
         self.explain.dock.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
+        self.panel.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
         inspector = self.explain.dock
         self.inspector_button.clicked.connect(lambda: inspector.toggleViewAction().trigger())
         inspector.visibilityChanged.connect(lambda _v: self.inspector_button.setChecked(inspector.isVisible()))
