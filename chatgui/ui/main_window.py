@@ -193,6 +193,10 @@ class MainWindow(QMainWindow):
                 self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
             dock.setMinimumWidth(SIDE_PANEL_MIN_WIDTH)
             dock.widget().setMinimumWidth(SIDE_PANEL_MIN_WIDTH - 20)   # (the inspector asks for 260)
+        # The settings scroll only up and down: the panel is never narrower than its fields, which
+        # would cut them off at the window's edge.
+        body = self.panel.widget().widget()
+        self.panel.setMinimumWidth(max(SIDE_PANEL_MIN_WIDTH, body.minimumSizeHint().width() + 16))
         if self.explain.dock not in self.tabifiedDockWidgets(self.panel):
             self.tabifyDockWidget(self.panel, self.explain.dock)
 

@@ -93,7 +93,7 @@ class SettingsPanel(QDockWidget):
         column = QVBoxLayout(group)
         self.model_combo = _named(ElidedComboBox(), "modelCombo", self.tr("Model"))
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.setMinimumContentsLength(8)   # a longer name is elided (tooltip: the whole name)
         browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
         picker = QHBoxLayout()
         picker.addWidget(self.model_combo, 1)
