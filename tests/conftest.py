@@ -75,6 +75,8 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
     def make(wait_model: bool = True, **kwargs):
         window = MainWindow(**kwargs)
         windows.append(window)
+        # The default size: a first window fits the screen, and offscreen's is only 800 x 800.
+        window.resize(1200, 780)
         window.show()
         if wait_model:
             qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)

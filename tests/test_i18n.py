@@ -214,17 +214,17 @@ def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_
 
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     monkeypatch.delenv("CHATGUI_MODEL")
-    window = make_window(wait_model=False)   # CHATGUI_NO_FETCH: the first-run offer, no download
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    window = make_window(wait_model=False)   # CHATGUI_NO_FETCH: the welcome card, no download
+    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=5000)
     assert window.input_bar.send_button.isEnabled()
     window.input_bar.input.setPlainText("Anyone there?")
     assert window.send_message() is False
-    # The first-run offer is already there: no second notice, a word in the status bar (issue 15, 8).
+    # The welcome card already offers a model: no notice, a word in the status bar (issue 15, 8; 30).
     assert window.notices.get("no-model") is None and "No model is loaded yet" in window.status.currentMessage()
     assert window.input_bar.text() == "Anyone there?" and not window.current.messages
     window.models.load(str(tiny_model_path))
     qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
-    assert window.notices.get("no-model") is None and window.notices.get("first-run") is None
+    assert window.notices.get("no-model") is None and not window.models.welcome_shown
     # The worker's own refusal (no model there at all) goes away the same way.
     window.replies.notice.emit("no-model", "warning", "No model is loaded.")
     window.models.load(str(tiny_model_path))

@@ -101,23 +101,32 @@ def test_launch_options(monkeypatch):
     assert options_from_env({}) == LaunchOptions()
 
 
+def welcome_shown(window) -> bool:
+    return window.models.welcome_shown and window.chat_stack.currentWidget() is window.welcome
+
+
 def test_first_run_offers_download_in_the_window(qtbot, first_run_window):
+    from chatgui.models.suggest import recommended_entry
     window = first_run_window()
     window.show()
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
-    notice = window.notices.get("first-run")
-    assert set(notice.buttons) == {"Download default model (98 MB)", "Choose a .gguf file…"}
-    notice.buttons["Download default model (98 MB)"].click()
-    assert len(window.started_downloads) == 1 and window.notices.get("fetch") is not None
-    assert window.status.progress.isVisible()
+    qtbot.waitUntil(lambda: welcome_shown(window), timeout=5000)
+    card = window.welcome
+    recommended = recommended_entry(window.settings.context_length or 4096)
+    assert card.model_name.text() == recommended.name
+    assert card.download_button.isVisible() and card.file_button.isVisible()
+    assert window.pill.state == "none"
+    card.download_button.click()
+    assert [spec.key for spec in window.started_downloads] == [recommended.id]
+    assert card.is_downloading() and window.status.progress.isVisible() and window.pill.state == "loading"
+    assert window.notices.texts() == []   # the card says it all: no notice on top of it
     window.close()
 
 
 def test_no_fetch_offers_only_a_file(qtbot, first_run_window):
     window = first_run_window(fetch=False)
     window.show()
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
-    assert list(window.notices.get("first-run").buttons) == ["Choose a .gguf file…"]
+    qtbot.waitUntil(lambda: welcome_shown(window), timeout=5000)
+    assert not window.welcome.download_button.isVisible() and window.welcome.file_button.isVisible()
     assert window.findChild(QWidget, "messageInput").isEnabled()
     window.close()
 
@@ -134,26 +143,28 @@ def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch)
     assert not desktop_entry.desktop_file_path().exists()
 
 
-def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_better_model(qtbot, first_run_window,
-                                                                                        monkeypatch):
+def test_first_run_download_shows_progress_can_be_cancelled_and_tried_again(qtbot, first_run_window, monkeypatch):
     from chatgui.models.transfer import Progress
     window = first_run_window()
     downloads = window.models_page.downloads
     started, cancelled = window.started_downloads, []
     monkeypatch.setattr(downloads, "cancel", lambda spec: cancelled.append(spec) or downloads.cancelled.emit(spec.key))
     window.show()
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
-    offer = window.notices.get("first-run").text()
-    assert "Qwen2.5" in offer and "1.12 GB" in offer and "Models" in offer
-    window.notices.get("first-run").buttons["Download default model (98 MB)"].click()
+    qtbot.waitUntil(lambda: welcome_shown(window), timeout=5000)
+    card = window.welcome
+    card.download_button.click()
     spec = started[0]
     downloads.progress.emit(spec.key, Progress(done=34_000_000, total=98_000_000, speed=5_100_000, eta=12.5))
-    qtbot.waitUntil(lambda: "35%" in window.notices.get("fetch").text(), timeout=5000)
-    text = window.notices.get("fetch").text()
+    qtbot.waitUntil(lambda: "35%" in card.progress_text.text(), timeout=5000)
+    text = card.progress_text.text()
     assert "34 / 98 MB" in text and "5.1 MB/s" in text and "0:12 left" in text
-    assert window.status.progress.isVisible()
-    window.notices.get("fetch").buttons["Cancel"].click()
+    assert card.progress.value() == int(34 / 98 * 1000) and "35%" in window.pill.full_text
+    card.cancel_button.click()
     assert cancelled == [spec]
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
-    assert window.notices.get("fetch") is None and window.models.waiting is None
+    assert welcome_shown(window) and not card.is_downloading() and card.download_button.isVisible()
+    assert window.models.waiting is None and window.pill.state == "none"
+    card.download_button.click()
+    downloads.failed.emit(spec.key, "The connection was lost.")
+    assert card.error.isVisible() and "connection was lost" in card.error.text()
+    assert card.download_button.text() == "Try again" and welcome_shown(window)
     window.close()

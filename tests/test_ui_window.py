@@ -189,19 +189,17 @@ def test_regenerate_with_a_fixed_seed_says_it_repeats(qtbot, make_window):
 
 
 # 8 -----------------------------------------------------------------------------------------
-def test_first_run_shows_one_notice_and_drops_stale_ones(qtbot, first_run_window):
+def test_first_run_shows_the_welcome_card_and_no_stale_notices(qtbot, first_run_window):
     window = first_run_window()
     window.show()
-    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=5000)
     window.input_bar.input.setPlainText("hello")
     for _ in range(2):
         assert window.send_message() is False
-    assert len(window.notices.texts()) == 1 and window.input_bar.text() == "hello"
-    window.notices.get("first-run").dismiss()
-    window.send_message()
-    assert window.notices.get("no-model") is not None
-    window.models.fetch_default()   # downloading: "no model yet" is old news
-    assert window.notices.get("no-model") is None and window.notices.get("fetch") is not None
+    # the card offers the model: no notice piles on it, and the message stays in the box
+    assert window.notices.texts() == [] and window.input_bar.text() == "hello"
+    window.models.fetch_default()   # downloading: the card shows its progress
+    assert window.welcome.is_downloading() and window.notices.texts() == []
     window.close()
 
 

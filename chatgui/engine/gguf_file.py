@@ -47,59 +47,6 @@ class GGUFFile:
         p = self.path
         f = _open_regular_file(p)
         try:
-            self._open(f)
-        except BaseException:
-            f.close()
-            raise
-
-    def _open(self, f) -> None:
-        p = self.path
-        try:
-            info = os.fstat(f.fileno())
-            magic = f.read(4)
-        except OSError as e:
-            raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
-        size = info.st_size
-        if size == 0:
-            raise ModelLoadError(p, "the file is empty")
-        if magic != GGUF_MAGIC:
-            raise ModelLoadError(p, f"not a GGUF file (starts with {magic!r}, expected b'GGUF')")
-        if size < 24:
-            raise ModelLoadError(p, "the file is truncated (header incomplete)")
-        # The file stays open: check_unchanged asks it (not the path, onto which a new file may
-        # have been renamed, harmlessly) whether it was rewritten since.
-        self._file, self._signature = f, (info.st_size, info.st_mtime_ns)
-        try:
-            # Copy-on-write: torch needs writable memory to wrap it without a copy; nothing is
-            # ever written to it, so every page stays shared with the page cache.
-            self.buf = np.memmap(f, mode="c")
-            header = parse_header(memoryview(self.buf))
-        except HeaderError as e:
-            raise ModelLoadError(p, str(e)) from e
-        except MemoryError as e:
-            raise ModelLoadError(p, "the file's header asks for absurd amounts of memory") from e
-        except OSError as e:
-            raise ModelLoadError(p, f"cannot read the file ({e.strerror or e})") from e
-        self.size = size
-        self.version = header.version
-        self.metadata = header.metadata
-        self._data_offset = header.data_offset
-        self.tensors = self._read_tensors(header.tensors)
-
-    def check_unchanged(self) -> None:
-        """Raise ModelFileChanged before reading `data` from a file rewritten since it was loaded."""
-        if self.source is not None:
-            self.source.check_unchanged()
-
-
-class GGUFFile:
-    """A validated, memory-mapped GGUF file. Tensors stay on disk until asked for."""
-
-    def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        p = self.path
-        f = _open_regular_file(p)
-        try:
             info = os.fstat(f.fileno())
             size = info.st_size
             magic = f.read(4)

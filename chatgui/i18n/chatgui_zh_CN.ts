@@ -216,8 +216,12 @@
         <translation>对话</translation>
     </message>
     <message>
-        <source>New</source>
-        <translation>新建</translation>
+        <source>Export as Markdown…</source>
+        <translation>导出为 Markdown…</translation>
+    </message>
+    <message>
+        <source>Export as JSON…</source>
+        <translation>导出为 JSON…</translation>
     </message>
     <message>
         <source>New chat (Ctrl+N)</source>
@@ -228,16 +232,8 @@
         <translation>重命名</translation>
     </message>
     <message>
-        <source>Rename chat (F2)</source>
-        <translation>重命名对话（F2）</translation>
-    </message>
-    <message>
         <source>Delete</source>
         <translation>删除</translation>
-    </message>
-    <message>
-        <source>Delete chat</source>
-        <translation>删除对话</translation>
     </message>
 </context>
 <context>
@@ -726,6 +722,22 @@
 <context>
     <name>MainWindow</name>
     <message>
+        <source>Sampling inspector: how the next token is chosen (Ctrl+Shift+I)</source>
+        <translation>采样检查器：下一个词元是如何选出的（Ctrl+Shift+I）</translation>
+    </message>
+    <message>
+        <source>Sampling inspector</source>
+        <translation>采样检查器</translation>
+    </message>
+    <message>
+        <source>Settings panel: model, system prompt, sampling (Ctrl+,)</source>
+        <translation>设置面板：模型、系统提示词、采样（Ctrl+,）</translation>
+    </message>
+    <message>
+        <source>Settings panel</source>
+        <translation>设置面板</translation>
+    </message>
+    <message>
         <source>&amp;File</source>
         <translation>文件(&amp;F)</translation>
     </message>
@@ -1042,10 +1054,6 @@
 <context>
     <name>ModelController</name>
     <message>
-        <source>Downloading the default model (98 MB)…</source>
-        <translation>正在下载默认模型（98 MB）…</translation>
-    </message>
-    <message>
         <source>Model downloaded.</source>
         <translation>模型已下载。</translation>
     </message>
@@ -1066,22 +1074,6 @@
         <translation>无法判断是否适合</translation>
     </message>
     <message>
-        <source>No model yet. chatgui needs a language model to chat. Download the default model (SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) or choose a .gguf file you already have.</source>
-        <translation>还没有模型。chatgui 需要一个语言模型才能对话。请下载默认模型（SmolLM2-135M-Instruct，98 MB，任何电脑都能运行；默认模型主要使用英文，中文回答质量有限），或选择你已有的 .gguf 文件。</translation>
-    </message>
-    <message>
-        <source>For better answers: {name} ({size}, {fit}), under File &gt; Models…</source>
-        <translation>想要更好的回答：{name}（{size}，{fit}），见“文件 &gt; 模型…”</translation>
-    </message>
-    <message>
-        <source>Choose a .gguf file…</source>
-        <translation>选择 .gguf 文件…</translation>
-    </message>
-    <message>
-        <source>Download default model (98 MB)</source>
-        <translation>下载默认模型（98 MB）</translation>
-    </message>
-    <message>
         <source>The model is still downloading. You can send once it has loaded.</source>
         <translation>模型仍在下载中。加载完成后即可发送。</translation>
     </message>
@@ -1094,14 +1086,6 @@
         <translation>模型仍在加载中…</translation>
     </message>
     <message>
-        <source>No model is loaded yet: choose one above. Your message stays in the box.</source>
-        <translation>尚未加载模型：请在上方选择一个。你的消息会保留在输入框中。</translation>
-    </message>
-    <message>
-        <source>No model is loaded yet, so nothing can answer. Download the default model or choose a .gguf file; your message stays in the box.</source>
-        <translation>尚未加载模型，暂时无法回答。请下载默认模型或选择一个 .gguf 文件；你的消息会保留在输入框中。</translation>
-    </message>
-    <message>
         <source>Choose a model</source>
         <translation>选择模型</translation>
     </message>
@@ -1110,8 +1094,20 @@
         <translation>GGUF 模型 (*.gguf)</translation>
     </message>
     <message>
-        <source>Loading model {name}…</source>
-        <translation>正在加载模型 {name}…</translation>
+        <source>Connecting…</source>
+        <translation>正在连接…</translation>
+    </message>
+    <message>
+        <source>No model is loaded yet: download one or choose a file above. Your message stays in the box.</source>
+        <translation>尚未加载模型：请在上方下载一个模型或选择文件。你的消息保留在输入框中。</translation>
+    </message>
+    <message>
+        <source>Loading {name}…</source>
+        <translation>正在加载 {name}…</translation>
+    </message>
+    <message>
+        <source>{name} was deleted; it answers until chatgui is closed.</source>
+        <translation>{name} 已删除；在关闭 chatgui 之前它仍可回答。</translation>
     </message>
     <message>
         <source>The weight cache could not be cleared: {error}</source>
@@ -1134,24 +1130,78 @@
         <translation>无法加载模型。</translation>
     </message>
     <message>
+        <source>{message} Using {name} instead.</source>
+        <translation>{message} 改用 {name}。</translation>
+    </message>
+    <message>
         <source>{message} The previous model ({name}) is still in use.</source>
         <translation>{message} 仍在使用之前的模型（{name}）。</translation>
+    </message>
+    <message>
+        <source>The model</source>
+        <translation>模型</translation>
     </message>
     <message>
         <source>The default model mostly speaks English: its answers in other languages are often poor. To chat in your language, choose a model that speaks it (a .gguf file) in the settings panel.</source>
         <translation>默认模型主要使用英文，中文回答往往质量不高。如需用中文对话，请在设置面板中选择一个支持中文的模型（.gguf 文件）。</translation>
     </message>
     <message>
-        <source>Cancel</source>
-        <translation>取消</translation>
+        <source>Downloading {name}…</source>
+        <translation>正在下载 {name}…</translation>
     </message>
     <message>
-        <source>The default model could not be downloaded: {error}</source>
-        <translation>无法下载默认模型：{error}</translation>
+        <source>{name} could not be downloaded: {error}</source>
+        <translation>无法下载 {name}：{error}</translation>
+    </message>
+</context>
+<context>
+    <name>ModelPill</name>
+    <message>
+        <source>Model</source>
+        <translation>模型</translation>
     </message>
     <message>
-        <source>Try again</source>
-        <translation>重试</translation>
+        <source>No model</source>
+        <translation>无模型</translation>
+    </message>
+    <message>
+        <source>No model is loaded: click to choose one.</source>
+        <translation>未加载模型：点击选择一个。</translation>
+    </message>
+    <message>
+        <source>Answers come from the server at {url}</source>
+        <translation>回答来自服务器 {url}</translation>
+    </message>
+    <message>
+        <source>Ready. Click to switch models.</source>
+        <translation>就绪。点击切换模型。</translation>
+    </message>
+    <message>
+        <source>{name} could not be loaded</source>
+        <translation>无法加载 {name}</translation>
+    </message>
+    <message>
+        <source>Installed models</source>
+        <translation>已安装的模型</translation>
+    </message>
+    <message>
+        <source>Download or manage models…</source>
+        <translation>下载或管理模型…</translation>
+    </message>
+    <message>
+        <source>Choose a .gguf file…</source>
+        <translation>选择 .gguf 文件…</translation>
+    </message>
+</context>
+<context>
+    <name>ModelsFeature</name>
+    <message>
+        <source>It is the model in use: it answers until chatgui is closed, and then there is no model left.</source>
+        <translation>这是正在使用的模型：在关闭 chatgui 之前它仍可回答，之后将没有可用的模型。</translation>
+    </message>
+    <message>
+        <source>It is the model in use: chatgui will switch to {name}.</source>
+        <translation>这是正在使用的模型：chatgui 将切换到 {name}。</translation>
     </message>
 </context>
 <context>
@@ -2141,6 +2191,53 @@
     <message>
         <source>Empty trash</source>
         <translation>清空回收站</translation>
+    </message>
+</context>
+<context>
+    <name>WelcomeCard</name>
+    <message>
+        <source>Welcome to chatgui</source>
+        <translation>欢迎使用 chatgui</translation>
+    </message>
+    <message>
+        <source>chatgui chats with a language model that runs on this computer: your chats stay here and nothing is sent anywhere. To start, it needs one model.</source>
+        <translation>chatgui 使用在这台电脑上运行的语言模型聊天：你的对话留在本机，不会发送到任何地方。开始之前，需要一个模型。</translation>
+    </message>
+    <message>
+        <source>Recommended for this computer</source>
+        <translation>推荐给这台电脑</translation>
+    </message>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+    <message>
+        <source>Or:</source>
+        <translation>或者：</translation>
+    </message>
+    <message>
+        <source>Choose a .gguf file…</source>
+        <translation>选择 .gguf 文件…</translation>
+    </message>
+    <message>
+        <source>All models…</source>
+        <translation>所有模型…</translation>
+    </message>
+    <message>
+        <source>Connect to a server…</source>
+        <translation>连接到服务器…</translation>
+    </message>
+    <message>
+        <source>Download ({size})</source>
+        <translation>下载（{size}）</translation>
+    </message>
+    <message>
+        <source>Recommended for this computer (downloads are turned off: add its file with “Choose a .gguf file…”)</source>
+        <translation>推荐给这台电脑（下载已关闭：请用“选择 .gguf 文件…”添加其文件）</translation>
+    </message>
+    <message>
+        <source>Try again</source>
+        <translation>重试</translation>
     </message>
 </context>
 </TS>

@@ -1,4 +1,6 @@
-"""The main window: chat list, conversation, input, settings dock, status bar, menus.
+"""The main window: chat list, conversation (under the model pill, or the welcome card while no
+model can answer), input, the settings side panel (a gear button shows it; the sampling inspector
+is its second tab), status bar, menus.
 
 It wires the parts together and decides which chat is shown; ChatLibrary keeps the chats,
 ReplyController the streaming reply, ModelController the model.
@@ -8,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QMainWindow, QSplitter, QStackedWidget,
+                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.backends import backend_type
 from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
@@ -19,6 +22,7 @@ from chatgui.ui.chat.history_actions import HistoryActions
 from chatgui.ui.chat.migration import LegacyMigration
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.jobs import BackgroundJobs
+from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.explain.controller import ExplainController
@@ -27,7 +31,9 @@ from chatgui.ui.settings.theme_menu import ThemeMenu
 from chatgui.ui.chat.composer import InputBar
 from chatgui.ui.backends.controller import BackendController
 from chatgui.ui.backends.model_controller import ModelController
+from chatgui.ui.backends.model_pill import ModelPill
 from chatgui.ui.common.notices import NoticeArea
+from chatgui.ui.models.welcome_card import WelcomeCard
 from chatgui.ui.models.window import ModelsFeature
 from chatgui.ui.options import LaunchOptions, options_from_env
 from chatgui.ui.chat.reply_controller import ReplyController
@@ -42,6 +48,8 @@ SHUTDOWN_WAIT_MS = 1500
 SAVE_WAIT_S = 10.0
 MIN_CHAT_WIDTH = 480    # side panels give way before the conversation gets narrower than this
 MIN_LIST_WIDTH = 160
+PANEL_WINDOW_WIDTH = 1100   # in a narrower window the settings panel starts closed (the gear opens it)
+SIDE_PANEL_MIN_WIDTH = 240
 
 
 class MainWindow(QMainWindow):
@@ -81,7 +89,10 @@ class MainWindow(QMainWindow):
         self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
                                          self.panel.set_installed_models)
         self.models = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
-                                      self.notices, self.models_page.downloads, self)
+                                      self.notices, self.models_page.downloads, self, pill=self.pill,
+                                      card=self.welcome)
+        self.models_page.removed = self.models.model_removed
+        self.models_page.successor = self.models.successor
         self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
@@ -98,6 +109,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self._connect_backend_look()
         restore_window(self, self.settings)
+        self._side_panels_in_place()
+        if not self.settings.window_geometry:
+            self._fit_to_screen()
         self.autosave = SaveManager(self)
         self.autosave.register(SETTINGS, lambda: store_window(self, self.settings))
         self._connect_autosave()
@@ -114,16 +128,25 @@ class MainWindow(QMainWindow):
         self.notices = NoticeArea()
         self.panel = SettingsPanel(self)
         self.status = StatusBar(self)
+        self.status.model_label.hide()   # the model pill shows the model: one place for its name
         self.setStatusBar(self.status)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.panel)
+        self.setTabPosition(Qt.DockWidgetArea.RightDockWidgetArea, QTabWidget.TabPosition.North)
+        self.pill = ModelPill()
+        self.welcome = WelcomeCard()
 
         right = QWidget()
         right.setObjectName("chatColumn")
         column = QVBoxLayout(right)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(0)
+        column.addWidget(self._top_bar())
         column.addWidget(self.notices)
-        column.addWidget(self.view, 1)
+        self.chat_stack = QStackedWidget()   # the conversation, or the welcome card
+        self.chat_stack.setObjectName("chatStack")
+        self.chat_stack.addWidget(self.view)
+        self.chat_stack.addWidget(self.welcome)
+        column.addWidget(self.chat_stack, 1)
         column.addWidget(self.input_bar)   # grows with its text (composer.MAX_LINES)
         self.main_split = QSplitter(Qt.Orientation.Horizontal)
         self.main_split.addWidget(self.chat_list)
@@ -133,6 +156,63 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.main_split)
         self.resize(1200, 780)
         self._build_menus()
+
+    def _top_bar(self) -> QWidget:
+        """Above the conversation: the model pill on the left, the settings gear on the right."""
+        bar = QWidget()
+        bar.setObjectName("topBar")
+        bar.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(12, 6, 8, 6)
+        row.addWidget(self.pill, 1, Qt.AlignmentFlag.AlignLeft)
+        self.inspector_button = QToolButton()   # wired to the inspector's View action in _connect
+        self.inspector_button.setObjectName("inspectorButton")
+        self.inspector_button.setIcon(action_icon("inspector"))
+        self.inspector_button.setCheckable(True)
+        self.inspector_button.setAutoRaise(True)
+        self.inspector_button.setToolTip(self.tr("Sampling inspector: how the next token is chosen (Ctrl+Shift+I)"))
+        self.inspector_button.setAccessibleName(self.tr("Sampling inspector"))
+        self.settings_button = QToolButton()
+        self.settings_button.setObjectName("settingsButton")
+        self.settings_button.setIcon(action_icon("settings"))
+        self.settings_button.setCheckable(True)
+        self.settings_button.setAutoRaise(True)
+        self.settings_button.setToolTip(self.tr("Settings panel: model, system prompt, sampling (Ctrl+,)"))
+        self.settings_button.setAccessibleName(self.tr("Settings panel"))
+        row.addWidget(self.inspector_button)
+        row.addWidget(self.settings_button)
+        return bar
+
+    def _side_panels_in_place(self) -> None:
+        """The settings panel and the inspector are side panels without title bars: never floating
+        over the chat (the composer stays visible), tabs of one column on the right."""
+        for dock in (self.panel, self.explain.dock):
+            dock.setTitleBarWidget(QWidget())
+            # closable only: its View action (and the gear) hide it; it can neither move nor float
+            dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
+            if dock.isFloating():   # as an older version may have saved it
+                dock.setFloating(False)
+            if self.dockWidgetArea(dock) != Qt.DockWidgetArea.RightDockWidgetArea:
+                self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.setMinimumWidth(SIDE_PANEL_MIN_WIDTH)
+            dock.widget().setMinimumWidth(SIDE_PANEL_MIN_WIDTH - 20)   # (the inspector asks for 260)
+        # The settings scroll only up and down: the panel is never narrower than its fields, which
+        # would cut them off at the window's edge.
+        body = self.panel.widget().widget()
+        self.panel.setMinimumWidth(max(SIDE_PANEL_MIN_WIDTH, body.minimumSizeHint().width() + 16))
+        if self.explain.dock not in self.tabifiedDockWidgets(self.panel):
+            self.tabifyDockWidget(self.panel, self.explain.dock)
+
+    def _fit_to_screen(self) -> None:
+        """The first start: the default size, or the screen's free area if that is smaller."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is None:
+            return
+        free = screen.availableGeometry()
+        frame = 40   # room for the window's title bar and borders
+        self.resize(min(self.width(), free.width() - 16), min(self.height(), free.height() - frame))
+        self.move(free.left() + max(0, (free.width() - self.width()) // 2),
+                  free.top() + max(0, (free.height() - self.height() - frame) // 2))
 
     def _build_menus(self) -> None:
         file_menu = self.menuBar().addMenu(self.tr("&File"))
@@ -163,8 +243,12 @@ class MainWindow(QMainWindow):
         self.view_menu = view_menu
         toggle = self.panel.toggleViewAction()
         toggle.setText(self.tr("&Settings panel"))
+        toggle.setShortcut(QKeySequence("Ctrl+,"))
         toggle.triggered.connect(self._on_panel_toggled_by_hand)
         view_menu.addAction(toggle)
+        self.addAction(toggle)
+        self.settings_button.clicked.connect(lambda: toggle.trigger())
+        self.panel.visibilityChanged.connect(lambda _v: self.settings_button.setChecked(self.panel.isVisible()))
 
     def _action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)
@@ -182,6 +266,10 @@ class MainWindow(QMainWindow):
         self.chat_list.new_chat_requested.connect(self.new_chat)
         self.chat_list.delete_requested.connect(self.delete_chat)
         self.chat_list.renamed.connect(self.rename_chat)
+        self.chat_list.export_requested.connect(self.export_chat_dialog)
+        self.models.welcome_changed.connect(self._show_welcome)
+        self.models.models_requested.connect(self.open_models)
+        self.models.server_requested.connect(self.show_server_settings)
         self.chat_list.search_changed.connect(self.search_chats)
         self.view.regenerate_requested.connect(self.regenerate)
         self.view.edit_submitted.connect(self.edit_and_resend)
@@ -226,6 +314,10 @@ class MainWindow(QMainWindow):
         self.main_split.splitterMoved.connect(save)
         self.explain.token_view_action.toggled.connect(save)
         self.explain.dock.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
+        self.panel.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
+        inspector = self.explain.dock
+        self.inspector_button.clicked.connect(lambda: inspector.toggleViewAction().trigger())
+        inspector.visibilityChanged.connect(lambda _v: self.inspector_button.setChecked(inspector.isVisible()))
 
     def record_last_chat(self) -> None:
         """The chat to open at the next start: the one shown, if it has anything in it."""
@@ -256,42 +348,44 @@ class MainWindow(QMainWindow):
 
     def _fit_side_panels(self) -> None:
         """Side panels give way before the chat does: first the chat list narrows, then the
-        settings panel is put away (View > Settings panel brings it back); it comes back by
-        itself once the window is wide enough again."""
+        settings panel is put away (the gear brings it back). Below PANEL_WINDOW_WIDTH it is put
+        away anyway, so a narrow window starts with the whole width for the chat; it comes back by
+        itself once the window is wide enough again. Shown by hand, it stays until the next resize."""
         panel = self.panel
-        docked = not panel.isFloating()
         list_width = self.main_split.sizes()[0] if self.main_split.count() else 0
-        panel_width = panel.width() if panel.isVisible() and docked else 0
-        room = self.width() - list_width - panel_width - 16
+        inspector = self.explain.dock if self.explain is not None else None
+        # the side column: the two panels are tabs of it, so it is as wide as the one shown
+        side = [d for d in (panel, inspector) if d is not None and d.isVisible()]
+        side_width = max((d.width() for d in side), default=0)
+        room = self.width() - list_width - side_width - 16
         if room < MIN_CHAT_WIDTH and list_width > MIN_LIST_WIDTH:
             list_width = max(MIN_LIST_WIDTH, list_width - (MIN_CHAT_WIDTH - room))
             self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
-            room = self.width() - list_width - panel_width - 16
-        inspector = self.explain.dock if self.explain is not None else None
-        if (inspector is not None and inspector.isVisible() and not inspector.isFloating()
-                and inspector not in self.tabifiedDockWidgets(panel)):
-            room -= inspector.width()
-        if room < MIN_CHAT_WIDTH and inspector is not None and inspector.isVisible() and not inspector.isFloating() \
-                and not panel.isVisible():
-            self._float_over_chat(inspector)   # alone in the dock area it would squeeze the chat: an overlay
-            return
-        if room < MIN_CHAT_WIDTH and panel_width and docked and not self._panel_by_hand:
-            self._dock_width = panel_width
+            room = self.width() - list_width - side_width - 16
+        # (isHidden, not isVisible: before the window is first shown, a size below the limit
+        # already puts the panel away, so the first frame has the whole width for the chat)
+        if not panel.isHidden() and not self._panel_by_hand and (room < MIN_CHAT_WIDTH
+                                                                 or self.width() < PANEL_WINDOW_WIDTH):
+            self._dock_width = panel.width()
             self._dock_gave_way = True
             panel.hide()
-        elif (self._dock_gave_way and not panel.isVisible()
+            # (hidden before the window was first shown, no hide event tells its View action)
+            panel.toggleViewAction().setChecked(False)
+            self.settings_button.setChecked(False)
+        elif (self._dock_gave_way and panel.isHidden() and self.width() >= PANEL_WINDOW_WIDTH
               and self.width() - list_width - self._dock_width - 16 >= MIN_CHAT_WIDTH):
             self._dock_gave_way = False
             panel.show()
-
-    def _float_over_chat(self, dock) -> None:
-        dock.setFloating(True)
-        width = min(dock.width(), self.width() // 2)
-        corner = self.mapToGlobal(self.rect().topRight())
-        dock.setGeometry(corner.x() - width - 8, corner.y() + 60, width, max(300, self.height() - 120))
+        # What stays open of the side column (the inspector, the settings shown by hand) narrows.
+        shown = [d for d in (panel, inspector) if d is not None and d.isVisible()]
+        room = self.width() - list_width - max((d.width() for d in shown), default=0) - 16
+        if shown and room < MIN_CHAT_WIDTH:
+            width = max(SIDE_PANEL_MIN_WIDTH, max(d.width() for d in shown) - (MIN_CHAT_WIDTH - room))
+            self.resizeDocks(shown, [width] * len(shown), Qt.Orientation.Horizontal)
 
     def showEvent(self, event):   # noqa: N802 (Qt override)
         super().showEvent(event)
+        self._fit_side_panels()
         # In case no paint event ever comes (a window started minimized, say).
         QTimer.singleShot(500, self._start_backend)
 
@@ -314,6 +408,17 @@ class MainWindow(QMainWindow):
             self.open_chat(last)
         else:
             self.new_chat()
+
+    def _show_welcome(self, shown: bool) -> None:
+        self.chat_stack.setCurrentWidget(self.welcome if shown else self.view)
+
+    def show_server_settings(self) -> None:
+        """The settings panel, at its server choice (from the welcome card)."""
+        self._panel_by_hand = True
+        self.panel.show()
+        self.panel.raise_()
+        self.backend.group.kind.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.backend.group.kind.showPopup()
 
     def new_chat(self) -> None:
         if self.current is not None and not self.current.messages:
@@ -630,6 +735,12 @@ class MainWindow(QMainWindow):
             self.export_chat(path, kind)
             remember_folder(self.settings.folders, "export", path)
             self.autosave.schedule()
+
+    def export_chat_dialog(self, chat_id: str, kind: ExportFormat | str) -> None:
+        """Export from a chat's "⋯" menu: that chat is opened, then exported."""
+        self.open_chat(chat_id)
+        if self.current is not None and self.current.id == chat_id:
+            self.export_dialog(kind)
 
     def export_chat(self, path: str, kind: ExportFormat | str) -> bool:
         """Written from the database on a worker thread (history_actions); True once started."""

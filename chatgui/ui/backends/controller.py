@@ -11,12 +11,12 @@ The remote backend (httpx) and the keyring are imported only once they are used.
 """
 from __future__ import annotations
 
-from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.backends import DEFAULT_KIND, backend_type, saved_kind
 from chatgui.common.records import BackendKind, ModelInfo
+from chatgui.models.naming import display_name
 
 from chatgui.ui.backends.panel import BackendPanel
 from chatgui.ui.backends.remote_connector import RemoteConnector
@@ -150,7 +150,7 @@ class BackendController(QObject):
             return
         path = self.local_path or self.options.model or self.settings.model_path
         if path:
-            self.group.set_state(self.tr("Back to the local model {name}.").format(name=Path(path).stem))
+            self.group.set_state(self.tr("Back to the local model {name}.").format(name=display_name(path)))
             self.connector.use_local(path, self.panel.device_choice(), self.settings.context_length or 0)
         else:
             self.models.start()

@@ -1,9 +1,12 @@
-"""Which model is loaded: the choice at startup, first-run download, loads the user asks for.
+"""Which model is loaded: the choice at startup, first-run download, loads the user asks for; what
+the model pill and the welcome card show.
 
 Only the path search runs in the GUI thread (it imports no torch); loading is the model
 runner's job, the first-run download a download of the Models page's DownloadController (so the
 runner stays free and the download shows MB, %, speed and time left, and can be cancelled).
-A failed load leaves the previous model in use, and says so.
+A failed load leaves the previous model in use, and says so. A saved model that is gone (or does
+not load) at startup gives way to another installed one without a question; with none at all,
+the welcome card offers the model recommended for this computer.
 """
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ from pathlib import Path
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
-from chatgui.models.catalog import default_entry, get_entry
+from chatgui.models.catalog import default_entry
 from chatgui.models.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.models.download import DownloadSpec
 from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN, entry_fit
-from chatgui.models.suggest import SUGGESTED
+from chatgui.models.naming import display_name
+from chatgui.models.suggest import recommended_entry
 from chatgui.common import paths
 from chatgui.common.records import ModelInfo
 from chatgui.store import AppSettings
@@ -31,9 +35,8 @@ from chatgui.ui.common.status_bar import StatusBar
 from chatgui.ui.backends.engine_client import EngineClient
 from chatgui.ui.models.download_controller import DownloadController
 from chatgui.ui.models.download_row import progress_text
-
-FETCH_STAGES = {"download": QT_TRANSLATE_NOOP("ModelController", "Downloading the default model (98 MB)…"),
-                "done": QT_TRANSLATE_NOOP("ModelController", "Model downloaded.")}
+from chatgui.ui.models.welcome_card import WelcomeCard
+from chatgui.ui.backends.model_pill import ModelPill
 # Once shown (in a translated interface), the note that the default model mostly speaks English
 # is not shown again: this file in the config folder remembers it.
 LANGUAGE_NOTE_MARKER = "default-model-language-note-shown"
@@ -43,21 +46,49 @@ FIT_LABELS = {FITS: QT_TRANSLATE_NOOP("ModelController", "fits this computer"),
               UNKNOWN: QT_TRANSLATE_NOOP("ModelController", "fit unknown")}
 
 
+def installed_models() -> list:
+    """The models on this computer (chatgui.models.library), best first: catalog chat models,
+    larger (better answers) first, then other files, base models last."""
+    from chatgui.models.library import installed_models as on_this_computer
+
+    def rank(m):
+        entry = m.entry
+        kind = 0 if entry is not None and entry.is_chat else 2 if entry is not None else 1
+        return kind, -m.size
+    return sorted(on_this_computer(), key=rank)
+
+
 class ModelController(QObject):
     model_ready = Signal(object)   # the loaded model's ModelInfo
     waiting_changed = Signal()     # a download, load or connection began or ended (see send_blocked_reason)
+    welcome_changed = Signal(bool)   # the welcome card is to be shown (no model can answer) or hidden
+    models_requested = Signal()    # the Models page
+    server_requested = Signal()    # the settings panel's server section
 
     def __init__(self, engine: EngineClient, settings: AppSettings, options: LaunchOptions,
                  panel: SettingsPanel, status: StatusBar, notices: NoticeArea, downloads: DownloadController,
-                 parent=None):
+                 parent=None, *, pill: ModelPill, card: WelcomeCard):
         super().__init__(parent)
         self.engine, self.settings, self.options, self.downloads = engine, settings, options, downloads
-        self._fetch = DownloadSpec.from_entry(default_entry())
-        self.panel, self.status, self.notices = panel, status, notices
+        self._fetch_entry = default_entry()   # what the welcome card downloads (the recommended model)
+        self._fetch = DownloadSpec.from_entry(self._fetch_entry)
+        self.panel, self.status, self.notices, self.pill, self.card = panel, status, notices, pill, card
         self.loaded: ModelInfo | None = None
         # "fetch", "load" or "connect" while one is under way; "load" until start() has chosen.
         self.waiting: str | None = "load"
+        self.welcome_shown = False
         self._remember_next = False
+        self._loading_path = ""
+        self._fallbacks: list[str] = []   # at startup: installed models to try if the chosen one fails
+        pill.installed = lambda: [(m.name, str(m.path)) for m in installed_models()]
+        pill.model_chosen.connect(lambda path: self.load(path, remember=True))
+        pill.file_requested.connect(self.choose_file)
+        pill.models_requested.connect(self.models_requested)
+        card.download_clicked.connect(lambda: self.fetch(self._fetch_entry))
+        card.cancel_clicked.connect(lambda: self.downloads.cancel(self._fetch))
+        card.file_clicked.connect(self.choose_file)
+        card.models_clicked.connect(self.models_requested)
+        card.server_clicked.connect(self.server_requested)
         worker = engine.worker
         worker.load_started.connect(self._on_load_started)
         worker.model_loaded.connect(self._on_loaded)
@@ -75,16 +106,22 @@ class ModelController(QObject):
 
     # -- startup ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Load the model given on the command line, else the saved one, else the default one;
-        with none on this machine, offer to download it (or just do it, or don't)."""
+        """Load the model given on the command line, else the saved one, else the default one,
+        else another installed one (the saved file is gone: no question asked); with none on this
+        machine, the welcome card offers one (or it is downloaded at once, with --fetch)."""
         device = self.panel.device_choice()
         context = self.settings.context_length
         if self.options.model:
             self.load(self.options.model, device, context)
             return
-        path = find_default_model(self.settings.model_path)
-        if path is not None:
-            self.load(str(path), device, context)
+        found = find_default_model(self.settings.model_path)
+        candidates = [str(found)] if found is not None else []
+        candidates += [str(m.path) for m in installed_models() if str(m.path) not in candidates]
+        if candidates:
+            first, self._fallbacks = candidates[0], candidates[1:]
+            # a model other than the saved one becomes the saved one
+            replaced = bool(self.settings.model_path) and first != self.settings.model_path
+            self.load(first, device, context, remember=replaced)
         elif self.options.fetch == "auto":
             self.fetch_default()
         else:
@@ -92,28 +129,32 @@ class ModelController(QObject):
             self.offer_first_run()
 
     def offer_first_run(self) -> None:
-        better = get_entry(SUGGESTED)
-        fit = entry_fit(better, self.settings.context_length or 4096)
-        self.notices.show_notice(
-            "first-run", self.tr("No model yet. chatgui needs a language model to chat. Download the default model "
-                                 "(SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) "
-                                 "or choose a .gguf file you already have.") + "\n" +
-            self.tr("For better answers: {name} ({size}, {fit}), under File > Models…").format(
-                name=better.name, size=f"{better.size / 1e9:.2f} GB", fit=self.tr(FIT_LABELS[fit])),
-            "info", self._model_actions(), closable=False)
-
-    def _model_actions(self) -> list:
-        actions = [(self.tr("Choose a .gguf file…"), self.choose_file)]
-        if self.options.fetch != "never":
-            actions.insert(0, (self.tr("Download default model (98 MB)"), self.fetch_default))
-        return actions
+        """The welcome card, with the model recommended for this computer."""
+        context = self.settings.context_length or 4096
+        entry = recommended_entry(context)
+        self._fetch_entry = entry
+        self.card.show_offer(entry, self.tr(FIT_LABELS[entry_fit(entry, context)]), self.options.fetch != "never")
+        self._update_welcome()
 
     # -- can a message be sent? ------------------------------------------------------------
     def set_waiting(self, what: str | None) -> None:
         """What is under way: "fetch", "load", "connect" or None."""
         if what != self.waiting:
             self.waiting = what
+            if what == "connect" and self.loaded is None:
+                self.pill.show_loading(self.tr("Connecting…"))
+            elif what is None and self.loaded is None and self.pill.state == "loading":
+                self.pill.show_none()
             self.waiting_changed.emit()
+        self._update_welcome()
+
+    def _update_welcome(self) -> None:
+        """The card stands in for the conversation while no model can answer and none is on its
+        way but a download (whose progress it shows)."""
+        shown = self.loaded is None and self.waiting in (None, "fetch")
+        if shown != self.welcome_shown:
+            self.welcome_shown = shown
+            self.welcome_changed.emit(shown)
 
     def send_blocked_reason(self) -> str:
         """Why a message cannot be sent now ("" if it can): only while the first model is still
@@ -135,21 +176,18 @@ class ModelController(QObject):
         reason = self.send_blocked_reason()
         if reason:
             self.status.showMessage(reason, 5000)
-        elif any(self.notices.get(key) for key in ("first-run", "load-error", "fetch-error")):
-            # That notice already offers a model: do not stack a second one on it.
-            self.status.showMessage(self.tr("No model is loaded yet: choose one above. Your message stays in "
-                                            "the box."), 6000)
-        else:
-            self.notices.show_notice("no-model", self.tr("No model is loaded yet, so nothing can answer. Download "
-                                                         "the default model or choose a .gguf file; your message "
-                                                         "stays in the box."), "warning", self._model_actions())
+        else:   # the welcome card is on screen and offers a model: no notice on top of it
+            self.status.showMessage(self.tr("No model is loaded yet: download one or choose a file above. Your "
+                                            "message stays in the box."), 6000)
         return False
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, path: str, device: str | None = None, context_length: int | None = None,
              remember: bool = False) -> None:
         self._remember_next = remember
+        self._loading_path = path
         self.panel.show_model_path(path)
+        self.pill.show_loading(self.tr("Loading {name}…").format(name=display_name(path)))
         self.set_waiting("load")
         self.engine.load(path, device or self.panel.device_choice(), context_length or 0)
 
@@ -164,12 +202,33 @@ class ModelController(QObject):
         if path is not None:
             self.load(str(path), remember=True)
         else:
-            self.offer_first_run()
+            self.fetch_default()
 
     def _on_load_started(self, path: str) -> None:
+        self._loading_path = path
         self.set_waiting("load")
         self.notices.remove("no-model")   # a model is on its way
-        self.status.show_progress(self.tr("Loading model {name}…").format(name=Path(path).name))
+        text = self.tr("Loading {name}…").format(name=display_name(path))
+        self.pill.show_loading(text)
+        self.status.show_progress(text)
+
+    def model_removed(self, path: str) -> None:
+        """A model was deleted on the Models page: the one in use gives way to another installed
+        one (the Models page said so before deleting it)."""
+        loaded = self.loaded
+        self.panel.set_installed_models([(m.name, str(m.path)) for m in installed_models()])
+        if loaded is None or not loaded.is_local or Path(loaded.path) != Path(path):
+            return
+        other = self.successor(path)
+        if other is not None:
+            self.load(other, remember=True)
+        else:
+            self.status.showMessage(self.tr("{name} was deleted; it answers until chatgui is closed.").format(
+                name=loaded.name), 10000)
+
+    def successor(self, path: str) -> str | None:
+        """The installed model that takes over when `path` is deleted (None: there is no other)."""
+        return next((str(m.path) for m in installed_models() if Path(m.path) != Path(path)), None)
 
     def show_cache_size(self) -> None:
         # (after a model has loaded: weight_cache imports numpy, which the window's start need not wait for)
@@ -193,10 +252,12 @@ class ModelController(QObject):
 
     def _on_loaded(self, info: ModelInfo) -> None:
         self.loaded = info
+        self._fallbacks = []
+        self.pill.show_ready(info.name, info.path, remote=not info.is_local)
         self.show_cache_size()   # a first load writes the cache (in the background: shown at the next load)
         self.status.set_model(info)
         self.status.hide_progress(self.tr("Model {name} loaded.").format(name=info.name))
-        for key in ("first-run", "load-error", "fetch", "fetch-error", "no-model", "model-warnings"):
+        for key in ("load-error", "fetch-error", "no-model", "model-warnings"):
             self.notices.remove(key)
         self.set_waiting(None)
         self._note_model_language(info)
@@ -211,16 +272,28 @@ class ModelController(QObject):
 
     def _on_load_failed(self, message: str) -> None:
         technical, message = message, plain_load_error(message)
-        self.set_waiting(None)
+        failed = self._loading_path
         self.status.hide_progress(self.tr("The model could not be loaded."))
+        # The picker lists what is installed and the model in use, not a file that failed.
+        self.panel.set_installed_models([(m.name, str(m.path)) for m in installed_models()])
+        self.panel.show_model_path(self.loaded.path if self.loaded is not None and self.loaded.is_local else "")
+        if self.loaded is None and self._fallbacks:   # at startup: the next installed model
+            following = self._fallbacks.pop(0)
+            notice = self.notices.show_notice("load-fallback", self.tr("{message} Using {name} instead.").format(
+                message=message, name=display_name(following)), "warning")
+            notice.setToolTip(technical)
+            self.load(following, remember=True)
+            return
         if self.loaded is not None:
+            self.set_waiting(None)
             message = self.tr("{message} The previous model ({name}) is still in use.").format(
                 message=message, name=self.loaded.name)
-            if self.loaded.is_local:
-                self.panel.show_model_path(self.loaded.path)
-            notice = self.notices.show_notice("load-error", message, "error")
+            self.pill.show_ready(self.loaded.name, self.loaded.path, remote=not self.loaded.is_local)
         else:
-            notice = self.notices.show_notice("load-error", message, "error", self._model_actions())
+            self.pill.show_failed(display_name(failed) if failed else self.tr("The model"), message)
+            self.set_waiting(None)
+            self.offer_first_run()
+        notice = self.notices.show_notice("load-error", message, "error")
         notice.setToolTip(technical)   # the exact reason, for a bug report
 
     def _note_model_language(self, info: ModelInfo) -> None:
@@ -238,47 +311,53 @@ class ModelController(QObject):
             "The default model mostly speaks English: its answers in other languages are often poor. To chat in "
             "your language, choose a model that speaks it (a .gguf file) in the settings panel."), "info")
 
-    # -- first-run download ----------------------------------------------------------------
+    # -- the welcome card's download ----------------------------------------------------------
     def fetch_default(self) -> None:
-        self.notices.remove("first-run")
+        self.fetch(default_entry())
+
+    def fetch(self, entry) -> None:
+        """Download a catalog model (the progress in the welcome card and the pill), then load it."""
         self.notices.remove("no-model")
         self.notices.remove("fetch-error")
-        self.notices.show_notice("fetch", self.tr(FETCH_STAGES["download"]), "info",
-                                 [(self.tr("Cancel"), lambda: self.downloads.cancel(self._fetch))], closable=False)
-        self.status.show_progress(self.tr(FETCH_STAGES["download"]), None)
+        self._fetch_entry, self._fetch = entry, DownloadSpec.from_entry(entry)
+        text = self._fetch_text()
+        self.card.show_offer(entry, self.tr(FIT_LABELS[entry_fit(entry, self.settings.context_length or 4096)]),
+                             self.options.fetch != "never")
+        self.card.show_progress(text, None)
+        self.pill.show_loading(text)
+        self.status.show_progress(text, None)
         self.set_waiting("fetch")
         self.downloads.start(self._fetch)
+
+    def _fetch_text(self) -> str:
+        return self.tr("Downloading {name}…").format(name=self._fetch_entry.name)
 
     def _on_fetch_progress(self, key: str, progress) -> None:
         if key != self._fetch.key or self.waiting != "fetch":
             return   # another download of the Models page
-        text = self.tr(FETCH_STAGES["download"]) + " " + progress_text(progress)
-        self.status.show_progress(text, progress.fraction)
-        self.notices.set_text("fetch", text)
+        text = progress_text(progress)
+        self.status.show_progress(self._fetch_text() + " " + text, progress.fraction)
+        self.card.show_progress(text, progress.fraction)
+        self.pill.show_loading(self._fetch_text(), progress.fraction)
 
     def _on_fetch_finished(self, key: str, path: str) -> None:
         if key != self._fetch.key or self.waiting != "fetch":
             return
-        self.notices.remove("fetch")
-        self.status.hide_progress(self.tr(FETCH_STAGES["done"]))
+        self.status.hide_progress(self.tr("Model downloaded."))
         self.load(path, remember=True)
 
     def _on_fetch_cancelled(self, key: str) -> None:
         if key != self._fetch.key or self.waiting != "fetch":
             return
-        self.set_waiting(None)
         self.status.hide_progress()
-        self.notices.remove("fetch")
+        self.set_waiting(None)
         self.offer_first_run()
 
     def _on_fetch_failed(self, key: str, message: str) -> None:
         if key != self._fetch.key or self.waiting != "fetch":
             return
-        self.set_waiting(None)
         self.status.hide_progress()
-        self.notices.remove("fetch")
-        notice = self.notices.show_notice("fetch-error", self.tr("The default model could not be downloaded: {error}"
-                                                                 ).format(error=plain_download_error(message)),
-                                          "error", [(self.tr("Try again"), self.fetch_default),
-                                                    (self.tr("Choose a .gguf file…"), self.choose_file)])
-        notice.setToolTip(message)   # the exact reason, for a bug report
+        self.set_waiting(None)
+        self.card.show_error(self.tr("{name} could not be downloaded: {error}").format(
+            name=self._fetch_entry.name, error=plain_download_error(message)))
+        self.card.error.setToolTip(message)   # the exact reason, for a bug report

@@ -45,6 +45,22 @@ def action_icon(kind: str) -> QIcon:
         path.lineTo(11, 25)
         path.closeSubpath()
         p.drawPath(path)
+    elif kind == "new":   # +: a new chat
+        p.drawLine(QPointF(16, 7), QPointF(16, 25))
+        p.drawLine(QPointF(7, 16), QPointF(25, 16))
+    elif kind == "inspector":   # a bar chart: the sampling inspector's probabilities
+        for x, top in ((8, 17), (16, 7), (24, 12)):
+            p.drawLine(QPointF(x, 26), QPointF(x, top))
+    elif kind == "more":   # ⋯: a row's menu
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(GREY)
+        for x in (8, 16, 24):
+            p.drawEllipse(QPointF(x, 16), 2.4, 2.4)
+    elif kind == "settings":   # three sliders: the settings panel
+        for y, knob in ((8, 20), (16, 11), (24, 18)):
+            p.drawLine(QPointF(5, y), QPointF(knob - 3.5, y))   # the line stops at the knob (a ring)
+            p.drawLine(QPointF(knob + 3.5, y), QPointF(27, y))
+            p.drawEllipse(QPointF(knob, y), 3.5, 3.5)
     elif kind == "edit":
         path = QPainterPath(QPointF(7, 25))
         path.lineTo(8.5, 19)

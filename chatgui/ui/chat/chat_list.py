@@ -1,12 +1,15 @@
-"""The list of chats on the left: search, new, rename (in place), delete."""
+"""The list of chats on the left: "New chat" on top, search, and each chat's "⋯" menu (shown on
+hover and on the selected row; also the right-click menu): rename in place, export, delete."""
 from __future__ import annotations
 
 import datetime
 import time
 
-from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QLineEdit, QListWidget, QListWidgetItem,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, QPoint, QRect, QT_TRANSLATE_NOOP, Qt, QTimer, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton,
+                               QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
+
+from chatgui.ui.chat.action_icons import action_icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 UNTITLED = QT_TRANSLATE_NOOP("ChatListPanel", "New chat")   # shown translated
@@ -15,6 +18,7 @@ UNTITLED = QT_TRANSLATE_NOOP("ChatListPanel", "New chat")   # shown translated
 GROUPS = (QT_TRANSLATE_NOOP("ChatListPanel", "Today"), QT_TRANSLATE_NOOP("ChatListPanel", "Yesterday"),
           QT_TRANSLATE_NOOP("ChatListPanel", "Previous 7 days"), QT_TRANSLATE_NOOP("ChatListPanel", "Older"))
 HEADER_ROLE = Qt.ItemDataRole.UserRole + 1
+MORE_WIDTH = 28   # the "⋯" button at a row's right end (the row's text stops before it: theme.py)
 
 
 def day_group(updated: float, today: datetime.date) -> str:
@@ -27,18 +31,41 @@ def day_group(updated: float, today: datetime.date) -> str:
     return GROUPS[2] if days <= 7 else GROUPS[3]
 
 
+def more_rect(row: QRect) -> QRect:
+    """Where a row's "⋯" button is drawn and clicked."""
+    return QRect(row.right() - MORE_WIDTH, row.top(), MORE_WIDTH, row.height())
+
+
+class _RowDelegate(QStyledItemDelegate):
+    """Draws "⋯" on the chat row under the pointer and on the selected one."""
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        if index.data(HEADER_ROLE) or not option.state & (QStyle.StateFlag.State_MouseOver
+                                                            | QStyle.StateFlag.State_Selected):
+            return
+        box = more_rect(option.rect)
+        action_icon("more").paint(painter, box.adjusted(6, 0, -6, 0))
+
+
 class ChatListPanel(QWidget):
     chat_selected = Signal(str)
     new_chat_requested = Signal()
     delete_requested = Signal(str)
     renamed = Signal(str, str)          # chat id, new title
+    export_requested = Signal(str, str)   # chat id, "markdown" or "json"
     search_changed = Signal(str)        # debounced
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.setObjectName("chatListPanel")
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(6, 6, 0, 6)
+        layout.setContentsMargins(8, 8, 4, 8)
+        self.new_button = QPushButton(action_icon("new"), self.tr("New chat"))
+        self.new_button.setObjectName("newChatButton")
+        self.new_button.setToolTip(self.tr("New chat (Ctrl+N)"))
+        self.new_button.setAccessibleName(self.tr("New chat"))
+        layout.addWidget(self.new_button)
         self.search = QLineEdit()
         self.search.setObjectName("chatSearch")
         self.search.setAccessibleName(self.tr("Search chats"))
@@ -53,34 +80,21 @@ class ChatListPanel(QWidget):
                                   | QAbstractItemView.EditTrigger.DoubleClicked)
         self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)   # long titles elide
+        self.list.setMouseTracking(True)   # the row under the pointer shows its "⋯"
+        self.list.setItemDelegate(_RowDelegate(self.list))
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list.customContextMenuRequested.connect(self._context_menu)
+        self.list.viewport().installEventFilter(self)
         layout.addWidget(self.list, 1)
-
-        buttons = QHBoxLayout()
-        self.new_button = self._button(self.tr("New"), self.tr("New chat (Ctrl+N)"), "newChatButton")
-        self.rename_button = self._button(self.tr("Rename"), self.tr("Rename chat (F2)"), "renameChatButton")
-        self.delete_button = self._button(self.tr("Delete"), self.tr("Delete chat"), "deleteChatButton")
-        for b in (self.new_button, self.rename_button, self.delete_button):
-            buttons.addWidget(b)
-        layout.addLayout(buttons)
 
         self._debounce = QTimer(self, singleShot=True, interval=200)
         self._debounce.timeout.connect(lambda: self.search_changed.emit(self.search.text()))
         self.search.textChanged.connect(lambda _text: self._debounce.start())
         self.new_button.clicked.connect(self.new_chat_requested)
-        self.rename_button.clicked.connect(self.edit_current_title)
-        self.delete_button.clicked.connect(self._delete_current)
         self.list.currentItemChanged.connect(self._current_changed)
         self.list.itemChanged.connect(self._item_edited)
         self._filling = False
         self._shown: list[tuple] = []   # (header, chat id, text) of each row, as filled
-
-    @staticmethod
-    def _button(text: str, tip: str, name: str) -> QPushButton:
-        button = QPushButton(text)
-        button.setToolTip(tip)
-        button.setAccessibleName(tip)
-        button.setObjectName(name)
-        return button
 
     # -- contents --------------------------------------------------------------------------
     def set_chats(self, entries: list[tuple[str, str, float]], current_id: str | None) -> None:
@@ -111,7 +125,6 @@ class ChatListPanel(QWidget):
                 self.list.setCurrentRow(row)   # -1: the open chat is not listed (a new one while searching)
         finally:
             self._filling = False
-        self._update_buttons()
 
     def _fill(self, rows: list[tuple]) -> None:
         self.list.clear()
@@ -174,7 +187,6 @@ class ChatListPanel(QWidget):
 
     # -- reactions -------------------------------------------------------------------------
     def _current_changed(self, current, _previous) -> None:
-        self._update_buttons()
         if current is not None and not self._filling:
             self.chat_selected.emit(current.data(ID_ROLE))
 
@@ -183,12 +195,44 @@ class ChatListPanel(QWidget):
             self._shown = []   # the row no longer shows what was filled in: the next fill rebuilds it
             self.renamed.emit(item.data(ID_ROLE), item.text().strip())
 
-    def _delete_current(self) -> None:
-        chat_id = self.current_id()
-        if chat_id:
-            self.delete_requested.emit(chat_id)
+    # -- a chat's menu ---------------------------------------------------------------------
+    def menu_for(self, chat_id: str) -> QMenu:
+        """Rename, Export as Markdown / JSON, Delete, for the chat `chat_id`."""
+        menu = QMenu(self)
+        menu.setObjectName("chatMenu")
+        menu.addAction(self.tr("Rename"), lambda: self._rename(chat_id))
+        menu.addAction(self.tr("Export as Markdown…"), lambda: self.export_requested.emit(chat_id, "markdown"))
+        menu.addAction(self.tr("Export as JSON…"), lambda: self.export_requested.emit(chat_id, "json"))
+        menu.addSeparator()
+        menu.addAction(self.tr("Delete"), lambda: self.delete_requested.emit(chat_id))
+        return menu
 
-    def _update_buttons(self) -> None:
-        has = self.list.currentItem() is not None
-        self.rename_button.setEnabled(has)
-        self.delete_button.setEnabled(has)
+    def _rename(self, chat_id: str) -> None:
+        item = next((i for i in self._chat_items() if i.data(ID_ROLE) == chat_id), None)
+        if item is not None:
+            self.list.setCurrentItem(item)
+            self.list.editItem(item)
+
+    def _open_menu(self, item: QListWidgetItem, at: QPoint) -> None:
+        menu = self.menu_for(item.data(ID_ROLE))
+        menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        menu.popup(self.list.viewport().mapToGlobal(at))
+
+    def _context_menu(self, pos: QPoint) -> None:
+        item = self.list.itemAt(pos)
+        if item is not None and not item.data(HEADER_ROLE):
+            self._open_menu(item, pos)
+
+    def eventFilter(self, watched, event):   # noqa: N802 (Qt override)
+        """A press on a row's "⋯" opens its menu (and neither selects nor starts editing it)."""
+        if watched is self.list.viewport() and event.type() in (QEvent.Type.MouseButtonPress,
+                                                                 QEvent.Type.MouseButtonDblClick):
+            if event.button() == Qt.MouseButton.LeftButton:
+                pos = event.position().toPoint()
+                item = self.list.itemAt(pos)
+                if item is not None and not item.data(HEADER_ROLE):
+                    rect = self.list.visualItemRect(item)
+                    if more_rect(rect).contains(pos):
+                        self._open_menu(item, QPoint(more_rect(rect).left(), rect.bottom()))
+                        return True
+        return super().eventFilter(watched, event)

@@ -49,11 +49,44 @@ QToolButton#jumpToLatestButton { border: 1px solid palette(mid); border-radius: 
     padding: 4px 10px; }
 QWidget#inputBar { background: palette(base); }
 QListWidget#chatList { border: none; background: palette(window); }
-QListWidget#chatList::item { padding: 6px 8px; border-radius: 8px; }
+QListWidget#chatList::item { padding: 6px 28px 6px 8px; border-radius: 8px; }
 QListWidget#chatList::item:selected { background: palette(midlight); color: palette(text); }
 QDockWidget > QWidget { background: palette(window); }
 QGroupBox { font-weight: bold; border: none; margin-top: 14px; }
 QGroupBox::title { subcontrol-origin: margin; left: 2px; padding: 0 2px; }
+QWidget#topBar { background: palette(base); }
+QToolButton#modelPill { border: 1px solid palette(midlight); border-radius: 14px; padding: 4px 10px;
+    background: palette(window); }
+QToolButton#modelPill:hover, QToolButton#modelPill:pressed { background: palette(midlight); }
+QToolButton#modelPill::menu-indicator { image: none; width: 0px; }
+QToolButton#settingsButton, QToolButton#inspectorButton { border: none; border-radius: 8px; padding: 5px; }
+QToolButton#settingsButton:hover, QToolButton#inspectorButton:hover { background: palette(midlight); }
+QToolButton#settingsButton:checked, QToolButton#inspectorButton:checked { background: palette(midlight); }
+QPushButton#newChatButton { text-align: left; padding: 7px 10px; border: 1px solid palette(midlight);
+    border-radius: 8px; background: palette(base); font-weight: bold; }
+QPushButton#newChatButton:hover { background: palette(midlight); }
+QScrollArea#welcomeCard, QWidget#welcomeBackground { background: palette(base); border: none; }
+QFrame#welcomeFrame { background: palette(base); border: 1px solid palette(midlight); border-radius: 16px; }
+QFrame#welcomeRecommendation { background: palette(alternate-base); border: none; border-radius: 12px; }
+QLabel#welcomeCaption { color: palette(placeholder-text); font-weight: bold; }
+QLabel#welcomeError { color: #dc2626; }
+QPushButton#welcomeDownloadButton { background: palette(highlight); color: palette(highlighted-text); border: none;
+    border-radius: 8px; padding: 7px 16px; font-weight: bold; }
+QPushButton#welcomeFileButton, QPushButton#welcomeModelsButton, QPushButton#welcomeServerButton {
+    color: palette(link); border: none; padding: 4px 6px; }
+QPushButton#welcomeFileButton:hover, QPushButton#welcomeModelsButton:hover, QPushButton#welcomeServerButton:hover {
+    text-decoration: underline; }
+QMainWindow::separator { width: 1px; height: 1px; background: palette(midlight); }
+QMainWindow > QTabBar::tab { padding: 6px 14px; border: none; border-bottom: 2px solid transparent;
+    background: palette(window); }
+QMainWindow > QTabBar::tab:selected { border-bottom: 2px solid palette(highlight); font-weight: bold; }
+QScrollBar:vertical { background: transparent; width: 8px; margin: 0; }
+QScrollBar:horizontal { background: transparent; height: 8px; margin: 0; }
+QScrollBar::handle:vertical { background: palette(mid); border-radius: 4px; min-height: 28px; margin: 1px; }
+QScrollBar::handle:horizontal { background: palette(mid); border-radius: 4px; min-width: 28px; margin: 1px; }
+QScrollBar::handle:hover { background: palette(dark); }
+QScrollBar::add-line, QScrollBar::sub-line { width: 0; height: 0; border: none; background: none; }
+QScrollBar::add-page, QScrollBar::sub-page { background: none; }
 QFrame#codeBlock { background: palette(alternate-base); border: 1px solid palette(midlight); border-radius: 8px; }
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Sequence
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
@@ -59,6 +59,8 @@ class InstalledRow(QWidget):
 
 
 class ModelsPage(QWidget):
+    removed = Signal(str)   # the path of a model deleted (or forgotten)
+
     def __init__(self, catalog: Sequence[CatalogEntry], downloads: DownloadController,
                  load_model: Callable[[str], None], context_length: int = 4096, memory: Memory | None = None,
                  parent=None, folders: dict | None = None):
@@ -72,6 +74,7 @@ class ModelsPage(QWidget):
         self.context_length = context_length
         self.specs: dict[str, DownloadSpec] = {e.id: DownloadSpec.from_entry(e) for e in self.catalog}
         self.in_use: str | None = None   # the loaded model's path
+        self.in_use_note: Callable[[Path], str] = lambda _path: ""   # set by ModelsFeature
         outer = QVBoxLayout(self)
         head = QHBoxLayout()
         title_text = self.tr("Models")   # (lupdate does not see a tr() inside an f-string)
@@ -264,12 +267,15 @@ class ModelsPage(QWidget):
             text = self.tr("Forget {0}? The file stays where it is: {1}").format(name, path)
         else:
             text = self.tr("Delete {0} ({1})? It will have to be downloaded again to be used.").format(name, path)
-        if not self.confirm(self.tr("Delete model"), text):
+        note = self.in_use_note(path)   # the model in use: which one takes over
+        if not self.confirm(self.tr("Delete model"), f"{text}\n\n{note}" if note else text):
             return
         try:
             remove(path, self.downloads.folder)
         except Exception as e:             # a file in use on Windows, a read-only folder...
             self.say(str(e), error=True)
+        else:
+            self.removed.emit(str(path))
         self.refresh()
 
     def add_gguf_file(self) -> None:

@@ -4,11 +4,13 @@ while this window is closed) and are paused when the app quits, to be resumed la
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtWidgets import QDialog, QVBoxLayout
 
 from chatgui.models.catalog import load_catalog
+from chatgui.ui.common.i18n import translate
 from chatgui.ui.settings.panel import installed_models   # (display name, path), as the picker lists them
 
 from .download_controller import DownloadController
@@ -45,6 +47,10 @@ class ModelsFeature:
         self.downloads.finished.connect(lambda _key, _path: self.refresh_installed())
         self.window: ModelsWindow | None = None
         self.in_use: str | None = None   # the loaded model's file ("In use" on the page)
+        # Set by the main window: the installed model that would take over from a path, and what
+        # to do once a model was deleted.
+        self.successor: Callable[[str], str | None] = lambda _path: None
+        self.removed: Callable[[str], None] = lambda _path: None
 
     def set_in_use(self, path: str | None) -> None:
         self.in_use = path
@@ -56,11 +62,26 @@ class ModelsFeature:
             self.window = ModelsWindow(self.downloads, self.load_model, context_length, self.main_window,
                                        folders=self.main_window.settings.folders)
             self.window.finished.connect(lambda _result: self.refresh_installed())   # deleted or added by hand
+            self.window.page.in_use_note = self.in_use_note
+            self.window.page.removed.connect(self.removed)
         self.window.page.set_in_use(self.in_use)   # (refreshes the page)
         self.window.show()
         self.window.raise_()
         self.window.activateWindow()
         return self.window
+
+    def in_use_note(self, path) -> str:
+        """Said before deleting `path` when it is the model in use: which model takes over."""
+        in_use = self.in_use
+        if not in_use or Path(in_use) != Path(path):
+            return ""
+        from chatgui.models.naming import display_name
+        following = self.successor(str(path))
+        if following is None:
+            return translate("ModelsFeature", "It is the model in use: it answers until chatgui is closed, and "
+                                              "then there is no model left.")
+        return translate("ModelsFeature", "It is the model in use: chatgui will switch to {name}.").format(
+            name=display_name(following))
 
     def refresh_installed(self) -> None:
         self.installed_changed(installed_models())

@@ -1,11 +1,10 @@
-"""The settings dock: the model picker (options folded), system prompt, sampling preset (the
+"""The settings side panel: the model picker (options folded), system prompt, sampling preset (the
 fields folded under Advanced: one per field of the sampler registry, common/samplers.py, in its
 order, then the reply's length, seed and JSON mode). Changes apply to the next reply; the model
 is reloaded only when the user picks another one or presses Load."""
 from __future__ import annotations
 
 import json
-from pathlib import PurePath
 
 from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
@@ -14,7 +13,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
 
 from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import PRESETS, SamplingSettings
+from chatgui.models.naming import display_name
 
+from chatgui.ui.common.elided_combo import ElidedComboBox
 from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label, translate
 from chatgui.ui.common.wheel_guard import guard_wheel
@@ -23,6 +24,7 @@ DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU
 PRESET_FIELDS = ("temperature", "top_k", "top_p", "min_p", "repeat_penalty")
 CUSTOM = "Custom"   # a preset's data key (shown translated, see i18n.preset_label)
 BROWSE = "\0browse"   # the picker's last item
+EXTRA_ROLE = Qt.ItemDataRole.UserRole + 1   # marks a picker item for a file that is not installed
 
 
 def installed_models() -> list[tuple[str, str]]:
@@ -95,9 +97,9 @@ class SettingsPanel(QDockWidget):
         length folded under "Model options"."""
         group = QGroupBox(self.tr("Model"))
         column = QVBoxLayout(group)
-        self.model_combo = _named(QComboBox(), "modelCombo", self.tr("Model"))
+        self.model_combo = _named(ElidedComboBox(), "modelCombo", self.tr("Model"))
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.model_combo.setMinimumContentsLength(14)
+        self.model_combo.setMinimumContentsLength(8)   # a longer name is elided (tooltip: the whole name)
         browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
         picker = QHBoxLayout()
         picker.addWidget(self.model_combo, 1)
@@ -282,16 +284,22 @@ class SettingsPanel(QDockWidget):
         self._show_model_in_combo(current)
 
     def _show_model_in_combo(self, path: str) -> None:
+        """Select `path` in the picker; a file that is not installed (chosen with Browse…) is
+        listed on top, by its display name, while it is the one shown: showing another drops it."""
         path = path.strip()
+        for i in reversed(range(self.model_combo.count())):
+            if self.model_combo.itemData(i, EXTRA_ROLE) and self.model_combo.itemData(i) != path:
+                self.model_combo.removeItem(i)
         index = self.model_combo.findData(path) if path else -1
         if index < 0 and path:
-            self.model_combo.insertItem(0, PurePath(path).stem, path)
+            self.model_combo.insertItem(0, display_name(path), path)
             self.model_combo.setItemData(0, path, Qt.ItemDataRole.ToolTipRole)
+            self.model_combo.setItemData(0, True, EXTRA_ROLE)
             index = 0
         self.model_combo.blockSignals(True)
         self.model_combo.setCurrentIndex(index)
         self.model_combo.blockSignals(False)
-        self.model_combo.setToolTip(path)
+        self.model_combo.setToolTip(f"{self.model_combo.currentText()}\n{path}" if path else "")
 
     def _model_picked(self, index: int) -> None:
         path = self.model_combo.itemData(index)
