@@ -79,7 +79,7 @@ def refresh(qtbot, window, url: str, key: str = "") -> None:
 def connect(qtbot, window, url: str, key: str = "") -> None:
     refresh(qtbot, window, url, key)
     qtbot.mouseClick(window.backend.group.connect_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.device == "remote", timeout=10_000)
+    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.device == "remote", timeout=30_000)
 
 
 def send(qtbot, window, text: str, max_new_tokens: int = 16, wait: bool = True):
@@ -267,7 +267,7 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
     connect(qtbot, window, url)
     assert serve.check.isChecked() and send(qtbot, window, "Hello me", max_new_tokens=4).meta["device"] == "remote"
     choose_kind(window, "local")
-    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=10_000)
+    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=30_000)
     assert serve.check.isChecked()
 
     qtbot.mouseClick(serve.check, Qt.MouseButton.LeftButton)   # off
