@@ -248,6 +248,11 @@ def _lark_marker(model, text: str) -> str:
     return json.dumps(text)
 
 
+# Parallel calls in one reply, at most: a weak model may otherwise go on adding calls until the
+# token limit cuts the last one short.
+MAX_PARALLEL_CALLS = 4
+
+
 def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool = True) -> str:
     """A Lark grammar for the calls region of a reply, from its opening marker to the end."""
     schema = {"anyOf": [call_schema(t, fmt) for t in tools]} if len(tools) > 1 else call_schema(tools[0], fmt)
@@ -255,15 +260,22 @@ def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool =
     # a call with newlines until it runs out of tokens)
     schema["x-guidance"] = {"whitespace_flexible": False, "coerce_one_of": True}
     body = json.dumps(schema)
-    more = "*" if parallel else "?"
     if fmt.name == "llama3":
         return f"start: WS call\nWS: /[ \\t\\n]*/\ncall: %json {body}\n"
     if fmt.name == "mistral":
-        rest = f' (", " call){more}' if parallel else ""
-        return f'start: {_lark_marker(model, fmt.opener)} "[" call{rest} "]"\ncall: %json {body}\n'
+        calls = _up_to("call", '", "', MAX_PARALLEL_CALLS if parallel else 1)
+        return f'start: {_lark_marker(model, fmt.opener)} "[" {calls} "]"\ncall: %json {body}\n'
     one = f'{_lark_marker(model, fmt.opener)} "\\n" call "\\n" {_lark_marker(model, fmt.closer)}'
-    rest = f' ("\\n" one){more}' if parallel else ""
-    return f"start: one{rest}\none: {one}\ncall: %json {body}\n"
+    calls = _up_to("one", '"\\n"', MAX_PARALLEL_CALLS if parallel else 1)
+    return f"start: {calls}\none: {one}\ncall: %json {body}\n"
+
+
+def _up_to(item: str, sep: str, n: int) -> str:
+    """Lark for 1..n items with separators: a b (sep b (sep b)?)? ..."""
+    out = item
+    for _ in range(n - 1):
+        out = f"{item} ({sep} {out})?"
+    return out
 
 
 class ToolCallConstraint:
