@@ -402,8 +402,14 @@ class CallTextFilter:
     def __init__(self, fmt: ToolFormat, constraint: ToolCallConstraint | None = None):
         self.fmt, self.constraint = fmt, constraint
         self._held, self._calls, self._shown_any = "", False, False
+        self.shown = ""          # all the text let through so far
 
     def feed(self, piece: str) -> str:
+        out = self._feed(piece)
+        self.shown += out
+        return out
+
+    def _feed(self, piece: str) -> str:
         if self._calls or (self.constraint is not None and self.constraint.active):
             self._calls = True
             return ""
@@ -435,4 +441,5 @@ class CallTextFilter:
         if self._calls:
             return ""
         out, self._held = self._held, ""
+        self.shown += out
         return out
