@@ -56,7 +56,7 @@ def family_models(tmp_path_factory):
         path = tmp_path_factory.mktemp("tools") / f"{name}.gguf"
         write_tiny_model(path, dim=32, n_layers=1, n_heads=2, n_kv_heads=1, hidden=64, context=8192,
                          chat_template=(TEMPLATES / file).read_text())
-        out[name] = load_model(path, device="cpu")
+        out[name] = load_model(path, device="cpu", context_length=8192)
     return out
 
 
