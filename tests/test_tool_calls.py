@@ -210,7 +210,7 @@ def test_the_loop_calls_gets_results_and_asks_consent(family_models):
         ran.clear()
         events = []
         turn = run_tool_loop(model, [{"role": "user", "content": "Add 2 and 40."}], [ADD],
-                             SamplingSettings(seed=3, max_new_tokens=60), run=run,
+                             SamplingSettings(seed=3, max_new_tokens=120), run=run, parallel=False,
                              consent=lambda call: asked.append(call) or allow, tool_choice="add", max_rounds=1,
                              on_event=lambda k, v: events.append(k))
         assert turn.calls and all(c.error is None for c in turn.calls)
@@ -233,6 +233,6 @@ def test_the_loop_stops_when_cancelled(family_models):
     def run(call):
         cancel.set()      # Stop pressed while the tool ran
         return ToolResult(call.id, call.name, "ok")
-    turn = run_tool_loop(model, [{"role": "user", "content": "Add."}], [ADD], SamplingSettings(seed=1, max_new_tokens=60),
-                         run=run, consent=lambda call: True, tool_choice="required", cancel=cancel)
+    turn = run_tool_loop(model, [{"role": "user", "content": "Add."}], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
+                         run=run, consent=lambda call: True, tool_choice="required", cancel=cancel, parallel=False)
     assert turn.finish_reason == "cancelled" and turn.rounds == 1

@@ -75,9 +75,11 @@ def generate_with_tools(model, messages: list[dict], tools: list[ToolSpec], sett
 def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: SamplingSettings, *,
                   run: Callable[..., ToolResult], consent: Callable[[ToolCall], bool],
                   on_event: Callable[[str, object], None] | None = None, cancel=None,
-                  max_rounds: int = DEFAULT_MAX_ROUNDS, tool_choice="auto", fmt: ToolFormat | None = None) -> ToolTurn:
+                  max_rounds: int = DEFAULT_MAX_ROUNDS, tool_choice="auto", fmt: ToolFormat | None = None,
+                  parallel: bool = True) -> ToolTurn:
     """Reply to messages, calling tools until the model answers without one or max_rounds of
-    calls have run. A forced tool_choice applies to the first round only."""
+    calls have run. A forced tool_choice applies to the first round only; parallel: several
+    calls in one reply may be made."""
     emit = on_event or (lambda kind, value: None)
     turn = ToolTurn()
     chat = list(messages)
@@ -87,7 +89,7 @@ def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: 
         emit("round", turn.rounds)
         last_round = turn.rounds > max_rounds
         content, calls, gen = generate_with_tools(model, chat, tools, settings, "none" if last_round else choice,
-                                                  cancel, lambda piece: emit("text", piece), fmt)
+                                                  cancel, lambda piece: emit("text", piece), fmt, parallel)
         choice = "auto"
         reason = gen.stats.finish_reason
         if reason == "cancelled" or not calls:
