@@ -3,6 +3,8 @@
 hangs mid-call gives a plain error and leaves the caller fine."""
 from __future__ import annotations
 
+import socket
+import subprocess
 import sys
 import textwrap
 import time
@@ -48,7 +50,10 @@ SERVER = textwrap.dedent('''
     if __name__ == "__main__":
         if "--hang" in sys.argv:
             time.sleep(600)
-        app.run("stdio")
+        if "--http" in sys.argv:
+            app.run("streamable-http", host="127.0.0.1", port=int(sys.argv[-1]))
+        else:
+            app.run("stdio")
 ''')
 
 
@@ -147,3 +152,30 @@ def test_a_call_that_hangs_times_out(server_script):
         assert h.call("test", "add", {"a": 2, "b": 2}) == "4"
     finally:
         h.close()
+
+
+def test_a_streamable_http_server(server_script):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, str(server_script), "--http", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        config = {"mcpServers": {"web": {"url": f"http://127.0.0.1:{port}/mcp",
+                                         "headers": {"Authorization": "Bearer test"}}}}
+        h = McpHub(parse_mcp_config(config), start_timeout=20, call_timeout=20)
+        try:
+            assert sorted(t.name for t in h.tools("web")) == ["add", "crash", "shout"]
+            assert h.call("web", "add", {"a": 20, "b": 22}) == "42"
+        finally:
+            h.close()
+    finally:
+        proc.kill()
+        proc.wait()
