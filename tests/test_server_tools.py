@@ -94,8 +94,11 @@ def test_none_and_auto_give_text_when_the_model_writes_text(client):
         msg = r.choices[0].message
         if choice == "none":
             assert not msg.tool_calls and isinstance(msg.content, str)
-        else:       # a random model may or may not open a call; whichever it did is well formed
-            assert msg.tool_calls is None or r.choices[0].finish_reason == "tool_calls"
+        elif msg.tool_calls:     # a random model may or may not open a call; whichever it did is well formed
+            assert r.choices[0].finish_reason == "tool_calls"
+            check_calls(msg.tool_calls)
+        else:
+            assert isinstance(msg.content, str) and r.choices[0].finish_reason in ("stop", "length")
 
 
 @pytest.mark.parametrize("kw, param", [
@@ -111,3 +114,14 @@ def test_bad_tools_are_400_naming_the_field(client, kw, param):
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Hi"}], max_tokens=2, **kw)
     assert info.value.param == param
+
+
+def test_several_candidates_each_call(client):
+    response = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Weather?"}],
+                                              tools=TOOLS, tool_choice="required", max_tokens=200, seed=6, n=2,
+                                              parallel_tool_calls=False)
+    assert len(response.choices) == 2
+    for choice in response.choices:
+        assert choice.finish_reason == "tool_calls"
+        check_calls(choice.message.tool_calls)
+        assert len(choice.message.tool_calls) == 1
