@@ -34,6 +34,7 @@ class FinishReason(ValueEnum):
     CANCELLED = "cancelled"            # the user stopped it
     ERROR = "error"                    # it broke off (a remote server failed, the JSON grammar engine gave up); the text so far is kept
     CONTENT_FILTER = "content_filter"  # a server withheld the rest (OpenAI's reason)
+    TOOL_CALLS = "tool_calls"          # the reply ended by calling tools (their results come next)
 
     @classmethod
     def from_server(cls, value: object) -> "FinishReason":

@@ -17,6 +17,7 @@ from chatgui.engine.errors import PromptTooLongError, TemplateError
 from .auth import BearerAuth
 from .guard import AccessGuard
 from . import structured
+from . import tools as tool_api
 from .protocol import (ApiError, check_prompt_size, chunk_body, completion_body, new_completion_id,
                        parse_chat_request, parse_text_request, sse, usage_of)
 from .worker import GenerationWorker, QueuedRequest, QueueFull, ShuttingDown
@@ -78,9 +79,13 @@ def build_api(worker: GenerationWorker, served: ServedModel) -> Starlette:
         if req.response_format:      # compiling a schema can take a while: not on the event loop
             constraint = await asyncio.get_running_loop().run_in_executor(
                 None, structured.constraint_for, worker.model, req.response_format)
+        elif chat and req.tools and req.tool_choice != "none":
+            constraint = await asyncio.get_running_loop().run_in_executor(
+                None, tool_api.constraint_for, worker.model, req.tools, req.tool_choice, req.parallel_tool_calls)
         job = QueuedRequest(req.messages, req.settings, asyncio.get_running_loop(), prompt=req.prompt, n=req.n,
                   top_logprobs=req.top_logprobs, constraint=constraint,
-                  echo_logprobs=req.echo and req.top_logprobs is not None)
+                  echo_logprobs=req.echo and req.top_logprobs is not None,
+                  tools=req.tools if chat and req.tool_choice != "none" else None)
         try:
             worker.submit(job)
         except QueueFull:
@@ -174,6 +179,8 @@ async def _collect(job: QueuedRequest, cid: str, model_id: str, req, chat: bool)
             choices[i]["text"].append(text)
             if lp is not None:
                 choices[i]["logprobs"].append(lp)
+        elif kind == "tool_calls":
+            choices[value[0]]["tool_calls"] = [c.to_openai() for c in value[1]]
         elif kind == "finish":
             choices[value[0]]["finish_reason"] = value[1]
         elif kind == "done":
@@ -209,6 +216,8 @@ async def _stream(job: QueuedRequest, cid: str, model_id: str, req, chat: bool):
             if kind == "token":
                 i, text, lp = value
                 yield chunk(index=i, delta={"content": text}, logprobs=None if lp is None else [lp])
+            elif kind == "tool_calls":
+                yield chunk(index=value[0], delta={"tool_calls": tool_api.tool_calls_delta(value[1])})
             elif kind == "finish":
                 yield chunk(index=value[0], delta={}, finish_reason=value[1])
             elif kind == "done":

@@ -16,13 +16,15 @@ from chatgui.common.records import FinishReason
 from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import SamplingSettings
 
+from .tools import parse_tool_message, parse_tools
+
 MAX_STOP_STRINGS = 16
 MAX_MESSAGES = 2048         # as OpenAI: each costs the runner time (100,000 empty ones took 24 s)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # OpenAI's finish reasons for ours (a cancelled reply is not answered). "error": the reply broke off
 # (the JSON grammar engine gave up): what came is not the JSON asked for.
 FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length",
-                  FinishReason.ERROR: "error"}
+                  FinishReason.ERROR: "error", FinishReason.TOOL_CALLS: "tool_calls"}
 
 
 class ApiError(Exception):
@@ -50,6 +52,9 @@ class ChatRequest:
     prompt: str | None = None            # /v1/completions
     echo: bool = False
     response_format: dict | None = None  # {"type": "json_object"} or {"type": "json_schema", ...}
+    tools: list | None = None            # [common.tools.ToolSpec] (server/tools.py), or None
+    tool_choice: object = "none"         # "auto", "none", "required", or a tool's name
+    parallel_tool_calls: bool = True
 
 
 def _bad(message: str, param: str | None = None) -> ApiError:
@@ -108,6 +113,9 @@ def parse_messages(raw) -> list[dict]:
         if not isinstance(m, dict):
             raise _bad(f"{where} must be an object with 'role' and 'content'.", "messages")
         role = m.get("role")
+        if role == "tool" or role == "assistant" and m.get("tool_calls"):
+            out.append(parse_tool_message(m, where))     # server/tools.py
+            continue
         if role not in ROLES:
             raise _bad(f"{where}: role {role!r} is not supported (use system, user or assistant).", "messages")
         out.append({"role": ROLES[role], "content": _content_text(m.get("content"), where)})
@@ -126,17 +134,18 @@ def parse_stop(raw) -> tuple[str, ...]:
 
 
 # Fields a client may send that change nothing here, so accepting them hides nothing.
-INFORMATIONAL = {"model", "user", "metadata", "store", "service_tier", "parallel_tool_calls"}
+INFORMATIONAL = {"model", "user", "metadata", "store", "service_tier"}
 # The sampler registry's fields (common/samplers.py), under their names and aliases
 # (llama.cpp's repeat_penalty, vLLM's repetition_penalty, text-generation-webui's dry_*, xtc_*).
 SAMPLER_API_NAMES = {name for f in SAMPLER_FIELDS for name in (f.name, *f.aliases)}
 SAMPLING_FIELDS = SAMPLER_API_NAMES | {"stream", "stream_options", "n", "max_tokens", "max_completion_tokens", "seed",
                                        "stop", "logprobs", "presence_penalty", "frequency_penalty", "logit_bias"}
-CHAT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"messages", "top_logprobs", "response_format", "tools", "tool_choice"}
+CHAT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"messages", "top_logprobs", "response_format", "tools", "tool_choice",
+                                                 "parallel_tool_calls"}
 TEXT_FIELDS = INFORMATIONAL | SAMPLING_FIELDS | {"prompt", "echo", "suffix", "best_of", "response_format"}
 # Fields accepted only at the value that means "off": anything else would be silently ignored.
-NEUTRAL = {"presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0), "logit_bias": ({},), "tools": ([],),
-           "tool_choice": ("none",), "suffix": ("",), "best_of": (1,), "store": (False,)}
+NEUTRAL = {"presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0), "logit_bias": ({},),
+           "suffix": ("",), "best_of": (1,), "store": (False,)}
 MAX_N = 8
 MAX_TOP_LOGPROBS = 20
 
@@ -197,8 +206,12 @@ def parse_chat_request(body, context_length: int) -> ChatRequest:
     if top is not None and not body.get("logprobs"):
         raise _bad("'top_logprobs' needs 'logprobs': true.", "top_logprobs")
     top_logprobs = (top or 0) if _flag(body, "logprobs") else None
+    tools, tool_choice, parallel = parse_tools(body)                  # server/tools.py
+    if tools and tool_choice != "none" and body.get("response_format") not in (None, {"type": "text"}):
+        raise _bad("'tools' cannot be combined with 'response_format' here.", "response_format")
     return ChatRequest(messages, settings, top_logprobs=top_logprobs,
-                       response_format=parse_response_format(body.get("response_format")), **common)
+                       response_format=parse_response_format(body.get("response_format")), tools=tools,
+                       tool_choice=tool_choice, parallel_tool_calls=parallel, **common)
 
 
 def parse_text_request(body, context_length: int) -> ChatRequest:
@@ -298,7 +311,10 @@ def completion_body(cid: str, model: str, choices: list[dict], stats: dict, chat
         if chat:
             lp = None if c["logprobs"] is None else {"content": [chat_logprob(t) for t in c["logprobs"]],
                                                        "refusal": None}
-            out.append({"index": i, "message": {"role": "assistant", "content": c["text"]}, "logprobs": lp,
+            message = {"role": "assistant", "content": c["text"]}
+            if c.get("tool_calls"):
+                message = {"role": "assistant", "content": c["text"] or None, "tool_calls": c["tool_calls"]}
+            out.append({"index": i, "message": message, "logprobs": lp,
                         "finish_reason": FINISH_REASONS.get(c["finish_reason"], "stop")})
         else:
             lp = None if c["logprobs"] is None else text_logprobs(c["logprobs"], c.get("offset", 0))

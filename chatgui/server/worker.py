@@ -8,7 +8,8 @@ never waits on the model. Items put on a job's queue:
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
     ("echo", [token records])           the prompt's tokens and logprobs (QueuedRequest.echo_logprobs only)
     ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
-    ("finish", (i, reason, tokens))     candidate i has ended (reason: a FinishReason)
+    ("tool_calls", (i, [ToolCall]))     candidate i called tools (jobs with tools only; before its "finish")
+    ("finish", (i, reason, tokens))     candidate i has ended (reason: a FinishReason; TOOL_CALLS after "tool_calls")
     ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
     ("error", exception)                before "started" (the request was refused) or after
 """
@@ -40,6 +41,7 @@ class QueuedRequest:
     top_logprobs: int | None = None      # None: no logprobs; else alternatives per token (0-20)
     constraint: object = None            # a token mask source (structured output), or None
     echo_logprobs: bool = False          # also send the prompt's tokens with their logprobs ("echo")
+    tools: list | None = None            # [ToolSpec] the reply may call (server/tools.py), or None
     output: asyncio.Queue = field(default_factory=asyncio.Queue)
     cancel: CancelFlag = field(default_factory=CancelFlag)
 
@@ -103,21 +105,23 @@ class GenerationWorker:
         choices = run.choices if job.n > 1 else [run]
         sent = [[] for _ in choices]
         finished = [False] * len(choices)
+        filters = [_tool_filter(self.model, job, c) for c in choices]
         try:
             for i, event in (run.events() if job.n > 1 else ((0, e) for e in run)):
                 if event is None:                 # choice i is complete (batches only)
-                    finished[i] = self._finish(job, i, choices[i], sent[i])
+                    finished[i] = self._finish(job, i, choices[i], sent[i], filters[i])
                     continue
-                if event.text or job.top_logprobs is not None:
-                    sent[i].append(event.text)
-                    job.emit("token", (i, event.text, _logprob_record(self.model, event, job.top_logprobs)))
+                text = event.text if filters[i] is None else filters[i].feed(event.text)
+                if text or job.top_logprobs is not None and filters[i] is None:
+                    sent[i].append(text)
+                    job.emit("token", (i, text, _logprob_record(self.model, event, job.top_logprobs)))
         except Exception as e:   # noqa: BLE001 - e.g. out of memory mid-reply: report, keep serving
             log.exception("generation failed")
             job.emit("error", e)
             return
         for i, choice in enumerate(choices):
             if not finished[i]:
-                self._finish(job, i, choice, sent[i])
+                self._finish(job, i, choice, sent[i], filters[i])
         if any(c.stats.finish_reason == FinishReason.CANCELLED for c in choices) and self.runner.closing.is_set():
             job.emit("error", ShuttingDown())
             return
@@ -127,7 +131,17 @@ class GenerationWorker:
                           "time_to_first_token": st.time_to_first_token, "tokens_per_second": st.tokens_per_second})
 
     @staticmethod
-    def _finish(job: QueuedRequest, index: int, gen, sent: list[str]) -> bool:
+    def _finish(job: QueuedRequest, index: int, gen, sent: list[str], tools=None) -> bool:
+        if tools is not None:        # a reply that may call tools: its calls, or the text held back
+            tail, calls = tools.finish(gen)
+            if tail:
+                job.emit("token", (index, tail, None))
+            if calls:
+                job.emit("tool_calls", (index, calls))
+                job.emit("finish", (index, FinishReason.TOOL_CALLS, gen.stats.generated_tokens))
+                return True
+            job.emit("finish", (index, gen.stats.finish_reason, gen.stats.generated_tokens))
+            return True
         # The engine flushes text it held back (a possible stop string) into gen.text at the end
         # without an event; send it too.
         sent_text = "".join(sent)
@@ -144,11 +158,26 @@ def start_run(model, job: QueuedRequest):
         extra["top_alternatives"] = job.top_logprobs
     if job.prompt is not None:
         extra["prompt_ids"] = model.tokenize(job.prompt)
+    elif job.tools is not None or any(m["role"] == "tool" or m.get("tool_calls") for m in job.messages):
+        # the model's template renders the tools (and earlier calls and results) itself
+        from chatgui.engine.tool_calls import detect_format, tool_prompt_ids
+        extra["prompt_ids"], _dropped = tool_prompt_ids(model, job.messages, job.tools or [],
+                                                        detect_format(model.template.source),
+                                                        job.settings.max_new_tokens)
     if job.constraint is not None:
         extra["constraint"] = job.constraint
     if job.n > 1:
         return model.generate_candidates(job.messages, job.settings, job.n, job.cancel, **extra)
     return model.generate(job.messages, job.settings, job.cancel, **extra)
+
+
+def _tool_filter(model, job: QueuedRequest, gen):
+    """A server/tools.py ToolReplyFilter for a choice of a job whose reply may call tools."""
+    constraint = getattr(gen, "constraint", None)
+    if not job.tools or constraint is None:
+        return None
+    from .tools import ToolReplyFilter
+    return ToolReplyFilter(model, job.tools, constraint)
 
 
 def _logprob_record(model, event, k: int | None) -> dict | None:
