@@ -1,7 +1,10 @@
 """Chat templates are untrusted: sandboxed, time- and size-limited; ChatML when absent."""
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +168,35 @@ def test_a_bomb_in_a_model_file_is_a_clear_error_not_a_crash(tmp_path):
     with pytest.raises(TemplateError, match="enormous"):
         m.render_chat(MSG)
     assert time.perf_counter() - t0 < 3
+
+
+# -- real templates, rendered as llama.cpp renders them ------------------------------------------
+_DATA = Path(__file__).parent / "data"
+_REFERENCE = json.loads((_DATA / "template_reference.llamacpp.json").read_text(encoding="utf-8"))
+
+
+def _case_id(case) -> str:
+    return f"{case['template'].removesuffix('.jinja')}-{case['conversation']}-agp{int(case['add_generation_prompt'])}"
+
+
+@pytest.mark.parametrize("case", _REFERENCE["cases"], ids=_case_id)
+def test_real_template_renders_as_llama_cpp(case):
+    """tests/data/make_template_reference.py rendered a fixed conversation with each family's
+    template through llama-cpp-python; our sandbox must give the same text (same fixed clock)."""
+    source = (_DATA / "templates" / case["template"]).read_text(encoding="utf-8")
+    now = datetime.fromisoformat(_REFERENCE["fixed_now"])
+    template = ChatTemplate(source, bos_token=case["bos_token"], eos_token=case["eos_token"])
+    messages = _REFERENCE["conversations"][case["conversation"]]
+    render = lambda: template.render(messages, add_generation_prompt=case["add_generation_prompt"],
+                                     strftime_now=now.strftime)
+    if "refused" in case:
+        with pytest.raises(TemplateError, match=case["refused"]):
+            render()
+    else:
+        assert render() == case["text"]
+
+
+def test_every_family_has_a_reference():
+    names = {c["template"] for c in _REFERENCE["cases"]}
+    for family in ("Qwen3", "Llama-3.2", "gemma", "Phi-4-mini", "Mistral", "granite", "gpt-oss"):
+        assert any(family in n for n in names), family

@@ -86,8 +86,10 @@ class ChatTemplate:
 
     def render(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
         variables = dict(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
-                         bos_token=self.bos_token, eos_token=self.eos_token, tools=None)
-        variables.update(extra)
+                         bos_token=self.bos_token, eos_token=self.eos_token)
+        # tools stay undefined when there are none, as llama.cpp's server leaves them: Phi-4-mini's
+        # template asks `tools is defined` and then loops over them (None would fail)
+        variables.update({k: v for k, v in extra.items() if not (k == "tools" and v is None)})
         out, size = [], 0
         self.template.environment.start_render()
         previous = sys.gettrace()
