@@ -12,10 +12,11 @@ from pathlib import Path
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from chatgui.engine.archs import ARCHS
 from chatgui.models.catalog import default_entry, get_entry
 from chatgui.models.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.models.download import DownloadSpec
-from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN, entry_fit
+from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN, entry_fit, recommended_model
 from chatgui.models.suggest import SUGGESTED
 from chatgui.common import paths
 from chatgui.common.records import ModelInfo
@@ -92,8 +93,12 @@ class ModelController(QObject):
             self.offer_first_run()
 
     def offer_first_run(self) -> None:
-        better = get_entry(SUGGESTED)
-        fit = entry_fit(better, self.settings.context_length or 4096)
+        context = self.settings.context_length or 4096
+        # the best model that fits this computer (the default SmolLM2 when nothing bigger does)
+        better = recommended_model(context, architectures=ARCHS)
+        if better.default:
+            better = get_entry(SUGGESTED)
+        fit = entry_fit(better, context)
         self.notices.show_notice(
             "first-run", self.tr("No model yet. chatgui needs a language model to chat. Download the default model "
                                  "(SmolLM2-135M-Instruct, 98 MB, runs on any computer; it mostly speaks English) "
