@@ -136,7 +136,10 @@ def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch)
 
 def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_better_model(qtbot, first_run_window,
                                                                                         monkeypatch):
+    from chatgui.models import fit
     from chatgui.models.transfer import Progress
+    # a computer with 16 GB free: the best model that fits is named; the download stays the small default
+    monkeypatch.setattr(fit, "machine_memory", lambda: fit.Memory(16 << 30, 32 << 30, "RAM"))
     window = first_run_window()
     downloads = window.models_page.downloads
     started, cancelled = window.started_downloads, []
@@ -144,8 +147,9 @@ def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_bette
     window.show()
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     offer = window.notices.get("first-run").text()
-    assert "Qwen2.5" in offer and "1.12 GB" in offer and "Models" in offer
+    assert "gpt-oss 20B" in offer and "11.60 GB" in offer and "fits this computer" in offer and "Models" in offer
     window.notices.get("first-run").buttons["Download default model (98 MB)"].click()
+    assert started[0].key == "smollm2-135m"
     spec = started[0]
     downloads.progress.emit(spec.key, Progress(done=34_000_000, total=98_000_000, speed=5_100_000, eta=12.5))
     qtbot.waitUntil(lambda: "35%" in window.notices.get("fetch").text(), timeout=5000)
@@ -156,4 +160,16 @@ def test_first_run_download_shows_progress_can_be_cancelled_and_suggests_a_bette
     assert cancelled == [spec]
     qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
     assert window.notices.get("fetch") is None and window.models.waiting is None
+    window.close()
+
+
+def test_first_run_on_a_small_computer_names_the_1_5b_and_says_it_will_not_fit(qtbot, first_run_window, monkeypatch):
+    from chatgui.models import fit
+    monkeypatch.setattr(fit, "machine_memory", lambda: fit.Memory(400 << 20, 1 << 30, "RAM"))
+    window = first_run_window()
+    window.show()
+    qtbot.waitUntil(lambda: window.notices.get("first-run") is not None, timeout=5000)
+    offer = window.notices.get("first-run").text()
+    assert "Qwen2.5 Coder 1.5B" in offer and "too big for this computer" in offer
+    assert "Download default model (98 MB)" in window.notices.get("first-run").buttons
     window.close()
