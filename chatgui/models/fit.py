@@ -3,10 +3,11 @@
 Need = file size x 1.2 (weights unpacked for the fast paths, plus buffers) + the KV cache at the
 chosen context length + ~300 MB for the runtime itself. A Mixture-of-Experts model keeps its expert
 weights quantized as stored and memory-mapped (the OS pages them in): every expert counts once, at
-its file size, and only the active share (attention, shared weights) counts x 1.2. It fits when that is within 90% of the
-memory free now; it may be slow when it is within the machine's total memory (other programs
-must give way, or the system swaps); otherwise it won't fit. On CUDA (only when torch is already
-imported and sees a GPU: we never import torch just to ask) the GPU's memory is used instead.
+its file size, and only the active share (attention, shared weights) counts x 1.2.
+It fits when that is within 90% of the memory free now; it may be slow when it is within the
+machine's total memory (other programs must give way, or the system swaps); otherwise it won't fit.
+On CUDA (only when torch is already imported and sees a GPU: we never import torch just to ask)
+the GPU's memory is used instead.
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Reasoning models (Qwen3, DeepSeek-R1 style) write their thinking inside <think>…</think>
-before the answer (gpt-oss: in its harmony analysis channel, common/harmony.py). It is shown as a "Thinking" section that can be unfolded; it is open while
-the model thinks and folds once the answer starts."""
+before the answer (gpt-oss: in its harmony analysis channel, common/harmony.py). It is shown as
+a "Thinking" section that can be unfolded; it is open while the model thinks and folds once the
+answer starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
