@@ -921,12 +921,28 @@
         <translation>文本续写（非对话模型）</translation>
     </message>
     <message>
+        <source>about {0}</source>
+        <translation>约 {0}</translation>
+    </message>
+    <message>
+        <source>{0} MoE, {1} active</source>
+        <translation>{0} 混合专家，激活 {1}</translation>
+    </message>
+    <message>
         <source>parameters</source>
         <translation>参数</translation>
     </message>
     <message>
         <source>context {0}k</source>
         <translation>上下文 {0}k</translation>
+    </message>
+    <message>
+        <source>~{0} tok/s</source>
+        <translation>约 {0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>Speed estimated from the weights read per token ({0}) at an assumed memory bandwidth of {1} GB/s (a typical CPU; a GPU is faster)</source>
+        <translation>速度按每个词元读取的权重（{0}）和假定的 {1} GB/s 内存带宽估算（典型 CPU；GPU 更快）</translation>
     </message>
     <message>
         <source>Languages: {0}.</source>

@@ -47,10 +47,10 @@ class ModelCard(QFrame):
                   else entry.parameters + " " + self.tr("parameters"))
         facts = QLabel(" · ".join([size, params, entry.quantization, entry.licence,
                                    self.tr("context {0}k").format(entry.context_length // 1024), kind,
-                                   self.tr("~{0:.0f} tok/s").format(tokens_per_second(entry))]))
+                                   self.tr("~{0} tok/s").format(f"{tokens_per_second(entry):.0f}")]))
         facts.setToolTip(self.tr("Speed estimated from the weights read per token ({0}) at an assumed memory "
-                                 "bandwidth of {1:.0f} GB/s (a typical CPU; a GPU is faster)").format(
-                                     human_size(bytes_per_token(entry)), ASSUMED_BANDWIDTH / 1e9))
+                                 "bandwidth of {1} GB/s (a typical CPU; a GPU is faster)").format(
+                                     human_size(bytes_per_token(entry)), f"{ASSUMED_BANDWIDTH / 1e9:.0f}"))
         facts.setObjectName("cardFacts")
         box.addWidget(facts)
         good = QLabel(entry.good_at + "  " + self.tr("Languages: {0}.").format(", ".join(entry.languages)))
