@@ -1,9 +1,10 @@
 """A fake Hugging Face hub on 127.0.0.1 for download tests (never the real one: CI is offline).
 
-It answers the two requests chatgui makes, as the hub does:
-  POST /api/models/{repo}/paths-info/{revision} (form paths=...) -> [{"path", "type", "oid", "size",
+It answers the three requests chatgui makes, as the hub does:
+  GET  /api/models/{repo}/revision/{revision} -> {"id": repo, "sha": commit, ...}
+  POST /api/models/{repo}/paths-info/{commit} (form paths=...) -> [{"path", "type", "oid", "size",
        "lfs": {"oid": sha256, "size", "pointerSize"}}] for the files it holds
-  GET  /{repo}/resolve/{revision}/{path} -> 302 to the file's bytes (a FileServer, which honours Range)
+  GET  /{repo}/resolve/{commit}/{path} -> 302 to the file's bytes (a FileServer, which honours Range)
 The sha256 it reports can be set apart from the bytes it serves (a hub whose file changed, or a lie).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from model_server import FileServer
 class FakeHub:
     def __init__(self, repo: str, path: str, data: bytes, revision: str = "main", reported_sha256: str | None = None):
         self.repo, self.path, self.revision = repo, path, revision
+        self.commit = hashlib.sha1(f"{repo}@{revision}".encode()).hexdigest()
         self.files = FileServer(data)
         self.reported_sha256 = reported_sha256 or hashlib.sha256(data).hexdigest()
         self.size = len(data)
@@ -36,7 +38,7 @@ class FakeHub:
                 outer.requests.append(("POST", self.path))
                 length = int(self.headers.get("Content-Length") or 0)
                 form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                if self.path != f"/api/models/{outer.repo}/paths-info/{outer.revision}":
+                if self.path != f"/api/models/{outer.repo}/paths-info/{outer.commit}":
                     return self._answer(404, b'{"error": "Repository not found"}')
                 wanted = form.get("paths", [])
                 entries = [{"type": "file", "path": outer.path, "size": outer.size, "oid": "0" * 40,
@@ -46,7 +48,9 @@ class FakeHub:
 
             def do_GET(self):
                 outer.requests.append(("GET", self.path))
-                if self.path != f"/{outer.repo}/resolve/{outer.revision}/{urllib.parse.quote(outer.path)}":
+                if self.path == f"/api/models/{outer.repo}/revision/{outer.revision}":
+                    return self._answer(200, json.dumps({"id": outer.repo, "sha": outer.commit}).encode())
+                if self.path != f"/{outer.repo}/resolve/{outer.commit}/{urllib.parse.quote(outer.path)}":
                     return self._answer(404, b"Entry not found")
                 self.send_response(302)
                 self.send_header("Location", outer.files.url)

@@ -353,6 +353,8 @@ def test_a_short_partial_without_a_validator_is_fetched_again_not_doubled(tmp_pa
 
 
 # -- the Hugging Face hub: the sha256 from the hub's file metadata, checked (a fake hub on 127.0.0.1) ---------
+import io  # noqa: E402
+
 from fake_hub import FakeHub  # noqa: E402
 
 from chatgui.models import hub as hub_module  # noqa: E402
@@ -387,7 +389,9 @@ def test_hub_file_metadata_gives_the_lfs_sha256_and_size(fake_hub, gguf_bytes):
     hub = fake_hub()
     meta = hub_module.file_metadata(hub_entry().sources[0])
     assert meta.sha256 == hashlib.sha256(gguf_bytes).hexdigest() and meta.size == len(gguf_bytes)
-    assert hub.requests[0] == ("POST", f"/api/models/{HUB_REPO}/paths-info/main")
+    assert meta.commit == hub.commit
+    assert hub.requests == [("GET", f"/api/models/{HUB_REPO}/revision/main"),
+                            ("POST", f"/api/models/{HUB_REPO}/paths-info/{hub.commit}")]
 
 
 def test_an_unpinned_hub_model_is_checked_against_the_hubs_sha256_and_installed(tmp_path, fake_hub, gguf_bytes):
@@ -397,7 +401,7 @@ def test_an_unpinned_hub_model_is_checked_against_the_hubs_sha256_and_installed(
     path = pull(DownloadSpec.from_entry(entry), progress=seen.append, folder=tmp_path)
     assert path.read_bytes() == gguf_bytes
     assert "verify" in {p.stage for p in seen}
-    assert ("GET", f"/{HUB_REPO}/resolve/main/{HUB_FILE}") in hub.requests
+    assert ("GET", f"/{HUB_REPO}/resolve/{hub.commit}/{HUB_FILE}") in hub.requests    # the version read
     assert installed_path(entry, tmp_path) == path
     # a second pull finds it installed: no new request to the hub
     before = len(hub.requests)
@@ -417,7 +421,7 @@ def test_a_pinned_hub_model_whose_hub_file_changed_is_refused_before_downloading
     entry = hub_entry(sha256="cd" * 32, size=len(gguf_bytes))
     with pytest.raises(HashMismatchError, match="holds another file"):
         pull(DownloadSpec.from_entry(entry), folder=tmp_path)
-    assert not any(method == "GET" for method, _ in hub.requests), "bytes were fetched for a file known to be wrong"
+    assert not any("/resolve/" in path for _, path in hub.requests), "bytes were fetched for a file known to be wrong"
     assert not (tmp_path / HUB_FILE).exists()
 
 
@@ -436,6 +440,8 @@ def test_a_hub_without_the_file_or_unreachable_is_offline_with_a_way_to_add_it(t
     (b'[{"path": "tiny-Q8_0.gguf", "type": "file", "size": 5}]', "no LFS sha256"),
     (b'[{"path": "tiny-Q8_0.gguf", "lfs": {"oid": "xyz", "size": 5}}]', "not valid"),
 ])
-def test_nonsense_hub_metadata_is_a_clear_error(answer, what):
+def test_nonsense_hub_metadata_is_a_clear_error(answer, what, monkeypatch):
+    monkeypatch.setattr(hub_module.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(answer))
+    commit = "c" * 40                        # a commit needs no question about the revision
     with pytest.raises(ModelFetchError, match=what):
-        hub_module._parse(hub_entry().sources[0], answer)
+        hub_module.file_metadata(hub_entry(revision=commit).sources[0])

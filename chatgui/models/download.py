@@ -151,7 +151,7 @@ def _pull_locked(spec, partial, dest, meter, say, control) -> Path:
     for source in sources:
         try:
             from .sources import fetch
-            wanted = _with_hub_metadata(spec, source, partial)
+            wanted, source = _with_hub_metadata(spec, source, partial)
             report = lambda done, total: say(meter.progress(done, total or wanted.size))
             fetch(source, partial, wanted.size, report, control)
             control.check()
@@ -167,12 +167,15 @@ def _pull_locked(spec, partial, dest, meter, say, control) -> Path:
     raise HashMismatchError(f"Could not download {spec.name}: " + "; ".join(problems))
 
 
-def _with_hub_metadata(spec: DownloadSpec, source: Source, partial: PartialDownload) -> DownloadSpec:
+def _with_hub_metadata(spec: DownloadSpec, source: Source,
+                       partial: PartialDownload) -> tuple[DownloadSpec, Source]:
     """For a hub source: the hub's sha256 and exact size of the file, asked before any byte is
-    fetched. An unpinned spec takes them (the download is then checked against them); a pinned one
-    is refused at once when the hub holds other bytes under that name."""
+    fetched, and the source pinned to the commit they were read at (the bytes are of that version
+    even if the branch moves; a partial of another commit is not resumed). An unpinned spec takes
+    them (the download is then checked against them); a pinned one is refused at once when the hub
+    holds other bytes under that name."""
     if source.kind != "hub":
-        return spec
+        return spec, source
     from .hub import file_metadata
     meta = file_metadata(source)
     if spec.sha256 is not None and meta.sha256 != spec.sha256:
@@ -180,7 +183,7 @@ def _with_hub_metadata(spec: DownloadSpec, source: Source, partial: PartialDownl
                                 f"expected {spec.sha256[:16]}…); nothing was downloaded")
     wanted = replace(spec, sha256=meta.sha256, size=meta.size)
     _check_room(wanted, partial)
-    return wanted
+    return wanted, replace(source, revision=meta.commit)
 
 
 def offline_message(spec: DownloadSpec, problems: list[str], folder: Path) -> str:
