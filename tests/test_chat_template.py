@@ -1,7 +1,10 @@
 """Chat templates are untrusted: sandboxed, time- and size-limited; ChatML when absent."""
 from __future__ import annotations
 
+import json
 import time
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -165,3 +168,102 @@ def test_a_bomb_in_a_model_file_is_a_clear_error_not_a_crash(tmp_path):
     with pytest.raises(TemplateError, match="enormous"):
         m.render_chat(MSG)
     assert time.perf_counter() - t0 < 3
+
+
+# -- real templates, rendered as llama.cpp renders them ------------------------------------------
+_DATA = Path(__file__).parent / "data"
+_REFERENCE = json.loads((_DATA / "template_reference.llamacpp.json").read_text(encoding="utf-8"))
+
+
+def _case_id(case) -> str:
+    return f"{case['template'].removesuffix('.jinja')}-{case['conversation']}-agp{int(case['add_generation_prompt'])}"
+
+
+@pytest.mark.parametrize("case", _REFERENCE["cases"], ids=_case_id)
+def test_real_template_renders_as_llama_cpp(case):
+    """tests/data/make_template_reference.py rendered a fixed conversation with each family's
+    template through llama-cpp-python; our sandbox must give the same text (same fixed clock)."""
+    source = (_DATA / "templates" / case["template"]).read_text(encoding="utf-8")
+    now = datetime.fromisoformat(_REFERENCE["fixed_now"])
+    template = ChatTemplate(source, bos_token=case["bos_token"], eos_token=case["eos_token"])
+    messages = _REFERENCE["conversations"][case["conversation"]]
+    render = lambda: template.render(messages, add_generation_prompt=case["add_generation_prompt"],
+                                     strftime_now=now.strftime)
+    if "refused" in case:
+        with pytest.raises(TemplateError, match=case["refused"]):
+            render()
+    else:
+        assert render() == case["text"]
+
+
+def test_every_family_has_a_reference():
+    names = {c["template"] for c in _REFERENCE["cases"]}
+    for family in ("Qwen3", "Llama-3.2", "gemma", "Phi-4-mini", "Mistral", "granite", "gpt-oss"):
+        assert any(family in n for n in names), family
+
+
+# -- gpt-oss's harmony format -------------------------------------------------------------------------
+HARMONY_REPLY = ("<|channel|>analysis<|message|>The user asks 2+2. That is 4.<|end|>"
+                 "<|start|>assistant<|channel|>final<|message|>2 + 2 = 4.")
+
+
+def test_harmony_reply_analysis_is_thinking_and_final_is_the_answer():
+    from chatgui.common.harmony import split_harmony
+    from chatgui.ui.chat.thinking import split_thinking
+    done = split_thinking(HARMONY_REPLY)
+    assert (done.thinking, done.answer, done.done) == ("The user asks 2+2. That is 4.", "2 + 2 = 4.", True)
+    # while it streams: the analysis is open, then the answer grows; a marker half written is not shown
+    assert split_thinking("<|channel|>analysis<|message|>The user asks<|en") == \
+        type(done)("The user asks", "", False)
+    assert split_harmony("<|channel|>analy").thinking is None
+    streaming = split_thinking(HARMONY_REPLY[:HARMONY_REPLY.index("final") + 3])
+    assert streaming.thinking == "The user asks 2+2. That is 4." and streaming.answer == "" and streaming.done
+    # a stop token that reached the text ends the answer; no analysis at all is an answer only
+    assert split_thinking(HARMONY_REPLY + "<|return|>").answer == "2 + 2 = 4."
+    plain = split_thinking("<|start|>assistant<|channel|>final<|message|>Hi!")
+    assert plain.thinking is None and plain.answer == "Hi!"
+    # other replies are untouched
+    assert split_thinking("<think>hm</think>Yes").answer == "Yes"
+
+
+def test_gpt_oss_template_gets_only_the_final_answer_of_an_earlier_reply():
+    source = (_DATA / "templates" / "openai-gpt-oss-120b.jinja").read_text(encoding="utf-8")
+    template = ChatTemplate(source, bos_token="<|startoftext|>", eos_token="<|return|>")
+    now = datetime.fromisoformat(_REFERENCE["fixed_now"]).strftime
+    turn = lambda reply: [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": reply},
+                          {"role": "user", "content": "Thanks"}]
+    saved, clean = template.render(turn(HARMONY_REPLY), strftime_now=now), template.render(turn("2 + 2 = 4."),
+                                                                                           strftime_now=now)
+    assert saved == clean
+    assert "<|channel|>final<|message|>2 + 2 = 4.<|end|>" in saved and "The user asks" not in saved
+
+
+def _harmony_vocabulary():
+    from tiny_gguf import vocabulary
+    tokens, types, merges = vocabulary()
+    harmony = ["<|return|>", "<|constrain|>", "<|channel|>", "<|start|>", "<|end|>", "<|message|>", "<|call|>"]
+    return tokens + harmony, types + [3] * len(harmony), merges
+
+
+def test_harmony_markers_are_reply_text_and_return_or_call_end_the_reply():
+    """As llama.cpp's vocabulary loader does for o200k_harmony: <|channel|>, <|message|>, <|start|>,
+    <|constrain|> and <|end|> are rendered; <|end|> ends a message, not the reply; <|return|> and
+    <|call|> end it."""
+    from chatgui.engine.tokenizer import build_tokenizer
+    tokens, types, merges = _harmony_vocabulary()
+    meta = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "default", "tokenizer.ggml.tokens": tokens,
+            "tokenizer.ggml.token_type": types, "tokenizer.ggml.merges": merges,
+            "tokenizer.ggml.eos_token_id": tokens.index("<|return|>")}
+    info = build_tokenizer(meta, "harmony.gguf")
+    ids = {t: tokens.index(t) for t in tokens if t.startswith("<|")}
+    assert {ids["<|return|>"], ids["<|call|>"], ids["<|endoftext|>"]} <= info.stop_ids
+    assert ids["<|end|>"] not in info.stop_ids and ids["<|im_end|>"] in info.stop_ids
+    text = info.tokenizer.decode([ids["<|channel|>"], ids["<|message|>"], ids["<|end|>"], ids["<|start|>"]],
+                                 skip_special_tokens=True)
+    assert text == "<|channel|><|message|><|end|><|start|>"
+    # a vocabulary without harmony keeps <|end|> as an end of turn (Phi-3) and hides control tokens
+    plain_tokens = tokens[:-7] + ["<|end|>"]
+    plain = build_tokenizer(dict(meta, **{"tokenizer.ggml.tokens": plain_tokens,
+                                          "tokenizer.ggml.token_type": types[:-7] + [3],
+                                          "tokenizer.ggml.eos_token_id": 0}), "plain.gguf")
+    assert len(plain_tokens) - 1 in plain.stop_ids

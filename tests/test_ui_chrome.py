@@ -277,16 +277,18 @@ def test_a_failed_first_load_shows_the_welcome_card_and_a_red_pill(qtbot, monkey
 
 # -- the welcome card --------------------------------------------------------------------------
 def test_the_welcome_card_recommends_the_best_model_that_fits():
-    from chatgui.models.catalog import default_entry, load_catalog
-    from chatgui.models.fit import Memory
+    from chatgui.models.catalog import default_entry
+    from chatgui.models.fit import FITS, Memory, entry_fit
     from chatgui.models.suggest import recommended_entry
     roomy = Memory(free=64 << 30, total=64 << 30, where="RAM")
     best = recommended_entry(4096, roomy)
-    chat_models = [e for e in load_catalog() if e.is_chat]
-    assert best.is_chat and best.size == max(e.size for e in chat_models)   # not always the smallest
+    assert best.is_chat and entry_fit(best, 4096, roomy) == FITS
+    assert best.size > default_entry().size   # not always the smallest
     assert recommended_entry(4096, Memory(free=100 << 20, total=200 << 20, where="RAM")) == default_entry()
     middle = Memory(free=1400 << 20, total=4 << 30, where="RAM")
-    assert default_entry().size < recommended_entry(4096, middle).size < best.size
+    assert default_entry().size < recommended_entry(4096, middle).size <= best.size
+    dense = recommended_entry(4096, roomy, architectures={"llama", "qwen2", "qwen3", "gemma3"})
+    assert dense.architecture in {"llama", "qwen2", "qwen3", "gemma3"}
 
 
 def test_the_welcome_card_never_clips_at_900x600(qtbot, first_run_window):

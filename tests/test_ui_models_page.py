@@ -69,6 +69,19 @@ def test_cards_show_size_licence_good_at_and_fit(make_page):
     assert card.download_button.isVisible() and not card.load_button.isVisible()
 
 
+def test_a_moe_card_says_total_and_active_and_estimates_speed_from_active_bytes(make_page):
+    from chatgui.models.fit import tokens_per_second
+    moe, dense = get_entry("qwen3-30b-a3b"), get_entry("qwen3-4b")
+    page, _ = make_page([moe, dense], memory=Memory(8 << 30, 16 << 30, "RAM"))
+    facts = {e.id: page.cards[e.id].findChild(type(page.cards[e.id].status), "cardFacts") for e in (moe, dense)}
+    assert "30.5B MoE, 3.3B active" in facts[moe.id].text()
+    assert "about 18.56 GB" in facts[moe.id].text()             # unpinned: the size is the catalog's estimate
+    assert f"~{tokens_per_second(moe):.0f} tok/s" in facts[moe.id].text()
+    assert "4.0B parameters" in facts[dense.id].text() and "MoE" not in facts[dense.id].text()
+    assert "GB/s" in facts[moe.id].toolTip()
+    assert page.cards[moe.id].fit_label.text() == NO_FIT         # all 30B of experts must be in memory (~20 GB)
+
+
 def test_download_shows_progress_then_load_and_delete(qtbot, make_page, server, gguf_bytes, tmp_path):
     page, loaded = make_page([tiny_entry(server.url, gguf_bytes)])
     card = page.cards["tiny"]

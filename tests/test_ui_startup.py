@@ -111,7 +111,8 @@ def test_first_run_offers_download_in_the_window(qtbot, first_run_window):
     window.show()
     qtbot.waitUntil(lambda: welcome_shown(window), timeout=5000)
     card = window.welcome
-    recommended = recommended_entry(window.settings.context_length or 4096)
+    from chatgui.ui.backends.model_controller import RUNS_WELL
+    recommended = recommended_entry(window.settings.context_length or 4096, architectures=RUNS_WELL)
     assert card.model_name.text() == recommended.name
     assert card.download_button.isVisible() and card.file_button.isVisible()
     assert window.pill.state == "none"
@@ -144,7 +145,13 @@ def test_main_installs_the_desktop_entry_without_a_window(tmp_path, monkeypatch)
 
 
 def test_first_run_download_shows_progress_can_be_cancelled_and_tried_again(qtbot, first_run_window, monkeypatch):
+    from chatgui.models import fit
+    from chatgui.models.catalog import default_entry, get_entry
     from chatgui.models.transfer import Progress
+    from chatgui.ui.backends.model_controller import RUNS_WELL
+    # a computer with 16 GB free: a model bigger than the default is recommended, never a MoE one
+    # (the engine runs those slowly until their experts have kernels)
+    monkeypatch.setattr(fit, "machine_memory", lambda: fit.Memory(16 << 30, 32 << 30, "RAM"))
     window = first_run_window()
     downloads = window.models_page.downloads
     started, cancelled = window.started_downloads, []
@@ -154,6 +161,9 @@ def test_first_run_download_shows_progress_can_be_cancelled_and_tried_again(qtbo
     card = window.welcome
     card.download_button.click()
     spec = started[0]
+    offered = get_entry(spec.key)
+    assert offered.name == card.model_name.text() and offered.size > default_entry().size
+    assert offered.architecture in RUNS_WELL
     downloads.progress.emit(spec.key, Progress(done=34_000_000, total=98_000_000, speed=5_100_000, eta=12.5))
     qtbot.waitUntil(lambda: "35%" in card.progress_text.text(), timeout=5000)
     text = card.progress_text.text()
@@ -167,4 +177,15 @@ def test_first_run_download_shows_progress_can_be_cancelled_and_tried_again(qtbo
     downloads.failed.emit(spec.key, "The connection was lost.")
     assert card.error.isVisible() and "connection was lost" in card.error.text()
     assert card.download_button.text() == "Try again" and welcome_shown(window)
+    window.close()
+
+
+def test_first_run_on_a_small_computer_recommends_the_default_model(qtbot, first_run_window, monkeypatch):
+    from chatgui.models import fit
+    from chatgui.models.catalog import default_entry
+    monkeypatch.setattr(fit, "machine_memory", lambda: fit.Memory(400 << 20, 1 << 30, "RAM"))
+    window = first_run_window()
+    window.show()
+    qtbot.waitUntil(lambda: welcome_shown(window), timeout=5000)
+    assert window.welcome.model_name.text() == default_entry().name and window.welcome.download_button.isVisible()
     window.close()

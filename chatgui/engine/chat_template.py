@@ -15,6 +15,8 @@ from datetime import datetime
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SecurityError
 
+from chatgui.common.harmony import final_answer, is_harmony
+
 from .errors import TemplateError
 from .template_sandbox import SizedSandbox, checked_filter, text_size
 
@@ -69,6 +71,17 @@ class _Deadline:
         return self
 
 
+def _earlier_reply(message: dict) -> dict:
+    """A message as the template gets it. An earlier gpt-oss reply is saved with its harmony channels;
+    the template wants what it said to the user (it adds the channel markers itself, and drops the
+    analysis of earlier turns, as the format asks)."""
+    m = dict(message)
+    content = m.get("content")
+    if m.get("role") == "assistant" and isinstance(content, str) and is_harmony(content):
+        m["content"] = final_answer(content)
+    return m
+
+
 class ChatTemplate:
     def __init__(self, source: str | None, bos_token: str = "", eos_token: str = ""):
         self.is_fallback = not source
@@ -85,9 +98,11 @@ class ChatTemplate:
             raise TemplateError(f"the chat template does not compile ({e})") from e
 
     def render(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
-        variables = dict(messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt,
-                         bos_token=self.bos_token, eos_token=self.eos_token, tools=None)
-        variables.update(extra)
+        variables = dict(messages=[_earlier_reply(m) for m in messages], add_generation_prompt=add_generation_prompt,
+                         bos_token=self.bos_token, eos_token=self.eos_token)
+        # tools stay undefined when there are none, as llama.cpp's server leaves them: Phi-4-mini's
+        # template asks `tools is defined` and then loops over them (None would fail)
+        variables.update({k: v for k, v in extra.items() if not (k == "tools" and v is None)})
         out, size = [], 0
         self.template.environment.start_render()
         previous = sys.gettrace()

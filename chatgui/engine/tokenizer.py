@@ -56,6 +56,22 @@ END_OF_TURN_NAMES = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|
                      "<|end_of_text|>", "</s>")
 
 
+# gpt-oss's harmony format (o200k_harmony): a reply is messages on channels, "<|channel|>analysis<|message|>
+# ...<|end|><|start|>assistant<|channel|>final<|message|>...<|return|>". As llama.cpp does (llama-vocab.cpp),
+# the markers are text of the reply (the channels are told apart from them) and <|end|> ends a message, not
+# the reply: when a vocabulary has <|return|>, <|call|> and <|end|>, those markers are not control tokens.
+HARMONY_MARKERS = ("<|channel|>", "<|message|>", "<|start|>", "<|constrain|>", "<|end|>")
+HARMONY_STOPS = ("<|return|>", "<|call|>")
+
+
+def _harmony_rendered(tokens) -> set[int]:
+    wanted = set(HARMONY_MARKERS) | set(HARMONY_STOPS)
+    found = {t: i for i, t in enumerate(tokens) if t in wanted} if "<|return|>" in tokens else {}
+    if not all(name in found for name in ("<|return|>", "<|call|>", "<|end|>")):
+        return set()
+    return {found[name] for name in HARMONY_MARKERS if name in found}
+
+
 @dataclass
 class TokenizerInfo:
     tokenizer: Tokenizer
@@ -108,6 +124,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     # An end-of-turn token a file marks user-defined is control all the same (llama.cpp does so too).
     control = [t == TOKEN_CONTROL or (t == TOKEN_USER_DEFINED and tokens[i] in END_OF_TURN_NAMES)
                for i, t in enumerate(types)]
+    rendered = _harmony_rendered(tokens)
+    for i in rendered:
+        control[i] = False
     special = [i for i, t in enumerate(types) if control[i] or t == TOKEN_UNKNOWN]
     special_set = set(special)
     tok = _cached(cache)
@@ -120,7 +139,7 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
             raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
         # both kinds in id order: each added token keeps its id from the vocabulary
         tok.add_tokens([AddedToken(tokens[i], special=i in special_set, normalized=False)
-                        for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED])
+                        for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED or i in rendered])
         if cache is not None and not warnings:      # (a warning is said again at every load)
             write_text_cache(cache, tok.to_str())
 
@@ -135,6 +154,8 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
     stops = {i for i in (eos, eot, token_id("tokenizer.ggml.eom_token_id")) if i is not None}
     # llama.cpp also ends generation on well-known end-of-turn control tokens.
     stops |= {i for i in special if tokens[i] in END_OF_TURN_NAMES and control[i]}
+    if rendered:     # harmony: a reply ends with <|return|>, or <|call|> for a tool call
+        stops |= {i for i in special if tokens[i] in HARMONY_STOPS}
     return TokenizerInfo(tok, bos, eos, add_bos, add_eos, frozenset(stops), frozenset(special), tuple(warnings))
 
 

@@ -165,6 +165,102 @@
         <source>many others (pretrained, multilingual)</source>
         <translation>多种其他语言（预训练，多语种）</translation>
     </message>
+    <message>
+        <source>100+ others</source>
+        <translation>另外 100 多种</translation>
+    </message>
+    <message>
+        <source>140+ others</source>
+        <translation>另外 140 多种</translation>
+    </message>
+    <message>
+        <source>A solid small all-rounder: chat, summaries, rewriting.</source>
+        <translation>可靠的小型全能模型：聊天、摘要、改写。</translation>
+    </message>
+    <message>
+        <source>Arabic</source>
+        <translation>阿拉伯语</translation>
+    </message>
+    <message>
+        <source>Czech</source>
+        <translation>捷克语</translation>
+    </message>
+    <message>
+        <source>Dutch</source>
+        <translation>荷兰语</translation>
+    </message>
+    <message>
+        <source>French</source>
+        <translation>法语</translation>
+    </message>
+    <message>
+        <source>German</source>
+        <translation>德语</translation>
+    </message>
+    <message>
+        <source>Good writing and many languages; friendly chat.</source>
+        <translation>文笔好，支持多种语言；聊天友好。</translation>
+    </message>
+    <message>
+        <source>Hindi</source>
+        <translation>印地语</translation>
+    </message>
+    <message>
+        <source>IBM&apos;s small business assistant: summaries, extraction, plain answers.</source>
+        <translation>IBM 的小型业务助手：摘要、信息提取、直白的回答。</translation>
+    </message>
+    <message>
+        <source>Italian</source>
+        <translation>意大利语</translation>
+    </message>
+    <message>
+        <source>Japanese</source>
+        <translation>日语</translation>
+    </message>
+    <message>
+        <source>Korean</source>
+        <translation>韩语</translation>
+    </message>
+    <message>
+        <source>Newer hybrid Qwen (linear attention in 3 of 4 layers): long chats stay light.</source>
+        <translation>较新的混合架构 Qwen（四层中有三层为线性注意力）：长对话也不占太多内存。</translation>
+    </message>
+    <message>
+        <source>OpenAI&apos;s open model: strong reasoning (its analysis is shown in the Thinking section), fast for its size.</source>
+        <translation>OpenAI 的开放模型：推理能力强（其分析显示在“思考”部分），就其规模而言速度快。</translation>
+    </message>
+    <message>
+        <source>Portuguese</source>
+        <translation>葡萄牙语</translation>
+    </message>
+    <message>
+        <source>Small, open and careful: chat and reasoning (it can think before answering).</source>
+        <translation>小巧、开放、稳妥：聊天与推理（回答前可以先思考）。</translation>
+    </message>
+    <message>
+        <source>Spanish</source>
+        <translation>西班牙语</translation>
+    </message>
+    <message>
+        <source>Strong at maths and reasoning for its size; weaker on facts.</source>
+        <translation>就其规模而言数学和推理很强；事实知识较弱。</translation>
+    </message>
+    <message>
+        <source>Thai</source>
+        <translation>泰语</translation>
+    </message>
+    <message>
+        <source>The best answers here: a Mixture-of-Experts that reads ~3B weights a token, so it runs like a small model if memory allows.</source>
+        <translation>这里回答最好的模型：混合专家模型，每个词元只读取约 30 亿个权重，内存足够时运行起来像小模型一样快。</translation>
+    </message>
+    <message>
+        <source>Thinks before it answers (shown in the Thinking section): code, maths, reasoning.</source>
+        <translation>先思考再回答（显示在“思考”部分）：代码、数学、推理。</translation>
+    </message>
+    <message>
+        <source>many others</source>
+        <translation>其他许多语言</translation>
+    </message>
 </context>
 <context>
     <name>ChatLibrary</name>
@@ -1019,12 +1115,28 @@
         <translation>文本续写（非对话模型）</translation>
     </message>
     <message>
+        <source>about {0}</source>
+        <translation>约 {0}</translation>
+    </message>
+    <message>
+        <source>{0} MoE, {1} active</source>
+        <translation>{0} 混合专家，激活 {1}</translation>
+    </message>
+    <message>
         <source>parameters</source>
         <translation>参数</translation>
     </message>
     <message>
         <source>context {0}k</source>
         <translation>上下文 {0}k</translation>
+    </message>
+    <message>
+        <source>~{0} tok/s</source>
+        <translation>约 {0} 词元/秒</translation>
+    </message>
+    <message>
+        <source>Speed estimated from the weights read per token ({0}) at an assumed memory bandwidth of {1} GB/s (a typical CPU; a GPU is faster)</source>
+        <translation>速度按每个词元读取的权重（{0}）和假定的 {1} GB/s 内存带宽估算（典型 CPU；GPU 更快）</translation>
     </message>
     <message>
         <source>Languages: {0}.</source>

@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from chatgui.common.io import LockFile, fsync_dir, sha256_file
@@ -37,12 +37,14 @@ class DownloadSpec:
     name: str
     file: str
     size: int | None
-    sha256: str | None                    # None: not known in advance (a URL the user typed)
-    sources: tuple[Source, ...] = field(default=())
+    sha256: str | None                    # None: not known in advance (a URL the user typed, or a hub
+    sources: tuple[Source, ...] = field(default=())    # file whose sha256 the hub gives at download time)
+    catalog: bool = False                 # a catalog model: an installed file of its name is this model
 
     @classmethod
     def from_entry(cls, e: CatalogEntry) -> "DownloadSpec":
-        return cls(e.id, e.name, e.file, e.size, e.sha256, e.sources)
+        # an unpinned entry's size is approximate: the exact one comes with the hub's sha256
+        return cls(e.id, e.name, e.file, e.size if e.pinned else None, e.sha256, e.sources, catalog=True)
 
     @classmethod
     def from_url(cls, url: str, file: str | None = None) -> "DownloadSpec":
@@ -89,7 +91,7 @@ def pull(spec: DownloadSpec, progress: ProgressFn | None = None, control: Contro
     folder = folder or models_dir()
     dest = folder / spec.file
     if _installed_ok(dest, spec):
-        if spec.sha256 is None:            # a URL the user typed: nothing says it is the same file
+        if spec.sha256 is None and not spec.catalog:  # a URL the user typed: nothing says it is the same file
             raise ModelFetchError(f"A model named {spec.file} is already in the models folder ({folder}): "
                                   "use it, or delete it first")
         return dest
@@ -131,13 +133,14 @@ def _pull_locked(spec, partial, dest, meter, say, control) -> Path:
     # A source that already holds a partial goes first: resuming beats starting over elsewhere.
     sources = sorted(spec.sources, key=lambda s: s.label != state_source and s.url != state_source)
     for source in sources:
-        report = lambda done, total: say(meter.progress(done, total or spec.size))
         try:
             from .sources import fetch
-            fetch(source, partial, spec.size, report, control)
+            wanted, source = _with_hub_metadata(spec, source, partial)
+            report = lambda done, total: say(meter.progress(done, total or wanted.size))
+            fetch(source, partial, wanted.size, report, control)
             control.check()
-            _verify(spec, partial, source, meter, say)
-            return _install(partial, dest, spec, meter, say)
+            _verify(wanted, partial, source, meter, say)
+            return _install(partial, dest, wanted, meter, say)
         except SourceUnreachable as e:
             unreachable += 1
             problems.append(str(e))
@@ -146,6 +149,25 @@ def _pull_locked(spec, partial, dest, meter, say, control) -> Path:
     if unreachable == len(sources):
         raise OfflineError(offline_message(spec, problems, dest.parent))
     raise HashMismatchError(f"Could not download {spec.name}: " + "; ".join(problems))
+
+
+def _with_hub_metadata(spec: DownloadSpec, source: Source,
+                       partial: PartialDownload) -> tuple[DownloadSpec, Source]:
+    """For a hub source: the hub's sha256 and exact size of the file, asked before any byte is
+    fetched, and the source pinned to the commit they were read at (the bytes are of that version
+    even if the branch moves; a partial of another commit is not resumed). An unpinned spec takes
+    them (the download is then checked against them); a pinned one is refused at once when the hub
+    holds other bytes under that name."""
+    if source.kind != "hub":
+        return spec, source
+    from .hub import file_metadata
+    meta = file_metadata(source)
+    if spec.sha256 is not None and meta.sha256 != spec.sha256:
+        raise HashMismatchError(f"{source.label} holds another file (sha256 {meta.sha256[:16]}…, "
+                                f"expected {spec.sha256[:16]}…); nothing was downloaded")
+    wanted = replace(spec, sha256=meta.sha256, size=meta.size)
+    _check_room(wanted, partial)
+    return wanted, replace(source, revision=meta.commit)
 
 
 def offline_message(spec: DownloadSpec, problems: list[str], folder: Path) -> str:

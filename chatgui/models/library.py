@@ -56,7 +56,10 @@ def installed_models(folder: Path | None = None) -> list[InstalledModel]:
 
 def installed_path(entry: CatalogEntry, folder: Path | None = None) -> Path | None:
     p = (folder or models_dir()) / entry.file
-    return p if p.is_file() and p.stat().st_size == entry.size else None
+    if not p.is_file():
+        return None
+    # an unpinned entry's size is approximate; its file was checked against the hub's sha256 when installed
+    return p if not entry.pinned or p.stat().st_size == entry.size else None
 
 
 def check_gguf(path: Path) -> None:
@@ -122,12 +125,14 @@ class VerifyResult:
 
 
 def verify_installed(folder: Path | None = None, progress=None) -> list[VerifyResult]:
-    """sha256 of every installed catalog model against the catalog."""
+    """sha256 of every installed catalog model against the catalog. Entries the catalog does not
+    pin (their sha256 came from the hub at download time) have nothing here to check against and
+    are left out."""
     folder = folder or models_dir()
     results = []
     for e in load_catalog():
         p = folder / e.file
-        if not p.is_file():
+        if e.sha256 is None or not p.is_file():
             continue
         report: Callable[[int, int], None] | None = None
         if progress:

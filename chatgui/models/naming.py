@@ -22,13 +22,15 @@ def catalog_entry_for(path: str | os.PathLike, sha256: str | None = None):
         if sha256 and sha256.lower() == e.sha256:
             return e
     if sha256:
-        return None          # the hash is known and matches nothing: a name alone must not claim it
+        # the hash is known and matches no pinned entry: a name alone must not claim it, except for
+        # an entry the catalog does not pin (its sha256 came from the hub): the name is all it has
+        return next((e for e in load_catalog() if not e.pinned and p.name == e.file), None)
     try:
         size = p.stat().st_size
     except OSError:
         size = None
     for e in load_catalog():
-        if p.name == e.file and (size is None or size == e.size):
+        if p.name == e.file and (not e.pinned or size is None or size == e.size):
             return e
     return None
 

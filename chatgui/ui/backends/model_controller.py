@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
+from chatgui.engine.archs import ARCHS
 from chatgui.models.catalog import default_entry
 from chatgui.models.default_model import DEFAULT_MODEL_FILE, find_default_model
 from chatgui.models.download import DownloadSpec
@@ -57,6 +58,11 @@ def installed_models() -> list:
         return kind, -m.size
     return sorted(on_this_computer(), key=rank)
 
+
+# What the welcome card may recommend: the architectures the engine runs, less the Mixture-of-Experts
+# ones until their experts have kernels of their own (a 30B-A3B decodes at ~0.03x llama.cpp today:
+# benchmarks/bench_moe.py), so a first download is never a model too slow to chat with.
+RUNS_WELL = frozenset(name for name, arch in ARCHS.items() if not arch.moe)
 
 class ModelController(QObject):
     model_ready = Signal(object)   # the loaded model's ModelInfo
@@ -131,7 +137,7 @@ class ModelController(QObject):
     def offer_first_run(self) -> None:
         """The welcome card, with the model recommended for this computer."""
         context = self.settings.context_length or 4096
-        entry = recommended_entry(context)
+        entry = recommended_entry(context, architectures=RUNS_WELL)
         self._fetch_entry = entry
         self.card.show_offer(entry, self.tr(FIT_LABELS[entry_fit(entry, context)]), self.options.fetch != "never")
         self._update_welcome()

@@ -1,6 +1,7 @@
 """Reasoning models (Qwen3, DeepSeek-R1 style) write their thinking inside <think>…</think>
-before the answer. It is shown as a "Thinking" section that can be unfolded; it is open while
-the model thinks and folds once the answer starts."""
+before the answer (gpt-oss: in its harmony analysis channel, common/harmony.py). It is shown as
+a "Thinking" section that can be unfolded; it is open while the model thinks and folds once the
+answer starts."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QToolButton, QVBoxLayout, QWidget
 
+from chatgui.common.harmony import is_harmony, split_harmony
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_markdown
 
 OPEN, CLOSE = "<think>", "</think>"
@@ -21,6 +23,9 @@ class Split:
 
 
 def split_thinking(text: str) -> Split:
+    if is_harmony(text):                      # gpt-oss: the analysis channel is the thinking
+        h = split_harmony(text)
+        return Split(h.thinking, h.answer, h.done)
     stripped = text.lstrip()
     if stripped.startswith(OPEN):
         rest = stripped[len(OPEN):]

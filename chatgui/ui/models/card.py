@@ -6,7 +6,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from chatgui.models.catalog import CatalogEntry
-from chatgui.models.fit import FITS, NO_FIT, SLOW, UNKNOWN
+from chatgui.models.fit import ASSUMED_BANDWIDTH, FITS, NO_FIT, SLOW, UNKNOWN, bytes_per_token, tokens_per_second
 from chatgui.ui.common.i18n import translate
 
 from .catalog_text import catalog_text
@@ -58,9 +58,15 @@ class ModelCard(QFrame):
         head.addWidget(self.fit_label)
         box.addLayout(head)
         kind = self.tr("chat") if entry.is_chat else self.tr("text completion, not chat")
-        facts = QLabel(" · ".join([human_size(entry.size), entry.parameters + " " + self.tr("parameters"),
-                                   entry.quantization, entry.licence,
-                                   self.tr("context {0}k").format(entry.context_length // 1024), kind]))
+        size = human_size(entry.size) if entry.pinned else self.tr("about {0}").format(human_size(entry.size))
+        params = (self.tr("{0} MoE, {1} active").format(entry.parameters, entry.active_parameters) if entry.is_moe
+                  else entry.parameters + " " + self.tr("parameters"))
+        facts = QLabel(" · ".join([size, params, entry.quantization, entry.licence,
+                                   self.tr("context {0}k").format(entry.context_length // 1024), kind,
+                                   self.tr("~{0} tok/s").format(f"{tokens_per_second(entry):.0f}")]))
+        facts.setToolTip(self.tr("Speed estimated from the weights read per token ({0}) at an assumed memory "
+                                 "bandwidth of {1} GB/s (a typical CPU; a GPU is faster)").format(
+                                     human_size(bytes_per_token(entry)), f"{ASSUMED_BANDWIDTH / 1e9:.0f}"))
         facts.setObjectName("cardFacts")
         box.addWidget(facts)
         good = QLabel(catalog_text(entry.good_at) + "  " + self.tr("Languages: {0}.").format(
