@@ -119,3 +119,26 @@ def first_run_window(qtbot, monkeypatch):
         monkeypatch.setattr(window.models_page.downloads, "start", window.started_downloads.append)
         return window
     return make
+
+
+# ---- the fault suite (issue 29): `python -m pytest -m stress` runs every hostile-input and failure
+# case on its own; CI runs it with the rest, in this fast form (small files, bounded loops).
+STRESS_FILES = {"test_store_faults.py", "test_store_import_hostile.py", "test_store_hostile.py",
+                "test_server_safety.py", "test_crash_safety.py"}
+STRESS_TESTS = {
+    "test_chat_template.py": ("hostile", "bomb"),
+    "test_engine_loading.py": ("truncated", "nested", "vocabulary_far_larger", "fifo", "cut_short",
+                               "rewritten_in_place", "millions"),
+    "test_models_download.py": ("not_a_gguf", "another_range", "spliced", "validator", "trickle", "short_partial",
+                                "differs_from_the_hubs", "hub_file_changed"),
+    "test_server.py": ("disconnects", "gives_up", "longer_than_the_whole_context", "too_many", "surrogate",
+                       "tiny_temperature", "echo"),
+    "test_constrained.py": ("gives_up",),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        file = Path(str(item.fspath)).name
+        if file in STRESS_FILES or any(word in item.name for word in STRESS_TESTS.get(file, ())):
+            item.add_marker(pytest.mark.stress)
