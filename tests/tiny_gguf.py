@@ -50,6 +50,8 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
         return 1 + 0.1 * rng.standard_normal(shape)
     if name.startswith("rope_factors"):
         return 1 + 3 * np.abs(rng.standard_normal(shape))
+    if name.endswith(".ssm_a"):                # -exp(A_log): a decay, never a growth
+        return -np.exp(0.5 * rng.standard_normal(shape))
     if name.endswith("attn_sinks.weight"):
         return rng.standard_normal(shape)
     if name.endswith(".bias"):
@@ -85,7 +87,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes.
     edit(writer): change metadata before it is written (a key added again replaces the first)."""
-    from chatgui.engine.archs import ARCHS, tensor_shapes
+    from chatgui.engine.archs import ARCHS, deltanet_layers, tensor_shapes
 
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
@@ -112,6 +114,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
         name = f"{arch}.{key}"
         if isinstance(value, list):       # per layer: the pattern repeated over the layers
             w.add_array(name, [value[i % len(value)] for i in range(n_layers)])
+        elif isinstance(value, tuple):    # an array as it is
+            w.add_array(name, list(value))
         elif isinstance(value, str):
             w.add_string(name, value)
         elif isinstance(value, int):
@@ -136,9 +140,11 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            hidden_dim=hidden, vocab_size=vocab, rope_dim=meta.get("rope.dimension_count", head_dim),
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=0, expert_hidden=0, shortconv_kernel=0,
-                           shortconv_layers=_shortconv_layers(spec, meta, n_layers))
+                           shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=())
     for key in spec.keys if spec else ():
         setattr(args, key.field, written.get(key.key, key.default))
+    if spec is not None and spec.deltanet:
+        args.deltanet_layers = deltanet_layers(spec, n_layers, args.full_attention_interval)
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)
     for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
         expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None

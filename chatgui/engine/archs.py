@@ -55,6 +55,11 @@ class Arch:
     # Layers whose attention.head_count_kv entry is 0 are short-convolution layers (lfm2): an
     # in_proj to b, c, x; c * causal depthwise conv(b * x); out_proj.
     shortconv: bool = False
+    # Gated DeltaNet layers (qwen35): all but every full_attention_interval-th layer; an
+    # attn_qkv/attn_gate/ssm_* set in the place of attention (engine/deltanet.py).
+    deltanet: bool = False
+    attn_output_gate: bool = False        # attn_q holds [q; gate] per head: output * sigmoid(gate) (qwen35)
+    shared_expert: bool = False           # a sigmoid-gated shared expert beside the routed ones (qwen35moe)
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
     # exercises what the architecture has (a window shorter than the test text, scales not 1).
@@ -68,6 +73,18 @@ GRANITE_SCALES = (Key("embedding_scale", "embed_scale", 1.0), Key("residual_scal
 EXPERTS = (Key("expert_count", "n_experts", None, integer=True),
            Key("expert_used_count", "n_experts_used", None, integer=True),
            Key("expert_feed_forward_length", "expert_hidden", None, integer=True))
+
+DELTANET = (Key("full_attention_interval", "full_attention_interval", 4, integer=True),
+            Key("ssm.conv_kernel", "ssm_conv_kernel", None, integer=True),
+            Key("ssm.state_size", "ssm_state", None, integer=True),
+            Key("ssm.group_count", "ssm_k_heads", None, integer=True),
+            Key("ssm.time_step_rank", "ssm_v_heads", None, integer=True),
+            Key("ssm.inner_size", "ssm_inner", None, integer=True))
+# A tiny qwen35: head_dim 16 with 8 of it rotated (Qwen3.5 rotates a quarter), 2 key heads
+# shared by 4 value heads in the DeltaNet layers, layers 0 and 2 DeltaNet, 1 and 3 attention.
+DELTANET_TEST = {"full_attention_interval": 2, "ssm.conv_kernel": 4, "ssm.state_size": 16, "ssm.group_count": 2,
+                 "ssm.time_step_rank": 4, "ssm.inner_size": 64, "rope.dimension_count": 8,
+                 "rope.dimension_sections": (2, 1, 1, 0)}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("llama", rope="norm"),
@@ -109,7 +126,24 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
                         "expert_feed_forward_length": 64, "rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
                         "rope.scaling.original_context_length": 16},
          test_expert_qtype="MXFP4"),
+    # Qwen3.5 / 3.6 (text): text positions make its multi-section RoPE one NeoX rotation
+    Arch("qwen35", rope_base=10_000_000.0, qk_norm="head", ffn_norm_name="post_attention_norm", deltanet=True,
+         attn_output_gate=True, keys=DELTANET, test_metadata=DELTANET_TEST),
+    Arch("qwen35moe", rope_base=10_000_000.0, qk_norm="head", ffn_norm_name="post_attention_norm", deltanet=True,
+         attn_output_gate=True, moe=True, shared_expert=True,
+         keys=DELTANET + EXPERTS + (Key("expert_shared_feed_forward_length", "shared_expert_hidden", None,
+                                        integer=True),),
+         test_metadata={**DELTANET_TEST, "expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64,
+                        "expert_shared_feed_forward_length": 96}),
 )}
+
+
+def deltanet_layers(a: Arch, n_layers: int, interval: int) -> tuple[int, ...]:
+    """The layers that are Gated DeltaNet ones: all but every interval-th (llama.cpp's default
+    when the file lists none)."""
+    if not a.deltanet:
+        return ()
+    return tuple(i for i in range(n_layers) if (i + 1) % max(interval, 1))
 
 
 def arch_of(name: str) -> Arch | None:
@@ -120,7 +154,9 @@ def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
     """One attention layer's tensors (names after 'blk.N.')."""
     q_out, kv_out, dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim, args.dim
     s: dict[str, tuple[int, ...]] = {}
-    if a.fused_qkv:
+    if a.attn_output_gate:
+        s.update({"attn_q.weight": (2 * q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
+    elif a.fused_qkv:
         s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)
     else:
         s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
@@ -136,6 +172,18 @@ def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
     elif a.qk_norm == "full":
         s.update({"attn_q_norm.weight": (q_out,), "attn_k_norm.weight": (kv_out,)})
     return s
+
+
+def _deltanet_tensors(args) -> dict[str, tuple[int, ...]]:
+    """One Gated DeltaNet layer's tensors: q, k (ssm_state x group_count each) and v (inner_size)
+    projected together and convolved, the output gate z, beta and alpha per value head, and the
+    decay's A (stored as -exp(A_log), under a name without '.weight') and dt bias."""
+    key, value, vh = args.ssm_state * args.ssm_k_heads, args.ssm_inner, args.ssm_v_heads
+    conv = 2 * key + value
+    return {"attn_qkv.weight": (conv, args.dim), "attn_gate.weight": (value, args.dim),
+            "ssm_conv1d.weight": (conv, args.ssm_conv_kernel), "ssm_dt.bias": (vh,), "ssm_a": (vh,),
+            "ssm_beta.weight": (vh, args.dim), "ssm_alpha.weight": (vh, args.dim),
+            "ssm_norm.weight": (value // vh,), "ssm_out.weight": (args.dim, value)}
 
 
 def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
@@ -155,7 +203,9 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         s: dict[str, tuple[int, ...]] = {}
         if a.pre_norms:
             s["attn_norm.weight"] = (dim,)
-        if i in args.shortconv_layers:
+        if i in args.deltanet_layers:
+            s.update(_deltanet_tensors(args))
+        elif i in args.shortconv_layers:
             s.update({"shortconv.conv.weight": (dim, args.shortconv_kernel),
                       "shortconv.in_proj.weight": (3 * dim, dim), "shortconv.out_proj.weight": (dim, dim)})
         else:
@@ -168,6 +218,10 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
             e, h = args.n_experts, args.expert_hidden
             s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_exps.weight": (e, h, dim),
                       "ffn_up_exps.weight": (e, h, dim), "ffn_down_exps.weight": (e, dim, h)})
+            if a.shared_expert:
+                sh = args.shared_expert_hidden
+                s.update({"ffn_gate_inp_shexp.weight": (dim,), "ffn_gate_shexp.weight": (sh, dim),
+                          "ffn_up_shexp.weight": (sh, dim), "ffn_down_shexp.weight": (dim, sh)})
             if a.expert_biases:
                 s.update({"ffn_gate_inp.bias": (e,), "ffn_gate_exps.bias": (e, h), "ffn_up_exps.bias": (e, h),
                           "ffn_down_exps.bias": (e, dim)})

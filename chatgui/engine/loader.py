@@ -9,7 +9,8 @@ from concurrent.futures import Future
 import torch
 from torch import nn
 
-from .archs import ARCHS, arch_of, tensor_shapes
+from .archs import ARCHS, arch_of, deltanet_layers, tensor_shapes
+from .deltanet import MAX_SNAPSHOTS
 from .errors import ModelLoadError
 from .experts import Experts
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
@@ -96,6 +97,14 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         else:
             value = gf.get_float(name, key.default)
         setattr(args, key.field, value)
+    args.attn_output_gate = spec.attn_output_gate
+    if spec.deltanet:
+        args.deltanet_layers = deltanet_layers(spec, n_layers, args.full_attention_interval)
+        if not (args.ssm_k_heads and args.ssm_v_heads % args.ssm_k_heads == 0
+                and args.ssm_inner % args.ssm_v_heads == 0 and args.ssm_inner // args.ssm_v_heads == args.ssm_state
+                and args.ssm_conv_kernel >= 1):
+            raise ModelLoadError(gf.path, f"DeltaNet sizes (heads {args.ssm_k_heads}/{args.ssm_v_heads}, state "
+                                          f"{args.ssm_state}, inner {args.ssm_inner}) are not supported")
     args.rope_base_local = spec.rope_base_local if spec.rope_base_local is not None else args.rope_base
     if args.sliding_window and args.sliding_window_pattern:
         args.rope_base_local = gf.get_float(k("rope.freq_base_swa"), args.rope_base_local)
@@ -220,6 +229,12 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         q_perm = neox_to_interleaved(a.n_heads, a.head_dim, a.rope_dim)
         k_perm = neox_to_interleaved(a.n_kv_heads, a.head_dim, a.rope_dim)
     perms = {"attn_q": q_perm, "attn_k": k_perm, "attn_q_norm": d_perm, "attn_k_norm": d_perm}
+    if spec.attn_output_gate:
+        # attn_q holds each head's q rows then its gate rows: all q rows first (permuted as q),
+        # then all gate rows (model.Attention splits them off)
+        rows = torch.arange(2 * a.n_heads * a.head_dim).view(a.n_heads, 2, a.head_dim)
+        q_rows, gate_rows = rows[:, 0].flatten(), rows[:, 1].flatten()
+        perms["attn_q"] = torch.cat([q_rows if q_perm is None else q_rows[q_perm], gate_rows])
     if q_perm is not None and a.qk_norm_full:      # (norms over all heads: one weight per q / k row)
         perms.update({"attn_q_norm": q_perm, "attn_k_norm": k_perm})
     if q_perm is not None and spec.fused_qkv:
@@ -294,7 +309,7 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
         norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: spec.ffn_norm_name} if a.pre_norms else {}
-        conv = i in a.shortconv_layers
+        conv = i in a.shortconv_layers or i in a.deltanet_layers
         if a.qk_norm and not conv:
             norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
         if a.post_norms:
@@ -304,7 +319,14 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if not torch.isfinite(weight).all():
                 raise ModelLoadError(gf.path, f"tensor {p + name}.weight holds NaN or infinite values")
             norm.weight.copy_(weight)
-        if conv:
+        if i in a.deltanet_layers:
+            layer.attn.in_proj = linear([p + n for n in ("attn_qkv.weight", "attn_gate.weight", "ssm_beta.weight",
+                                                         "ssm_alpha.weight")])
+            layer.attn.out_proj = linear([p + "ssm_out.weight"], down=True)
+            for buffer, name in (("conv", "ssm_conv1d.weight"), ("dt_bias", "ssm_dt.bias"), ("a", "ssm_a"),
+                                 ("norm", "ssm_norm.weight")):
+                getattr(layer.attn, buffer).copy_(w(p + name))
+        elif conv:
             layer.attn.in_proj = linear([p + "shortconv.in_proj.weight"])
             layer.attn.out_proj = linear([p + "shortconv.out_proj.weight"])
             layer.attn.conv.copy_(w(p + "shortconv.conv.weight"))
@@ -321,6 +343,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if spec.expert_biases:
                 layer.ffn.router_bias = w(p + "ffn_gate_inp.bias")
                 biases = [w(f"{p}ffn_{part}_exps.bias") for part in parts]
+            if spec.shared_expert:
+                layer.ffn.shared_gate = w(p + "ffn_gate_inp_shexp.weight")
+                layer.ffn.shared.w13 = linear([p + "ffn_gate_shexp.weight", p + "ffn_up_shexp.weight"])
+                layer.ffn.shared.w2 = linear([p + "ffn_down_shexp.weight"], down=True)
             layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts),
                                         biases=biases, act=a.expert_act)
             continue
@@ -411,9 +437,13 @@ KV_HALVED_ABOVE = 0.5
 
 def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
     positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers)
-                    if i not in args.shortconv_layers)
+                    if i not in args.shortconv_layers and i not in args.deltanet_layers)
     conv = len(args.shortconv_layers) * max_seq * args.dim * 4        # (float32: shortconv.py)
-    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes + conv
+    # DeltaNet: the state and its snapshots, in float32 (deltanet.py), whatever the context
+    recurrent = len(args.deltanet_layers) * (1 + MAX_SNAPSHOTS) * 4 * (
+        args.ssm_v_heads * args.ssm_state ** 2 + (args.ssm_conv_kernel - 1) * (2 * args.ssm_k_heads * args.ssm_state
+                                                                              + args.ssm_inner))
+    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes + conv + recurrent
 
 
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",

@@ -17,6 +17,7 @@ from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
 from .decode import Decoder, final_logits
 from .experts import MoEFeedForward
+from .deltanet import GatedDeltaNet, RecurrentState
 from .shortconv import ShortConv
 from .rope import apply_rope
 
@@ -74,6 +75,15 @@ class ModelArgs:
     attn_sinks: bool = False              # a sink logit per head in each softmax (gpt-oss)
     shortconv_layers: tuple[int, ...] = ()  # layers that are short convolutions, not attention (lfm2)
     shortconv_kernel: int = 0
+    deltanet_layers: tuple[int, ...] = ()   # Gated DeltaNet layers (qwen35; deltanet.py)
+    full_attention_interval: int = 4
+    ssm_conv_kernel: int = 0
+    ssm_state: int = 0                    # DeltaNet head size (keys and values)
+    ssm_k_heads: int = 0
+    ssm_v_heads: int = 0
+    ssm_inner: int = 0                    # value heads x head size
+    attn_output_gate: bool = False        # attention output times sigmoid(a gate from attn_q) (qwen35)
+    shared_expert_hidden: int = 0         # a gated shared expert beside the routed ones (qwen35moe)
 
     def is_sliding(self, layer: int) -> bool:
         if not self.sliding_window or not self.sliding_window_pattern:
@@ -232,7 +242,12 @@ class Attention(nn.Module):
     def forward(self, x, start: int, rot, mask, temperature=None):
         B, T, _ = x.shape
         nh, nkv, hd = self.n_heads, self.n_kv, self.hd
-        qkv = self.wqkv(x).view(B, T, nh + 2 * nkv, hd)
+        qkv = self.wqkv(x)
+        gate = None
+        if self.args.attn_output_gate:      # (the loader put the gate rows after all q rows)
+            gate = qkv[..., nh * hd:2 * nh * hd]
+            qkv = torch.cat([qkv[..., :nh * hd], qkv[..., 2 * nh * hd:]], dim=-1)
+        qkv = qkv.view(B, T, nh + 2 * nkv, hd)
         qk, v = qkv.split([nh + nkv, nkv], dim=2)
         if self.args.qk_norm_full:
             q, k = qk.float().split([nh, nkv], dim=2)
@@ -252,7 +267,10 @@ class Attention(nn.Module):
         else:
             y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale,
                                                enable_gqa=nkv != nh)
-        return self.wo(y.transpose(1, 2).reshape(B, T, nh * hd))
+        y = y.transpose(1, 2).reshape(B, T, nh * hd)
+        if gate is not None:
+            y = y * torch.sigmoid(gate.float()).to(y.dtype)
+        return self.wo(y)
 
     def qk_normed(self, qk: torch.Tensor) -> torch.Tensor:
         """q_norm on the query heads and k_norm on the key heads of qk [B, T, nh + nkv, hd], in
@@ -264,9 +282,9 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, hidden: int | None = None):
         super().__init__()
-        self.hidden = args.hidden_dim
+        self.hidden = hidden or args.hidden_dim
         self.w13: nn.Module | None = None     # fused gate and up projections (set by the loader)
         self.w2: nn.Module | None = None
         self.gelu = args.act == "gelu_tanh"
@@ -304,9 +322,14 @@ class Block(nn.Module):
         # (olmo2 has no norms before attention and the MLP, only after them)
         self.attn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
         # (the layer's token mixer: attention, or LFM2's short convolution in its place)
-        self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
+        if layer in args.deltanet_layers:
+            self.attn = GatedDeltaNet(args)
+        else:
+            self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
         self.ffn = MoEFeedForward(args) if args.n_experts else FeedForward(args)
+        if args.n_experts and args.shared_expert_hidden:
+            self.ffn.shared = FeedForward(args, args.shared_expert_hidden)
         self.post_norms = args.post_norms
         self.residual_scale = args.residual_scale
         if args.post_norms:
@@ -369,6 +392,9 @@ class Transformer(nn.Module):
         a = self.args
         for layer in self.layers:
             sliding = layer.attn.sliding
+            if isinstance(layer.attn, GatedDeltaNet):
+                layer.attn.cache = layer.attn.new_state()
+                continue
             if isinstance(layer.attn, ShortConv):      # (its state kept in float32, as llama.cpp's)
                 layer.attn.cache = KVCache(max_seq, 1, a.dim // 2, torch.float32, device)
                 continue
@@ -389,6 +415,15 @@ class Transformer(nn.Module):
         """Whether a forward pass may start at position start with what the cache holds (after a
         sliding-window cache has slid, not far before its end: KVCache.make_room)."""
         return all(layer.attn.cache.resumable(start) for layer in self.layers)
+
+    def resume_point(self, start: int) -> int:
+        """The last position at or before start that a forward pass may start at: start itself
+        where the caches allow it, else (recurrent layers: their snapshots) an earlier one, else 0."""
+        points = {start}
+        for layer in self.layers:
+            if isinstance(layer.attn.cache, RecurrentState):
+                points |= {p for p in layer.attn.cache.resume_points() if p <= start}
+        return next((p for p in sorted(points, reverse=True) if self.resumable(p)), 0)
 
     def _mask(self, start: int, T: int, window: int, device):
         """Which keys each of T queries from start sees: keys from the cache's first_seen(start)
