@@ -48,8 +48,10 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
     range where its logits are neither flat nor saturated."""
     if name.endswith("norm.weight"):
         return 1 + 0.1 * rng.standard_normal(shape)
-    if name.startswith("rope_factors"):
+    if name.startswith(("rope_factors", "rope_freqs")):
         return 1 + 3 * np.abs(rng.standard_normal(shape))
+    if name.endswith("layer_output_scale.weight"):
+        return 0.5 + np.abs(rng.standard_normal(shape))
     if name.endswith(".ssm_a"):                # -exp(A_log): a decay, never a growth
         return -np.exp(0.5 * rng.standard_normal(shape))
     if name.endswith("attn_sinks.weight"):
@@ -87,7 +89,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes.
     edit(writer): change metadata before it is written (a key added again replaces the first)."""
-    from chatgui.engine.archs import ARCHS, deltanet_layers, tensor_shapes
+    from chatgui.engine.archs import ARCHS, apply_layer_layout, deltanet_layers, tensor_shapes
 
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
@@ -140,9 +142,15 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            hidden_dim=hidden, vocab_size=vocab, rope_dim=meta.get("rope.dimension_count", head_dim),
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=0, expert_hidden=0, shortconv_kernel=0,
-                           shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=())
+                           shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=(),
+                           swa_layers=(), kv_heads=(), head_dim_swa=0, kv_shared_from=0, per_layer_dim=0)
+    if "attention.key_length" in meta:
+        args.head_dim = meta["attention.key_length"]
     for key in spec.keys if spec else ():
         setattr(args, key.field, written.get(key.key, key.default))
+    if spec is not None:
+        apply_layer_layout(spec, args, lambda key, default: [meta[key][i % len(meta[key])] for i in range(n_layers)]
+                           if isinstance(meta.get(key), list) else meta.get(key, default))
     if spec is not None and spec.deltanet:
         args.deltanet_layers = deltanet_layers(spec, n_layers, args.full_attention_interval)
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)

@@ -104,8 +104,10 @@ class BatchGeneration:
         own = [a.cache for a in layers]
         # (a recurrent layer's state, at the prompt's end, copied into n rows)
         length = P + max(self.max_new, 1)
-        batch = [c.with_rows(self.n) if isinstance(c, RecurrentState) else BatchKV(c, P, self.n, length)
-                 for c in own]
+        # (one batch cache per cache: layers that share one (gemma4) share its batch copy too)
+        made: dict[int, BatchKV | RecurrentState] = {}
+        batch = [made.setdefault(id(c), c.with_rows(self.n) if isinstance(c, RecurrentState)
+                                 else BatchKV(c, P, self.n, length)) for c in own]
         t_first, total = None, 0
         rows = list(range(self.n))          # the candidate each row of the batch decodes
         try:
@@ -159,7 +161,7 @@ class BatchGeneration:
         if len(keep) == len(rows) or not keep:
             return rows
         index = torch.tensor(keep, device=batch[0].kv.device)
-        for kv in batch:
+        for kv in {id(kv): kv for kv in batch}.values():
             if isinstance(kv, RecurrentState):
                 kv.keep_rows(index)
             else:
