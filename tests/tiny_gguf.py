@@ -103,7 +103,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_context_length(context)
     w.add_embedding_length(dim)
     w.add_block_count(n_layers)
-    w.add_feed_forward_length(hidden)
+    if "feed_forward_length" not in meta:
+        w.add_feed_forward_length(hidden)
     w.add_head_count(n_heads)
     if "attention.head_count_kv" not in meta:
         w.add_head_count_kv(n_kv_heads)
@@ -143,7 +144,11 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=0, expert_hidden=0, shortconv_kernel=0,
                            shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=(),
-                           swa_layers=(), kv_heads=(), head_dim_swa=0, kv_shared_from=0, per_layer_dim=0)
+                           swa_layers=(), kv_heads=(), head_dim_swa=0, kv_shared_from=0, per_layer_dim=0,
+                           hidden_per_layer=())
+    if isinstance(meta.get("feed_forward_length"), list):
+        ff = meta["feed_forward_length"]
+        args.hidden_per_layer = tuple(ff[i % len(ff)] for i in range(n_layers))
     if "attention.key_length" in meta:
         args.head_dim = meta["attention.key_length"]
     for key in spec.keys if spec else ():

@@ -91,6 +91,7 @@ DELTANET = (Key("full_attention_interval", "full_attention_interval", 4, integer
             Key("ssm.group_count", "ssm_k_heads", None, integer=True),
             Key("ssm.time_step_rank", "ssm_v_heads", None, integer=True),
             Key("ssm.inner_size", "ssm_inner", None, integer=True))
+# (gemma4: the tiny model's shared-KV layers have wider MLPs, as E2B's "double-wide" ones)
 # A tiny qwen35: head_dim 16 with 8 of it rotated (Qwen3.5 rotates a quarter), 2 key heads
 # shared by 4 value heads in the DeltaNet layers, layers 0 and 2 DeltaNet, 1 and 3 attention.
 DELTANET_TEST = {"full_attention_interval": 2, "ssm.conv_kernel": 4, "ssm.state_size": 16, "ssm.group_count": 2,
@@ -102,7 +103,7 @@ GEMMA4_TEST = {"attention.key_length": 32, "attention.value_length": 32, "attent
                "rope.freq_base_swa": 10000.0, "attention.sliding_window": 8,
                "attention.sliding_window_pattern": [True, False], "attention.head_count_kv": [2, 1],
                "attention.shared_kv_layers": 2, "embedding_length_per_layer_input": 8,
-               "final_logit_softcapping": 10.0}
+               "final_logit_softcapping": 10.0, "feed_forward_length": [128, 128, 192, 192]}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("llama", rope="norm"),
@@ -295,8 +296,8 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         elif a.fused_gate_up:
             s.update({"ffn_up.weight": (2 * hidden, dim), "ffn_down.weight": (dim, hidden)})
         else:
-            s.update({"ffn_gate.weight": (hidden, dim), "ffn_up.weight": (hidden, dim),
-                      "ffn_down.weight": (dim, hidden)})
+            h = args.hidden_per_layer[i] if args.hidden_per_layer else hidden     # (gemma4's double-wide layers)
+            s.update({"ffn_gate.weight": (h, dim), "ffn_up.weight": (h, dim), "ffn_down.weight": (dim, h)})
         if a.per_layer_embeddings:
             s.update({"inp_gate.weight": (args.per_layer_dim, dim), "proj.weight": (dim, args.per_layer_dim),
                       "post_norm.weight": (dim,)})

@@ -71,7 +71,16 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     if n_heads % n_kv:
         raise ModelLoadError(gf.path, f"{n_heads} attention heads cannot be shared by {n_kv} KV heads")
     head_dim = gf.get_int(k("attention.key_length"), dim // n_heads if dim % n_heads == 0 else 0, lo=1, hi=MAX_DIM)
-    hidden = gf.get_int(k("feed_forward_length"), 0 if spec.moe else None, lo=0 if spec.moe else 1, hi=MAX_DIM * 16)
+    ff = gf.get(k("feed_forward_length"))
+    hidden_per_layer: tuple[int, ...] = ()
+    if spec.layer_layout and isinstance(ff, (list, tuple)) and len(set(ff)) > 1:     # (gemma4's double-wide MLPs)
+        if len(ff) != n_layers or not all(isinstance(v, int) and 1 <= v <= MAX_DIM * 16 for v in ff):
+            raise ModelLoadError(gf.path, f"feed_forward_length {list(ff)} is not supported")
+        hidden_per_layer = tuple(ff)
+        hidden = max(ff)
+    else:
+        hidden = gf.get_int(k("feed_forward_length"), 0 if spec.moe else None, lo=0 if spec.moe else 1,
+                            hi=MAX_DIM * 16)
     tokens = gf.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(gf.path, "the file has no tokenizer vocabulary (tokenizer.ggml.tokens)")
@@ -93,6 +102,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
         sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
         expert_act=spec.expert_act, shortconv_layers=shortconv_layers, attn_sinks=spec.attn_sinks,
+        hidden_per_layer=hidden_per_layer,
     )
     for key in spec.keys:
         name = k(key.key)

@@ -97,6 +97,7 @@ class ModelArgs:
     v_norm: bool = False                  # V RMS-normed, no weight (gemma4)
     per_layer_dim: int = 0                # per-layer embeddings' width (gemma4)
     layer_output_scale: bool = False      # each layer's output times a scalar (gemma4)
+    hidden_per_layer: tuple[int, ...] = ()  # MLP width per layer (gemma4; (): hidden_dim)
 
     def is_sliding(self, layer: int) -> bool:
         if self.layer_layout:
@@ -372,7 +373,10 @@ class Block(nn.Module):
         else:
             self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
-        self.ffn = MoEFeedForward(args) if args.n_experts else FeedForward(args)
+        if args.n_experts:
+            self.ffn = MoEFeedForward(args)
+        else:
+            self.ffn = FeedForward(args, args.hidden_per_layer[layer] if args.hidden_per_layer else None)
         if args.n_experts and args.shared_expert_hidden:
             self.ffn.shared = FeedForward(args, args.shared_expert_hidden)
         self.post_norms = args.post_norms
