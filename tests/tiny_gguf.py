@@ -32,6 +32,21 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens, types, [f"{a} {b}" for a, b in MERGES]
 
 
+# A Gemma 4 style vocabulary (tokenizer.ggml.model "gemma4"): raw characters with spaces as
+# U+2581, merges ranked as listed, byte tokens for what has no token (here "É" and "'"), and
+# newline runs.
+GEMMA4_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+GEMMA4_MERGES = [("\u2581", "t"), ("h", "e"), ("\u2581t", "he"), ("i", "n"), ("\u2581", "a"), ("o", "n"), ("e", "r"),
+                 ("\n", "\n"), ("\u2581", "\u2581"), ("\u2581", "s"), ("T", "H"), ("TH", "E")]
+
+
+def gemma4_vocabulary() -> tuple[list[str], list[int], list[str]]:
+    chars = [chr(c) for c in range(33, 127) if chr(c) != "'"] + ["\u2581", "\n", "\t", "\r", "é"]
+    tokens = GEMMA4_SPECIALS + [f"<0x{b:02X}>" for b in range(256)] + chars + [a + b for a, b in GEMMA4_MERGES]
+    types = [3] * len(GEMMA4_SPECIALS) + [6] * 256 + [1] * (len(chars) + len(GEMMA4_MERGES))
+    return tokens, types, [f"{a} {b}" for a, b in GEMMA4_MERGES]
+
+
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias") or arr.shape[-1] % 32:
@@ -84,7 +99,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
                      scale: float = 0.5, pre_tokenizer: str = "smollm", metadata: dict | None = None,
-                     edit=None) -> Path:
+                     edit=None, tokenizer: str = "gpt2") -> Path:
     """A random-weight model that really runs through the whole engine: the tensors and metadata
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes.
@@ -94,7 +109,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
-    tokens, types, merges = vocabulary()
+    tokens, types, merges = gemma4_vocabulary() if tokenizer == "gemma4" else vocabulary()
     vocab = len(tokens)
     head_dim = dim // n_heads
     w = gguf.GGUFWriter(str(path), arch)
@@ -125,14 +140,21 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
             w.add_uint32(name, value)
         else:
             w.add_float32(name, value)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(pre_tokenizer)
+    w.add_tokenizer_model(tokenizer)
+    if tokenizer == "gpt2":
+        w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_add_bos_token(False)
+    if tokenizer == "gemma4":           # (as Gemma 4 files: scores, <bos> 2, <eos> 1, BOS added)
+        w.add_token_scores([0.0] * len(tokens))
+        w.add_bos_token_id(2)
+        w.add_eos_token_id(1)
+        w.add_add_bos_token(True)
+    else:
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(False)
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
