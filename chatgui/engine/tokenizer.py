@@ -26,6 +26,10 @@ _LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{
 _QWEN2 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
+# Qwen3.5: Qwen2's, with combining marks (\p{M}) part of a word
+_QWEN35 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
+           r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
 # Tekken (Mistral 3) and GPT-4o (o200k: gpt-oss, Phi-4-mini, Llama 4), as llama.cpp writes them:
 # tokenizer.json's \p{Lu}-style classes become "a letter that is not a-z" / "not A-Z" (which
 # differs from the original on non-ASCII letters: llama.cpp's tokens are the reference here).
@@ -43,7 +47,7 @@ PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
     "gpt2": [_GPT2],
     "llama3": [_LLAMA3], "llama-bpe": [_LLAMA3], "llama-v3": [_LLAMA3], "dbrx": [_LLAMA3],
     "smaug-bpe": [_LLAMA3], "falcon3": [_LLAMA3], "pixtral": [_LLAMA3],
-    "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2], "megrez": [_QWEN2],
+    "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2], "megrez": [_QWEN2], "qwen35": [_QWEN35],
     "smollm": [r"\p{N}", _GPT2], "starcoder": [r"\p{N}", _GPT2], "refact": [r"\p{N}", _GPT2],
     "codeshell": [r"\p{N}", _GPT2], "command-r": [r"\p{N}", _GPT2], "exaone": [r"\p{N}", _GPT2],
     "minerva-7b": [r"\p{N}", _GPT2],

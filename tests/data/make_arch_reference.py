@@ -35,9 +35,9 @@ N_LAYERS = 4          # (smollm3's NoPE layer is the 4th)
 N_TOKENS = 64
 OUT = Path(__file__).with_name("arch_parity.llamacpp.json")
 # Pre-tokenizers of the new architectures' real files (Mistral 3: tekken; gpt-oss, Phi-4-mini:
-# gpt-4o; OLMo: olmo), checked on texts whose splits decide which of the tiny vocabulary's merges
+# gpt-4o; OLMo: olmo; Qwen3.5: qwen35), checked on texts whose splits decide which of the tiny vocabulary's merges
 # (" t", "he", " the", "in", " a", "on", "er", " s") apply.
-PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo"]
+PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo", "qwen35"]
 # Tokenizer models other than gpt2, under their names (Gemma 4's own: tokenizer.ggml.model "gemma4")
 TOKENIZER_MODELS = ["gemma4"]
 TEXTS = ["Hello the World's in on the er the", "CamelCaseWords theThe THEthe ÉTÉ été in-the s",
