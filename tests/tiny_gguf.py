@@ -167,7 +167,7 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            n_experts=0, expert_hidden=0, shortconv_kernel=0,
                            shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=(),
                            swa_layers=(), kv_heads=(), head_dim_swa=0, kv_shared_from=0, per_layer_dim=0,
-                           hidden_per_layer=())
+                           hidden_per_layer=(), k_eq_v_layers=spec.test_k_eq_v_layers if spec else ())
     if isinstance(meta.get("feed_forward_length"), list):
         ff = meta["feed_forward_length"]
         args.hidden_per_layer = tuple(ff[i % len(ff)] for i in range(n_layers))

@@ -71,6 +71,9 @@ class Arch:
     v_norm: bool = False
     per_layer_embeddings: bool = False
     layer_output_scale: bool = False
+    # Layers whose values are their keys (gemma4 31B's and 26B's global layers: no attn_v; the
+    # loader finds them in the file), in the test model
+    test_k_eq_v_layers: tuple[int, ...] = ()
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
     # exercises what the architecture has (a window shorter than the test text, scales not 1).
@@ -157,7 +160,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     # Gemma 4 (text; not its MoE): two of the tiny model's four layers share the first two's KV
     Arch("gemma4", rope_base=1_000_000.0, act="gelu_tanh", qk_norm="head", post_norms=True, embed_scale_sqrt_dim=True,
          layer_layout=True, attn_scale=1.0, rope_freqs=True, v_norm=True, per_layer_embeddings=True,
-         layer_output_scale=True,
+         layer_output_scale=True, test_k_eq_v_layers=(1,),
          keys=(SLIDING_WINDOW, SOFTCAPS[1], Key("embedding_length_per_layer_input", "per_layer_dim", 0, integer=True)),
          test_metadata=GEMMA4_TEST),
 )}
@@ -216,7 +219,9 @@ def _attention_tensors(a: Arch, args, i: int) -> dict[str, tuple[int, ...]]:
     if kv_source(args, i) != i:            # (attends to an earlier layer's keys and values)
         s.update({"attn_q.weight": (q_out, dim), "attn_output.weight": (dim, q_out), "attn_q_norm.weight": (hd,)})
         return s
-    if a.attn_output_gate:
+    if i in getattr(args, "k_eq_v_layers", ()):
+        s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim)})
+    elif a.attn_output_gate:
         s.update({"attn_q.weight": (2 * q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
     elif a.fused_qkv:
         s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)

@@ -148,6 +148,8 @@ def _read_layer_layout(gf: GGUFFile, spec, args: ModelArgs) -> None:
     if not spec.per_layer_embeddings:
         args.per_layer_dim = 0
     apply_layer_layout(spec, args, lambda key, default: gf.get(k(key), default))
+    args.k_eq_v_layers = tuple(i for i in range(args.n_layers)
+                               if gf.has(f"blk.{i}.attn_k.weight") and not gf.has(f"blk.{i}.attn_v.weight"))
     if not (1 <= args.head_dim_swa <= MAX_DIM and 2 <= args.rope_dim_swa <= args.head_dim_swa):
         raise ModelLoadError(gf.path, f"sliding layers' head size {args.head_dim_swa} / rotary dims "
                                       f"{args.rope_dim_swa} are not supported")
@@ -400,6 +402,11 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + f"attn_{x}.weight" for x in "qkv"]
             if shares_kv:
                 qkv = [p + "attn_q.weight"]
+            elif i in a.k_eq_v_layers:
+                qkv = [p + "attn_q.weight", p + "attn_k.weight"]
+                d_perm_i = layer_perms.get(i, perms)["attn_q_norm"]
+                if d_perm_i is not None:
+                    layer.attn.v_order = torch.argsort(d_perm_i)
             layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
             layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
             if spec.attn_sinks:

@@ -98,6 +98,7 @@ class ModelArgs:
     per_layer_dim: int = 0                # per-layer embeddings' width (gemma4)
     layer_output_scale: bool = False      # each layer's output times a scalar (gemma4)
     hidden_per_layer: tuple[int, ...] = ()  # MLP width per layer (gemma4; (): hidden_dim)
+    k_eq_v_layers: tuple[int, ...] = ()   # layers without attn_v: V is K before its norm (gemma4)
 
     def is_sliding(self, layer: int) -> bool:
         if self.layer_layout:
@@ -253,6 +254,9 @@ class Attention(nn.Module):
         self.rope = args.has_rope(layer)
         self.rope_dim = args.rope_dim_swa if args.layer_layout and self.sliding else args.rope_dim
         self.shares_kv = kv_source(args, layer) != layer      # (wqkv then gives q only)
+        self.k_is_v = layer in args.k_eq_v_layers             # (wqkv gives q and k)
+        # (the loader reorders K's dims for RoPE: V takes them back in the file's order)
+        self.register_buffer("v_order", None)
         # Projections are set by the loader (dense or packed, see qlinear.py). QKV is fused:
         # one matmul instead of three.
         self.wqkv: nn.Module | None = None
@@ -275,6 +279,10 @@ class Attention(nn.Module):
             qkv = torch.cat([qkv[..., :nh * hd], qkv[..., 2 * nh * hd:]], dim=-1)
         if self.shares_kv:
             return self._forward_shared(qkv, start, rot, mask, temperature)
+        if self.k_is_v:
+            k = qkv[..., nh * hd:]
+            v = k if self.v_order is None else k.view(B, T, nkv, hd)[..., self.v_order].reshape(B, T, nkv * hd)
+            qkv = torch.cat([qkv, v], dim=-1)
         qkv = qkv.view(B, T, nh + 2 * nkv, hd)
         qk, v = qkv.split([nh + nkv, nkv], dim=2)
         if self.v_norm:
