@@ -132,22 +132,28 @@ class GatedDeltaNet(nn.Module):
         q = _l2_normed(q.reshape(B, T, self.hk, self.dk), self.eps).repeat(1, 1, reps, 1) / math.sqrt(self.dk)
         k = _l2_normed(k.reshape(B, T, self.hk, self.dk), self.eps).repeat(1, 1, reps, 1)
         v = v.reshape(B, T, self.hv, self.dv)
-        S = state.ssm
-        out = torch.empty(B, T, self.hv, self.dv, device=x.device)
-        # (one position at a time, as the decode step does: the same sums in the same order)
+        # One position at a time, as the decode step does (the same sums in the same order), on
+        # [B * heads, ...] matrices: a multiply broadcast over S's last two dims ran ~1,000x
+        # slower on two threads here (20 ms against 0.02 ms for Qwen3.5-0.8B's 16 x 128 x 128).
+        BH, dk, dv = B * self.hv, self.dk, self.dv
+        S = state.ssm.reshape(BH, dk * dv)
+        decay, beta = decay.transpose(0, 1).reshape(T, BH, 1), beta.transpose(0, 1).reshape(T, BH, 1, 1)
+        q, k, v = (t.transpose(0, 1).reshape(T, BH, 1, -1) for t in (q, k, v))
+        out = torch.empty(T, BH, 1, dv, device=x.device)
         for t in range(T):
-            S = S * decay[:, t, :, None, None]
-            kt = k[:, t]
-            delta = (v[:, t] - torch.einsum("bhkv,bhk->bhv", S, kt)) * beta[:, t, :, None]
-            S = S + kt[..., :, None] * delta[..., None, :]
-            out[:, t] = torch.einsum("bhkv,bhk->bhv", S, q[:, t])
+            S = (S * decay[t]).view(BH, dk, dv)
+            delta = (v[t] - torch.bmm(k[t], S)) * beta[t]                     # [BH, 1, dv]
+            S = S + k[t].transpose(1, 2) * delta
+            out[t] = torch.bmm(q[t], S)
+            S = S.view(BH, dk * dv)
             if T > 1 and t == T - 2:
-                state.snapshot(start + T - 1, seq[:, T - 1:T - 2 + self.kernel], S)
-        state.ssm = S
+                state.snapshot(start + T - 1, seq[:, T - 1:T - 2 + self.kernel], S.view(B, self.hv, dk, dv))
+        state.ssm = S.view(B, self.hv, dk, dv)
+        out = out.view(T, B, self.hv, dv).transpose(0, 1)
         state.conv = seq[:, T:].clone()
         state.pos = start + T
         if T > 1:
-            state.snapshot(state.pos, state.conv, S)
+            state.snapshot(state.pos, state.conv, state.ssm)
         y = F.rms_norm(out, (self.dv,), self.norm, self.eps) * F.silu(z.view(B, T, self.hv, self.dv))
         return self.out_proj(y.reshape(B, T, self.value_dim))
 
