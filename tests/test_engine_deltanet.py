@@ -11,7 +11,7 @@ import torch
 
 from chatgui.engine import SamplingSettings
 from chatgui.engine.chat_model import load_model
-from chatgui.engine.deltanet import MAX_SNAPSHOTS, RecurrentState
+from chatgui.engine.deltanet import MAX_SNAPSHOTS, RecurrentState, _chunked, _recurrent
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_arch_reference import write_case  # noqa: E402
@@ -104,3 +104,19 @@ def test_batched_candidates_after_a_turn_equal_single_replies(path):
     single = reply(load_model(path, device="cpu", precision="float32"), chat)
     assert [c.token_ids for c in batch.choices] == [single] * 3
     assert reply(m, chat) == single      # the model's own state is still the prompt's after the batch
+
+
+@pytest.mark.parametrize("T", [5, 64, 150])
+def test_chunked_prompt_equals_the_step_by_step_rule(T):
+    """The chunked form (prompts) gives the outputs and state of one position at a time, from a
+    state that is not zero, with grouped heads and a last chunk that is not full."""
+    g = torch.Generator().manual_seed(T)
+    B, H, d = 2, 4, 16
+    q, k = (torch.nn.functional.normalize(torch.randn(B, T, H, d, generator=g), dim=-1) for _ in range(2))
+    v = torch.randn(B, T, H, d, generator=g)
+    log_decay, beta = -torch.rand(B, T, H, generator=g), torch.rand(B, T, H, generator=g)
+    state = torch.randn(B, H, d, d, generator=g)
+    out, final = _recurrent(q / 4, k, v, log_decay, beta, state)
+    out_c, final_c = _chunked(q / 4, k, v, log_decay, beta, state)
+    torch.testing.assert_close(out_c, out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(final_c, final, rtol=1e-5, atol=1e-5)
