@@ -82,9 +82,10 @@ def test_pre_tokenizer_splits_as_llama_cpp(tmp_path, pre):
     m = load_model(write_pre_tokenizer_case(tmp_path, pre), device="cpu", precision="float32")
     assert not m.tok.warnings           # (an unknown pre-tokenizer falls back to GPT-2's, with a warning)
     assert [m.tokenize(text, add_bos=False) for text in TEXTS] == REFERENCE["tokenize"][pre]
+    assert [m.detokenize(ids) for ids in REFERENCE["tokenize"][pre]] == TEXTS
 
 
-@pytest.mark.parametrize("arch", ["lfm2", "qwen3moe", "gemma2"])
+@pytest.mark.parametrize("arch", ["lfm2", "qwen3moe", "gemma2", "qwen35", "qwen35moe", "gemma4"])
 def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_path, arch):
     """Short-convolution state (lfm2), experts, soft-capping and sliding windows through the chat
     paths: greedy candidates decoded as one batch equal the single reply, and a second turn that

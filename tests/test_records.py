@@ -16,8 +16,8 @@ def test_finish_reasons_are_stored_as_their_words_and_read_back_as_members():
     assert json.loads(json.dumps(meta.to_dict())) == {"finish_reason": "error", "error": "boom"}
     assert f"{FinishReason.STOP_STRING}" == "stop_string" and str(BackendKind.OPENAI) == "openai"
     # A word this version does not know is kept as it was, not dropped or changed.
-    odd = ReplyMeta.from_dict({"finish_reason": "tool_calls"})
-    assert odd.finish_reason is None and odd.to_dict() == {"finish_reason": "tool_calls"}
+    odd = ReplyMeta.from_dict({"finish_reason": "function_call"})
+    assert odd.finish_reason is None and odd.to_dict() == {"finish_reason": "function_call"}
 
 
 def test_a_servers_finish_reason():

@@ -156,7 +156,9 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert window.export_chat(str(exported), "json") and window.history_actions.jobs.wait(30)
     assert KEY not in exported.read_text()
     settings_file = Path(os.environ["CHATGUI_CONFIG_DIR"]) / "settings.json"
-    assert json.loads(settings_file.read_text())["backend"]["kind"] == "openai"   # saved on connect
+    # saved on connect, within the SaveManager's coalescing delay
+    qtbot.waitUntil(lambda: settings_file.exists() and
+                    json.loads(settings_file.read_text()).get("backend", {}).get("kind") == "openai", timeout=10_000)
     assert KEY not in settings_file.read_text()
 
     # Back to the local model: the one kept in memory, at once; its replies have token data again.

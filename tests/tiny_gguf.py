@@ -32,6 +32,21 @@ def vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens, types, [f"{a} {b}" for a, b in MERGES]
 
 
+# A Gemma 4 style vocabulary (tokenizer.ggml.model "gemma4"): raw characters with spaces as
+# U+2581, merges ranked as listed, byte tokens for what has no token (here "É" and "'"), and
+# newline runs.
+GEMMA4_SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+GEMMA4_MERGES = [("\u2581", "t"), ("h", "e"), ("\u2581t", "he"), ("i", "n"), ("\u2581", "a"), ("o", "n"), ("e", "r"),
+                 ("\n", "\n"), ("\u2581", "\u2581"), ("\u2581", "s"), ("T", "H"), ("TH", "E")]
+
+
+def gemma4_vocabulary() -> tuple[list[str], list[int], list[str]]:
+    chars = [chr(c) for c in range(33, 127) if chr(c) != "'"] + ["\u2581", "\n", "\t", "\r", "é"]
+    tokens = GEMMA4_SPECIALS + [f"<0x{b:02X}>" for b in range(256)] + chars + [a + b for a, b in GEMMA4_MERGES]
+    types = [3] * len(GEMMA4_SPECIALS) + [6] * 256 + [1] * (len(chars) + len(GEMMA4_MERGES))
+    return tokens, types, [f"{a} {b}" for a, b in GEMMA4_MERGES]
+
+
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias") or arr.shape[-1] % 32:
@@ -48,8 +63,12 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
     range where its logits are neither flat nor saturated."""
     if name.endswith("norm.weight"):
         return 1 + 0.1 * rng.standard_normal(shape)
-    if name.startswith("rope_factors"):
+    if name.startswith(("rope_factors", "rope_freqs")):
         return 1 + 3 * np.abs(rng.standard_normal(shape))
+    if name.endswith("layer_output_scale.weight"):
+        return 0.5 + np.abs(rng.standard_normal(shape))
+    if name.endswith(".ssm_a"):                # -exp(A_log): a decay, never a growth
+        return -np.exp(0.5 * rng.standard_normal(shape))
     if name.endswith("attn_sinks.weight"):
         return rng.standard_normal(shape)
     if name.endswith(".bias"):
@@ -80,17 +99,17 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
                      scale: float = 0.5, pre_tokenizer: str = "smollm", metadata: dict | None = None,
-                     edit=None) -> Path:
+                     edit=None, tokenizer: str = "gpt2") -> Path:
     """A random-weight model that really runs through the whole engine: the tensors and metadata
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes.
     edit(writer): change metadata before it is written (a key added again replaces the first)."""
-    from chatgui.engine.archs import ARCHS, tensor_shapes
+    from chatgui.engine.archs import ARCHS, apply_layer_layout, deltanet_layers, tensor_shapes
 
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
-    tokens, types, merges = vocabulary()
+    tokens, types, merges = gemma4_vocabulary() if tokenizer == "gemma4" else vocabulary()
     vocab = len(tokens)
     head_dim = dim // n_heads
     w = gguf.GGUFWriter(str(path), arch)
@@ -99,7 +118,8 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     w.add_context_length(context)
     w.add_embedding_length(dim)
     w.add_block_count(n_layers)
-    w.add_feed_forward_length(hidden)
+    if "feed_forward_length" not in meta:
+        w.add_feed_forward_length(hidden)
     w.add_head_count(n_heads)
     if "attention.head_count_kv" not in meta:
         w.add_head_count_kv(n_kv_heads)
@@ -112,20 +132,29 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
         name = f"{arch}.{key}"
         if isinstance(value, list):       # per layer: the pattern repeated over the layers
             w.add_array(name, [value[i % len(value)] for i in range(n_layers)])
+        elif isinstance(value, tuple):    # an array as it is
+            w.add_array(name, list(value))
         elif isinstance(value, str):
             w.add_string(name, value)
         elif isinstance(value, int):
             w.add_uint32(name, value)
         else:
             w.add_float32(name, value)
-    w.add_tokenizer_model("gpt2")
-    w.add_tokenizer_pre(pre_tokenizer)
+    w.add_tokenizer_model(tokenizer)
+    if tokenizer == "gpt2":
+        w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
     w.add_token_types(types)
     w.add_token_merges(merges)
-    w.add_bos_token_id(1)
-    w.add_eos_token_id(2)
-    w.add_add_bos_token(False)
+    if tokenizer == "gemma4":           # (as Gemma 4 files: scores, <bos> 2, <eos> 1, BOS added)
+        w.add_token_scores([0.0] * len(tokens))
+        w.add_bos_token_id(2)
+        w.add_eos_token_id(1)
+        w.add_add_bos_token(True)
+    else:
+        w.add_bos_token_id(1)
+        w.add_eos_token_id(2)
+        w.add_add_bos_token(False)
     if chat_template is not None:
         w.add_chat_template(chat_template)
 
@@ -136,9 +165,21 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                            hidden_dim=hidden, vocab_size=vocab, rope_dim=meta.get("rope.dimension_count", head_dim),
                            tied_embeddings=tied or (spec is not None and spec.always_tied),
                            n_experts=0, expert_hidden=0, shortconv_kernel=0,
-                           shortconv_layers=_shortconv_layers(spec, meta, n_layers))
+                           shortconv_layers=_shortconv_layers(spec, meta, n_layers), deltanet_layers=(),
+                           swa_layers=(), kv_heads=(), head_dim_swa=0, kv_shared_from=0, per_layer_dim=0,
+                           hidden_per_layer=(), k_eq_v_layers=spec.test_k_eq_v_layers if spec else ())
+    if isinstance(meta.get("feed_forward_length"), list):
+        ff = meta["feed_forward_length"]
+        args.hidden_per_layer = tuple(ff[i % len(ff)] for i in range(n_layers))
+    if "attention.key_length" in meta:
+        args.head_dim = meta["attention.key_length"]
     for key in spec.keys if spec else ():
         setattr(args, key.field, written.get(key.key, key.default))
+    if spec is not None:
+        apply_layer_layout(spec, args, lambda key, default: [meta[key][i % len(meta[key])] for i in range(n_layers)]
+                           if isinstance(meta.get(key), list) else meta.get(key, default))
+    if spec is not None and spec.deltanet:
+        args.deltanet_layers = deltanet_layers(spec, n_layers, args.full_attention_interval)
     # (an architecture the engine does not know is written as llama: its refusal is what is tested)
     for name, shape in tensor_shapes(spec or ARCHS["llama"], args).items():
         expert_qtype = spec.test_expert_qtype if spec and qtype != "F32" and name.endswith("_exps.weight") else None

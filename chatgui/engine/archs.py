@@ -55,6 +55,25 @@ class Arch:
     # Layers whose attention.head_count_kv entry is 0 are short-convolution layers (lfm2): an
     # in_proj to b, c, x; c * causal depthwise conv(b * x); out_proj.
     shortconv: bool = False
+    # Gated DeltaNet layers (qwen35): all but every full_attention_interval-th layer; an
+    # attn_qkv/attn_gate/ssm_* set in the place of attention (engine/deltanet.py).
+    deltanet: bool = False
+    attn_output_gate: bool = False        # attn_q holds [q; gate] per head: output * sigmoid(gate) (qwen35)
+    shared_expert: bool = False           # a sigmoid-gated shared expert beside the routed ones (qwen35moe)
+    # Gemma 4: which layers slide is a per-layer array (attention.sliding_window_pattern), sliding
+    # layers have their own head size and rotary dims (*_swa keys), the last shared_kv_layers
+    # layers attend to an earlier layer's keys and values (no attn_k/v of their own), V is
+    # RMS-normed without weight, attention is unscaled, RoPE factors (rope_freqs) on global
+    # layers, per-layer embeddings (per_layer_*, inp_gate, proj, post_norm) and an output scale.
+    layer_layout: bool = False
+    attn_scale: float | None = None       # a fixed attention scale (None: 1/sqrt(head_dim) or the file's)
+    rope_freqs: bool = False              # rope_freqs.weight: frequency factors of global layers
+    v_norm: bool = False
+    per_layer_embeddings: bool = False
+    layer_output_scale: bool = False
+    # Layers whose values are their keys (gemma4 31B's and 26B's global layers: no attn_v; the
+    # loader finds them in the file), in the test model
+    test_k_eq_v_layers: tuple[int, ...] = ()
     keys: tuple[Key, ...] = ()            # architecture-specific metadata
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
     # exercises what the architecture has (a window shorter than the test text, scales not 1).
@@ -68,6 +87,26 @@ GRANITE_SCALES = (Key("embedding_scale", "embed_scale", 1.0), Key("residual_scal
 EXPERTS = (Key("expert_count", "n_experts", None, integer=True),
            Key("expert_used_count", "n_experts_used", None, integer=True),
            Key("expert_feed_forward_length", "expert_hidden", None, integer=True))
+
+DELTANET = (Key("full_attention_interval", "full_attention_interval", 4, integer=True),
+            Key("ssm.conv_kernel", "ssm_conv_kernel", None, integer=True),
+            Key("ssm.state_size", "ssm_state", None, integer=True),
+            Key("ssm.group_count", "ssm_k_heads", None, integer=True),
+            Key("ssm.time_step_rank", "ssm_v_heads", None, integer=True),
+            Key("ssm.inner_size", "ssm_inner", None, integer=True))
+# (gemma4: the tiny model's shared-KV layers have wider MLPs, as E2B's "double-wide" ones)
+# A tiny qwen35: head_dim 16 with 8 of it rotated (Qwen3.5 rotates a quarter), 2 key heads
+# shared by 4 value heads in the DeltaNet layers, layers 0 and 2 DeltaNet, 1 and 3 attention.
+DELTANET_TEST = {"full_attention_interval": 2, "ssm.conv_kernel": 4, "ssm.state_size": 16, "ssm.group_count": 2,
+                 "ssm.time_step_rank": 4, "ssm.inner_size": 64, "rope.dimension_count": 8,
+                 "rope.dimension_sections": (2, 1, 1, 0)}
+
+GEMMA4_TEST = {"attention.key_length": 32, "attention.value_length": 32, "attention.key_length_swa": 16,
+               "attention.value_length_swa": 16, "rope.dimension_count": 32, "rope.dimension_count_swa": 16,
+               "rope.freq_base_swa": 10000.0, "attention.sliding_window": 8,
+               "attention.sliding_window_pattern": [True, False], "attention.head_count_kv": [2, 1],
+               "attention.shared_kv_layers": 2, "embedding_length_per_layer_input": 8,
+               "final_logit_softcapping": 10.0, "feed_forward_length": [128, 128, 192, 192]}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("llama", rope="norm"),
@@ -109,18 +148,82 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
                         "expert_feed_forward_length": 64, "rope.scaling.type": "yarn", "rope.scaling.factor": 4.0,
                         "rope.scaling.original_context_length": 16},
          test_expert_qtype="MXFP4"),
+    # Qwen3.5 / 3.6 (text): text positions make its multi-section RoPE one NeoX rotation
+    Arch("qwen35", rope_base=10_000_000.0, qk_norm="head", ffn_norm_name="post_attention_norm", deltanet=True,
+         attn_output_gate=True, keys=DELTANET, test_metadata=DELTANET_TEST),
+    Arch("qwen35moe", rope_base=10_000_000.0, qk_norm="head", ffn_norm_name="post_attention_norm", deltanet=True,
+         attn_output_gate=True, moe=True, shared_expert=True,
+         keys=DELTANET + EXPERTS + (Key("expert_shared_feed_forward_length", "shared_expert_hidden", None,
+                                        integer=True),),
+         test_metadata={**DELTANET_TEST, "expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64,
+                        "expert_shared_feed_forward_length": 96}),
+    # Gemma 4 (text; not its MoE): two of the tiny model's four layers share the first two's KV
+    Arch("gemma4", rope_base=1_000_000.0, act="gelu_tanh", qk_norm="head", post_norms=True, embed_scale_sqrt_dim=True,
+         layer_layout=True, attn_scale=1.0, rope_freqs=True, v_norm=True, per_layer_embeddings=True,
+         layer_output_scale=True, test_k_eq_v_layers=(1,),
+         keys=(SLIDING_WINDOW, SOFTCAPS[1], Key("embedding_length_per_layer_input", "per_layer_dim", 0, integer=True)),
+         test_metadata=GEMMA4_TEST),
 )}
+
+
+def apply_layer_layout(a: Arch, args, get) -> None:
+    """Per-layer attention shapes of a layer_layout architecture (gemma4) into args, from the
+    metadata (get(key after '<arch>.', default)): swa_layers, kv_heads (per layer), head_dim_swa,
+    rope_dim_swa and kv_shared_from (the first layer that has no KV of its own)."""
+    if not a.layer_layout:
+        return
+    n = args.n_layers
+    pattern = get("attention.sliding_window_pattern", None)
+    if isinstance(pattern, (list, tuple)) and len(pattern) == n:
+        args.swa_layers = tuple(i for i, v in enumerate(pattern) if v)
+    kv = get("attention.head_count_kv", None)
+    if isinstance(kv, (list, tuple)) and len(kv) == n:
+        args.kv_heads = tuple(int(v) for v in kv)
+    args.head_dim_swa = int(get("attention.key_length_swa", args.head_dim))
+    args.rope_dim_swa = int(get("rope.dimension_count_swa", args.head_dim_swa))
+    args.kv_shared_from = n - int(get("attention.shared_kv_layers", 0))
+
+
+def layer_kv(args, i: int) -> tuple[int, int]:
+    """Layer i's (KV heads, head size)."""
+    hd = args.head_dim_swa if args.head_dim_swa and i in args.swa_layers else args.head_dim
+    return (args.kv_heads[i] if args.kv_heads else args.n_kv_heads), hd
+
+
+def kv_source(args, i: int) -> int:
+    """The layer whose keys and values layer i attends to: itself, or for the last shared layers
+    (gemma4) the last own-KV layer of its kind, as llama.cpp's reuse rule has it."""
+    start = args.kv_shared_from
+    if not start or i < start:
+        return i
+    return start - (2 if i in args.swa_layers else 1)
+
+
+def deltanet_layers(a: Arch, n_layers: int, interval: int) -> tuple[int, ...]:
+    """The layers that are Gated DeltaNet ones: all but every interval-th (llama.cpp's default
+    when the file lists none)."""
+    if not a.deltanet:
+        return ()
+    return tuple(i for i in range(n_layers) if (i + 1) % max(interval, 1))
 
 
 def arch_of(name: str) -> Arch | None:
     return ARCHS.get(name)
 
 
-def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
-    """One attention layer's tensors (names after 'blk.N.')."""
-    q_out, kv_out, dim = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim, args.dim
+def _attention_tensors(a: Arch, args, i: int) -> dict[str, tuple[int, ...]]:
+    """Layer i's attention tensors (names after 'blk.N.')."""
+    n_kv, hd = layer_kv(args, i)
+    q_out, kv_out, dim = args.n_heads * hd, n_kv * hd, args.dim
     s: dict[str, tuple[int, ...]] = {}
-    if a.fused_qkv:
+    if kv_source(args, i) != i:            # (attends to an earlier layer's keys and values)
+        s.update({"attn_q.weight": (q_out, dim), "attn_output.weight": (dim, q_out), "attn_q_norm.weight": (hd,)})
+        return s
+    if i in getattr(args, "k_eq_v_layers", ()):
+        s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim)})
+    elif a.attn_output_gate:
+        s.update({"attn_q.weight": (2 * q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
+    elif a.fused_qkv:
         s["attn_qkv.weight"] = (q_out + 2 * kv_out, dim)
     else:
         s.update({"attn_q.weight": (q_out, dim), "attn_k.weight": (kv_out, dim), "attn_v.weight": (kv_out, dim)})
@@ -132,10 +235,22 @@ def _attention_tensors(a: Arch, args) -> dict[str, tuple[int, ...]]:
     if a.attn_sinks:
         s["attn_sinks.weight"] = (args.n_heads,)
     if a.qk_norm == "head":
-        s.update({"attn_q_norm.weight": (args.head_dim,), "attn_k_norm.weight": (args.head_dim,)})
+        s.update({"attn_q_norm.weight": (hd,), "attn_k_norm.weight": (hd,)})
     elif a.qk_norm == "full":
         s.update({"attn_q_norm.weight": (q_out,), "attn_k_norm.weight": (kv_out,)})
     return s
+
+
+def _deltanet_tensors(args) -> dict[str, tuple[int, ...]]:
+    """One Gated DeltaNet layer's tensors: q, k (ssm_state x group_count each) and v (inner_size)
+    projected together and convolved, the output gate z, beta and alpha per value head, and the
+    decay's A (stored as -exp(A_log), under a name without '.weight') and dt bias."""
+    key, value, vh = args.ssm_state * args.ssm_k_heads, args.ssm_inner, args.ssm_v_heads
+    conv = 2 * key + value
+    return {"attn_qkv.weight": (conv, args.dim), "attn_gate.weight": (value, args.dim),
+            "ssm_conv1d.weight": (conv, args.ssm_conv_kernel), "ssm_dt.bias": (vh,), "ssm_a": (vh,),
+            "ssm_beta.weight": (vh, args.dim), "ssm_alpha.weight": (vh, args.dim),
+            "ssm_norm.weight": (value // vh,), "ssm_out.weight": (args.dim, value)}
 
 
 def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
@@ -147,6 +262,12 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
                                           a.output_norm_name + ".weight": (dim,)}
     if not args.tied_embeddings:
         shapes["output.weight"] = (args.vocab_size, dim)
+    if a.rope_freqs:
+        shapes["rope_freqs.weight"] = (args.rope_dim // 2,)
+    if a.per_layer_embeddings:
+        pl = args.per_layer_dim
+        shapes.update({"per_layer_token_embd.weight": (args.vocab_size, pl * args.n_layers),
+                       "per_layer_model_proj.weight": (pl * args.n_layers, dim), "per_layer_proj_norm.weight": (pl,)})
     if a.rope_factors:
         shapes.update({"rope_factors_long.weight": (args.rope_dim // 2,),
                        "rope_factors_short.weight": (args.rope_dim // 2,)})
@@ -155,11 +276,13 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         s: dict[str, tuple[int, ...]] = {}
         if a.pre_norms:
             s["attn_norm.weight"] = (dim,)
-        if i in args.shortconv_layers:
+        if i in args.deltanet_layers:
+            s.update(_deltanet_tensors(args))
+        elif i in args.shortconv_layers:
             s.update({"shortconv.conv.weight": (dim, args.shortconv_kernel),
                       "shortconv.in_proj.weight": (3 * dim, dim), "shortconv.out_proj.weight": (dim, dim)})
         else:
-            s.update(_attention_tensors(a, args))
+            s.update(_attention_tensors(a, args, i))
         if a.post_norms:
             s.update({"post_attention_norm.weight": (dim,), "post_ffw_norm.weight": (dim,)})
         if a.pre_norms:
@@ -168,13 +291,22 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
             e, h = args.n_experts, args.expert_hidden
             s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_exps.weight": (e, h, dim),
                       "ffn_up_exps.weight": (e, h, dim), "ffn_down_exps.weight": (e, dim, h)})
+            if a.shared_expert:
+                sh = args.shared_expert_hidden
+                s.update({"ffn_gate_inp_shexp.weight": (dim,), "ffn_gate_shexp.weight": (sh, dim),
+                          "ffn_up_shexp.weight": (sh, dim), "ffn_down_shexp.weight": (dim, sh)})
             if a.expert_biases:
                 s.update({"ffn_gate_inp.bias": (e,), "ffn_gate_exps.bias": (e, h), "ffn_up_exps.bias": (e, h),
                           "ffn_down_exps.bias": (e, dim)})
         elif a.fused_gate_up:
             s.update({"ffn_up.weight": (2 * hidden, dim), "ffn_down.weight": (dim, hidden)})
         else:
-            s.update({"ffn_gate.weight": (hidden, dim), "ffn_up.weight": (hidden, dim),
-                      "ffn_down.weight": (dim, hidden)})
+            h = args.hidden_per_layer[i] if args.hidden_per_layer else hidden     # (gemma4's double-wide layers)
+            s.update({"ffn_gate.weight": (h, dim), "ffn_up.weight": (h, dim), "ffn_down.weight": (dim, h)})
+        if a.per_layer_embeddings:
+            s.update({"inp_gate.weight": (args.per_layer_dim, dim), "proj.weight": (dim, args.per_layer_dim),
+                      "post_norm.weight": (dim,)})
+        if a.layer_output_scale:
+            s["layer_output_scale.weight"] = (1,)
         shapes.update({p + name: shape for name, shape in s.items()})
     return shapes

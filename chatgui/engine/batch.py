@@ -23,6 +23,7 @@ import torch
 from tokenizers.decoders import DecodeStream
 
 from .chat_model import ChatModel, _split_stop, fit_prompt_ids, reply_stops
+from .deltanet import RecurrentState
 from .model import KVCache
 from .sampling import candidates, draw, make_generator
 from chatgui.common.records import FinishReason
@@ -113,7 +114,12 @@ class BatchGeneration:
         P = len(self.prompt_ids)
         layers = [layer.attn for layer in net.layers]
         own = [a.cache for a in layers]
-        batch = [BatchKV(c, P, self.n, P + max(self.max_new, 1)) for c in own]
+        # (a recurrent layer's state, at the prompt's end, copied into n rows)
+        length = P + max(self.max_new, 1)
+        # (one batch cache per cache: layers that share one (gemma4) share its batch copy too)
+        made: dict[int, BatchKV | RecurrentState] = {}
+        batch = [made.setdefault(id(c), c.with_rows(self.n) if isinstance(c, RecurrentState)
+                                 else BatchKV(c, P, self.n, length)) for c in own]
         t_first, total = None, 0
         rows = list(range(self.n))          # the candidate each row of the batch decodes
         try:
@@ -159,7 +165,7 @@ class BatchGeneration:
             st.tokens_per_second = (total - self.n) / max(time.perf_counter() - t_first, 1e-9)
         st.generated_tokens = total
 
-    def _drop_finished(self, rows: list[int], batch: list[BatchKV]) -> list[int]:
+    def _drop_finished(self, rows: list[int], batch: list[BatchKV | RecurrentState]) -> list[int]:
         """Rows of candidates still decoding, their cache rows kept and the others dropped, so
         that finished candidates cost nothing. (A batch of one row stays on this cache: the
         model's single-token fast path is only for its own, Transformer.forward.)"""
@@ -167,8 +173,11 @@ class BatchGeneration:
         if len(keep) == len(rows) or not keep:
             return rows
         index = torch.tensor(keep, device=batch[0].kv.device)
-        for kv in batch:
-            kv.kv = kv.kv.index_select(1, index)
+        for kv in {id(kv): kv for kv in batch}.values():
+            if isinstance(kv, RecurrentState):
+                kv.keep_rows(index)
+            else:
+                kv.kv = kv.kv.index_select(1, index)
         return [rows[r] for r in keep]
 
     def _sample(self, c: Choice, logits: torch.Tensor, step: int) -> TokenEvent | None:

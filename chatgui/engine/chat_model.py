@@ -167,14 +167,17 @@ class ChatModel:
         otherwise can differ from its replay at a near-tie between two tokens (rare; the replay
         check in the app says when it happens). Until issue 13 only whole aligned 128-token
         prefill chunks were reused, which kept replays bit-identical but recomputed up to 127
-        tokens plus the whole previous reply on every turn (turn-10 TTFT ~2.4x turn 1)."""
+        tokens plus the whole previous reply on every turn (turn-10 TTFT ~2.4x turn 1).
+        Recurrent layers (deltanet.py) resume only where they keep a state: see resume_point."""
         common = 0
         for a, b in zip(self._cache_ids, ids[:-1]):
             if a != b:
                 break
             common += 1
-        if not self.net.resumable(common):
-            common = 0       # a sliding-window cache has moved on from there: the whole prompt again
+        # Where the cache cannot resume at common (a sliding-window cache has moved on; a recurrent
+        # layer's state is elsewhere and it keeps no snapshot there) it resumes earlier: at a
+        # recurrent layer's snapshot (the end of an earlier prompt), else at 0.
+        common = self.net.resume_point(common)
         del self._cache_ids[common:]
         return self._feed(ids[common:], common, cancel)
 

@@ -67,7 +67,8 @@ class Decoder:
         """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
         runs the others (olmo2's norms, attention sinks, experts, short convolutions)."""
         return a.pre_norms and not a.qk_norm_full and not a.attn_sinks and not a.n_experts \
-            and not a.shortconv_layers
+            and not a.shortconv_layers and not a.deltanet_layers and not a.attn_output_gate \
+            and not a.layer_layout
 
     def __init__(self, net):
         a = net.args

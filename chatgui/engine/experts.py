@@ -1,4 +1,4 @@
-"""Mixture-of-Experts MLP (qwen3moe, granitemoe, gpt-oss): a router picks each token's top-k
+"""Mixture-of-Experts MLP (qwen3moe, granitemoe, gpt-oss, qwen35moe): a router picks each token's top-k
 experts, and only those run.
 
 The experts stay as the file stores them (memory-mapped, quantized): a layer's gate/up/down
@@ -59,6 +59,9 @@ class MoEFeedForward(nn.Module):
         self.register_buffer("router", None)          # [n_experts, dim] float32 (set by the loader)
         self.register_buffer("router_bias", None)     # [n_experts] (gpt-oss)
         self.experts: Experts | None = None
+        # qwen35moe: a dense expert every token runs, weighted by sigmoid(x . shared_gate)
+        self.shared: nn.Module | None = None
+        self.register_buffer("shared_gate", None)     # [dim]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shape = x.shape
@@ -75,4 +78,6 @@ class MoEFeedForward(nn.Module):
         for e in chosen.unique().tolist():
             rows, slot = (chosen == e).nonzero(as_tuple=True)
             out[rows] += self.experts.run(e, flat[rows]) * weights[rows, slot, None]     # (a token picks e once)
+        if self.shared is not None:
+            out += self.shared(flat).float() * torch.sigmoid(flat @ self.shared_gate)[:, None]
         return out.view(shape)

@@ -10,7 +10,8 @@ from torch import nn
 
 from chatgui.common.io import available_ram
 
-from .archs import ARCHS, arch_of, tensor_shapes
+from .archs import ARCHS, apply_layer_layout, arch_of, deltanet_layers, kv_source, layer_kv, tensor_shapes
+from .deltanet import MAX_SNAPSHOTS
 from .errors import ModelLoadError
 from .experts import Experts
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
@@ -60,12 +61,27 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         n_kv = counts.pop() if counts else n_heads
         if dim % 2:
             raise ModelLoadError(gf.path, f"a short-convolution layer of odd width {dim} is not supported")
+    elif spec.layer_layout and isinstance(kv_per_layer, (list, tuple)):
+        # (gemma4: KV heads per layer, read again by apply_layer_layout)
+        if len(kv_per_layer) != n_layers or not all(isinstance(v, int) and 1 <= v <= MAX_HEADS and n_heads % v == 0
+                                                    for v in kv_per_layer):
+            raise ModelLoadError(gf.path, f"attention.head_count_kv {list(kv_per_layer)} is not supported")
+        n_kv = max(kv_per_layer)
     else:
         n_kv = gf.get_int(k("attention.head_count_kv"), n_heads, lo=1, hi=MAX_HEADS)
     if n_heads % n_kv:
         raise ModelLoadError(gf.path, f"{n_heads} attention heads cannot be shared by {n_kv} KV heads")
     head_dim = gf.get_int(k("attention.key_length"), dim // n_heads if dim % n_heads == 0 else 0, lo=1, hi=MAX_DIM)
-    hidden = gf.get_int(k("feed_forward_length"), 0 if spec.moe else None, lo=0 if spec.moe else 1, hi=MAX_DIM * 16)
+    ff = gf.get(k("feed_forward_length"))
+    hidden_per_layer: tuple[int, ...] = ()
+    if spec.layer_layout and isinstance(ff, (list, tuple)) and len(set(ff)) > 1:     # (gemma4's double-wide MLPs)
+        if len(ff) != n_layers or not all(isinstance(v, int) and 1 <= v <= MAX_DIM * 16 for v in ff):
+            raise ModelLoadError(gf.path, f"feed_forward_length {list(ff)} is not supported")
+        hidden_per_layer = tuple(ff)
+        hidden = max(ff)
+    else:
+        hidden = gf.get_int(k("feed_forward_length"), 0 if spec.moe else None, lo=0 if spec.moe else 1,
+                            hi=MAX_DIM * 16)
     tokens = gf.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, (list, StringArray)) or not tokens:
         raise ModelLoadError(gf.path, "the file has no tokenizer vocabulary (tokenizer.ggml.tokens)")
@@ -87,6 +103,7 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         pre_norms=spec.pre_norms, post_norms=spec.post_norms, nope_every=spec.nope_every,
         sliding_window_pattern=spec.sliding_window_pattern, swa_rope_scaled=spec.swa_rope_scaled,
         expert_act=spec.expert_act, shortconv_layers=shortconv_layers, attn_sinks=spec.attn_sinks,
+        hidden_per_layer=hidden_per_layer,
     )
     for key in spec.keys:
         name = k(key.key)
@@ -97,6 +114,17 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         else:
             value = gf.get_float(name, key.default)
         setattr(args, key.field, value)
+    args.attn_output_gate = spec.attn_output_gate
+    if spec.attn_scale is not None:
+        args.attn_scale = spec.attn_scale
+    _read_layer_layout(gf, spec, args)
+    if spec.deltanet:
+        args.deltanet_layers = deltanet_layers(spec, n_layers, args.full_attention_interval)
+        if not (args.ssm_k_heads and args.ssm_v_heads % args.ssm_k_heads == 0
+                and args.ssm_inner % args.ssm_v_heads == 0 and args.ssm_inner // args.ssm_v_heads == args.ssm_state
+                and args.ssm_conv_kernel >= 1):
+            raise ModelLoadError(gf.path, f"DeltaNet sizes (heads {args.ssm_k_heads}/{args.ssm_v_heads}, state "
+                                          f"{args.ssm_state}, inner {args.ssm_inner}) are not supported")
     args.rope_base_local = spec.rope_base_local if spec.rope_base_local is not None else args.rope_base
     if args.sliding_window and args.sliding_window_pattern:
         args.rope_base_local = gf.get_float(k("rope.freq_base_swa"), args.rope_base_local)
@@ -104,6 +132,37 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
         raise ModelLoadError(gf.path, f"{args.n_experts_used} experts used of {args.n_experts} is not possible")
     _read_rope_scaling(gf, k, args)
     return args
+
+
+def _read_layer_layout(gf: GGUFFile, spec, args: ModelArgs) -> None:
+    """gemma4's per-layer attention shapes (archs.apply_layer_layout), checked."""
+    if not spec.layer_layout:
+        return
+    k = lambda name: f"{args.arch}.{name}"  # noqa: E731
+    pattern = gf.get(k("attention.sliding_window_pattern"))
+    if not isinstance(pattern, (list, tuple)) or len(pattern) != args.n_layers:
+        raise ModelLoadError(gf.path, "attention.sliding_window_pattern must list every layer")
+    if any(gf.has(f"blk.{i}.ffn_gate_inp.weight") for i in range(args.n_layers)):
+        raise ModelLoadError(gf.path, f"{args.arch} files with Mixture-of-Experts layers are not supported yet")
+    args.layer_layout, args.v_norm = True, spec.v_norm
+    args.layer_output_scale = spec.layer_output_scale
+    if not spec.per_layer_embeddings:
+        args.per_layer_dim = 0
+    apply_layer_layout(spec, args, lambda key, default: gf.get(k(key), default))
+    args.k_eq_v_layers = tuple(i for i in range(args.n_layers)
+                               if gf.has(f"blk.{i}.attn_k.weight") and not gf.has(f"blk.{i}.attn_v.weight"))
+    if not (1 <= args.head_dim_swa <= MAX_DIM and 2 <= args.rope_dim_swa <= args.head_dim_swa):
+        raise ModelLoadError(gf.path, f"sliding layers' head size {args.head_dim_swa} / rotary dims "
+                                      f"{args.rope_dim_swa} are not supported")
+    args.rope_dim_swa -= args.rope_dim_swa % 2
+    shared = args.n_layers - args.kv_shared_from
+    if shared and (args.kv_shared_from < 2 or shared >= args.n_layers):
+        raise ModelLoadError(gf.path, f"{shared} layers sharing KV of {args.n_layers} is not supported")
+    for i in range(args.kv_shared_from, args.n_layers):
+        src = args.kv_shared_from - (2 if i in args.swa_layers else 1)
+        if (src in args.swa_layers) != (i in args.swa_layers) or layer_kv(args, src) != layer_kv(args, i):
+            raise ModelLoadError(gf.path, f"layer {i} would share the keys and values of layer {src}, "
+                                          "which has another kind or shape")
 
 
 def _read_rope_scaling(gf: GGUFFile, k, args: ModelArgs) -> None:
@@ -221,6 +280,20 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         q_perm = neox_to_interleaved(a.n_heads, a.head_dim, a.rope_dim)
         k_perm = neox_to_interleaved(a.n_kv_heads, a.head_dim, a.rope_dim)
     perms = {"attn_q": q_perm, "attn_k": k_perm, "attn_q_norm": d_perm, "attn_k_norm": d_perm}
+    layer_perms: dict[int, dict] = {}       # (gemma4: layers whose shapes differ from the above)
+    if a.layer_layout and not a.rope_interleaved:
+        for i in range(a.n_layers):
+            n_kv, hd = layer_kv(a, i)
+            rd = a.rope_dim_swa if i in a.swa_layers else a.rope_dim
+            d = neox_to_interleaved(1, hd, rd)
+            layer_perms[i] = {"attn_q": neox_to_interleaved(a.n_heads, hd, rd),
+                              "attn_k": neox_to_interleaved(n_kv, hd, rd), "attn_q_norm": d, "attn_k_norm": d}
+    if spec.attn_output_gate:
+        # attn_q holds each head's q rows then its gate rows: all q rows first (permuted as q),
+        # then all gate rows (model.Attention splits them off)
+        rows = torch.arange(2 * a.n_heads * a.head_dim).view(a.n_heads, 2, a.head_dim)
+        q_rows, gate_rows = rows[:, 0].flatten(), rows[:, 1].flatten()
+        perms["attn_q"] = torch.cat([q_rows if q_perm is None else q_rows[q_perm], gate_rows])
     if q_perm is not None and a.qk_norm_full:      # (norms over all heads: one weight per q / k row)
         perms.update({"attn_q_norm": q_perm, "attn_k_norm": k_perm})
     if q_perm is not None and spec.fused_qkv:
@@ -228,7 +301,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         perms["attn_qkv"] = torch.cat([q_perm, k_perm + q_out, torch.arange(q_out + kv_out, q_out + 2 * kv_out)])
 
     def permuted(name: str, t: torch.Tensor) -> torch.Tensor:
-        perm = perms.get(name.split(".")[-2])
+        parts = name.split(".")
+        table = layer_perms.get(int(parts[1]), perms) if layer_perms and parts[0] == "blk" else perms
+        perm = table.get(parts[-2])
         return t if perm is None else t[perm]
 
     def int4_fields(names, infos):
@@ -292,12 +367,20 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     model.tok_embeddings = rows("token_embd.weight", head=a.tied_embeddings)
     model.output = model.tok_embeddings if a.tied_embeddings else rows("output.weight", head=True)
     model.norm.weight.copy_(w(spec.output_norm_name + ".weight"))
+    if a.per_layer_dim:
+        model.per_layer_embd = rows("per_layer_token_embd.weight", head=False)
+        model.per_layer_proj = linear(["per_layer_model_proj.weight"])
+        model.per_layer_norm.weight.copy_(w("per_layer_proj_norm.weight"))
     for i, layer in enumerate(model.layers):
         p = f"blk.{i}."
         norms = {layer.attn_norm: "attn_norm", layer.ffn_norm: spec.ffn_norm_name} if a.pre_norms else {}
-        conv = i in a.shortconv_layers
+        conv = i in a.shortconv_layers or i in a.deltanet_layers
+        shares_kv = not conv and layer.attn.shares_kv
         if a.qk_norm and not conv:
-            norms.update({layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
+            norms.update({layer.attn.q_norm: "attn_q_norm"} if shares_kv else
+                         {layer.attn.q_norm: "attn_q_norm", layer.attn.k_norm: "attn_k_norm"})
+        if a.per_layer_dim:
+            norms[layer.pl_norm] = "post_norm"
         if a.post_norms:
             norms.update({layer.attn_post_norm: "post_attention_norm", layer.ffn_post_norm: "post_ffw_norm"})
         for norm, name in norms.items():
@@ -305,16 +388,35 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if not torch.isfinite(weight).all():
                 raise ModelLoadError(gf.path, f"tensor {p + name}.weight holds NaN or infinite values")
             norm.weight.copy_(weight)
-        if conv:
+        if i in a.deltanet_layers:
+            layer.attn.in_proj = linear([p + n for n in ("attn_qkv.weight", "attn_gate.weight", "ssm_beta.weight",
+                                                         "ssm_alpha.weight")])
+            layer.attn.out_proj = linear([p + "ssm_out.weight"], down=True)
+            for buffer, name in (("conv", "ssm_conv1d.weight"), ("dt_bias", "ssm_dt.bias"), ("a", "ssm_a"),
+                                 ("norm", "ssm_norm.weight")):
+                getattr(layer.attn, buffer).copy_(w(p + name))
+        elif conv:
             layer.attn.in_proj = linear([p + "shortconv.in_proj.weight"])
             layer.attn.out_proj = linear([p + "shortconv.out_proj.weight"])
             layer.attn.conv.copy_(w(p + "shortconv.conv.weight"))
         else:
             qkv = [p + "attn_qkv.weight"] if spec.fused_qkv else [p + f"attn_{x}.weight" for x in "qkv"]
+            if shares_kv:
+                qkv = [p + "attn_q.weight"]
+            elif i in a.k_eq_v_layers:
+                qkv = [p + "attn_q.weight", p + "attn_k.weight"]
+                d_perm_i = layer_perms.get(i, perms)["attn_q_norm"]
+                if d_perm_i is not None:
+                    layer.attn.v_order = torch.argsort(d_perm_i)
             layer.attn.wqkv = linear(qkv, [n.replace(".weight", ".bias") for n in qkv] if a.qkv_bias else None)
             layer.attn.wo = linear([p + "attn_output.weight"], [p + "attn_output.bias"] if spec.out_bias else None)
             if spec.attn_sinks:
                 layer.attn.sinks = w(p + "attn_sinks.weight")
+        if a.per_layer_dim:
+            layer.pl_gate = linear([p + "inp_gate.weight"])
+            layer.pl_proj = linear([p + "proj.weight"])
+        if a.layer_output_scale:
+            layer.out_scale = w(p + "layer_output_scale.weight")
         if a.n_experts:
             layer.ffn.router = w(p + "ffn_gate_inp.weight")
             parts = ("gate", "up", "down")
@@ -322,6 +424,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             if spec.expert_biases:
                 layer.ffn.router_bias = w(p + "ffn_gate_inp.bias")
                 biases = [w(f"{p}ffn_{part}_exps.bias") for part in parts]
+            if spec.shared_expert:
+                layer.ffn.shared_gate = w(p + "ffn_gate_inp_shexp.weight")
+                layer.ffn.shared.w13 = linear([p + "ffn_gate_shexp.weight", p + "ffn_up_shexp.weight"])
+                layer.ffn.shared.w2 = linear([p + "ffn_down_shexp.weight"], down=True)
             layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts),
                                         biases=biases, act=a.expert_act)
             continue
@@ -401,10 +507,16 @@ KV_HALVED_ABOVE = 0.5
 
 
 def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
-    positions = sum(cache_slots(args, args.is_sliding(i), max_seq) for i in range(args.n_layers)
-                    if i not in args.shortconv_layers)
+    # (per layer: gemma4's differ, and its shared-KV layers have none)
+    kv_numbers = sum(2 * n_kv * hd * cache_slots(args, args.is_sliding(i), max_seq)
+                     for i in range(args.n_layers) for n_kv, hd in [layer_kv(args, i)]
+                     if i not in args.shortconv_layers and i not in args.deltanet_layers and kv_source(args, i) == i)
     conv = len(args.shortconv_layers) * max_seq * args.dim * 4        # (float32: shortconv.py)
-    return 2 * args.n_kv_heads * args.head_dim * positions * element_bytes + conv
+    # DeltaNet: the state and its snapshots, in float32 (deltanet.py), whatever the context
+    recurrent = len(args.deltanet_layers) * (1 + MAX_SNAPSHOTS) * 4 * (
+        args.ssm_v_heads * args.ssm_state ** 2 + (args.ssm_conv_kernel - 1) * (2 * args.ssm_k_heads * args.ssm_state
+                                                                              + args.ssm_inner))
+    return kv_numbers * element_bytes + conv + recurrent
 
 
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",

@@ -7,16 +7,18 @@ differences are flags. forward(tokens, input_pos) -> logits, with a KV cache all
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .archs import kv_source, layer_kv
 from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
 from .decode import Decoder, final_logits
 from .experts import MoEFeedForward
+from .deltanet import GatedDeltaNet, RecurrentState
 from .shortconv import ShortConv
 from .rope import apply_rope
 
@@ -74,8 +76,33 @@ class ModelArgs:
     attn_sinks: bool = False              # a sink logit per head in each softmax (gpt-oss)
     shortconv_layers: tuple[int, ...] = ()  # layers that are short convolutions, not attention (lfm2)
     shortconv_kernel: int = 0
+    deltanet_layers: tuple[int, ...] = ()   # Gated DeltaNet layers (qwen35; deltanet.py)
+    full_attention_interval: int = 4
+    ssm_conv_kernel: int = 0
+    ssm_state: int = 0                    # DeltaNet head size (keys and values)
+    ssm_k_heads: int = 0
+    ssm_v_heads: int = 0
+    ssm_inner: int = 0                    # value heads x head size
+    attn_output_gate: bool = False        # attention output times sigmoid(a gate from attn_q) (qwen35)
+    shared_expert_hidden: int = 0         # a gated shared expert beside the routed ones (qwen35moe)
+    # Per-layer attention shapes (gemma4: archs.apply_layer_layout): the sliding layers listed,
+    # KV heads per layer, the sliding layers' head size and rotary dims, the first layer that
+    # attends to an earlier one's keys and values (archs.kv_source); 0 / (): as the fields above.
+    layer_layout: bool = False
+    swa_layers: tuple[int, ...] = ()
+    kv_heads: tuple[int, ...] = ()
+    head_dim_swa: int = 0
+    rope_dim_swa: int = 0
+    kv_shared_from: int = 0
+    v_norm: bool = False                  # V RMS-normed, no weight (gemma4)
+    per_layer_dim: int = 0                # per-layer embeddings' width (gemma4)
+    layer_output_scale: bool = False      # each layer's output times a scalar (gemma4)
+    hidden_per_layer: tuple[int, ...] = ()  # MLP width per layer (gemma4; (): hidden_dim)
+    k_eq_v_layers: tuple[int, ...] = ()   # layers without attn_v: V is K before its norm (gemma4)
 
     def is_sliding(self, layer: int) -> bool:
+        if self.layer_layout:
+            return bool(self.sliding_window) and layer in self.swa_layers
         if not self.sliding_window or not self.sliding_window_pattern:
             return False
         return (layer + 1) % self.sliding_window_pattern != 0
@@ -165,6 +192,12 @@ class KVCache(nn.Module):
         lo = self.first_seen(start) - self.base
         return self.k[:, :, lo:e], self.v[:, :, lo:e]
 
+    def read(self, start: int, end: int):
+        """The keys and values a query at start sees up to end, written by the layer that owns
+        this cache (a layer attending to another's: gemma4's shared KV)."""
+        lo, e = self.first_seen(start) - self.base, end - self.base
+        return self.k[:, :, lo:e], self.v[:, :, lo:e]
+
     def decode_slots(self, pos: int) -> tuple[int, int]:
         """For one new position pos: (its slot, the slot of first_seen(pos)), room made."""
         self.make_room(pos, pos + 1)
@@ -215,9 +248,15 @@ class Attention(nn.Module):
     def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
         self.args = args
-        self.n_heads, self.n_kv, self.hd = args.n_heads, args.n_kv_heads, args.head_dim
+        self.n_heads = args.n_heads
+        self.n_kv, self.hd = layer_kv(args, layer)
         self.sliding = args.is_sliding(layer)
         self.rope = args.has_rope(layer)
+        self.rope_dim = args.rope_dim_swa if args.layer_layout and self.sliding else args.rope_dim
+        self.shares_kv = kv_source(args, layer) != layer      # (wqkv then gives q only)
+        self.k_is_v = layer in args.k_eq_v_layers             # (wqkv gives q and k)
+        # (the loader reorders K's dims for RoPE: V takes them back in the file's order)
+        self.register_buffer("v_order", None)
         # Projections are set by the loader (dense or packed, see qlinear.py). QKV is fused:
         # one matmul instead of three.
         self.wqkv: nn.Module | None = None
@@ -226,33 +265,65 @@ class Attention(nn.Module):
             self.q_norm = RMSNorm(self.hd * (self.n_heads if args.qk_norm_full else 1), args.norm_eps)
             self.k_norm = RMSNorm(self.hd * (self.n_kv if args.qk_norm_full else 1), args.norm_eps)
         self.scale = args.attn_scale if args.attn_scale is not None else 1.0 / math.sqrt(self.hd)
+        self.v_norm = args.v_norm
         self.register_buffer("sinks", None)          # [n_heads] sink logits (gpt-oss), set by the loader
         self.cache: KVCache | None = None
 
     def forward(self, x, start: int, rot, mask, temperature=None):
         B, T, _ = x.shape
         nh, nkv, hd = self.n_heads, self.n_kv, self.hd
-        qkv = self.wqkv(x).view(B, T, nh + 2 * nkv, hd)
+        qkv = self.wqkv(x)
+        gate = None
+        if self.args.attn_output_gate:      # (the loader put the gate rows after all q rows)
+            gate = qkv[..., nh * hd:2 * nh * hd]
+            qkv = torch.cat([qkv[..., :nh * hd], qkv[..., 2 * nh * hd:]], dim=-1)
+        if self.shares_kv:
+            return self._forward_shared(qkv, start, rot, mask, temperature)
+        if self.k_is_v:
+            k = qkv[..., nh * hd:]
+            v = k if self.v_order is None else k.view(B, T, nkv, hd)[..., self.v_order].reshape(B, T, nkv * hd)
+            qkv = torch.cat([qkv, v], dim=-1)
+        qkv = qkv.view(B, T, nh + 2 * nkv, hd)
         qk, v = qkv.split([nh + nkv, nkv], dim=2)
+        if self.v_norm:
+            v = F.rms_norm(v.float(), (hd,), None, self.args.norm_eps)
         if self.args.qk_norm_full:
             q, k = qk.float().split([nh, nkv], dim=2)
             qk = torch.cat([self.q_norm(q.reshape(B, T, nh * hd)).view(B, T, nh, hd),
                             self.k_norm(k.reshape(B, T, nkv * hd)).view(B, T, nkv, hd)], dim=2)
         elif self.args.qk_norm:
             qk = self.qk_normed(qk)
-        qk = apply_rope(qk, rot, self.args.rope_dim) if self.rope else qk.float()   # q and k rotated together
+        qk = apply_rope(qk, rot, self.rope_dim) if self.rope else qk.float()   # q and k rotated together
         qk = qk.transpose(1, 2)
         q, k = qk.split([nh, nkv], dim=1)
         if temperature is not None:
             q = q * temperature
         k, v = self.cache.update(start, k, v.transpose(1, 2))
+        return self._attend(q, k, v, mask, gate)
+
+    def _forward_shared(self, q, start, rot, mask, temperature):
+        """Queries only, against the keys and values the source layer wrote at these positions."""
+        B, T, _ = q.shape
+        q = self.q_norm(q.view(B, T, self.n_heads, self.hd))
+        q = (apply_rope(q, rot, self.rope_dim) if self.rope else q).transpose(1, 2)
+        if temperature is not None:
+            q = q * temperature
+        k, v = self.cache.read(start, start + T)
+        return self._attend(q, k, v, mask, None)
+
+    def _attend(self, q, k, v, mask, gate):
+        B, nh, T, hd = q.shape
+        nkv = k.shape[1]
         if self.args.attn_softcap or self.sinks is not None:
             sinks = None if self.sinks is None else self.sinks.view(nh, 1, 1)
             y = written_attention(q, k, v, mask, self.scale, self.args.attn_softcap, sinks).to(k.dtype)
         else:
             y = F.scaled_dot_product_attention(q.to(k.dtype), k, v, attn_mask=mask, scale=self.scale,
                                                enable_gqa=nkv != nh)
-        return self.wo(y.transpose(1, 2).reshape(B, T, nh * hd))
+        y = y.transpose(1, 2).reshape(B, T, nh * hd)
+        if gate is not None:
+            y = y * torch.sigmoid(gate.float()).to(y.dtype)
+        return self.wo(y)
 
     def qk_normed(self, qk: torch.Tensor) -> torch.Tensor:
         """q_norm on the query heads and k_norm on the key heads of qk [B, T, nh + nkv, hd], in
@@ -264,9 +335,9 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    def __init__(self, args: ModelArgs):
+    def __init__(self, args: ModelArgs, hidden: int | None = None):
         super().__init__()
-        self.hidden = args.hidden_dim
+        self.hidden = hidden or args.hidden_dim
         self.w13: nn.Module | None = None     # fused gate and up projections (set by the loader)
         self.w2: nn.Module | None = None
         self.gelu = args.act == "gelu_tanh"
@@ -301,19 +372,35 @@ def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
 class Block(nn.Module):
     def __init__(self, args: ModelArgs, layer: int):
         super().__init__()
+        self.index = layer
         # (olmo2 has no norms before attention and the MLP, only after them)
         self.attn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
         # (the layer's token mixer: attention, or LFM2's short convolution in its place)
-        self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
+        if layer in args.deltanet_layers:
+            self.attn = GatedDeltaNet(args)
+        else:
+            self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
-        self.ffn = MoEFeedForward(args) if args.n_experts else FeedForward(args)
+        if args.n_experts:
+            self.ffn = MoEFeedForward(args)
+        else:
+            self.ffn = FeedForward(args, args.hidden_per_layer[layer] if args.hidden_per_layer else None)
+        if args.n_experts and args.shared_expert_hidden:
+            self.ffn.shared = FeedForward(args, args.shared_expert_hidden)
         self.post_norms = args.post_norms
         self.residual_scale = args.residual_scale
         if args.post_norms:
             self.attn_post_norm = RMSNorm(args.dim, args.norm_eps)
             self.ffn_post_norm = RMSNorm(args.dim, args.norm_eps)
+        # gemma4: the layer's slice of the per-layer embeddings, gated by the layer's output
+        # (inp_gate, GELU), projected back (proj), normed (post_norm) and added; then the scale
+        self.pl_gate: nn.Module | None = None        # (set by the loader)
+        self.pl_proj: nn.Module | None = None
+        if args.per_layer_dim:
+            self.pl_norm = RMSNorm(args.dim, args.norm_eps)
+        self.register_buffer("out_scale", None)     # [1]
 
-    def forward(self, x, start, rot, mask, temperature=None):
+    def forward(self, x, start, rot, mask, temperature=None, per_layer=None):
         h = self.attn(self.attn_norm(x), start, rot, mask, temperature)
         if self.post_norms:
             h = self.attn_post_norm(h)
@@ -321,7 +408,11 @@ class Block(nn.Module):
         h = self.ffn(self.ffn_norm(x))
         if self.post_norms:
             h = self.ffn_post_norm(h)
-        return x + (h if self.residual_scale == 1.0 else h * self.residual_scale)
+        x = x + (h if self.residual_scale == 1.0 else h * self.residual_scale)
+        if per_layer is not None:
+            g = F.gelu(self.pl_gate(x).float(), approximate="tanh") * per_layer
+            x = x + self.pl_norm(self.pl_proj(g))
+        return x if self.out_scale is None else x * self.out_scale
 
 
 class Transformer(nn.Module):
@@ -334,6 +425,12 @@ class Transformer(nn.Module):
         # hidden states); the same module when the file ties them.
         self.tok_embeddings: nn.Module | None = None
         self.output: nn.Module | None = None
+        # gemma4's per-layer embeddings: a table of n_layers x per_layer_dim per token, and a
+        # projection of the embeddings to the same, normed (set by the loader)
+        self.per_layer_embd: nn.Module | None = None
+        self.per_layer_proj: nn.Module | None = None
+        if args.per_layer_dim:
+            self.per_layer_norm = RMSNorm(args.per_layer_dim, args.norm_eps)
         self.max_seq = 0
         self._decoder: Decoder | None = None     # the single-token fast path, built on first use
         self._own_cache: KVCache | None = None    # layer 0's cache as setup_cache made it
@@ -369,10 +466,16 @@ class Transformer(nn.Module):
         a = self.args
         for layer in self.layers:
             sliding = layer.attn.sliding
+            if isinstance(layer.attn, GatedDeltaNet):
+                layer.attn.cache = layer.attn.new_state()
+                continue
             if isinstance(layer.attn, ShortConv):      # (its state kept in float32, as llama.cpp's)
                 layer.attn.cache = KVCache(max_seq, 1, a.dim // 2, torch.float32, device)
                 continue
-            layer.attn.cache = KVCache(max_seq, a.n_kv_heads, a.head_dim, dtype, device,
+            if layer.attn.shares_kv:                   # (the source is an earlier layer)
+                layer.attn.cache = self.layers[kv_source(a, layer.index)].attn.cache
+                continue
+            layer.attn.cache = KVCache(max_seq, layer.attn.n_kv, layer.attn.hd, dtype, device,
                                        a.sliding_window if sliding else 0, cache_slots(a, sliding, max_seq))
         self._own_cache = self.layers[0].attn.cache if self.layers else None
         a = self.args
@@ -383,12 +486,22 @@ class Transformer(nn.Module):
             self.rope_local = rope_table(a, a.rope_base_local, max_seq, device, freq_factors, a.rope_scale,
                                          a.rope_scaling)
         elif a.sliding_window:
-            self.rope_local = rope_table(a, a.rope_base_local, max_seq, device)
+            local = replace(a, rope_dim=a.rope_dim_swa) if a.layer_layout else a
+            self.rope_local = rope_table(local, a.rope_base_local, max_seq, device)
 
     def resumable(self, start: int) -> bool:
         """Whether a forward pass may start at position start with what the cache holds (after a
         sliding-window cache has slid, not far before its end: KVCache.make_room)."""
         return all(layer.attn.cache.resumable(start) for layer in self.layers)
+
+    def resume_point(self, start: int) -> int:
+        """The last position at or before start that a forward pass may start at: start itself
+        where the caches allow it, else (recurrent layers: their snapshots) an earlier one, else 0."""
+        points = {start}
+        for layer in self.layers:
+            if isinstance(layer.attn.cache, RecurrentState):
+                points |= {p for p in layer.attn.cache.resume_points() if p <= start}
+        return next((p for p in sorted(points, reverse=True) if self.resumable(p)), 0)
 
     def _mask(self, start: int, T: int, window: int, device):
         """Which keys each of T queries from start sees: keys from the cache's first_seen(start)
@@ -402,6 +515,14 @@ class Transformer(nn.Module):
         if window:
             allowed &= k_pos > q_pos - window
         return allowed
+
+    def _per_layer_inputs(self, tokens: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """gemma4: [B, T, n_layers, per_layer_dim], as llama.cpp's project_per_layer_inputs."""
+        B, T = tokens.shape
+        n, pl = self.args.n_layers, self.args.per_layer_dim
+        table = self.per_layer_embd.rows(tokens).float().view(B, T, n, pl) * math.sqrt(pl)
+        proj = self.per_layer_proj(x).float().view(B, T, n, pl) / math.sqrt(self.args.dim)
+        return (self.per_layer_norm(proj) + table) / math.sqrt(2.0)
 
     @torch.no_grad()
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False):
@@ -431,11 +552,13 @@ class Transformer(nn.Module):
         full_mask = self._mask(start, T, 0, x.device)
         win_mask = self._mask(start, T, self.args.sliding_window, x.device) if self.args.sliding_window else None
         temperature = attn_temperature(self.args, start, T, x.device)
+        per_layer = self._per_layer_inputs(tokens, x) if self.args.per_layer_dim else None
         for layer in self.layers:
+            extra = per_layer[:, :, layer.index] if per_layer is not None else None
             if layer.attn.sliding:
-                x = layer(x, start, lrot, win_mask, temperature)
+                x = layer(x, start, lrot, win_mask, temperature, extra)
             else:
-                x = layer(x, start, grot, full_mask, temperature)
+                x = layer(x, start, grot, full_mask, temperature, extra)
         if last_only:
             x = x[:, -1:]
         return final_logits(self.args, self.output(self.norm(x)).float())

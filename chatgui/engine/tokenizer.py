@@ -26,6 +26,10 @@ _LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{
 _QWEN2 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
           r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
+# Qwen3.5: Qwen2's, with combining marks (\p{M}) part of a word
+_QWEN35 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
+           r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
+
 # Tekken (Mistral 3) and GPT-4o (o200k: gpt-oss, Phi-4-mini, Llama 4), as llama.cpp writes them:
 # tokenizer.json's \p{Lu}-style classes become "a letter that is not a-z" / "not A-Z" (which
 # differs from the original on non-ASCII letters: llama.cpp's tokens are the reference here).
@@ -43,7 +47,7 @@ PRE_TOKENIZER_REGEXES: dict[str, list[str]] = {
     "gpt2": [_GPT2],
     "llama3": [_LLAMA3], "llama-bpe": [_LLAMA3], "llama-v3": [_LLAMA3], "dbrx": [_LLAMA3],
     "smaug-bpe": [_LLAMA3], "falcon3": [_LLAMA3], "pixtral": [_LLAMA3],
-    "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2], "megrez": [_QWEN2],
+    "qwen2": [_QWEN2], "deepseek-r1-qwen": [_QWEN2], "megrez": [_QWEN2], "qwen35": [_QWEN35],
     "smollm": [r"\p{N}", _GPT2], "starcoder": [r"\p{N}", _GPT2], "refact": [r"\p{N}", _GPT2],
     "codeshell": [r"\p{N}", _GPT2], "command-r": [r"\p{N}", _GPT2], "exaone": [r"\p{N}", _GPT2],
     "minerva-7b": [r"\p{N}", _GPT2],
@@ -53,7 +57,7 @@ IGNORE_MERGES_PRE = {"llama3", "llama-bpe", "llama-v3", "dbrx", "smaug-bpe", "fa
 
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
 END_OF_TURN_NAMES = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoftext|>", "<|eom_id|>",
-                     "<|end_of_text|>", "</s>")
+                     "<|end_of_text|>", "</s>", "<turn|>")     # (<turn|>: Gemma 4's)
 
 
 # gpt-oss's harmony format (o200k_harmony): a reply is messages on channels, "<|channel|>analysis<|message|>
@@ -135,8 +139,10 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
             tok = _build_bpe(meta, tokens, path, warnings)
         elif kind == "llama":
             tok = _build_spm(meta, tokens, types, path)
+        elif kind == "gemma4":
+            tok = _build_gemma4(meta, tokens, path)
         else:
-            raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama)")
+            raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama, gemma4)")
         # both kinds in id order: each added token keeps its id from the vocabulary
         tok.add_tokens([AddedToken(tokens[i], special=i in special_set, normalized=False)
                         for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED or i in rendered])
@@ -149,7 +155,8 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
 
     bos, eos, eot = token_id("tokenizer.ggml.bos_token_id"), token_id("tokenizer.ggml.eos_token_id"), \
         token_id("tokenizer.ggml.eot_token_id")
-    add_bos = bool(meta.get("tokenizer.ggml.add_bos_token", kind == "llama")) and bos is not None
+    # (llama.cpp adds BOS for gemma4 whatever the file says)
+    add_bos = (kind == "gemma4" or bool(meta.get("tokenizer.ggml.add_bos_token", kind == "llama"))) and bos is not None
     add_eos = bool(meta.get("tokenizer.ggml.add_eos_token", False)) and eos is not None
     stops = {i for i in (eos, eot, token_id("tokenizer.ggml.eom_token_id")) if i is not None}
     # llama.cpp also ends generation on well-known end-of-turn control tokens.
@@ -189,6 +196,39 @@ def _build_bpe(meta: dict, tokens: list, path, warnings: list) -> Tokenizer:
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [_split(r) for r in regexes] + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def _merges(meta: dict, path, kind: str) -> list[tuple[str, str]]:
+    merges_raw = meta.get("tokenizer.ggml.merges")
+    if not isinstance(merges_raw, (list, StringArray)):
+        raise ModelLoadError(path, f"a {kind} tokenizer needs tokenizer.ggml.merges")
+    _check_texts(merges_raw, "tokenizer.ggml.merges", path)
+    merges = []
+    for m in merges_raw:
+        a, sep, b = m.partition(" ")
+        if sep:
+            merges.append((a, b))
+    return merges
+
+
+def _build_gemma4(meta: dict, tokens: list, path) -> Tokenizer:
+    """Gemma 4's tokenizer, as llama.cpp's LLAMA_VOCAB_PRE_TYPE_GEMMA4: spaces become U+2581 (no
+    prefix), the text splits only into runs of newlines and runs of the rest, ranked merges over
+    raw characters (no GPT-2 byte alphabet), <0xXX> tokens for what has no token, and a run that
+    is a token as a whole stays whole."""
+    vocab = {}
+    for i, t in enumerate(tokens):
+        vocab[t] = i               # (a text listed twice: the later id, as llama.cpp's map keeps)
+    try:
+        model = models.BPE(vocab=vocab, merges=_merges(meta, path, "gemma4"), fuse_unk=False, byte_fallback=True,
+                           ignore_merges=True)
+    except Exception as e:
+        raise ModelLoadError(path, f"the tokenizer's vocabulary or merges are invalid ({e})") from e
+    tok = Tokenizer(model)
+    tok.normalizer = normalizers.Replace(" ", "\u2581")
+    tok.pre_tokenizer = _split(r"[^\n]+|[\n]+")
+    tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
     return tok
 
 

@@ -35,9 +35,11 @@ N_LAYERS = 4          # (smollm3's NoPE layer is the 4th)
 N_TOKENS = 64
 OUT = Path(__file__).with_name("arch_parity.llamacpp.json")
 # Pre-tokenizers of the new architectures' real files (Mistral 3: tekken; gpt-oss, Phi-4-mini:
-# gpt-4o; OLMo: olmo), checked on texts whose splits decide which of the tiny vocabulary's merges
+# gpt-4o; OLMo: olmo; Qwen3.5: qwen35), checked on texts whose splits decide which of the tiny vocabulary's merges
 # (" t", "he", " the", "in", " a", "on", "er", " s") apply.
-PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo"]
+PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo", "qwen35"]
+# Tokenizer models other than gpt2, under their names (Gemma 4's own: tokenizer.ggml.model "gemma4")
+TOKENIZER_MODELS = ["gemma4"]
 TEXTS = ["Hello the World's in on the er the", "CamelCaseWords theThe THEthe ÉTÉ été in-the s",
          "12345 1234567 a1b2 the\n\n  the\tthe  ", "I'M we'LL they'd /the/ ./the\r\n the"]
 
@@ -77,6 +79,8 @@ def tokenizations(path: Path) -> list[list[int]]:
 
 
 def write_pre_tokenizer_case(directory: Path, pre: str) -> Path:
+    if pre in TOKENIZER_MODELS:
+        return write_tiny_model(directory / f"tokenizer-{pre}.gguf", tokenizer=pre, n_layers=1)
     return write_tiny_model(directory / f"pre-{pre}.gguf", pre_tokenizer=pre, n_layers=1)
 
 
@@ -91,7 +95,7 @@ def main() -> None:
                 case = reference(write_case(Path(d), arch, qtype))
                 out["cases"][f"{arch}-{qtype}"] = case
                 print(arch, qtype, case["sha256"][:12], flush=True)
-        out["tokenize"] = {pre: tokenizations(write_pre_tokenizer_case(Path(d), pre)) for pre in PRE_TOKENIZERS}
+        out["tokenize"] = {pre: tokenizations(write_pre_tokenizer_case(Path(d), pre)) for pre in PRE_TOKENIZERS + TOKENIZER_MODELS}
     OUT.write_text(json.dumps(out, separators=(",", ":")) + "\n")
 
 

@@ -1,0 +1,122 @@
+"""Gated DeltaNet layers (qwen35) keep a recurrent state, not a cache per position: going back
+(Regenerate, an edited message, a prompt that differs from the cached tokens) resumes from a
+snapshot of that state, and gives what a model computing everything afresh gives."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from chatgui.engine import SamplingSettings
+from chatgui.engine.chat_model import load_model
+from chatgui.engine.deltanet import MAX_SNAPSHOTS, RecurrentState, _chunked, _recurrent
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from make_arch_reference import write_case  # noqa: E402
+
+GREEDY = SamplingSettings(temperature=0, max_new_tokens=8, repeat_penalty=1.0)
+
+
+@pytest.fixture(scope="module")
+def path(tmp_path_factory):
+    return write_case(tmp_path_factory.mktemp("qwen35"), "qwen35", "F32")
+
+
+def feed_starts(m) -> list[int]:
+    """Record the start position of every computation the chat model does."""
+    starts: list[int] = []
+    feed = m._feed
+    m._feed = lambda ids, start, cancel=None, last_only=True: starts.append(start) or feed(ids, start, cancel,
+                                                                                           last_only)
+    return starts
+
+
+def reply(m, chat) -> list[int]:
+    return [e.token_id for e in m.generate(chat, GREEDY)]
+
+
+def answered(m, chat, question: str) -> list[dict]:
+    """chat with the model's reply to it and the next question."""
+    g = m.generate(chat, GREEDY)
+    list(g)
+    return chat + [{"role": "assistant", "content": g.text}, {"role": "user", "content": question}]
+
+
+def test_regenerate_resumes_from_the_snapshot_before_the_prompt_end(path):
+    m = load_model(path, device="cpu", precision="float32")
+    chat = [{"role": "user", "content": "Hello there, the one"}]
+    first = reply(m, chat)
+    prompt_len = len(m.fit_reply_prompt(chat, GREEDY.max_new_tokens)[0])
+    starts = feed_starts(m)
+    assert reply(m, chat) == first
+    # the state had moved on to the reply's end; it went back to the snapshot one token before
+    # the prompt's end (the chat model recomputes at least the last prompt token)
+    assert starts[0] == prompt_len - 1
+
+
+def test_an_edited_message_resumes_at_an_earlier_turn_and_equals_a_fresh_model(path):
+    m = load_model(path, device="cpu", precision="float32")
+    chat = [{"role": "user", "content": "Hello there"}]
+    chat = answered(m, answered(m, chat, "the rest"), "in a")
+    reply(m, chat)
+    edited = chat[:2] + [{"role": "user", "content": "the other one"}]     # a branch at the second question
+    starts = feed_starts(m)
+    branched = reply(m, edited)
+    assert 0 < starts[0] < len(m.fit_reply_prompt(edited, 8)[0]) - 1   # from a snapshot of the first turn
+    assert branched == reply(load_model(path, device="cpu", precision="float32"), edited)
+
+
+def test_any_prefix_gives_the_logits_of_a_fresh_pass(path):
+    """Positions between snapshots: resume_point goes back to the nearest one before them."""
+    m = load_model(path, device="cpu", precision="float32")
+    ids = m.tokenize("the in on the er the s a the Hello World, the same the other one " * 2)
+    m._prefill(ids[:30])
+    m._prefill(ids[:50])
+    fresh = load_model(path, device="cpu", precision="float32")
+    for cut in (41, 30, 12, 49):
+        assert m.net.resume_point(cut - 1) <= cut - 1
+        got = m._prefill(ids[:cut])
+        torch.testing.assert_close(got, fresh.net(torch.tensor([ids[:cut]]), 0)[0, -1], rtol=1e-4, atol=1e-4)
+
+
+def test_the_state_refuses_a_position_it_has_no_snapshot_of():
+    state = RecurrentState(1, 8, 4, 2, 4, 4, "cpu")
+    state.pos = 10
+    with pytest.raises(ValueError, match="cannot resume at position 5"):
+        state.seek(5)
+    for p in range(2 * MAX_SNAPSHOTS):
+        state.snapshot(p + 1, state.conv, state.ssm)
+    assert len(state.snapshots) == MAX_SNAPSHOTS          # the oldest go
+    state.seek(2 * MAX_SNAPSHOTS - 3)
+    assert max(state.snapshots) == 2 * MAX_SNAPSHOTS - 3   # the ones past it belonged to other tokens
+
+
+def test_batched_candidates_after_a_turn_equal_single_replies(path):
+    from chatgui.engine.batch import generate_batch
+
+    m = load_model(path, device="cpu", precision="float32")
+    chat = [{"role": "user", "content": "Hello there"}]
+    chat = answered(m, chat, "on the")
+    batch = generate_batch(m, chat, GREEDY, 3)
+    list(batch.events())
+    single = reply(load_model(path, device="cpu", precision="float32"), chat)
+    assert [c.token_ids for c in batch.choices] == [single] * 3
+    assert reply(m, chat) == single      # the model's own state is still the prompt's after the batch
+
+
+@pytest.mark.parametrize("T", [5, 64, 150])
+def test_chunked_prompt_equals_the_step_by_step_rule(T):
+    """The chunked form (prompts) gives the outputs and state of one position at a time, from a
+    state that is not zero, with grouped heads and a last chunk that is not full."""
+    g = torch.Generator().manual_seed(T)
+    B, H, d = 2, 4, 16
+    q, k = (torch.nn.functional.normalize(torch.randn(B, T, H, d, generator=g), dim=-1) for _ in range(2))
+    v = torch.randn(B, T, H, d, generator=g)
+    log_decay, beta = -torch.rand(B, T, H, generator=g), torch.rand(B, T, H, generator=g)
+    state = torch.randn(B, H, d, d, generator=g)
+    out, final = _recurrent(q / 4, k, v, log_decay, beta, state)
+    out_c, final_c = _chunked(q / 4, k, v, log_decay, beta, state)
+    torch.testing.assert_close(out_c, out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(final_c, final, rtol=1e-5, atol=1e-5)
