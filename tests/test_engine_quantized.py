@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from chatgui.engine import ModelLoadError, load_model
-from chatgui.engine import qlinear, weight_cache
+from chatgui.engine import native_linear, qlinear, weight_cache
 from tiny_gguf import write_tiny_model
+
+
+@pytest.fixture(autouse=True)
+def pytorch_forms(monkeypatch):
+    """These tests are about the PyTorch forms (qlinear.py) and their cache: the native kernels,
+    which the CPU uses instead where they are built, are turned off here (tests/test_native_kernels.py
+    tests those, and runs the engine's parity tests on both)."""
+    monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
 
 
 def _linears(m):

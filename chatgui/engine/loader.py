@@ -13,6 +13,7 @@ from .errors import ModelLoadError
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
+from . import native_linear
 from .qlinear import (DENSE_TYPES, INT4_EXACT, INT4_REROUNDED, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear,
                       Int8Linear, fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of,
                       linear_form, outliers_per_row, pack_int4, uses_fp16_for_int4, uses_int8_gemm)
@@ -220,6 +221,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     def linear(names: list[str], bias_names: list[str] | None = None, down: bool = False) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
+        if fast and device.type == "cpu" and native_linear.usable([t.qtype_name for t in infos], infos[0].shape[1]):
+            # the native kernels read the file's blocks as stored (issue 33): nothing to convert or pack
+            orders = [perms.get(n.split(".")[-2]) for n in names]
+            return native_linear.NativeLinear(infos, bias, orders)
         out_features = sum(t.shape[0] for t in infos)
         form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype,
                            out_features, down) if fast else "dense"
@@ -246,6 +251,8 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
 
     def rows(name: str, head: bool) -> nn.Module:
         t = gf.tensor(name)
+        if fast and device.type == "cpu" and native_linear.usable([t.qtype_name], t.shape[1]):
+            return native_linear.NativeRows(gf.path, t)
         if fast and device.type == "cpu" and t.qtype_name not in DENSE_TYPES and t.shape[1] % 32 == 0:
             ranker = None
             if head:
@@ -381,6 +388,8 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             n *= d
         if precision == "float32":
             total += 4 * n
+        elif device_type == "cpu" and len(t.shape) == 2 and native_linear.usable([t.qtype_name], t.shape[1]):
+            total += t.data.nbytes                    # the file's own blocks, read where mapped
         elif name in ("token_embd.weight", "output.weight"):
             total += t.data.nbytes                    # read from the mapped file
             if name == "output.weight" or args.tied_embeddings:

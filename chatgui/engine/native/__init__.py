@@ -64,8 +64,10 @@ def _load():
     if wanted == "off":
         _why_not = f"turned off ({ENV}=off)"
         return
-    if wanted and wanted not in PATHS:
-        _why_not = f"{ENV}={wanted} is not one of off, portable, avx2, avx512"
+    if wanted in ("", "auto"):
+        wanted = ""
+    elif wanted not in PATHS:
+        _why_not = f"{ENV}={wanted} is not one of auto, off, portable, avx2, avx512"
         return
     path = library_file()
     if path is None:

@@ -30,8 +30,10 @@ typedef void (*dot_fn)(int k, const uint8_t *w, const uint8_t *act, size_t act_s
                        float *out, size_t out_stride);
 
 static inline const int8_t *act_q(const uint8_t *a) { return (const int8_t *)a; }
+static inline int act_qb(int type) { return BLOCK_ELEMS[type] == 256 ? 256 : 32; }
+static inline size_t act_row_bytes(int k, int qb) { return ((size_t)k + 4 * (size_t)(k / qb) + (size_t)k / 8 + 63) / 64 * 64; }
 static inline const float *act_d(const uint8_t *a, int k) { return (const float *)(a + k); }
-static inline const int16_t *act_s(const uint8_t *a, int k) { return (const int16_t *)(a + k + k / 8); }
+static inline const int16_t *act_s(const uint8_t *a, int k, int qb) { return (const int16_t *)(a + k + 4 * (k / qb)); }
 
 static inline float fp16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

@@ -56,7 +56,7 @@
 
 enum { PATH_AUTO = 0, PATH_PORTABLE = 1, PATH_AVX2 = 2, PATH_AVX512 = 3 };
 
-typedef void (*quant_fn)(const float *x, int k, uint8_t *a);
+typedef void (*quant_fn)(const float *x, int k, int qb, uint8_t *a);
 
 /* one weight tensor: n_rows rows of row_bytes bytes at w; output row r is stored row
  * row_ids[r] (or r where row_ids is NULL) */
@@ -102,19 +102,24 @@ int cg_block_elems(int type) { return type >= 0 && type < T_COUNT ? BLOCK_ELEMS[
 int cg_block_bytes(int type) { return type >= 0 && type < T_COUNT ? BLOCK_BYTES[type] : 0; }
 
 /* ---- the thread pool ------------------------------------------------------------------------ */
+/* Work is claimed in chunks of rows from one 64-bit counter that also holds the job's number
+ * (high 32 bits), so a worker that wakes late, after its job is done and another begun, can
+ * never claim the new job's rows with the old job's pointers. The caller works too, and waits
+ * only for rows claimed and not yet finished, never for a worker that has not woken: on a busy
+ * machine a sleeping worker may take milliseconds to be scheduled. */
 #define MAX_THREADS 64
-#define SPIN_ROUNDS 20000          /* ~0.1-0.5 ms of spinning before a worker sleeps */
+#define SPIN_ROUNDS 4000           /* ~0.05-0.2 ms of spinning before a worker sleeps */
 
 typedef struct {
     const cg_seg *segs; int nseg; const int64_t *seg_start;
-    int k, m; const uint8_t *act; size_t act_stride;
+    int k, m; const uint8_t *act[2]; size_t act_stride[2];     /* [0]: blocks of 32, [1]: of 256 */
     float *y; int64_t ldy; int64_t total, chunk;
 } job_t;
 
 static job_t g_job;
-static atomic_llong g_next;
-static atomic_int g_done;
-static atomic_uint g_gen;
+static atomic_ullong g_claim;       /* job number << 32 | next row */
+static atomic_llong g_rows_done;
+static atomic_uint g_gen;           /* the job number, bumped once the job is written */
 static atomic_int g_quit;
 static int g_workers = 0;           /* threads besides the caller */
 static pthread_t g_threads[MAX_THREADS];
@@ -133,24 +138,32 @@ static void run_rows(const job_t *j, int64_t start, int64_t end) {
     while (j->seg_start[s + 1] <= start) s++;
     for (int r0 = 0; r0 < j->m; r0 += 4) {
         int nr = j->m - r0 < 4 ? j->m - r0 : 4;
-        const uint8_t *act = j->act + (size_t)r0 * j->act_stride;
         int ss = s;
         for (int64_t row = start; row < end; row++) {
             while (j->seg_start[ss + 1] <= row) ss++;
             const cg_seg *sg = &j->segs[ss];
             int64_t local = row - j->seg_start[ss];
             int64_t src = sg->row_ids ? sg->row_ids[local] : local;
-            g_dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride, nr,
+            int which = act_qb(sg->type) == 256;
+            const uint8_t *act = j->act[which] + (size_t)r0 * j->act_stride[which];
+            g_dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride[which], nr,
                              j->y + (int64_t)r0 * j->ldy + row, (size_t)j->ldy);
         }
     }
 }
 
-static void run_job(const job_t *j) {
+/* claim and run chunks of job number gen until none are left */
+static void run_job(const job_t *j, unsigned gen) {
     for (;;) {
-        int64_t start = atomic_fetch_add(&g_next, j->chunk);
-        if (start >= j->total) break;
-        run_rows(j, start, start + j->chunk < j->total ? start + j->chunk : j->total);
+        unsigned long long v = atomic_load(&g_claim);
+        int64_t start;
+        do {
+            start = (int64_t)(v & 0xffffffffu);
+            if ((unsigned)(v >> 32) != gen || start >= j->total) return;
+        } while (!atomic_compare_exchange_weak(&g_claim, &v, v + (unsigned long long)j->chunk));
+        int64_t end = start + j->chunk < j->total ? start + j->chunk : j->total;
+        run_rows(j, start, end);
+        atomic_fetch_add(&g_rows_done, end - start);
     }
 }
 
@@ -166,9 +179,15 @@ static void *worker(void *arg) {
             pthread_mutex_unlock(&g_mu);
         }
         if (atomic_load(&g_quit)) return NULL;
-        seen = atomic_load(&g_gen);
-        run_job(&g_job);
-        atomic_fetch_add(&g_done, 1);
+        /* the job as written for number `seen`: read between two reads of the number, so a job
+         * replaced meanwhile is read again (its chunks are then claimed under the new number) */
+        job_t j;
+        do {
+            seen = atomic_load(&g_gen);
+            j = g_job;
+            atomic_thread_fence(memory_order_seq_cst);
+        } while (atomic_load(&g_gen) != seen);
+        run_job(&j, seen);
     }
 }
 
@@ -218,31 +237,40 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
     }
     if (m == 0 || seg_start[nseg] == 0) return 0;
     if (!g_path) cg_select(PATH_AUTO);
+    int need[2] = {0, 0};               /* which activation layouts the segments read */
+    for (int s = 0; s < nseg; s++) need[act_qb(segs[s].type) == 256] = 1;
+    if (need[1] && k % 256) return -1;
     pthread_mutex_lock(&g_call_mu);
-    size_t stride = ((size_t)k * 5 / 4 + 63) / 64 * 64;      /* A32 row: k + k/8 + k/8 bytes */
-    if ((size_t)m * stride > g_scratch_size) {
+    size_t stride[2] = {act_row_bytes(k, 32), act_row_bytes(k, 256)};
+    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]);
+    if (bytes > g_scratch_size) {
         free(g_scratch);
-        g_scratch_size = (size_t)m * stride;
+        g_scratch_size = bytes;
         g_scratch = malloc(g_scratch_size);
         if (!g_scratch) { g_scratch_size = 0; pthread_mutex_unlock(&g_call_mu); return -2; }
     }
-    for (int i = 0; i < m; i++) g_quant(x + (int64_t)i * ldx, k, g_scratch + (size_t)i * stride);
+    const uint8_t *act[2] = {g_scratch, g_scratch + (size_t)m * need[0] * stride[0]};
+    for (int w = 0; w < 2; w++)
+        if (need[w])
+            for (int i = 0; i < m; i++) g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, (uint8_t *)act[w] + (size_t)i * stride[w]);
     int64_t total = seg_start[nseg], threads = g_workers + 1;
     int64_t chunk = total / (threads * 8);                     /* 8 chunks a thread: uneven cores even out */
     chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
-    g_job = (job_t){segs, nseg, seg_start, k, m, g_scratch, stride, y, ldy, total, chunk};
-    atomic_store(&g_next, 0);
+    unsigned gen = atomic_load(&g_gen) + 1;
+    /* a stale worker may still be reading g_job under the old number: it then reads again */
+    atomic_store(&g_claim, (unsigned long long)gen << 32);
+    atomic_store(&g_rows_done, 0);
+    g_job = (job_t){segs, nseg, seg_start, k, m, {act[0], act[1]}, {stride[0], stride[1]}, y, ldy, total, chunk};
     if (g_workers && total > chunk) {
-        atomic_store(&g_done, 0);
         pthread_mutex_lock(&g_mu);
-        atomic_fetch_add(&g_gen, 1);
+        atomic_store(&g_gen, gen);
         pthread_cond_broadcast(&g_cv);
         pthread_mutex_unlock(&g_mu);
-        run_job(&g_job);
-        while (atomic_load(&g_done) < g_workers) cpu_relax();
     } else {
-        run_job(&g_job);
+        atomic_store(&g_gen, gen);
     }
+    run_job(&g_job, gen);
+    while (atomic_load(&g_rows_done) < total) cpu_relax();     /* chunks others are finishing */
     pthread_mutex_unlock(&g_call_mu);
     return 0;
 }
