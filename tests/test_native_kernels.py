@@ -201,3 +201,18 @@ def test_a_tiny_model_on_each_path_tracks_float32(tmp_path, path, qtype):
         native.select(None)
     assert float((a.argmax(-1) == b.argmax(-1)).float().mean()) >= 0.9
     assert float((a.exp() - b.exp()).abs().sum(-1).max()) < 0.1
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_model_options_say_in_one_line_when_the_kernels_are_missing(qtbot, monkeypatch, built):
+    from chatgui.engine import native as native_mod
+    from chatgui.ui.settings.panel import SettingsPanel
+
+    monkeypatch.setattr(native_mod, "library_file", (lambda: "lib.so") if built else (lambda: None))
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    note = getattr(panel, "kernels_note", None)
+    if built:
+        assert note is None
+    else:
+        assert "no C compiler" in note.text() and "slower" in note.text()

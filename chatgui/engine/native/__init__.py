@@ -125,6 +125,12 @@ def select(name: str | None) -> str:
     return {v: k for k, v in PATHS.items()}[code]
 
 
+def kernels_missing() -> bool:
+    """Whether this install has no built library (no C compiler at install time), found without
+    loading it or torch (the UI asks at start-up)."""
+    return library_file() is None
+
+
 def set_threads(n: int) -> int:
     lib = library()
     return lib.cg_set_threads(n) if lib is not None else 0

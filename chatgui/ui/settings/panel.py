@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QVBoxLayout, QWidget)
 
 from chatgui.common.types import PRESETS, SamplingSettings
+from chatgui.engine.native import kernels_missing as native_kernels_missing
 
 from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label
@@ -134,6 +135,12 @@ class SettingsPanel(QDockWidget):
         cache_row.addWidget(self.cache_label, 1)
         cache_row.addWidget(clear_cache)
         form.addRow(self.tr("Cache"), cache_row)
+        if native_kernels_missing():       # one plain line where the CPU runs the slower PyTorch kernels
+            self.kernels_note = _named(QLabel(self.tr("Fast CPU kernels are not installed (no C compiler when "
+                                                      "chatgui was installed): models run slower on the CPU.")),
+                                       "kernelsNote", self.tr("Fast CPU kernels"))
+            self.kernels_note.setWordWrap(True)
+            form.addRow(self.kernels_note)
         self.model_options = FoldSection(self.tr("Model options"), options, "modelOptions")
         column.addWidget(self.model_options)
         browse.clicked.connect(self._browse)
