@@ -108,14 +108,16 @@ class NativeLinear(nn.Module):
 
 class NativeRows(QuantRows):
     """An embedding table and/or output head on the file's own blocks: lookups dequantize the
-    rows asked for (as QuantRows), and as a head every logit comes from the native kernels over
-    the whole table (no int8 copy, no ranker to pack)."""
+    rows asked for (as QuantRows), and as a head the native kernels rank the whole vocabulary
+    (no int8 copy, no ranker to pack), then QuantRows.forward recomputes the best REFINE logits
+    of each position exactly from the dequantized rows, as for its int8 ranker: what sampling
+    decides between and what dominates the log-softmax carries no activation rounding.
+    Measured on the real files (teacher-forced against llama.cpp, mean |delta logp| of its top
+    5): without the refinement Gemma 3 270M gave 0.153 and Qwen2.5-0.5B 96.9% top-1."""
 
     def __init__(self, path, table: TensorInfo):
         super().__init__(path, table)
         self.product = NativeProduct([table])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shape = x.shape
-        y = self.product(x.reshape(-1, self.in_features))
-        return y.reshape(*shape[:-1], self.out_features)
+    def _rank(self, x: torch.Tensor) -> torch.Tensor:
+        return self.product(x)
