@@ -118,6 +118,9 @@ class NativeRows(QuantRows):
     def __init__(self, path, table: TensorInfo):
         super().__init__(path, table)
         self.product = NativeProduct([table])
+        # The whole table is read for every token: giving its pages back after lookups (as
+        # QuantRows does for a table only read by rows) would only fault them in again.
+        self._file_pages = None
 
     def _rank(self, x: torch.Tensor) -> torch.Tensor:
         return self.product(x)
