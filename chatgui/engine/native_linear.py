@@ -22,10 +22,6 @@ from .gguf_file import TensorInfo
 from .rows import QuantRows
 
 
-def native_types() -> tuple[str, ...]:
-    return tuple(native.TYPES)
-
-
 def usable(qtypes, in_features: int) -> bool:
     """Whether tensors of these GGUF types and row length can use the native kernels here."""
     return (native.available() and all(q in native.TYPES and in_features % native.BLOCK_ELEMS[q] == 0 for q in qtypes)

@@ -54,7 +54,6 @@ def _bind(lib):
     lib.cg_threads.argtypes, lib.cg_threads.restype = [], c_int
     lib.cg_linear.argtypes = [c_int, c_void, c_int, c_void, c_int, c_i64, c_void, c_i64]
     lib.cg_linear.restype = c_int
-    lib.cg_dequantize_row.argtypes, lib.cg_dequantize_row.restype = [c_int, c_void, c_int, c_void], c_int
 
 
 def _load():

@@ -275,17 +275,5 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
     return 0;
 }
 
-/* dequantize rows of one segment into float32 (for tests and embedding lookups) */
-int cg_dequantize_row(int type, const uint8_t *w, int k, float *out) {
-    if (type < 0 || type >= T_COUNT || k % BLOCK_ELEMS[type]) return -1;
-    int8_t q[256]; float sc[16], mn[16];
-    int be = BLOCK_ELEMS[type];
-    for (int b = 0; b < k / be; b++) {
-        unpack_block(type, w + (size_t)b * BLOCK_BYTES[type], q, sc, mn);
-        for (int i = 0; i < be; i++) out[b * be + i] = sc[i / 16] * (float)q[i] + mn[i / 16];
-    }
-    return 0;
-}
-
 /* Windows builds export a module init; the library is loaded with ctypes, never imported */
 void *PyInit__cgkernels(void) { return NULL; }
