@@ -28,11 +28,15 @@ REFERENCE = json.loads(OUT.read_text())
 # that alone moves its log-probabilities by ~0.02-0.05 on average here (the engine on the same
 # weights dequantized to float32 lands as far away) and the margin between its top two by up to
 # 0.17-0.23 (phi3, olmo2, qwen2), so a near-tie (the top two within TIE) may go either way and is
-# left out of the top-1 count; of all positions at least MIN_TOP1_ALL agree.
+# left out of the top-1 count; of all positions at least MIN_TOP1_ALL agree. The native kernels
+# (engine/native, the default on a CPU) round the activations to 8 bits too, but not bit for bit as
+# ggml does: mean deltas move by -0.004..+0.002 on 17 of the 18 architectures and by +0.013 on
+# olmo2 (0.048 on the PyTorch forms, 0.060 native: its attention inputs are not normed, so their
+# blocks span wider ranges), hence 0.065 for Q8_0.
 MIN_TOP1 = 0.99
 MIN_TOP1_ALL = 0.95
 TIE = 0.25
-MAX_MEAN_DELTA = {"F32": 0.003, "Q8_0": 0.06}
+MAX_MEAN_DELTA = {"F32": 0.003, "Q8_0": 0.065}
 
 
 def engine_logprobs(path: Path, qtype: str, ids: list[int]) -> tuple[object, torch.Tensor]:
@@ -45,8 +49,17 @@ def test_every_architecture_has_a_reference():
     assert {f"{arch}-{qtype}" for arch in ARCHS for qtype in MAX_MEAN_DELTA} == set(REFERENCE["cases"])
 
 
-@pytest.mark.parametrize("case", sorted(REFERENCE["cases"]))
-def test_architecture_matches_llama_cpp(tmp_path, case):
+# Quantized cases on both CPU paths: the native kernels (when built) and the PyTorch forms they
+# fall back to (qlinear.py, also what a GPU uses).
+CASES = [(case, kernels) for case in sorted(REFERENCE["cases"])
+         for kernels in (("native", "pytorch") if not case.endswith("-F32") else ("native",))]
+
+
+@pytest.mark.parametrize("case,kernels", CASES)
+def test_architecture_matches_llama_cpp(tmp_path, monkeypatch, case, kernels):
+    if kernels == "pytorch":
+        from chatgui.engine import native_linear
+        monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
     arch, qtype = case.rsplit("-", 1)
     ref = REFERENCE["cases"][case]
     path = write_case(tmp_path, arch, qtype)

@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from chatgui.engine import ModelLoadError, load_model
-from chatgui.engine import qlinear, weight_cache
+from chatgui.engine import native_linear, qlinear, weight_cache
 from tiny_gguf import write_tiny_model
+
+
+@pytest.fixture(autouse=True)
+def pytorch_forms(monkeypatch):
+    """These tests are about the PyTorch forms (qlinear.py) and their cache: the native kernels,
+    which the CPU uses instead where they are built, are turned off here (tests/test_native_kernels.py
+    tests those, and runs the engine's parity tests on both)."""
+    monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
 
 
 def _linears(m):
@@ -57,7 +65,10 @@ def test_fp16_form_matches_the_float32_product(magnitude):
     want = x @ w.T + bias
     got = mod(x)
     assert got.dtype == torch.float32
-    assert float((got - want).abs().max()) <= 2e-3 * float((x.abs() @ w.abs().T).max()) + 1e-3 * magnitude
+    # (the last term: adding the bias rounds in float32 either way, a step of ~6e-8 at |bias| ~ 1, which
+    # outweighs the product itself at magnitude 1e-7: that test flaked 1 run in ~5)
+    assert float((got - want).abs().max()) <= 2e-3 * float((x.abs() @ w.abs().T).max()) + 1e-3 * magnitude \
+        + 2 * torch.finfo(torch.float32).eps * float(bias.abs().max())
 
 
 def test_int8_rows_round_trip_is_within_half_a_step():

@@ -73,13 +73,31 @@ def test_teacher_forced_parity_float32_reference(real_model_path, ref):
     assert mean_diff <= 0.15
 
 
-def test_greedy_reply_stops_at_end_of_turn(real_model, ref):
+def test_greedy_reply_stops_at_end_of_turn(real_model_path, ref, monkeypatch):
+    """On the PyTorch kernels this model answers the question and stops (on the native kernels
+    it gives llama.cpp's own greedy reply, which does not stop: the test below)."""
+    from chatgui.engine import load_model, native_linear
+
+    monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
+    model = load_model(real_model_path, device="cpu")
     case = ref["greedy_chat"][0]
-    g = real_model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=64))
+    g = model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=64))
     events = list(g)
     assert g.stats.finish_reason == "stop"
     assert "Paris" in g.text
-    assert g.text == real_model.detokenize([e.token_id for e in events])
+    assert g.text == model.detokenize([e.token_id for e in events])
+
+
+def test_greedy_reply_on_the_native_kernels_is_llama_cpps(real_model, ref):
+    from chatgui.engine import native
+
+    if not native.available():
+        pytest.skip(f"native kernels {native.why_not()}")
+    case = ref["greedy_chat"][0]
+    g = real_model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0,
+                                                              max_new_tokens=len(case["greedy_ids"])))
+    assert [e.token_id for e in g] == case["greedy_ids"]
+    assert g.text == case["greedy_text"]
 
 
 def test_streaming_detokenization_is_utf8_safe(real_model):

@@ -17,6 +17,7 @@ from .experts import Experts
 from .gguf_file import MAX_CONTEXT, MAX_DIM, MAX_HEADS, MAX_LAYERS, MAX_VOCAB, GGUFFile
 from .gguf_header import StringArray
 from .model import ModelArgs, Transformer, cache_slots
+from . import native_linear
 from .qlinear import (DENSE_TYPES, INT4_EXACT, INT4_REROUNDED, DenseLinear, Fp16Linear, Int4Linear, Int8GemmLinear,
                       Int8Linear, fp16_gemm_works, fp16_parts, fp16_rows_of, int4_groupwise, int4_parts, int8_rows_of,
                       linear_form, outliers_per_row, pack_int4, uses_fp16_for_int4, uses_int8_gemm)
@@ -300,10 +301,14 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         q_out, kv_out = len(q_perm), len(k_perm)      # one fused tensor: its q rows, k rows, then v
         perms["attn_qkv"] = torch.cat([q_perm, k_perm + q_out, torch.arange(q_out + kv_out, q_out + 2 * kv_out)])
 
-    def permuted(name: str, t: torch.Tensor) -> torch.Tensor:
+    def perm_of(name: str) -> torch.Tensor | None:
+        """The row order a tensor is used in (None: as stored), its own layer's where shapes differ."""
         parts = name.split(".")
         table = layer_perms.get(int(parts[1]), perms) if layer_perms and parts[0] == "blk" else perms
-        perm = table.get(parts[-2])
+        return table.get(parts[-2])
+
+    def permuted(name: str, t: torch.Tensor) -> torch.Tensor:
+        perm = perm_of(name)
         return t if perm is None else t[perm]
 
     def int4_fields(names, infos):
@@ -328,6 +333,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
     def linear(names: list[str], bias_names: list[str] | None = None, down: bool = False) -> nn.Module:
         bias = torch.cat([permuted(b, w(b)) for b in bias_names]) if bias_names else None
         infos = [gf.tensor(n) for n in names]
+        if fast and device.type == "cpu" and native_linear.usable([t.qtype_name for t in infos], infos[0].shape[1]):
+            # the native kernels read the file's blocks as stored (issue 33): nothing to convert or pack
+            return native_linear.NativeLinear(infos, bias, [perm_of(n) for n in names])
         out_features = sum(t.shape[0] for t in infos)
         form = linear_form([t.qtype_name for t in infos], infos[0].shape[1], device, dense_dtype,
                            out_features, down) if fast else "dense"
@@ -354,6 +362,8 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
 
     def rows(name: str, head: bool) -> nn.Module:
         t = gf.tensor(name)
+        if fast and device.type == "cpu" and native_linear.usable([t.qtype_name], t.shape[1]):
+            return native_linear.NativeRows(gf.path, t)
         if fast and device.type == "cpu" and t.qtype_name not in DENSE_TYPES and t.shape[1] % 32 == 0:
             ranker = None
             if head:
@@ -548,6 +558,8 @@ def estimated_memory_bytes(gf: GGUFFile, args: ModelArgs, max_seq: int, precisio
             total += t.data.nbytes                    # experts: used as stored, from the mapped file
         elif precision == "float32":
             total += 4 * n
+        elif device_type == "cpu" and len(t.shape) == 2 and native_linear.usable([t.qtype_name], t.shape[1]):
+            total += t.data.nbytes                    # the file's own blocks, read where mapped
         elif name in ("token_embd.weight", "output.weight"):
             total += t.data.nbytes                    # read from the mapped file
             if name == "output.weight" or args.tied_embeddings:

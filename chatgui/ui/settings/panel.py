@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
 
 from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import PRESETS, SamplingSettings
+from chatgui.engine.native import kernels_missing as native_kernels_missing
 from chatgui.models.naming import display_name
 
 from chatgui.ui.common.elided_combo import ElidedComboBox
@@ -141,6 +142,12 @@ class SettingsPanel(QDockWidget):
         cache_row.addWidget(self.cache_label, 1)
         cache_row.addWidget(clear_cache)
         form.addRow(self.tr("Cache"), cache_row)
+        if native_kernels_missing():       # one plain line where the CPU runs the slower PyTorch kernels
+            self.kernels_note = _named(QLabel(self.tr("Fast CPU kernels are not installed (no C compiler when "
+                                                      "chatgui was installed): models run slower on the CPU.")),
+                                       "kernelsNote", self.tr("Fast CPU kernels"))
+            self.kernels_note.setWordWrap(True)
+            form.addRow(self.kernels_note)
         self.model_options = FoldSection(self.tr("Model options"), options, "modelOptions")
         column.addWidget(self.model_options)
         browse.clicked.connect(self._browse)

@@ -1,0 +1,279 @@
+/* chatgui's native kernels: products of GGUF-quantized weights (as stored in the mapped file)
+ * with float32 activations, for the engine's CPU path (chatgui/engine/native_linear.py).
+ *
+ * y[m, rows] = x[m, k] . W^T, where W is one or more "segments" (GGUF tensors of any supported
+ * type, optionally with a row order), written side by side into y. x is first quantized to
+ * int8 per 32 elements (cg_common.h), then every weight row meets every activation row in
+ * integer dot products, four activation rows per pass over a weight row (prefill).
+ *
+ * Paths: portable C (every CPU), AVX2+FMA+F16C and AVX-512 (VNNI) on x86-64, one library,
+ * chosen at run time by cg_select. Threads: a small pool of our own (pthreads), splitting rows
+ * in chunks taken from a shared counter; the calling thread works too. No OpenMP: torch has
+ * its own runtime, and two would fight over the same cores.
+ * Called through ctypes with raw pointers (no Python or torch headers). */
+#include "cg_common.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "cg_portable.inc"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CG_X86 1
+#include <immintrin.h>
+
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
+#else
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+#endif
+#define PFX(name) avx2_##name
+#define CG_VNNI 0
+#include "cg_x86.inc"
+#undef PFX
+#undef CG_VNNI
+#if defined(__clang__)
+#pragma clang attribute pop
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni"))), \
+                             apply_to = function)
+#else
+#pragma GCC pop_options
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")
+#endif
+#define PFX(name) avx512_##name
+#define CG_VNNI 1
+#include "cg_x86.inc"
+#undef PFX
+#undef CG_VNNI
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
+#pragma GCC pop_options
+#endif
+#endif
+
+enum { PATH_AUTO = 0, PATH_PORTABLE = 1, PATH_AVX2 = 2, PATH_AVX512 = 3 };
+
+typedef void (*quant_fn)(const float *x, int k, int qb, uint8_t *a);
+
+/* one weight tensor: n_rows rows of row_bytes bytes at w; output row r is stored row
+ * row_ids[r] (or r where row_ids is NULL) */
+typedef struct {
+    int32_t type, n_rows;
+    int64_t row_bytes;
+    const uint8_t *w;
+    const int32_t *row_ids;
+} cg_seg;
+
+static int g_path = 0;
+static const dot_fn *g_dots = PORTABLE_DOTS;
+static quant_fn g_quant = quantize_row_portable;
+
+int cg_supports(int path) {
+    if (path == PATH_PORTABLE) return 1;
+#ifdef CG_X86
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (path == PATH_AVX2) return avx2;
+    if (path == PATH_AVX512)
+        return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+#endif
+    return 0;
+}
+
+/* use a path (PATH_AUTO: the best this CPU has); returns the path in use, or -1 if unsupported */
+int cg_select(int path) {
+    if (path == PATH_AUTO) path = cg_supports(PATH_AVX512) ? PATH_AVX512 : cg_supports(PATH_AVX2) ? PATH_AVX2 : PATH_PORTABLE;
+    if (!cg_supports(path)) return -1;
+    g_path = path;
+    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable;
+#ifdef CG_X86
+    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; }
+    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; }
+#endif
+    return path;
+}
+
+int cg_path(void) { return g_path; }
+int cg_block_elems(int type) { return type >= 0 && type < T_COUNT ? BLOCK_ELEMS[type] : 0; }
+int cg_block_bytes(int type) { return type >= 0 && type < T_COUNT ? BLOCK_BYTES[type] : 0; }
+
+/* ---- the thread pool ------------------------------------------------------------------------ */
+/* Work is claimed in chunks of rows from one 64-bit counter that also holds the job's number
+ * (high 32 bits), so a worker that wakes late, after its job is done and another begun, can
+ * never claim the new job's rows with the old job's pointers. The caller works too, and waits
+ * only for rows claimed and not yet finished, never for a worker that has not woken: on a busy
+ * machine a sleeping worker may take milliseconds to be scheduled. */
+#define MAX_THREADS 64
+#define SPIN_ROUNDS 4000           /* ~0.05-0.2 ms of spinning before a worker sleeps */
+
+typedef struct {
+    const cg_seg *segs; int nseg; const int64_t *seg_start;
+    int k, m; const uint8_t *act[2]; size_t act_stride[2];     /* [0]: blocks of 32, [1]: of 256 */
+    float *y; int64_t ldy; int64_t total, chunk;
+} job_t;
+
+static job_t g_job;
+static atomic_ullong g_claim;       /* job number << 32 | next row */
+static atomic_llong g_rows_done;
+static atomic_uint g_gen;           /* the job number, bumped once the job is written */
+static atomic_int g_quit;
+static int g_workers = 0;           /* threads besides the caller */
+static pthread_t g_threads[MAX_THREADS];
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static pthread_mutex_t g_call_mu = PTHREAD_MUTEX_INITIALIZER;   /* one product at a time */
+
+static inline void cpu_relax(void) {
+#ifdef CG_X86
+    __builtin_ia32_pause();
+#endif
+}
+
+static void run_rows(const job_t *j, int64_t start, int64_t end) {
+    int s = 0;
+    while (j->seg_start[s + 1] <= start) s++;
+    for (int r0 = 0; r0 < j->m; r0 += 4) {
+        int nr = j->m - r0 < 4 ? j->m - r0 : 4;
+        int ss = s;
+        for (int64_t row = start; row < end; row++) {
+            while (j->seg_start[ss + 1] <= row) ss++;
+            const cg_seg *sg = &j->segs[ss];
+            int64_t local = row - j->seg_start[ss];
+            int64_t src = sg->row_ids ? sg->row_ids[local] : local;
+            int which = act_qb(sg->type) == 256;
+            const uint8_t *act = j->act[which] + (size_t)r0 * j->act_stride[which];
+            g_dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride[which], nr,
+                             j->y + (int64_t)r0 * j->ldy + row, (size_t)j->ldy);
+        }
+    }
+}
+
+/* claim and run chunks of job number gen until none are left */
+static void run_job(const job_t *j, unsigned gen) {
+    for (;;) {
+        unsigned long long v = atomic_load(&g_claim);
+        int64_t start;
+        do {
+            start = (int64_t)(v & 0xffffffffu);
+            if ((unsigned)(v >> 32) != gen || start >= j->total) return;
+        } while (!atomic_compare_exchange_weak(&g_claim, &v, v + (unsigned long long)j->chunk));
+        int64_t end = start + j->chunk < j->total ? start + j->chunk : j->total;
+        run_rows(j, start, end);
+        atomic_fetch_add(&g_rows_done, end - start);
+    }
+}
+
+static void *worker(void *arg) {
+    (void)arg;
+    unsigned seen = atomic_load(&g_gen);
+    for (;;) {
+        int spins = 0;
+        while (atomic_load(&g_gen) == seen && !atomic_load(&g_quit) && spins < SPIN_ROUNDS) { cpu_relax(); spins++; }
+        if (atomic_load(&g_gen) == seen && !atomic_load(&g_quit)) {
+            pthread_mutex_lock(&g_mu);
+            while (atomic_load(&g_gen) == seen && !atomic_load(&g_quit)) pthread_cond_wait(&g_cv, &g_mu);
+            pthread_mutex_unlock(&g_mu);
+        }
+        if (atomic_load(&g_quit)) return NULL;
+        /* the job as written for number `seen`: read between two reads of the number, so a job
+         * replaced meanwhile is read again (its chunks are then claimed under the new number) */
+        job_t j;
+        do {
+            seen = atomic_load(&g_gen);
+            j = g_job;
+            atomic_thread_fence(memory_order_seq_cst);
+        } while (atomic_load(&g_gen) != seen);
+        run_job(&j, seen);
+    }
+}
+
+static void stop_workers(void) {
+    pthread_mutex_lock(&g_mu);
+    atomic_store(&g_quit, 1);
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    for (int i = 0; i < g_workers; i++) pthread_join(g_threads[i], NULL);
+    g_workers = 0;
+    atomic_store(&g_quit, 0);
+}
+
+/* use n threads in all (the caller and n - 1 workers); returns the number in use */
+int cg_set_threads(int n) {
+    pthread_mutex_lock(&g_call_mu);
+    n = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+    if (n - 1 != g_workers) {
+        stop_workers();
+        for (int i = 0; i < n - 1; i++) {
+            if (pthread_create(&g_threads[i], NULL, worker, NULL) != 0) break;
+            g_workers++;
+        }
+    }
+    int used = g_workers + 1;
+    pthread_mutex_unlock(&g_call_mu);
+    return used;
+}
+
+int cg_threads(void) { return g_workers + 1; }
+
+/* ---- the product ---------------------------------------------------------------------------- */
+static uint8_t *g_scratch = NULL;
+static size_t g_scratch_size = 0;
+
+/* y[i, :] (ldy apart) = segments' rows . x[i, :] (ldx apart) for i < m. Returns 0, or a
+ * negative error: -1 bad type or shape, -2 out of memory. */
+int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_t ldx, float *y, int64_t ldy) {
+    if (nseg < 1 || nseg > 16 || k <= 0 || k % 32 || m < 0) return -1;
+    int64_t seg_start[17];
+    seg_start[0] = 0;
+    for (int s = 0; s < nseg; s++) {
+        int t = segs[s].type;
+        if (t < 0 || t >= T_COUNT || k % BLOCK_ELEMS[t] || segs[s].row_bytes != (int64_t)k / BLOCK_ELEMS[t] * BLOCK_BYTES[t])
+            return -1;
+        seg_start[s + 1] = seg_start[s] + segs[s].n_rows;
+    }
+    if (m == 0 || seg_start[nseg] == 0) return 0;
+    if (!g_path) cg_select(PATH_AUTO);
+    int need[2] = {0, 0};               /* which activation layouts the segments read */
+    for (int s = 0; s < nseg; s++) need[act_qb(segs[s].type) == 256] = 1;
+    if (need[1] && k % 256) return -1;
+    pthread_mutex_lock(&g_call_mu);
+    size_t stride[2] = {act_row_bytes(k, 32), act_row_bytes(k, 256)};
+    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]);
+    if (bytes > g_scratch_size) {
+        free(g_scratch);
+        g_scratch_size = bytes;
+        g_scratch = malloc(g_scratch_size);
+        if (!g_scratch) { g_scratch_size = 0; pthread_mutex_unlock(&g_call_mu); return -2; }
+    }
+    const uint8_t *act[2] = {g_scratch, g_scratch + (size_t)m * need[0] * stride[0]};
+    for (int w = 0; w < 2; w++)
+        if (need[w])
+            for (int i = 0; i < m; i++) g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, (uint8_t *)act[w] + (size_t)i * stride[w]);
+    int64_t total = seg_start[nseg], threads = g_workers + 1;
+    int64_t chunk = total / (threads * 8);                     /* 8 chunks a thread: uneven cores even out */
+    chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    unsigned gen = atomic_load(&g_gen) + 1;
+    /* a stale worker may still be reading g_job under the old number: it then reads again */
+    atomic_store(&g_claim, (unsigned long long)gen << 32);
+    atomic_store(&g_rows_done, 0);
+    g_job = (job_t){segs, nseg, seg_start, k, m, {act[0], act[1]}, {stride[0], stride[1]}, y, ldy, total, chunk};
+    if (g_workers && total > chunk) {
+        pthread_mutex_lock(&g_mu);
+        atomic_store(&g_gen, gen);
+        pthread_cond_broadcast(&g_cv);
+        pthread_mutex_unlock(&g_mu);
+    } else {
+        atomic_store(&g_gen, gen);
+    }
+    run_job(&g_job, gen);
+    while (atomic_load(&g_rows_done) < total) cpu_relax();     /* chunks others are finishing */
+    pthread_mutex_unlock(&g_call_mu);
+    return 0;
+}
+
+/* Windows builds export a module init; the library is loaded with ctypes, never imported */
+void *PyInit__cgkernels(void) { return NULL; }
