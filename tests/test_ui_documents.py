@@ -138,7 +138,7 @@ def test_a_broken_pdf_gets_a_plain_message_and_nothing_is_lost(qtbot, window_mak
     assert [a.chip.name for a in window.documents.pending] == ["report.pdf"]
     assert "2 pages" in window.documents.chips.texts()[0]
     assert window.input_bar.input.toPlainText() == "my question, typed before"
-    user, _ = send(qtbot, window, "What is the cat called?")
+    send(qtbot, window, "What is the cat called?")
     assert "[page 2]" in window.sent[-1][-1]["content"] and FACT in window.sent[-1][-1]["content"]
 
 

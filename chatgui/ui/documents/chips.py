@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QUrl, Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
                                QToolButton, QVBoxLayout, QWidget)
@@ -13,31 +13,32 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, Q
 from chatgui.common.records import Attachment
 from chatgui.documents import Source
 
+from chatgui.ui.common.i18n import translate
 
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("DocumentChips", text)
 
 
 def chip_text(attachment: Attachment, sent: bool = False) -> str:
     """'report.pdf · 12 pages · 3,400 tokens' (and, once sent, how it went in)."""
     if attachment.mode == "failed":
-        return _tr("{name}: {reason}").format(name=attachment.name, reason=attachment.error or _tr("not readable"))
+        reason = attachment.error or translate("DocumentChips", "not readable")
+        return translate("DocumentChips", "{name}: {reason}").format(name=attachment.name, reason=reason)
     parts = [attachment.name]
     if attachment.pages:
-        parts.append(_tr("{count} pages").format(count=attachment.pages) if attachment.pages != 1
-                     else _tr("1 page"))
-    parts.append(_tr("{count} tokens").format(count=f"{attachment.tokens:,}"))
+        pages = translate("DocumentChips", "{count} pages") if attachment.pages != 1 else translate(
+            "DocumentChips", "1 page")
+        parts.append(pages.format(count=attachment.pages))
+    parts.append(translate("DocumentChips", "{count} tokens").format(count=f"{attachment.tokens:,}"))
     if sent:
-        parts.append(_tr("whole") if attachment.mode == "whole" else
-                     _tr("relevant passages ({count})").format(count=attachment.passages))
+        parts.append(translate("DocumentChips", "whole") if attachment.mode == "whole" else
+                     translate("DocumentChips", "relevant passages ({count})").format(count=attachment.passages))
     return " · ".join(parts)
 
 
 def source_label(source: Source) -> str:
     if source.page is not None and not source.whole:
-        return _tr("{name}, page {page}").format(name=source.name, page=source.page)
+        return translate("DocumentChips", "{name}, page {page}").format(name=source.name, page=source.page)
     if source.line_start is not None and not source.whole:
-        return _tr("{name}, line {line}").format(name=source.name, line=source.line_start)
+        return translate("DocumentChips", "{name}, line {line}").format(name=source.name, line=source.line_start)
     return source.name
 
 
@@ -60,8 +61,8 @@ class Chip(QWidget):
             self.remove_button = QToolButton()
             self.remove_button.setText("✕")
             self.remove_button.setAutoRaise(True)
-            self.remove_button.setToolTip(_tr("Remove this file"))
-            self.remove_button.setAccessibleName(_tr("Remove this file"))
+            self.remove_button.setToolTip(translate("DocumentChips", "Remove this file"))
+            self.remove_button.setAccessibleName(translate("DocumentChips", "Remove this file"))
             self.remove_button.clicked.connect(self.remove_clicked)
             row.addWidget(self.remove_button)
         self.setStyleSheet("#attachmentChip { border: 1px solid palette(mid); border-radius: 8px; }")
@@ -101,7 +102,7 @@ class ChipRow(QWidget):
 def sent_attachments_row(attachments: list[Attachment], parent=None) -> ChipRow:
     row = ChipRow(parent)
     for a in attachments:
-        tip = a.path if a.mode != "retrieved" else _tr(
+        tip = a.path if a.mode != "retrieved" else translate("DocumentChips", 
             "{path}\nToo long for the context: the passages that best matched the question were sent.").format(
                 path=a.path)
         row.add(Chip(chip_text(a, sent=True), tip, failed=a.mode == "failed"))
@@ -125,10 +126,12 @@ class SourcePopup(QDialog):
         self.passage.setReadOnly(True)
         layout.addWidget(self.passage, 1)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
-        self.open_button = buttons.addButton(_tr("Open the file"), QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = buttons.addButton(translate("DocumentChips", "Open the file"),
+                                             QDialogButtonBox.ButtonRole.ActionRole)
         self.open_button.setEnabled(Path(source.path).is_file())
         if not self.open_button.isEnabled():
-            self.open_button.setToolTip(_tr("The file is no longer at {path}").format(path=source.path))
+            self.open_button.setToolTip(translate("DocumentChips", "The file is no longer at {path}").format(
+                path=source.path))
         self.open_button.clicked.connect(self.open_file)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
@@ -149,14 +152,14 @@ class SourcesRow(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 2, 0, 2)
         row.setSpacing(4)
-        title = QLabel(_tr("Sources:"))
+        title = QLabel(translate("DocumentChips", "Sources:"))
         title.setEnabled(False)
         row.addWidget(title)
         self.buttons: list[QPushButton] = []
         for source in sources:
             button = QPushButton(f"[{source.number}] {source_label(source)}")
             button.setFlat(True)
-            button.setToolTip(_tr("Show the passage"))
+            button.setToolTip(translate("DocumentChips", "Show the passage"))
             button.clicked.connect(lambda _c=False, n=source.number: self.show_source(n))
             row.addWidget(button)
             self.buttons.append(button)
