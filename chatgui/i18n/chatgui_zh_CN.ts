@@ -845,6 +845,10 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>正在索引 {folder}：第 {done} / {total} 个文件（{name}）</translation>
     </message>
     <message>
+        <source>Indexing could not run: {error}</source>
+        <translation>无法进行索引：{error}</translation>
+    </message>
+    <message>
         <source>Indexing stopped.</source>
         <translation>索引已停止。</translation>
     </message>

@@ -129,7 +129,10 @@ class KnowledgePage(QDialog):
 
     def _on_finished(self, summary) -> None:
         self.pause_button.setChecked(False)
-        if summary.cancelled:
+        job = self.controller.job
+        if job is not None and job.error:   # the index itself could not be used
+            text = self.tr("Indexing could not run: {error}").format(error=job.error)
+        elif summary.cancelled:
             text = self.tr("Indexing stopped.")
         else:
             text = self.tr("Up to date: {indexed} read, {unchanged} unchanged, {failed} could not be read, "
