@@ -12,9 +12,12 @@ from PySide6.QtWidgets import QApplication
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.common.records import Attachment, attachments_from_meta
+from chatgui.documents import Source
+from chatgui.ui.documents.chips import SourcesRow
 from chatgui.ui.documents.controller import DocumentsController
 
 from pdf_maker import write_pdf
+from test_ui_window import assert_inside_conversation
 from tiny_gguf import write_tiny_model
 
 TIMEOUT_MS = 30_000
@@ -62,7 +65,7 @@ def send(qtbot, window, text):
 
 
 def filler(n: int) -> str:
-    words = ["harbour", "granite", "tide", "rope", "gull", "lantern", "fog", "keel", "mast", "pier"]
+    words = ["harbour", "granite", "tide", "rope", "gull", "lantern", "fog", "keel", "mast", "lighthouse"]
     return "\n\n".join(" ".join(words[(i * 7 + j) % 10] for j in range(60)) + "." for i in range(n))
 
 
@@ -111,7 +114,7 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
 
 def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, window_maker, tmp_path):
     window = window_maker()
-    big = tmp_path / "logbook.md"
+    big = tmp_path / ("logbook-of-the-harbour-master-" * 4 + ".md")   # a long name widens nothing
     big.write_text(filler(80) + "\n\n" + FACT + "\n\n" + filler(80))
     [attached] = attach(qtbot, window, big)
     assert attached.chip.tokens > 4096
@@ -122,6 +125,12 @@ def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, wind
     assert FACT in prompt and len(prompt) < len(big.read_text()) // 2
     assert any("relevant passages" in t for t in window.view.widget_for(user.id).documents.widget.texts())
     assert user.meta["prompt"] == prompt
+    # the prompt was counted with the model's tokenizer: it fits, with room for the reply
+    assert 3000 < _reply.meta["prompt_tokens"] <= 4096 - 8 and "reply-error" not in window.notices._notices
+    reply = window.view.widget_for(_reply.id)
+    assert reply.documents.sources_row.labels()[0].startswith("[1] logbook-of")
+    window.resize(900, 600)
+    assert_inside_conversation(window)
 
 
 def test_a_broken_pdf_gets_a_plain_message_and_nothing_is_lost(qtbot, window_maker, tmp_path, monkeypatch):
@@ -202,7 +211,7 @@ def test_a_knowledge_folder_is_indexed_retrieved_and_cited(qtbot, window_maker, 
     window.show_current()
     shown = window.view.widget_for(reply.id)
     row = shown.documents.sources_row
-    assert [s.number for s in row.sources] == [cited] and "harbour.md" in row.buttons[0].text()
+    assert [s.number for s in row.sources] == [cited] and "harbour.md" in row.labels()[0]
     assert f"cite:{cited}" in shown.body.browsers()[0].document().toMarkdown()
     popup = shown.documents.open_link(f"cite:{cited}")   # what a click on [n] does
     assert popup is not None and FACT in popup.passage.toPlainText() and popup.open_button.isEnabled()
@@ -228,3 +237,14 @@ def test_the_attachment_record_reads_what_it_wrote_and_refuses_junk():
                                 "passages": float("nan")})
     assert (odd.tokens, odd.pages, odd.mode, odd.passages) == (0, None, "whole", 0)
     assert attachments_from_meta({"attachments": [{"name": "c.md"}, 5]}) == [Attachment("c.md")]
+
+
+def test_a_reply_that_cites_nothing_lists_its_first_sources(qtbot):
+    sources = [Source(n, f"/docs/report-{n}.pdf", f"passage {n}", page=n) for n in range(1, 9)]
+    row = SourcesRow(sources, cited=False)
+    qtbot.addWidget(row)
+    assert row.labels() == [f"[{n}] report-{n}.pdf, page {n}" for n in range(1, 6)]
+    assert "3 more" in row.label.text()
+    popup = row.show_source(4)
+    assert popup.passage.toPlainText() == "passage 4" and not popup.open_button.isEnabled()   # the file is gone
+    assert SourcesRow(sources[:7], cited=True).labels()[-1] == "[7] report-7.pdf, page 7"

@@ -383,6 +383,10 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>文件已不在 {path}</translation>
     </message>
     <message>
+        <source>{count} more</source>
+        <translation>另外 {count} 个</translation>
+    </message>
+    <message>
         <source>Sources:</source>
         <translation>来源：</translation>
     </message>
@@ -428,6 +432,10 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>Your message is being prepared with its documents.</source>
         <translation>正在结合文档准备你的消息。</translation>
+    </message>
+    <message>
+        <source>the files do not fit in the model&apos;s context</source>
+        <translation>这些文件放不进模型的上下文</translation>
     </message>
     <message>
         <source>Your message could not be prepared with its documents: {error}. It is back in the box.</source>

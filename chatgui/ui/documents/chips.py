@@ -5,15 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+import html
+
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QPushButton,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from chatgui.common.records import Attachment
 from chatgui.documents import Source
 
+from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.i18n import translate
+
+MAX_UNCITED = 5   # sources listed under a reply that cites none (its passages were still what it read)
 
 
 
@@ -52,7 +57,7 @@ class Chip(QWidget):
         row = QHBoxLayout(self)
         row.setContentsMargins(6, 1, 2, 1)
         row.setSpacing(2)
-        self.label = QLabel(("📎 " if not failed else "⚠ ") + text)
+        self.label = ElidedLabel(("📎 " if not failed else "⚠ ") + text)   # a long name never widens the window
         self.label.setObjectName("attachmentChipLabel")
         self.label.setToolTip(tip)
         row.addWidget(self.label)
@@ -65,6 +70,7 @@ class Chip(QWidget):
             self.remove_button.setAccessibleName(translate("DocumentChips", "Remove this file"))
             self.remove_button.clicked.connect(self.remove_clicked)
             row.addWidget(self.remove_button)
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
         self.setStyleSheet("#attachmentChip { border: 1px solid palette(mid); border-radius: 8px; }")
 
     def text(self) -> str:
@@ -142,28 +148,35 @@ class SourcePopup(QDialog):
 
 
 class SourcesRow(QWidget):
-    """'Sources: [1] report.pdf, page 4  [2] notes.md, line 10' under a reply; a click shows the passage."""
+    """'Sources: [1] report.pdf, page 4 · [2] notes.md, line 10' under a reply, wrapped to the
+    message's width; a click on one shows its passage. Of a reply that cites none, the first
+    MAX_UNCITED shown (and how many more there are)."""
 
-    def __init__(self, sources: list[Source], parent=None):
+    def __init__(self, sources: list[Source], cited: bool = True, parent=None):
         super().__init__(parent)
         self.setObjectName("replySources")
-        self.sources = sources
+        self.given = list(sources)
+        self.sources = sources if cited else sources[:MAX_UNCITED]
         self.popup: SourcePopup | None = None
-        row = QHBoxLayout(self)
+        row = QVBoxLayout(self)
         row.setContentsMargins(0, 2, 0, 2)
-        row.setSpacing(4)
-        title = QLabel(translate("DocumentChips", "Sources:"))
-        title.setEnabled(False)
-        row.addWidget(title)
-        self.buttons: list[QPushButton] = []
-        for source in sources:
-            button = QPushButton(f"[{source.number}] {source_label(source)}")
-            button.setFlat(True)
-            button.setToolTip(translate("DocumentChips", "Show the passage"))
-            button.clicked.connect(lambda _c=False, n=source.number: self.show_source(n))
-            row.addWidget(button)
-            self.buttons.append(button)
-        row.addStretch(1)
+        links = " · ".join(f'<a href="{s.number}">{html.escape(f"[{s.number}] {source_label(s)}")}</a>'
+                           for s in self.sources)
+        more = len(sources) - len(self.sources)
+        if more:
+            links += " · " + html.escape(translate("DocumentChips", "{count} more").format(count=more))
+        self.label = QLabel(html.escape(translate("DocumentChips", "Sources:")) + " " + links)
+        self.label.setObjectName("replySourcesLabel")
+        self.label.setTextFormat(Qt.TextFormat.RichText)
+        self.label.setWordWrap(True)
+        self.label.setToolTip(translate("DocumentChips", "Show the passage"))
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.LinksAccessibleByMouse
+                                           | Qt.TextInteractionFlag.LinksAccessibleByKeyboard)
+        self.label.linkActivated.connect(lambda href: href.isdigit() and self.show_source(int(href)))
+        row.addWidget(self.label)
+
+    def labels(self) -> list[str]:
+        return [f"[{s.number}] {source_label(s)}" for s in self.sources]
 
     def show_source(self, number: int) -> SourcePopup | None:
         source = next((s for s in self.sources if s.number == number), None)

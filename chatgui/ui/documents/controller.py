@@ -22,9 +22,21 @@ from chatgui.store import Chat
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.documents.chips import Chip, ChipRow, chip_text
 
-PROMPT_MARGIN_TOKENS = 200      # the chat template and the sources' instructions
+TEMPLATE_TOKENS = 128           # the chat template's own tokens around the message
 KNOWLEDGE_SHARE = 3             # knowledge passages take at most a third of the room left...
 KNOWLEDGE_MAX_TOKENS = 2000     # ...and at most this much: a small model reads a few passages best
+
+
+def message_room(context: int, reply: int, history: int) -> int:
+    """Tokens the new message (its sources, the instructions, the question) may take: the context
+    less the reply and the chat so far, yet at least half of it (the engine then leaves out the
+    oldest turns, and says so)."""
+    free = context - reply - TEMPLATE_TOKENS
+    return max(free - history, free // 2, 0)
+
+
+def _cost(sources, count) -> int:
+    return sum(count(s.text) + count(s.label()) + 4 for s in sources)
 
 
 def record_of(attachment: docs.Attachment) -> AttachmentRecord:
@@ -198,19 +210,30 @@ class DocumentsController(QObject):
         self.chips.clear()
         self.preparing = True
         self.window.input_bar.clear()
-        budget = self._budget(chat, text)
+        context, reply = self._context_and_reply()
+        history = chat.to_messages_for_model()
 
         def work():
             count = self._counter()
+            room = message_room(context, reply, sum(count(m["content"]) for m in history))
+            budget = room - count(docs.build_prompt(text, [docs.Source(1, "x", "")]))   # the instructions, the question
             extra = []
             if use_folders:
-                room = min(KNOWLEDGE_MAX_TOKENS, budget // (KNOWLEDGE_SHARE if attachments else 2))
+                share = min(KNOWLEDGE_MAX_TOKENS, budget // (KNOWLEDGE_SHARE if attachments else 2))
                 with self._index_lock:
-                    extra = docs.retrieve_knowledge(self._index, text, room, count)
-                budget_left = budget - sum(count(s.text) + 12 for s in extra)
-            else:
-                budget_left = budget
-            return docs.prepare_attachments(attachments, text, max(0, budget_left), count, extra_sources=extra)
+                    extra = docs.retrieve_knowledge(self._index, text, share, count)
+            # The sources' headings (file names, pages) are estimated: count the prompt made, and
+            # make it again with less room while it is too long.
+            for _attempt in range(4):
+                prepared = docs.prepare_attachments(attachments, text, max(0, budget - _cost(extra, count)), count,
+                                                    extra_sources=extra)
+                over = count(prepared.prompt) - room
+                if over <= 0:
+                    return prepared
+                budget -= over + 32
+                if extra and budget - _cost(extra, count) < budget // 2:
+                    extra = extra[:-1]   # knowledge passages give way first when files leave no room
+            raise ValueError(self.tr("the files do not fit in the model's context"))
 
         def done(prepared: docs.PreparedAttachments | None, error: Exception | None) -> None:
             self.preparing = False
@@ -242,13 +265,10 @@ class DocumentsController(QObject):
         for attachment in attachments:
             self._add(attachment)
 
-    def _budget(self, chat: Chat, text: str) -> int:
-        """Tokens the sources may take: the context less the chat so far, the question, the reply."""
+    def _context_and_reply(self) -> tuple[int, int]:
         loaded = self.window.models.loaded
         context = loaded.context_length if loaded is not None and loaded.context_length else 4096
-        reply = int(self.window.sampling_for_reply().get("max_new_tokens") or 0)
-        history = sum(docs.approx_tokens(m["content"]) for m in chat.to_messages_for_model())
-        return max(0, context - reply - history - docs.approx_tokens(text) - PROMPT_MARGIN_TOKENS)
+        return context, int(self.window.sampling_for_reply().get("max_new_tokens") or 0)
 
     def reply_meta(self, chat: Chat, user_id: str) -> dict | None:
         """The reply to a message sent with sources keeps them (its [n] link to them)."""

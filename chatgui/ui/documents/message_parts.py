@@ -55,13 +55,14 @@ class DocumentParts:
         if not self._all_sources:
             return None
         numbers = cited_numbers(text, self._all_sources)
-        shown = [s for s in self._all_sources if s.number in numbers] or self._all_sources
+        cited = [s for s in self._all_sources if s.number in numbers]
+        shown = cited or self._all_sources
         if self.sources_row is not None:
-            if [s.number for s in self.sources_row.sources] == [s.number for s in shown]:
+            if self.sources_row.given == shown:
                 return None
             self.sources_row.hide()
             self.sources_row.deleteLater()
-        self.sources_row = SourcesRow(shown, parent)
+        self.sources_row = SourcesRow(shown, cited=bool(cited), parent=parent)
         self.widget = self.sources_row
         return self.sources_row
 
