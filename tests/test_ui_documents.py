@@ -4,6 +4,7 @@ garbage, so a reply that cites is written into the chat by the test where citati
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
@@ -126,7 +127,9 @@ def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, wind
     assert any("relevant passages" in t for t in window.view.widget_for(user.id).documents.widget.texts())
     assert user.meta["prompt"] == prompt
     # the prompt was counted with the model's tokenizer: it fits, with room for the reply
-    assert 3000 < _reply.meta["prompt_tokens"] <= 4096 - 8 and "reply-error" not in window.notices._notices
+    assert _reply.meta["prompt_tokens"] <= 4096 - 8 and "reply-error" not in window.notices._notices
+    headings = re.findall(r"^\[\d+\] logbook-of", window.sent[-1][-1]["content"], re.MULTILINE)
+    assert len(headings) == len(_reply.meta["sources"]) > 1
     reply = window.view.widget_for(_reply.id)
     assert reply.documents.sources_row.labels()[0].startswith("[1] logbook-of")
     window.resize(900, 600)
