@@ -79,6 +79,7 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
     [chip] = window.documents.chips.chips
     assert "notes.txt" in chip.text() and f"{attached.chip.tokens} tokens" in chip.text()   # seen before sending
     assert window.documents.chips.isVisible()
+    qtbot.waitUntil(lambda: chip.label.width() >= chip.label.sizeHint().width())   # seen whole, not elided
 
     user, reply = send(qtbot, window, "What is the cat called?")
     assert user.content == "What is the cat called?"   # the question as typed; the file is its attachment
@@ -90,6 +91,8 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
     assert not window.documents.chips.chips and not window.documents.pending   # the composer is empty again
     shown = window.view.widget_for(user.id).documents.widget.texts()
     assert any("notes.txt" in t and "whole" in t for t in shown)
+    sent_chip = window.view.widget_for(user.id).documents.widget.chips[0]
+    qtbot.waitUntil(lambda: sent_chip.label.width() >= sent_chip.label.sizeHint().width())
 
     exported = tmp_path / "chat.json"
     assert window.export_chat(str(exported), "json")

@@ -9,8 +9,8 @@ import html
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QPlainTextEdit, QSizePolicy,
+                               QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.records import Attachment
 from chatgui.documents import Source
@@ -59,6 +59,8 @@ class Chip(QWidget):
         row.setSpacing(2)
         self.label = ElidedLabel(("📎 " if not failed else "⚠ ") + text)   # a long name never widens the window
         self.label.setObjectName("attachmentChipLabel")
+        # its whole width when there is room (Ignored would lose it to the row's stretch), elided when not
+        self.label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
         self.label.setToolTip(tip)
         row.addWidget(self.label)
         self.remove_button = None
