@@ -254,3 +254,25 @@ def test_a_reply_that_cites_nothing_lists_its_first_sources(qtbot):
     popup = row.show_source(4)
     assert popup.passage.toPlainText() == "passage 4" and not popup.open_button.isEnabled()   # the file is gone
     assert SourcesRow(sources[:7], cited=True).labels()[-1] == "[7] report-7.pdf, page 7"
+
+
+def test_the_index_is_brought_up_to_date_at_start_and_can_be_paused(qtbot, window_maker, tmp_path):
+    folder = knowledge_folder(tmp_path)
+    window = window_maker(wait_model=False)
+    index_folder(qtbot, window, folder)
+    window.close()
+    (folder / "tides.md").write_text("Spring tides at Kelby reach 6.2 metres in March.\n")
+    again = window_maker(wait_model=False)
+    qtbot.waitUntil(lambda: again.documents.last_summary is not None, timeout=TIMEOUT_MS)   # at start, by itself
+    summary = again.documents.last_summary
+    assert (summary.indexed, summary.unchanged) == (1, 3)   # only the new file was read (the damaged one is known)
+    hits = again.documents._open_index().search("spring tides Kelby")
+    assert hits and hits[0].path.endswith("tides.md")
+    page = again.documents.open_page()
+    assert [name for name, _reason in page.failures()] == ["damaged.pdf"]
+    again.documents.start_indexing()
+    page.pause_button.setChecked(True)
+    assert again.documents.job.paused or again.documents.job.finished
+    page.pause_button.setChecked(False)
+    assert not again.documents.job.paused
+    again.documents.job.wait(10)
