@@ -276,3 +276,22 @@ def test_the_index_is_brought_up_to_date_at_start_and_can_be_paused(qtbot, windo
     page.pause_button.setChecked(False)
     assert not again.documents.job.paused
     again.documents.job.wait(10)
+
+
+def test_an_edited_question_keeps_its_files_even_when_they_moved(qtbot, window_maker, tmp_path):
+    window = window_maker()
+    notes = tmp_path / "notes.md"
+    notes.write_text(f"# Harbour notes\n\nline one\n\n{FACT}\n")
+    report = write_pdf(tmp_path / "report.pdf", [["Page one text.", "9"], ["42"], [FACT]])
+    attach(qtbot, window, notes, report)
+    user, _ = send(qtbot, window, "Where does the cat sleep?")
+    saved = attachments_from_meta(user.meta)
+    notes.unlink()
+    report.unlink()
+    window.edit_and_resend(user.id, "What is the cat called?")
+    qtbot.waitUntil(lambda: not window.documents.preparing and not window.replies.busy, timeout=TIMEOUT_MS)
+    edited = window.current.active_path()[-2]
+    assert edited.id != user.id and edited.content == "What is the cat called?"
+    assert [a.text for a in attachments_from_meta(edited.meta)] == [a.text for a in saved]   # read back exactly
+    prompt = window.sent[-1][-1]["content"]
+    assert prompt.count(FACT) == 2 and "[page 2]\n42" in prompt and prompt.endswith("What is the cat called?")

@@ -476,12 +476,16 @@ class MainWindow(QMainWindow):
             self.post_message(self.current, text)
         return True
 
-    def post_message(self, chat: Chat, text: str, meta: dict | None = None) -> None:
-        user = chat.append("user", text, meta)
+    def post_message(self, chat: Chat, text: str, meta: dict | None = None, edit_of: str | None = None) -> None:
+        """Add the user message (beside `edit_of`, the one it edits) and start the reply to it."""
+        if edit_of is not None:
+            user = chat.add_message(chat.messages[edit_of].parent_id, "user", text, meta)
+        else:
+            user = chat.append("user", text, meta)
         chat.select(user.id)
         if not chat.title:
             chat.title = chat.title_from_first_message()
-        if meta is None:
+        if meta is None and edit_of is None:
             self.input_bar.clear()
         self._start_reply(chat, user.id)
 
@@ -535,12 +539,11 @@ class MainWindow(QMainWindow):
 
     def edit_and_resend(self, user_id: str, text: str) -> None:
         chat = self.current
-        if (self.replies.busy or chat is None or user_id not in chat.messages or not text.strip()
-                or not self.models.check_ready()):
+        if (self.replies.busy or self.documents.preparing or chat is None or user_id not in chat.messages
+                or not text.strip() or not self.models.check_ready()):
             return
-        edited = chat.add_message(chat.messages[user_id].parent_id, "user", text)
-        chat.select(edited.id)
-        self._start_reply(chat, edited.id)
+        if not self.documents.takes_over(chat, text, edit_of=user_id):   # else it keeps the message's files
+            self.post_message(chat, text, edit_of=user_id)
 
     def show_sibling(self, message_id: str, step: int) -> None:
         chat = self.current

@@ -9,6 +9,7 @@ thread; its callbacks come back as signals (queued: they are emitted on the job'
 """
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog
 
 from chatgui import documents as docs
-from chatgui.common.records import Attachment as AttachmentRecord
+from chatgui.common.records import Attachment as AttachmentRecord, attachments_from_meta
 from chatgui.store import Chat
 
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
@@ -42,6 +43,22 @@ def message_room(context: int, reply: int, history: int) -> int:
 
 def _cost(sources, count) -> int:
     return sum(count(s.text) + count(s.label()) + 4 for s in sources)
+
+
+def attachment_from_record(record: AttachmentRecord) -> docs.Attachment:
+    """A saved attachment as the documents package takes it, its passages rebuilt from the text
+    saved with the chat (a PDF's by its '[page N]' marks, other files' by line), so that it can
+    be prepared again (an edited question) when the file has moved or changed."""
+    passages: list[docs.Passage] = []
+    if record.kind == "pdf":
+        parts = re.split(r"^\[page (\d+)\]\n", record.text, flags=re.MULTILINE)[1:]   # number, text, ...
+        passages = [docs.Passage(text.rstrip("\n"), page=int(number), line=1)
+                    for number, text in zip(parts[0::2], parts[1::2]) if text.strip()]
+    else:
+        passages = [docs.Passage(line, line=n) for n, line in enumerate(record.text.split("\n"), 1) if line.strip()]
+    extraction = docs.Extraction(record.path, record.kind, passages, record.pages)
+    chip = docs.AttachmentChip(record.name, record.path, record.kind, record.tokens, record.pages)
+    return docs.Attachment(extraction, chip)
 
 
 def record_of(attachment: docs.Attachment) -> AttachmentRecord:
@@ -204,19 +221,26 @@ class DocumentsController(QObject):
         last = next((m for m in reversed(chat.active_path()) if m.role == "user"), None)
         return bool(last is not None and last.meta.get("knowledge"))
 
-    def takes_over(self, chat: Chat, text: str) -> bool:
+    def takes_over(self, chat: Chat, text: str, edit_of: str | None = None) -> bool:
         """Send `text` with the attached files and the knowledge folders' passages, when there are
         any: the prompt is made off the GUI thread, then window.post_message sends it. False:
-        nothing to add, the window sends the text as it is."""
+        nothing to add, the window sends the text as it is. edit_of: the user message this one
+        replaces (an edit keeps that message's files, read again from the chat)."""
         use_folders = self.use_folders(chat) and self._open_index() is not None
-        if not self.pending and not use_folders:
+        if edit_of is not None:
+            attachments = [attachment_from_record(r) for r in attachments_from_meta(chat.messages[edit_of].meta)
+                           if r.mode != "failed"]
+            history = chat.to_messages_for_model(upto=edit_of)[:-1]
+        else:
+            attachments, self.pending = self.pending, []
+            history = chat.to_messages_for_model()
+        if not attachments and not use_folders:
             return False
-        attachments, self.pending = self.pending, []
-        self.chips.clear()
+        if edit_of is None:
+            self.chips.clear()
+            self.window.input_bar.clear()
         self.preparing = True
-        self.window.input_bar.clear()
         context, reply = self._context_and_reply()
-        history = chat.to_messages_for_model()
 
         def work():
             count = self._counter()
@@ -248,7 +272,8 @@ class DocumentsController(QObject):
             if self._closed:
                 return
             if error is not None or prepared is None or self.window.replies.busy:
-                self._give_back(text, attachments)
+                if edit_of is None:
+                    self._give_back(text, attachments)
                 if error is not None:
                     self.window.notices.show_notice("attach-error", self.tr(
                         "Your message could not be prepared with its documents: {error}. It is back in the "
@@ -260,7 +285,7 @@ class DocumentsController(QObject):
             if prepared.sources:
                 meta["prompt"] = prepared.prompt
                 meta["sources"] = [s.to_dict() for s in prepared.sources]
-            self.window.post_message(chat, text, meta)
+            self.window.post_message(chat, text, meta, edit_of=edit_of)
 
         self.window.jobs.run(work, done)
         return True
