@@ -255,3 +255,57 @@ class ReplyMeta:
             else:
                 self.extra[key] = value
         return self
+
+
+ATTACHMENT_MODES = ("whole", "retrieved", "failed")
+
+
+@dataclass
+class Attachment:
+    """A file attached to a user message, as the chat saves it (in the message's meta under
+    "attachments"): what its chip shows, and its text, so that the chat stays complete when the
+    file moves. `mode` is how it went into the prompt: "whole", "retrieved" (the passages that
+    best matched the question; `passages` says how many) or "failed" (`error` says why)."""
+    name: str
+    path: str = ""
+    kind: str = ""
+    tokens: int = 0
+    pages: int | None = None
+    mode: str = "whole"
+    passages: int = 0
+    error: str | None = None
+    text: str = ""
+
+    def to_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, d: object) -> "Attachment | None":
+        """None for what is not an attachment; wrong-typed fields take their defaults."""
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+            return None
+        pages = d.get("pages")
+        error = d.get("error")
+        mode = d.get("mode")
+        return cls(name=d["name"], path=_str(d.get("path")), kind=_str(d.get("kind")),
+                   tokens=max(0, _count(d.get("tokens"))),
+                   pages=pages if isinstance(pages, int) and not isinstance(pages, bool) else None,
+                   mode=mode if mode in ATTACHMENT_MODES else "whole",
+                   passages=max(0, _count(d.get("passages"))),
+                   error=error if isinstance(error, str) else None, text=_str(d.get("text")))
+
+
+def attachments_from_meta(meta: dict) -> list[Attachment]:
+    """A user message's attachments (meta "attachments"); what is not one is left out."""
+    items = meta.get("attachments") if isinstance(meta, dict) else None
+    found = [Attachment.from_dict(item) for item in items] if isinstance(items, list) else []
+    return [a for a in found if a is not None]
+
+
+def _count(value) -> int:
+    ok = isinstance(value, int) or isinstance(value, float) and value == value and abs(value) < 1e15
+    return int(value) if ok and not isinstance(value, bool) else 0
+
+
+def _str(value) -> str:
+    return value if isinstance(value, str) else ""

@@ -423,6 +423,122 @@
     </message>
 </context>
 <context>
+    <name>DocumentChips</name>
+    <message>
+        <source>not readable</source>
+        <translation>无法读取</translation>
+    </message>
+    <message>
+        <source>{name}: {reason}</source>
+        <translation>{name}：{reason}</translation>
+    </message>
+    <message>
+        <source>{count} pages</source>
+        <translation>{count} 页</translation>
+    </message>
+    <message>
+        <source>1 page</source>
+        <translation>1 页</translation>
+    </message>
+    <message>
+        <source>{count} tokens</source>
+        <translation>{count} 个词元</translation>
+    </message>
+    <message>
+        <source>whole</source>
+        <translation>全文</translation>
+    </message>
+    <message>
+        <source>relevant passages ({count})</source>
+        <translation>相关段落（{count}）</translation>
+    </message>
+    <message>
+        <source>{name}, page {page}</source>
+        <translation>{name}，第 {page} 页</translation>
+    </message>
+    <message>
+        <source>{name}, line {line}</source>
+        <translation>{name}，第 {line} 行</translation>
+    </message>
+    <message>
+        <source>Remove this file</source>
+        <translation>移除此文件</translation>
+    </message>
+    <message>
+        <source>{path}
+Too long for the context: the passages that best matched the question were sent.</source>
+        <translation>{path}
+超出上下文长度：已发送与问题最相关的段落。</translation>
+    </message>
+    <message>
+        <source>Open the file</source>
+        <translation>打开文件</translation>
+    </message>
+    <message>
+        <source>The file is no longer at {path}</source>
+        <translation>文件已不在 {path}</translation>
+    </message>
+    <message>
+        <source>{count} more</source>
+        <translation>另外 {count} 个</translation>
+    </message>
+    <message>
+        <source>Sources:</source>
+        <translation>来源：</translation>
+    </message>
+    <message>
+        <source>Show the passage</source>
+        <translation>显示该段落</translation>
+    </message>
+</context>
+<context>
+    <name>DocumentsController</name>
+    <message>
+        <source>Use knowledge folders</source>
+        <translation>使用知识文件夹</translation>
+    </message>
+    <message>
+        <source>Search your knowledge folders for each message of this chat and show the passages used as sources</source>
+        <translation>此对话的每条消息都搜索你的知识文件夹，并把用到的段落列为来源</translation>
+    </message>
+    <message>
+        <source>Attach files</source>
+        <translation>附加文件</translation>
+    </message>
+    <message>
+        <source>Documents (*.pdf *.docx *.txt *.md *.csv *.json *.html *.htm *.py *.rst);;All files (*)</source>
+        <translation>文档 (*.pdf *.docx *.txt *.md *.csv *.json *.html *.htm *.py *.rst);;所有文件 (*)</translation>
+    </message>
+    <message>
+        <source>A file could not be attached: {error}</source>
+        <translation>无法附加文件：{error}</translation>
+    </message>
+    <message>
+        <source>“{name}” cannot be attached: {reason}</source>
+        <translation>无法附加“{name}”：{reason}</translation>
+    </message>
+    <message>
+        <source>Reading {count} file(s)…</source>
+        <translation>正在读取 {count} 个文件…</translation>
+    </message>
+    <message>
+        <source>A file is still being read: your message is sent once it is attached.</source>
+        <translation>仍在读取文件：附加完成后即可发送消息。</translation>
+    </message>
+    <message>
+        <source>Your message is being prepared with its documents.</source>
+        <translation>正在结合文档准备你的消息。</translation>
+    </message>
+    <message>
+        <source>the files do not fit in the model&apos;s context</source>
+        <translation>这些文件放不进模型的上下文</translation>
+    </message>
+    <message>
+        <source>Your message could not be prepared with its documents: {error}. It is back in the box.</source>
+        <translation>无法结合文档准备你的消息：{error}。消息已放回输入框。</translation>
+    </message>
+</context>
+<context>
     <name>DownloadRow</name>
     <message>
         <source>Pause</source>
@@ -677,6 +793,14 @@
         <translation>移除粘贴的文本</translation>
     </message>
     <message>
+        <source>Attach files (or drop them on the window)</source>
+        <translation>附加文件（或把文件拖到窗口上）</translation>
+    </message>
+    <message>
+        <source>Attach files</source>
+        <translation>附加文件</translation>
+    </message>
+    <message>
         <source>Send</source>
         <translation>发送</translation>
     </message>
@@ -756,6 +880,85 @@
     <message>
         <source>Show in folder</source>
         <translation>在文件夹中显示</translation>
+    </message>
+</context>
+<context>
+    <name>KnowledgePage</name>
+    <message>
+        <source>Knowledge folders</source>
+        <translation>知识文件夹</translation>
+    </message>
+    <message>
+        <source>A chat with “Use knowledge folders” on searches these folders for each message and cites the passages it used. Only changed files are read again.</source>
+        <translation>开启“使用知识文件夹”的对话会为每条消息搜索这些文件夹，并引用用到的段落。只有改动过的文件会被重新读取。</translation>
+    </message>
+    <message>
+        <source>Add folder…</source>
+        <translation>添加文件夹…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Index again</source>
+        <translation>重新索引</translation>
+    </message>
+    <message>
+        <source>Pause</source>
+        <translation>暂停</translation>
+    </message>
+    <message>
+        <source>File</source>
+        <translation>文件</translation>
+    </message>
+    <message>
+        <source>Status</source>
+        <translation>状态</translation>
+    </message>
+    <message>
+        <source>Reason</source>
+        <translation>原因</translation>
+    </message>
+    <message>
+        <source>The knowledge index cannot be used: {error}</source>
+        <translation>无法使用知识索引：{error}</translation>
+    </message>
+    <message>
+        <source>Add a knowledge folder</source>
+        <translation>添加知识文件夹</translation>
+    </message>
+    <message>
+        <source>Resume</source>
+        <translation>继续</translation>
+    </message>
+    <message>
+        <source>Paused: indexing goes on after the file it is on when resumed.</source>
+        <translation>已暂停：继续后，索引从当前文件之后接着进行。</translation>
+    </message>
+    <message>
+        <source>indexed</source>
+        <translation>已索引</translation>
+    </message>
+    <message>
+        <source>failed</source>
+        <translation>失败</translation>
+    </message>
+    <message>
+        <source>Indexing {folder}: {done} of {total} files ({name})</source>
+        <translation>正在索引 {folder}：第 {done} / {total} 个文件（{name}）</translation>
+    </message>
+    <message>
+        <source>Indexing could not run: {error}</source>
+        <translation>无法进行索引：{error}</translation>
+    </message>
+    <message>
+        <source>Indexing stopped.</source>
+        <translation>索引已停止。</translation>
+    </message>
+    <message>
+        <source>Up to date: {indexed} read, {unchanged} unchanged, {failed} could not be read, {removed} removed.</source>
+        <translation>已是最新：读取 {indexed} 个，未改动 {unchanged} 个，无法读取 {failed} 个，移除 {removed} 个。</translation>
     </message>
 </context>
 <context>
@@ -848,6 +1051,10 @@
     <message>
         <source>&amp;Trash…</source>
         <translation>回收站(&amp;T)…</translation>
+    </message>
+    <message>
+        <source>&amp;Knowledge folders…</source>
+        <translation>知识文件夹(&amp;K)…</translation>
     </message>
     <message>
         <source>Export as {format}…</source>
@@ -1813,6 +2020,14 @@
     <message>
         <source>Cache</source>
         <translation>缓存</translation>
+    </message>
+    <message>
+        <source>Fast CPU kernels are not installed (no C compiler when chatgui was installed): models run slower on the CPU.</source>
+        <translation>未安装快速 CPU 内核（安装 chatgui 时没有 C 编译器）：模型在 CPU 上运行较慢。</translation>
+    </message>
+    <message>
+        <source>Fast CPU kernels</source>
+        <translation>快速 CPU 内核</translation>
     </message>
     <message>
         <source>Model options</source>

@@ -52,6 +52,11 @@ class Message:
                 "parent_id": self.parent_id, "meta": meta}
 
 
+def _model_text(message: Message) -> str:
+    prompt = message.meta.get("prompt") if message.role == "user" else None
+    return prompt if isinstance(prompt, str) and prompt else message.content
+
+
 @dataclass
 class Chat:
     id: str = field(default_factory=new_id)
@@ -193,10 +198,12 @@ class Chat:
 
     def to_messages_for_model(self, upto: str | None = None) -> list[dict]:
         """[{"role", "content"}] for the chat template: the system prompt (if set), then the
-        active path, or the path down to `upto` (e.g. the user message to answer again)."""
+        active path, or the path down to `upto` (e.g. the user message to answer again). A user
+        message sent with files or knowledge passages goes as the prompt made for it (meta "prompt":
+        the sources' text, then the question), also in later turns."""
         path = self.path_to(upto) if upto else self.active_path()
         out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        out += [{"role": m.role, "content": m.content} for m in path]
+        out += [{"role": m.role, "content": _model_text(m)} for m in path]
         return out
 
     def title_from_first_message(self, max_len: int = 40) -> str:

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chatgui.common.records import ValueEnum
+from chatgui.common.records import ValueEnum, attachments_from_meta
 
 from . import token_pack
 from .chat import Chat
@@ -35,6 +35,9 @@ def export_markdown(chat: Chat) -> str:
         if isinstance(model, str) and model:
             heading += f" ({model})"
         lines += [f"## {heading}", "", msg.content.rstrip(), ""]
+        attached = attachments_from_meta(msg.meta) if msg.role == "user" else []
+        if attached:   # the files' names: their text is in the JSON export, not on screen
+            lines += [f"*Attached: {', '.join(a.name for a in attached)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 

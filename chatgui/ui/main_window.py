@@ -25,6 +25,7 @@ from chatgui.ui.common.jobs import BackgroundJobs
 from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.chat.chat_list import ChatListPanel
 from chatgui.ui.chat.conversation_view import ConversationView
+from chatgui.ui.documents.controller import DocumentsController
 from chatgui.ui.explain.controller import ExplainController
 from chatgui.ui.settings.language_menu import build_language_menu
 from chatgui.ui.settings.theme_menu import ThemeMenu
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
+        self.documents = DocumentsController(self)   # attached files, knowledge folders (issue 32)
         self.panel.models_requested.connect(self.open_models)
         # token view, inspector, branch, replay, compare
         self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.models,
@@ -220,6 +222,8 @@ class MainWindow(QMainWindow):
         self.new_action = self._action(file_menu, self.tr("&New chat"), QKeySequence.StandardKey.New, self.new_chat)
         self.models_action = self._action(file_menu, self.tr("&Models…"), QKeySequence("Ctrl+M"), self.open_models)
         self.trash_action = self._action(file_menu, self.tr("&Trash…"), None, self.open_trash)
+        self.knowledge_action = self._action(file_menu, self.tr("&Knowledge folders…"), None,
+                                             lambda: self.documents.open_page())
         file_menu.addSeparator()
         for fmt, spec in EXPORT_FORMATS.items():     # one per export format (store/export.py)
             self._action(file_menu, self.tr("Export as {format}…").format(format=spec.name), None,
@@ -464,6 +468,7 @@ class MainWindow(QMainWindow):
         self.replies.attach()
         self.panel.set_system_prompt((chat.system_prompt if chat else None) or "")
         self.setWindowTitle(f"{title_of(chat)} — chatgui" if chat and chat.messages else "chatgui")
+        self.documents.chat_shown(chat)
         self.refresh_chat_list()
         self._count_context()
         self.explain.chat_shown()
@@ -563,20 +568,31 @@ class MainWindow(QMainWindow):
             self.status.showMessage(why, 6000)
             self.input_bar.show_hint(why)
             return False
-        if not text.strip():
+        if not text.strip() and not self.documents.pending:
+            return False
+        if self.documents.send_blocked_reason():
+            self.input_bar.show_hint(self.documents.send_blocked_reason())
             return False
         if not self.models.check_ready():   # the model is still on its way: the text stays in the box
             return False
         if self.current is None:
             self.new_chat()
-        chat = self.current
-        user = chat.append("user", text)
+        if not self.documents.takes_over(self.current, text):   # else it sends with the files' prompt
+            self.post_message(self.current, text)
+        return True
+
+    def post_message(self, chat: Chat, text: str, meta: dict | None = None, edit_of: str | None = None) -> None:
+        """Add the user message (beside `edit_of`, the one it edits) and start the reply to it."""
+        if edit_of is not None:
+            user = chat.add_message(chat.messages[edit_of].parent_id, "user", text, meta)
+        else:
+            user = chat.append("user", text, meta)
         chat.select(user.id)
         if not chat.title:
             chat.title = chat.title_from_first_message()
-        self.input_bar.clear()
+        if meta is None and edit_of is None:
+            self.input_bar.clear()
         self._start_reply(chat, user.id)
-        return True
 
     def regenerate(self, assistant_id: str) -> None:
         chat = self.current
@@ -628,12 +644,11 @@ class MainWindow(QMainWindow):
 
     def edit_and_resend(self, user_id: str, text: str) -> None:
         chat = self.current
-        if (self.replies.busy or chat is None or user_id not in chat.messages or not text.strip()
-                or not self.models.check_ready()):
+        if (self.replies.busy or self.documents.preparing or chat is None or user_id not in chat.messages
+                or not text.strip() or not self.models.check_ready()):
             return
-        edited = chat.add_message(chat.messages[user_id].parent_id, "user", text)
-        chat.select(edited.id)
-        self._start_reply(chat, edited.id)
+        if not self.documents.takes_over(chat, text, edit_of=user_id):   # else it keeps the message's files
+            self.post_message(chat, text, edit_of=user_id)
 
     def show_sibling(self, message_id: str, step: int) -> None:
         chat = self.current
@@ -654,7 +669,7 @@ class MainWindow(QMainWindow):
         self.notices.remove("reply-error")
         self.notices.remove("no-model")
         self.notices.remove("dropped")
-        self.replies.start(chat, user_id, self.sampling_for_reply())
+        self.replies.start(chat, user_id, self.sampling_for_reply(), meta=self.documents.reply_meta(chat, user_id))
         self.save_chat(chat)
         self.show_current()
 
@@ -767,6 +782,7 @@ class MainWindow(QMainWindow):
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
         self.history_actions.cancel_imports()   # an import still reading its file stops, writing nothing
+        self.documents.shutdown()     # the indexer stops between two files; the file reader ends
         self.jobs.wait(SAVE_WAIT_S)   # an export (or an import already writing) finishes
         self.library.flush(SAVE_WAIT_S)   # what the writer thread still holds reaches the disk
         event.accept()

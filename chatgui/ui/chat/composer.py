@@ -38,12 +38,21 @@ def _icon(kind: str) -> QIcon:
     return QIcon(pixmap)
 
 
+def _local_files(mime) -> list[str]:
+    """The files a paste or a drop carries (file URLs), or [] when it is not only files."""
+    if not mime.hasUrls():
+        return []
+    urls = mime.urls()
+    return [u.toLocalFile() for u in urls] if urls and all(u.isLocalFile() for u in urls) else []
+
+
 class MessageInput(QPlainTextEdit):
     """Plain text only (a paste keeps no formatting) and no work per keystroke, so even a
     megabyte-long paste stays responsive."""
 
     submitted = Signal()
     large_paste = Signal(str)
+    files_pasted = Signal(list)   # local file paths (a file copied in a file manager)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -60,7 +69,14 @@ class MessageInput(QPlainTextEdit):
         shown = min(MAX_LINES, max(MIN_LINES, int(self.document().size().height())))
         self.setFixedHeight(shown * lines + 2 * int(self.document().documentMargin()) + 2 * self.frameWidth())
 
+    def canInsertFromMimeData(self, source):   # noqa: N802 (Qt override)
+        return bool(_local_files(source)) or super().canInsertFromMimeData(source)
+
     def insertFromMimeData(self, source):   # noqa: N802 (Qt override)
+        files = _local_files(source)
+        if files:
+            self.files_pasted.emit(files)
+            return
         if source.hasText():
             text = source.text()
             if len(text) > LARGE_PASTE_CHARS:
@@ -83,6 +99,8 @@ class MessageInput(QPlainTextEdit):
 class InputBar(QWidget):
     send_clicked = Signal()
     stop_clicked = Signal()
+    attach_clicked = Signal()      # the paperclip: choose files to attach
+    files_pasted = Signal(list)    # file paths pasted into the box
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -112,8 +130,17 @@ class InputBar(QWidget):
         layout = QHBoxLayout(self.composer)
         layout.setContentsMargins(10, 4, 6, 6)
         outer.addWidget(self.composer)
+        self.attach_button = QToolButton(self)
+        self.attach_button.setObjectName("attachButton")
+        self.attach_button.setText("📎")
+        self.attach_button.setAutoRaise(True)
+        self.attach_button.setToolTip(self.tr("Attach files (or drop them on the window)"))
+        self.attach_button.setAccessibleName(self.tr("Attach files"))
+        self.attach_button.clicked.connect(self.attach_clicked)
+        layout.addWidget(self.attach_button, 0, Qt.AlignmentFlag.AlignBottom)
         self.input = MessageInput(self)
         self.input.large_paste.connect(self.attach)
+        self.input.files_pasted.connect(self.files_pasted)
         layout.addWidget(self.input, 1, Qt.AlignmentFlag.AlignVCenter)
         self.send_button = self._round_button(self.tr("Send"), "sendButton", "send", self.tr("Send (Enter)"))
         self.stop_button = self._round_button(self.tr("Stop"), "stopButton", "stop", self.tr("Stop the reply (Esc)"))

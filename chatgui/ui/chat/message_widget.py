@@ -19,6 +19,7 @@ from chatgui.ui.chat.thinking import ThinkingSection, split_thinking
 from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
+from chatgui.ui.documents.message_parts import DocumentParts, cite_linker
 
 SEARCH_MARK = "#fde047"   # a found search word's background
 
@@ -97,10 +98,13 @@ class MessageWidget(QFrame):
         self._header_row = self._header(message, sibling_index)
         layout.addLayout(self._header_row)
         self.thinking: ThinkingSection | None = None   # a reasoning model's <think> part
+        self._link_citations = cite_linker(message.meta)   # a reply's [n] link to its sources
         self.body = self._make_body(message)
         if self.thinking is not None:
             layout.addWidget(self.thinking)
         layout.addWidget(self.body)
+        self.documents = DocumentParts(message.role, message.meta, self)   # attached files, sources
+        self._show_documents(message.content)
         self.meta = message.meta               # the message's own dict: token data arrives in it
         self.token_body: TokenBody | None = None
         self.token_view = False
@@ -149,6 +153,15 @@ class MessageWidget(QFrame):
                 count=f"{hidden:,}")
         browser.set_document(render_plain(shown))
         return browser
+
+    def _show_documents(self, text: str) -> None:
+        if self.role == "assistant":
+            row = self.documents.reply_text_changed(text, self)
+            if row is not None:
+                self.layout().insertWidget(self.layout().indexOf(self.body) + 1, row)
+            self.documents.hook_links(self.body.browsers())
+        elif self.documents.widget is not None:
+            self.layout().insertWidget(self.layout().indexOf(self.body), self.documents.widget)
 
     def _actions(self) -> QWidget:
         """The action icons: shown while the pointer is over the message or one of them has the
@@ -272,6 +285,7 @@ class MessageWidget(QFrame):
     def end_stream(self, text: str) -> None:
         self._text = text
         self.body.end_stream(self._answer_part(text))
+        self._show_documents(text)
         self._update_code_menu()
         self._refresh_token_view()
 
@@ -281,14 +295,14 @@ class MessageWidget(QFrame):
         if split.thinking is None:
             if self.thinking is not None:
                 self.thinking.hide()
-            return split.answer
+            return self._link_citations(split.answer)
         if self.thinking is None:
             self.thinking = ThinkingSection(self)
             if insert:
                 self._layout.insertWidget(self._layout.indexOf(self.body), self.thinking)
         self.thinking.show()
         self.thinking.show_thinking(split.thinking, split.done)
-        return split.answer
+        return self._link_citations(split.answer)
 
     def update_info(self, meta: dict) -> None:
         self.meta = meta
