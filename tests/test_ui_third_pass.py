@@ -99,3 +99,25 @@ def test_an_error_notice_never_waits_behind_information(qtbot):
     area.show_notice("i3", "three", "info")
     shown = sorted(n.key for n in area.findChildren(Notice) if not n.isHidden())
     assert shown == ["err", "i3"]                                  # newest information next to the error
+
+
+# -- the settings panel narrows: its rows wrap -------------------------------------------------------
+def test_the_settings_panel_opened_at_900_px_leaves_the_chat_480_px(qtbot, make_window):
+    """The panel was as wide as "Serve this model on 127.0.0.1, port [8000]" (~380 px): the chat
+    got ~357 px. Its rows now wrap (labels above fields, the picker's buttons under it)."""
+    from test_ui_chrome import outside_the_window
+    from chatgui.ui.common.fold import FoldSection
+    window = make_window(wait_model=False)
+    window.resize(900, 600)
+    qtbot.wait(200)
+    if not window.panel.isVisible():
+        window.settings_button.click()
+    qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=5000)
+    for fold in window.panel.findChildren(FoldSection):     # every row shown: the widest case
+        fold.set_open(True)
+    qtbot.wait(600)                                            # the side column is fitted
+    assert window.panel.width() <= 300
+    qtbot.waitUntil(lambda: window.view.width() >= 480, timeout=5000)
+    assert outside_the_window(window) == []                   # and nothing in the panel is cut off
+    label = window.backend.serve_group.check_label
+    assert label.wordWrap() and label.buddy() is window.backend.serve_group.check
