@@ -1378,6 +1378,10 @@
         <translation>改为暂停</translation>
     </message>
     <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
         <source>Keep downloading</source>
         <translation>继续下载</translation>
     </message>

@@ -137,6 +137,13 @@ class ModelsPage(QWidget):
         """Deleting (or forgetting) a model: asked in the styled dialog, the primary button in red."""
         return ask(self, title, text, primary, destructive=True) == "primary"
 
+    def ask_gguf_file(self) -> str | None:
+        path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"),
+                                              start_folder(self.folders, "add_model"), self.tr("GGUF models (*.gguf)"))
+        if path:
+            remember_folder(self.folders, "add_model", path)
+        return path or None
+
     def ask_copy(self, path: str) -> bool | None:
         """True: copy into the models folder; False: use it where it is; None: cancelled."""
         answer = ask(self, self.tr("Add a .gguf file"),
