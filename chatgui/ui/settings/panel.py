@@ -55,6 +55,19 @@ def _int(name: str, label: str, lo: int, hi: int, step: int = 1) -> QSpinBox:
     return box
 
 
+PREFERRED_WIDTH = 330   # where the window has room; its rows wrap down to ~240 px where it has not
+
+
+class PanelScroll(QScrollArea):
+    """The panel's scroll area asks for PREFERRED_WIDTH: with rows that wrap, the body's own wish
+    would be its narrowest, too cramped where the window has room."""
+
+    def sizeHint(self):   # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), PREFERRED_WIDTH))
+        return hint
+
+
 def wrap_long_rows(widget: QWidget) -> None:
     """Every form under `widget` puts a field under its label when the two do not fit side by
     side, so a narrow panel (~240 px at a 900 px window) asks for no more than its widest field."""
@@ -90,7 +103,7 @@ class SettingsPanel(QDockWidget):
         column.addStretch(1)
         self._column = column
         wrap_long_rows(body)
-        scroll = QScrollArea()
+        scroll = PanelScroll()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
