@@ -6,7 +6,7 @@ import math
 import time
 from typing import Callable
 
-from PySide6.QtCore import QDateTime, QLocale, Qt
+from PySide6.QtCore import QDateTime, Qt
 from PySide6.QtWidgets import (QDialog, QFrame, QHBoxLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout,
                                QWidget)
 
@@ -48,10 +48,9 @@ class TrashRow(QFrame):
         self.title = ElidedLabel(title)
         self.title.setObjectName("trashTitle")
         self.title.setToolTip(title)
-        locale = QLocale()
-        deleted_on = locale.toString(QDateTime.fromSecsSinceEpoch(int(deleted)), QLocale.FormatType.ShortFormat)
-        gone_on = locale.toString(QDateTime.fromSecsSinceEpoch(int(deleted + TRASH_DAYS * DAY)).date(),
-                                  QLocale.FormatType.ShortFormat)
+        # ISO dates: unambiguous in every language (a short locale format can read "5 01 2027")
+        deleted_on = QDateTime.fromSecsSinceEpoch(int(deleted)).toString("yyyy-MM-dd HH:mm")
+        gone_on = QDateTime.fromSecsSinceEpoch(int(deleted + TRASH_DAYS * DAY)).toString("yyyy-MM-dd")
         left = days_left(deleted, now)
         if left == 0:
             gone = self.tr("gone for good at the next start")
