@@ -274,3 +274,17 @@ def test_changing_the_language_offers_to_restart_now(language, make_window):
     assert restart_command(["/x/bin/chatgui", "--model", "m.gguf"], frozen=False)[1] == [
         "-m", "chatgui", "--model", "m.gguf"]
     assert restart_command(["/x/chatgui", "--model", "m.gguf"], frozen=True)[1] == ["--model", "m.gguf"]
+
+
+def test_the_welcome_card_describes_the_model_in_chinese(qtbot, language):
+    """The welcome card took the catalog's English description as it is; the Models page's card
+    translated it."""
+    from chatgui.models.catalog import default_entry
+    from chatgui.ui.models.welcome_card import WelcomeCard
+    assert language("zh_CN") == "zh_CN"
+    card = WelcomeCard()
+    qtbot.addWidget(card)
+    entry = default_entry()
+    card.show_offer(entry, "fits")
+    assert entry.good_at not in card.model_facts.text()
+    assert re.search(r"[\u4e00-\u9fff]", card.model_facts.text().split(" · ")[-1])

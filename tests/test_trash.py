@@ -42,15 +42,15 @@ def test_delete_then_undo_and_restore_from_the_trash_view(qtbot, make_window):
     assert chat_id in window.chat_list.chat_ids() and window.current.id == chat_id
     assert window.delete_chat(chat_id)
     trash = window.open_trash()                                         # File > Trash…
-    assert trash.list.count() == 1
-    trash.restore_selected()
-    assert trash.list.count() == 0 and chat_id in window.chat_list.chat_ids()
+    assert trash.count() == 1
+    trash.rows[0].restore_button.click()
+    assert trash.count() == 0 and chat_id in window.chat_list.chat_ids()
     restored = HistoryStore().load(chat_id)
     assert [m.content for m in restored.active_path()] == ["Keep me safe", reply.content]
     assert restored.messages[reply.id].meta["token_data"]               # whole, token records too
     assert window.delete_chat(chat_id)
     trash.refresh()
-    trash.confirm = lambda text: True
+    trash.confirm = lambda title, text, primary: True
     trash.empty()
-    assert trash.list.count() == 0 and not HistoryStore().exists(chat_id)
+    assert trash.count() == 0 and not HistoryStore().exists(chat_id)
     trash.close()

@@ -191,7 +191,7 @@ def test_deleting_the_loaded_model_asks_and_the_next_start_loads_another(qtbot, 
     assert window.models.loaded.path == first
     page = window.open_models().page
     asked = []
-    monkeypatch.setattr(page, "confirm", lambda title, text: asked.append(text) or True)
+    monkeypatch.setattr(page, "confirm", lambda title, text, primary: asked.append(text) or True)
     row = next(r for r in page.findChildren(QWidget) if getattr(r, "delete_button", None) is not None
                and getattr(r, "path", None) is not None and str(r.path) == first)
     row.delete_button.click()

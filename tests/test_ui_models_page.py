@@ -93,11 +93,11 @@ def test_download_shows_progress_then_load_and_delete(qtbot, make_page, server, 
     assert "Installed" in card.status.text()
     qtbot.mouseClick(card.load_button, qtbot_left())
     assert loaded == [str(tmp_path / "models" / "tiny-test.gguf")]
-    page.confirm = lambda title, text: False
+    page.confirm = lambda title, text, primary: False
     qtbot.mouseClick(card.delete_button, qtbot_left())
     assert (tmp_path / "models" / "tiny-test.gguf").exists()
     asked = []
-    page.confirm = lambda title, text: asked.append(text) or True
+    page.confirm = lambda title, text, primary: asked.append(text) or True
     qtbot.mouseClick(card.delete_button, qtbot_left())
     assert asked and not (tmp_path / "models" / "tiny-test.gguf").exists()
     assert card.download_button.isVisible()

@@ -185,7 +185,7 @@ def test_notices_stack_at_most_two_and_information_goes_by_itself(qtbot, monkeyp
     area.show_notice("b", "a warning", "warning")
     area.show_notice("c", "for your information", "info")
     shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
-    assert sorted(shown) == ["b", "c"]                    # the newest two; the error waits its turn
+    assert sorted(shown) == ["a", "b"]                    # the most severe two; information waits
     qtbot.waitUntil(lambda: area.get("c") is None, timeout=3000)   # information goes by itself
     shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
     assert sorted(shown) == ["a", "b"]                    # errors and warnings stay until dismissed

@@ -404,6 +404,13 @@
     </message>
 </context>
 <context>
+    <name>ConfirmDialog</name>
+    <message>
+        <source>Cancel</source>
+        <translation>取消</translation>
+    </message>
+</context>
+<context>
     <name>ConversationView</name>
     <message>
         <source>Ask anything. Enter sends, Shift+Enter starts a new line.</source>
@@ -1550,10 +1557,6 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>添加 .gguf 文件</translation>
     </message>
     <message>
-        <source>GGUF models (*.gguf)</source>
-        <translation>GGUF 模型 (*.gguf)</translation>
-    </message>
-    <message>
         <source>Copy {0} into the models folder, or use it where it is?</source>
         <translation>将 {0} 复制到模型文件夹，还是在原位置使用？</translation>
     </message>
@@ -1582,6 +1585,10 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>改为暂停</translation>
     </message>
     <message>
+        <source>GGUF models (*.gguf)</source>
+        <translation>GGUF 模型 (*.gguf)</translation>
+    </message>
+    <message>
         <source>Keep downloading</source>
         <translation>继续下载</translation>
     </message>
@@ -1608,6 +1615,14 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>Delete model</source>
         <translation>删除模型</translation>
+    </message>
+    <message>
+        <source>Forget</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Delete</source>
+        <translation>删除</translation>
     </message>
     <message>
         <source>{0} cannot be added: it is not a GGUF model file (or cannot be read). Choose a .gguf file.</source>
@@ -2484,16 +2499,16 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>回收站</translation>
     </message>
     <message>
-        <source>Deleted chats stay here for 30 days, then they are gone for good.</source>
-        <translation>已删除的对话会在这里保留 30 天，之后将被永久删除。</translation>
-    </message>
-    <message>
         <source>Deleted chats</source>
         <translation>已删除的对话</translation>
     </message>
     <message>
-        <source>Restore</source>
-        <translation>恢复</translation>
+        <source>Deleted chats stay here for {0} days, then they are gone for good.</source>
+        <translation>删除的对话在这里保留 {0} 天，之后将被永久删除。</translation>
+    </message>
+    <message>
+        <source>The trash is empty.</source>
+        <translation>回收站是空的。</translation>
     </message>
     <message>
         <source>Empty trash…</source>
@@ -2504,20 +2519,51 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>关闭</translation>
     </message>
     <message>
-        <source>{title} — deleted {when}</source>
-        <translation>{title} — 删除于 {when}</translation>
+        <source>Delete forever</source>
+        <translation>永久删除</translation>
+    </message>
+    <message>
+        <source>Delete “{0}” for good? This cannot be undone.</source>
+        <translation>永久删除“{0}”？此操作无法撤销。</translation>
+    </message>
+    <message>
+        <source>Delete the {0} chats in the trash for good? This cannot be undone.</source>
+        <translation>永久删除回收站中的 {0} 个对话？此操作无法撤销。</translation>
     </message>
     <message>
         <source>New chat</source>
         <translation>新建对话</translation>
     </message>
     <message>
-        <source>Delete the {count} chats in the trash for good? This cannot be undone.</source>
-        <translation>永久删除回收站中的 {count} 个对话？此操作无法撤销。</translation>
-    </message>
-    <message>
         <source>Empty trash</source>
         <translation>清空回收站</translation>
+    </message>
+</context>
+<context>
+    <name>TrashRow</name>
+    <message>
+        <source>gone for good at the next start</source>
+        <translation>下次启动时永久删除</translation>
+    </message>
+    <message>
+        <source>gone for good tomorrow ({0})</source>
+        <translation>明天永久删除（{0}）</translation>
+    </message>
+    <message>
+        <source>gone for good on {0} (in {1} days)</source>
+        <translation>将于 {0} 永久删除（{1} 天后）</translation>
+    </message>
+    <message>
+        <source>Deleted {0} · {1}</source>
+        <translation>删除于 {0} · {1}</translation>
+    </message>
+    <message>
+        <source>Restore</source>
+        <translation>恢复</translation>
+    </message>
+    <message>
+        <source>Delete forever</source>
+        <translation>永久删除</translation>
     </message>
 </context>
 <context>

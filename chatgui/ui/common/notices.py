@@ -1,9 +1,10 @@
 """Non-modal notices above the conversation: errors, problems with files, the first-run offer.
 
-Nothing here blocks, and notices never pile up: at most MAX_SHOWN are on screen (the newest; an
-older one comes back when one of them goes). Errors and warnings stay until dismissed or
-replaced; information goes by itself after a while (not while the pointer is on it), except a
-notice that cannot be closed (something under way, e.g. a download).
+Nothing here blocks, and notices never pile up: at most MAX_SHOWN are on screen, the most severe
+first (errors, then warnings, then information; the newest first within a kind), so an error never
+waits behind information; another comes back when one of them goes. Errors and warnings stay until
+dismissed or replaced; information goes by itself after a while (not while the pointer is on it),
+also while it waits unseen, except a notice that cannot be closed (something under way, e.g. a download).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from PySide6.QtCore import QT_TRANSLATE_NOOP, Qt, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QVBoxLayout, QWidget
 
 MAX_SHOWN = 2
+SEVERITY = {"error": 0, "warning": 1, "info": 2}   # which notices are shown first when more wait
 INFO_TIMEOUT_MS = 8000          # information without buttons: long enough to read two lines twice
 ACTION_TIMEOUT_MS = 20000       # information with a button (Undo, Restart now): time to decide
 
@@ -119,12 +121,15 @@ class NoticeArea(QWidget):
             self.hide()
 
     def _restack(self) -> None:
-        """The newest MAX_SHOWN notices are shown; the older ones wait (their timers too)."""
-        for age, notice in enumerate(reversed(list(self._notices.values()))):
-            shown = age < MAX_SHOWN
-            notice.setVisible(shown)
-            if notice.timer is not None and shown != notice.timer.isActive():
-                notice.timer.start() if shown else notice.timer.stop()
+        """The MAX_SHOWN most severe notices are shown (newest first within a kind), in that order
+        from the top; the others wait. Information keeps its clock while it waits: news that could
+        not be shown in time is not worth showing late."""
+        newest_first = list(reversed(self._notices.values()))
+        ranked = sorted(newest_first, key=lambda n: SEVERITY.get(n.kind, SEVERITY["info"]))
+        for place, notice in enumerate(ranked):
+            self._layout.removeWidget(notice)
+            self._layout.insertWidget(place, notice)
+            notice.setVisible(place < MAX_SHOWN)
 
     def get(self, key: str) -> Notice | None:
         return self._notices.get(key)

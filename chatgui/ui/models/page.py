@@ -6,7 +6,7 @@ from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMessageBox, QPushButton,
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QInputDialog, QLabel, QPushButton,
                                QScrollArea, QVBoxLayout, QWidget)
 
 from chatgui.models.catalog import CatalogEntry
@@ -14,6 +14,7 @@ from chatgui.models.download import DownloadSpec
 from chatgui.models.fit import Memory, entry_fit
 from chatgui.models.errors import ModelFetchError
 from chatgui.models.library import check_gguf, installed_models, installed_path, remove
+from chatgui.ui.common.confirm import ask
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.common.plain_errors import plain_download_error
 
@@ -132,8 +133,9 @@ class ModelsPage(QWidget):
         self.refresh()
 
     # -- questions to the user (tests replace these) ---------------------------------------------
-    def confirm(self, title: str, text: str) -> bool:
-        return QMessageBox.question(self, title, text) == QMessageBox.StandardButton.Yes
+    def confirm(self, title: str, text: str, primary: str) -> bool:
+        """Deleting (or forgetting) a model: asked in the styled dialog, the primary button in red."""
+        return ask(self, title, text, primary, destructive=True) == "primary"
 
     def ask_gguf_file(self) -> str | None:
         path, _ = QFileDialog.getOpenFileName(self, self.tr("Add a .gguf file"),
@@ -144,28 +146,20 @@ class ModelsPage(QWidget):
 
     def ask_copy(self, path: str) -> bool | None:
         """True: copy into the models folder; False: use it where it is; None: cancelled."""
-        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Add a .gguf file"),
-                          self.tr("Copy {0} into the models folder, or use it where it is?").format(Path(path).name),
-                          parent=self)
-        copy = box.addButton(self.tr("Copy"), QMessageBox.ButtonRole.AcceptRole)
-        in_place = box.addButton(self.tr("Use in place"), QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return True if box.clickedButton() is copy else False if box.clickedButton() is in_place else None
+        answer = ask(self, self.tr("Add a .gguf file"),
+                     self.tr("Copy {0} into the models folder, or use it where it is?").format(Path(path).name),
+                     self.tr("Copy"), other=self.tr("Use in place"))
+        return True if answer == "primary" else False if answer == "other" else None
 
     def ask_cancel(self, name: str, done: int) -> str | None:
         """Cancel a download with `done` bytes already here: "discard" them, "pause" instead, or
         None: go on as before."""
-        box = QMessageBox(QMessageBox.Icon.Question, self.tr("Cancel the download?"),
-                          self.tr("{0} of {1} are downloaded already. Delete them, or pause the download and "
-                                  "keep them for later?").format(mb(done), name), parent=self)
-        discard = box.addButton(self.tr("Delete the downloaded part"), QMessageBox.ButtonRole.DestructiveRole)
-        pause = box.addButton(self.tr("Pause instead"), QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton(self.tr("Keep downloading"), QMessageBox.ButtonRole.RejectRole)
-        box.setDefaultButton(pause)
-        box.setEscapeButton(keep)
-        box.exec()
-        return "discard" if box.clickedButton() is discard else "pause" if box.clickedButton() is pause else None
+        answer = ask(self, self.tr("Cancel the download?"),
+                     self.tr("{0} of {1} are downloaded already. Delete them, or pause the download and "
+                             "keep them for later?").format(mb(done), name),
+                     self.tr("Pause instead"), self.tr("Keep downloading"),
+                     other=self.tr("Delete the downloaded part"), other_destructive=True)
+        return "discard" if answer == "other" else "pause" if answer == "primary" else None
 
     def url_dialog(self) -> QInputDialog:
         dialog = QInputDialog(self)
@@ -268,7 +262,8 @@ class ModelsPage(QWidget):
         else:
             text = self.tr("Delete {0} ({1})? It will have to be downloaded again to be used.").format(name, path)
         note = self.in_use_note(path)   # the model in use: which one takes over
-        if not self.confirm(self.tr("Delete model"), f"{text}\n\n{note}" if note else text):
+        if not self.confirm(self.tr("Delete model"), f"{text}\n\n{note}" if note else text,
+                            self.tr("Forget") if in_place else self.tr("Delete")):
             return
         try:
             remove(path, self.downloads.folder)

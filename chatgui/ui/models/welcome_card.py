@@ -12,6 +12,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSizePolicy,
                                QVBoxLayout, QWidget)
 
+from .catalog_text import catalog_text
+
 CARD_WIDTH = 560      # the card's widest; narrower windows get a narrower card
 
 
@@ -136,7 +138,7 @@ class WelcomeCard(QScrollArea):
         self.model_name.setText(entry.name)
         facts = [_size(entry.size), fit_text]
         if entry.good_at:
-            facts.append(entry.good_at)
+            facts.append(catalog_text(entry.good_at))   # the catalog is English data
         self.model_facts.setText(" · ".join(facts))
         self.download_button.setText(self.tr("Download ({size})").format(size=_size(entry.size)))
         self._can_download = can_download

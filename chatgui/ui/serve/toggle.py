@@ -32,6 +32,22 @@ def _named(widget, name: str, accessible: str):
     return widget
 
 
+class ClickLabel(QLabel):
+    """A check box's words as a label that wraps; a click on them toggles the box, as on its own text."""
+
+    def __init__(self, text: str, check: QCheckBox):
+        super().__init__(text)
+        self.check = check
+        self.setWordWrap(True)
+        self.setBuddy(check)
+
+    def mouseReleaseEvent(self, event):   # noqa: N802 (Qt override)
+        super().mouseReleaseEvent(event)
+        if event.button() == Qt.MouseButton.LeftButton and self.check.isEnabled() and self.rect().contains(
+                event.position().toPoint()):
+            self.check.click()
+
+
 class ServeGroup(QGroupBox):
     """The widgets: a check box, the port, the URL (read-only, with a Copy button), a state line."""
     toggled = Signal(bool)   # by the user
@@ -42,18 +58,21 @@ class ServeGroup(QGroupBox):
         self.setObjectName("serveGroup")
         column = QVBoxLayout(self)
         row = QHBoxLayout()
-        self.check = _named(QCheckBox(self.tr("Serve this model on {host}, port").format(host=HOST)), "serveCheck",
-                            self.tr("Serve this model to other programs"))
+        self.check = _named(QCheckBox(), "serveCheck", self.tr("Serve this model to other programs"))
+        # The words beside the box wrap (a check box's own text cannot): on one line they kept the
+        # settings panel ~340 px wide, too wide for a 900 px window with the chat beside it.
+        self.check_label = ClickLabel(self.tr("Serve this model on {host}, port").format(host=HOST), self.check)
         self.check.setToolTip(self.tr("Other programs on this computer can then use the model through the OpenAI "
                                       "chat API. The server loads its own copy of the model on the CPU (more "
                                       "memory)."))
+        self.check_label.setToolTip(self.check.toolTip())
         self.port = _named(QSpinBox(), "servePortSpin", self.tr("Server port"))
         self.port.setRange(0, 65535)
         self.port.setSpecialValueText(self.tr("any"))
         self.port.setValue(DEFAULT_PORT)
         row.addWidget(self.check)
+        row.addWidget(self.check_label, 1)
         row.addWidget(self.port)
-        row.addStretch(1)
         column.addLayout(row)
         url_row = QHBoxLayout()
         self.url = _named(QLineEdit(), "serveUrlEdit", self.tr("Server address"))

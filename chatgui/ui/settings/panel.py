@@ -56,6 +56,26 @@ def _int(name: str, label: str, lo: int, hi: int, step: int = 1) -> QSpinBox:
     return box
 
 
+PREFERRED_WIDTH = 330   # where the window has room; its rows wrap down to ~240 px where it has not
+
+
+class PanelScroll(QScrollArea):
+    """The panel's scroll area asks for PREFERRED_WIDTH: with rows that wrap, the body's own wish
+    would be its narrowest, too cramped where the window has room."""
+
+    def sizeHint(self):   # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        hint.setWidth(max(hint.width(), PREFERRED_WIDTH))
+        return hint
+
+
+def wrap_long_rows(widget: QWidget) -> None:
+    """Every form under `widget` puts a field under its label when the two do not fit side by
+    side, so a narrow panel (~240 px at a 900 px window) asks for no more than its widest field."""
+    for form in widget.findChildren(QFormLayout):
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
+
+
 class SettingsPanel(QDockWidget):
     load_model_requested = Signal(str, str, int)   # path, device, context length (0: the model's)
     default_model_requested = Signal()
@@ -83,7 +103,8 @@ class SettingsPanel(QDockWidget):
         column.addWidget(self._sampling_group())
         column.addStretch(1)
         self._column = column
-        scroll = QScrollArea()
+        wrap_long_rows(body)
+        scroll = PanelScroll()
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
@@ -102,14 +123,17 @@ class SettingsPanel(QDockWidget):
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(8)   # a longer name is elided (tooltip: the whole name)
         browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
+        # The picker on a line of its own, its buttons under it: side by side they made the panel
+        # ~300 px wide at least, which a 900 px window could not spare the chat.
+        column.addWidget(self.model_combo)
         picker = QHBoxLayout()
-        picker.addWidget(self.model_combo, 1)
         picker.addWidget(browse)
         models = _named(QPushButton(self.tr("Models…")), "modelsButton",
                         self.tr("Download a model from the catalog, or manage the ones on this computer"))
         models.setToolTip(self.tr("Download a model from the catalog, or manage the ones on this computer"))
         models.clicked.connect(self.models_requested)
         picker.addWidget(models)
+        picker.addStretch(1)
         column.addLayout(picker)
 
         options = QWidget()
@@ -189,9 +213,6 @@ class SettingsPanel(QDockWidget):
         self.json_reply = _named(QCheckBox(self.tr("Reply as JSON")), "jsonReplyCheck", self.tr("Reply as JSON"))
         self.json_reply.setToolTip(self.tr("The reply is always a JSON object that parses (the model is only "
                                            "allowed tokens that keep it valid JSON)"))
-        seed_row = QHBoxLayout()
-        seed_row.addWidget(self.random_seed)
-        seed_row.addWidget(self.seed, 1)
         self.random_seed.setToolTip(self.tr("A new seed for every reply; untick to repeat a reply exactly"))
         top = QFormLayout()
         top.addRow(self.tr("Preset"), row)
@@ -201,7 +222,9 @@ class SettingsPanel(QDockWidget):
         for f in SAMPLER_FIELDS:     # the registry's order, which is the order they apply in
             form.addRow(translate("SettingsPanel", f.label), self.sampler_widgets[f.name])
         form.addRow(self.tr("Max new tokens"), self.max_new_tokens)
-        form.addRow(self.tr("Seed"), seed_row)
+        # the seed and its Random box on two rows: side by side they were the panel's widest row
+        form.addRow(self.tr("Seed"), self.seed)
+        form.addRow("", self.random_seed)
         form.addRow("", self.json_reply)
         column = QVBoxLayout(group)
         column.addLayout(top)
@@ -265,6 +288,7 @@ class SettingsPanel(QDockWidget):
     def insert_group(self, index: int, group: QWidget) -> None:
         """Add a group made elsewhere (e.g. the backend choice) at this place in the dock."""
         self._column.insertWidget(index, group)
+        wrap_long_rows(group)
         guard_wheel(self)
 
     # -- model -----------------------------------------------------------------------------
