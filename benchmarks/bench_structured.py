@@ -44,6 +44,10 @@ class Timed:
         self.seconds += time.perf_counter() - t
         self.tokens.append(int(token_id))
 
+    @property
+    def failed(self):     # the generation loop asks whether the grammar engine gave up
+        return self.inner.failed
+
 
 def outlines_cost(model, schema, token_runs) -> dict:
     """outlines-core on the same token sequences: compile once, then mask + advance per token."""

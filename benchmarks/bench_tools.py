@@ -20,6 +20,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_structured import Timed as StructuredTimed  # noqa: E402
 
 TOOLS = [
     ("get_weather", "Current weather in a city.",
@@ -39,23 +41,9 @@ TOOLS = [
 CHAT = [{"role": "user", "content": "What's the weather in Paris, in celsius?"}]
 
 
-class Timed:
-    """Wraps a constraint and adds up the time spent in it."""
-
-    def __init__(self, inner):
-        self.inner, self.seconds, self.tokens = inner, 0.0, 0
-
-    def mask(self, logits):
-        t = time.perf_counter()
-        out = self.inner.mask(logits)
-        self.seconds += time.perf_counter() - t
-        return out
-
-    def advance(self, token_id):
-        t = time.perf_counter()
-        self.inner.advance(token_id)
-        self.seconds += time.perf_counter() - t
-        self.tokens += 1
+class Timed(StructuredTimed):
+    """bench_structured's wrapper (time spent in mask and advance, tokens seen), for constraints that
+    are copied per candidate too."""
 
     def fresh(self):
         return Timed(self.inner.fresh())
@@ -107,7 +95,7 @@ def main(argv=None) -> int:
         gen = model.generate([], plain.with_(seed=seed, max_new_tokens=args.tokens * 3), prompt_ids=ids,
                              constraint=timed)
         list(gen)
-        spent, count = spent + timed.seconds, count + timed.tokens
+        spent, count = spent + timed.seconds, count + len(timed.tokens)
         if gen.stats.tokens_per_second:
             gen_per_token.append(1 / gen.stats.tokens_per_second)
         _content, calls = split_tool_calls(model.detokenize(gen.token_ids), fmt, tools)
@@ -127,7 +115,7 @@ def main(argv=None) -> int:
         gen = model.generate([], plain.with_(seed=seed), prompt_ids=ids, constraint=timed, ignore_eos=True)
         list(gen)
         if not timed.inner.active:
-            spent, count = spent + timed.seconds, count + timed.tokens
+            spent, count = spent + timed.seconds, count + len(timed.tokens)
     out["auto_text"] = {"constraint_ms_per_token": round(spent / max(count, 1) * 1000, 4),
                         "constraint_vs_decode_step": round(spent / max(count, 1) / step, 5), "tokens": count}
     out["target"] = "constraint_vs_decode_step <= 0.10"
