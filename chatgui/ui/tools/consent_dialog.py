@@ -129,6 +129,9 @@ class ConsentAsker(QObject):
             return question.answer
         return ask
 
+    def open_dialogs(self) -> list[ConsentDialog]:
+        return list(self._dialogs.values())
+
     def _show(self, question: _Question) -> None:
         if question.done.is_set():
             return

@@ -74,7 +74,7 @@ def stored_runner(results: list[ToolResult]):
 
 
 def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, make_box, ask, max_rounds: int,
-                   stored: list[ToolResult] | None = None):
+                   stored: list[ToolResult] | None = None, tool_choice="auto"):
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is None:
@@ -93,7 +93,8 @@ def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, mak
                 policy = job_policy[0]
                 consent, call = box.consent_gate(policy, job_chat[0], ask(job.cancelled)), box.call
             turn = run_tool_loop(backend, messages, box.specs, settings, run=call, consent=consent,
-                                 on_event=job.emit, cancel=job.cancelled, max_rounds=max_rounds)
+                                 on_event=job.emit, cancel=job.cancelled, max_rounds=max_rounds,
+                                 tool_choice=tool_choice)
             job.emit("done", turn)
         finally:
             box.close()
@@ -117,6 +118,9 @@ class ToolsFeature(QObject):
         self._hub_config = None
         self._hub_lock = threading.Lock()
         self._live: dict[int, tuple] = {}    # request id -> (chat, message id)
+        # The first round's tool_choice: "auto"; "required" or a tool's name forces a call (the
+        # API's option; tests force one because a tiny random model never calls by itself).
+        self.tool_choice = "auto"
 
     # -- settings -------------------------------------------------------------------------
     def apply(self, settings: ToolSettings) -> None:
@@ -193,7 +197,7 @@ class ToolsFeature(QObject):
         handle.failed.connect(self._on_done)
         self._live[handle.request_id] = (chat, message_id)
         fn = tool_reply_job(engine.runner, messages, settings, self.make_box, self.asker.ask_for,
-                            self.settings.max_rounds, stored)
+                            self.settings.max_rounds, stored, self.tool_choice)
         fn.policy[0], fn.chat[0] = self.policy, chat.id
         try:
             handle.job = engine.runner.submit(fn, self._sink(handle, settings))
