@@ -39,6 +39,12 @@ def add(a: int, b: int) -> int:
     return a + b
 
 @app.tool()
+def slow() -> str:
+    \"\"\"Takes half a minute.\"\"\"
+    time.sleep(30)
+    return "late"
+
+@app.tool()
 def crash() -> str:
     \"\"\"Dies in the middle of the call.\"\"\"
     time.sleep(0.3)
@@ -46,7 +52,7 @@ def crash() -> str:
 
 # No keys beyond the named ones: otherwise the schema lets a random model write made-up keys
 # until the reply's length runs out (the SDK has no public switch for this).
-for tool in ("add", "crash"):
+for tool in ("add", "slow", "crash"):
     app._tool_manager.get_tool(tool).parameters["additionalProperties"] = False
 
 if __name__ == "__main__":
@@ -267,7 +273,9 @@ def test_consent_deny_then_allow_cards_reload_and_export(qtbot, tool_window, mon
     assert json.loads(window.store.export_json(stored))   # the JSON export carries the meta as is
 
 
-def test_always_is_saved_in_the_settings(qtbot, tool_window):
+def test_always_is_saved_and_replay_reuses_the_stored_results(qtbot, tool_window, monkeypatch):
+    ran = []
+    monkeypatch.setattr(builtin, "run_clock", lambda args: ran.append(args) or f"Monday, call {len(ran)}")
     window = tool_window({"clock": True, "max_rounds": 1}, tool_choice="current_datetime")
     shown = dialogs_shown(window)
     send(window, "What time is it?")
@@ -278,8 +286,18 @@ def test_always_is_saved_in_the_settings(qtbot, tool_window):
     send(window, "And now?")                                   # asked no more
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
     assert len(shown) == 1
-    results = window.current.messages[window.current.active_path()[-1].id].meta["tool_results"]
+    reply_id = window.current.active_path()[-1].id
+    results = window.current.messages[reply_id].meta["tool_results"]
     assert results and not results[0]["is_error"]
+    runs = len(ran)
+    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.get("model_sha256")), timeout=10_000)
+    replay_id = window.explain.replay(reply_id)
+    assert replay_id is not None
+    qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
+    replayed = window.current.messages[replay_id]
+    assert len(ran) == runs                                    # the tools were not run again
+    assert [r["content"] for r in replayed.meta["tool_results"]] == [r["content"] for r in results]
+    assert replayed.content == window.current.messages[reply_id].content   # same seed, same results: same reply
 
 
 def test_stop_while_asking_denies_and_the_window_goes_on(qtbot, tool_window, monkeypatch):
@@ -317,3 +335,21 @@ def test_an_mcp_server_killed_mid_call_gives_a_plain_error(qtbot, tool_window, s
     args = meta["tool_calls"][0]["arguments"]
     assert meta["tool_results"][0]["content"] == str(args["a"] + args["b"])
     QApplication.processEvents()
+
+
+def test_stop_ends_a_running_tool(qtbot, tool_window, server_script):
+    tools = {"mcp": {"mcpServers": {"test": {"command": sys.executable, "args": [str(server_script)]}}},
+             "consent": {"servers": ["test"]}, "max_rounds": 1}
+    window = tool_window(tools, tool_choice="slow")
+    reply_id = send(window, "Take your time")
+    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.get("tool_calls")), timeout=REPLY_TIMEOUT_MS)
+    time.sleep(0.5)
+    t0 = time.perf_counter()
+    window.stop_reply()
+    qtbot.waitUntil(lambda: not window.engine.runner.busy, timeout=10_000)
+    assert time.perf_counter() - t0 < 10                       # not the tool's 30 s
+    qtbot.waitUntil(lambda: bool(window.current.messages.get(reply_id) is None
+                                 or window.current.messages[reply_id].meta.get("tool_results")), timeout=5000)
+    message = window.current.messages.get(reply_id)
+    if message is not None:
+        assert message.meta["tool_results"][0]["content"] == "The call was stopped."

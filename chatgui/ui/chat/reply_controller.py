@@ -88,7 +88,7 @@ class ReplyController(QObject):
             options["reply_prefix_ids"] = [t.id for t in prefix]
         replay_of = (meta or {}).get("replay_of")
         if self.tools is not None and not prefix and self.tools.wants(chat, replay_of):
-            handle = self.tools.generate(chat, reply.id, messages, sampling, self._connect, replay_of)
+            handle = self.tools.generate(chat, reply.id, messages, sampling, self._connect, replay_of, **options)
         else:
             handle = self.engine.generate(messages, sampling, self._connect, **options)
         self.active = ActiveReply(handle.request_id, chat, reply.id, text, prefix)

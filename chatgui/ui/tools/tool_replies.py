@@ -74,11 +74,14 @@ def stored_runner(results: list[ToolResult]):
 
 
 def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, make_box, ask, max_rounds: int,
-                   stored: list[ToolResult] | None = None, tool_choice="auto"):
+                   stored: list[ToolResult] | None = None, tool_choice="auto", check=None):
+    """check(backend) may refuse before anything starts (a replay needs the same model file)."""
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is None:
             raise NoBackend()
+        if check is not None:
+            check(backend)
         from chatgui.engine.tool_loop import run_tool_loop   # the engine (torch) loads on first use
 
         box, errors = make_box()
@@ -176,8 +179,10 @@ class ToolsFeature(QObject):
 
     # -- replies --------------------------------------------------------------------------
     def generate(self, chat, message_id: str, messages: list[dict], sampling: dict, connect,
-                 replay_of: str | None = None) -> ReplyHandle:
-        """Queue a reply that may call tools; like EngineClient.generate, with cards for its calls."""
+                 replay_of: str | None = None, expect_sha256: str | None = None, **_options) -> ReplyHandle:
+        """Queue a reply that may call tools; like EngineClient.generate, with cards for its calls.
+        A replay (replay_of) must use the model file it was made with (expect_sha256) and is given
+        the stored results instead of running the tools."""
         engine = self.engine
         engine.stop_preparing()
         settings = SamplingSettings.from_dict(sampling)
@@ -197,7 +202,8 @@ class ToolsFeature(QObject):
         handle.failed.connect(self._on_done)
         self._live[handle.request_id] = (chat, message_id)
         fn = tool_reply_job(engine.runner, messages, settings, self.make_box, self.asker.ask_for,
-                            self.settings.max_rounds, stored, self.tool_choice)
+                            self.settings.max_rounds, stored, self.tool_choice,
+                            engine.worker.replay_check(expect_sha256))
         fn.policy[0], fn.chat[0] = self.policy, chat.id
         try:
             handle.job = engine.runner.submit(fn, self._sink(handle, settings))
@@ -222,6 +228,9 @@ class ToolsFeature(QObject):
                 handle.tool_event.emit(rid, kind, value)
             elif kind == "done":
                 handle.finished.emit(rid, self._meta(value, settings))
+                backend = self.engine.runner.backend
+                if backend is not None and backend.capabilities.replay and not worker.closing.is_set():
+                    worker.model_hash(backend)   # recorded with the reply, for Replay
             elif kind == "error":
                 handle.failed.emit(rid, *worker._describe_failure(value, state["started"]))
         return sink
@@ -234,7 +243,7 @@ class ToolsFeature(QObject):
         if backend is not None:
             info = backend.info()
             meta.update(model=info.name, device=info.device, context_length=backend.context_length,
-                        model_path=info.path)
+                        model_path=info.path, model_sha256=self.engine.worker._hashes.get(info.path))
         return meta
 
     def _on_tool_event(self, request_id: int, kind: str, value) -> None:
