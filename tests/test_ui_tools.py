@@ -353,3 +353,22 @@ def test_stop_ends_a_running_tool(qtbot, tool_window, server_script):
     message = window.current.messages.get(reply_id)
     if message is not None:
         assert message.meta["tool_results"][0]["content"] == "The call was stopped."
+
+
+def test_the_history_tool_finds_excerpts_of_earlier_chats_from_another_thread():
+    from chatgui.store import Chat, HistoryStore
+    from chatgui.tools.builtin import history_runner
+    from chatgui.ui.tools.tool_replies import history_search
+
+    store = HistoryStore()
+    chat = Chat(title="Garden")
+    chat.append("user", "When should I plant the tulip bulbs?")
+    chat.append("assistant", "Plant tulip bulbs in autumn, before the ground freezes.")
+    store.save(chat)
+    run = history_runner(history_search(store))
+    out = []
+    thread = threading.Thread(target=lambda: out.append(run({"query": "tulip", "limit": 5})))   # as the runner does
+    thread.start()
+    thread.join(10)
+    assert "Garden" in out[0] and "autumn" in out[0]
+    assert "No earlier message" in run({"query": "cactus"})
