@@ -62,7 +62,7 @@ class ToolCallCard(QFrame):
         box = QPlainTextEdit(text)
         box.setObjectName(name)
         box.setReadOnly(True)
-        box.setMaximumHeight(140)
+        _fit_height(box)
         return box
 
     def set_result(self, result: ToolResult) -> None:
@@ -72,6 +72,7 @@ class ToolCallCard(QFrame):
         else:
             self.state = "error" if result.is_error else "done"
         self.result_text.setPlainText(result.content)
+        _fit_height(self.result_text)
         self.result_label.setText(self.tr("Error") if self.state == "error" else self.tr("Result"))
         self._show_title()
 
@@ -85,7 +86,9 @@ class ToolCallCard(QFrame):
 
     def _show_title(self) -> None:
         name = self.call.name
-        seconds = f" · {self.result.seconds:.2f} s" if self.result is not None and self.result.seconds else ""
+        seconds = ""
+        if self.result is not None and self.state in ("done", "error"):
+            seconds = f" · {self.result.seconds:.2f} s" if self.result.seconds >= 0.01 else " · < 0.01 s"
         text = {"running": self.tr("Calling {tool}…"), "pending": self.tr("{tool}: no result"),
                 "done": self.tr("Called {tool}"), "error": self.tr("{tool} failed"),
                 "denied": self.tr("{tool}: denied, not run"),
@@ -93,6 +96,13 @@ class ToolCallCard(QFrame):
         self.fold.toggle.setText("🔧 " + text)
         self.fold.toggle.setAccessibleName(text)
         self.setProperty("toolState", self.state)
+
+
+def _fit_height(box: QPlainTextEdit, most_lines: int = 8) -> None:
+    """As tall as its text (up to most_lines; longer text scrolls): a one-line result is one line."""
+    lines = min(max(1, box.document().blockCount()), most_lines)
+    frame = 2 * box.frameWidth() + int(box.document().documentMargin() * 2)
+    box.setFixedHeight(lines * box.fontMetrics().lineSpacing() + frame + 2)
 
 
 class ToolCards(QWidget):
