@@ -74,8 +74,12 @@ def stored_runner(results: list[ToolResult]):
 
 
 def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, make_box, ask, max_rounds: int,
-                   stored: list[ToolResult] | None = None, tool_choice="auto", check=None):
-    """check(backend) may refuse before anything starts (a replay needs the same model file)."""
+                   policy=None, chat_id: str | None = None, stored: list[ToolResult] | None = None,
+                   tool_choice="auto", check=None):
+    """A runner job: one reply through the tool loop. make_box() -> (ToolBox, server errors);
+    ask(cancel) -> the consent dialog's callback; policy: the ConsentPolicy; stored: a replay's
+    results, given back instead of running the tools; check(backend) may refuse before anything
+    starts (a replay needs the same model file)."""
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is None:
@@ -93,16 +97,13 @@ def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, mak
             if stored is not None:
                 consent, call = (lambda c: True), stored_runner(stored)
             else:
-                policy = job_policy[0]
-                consent, call = box.consent_gate(policy, job_chat[0], ask(job.cancelled)), box.call
+                consent, call = box.consent_gate(policy, chat_id, ask(job.cancelled)), box.call
             turn = run_tool_loop(backend, messages, box.specs, settings, run=call, consent=consent,
                                  on_event=job.emit, cancel=job.cancelled, max_rounds=max_rounds,
                                  tool_choice=tool_choice)
             job.emit("done", turn)
         finally:
             box.close()
-    job_policy, job_chat = [None], [None]
-    run.policy, run.chat = job_policy, job_chat
     return run
 
 
@@ -196,15 +197,15 @@ class ToolsFeature(QObject):
         engine._replies[handle.request_id] = handle
         handle.finished.connect(engine._on_reply_done)
         handle.failed.connect(engine._on_reply_done)
-        connect(handle)
+        # Before the reply controller's: an "Always" is kept by the time the reply is over.
         handle.tool_event.connect(self._on_tool_event)
         handle.finished.connect(self._on_done)
         handle.failed.connect(self._on_done)
+        connect(handle)
         self._live[handle.request_id] = (chat, message_id)
         fn = tool_reply_job(engine.runner, messages, settings, self.make_box, self.asker.ask_for,
-                            self.settings.max_rounds, stored, self.tool_choice,
+                            self.settings.max_rounds, self.policy, chat.id, stored, self.tool_choice,
                             engine.worker.replay_check(expect_sha256))
-        fn.policy[0], fn.chat[0] = self.policy, chat.id
         try:
             handle.job = engine.runner.submit(fn, self._sink(handle, settings))
         except ShuttingDown:
