@@ -2,6 +2,45 @@
 <!DOCTYPE TS>
 <TS version="2.1" language="zh_CN">
 <context>
+    <name>AddServerDialog</name>
+    <message>
+        <source>Add an MCP server</source>
+        <translation>添加 MCP 服务器</translation>
+    </message>
+    <message>
+        <source>e.g. npx -y @modelcontextprotocol/server-filesystem ~/Documents</source>
+        <translation>例如 npx -y @modelcontextprotocol/server-filesystem ~/Documents</translation>
+    </message>
+    <message>
+        <source>Name</source>
+        <translation>名称</translation>
+    </message>
+    <message>
+        <source>Command</source>
+        <translation>命令</translation>
+    </message>
+    <message>
+        <source>or URL</source>
+        <translation>或 URL</translation>
+    </message>
+    <message>
+        <source>Give the server a name.</source>
+        <translation>请为服务器起一个名称。</translation>
+    </message>
+    <message>
+        <source>A server named “{name}” is already configured.</source>
+        <translation>已配置了名为“{name}”的服务器。</translation>
+    </message>
+    <message>
+        <source>The command cannot be read: {error}.</source>
+        <translation>无法解析该命令：{error}。</translation>
+    </message>
+    <message>
+        <source>Give a command to start the server, or its URL.</source>
+        <translation>请给出启动服务器的命令，或其 URL。</translation>
+    </message>
+</context>
+<context>
     <name>BackendController</name>
     <message>
         <source>Asking the server for its models…</source>
@@ -408,6 +447,45 @@
     <message>
         <source>Cancel</source>
         <translation>取消</translation>
+    </message>
+</context>
+<context>
+    <name>ConsentDialog</name>
+    <message>
+        <source>Allow a tool call?</source>
+        <translation>允许调用工具吗？</translation>
+    </message>
+    <message>
+        <source>from the MCP server “{server}”</source>
+        <translation>来自 MCP 服务器“{server}”</translation>
+    </message>
+    <message>
+        <source>built into chatgui</source>
+        <translation>chatgui 内置</translation>
+    </message>
+    <message>
+        <source>The model wants to call &lt;b&gt;{tool}&lt;/b&gt; ({where}).</source>
+        <translation>模型想要调用 &lt;b&gt;{tool}&lt;/b&gt;（{where}）。</translation>
+    </message>
+    <message>
+        <source>Arguments:</source>
+        <translation>参数：</translation>
+    </message>
+    <message>
+        <source>Deny</source>
+        <translation>拒绝</translation>
+    </message>
+    <message>
+        <source>Allow once</source>
+        <translation>仅允许这一次</translation>
+    </message>
+    <message>
+        <source>Always in this chat</source>
+        <translation>在此对话中始终允许</translation>
+    </message>
+    <message>
+        <source>Always</source>
+        <translation>始终允许</translation>
     </message>
 </context>
 <context>
@@ -1098,6 +1176,10 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>&amp;Rename chat</source>
         <translation>重命名对话(&amp;R)</translation>
+    </message>
+    <message>
+        <source>T&amp;ools…</source>
+        <translation>工具(&amp;O)…</translation>
     </message>
     <message>
         <source>&amp;View</source>
@@ -2490,6 +2572,156 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>filtered out</source>
         <translation>已过滤</translation>
+    </message>
+</context>
+<context>
+    <name>ToolCallCard</name>
+    <message>
+        <source>Arguments</source>
+        <translation>参数</translation>
+    </message>
+    <message>
+        <source>Result</source>
+        <translation>结果</translation>
+    </message>
+    <message>
+        <source>Error</source>
+        <translation>错误</translation>
+    </message>
+    <message>
+        <source>Calling {tool}…</source>
+        <translation>正在调用 {tool}…</translation>
+    </message>
+    <message>
+        <source>{tool}: no result</source>
+        <translation>{tool}：没有结果</translation>
+    </message>
+    <message>
+        <source>Called {tool}</source>
+        <translation>已调用 {tool}</translation>
+    </message>
+    <message>
+        <source>{tool} failed</source>
+        <translation>{tool} 失败</translation>
+    </message>
+    <message>
+        <source>{tool}: denied, not run</source>
+        <translation>{tool}：已拒绝，未运行</translation>
+    </message>
+    <message>
+        <source>{tool}: stopped</source>
+        <translation>{tool}：已停止</translation>
+    </message>
+</context>
+<context>
+    <name>ToolsDialog</name>
+    <message>
+        <source>Tools</source>
+        <translation>工具</translation>
+    </message>
+    <message>
+        <source>Tools let the model calculate, look things up and use MCP servers while it answers (local models only). Each tool asks before its first call.</source>
+        <translation>工具让模型在回答时可以计算、查找信息并使用 MCP 服务器（仅限本地模型）。每个工具在第一次调用前都会先征求你的同意。</translation>
+    </message>
+    <message>
+        <source>Built-in tools</source>
+        <translation>内置工具</translation>
+    </message>
+    <message>
+        <source>Calculator</source>
+        <translation>计算器</translation>
+    </message>
+    <message>
+        <source>Date and time</source>
+        <translation>日期和时间</translation>
+    </message>
+    <message>
+        <source>Search chat history</source>
+        <translation>搜索聊天记录</translation>
+    </message>
+    <message>
+        <source>MCP servers</source>
+        <translation>MCP 服务器</translation>
+    </message>
+    <message>
+        <source>Allow every tool of this server without asking</source>
+        <translation>允许此服务器的所有工具，无需询问</translation>
+    </message>
+    <message>
+        <source>Add…</source>
+        <translation>添加…</translation>
+    </message>
+    <message>
+        <source>Import mcp.json…</source>
+        <translation>导入 mcp.json…</translation>
+    </message>
+    <message>
+        <source>Remove</source>
+        <translation>移除</translation>
+    </message>
+    <message>
+        <source>Check</source>
+        <translation>检查</translation>
+    </message>
+    <message>
+        <source>Most rounds of tool calls in one reply</source>
+        <translation>一条回复中工具调用的最多轮数</translation>
+    </message>
+    <message>
+        <source>Forget “Always” answers</source>
+        <translation>忘记“始终允许”的选择</translation>
+    </message>
+    <message>
+        <source>No MCP server is configured.</source>
+        <translation>尚未配置 MCP 服务器。</translation>
+    </message>
+    <message>
+        <source>Not checked yet: press Check to start it and list its tools.</source>
+        <translation>尚未检查：点击“检查”以启动它并列出其工具。</translation>
+    </message>
+    <message>
+        <source>{file} is too large to be an MCP configuration.</source>
+        <translation>{file} 太大，不可能是 MCP 配置文件。</translation>
+    </message>
+    <message>
+        <source>{file} cannot be read ({error}).</source>
+        <translation>无法读取 {file}（{error}）。</translation>
+    </message>
+    <message>
+        <source>{file} is not a text file.</source>
+        <translation>{file} 不是文本文件。</translation>
+    </message>
+    <message>
+        <source>Import MCP servers</source>
+        <translation>导入 MCP 服务器</translation>
+    </message>
+    <message>
+        <source>MCP configuration (*.json)</source>
+        <translation>MCP 配置 (*.json)</translation>
+    </message>
+    <message>
+        <source>Nothing was imported: {error}</source>
+        <translation>未导入任何内容：{error}</translation>
+    </message>
+    <message>
+        <source>{count} servers imported.</source>
+        <translation>已导入 {count} 个服务器。</translation>
+    </message>
+    <message>
+        <source>Starting…</source>
+        <translation>正在启动…</translation>
+    </message>
+    <message>
+        <source>Failed: {error}</source>
+        <translation>失败：{error}</translation>
+    </message>
+    <message>
+        <source>Running. Tools: {tools}</source>
+        <translation>运行中。工具：{tools}</translation>
+    </message>
+    <message>
+        <source>Running, but it offers no tools.</source>
+        <translation>运行中，但它不提供任何工具。</translation>
     </message>
 </context>
 <context>

@@ -34,11 +34,29 @@ def export_markdown(chat: Chat) -> str:
         model = msg.meta.get("model") if msg.role == "assistant" else None
         if isinstance(model, str) and model:
             heading += f" ({model})"
-        lines += [f"## {heading}", "", msg.content.rstrip(), ""]
+        lines += [f"## {heading}", ""]
+        lines += _tool_calls_markdown(msg.meta)
+        lines += [msg.content.rstrip(), ""]
         attached = attachments_from_meta(msg.meta) if msg.role == "user" else []
         if attached:   # the files' names: their text is in the JSON export, not on screen
             lines += [f"*Attached: {', '.join(a.name for a in attached)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _tool_calls_markdown(meta: dict) -> list[str]:
+    """A reply's tool calls (issue 31): each call's arguments and what it gave back."""
+    results = {r.get("call_id"): r for r in meta.get("tool_results") or () if isinstance(r, dict)}
+    lines = []
+    for call in meta.get("tool_calls") or ():
+        if not isinstance(call, dict):
+            continue
+        result = results.get(call.get("id")) or {}
+        state = " (failed)" if result.get("is_error") else ""
+        lines += [f"**Tool call: `{call.get('name')}`**{state}", "", "```json",
+                  json.dumps(call.get("arguments") or {}, ensure_ascii=False, indent=2), "```", ""]
+        if result:
+            lines += ["Result:", "", "```", str(result.get("content", "")).replace("```", "ʼʼʼ"), "```", ""]
+    return lines
 
 
 INDENT_UP_TO = 1024 * 1024  # characters; a bigger chat is written compactly

@@ -42,6 +42,7 @@ class AppSettings:
     last_chat_id: str | None = None
     backend: dict = field(default_factory=dict)
     folders: dict = field(default_factory=dict)   # file dialog kind -> the folder last used
+    tools: dict = field(default_factory=dict)     # tool calling: ui/tools/tool_settings.ToolSettings.to_dict()
 
     def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings.from_dict(self.sampling)

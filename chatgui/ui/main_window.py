@@ -38,6 +38,8 @@ from chatgui.ui.models.welcome_card import WelcomeCard
 from chatgui.ui.models.window import ModelsFeature
 from chatgui.ui.options import LaunchOptions, options_from_env
 from chatgui.ui.chat.reply_controller import ReplyController
+from chatgui.ui.tools.tool_replies import ToolsFeature
+from chatgui.ui.tools.tools_dialog import ToolsDialog
 from chatgui.ui.settings.panel import SettingsPanel
 from chatgui.ui.common.status_bar import StatusBar
 from chatgui.ui.common.theme import apply_theme
@@ -98,6 +100,8 @@ class MainWindow(QMainWindow):
                                          self.notices, self.models, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.documents = DocumentsController(self)   # attached files, knowledge folders (issue 32)
+        self.tools = ToolsFeature(self.engine, self.view, self.settings, self.store, self)   # issue 31
+        self.replies.tools = self.tools
         self.panel.models_requested.connect(self.open_models)
         # token view, inspector, branch, replay, compare
         self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.models,
@@ -242,6 +246,7 @@ class MainWindow(QMainWindow):
         self.candidates_action.setToolTip(self.tr("Write three answers to your last message at once; browse them "
                                                   "with < >"))
         self._action(chat_menu, self.tr("&Rename chat"), QKeySequence(Qt.Key.Key_F2), self.chat_list.edit_current_title)
+        self._action(chat_menu, self.tr("T&ools…"), None, self.open_tools)
         view_menu = self.menuBar().addMenu(self.tr("&View"))
         view_menu.setObjectName("viewMenu")
         self.view_menu = view_menu
@@ -286,6 +291,7 @@ class MainWindow(QMainWindow):
         self.replies.started.connect(lambda info: self.status.set_context_used(info["prompt_tokens"]))
         self.replies.finished.connect(self._on_reply_finished)
         self.replies.batch_progress.connect(self.status.show_batch_progress)
+        self.tools.notice.connect(lambda key, kind, text: self.notices.show_notice(key, text, kind))
         self.models.model_ready.connect(lambda _info: self._count_context())
         self.models.model_ready.connect(lambda info: self.models_page.set_in_use(info.path if info.is_local else None))
         self.models.waiting_changed.connect(self._update_send_button)
@@ -310,6 +316,7 @@ class MainWindow(QMainWindow):
         """Every change of a setting is saved within a second (see SaveManager)."""
         save = self.autosave.schedule
         self.backend.settings_changed.connect(save)
+        self.tools.settings_changed.connect(save)
         self.panel.sampling_changed.connect(save)
         self.panel.default_system_prompt_set.connect(save)
         self.panel.visibilityChanged.connect(save)
@@ -680,6 +687,13 @@ class MainWindow(QMainWindow):
     def sampling_for_reply(self) -> dict:
         return self.panel.sampling().to_dict()
 
+    def open_tools(self) -> ToolsDialog:
+        """Chat ▸ Tools…: built-in tools, MCP servers, consent; saved when OK is pressed."""
+        dialog = ToolsDialog(self.tools.settings, self)
+        dialog.accepted.connect(lambda: self.tools.apply(dialog.result_settings()))
+        dialog.open()
+        return dialog
+
     def open_models(self):
         """The Models page: fit labels for the context length in use (or the default one)."""
         loaded = self.models.loaded
@@ -781,6 +795,7 @@ class MainWindow(QMainWindow):
         self.backend.shutdown()       # stops serving the model
         self.models_page.shutdown()   # downloads pause; the next start resumes them
         self.engine_stopped = self.engine.shutdown(SHUTDOWN_WAIT_MS)
+        self.tools.close()            # MCP servers the replies started
         self.history_actions.cancel_imports()   # an import still reading its file stops, writing nothing
         self.documents.shutdown()     # the indexer stops between two files; the file reader ends
         self.jobs.wait(SAVE_WAIT_S)   # an export (or an import already writing) finishes

@@ -20,6 +20,7 @@ from chatgui.ui.common.elided_label import ElidedLabel
 from chatgui.ui.common.safe_text import SafeTextBrowser, render_plain
 from chatgui.ui.explain.token_view import TokenBody, TokenPopup
 from chatgui.ui.documents.message_parts import DocumentParts, cite_linker
+from chatgui.ui.tools.tool_cards import show_saved_calls
 
 SEARCH_MARK = "#fde047"   # a found search word's background
 
@@ -118,6 +119,8 @@ class MessageWidget(QFrame):
             layout.addWidget(actions)
         self._layout = layout
         self.update_info(message.meta)
+        if message.role == "assistant":
+            show_saved_calls(self, message.meta)   # the reply's tool calls, as cards above its text
 
     # -- building --------------------------------------------------------------------------
     def _header(self, message: Message, sibling_index: tuple[int, int]) -> QHBoxLayout:

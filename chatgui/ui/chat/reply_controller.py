@@ -50,6 +50,7 @@ class ReplyController(QObject):
         self.engine = engine
         self.view = view
         self.active: ActiveReply | None = None
+        self.tools = None   # ui/tools/tool_replies.ToolsFeature: replies that may call tools
         self._others: dict[int, ActiveReply] = {}           # more answers of the same batch, not on screen
         self._stopped: dict[int, ActiveReply] = {}          # stopped, waiting for the worker's stats
         self._awaiting_hash: list[tuple[Chat, str, str]] = []  # (chat, message id, model path)
@@ -85,7 +86,11 @@ class ReplyController(QObject):
         messages = chat.to_messages_for_model(upto=user_message_id)
         if prefix:
             options["reply_prefix_ids"] = [t.id for t in prefix]
-        handle = self.engine.generate(messages, sampling, self._connect, **options)
+        replay_of = (meta or {}).get("replay_of")
+        if self.tools is not None and not prefix and self.tools.wants(chat, replay_of):
+            handle = self.tools.generate(chat, reply.id, messages, sampling, self._connect, replay_of, **options)
+        else:
+            handle = self.engine.generate(messages, sampling, self._connect, **options)
         self.active = ActiveReply(handle.request_id, chat, reply.id, text, prefix)
         self._autosave.start()
         self.busy_changed.emit(True)
