@@ -103,3 +103,15 @@ def _count(t) -> int:
     for d in t.shape:
         n *= d
     return n
+
+
+@pytest.mark.parametrize("arch", ["qwen3moe", "gpt-oss", "qwen35moe"])
+def test_one_token_takes_the_ungrouped_path_with_the_same_result(tmp_path, arch):
+    args, layer = _experts(tmp_path, arch, "Q8_0")
+    x = torch.randn(1, 1, args.dim)
+    flat = x.reshape(1, -1)
+    top, chosen = (flat @ layer.router.T + (0 if layer.router_bias is None else layer.router_bias)).topk(layer.k)
+    grouped = layer._grouped(flat, chosen, torch.softmax(top, -1))
+    if layer.shared is not None:
+        grouped += layer.shared(flat).float() * torch.sigmoid(flat @ layer.shared_gate)[:, None]
+    torch.testing.assert_close(layer(x).reshape(1, -1), grouped, rtol=1e-5, atol=1e-6)
