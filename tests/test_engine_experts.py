@@ -1,16 +1,23 @@
 """Mixture-of-Experts layers (engine/experts.py): only the chosen experts are read and computed."""
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from chatgui.engine import experts
+from chatgui.engine import experts, native, native_linear
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.gguf_file import GGUFFile
 from chatgui.engine.loader import BASE_MEMORY, _kv_bytes, estimated_memory_bytes, read_model_args
+from test_native_kernels import activations, check_product
 from tiny_gguf import write_tiny_model
+
+needs_kernels = pytest.mark.skipif(not native.available(), reason=f"native kernels {native.why_not()}")
 
 
 def test_a_token_dequantizes_only_its_chosen_experts(tmp_path, monkeypatch):
+    """The fallback (no library, a GPU, a type the kernels lack): each chosen expert's slices."""
+    monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
     m = load_model(write_tiny_model(tmp_path / "m.gguf", arch="qwen3moe", qtype="Q8_0"), device="cpu")
     a = m.net.args
     assert (a.n_experts, a.n_experts_used) == (8, 2)
@@ -24,6 +31,57 @@ def test_a_token_dequantizes_only_its_chosen_experts(tmp_path, monkeypatch):
     layer(x)
     assert {e for _, e in read} == chosen
     assert len(read) == 3 * 2            # gate, up and down of each of the two, once
+    assert layer.experts.native is None
+
+
+@needs_kernels
+def test_on_the_native_kernels_a_token_reads_only_its_chosen_experts(tmp_path, monkeypatch):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch="qwen3moe", qtype="Q8_0"), device="cpu")
+    layer = m.net.layers[0].ffn
+    assert layer.experts.native == {}                # nothing made before a token needs it
+    monkeypatch.setattr(experts, "expert_matrix", lambda *a: pytest.fail("dequantized an expert"))
+    x = torch.randn(1, 1, m.net.args.dim)
+    chosen = set((x[0] @ layer.router.T).topk(2).indices[0].tolist())
+    layer(x)
+    assert set(layer.experts.native) == chosen
+
+
+def _experts(tmp_path, arch, qtype):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", arch=arch, qtype=qtype), device="cpu")
+    return m.net.args, m.net.layers[0].ffn
+
+
+@needs_kernels
+@pytest.mark.parametrize("arch,qtype", [("qwen3moe", "Q8_0"), ("qwen3moe", "Q4_0"), ("gpt-oss", "Q8_0")])
+def test_each_native_expert_product_is_the_float64_product_within_int8_rounding(tmp_path, arch, qtype):
+    """Expert e's products read exactly its rows of the 3-D tensors (a slice in the middle of
+    the file's tensor), for several activation rows at once (a prompt's tokens grouped)."""
+    args, layer = _experts(tmp_path, arch, qtype)
+    ex = layer.experts
+    assert ex.native is not None
+    x = activations(5, args.dim, seed=2)
+    for e in (0, 3, args.n_experts - 1):
+        ex.run(e, x)
+        gate_up, down = ex.native[e]
+        w_gu = torch.cat([experts.expert_matrix(ex.path, ex.gate, e), experts.expert_matrix(ex.path, ex.up, e)])
+        check_product(gate_up(x), x, w_gu.double(), 32)
+        h = activations(5, ex.down.shape[-1], seed=e)
+        check_product(down(h), h, experts.expert_matrix(ex.path, ex.down, e).double(), 32)
+
+
+@needs_kernels
+@pytest.mark.parametrize("arch", ["qwen3moe", "gpt-oss"])
+def test_the_native_moe_layer_equals_the_fallback_within_int8_rounding(tmp_path, arch):
+    """The whole layer (router, grouping of 7 tokens by expert, activation, biases where the model
+    has them) on both paths: they differ only by the activations' int8 rounding."""
+    args, layer = _experts(tmp_path, arch, "Q8_0")
+    x = torch.randn(1, 7, args.dim)
+    native_out = layer(x)
+    layer.experts.native = None
+    fallback = layer(x)
+    err = (native_out - fallback).pow(2).mean().sqrt()
+    assert 0 < float(err) < 0.02 * float(fallback.pow(2).mean().sqrt())
+    assert float(F.cosine_similarity(native_out.flatten(), fallback.flatten(), 0)) > 0.999
 
 
 def test_the_memory_estimate_counts_experts_as_stored(tmp_path):
@@ -45,3 +103,15 @@ def _count(t) -> int:
     for d in t.shape:
         n *= d
     return n
+
+
+@pytest.mark.parametrize("arch", ["qwen3moe", "gpt-oss", "qwen35moe"])
+def test_one_token_takes_the_ungrouped_path_with_the_same_result(tmp_path, arch):
+    args, layer = _experts(tmp_path, arch, "Q8_0")
+    x = torch.randn(1, 1, args.dim)
+    flat = x.reshape(1, -1)
+    top, chosen = (flat @ layer.router.T + (0 if layer.router_bias is None else layer.router_bias)).topk(layer.k)
+    grouped = layer._grouped(flat, chosen, torch.softmax(top, -1))
+    if layer.shared is not None:
+        grouped += layer.shared(flat).float() * torch.sigmoid(flat @ layer.shared_gate)[:, None]
+    torch.testing.assert_close(layer(x).reshape(1, -1), grouped, rtol=1e-5, atol=1e-6)

@@ -3,9 +3,11 @@ experts, and only those run.
 
 The experts stay as the file stores them (memory-mapped, quantized): a layer's gate/up/down
 experts are 3-D tensors [n_experts, rows, cols], and each chosen expert's slice is dequantized
-from its own blocks when a token needs it. Tokens are grouped by expert, so a prompt converts each
-chosen expert once. As llama.cpp's build_moe_ffn with softmax gating: the router's softmax over
-all experts, the top k, their weights renormalized to sum to 1 (MoEFeedForward.forward).
+from its own blocks when a token needs it, or (on a CPU with the native kernels, issue 33) its rows
+are multiplied as stored, where the file is mapped. Tokens are grouped by expert, so a prompt
+converts or reads each chosen expert once, for all its tokens in one product. As llama.cpp's
+build_moe_ffn with softmax gating: the router's softmax over all experts, the top k, their
+weights renormalized to sum to 1 (MoEFeedForward.forward).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gguf_file import TensorInfo
+from .native_linear import NativeProduct
 from .quant import _dequantize_raw, raw_rows
 
 
@@ -39,17 +42,39 @@ class Experts:
     [n_experts, rows] each) where the model has them."""
 
     def __init__(self, path, gate: TensorInfo, up: TensorInfo, down: TensorInfo,
-                 biases: list[torch.Tensor] | None = None, act: str = "silu"):
+                 biases: list[torch.Tensor] | None = None, act: str = "silu", native: bool = False):
+        """native: multiply on the native kernels (the loader decides: a CPU, the library built,
+        types it has); else each chosen expert's slices are dequantized when a token needs them."""
         self.path, self.gate, self.up, self.down = path, gate, up, down
         self.biases = biases
         self.act = swiglu_oai if act == "swiglu_oai" else (lambda g, u: F.silu(g) * u)
+        # expert e -> (its gate and up rows as one product, its down rows), made when first chosen
+        self.native: dict[int, tuple[NativeProduct, NativeProduct]] | None = {} if native else None
 
     def run(self, e: int, x: torch.Tensor) -> torch.Tensor:
         """Expert e's gated MLP on x [n, dim] (float32)."""
+        if self.native is not None:
+            return self._run_native(e, x)
+
         def proj(i, t, v):
             y = v @ expert_matrix(self.path, t, e).to(x.device).T
             return y if self.biases is None else y + self.biases[i][e].to(x.device)
         return proj(2, self.down, self.act(proj(0, self.gate, x), proj(1, self.up, x)))
+
+    def _run_native(self, e: int, x: torch.Tensor) -> torch.Tensor:
+        """The same on the native kernels, over expert e's rows where the file is mapped: one call
+        for gate and up side by side, one for down, each for all of x's rows at once."""
+        products = self.native.get(e)
+        if products is None:
+            products = self.native[e] = (NativeProduct([self.gate, self.up], expert=e),
+                                         NativeProduct([self.down], expert=e))
+        gate_up = products[0](x)
+        ff = self.gate.shape[1]
+        gate, up = gate_up[:, :ff], gate_up[:, ff:]
+        if self.biases is not None:
+            gate, up = gate + self.biases[0][e], up + self.biases[1][e]
+        y = products[1](self.act(gate, up))
+        return y if self.biases is None else y.add_(self.biases[2][e])
 
 
 class MoEFeedForward(nn.Module):
@@ -74,10 +99,21 @@ class MoEFeedForward(nn.Module):
         # chosen logits (gpt-oss), which are one function.
         top, chosen = logits.topk(self.k, dim=-1)
         weights = torch.softmax(top, dim=-1)
+        if flat.shape[0] == 1:      # decode: no grouping to do (unique, nonzero and index_put cost ~0.1 ms each)
+            out = None
+            for e, wt in zip(chosen[0].tolist(), weights[0].tolist()):
+                y = self.experts.run(e, flat).mul_(wt)
+                out = y if out is None else out.add_(y)
+        else:
+            out = self._grouped(flat, chosen, weights)
+        if self.shared is not None:
+            out += self.shared(flat).float() * torch.sigmoid(flat @ self.shared_gate)[:, None]
+        return out.view(shape)
+
+    def _grouped(self, flat, chosen, weights):
+        """A prompt's tokens grouped by expert: one product per chosen expert for all its tokens."""
         out = torch.zeros_like(flat)
         for e in chosen.unique().tolist():
             rows, slot = (chosen == e).nonzero(as_tuple=True)
             out[rows] += self.experts.run(e, flat[rows]) * weights[rows, slot, None]     # (a token picks e once)
-        if self.shared is not None:
-            out += self.shared(flat).float() * torch.sigmoid(flat @ self.shared_gate)[:, None]
-        return out.view(shape)
+        return out

@@ -438,8 +438,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
                 layer.ffn.shared_gate = w(p + "ffn_gate_inp_shexp.weight")
                 layer.ffn.shared.w13 = linear([p + "ffn_gate_shexp.weight", p + "ffn_up_shexp.weight"])
                 layer.ffn.shared.w2 = linear([p + "ffn_down_shexp.weight"], down=True)
-            layer.ffn.experts = Experts(gf.path, *(gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts),
-                                        biases=biases, act=a.expert_act)
+            exps = [gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts]
+            on_native = fast and device.type == "cpu" and all(
+                native_linear.usable([t.qtype_name], t.shape[-1]) for t in exps)
+            layer.ffn.experts = Experts(gf.path, *exps, biases=biases, act=a.expert_act, native=on_native)
             continue
         # (phi3's ffn_up holds gate and up, in the order w13 has them)
         layer.ffn.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",

@@ -39,20 +39,29 @@ def _mapped_bytes(t: TensorInfo) -> np.ndarray:
 class NativeProduct:
     """x [M, K] float32 -> x @ W.T [M, N] over the segments' rows, in one library call."""
 
-    def __init__(self, tensors: list[TensorInfo], row_orders: list[torch.Tensor | None] | None = None):
+    def __init__(self, tensors: list[TensorInfo], row_orders: list[torch.Tensor | None] | None = None,
+                 expert: int | None = None):
+        """`expert`: of 3-D expert tensors [n_experts, rows, cols], expert e's rows only, a
+        contiguous byte range of each (they start at e * rows * row_bytes): nothing is copied."""
         lib = native.library()
         if lib is None:
             raise RuntimeError(f"the native kernels are {native.why_not()}")
         self._cg_linear = lib.cg_linear
-        k = tensors[0].shape[1]
+        k = tensors[0].shape[-1]
         self.in_features = k
         self._keep = []                          # what the segments point into
         segs = (native.Segment * len(tensors))()
+        self.out_features = 0
         for seg, t, order in zip(segs, tensors, row_orders or [None] * len(tensors)):
-            if t.shape[1] != k or t.qtype_name not in native.TYPES:
+            if t.shape[-1] != k or t.qtype_name not in native.TYPES or len(t.shape) != (2 if expert is None else 3):
                 raise ValueError(f"tensor {t.name!r} ({t.qtype_name}, {t.shape}) cannot join this product")
             raw = _mapped_bytes(t)
-            rows = t.shape[0]
+            rows = t.shape[-2]
+            if expert is not None:
+                if not 0 <= expert < t.shape[0]:
+                    raise ValueError(f"tensor {t.name!r} has no expert {expert} (of {t.shape[0]})")
+                raw = raw.reshape(t.shape[0], -1)[expert]
+            self.out_features += rows
             seg.type, seg.n_rows = native.TYPES[t.qtype_name], rows
             seg.row_bytes = raw.nbytes // rows
             seg.w = raw.ctypes.data
@@ -65,7 +74,6 @@ class NativeProduct:
                 self._keep.append(ids)
         self._segs, self._nseg = segs, len(tensors)
         self._segs_ptr = ctypes.addressof(segs)
-        self.out_features = sum(t.shape[0] for t in tensors)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if x.dtype != torch.float32 or x.stride(-1) != 1:
