@@ -14,6 +14,7 @@ sentence and restarted on the next use, and never takes the caller down.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import threading
@@ -194,6 +195,9 @@ class McpHub:
         except TimeoutError:
             future.cancel()
             raise McpError("The MCP server did not answer in time.") from None
+        except (concurrent.futures.CancelledError, asyncio.CancelledError):
+            # its start was given up on meanwhile (a start timeout elsewhere cancels the wait)
+            raise McpError("The MCP server stopped before it answered.") from None
 
     # -- connections --------------------------------------------------------------------------
     async def _connection(self, name: str) -> _Connection:

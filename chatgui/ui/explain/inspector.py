@@ -27,6 +27,7 @@ from chatgui.common.samplers import SAMPLER_STAGES, StageKind, stages_on
 
 from chatgui.ui.explain.compare import describe_sampling, describe_stage
 from chatgui.ui.common.i18n import translate
+from chatgui.ui.settings.panel import PREFERRED_WIDTH
 from chatgui.ui.explain.inspector_worker import TOP_N, InspectorWorker
 from chatgui.ui.explain.token_view import describe_token, percent
 
@@ -177,6 +178,16 @@ class SamplingChart(QWidget):
         return "\n".join(lines)
 
 
+class _InspectorBody(QWidget):
+    """Asks for no more width than the settings panel beside it: the side column is as wide as its
+    widest tab wishes, so a wider wish here moved the conversation each time the tab was shown."""
+
+    def sizeHint(self) -> QSize:   # noqa: N802 (Qt override)
+        hint = super().sizeHint()
+        hint.setWidth(min(hint.width(), PREFERRED_WIDTH))
+        return hint
+
+
 class InspectorDock(QDockWidget):
     back_requested = Signal()
 
@@ -187,7 +198,7 @@ class InspectorDock(QDockWidget):
         self.setAccessibleName(self.tr("Sampling inspector"))
         self.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetMovable)
-        body = QWidget()
+        body = _InspectorBody()
         column = QVBoxLayout(body)
         column.setContentsMargins(6, 6, 6, 6)
         self.position_label = QLabel("")
