@@ -156,6 +156,17 @@ class ModelRunner:
                 job.done.set()
 
 
+def job_backend(runner, check: Callable[[object], None] | None = None):
+    """The backend a job runs on: NoBackend where none is loaded; check(backend) may refuse it
+    before anything starts (e.g. a replay needs the same model file)."""
+    backend = runner.backend
+    if backend is None:
+        raise NoBackend()
+    if check is not None:
+        check(backend)
+    return backend
+
+
 def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_ids=(),
               check: Callable[[object], None] | None = None, dropped_messages: int | None = None
               ) -> Callable[[Job], None]:
@@ -165,11 +176,7 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
     options = {"dropped_messages": dropped_messages} if dropped_messages is not None else {}
 
     def run(job: Job) -> None:
-        backend = runner.backend
-        if backend is None:
-            raise NoBackend()
-        if check is not None:
-            check(backend)
+        backend = job_backend(runner, check)
         generation = backend.generate(messages, settings, job.cancelled, reply_prefix_ids=list(reply_prefix_ids),
                                       **options)
         job.emit("started", generation)
@@ -186,9 +193,7 @@ def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int,
     ("started", batch), ("token", (i, TokenEvent)), ("candidate_done", (i, choice)) as each
     ends, then ("done", batch) or ("error", exception)."""
     def run(job: Job) -> None:
-        backend = runner.backend
-        if backend is None:
-            raise NoBackend()
+        backend = job_backend(runner)
         options = {"choice_settings": choice_settings} if choice_settings is not None else {}
         batch = backend.generate_candidates(messages, settings, n, job.cancelled, **options)
         job.emit("started", batch)

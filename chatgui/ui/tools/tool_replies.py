@@ -13,7 +13,7 @@ import threading
 
 from PySide6.QtCore import QObject, Signal
 
-from chatgui.common.runner import Job, NoBackend, ShuttingDown
+from chatgui.common.runner import Job, ShuttingDown, job_backend
 from chatgui.common.tools import ToolCall, ToolResult
 from chatgui.common.types import SamplingSettings
 from chatgui.tools.toolbox import ToolBox
@@ -81,11 +81,7 @@ def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, mak
     results, given back instead of running the tools; check(backend) may refuse before anything
     starts (a replay needs the same model file)."""
     def run(job: Job) -> None:
-        backend = runner.backend
-        if backend is None:
-            raise NoBackend()
-        if check is not None:
-            check(backend)
+        backend = job_backend(runner, check)
         from chatgui.engine.tool_loop import run_tool_loop   # the engine (torch) loads on first use
 
         box, errors = make_box()
