@@ -257,13 +257,14 @@ def test_progress_line_shows_mb_percent_speed_and_time_left():
     assert "40.3%" in line and "450/1.12 GB" in line and "12.3 MB/s" in line and "0:54 left" in line
 
 
-def test_first_run_suggests_the_best_model_that_fits_with_size_and_fit():
-    from chatgui.models.suggest import better_model_suggestion
-    line = better_model_suggestion(memory=Memory(8 << 30, 16 << 30, "RAM"), architectures={"qwen3", "llama"})
-    assert "Qwen3 4B" in line and "2.50 GB" in line and FITS in line and "qwen3-4b" in line
-    # nothing bigger than the default fits: the 1.5B is named, with its honest fit
-    line = better_model_suggestion(memory=Memory(300 << 20, 1 << 30, "RAM"))
-    assert "Qwen2.5 Coder 1.5B" in line and "1.12 GB" in line and NO_FIT in line
+def test_first_run_recommends_the_best_model_that_fits():
+    from chatgui.models.catalog import default_entry
+    from chatgui.models.suggest import recommended_entry
+    roomy = Memory(8 << 30, 16 << 30, "RAM")
+    best = recommended_entry(memory=roomy, architectures={"qwen3", "llama"})
+    assert best.id == "qwen3-4b" and f"{best.size / 1e9:.2f} GB" == "2.50 GB" and entry_fit(best, 4096, roomy) == FITS
+    # nothing bigger than the default fits: the default it is
+    assert recommended_entry(memory=Memory(300 << 20, 1 << 30, "RAM")) == default_entry()
 
 
 def test_fit_uses_gpu_memory_only_when_torch_is_already_imported_and_sees_cuda():
