@@ -149,6 +149,23 @@ def test_the_settings_panel_starts_closed_below_1100_px_and_open_above(qtbot, ma
     assert narrow.settings_button.isChecked()
 
 
+def test_the_chat_list_gives_width_back_when_the_window_is_wide_again(qtbot, make_window):
+    """The list narrows for a narrow window; once the settings panel has been put away or the
+    window is wide again, it has the width the user chose (it stayed at 160 px before)."""
+    window = make_window(wait_model=False)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.panel.isVisible(), timeout=5000)
+    chosen = window.main_split.sizes()[0]
+    assert chosen > 200
+    window.resize(900, 600)
+    qtbot.waitUntil(lambda: not window.panel.isVisible(), timeout=5000)
+    qtbot.waitUntil(lambda: window.main_split.sizes()[0] == chosen, timeout=5000)
+    window.resize(640, 600)
+    qtbot.waitUntil(lambda: window.main_split.sizes()[0] < chosen, timeout=5000)
+    window.resize(1600, 1000)
+    qtbot.waitUntil(lambda: window.main_split.sizes()[0] == chosen, timeout=5000)
+
+
 # -- defect 2: a missing model -----------------------------------------------------------------
 def test_a_missing_saved_model_gives_way_to_an_installed_one_without_asking(qtbot, monkeypatch, tiny_model_path):
     kept, = install(tiny_model_path, "kept-model.Q4_K_M.gguf")

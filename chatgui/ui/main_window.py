@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._refit = QTimer(self, singleShot=True, interval=0)
         self._refit.timeout.connect(self._refit_settled)
         self._panel_by_hand = False      # shown from the View menu: stays until the window is resized again
+        self._list_wish = 230            # the chat list width the user chose (set again below)
         # Made last: Qt's resize and move events come while the window is being built.
         self.autosave: SaveManager | None = None
         self.explain: ExplainController | None = None
@@ -115,6 +116,10 @@ class MainWindow(QMainWindow):
         self._connect()
         self._connect_backend_look()
         restore_window(self, self.settings)
+        # the chat list's width as the user left it: it narrows for a narrow window and comes
+        # back when there is room again
+        self._list_wish = max(MIN_LIST_WIDTH, self.main_split.sizes()[0])
+        self.main_split.splitterMoved.connect(self._list_moved_by_hand)
         self._side_panels_in_place()
         if not self.settings.window_geometry:
             self._fit_to_screen()
@@ -363,16 +368,11 @@ class MainWindow(QMainWindow):
         away anyway, so a narrow window starts with the whole width for the chat; it comes back by
         itself once the window is wide enough again. Shown by hand, it stays until the next resize."""
         panel = self.panel
-        list_width = self.main_split.sizes()[0] if self.main_split.count() else 0
         inspector = self.explain.dock if self.explain is not None else None
         # the side column: the two panels are tabs of it, so it is as wide as the one shown
+        list_width = self._list_width_beside(panel, inspector)
         side = [d for d in (panel, inspector) if d is not None and d.isVisible()]
-        side_width = max((d.width() for d in side), default=0)
-        room = self.width() - list_width - side_width - 16
-        if room < MIN_CHAT_WIDTH and list_width > MIN_LIST_WIDTH:
-            list_width = max(MIN_LIST_WIDTH, list_width - (MIN_CHAT_WIDTH - room))
-            self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
-            room = self.width() - list_width - side_width - 16
+        room = self.width() - list_width - max((d.width() for d in side), default=0) - 16
         # (isHidden, not isVisible: before the window is first shown, a size below the limit
         # already puts the panel away, so the first frame has the whole width for the chat)
         if not panel.isHidden() and not self._panel_by_hand and (room < MIN_CHAT_WIDTH
@@ -387,12 +387,25 @@ class MainWindow(QMainWindow):
               and self.width() - list_width - self._dock_width - 16 >= MIN_CHAT_WIDTH):
             self._dock_gave_way = False
             panel.show()
+        # with the settings panel put away, the list takes back the width it gave up
+        list_width = self._list_width_beside(panel, inspector)
+        if self.main_split.count() and list_width != self.main_split.sizes()[0]:
+            self.main_split.setSizes([list_width, max(MIN_CHAT_WIDTH, self.width() - list_width)])
         # What stays open of the side column (the inspector, the settings shown by hand) narrows.
         shown = [d for d in (panel, inspector) if d is not None and d.isVisible()]
         room = self.width() - list_width - max((d.width() for d in shown), default=0) - 16
         if shown and room < MIN_CHAT_WIDTH:
             width = max(SIDE_PANEL_MIN_WIDTH, max(d.width() for d in shown) - (MIN_CHAT_WIDTH - room))
             self.resizeDocks(shown, [width] * len(shown), Qt.Orientation.Horizontal)
+
+    def _list_width_beside(self, *docks) -> int:
+        """The chat list's width with these side panels (those shown) beside it: the width the
+        user chose, less what the conversation needs, never under MIN_LIST_WIDTH."""
+        side = max((d.width() for d in docks if d is not None and d.isVisible()), default=0)
+        return max(MIN_LIST_WIDTH, min(self._list_wish, self.width() - side - 16 - MIN_CHAT_WIDTH))
+
+    def _list_moved_by_hand(self, position: int, _index: int) -> None:
+        self._list_wish = max(MIN_LIST_WIDTH, position)
 
     def showEvent(self, event):   # noqa: N802 (Qt override)
         super().showEvent(event)
