@@ -54,7 +54,6 @@ INT4_EXACT = ("Q4_0", "Q4_1", "Q4_K")
 INT4_REROUNDED = ("Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS")
 INT8_REROUNDED = ("Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0")
 DENSE_TYPES = ("F32", "F16", "BF16")       # not quantized in the file: dense by design
-INT4_TYPES = INT4_EXACT                    # (older name)
 FP16_ON_CPU = True                         # the 5-8-bit types as float16 in FBGEMM (see above)
 INT8_GEMM_ON_CPU = True                    # large projections of every type in FBGEMM's int8 GEMM
 # Smaller projections keep the forms above: below ~2M weights the int8 GEMM's fixed cost (a
@@ -290,10 +289,6 @@ class Int4Linear(nn.Module):
         self.register_buffer("packed", packed)
         self.register_buffer("scales_zeros", scales_zeros)
         self.register_buffer("bias", None if bias is None else bias.float())
-
-    @classmethod
-    def from_parts(cls, q, scale, zero, bias=None, compute_dtype=torch.bfloat16) -> "Int4Linear":
-        return cls(*pack_int4(q, scale, zero, compute_dtype), bias, q.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The result stays in the compute dtype: the residual add promotes it to float32 for free.
