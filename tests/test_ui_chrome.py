@@ -328,10 +328,10 @@ def test_the_chat_list_has_new_chat_on_top_and_a_menu_per_chat(qtbot, make_windo
     window.refresh_chat_list()
     menu = panel.menu_for(chat_id)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Rename", "Export as Markdown…", "Export as JSON…", "Delete"]
+    assert texts == ["Rename", "Export as &Markdown…", "Export as &JSON…", "Delete"]
     exported = []
     monkeypatch.setattr(window, "export_dialog", lambda kind: exported.append((window.current.id, kind)))
-    next(a for a in menu.actions() if a.text() == "Export as JSON…").trigger()
+    next(a for a in menu.actions() if a.text() == "Export as &JSON…").trigger()
     assert exported == [(chat_id, "json")]
     next(a for a in panel.menu_for(chat_id).actions() if a.text() == "Delete").trigger()
     assert chat_id not in panel.chat_ids()

@@ -351,20 +351,16 @@
         <translation>对话</translation>
     </message>
     <message>
-        <source>Export as Markdown…</source>
-        <translation>导出为 Markdown…</translation>
-    </message>
-    <message>
-        <source>Export as JSON…</source>
-        <translation>导出为 JSON…</translation>
-    </message>
-    <message>
         <source>New chat (Ctrl+N)</source>
         <translation>新建对话（Ctrl+N）</translation>
     </message>
     <message>
         <source>Rename</source>
         <translation>重命名</translation>
+    </message>
+    <message>
+        <source>Export as {format}…</source>
+        <translation>导出为 {format}…</translation>
     </message>
     <message>
         <source>Delete</source>
