@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QScrollArea, QT
 
 from chatgui.common.paths import models_dir
 from chatgui.models.naming import display_name
-from chatgui.store import load_settings, save_settings
+from chatgui.store import EXPORT_FORMATS, load_settings, save_settings
 
 LONG_NAME = "A-Very-Long-Model-Name-That-Goes-On-And-On-7B-Instruct-v0.3-Q4_K_M"
 
@@ -328,7 +328,8 @@ def test_the_chat_list_has_new_chat_on_top_and_a_menu_per_chat(qtbot, make_windo
     window.refresh_chat_list()
     menu = panel.menu_for(chat_id)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Rename", "Export as &Markdown…", "Export as &JSON…", "Delete"]
+    exports = [f"Export as {spec.name}…" for spec in EXPORT_FORMATS.values()]   # one per format
+    assert texts == ["Rename", *exports, "Delete"] and "Export as &JSON…" in exports
     exported = []
     monkeypatch.setattr(window, "export_dialog", lambda kind: exported.append((window.current.id, kind)))
     next(a for a in menu.actions() if a.text() == "Export as &JSON…").trigger()
