@@ -31,10 +31,9 @@ class BackendPanel(QGroupBox):
         self.setObjectName("backendGroup")
         column = QVBoxLayout(self)
         self.kind = _named(QComboBox(), "backendCombo", self.tr("Backend"))
-        for entry in BACKEND_TYPES:
+        for entry in BACKEND_TYPES:   # each kind's words are its registry entry's
             self.kind.addItem(self.tr(entry.label), entry.kind.value)
-        self.kind.setToolTip(self.tr("Run the model in this app, or chat with a server that speaks the OpenAI chat "
-                                     "API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API)."))
+            self.kind.setItemData(self.kind.count() - 1, self.tr(entry.help), Qt.ItemDataRole.ToolTipRole)
         column.addWidget(self.kind)
 
         self.remote_box = QWidget()
@@ -149,6 +148,7 @@ class BackendPanel(QGroupBox):
 
     def _show_form(self) -> None:
         entry = backend_type(self.kind_choice())
+        self.kind.setToolTip(self.tr(entry.help))
         self.remote_box.setVisible(bool(entry.form))
         for field_kind, row in self._rows.items():
             self._form.setRowVisible(row, entry.has_field(field_kind))
