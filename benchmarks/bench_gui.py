@@ -58,7 +58,7 @@ def child(args) -> None:
         clock.restart()
 
     def send_when_loaded():
-        if window.models.loaded is None:
+        if window.model_controller.loaded is None:
             QTimer.singleShot(20, send_when_loaded)
             return
         state["t_load"] = time.time() - t_start

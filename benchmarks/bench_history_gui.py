@@ -146,7 +146,7 @@ def child(args) -> None:
             yield 0
         out.setdefault("process_start_to_chat_list_filled_s", round(time.time() - t_start, 3))
         out["chats_listed"] = len(window.chat_list.chat_ids())
-        while window.models.loaded is None:   # the model loads on its own thread; time the window alone
+        while window.model_controller.loaded is None:   # the model loads on its own thread; time the window alone
             yield 50
         long_id = next(s.id for s in window.library.store.list_chats() if s.title == LONG_TITLE)
         yield 500

@@ -79,7 +79,7 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
         window.resize(1200, 780)
         window.show()
         if wait_model:
-            qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+            qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
         return window
 
     yield make
@@ -89,15 +89,10 @@ def make_window(qtbot, tiny_model_path, monkeypatch):
         window.deleteLater()
 
 
-def pytest_collection_modifyitems(config, items):
-    """big_model tests fetch or load files of hundreds of MB: they run only when asked for
-    (`-m big_model`), never in the default run or CI."""
-    if "big_model" in (config.getoption("-m") or ""):
-        return
-    skip = pytest.mark.skip(reason="needs a big model file: run with -m big_model")
-    for item in items:
-        if "big_model" in item.keywords:
-            item.add_marker(skip)
+def shown_notices(area) -> list[str]:
+    """The keys of the notices a NoticeArea shows now (not those waiting hidden), sorted."""
+    from chatgui.ui.common.notices import Notice
+    return sorted(n.key for n in area.findChildren(Notice) if not n.isHidden())
 
 
 @pytest.fixture
@@ -138,7 +133,13 @@ STRESS_TESTS = {
 
 
 def pytest_collection_modifyitems(config, items):
+    """Marks the fault suite's tests `stress`. big_model tests fetch or load files of hundreds of
+    MB: they run only when asked for (`-m big_model`), never in the default run or CI."""
+    skip_big = None if "big_model" in (config.getoption("-m") or "") else \
+        pytest.mark.skip(reason="needs a big model file: run with -m big_model")
     for item in items:
         file = Path(str(item.fspath)).name
         if file in STRESS_FILES or any(word in item.name for word in STRESS_TESTS.get(file, ())):
             item.add_marker(pytest.mark.stress)
+        if skip_big is not None and "big_model" in item.keywords:
+            item.add_marker(skip_big)

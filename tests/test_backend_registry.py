@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from chatgui.common.backends import (BACKEND_TYPES, DEFAULT_KIND, FieldKind, backend_type, saved_kind)
 from chatgui.common.records import BackendKind
@@ -52,6 +53,9 @@ def test_the_panel_shows_the_form_of_the_chosen_kind(qtbot):
     qtbot.addWidget(panel)
     panel.show()
     assert [panel.kind.itemData(i) for i in range(panel.kind.count())] == [t.kind.value for t in BACKEND_TYPES]
+    assert [panel.kind.itemData(i, Qt.ItemDataRole.ToolTipRole) for i in range(panel.kind.count())] == \
+        [t.help for t in BACKEND_TYPES]                       # each kind described by its entry
+    assert panel.kind.toolTip() == backend_type(DEFAULT_KIND).help
     assert not panel.remote_box.isVisible()
     panel.set_kind(BackendKind.OPENAI)
     assert panel.remote_box.isVisible()

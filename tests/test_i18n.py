@@ -187,7 +187,7 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
     window.show()
     qtbot.waitUntil(lambda: len(fetches) == 1, timeout=5000)
     send = window.input_bar.send_button
-    assert window.models.waiting == "fetch" and not send.isEnabled()
+    assert window.model_controller.waiting == "fetch" and not send.isEnabled()
     assert "downloading" in send.toolTip()
     window.input_bar.input.setPlainText("Hello while downloading")
     assert window.send_message() is False                     # Enter does the same
@@ -197,8 +197,8 @@ def test_send_waits_while_the_default_model_downloads(qtbot, make_window, tiny_m
 
     window.models_page.downloads.finished.emit(fetches[0].key, str(tiny_model_path))   # the download is done
     assert not send.isEnabled() and "loading" in send.toolTip()     # now it loads
-    qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
-    assert send.isEnabled() and window.models.send_blocked_reason() == ""
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
+    assert send.isEnabled() and window.model_controller.send_blocked_reason() == ""
     window.panel.max_new_tokens.setValue(4)
     assert window.send_message() is True
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=60_000)
@@ -215,19 +215,19 @@ def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_
     monkeypatch.setattr(mc, "find_default_model", lambda *a, **k: None)
     monkeypatch.delenv("CHATGUI_MODEL")
     window = make_window(wait_model=False)   # CHATGUI_NO_FETCH: the welcome card, no download
-    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=5000)
+    qtbot.waitUntil(lambda: window.model_controller.welcome_shown, timeout=5000)
     assert window.input_bar.send_button.isEnabled()
     window.input_bar.input.setPlainText("Anyone there?")
     assert window.send_message() is False
     # The welcome card already offers a model: no notice, a word in the status bar (issue 15, 8; 30).
     assert window.notices.get("no-model") is None and "No model is loaded yet" in window.status.currentMessage()
     assert window.input_bar.text() == "Anyone there?" and not window.current.messages
-    window.models.load(str(tiny_model_path))
-    qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
-    assert window.notices.get("no-model") is None and not window.models.welcome_shown
+    window.model_controller.load(str(tiny_model_path))
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
+    assert window.notices.get("no-model") is None and not window.model_controller.welcome_shown
     # The worker's own refusal (no model there at all) goes away the same way.
     window.replies.notice.emit("no-model", "warning", "No model is loaded.")
-    window.models.load(str(tiny_model_path))
+    window.model_controller.load(str(tiny_model_path))
     qtbot.waitUntil(lambda: window.notices.get("no-model") is None, timeout=60_000)
 
 

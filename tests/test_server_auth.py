@@ -43,10 +43,12 @@ def test_the_key_is_checked_before_any_route_runs():
 
 def test_behind_the_guard_an_allowed_page_gets_cors_on_its_401_and_its_preflight_answered():
     origin = "http://app.example"
-    guarded = AccessGuard(BearerAuth(api([]), KEY), allow_origins=[origin])
+    guarded = AccessGuard(BearerAuth(api([]), KEY), allow_origins=[origin], credential_headers=BearerAuth.HEADERS)
     client = TestClient(guarded, base_url="http://127.0.0.1")
     pre = client.options("/v1/models", headers={"Origin": origin, "Access-Control-Request-Method": "GET"})
     assert pre.status_code == 204                                # preflights carry no credentials
+    allowed = pre.headers["access-control-allow-headers"].split(", ")
+    assert "Authorization" in allowed and set(allowed) == {*BearerAuth.HEADERS, "Content-Type"}   # the key's headers
     r = client.get("/v1/models", headers={"Origin": origin})
     assert r.status_code == 401 and r.headers["access-control-allow-origin"] == origin
     other = client.get("/v1/models", headers={"Origin": "http://evil.example", "Authorization": f"Bearer {KEY}"})

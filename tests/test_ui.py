@@ -425,10 +425,10 @@ def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeyp
     monkeypatch.setenv("CHATGUI_MODEL", str(real_model_path))
     window = make_window()
     assert window.status.model_label.text() == "SmolLM2 135M Instruct"   # its catalog name, as everywhere
-    assert "smollm2" in window.models.loaded.name.lower()
+    assert "smollm2" in window.model_controller.loaded.name.lower()
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()
-    assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.models.loaded.name
+    assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.model_controller.loaded.name
     assert window.view.widget_for(reply.id).info_label.text().startswith("SmolLM2 135M Instruct ·")   # the header too
 
 

@@ -79,7 +79,7 @@ def refresh(qtbot, window, url: str, key: str = "") -> None:
 def connect(qtbot, window, url: str, key: str = "") -> None:
     refresh(qtbot, window, url, key)
     qtbot.mouseClick(window.backend.group.connect_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.device == "remote", timeout=30_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None and window.model_controller.loaded.device == "remote", timeout=30_000)
 
 
 def send(qtbot, window, text: str, max_new_tokens: int = 16, wait: bool = True):
@@ -126,7 +126,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
 
     qtbot.mouseClick(group.connect_button, Qt.MouseButton.LeftButton)
     # (model_loaded and connected are two queued signals from the engine thread: wait for both)
-    qtbot.waitUntil(lambda: window.models.loaded.device == "remote" and "Connected" in group.state.text(),
+    qtbot.waitUntil(lambda: window.model_controller.loaded.device == "remote" and "Connected" in group.state.text(),
                     timeout=10_000)
     assert window.status.device_label.text() == "Remote" and window.status.model_label.text() == "tiny"
 
@@ -165,7 +165,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
 
     # Back to the local model: the one kept in memory, at once; its replies have token data again.
     choose_kind(window, "local")
-    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=10_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.device == "cpu", timeout=10_000)
     assert not group.remote_box.isVisible() and window.settings.backend["kind"] == "local"
     local = send(qtbot, window, "And locally?", max_new_tokens=4)
     assert local.meta["device"] == "cpu" and local.meta["token_data"]
@@ -174,7 +174,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
 def test_the_saved_server_is_used_at_startup(qtbot, make_window, served):
     settings = AppSettings(backend={"kind": "openai", "base_url": served.url, "model": "tiny", "api_key": KEY})
     window = make_window(options=LaunchOptions(fetch="never"), settings=settings)
-    assert window.models.loaded.device == "remote" and window.models.loaded.name == "tiny"
+    assert window.model_controller.loaded.device == "remote" and window.model_controller.loaded.name == "tiny"
     assert window.backend.group.api_key.text() == KEY and window.backend.group.kind_choice() == "openai"
     assert send(qtbot, window, "Hi", max_new_tokens=4).content
 
@@ -212,7 +212,7 @@ def test_server_errors_are_shown_in_words_and_lose_nothing(qtbot, make_window, f
     qtbot.waitUntil(lambda: window.notices.get("backend-error") is not None, timeout=10_000)
     message = notice_text(window, "backend-error")
     assert "401" in message and "still in use" in message and "RemoteAuthError" not in message
-    assert window.models.loaded.device == "cpu"
+    assert window.model_controller.loaded.device == "cpu"
     assert send(qtbot, window, "Still working?", max_new_tokens=3).meta["device"] == "cpu"
     # Nothing listens there: says so.
     with socket.socket() as s:
@@ -271,7 +271,7 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
     connect(qtbot, window, url)
     assert serve.check.isChecked() and send(qtbot, window, "Hello me", max_new_tokens=4).meta["device"] == "remote"
     choose_kind(window, "local")
-    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=30_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.device == "cpu", timeout=30_000)
     assert serve.check.isChecked()
 
     qtbot.mouseClick(serve.check, Qt.MouseButton.LeftButton)   # off
@@ -283,10 +283,10 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
     qtbot.waitUntil(lambda: serve.url.text() != "", timeout=20_000)
     other = tmp_path / "other.gguf"
     other.write_bytes(Path(tiny_model_path).read_bytes())
-    window.models.load(str(other))
+    window.model_controller.load(str(other))
     # The model controller and the serve controller each get the worker's "loaded" signal as
     # their own queued event: wait until both have run, not just the first.
-    qtbot.waitUntil(lambda: window.models.loaded.path == str(other) and not serve.check.isChecked(),
+    qtbot.waitUntil(lambda: window.model_controller.loaded.path == str(other) and not serve.check.isChecked(),
                     timeout=20_000)
     assert not serve.check.isChecked() and "model changed" in serve.state.text()
     assert_closed(url)
@@ -325,7 +325,7 @@ def test_connecting_to_a_server_frees_the_local_model(qtbot, make_window, fake):
     gc.collect()
     assert local() is None                                   # its memory is the user's again
     choose_kind(window, "local")                             # back: the file is loaded again
-    qtbot.waitUntil(lambda: window.models.loaded.device == "cpu", timeout=30_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.device == "cpu", timeout=30_000)
 
 
 def test_the_local_server_restarts_on_the_same_port_at_once(qtbot, tiny_model_path):

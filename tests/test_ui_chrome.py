@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QAbstractScrollArea, QApplication, QScrollArea, QT
 
 from chatgui.common.paths import models_dir
 from chatgui.models.naming import display_name
-from chatgui.store import load_settings, save_settings
+from chatgui.store import EXPORT_FORMATS, load_settings, save_settings
 
 LONG_NAME = "A-Very-Long-Model-Name-That-Goes-On-And-On-7B-Instruct-v0.3-Q4_K_M"
 
@@ -66,7 +66,7 @@ def a_window(qtbot, monkeypatch, size=None, wait_model=True):
         window.resize(*size)
     window.show()
     if wait_model:
-        qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+        qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
     return window
 
 
@@ -84,7 +84,7 @@ def test_the_first_window_fits_a_small_screen(qtbot, make_window, monkeypatch):
     window = MainWindow()   # no settings saved yet: the first run
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
     qtbot.wait(100)
     free = window.screen().availableGeometry()
     assert free.width() < 1200
@@ -100,7 +100,7 @@ def test_a_first_run_at_900x600_keeps_everything_inside_and_the_chat_wide(qtbot,
     qtbot.addWidget(window)
     window.resize(900, 600)
     window.show()
-    qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
     qtbot.wait(100)   # the layout settles
     assert window.width() == 900
     assert outside_the_window(window) == []
@@ -173,8 +173,8 @@ def test_a_missing_saved_model_gives_way_to_an_installed_one_without_asking(qtbo
     settings.model_path = str(models_dir() / "deleted-model.gguf")   # gone since the last run
     save_settings(settings)
     window = a_window(qtbot, monkeypatch)
-    assert window.models.loaded.path == kept
-    assert not window.models.welcome_shown and window.notices.texts() == []
+    assert window.model_controller.loaded.path == kept
+    assert not window.model_controller.welcome_shown and window.notices.texts() == []
     assert window.pill.state == "ready" and window.pill.full_text == display_name(kept)
     # the picker lists what is installed: the missing file is not in it
     combo = window.panel.model_combo
@@ -191,7 +191,7 @@ def test_a_saved_model_that_fails_to_load_gives_way_to_another_and_says_so(qtbot
     settings.model_path = str(broken)
     save_settings(settings)
     window = a_window(qtbot, monkeypatch)
-    assert window.models.loaded.path == good and not window.models.welcome_shown
+    assert window.model_controller.loaded.path == good and not window.model_controller.welcome_shown
     said = window.notices.get("load-fallback")
     assert said is not None and display_name(good) in said.text()
     combo = window.panel.model_combo
@@ -205,7 +205,7 @@ def test_deleting_the_loaded_model_asks_and_the_next_start_loads_another(qtbot, 
     settings.model_path = first
     save_settings(settings)
     window = a_window(qtbot, monkeypatch)
-    assert window.models.loaded.path == first
+    assert window.model_controller.loaded.path == first
     page = window.open_models().page
     asked = []
     monkeypatch.setattr(page, "confirm", lambda title, text, primary: asked.append(text) or True)
@@ -213,12 +213,12 @@ def test_deleting_the_loaded_model_asks_and_the_next_start_loads_another(qtbot, 
                and getattr(r, "path", None) is not None and str(r.path) == first)
     row.delete_button.click()
     assert len(asked) == 1 and "in use" in asked[0] and display_name(second) in asked[0]
-    qtbot.waitUntil(lambda: window.models.loaded.path == second, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.path == second, timeout=60_000)
     assert window.pill.full_text == display_name(second)
     window.open_models().close()
     close(window)
     again = a_window(qtbot, monkeypatch)
-    assert again.models.loaded.path == second and not again.models.welcome_shown
+    assert again.model_controller.loaded.path == second and not again.model_controller.welcome_shown
     close(again)
 
 
@@ -227,12 +227,12 @@ def test_a_file_that_failed_to_load_leaves_the_picker(qtbot, make_window, tmp_pa
     combo = window.panel.model_combo
     notes = tmp_path / "notes.gguf"
     notes.write_bytes(b"not a model at all")
-    window.models.load(str(notes), remember=True)
+    window.model_controller.load(str(notes), remember=True)
     qtbot.waitUntil(lambda: window.notices.get("load-error") is not None, timeout=30_000)
     items = [combo.itemData(i) for i in range(combo.count())]
     assert str(notes) not in items
-    assert combo.currentData() == window.models.loaded.path
-    assert window.pill.state == "ready" and window.pill.path == window.models.loaded.path
+    assert combo.currentData() == window.model_controller.loaded.path
+    assert window.pill.state == "ready" and window.pill.path == window.model_controller.loaded.path
 
 
 # -- the model pill and defect 7 ---------------------------------------------------------------
@@ -240,11 +240,11 @@ def test_the_pill_shows_one_name_and_the_state(qtbot, monkeypatch, tiny_model_pa
     path, = install(tiny_model_path, f"{LONG_NAME}.gguf")
     window = a_window(qtbot, monkeypatch, size=(900, 600), wait_model=False)
     qtbot.waitUntil(lambda: window.pill.state in ("loading", "ready"), timeout=10_000)
-    qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
     name = display_name(path)
     pill = window.pill
     # one name: the pill, the loaded model, the settings picker and a reply's header agree
-    assert window.models.loaded.name == name and pill.full_text == name
+    assert window.model_controller.loaded.name == name and pill.full_text == name
     assert window.panel.model_combo.currentText() == name
     qtbot.wait(50)
     # elided, not cut off: it ends in "…", fits in the pill, and the tooltip holds the whole name
@@ -258,19 +258,19 @@ def test_the_pill_shows_one_name_and_the_state(qtbot, monkeypatch, tiny_model_pa
 def test_the_pill_menu_switches_models_and_opens_the_models_page(qtbot, monkeypatch, tiny_model_path):
     first, second = install(tiny_model_path, "first-model.Q4_K_M.gguf", "second-model.Q4_K_M.gguf")
     window = a_window(qtbot, monkeypatch)
-    loaded = window.models.loaded.path
+    loaded = window.model_controller.loaded.path
     window.pill.menu_.aboutToShow.emit()   # (what opening the menu does)
     actions = {a.text(): a for a in window.pill.menu_.actions()}
     assert actions[display_name(loaded)].isChecked()
     other = second if loaded == first else first
     actions[display_name(other)].trigger()
     assert window.pill.state == "loading"
-    qtbot.waitUntil(lambda: window.models.loaded.path == other, timeout=60_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.path == other, timeout=60_000)
     assert window.pill.state == "ready"
     opened = []
     monkeypatch.setattr(window, "open_models", lambda: opened.append(True))
-    window.models.models_requested.disconnect()
-    window.models.models_requested.connect(window.open_models)
+    window.model_controller.models_requested.disconnect()
+    window.model_controller.models_requested.connect(window.open_models)
     window.pill.menu_.aboutToShow.emit()
     next(a for a in window.pill.menu_.actions() if a.text().startswith("Download or manage")).trigger()
     assert opened == [True]
@@ -286,7 +286,7 @@ def test_a_failed_first_load_shows_the_welcome_card_and_a_red_pill(qtbot, monkey
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=30_000)
+    qtbot.waitUntil(lambda: window.model_controller.welcome_shown, timeout=30_000)
     assert window.pill.state == "failed" and "broken" in window.pill.full_text
     assert window.chat_stack.currentWidget() is window.welcome
     close(window)
@@ -312,7 +312,7 @@ def test_the_welcome_card_never_clips_at_900x600(qtbot, first_run_window):
     window = first_run_window()
     window.resize(900, 600)
     window.show()
-    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=5000)
+    qtbot.waitUntil(lambda: window.model_controller.welcome_shown, timeout=5000)
     qtbot.wait(100)
     card = window.welcome
     assert card.isVisible() and card.horizontalScrollBar().maximum() == 0
@@ -345,10 +345,11 @@ def test_the_chat_list_has_new_chat_on_top_and_a_menu_per_chat(qtbot, make_windo
     window.refresh_chat_list()
     menu = panel.menu_for(chat_id)
     texts = [a.text() for a in menu.actions() if not a.isSeparator()]
-    assert texts == ["Rename", "Export as Markdown…", "Export as JSON…", "Delete"]
+    exports = [f"Export as {spec.name}…" for spec in EXPORT_FORMATS.values()]   # one per format
+    assert texts == ["Rename", *exports, "Delete"] and "Export as &JSON…" in exports
     exported = []
     monkeypatch.setattr(window, "export_dialog", lambda kind: exported.append((window.current.id, kind)))
-    next(a for a in menu.actions() if a.text() == "Export as JSON…").trigger()
+    next(a for a in menu.actions() if a.text() == "Export as &JSON…").trigger()
     assert exported == [(chat_id, "json")]
     next(a for a in panel.menu_for(chat_id).actions() if a.text() == "Delete").trigger()
     assert chat_id not in panel.chat_ids()

@@ -173,5 +173,5 @@ def test_settings_show_a_model_picker_and_fold_the_sampling_fields(qtbot, make_w
     assert panel.temperature.isVisibleTo(panel)
     combo.setCurrentIndex(items.index("other-model"))
     combo.activated.emit(items.index("other-model"))
-    qtbot.waitUntil(lambda: window.models.loaded.path.endswith("other-model.gguf"), timeout=30_000)
+    qtbot.waitUntil(lambda: window.model_controller.loaded.path.endswith("other-model.gguf"), timeout=30_000)
     assert combo.currentText() == "other-model"

@@ -19,10 +19,10 @@ def test_models_page_opens_loads_a_model_and_updates_the_picker(qtbot, make_wind
     rows = models.findChildren(InstalledRow)
     row = next(r for r in rows if r.path == extra)
     qtbot.mouseClick(row.load_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.path == str(extra),
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None and window.model_controller.loaded.path == str(extra),
                     timeout=30_000)
     assert not models.isVisible()                      # back to the conversation
-    assert window.models.loaded.name == "my-extra-model (Q4_K_M)"   # one display name, from the file name
+    assert window.model_controller.loaded.name == "my-extra-model (Q4_K_M)"   # one display name, from the file name
     picker = window.panel.model_combo
     assert str(extra) in [picker.itemData(i) for i in range(picker.count())]
     # File > Models… opens the same window again
@@ -37,7 +37,7 @@ def test_the_settings_show_the_weight_cache_and_clear_it(qtbot, make_window):
     folder = cache_dir()
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "some-model.cache").write_bytes(b"\0" * 3_000_000)
-    window.models.show_cache_size()
+    window.model_controller.show_cache_size()
     assert window.panel.cache_label.text() == "3 MB on disk"
     qtbot.mouseClick(window.panel.findChild(type(window.panel.load_button), "clearCacheButton"),
                      Qt.MouseButton.LeftButton)

@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.ui.common.safe_text import is_code_block
+from conftest import shown_notices
 
 
 def luminance(colour: QColor) -> float:
@@ -184,11 +185,9 @@ def test_notices_stack_at_most_two_and_information_goes_by_itself(qtbot, monkeyp
     area.show_notice("a", "an error", "error")
     area.show_notice("b", "a warning", "warning")
     area.show_notice("c", "for your information", "info")
-    shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
-    assert sorted(shown) == ["a", "b"]                    # the most severe two; information waits
+    assert shown_notices(area) == ["a", "b"]              # the most severe two; information waits
     qtbot.waitUntil(lambda: area.get("c") is None, timeout=3000)   # information goes by itself
-    shown = [n.key for n in area.findChildren(notices_module.Notice) if not n.isHidden()]
-    assert sorted(shown) == ["a", "b"]                    # errors and warnings stay until dismissed
+    assert shown_notices(area) == ["a", "b"]              # errors and warnings stay until dismissed
     qtbot.wait(400)
     assert area.get("a") is not None and area.get("b") is not None
 

@@ -50,8 +50,8 @@ def test_app_main_runs_and_quits(tmp_path, tiny_model_path):
         def poke():
             window = next(w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow")
             def check():
-                if window.models.loaded:
-                    print("loaded", window.models.loaded.name)
+                if window.model_controller.loaded:
+                    print("loaded", window.model_controller.loaded.name)
                     window.close()
                 else:
                     QTimer.singleShot(50, check)
@@ -102,7 +102,7 @@ def test_launch_options(monkeypatch):
 
 
 def welcome_shown(window) -> bool:
-    return window.models.welcome_shown and window.chat_stack.currentWidget() is window.welcome
+    return window.model_controller.welcome_shown and window.chat_stack.currentWidget() is window.welcome
 
 
 def test_first_run_offers_download_in_the_window(qtbot, first_run_window):
@@ -172,7 +172,7 @@ def test_first_run_download_shows_progress_can_be_cancelled_and_tried_again(qtbo
     card.cancel_button.click()
     assert cancelled == [spec]
     assert welcome_shown(window) and not card.is_downloading() and card.download_button.isVisible()
-    assert window.models.waiting is None and window.pill.state == "none"
+    assert window.model_controller.waiting is None and window.pill.state == "none"
     card.download_button.click()
     downloads.failed.emit(spec.key, "The connection was lost.")
     assert card.error.isVisible() and "connection was lost" in card.error.text()

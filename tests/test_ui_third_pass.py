@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.store import Chat, HistoryStore
 from chatgui.ui.common.confirm import ConfirmDialog, ask
+from conftest import shown_notices
 
 
 # -- styled confirmations ----------------------------------------------------------------------------
@@ -85,20 +86,19 @@ def test_trash_rows_show_dates_and_restore_or_delete_forever(qtbot, make_window,
 
 # -- notices: errors first ---------------------------------------------------------------------------
 def test_an_error_notice_never_waits_behind_information(qtbot):
-    from chatgui.ui.common.notices import Notice, NoticeArea
+    from chatgui.ui.common.notices import NoticeArea
     area = NoticeArea()
     qtbot.addWidget(area)
     area.show()
     area.show_notice("i1", "one", "info")
     area.show_notice("i2", "two", "info")
     area.show_notice("err", "it broke", "error")
-    shown = [n for n in area.findChildren(Notice) if not n.isHidden()]
-    assert len(shown) == 2 and "err" in [n.key for n in shown]
+    shown = shown_notices(area)
+    assert len(shown) == 2 and "err" in shown
     QApplication.processEvents()
     assert area.get("err").y() < area.get("i2").y()                # the error on top
     area.show_notice("i3", "three", "info")
-    shown = sorted(n.key for n in area.findChildren(Notice) if not n.isHidden())
-    assert shown == ["err", "i3"]                                  # newest information next to the error
+    assert shown_notices(area) == ["err", "i3"]                                  # newest information next to the error
 
 
 # -- the settings panel narrows: its rows wrap -------------------------------------------------------

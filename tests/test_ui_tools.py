@@ -87,7 +87,7 @@ def tool_window(qtbot, tools_model_path, monkeypatch):
         windows.append(window)
         window.resize(1200, 780)
         window.show()
-        qtbot.waitUntil(lambda: window.models.loaded is not None, timeout=60_000)
+        qtbot.waitUntil(lambda: window.model_controller.loaded is not None, timeout=60_000)
         window.tools.tool_choice = tool_choice
         set_sampling(window, max_new_tokens=120, seed=7)
         return window

@@ -192,13 +192,13 @@ def test_regenerate_with_a_fixed_seed_says_it_repeats(qtbot, make_window):
 def test_first_run_shows_the_welcome_card_and_no_stale_notices(qtbot, first_run_window):
     window = first_run_window()
     window.show()
-    qtbot.waitUntil(lambda: window.models.welcome_shown, timeout=5000)
+    qtbot.waitUntil(lambda: window.model_controller.welcome_shown, timeout=5000)
     window.input_bar.input.setPlainText("hello")
     for _ in range(2):
         assert window.send_message() is False
     # the card offers the model: no notice piles on it, and the message stays in the box
     assert window.notices.texts() == [] and window.input_bar.text() == "hello"
-    window.models.fetch_default()   # downloading: the card shows its progress
+    window.model_controller.fetch_default()   # downloading: the card shows its progress
     assert window.welcome.is_downloading() and window.notices.texts() == []
     window.close()
 
@@ -208,7 +208,7 @@ def test_a_wrong_file_is_explained_in_plain_words(qtbot, make_window, tmp_path):
     window = make_window()
     bad = tmp_path / "notes.gguf"
     bad.write_text("# Picture this\n", encoding="utf-8")
-    window.models.load(str(bad))
+    window.model_controller.load(str(bad))
     qtbot.waitUntil(lambda: window.notices.get("load-error") is not None, timeout=10_000)
     notice = window.notices.get("load-error")
     assert "notes.gguf" in notice.text() and "GGUF format" in notice.text()
@@ -277,7 +277,7 @@ def test_enter_while_busy_says_why(qtbot, make_window):
 
 def test_export_starts_in_the_documents_folder_and_the_context_says_its_size(qtbot, make_window, monkeypatch):
     window = make_window()
-    assert str(window.models.loaded.context_length) in window.panel.context_length.text()
+    assert str(window.model_controller.loaded.context_length) in window.panel.context_length.text()
     send_and_wait(qtbot, window, "Export me", max_new_tokens=4)
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *args: asked.append(args) or ("", ""))

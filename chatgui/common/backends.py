@@ -44,7 +44,7 @@ class FormField:
 class BackendType:
     kind: BackendKind
     label: str                          # as the backend menu shows it (translated by the UI)
-    help: str
+    help: str                           # the menu's tooltip for it (translated by the UI)
     capabilities: Capabilities          # what its backends offer (each backend also says so itself)
     form: tuple[FormField, ...] = ()    # () : nothing to fill in (the model group picks the file)
     # "module:attribute" of a callable(base_url=, model=, api_key=) -> a ChatBackend with
@@ -78,10 +78,12 @@ SERVER_FORM = (
 
 BACKEND_TYPES: tuple[BackendType, ...] = (
     BackendType(BackendKind.LOCAL, QT_TRANSLATE_NOOP("BackendPanel", "Local model"),
-                "A GGUF model file run by chatgui on this computer.", LOCAL_CAPABILITIES),
+                QT_TRANSLATE_NOOP("BackendPanel", "A GGUF model file run by chatgui on this computer."),
+                LOCAL_CAPABILITIES),
     BackendType(BackendKind.OPENAI, QT_TRANSLATE_NOOP("BackendPanel", "OpenAI-compatible server"),
-                "A server that speaks the OpenAI chat API (vLLM, llama.cpp server, Ollama, chatgui serve, "
-                "a hosted API).", REMOTE_CAPABILITIES, SERVER_FORM, "chatgui.remote.client:RemoteModel"),
+                QT_TRANSLATE_NOOP("BackendPanel", "A server that speaks the OpenAI chat API (vLLM, llama.cpp "
+                                                  "server, Ollama, chatgui serve, a hosted API)."),
+                REMOTE_CAPABILITIES, SERVER_FORM, "chatgui.remote.client:RemoteModel"),
 )
 _BY_KIND = {t.kind: t for t in BACKEND_TYPES}
 DEFAULT_KIND = BackendKind.LOCAL

@@ -16,7 +16,10 @@ import itertools
 import logging
 import threading
 from collections import deque
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, cast
+
+if TYPE_CHECKING:
+    from chatgui.common.backend import ChatBackend, PreparableBackend
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
@@ -84,7 +87,7 @@ class Job:
 
 class ModelRunner:
     def __init__(self, name: str = "chatgui-model", max_waiting: int | None = None):
-        self.backend = None                 # a ChatBackend; read and replaced only by jobs
+        self.backend: ChatBackend | None = None     # read and replaced only by jobs
         self.max_waiting = max_waiting
         self.closing = threading.Event()
         self._waiting: deque[Job] = deque()
@@ -116,9 +119,6 @@ class ModelRunner:
     @property
     def busy(self) -> bool:
         return self._current is not None
-
-    def on_thread(self) -> bool:
-        return threading.current_thread() is self._thread
 
     def close(self, timeout: float = 5.0) -> bool:
         """Cancel every job (running or waiting), end the thread; False if it is still busy after
@@ -210,7 +210,7 @@ def prepare_job(runner: ModelRunner, messages: list[dict], max_new_tokens: int) 
     def run(job: Job) -> None:
         backend = runner.backend
         if backend is not None and backend.capabilities.prepared_prompts:
-            backend.prepare(messages, max_new_tokens, job.cancelled)
+            cast("PreparableBackend", backend).prepare(messages, max_new_tokens, job.cancelled)
     return run
 
 

@@ -148,8 +148,8 @@ class JsonConstraint:
 
     def mask(self, logits: torch.Tensor) -> torch.Tensor:
         """logits with every token the grammar forbids at -inf (a new tensor). On the CPU in
-        numpy: single-threaded, ~0.4 ms, where torch's two-thread masked_fill over the vocabulary
-        measured 20-55 ms on this shared machine (its threads wait for each other)."""
+        numpy, single-threaded: torch's two-thread masked_fill over the vocabulary was tens of
+        times slower on a busy machine (its threads wait for each other)."""
         allowed = self._allowed()[:logits.shape[-1]]
         if logits.device.type == "cpu":
             return torch.from_numpy(np.where(allowed, logits.float().numpy(), _NEG_INF))

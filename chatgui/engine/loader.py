@@ -447,9 +447,10 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         layer.ffn.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",
                                                                                   p + "ffn_up.weight"])
         # The down projection's rows are 4-6x longer: one int8 scale per row spans many Q4_K/Q6_K
-        # blocks, and re-rounding all of them cost parity (teacher-forced top-1 on Qwen2.5-1.5B
-        # 97.4% -> 96.1%). So only its large 4-bit ones are int8, with their outliers exact, and
-        # the rest keep their exact forms (qlinear.uses_int8_gemm, int8_rows_outliers).
+        # blocks, and re-rounding all of them cost parity with llama.cpp (figures in
+        # benchmarks/results/2026-12-07-figures-from-docstrings.md). So only its large 4-bit ones
+        # are int8, with their outliers exact, and the rest keep their exact forms
+        # (qlinear.uses_int8_gemm, int8_rows_outliers).
         layer.ffn.w2 = linear([p + "ffn_down.weight"], down=True)
     saving = packed.save() if packed.made else None
     if to_pack:
@@ -534,11 +535,12 @@ def _kv_bytes(args: ModelArgs, max_seq: int, element_bytes: int) -> int:
 def kv_cache_dtype(gf: GGUFFile, args: ModelArgs, max_seq: int, precision: str = "auto",
                    compact: torch.dtype = torch.bfloat16) -> torch.dtype:
     """float32, or `compact` (bfloat16; llama.cpp keeps float16) where the cache would be a large
-    part of the memory. A trade: torch's CPU attention runs as fast on bfloat16 (float16: 1.7-5x
-    slower), and it halves the largest allocation of a small model at a long context (SmolLM2-135M
-    at 4k: 184 MB in float32, its weights 100 MB). But its 8-bit mantissa moves the attention
-    scores: Qwen2.5-1.5B's teacher-forced top-1 against llama.cpp fell 97.4% -> 96.9% (one more
-    near-tie). So models whose cache is small next to their weights keep float32."""
+    part of the memory. A trade: torch's CPU attention runs as fast on bfloat16 (float16 is
+    several times slower), and it halves the largest allocation of a small model at a long
+    context (where the cache outgrows the weights). But its 8-bit mantissa moves the attention
+    scores (one more near-tie against llama.cpp on Qwen2.5-1.5B; figures:
+    benchmarks/results/2026-12-07-figures-from-docstrings.md). So models whose cache is small
+    next to their weights keep float32."""
     if precision == "float32" or _kv_bytes(args, max_seq, 4) <= KV_HALVED_ABOVE * gf.buf.nbytes:
         return torch.float32
     return compact

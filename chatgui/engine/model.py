@@ -212,8 +212,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim), requires_grad=False)
 
     def forward(self, x):
-        # One fused op: the same result as x * rsqrt(mean(x^2) + eps) * w written out, in a third
-        # less time (20 against 28 us on a 30-token prompt of Gemma 3; six norms a layer).
+        # One fused op: the same result as x * rsqrt(mean(x^2) + eps) * w written out, in about a
+        # third less time (six norms a layer). Figures: benchmarks/results/2026-12-07-figures-from-docstrings.md.
         return F.rms_norm(x.float(), self.dim, self.weight, self.eps)
 
 
@@ -360,9 +360,9 @@ GELU_K = 2 * math.sqrt(2 / math.pi)
 
 def gelu_tanh_(x: torch.Tensor) -> torch.Tensor:
     """GELU, tanh approximation, into x (float32): 0.5 x (1 + tanh(z)) = x sigmoid(2z), z =
-    sqrt(2/pi) (x + 0.044715 x^3). torch's gelu(approximate="tanh") is slow on this CPU build
-    (tanh is): 1.3 ms on a 128 x 2048 chunk of Gemma 3 against 0.25 ms for this; in float32 the
-    results differ by float rounding (~1e-6). On one row (decode.py) torch's op is the faster one
+    sqrt(2/pi) (x + 0.044715 x^3). torch's gelu(approximate="tanh") is several times slower on
+    this CPU build (tanh is slow; figures: benchmarks/results/2026-12-07-figures-from-docstrings.md);
+    in float32 the results differ by float rounding (~1e-6). On one row (decode.py) torch's op is the faster one
     and stays."""
     z = x * x
     z.mul_(0.044715 * GELU_K).add_(GELU_K).mul_(x)

@@ -12,7 +12,7 @@ forms:
 
 | GGUF type                  | kept as                                  | exact?                          |
 |----------------------------|------------------------------------------|---------------------------------|
-| Q4_0, Q4_1, Q4_K           | int4, groups of 32 (`_weight_int4pack_mm`)| weights exact; the float16 block scales are held in bfloat16 (as before) |
+| Q4_0, Q4_1, Q4_K           | int4, groups of 32 (`_weight_int4pack_mm`)| weights exact; the float16 block scales are held in bfloat16 |
 | Q5_0, Q5_1, Q5_K, Q6_K, Q8_0 | CPU with FBGEMM: float16 in FBGEMM's packed fp16 GEMM (float32 activations) | almost: each weight rounded to float16 (11 significant bits, far finer than its 5-8-bit step) |
 |                            | elsewhere: int8, one scale per row (`_weight_int8pack_mm`) | re-rounded: the row's largest weight / 127 is the step |
 | Q2_K, Q3_K, IQ4_NL, IQ4_XS | int4, groups of 32                       | re-rounded (min/max per group)  |
@@ -54,14 +54,12 @@ INT4_EXACT = ("Q4_0", "Q4_1", "Q4_K")
 INT4_REROUNDED = ("Q2_K", "Q3_K", "IQ4_NL", "IQ4_XS")
 INT8_REROUNDED = ("Q5_0", "Q5_1", "Q5_K", "Q6_K", "Q8_0")
 DENSE_TYPES = ("F32", "F16", "BF16")       # not quantized in the file: dense by design
-INT4_TYPES = INT4_EXACT                    # (older name)
 FP16_ON_CPU = True                         # the 5-8-bit types as float16 in FBGEMM (see above)
 INT8_GEMM_ON_CPU = True                    # large projections of every type in FBGEMM's int8 GEMM
 # Smaller projections keep the forms above: below ~2M weights the int8 GEMM's fixed cost (a
-# dozen small ops for its exact input, ~40 us) outweighs what it saves (SmolLM2's 1.8M-weight
-# MLP decoded 10% slower with it; the 1.5B's 2-28M-weight projections 1.6x faster); and with
-# rows shorter than INT8_GEMM_MIN_ROW it is no faster (Gemma-270M's 640-wide MLP: the same
-# decode speed, and prefill, which pays for its two rows per token, slower).
+# dozen small ops for its exact input, ~40 us) outweighs what it saves; and with rows shorter
+# than INT8_GEMM_MIN_ROW it is no faster (prefill, which pays for its two rows per token, is
+# slower). Figures: benchmarks/results/2026-12-07-figures-from-docstrings.md.
 INT8_GEMM_MIN = 2_000_000
 INT8_GEMM_MIN_ROW = 768
 INT8_GEMM_MIN_LONG = 8_000_000     # the same for a down projection with long rows (see uses_int8_gemm)
@@ -118,11 +116,10 @@ def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str
     """Whether a projection of these GGUF types and shape goes to Int8GemmLinear (large enough,
     long enough rows, a known quantized type, an x86 CPU with FBGEMM)."""
     # A down projection (down=True) with rows of OUTLIER_MIN_ROW or more only from 4-bit types, whose int4
-    # kernel is compute-bound (int8 here: 2.5x faster), and only in large matrices; the 5-8-bit
-    # ones keep float16, exact, near memory speed. Measured on Qwen2.5: re-rounding every down
-    # projection of the 1.5B cost one more teacher-forced top-1 miss against llama.cpp than
-    # re-rounding its Q4_K half (decode +27% either way); on the 0.5B (4.4M-weight matrices) its
-    # Q4_K half gained 2% decode and cost a top-1 miss too.
+    # kernel is compute-bound (int8 is much faster there), and only in large matrices; the 5-8-bit
+    # ones keep float16, exact, near memory speed: re-rounding them too cost parity with
+    # llama.cpp for no more speed, and small matrices gained too little for the parity they
+    # cost (figures: benchmarks/results/2026-12-07-figures-from-docstrings.md).
     long_rows = down and in_features >= OUTLIER_MIN_ROW
     types = set(INT4_EXACT + INT4_REROUNDED) if long_rows else set(INT4_EXACT + INT4_REROUNDED + INT8_REROUNDED)
     smallest = INT8_GEMM_MIN_LONG if long_rows else INT8_GEMM_MIN
@@ -133,12 +130,11 @@ def uses_int8_gemm(qtypes, in_features: int, out_features: int, device_type: str
 def uses_fp16_for_int4(qtypes, in_features: int, out_features: int, device_type: str, down: bool = False) -> bool:
     """Whether a 4-bit down projection with long rows (OUTLIER_MIN_ROW or more), too small for the
     int8 GEMM and at most FP16_FOR_INT4_MAX weights, is float16 in FBGEMM's fp16 GEMM rather than
-    int4. The int4 kernel is slowest on such rows (Qwen2.5-0.5B's 896 x 4864 Q4_K half: ~12 GMAC/s
-    a token, against ~17 G weights/s for float16), and float16 holds the weights to its own
-    rounding (11 significant bits). Measured on Qwen2.5-0.5B: decode +5-8% (29.7 -> 31.1, 30.9 ->
-    33.4 tok/s), peak memory +59-98 MB (1.32-1.35x -> 1.39-1.44x llama.cpp's, within the 1.5x
-    target). Larger ones are int8 (uses_int8_gemm: the 1.5B's) or, unmeasured between the two
-    sizes (Gemma 3 1B's 8.0M), stay int4; shorter rows stay int4."""
+    int4. The int4 kernel is slowest on such rows, and float16 holds the weights to its own
+    rounding (11 significant bits): a faster decode for some more memory, still within the
+    target of 1.5x llama.cpp's (figures: benchmarks/results/2026-12-07-figures-from-docstrings.md).
+    Larger ones are int8 (uses_int8_gemm) or, unmeasured between the two sizes, stay int4;
+    shorter rows stay int4."""
     return (device_type == "cpu" and FP16_ON_CPU and down and in_features >= OUTLIER_MIN_ROW
             and in_features * out_features <= FP16_FOR_INT4_MAX
             and set(qtypes) <= set(INT4_EXACT + INT4_REROUNDED)
@@ -215,8 +211,8 @@ def _row_scales(weight: torch.Tensor) -> torch.Tensor:
 
 def _int8_steps(weight: torch.Tensor, scale: torch.Tensor, in_place: bool = False) -> torch.Tensor:
     """round(weight / scale per row), clamped to -127..127, in float32. Multiplies by the
-    reciprocal: torch's broadcast division runs ~30x slower than a multiplication (2.2 against
-    0.07 ms per 2M weights here), and converting is most of a first load. So a step can differ
+    reciprocal: torch's broadcast division runs ~30x slower than a multiplication, and
+    converting is most of a first load. So a step can differ
     from the quotient's at an exact tie (about one weight in 10^5, by one)."""
     inv = (1 / scale)[:, None]
     return (weight.mul_(inv) if in_place else weight * inv).round_().clamp_(-127, 127)
@@ -290,10 +286,6 @@ class Int4Linear(nn.Module):
         self.register_buffer("packed", packed)
         self.register_buffer("scales_zeros", scales_zeros)
         self.register_buffer("bias", None if bias is None else bias.float())
-
-    @classmethod
-    def from_parts(cls, q, scale, zero, bias=None, compute_dtype=torch.bfloat16) -> "Int4Linear":
-        return cls(*pack_int4(q, scale, zero, compute_dtype), bias, q.shape[0])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # The result stays in the compute dtype: the residual add promotes it to float32 for free.
@@ -419,17 +411,18 @@ class Int8GemmLinear(nn.Module):
     """int8 weights (one scale per row) in FBGEMM's int8 GEMM, with activations given exactly.
 
     FBGEMM quantizes its input to 7 bits with one scale for the whole tensor, far too coarse for
-    a transformer's activations (a few channels are 10-100x the rest: teacher-forced top-1 on
-    Qwen2.5-0.5B fell from 96.5% to 93.9%). So the input goes in as two rows on a grid we fix:
+    a transformer's activations (a few channels are 10-100x the rest: parity with llama.cpp
+    fell visibly). So the input goes in as two rows on a grid we fix:
     x is scaled so that its largest |value| is 63, row one holds round(x') (integers, exact on
     the grid), row two holds R * (x' - round(x')), and two zero-weight columns at the end hold
     -64 and 63, which pins FBGEMM's grid to exactly the integers with zero point 64. Then
     y = (W row_one + W row_two / R) * amax / 63 carries the activations to ~1/240 of a step of
     the first row (about 15 bits): what remains is the weights' int8 rounding.
 
-    Why: the int8 GEMM streams one byte per weight at this machine's memory bandwidth (~36 GB/s
-    on the benchmark machine; both rows share one pass over the weights), 2.5-3.5x faster than
-    the int4 kernel on the large projections of a 0.5-1.5B model and half the bytes of float16.
+    Why: the int8 GEMM streams one byte per weight at memory bandwidth (both rows share one pass
+    over the weights), several times faster than the int4 kernel on the large projections of a
+    0.5-1.5B model and half the bytes of float16 (figures:
+    benchmarks/results/2026-12-07-figures-from-docstrings.md).
     On small matrices the dozen small ops around it cost more than they save (INT8_GEMM_MIN).
     Packing is separate (pack(), on a background thread like Fp16Linear)."""
     PAD = 8                  # the anchor columns (zero weights), padded to 8

@@ -65,12 +65,10 @@ def fbgemm_ranker(q: torch.Tensor, scale: torch.Tensor, release=None) -> Callabl
     2p + r and 3p + r side by side (zeros past the end), with unit scales, and the input is x
     four times, block-diagonally ([x, 0, 0, 0], [0, x, 0, 0], ...); the scales multiply the
     result. The same products, but FBGEMM reads short rows slowly and pads each row to a
-    multiple of 512 (a 640-long row takes 1,024 bytes). One token of Gemma 3's 262k x 640 head:
-    8.1 ms and 259 MB unfolded, 7.2 ms and 194 MB folded two to one, 6.2 ms and 161 MB four to
-    one; Qwen2.5-0.5B's 152k x 896: 6.8, 5.4 and 5.0 ms (150, 149, 130 MB). 1536-long rows gain
-    nothing (7.8 ms unfolded, 8.4 folded by two) and stay as they are. The price is paid by
-    several positions at once (the input is 4x larger): 4 positions of Gemma's head take 21 ms
-    folded against 10 ms unfolded."""
+    multiple of 512 (a 640-long row takes 1,024 bytes), so folded heads of short rows take less
+    time and memory per token; 1536-long rows gain nothing and stay as they are. Several
+    positions at once pay for it (the input is 4x larger). Figures:
+    benchmarks/results/2026-12-07-figures-from-docstrings.md."""
     if "fbgemm" not in torch.backends.quantized.supported_engines:
         return None
     try:

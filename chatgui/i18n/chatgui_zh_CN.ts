@@ -106,10 +106,6 @@
         <translation>后端</translation>
     </message>
     <message>
-        <source>Run the model in this app, or chat with a server that speaks the OpenAI chat API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API).</source>
-        <translation>在本应用中运行模型，或与支持 OpenAI 聊天 API 的服务器对话（vLLM、llama.cpp server、Ollama、chatgui serve、托管 API）。</translation>
-    </message>
-    <message>
         <source>Server address</source>
         <translation>服务器地址</translation>
     </message>
@@ -166,8 +162,16 @@
         <translation>本地模型</translation>
     </message>
     <message>
+        <source>A GGUF model file run by chatgui on this computer.</source>
+        <translation>由 chatgui 在这台电脑上运行的 GGUF 模型文件。</translation>
+    </message>
+    <message>
         <source>OpenAI-compatible server</source>
         <translation>OpenAI 兼容服务器</translation>
+    </message>
+    <message>
+        <source>A server that speaks the OpenAI chat API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API).</source>
+        <translation>支持 OpenAI 聊天 API 的服务器（vLLM、llama.cpp server、Ollama、chatgui serve、托管 API）。</translation>
     </message>
 </context>
 <context>
@@ -351,20 +355,16 @@
         <translation>对话</translation>
     </message>
     <message>
-        <source>Export as Markdown…</source>
-        <translation>导出为 Markdown…</translation>
-    </message>
-    <message>
-        <source>Export as JSON…</source>
-        <translation>导出为 JSON…</translation>
-    </message>
-    <message>
         <source>New chat (Ctrl+N)</source>
         <translation>新建对话（Ctrl+N）</translation>
     </message>
     <message>
         <source>Rename</source>
         <translation>重命名</translation>
+    </message>
+    <message>
+        <source>Export as {format}…</source>
+        <translation>导出为 {format}…</translation>
     </message>
     <message>
         <source>Delete</source>

@@ -46,7 +46,7 @@ def build_app(worker: GenerationWorker, served: ServedModel, api_key: str | None
               bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
     """The ASGI app: the API behind the access checks of guard.py and the key check of auth.py."""
     return AccessGuard(BearerAuth(build_api(worker, served), api_key), bound_host=bound_host,
-                       allow_hosts=allow_hosts, allow_origins=allow_origins)
+                       allow_hosts=allow_hosts, allow_origins=allow_origins, credential_headers=BearerAuth.HEADERS)
 
 
 def build_api(worker: GenerationWorker, served: ServedModel) -> Starlette:

@@ -18,6 +18,8 @@ OPEN_PATHS = frozenset({"/health"})   # (a load balancer's probe holds no key)
 
 
 class BearerAuth:
+    HEADERS = ("Authorization",)   # the request headers the key is read from (the guard lets pages send them)
+
     def __init__(self, app, api_key: str | None, open_paths=OPEN_PATHS):
         self.app = app
         self.expected = f"Bearer {api_key}".encode() if api_key else None

@@ -26,7 +26,7 @@ from .protocol import ApiError
 
 ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})
 CORS_METHODS = "GET, POST, OPTIONS"
-CORS_HEADERS = "Authorization, Content-Type"
+CORS_HEADERS = ("Content-Type",)   # and the headers the credential check reads (credential_headers)
 
 
 def host_name(header: str) -> str:
@@ -48,8 +48,12 @@ def _configured_name(name: str) -> str:
 
 
 class AccessGuard:
-    def __init__(self, app, *, bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=()):
+    def __init__(self, app, *, bound_host: str = "127.0.0.1", allow_hosts=(), allow_origins=(),
+                 credential_headers=()):
+        """credential_headers: the request headers the app inside checks credentials in (auth.py's
+        BearerAuth.HEADERS), which an allowed page's preflight is told it may send."""
         self.app = app
+        self.cors_headers = ", ".join(dict.fromkeys((*credential_headers, *CORS_HEADERS)))
         self.hosts = {_configured_name(h) for h in allow_hosts if h and h != "*"}
         self.any_host = "*" in allow_hosts
         if bound_host not in ALL_INTERFACES:
@@ -86,7 +90,7 @@ class AccessGuard:
             cors = {"access-control-allow-origin": origin, "vary": "Origin"}
             if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
                 return await _send(send, 204, {**cors, "access-control-allow-methods": CORS_METHODS,
-                                               "access-control-allow-headers": CORS_HEADERS,
+                                               "access-control-allow-headers": self.cors_headers,
                                                "access-control-max-age": "600"}, b"")
         if scope["method"] == "POST":
             kind = headers.get("content-type", "").split(";")[0].strip().lower()

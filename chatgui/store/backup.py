@@ -95,7 +95,7 @@ def make_backup(db_path: Path, folder: Path, keep: int = KEEP) -> Path:
         raise StoreError(f"Could not back up the chats: {err}", target) from err
     for old in list_backups(folder)[keep:]:
         if old != target:   # (the one just made is the newest whatever the others say)
-            _unlink(old)
+            io.remove_quietly(old)
     return target
 
 
@@ -124,10 +124,3 @@ def restore_backup(folder: Path, backup: Path) -> list[Path]:
     except OSError as err:
         raise StoreError.wrap("Could not restore the backup into", db, err) from err
     return moved
-
-
-def _unlink(path) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass

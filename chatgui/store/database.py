@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import sqlite3
 import struct
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import DatabaseUnusable, StoreError, describe_os_error
 from .wal import WalState, read_wal
@@ -121,6 +123,20 @@ def rollback(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
         except sqlite3.Error:
             pass
+
+
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """`with write_transaction(conn):` the block's statements in one transaction, taking the write
+    lock at once (BEGIN IMMEDIATE: no deadlock upgrading a read); committed when the block ends,
+    rolled back on any exception (KeyboardInterrupt too), which is raised on unchanged."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)   # (never hides the error: SQLite may have rolled back already)
+        raise
 
 
 def casefold(value) -> str:
@@ -313,17 +329,12 @@ def _ensure_schema(conn: sqlite3.Connection, path: Path, backups: list[Path]) ->
     tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if tables:
         raise DatabaseUnusable(_message(path, "is not a chatgui database", backups), "not_sqlite", path, backups)
-    conn.execute("BEGIN IMMEDIATE")  # statements one by one: executescript would commit midway
-    try:
+    with write_transaction(conn):   # statements one by one: executescript would commit midway
         for statement in _statements(_SCHEMA):
             conn.execute(statement)
         conn.execute(_TRASH)
         conn.execute(_TAIL_INDEX)
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        conn.execute("COMMIT")
-    except BaseException:
-        rollback(conn)
-        raise
 
 
 def _statements(script: str) -> list[str]:

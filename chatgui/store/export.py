@@ -67,9 +67,8 @@ def export_json(chat: Chat, packed: dict[str, bytes] | None = None) -> str:
     when small; compact when big, where indenting only adds size and time.
 
     A reply's token records are written packed (PACKED_KEY: the database's own blob, base64),
-    not as one JSON object per token: a 500-turn chat's 200,000 records took 9 s to write as
-    68 MB of JSON and as long again to read back; packed they are a third of the size and
-    cost nothing to write. `packed`: message id -> blob already packed (read from the
+    not as one JSON object per token, which made a long chat's export many times larger and
+    slower to write and read back. `packed`: message id -> blob already packed (read from the
     database), used instead of the message's records. Without token records the document is
     format 1, which older versions read too."""
     packed = packed or {}

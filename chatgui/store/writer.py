@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .chat import Chat
-from .database import rollback
+from .database import write_transaction
 from .errors import StoreError
 from .rows import (TOKENS_KEY, Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,
                    py_text)
@@ -120,13 +120,8 @@ class ChatWriter:
             snap = snap.chat()
         with self.lock:
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
+                with write_transaction(self.conn):
                     written = self._write_rows(snap)
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    rollback(self.conn)   # (never hides the error: SQLite may have rolled back already)
-                    raise
             except sqlite3.Error as err:
                 self._written.pop(snap.id, None)  # unsure what is on disk now: re-read next time
                 raise self.describe(err) from err
@@ -138,16 +133,11 @@ class ChatWriter:
         with self.lock:
             done, written = [], {}
             try:
-                self.conn.execute("BEGIN IMMEDIATE")
-                try:
+                with write_transaction(self.conn):
                     for chat in chats:
                         if self.conn.execute("SELECT 1 FROM chats WHERE id=?", (chat.id,)).fetchone() is None:
                             written[chat.id] = self._write_rows(chat)
                             done.append(chat)
-                    self.conn.execute("COMMIT")
-                except BaseException:
-                    rollback(self.conn)   # (never hides the error: SQLite may have rolled back already)
-                    raise
             except sqlite3.Error as err:
                 raise self.describe(err) from err
             self._written.update(written)

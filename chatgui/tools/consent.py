@@ -83,10 +83,6 @@ class ConsentPolicy:
             self.always.discard(key)
             self._per_chat = {p for p in self._per_chat if p[1] != key}
 
-    def forget_chat(self, chat_id: str) -> None:
-        with self._lock:
-            self._per_chat = {p for p in self._per_chat if p[0] != str(chat_id)}
-
     def to_dict(self) -> dict:
         with self._lock:
             return {"always": sorted(self.always), "servers": sorted(self.servers)}

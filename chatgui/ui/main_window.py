@@ -90,22 +90,22 @@ class MainWindow(QMainWindow):
         self.history_actions = HistoryActions(self)   # import, export, a database that cannot be used
         self.library.empty_old_trash()
         self.engine = EngineClient(self)
-        self.models_page = ModelsFeature(self, lambda path: self.models.load(path, remember=True),
+        self.models_page = ModelsFeature(self, lambda path: self.model_controller.load(path, remember=True),
                                          self.panel.set_installed_models)
-        self.models = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
+        self.model_controller = ModelController(self.engine, self.settings, self.options, self.panel, self.status,
                                       self.notices, self.models_page.downloads, self, pill=self.pill,
                                       card=self.welcome)
-        self.models_page.removed = self.models.model_removed
-        self.models_page.successor = self.models.successor
+        self.models_page.removed = self.model_controller.model_removed
+        self.models_page.successor = self.model_controller.successor
         self.backend = BackendController(self.engine, self.settings, self.options, self.panel, self.status,
-                                         self.notices, self.models, self)
+                                         self.notices, self.model_controller, self)
         self.replies = ReplyController(self.engine, self.view, self)
         self.documents = DocumentsController(self)   # attached files, knowledge folders (issue 32)
         self.tools = ToolsFeature(self.engine, self.view, self.settings, self.store, self)   # issue 31
         self.replies.tools = self.tools
         self.panel.models_requested.connect(self.open_models)
         # token view, inspector, branch, replay, compare
-        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.models,
+        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.model_controller,
                                          panel=self.panel, view=self.view, input_bar=self.input_bar,
                                          notices=self.notices, status=self.status, settings=self.settings,
                                          current_chat=lambda: self.current, save_chat=self.save_chat,
@@ -281,9 +281,9 @@ class MainWindow(QMainWindow):
         self.chat_list.delete_requested.connect(self.delete_chat)
         self.chat_list.renamed.connect(self.rename_chat)
         self.chat_list.export_requested.connect(self.export_chat_dialog)
-        self.models.welcome_changed.connect(self._show_welcome)
-        self.models.models_requested.connect(self.open_models)
-        self.models.server_requested.connect(self.show_server_settings)
+        self.model_controller.welcome_changed.connect(self._show_welcome)
+        self.model_controller.models_requested.connect(self.open_models)
+        self.model_controller.server_requested.connect(self.show_server_settings)
         self.chat_list.search_changed.connect(self.search_chats)
         self.view.regenerate_requested.connect(self.regenerate)
         self.view.edit_submitted.connect(self.edit_and_resend)
@@ -297,9 +297,9 @@ class MainWindow(QMainWindow):
         self.replies.finished.connect(self._on_reply_finished)
         self.replies.batch_progress.connect(self.status.show_batch_progress)
         self.tools.notice.connect(lambda key, kind, text: self.notices.show_notice(key, text, kind))
-        self.models.model_ready.connect(lambda _info: self._count_context())
-        self.models.model_ready.connect(lambda info: self.models_page.set_in_use(info.path if info.is_local else None))
-        self.models.waiting_changed.connect(self._update_send_button)
+        self.model_controller.model_ready.connect(lambda _info: self._count_context())
+        self.model_controller.model_ready.connect(lambda info: self.models_page.set_in_use(info.path if info.is_local else None))
+        self.model_controller.waiting_changed.connect(self._update_send_button)
         self._update_send_button()
         self.engine.worker.tokens_counted.connect(self._on_tokens_counted)
         self.panel.system_prompt_edited.connect(self._on_system_prompt_edited)
@@ -315,7 +315,7 @@ class MainWindow(QMainWindow):
         local = lambda: not backend_type(group.kind_choice()).is_server   # noqa: E731
         group.kind.currentIndexChanged.connect(lambda _i: self.panel.show_local_sections(local()))
         self.panel.show_local_sections(local())
-        self.models.model_ready.connect(self.panel.show_model_context)
+        self.model_controller.model_ready.connect(self.panel.show_model_context)
 
     def _connect_autosave(self) -> None:
         """Every change of a setting is saved within a second (see SaveManager)."""
@@ -326,7 +326,7 @@ class MainWindow(QMainWindow):
         self.panel.default_system_prompt_set.connect(save)
         self.panel.visibilityChanged.connect(save)
         self.panel.dockLocationChanged.connect(save)
-        self.models.model_ready.connect(save)
+        self.model_controller.model_ready.connect(save)
         self.main_split.splitterMoved.connect(save)
         self.explain.token_view_action.toggled.connect(save)
         self.explain.dock.visibilityChanged.connect(lambda _v: QTimer.singleShot(0, self._fit_side_panels))
@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
         if self.documents.send_blocked_reason():
             self.input_bar.show_hint(self.documents.send_blocked_reason())
             return False
-        if not self.models.check_ready():   # the model is still on its way: the text stays in the box
+        if not self.model_controller.check_ready():   # the model is still on its way: the text stays in the box
             return False
         if self.current is None:
             self.new_chat()
@@ -616,7 +616,7 @@ class MainWindow(QMainWindow):
 
     def regenerate(self, assistant_id: str) -> None:
         chat = self.current
-        if self.replies.busy or chat is None or assistant_id not in chat.messages or not self.models.check_ready():
+        if self.replies.busy or chat is None or assistant_id not in chat.messages or not self.model_controller.check_ready():
             return
         parent = chat.messages[assistant_id].parent_id
         if parent is not None:
@@ -626,9 +626,9 @@ class MainWindow(QMainWindow):
     def generate_answers(self, n: int = 3) -> list[str]:
         """n answers to the last question of this chat, decoded together (a batch); the first is shown."""
         chat = self.current
-        if self.replies.busy or chat is None or not self.models.check_ready():
+        if self.replies.busy or chat is None or not self.model_controller.check_ready():
             return []
-        loaded = self.models.loaded
+        loaded = self.model_controller.loaded
         if loaded is None or not loaded.capabilities.batched_candidates:
             self.status.showMessage(self.tr("Several answers at once need the local model."), 6000)
             return []
@@ -665,7 +665,7 @@ class MainWindow(QMainWindow):
     def edit_and_resend(self, user_id: str, text: str) -> None:
         chat = self.current
         if (self.replies.busy or self.documents.preparing or chat is None or user_id not in chat.messages
-                or not text.strip() or not self.models.check_ready()):
+                or not text.strip() or not self.model_controller.check_ready()):
             return
         if not self.documents.takes_over(chat, text, edit_of=user_id):   # else it keeps the message's files
             self.post_message(chat, text, edit_of=user_id)
@@ -695,7 +695,7 @@ class MainWindow(QMainWindow):
 
     def _update_send_button(self) -> None:
         """Send waits for the first model (see ModelController.send_blocked_reason)."""
-        self.input_bar.set_send_blocked(self.models.send_blocked_reason())
+        self.input_bar.set_send_blocked(self.model_controller.send_blocked_reason())
 
     def sampling_for_reply(self) -> dict:
         return self.panel.sampling().to_dict()
@@ -709,7 +709,7 @@ class MainWindow(QMainWindow):
 
     def open_models(self):
         """The Models page: fit labels for the context length in use (or the default one)."""
-        loaded = self.models.loaded
+        loaded = self.model_controller.loaded
         context = loaded.context_length if loaded is not None and loaded.is_local else 0
         return self.models_page.open(context or self.settings.context_length or 4096)
 
@@ -734,7 +734,7 @@ class MainWindow(QMainWindow):
             self.status.set_context_used(0)
             return
         # While a reply streams the worker is busy and the text changes: count when it is over.
-        if self.models.loaded and not self.replies.busy:
+        if self.model_controller.loaded and not self.replies.busy:
             self._count_request = self.engine.count_tokens(self.current.to_messages_for_model())
             self._prepare_timer.start()
 
@@ -742,7 +742,7 @@ class MainWindow(QMainWindow):
         """While the user reads and types, compute the open chat's context (the model's cache),
         so that sending computes only the new message: in a long chat, the first word comes
         in about a second instead of many."""
-        loaded, chat = self.models.loaded, self.current
+        loaded, chat = self.model_controller.loaded, self.current
         if (loaded is not None and loaded.capabilities.prepared_prompts and chat is not None and chat.messages
                 and not self.replies.busy):
             self.engine.prepare(chat.to_messages_for_model(), int(self.sampling_for_reply()["max_new_tokens"]))

@@ -27,7 +27,7 @@ window.show()
 
 
 def send_when_loaded():
-    if window.models.loaded is None:
+    if window.model_controller.loaded is None:
         QTimer.singleShot(50, send_when_loaded)
         return
     window.send_message("Tell me a very long story about a lighthouse keeper.")

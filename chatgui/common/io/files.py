@@ -25,32 +25,32 @@ def atomic_writer(path: Path | str, *, prefix: str | None = None) -> Iterator[IO
     """`with atomic_writer(p) as f: f.write(...)`: p is replaced when the block ends without an
     exception; on one (KeyboardInterrupt too) p is untouched and the temp file removed.
     The temp file is ".<name>.<random>.tmp" (hidden, and never taken for a chat or a model)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
+    with _temp_file_for(Path(path), prefix) as (fd, _tmp):
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())   # the data must be on disk before the rename makes it visible
-        _replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-    fsync_dir(path.parent)
 
 
 def atomic_write(path: Path | str, fill: Callable[[Path], None], *, prefix: str | None = None) -> None:
     """For writers that need a path rather than a file (SQLite's backup): `fill(tmp)` writes the
     temp file, which is then fsynced and renamed over `path` as atomic_writer does."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with _temp_file_for(Path(path), prefix) as (fd, tmp):
+        os.close(fd)
         fill(Path(tmp))
         _fsync_file(tmp)
+
+
+@contextmanager
+def _temp_file_for(path: Path, prefix: str | None) -> Iterator[tuple[int, str]]:
+    """(fd, name) of a new temp file beside path; the block writes and fsyncs it. Renamed over
+    path when the block ends, then the folder fsynced; removed on any exception, which is raised."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix or f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        yield fd, tmp
         _replace(tmp, path)
     except BaseException:
-        _remove_quietly(tmp)
+        remove_quietly(tmp)
         raise
     fsync_dir(path.parent)
 
@@ -120,7 +120,8 @@ def _replace(src: str, dst: Path) -> None:
             time.sleep(0.05 * (attempt + 1))
 
 
-def _remove_quietly(path: str) -> None:
+def remove_quietly(path: Path | str) -> None:
+    """Delete a file if it can be deleted; a file already gone or held is no error (a leftover)."""
     try:
         os.unlink(path)
     except OSError:

@@ -26,10 +26,10 @@ from chatgui.ui.serve.toggle import ServeController, ServeGroup
 class BackendController(QObject):
     settings_changed = Signal()   # AppSettings.backend changed: the window's SaveManager writes it
 
-    def __init__(self, engine, settings, options, panel, status, notices, models, parent=None):
+    def __init__(self, engine, settings, options, panel, status, notices, model_controller, parent=None):
         super().__init__(parent)
         self.engine, self.settings, self.options = engine, settings, options
-        self.panel, self.status, self.notices, self.models = panel, status, notices, models
+        self.panel, self.status, self.notices, self.model_controller = panel, status, notices, model_controller
         self.active: BackendKind = DEFAULT_KIND   # what answers now (once a model is there)
         self._keys = None                          # ApiKeys, made on first use (imports keyring)
         self.local_path: str | None = None
@@ -69,7 +69,7 @@ class BackendController(QObject):
             self.connect_to(backend["base_url"], key, str(backend.get("model") or ""), saved_kind(backend))
         else:   # (a --model given for this run leaves the saved choice as it was)
             self.group.set_kind(DEFAULT_KIND)
-            self.models.start()
+            self.model_controller.start()
 
     # -- the server's model list -----------------------------------------------------------
     def refresh_models(self, base_url: str, api_key: str) -> None:
@@ -100,8 +100,8 @@ class BackendController(QObject):
         self._pending = {"kind": kind, "base_url": base_url, "api_key": api_key, "model": model}
         self.group.set_busy(True)
         self.group.set_state(self.tr("Connecting…"))
-        if self.models.loaded is None:
-            self.models.set_waiting("connect")   # a message sent now would find no model yet
+        if self.model_controller.loaded is None:
+            self.model_controller.set_waiting("connect")   # a message sent now would find no model yet
         self.status.show_progress(self.tr("Connecting to {url}…").format(url=self._shown(base_url)))
         self.connector.connect_to(kind, base_url, api_key, model)
 
@@ -123,12 +123,12 @@ class BackendController(QObject):
 
     def _on_connect_failed(self, message: str) -> None:
         self._pending = None
-        if self.models.waiting == "connect":
-            self.models.set_waiting(None)
+        if self.model_controller.waiting == "connect":
+            self.model_controller.set_waiting(None)
         self.group.set_busy(False)
         self.group.set_state(message, error=True)
         self.status.hide_progress(self.tr("Could not connect to the server."))
-        loaded = self.models.loaded
+        loaded = self.model_controller.loaded
         group = self.group
         actions = [(self.tr("Try again"), lambda: self.connect_to(group.url(), group.key(), group.model_choice()))]
         if loaded is not None:
@@ -144,7 +144,7 @@ class BackendController(QObject):
         self.group.set_kind(DEFAULT_KIND)
         self.settings.backend["kind"] = DEFAULT_KIND.value
         self._save_settings()
-        loaded = self.models.loaded
+        loaded = self.model_controller.loaded
         if loaded is not None and loaded.is_local:
             self.group.set_state("")
             return
@@ -153,7 +153,7 @@ class BackendController(QObject):
             self.group.set_state(self.tr("Back to the local model {name}.").format(name=display_name(path)))
             self.connector.use_local(path, self.panel.device_choice(), self.settings.context_length or 0)
         else:
-            self.models.start()
+            self.model_controller.start()
 
     def _on_kind_chosen(self, kind: BackendKind) -> None:
         if not backend_type(kind).is_server:

@@ -60,8 +60,8 @@ def installed_models() -> list:
 
 
 # What the welcome card may recommend: the architectures the engine runs, less the Mixture-of-Experts
-# ones until their experts have kernels of their own (a 30B-A3B decodes at ~0.03x llama.cpp today:
-# benchmarks/bench_moe.py), so a first download is never a model too slow to chat with.
+# ones, which still decode below llama.cpp's speed (benchmarks/bench_moe.py), so a first download
+# is never a model too slow to chat with.
 RUNS_WELL = frozenset(name for name, arch in ARCHS.items() if not arch.moe)
 
 class ModelController(QObject):

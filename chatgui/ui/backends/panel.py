@@ -12,12 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, Q
 
 from chatgui.common.backends import BACKEND_TYPES, DEFAULT_KIND, FieldKind, backend_type
 from chatgui.common.records import BackendKind
-
-
-def _named(widget, name: str, accessible: str):
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
+from chatgui.ui.common.named import named
 
 
 class BackendPanel(QGroupBox):
@@ -30,35 +25,34 @@ class BackendPanel(QGroupBox):
         self.setTitle(self.tr("Backend"))
         self.setObjectName("backendGroup")
         column = QVBoxLayout(self)
-        self.kind = _named(QComboBox(), "backendCombo", self.tr("Backend"))
-        for entry in BACKEND_TYPES:
+        self.kind = named(QComboBox(), "backendCombo", self.tr("Backend"))
+        for entry in BACKEND_TYPES:   # each kind's words are its registry entry's
             self.kind.addItem(self.tr(entry.label), entry.kind.value)
-        self.kind.setToolTip(self.tr("Run the model in this app, or chat with a server that speaks the OpenAI chat "
-                                     "API (vLLM, llama.cpp server, Ollama, chatgui serve, a hosted API)."))
+            self.kind.setItemData(self.kind.count() - 1, self.tr(entry.help), Qt.ItemDataRole.ToolTipRole)
         column.addWidget(self.kind)
 
         self.remote_box = QWidget()
         form = QFormLayout(self.remote_box)
         form.setContentsMargins(0, 0, 0, 0)
-        self.base_url = _named(QLineEdit(), "baseUrlEdit", self.tr("Server address"))
-        self.api_key = _named(QLineEdit(), "apiKeyEdit", self.tr("API key"))
+        self.base_url = named(QLineEdit(), "baseUrlEdit", self.tr("Server address"))
+        self.api_key = named(QLineEdit(), "apiKeyEdit", self.tr("API key"))
         self.api_key.setEchoMode(QLineEdit.EchoMode.Password)
         # One line, shown only where there is no keyring service: the key will not be remembered.
-        self.key_note = _named(QLabel(""), "apiKeyNote", self.tr("Where the API key is kept"))
+        self.key_note = named(QLabel(""), "apiKeyNote", self.tr("Where the API key is kept"))
         self.key_note.setWordWrap(True)
         self.key_note.setVisible(False)
-        self.remote_model = _named(QComboBox(), "remoteModelCombo", self.tr("Server model"))
+        self.remote_model = named(QComboBox(), "remoteModelCombo", self.tr("Server model"))
         self.remote_model.setEditable(True)
         # Long model names must neither widen the panel nor show only their tail.
         self.remote_model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.remote_model.setMinimumContentsLength(12)
         self.remote_model.currentTextChanged.connect(self._show_model_start)
-        self.refresh_button = _named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
+        self.refresh_button = named(QPushButton(self.tr("Refresh")), "refreshModelsButton",
                                      self.tr("List the server's models"))
         model_row = QHBoxLayout()
         model_row.addWidget(self.remote_model, 1)
         model_row.addWidget(self.refresh_button)
-        self.connect_button = _named(QPushButton(self.tr("Connect")), "connectButton", self.tr("Connect to the server"))
+        self.connect_button = named(QPushButton(self.tr("Connect")), "connectButton", self.tr("Connect to the server"))
         # Each row's label, placeholder and help come from the chosen kind's form (common/backends.py).
         self._labels = {kind: QLabel() for kind in FieldKind}
         form.addRow(self._labels[FieldKind.URL], self.base_url)
@@ -72,7 +66,7 @@ class BackendPanel(QGroupBox):
         self._edits = {FieldKind.URL: self.base_url, FieldKind.SECRET: self.api_key,
                        FieldKind.MODEL: self.remote_model.lineEdit()}
 
-        self.state = _named(QLabel(""), "backendStateLabel", self.tr("Backend state"))
+        self.state = named(QLabel(""), "backendStateLabel", self.tr("Backend state"))
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.state)
@@ -149,6 +143,7 @@ class BackendPanel(QGroupBox):
 
     def _show_form(self) -> None:
         entry = backend_type(self.kind_choice())
+        self.kind.setToolTip(self.tr(entry.help))
         self.remote_box.setVisible(bool(entry.form))
         for field_kind, row in self._rows.items():
             self._form.setRowVisible(row, entry.has_field(field_kind))

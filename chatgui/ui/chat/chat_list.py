@@ -9,6 +9,7 @@ from PySide6.QtCore import QEvent, QPoint, QRect, QT_TRANSLATE_NOOP, Qt, QTimer,
 from PySide6.QtWidgets import (QAbstractItemView, QLineEdit, QListWidget, QListWidgetItem, QMenu, QPushButton,
                                QStyle, QStyledItemDelegate, QVBoxLayout, QWidget)
 
+from chatgui.store import EXPORT_FORMATS
 from chatgui.ui.chat.action_icons import action_icon
 
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -53,7 +54,7 @@ class ChatListPanel(QWidget):
     new_chat_requested = Signal()
     delete_requested = Signal(str)
     renamed = Signal(str, str)          # chat id, new title
-    export_requested = Signal(str, str)   # chat id, "markdown" or "json"
+    export_requested = Signal(str, str)   # chat id, an ExportFormat value
     search_changed = Signal(str)        # debounced
 
     def __init__(self, parent=None):
@@ -197,12 +198,13 @@ class ChatListPanel(QWidget):
 
     # -- a chat's menu ---------------------------------------------------------------------
     def menu_for(self, chat_id: str) -> QMenu:
-        """Rename, Export as Markdown / JSON, Delete, for the chat `chat_id`."""
+        """Rename, Export as each export format (store/export.py), Delete, for the chat `chat_id`."""
         menu = QMenu(self)
         menu.setObjectName("chatMenu")
         menu.addAction(self.tr("Rename"), lambda: self._rename(chat_id))
-        menu.addAction(self.tr("Export as Markdown…"), lambda: self.export_requested.emit(chat_id, "markdown"))
-        menu.addAction(self.tr("Export as JSON…"), lambda: self.export_requested.emit(chat_id, "json"))
+        for fmt, spec in EXPORT_FORMATS.items():
+            menu.addAction(self.tr("Export as {format}…").format(format=spec.name),
+                           lambda fmt=fmt: self.export_requested.emit(chat_id, fmt.value))
         menu.addSeparator()
         menu.addAction(self.tr("Delete"), lambda: self.delete_requested.emit(chat_id))
         return menu

@@ -128,6 +128,3 @@ def apply_theme(theme: str = "system") -> None:
         _connected = True
         QGuiApplication.styleHints().colorSchemeChanged.connect(lambda _scheme: apply_theme(_choice))
 
-
-def current_theme() -> str:
-    return _choice

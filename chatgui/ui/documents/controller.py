@@ -299,7 +299,7 @@ class DocumentsController(QObject):
             self._add(attachment)
 
     def _context_and_reply(self) -> tuple[int, int]:
-        loaded = self.window.models.loaded
+        loaded = self.window.model_controller.loaded
         context = loaded.context_length if loaded is not None and loaded.context_length else 4096
         return context, int(self.window.sampling_for_reply().get("max_new_tokens") or 0)
 

@@ -20,16 +20,11 @@ from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QLineE
 from chatgui.common.runner import ModelRunner, ShuttingDown
 from chatgui.models.naming import display_name
 from chatgui.ui.common.i18n import translate
+from chatgui.ui.common.named import named
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 STOP_WAIT_S = 3.0
-
-
-def _named(widget, name: str, accessible: str):
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
 
 
 class ClickLabel(QLabel):
@@ -58,7 +53,7 @@ class ServeGroup(QGroupBox):
         self.setObjectName("serveGroup")
         column = QVBoxLayout(self)
         row = QHBoxLayout()
-        self.check = _named(QCheckBox(), "serveCheck", self.tr("Serve this model to other programs"))
+        self.check = named(QCheckBox(), "serveCheck", self.tr("Serve this model to other programs"))
         # The words beside the box wrap (a check box's own text cannot): on one line they kept the
         # settings panel ~340 px wide, too wide for a 900 px window with the chat beside it.
         self.check_label = ClickLabel(self.tr("Serve this model on {host}, port").format(host=HOST), self.check)
@@ -66,7 +61,7 @@ class ServeGroup(QGroupBox):
                                       "chat API. The server loads its own copy of the model on the CPU (more "
                                       "memory)."))
         self.check_label.setToolTip(self.check.toolTip())
-        self.port = _named(QSpinBox(), "servePortSpin", self.tr("Server port"))
+        self.port = named(QSpinBox(), "servePortSpin", self.tr("Server port"))
         self.port.setRange(0, 65535)
         self.port.setSpecialValueText(self.tr("any"))
         self.port.setValue(DEFAULT_PORT)
@@ -75,16 +70,16 @@ class ServeGroup(QGroupBox):
         row.addWidget(self.port)
         column.addLayout(row)
         url_row = QHBoxLayout()
-        self.url = _named(QLineEdit(), "serveUrlEdit", self.tr("Server address"))
+        self.url = named(QLineEdit(), "serveUrlEdit", self.tr("Server address"))
         self.url.setReadOnly(True)
         self.url.setPlaceholderText(self.tr("not serving"))
-        self.copy_button = _named(QPushButton(self.tr("Copy")), "copyServeUrlButton",
+        self.copy_button = named(QPushButton(self.tr("Copy")), "copyServeUrlButton",
                                   self.tr("Copy the server address"))
         self.copy_button.setEnabled(False)
         url_row.addWidget(self.url, 1)
         url_row.addWidget(self.copy_button)
         column.addLayout(url_row)
-        self.state = _named(QLabel(""), "serveStateLabel", self.tr("Server state"))
+        self.state = named(QLabel(""), "serveStateLabel", self.tr("Server state"))
         self.state.setWordWrap(True)
         self.state.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         column.addWidget(self.state)
@@ -225,7 +220,7 @@ class ServeController(QObject):
         self.group, self.status, self.settings = group, status, settings
         self.server = LocalServer(self)
         self.local_path: str | None = None     # the local model file last loaded
-        self.status_label = _named(QLabel(""), "serveStatusLabel", self.tr("Serving at"))
+        self.status_label = named(QLabel(""), "serveStatusLabel", self.tr("Serving at"))
         self.status_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.status_label.setContentsMargins(8, 0, 8, 0)
         self.status_label.hide()

@@ -19,6 +19,7 @@ from chatgui.models.naming import display_name
 from chatgui.ui.common.elided_combo import ElidedComboBox
 from chatgui.ui.common.fold import FoldSection
 from chatgui.ui.common.i18n import preset_label, translate
+from chatgui.ui.common.named import named
 from chatgui.ui.common.wheel_guard import guard_wheel
 
 DEVICE_LABELS = {"auto": QT_TRANSLATE_NOOP("SettingsPanel", "Auto"), "cpu": "CPU", "cuda": "CUDA"}
@@ -35,14 +36,8 @@ def installed_models() -> list[tuple[str, str]]:
     return [(m.name, str(m.path)) for m in on_this_computer()]
 
 
-def _named(widget, name: str, accessible: str):
-    widget.setObjectName(name)
-    widget.setAccessibleName(accessible)
-    return widget
-
-
 def _double(name: str, label: str, lo: float, hi: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
-    box = _named(QDoubleSpinBox(), name, label)
+    box = named(QDoubleSpinBox(), name, label)
     box.setRange(lo, hi)
     box.setSingleStep(step)
     box.setDecimals(decimals)
@@ -50,7 +45,7 @@ def _double(name: str, label: str, lo: float, hi: float, step: float, decimals: 
 
 
 def _int(name: str, label: str, lo: int, hi: int, step: int = 1) -> QSpinBox:
-    box = _named(QSpinBox(), name, label)
+    box = named(QSpinBox(), name, label)
     box.setRange(lo, hi)
     box.setSingleStep(step)
     return box
@@ -119,16 +114,16 @@ class SettingsPanel(QDockWidget):
         length folded under "Model options"."""
         group = QGroupBox(self.tr("Model"))
         column = QVBoxLayout(group)
-        self.model_combo = _named(ElidedComboBox(), "modelCombo", self.tr("Model"))
+        self.model_combo = named(ElidedComboBox(), "modelCombo", self.tr("Model"))
         self.model_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.model_combo.setMinimumContentsLength(8)   # a longer name is elided (tooltip: the whole name)
-        browse = _named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
+        browse = named(QPushButton(self.tr("Browse…")), "browseModelButton", self.tr("Choose a model file"))
         # The picker on a line of its own, its buttons under it: side by side they made the panel
         # ~300 px wide at least, which a 900 px window could not spare the chat.
         column.addWidget(self.model_combo)
         picker = QHBoxLayout()
         picker.addWidget(browse)
-        models = _named(QPushButton(self.tr("Models…")), "modelsButton",
+        models = named(QPushButton(self.tr("Models…")), "modelsButton",
                         self.tr("Download a model from the catalog, or manage the ones on this computer"))
         models.setToolTip(self.tr("Download a model from the catalog, or manage the ones on this computer"))
         models.clicked.connect(self.models_requested)
@@ -139,16 +134,16 @@ class SettingsPanel(QDockWidget):
         options = QWidget()
         form = QFormLayout(options)
         form.setContentsMargins(0, 0, 0, 0)
-        self.model_path = _named(QLineEdit(), "modelPathEdit", self.tr("Model file"))
+        self.model_path = named(QLineEdit(), "modelPathEdit", self.tr("Model file"))
         self.model_path.setPlaceholderText(self.tr("a .gguf file"))
-        default = _named(QPushButton(self.tr("Default model")), "defaultModelButton", self.tr("Use the default model"))
-        self.device = _named(QComboBox(), "deviceCombo", self.tr("Device"))
+        default = named(QPushButton(self.tr("Default model")), "defaultModelButton", self.tr("Use the default model"))
+        self.device = named(QComboBox(), "deviceCombo", self.tr("Device"))
         self.set_available_devices(["auto", "cpu"])
         self.context_length = _int("contextLengthSpin", self.tr("Context length"), 0, 1 << 20, 256)
         self.context_length.setSpecialValueText(self.tr("Automatic"))
         self.context_length.setToolTip(self.tr("Context length in tokens. Automatic: the model's own, at most 4,096 "
                                                "(each token of context takes memory); enter a number to use more."))
-        self.load_button = _named(QPushButton(self.tr("Load model")), "loadModelButton", self.tr("Load model"))
+        self.load_button = named(QPushButton(self.tr("Load model")), "loadModelButton", self.tr("Load model"))
         row = QHBoxLayout()
         row.addWidget(default)
         row.addStretch(1)
@@ -157,17 +152,17 @@ class SettingsPanel(QDockWidget):
         form.addRow(self.tr("Device"), self.device)
         form.addRow(self.tr("Context"), self.context_length)
         form.addRow(row)
-        self.cache_label = _named(QLabel(), "weightCacheLabel", self.tr("Weight cache"))
+        self.cache_label = named(QLabel(), "weightCacheLabel", self.tr("Weight cache"))
         self.cache_label.setToolTip(self.tr("Quantized weights repacked for this computer, kept so that a model "
                                             "loads faster the next time. Safe to clear: it is made again."))
-        clear_cache = _named(QPushButton(self.tr("Clear")), "clearCacheButton", self.tr("Clear the weight cache"))
+        clear_cache = named(QPushButton(self.tr("Clear")), "clearCacheButton", self.tr("Clear the weight cache"))
         clear_cache.clicked.connect(self.clear_cache_requested)
         cache_row = QHBoxLayout()
         cache_row.addWidget(self.cache_label, 1)
         cache_row.addWidget(clear_cache)
         form.addRow(self.tr("Cache"), cache_row)
         if native_kernels_missing():       # one plain line where the CPU runs the slower PyTorch kernels
-            self.kernels_note = _named(QLabel(self.tr("Fast CPU kernels are not installed (no C compiler when "
+            self.kernels_note = named(QLabel(self.tr("Fast CPU kernels are not installed (no C compiler when "
                                                       "chatgui was installed): models run slower on the CPU.")),
                                        "kernelsNote", self.tr("Fast CPU kernels"))
             self.kernels_note.setWordWrap(True)
@@ -185,10 +180,10 @@ class SettingsPanel(QDockWidget):
     def _prompt_group(self) -> QGroupBox:
         group = QGroupBox(self.tr("System prompt (this chat)"))
         column = QVBoxLayout(group)
-        self.system_prompt = _named(QPlainTextEdit(), "systemPromptEdit", self.tr("System prompt"))
+        self.system_prompt = named(QPlainTextEdit(), "systemPromptEdit", self.tr("System prompt"))
         self.system_prompt.setPlaceholderText(self.tr("e.g. You are a helpful assistant."))
         self.system_prompt.setMaximumHeight(90)
-        make_default = _named(QPushButton(self.tr("Use for new chats")), "defaultSystemPromptButton",
+        make_default = named(QPushButton(self.tr("Use for new chats")), "defaultSystemPromptButton",
                               self.tr("Use this system prompt for new chats"))
         column.addWidget(self.system_prompt)
         column.addWidget(make_default, 0, Qt.AlignmentFlag.AlignRight)
@@ -199,18 +194,18 @@ class SettingsPanel(QDockWidget):
 
     def _sampling_group(self) -> QGroupBox:
         group = QGroupBox(self.tr("Sampling (next reply)"))
-        self.preset = _named(QComboBox(), "presetCombo", self.tr("Preset"))
+        self.preset = named(QComboBox(), "presetCombo", self.tr("Preset"))
         for name in (CUSTOM, *PRESETS):
             self.preset.addItem(preset_label(name), name)
-        reset = _named(QPushButton(self.tr("Reset")), "resetSamplingButton", self.tr("Reset sampling settings"))
+        reset = named(QPushButton(self.tr("Reset")), "resetSamplingButton", self.tr("Reset sampling settings"))
         row = QHBoxLayout()
         row.addWidget(self.preset, 1)
         row.addWidget(reset)
         self.sampler_widgets = {f.name: self._sampler_widget(f) for f in SAMPLER_FIELDS}
         self.max_new_tokens = _int("maxNewTokensSpin", self.tr("Maximum new tokens"), 1, 1 << 20, 64)
-        self.random_seed = _named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"))
+        self.random_seed = named(QCheckBox(self.tr("Random")), "randomSeedCheck", self.tr("Random seed"))
         self.seed = _int("seedSpin", self.tr("Seed"), 0, 2**31 - 1)
-        self.json_reply = _named(QCheckBox(self.tr("Reply as JSON")), "jsonReplyCheck", self.tr("Reply as JSON"))
+        self.json_reply = named(QCheckBox(self.tr("Reply as JSON")), "jsonReplyCheck", self.tr("Reply as JSON"))
         self.json_reply.setToolTip(self.tr("The reply is always a JSON object that parses (the model is only "
                                            "allowed tokens that keep it valid JSON)"))
         self.random_seed.setToolTip(self.tr("A new seed for every reply; untick to repeat a reply exactly"))
@@ -244,7 +239,7 @@ class SettingsPanel(QDockWidget):
         camel = "".join(w[:1].upper() + w[1:] for w in f.name.split("_"))
         widget: QWidget
         if f.kind is tuple:
-            widget = _named(QLineEdit(), camel[:1].lower() + camel[1:] + "Edit", label)
+            widget = named(QLineEdit(), camel[:1].lower() + camel[1:] + "Edit", label)
             widget.textEdited.connect(lambda _text, w=widget, f=f: self._strings_edited(w, f))
         elif f.kind is int:
             widget = _int(camel[:1].lower() + camel[1:] + "Spin", label, int(f.lo), int(f.hi), max(1, int(f.step)))
