@@ -32,7 +32,7 @@ MODELS = {"qwen3moe": ("qwen3moe", SHAPES, EXPERTS, 4, "/tmp/chatgui-bench-moe.g
           "qwen35": ("qwen35", dict(dim=1024, n_heads=8, n_kv_heads=2, hidden=3584), DELTANET, 8,
                      "/tmp/chatgui-bench-qwen35.gguf")}
 PROMPT = list(range(40, 56))
-WARMUP = 4
+WARMUP = 4          # tokens before the timed ones (default of --warmup)
 
 
 def peak_rss_mb() -> float:
@@ -55,19 +55,19 @@ def write(path: str, model: str, layers: int) -> None:
     write_tiny_model(path, arch=arch, qtype="Q8_0", n_layers=layers, metadata=metadata, **shapes)
 
 
-def timed(step, tokens: int) -> dict:
+def timed(step, tokens: int, warmup: int) -> dict:
     """step(i) decodes the i-th token after the prompt: wall and CPU time of `tokens` of them,
-    after WARMUP (first touches of the file's pages, one-time set-ups)."""
-    for i in range(WARMUP):
+    after `warmup` ones (first touches of the file's pages, one-time set-ups)."""
+    for i in range(warmup):
         step(i)
     w0, c0 = time.perf_counter(), time.process_time()
-    for i in range(WARMUP, WARMUP + tokens):
+    for i in range(warmup, warmup + tokens):     # (a qwen3moe token touches ~8 experts' pages not yet read)
         step(i)
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
     return {"decode_tok_s": tokens / wall, "decode_cpu_ms_per_tok": 1000 * cpu / tokens}
 
 
-def run_engine(path: str, tokens: int, threads: int) -> dict:
+def run_engine(path: str, tokens: int, threads: int, warmup: int) -> dict:
     sys.path.insert(0, ROOT)
     import torch
     from chatgui.engine.chat_model import load_model
@@ -80,23 +80,23 @@ def run_engine(path: str, tokens: int, threads: int) -> dict:
 
     def step(i):
         logits[0] = m.net(torch.tensor([[int(logits[0].argmax())]]), len(PROMPT) + i)[0, -1]
-    return {"load_s": load, **timed(step, tokens), "peak_rss_mb": peak_rss_mb()}
+    return {"load_s": load, **timed(step, tokens, warmup), "peak_rss_mb": peak_rss_mb()}
 
 
-def run_llama_cpp(path: str, tokens: int, threads: int) -> dict:
+def run_llama_cpp(path: str, tokens: int, threads: int, warmup: int) -> dict:
     from llama_cpp import Llama
 
     t0 = time.perf_counter()
     m = Llama(model_path=path, n_ctx=256, n_threads=threads, verbose=False)
     load = time.perf_counter() - t0
     m.eval(PROMPT)
-    result = timed(lambda i: m.eval([int(m.scores[m.n_tokens - 1].argmax())]), tokens)
+    result = timed(lambda i: m.eval([int(m.scores[m.n_tokens - 1].argmax())]), tokens, warmup)
     return {"load_s": load, **result, "peak_rss_mb": peak_rss_mb()}
 
 
-def in_subprocess(python: str, which: str, path: str, tokens: int, threads: int) -> dict:
+def in_subprocess(python: str, which: str, path: str, tokens: int, threads: int, warmup: int) -> dict:
     out = subprocess.run([python, __file__, "--run", which, "--file", path, "--tokens", str(tokens),
-                          "--threads", str(threads)], capture_output=True, text=True)
+                          "--threads", str(threads), "--warmup", str(warmup)], capture_output=True, text=True)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -108,22 +108,23 @@ def main() -> None:
     p.add_argument("--layers", type=int)
     p.add_argument("--tokens", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--warmup", type=int, default=WARMUP, help="tokens decoded before timing (40: experts' pages read)")
     p.add_argument("--file")
     p.add_argument("--reference-python", default=sys.executable, help="a Python with llama-cpp-python")
     p.add_argument("--run", choices=["engine", "llama-cpp"], help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.run:
         run = run_engine if a.run == "engine" else run_llama_cpp
-        print(json.dumps(run(a.file, a.tokens, a.threads)))
+        print(json.dumps(run(a.file, a.tokens, a.threads, a.warmup)))
         return
     _, _, metadata, layers, default_file = MODELS[a.model]
     a.layers, a.file = a.layers or layers, a.file or default_file
     if not os.path.exists(a.file):
         write(a.file, a.model, a.layers)
     result = {"file": a.file, "file_mb": os.path.getsize(a.file) / 2**20, "model": a.model, "layers": a.layers,
-              "threads": a.threads, **{k: v for k, v in metadata.items() if not isinstance(v, tuple)},
-              "engine": in_subprocess(sys.executable, "engine", a.file, a.tokens, a.threads),
-              "llama_cpp": in_subprocess(a.reference_python, "llama-cpp", a.file, a.tokens, a.threads)}
+              "threads": a.threads, "warmup": a.warmup, **{k: v for k, v in metadata.items() if not isinstance(v, tuple)},
+              "engine": in_subprocess(sys.executable, "engine", a.file, a.tokens, a.threads, a.warmup),
+              "llama_cpp": in_subprocess(a.reference_python, "llama-cpp", a.file, a.tokens, a.threads, a.warmup)}
     e, r = result["engine"], result["llama_cpp"]
     if "error" not in e and "error" not in r:
         result["decode_ratio"] = e["decode_tok_s"] / r["decode_tok_s"]

@@ -1,6 +1,9 @@
 """Mixture-of-Experts layers (engine/experts.py): only the chosen experts are read and computed."""
 from __future__ import annotations
 
+import ctypes
+
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -37,12 +40,29 @@ def test_a_token_dequantizes_only_its_chosen_experts(tmp_path, monkeypatch):
 
 @needs_kernels
 def test_on_the_native_kernels_a_token_reads_only_its_chosen_experts(tmp_path, monkeypatch):
+    """Decode (one row: Experts.run_chosen) and a prompt (grouped by expert: per-expert products)
+    read the rows of the chosen experts only, as stored (nothing dequantized)."""
     m = load_model(write_tiny_model(tmp_path / "m.gguf", arch="qwen3moe", qtype="Q8_0"), device="cpu")
     layer = m.net.layers[0].ffn
     assert layer.experts.native == {}                # nothing made before a token needs it
     monkeypatch.setattr(experts, "expert_matrix", lambda *a: pytest.fail("dequantized an expert"))
+    lib = native.library()
+    read: set[int] = set()                           # the addresses of the rows the library was given
+
+    class Recording:
+        def cg_linear(self, nseg, segs, *rest):
+            records = np.frombuffer((ctypes.c_char * (nseg * experts.SEGMENT.itemsize)).from_address(segs),
+                                    experts.SEGMENT)
+            read.update(int(w) for w in records["w"])
+            return lib.cg_linear(nseg, segs, *rest)
+    monkeypatch.setattr(experts.native, "library", lambda: Recording())
     x = torch.randn(1, 1, m.net.args.dim)
     chosen = set((x[0] @ layer.router.T).topk(2).indices[0].tolist())
+    layer(x)
+    gate_up, down = layer.experts._tables
+    assert read == {int(w) for e in chosen for w in [*gate_up[e]["w"], down[e]["w"]]}
+    x = torch.randn(1, 3, m.net.args.dim)
+    chosen = set((x[0] @ layer.router.T).topk(2).indices.flatten().tolist())
     layer(x)
     assert set(layer.experts.native) == chosen
 
@@ -123,3 +143,19 @@ def test_one_token_takes_the_ungrouped_path_with_the_same_result(tmp_path, arch)
     if layer.shared is not None:
         grouped += layer.shared(flat).float() * torch.sigmoid(flat @ layer.shared_gate)[:, None]
     torch.testing.assert_close(layer(x).reshape(1, -1), grouped, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernels
+@pytest.mark.parametrize("arch", ["qwen3moe", "gpt-oss", "gemma4-moe"])
+def test_decode_runs_the_chosen_experts_together_as_each_alone(tmp_path, arch):
+    """Experts.run_chosen (decode: all chosen experts' gate and up rows in one library call, then
+    their downs, then one weighted sum) gives the weighted sum of each expert run alone; the
+    products are the same rows on the same quantized input, so only the sum's order differs.
+    With 10 experts chosen (20 segments: two calls) as well as the model's own count."""
+    args, layer = _experts(tmp_path, arch, "Q8_0")
+    ex = layer.experts
+    x = activations(1, args.dim, seed=5)
+    for chosen in ([5, 0, 3, 7][:args.n_experts_used], [7, 1, 4, 0, 2, 6, 3, 5, 1, 0]):
+        weights = torch.rand(len(chosen), generator=torch.Generator().manual_seed(len(chosen)))
+        expected = sum(w * ex.run(e, x) for e, w in zip(chosen, weights.tolist()))
+        torch.testing.assert_close(ex.run_chosen(chosen, weights, x), expected, rtol=1e-5, atol=1e-6)

@@ -15,9 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import numpy as np
+
+from . import native
 from .gguf_file import TensorInfo
-from .native_linear import NativeProduct
+from .native_linear import NativeProduct, _mapped_bytes
 from .quant import _dequantize_raw, raw_rows
+
+# native.Segment as a numpy record, so that a token's chosen experts' segments are one gather
+SEGMENT = np.dtype([("type", "<i4"), ("n_rows", "<i4"), ("row_bytes", "<i8"), ("w", "<u8"), ("row_ids", "<u8")])
+MAX_SEGMENTS = 16          # (cg_linear's limit a call)
 
 
 def expert_matrix(path, t: TensorInfo, e: int) -> torch.Tensor:
@@ -57,6 +64,8 @@ class Experts:
         self.act = ACTIVATIONS[act]
         # expert e -> (its gate and up rows as one product, its down rows), made when first chosen
         self.native: dict[int, tuple[NativeProduct, NativeProduct]] | None = {} if native else None
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None     # (run_chosen's, made when first needed)
+        self._keep: list[np.ndarray] = []
 
     def run(self, e: int, x: torch.Tensor) -> torch.Tensor:
         """Expert e's gated MLP on x [n, dim] (float32)."""
@@ -68,6 +77,50 @@ class Experts:
             gate, up = gate + self.biases[0][e].to(x.device), up + self.biases[1][e].to(x.device)
         y = self.act(gate, up) @ expert_matrix(self.path, self.down, e).to(x.device).T
         return y if self.biases is None else y + self.biases[2][e].to(x.device)
+
+    def run_chosen(self, chosen: list[int], weights: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """sum_i weights[i] * expert chosen[i](x) for one row x [1, dim] (decode) on the native
+        kernels: the gate and up rows of all chosen experts in one library call (x quantized
+        once, the threads sharing all their rows), each expert's down, then one weighted sum."""
+        if self._tables is None:
+            self._tables = self._segment_tables()
+        gate_up_table, down_table = self._tables
+        linear = native.library().cg_linear
+        ff, k, dim = self.ff, len(chosen), x.shape[1]
+        x = x.contiguous()
+        per_expert = gate_up_table.shape[1]
+        segs = np.ascontiguousarray(gate_up_table[chosen].reshape(-1))
+        gate_up = torch.empty(k, 2 * ff)
+        step = MAX_SEGMENTS // per_expert                  # (experts a call: whole ones)
+        for first in range(0, k, step):
+            n = min(step, k - first)
+            _check(linear(n * per_expert, segs.ctypes.data + first * per_expert * SEGMENT.itemsize, dim,
+                          x.data_ptr(), 1, dim, gate_up.data_ptr() + first * 2 * ff * 4, k * 2 * ff))
+        gate, up = gate_up[:, :ff], gate_up[:, ff:]
+        if self.biases is not None:
+            gate, up = gate + self.biases[0][chosen], up + self.biases[1][chosen]
+        h = self.act(gate, up).contiguous()
+        y = torch.empty(k, dim)
+        # (pointers, not row views: eight views and their checks cost more than the products' calls)
+        downs, h_at, y_at = down_table.ctypes.data, h.data_ptr(), y.data_ptr()
+        for i, e in enumerate(chosen):
+            _check(linear(1, downs + e * SEGMENT.itemsize, ff, h_at + i * ff * 4, 1, ff, y_at + i * dim * 4, dim))
+        if self.biases is not None:
+            y += self.biases[2][chosen]
+        return (weights @ y).view(1, -1)
+
+    def _segment_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every expert's segments: [n_experts, len(gate_up)] and [n_experts] SEGMENT records over
+        the mapped file (the arrays they point into are kept)."""
+        def table(t: TensorInfo) -> np.ndarray:
+            raw = _mapped_bytes(t)
+            self._keep.append(raw)
+            n, rows = t.shape[0], t.shape[1]
+            rec = np.zeros(n, SEGMENT)
+            rec["type"], rec["n_rows"], rec["row_bytes"] = native.TYPES[t.qtype_name], rows, raw.nbytes // (n * rows)
+            rec["w"] = raw.ctypes.data + np.arange(n, dtype=np.uint64) * np.uint64(raw.nbytes // n)
+            return rec
+        return np.stack([table(t) for t in self.gate_up], axis=1), table(self.down)
 
     def _run_native(self, e: int, x: torch.Tensor) -> torch.Tensor:
         """The same on the native kernels, over expert e's rows where the file is mapped: one call
@@ -82,6 +135,11 @@ class Experts:
             gate, up = gate + self.biases[0][e], up + self.biases[1][e]
         y = products[1](self.act(gate, up))
         return y if self.biases is None else y.add_(self.biases[2][e])
+
+
+def _check(rc: int) -> None:
+    if rc:
+        raise RuntimeError(f"native product failed (code {rc})")
 
 
 class MoEFeedForward(nn.Module):
@@ -110,7 +168,9 @@ class MoEFeedForward(nn.Module):
         weights = torch.softmax(top, dim=-1)
         if self.expert_scale is not None:
             weights = weights * self.expert_scale[chosen]
-        if flat.shape[0] == 1:      # decode: no grouping to do (unique, nonzero and index_put cost ~0.1 ms each)
+        if flat.shape[0] == 1 and self.experts.native is not None:
+            out = self.experts.run_chosen(chosen[0].tolist(), weights[0], flat)
+        elif flat.shape[0] == 1:      # decode: no grouping to do (unique, nonzero and index_put cost ~0.1 ms each)
             out = None
             for e, wt in zip(chosen[0].tolist(), weights[0].tolist()):
                 y = self.experts.run(e, flat).mul_(wt)
