@@ -37,8 +37,17 @@ FAMILIES = {
 # Families rendered also with template variables of their own (each set a case of its own) and
 # with conversations only they are given: Gemma 4's thinking switch, and an earlier reply that
 # kept its thought channel (the template strips it)
-EXTRA_VARIABLES = {"google-gemma-4-31B-it-interleaved.jinja": [{"enable_thinking": True}]}
-EXTRA_CONVERSATIONS = {"google-gemma-4-31B-it-interleaved.jinja": ["thought_in_reply"]}
+# A tool with nested, enum, array and optional parameters (Gemma 4 writes declarations in its own syntax)
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather at a place.",
+    "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "description": "City name, e.g. \"Paris\""},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "nullable": True},
+        "days": {"type": "array", "items": {"type": "integer"}, "description": "Days ahead"},
+        "where": {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                  "required": ["lat"]}}}}}]
+EXTRA_VARIABLES = {"google-gemma-4-31B-it-interleaved.jinja": [{"enable_thinking": True}, {"tools": TOOLS}]}
+EXTRA_CONVERSATIONS = {"google-gemma-4-31B-it-interleaved.jinja": ["thought_in_reply", "tool_round"]}
 
 CONVERSATIONS = {
     "with_system": [
@@ -55,6 +64,14 @@ CONVERSATIONS = {
         {"role": "user", "content": "What is 2+2?"},
         {"role": "assistant", "content": "<|channel>thought\nSimple sum.<channel|>2 + 2 = 4."},
         {"role": "user", "content": " Thanks! "},
+    ],
+    # Gemma 4's shape of a tool round: the model's turn holds its calls and their responses
+    "tool_round": [
+        {"role": "user", "content": "Weather in Paris for 2 days?"},
+        {"role": "assistant", "content": "",
+         "tool_calls": [{"type": "function", "function": {"name": "get_weather",
+                                                          "arguments": {"city": "Paris", "days": [1, 2], "metric": True}}}],
+         "tool_responses": [{"name": "get_weather", "response": {"forecast": ["sun", "rain"], "high": 21.5}}]},
     ],
 }
 
