@@ -122,7 +122,8 @@ def main() -> None:
     if not os.path.exists(a.file):
         write(a.file, a.model, a.layers)
     result = {"file": a.file, "file_mb": os.path.getsize(a.file) / 2**20, "model": a.model, "layers": a.layers,
-              "threads": a.threads, "warmup": a.warmup, **{k: v for k, v in metadata.items() if not isinstance(v, tuple)},
+              "threads": a.threads, "warmup": a.warmup,
+              **{k: v for k, v in metadata.items() if not isinstance(v, tuple)},
               "engine": in_subprocess(sys.executable, "engine", a.file, a.tokens, a.threads, a.warmup),
               "llama_cpp": in_subprocess(a.reference_python, "llama-cpp", a.file, a.tokens, a.threads, a.warmup)}
     e, r = result["engine"], result["llama_cpp"]

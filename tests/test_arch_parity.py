@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from chatgui.engine.archs import ARCHS
 from chatgui.engine.chat_model import load_model
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))

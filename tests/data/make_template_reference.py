@@ -69,8 +69,8 @@ CONVERSATIONS = {
     "tool_round": [
         {"role": "user", "content": "Weather in Paris for 2 days?"},
         {"role": "assistant", "content": "",
-         "tool_calls": [{"type": "function", "function": {"name": "get_weather",
-                                                          "arguments": {"city": "Paris", "days": [1, 2], "metric": True}}}],
+         "tool_calls": [{"type": "function", "function": {
+             "name": "get_weather", "arguments": {"city": "Paris", "days": [1, 2], "metric": True}}}],
          "tool_responses": [{"name": "get_weather", "response": {"forecast": ["sun", "rain"], "high": 21.5}}]},
     ],
 }
