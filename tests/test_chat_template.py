@@ -176,7 +176,9 @@ _REFERENCE = json.loads((_DATA / "template_reference.llamacpp.json").read_text(e
 
 
 def _case_id(case) -> str:
-    return f"{case['template'].removesuffix('.jinja')}-{case['conversation']}-agp{int(case['add_generation_prompt'])}"
+    variables = "".join(f"-{k}" for k in case.get("variables", {}))
+    return (f"{case['template'].removesuffix('.jinja')}-{case['conversation']}-agp{int(case['add_generation_prompt'])}"
+            f"{variables}")
 
 
 @pytest.mark.parametrize("case", _REFERENCE["cases"], ids=_case_id)
@@ -188,7 +190,7 @@ def test_real_template_renders_as_llama_cpp(case):
     template = ChatTemplate(source, bos_token=case["bos_token"], eos_token=case["eos_token"])
     messages = _REFERENCE["conversations"][case["conversation"]]
     render = lambda: template.render(messages, add_generation_prompt=case["add_generation_prompt"],
-                                     strftime_now=now.strftime)
+                                     strftime_now=now.strftime, **case.get("variables", {}))
     if "refused" in case:
         with pytest.raises(TemplateError, match=case["refused"]):
             render()
@@ -198,7 +200,7 @@ def test_real_template_renders_as_llama_cpp(case):
 
 def test_every_family_has_a_reference():
     names = {c["template"] for c in _REFERENCE["cases"]}
-    for family in ("Qwen3", "Llama-3.2", "gemma", "Phi-4-mini", "Mistral", "granite", "gpt-oss"):
+    for family in ("Qwen3", "Llama-3.2", "gemma", "Phi-4-mini", "Mistral", "granite", "gpt-oss", "gemma-4"):
         assert any(family in n for n in names), family
 
 

@@ -67,6 +67,10 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
         return 1 + 3 * np.abs(rng.standard_normal(shape))
     if name.endswith("layer_output_scale.weight"):
         return 0.5 + np.abs(rng.standard_normal(shape))
+    if name.endswith("ffn_gate_inp.scale"):    # (gemma4's router input: RMS-normed / sqrt(dim), times this)
+        return 4 + 2 * np.abs(rng.standard_normal(shape))
+    if name.endswith("ffn_down_exps.scale"):   # (gemma4: each expert's output scale)
+        return 0.5 + np.abs(rng.standard_normal(shape))
     if name.endswith(".ssm_a"):                # -exp(A_log): a decay, never a growth
         return -np.exp(0.5 * rng.standard_normal(shape))
     if name.endswith("attn_sinks.weight"):
@@ -84,6 +88,8 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...], scale: 
         return w * 3
     if name.endswith("ffn_gate_inp.weight"):   # a router that prefers some experts clearly
         return w * 8
+    if name.endswith("ffn_gate_up_exps.weight"):   # (gemma4: activations past GELU's near-linear middle)
+        return w * 6
     return w
 
 

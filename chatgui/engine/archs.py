@@ -60,6 +60,13 @@ class Arch:
     deltanet: bool = False
     attn_output_gate: bool = False        # attn_q holds [q; gate] per head: output * sigmoid(gate) (qwen35)
     shared_expert: bool = False           # a sigmoid-gated shared expert beside the routed ones (qwen35moe)
+    # Files with experts (expert_count > 0) keep each layer's dense MLP beside them (gemma4's
+    # 26B-A4B): both read the attention block's output, each branch normed before and after on
+    # its own (ffn_norm / post_ffw_norm_1, pre_ffw_norm_2 / post_ffw_norm_2), their sum normed by
+    # post_ffw_norm; gate and up experts fused (ffn_gate_up_exps); the router reads that output
+    # RMS-normed without weight, times ffn_gate_inp.scale / sqrt(dim); each expert's output is
+    # scaled by its ffn_down_exps.scale (experts.DenseAndExperts)
+    dense_and_experts: bool = False
     # Gemma 4: which layers slide is a per-layer array (attention.sliding_window_pattern), sliding
     # layers have their own head size and rotary dims (*_swa keys), the last shared_kv_layers
     # layers attend to an earlier layer's keys and values (no attn_k/v of their own), V is
@@ -78,6 +85,9 @@ class Arch:
     # Metadata the test-model writer adds (keys after '<arch>.') so that a tiny random model
     # exercises what the architecture has (a window shorter than the test text, scales not 1).
     test_metadata: dict = field(default_factory=dict)
+    # Other tiny test models of the same architecture: name -> metadata over test_metadata; the
+    # parity tests name their cases '<arch>-<name>' (make_arch_reference.case_spec)
+    test_variants: dict = field(default_factory=dict)
 
 
 SLIDING_WINDOW = Key("attention.sliding_window", "sliding_window", 0, integer=True)
@@ -107,6 +117,12 @@ GEMMA4_TEST = {"attention.key_length": 32, "attention.value_length": 32, "attent
                "attention.sliding_window_pattern": [True, False], "attention.head_count_kv": [2, 1],
                "attention.shared_kv_layers": 2, "embedding_length_per_layer_input": 8,
                "final_logit_softcapping": 10.0, "feed_forward_length": [128, 128, 192, 192]}
+
+# Gemma 4 26B-A4B's shape in small: experts beside the dense MLP in every layer, no per-layer
+# embeddings and no shared KV
+GEMMA4_MOE_TEST = {**{k: v for k, v in GEMMA4_TEST.items() if k != "feed_forward_length"},
+                   "attention.shared_kv_layers": 0, "embedding_length_per_layer_input": 0, "expert_count": 8,
+                   "expert_used_count": 2, "expert_feed_forward_length": 64}
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("llama", rope="norm"),
@@ -157,12 +173,14 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
                                         integer=True),),
          test_metadata={**DELTANET_TEST, "expert_count": 8, "expert_used_count": 2, "expert_feed_forward_length": 64,
                         "expert_shared_feed_forward_length": 96}),
-    # Gemma 4 (text; not its MoE): two of the tiny model's four layers share the first two's KV
+    # Gemma 4 (text): two of the tiny model's four layers share the first two's KV; its "moe"
+    # variant is the 26B-A4B's kind (experts optional: expert_count 0 or absent in the dense ones)
     Arch("gemma4", rope_base=1_000_000.0, act="gelu_tanh", qk_norm="head", post_norms=True, embed_scale_sqrt_dim=True,
          layer_layout=True, attn_scale=1.0, rope_freqs=True, v_norm=True, per_layer_embeddings=True,
-         layer_output_scale=True, test_k_eq_v_layers=(1,),
-         keys=(SLIDING_WINDOW, SOFTCAPS[1], Key("embedding_length_per_layer_input", "per_layer_dim", 0, integer=True)),
-         test_metadata=GEMMA4_TEST),
+         layer_output_scale=True, test_k_eq_v_layers=(1,), expert_act="gelu_tanh", dense_and_experts=True,
+         keys=(SLIDING_WINDOW, SOFTCAPS[1], Key("embedding_length_per_layer_input", "per_layer_dim", 0, integer=True),
+               *(Key(key.key, key.field, 0, integer=True) for key in EXPERTS)),
+         test_metadata=GEMMA4_TEST, test_variants={"moe": GEMMA4_MOE_TEST}),
 )}
 
 
@@ -264,7 +282,7 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         shapes["output.weight"] = (args.vocab_size, dim)
     if a.rope_freqs:
         shapes["rope_freqs.weight"] = (args.rope_dim // 2,)
-    if a.per_layer_embeddings:
+    if a.per_layer_embeddings and args.per_layer_dim:
         pl = args.per_layer_dim
         shapes.update({"per_layer_token_embd.weight": (args.vocab_size, pl * args.n_layers),
                        "per_layer_model_proj.weight": (pl * args.n_layers, dim), "per_layer_proj_norm.weight": (pl,)})
@@ -287,7 +305,13 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
             s.update({"post_attention_norm.weight": (dim,), "post_ffw_norm.weight": (dim,)})
         if a.pre_norms:
             s[a.ffn_norm_name + ".weight"] = (dim,)
-        if a.moe:
+        if args.n_experts and a.dense_and_experts:
+            e, h = args.n_experts, args.expert_hidden
+            s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_inp.scale": (dim,),
+                      "ffn_gate_up_exps.weight": (e, 2 * h, dim), "ffn_down_exps.weight": (e, dim, h),
+                      "ffn_down_exps.scale": (e,), "post_ffw_norm_1.weight": (dim,), "pre_ffw_norm_2.weight": (dim,),
+                      "post_ffw_norm_2.weight": (dim,)})
+        if args.n_experts and not a.dense_and_experts:
             e, h = args.n_experts, args.expert_hidden
             s.update({"ffn_gate_inp.weight": (e, dim), "ffn_gate_exps.weight": (e, h, dim),
                       "ffn_up_exps.weight": (e, h, dim), "ffn_down_exps.weight": (e, dim, h)})
@@ -303,7 +327,7 @@ def tensor_shapes(a: Arch, args) -> dict[str, tuple[int, ...]]:
         else:
             h = args.hidden_per_layer[i] if args.hidden_per_layer else hidden     # (gemma4's double-wide layers)
             s.update({"ffn_gate.weight": (h, dim), "ffn_up.weight": (h, dim), "ffn_down.weight": (dim, h)})
-        if a.per_layer_embeddings:
+        if a.per_layer_embeddings and args.per_layer_dim:
             s.update({"inp_gate.weight": (args.per_layer_dim, dim), "proj.weight": (dim, args.per_layer_dim),
                       "post_norm.weight": (dim,)})
         if a.layer_output_scale:

@@ -59,14 +59,16 @@ class _Layer:
     w2_dtype: torch.dtype
     attn_post_norm: torch.Tensor | None     # the post-norms' weights * sqrt(dim) (Decoder._add_normed)
     ffn_post_norm: torch.Tensor | None
+    moe: Callable | None = None     # a Mixture-of-Experts MLP (experts.MoEFeedForward) in w13/w2's place
 
 
 class Decoder:
     @staticmethod
     def handles(a) -> bool:
         """Whether this step has every layer kind of a model with ModelArgs a; Transformer.forward
-        runs the others (olmo2's norms, attention sinks, experts, short convolutions)."""
-        return a.pre_norms and not a.qk_norm_full and not a.attn_sinks and not a.n_experts \
+        runs the others (olmo2's norms, attention sinks, short convolutions, DeltaNet). Experts
+        (qwen3moe, granitemoe) are their module, called on the normed row."""
+        return a.pre_norms and not a.qk_norm_full and not a.attn_sinks and not a.dense_and_experts \
             and not a.shortconv_layers and not a.deltanet_layers and not a.attn_output_gate \
             and not a.layer_layout
 
@@ -122,8 +124,13 @@ class Decoder:
             at, ff = layer.attn, layer.ffn
             qkv, qkv_dtype = at.wqkv.kernel(with_bias=False)
             wo, wo_dtype = at.wo.kernel()
-            w13, w13_dtype = ff.w13.kernel(with_bias=False)
-            w2, w2_dtype = ff.w2.kernel()
+            moe = ff if a.n_experts else None
+            if moe is None:
+                w13, w13_dtype = ff.w13.kernel(with_bias=False)
+                w2, w2_dtype = ff.w2.kernel()
+            else:                   # (the module takes the normed row in float32)
+                w13 = w2 = None
+                w13_dtype = w2_dtype = torch.float32
             qk_norm = None
             if a.qk_norm:
                 qk_norm = torch.cat([at.q_norm.weight.float().expand(nh, hd),
@@ -131,9 +138,9 @@ class Decoder:
             self.layers.append(_Layer(
                 layer.attn_norm.weight * dim ** 0.5, qkv, qkv_dtype, at.wqkv.bias, qk_norm,
                 at.cache.kv, at.cache.k, at.cache.v, a.sliding_window if at.sliding else 0, at.rope, at.cache,
-                wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, ff.w13.bias, w2, w2_dtype,
-                layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
-                layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None))
+                wo, wo_dtype, layer.ffn_norm.weight * dim ** 0.5, w13, w13_dtype, None if moe else ff.w13.bias, w2,
+                w2_dtype, layer.attn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None,
+                layer.ffn_post_norm.weight.float() * dim ** 0.5 if a.post_norms else None, moe))
         # Matmul inputs, one set per input dtype: normed x, attention output, gated activation.
         self.inputs: dict[torch.dtype, tuple[torch.Tensor, ...]] = {}
         for L in self.layers:
@@ -215,6 +222,9 @@ class Decoder:
             attn.copy_(y)
             self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
             u, scale = self._normed(L.ffn_norm, L.w13_dtype)
+            if L.moe is not None:
+                self._add_normed(L.moe(u.mul_(scale)), L.ffn_post_norm)
+                continue
             if L.w13_bias is None:
                 torch.mul(L.w13(u), scale, out=h13)
             else:

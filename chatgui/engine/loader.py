@@ -129,8 +129,11 @@ def read_model_args(gf: GGUFFile) -> ModelArgs:
     args.rope_base_local = spec.rope_base_local if spec.rope_base_local is not None else args.rope_base
     if args.sliding_window and args.sliding_window_pattern:
         args.rope_base_local = gf.get_float(k("rope.freq_base_swa"), args.rope_base_local)
-    if spec.moe and not 0 < args.n_experts_used <= args.n_experts:
+    if (spec.moe or args.n_experts) and not 0 < args.n_experts_used <= args.n_experts:
         raise ModelLoadError(gf.path, f"{args.n_experts_used} experts used of {args.n_experts} is not possible")
+    args.dense_and_experts = spec.dense_and_experts and args.n_experts > 0
+    if args.dense_and_experts and not args.expert_hidden:
+        raise ModelLoadError(gf.path, "the file has experts but no expert_feed_forward_length")
     _read_rope_scaling(gf, k, args)
     return args
 
@@ -143,8 +146,6 @@ def _read_layer_layout(gf: GGUFFile, spec, args: ModelArgs) -> None:
     pattern = gf.get(k("attention.sliding_window_pattern"))
     if not isinstance(pattern, (list, tuple)) or len(pattern) != args.n_layers:
         raise ModelLoadError(gf.path, "attention.sliding_window_pattern must list every layer")
-    if any(gf.has(f"blk.{i}.ffn_gate_inp.weight") for i in range(args.n_layers)):
-        raise ModelLoadError(gf.path, f"{args.arch} files with Mixture-of-Experts layers are not supported yet")
     args.layer_layout, args.v_norm = True, spec.v_norm
     args.layer_output_scale = spec.layer_output_scale
     if not spec.per_layer_embeddings:
@@ -393,6 +394,9 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
             norms[layer.pl_norm] = "post_norm"
         if a.post_norms:
             norms.update({layer.attn_post_norm: "post_attention_norm", layer.ffn_post_norm: "post_ffw_norm"})
+        if layer.dense_and_experts:
+            norms.update({layer.ffn.dense_post_norm: "post_ffw_norm_1", layer.ffn.experts_norm: "pre_ffw_norm_2",
+                          layer.ffn.experts_post_norm: "post_ffw_norm_2"})
         for norm, name in norms.items():
             weight = permuted(p + name + ".weight", w(p + name + ".weight"))
             if not torch.isfinite(weight).all():
@@ -428,30 +432,36 @@ def build_transformer(gf: GGUFFile, args: ModelArgs, device: torch.device, max_s
         if a.layer_output_scale:
             layer.out_scale = w(p + "layer_output_scale.weight")
         if a.n_experts:
-            layer.ffn.router = w(p + "ffn_gate_inp.weight")
-            parts = ("gate", "up", "down")
+            moe = layer.ffn.moe if layer.dense_and_experts else layer.ffn
+            moe.router = w(p + "ffn_gate_inp.weight")
+            parts = ("gate_up",) if layer.dense_and_experts else ("gate", "up")
             biases = None
             if spec.expert_biases:
-                layer.ffn.router_bias = w(p + "ffn_gate_inp.bias")
-                biases = [w(f"{p}ffn_{part}_exps.bias") for part in parts]
+                moe.router_bias = w(p + "ffn_gate_inp.bias")
+                biases = [w(f"{p}ffn_{part}_exps.bias") for part in ("gate", "up", "down")]
             if spec.shared_expert:
-                layer.ffn.shared_gate = w(p + "ffn_gate_inp_shexp.weight")
-                layer.ffn.shared.w13 = linear([p + "ffn_gate_shexp.weight", p + "ffn_up_shexp.weight"])
-                layer.ffn.shared.w2 = linear([p + "ffn_down_shexp.weight"], down=True)
-            exps = [gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts]
+                moe.shared_gate = w(p + "ffn_gate_inp_shexp.weight")
+                moe.shared.w13 = linear([p + "ffn_gate_shexp.weight", p + "ffn_up_shexp.weight"])
+                moe.shared.w2 = linear([p + "ffn_down_shexp.weight"], down=True)
+            if layer.dense_and_experts:
+                layer.ffn.router_scale = w(p + "ffn_gate_inp.scale") / math.sqrt(a.dim)
+                moe.expert_scale = w(p + "ffn_down_exps.scale")
+            exps = [gf.tensor(f"{p}ffn_{part}_exps.weight") for part in parts + ("down",)]
             on_native = fast and device.type == "cpu" and all(
                 native_linear.usable([t.qtype_name], t.shape[-1]) for t in exps)
-            layer.ffn.experts = Experts(gf.path, *exps, biases=biases, act=a.expert_act, native=on_native)
-            continue
+            moe.experts = Experts(gf.path, exps[:-1], exps[-1], biases=biases, act=a.expert_act, native=on_native)
+            if not layer.dense_and_experts:
+                continue
+        dense = layer.ffn.dense if layer.dense_and_experts else layer.ffn
         # (phi3's ffn_up holds gate and up, in the order w13 has them)
-        layer.ffn.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",
-                                                                                  p + "ffn_up.weight"])
+        dense.w13 = linear([p + "ffn_up.weight"] if spec.fused_gate_up else [p + "ffn_gate.weight",
+                                                                              p + "ffn_up.weight"])
         # The down projection's rows are 4-6x longer: one int8 scale per row spans many Q4_K/Q6_K
         # blocks, and re-rounding all of them cost parity with llama.cpp (figures in
         # benchmarks/results/2026-12-07-figures-from-docstrings.md). So only its large 4-bit ones
         # are int8, with their outliers exact, and the rest keep their exact forms
         # (qlinear.uses_int8_gemm, int8_rows_outliers).
-        layer.ffn.w2 = linear([p + "ffn_down.weight"], down=True)
+        dense.w2 = linear([p + "ffn_down.weight"], down=True)
     saving = packed.save() if packed.made else None
     if to_pack:
         # FBGEMM's packing (~6 ns a weight) runs while the caller waits for a first prompt; the

@@ -17,7 +17,7 @@ from .archs import kv_source, layer_kv
 from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
 from .decode import Decoder, final_logits
-from .experts import MoEFeedForward
+from .experts import DenseAndExperts, MoEFeedForward
 from .deltanet import GatedDeltaNet, RecurrentState
 from .shortconv import ShortConv
 from .rope import apply_rope
@@ -99,6 +99,7 @@ class ModelArgs:
     layer_output_scale: bool = False      # each layer's output times a scalar (gemma4)
     hidden_per_layer: tuple[int, ...] = ()  # MLP width per layer (gemma4; (): hidden_dim)
     k_eq_v_layers: tuple[int, ...] = ()   # layers without attn_v: V is K before its norm (gemma4)
+    dense_and_experts: bool = False       # experts beside each layer's dense MLP (gemma4 26B-A4B)
 
     def is_sliding(self, layer: int) -> bool:
         if self.layer_layout:
@@ -381,10 +382,15 @@ class Block(nn.Module):
         else:
             self.attn = ShortConv(args) if layer in args.shortconv_layers else Attention(args, layer)
         self.ffn_norm = RMSNorm(args.dim, args.norm_eps) if args.pre_norms else nn.Identity()
-        if args.n_experts:
+        dense_hidden = args.hidden_per_layer[layer] if args.hidden_per_layer else None
+        # (gemma4's MoE layers: experts beside the dense MLP, reading the un-normed residual too)
+        self.dense_and_experts = bool(args.n_experts and args.dense_and_experts)
+        if self.dense_and_experts:
+            self.ffn = DenseAndExperts(args, FeedForward(args, dense_hidden), lambda: RMSNorm(args.dim, args.norm_eps))
+        elif args.n_experts:
             self.ffn = MoEFeedForward(args)
         else:
-            self.ffn = FeedForward(args, args.hidden_per_layer[layer] if args.hidden_per_layer else None)
+            self.ffn = FeedForward(args, dense_hidden)
         if args.n_experts and args.shared_expert_hidden:
             self.ffn.shared = FeedForward(args, args.shared_expert_hidden)
         self.post_norms = args.post_norms
@@ -405,7 +411,7 @@ class Block(nn.Module):
         if self.post_norms:
             h = self.attn_post_norm(h)
         x = x + (h if self.residual_scale == 1.0 else h * self.residual_scale)
-        h = self.ffn(self.ffn_norm(x))
+        h = self.ffn(self.ffn_norm(x), x) if self.dense_and_experts else self.ffn(self.ffn_norm(x))
         if self.post_norms:
             h = self.ffn_post_norm(h)
         x = x + (h if self.residual_scale == 1.0 else h * self.residual_scale)

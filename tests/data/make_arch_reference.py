@@ -1,6 +1,7 @@
 """Make llama.cpp's reference for the architecture parity tests (tests/test_arch_parity.py).
 
     python tests/data/make_arch_reference.py            # every architecture, F32 and Q8_0
+    python tests/data/make_arch_reference.py gemma4-moe # only these cases, the others kept
 
 For every architecture in the table (chatgui/engine/archs.py) and each weight type, writes the
 tiny random-weight model tests/tiny_gguf.py writes for it (deterministic: the test writes the
@@ -49,8 +50,23 @@ def token_ids(vocab: int) -> list[int]:
     return np.random.default_rng(1234).integers(3, vocab, N_TOKENS).tolist()
 
 
-def write_case(directory: Path, arch: str, qtype: str) -> Path:
-    return write_tiny_model(directory / f"{arch}-{qtype}.gguf", arch=arch, qtype=qtype, n_layers=N_LAYERS)
+def case_names() -> list[str]:
+    """Every case's name: each architecture's, then its test variants' ('<arch>-<variant>')."""
+    return list(ARCHS) + [f"{a.name}-{v}" for a in ARCHS.values() for v in a.test_variants]
+
+
+def case_spec(name: str) -> tuple[str, dict]:
+    """(architecture, metadata over its test_metadata) of a case name."""
+    if name in ARCHS:
+        return name, {}
+    arch, variant = name.rsplit("-", 1)
+    return arch, ARCHS[arch].test_variants[variant]
+
+
+def write_case(directory: Path, name: str, qtype: str) -> Path:
+    arch, metadata = case_spec(name)
+    return write_tiny_model(directory / f"{name}-{qtype}.gguf", arch=arch, qtype=qtype, n_layers=N_LAYERS,
+                            metadata=metadata)
 
 
 def sha256(path: Path) -> str:
@@ -84,20 +100,27 @@ def write_pre_tokenizer_case(directory: Path, pre: str) -> Path:
     return write_tiny_model(directory / f"pre-{pre}.gguf", pre_tokenizer=pre, n_layers=1)
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """only: case names to (re)make, keeping the file's other cases as they are (default: all)."""
     from llama_cpp import __version__
 
     out = {"reference": f"llama.cpp via llama-cpp-python {__version__}, n_threads=2",
            "n_layers": N_LAYERS, "cases": {}}
+    if only:
+        out = json.loads(OUT.read_text())
+        if unknown := set(only) - set(case_names()):
+            raise SystemExit(f"no such case: {', '.join(sorted(unknown))}")
     with tempfile.TemporaryDirectory() as d:
-        for arch in ARCHS:
+        for name in only or case_names():
             for qtype in QTYPES:
-                case = reference(write_case(Path(d), arch, qtype))
-                out["cases"][f"{arch}-{qtype}"] = case
-                print(arch, qtype, case["sha256"][:12], flush=True)
-        out["tokenize"] = {pre: tokenizations(write_pre_tokenizer_case(Path(d), pre)) for pre in PRE_TOKENIZERS + TOKENIZER_MODELS}
+                case = reference(write_case(Path(d), name, qtype))
+                out["cases"][f"{name}-{qtype}"] = case
+                print(name, qtype, case["sha256"][:12], flush=True)
+        if not only:
+            out["tokenize"] = {pre: tokenizations(write_pre_tokenizer_case(Path(d), pre))
+                               for pre in PRE_TOKENIZERS + TOKENIZER_MODELS}
     OUT.write_text(json.dumps(out, separators=(",", ":")) + "\n")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -32,7 +32,22 @@ FAMILIES = {
     "HuggingFaceTB-SmolLM3-3B.jinja": ("", "<|im_end|>"),
     "ibm-granite-granite-3.3-2B-Instruct.jinja": ("", "<|end_of_text|>"),
     "openai-gpt-oss-120b.jinja": ("<|startoftext|>", "<|return|>"),
+    "google-gemma-4-31B-it-interleaved.jinja": ("<bos>", "<eos>"),
 }
+# Families rendered also with template variables of their own (each set a case of its own) and
+# with conversations only they are given: Gemma 4's thinking switch, and an earlier reply that
+# kept its thought channel (the template strips it)
+# A tool with nested, enum, array and optional parameters (Gemma 4 writes declarations in its own syntax)
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather at a place.",
+    "parameters": {"type": "object", "required": ["city"], "properties": {
+        "city": {"type": "string", "description": "City name, e.g. \"Paris\""},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"], "nullable": True},
+        "days": {"type": "array", "items": {"type": "integer"}, "description": "Days ahead"},
+        "where": {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}},
+                  "required": ["lat"]}}}}}]
+EXTRA_VARIABLES = {"google-gemma-4-31B-it-interleaved.jinja": [{"enable_thinking": True}, {"tools": TOOLS}]}
+EXTRA_CONVERSATIONS = {"google-gemma-4-31B-it-interleaved.jinja": ["thought_in_reply", "tool_round"]}
 
 CONVERSATIONS = {
     "with_system": [
@@ -44,10 +59,25 @@ CONVERSATIONS = {
     "no_system": [
         {"role": "user", "content": "Hello there, é ü 漢字"},
     ],
+    "thought_in_reply": [
+        {"role": "system", "content": "  Answer briefly.\n"},
+        {"role": "user", "content": "What is 2+2?"},
+        {"role": "assistant", "content": "<|channel>thought\nSimple sum.<channel|>2 + 2 = 4."},
+        {"role": "user", "content": " Thanks! "},
+    ],
+    # Gemma 4's shape of a tool round: the model's turn holds its calls and their responses
+    "tool_round": [
+        {"role": "user", "content": "Weather in Paris for 2 days?"},
+        {"role": "assistant", "content": "",
+         "tool_calls": [{"type": "function", "function": {
+             "name": "get_weather", "arguments": {"city": "Paris", "days": [1, 2], "metric": True}}}],
+         "tool_responses": [{"name": "get_weather", "response": {"forecast": ["sun", "rain"], "high": 21.5}}]},
+    ],
 }
 
 
-def render(template: str, bos: str, eos: str, messages: list[dict], add_generation_prompt: bool) -> str:
+def render(template: str, bos: str, eos: str, messages: list[dict], add_generation_prompt: bool,
+           variables: dict | None = None) -> str:
     Jinja2ChatFormatter.strftime_now = staticmethod(lambda fmt: FIXED_NOW.strftime(fmt))
     formatter = Jinja2ChatFormatter(template, eos_token=eos, bos_token=bos,
                                     add_generation_prompt=add_generation_prompt)
@@ -58,7 +88,7 @@ def render(template: str, bos: str, eos: str, messages: list[dict], add_generati
     return formatter._environment.render(
         messages=[dict(m) for m in messages], bos_token=bos, eos_token=eos,
         add_generation_prompt=add_generation_prompt, raise_exception=_raise,
-        strftime_now=Jinja2ChatFormatter.strftime_now)
+        strftime_now=Jinja2ChatFormatter.strftime_now, **(variables or {}))
 
 
 def _raise(message: str):
@@ -73,15 +103,21 @@ def main() -> None:
             print(f"missing {name}: skipped")
             continue
         template = path.read_text(encoding="utf-8")
-        for conv, messages in CONVERSATIONS.items():
-            for agp in (True, False):
-                case = {"template": name, "bos_token": bos, "eos_token": eos, "conversation": conv,
-                        "add_generation_prompt": agp}
-                try:
-                    case["text"] = render(template, bos, eos, messages, agp)
-                except ValueError as e:      # the template's raise_exception (e.g. Gemma: no system role)
-                    case["refused"] = str(e)
-                cases.append(case)
+        conversations = [c for c in CONVERSATIONS if c not in EXTRA_CONVERSATIONS.get(name, ())]
+        conversations += EXTRA_CONVERSATIONS.get(name, [])
+        for variables in [{}] + EXTRA_VARIABLES.get(name, []):
+            for conv in conversations:
+                if conv in ("with_system", "no_system") or conv in EXTRA_CONVERSATIONS.get(name, ()):
+                    for agp in (True, False):
+                        case = {"template": name, "bos_token": bos, "eos_token": eos, "conversation": conv,
+                                "add_generation_prompt": agp}
+                        if variables:
+                            case["variables"] = variables
+                        try:
+                            case["text"] = render(template, bos, eos, CONVERSATIONS[conv], agp, variables)
+                        except ValueError as e:      # the template's raise_exception (e.g. Gemma: no system role)
+                            case["refused"] = str(e)
+                        cases.append(case)
     out = {"made_by": f"llama-cpp-python {llama_cpp_version} Jinja2ChatFormatter",
            "fixed_now": FIXED_NOW.isoformat(), "conversations": CONVERSATIONS, "cases": cases}
     (HERE / "template_reference.llamacpp.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n",
