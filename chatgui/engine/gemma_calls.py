@@ -112,6 +112,33 @@ def gemma_literal(value, quote: str = QUOTE) -> str:
     return json.dumps(value)
 
 
+def with_types(schema):
+    """A copy of schema where every property says its `type` (Gemma's template reads it): taken
+    from an enum's or const's values, "object" where it has properties, else "string"."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: _typed(with_types(v)) for k, v in out["properties"].items()}
+    if isinstance(out.get("items"), dict):
+        out["items"] = _typed(with_types(out["items"]))
+    return out
+
+
+def _typed(schema):
+    if not isinstance(schema, dict) or "type" in schema:
+        return schema
+    values = schema.get("enum") if isinstance(schema.get("enum"), list) else (
+        [schema["const"]] if "const" in schema else [])
+    kinds = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object", list: "array",
+             type(None): "null"}
+    if values:
+        kind = kinds.get(type(values[0]), "string")
+    else:
+        kind = "object" if "properties" in schema else "string"
+    return {**schema, "type": kind}
+
+
 # -- the grammar -----------------------------------------------------------------------------
 class GemmaGrammar:
     """Lark rules (llguidance's dialect) for values of JSON schemas in Gemma's syntax.

@@ -145,12 +145,17 @@ def render_with_tools(template, messages: list[dict], tools: list[ToolSpec], fmt
     if fmt.name == "functools":      # Phi-4-mini's own template reads no `tools`, only the system message's
         return template.render(functools_messages(messages, tools), add_generation_prompt=True)
     msgs = template_messages(messages)
+    listed = [t.to_openai() for t in tools]
     if fmt.name == "gemma4":
+        from .gemma_calls import with_types
         msgs = gemma_messages(msgs)
+        # Gemma's template reads every property's `type` (an enum alone would fail it)
+        listed = [{**t, "function": {**t["function"], "parameters": with_types(t["function"]["parameters"])}}
+                  for t in listed]
     elif fmt.name == "harmony":
         from .harmony_calls import harmony_messages
         msgs = harmony_messages(msgs)
-    return template.render(msgs, add_generation_prompt=True, tools=[t.to_openai() for t in tools])
+    return template.render(msgs, add_generation_prompt=True, tools=listed)
 
 
 def functools_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict]:
