@@ -219,3 +219,29 @@ def test_auto_is_free_until_the_family_marker(family_models, family, marker):
     assert c.active and c.failed is None
     allowed = c._inner.allowed()
     assert not allowed[model.tokenize("x", add_bos=False)[0]]     # only the call may follow
+
+
+@pytest.mark.parametrize("fmt, reply", [
+    (PHI4, 'Sure.<|tool_call|>{"name":"add","arguments":{"a":1,"b":{"c":"}"}}}<|/tool_call|>'
+           '<|tool_call|>{"name":"now","arguments":{}}<|/tool_call|>'),
+    (FUNCTOOLS, 'functools[{"name":"add","arguments":{"a":1,"b":{"c":"}"}}}, {"name":"now","arguments":{}}]'),
+    (HARMONY, '<|channel|>analysis<|message|>"name": x<|end|><|start|>assistant<|channel|>commentary '
+              'to=functions.add <|constrain|>json<|message|>{"a":1,"b":{"c":"}"}}'),
+    (GEMMA4, '<|tool_call>call:add{a:1,b:{c:<|"|>}<|"|>}}<tool_call|><|tool_call>call:now{}<tool_call|>'),
+])
+def test_calls_stream_as_names_then_argument_pieces(fmt, reply):
+    """What the server streams: each call's name first, then its arguments in pieces that,
+    joined, are the JSON of the arguments the parser reads at the end."""
+    from chatgui.engine.tool_stream import ArgsPiece, CallStart, CallStreamer
+    streamer, events = CallStreamer(fmt), []
+    for k in range(0, len(reply), 3):
+        events += streamer.feed(reply[k:k + 3].encode())
+    starts = [e for e in events if isinstance(e, CallStart)]
+    _content, calls = split_tool_calls(reply, fmt, [ADD, NOARGS, TAGS])
+    assert [s.name for s in starts] == [c.name for c in calls] and [s.index for s in starts] == list(range(len(calls)))
+    for s, call in zip(starts, calls):
+        pieces = [e.text for e in events if isinstance(e, ArgsPiece) and e.index == s.index]
+        assert json.loads("".join(pieces)) == call.arguments
+        assert events.index(s) < events.index(next(e for e in events if isinstance(e, ArgsPiece) and e.index == s.index))
+    if fmt is not GEMMA4:
+        assert sum(isinstance(e, ArgsPiece) for e in events) > len(calls)      # in pieces as written
