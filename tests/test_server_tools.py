@@ -100,10 +100,11 @@ def test_the_openai_streaming_helper_assembles_the_calls(client):
     """The `openai` package's own streaming helper (its tool-calling streaming example): the
     argument delta events, then each call done with the same arguments as the final message."""
     deltas, done = [], []
-    with client.chat.completions.stream(model="tiny", messages=[{"role": "user", "content": "Weather in Rome?"}],
-                                        tools=TOOLS, tool_choice={"type": "function",
-                                                                  "function": {"name": "get_current_weather"}},
-                                        max_tokens=200, seed=8) as stream:
+    # (the helper is client.chat.completions.stream in current releases, under .beta before)
+    stream_call = getattr(client.chat.completions, "stream", None) or client.beta.chat.completions.stream
+    with stream_call(model="tiny", messages=[{"role": "user", "content": "Weather in Rome?"}], tools=TOOLS,
+                     tool_choice={"type": "function", "function": {"name": "get_current_weather"}},
+                     max_tokens=200, seed=8) as stream:
         for event in stream:
             if event.type == "tool_calls.function.arguments.delta":
                 deltas.append(event.arguments_delta)
