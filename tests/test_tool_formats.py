@@ -15,7 +15,7 @@ from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
 from chatgui.engine.gemma_calls import GemmaSyntaxError, gemma_literal, parse_value
-from chatgui.engine.tool_calls import (FUNCTOOLS, GEMMA4, HARMONY, PHI4, CallTextFilter, detect_format,
+from chatgui.engine.tool_calls import (FUNCTOOLS, GEMMA4, GRANITE, HARMONY, PHI4, CallTextFilter, detect_format,
                                        render_with_tools, split_tool_calls, tool_constraint, tool_prompt_ids)
 from tiny_gguf import write_tiny_model
 
@@ -56,6 +56,17 @@ TOOLSETS = [[ADD], [WEATHER], [TAGS], [NOARGS], [NESTED], [WEATHER, ADD], [ADD, 
 def test_the_families_are_detected_from_their_real_templates():
     for name, (file, fmt, _markers) in FAMILIES.items():
         assert detect_format((TEMPLATES / file).read_text()) == fmt, name
+    assert detect_format((TEMPLATES / "ibm-granite-granite-3.3-2B-Instruct.jinja").read_text()) == GRANITE
+
+
+def test_granite_gets_its_tools_and_earlier_calls_as_it_writes_them():
+    template = ChatTemplate((TEMPLATES / "ibm-granite-granite-3.3-2B-Instruct.jinja").read_text())
+    text = render_with_tools(template, _conversation(), [ADD, WEATHER], GRANITE)
+    assert "<|start_of_role|>available_tools<|end_of_role|>" in text and "Current weather in a city." in text
+    written = '<|tool_call|>[{"name": "add", "arguments": {"a": 2, "b": 40}}]'
+    assert written in text and "<|start_of_role|>tool<|end_of_role|>42" in text
+    _content, calls = split_tool_calls(written, GRANITE, [ADD])
+    assert [(c.name, c.arguments, c.error) for c in calls] == [("add", {"a": 2, "b": 40}, None)]
 
 
 def _conversation():

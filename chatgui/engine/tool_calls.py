@@ -10,6 +10,7 @@ The families of chat template, told apart by what the template writes (as llama.
     phi4       Phi-4-mini as llama.cpp ships its template: <|tool_call|>{"name", "arguments"}<|/tool_call|>
     functools  Phi-4-mini's own template (tools in the system message's "tools" field):
                functools[{"name": ..., "arguments": {...}}, ...]
+    granite    Granite 3.x: <|tool_call|>[{"name": ..., "arguments": {...}}, ...]
     gemma4     Gemma 4: <|tool_call>call:NAME{key:value,...}<tool_call|>, not JSON (gemma_calls.py)
     harmony    gpt-oss: a message to=functions.NAME on the commentary channel (harmony_calls.py)
 
@@ -48,8 +49,9 @@ PHI4 = ToolFormat("phi4", "<|tool_call|>", "<|/tool_call|>", "arguments", pad=""
 FUNCTOOLS = ToolFormat("functools", "functools", "", "arguments", listed=True)
 GEMMA4 = ToolFormat("gemma4", "<|tool_call>", "<tool_call|>", "arguments", pad="")
 HARMONY = ToolFormat("harmony", "to=functions.", "", "arguments", pad="")
+GRANITE = ToolFormat("granite", "<|tool_call|>", "", "arguments", listed=True)
 PLAIN = ToolFormat("hermes", "<tool_call>", "</tool_call>", "arguments", native=False)
-FORMATS = {f.name: f for f in (HERMES, LLAMA3, MISTRAL, PHI4, FUNCTOOLS, GEMMA4, HARMONY)}
+FORMATS = {f.name: f for f in (HERMES, LLAMA3, MISTRAL, PHI4, FUNCTOOLS, GEMMA4, HARMONY, GRANITE)}
 
 
 def detect_format(template_source: str | None) -> ToolFormat:
@@ -64,8 +66,8 @@ def detect_format(template_source: str | None) -> ToolFormat:
         return HERMES
     if "<|tool_call>" in src:
         return GEMMA4
-    if "<|tool_call|>" in src:
-        return PHI4
+    if "<|tool_call|>" in src:       # Granite 3.x writes a JSON list after it, Phi-4-mini one object in it
+        return GRANITE if "<|start_of_role|>" in src else PHI4
     if "<|tool|>" in src and "message['tools']" in src:
         return FUNCTOOLS
     if "<|channel|>" in src and "to=" in src:
@@ -155,7 +157,18 @@ def render_with_tools(template, messages: list[dict], tools: list[ToolSpec], fmt
     elif fmt.name == "harmony":
         from .harmony_calls import harmony_messages
         msgs = harmony_messages(msgs)
+    elif fmt.name == "granite":       # its template writes no tool_calls: they go back as the model wrote them
+        msgs = [_calls_as_text(m, fmt.opener) for m in msgs]
     return template.render(msgs, add_generation_prompt=True, tools=listed)
+
+
+def _calls_as_text(m: dict, opener: str) -> dict:
+    """An assistant message's calls written into its content as opener[{"name", "arguments"}, ...]."""
+    if m["role"] != "assistant" or not m.get("tool_calls"):
+        return m
+    listed = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                         for c in m["tool_calls"]], ensure_ascii=False)
+    return {"role": "assistant", "content": m["content"] + opener + listed}
 
 
 def functools_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict]:
@@ -170,14 +183,7 @@ def functools_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict
         system = {"role": "system", "content": "You are a helpful assistant with some tools."}
     system["tools"] = listing
     out = [system]
-    for m in msgs:
-        if m["role"] == "assistant" and m.get("tool_calls"):
-            listed = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-                                 for c in m["tool_calls"]], ensure_ascii=False)
-            out.append({"role": "assistant", "content": m["content"] + "functools" + listed})
-        else:
-            out.append(m)
-    return out
+    return out + [_calls_as_text(m, "functools") for m in msgs]
 
 
 def gemma_messages(msgs: list[dict]) -> list[dict]:
