@@ -108,3 +108,9 @@ def test_earlier_calls_and_results_go_as_the_api_has_them():
     assert body["tools"] == [WEATHER.to_openai()] and body["tool_choice"] == "required"
     assert body["parallel_tool_calls"] is False
     assert "tools" not in RemoteModel("localhost:1", "m").chat_payload(messages, SamplingSettings())
+
+
+def test_the_window_offers_tools_on_a_server_backend():
+    from chatgui.ui.tools.tool_replies import supports_tools
+    assert supports_tools(RemoteModel("localhost:1", "m"))
+    assert not supports_tools(None)
