@@ -216,7 +216,7 @@ def test_forced_calls_of_each_new_family_parse_and_validate(family_models):
 
 @pytest.mark.parametrize("family, marker", [("harmony", "<|channel|>commentary to=functions."),
                                             ("gemma4", "<|tool_call>"), ("phi4", "<|tool_call|>"),
-                                            ("functools", "functools")])
+                                            ("functools", "functools[")])
 def test_auto_is_free_until_the_family_marker(family_models, family, marker):
     import torch
     model = family_models[family]
@@ -256,3 +256,10 @@ def test_calls_stream_as_names_then_argument_pieces(fmt, reply):
         assert events.index(s) < events.index(next(e for e in events if isinstance(e, ArgsPiece) and e.index == s.index))
     if fmt is not GEMMA4:
         assert sum(isinstance(e, ArgsPiece) for e in events) > len(calls)      # in pieces as written
+
+
+def test_python_functools_in_a_reply_is_no_call():
+    f = CallTextFilter(FUNCTOOLS)
+    shown = "".join(f.feed(p) for p in ["Use functools", ".partial here; ", "functools", "[{\"name\""]) + f.flush()
+    assert shown == "Use functools.partial here; "
+    assert split_tool_calls("Use functools.partial.", FUNCTOOLS, [ADD]) == ("Use functools.partial.", [])

@@ -46,7 +46,8 @@ HERMES = ToolFormat("hermes", "<tool_call>", "</tool_call>", "arguments")
 LLAMA3 = ToolFormat("llama3", "", "", "parameters")
 MISTRAL = ToolFormat("mistral", "[TOOL_CALLS]", "", "arguments", listed=True)
 PHI4 = ToolFormat("phi4", "<|tool_call|>", "<|/tool_call|>", "arguments", pad="")
-FUNCTOOLS = ToolFormat("functools", "functools", "", "arguments", listed=True)
+# (its opener holds the list's "[": the word alone, Python's module, is no call)
+FUNCTOOLS = ToolFormat("functools", "functools[", "", "arguments", listed=True)
 GEMMA4 = ToolFormat("gemma4", "<|tool_call>", "<tool_call|>", "arguments", pad="")
 HARMONY = ToolFormat("harmony", "to=functions.", "", "arguments", pad="")
 GRANITE = ToolFormat("granite", "<|tool_call|>", "", "arguments", listed=True)
@@ -252,7 +253,7 @@ def split_tool_calls(text: str, fmt: ToolFormat, tools: list[ToolSpec]) -> tuple
     if fmt.name == "gemma4":
         return content, _gemma_calls(text, at, fmt, by_name)
     if fmt.listed:
-        pos = _SKIP_WS.match(text, at + len(fmt.opener)).end()
+        pos = _SKIP_WS.match(text, at + len(fmt.opener.rstrip("["))).end()
         for item in _json_values(text, pos, single=True):
             items = item if isinstance(item, list) else [item]
             calls.extend(_call_from(x, fmt, by_name) for x in items)
@@ -402,7 +403,8 @@ def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool =
         return f"start: WS call\nWS: /[ \\t\\n]*/\ncall: %json {body}\n"
     if fmt.listed:
         calls = _up_to("call", '", "', MAX_PARALLEL_CALLS if parallel else 1)
-        return f'start: {_lark_marker(model, fmt.opener)} "[" {calls} "]"\ncall: %json {body}\n'
+        opener = f'{_lark_marker(model, fmt.opener)}' + ("" if fmt.opener.endswith("[") else ' "["')
+        return f'start: {opener} {calls} "]"\ncall: %json {body}\n'
     pad = f" {json.dumps(fmt.pad)} " if fmt.pad else " "
     one = f'{_lark_marker(model, fmt.opener)}{pad}call{pad}{_lark_marker(model, fmt.closer)}'
     calls = _up_to("one", json.dumps(fmt.pad) if fmt.pad else "", MAX_PARALLEL_CALLS if parallel else 1)
