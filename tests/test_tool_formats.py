@@ -50,7 +50,7 @@ NOARGS = ToolSpec("now", "The time now.", obj({}))
 NESTED = ToolSpec("book", "Book a table.", obj({"at": obj({"hour": {"type": "integer", "minimum": 8, "maximum": 22},
                                                              "name": {"type": "string", "maxLength": 5}}),
                                                 "size": {"type": ["integer", "null"], "minimum": 1, "maximum": 9}}))
-TOOLSETS = [[ADD], [WEATHER], [TAGS], [NOARGS], [NESTED], [WEATHER, ADD], [ADD, TAGS, NOARGS], [WEATHER, NESTED, TAGS]]
+TOOLSETS = [[ADD], [WEATHER], [NESTED], [NOARGS, ADD], [ADD, TAGS, NOARGS], [WEATHER, NESTED, TAGS]]
 
 
 def test_the_families_are_detected_from_their_real_templates():
@@ -181,7 +181,7 @@ def family_models(tmp_path_factory):
 
 def test_forced_calls_of_each_new_family_parse_and_validate(family_models):
     """Issue 31's target for these formats: under the constraint every call a random model
-    finishes parses and matches its tool's schema (8 tool sets x 4 families)."""
+    finishes parses and matches its tool's schema (6 tool sets x 4 families)."""
     produced, problems = 0, []
     for family, model in family_models.items():
         fmt = FAMILIES[family][1]
@@ -211,7 +211,7 @@ def test_forced_calls_of_each_new_family_parse_and_validate(family_models):
                 jsonschema.validate(call.arguments, by_name[call.name].parameters)
                 json.loads(call.to_openai()["function"]["arguments"])
     assert not problems, problems
-    assert produced >= 32
+    assert produced >= 24
 
 
 @pytest.mark.parametrize("family, marker", [("harmony", "<|channel|>commentary to=functions."),
