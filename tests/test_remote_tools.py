@@ -114,3 +114,59 @@ def test_the_window_offers_tools_on_a_server_backend():
     from chatgui.ui.tools.tool_replies import supports_tools
     assert supports_tools(RemoteModel("localhost:1", "m"))
     assert not supports_tools(None)
+
+
+def test_a_window_on_a_server_backend_calls_tools_with_the_same_consent(qtbot, make_window, served, monkeypatch):
+    """The whole path in the window: connected to our own server, a reply calls the calculator
+    (forced: a random model never calls by itself), the consent dialog asks, the call runs here
+    and its card shows the result; the reply's meta keeps the call as on the local engine."""
+    from PySide6.QtCore import Qt
+
+    from chatgui.remote import secrets as remote_secrets
+    from chatgui.store import AppSettings
+    from chatgui.tools import builtin
+    from chatgui.tools.calculator import calculate, format_number
+    from chatgui.tools.consent import Decision
+    from chatgui.ui.tools.tool_cards import cards_of
+
+    monkeypatch.setattr(remote_secrets, "system_keyring", lambda: None)
+    short = json.loads(json.dumps(builtin.CALCULATOR.parameters))
+    short["properties"]["expression"]["maxLength"] = 10       # a random model closes a short string soon
+    monkeypatch.setattr(builtin, "CALCULATOR", ToolSpec("calculator", builtin.CALCULATOR.description, short, "builtin"))
+    window = make_window(settings=AppSettings(tools={"calculator": True, "max_rounds": 1}))
+    group = window.backend.group
+    group.kind.setCurrentIndex(group.kind.findData("openai"))
+    group.kind.activated.emit(group.kind.currentIndex())
+    group.base_url.setText(served.base_url)
+    qtbot.mouseClick(group.refresh_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(group.refresh_button.isEnabled, timeout=10_000)
+    qtbot.mouseClick(group.connect_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.device == "remote",
+                    timeout=30_000)
+    window.tools.tool_choice = "calculator"
+    window.panel.max_new_tokens.setValue(120)
+    shown = []
+    window.tools.asker.dialog_shown.connect(shown.append)
+    window.input_bar.input.setPlainText("What is 2 + 3?")
+    window.send_message()
+    reply_id = window.replies.active.message_id
+
+    def answer() -> bool:
+        for dialog in window.tools.asker.open_dialogs():
+            if not dialog.answered:
+                dialog.buttons[Decision.ALLOW_ONCE].click()
+        return not window.replies.busy
+    qtbot.waitUntil(answer, timeout=90_000)
+    meta = window.current.messages[reply_id].meta
+    assert shown and meta["tool_calls"] and meta["device"] == "remote"
+    call = meta["tool_calls"][0]
+    result = meta["tool_results"][0]
+    assert call["name"] == "calculator" and result["call_id"] == call["id"]
+    if not call.get("error"):
+        try:
+            expected = format_number(calculate(call["arguments"]["expression"]))
+        except Exception as e:     # noqa: BLE001 - the calculator's refusal is the expected result then
+            expected = str(e)
+        assert expected in result["content"]
+    card = cards_of(window.view.widget_for(reply_id)).cards[call["id"]]
+    assert card.result_text.toPlainText() == result["content"]
