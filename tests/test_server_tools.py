@@ -71,20 +71,51 @@ def test_a_named_function_is_the_one_called(client):
 
 
 def test_streamed_tool_calls_arrive_as_deltas(client):
+    """As OpenAI streams them: a call's first delta has its id, type and name (arguments empty),
+    the following ones pieces of its arguments only, in several pieces."""
     stream = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Weather in Oslo?"}],
                                             tools=TOOLS, tool_choice="required", max_tokens=200, seed=4, stream=True)
-    calls, finish = {}, None
+    calls, finish, pieces = {}, None, {}
     for chunk in stream:
         delta = chunk.choices[0].delta
         for tc in delta.tool_calls or ():
+            if tc.index not in calls:
+                assert tc.id and tc.type == "function" and tc.function.name and tc.function.arguments == ""
+            else:
+                assert tc.id is None and tc.function.name is None and tc.function.arguments
+                pieces[tc.index] = pieces.get(tc.index, 0) + 1
             entry = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
             entry["id"] += tc.id or ""
             entry["name"] += tc.function.name or ""
             entry["arguments"] += tc.function.arguments or ""
         finish = chunk.choices[0].finish_reason or finish
     assert finish == "tool_calls" and calls
-    for entry in calls.values():
+    for index, entry in calls.items():
         jsonschema.validate(json.loads(entry["arguments"]), SCHEMAS[entry["name"]])
+        if entry["name"] == "get_current_weather":
+            assert pieces[index] > 1          # streamed as written, not whole at the end
+
+
+def test_the_openai_streaming_helper_assembles_the_calls(client):
+    """The `openai` package's own streaming helper (its tool-calling streaming example): the
+    argument delta events, then each call done with the same arguments as the final message."""
+    deltas, done = [], []
+    # (the helper is client.chat.completions.stream in current releases, under .beta before)
+    stream_call = getattr(client.chat.completions, "stream", None) or client.beta.chat.completions.stream
+    with stream_call(model="tiny", messages=[{"role": "user", "content": "Weather in Rome?"}], tools=TOOLS,
+                     tool_choice={"type": "function", "function": {"name": "get_current_weather"}},
+                     max_tokens=200, seed=8) as stream:
+        for event in stream:
+            if event.type == "tool_calls.function.arguments.delta":
+                deltas.append(event.arguments_delta)
+            elif event.type == "tool_calls.function.arguments.done":
+                done.append((event.name, event.arguments))
+        final = stream.get_final_completion()
+    call = final.choices[0].message.tool_calls[0]
+    assert final.choices[0].finish_reason == "tool_calls" and call.id
+    assert done == [("get_current_weather", call.function.arguments)] and "".join(deltas) == call.function.arguments
+    assert len(deltas) > 1
+    jsonschema.validate(json.loads(call.function.arguments), SCHEMAS["get_current_weather"])
 
 
 def test_none_and_auto_give_text_when_the_model_writes_text(client):

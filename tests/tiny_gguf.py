@@ -105,17 +105,20 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
                      n_layers: int = 2, n_heads: int = 4, n_kv_heads: int = 2, hidden: int = 128,
                      context: int = 256, chat_template: str | None = CHATML, tied: bool = False,
                      scale: float = 0.5, pre_tokenizer: str = "smollm", metadata: dict | None = None,
-                     edit=None, tokenizer: str = "gpt2") -> Path:
+                     edit=None, tokenizer: str = "gpt2", control_tokens: tuple[str, ...] = ()) -> Path:
     """A random-weight model that really runs through the whole engine: the tensors and metadata
     its architecture's entry in chatgui/engine/archs.py says. Row lengths are multiples of 32 so
     every block quant type can hold them. The same arguments write the same bytes.
-    edit(writer): change metadata before it is written (a key added again replaces the first)."""
+    edit(writer): change metadata before it is written (a key added again replaces the first).
+    control_tokens: more special tokens at the end of the vocabulary (a template's markers, e.g.
+    gpt-oss's <|channel|> or Gemma 4's <|tool_call>, which real vocabularies hold as one token)."""
     from chatgui.engine.archs import ARCHS, apply_layer_layout, deltanet_layers, tensor_shapes
 
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
     tokens, types, merges = gemma4_vocabulary() if tokenizer == "gemma4" else vocabulary()
+    tokens, types = tokens + list(control_tokens), types + [3] * len(control_tokens)
     vocab = len(tokens)
     head_dim = dim // n_heads
     w = gguf.GGUFWriter(str(path), arch)

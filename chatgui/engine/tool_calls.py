@@ -1,12 +1,18 @@
 """Tool calls in the model's own format: the prompt with `tools`, the calls parsed out of a
 reply, and a constraint that holds each call's arguments to its tool's JSON schema. No Qt.
 
-Three families of chat template, told apart by what the template writes (as llama.cpp does):
+The families of chat template, told apart by what the template writes (as llama.cpp does):
 
-    hermes   Qwen 2.5, Hermes, and any template that does not know tools:
-             <tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>   (one or more)
-    llama3   Llama 3.1 / 3.2 / 3.3: the reply is one JSON object {"name": ..., "parameters": {...}}
-    mistral  Mistral Nemo / Small: [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]
+    hermes     Qwen 2.5, Hermes, and any template that does not know tools:
+               <tool_call>\\n{"name": ..., "arguments": {...}}\\n</tool_call>   (one or more)
+    llama3     Llama 3.1 / 3.2 / 3.3: the reply is one JSON object {"name": ..., "parameters": {...}}
+    mistral    Mistral Nemo / Small: [TOOL_CALLS][{"name": ..., "arguments": {...}}, ...]
+    phi4       Phi-4-mini as llama.cpp ships its template: <|tool_call|>{"name", "arguments"}<|/tool_call|>
+    functools  Phi-4-mini's own template (tools in the system message's "tools" field):
+               functools[{"name": ..., "arguments": {...}}, ...]
+    granite    Granite 3.x: <|tool_call|>[{"name": ..., "arguments": {...}}, ...]
+    gemma4     Gemma 4: <|tool_call>call:NAME{key:value,...}<tool_call|>, not JSON (gemma_calls.py)
+    harmony    gpt-oss: a message to=functions.NAME on the commentary channel (harmony_calls.py)
 
 The constraint is lazy, like llama.cpp's lazy grammars: the reply is free text (no mask, no
 cost) until the model writes the call's opening marker (`tool_choice` "auto"), or a call is
@@ -32,13 +38,21 @@ class ToolFormat:
     closer: str          # the text that ends one call ("" where the JSON ends it)
     args_key: str        # "arguments" or "parameters"
     native: bool = True  # the template renders tools itself (else they go into the system prompt)
+    pad: str = "\n"      # between the opener, the call and the closer (hermes' newlines)
+    listed: bool = False # the calls are one JSON list after the opener (mistral, functools)
 
 
 HERMES = ToolFormat("hermes", "<tool_call>", "</tool_call>", "arguments")
 LLAMA3 = ToolFormat("llama3", "", "", "parameters")
-MISTRAL = ToolFormat("mistral", "[TOOL_CALLS]", "", "arguments")
+MISTRAL = ToolFormat("mistral", "[TOOL_CALLS]", "", "arguments", listed=True)
+PHI4 = ToolFormat("phi4", "<|tool_call|>", "<|/tool_call|>", "arguments", pad="")
+# (its opener holds the list's "[": the word alone, Python's module, is no call)
+FUNCTOOLS = ToolFormat("functools", "functools[", "", "arguments", listed=True)
+GEMMA4 = ToolFormat("gemma4", "<|tool_call>", "<tool_call|>", "arguments", pad="")
+HARMONY = ToolFormat("harmony", "to=functions.", "", "arguments", pad="")
+GRANITE = ToolFormat("granite", "<|tool_call|>", "", "arguments", listed=True)
 PLAIN = ToolFormat("hermes", "<tool_call>", "</tool_call>", "arguments", native=False)
-FORMATS = {f.name: f for f in (HERMES, LLAMA3, MISTRAL)}
+FORMATS = {f.name: f for f in (HERMES, LLAMA3, MISTRAL, PHI4, FUNCTOOLS, GEMMA4, HARMONY, GRANITE)}
 
 
 def detect_format(template_source: str | None) -> ToolFormat:
@@ -51,6 +65,14 @@ def detect_format(template_source: str | None) -> ToolFormat:
         return MISTRAL
     if "<tool_call>" in src:
         return HERMES
+    if "<|tool_call>" in src:
+        return GEMMA4
+    if "<|tool_call|>" in src:       # Granite 3.x writes a JSON list after it, Phi-4-mini one object in it
+        return GRANITE if "<|start_of_role|>" in src else PHI4
+    if "<|tool|>" in src and "message['tools']" in src:
+        return FUNCTOOLS
+    if "<|channel|>" in src and "to=" in src:
+        return HARMONY
     if "<|start_header_id|>" in src and ('"parameters"' in src or "<|python_tag|>" in src):
         return LLAMA3
     return PLAIN
@@ -123,8 +145,71 @@ def render_with_tools(template, messages: list[dict], tools: list[ToolSpec], fmt
         return template.render(template_messages(messages), add_generation_prompt=True)
     if not fmt.native:
         return template.render(plain_tool_messages(messages, tools), add_generation_prompt=True)
-    return template.render(template_messages(messages), add_generation_prompt=True,
-                           tools=[t.to_openai() for t in tools])
+    if fmt.name == "functools":      # Phi-4-mini's own template reads no `tools`, only the system message's
+        return template.render(functools_messages(messages, tools), add_generation_prompt=True)
+    msgs = template_messages(messages)
+    listed = [t.to_openai() for t in tools]
+    if fmt.name == "gemma4":
+        from .gemma_calls import with_types
+        msgs = gemma_messages(msgs)
+        # Gemma's template reads every property's `type` (an enum alone would fail it)
+        listed = [{**t, "function": {**t["function"], "parameters": with_types(t["function"]["parameters"])}}
+                  for t in listed]
+    elif fmt.name == "harmony":
+        from .harmony_calls import harmony_messages
+        msgs = harmony_messages(msgs)
+    elif fmt.name == "granite":       # its template writes no tool_calls: they go back as the model wrote them
+        msgs = [_calls_as_text(m, fmt.opener) for m in msgs]
+    return template.render(msgs, add_generation_prompt=True, tools=listed)
+
+
+def _calls_as_text(m: dict, opener: str) -> dict:
+    """An assistant message's calls written into its content as opener[{"name", "arguments"}, ...]."""
+    if m["role"] != "assistant" or not m.get("tool_calls"):
+        return m
+    listed = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
+                         for c in m["tool_calls"]], ensure_ascii=False)
+    return {"role": "assistant", "content": m["content"] + opener + listed}
+
+
+def functools_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict]:
+    """Phi-4-mini's layout: the tools as a JSON text in the system message's "tools" field (as
+    Microsoft's examples pass them), earlier calls written back as functools[...] text, results
+    as `tool` turns."""
+    msgs = template_messages(messages)
+    listing = json.dumps([t.to_openai()["function"] for t in tools], ensure_ascii=False)
+    if msgs and msgs[0]["role"] == "system":
+        system, msgs = dict(msgs[0]), msgs[1:]
+    else:
+        system = {"role": "system", "content": "You are a helpful assistant with some tools."}
+    system["tools"] = listing
+    out = [system]
+    return out + [_calls_as_text(m, "functools") for m in msgs]
+
+
+def gemma_messages(msgs: list[dict]) -> list[dict]:
+    """Gemma 4's layout: a call's results are not `tool` turns but the calling model turn's
+    `tool_responses` ({name, response}), and the answer that follows them continues that turn
+    (as llama.cpp builds them for this template)."""
+    out: list[dict] = []
+    for m in msgs:
+        last = out[-1] if out else None
+        if m["role"] == "tool" and last is not None and last.get("tool_calls"):
+            names = {c["id"]: c["function"]["name"] for c in last["tool_calls"]}
+            response = m["content"]
+            try:
+                parsed = json.loads(response)
+                response = parsed if isinstance(parsed, dict) else response
+            except ValueError:
+                pass
+            last.setdefault("tool_responses", []).append(
+                {"name": m.get("name") or names.get(m.get("tool_call_id"), ""), "response": response})
+        elif (m["role"] == "assistant" and not m.get("tool_calls") and last is not None
+              and last.get("tool_responses") and not last.get("content")):
+            last["content"] = m["content"]
+        else:
+            out.append(dict(m))
+    return out
 
 
 def tool_prompt_ids(model, messages: list[dict], tools: list[ToolSpec], fmt: ToolFormat,
@@ -159,12 +244,16 @@ def split_tool_calls(text: str, fmt: ToolFormat, tools: list[ToolSpec]) -> tuple
         if not body.startswith("{"):
             return text, []
         return "", [_call_from(item, fmt, by_name) for item in _json_values(body, 0, single=True)]
+    if fmt.name == "harmony":
+        return _split_harmony(text, by_name)
     at = text.find(fmt.opener)
     if at < 0:
         return text, []
     content, calls = text[:at].rstrip(), []
-    if fmt.name == "mistral":
-        pos = _SKIP_WS.match(text, at + len(fmt.opener)).end()
+    if fmt.name == "gemma4":
+        return content, _gemma_calls(text, at, fmt, by_name)
+    if fmt.listed:
+        pos = _SKIP_WS.match(text, at + len(fmt.opener.rstrip("["))).end()
         for item in _json_values(text, pos, single=True):
             items = item if isinstance(item, list) else [item]
             calls.extend(_call_from(x, fmt, by_name) for x in items)
@@ -180,6 +269,50 @@ def split_tool_calls(text: str, fmt: ToolFormat, tools: list[ToolSpec]) -> tuple
         calls.extend(_call_from(x, fmt, by_name) for x in _json_values(chunk.strip(), 0, single=True))
         pos = text.find(fmt.opener, end)
     return content, calls
+
+
+def _split_harmony(text: str, by_name: dict[str, ToolSpec]) -> tuple[str, list[ToolCall]]:
+    from .harmony_calls import split_harmony_call
+
+    found = split_harmony_call(text)
+    if found is None:
+        return text, []
+    before, name, body, problem = found
+    if problem:
+        return before, [ToolCall(new_call_id(), name, {}, problem)]
+    item = _json_values(body, 0, single=True)[0] if body else {"__error__": "the call has no arguments"}
+    if isinstance(item, dict) and "__error__" not in item:
+        item = {"name": name, "arguments": item}
+    return before, [_call_from(item, HARMONY, by_name)]
+
+
+def _gemma_calls(text: str, at: int, fmt: ToolFormat, by_name: dict[str, ToolSpec]) -> list[ToolCall]:
+    """Each <|tool_call>call:NAME{...}<tool_call|> from at on, read by gemma_calls.parse_value."""
+    from .gemma_calls import GemmaSyntaxError, parse_value
+
+    calls = []
+    pos = at
+    while pos >= 0:
+        start = pos + len(fmt.opener)
+        end = text.find(fmt.closer, start)
+        chunk = text[start:end if end >= 0 else len(text)].strip()
+        if end < 0:
+            calls.append(_broken("the reply ended inside the call (no closing " + fmt.closer + ")"))
+            break
+        brace = chunk.find("{")
+        if not chunk.startswith("call:") or brace < 0:
+            calls.append(_broken("the call is not call:NAME{...}"))
+        else:
+            try:
+                args, stop = parse_value(chunk, brace)
+                extra = chunk[stop:].strip()
+                item = {"name": chunk[5:brace].strip(), "arguments": args} if not extra else {
+                    "__error__": f"the call goes on after its arguments ({extra[:20]!r})"}
+            except (GemmaSyntaxError, RecursionError) as e:
+                item = {"__error__": f"the call's arguments do not parse ({e})"}
+            calls.append(_call_from(item, fmt, by_name))
+        pos = text.find(fmt.opener, end)
+    return calls
 
 
 def _json_values(text: str, pos: int, single: bool):
@@ -253,8 +386,14 @@ def _lark_marker(model, text: str) -> str:
 MAX_PARALLEL_CALLS = 4
 
 
-def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool = True) -> str:
-    """A Lark grammar for the calls region of a reply, from its opening marker to the end."""
+def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool = True, forced: bool = False) -> str:
+    """A Lark grammar for the calls region of a reply, from its opening marker to the end
+    (forced: from the reply's first token, where a format's call needs more than its marker)."""
+    if fmt.name == "harmony":
+        from .harmony_calls import call_grammar as harmony_grammar
+        return harmony_grammar(tools, lambda text: _lark_marker(model, text), forced)
+    if fmt.name == "gemma4":
+        return _gemma_grammar(model, tools, fmt, parallel)
     schema = {"anyOf": [call_schema(t, fmt) for t in tools]} if len(tools) > 1 else call_schema(tools[0], fmt)
     # compact JSON, as the templates write calls back (flexible whitespace lets a weak model pad
     # a call with newlines until it runs out of tokens)
@@ -262,19 +401,37 @@ def call_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool =
     body = json.dumps(schema)
     if fmt.name == "llama3":
         return f"start: WS call\nWS: /[ \\t\\n]*/\ncall: %json {body}\n"
-    if fmt.name == "mistral":
+    if fmt.listed:
         calls = _up_to("call", '", "', MAX_PARALLEL_CALLS if parallel else 1)
-        return f'start: {_lark_marker(model, fmt.opener)} "[" {calls} "]"\ncall: %json {body}\n'
-    one = f'{_lark_marker(model, fmt.opener)} "\\n" call "\\n" {_lark_marker(model, fmt.closer)}'
-    calls = _up_to("one", '"\\n"', MAX_PARALLEL_CALLS if parallel else 1)
+        opener = f'{_lark_marker(model, fmt.opener)}' + ("" if fmt.opener.endswith("[") else ' "["')
+        return f'start: {opener} {calls} "]"\ncall: %json {body}\n'
+    pad = f" {json.dumps(fmt.pad)} " if fmt.pad else " "
+    one = f'{_lark_marker(model, fmt.opener)}{pad}call{pad}{_lark_marker(model, fmt.closer)}'
+    calls = _up_to("one", json.dumps(fmt.pad) if fmt.pad else "", MAX_PARALLEL_CALLS if parallel else 1)
     return f"start: {calls}\none: {one}\ncall: %json {body}\n"
 
 
+def _gemma_grammar(model, tools: list[ToolSpec], fmt: ToolFormat, parallel: bool) -> str:
+    """Gemma 4's calls: <|tool_call>call:NAME{...}<tool_call|>, the object written from the
+    tool's schema in Gemma's own syntax (gemma_calls.GemmaGrammar)."""
+    from .gemma_calls import QUOTE, GemmaGrammar
+
+    quote = _lark_marker(model, QUOTE)
+    g = GemmaGrammar(quote, quote_is_token=quote.startswith("<["))
+    named = []
+    for tool in tools:
+        params = tool.parameters if isinstance(tool.parameters, dict) and tool.parameters else {"type": "object"}
+        named.append(f"({json.dumps('call:' + tool.name)} {g.object(params)})")
+    one = f"{_lark_marker(model, fmt.opener)} gcall {_lark_marker(model, fmt.closer)}"
+    calls = _up_to("one", "", MAX_PARALLEL_CALLS if parallel else 1)
+    return f"start: {calls}\none: {one}\ngcall: {' | '.join(named)}\n" + g.lark()
+
+
 def _up_to(item: str, sep: str, n: int) -> str:
-    """Lark for 1..n items with separators: a b (sep b (sep b)?)? ..."""
+    """Lark for 1..n items with separators: a b (sep b (sep b)?)? ... (sep "" for none)"""
     out = item
     for _ in range(n - 1):
-        out = f"{item} ({sep} {out})?"
+        out = f"{item} ({sep + ' ' if sep else ''}{out})?"
     return out
 
 
@@ -296,7 +453,7 @@ class ToolCallConstraint:
             raise ConstraintError("no tools to call")
         self.model, self.tools, self.fmt, self.forced, self.parallel = model, list(tools), fmt, forced, parallel
         self.vocab_size = model.args.vocab_size
-        self._grammar = _grammar or call_grammar(model, self.tools, fmt, parallel)
+        self._grammar = _grammar or call_grammar(model, self.tools, fmt, parallel and fmt.name != "harmony", forced)
         self._tokenizer = _ll_tokenizer(model)
         is_error, messages = llguidance.LLMatcher.validate_grammar_with_warnings(
             llguidance.LLMatcher.grammar_from_lark(self._grammar), self._tokenizer)
@@ -414,6 +571,8 @@ class CallTextFilter:
             self._calls = True
             return ""
         text = self._held + piece
+        if self.fmt.name == "harmony":
+            return self._feed_harmony(text)
         if self.fmt.name == "llama3":
             if not self._shown_any:
                 if not text.strip():
@@ -435,6 +594,25 @@ class CallTextFilter:
                 break
         self._held = text[len(text) - keep:]
         return text[:len(text) - keep]
+
+    def _feed_harmony(self, text: str) -> str:
+        """gpt-oss: a header is held back until its <|message|> shows it is no call; the header
+        of a call, and all after it, is never shown."""
+        from chatgui.common.harmony import CHANNEL, MESSAGE, START
+
+        from .harmony_calls import OPENER, header_start
+        at = text.find(OPENER)
+        if at >= 0:
+            self._calls, self._held = True, ""
+            return text[:header_start(text, at)]
+        body = text.rfind(MESSAGE)
+        opened = [p for p in (text.rfind(START), text.rfind(CHANNEL)) if p > body]
+        keep = min(opened) if opened else len(text)
+        lt = text.rfind("<")
+        if lt >= 0 and ">" not in text[lt:]:         # a marker still being written
+            keep = min(keep, lt)
+        self._held = text[keep:]
+        return text[:keep]
 
     def flush(self) -> str:
         """At the end: held text that never became a marker."""

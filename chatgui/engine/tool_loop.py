@@ -88,8 +88,13 @@ def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: 
         turn.rounds += 1
         emit("round", turn.rounds)
         last_round = turn.rounds > max_rounds
-        content, calls, gen = generate_with_tools(model, chat, tools, settings, "none" if last_round else choice,
-                                                  cancel, lambda piece: emit("text", piece), fmt, parallel)
+        round_choice = "none" if last_round else choice
+        if hasattr(model, "reply_with_tools"):     # a server (remote/client.py): it formats and parses the calls
+            content, calls, gen = model.reply_with_tools(chat, tools, settings, round_choice, cancel,
+                                                         lambda piece: emit("text", piece), parallel)
+        else:
+            content, calls, gen = generate_with_tools(model, chat, tools, settings, round_choice, cancel,
+                                                      lambda piece: emit("text", piece), fmt, parallel)
         choice = "auto"
         reason = gen.stats.finish_reason
         if reason == "cancelled" or not calls:

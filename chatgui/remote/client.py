@@ -164,10 +164,14 @@ class RemoteModel:
             raise RemoteProtocolError(f"The server's model list is not in the OpenAI format ({type(e).__name__}). "
                                       "Is the base URL right?") from None
 
-    def chat_payload(self, messages: list[dict], settings: SamplingSettings, stream: bool = True) -> dict:
-        """The JSON body of a chat completion request for these messages and settings."""
+    def chat_payload(self, messages: list[dict], settings: SamplingSettings, stream: bool = True,
+                     tools: list | None = None, tool_choice="auto", parallel: bool = True) -> dict:
+        """The JSON body of a chat completion request for these messages and settings (and the
+        tools the reply may call: common.tools.ToolSpec; tool_choice as tool_calls.py takes it)."""
+        from .tools import wire_messages, wire_tool_choice
+
         body = {
-            "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+            "messages": wire_messages(messages),
             "stream": stream,
             "max_tokens": settings.max_new_tokens,
         }
@@ -191,12 +195,18 @@ class RemoteModel:
             body["stop"] = list(settings.stop)
         if settings.json_reply:
             body["response_format"] = {"type": "json_object"}
+        if tools:
+            body["tools"] = [t.to_openai() for t in tools]
+            body["tool_choice"] = wire_tool_choice(tool_choice)
+            if not parallel:
+                body["parallel_tool_calls"] = False
         return body
 
     def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
-                 reply_prefix_ids=()):
+                 reply_prefix_ids=(), tools: list | None = None, tool_choice="auto", parallel: bool = True):
         """Start a streamed reply. Blocks until the server accepts the request (raising a
-        RemoteError if it refuses), then returns a RemoteGeneration to iterate."""
+        RemoteError if it refuses), then returns a RemoteGeneration to iterate (its `tool_calls`
+        are the calls the server sent, when tools were given)."""
         from .generation import RemoteGeneration
         if reply_prefix_ids:
             raise RemoteRequestError("Continuing a reply from a chosen token needs the local model: the OpenAI "
@@ -207,4 +217,16 @@ class RemoteModel:
             if not models:
                 raise RemoteNotFoundError("The server offers no models.")
             self.model = models[0]
-        return RemoteGeneration(self, messages, settings or SamplingSettings(), cancel)
+        return RemoteGeneration(self, messages, settings or SamplingSettings(), cancel,
+                                tools=tools, tool_choice=tool_choice, parallel=parallel)
+
+    def reply_with_tools(self, messages: list[dict], tools: list, settings: SamplingSettings, tool_choice="auto",
+                         cancel=None, on_text=None, parallel: bool = True):
+        """One round of the tool loop (engine/tool_loop.py) on the server: (the reply's text, its
+        calls, each checked against its tool, the RemoteGeneration). The server renders the tools
+        in its model's format and parses the calls; earlier calls and results go as the API has them."""
+        gen = self.generate(messages, settings, cancel, tools=tools, tool_choice=tool_choice, parallel=parallel)
+        for event in gen:
+            if on_text is not None and event.text:
+                on_text(event.text)
+        return gen.text, gen.tool_calls, gen

@@ -27,6 +27,7 @@ from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
 from .errors import RemoteError, RemoteProtocolError, RemoteServerError, server_message_of
 from .sse import SSEError, sse_events
+from .tools import CallParts
 
 MAX_ERROR_BODY = 64 * 1024
 MAX_JSON_BODY = 16 * 1024 * 1024
@@ -40,11 +41,14 @@ class RemoteGeneration:
     on the error as `partial_text`), `error` holds it and `stats.finish_reason` is "error".
     """
 
-    def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel: CancelFlag | None = None):
+    def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel: CancelFlag | None = None,
+                 tools: list | None = None, tool_choice="auto", parallel: bool = True):
         if cancel is not None and not isinstance(cancel, CancelFlag):
             # A plain Event cannot wake the waiting thread: it would only be noticed at the next chunk.
             raise TypeError("cancel must be a chatgui.common.runner.CancelFlag")
         self.model, self.settings, self.cancel = model, settings, cancel
+        self.tools, self.tool_choice, self.parallel = list(tools or ()), tool_choice, parallel
+        self._call_parts = CallParts()
         self.text = ""
         self.token_ids = ()    # the protocol sends text, not token ids
         self.error: RemoteError | None = None
@@ -72,6 +76,12 @@ class RemoteGeneration:
             self.error = first[1]
             raise first[1]
         self._it = self._events()
+
+    @property
+    def tool_calls(self) -> list:
+        """The calls the server sent (common.tools.ToolCall, each checked against its tool; one
+        that is not usable says why in `error`). Complete once iteration has ended."""
+        return self._call_parts.calls(self.tools)
 
     @property
     def dropped_messages(self) -> int:
@@ -186,6 +196,8 @@ class RemoteGeneration:
                 if content is not None and not isinstance(content, str):
                     raise TypeError("content is not text")
                 text += content or ""
+                if (part or {}).get("tool_calls"):
+                    self._call_parts.take(part["tool_calls"])
                 reason = choice.get("finish_reason") or reason
         except (AttributeError, TypeError) as e:
             self._fail(RemoteProtocolError(f"The server sent a malformed stream ({e})."))
@@ -226,7 +238,8 @@ class RemoteGeneration:
         try:
             async with m.async_client() as client:
                 for attempt in (1, 2):
-                    payload = m.chat_payload(messages, self.settings, stream=True)
+                    payload = m.chat_payload(messages, self.settings, stream=True, tools=self.tools or None,
+                                             tool_choice=self.tool_choice, parallel=self.parallel)
                     async with client.stream("POST", m.url("chat/completions"), json=payload,
                                              headers=m.headers(stream=True)) as r:
                         if r.status_code >= 400:

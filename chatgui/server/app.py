@@ -179,6 +179,8 @@ async def _collect(job: QueuedRequest, cid: str, model_id: str, req, chat: bool)
             choices[i]["text"].append(text)
             if lp is not None:
                 choices[i]["logprobs"].append(lp)
+        elif kind == "tool_delta":      # (a whole reply takes the parsed calls at the end)
+            continue
         elif kind == "tool_calls":
             choices[value[0]]["tool_calls"] = [c.to_openai() for c in value[1]]
         elif kind == "finish":
@@ -211,13 +213,19 @@ async def _stream(job: QueuedRequest, cid: str, model_id: str, req, chat: bool):
         if chat:
             for i in range(req.n):
                 yield chunk(index=i, delta={"role": "assistant", "content": ""})
+        streamed: dict[int, set[int]] = {}      # choice -> the calls whose deltas went out
         while True:
             kind, value = await job.output.get()
             if kind == "token":
                 i, text, lp = value
                 yield chunk(index=i, delta={"content": text}, logprobs=None if lp is None else [lp])
-            elif kind == "tool_calls":
-                yield chunk(index=value[0], delta={"tool_calls": tool_api.tool_calls_delta(value[1])})
+            elif kind == "tool_delta":
+                streamed.setdefault(value[0], set()).update(d["index"] for d in value[1])
+                yield chunk(index=value[0], delta={"tool_calls": value[1]})
+            elif kind == "tool_calls":      # whole: the calls not streamed piece by piece already
+                rest = tool_api.tool_calls_delta(value[1], len(streamed.get(value[0], ())))
+                if rest:
+                    yield chunk(index=value[0], delta={"tool_calls": rest})
             elif kind == "finish":
                 yield chunk(index=value[0], delta={}, finish_reason=value[1])
             elif kind == "done":

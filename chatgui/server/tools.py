@@ -5,7 +5,8 @@ Requests: the tools (functions with JSON-schema parameters), tool_choice ("auto"
 sends back (an assistant's tool_calls, `tool` results). Replies: the model's calls, parsed from
 its own format (engine/tool_calls.py) with the arguments held to their schemas while generated,
 as `tool_calls` with finish_reason "tool_calls"; streamed, the text before the calls streams
-as usual and each call arrives whole in one delta once it is complete.
+as usual, then each call as OpenAI streams it: a delta with its index, id, type and name (and
+empty arguments), then deltas of `arguments` text as the model writes them (engine/tool_stream.py).
 """
 from __future__ import annotations
 
@@ -115,28 +116,47 @@ class ToolReplyFilter:
 
     def __init__(self, model, tools: list[ToolSpec], constraint):
         from chatgui.engine.tool_calls import CallTextFilter, detect_format
+        from chatgui.engine.tool_stream import CallStreamer
 
         self.model, self.tools = model, tools
         self.fmt = detect_format(model.template.source)
         self.filter = CallTextFilter(self.fmt, constraint)
+        self.streamer = CallStreamer(self.fmt)
 
     def feed(self, text: str) -> str:
         return self.filter.feed(text)
+
+    def feed_token(self, token_id: int) -> list[dict]:
+        """The `tool_calls` delta entries this token completes (OpenAI's streaming shape)."""
+        from chatgui.engine.tool_stream import CallStart
+
+        out = []
+        for d in self.streamer.feed(self.model.token_bytes(token_id)):
+            if isinstance(d, CallStart):
+                out.append({"index": d.index, "id": d.id, "type": "function",
+                            "function": {"name": d.name, "arguments": ""}})
+            else:
+                out.append({"index": d.index, "function": {"arguments": d.text}})
+        return out
 
     def finish(self, gen) -> tuple[str, list[ToolCall]]:
         """(text still to stream, the calls). A call that does not parse (cut off by max_tokens)
         is not sent as a call: its text is, so nothing the model wrote is lost."""
         from chatgui.engine.tool_calls import split_tool_calls
 
+        from dataclasses import replace
+
         tail = self.filter.flush()
         _content, calls = split_tool_calls(self.model.detokenize(gen.token_ids), self.fmt, self.tools)
         if calls and all(c.error is None for c in calls):
-            return tail, calls
+            ids = self.streamer.ids     # the ids already streamed stay theirs
+            return tail, [replace(c, id=ids[k]) if k < len(ids) else c for k, c in enumerate(calls)]
         # no call, or a broken one: the text not streamed yet goes out (held back, or after the
         # marker, or kept back by the engine as a possible stop string)
         shown = self.filter.shown
         return tail + (gen.text[len(shown):] if gen.text.startswith(shown) else ""), []
 
 
-def tool_calls_delta(calls: list[ToolCall]) -> list[dict]:
-    return [{"index": k, **c.to_openai()} for k, c in enumerate(calls)]
+def tool_calls_delta(calls: list[ToolCall], streamed: int = 0) -> list[dict]:
+    """Whole calls as one delta, but for the first `streamed`, already sent piece by piece."""
+    return [{"index": k, **c.to_openai()} for k, c in enumerate(calls) if k >= streamed]

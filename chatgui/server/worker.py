@@ -8,6 +8,8 @@ never waits on the model. Items put on a job's queue:
     ("started", {"prompt_tokens": n})   the prompt fits; tokens follow
     ("echo", [token records])           the prompt's tokens and logprobs (QueuedRequest.echo_logprobs only)
     ("token", (i, text, record))        a piece of candidate i's reply; record: its logprobs or None
+    ("tool_delta", (i, [dict]))         candidate i's calls so far: OpenAI `tool_calls` delta entries (a
+                                        call's id and name, then pieces of its arguments; jobs with tools only)
     ("tool_calls", (i, [ToolCall]))     candidate i called tools (jobs with tools only; before its "finish")
     ("finish", (i, reason, tokens))     candidate i has ended (reason: a FinishReason; TOOL_CALLS after "tool_calls")
     ("done", usage)                     {"prompt_tokens", "completion_tokens", ...}: all have ended
@@ -115,6 +117,10 @@ class GenerationWorker:
                 if text or job.top_logprobs is not None and filters[i] is None:
                     sent[i].append(text)
                     job.emit("token", (i, text, _logprob_record(self.model, event, job.top_logprobs)))
+                if filters[i] is not None:
+                    deltas = filters[i].feed_token(event.token_id)
+                    if deltas:
+                        job.emit("tool_delta", (i, deltas))
         except Exception as e:   # noqa: BLE001 - e.g. out of memory mid-reply: report, keep serving
             log.exception("generation failed")
             job.emit("error", e)

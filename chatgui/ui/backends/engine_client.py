@@ -173,6 +173,10 @@ class EngineWorker(QObject):
             except Exception:   # noqa: BLE001 - only a status display
                 pass
 
+    def known_sha256(self, path: str) -> str | None:
+        """The sha256 already computed for this model file, or None (never computes it)."""
+        return self._hashes.get(str(path))
+
     def model_hash(self, model) -> str | None:
         """The model file's sha256, computed once per file and announced (None for a server)."""
         path = str(model.path)
@@ -357,7 +361,7 @@ class EngineClient(QObject):
         tokens (branch from a token); expect_sha256: refuse a different model file (replay);
         dropped_messages: start the prompt where the replayed or branched reply's started."""
         self.stop_preparing()
-        handle = self._new_handle(connect)
+        handle = self.new_handle(connect)
         settings = SamplingSettings.from_dict(sampling)
         fn = reply_job(self.runner, messages, settings, reply_prefix_ids, self.worker.replay_check(expect_sha256),
                        dropped_messages)
@@ -375,7 +379,7 @@ class EngineClient(QObject):
         self.stop_preparing()
         settings = SamplingSettings.from_dict(sampling)
         own = [SamplingSettings.from_dict(s) for s in each] if each is not None else None
-        handles = [self._new_handle(connect) for _ in range(n)]
+        handles = [self.new_handle(connect) for _ in range(n)]
         try:
             job = self.runner.submit(candidates_job(self.runner, messages, settings, n, own),
                                      self.worker.candidates_sink(handles, own or settings))
@@ -385,10 +389,11 @@ class EngineClient(QObject):
             handle.job = job
         return handles
 
-    def _new_handle(self, connect=None) -> ReplyHandle:
-        """A registered handle whose receivers are connected (by connect) before any job is queued."""
+    def new_handle(self, connect=None, handle_type=ReplyHandle) -> ReplyHandle:
+        """A registered handle (of handle_type, a ReplyHandle that may add signals) whose receivers
+        are connected (by connect) before any job is queued."""
         self._next_id += 1
-        handle = ReplyHandle(self._next_id, self)
+        handle = handle_type(self._next_id, self)
         self._replies[handle.request_id] = handle
         handle.finished.connect(self._on_reply_done)
         handle.failed.connect(self._on_reply_done)

@@ -32,9 +32,14 @@ class ToolReplyHandle(ReplyHandle):
 
 
 def supports_tools(backend) -> bool:
-    """The local engine (its own template and constrained decoding); a server does not run our loop."""
-    return backend is not None and getattr(backend, "template", None) is not None and \
-        backend.capabilities.json_constraints
+    """The local engine (its own template and constrained decoding), or a server backend that passes
+    the tools on (remote/client.py reply_with_tools: the server formats and parses the calls; the
+    loop, consent and the tools themselves stay here)."""
+    if backend is None:
+        return False
+    if hasattr(backend, "reply_with_tools"):
+        return True
+    return getattr(backend, "template", None) is not None and backend.capabilities.json_constraints
 
 
 def history_search(store):
@@ -188,16 +193,14 @@ class ToolsFeature(QObject):
         stored = None
         if replay_of and replay_of in chat.messages:
             stored = [r for _c, r in calls_from_meta(chat.messages[replay_of].meta) if r is not None]
-        engine._next_id += 1
-        handle = ToolReplyHandle(engine._next_id, engine)
-        engine._replies[handle.request_id] = handle
-        handle.finished.connect(engine._on_reply_done)
-        handle.failed.connect(engine._on_reply_done)
-        # Before the reply controller's: an "Always" is kept by the time the reply is over.
-        handle.tool_event.connect(self._on_tool_event)
-        handle.finished.connect(self._on_done)
-        handle.failed.connect(self._on_done)
-        connect(handle)
+
+        def connect_all(handle: ToolReplyHandle) -> None:
+            # Before the reply controller's: an "Always" is kept by the time the reply is over.
+            handle.tool_event.connect(self._on_tool_event)
+            handle.finished.connect(self._on_done)
+            handle.failed.connect(self._on_done)
+            connect(handle)
+        handle = engine.new_handle(connect_all, ToolReplyHandle)
         self._live[handle.request_id] = (chat, message_id)
         fn = tool_reply_job(engine.runner, messages, settings, self.make_box, self.asker.ask_for,
                             self.settings.max_rounds, self.policy, chat.id, stored, self.tool_choice,
@@ -240,7 +243,7 @@ class ToolsFeature(QObject):
         if backend is not None:
             info = backend.info()
             meta.update(model=info.name, device=info.device, context_length=backend.context_length,
-                        model_path=info.path, model_sha256=self.engine.worker._hashes.get(info.path))
+                        model_path=info.path, model_sha256=self.engine.worker.known_sha256(info.path))
         return meta
 
     def _on_tool_event(self, request_id: int, kind: str, value) -> None:

@@ -1,0 +1,98 @@
+"""Tool calling through an OpenAI-compatible server: the tools and earlier calls as the API wants
+them, the streamed `tool_calls` deltas put together, and RemoteModel's round of the tool loop
+(engine/tool_loop.run_tool_loop asks a backend for `reply_with_tools` where it has one). The
+server formats and parses the calls; what comes back is checked here as a local call is: a known
+tool, arguments that parse as a JSON object and match the tool's schema. No Qt."""
+from __future__ import annotations
+
+import json
+
+from chatgui.common.tools import ToolCall, ToolSpec, new_call_id
+
+
+def wire_messages(messages: list[dict]) -> list[dict]:
+    """Chat messages as the API takes them: an assistant's tool_calls with their arguments as
+    JSON text, a tool result with its tool_call_id."""
+    out = []
+    for m in messages:
+        msg = {"role": m["role"], "content": m.get("content") or ""}
+        if m["role"] == "assistant" and m.get("tool_calls"):
+            msg["tool_calls"] = [_wire_call(c) for c in m["tool_calls"]]
+        elif m["role"] == "tool":
+            msg["tool_call_id"] = str(m.get("tool_call_id") or "")
+            if m.get("name"):
+                msg["name"] = m["name"]
+        out.append(msg)
+    return out
+
+
+def _wire_call(c) -> dict:
+    if isinstance(c, ToolCall):
+        return c.to_openai()
+    f = c.get("function", c)
+    args = f.get("arguments")
+    if not isinstance(args, str):
+        args = json.dumps(args or {}, ensure_ascii=False)
+    return {"id": str(c.get("id") or new_call_id()), "type": "function",
+            "function": {"name": str(f.get("name") or ""), "arguments": args}}
+
+
+def wire_tool_choice(choice):
+    """tool_choice for the API: "auto", "none", "required", or a tool's name as OpenAI names one."""
+    if choice in ("auto", "none", "required"):
+        return choice
+    return {"type": "function", "function": {"name": str(choice)}}
+
+
+class CallParts:
+    """The calls of one reply as they arrive: streamed deltas (by index: an id and name first,
+    then pieces of the arguments) or a whole message's list."""
+
+    def __init__(self):
+        self.parts: dict[int, dict] = {}
+
+    def take(self, entries) -> None:
+        if not isinstance(entries, list):
+            raise TypeError("tool_calls is not a list")
+        for position, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise TypeError("a tool call is not an object")
+            index = entry.get("index", position)
+            if not isinstance(index, int):
+                raise TypeError("a tool call's index is not a number")
+            part = self.parts.setdefault(index, {"id": "", "name": "", "arguments": ""})
+            f = entry.get("function") or {}
+            if entry.get("id"):
+                part["id"] = str(entry["id"])
+            if f.get("name"):
+                part["name"] += str(f["name"]) if part["name"] != f["name"] else ""
+            args = f.get("arguments")
+            if isinstance(args, dict):           # (some servers send the object itself)
+                args = json.dumps(args, ensure_ascii=False)
+            part["arguments"] += args or ""
+
+    def calls(self, tools: list[ToolSpec]) -> list[ToolCall]:
+        by_name = {t.name: t for t in tools}
+        return [_checked(self.parts[k], by_name) for k in sorted(self.parts)]
+
+
+def _checked(part: dict, by_name: dict[str, ToolSpec]) -> ToolCall:
+    call_id, name = part["id"] or new_call_id(), part["name"]
+    try:
+        args = json.loads(part["arguments"]) if part["arguments"].strip() else {}
+    except ValueError:
+        return ToolCall(call_id, name, {}, "the arguments are not valid JSON")
+    if not isinstance(args, dict):
+        return ToolCall(call_id, name, {}, "the arguments are not a JSON object")
+    spec = by_name.get(name)
+    if spec is None:
+        return ToolCall(call_id, name, args, f"there is no tool named {name!r}")
+    import jsonschema
+
+    try:
+        jsonschema.validate(args, spec.parameters or {})
+    except jsonschema.ValidationError as e:
+        return ToolCall(call_id, name, args, f"the arguments do not match the tool's schema: {e.message}")
+    except jsonschema.SchemaError as e:
+        return ToolCall(call_id, name, args, f"the tool's schema is invalid: {e.message}")
+    return ToolCall(call_id, name, args)
