@@ -23,7 +23,7 @@ TEMPLATES = Path(__file__).parent / "data" / "templates"
 FAMILIES = {
     "harmony": ("openai-gpt-oss-120b.jinja", HARMONY,
                 ("<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|return|>", "<|call|>", "<|constrain|>")),
-    "gemma4": ("gemma4.jinja", GEMMA4,
+    "gemma4": ("google-gemma-4-31B-it-interleaved.jinja", GEMMA4,
                ("<|turn>", "<turn|>", "<|tool>", "<tool|>", "<|tool_call>", "<tool_call|>", '<|"|>',
                 "<|tool_response>", "<tool_response|>", "<|channel>", "<channel|>")),
     "phi4": ("llama-cpp-microsoft-Phi-4-mini-instruct.jinja", PHI4,
