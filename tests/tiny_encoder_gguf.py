@@ -70,13 +70,19 @@ def _values(rng: np.random.Generator, name: str, shape: tuple[int, ...]) -> np.n
 
 def write_tiny_encoder(path: Path, *, arch: str = "bert", pooling: int = 1, qtype: str = "F32", seed: int = 0,
                        dim: int = 64, n_layers: int = 2, n_heads: int = 4, hidden: int = 128,
-                       context: int = 128) -> Path:
+                       context: int = 128, words: tuple[str, ...] = (), vocab_size: int = 0) -> Path:
     """A random-weight `bert` or `nomic-bert` embedding model. pooling: gguf.PoolingType
-    (1 mean, 2 CLS). Row lengths are multiples of 32 so that block quant types hold them."""
+    (1 mean, 2 CLS). Row lengths are multiples of 32 so that block quant types hold them.
+    words: more word-initial pieces; vocab_size: the vocabulary padded to this many tokens with
+    [unusedN] ones (a model of a real model's shape, for benchmarks)."""
     from tiny_gguf import _add
 
     rng = np.random.default_rng(seed)
     tokens, types = bert_vocabulary()
+    known = set(tokens)
+    extra = [t for t in dict.fromkeys("\u2581" + w for w in words) if t not in known]
+    extra += [f"[unused{i}]" for i in range(max(0, vocab_size - len(tokens) - len(extra)))]
+    tokens, types = tokens + extra, types + [1] * len(extra)
     w = gguf.GGUFWriter(str(path), arch)
     w.add_name(f"tiny-{arch}-{qtype}")
     w.add_context_length(context)
