@@ -140,6 +140,11 @@ def _decoder_runner(gf: GGUFFile, precision: str):
     net = build_transformer(gf, args, torch.device("cpu"), context, precision, use_cache=False)
     net.output = _PassThrough()
     net.finish_loading()
+    # the chat KV cache setup_cache made (~1.9 GB for Qwen3-Embedding-0.6B at 8k) is never used:
+    # each batch gets a cache of its own shape
+    for layer in net.layers:
+        layer.attn.cache = None
+    net._own_cache = None
 
     def run(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T = ids.shape
