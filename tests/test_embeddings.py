@@ -67,13 +67,16 @@ def test_a_batch_gives_what_each_text_gives_alone(tmp_path, name):
     np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
 
 
-def test_the_model_is_an_embedder_for_the_index(tmp_path):
-    model = load_embedding_model(write_case(tmp_path, "bert-mean-F32"))
+@pytest.mark.parametrize("name", ["bert-mean-F32", "qwen3-last-F32"])
+def test_the_model_is_an_embedder_for_the_index(tmp_path, name):
+    model = load_embedding_model(write_case(tmp_path, name))
     assert isinstance(model, Embedder)
     assert model.embed_documents(TEXTS[:2]).shape == (2, model.dim)
     assert model.embed_query("the answer").shape == (model.dim,)
     assert model.embed_documents([]).shape == (0, model.dim)
-    assert model.embed_documents([""]).shape == (1, model.dim)      # (an empty text still has [CLS] [SEP])
+    # an empty text is its special tokens alone ([CLS] [SEP]; the decoder's EOS: one token)
+    empty = model.embed_documents([""])
+    assert empty.shape == (1, model.dim) and np.isfinite(empty).all()
 
 
 def test_a_text_longer_than_the_context_is_cut_keeping_its_last_token(tmp_path):

@@ -147,13 +147,14 @@ def _decoder_runner(gf: GGUFFile, precision: str):
     net._own_cache = None
 
     def run(ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        rows = ids.shape[0]
+        if ids.shape == (1, 1):          # (one token would take the chat decoder's one-row fast path)
+            ids = ids.expand(2, 1)
         B, T = ids.shape
         # a cache of this batch's shape for each layer (the chat model's holds one row)
         for layer in net.layers:
             layer.attn.cache = KVCache(T, layer.attn.n_kv, layer.attn.hd, torch.float32, ids.device, rows=B)
-        if B == 1 and T == 1:            # (one token would take the chat decoder's one-row fast path)
-            return net(ids.expand(2, 1), 0)[:1]
-        return net(ids, 0)
+        return net(ids, 0)[:rows]
 
     tok = build_tokenizer(gf.metadata, gf.path)
 
