@@ -69,7 +69,7 @@ def test_a_file_added_or_changed_while_the_app_runs_is_indexed_without_a_restart
     folder = tmp_path / "knowledge"
     (folder / "notes").mkdir(parents=True)
     (folder / "harbour.md").write_text("The harbour wall was built in 1820.\n")
-    window = window_maker(wait_model=False)
+    window = window_maker()   # (model loaded: a close mid-load may outwait the teardown when busy)
     documents = window.documents
     documents.watch._debounce.setInterval(200)
     documents.open_page().add_folder(str(folder))
@@ -96,7 +96,7 @@ def test_an_embedding_model_chosen_on_the_knowledge_page_embeds_the_folders(qtbo
     for i, text in enumerate(["hello the world", "the answer is on page 12", "search query document"]):
         (folder / f"{i}.txt").write_text(text)
     model = write_case(tmp_path, "bert-mean-F32")
-    window = window_maker(wait_model=False)
+    window = window_maker()   # (model loaded: a close mid-load may outwait the teardown when busy)
     documents = window.documents
     page = documents.open_page()
     page.add_folder(str(folder))
@@ -117,3 +117,19 @@ def test_an_embedding_model_chosen_on_the_knowledge_page_embeds_the_folders(qtbo
     assert hits[0].path.endswith("1.txt")
     page.model_choice.activated.emit(0)               # words only again
     assert window.settings.knowledge_model is None and documents.embedder is None
+
+
+def test_an_installed_embedding_model_is_offered_for_knowledge_never_as_a_chat_model(qtbot, window_maker, tmp_path):
+    from chatgui.common.paths import models_dir
+    from chatgui.models.catalog import get_entry
+    from chatgui.ui.backends.model_controller import installed_models as chat_models
+    from chatgui.ui.settings.panel import installed_models as picker_models
+    from tiny_gguf import write_tiny_model
+
+    embedding = models_dir() / get_entry("bge-small-en-v1.5").file
+    embedding.write_bytes(write_case(tmp_path, "bert-mean-F32").read_bytes())
+    write_tiny_model(models_dir() / "my-chat.gguf")
+    assert [Path(p).name for _name, p in picker_models()] == ["my-chat.gguf"]
+    assert [m.path.name for m in chat_models()] == ["my-chat.gguf"]
+    window = window_maker()   # (model loaded: a close mid-load may outwait the teardown when busy)
+    assert window.documents.embedding_models() == [("BGE small EN v1.5 (embeddings)", str(embedding))]
