@@ -2,11 +2,13 @@
 
 Per folder: walk it (walk.py), then per file decide whether it changed. Same size, mtime and
 ctime as stored: skipped without opening it. Otherwise its SHA-256 is compared: same bytes
-(a touch, a copy back) only update the stored times; new bytes are read, chunked, embedded
-when an Embedder is given (EMBED_BATCH chunks at a time), and written in one transaction
-(index.py). After a folder's files, chunks indexed before the embedder was chosen get its
-vectors, a committed batch at a time. A model that fails is said once (summary.embedding_error)
-and the files are still indexed by their words. A file that fails gets status "failed" and a
+(a touch, a copy back) only update the stored times; new bytes are read, chunked and written
+in one transaction (index.py). With an Embedder, the folder's chunks that have no vector of its
+model (new files', and those indexed before it was chosen) get one after the folder's files,
+EMBED_BATCH at a time, each batch committed: the words of every file are searchable first
+(embedding a 1,000-page PDF takes minutes on a CPU), and a cancel or a kill keeps the batches
+done. A model that fails is said once (summary.embedding_error); the files stay indexed by
+their words. A file that fails gets status "failed" and a
 plain reason, and the job goes on. Files that disappeared are removed from the index once their
 folder was walked to the end.
 
@@ -240,14 +242,9 @@ class IndexJob:
         if read.error:
             return failed(read.error, sha)
         chunks = read.chunks
-        vectors = None
-        if self.embedder is not None and chunks and self.summary.embedding_error is None:
-            vectors = self._embed([c.text for c in chunks])
-            if vectors is None and self.cancelled():
-                return "cancelled", None, 0
+        # (its vectors come after the folder's files: _embed_missing)
         index.store_file(item.path, folder_id=folder.id, kind=item.kind, status="indexed", sha256=sha,
-                         pages=read.pages, chunks=chunks, vectors=vectors,
-                         model=self.embedder.name if vectors is not None else None, **times)
+                         pages=read.pages, chunks=chunks, **times)
         return "indexed", None, len(chunks)
 
     def _embed(self, texts: list[str]):
@@ -267,8 +264,8 @@ class IndexJob:
         return np.concatenate(parts) if parts else None
 
     def _embed_missing(self, index: KnowledgeIndex, folder: Folder) -> None:
-        """Vectors for the folder's chunks that have none of this model (indexed before it was
-        chosen): a batch at a time, each committed, so a cancel or a kill keeps what was done."""
+        """Vectors for the folder's chunks that have none of this model: a batch at a time, each
+        committed, so a cancel or a kill keeps what was done."""
         missing = index.chunks_without_vectors(self.embedder.name, folder.id)
         for start in range(0, len(missing), EMBED_BATCH):
             batch = missing[start:start + EMBED_BATCH]
