@@ -265,6 +265,39 @@ def test_cancel_stops_between_embedding_batches(tmp_path, monkeypatch):
     assert IndexJob(index.path, embedder=Slow(), separate_reader=False).run().embedded == 2
 
 
+def test_a_big_file_is_searchable_by_its_words_before_it_is_embedded_and_keeps_its_batches(tmp_path, monkeypatch):
+    """One long file indexed with an embedder, cancelled after two batches of its chunks: its
+    words are indexed whole, the two batches' vectors kept; the rerun does not read the file
+    again and embeds only the rest."""
+    from chatgui.documents import indexer
+
+    monkeypatch.setattr(indexer, "EMBED_BATCH", 2)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "long.txt").write_text("\n\n".join(f"The car number {i} " + "word " * 190 for i in range(6)))
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    job = None
+
+    class Cancelling(WordEmbedder):
+        batches = 0
+
+        def embed_documents(self, texts):
+            Cancelling.batches += 1
+            if Cancelling.batches == 2:
+                assert index.search("number 5")          # the words are searchable meanwhile
+                job.cancel()
+            return super().embed_documents(texts)
+
+    job = IndexJob(index.path, embedder=Cancelling(), separate_reader=False)
+    assert job.run().cancelled
+    chunks = index.counts()["chunks"]
+    assert chunks >= 6 and index.counts()["embeddings"] == 4
+    again = IndexJob(index.path, embedder=Cancelling(), separate_reader=False).run()
+    assert again.unchanged == 1 and again.indexed == 0 and again.embedded == chunks - 4
+    assert index.counts()["embeddings"] == chunks
+
+
 def test_hybrid_search_with_an_embedding_model_run_by_the_engine(tmp_path):
     """The engine's EmbeddingModel (a tiny random BERT) as the indexer's and the search's
     embedder: every chunk gets a vector and a chunk's own text finds it first."""
