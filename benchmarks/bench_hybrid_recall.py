@@ -14,7 +14,8 @@ other partners. Two question sets:
   the entity's made-up name is shared, and it stands on many pages.
 Prints one JSON object: indexing time with the model (pages/s, chunks/s), and recall@3 per
 question set for lexical (KnowledgeIndex.search without vectors, as the app without a model),
-vectors alone (search_vectors) and hybrid (search with the model), with the questions missed.
+vectors alone (search_vectors), hybrid (search with the model: the two rankings interleaved, as
+the app does) and hybrid_rrf (the same fused by reciprocal rank fusion), with the questions missed.
 """
 from __future__ import annotations
 
@@ -92,7 +93,8 @@ def main() -> None:
         searches = {
             "lexical": lambda q: index.search(q, limit=3),
             "vectors_only": lambda q: index.search_vectors(model.embed_query(q), model.name, limit=3),
-            "hybrid": lambda q: index.search(q, limit=3, embedder=model)}
+            "hybrid": lambda q: index.search(q, limit=3, embedder=model),      # (the app's: interleaved)
+            "hybrid_rrf": lambda q: index.search(q, limit=3, embedder=model, fusion="rrf")}
         page400 = next((i for i, f in enumerate(facts) if f.page == 400), None)   # (fewer pages: none)
         result["recall_at_3"] = {}
         for set_name, questions in sets.items():

@@ -78,6 +78,18 @@ def test_reciprocal_rank_fusion():
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 
+def test_interleaving_keeps_each_rankings_best():
+    from chatgui.documents.ranking import interleave
+
+    # RRF would put "c" (third and first) and "a" before "x", the first ranking's clear first
+    words, vectors = ["x", "a", "b", "c"], ["c", "a", "d"]
+    assert [item for item, _ in interleave([words, vectors])] == ["x", "c", "a", "b", "d"]
+    assert [item for item, _ in reciprocal_rank_fusion([words, vectors])][:2] == ["a", "c"]
+    scores = [score for _, score in interleave([words, vectors])]
+    assert scores == sorted(scores, reverse=True) and scores[0] == 1.0
+    assert interleave([[], []]) == [] and [i for i, _ in interleave([["a"], []])] == ["a"]
+
+
 # -- the index ------------------------------------------------------------------------------------
 
 def _chunks(*texts):
@@ -175,7 +187,8 @@ def test_hybrid_finds_what_words_alone_miss(tmp_path):
     # only rows that share a concept with the question: cosine 0 is no match
     assert [h.path[-5:] for h in vector] == ["a.txt"] and vector[0].score == pytest.approx(1.0)
     hybrid = index.search(question, embedder=embedder)
-    assert sorted(h.path[-5:] for h in hybrid) == ["a.txt", "b.txt"]
+    assert [h.path[-5:] for h in hybrid] == ["b.txt", "a.txt"]      # interleaved: the words' first first
+    assert sorted(h.path[-5:] for h in index.search(question, embedder=embedder, fusion="rrf")) == ["a.txt", "b.txt"]
     # a model whose vectors the index does not hold: words only, no error
     other = WordEmbedder()
     other.name = "another-model"

@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .query import fts_near_query, fts_query, has_cjk, spaced_cjk
-from .ranking import reciprocal_rank_fusion
+from .ranking import interleave, reciprocal_rank_fusion
 from .types import Chunk, FileStatus, Hit
 from .vectors import Embedder, normalized, top_k_cosine
 
@@ -316,9 +316,10 @@ class KnowledgeIndex:
 
     def search(self, question: str, limit: int = 8, folder_ids: Sequence[int] | None = None,
                paths: Sequence[str] | None = None, embedder: Embedder | None = None,
-               candidates: int = 50) -> list[Hit]:
-        """search_lexical, fused with vector search by reciprocal rank fusion when an embedder is
-        given and the index holds its vectors. Hit.score is the fused score."""
+               candidates: int = 50, fusion: str = "interleave") -> list[Hit]:
+        """search_lexical, with vector search when an embedder is given and the index holds its
+        vectors: the two rankings interleaved (fusion "interleave": see ranking.py for why) or
+        fused by reciprocal rank fusion ("rrf"). Hit.score is the fused score."""
         lexical = self.search_lexical(question, candidates, folder_ids, paths, candidates)
         if embedder is None or not self._has_vectors(embedder.name):
             return lexical[:limit]
@@ -328,12 +329,12 @@ class KnowledgeIndex:
             log.warning("embedding the question failed (%s); searching by its words only", exc)
             return lexical[:limit]
         vector = self.search_vectors(query_vector, embedder.name, candidates, folder_ids, paths)
-        return self._fuse([lexical, vector], limit)
+        return self._fuse([lexical, vector], limit, interleave if fusion == "interleave" else reciprocal_rank_fusion)
 
     @staticmethod
-    def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+    def _fuse(rankings: list[list[Hit]], limit: int, method=reciprocal_rank_fusion) -> list[Hit]:
         by_id = {h.chunk_id: h for ranking in rankings for h in ranking}
-        fused = reciprocal_rank_fusion([[h.chunk_id for h in ranking] for ranking in rankings])[:limit]
+        fused = method([[h.chunk_id for h in ranking] for ranking in rankings])[:limit]
         return [Hit(cid, by_id[cid].path, by_id[cid].text, by_id[cid].page, by_id[cid].line_start,
                     by_id[cid].line_end, score) for cid, score in fused]
 
