@@ -13,7 +13,8 @@ other partners. Two question sets:
 - the same asked in other words (PARAPHRASES: "Which ignition sequence starts Belmora?"): only
   the entity's made-up name is shared, and it stands on many pages.
 Prints one JSON object: indexing time with the model (pages/s, chunks/s), and recall@3 per
-question set for lexical (KnowledgeIndex.search without vectors, as the app without a model),
+question set (and recall@8: the app asks for 8 passages, then keeps what its token budget
+allows) for lexical (KnowledgeIndex.search without vectors, as the app without a model),
 vectors alone (search_vectors), hybrid (search with the model: the two rankings interleaved, as
 the app does) and hybrid_rrf (the same fused by reciprocal rank fusion), with the questions missed.
 """
@@ -63,50 +64,57 @@ def main() -> None:
     ap.add_argument("--pages", type=int, default=500)
     ap.add_argument("--facts", type=int, default=24)
     ap.add_argument("--folder", type=Path, default=None)
+    ap.add_argument("--reuse", action="store_true", help="search the index a run left in --folder (no indexing)")
     args = ap.parse_args()
     work = args.folder or Path(tempfile.mkdtemp(prefix="bench-hybrid-"))
     docs = work / "docs"
-    shutil.rmtree(docs, ignore_errors=True)
-    docs.mkdir(parents=True)
+    if not args.reuse:
+        shutil.rmtree(docs, ignore_errors=True)
+    docs.mkdir(parents=True, exist_ok=True)
     pages, facts = FactCorpus(seed=5).pages(args.pages, n_facts=args.facts, must_pages=(400,),
                                            lines_per_page=LINES_PER_PAGE)
-    write_pdf(docs / f"handbook-{args.pages}.pdf", pages)
     db = work / "knowledge.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
     model = load_embedding_model(args.model)
-    with KnowledgeIndex(db) as index:
-        index.add_folder(docs)
+    if not args.reuse:
+        write_pdf(docs / f"handbook-{args.pages}.pdf", pages)
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        with KnowledgeIndex(db) as index:
+            index.add_folder(docs)
     start = time.perf_counter()
-    summary = IndexJob(db, embedder=model).run()
+    summary = IndexJob(db, embedder=model).run()      # (reused: nothing changed, nothing to do)
     seconds = time.perf_counter() - start
     result: dict = {"model": args.model.name, "pooling": model.pooling, "machine_cores": os.cpu_count(),
                     "load_avg": round(os.getloadavg()[0], 2), "pages": args.pages}
     with KnowledgeIndex(db) as index:
         counts = index.counts()
         assert counts["embeddings"] == counts["chunks"] and summary.embedding_error is None, (counts, summary)
-        result["index"] = {"chunks": counts["chunks"], "seconds": round(seconds, 1),
-                           "pages_per_s": round(args.pages / seconds, 2),
-                           "chunks_per_s": round(counts["chunks"] / seconds, 2)}
+        result["index"] = ({"chunks": counts["chunks"], "reused": True} if args.reuse else
+                           {"chunks": counts["chunks"], "seconds": round(seconds, 1),
+                            "pages_per_s": round(args.pages / seconds, 2),
+                            "chunks_per_s": round(counts["chunks"] / seconds, 2)})
         sets = {"as_written": [f.question for f in facts],
                 "other_words": [PARAPHRASES[f.attribute].format(e=f.entity) for f in facts]}
+        # (8: the passages the app asks for, retrieve_knowledge's limit, before its token budget)
         searches = {
-            "lexical": lambda q: index.search(q, limit=3),
-            "vectors_only": lambda q: index.search_vectors(model.embed_query(q), model.name, limit=3),
-            "hybrid": lambda q: index.search(q, limit=3, embedder=model),      # (the app's: interleaved)
-            "hybrid_rrf": lambda q: index.search(q, limit=3, embedder=model, fusion="rrf")}
+            "lexical": lambda q: index.search(q, limit=8),
+            "vectors_only": lambda q: index.search_vectors(model.embed_query(q), model.name, limit=8),
+            "hybrid": lambda q: index.search(q, limit=8, embedder=model),      # (the app's: interleaved)
+            "hybrid_rrf": lambda q: index.search(q, limit=8, embedder=model, fusion="rrf")}
         page400 = next((i for i, f in enumerate(facts) if f.page == 400), None)   # (fewer pages: none)
         result["recall_at_3"] = {}
         for set_name, questions in sets.items():
             for name, search in searches.items():
-                found, latencies = [], []
+                found, found8, latencies = [], [], []
                 for fact, question in zip(facts, questions):
                     start = time.perf_counter()
                     hits = search(question)
                     latencies.append((time.perf_counter() - start) * 1000)
-                    found.append(any(h.page == fact.page and fact.value in h.text for h in hits))
+                    where = [i for i, h in enumerate(hits) if h.page == fact.page and fact.value in h.text]
+                    found.append(bool(where) and where[0] < 3)
+                    found8.append(bool(where))
                 result["recall_at_3"][f"{set_name}/{name}"] = {
-                    "recall": round(sum(found) / len(facts), 3),
+                    "recall": round(sum(found) / len(facts), 3), "recall_at_8": round(sum(found8) / len(facts), 3),
                     "page_400": found[page400] if page400 is not None else None,
                     "ms_p50": round(statistics.median(latencies), 1),
                     "missed": [q for q, ok in zip(questions, found) if not ok]}
