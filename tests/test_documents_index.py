@@ -78,6 +78,18 @@ def test_reciprocal_rank_fusion():
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
 
 
+def test_interleaving_keeps_each_rankings_best():
+    from chatgui.documents.ranking import interleave
+
+    # RRF would put "c" (third and first) and "a" before "x", the first ranking's clear first
+    words, vectors = ["x", "a", "b", "c"], ["c", "a", "d"]
+    assert [item for item, _ in interleave([words, vectors])] == ["x", "c", "a", "b", "d"]
+    assert [item for item, _ in reciprocal_rank_fusion([words, vectors])][:2] == ["a", "c"]
+    scores = [score for _, score in interleave([words, vectors])]
+    assert scores == sorted(scores, reverse=True) and scores[0] == 1.0
+    assert interleave([[], []]) == [] and [i for i, _ in interleave([["a"], []])] == ["a"]
+
+
 # -- the index ------------------------------------------------------------------------------------
 
 def _chunks(*texts):
@@ -175,11 +187,151 @@ def test_hybrid_finds_what_words_alone_miss(tmp_path):
     # only rows that share a concept with the question: cosine 0 is no match
     assert [h.path[-5:] for h in vector] == ["a.txt"] and vector[0].score == pytest.approx(1.0)
     hybrid = index.search(question, embedder=embedder)
-    assert sorted(h.path[-5:] for h in hybrid) == ["a.txt", "b.txt"]
+    assert [h.path[-5:] for h in hybrid] == ["b.txt", "a.txt"]      # interleaved: the words' first first
+    assert sorted(h.path[-5:] for h in index.search(question, embedder=embedder, fusion="rrf")) == ["a.txt", "b.txt"]
     # a model whose vectors the index does not hold: words only, no error
     other = WordEmbedder()
     other.name = "another-model"
     assert [h.path[-5:] for h in index.search(question, embedder=other)] == ["b.txt"]
+
+
+def test_files_indexed_before_a_model_was_chosen_get_its_vectors(tmp_path):
+    """Choosing an embedding model later: the next run embeds the chunks already there (only
+    theirs: no file is read again), a batch at a time; another model's vectors are replaced."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(f"The automobile number {i} was parked. " * 3)
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    IndexJob(index.path, separate_reader=False).run()
+    assert index.counts() | {"embeddings": 0} == index.counts()
+    embedder = WordEmbedder()
+    progress = []
+    summary = IndexJob(index.path, embedder=embedder, separate_reader=False, on_progress=progress.append).run()
+    assert summary.unchanged == 3 and summary.indexed == 0
+    assert summary.embedded == index.counts()["chunks"] == index.counts()["embeddings"]
+    assert progress[-1].outcome == "embedding" and progress[-1].done == progress[-1].total == summary.embedded
+    assert index.chunks_without_vectors(embedder.name) == []
+    assert IndexJob(index.path, embedder=embedder, separate_reader=False).run().embedded == 0   # nothing left
+    other = WordEmbedder()
+    other.name = "another-model"
+    assert len(index.chunks_without_vectors(other.name)) == index.counts()["chunks"]
+    IndexJob(index.path, embedder=other, separate_reader=False).run()
+    assert index.counts()["embeddings"] == index.counts()["chunks"]      # replaced, not added
+    assert index.chunks_without_vectors(embedder.name) != []
+
+
+def test_a_failing_embedding_model_leaves_the_files_indexed_by_their_words(tmp_path):
+    class Broken(WordEmbedder):
+        name = "broken"
+        calls = 0
+
+        def embed_documents(self, texts):
+            Broken.calls += 1
+            raise RuntimeError("the model file is damaged")
+
+        def embed_query(self, text):
+            raise RuntimeError("the model file is damaged")
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.txt").write_text(f"zebra number {i}")
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    summary = IndexJob(index.path, embedder=Broken(), separate_reader=False).run()
+    assert summary.indexed == 3 and summary.embedding_error == "the model file is damaged"
+    assert Broken.calls == 1                       # tried once, not once per file
+    assert index.counts()["embeddings"] == 0
+    assert len(index.search("zebra", embedder=Broken())) == 3
+    # a question whose embedding fails (vectors of that model exist) falls back to the words
+    index.store_vectors([cid for cid, _ in index.chunks_without_vectors("broken")], np.ones((3, 4)), "broken")
+    assert len(index.search("zebra", embedder=Broken())) == 3
+
+
+def test_cancel_stops_between_embedding_batches(tmp_path, monkeypatch):
+    from chatgui.documents import indexer
+
+    monkeypatch.setattr(indexer, "EMBED_BATCH", 2)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"{i}.txt").write_text(f"car {i}")
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    IndexJob(index.path, separate_reader=False).run()
+    job = None
+
+    class Slow(WordEmbedder):
+        batches = 0
+
+        def embed_documents(self, texts):
+            Slow.batches += 1
+            if Slow.batches == 2:
+                job.cancel()
+            return super().embed_documents(texts)
+
+    job = IndexJob(index.path, embedder=Slow(), separate_reader=False)
+    assert job.run().cancelled
+    assert index.counts()["embeddings"] == 4        # two whole batches kept, the rest left for the next run
+    assert IndexJob(index.path, embedder=Slow(), separate_reader=False).run().embedded == 2
+
+
+def test_a_big_file_is_searchable_by_its_words_before_it_is_embedded_and_keeps_its_batches(tmp_path, monkeypatch):
+    """One long file indexed with an embedder, cancelled after two batches of its chunks: its
+    words are indexed whole, the two batches' vectors kept; the rerun does not read the file
+    again and embeds only the rest."""
+    from chatgui.documents import indexer
+
+    monkeypatch.setattr(indexer, "EMBED_BATCH", 2)
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "long.txt").write_text("\n\n".join(f"The car number {i} " + "word " * 190 for i in range(6)))
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    job = None
+
+    class Cancelling(WordEmbedder):
+        batches = 0
+
+        def embed_documents(self, texts):
+            Cancelling.batches += 1
+            if Cancelling.batches == 2:
+                assert index.search("number 5")          # the words are searchable meanwhile
+                job.cancel()
+            return super().embed_documents(texts)
+
+    job = IndexJob(index.path, embedder=Cancelling(), separate_reader=False)
+    assert job.run().cancelled
+    chunks = index.counts()["chunks"]
+    assert chunks >= 6 and index.counts()["embeddings"] == 4
+    again = IndexJob(index.path, embedder=Cancelling(), separate_reader=False).run()
+    assert again.unchanged == 1 and again.indexed == 0 and again.embedded == chunks - 4
+    assert index.counts()["embeddings"] == chunks
+
+
+def test_hybrid_search_with_an_embedding_model_run_by_the_engine(tmp_path):
+    """The engine's EmbeddingModel (a tiny random BERT) as the indexer's and the search's
+    embedder: every chunk gets a vector and a chunk's own text finds it first."""
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "data"))
+    from make_embedding_reference import write_case
+    from chatgui.engine.embedding import load_embedding_model
+
+    model = load_embedding_model(write_case(tmp_path, "bert-mean-F32"))
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    texts = ["hello the world", "search query document", "the answer is on page 12", "model embedding ding"]
+    for i, text in enumerate(texts):
+        (folder / f"{i}.txt").write_text(text)
+    index = KnowledgeIndex(tmp_path / "k.sqlite3")
+    index.add_folder(folder)
+    summary = IndexJob(index.path, embedder=model, separate_reader=False).run()
+    assert summary.embedded == 4 and summary.embedding_error is None and index.counts()["embeddings"] == 4
+    for i, text in enumerate(texts):
+        hits = index.search_vectors(model.embed_query(text), model.name, limit=1)
+        assert hits[0].path.endswith(f"{i}.txt") and hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert index.search("answer page", embedder=model)[0].path.endswith("2.txt")
 
 
 def test_damaged_index_is_set_aside_and_rebuilt(tmp_path):

@@ -38,7 +38,12 @@ def test_catalog_holds_the_shipped_models_and_the_ones_people_run():
         else:               # a Hugging Face address; the sha256 comes from the hub at download time
             (source,) = e.sources
             assert source.kind == "hub" and source.repo.count("/") == 1 and source.path == e.file
-            assert e.file.endswith(".gguf") and e.is_chat and e.rank > 0
+            assert e.file.endswith(".gguf")
+            # embedding models (for Knowledge) are never chat models nor recommended as one
+            assert (e.is_chat and e.rank > 0) if not e.is_embedding else (not e.is_chat and e.rank == 0)
+    embedding = {e.id: e.architecture for e in load_catalog() if e.is_embedding}
+    assert embedding == {"bge-small-en-v1.5": "bert", "nomic-embed-text-v1.5": "nomic-bert",
+                         "qwen3-embedding-0.6b": "qwen3"}
 
 
 def test_mixture_of_experts_entries_say_total_and_active_parameters():

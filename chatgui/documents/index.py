@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .query import fts_near_query, fts_query, has_cjk, spaced_cjk
-from .ranking import reciprocal_rank_fusion
+from .ranking import interleave, reciprocal_rank_fusion
 from .types import Chunk, FileStatus, Hit
 from .vectors import Embedder, normalized, top_k_cosine
 
@@ -214,6 +214,27 @@ class KnowledgeIndex:
                                  [(cid, model, rows[i].tobytes()) for i, cid in enumerate(ids)])
         return file_id
 
+    def chunks_without_vectors(self, model: str, folder_id: int | None = None) -> list[tuple[int, str]]:
+        """(chunk id, text) of the chunks that have no vector of this model yet (files indexed
+        before the model was chosen, or with another model), in file order."""
+        where, args = ("AND f.folder_id = ?", [folder_id]) if folder_id is not None else ("", [])
+        return list(self._conn.execute(
+            "SELECT c.id, c.text FROM chunks c JOIN files f ON f.id = c.file_id"
+            " WHERE NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.chunk_id = c.id AND e.model = ?)"
+            f" {where} ORDER BY c.file_id, c.ord", (model, *args)))
+
+    def store_vectors(self, chunk_ids: Sequence[int], vectors: np.ndarray, model: str) -> None:
+        """Vectors of chunks already stored, in one transaction (a chunk has one vector: another
+        model's is replaced). A chunk removed meanwhile is skipped."""
+        rows = normalized(vectors)
+        if rows.ndim != 2 or rows.shape[0] != len(chunk_ids):
+            raise ValueError(f"{len(chunk_ids)} chunks but vectors of shape {rows.shape}")
+        with self._transaction():
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO embeddings(chunk_id, model, vector)"
+                " SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM chunks WHERE id = ?)",
+                [(cid, model, rows[i].tobytes(), cid) for i, cid in enumerate(chunk_ids)])
+
     def update_file_times(self, file_id: int, size: int, mtime_ns: int, ctime_ns: int) -> None:
         """The file's bytes did not change (same hash): remember its new times, keep its chunks."""
         with self._transaction():
@@ -295,19 +316,25 @@ class KnowledgeIndex:
 
     def search(self, question: str, limit: int = 8, folder_ids: Sequence[int] | None = None,
                paths: Sequence[str] | None = None, embedder: Embedder | None = None,
-               candidates: int = 50) -> list[Hit]:
-        """search_lexical, fused with vector search by reciprocal rank fusion when an embedder is
-        given and the index holds its vectors. Hit.score is the fused score."""
+               candidates: int = 50, fusion: str = "interleave") -> list[Hit]:
+        """search_lexical, with vector search when an embedder is given and the index holds its
+        vectors: the two rankings interleaved (fusion "interleave": see ranking.py for why) or
+        fused by reciprocal rank fusion ("rrf"). Hit.score is the fused score."""
         lexical = self.search_lexical(question, candidates, folder_ids, paths, candidates)
         if embedder is None or not self._has_vectors(embedder.name):
             return lexical[:limit]
-        vector = self.search_vectors(embedder.embed_query(question), embedder.name, candidates, folder_ids, paths)
-        return self._fuse([lexical, vector], limit)
+        try:
+            query_vector = embedder.embed_query(question)
+        except Exception as exc:  # noqa: BLE001 - a model that fails (a file gone bad) leaves the words
+            log.warning("embedding the question failed (%s); searching by its words only", exc)
+            return lexical[:limit]
+        vector = self.search_vectors(query_vector, embedder.name, candidates, folder_ids, paths)
+        return self._fuse([lexical, vector], limit, interleave if fusion == "interleave" else reciprocal_rank_fusion)
 
     @staticmethod
-    def _fuse(rankings: list[list[Hit]], limit: int) -> list[Hit]:
+    def _fuse(rankings: list[list[Hit]], limit: int, method=reciprocal_rank_fusion) -> list[Hit]:
         by_id = {h.chunk_id: h for ranking in rankings for h in ranking}
-        fused = reciprocal_rank_fusion([[h.chunk_id for h in ranking] for ranking in rankings])[:limit]
+        fused = method([[h.chunk_id for h in ranking] for ranking in rankings])[:limit]
         return [Hit(cid, by_id[cid].path, by_id[cid].text, by_id[cid].page, by_id[cid].line_start,
                     by_id[cid].line_end, score) for cid, score in fused]
 

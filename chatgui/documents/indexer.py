@@ -2,10 +2,15 @@
 
 Per folder: walk it (walk.py), then per file decide whether it changed. Same size, mtime and
 ctime as stored: skipped without opening it. Otherwise its SHA-256 is compared: same bytes
-(a touch, a copy back) only update the stored times; new bytes are read, chunked, embedded
-when an Embedder is given, and written in one transaction (index.py). A file that fails gets
-status "failed" and a plain reason, and the job goes on. Files that disappeared are removed
-from the index once their folder was walked to the end.
+(a touch, a copy back) only update the stored times; new bytes are read, chunked and written
+in one transaction (index.py). With an Embedder, the folder's chunks that have no vector of its
+model (new files', and those indexed before it was chosen) get one after the folder's files,
+EMBED_BATCH at a time, each batch committed: the words of every file are searchable first
+(embedding a 1,000-page PDF takes minutes on a CPU), and a cancel or a kill keeps the batches
+done. A model that fails is said once (summary.embedding_error); the files stay indexed by
+their words. A file that fails gets status "failed" and a
+plain reason, and the job goes on. Files that disappeared are removed from the index once their
+folder was walked to the end.
 
 Control from any thread: pause() / resume() take effect between files, cancel() between files
 and between a PDF's pages. A cancelled or killed job loses at most the file it was on: each
@@ -21,6 +26,8 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+import numpy as np
+
 from chatgui.common.io import sha256_file
 
 from .extract import limit_for, os_reason, size_text
@@ -30,6 +37,9 @@ from .vectors import Embedder
 from .walk import walk_documents
 
 log = logging.getLogger(__name__)
+# Chunks embedded at a time: cancel and pause act between batches (a 1,000-page PDF's 3,000
+# chunks take minutes on a CPU), and a batch of similar lengths keeps the model busy.
+EMBED_BATCH = 32
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,9 @@ class IndexProgress:
     done: int  # files handled so far in this folder
     total: int  # files found in this folder
     path: str
-    outcome: str  # "indexed", "unchanged", "failed" or "removed"
+    # "indexed", "unchanged", "failed", "removed", or "embedding": done / total then count the
+    # chunks of files indexed before that are being given vectors
+    outcome: str
     reason: str | None = None
     chunks: int = 0
 
@@ -50,6 +62,8 @@ class IndexSummary:
     failed: int = 0
     removed: int = 0
     cancelled: bool = False
+    embedded: int = 0                 # chunks given a vector (new files' and earlier ones')
+    embedding_error: str | None = None  # why the embedding model could not embed (the words are indexed)
 
 
 class _HashingCancelled(Exception):
@@ -181,6 +195,8 @@ class IndexJob:
             done += 1
             setattr(self.summary, outcome, getattr(self.summary, outcome) + 1)
             self._report(IndexProgress(folder.path, done, total, item.path, outcome, reason, chunks))
+        if self.embedder is not None and not self.cancelled() and self.summary.embedding_error is None:
+            self._embed_missing(index, folder)
         # Only a walk that ran to the end knows which files are gone
         present = {item.path for item in found} | {p.path for p in problems}
         # what lies under a folder that could not be listed is kept: unreadable is not deleted
@@ -226,16 +242,38 @@ class IndexJob:
         if read.error:
             return failed(read.error, sha)
         chunks = read.chunks
-        vectors = None
-        if self.embedder is not None and chunks:
-            try:
-                vectors = self.embedder.embed_documents([c.text for c in chunks])
-            except Exception as exc:  # noqa: BLE001 - the file is still indexed for BM25
-                log.warning("embedding %s failed: %s", item.path, exc)
+        # (its vectors come after the folder's files: _embed_missing)
         index.store_file(item.path, folder_id=folder.id, kind=item.kind, status="indexed", sha256=sha,
-                         pages=read.pages, chunks=chunks, vectors=vectors,
-                         model=self.embedder.name if vectors is not None else None, **times)
+                         pages=read.pages, chunks=chunks, **times)
         return "indexed", None, len(chunks)
+
+    def _embed(self, texts: list[str]):
+        """The texts' vectors, EMBED_BATCH at a time; None when cancelled meanwhile or when the
+        model fails (said once in the summary: the files are still indexed by their words)."""
+        parts = []
+        for start in range(0, len(texts), EMBED_BATCH):
+            if not self._wait_if_paused():
+                return None
+            try:
+                parts.append(self.embedder.embed_documents(texts[start:start + EMBED_BATCH]))
+            except Exception as exc:  # noqa: BLE001 - a model that cannot run must not stop indexing
+                log.warning("embedding failed: %s", exc)
+                self.summary.embedding_error = str(exc) or type(exc).__name__
+                return None
+        self.summary.embedded += len(texts)
+        return np.concatenate(parts) if parts else None
+
+    def _embed_missing(self, index: KnowledgeIndex, folder: Folder) -> None:
+        """Vectors for the folder's chunks that have none of this model: a batch at a time, each
+        committed, so a cancel or a kill keeps what was done."""
+        missing = index.chunks_without_vectors(self.embedder.name, folder.id)
+        for start in range(0, len(missing), EMBED_BATCH):
+            batch = missing[start:start + EMBED_BATCH]
+            vectors = self._embed([text for _, text in batch])
+            if vectors is None:
+                return
+            index.store_vectors([cid for cid, _ in batch], vectors, self.embedder.name)
+            self._report(IndexProgress(folder.path, start + len(batch), len(missing), folder.path, "embedding"))
 
     def _report(self, progress: IndexProgress) -> None:
         if self.on_progress:

@@ -4,6 +4,8 @@ will implement it; none is required yet) and exact cosine search over float32 ro
 Exact search is a matrix-vector product: for 10,000 chunks of 1,024 dimensions that is 40 MB
 and a few milliseconds, so no approximate index (and no extra package) is needed at
 the sizes a desktop knowledge folder reaches; measure again past a few hundred thousand chunks.
+Measured (benchmarks/bench_embeddings.py, 2 cores under load 7-11): 10,000 rows 0.7 ms (384
+dimensions) to 6-25 ms (1,024); 100,000 rows 11-71 ms (384) and 40-66 ms (1,024).
 """
 from __future__ import annotations
 

@@ -304,6 +304,18 @@
         <source>many others</source>
         <translation>其他许多语言</translation>
     </message>
+    <message>
+        <source>Embeddings for Knowledge: finds passages by meaning as well as by their words. Small and fast; English only.</source>
+        <translation>用于知识库的嵌入模型：不仅按字词，也按含义查找段落。小而快；仅限英语。</translation>
+    </message>
+    <message>
+        <source>Embeddings for Knowledge: finds passages by meaning as well as by their words. Better than BGE small, about four times slower; English.</source>
+        <translation>用于知识库的嵌入模型：不仅按字词，也按含义查找段落。比 BGE small 更好，约慢四倍；英语。</translation>
+    </message>
+    <message>
+        <source>Embeddings for Knowledge: the best of these at finding passages by meaning, in many languages; the slowest to index.</source>
+        <translation>用于知识库的嵌入模型：其中按含义查找段落最好的一个，支持多种语言；建立索引最慢。</translation>
+    </message>
 </context>
 <context>
     <name>ChatLibrary</name>
@@ -994,6 +1006,14 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>暂停</translation>
     </message>
     <message>
+        <source>Search by meaning with:</source>
+        <translation>按含义搜索，使用：</translation>
+    </message>
+    <message>
+        <source>An embedding model finds passages that say what you ask in other words. Embedding models are on the Models page (File &gt; Models…).</source>
+        <translation>嵌入模型能找到用别的说法表达你所问内容的段落。嵌入模型在“模型”页面（文件 &gt; 模型…）中。</translation>
+    </message>
+    <message>
         <source>File</source>
         <translation>文件</translation>
     </message>
@@ -1008,6 +1028,10 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>The knowledge index cannot be used: {error}</source>
         <translation>无法使用知识索引：{error}</translation>
+    </message>
+    <message>
+        <source>Words only (no embedding model)</source>
+        <translation>仅按字词（无嵌入模型）</translation>
     </message>
     <message>
         <source>Add a knowledge folder</source>
@@ -1030,6 +1054,10 @@ Too long for the context: the passages that best matched the question were sent.
         <translation>失败</translation>
     </message>
     <message>
+        <source>Embedding {folder}: {done} of {total} passages</source>
+        <translation>正在嵌入 {folder}：{done} / {total} 个段落</translation>
+    </message>
+    <message>
         <source>Indexing {folder}: {done} of {total} files ({name})</source>
         <translation>正在索引 {folder}：第 {done} / {total} 个文件（{name}）</translation>
     </message>
@@ -1044,6 +1072,14 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>Up to date: {indexed} read, {unchanged} unchanged, {failed} could not be read, {removed} removed.</source>
         <translation>已是最新：读取 {indexed} 个，未改动 {unchanged} 个，无法读取 {failed} 个，移除 {removed} 个。</translation>
+    </message>
+    <message>
+        <source>{count} passages embedded.</source>
+        <translation>已嵌入 {count} 个段落。</translation>
+    </message>
+    <message>
+        <source>The embedding model could not be used ({error}): the folders are searched by their words.</source>
+        <translation>无法使用嵌入模型（{error}）：将按字词搜索这些文件夹。</translation>
     </message>
 </context>
 <context>
@@ -1405,6 +1441,10 @@ Too long for the context: the passages that best matched the question were sent.
     <message>
         <source>chat</source>
         <translation>对话</translation>
+    </message>
+    <message>
+        <source>embeddings for Knowledge, not chat</source>
+        <translation>用于知识库的嵌入模型，不能聊天</translation>
     </message>
     <message>
         <source>text completion, not chat</source>

@@ -52,7 +52,7 @@ class CatalogEntry:
     licence: str
     languages: tuple[str, ...]
     context_length: int
-    kind: str                 # "chat" or "completion" (a base model)
+    kind: str                 # "chat", "completion" (a base model) or "embedding" (for Knowledge, never chat)
     good_at: str
     layers: int
     kv_heads: int
@@ -67,6 +67,11 @@ class CatalogEntry:
     @property
     def is_chat(self) -> bool:
         return self.kind == "chat"
+
+    @property
+    def is_embedding(self) -> bool:
+        """An embedding model: the knowledge folders' vector search uses it; it cannot chat."""
+        return self.kind == "embedding"
 
     @property
     def pinned(self) -> bool:

@@ -48,7 +48,8 @@ def cmd_list(args) -> int:
             state = "partial"
         else:
             state = "not installed"
-        extra = " (default)" if e.default else (" (text completion, not chat)" if not e.is_chat else "")
+        extra = " (default)" if e.default else (" (embeddings for Knowledge, not chat)" if e.is_embedding else
+                                                (" (text completion, not chat)" if not e.is_chat else ""))
         print(f"{e.id:<20} {human_size(e.size):>8}  {state:<13} {entry_fit(e, args.context):<12} {e.name}{extra}")
     return 0
 

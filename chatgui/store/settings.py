@@ -43,6 +43,7 @@ class AppSettings:
     backend: dict = field(default_factory=dict)
     folders: dict = field(default_factory=dict)   # file dialog kind -> the folder last used
     tools: dict = field(default_factory=dict)     # tool calling: ui/tools/tool_settings.ToolSettings.to_dict()
+    knowledge_model: str | None = None   # the embedding GGUF the knowledge folders are searched with (None: words only)
 
     def sampling_settings(self) -> SamplingSettings:
         return SamplingSettings.from_dict(self.sampling)
@@ -74,7 +75,7 @@ class AppSettings:
 
 # Fields whose default is None but which hold a value of this type when set.
 _OPTIONAL_TYPES = {"model_path": str, "context_length": int, "window_geometry": str,
-                   "window_state": str, "splitter_state": str, "last_chat_id": str}
+                   "window_state": str, "splitter_state": str, "last_chat_id": str, "knowledge_model": str}
 
 
 def _fits(name: str, value: object, default: object) -> bool:

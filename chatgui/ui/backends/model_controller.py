@@ -48,7 +48,7 @@ FIT_LABELS = {FITS: QT_TRANSLATE_NOOP("ModelController", "fits this computer"),
 
 
 def installed_models() -> list:
-    """The models on this computer (chatgui.models.library), best first: catalog chat models,
+    """The chat models on this computer (chatgui.models.library), best first: catalog chat models,
     larger (better answers) first, then other files, base models last."""
     from chatgui.models.library import installed_models as on_this_computer
 
@@ -56,7 +56,8 @@ def installed_models() -> list:
         entry = m.entry
         kind = 0 if entry is not None and entry.is_chat else 2 if entry is not None else 1
         return kind, -m.size
-    return sorted(on_this_computer(), key=rank)
+    # (embedding models are for Knowledge: never offered, loaded or fallen back to as a chat model)
+    return sorted((m for m in on_this_computer() if m.entry is None or not m.entry.is_embedding), key=rank)
 
 
 # What the welcome card may recommend: the architectures the engine runs, less the Mixture-of-Experts

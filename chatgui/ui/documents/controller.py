@@ -22,6 +22,8 @@ from chatgui.store import Chat
 
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.documents.chips import Chip, ChipRow, chip_text
+from chatgui.ui.documents.embedder import LazyEmbedder
+from chatgui.ui.documents.folder_watch import FolderWatch, watch_paths
 
 TEMPLATE_TOKENS = 128           # the chat template's own tokens around the message
 # Files too long to go in whole give their best passages, up to this many tokens (not the whole
@@ -91,6 +93,15 @@ class DocumentsController(QObject):
         self.last_summary: docs.IndexSummary | None = None
         self._use_folders: dict[str, bool] = {}     # per chat, this session (else its last message says)
         self.page = None
+        # the chosen embedding model (Knowledge page), loaded by its first use off the GUI thread
+        self.embedder: LazyEmbedder | None = None
+        model = window.settings.knowledge_model
+        if model and Path(model).is_file():
+            self.embedder = LazyEmbedder(model)
+        # folders changed while the app runs: indexed again (those folders only) when the job is free
+        self.watch = FolderWatch(self)
+        self.watch.changed.connect(self._on_folders_changed)
+        self._waiting_folders: set[int] = set()
 
         bar = window.input_bar
         self.chips = ChipRow(bar)
@@ -250,7 +261,7 @@ class DocumentsController(QObject):
             if use_folders:
                 share = min(KNOWLEDGE_MAX_TOKENS, budget // (KNOWLEDGE_SHARE if attachments else 2))
                 with self._index_lock:
-                    extra = docs.retrieve_knowledge(self._index, text, share, count)
+                    extra = docs.retrieve_knowledge(self._index, text, share, count, embedder=self.embedder)
             readable = [a for a in attachments if a.chip.mode != "failed"]
             if sum(a.chip.tokens + 16 for a in readable) + _cost(extra, count) > budget:
                 budget = min(budget, RETRIEVED_MAX_TOKENS)   # passages then: a few of the best
@@ -329,6 +340,8 @@ class DocumentsController(QObject):
 
     # -- knowledge folders -----------------------------------------------------------------
     def _open_index(self) -> docs.KnowledgeIndex | None:
+        if self._closed:     # (an indexer's last signal may arrive after the window closed the index)
+            return None
         if self._index is None and self.index_error is None:
             try:
                 self._index = docs.KnowledgeIndex(docs.default_index_path())
@@ -378,14 +391,63 @@ class DocumentsController(QObject):
     def indexing(self) -> bool:
         return self.job is not None and not self.job.finished
 
-    def start_indexing(self) -> bool:
-        """Bring the index up to date with the folders (only changed files are read again)."""
+    def start_indexing(self, folder_ids: list[int] | None = None) -> bool:
+        """Bring the index up to date with the folders (only changed files are read again), all
+        of them or those given; with an embedding model chosen, chunks without its vectors get them."""
         if self._closed or self.indexing() or self._open_index() is None or not self.folders():
             return False
-        self.job = docs.IndexJob(docs.default_index_path(), on_progress=self.index_progress.emit,
-                                 on_finished=self.index_finished.emit,
+        self.job = docs.IndexJob(docs.default_index_path(), folder_ids=folder_ids, embedder=self.embedder,
+                                 on_progress=self.index_progress.emit, on_finished=self.index_finished.emit,
                                  separate_reader=self.separate_reader).start()
         return True
+
+    def _on_folders_changed(self, folder_ids: list[int]) -> None:
+        """The watch saw changes: index those folders now, or once the running job is done."""
+        if self.indexing():
+            self._waiting_folders.update(folder_ids)
+        else:
+            self.start_indexing(folder_ids)
+
+    def _watch_folders(self) -> None:
+        """Watch the folders as they are now (their subfolders found off the GUI thread)."""
+        def work():
+            with self._index_lock:
+                folders = self._index.folders() if self._index is not None else []
+                files = [p for f in folders for p in self._index.file_paths(f.id)]
+            pairs = [(f.id, f.path) for f in folders]
+            return pairs, watch_paths(pairs, files)
+
+        def done(result, error) -> None:
+            if error is None and result is not None and not self._closed:
+                self.watch.watch(*result)
+        self.window.jobs.run(work, done)
+
+    # -- the embedding model ---------------------------------------------------------------
+    def embedding_models(self) -> list[tuple[str, str]]:
+        """(name, path) of the embedding models installed (catalog ones), and the chosen one."""
+        from chatgui.models.library import installed_models
+
+        found = [(m.entry.name, str(m.path)) for m in installed_models() if m.entry is not None
+                 and m.entry.is_embedding]
+        chosen = self.window.settings.knowledge_model
+        if chosen and all(path != chosen for _name, path in found):
+            found.append((Path(chosen).name, chosen))
+        return found
+
+    def set_embedding_model(self, path: str | None) -> None:
+        """Search the folders with this embedding model (None: by their words only); the
+        indexer gives the chunks already indexed their vectors."""
+        if (path or None) == self.window.settings.knowledge_model:
+            return
+        self.window.settings.knowledge_model = path or None
+        if self.window.autosave is not None:
+            self.window.autosave.schedule()
+        self.embedder = LazyEmbedder(path) if path else None
+        if self.indexing():       # the running job has the old model: stop it, go on with the new one
+            self.job.cancel()
+            self._waiting_folders.update(f.id for f in self.folders())
+        else:
+            self.start_indexing()
 
     def pause_indexing(self, paused: bool) -> None:
         if self.job is not None:
@@ -393,7 +455,13 @@ class DocumentsController(QObject):
 
     def _on_index_finished(self, summary) -> None:
         self.last_summary = summary
+        if self._closed:
+            return
         self._update_toggle()
+        self._watch_folders()
+        if self._waiting_folders:     # changes seen (or a model chosen) while it ran
+            waiting, self._waiting_folders = sorted(self._waiting_folders), set()
+            self.start_indexing(waiting)
 
     def open_page(self):
         from chatgui.ui.documents.knowledge_page import KnowledgePage
@@ -407,6 +475,7 @@ class DocumentsController(QObject):
     def shutdown(self) -> None:
         """Closing: the indexer stops between two files, the reader child ends."""
         self._closed = True
+        self.watch.stop()
         if self.job is not None:
             self.job.cancel()
             self.job.wait(5)

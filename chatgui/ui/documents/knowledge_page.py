@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import (QDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
+from PySide6.QtWidgets import (QComboBox, QDialog, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem,
                                QProgressBar, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout)
 from PySide6.QtCore import Qt
 
@@ -41,6 +41,15 @@ class KnowledgePage(QDialog):
             buttons.addWidget(button)
         buttons.addStretch(1)
         layout.addLayout(buttons)
+        meaning = QHBoxLayout()
+        meaning.addWidget(QLabel(self.tr("Search by meaning with:")))
+        self.model_choice = QComboBox()
+        self.model_choice.setObjectName("knowledgeModel")
+        self.model_choice.setToolTip(self.tr("An embedding model finds passages that say what you ask in other "
+                                             "words. Embedding models are on the Models page (File > Models…)."))
+        self.model_choice.activated.connect(self._model_chosen)
+        meaning.addWidget(self.model_choice, 1)
+        layout.addLayout(meaning)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         layout.addWidget(self.progress)
@@ -74,7 +83,21 @@ class KnowledgePage(QDialog):
         self.pause_button.setEnabled(indexing)
         self.reindex_button.setEnabled(not indexing and self.folder_list.count() > 0)
         self.remove_button.setEnabled(self.folder_list.count() > 0)
+        self._show_models()
         self._show_files()
+
+    def _show_models(self) -> None:
+        self.model_choice.clear()
+        self.model_choice.addItem(self.tr("Words only (no embedding model)"), None)
+        for name, path in self.controller.embedding_models():
+            self.model_choice.addItem(name, path)
+            self.model_choice.setItemData(self.model_choice.count() - 1, path, Qt.ItemDataRole.ToolTipRole)
+        chosen = self.controller.window.settings.knowledge_model
+        self.model_choice.setCurrentIndex(max(0, self.model_choice.findData(chosen)) if chosen else 0)
+
+    def _model_chosen(self, row: int) -> None:
+        self.controller.set_embedding_model(self.model_choice.itemData(row))
+        self.refresh()
 
     def selected_folder_id(self) -> int | None:
         item = self.folder_list.currentItem()
@@ -122,8 +145,12 @@ class KnowledgePage(QDialog):
     def _on_progress(self, progress) -> None:
         self.progress.setMaximum(max(1, progress.total))
         self.progress.setValue(progress.done)
-        self.progress_label.setText(self.tr("Indexing {folder}: {done} of {total} files ({name})").format(
-            folder=progress.folder, done=progress.done, total=progress.total, name=Path(progress.path).name))
+        if progress.outcome == "embedding":
+            self.progress_label.setText(self.tr("Embedding {folder}: {done} of {total} passages").format(
+                folder=progress.folder, done=progress.done, total=progress.total))
+        else:
+            self.progress_label.setText(self.tr("Indexing {folder}: {done} of {total} files ({name})").format(
+                folder=progress.folder, done=progress.done, total=progress.total, name=Path(progress.path).name))
         self.pause_button.setEnabled(True)
         self.reindex_button.setEnabled(False)
 
@@ -138,6 +165,11 @@ class KnowledgePage(QDialog):
             text = self.tr("Up to date: {indexed} read, {unchanged} unchanged, {failed} could not be read, "
                            "{removed} removed.").format(indexed=summary.indexed, unchanged=summary.unchanged,
                                                        failed=summary.failed, removed=summary.removed)
+            if summary.embedded:
+                text += " " + self.tr("{count} passages embedded.").format(count=summary.embedded)
+            if summary.embedding_error:
+                text += " " + self.tr("The embedding model could not be used ({error}): the folders are searched "
+                                      "by their words.").format(error=summary.embedding_error)
         self.progress.setValue(self.progress.maximum())
         self.progress_label.setText(text)
         self.refresh()

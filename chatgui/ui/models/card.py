@@ -57,7 +57,9 @@ class ModelCard(QFrame):
                                           "at the chosen context length"))
         head.addWidget(self.fit_label)
         box.addLayout(head)
-        kind = self.tr("chat") if entry.is_chat else self.tr("text completion, not chat")
+        kind = (self.tr("chat") if entry.is_chat
+                else self.tr("embeddings for Knowledge, not chat") if entry.is_embedding
+                else self.tr("text completion, not chat"))
         size = human_size(entry.size) if entry.pinned else self.tr("about {0}").format(human_size(entry.size))
         params = (self.tr("{0} MoE, {1} active").format(entry.parameters, entry.active_parameters) if entry.is_moe
                   else entry.parameters + " " + self.tr("parameters"))
@@ -106,7 +108,8 @@ class ModelCard(QFrame):
         """The model loaded now: a badge instead of Load."""
         installed = self.delete_button.isVisibleTo(self)
         self.in_use_label.setVisible(in_use and installed)
-        self.load_button.setVisible(installed and not in_use)
+        # (an embedding model is chosen on the Knowledge page, never loaded to chat)
+        self.load_button.setVisible(installed and not in_use and not self.entry.is_embedding)
 
     def show_not_installed(self, error: str = "") -> None:
         self._buttons(False, False)

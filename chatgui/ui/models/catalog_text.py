@@ -46,6 +46,12 @@ CATALOG_TEXTS = (
                                  "it runs like a small model if memory allows."),
     QT_TRANSLATE_NOOP("Catalog", "Thinks before it answers (shown in the Thinking section): code, maths, reasoning."),
     QT_TRANSLATE_NOOP("Catalog", "many others"),
+    QT_TRANSLATE_NOOP("Catalog", "Embeddings for Knowledge: finds passages by meaning as well as by their words. "
+                                 "Small and fast; English only."),
+    QT_TRANSLATE_NOOP("Catalog", "Embeddings for Knowledge: finds passages by meaning as well as by their words. "
+                                 "Better than BGE small, about four times slower; English."),
+    QT_TRANSLATE_NOOP("Catalog", "Embeddings for Knowledge: the best of these at finding passages by meaning, in "
+                                 "many languages; the slowest to index."),
 )
 
 

@@ -30,10 +30,10 @@ EXTRA_ROLE = Qt.ItemDataRole.UserRole + 1   # marks a picker item for a file tha
 
 
 def installed_models() -> list[tuple[str, str]]:
-    """(display name, path) of the models on this computer (the models folder and files added
-    in place), as the Models page lists them."""
+    """(display name, path) of the chat models on this computer (the models folder and files added
+    in place), as the Models page lists them; embedding models are for Knowledge, not the picker."""
     from chatgui.models.library import installed_models as on_this_computer
-    return [(m.name, str(m.path)) for m in on_this_computer()]
+    return [(m.name, str(m.path)) for m in on_this_computer() if m.entry is None or not m.entry.is_embedding]
 
 
 def _double(name: str, label: str, lo: float, hi: float, step: float, decimals: int = 2) -> QDoubleSpinBox:
