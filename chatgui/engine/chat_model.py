@@ -179,19 +179,20 @@ class ChatModel:
         of another length, and a near-tie between two tokens then goes the other way: "Say
         hello." gave "Hello! I'm here to help..." cold and "Hello there, welcome..." when the
         whole prompt was cached. So every sequence has one schedule of passes (_schedule): the
-        prompt but its last token in chunks aligned to PREFILL_CHUNK positions, its last token
-        alone (as the decode step computes a token), then each token of a reply prefix alone (as
-        they were decoded). What the cache holds is reused only as far as it was computed by the
-        same passes on the same tokens (_cache_runs), so a reply is token-identical whether its
-        prompt was cached, partly cached or computed fresh, and a seeded Replay or Regenerate
-        gives the same reply again.
+        prompt but its last token in chunks aligned to PREFILL_CHUNK positions and ending after
+        each end-of-turn token, its last token alone (as the decode step computes a token), then
+        each token of a reply prefix alone (as they were decoded). What the cache holds is
+        reused only as far as it was computed by the same passes on the same tokens
+        (_cache_runs), so a reply is token-identical whether its prompt was cached, partly
+        cached or computed fresh, and a seeded Replay or Regenerate gives the same reply again.
 
-        The price: a new turn computes again from the last chunk boundary before the previous
-        prompt's end (up to PREFILL_CHUNK - 1 positions), the previous reply (decoded a token at
-        a time, its positions are computed in chunks in a fresh prompt) and the new message; a
-        Regenerate reuses the whole prompt but its last token. Where a sliding-window cache no
-        longer holds what resuming needs (model.SWA_ROLLBACK), or a recurrent layer
-        (deltanet.py) keeps no snapshot there, it resumes at an earlier boundary, else at 0.
+        The price: a new turn computes the previous reply again (decoded a token at a time, its
+        positions are computed in a chunk in a fresh prompt) with the new message, from the end
+        of the previous question's turn; where prepare() computed the chat ahead while the user
+        typed, only the new message. A Regenerate reuses the whole prompt but its last token.
+        Where a sliding-window cache no longer holds what resuming needs (model.SWA_ROLLBACK),
+        or a recurrent layer (deltanet.py) keeps no snapshot there, it resumes at an earlier
+        boundary, else at 0.
 
         prompt_len: how many of ids are the prompt (default all); the rest are a reply's first
         tokens (branching from a chosen token), computed one at a time as they were decoded."""
@@ -203,22 +204,20 @@ class ChatModel:
                 break
             common += 1
         done = set(self._cache_runs)
+        schedule = list(_schedule(ids, prompt_len, self.tok.stop_ids))
         resume = 0
-        for run in _schedule(prompt_len, n):
+        for run in schedule:
             if run not in done or run[1] > common:
                 break
             if self.net.resumable(run[1]):
                 resume = run[1]
         del self._cache_ids[resume:]
-        chunked_end = prompt_len - 1
         logits = None
-        if resume < chunked_end:
-            if self._feed(ids[resume:chunked_end], resume, cancel) is None:
-                return None
-        for pos in range(max(resume, chunked_end), n):
-            logits = self._feed(ids[pos:pos + 1], pos, cancel)
-            if logits is None:
-                return None
+        for start, end in schedule:
+            if start >= resume:
+                logits = self._feed(ids[start:end], start, cancel)
+                if logits is None:
+                    return None
         return logits
 
     def prepare(self, messages: list[dict], max_new_tokens: int, cancel=None) -> int:
@@ -616,16 +615,19 @@ def fit_prompt_ids(model: ChatModel, ids) -> list[int]:
     return ids
 
 
-def _schedule(prompt_len: int, n: int) -> Iterator[tuple[int, int]]:
-    """The passes (start, end) that compute a sequence of n tokens whose first prompt_len are the
-    prompt, whatever the cache holds (ChatModel._prefill): the prompt but its last token in chunks
-    ending at multiples of PREFILL_CHUNK (as _feed cuts them), then one position at a time."""
-    pos = 0
-    while pos < prompt_len - 1:
-        stop = min(prompt_len - 1, (pos // PREFILL_CHUNK + 1) * PREFILL_CHUNK)
+def _schedule(ids: list[int], prompt_len: int, turn_ends=frozenset()) -> Iterator[tuple[int, int]]:
+    """The passes (start, end) that compute ids, whose first prompt_len are the prompt, whatever
+    the cache holds (ChatModel._prefill): the prompt but its last token in chunks that end at
+    multiples of PREFILL_CHUNK (as _feed cuts them) and after each end-of-turn token (turn_ends),
+    then one position at a time. Ending a pass where a message ends is what lets the next turn
+    reuse the chat up to its previous message: a pass ends there whichever prompt it is part of."""
+    pos, last = 0, prompt_len - 1
+    while pos < last:
+        stop = min(last, (pos // PREFILL_CHUNK + 1) * PREFILL_CHUNK)
+        stop = next((p + 1 for p in range(pos, stop) if ids[p] in turn_ends), stop)
         yield pos, stop
         pos = stop
-    for pos in range(max(0, prompt_len - 1), n):
+    for pos in range(max(0, last), len(ids)):
         yield pos, pos + 1
 
 
