@@ -149,14 +149,15 @@ def test_a_chat_that_steps_back_past_a_slid_cache_is_computed_again(tmp_path, mo
     monkeypatch.setattr(m, "_feed", lambda part, start, *a, **k: fed.append(start) or real_feed(part, start, *a, **k))
     edited = ids[:10] + [7] + ids[11:]
     logits = m._prefill(edited)
-    assert fed == [0, 39]              # all but the last token, then the last one alone
+    assert fed == [0, 8, 16, 24, 32, 39]    # every chunk from 0, then the last token alone
     torch.testing.assert_close(logits, sliding_tiny_model(path).net(torch.tensor([edited]), 0)[0, -1],
                                rtol=1e-4, atol=1e-4)
     # What the cache still holds is reused from the last chunk boundary it can resume at: the
     # same logits as a fresh model's, to the last bit.
     for prompt in (edited + [5, 6], edited[:39]):
+        fed.clear()
         got = m._prefill(prompt)
-        assert fed[-2] == 32
+        assert fed[0] == 32
         assert torch.equal(got, sliding_tiny_model(path, monkeypatch, rollback=8)._prefill(prompt))
 
 

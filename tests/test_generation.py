@@ -78,12 +78,11 @@ def test_cancel_between_tokens(tiny_model):
 def test_stops_at_end_of_turn_token(tmp_path, monkeypatch):
     m = load_model(write_tiny_model(tmp_path / "m.gguf"), device="cpu")
     forward = m.net.forward
-    calls = []
+    fourth = len(m.fit_reply_prompt(CHAT, 50)[0]) + 3      # the position the fourth token is fed at
 
     def forward_that_ends_the_turn(tokens, input_pos, last_only=False):
         logits = forward(tokens, input_pos, last_only=last_only).clone()
-        calls.append(1)
-        if len(calls) > 5:      # (the prompt is two passes) after a few tokens, <|im_end|> (id 2) wins
+        if int(input_pos) >= fourth:     # after four tokens, <|im_end|> (id 2) wins
             logits[..., 2] = 1e4
         return logits
 
@@ -213,9 +212,10 @@ def test_held_back_stop_prefix_is_kept_when_reply_ends(tiny_model):
 
 
 def test_the_next_turn_reuses_what_a_cold_computation_computes_the_same_way(tmp_path, monkeypatch):
-    """The next turn reuses the cache up to the last prefill chunk boundary before the previous
-    prompt's end (the previous reply was decoded a token at a time: a cold computation computes
-    its positions in a chunk) and gives the logits a cold computation gives, to the last bit."""
+    """The next turn reuses the cache up to the end of the previous question's turn (where a pass
+    ends in every schedule: ChatModel._prefill), not into the previous reply (decoded a token at
+    a time, where a cold computation computes it in a chunk), and gives the logits a cold
+    computation gives, to the last bit."""
     tiny_model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
     long_chat = [{"role": "user", "content": "tell me " * 100}]
     s = SamplingSettings(seed=21, max_new_tokens=30, temperature=0.9)
@@ -230,8 +230,8 @@ def test_the_next_turn_reuses_what_a_cold_computation_computes_the_same_way(tmp_
     monkeypatch.setattr(tiny_model, "_feed", lambda part, start, *a, **k: fed.append((start, len(part))) or
                         feed(part, start, *a, **k))
     warm = tiny_model._prefill(ids)
-    boundary = (before - 1) // PREFILL_CHUNK * PREFILL_CHUNK
-    assert fed == [(boundary, len(ids) - 1 - boundary), (len(ids) - 1, 1)]   # then the last token alone
+    question_end = max(i for i in range(before - 1) if ids[i] in tiny_model.tok.stop_ids) + 1
+    assert fed[0][0] == question_end and fed[-1] == (len(ids) - 1, 1)   # then the last token alone
     monkeypatch.undo()
     tiny_model._cache_ids = []
     assert torch.equal(warm, tiny_model._prefill(ids))
@@ -251,12 +251,11 @@ def test_prepare_computes_the_chat_ahead_so_sending_computes_only_the_new_messag
     monkeypatch.setattr(model, "_feed", lambda part, start, *a, **k: fed.append((start, len(part))) or
                         feed(part, start, *a, **k))
     ids, _ = model.fit_reply_prompt(chat + [{"role": "user", "content": "and the next question?"}], 32)
+    common = next(i for i, (a, b) in enumerate(zip(model._cache_ids + [-1], ids)) if a != b)
     model._prefill(ids)
-    # from the last chunk boundary of what was computed ahead: the new message and the reply's
-    # opening, and what the cold computation computes in the same chunk (ChatModel._prefill)
-    [(start, computed), last] = fed
-    assert start == (cached - 1) // PREFILL_CHUNK * PREFILL_CHUNK and computed < cached - start + 40
-    assert last == (len(ids) - 1, 1)
+    # from the end of the last reply: the new message and the reply's opening only, its last token alone
+    reply_end = max(i for i in range(common) if ids[i] in model.tok.stop_ids) + 1
+    assert fed[0][0] == reply_end >= cached - 24 and sum(n for _, n in fed) < 40 and fed[-1] == (len(ids) - 1, 1)
 
 
 def test_prepare_stops_when_cancelled_and_keeps_what_it_computed(tmp_path):
