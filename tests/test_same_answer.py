@@ -81,6 +81,19 @@ def test_a_reply_is_the_same_whatever_the_cache_holds(tmp_path, on_path, arch):
 def test_the_inspector_shows_the_numbers_the_reply_was_drawn_from(tmp_path, on_path):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0", context=512), device="cpu")
     events = list(m.generate(QUESTION, GREEDY))
-    for k in (0, 4):
-        probs = m.next_token_logits(QUESTION, [e.token_id for e in events[:k]]).softmax(-1)
+    for k, model in ((0, m), (4, m), (4, cold(m))):
+        probs = model.next_token_logits(QUESTION, [e.token_id for e in events[:k]]).softmax(-1)
         assert float(probs[events[k].token_id]) == events[k].prob
+
+
+def test_candidates_decoded_together_are_the_same_whatever_the_cache_holds(tmp_path, on_path):
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0", context=512), device="cpu")
+
+    def candidates():
+        batch = m.generate_candidates(QUESTION, SEEDED, 3)
+        return [(i, e.token_id, e.prob) for i, e in batch.events() if e is not None]
+
+    fresh = candidates()
+    assert candidates() == fresh       # the prompt cached
+    cold(m)
+    assert candidates() == fresh
