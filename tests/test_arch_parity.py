@@ -98,13 +98,15 @@ def test_pre_tokenizer_splits_as_llama_cpp(tmp_path, pre):
 
 
 @pytest.mark.parametrize("arch", ["lfm2", "qwen3moe", "gemma2", "qwen35", "qwen35moe", "gemma4", "gemma4-moe"])
-def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_path, arch):
+def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_path, monkeypatch, arch):
     """Short-convolution state (lfm2), experts, soft-capping and sliding windows through the chat
     paths: greedy candidates decoded as one batch equal the single reply, and a second turn that
     reuses the cached prefix gives what a fresh model gives."""
     from chatgui.engine import SamplingSettings
+    from chatgui.engine import chat_model
     from chatgui.engine.batch import generate_batch
 
+    monkeypatch.setattr(chat_model, "PREFILL_CHUNK", 8)    # chunk boundaries to resume at in a short chat
     greedy = SamplingSettings(temperature=0, max_new_tokens=10, repeat_penalty=1.0)
     path = write_case(tmp_path, arch, "F32")
     m = load_model(path, device="cpu", precision="float32")

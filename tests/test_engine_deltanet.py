@@ -51,12 +51,15 @@ def test_regenerate_resumes_from_the_snapshot_before_the_prompt_end(path):
     prompt_len = len(m.fit_reply_prompt(chat, GREEDY.max_new_tokens)[0])
     starts = feed_starts(m)
     assert reply(m, chat) == first
-    # the state had moved on to the reply's end; it went back to the snapshot one token before
-    # the prompt's end (the chat model recomputes at least the last prompt token)
+    # the state had moved on to the reply's end; it went back to the snapshot at the end of the
+    # prompt's first pass (all but its last token, which the chat model computes alone)
     assert starts[0] == prompt_len - 1
 
 
-def test_an_edited_message_resumes_at_an_earlier_turn_and_equals_a_fresh_model(path):
+def test_an_edited_message_resumes_at_an_earlier_turn_and_equals_a_fresh_model(path, monkeypatch):
+    from chatgui.engine import chat_model
+
+    monkeypatch.setattr(chat_model, "PREFILL_CHUNK", 16)    # chunk boundaries (snapshots) in the first turn
     m = load_model(path, device="cpu", precision="float32")
     chat = [{"role": "user", "content": "Hello there"}]
     chat = answered(m, answered(m, chat, "the rest"), "in a")
@@ -66,6 +69,8 @@ def test_an_edited_message_resumes_at_an_earlier_turn_and_equals_a_fresh_model(p
     branched = reply(m, edited)
     assert 0 < starts[0] < len(m.fit_reply_prompt(edited, 8)[0]) - 1   # from a snapshot of the first turn
     assert branched == reply(load_model(path, device="cpu", precision="float32"), edited)
+    assert [e.prob for e in m.generate(edited, GREEDY)] == \
+        [e.prob for e in load_model(path, device="cpu", precision="float32").generate(edited, GREEDY)]
 
 
 def test_any_prefix_gives_the_logits_of_a_fresh_pass(path):

@@ -137,8 +137,11 @@ def test_candidates_decoded_together_on_a_slid_cache_equal_those_on_a_full_one(t
 def test_a_chat_that_steps_back_past_a_slid_cache_is_computed_again(tmp_path, monkeypatch):
     """The next prompt shares only an early prefix with the cache (an edit far up the chat): the
     cache cannot resume there, so the whole prompt is computed again, with the right result."""
+    from chatgui.engine import chat_model
+
+    monkeypatch.setattr(chat_model, "PREFILL_CHUNK", 8)     # chunk boundaries to resume at
     path = write_tiny_model(tmp_path / "m.gguf", arch="gemma3", n_layers=2)
-    m = sliding_tiny_model(path, monkeypatch)
+    m = sliding_tiny_model(path, monkeypatch, rollback=8)     # (holds positions from 28 on, at 40)
     ids = torch.randint(3, 250, (40,), generator=torch.Generator().manual_seed(4)).tolist()
     m._prefill(ids)
     fed = []
@@ -146,14 +149,16 @@ def test_a_chat_that_steps_back_past_a_slid_cache_is_computed_again(tmp_path, mo
     monkeypatch.setattr(m, "_feed", lambda part, start, *a, **k: fed.append(start) or real_feed(part, start, *a, **k))
     edited = ids[:10] + [7] + ids[11:]
     logits = m._prefill(edited)
-    assert fed == [0]
+    assert fed == [0, 8, 16, 24, 32, 39]    # every chunk from 0, then the last token alone
     torch.testing.assert_close(logits, sliding_tiny_model(path).net(torch.tensor([edited]), 0)[0, -1],
                                rtol=1e-4, atol=1e-4)
-    m._prefill(edited + [5, 6])          # what the cache still holds is reused
-    assert fed[-1] == 40
-    # Stepping back a few positions (as regenerating a short reply does) reuses the rest.
-    m._prefill(edited[:39])
-    assert fed[-1] == 38
+    # What the cache still holds is reused from the last chunk boundary it can resume at: the
+    # same logits as a fresh model's, to the last bit.
+    for prompt in (edited + [5, 6], edited[:39]):
+        fed.clear()
+        got = m._prefill(prompt)
+        assert fed[0] == 32
+        assert torch.equal(got, sliding_tiny_model(path, monkeypatch, rollback=8)._prefill(prompt))
 
 
 def neox_rope_reference(x, pos, base=10000.0):

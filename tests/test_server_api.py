@@ -76,8 +76,8 @@ def test_text_completions(client):  # noqa: F811
                                        logprobs=1, **GREEDY)
     assert echoed.choices[0].text == "Once upon a time" + choice.text
     lp2 = echoed.choices[0].logprobs
-    # The same to bfloat16 precision, not bit for bit: the KV cache is reused token by token, so
-    # the two requests' prompts may have been computed in different batch shapes (ChatModel._prefill).
+    # The same to bfloat16 precision, not bit for bit: echo scores the reply's tokens in one pass
+    # over the whole text (ChatModel.prompt_logprobs), the reply drew them one at a time.
     assert lp2.token_logprobs[0] is None and lp2.token_logprobs[-len(lp.token_logprobs):] == \
         pytest.approx(lp.token_logprobs, abs=2e-2)
 

@@ -64,6 +64,9 @@ class ChatModel:
         # catalog give it its display name (chatgui.models.display_name).
         self.name = self.path.stem
         self._cache_ids: list[int] = []      # the tokens at positions 0..n-1 of the KV cache
+        # The passes that computed them, as (start, end) in order (_prefill reuses only positions
+        # computed by the passes a fresh computation makes: _schedule)
+        self._cache_runs: list[tuple[int, int]] = []
         self._fit_anchor: tuple | None = None   # where the last prompt that dropped turns began (_anchor)
         self._sha256: str | None = None
         self._explainer = None               # next_token.NextTokenExplainer, made on first use
@@ -139,7 +142,8 @@ class ChatModel:
     # -- forward passes -------------------------------------------------------------------------
     def _feed(self, ids: list[int], start: int, cancel=None, last_only=True) -> torch.Tensor | None:
         """Run ids through the model from position start; return the logits. Prompts go in
-        chunks aligned to multiples of PREFILL_CHUNK positions (bounded memory per pass)."""
+        chunks aligned to multiples of PREFILL_CHUNK positions (bounded memory per pass); each
+        pass is recorded in _cache_runs."""
         out = []
         pos, end = start, start + len(ids)
         while pos < end:
@@ -151,35 +155,70 @@ class ChatModel:
             logits = self.net(x, pos, last_only=last_only)
             del self._cache_ids[pos:]
             self._cache_ids.extend(chunk)
+            self._record_run(pos, stop)
             out.append(logits[0])
             pos = stop
         return out[-1][-1] if last_only else torch.cat(out)
 
-    def _prefill(self, ids: list[int], cancel=None) -> torch.Tensor | None:
-        """Reuse the K/V of the longest cached prefix of ids, token by token (the earlier turns
-        of this chat, the previous reply included, as llama.cpp does); compute the rest, at least
-        one token. Where a sliding-window cache no longer holds what resuming there needs (a step
-        back far up a long chat: model.SWA_ROLLBACK), all of ids is computed again.
+    def _record_run(self, start: int, end: int) -> None:
+        """Note that positions [start, end) were computed in one pass (after those before start)."""
+        runs = self._cache_runs
+        while runs and runs[-1][1] > start:
+            runs.pop()
+        if runs and runs[-1][1] != start or not runs and start != 0:
+            runs.clear()          # (a gap: what came before was never recorded, so nothing is trusted)
+        runs.append((start, end))
 
-        Determinism: reused K/V were computed in other batch shapes (a previous prompt's chunks,
-        or one token at a time while decoding), which changes floating-point sums in their last
-        bits. A seeded reply is therefore reproducible exactly when computed the same way, and
-        otherwise can differ from its replay at a near-tie between two tokens (rare; the replay
-        check in the app says when it happens). Until issue 13 only whole aligned 128-token
-        prefill chunks were reused, which kept replays bit-identical but recomputed up to 127
-        tokens plus the whole previous reply on every turn (turn-10 TTFT ~2.4x turn 1).
-        Recurrent layers (deltanet.py) resume only where they keep a state: see resume_point."""
+    def _prefill(self, ids: list[int], cancel=None, prompt_len: int | None = None) -> torch.Tensor | None:
+        """The logits after ids, computed the same way whatever the cache holds (issue 33).
+
+        Floating-point sums depend on the shape of the pass that computes them (how many
+        positions a matmul or attention call takes: GEMM or GEMV kernels, blockings, the int8
+        GEMM's activation scale), so the K/V of a position computed in one prefill chunk differs
+        in its last bits from the same position computed alone by the decode step or in a chunk
+        of another length, and a near-tie between two tokens then goes the other way: "Say
+        hello." gave "Hello! I'm here to help..." cold and "Hello there, welcome..." when the
+        whole prompt was cached. So every sequence has one schedule of passes (_schedule): the
+        prompt but its last token in chunks aligned to PREFILL_CHUNK positions and ending after
+        each end-of-turn token, its last token alone (as the decode step computes a token), then
+        each token of a reply prefix alone (as they were decoded). What the cache holds is
+        reused only as far as it was computed by the same passes on the same tokens
+        (_cache_runs), so a reply is token-identical whether its prompt was cached, partly
+        cached or computed fresh, and a seeded Replay or Regenerate gives the same reply again.
+
+        The price: a new turn computes the previous reply again (decoded a token at a time, its
+        positions are computed in a chunk in a fresh prompt) with the new message, from the end
+        of the previous question's turn; where prepare() computed the chat ahead while the user
+        typed, only the new message. A Regenerate reuses the whole prompt but its last token.
+        Where a sliding-window cache no longer holds what resuming needs (model.SWA_ROLLBACK),
+        or a recurrent layer (deltanet.py) keeps no snapshot there, it resumes at an earlier
+        boundary, else at 0.
+
+        prompt_len: how many of ids are the prompt (default all); the rest are a reply's first
+        tokens (branching from a chosen token), computed one at a time as they were decoded."""
+        n = len(ids)
+        prompt_len = n if prompt_len is None else max(1, min(prompt_len, n))
         common = 0
         for a, b in zip(self._cache_ids, ids[:-1]):
             if a != b:
                 break
             common += 1
-        # Where the cache cannot resume at common (a sliding-window cache has moved on; a recurrent
-        # layer's state is elsewhere and it keeps no snapshot there) it resumes earlier: at a
-        # recurrent layer's snapshot (the end of an earlier prompt), else at 0.
-        common = self.net.resume_point(common)
-        del self._cache_ids[common:]
-        return self._feed(ids[common:], common, cancel)
+        done = set(self._cache_runs)
+        schedule = list(_schedule(ids, prompt_len, self.tok.stop_ids))
+        resume = 0
+        for run in schedule:
+            if run not in done or run[1] > common:
+                break
+            if self.net.resumable(run[1]):
+                resume = run[1]
+        del self._cache_ids[resume:]
+        logits = None
+        for start, end in schedule:
+            if start >= resume:
+                logits = self._feed(ids[start:end], start, cancel)
+                if logits is None:
+                    return None
+        return logits
 
     def prepare(self, messages: list[dict], max_new_tokens: int, cancel=None) -> int:
         """Compute the cache for the chat's next turn before it is asked: every message so far,
@@ -231,11 +270,13 @@ class ChatModel:
         tokens of a reply (for the sampling inspector), with the prompt a reply gets (or got:
         dropped_messages)."""
         ids = self.inspected_prompt(messages, len(reply_prefix_ids), dropped_messages)
-        return self.logits_after(ids + [int(t) for t in reply_prefix_ids])
+        return self.logits_after(ids + [int(t) for t in reply_prefix_ids], prompt_len=len(ids))
 
-    def logits_after(self, ids: list[int]) -> torch.Tensor:
-        """Raw logits for the token after these ids (the cached prefix reused)."""
-        return self._prefill(ids).float().cpu()
+    def logits_after(self, ids: list[int], prompt_len: int | None = None) -> torch.Tensor:
+        """Raw logits for the token after these ids (the cached prefix reused), of which the
+        first prompt_len (default all) are the prompt and the rest a reply's first tokens: the
+        numbers the reply's own token there was drawn from (_prefill)."""
+        return self._prefill(ids, prompt_len=prompt_len).float().cpu()
 
     def inspected_prompt(self, messages: list[dict], prefix_len: int = 0, dropped_messages: int | None = None
                          ) -> list[int]:
@@ -478,7 +519,7 @@ class Generation:
         m, s, st = self.model, self.settings, self.stats
         gen = make_generator(st.seed)
         t0 = time.perf_counter()
-        logits = m._prefill(self.prompt_ids + self.reply_prefix, self.cancel)
+        logits = m._prefill(self.prompt_ids + self.reply_prefix, self.cancel, prompt_len=len(self.prompt_ids))
         if logits is None:
             st.finish_reason = FinishReason.CANCELLED
             return
@@ -572,6 +613,22 @@ def fit_prompt_ids(model: ChatModel, ids) -> list[int]:
             f"The prompt is too long for this model's context: {len(ids)} tokens, the limit is "
             f"{model.context_length}." if ids else "The prompt is empty.")
     return ids
+
+
+def _schedule(ids: list[int], prompt_len: int, turn_ends=frozenset()) -> Iterator[tuple[int, int]]:
+    """The passes (start, end) that compute ids, whose first prompt_len are the prompt, whatever
+    the cache holds (ChatModel._prefill): the prompt but its last token in chunks that end at
+    multiples of PREFILL_CHUNK (as _feed cuts them) and after each end-of-turn token (turn_ends),
+    then one position at a time. Ending a pass where a message ends is what lets the next turn
+    reuse the chat up to its previous message: a pass ends there whichever prompt it is part of."""
+    pos, last = 0, prompt_len - 1
+    while pos < last:
+        stop = min(last, (pos // PREFILL_CHUNK + 1) * PREFILL_CHUNK)
+        stop = next((p + 1 for p in range(pos, stop) if ids[p] in turn_ends), stop)
+        yield pos, stop
+        pos = stop
+    for pos in range(max(0, last), len(ids)):
+        yield pos, pos + 1
 
 
 def reply_stops(model: ChatModel, settings: SamplingSettings, prompt_ids=None, ignore_eos: bool = False) \

@@ -13,9 +13,9 @@ Unlike attention, the layer keeps no per-position cache: its whole past is the s
 last kernel-1 convolution inputs (RecurrentState). That state exists only for one position, so
 going back (Regenerate, an edited message, a new turn whose prompt differs from the cached one
 before its end) needs the state as it was there: RecurrentState keeps snapshots at the ends of
-the prompts it computed, and Transformer.resume_point tells the chat model where it can resume
-(a snapshot at or before the shared prefix, else position 0); the tokens after it are computed
-again.
+the multi-token passes it computed (prefill chunks, a prompt but its last token), and the chat
+model resumes at the latest of those its next sequence would compute the same way
+(ChatModel._prefill), else at position 0; the tokens after it are computed again.
 """
 from __future__ import annotations
 
@@ -27,8 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # Snapshots kept per layer (each is the layer's state: for Qwen3.5-0.8B, 18 layers x 1 MB). Taken
-# at the end of every multi-token forward pass and one position before it (the chat model
-# resumes a regenerated reply one token before the prompt's end: ChatModel._prefill).
+# at the end of every multi-token forward pass: the chat model resumes only at the end of a pass
+# (a prefill chunk's, or a prompt's but its last token: ChatModel._prefill), so 8 cover the last
+# 1,024 positions of prefill chunks.
 MAX_SNAPSHOTS = 8
 # Prompts of CHUNKED_FROM positions or more go by chunks of CHUNK positions (_chunked).
 CHUNK, CHUNKED_FROM = 64, 16
@@ -137,11 +138,9 @@ class GatedDeltaNet(nn.Module):
         q = _l2_normed(q.reshape(B, T, self.hk, self.dk), self.eps).repeat(1, 1, reps, 1) / math.sqrt(self.dk)
         k = _l2_normed(k.reshape(B, T, self.hk, self.dk), self.eps).repeat(1, 1, reps, 1)
         v = v.reshape(B, T, self.hv, self.dv)
-        # all but the last position (chunked when there are enough), the state there kept
-        # (Regenerate resumes one position before a prompt's end), then the last one
+        # all but the last position (chunked when there are enough), then the last one
         run = _chunked if T - 1 >= CHUNKED_FROM else _recurrent
         head, S = run(q[:, :-1], k[:, :-1], v[:, :-1], g[:, :-1], beta[:, :-1], state.ssm)
-        state.snapshot(start + T - 1, seq[:, T - 1:T - 2 + self.kernel], S)
         last, state.ssm = _recurrent(q[:, -1:], k[:, -1:], v[:, -1:], g[:, -1:], beta[:, -1:], S)
         out = torch.cat([head, last], dim=1)
         state.conv = seq[:, T:].clone()

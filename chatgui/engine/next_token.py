@@ -60,8 +60,10 @@ class NextTokenExplainer:
         if entry is not None:
             self._cache.move_to_end(key)
             return entry[0], entry[1], False
-        history = self.model.inspected_prompt(messages, len(prefix), dropped_messages) + prefix
-        logits = self.model.logits_after(history)   # the prompt fitted once, not again
+        prompt = self.model.inspected_prompt(messages, len(prefix), dropped_messages)
+        history = prompt + prefix
+        # (the prompt fitted once, not again; the reply's tokens computed as they were decoded)
+        logits = self.model.logits_after(history, prompt_len=len(prompt))
         self._cache[key] = (logits, history)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
