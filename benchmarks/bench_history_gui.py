@@ -45,7 +45,8 @@ def build(folder: Path, chats: int, turns: int, long_turns: int, reply_tokens: i
     sys.path.insert(0, str(ROOT))
     from chatgui.common.records import TokenRecord
     from chatgui.common.types import Alternative, TokenEvent
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
 
     rng = random.Random(1234)
     words = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(1, 4)))

@@ -13,8 +13,9 @@ import pytest
 
 from chatgui.common.records import TokenRecord
 from chatgui.common.types import SamplingSettings
-from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
-                           atomic_write_text, export_json, export_markdown, load_settings, save_settings)
+from chatgui.store import (AppSettings, HistoryStore, StoreError, atomic_write_bytes, atomic_write_text,
+                           export_json, export_markdown, load_settings, save_settings)
+from chatgui.session import Chat
 from chatgui.common import paths
 
 

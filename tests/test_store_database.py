@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from chatgui.common.records import TokenRecord
-from chatgui.store import (AlreadyRunning, Chat, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
+from chatgui.store import (AlreadyRunning, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
                            export_json, list_backups, restore_backup)
+from chatgui.session import Chat
 from chatgui.store import backup as backup_mod
 from chatgui.store.export import PACKED_KEY
+from chatgui.store.legacy import chat_from_document
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +90,8 @@ def test_migration_cut_short_after_its_commit_imports_nothing_twice(tmp_path):
 CHILD = textwrap.dedent("""
     import sys, time
     from chatgui.common.records import TokenRecord
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     store = HistoryStore(sys.argv[1])
     chat = Chat(title="streaming")
     user = chat.append("user", "tell me a story")
@@ -350,7 +353,7 @@ def test_export_packs_token_records_and_imports_back_whole(tmp_path):
     assert json.loads(export_json(chat)) == doc               # packed in memory: the same document
     as_dicts = len(json.dumps(chat.to_dict(), separators=(",", ":")))
     assert len(text) - 60 * len("answer " * 3000) < (as_dicts - 60 * len("answer " * 3000)) / 4
-    assert Chat.from_dict(doc) == chat
+    assert chat_from_document(doc) == chat                    # the packed records read back (the store reads exports)
     [copy_id] = store.import_file(tmp_path / "big.json")
     copy = HistoryStore(store.folder).load(copy_id)
     copy.id = chat.id

@@ -12,8 +12,9 @@ import pytest
 
 from chatgui.store.export import SCHEMA
 import chatgui.store.files as files_mod
-from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, StoreProblem,
-                           atomic_write_text, load_settings, save_settings)
+from chatgui.store import (AppSettings, HistoryStore, StoreError, StoreProblem, atomic_write_text,
+                           load_settings, save_settings)
+from chatgui.session import Chat
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

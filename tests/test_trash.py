@@ -2,7 +2,8 @@
 restore or empty it; the chat comes back whole."""
 import time
 
-from chatgui.store import Chat, HistoryStore
+from chatgui.store import HistoryStore
+from chatgui.session import Chat
 
 
 def test_the_store_keeps_trashed_chats_out_of_the_list_and_search_until_restored(tmp_path):

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QWidget
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.common.records import TokenRecord
-from chatgui.store import Chat, HistoryStore, StoreError
+from chatgui.store import HistoryStore, StoreError
+from chatgui.session import Chat
 
 REPLY_TIMEOUT_MS = 30_000
 

@@ -133,7 +133,7 @@ def test_three_answers_show_progress_end_cleanly_and_mark_the_cut_ones(qtbot, ma
 def write_legacy_chats(folder, n: int) -> list[str]:
     """n small chat files of the one-file-per-chat layout (what chatgui wrote before the database)."""
     from chatgui.common.records import TokenRecord
-    from chatgui.store import Chat
+    from chatgui.session import Chat
     from chatgui.store.export import export_json
 
     folder.mkdir(parents=True)
@@ -194,7 +194,8 @@ def test_notices_stack_at_most_two_and_information_goes_by_itself(qtbot, monkeyp
 
 
 def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window, tmp_path):
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     from chatgui.store.export import export_json
 
     chat = Chat(title="Holiday plans")
@@ -213,7 +214,8 @@ def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window
 
 # -- 10. search opens the chat at the match, highlighted ------------------------------------------------
 def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
 
     chat = Chat(title="A long talk")
     for i in range(40):

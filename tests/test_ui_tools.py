@@ -356,7 +356,8 @@ def test_stop_ends_a_running_tool(qtbot, tool_window, server_script):
 
 
 def test_the_history_tool_finds_excerpts_of_earlier_chats_from_another_thread():
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     from chatgui.tools.builtin import history_runner
     from chatgui.ui.tools.tool_replies import history_search
 

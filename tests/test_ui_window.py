@@ -15,7 +15,8 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.store import Chat, HistoryStore, load_settings
+from chatgui.store import HistoryStore, load_settings
+from chatgui.session import Chat
 from test_ui import REPLY_TIMEOUT_MS, send_and_wait, set_sampling, start_long_reply, widget
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from chatgui.common.records import ValueEnum, attachments_from_meta
 
 from . import token_pack
-from .chat import Chat
+from chatgui.session import Chat
 
 # Version of the chat file format. 1: the one-file-per-chat layout before the database, and
 # exports without token records. 2: a reply's token records may be packed (PACKED_KEY).

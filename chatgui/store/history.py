@@ -27,7 +27,7 @@ from typing import Callable
 
 from chatgui.common import paths
 from . import backup, importers
-from .chat import ROOT, Chat, Message
+from chatgui.session import ROOT, Chat, Message
 from .database import DB_NAME, classify, connect, error_kind, open_database
 from .errors import StoreError, StoreProblem
 from .export import EXPORT_FORMATS, ExportFormat, export_format, export_json, export_markdown

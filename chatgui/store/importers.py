@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .chat import ROLES, Chat, Message, new_id
+from chatgui.session import ROLES, Chat, Message, new_id
 from .errors import StoreError
 from .legacy import Unusable, chat_from_document, parse_json, read_bytes
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from .chat import ROOT, Chat, Message
+from chatgui.session import ROOT, Chat, Message
 from . import token_pack
 from .errors import StoreError
 

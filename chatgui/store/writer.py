@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .chat import Chat
+from chatgui.session import Chat
 from .database import rollback
 from .errors import StoreError
 from .rows import (TOKENS_KEY, Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,

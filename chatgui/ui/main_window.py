@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QMainWindo
                                QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.backends import backend_type
-from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
+from chatgui.store import EXPORT_FORMATS, AppSettings, ExportFormat, HistoryStore, load_settings
+from chatgui.session import Chat
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions

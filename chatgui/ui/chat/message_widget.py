@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
 
 from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name
-from chatgui.store import Message
+from chatgui.session import Message
 
 from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.common.i18n import preset_label

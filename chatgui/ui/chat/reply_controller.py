@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from chatgui.common.records import FinishReason
-from chatgui.store import Chat
+from chatgui.session import Chat
 
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.backends.engine_client import EngineClient, connect_reply

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QCheckBox, QFileDialog
 
 from chatgui import documents as docs
 from chatgui.common.records import Attachment as AttachmentRecord, attachments_from_meta
-from chatgui.store import Chat
+from chatgui.session import Chat
 
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.documents.chips import Chip, ChipRow, chip_text

@@ -25,7 +25,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
 from chatgui.common.records import FinishReason, ModelInfo, ReplyMeta, TokenRecord
-from chatgui.store import Chat
+from chatgui.session import Chat
 
 from chatgui.ui.explain.compare import CompareDialog
 from chatgui.ui.explain.inspector import SamplingInspector

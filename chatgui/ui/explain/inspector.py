@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QToolTip, QVBoxLayout, QWidget)
 
-from chatgui.store import Chat
+from chatgui.session import Chat
 
 from chatgui.common.samplers import SAMPLER_STAGES, StageKind, stages_on
 

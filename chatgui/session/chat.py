@@ -1,4 +1,4 @@
-"""The chat model: a tree of messages, so answers can be regenerated and questions edited.
+"""The chat: a tree of messages, so answers can be regenerated and questions edited.
 
 Every message points at its parent. Siblings are alternatives: several assistant replies to
 one user message (regenerate) or several versions of a user message (edit and resend). For
@@ -7,49 +7,15 @@ top gives the conversation on screen (`active_path`). Nothing is ever lost by br
 """
 from __future__ import annotations
 
-import math
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-from chatgui.common.records import TokenRecord, records_from_dicts, records_to_dicts
-from . import token_pack
+from chatgui.common.records import TokenRecord, records_from_dicts
 
-ROLES = ("system", "user", "assistant")
+from .message import ROLES, Message, new_id
+
 ROOT = ""  # key in Chat.selected for the choice among top-level messages
-_MAX_TIME = 32503680000.0  # year 3000: later timestamps are garbage, not dates
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-class ChatFormatError(ValueError):
-    """A chat dict (usually read from a file) does not have the expected shape."""
-
-
-@dataclass
-class Message:
-    id: str
-    role: str                 # "system", "user" or "assistant"
-    content: str
-    created: float            # epoch seconds
-    parent_id: str | None = None
-    # Assistant replies: "sampling" (dict), "seed", "model", "model_sha256", "tokens",
-    # "finish_reason", "time_to_first_token", "tokens_per_second", and optionally
-    # "token_data": [TokenRecord, ...] (read them with Chat.token_data); explainability adds "branch",
-    # "reply_prefix_ids", "replay_of", "replay_identical", "compare_preset"; a remote reply has
-    # "backend" (public settings only, never an API key).
-    meta: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        """The stored form: token records as their dicts."""
-        meta = self.meta
-        if isinstance(meta.get("token_data"), list):
-            meta = {**meta, "token_data": records_to_dicts(meta["token_data"])}
-        return {"id": self.id, "role": self.role, "content": self.content, "created": self.created,
-                "parent_id": self.parent_id, "meta": meta}
 
 
 def _model_text(message: Message) -> str:
@@ -220,98 +186,15 @@ class Chat:
             cut = cut[:space]
         return cut.rstrip(" ,.;:-") + "…"
 
-    # ---- (de)serialisation -----------------------------------------------------------------
+    # ---- (de)serialisation: the stored form (session/stored.py) -----------------------------
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "created": self.created, "updated": self.updated,
-                "system_prompt": self.system_prompt,
-                "messages": [m.to_dict() for m in self.messages.values()], "selected": dict(self.selected)}
+        from .stored import chat_to_dict
+        return chat_to_dict(self)
 
     @classmethod
     def from_dict(cls, d: object) -> "Chat":
-        """Rebuild a chat, raising ChatFormatError if the message tree is unusable.
-
-        Structure (messages, ids, roles, texts, parents) must be right or the chat is refused,
-        so that a broken file is kept aside rather than half-loaded and then saved over.
-        Cosmetic fields of the wrong type (title, times, meta, selection) are reset. A "settings"
-        field (written by versions before 0.x, never read) is ignored.
-        """
-        if not isinstance(d, dict):
-            raise ChatFormatError("it does not contain a chat")
-        raw = d.get("messages", [])
-        if not isinstance(raw, list):
-            raise ChatFormatError("its 'messages' field is not a list")
-        messages: dict[str, Message] = {}
-        for i, item in enumerate(raw):
-            msg = _message_from_dict(item, i)
-            if msg.id in messages:
-                raise ChatFormatError(f"message id {msg.id!r} appears twice")
-            messages[msg.id] = msg
-        _check_tree(messages)
-        chat = cls(
-            id=d["id"] if isinstance(d.get("id"), str) and d["id"] else new_id(),
-            title=_str_or(d.get("title"), ""),
-            created=_time_or(d.get("created"), 0.0),
-            updated=_time_or(d.get("updated"), 0.0),
-            system_prompt=d["system_prompt"] if isinstance(d.get("system_prompt"), str) else None,
-            messages=messages,
-        )
-        sel = d.get("selected")
-        if isinstance(sel, dict):  # keep only choices that still make sense
-            for parent, child in sel.items():
-                m = messages.get(child) if isinstance(child, str) else None
-                if m is not None and (m.parent_id or ROOT) == parent:
-                    chat.selected[parent] = child
-        return chat
-
-
-def _str_or(value: object, default):
-    return value if isinstance(value, str) else default
-
-
-def _time_or(value: object, default: float) -> float:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) \
-            and 0 <= value <= _MAX_TIME:
-        return float(value)
-    return default
-
-
-def _message_from_dict(item: object, i: int) -> Message:
-    if not isinstance(item, dict):
-        raise ChatFormatError(f"message {i} is not an object")
-    mid, role, content, parent = item.get("id"), item.get("role"), item.get("content"), item.get("parent_id")
-    if not isinstance(mid, str) or not mid:
-        raise ChatFormatError(f"message {i} has no valid id")
-    if role not in ROLES:
-        raise ChatFormatError(f"message {i} has an unknown role {role!r}")
-    if not isinstance(content, str):
-        raise ChatFormatError(f"message {i} has no text")
-    if parent is not None and not isinstance(parent, str):
-        raise ChatFormatError(f"message {i} has an invalid parent")
-    meta = item.get("meta")
-    meta = meta if isinstance(meta, dict) else {}
-    if token_pack.PACKED_KEY in meta:  # an export's packed records (format 2)
-        records = token_pack.from_text(meta.pop(token_pack.PACKED_KEY))
-        if records:
-            meta["token_data"] = records
-    elif "token_data" in meta:  # the stored dicts, typed (what is not a record is left out)
-        meta["token_data"] = records_from_dicts(meta["token_data"])
-    return Message(mid, role, content, _time_or(item.get("created"), 0.0), parent, meta)
-
-
-def _check_tree(messages: dict[str, Message]) -> None:
-    """Every parent must exist and following parents must reach the top (no cycles)."""
-    good: set[str] = set()
-    for start in messages.values():
-        trail: set[str] = set()
-        node = start
-        while node.parent_id is not None and node.id not in good:
-            if node.id in trail:
-                raise ChatFormatError("the messages form a cycle")
-            trail.add(node.id)
-            parent = messages.get(node.parent_id)
-            if parent is None:
-                raise ChatFormatError(f"message {node.id!r} refers to a missing parent")
-            node = parent
-        good |= trail
-        good.add(node.id)
+        """Rebuild a chat from its stored form; ChatFormatError if the message tree is unusable
+        (session/stored.py chat_from_dict)."""
+        from .stored import chat_from_dict
+        return chat_from_dict(d)

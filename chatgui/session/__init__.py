@@ -1,0 +1,11 @@
+"""The conversation core: typed messages, the chat's message tree, and the rules of a conversation
+(what the model is sent, replay, branch, compare, a reply's metadata, failure wording).
+
+No Qt and no torch, and nothing of chatgui but `chatgui.common`: the store persists these
+objects, the window draws them, the engine and the server are sent what they produce.
+"""
+from .chat import ROOT, Chat
+from .message import ROLES, Message, new_id
+from .stored import ChatFormatError
+
+__all__ = ["ROLES", "ROOT", "Chat", "ChatFormatError", "Message", "new_id"]
