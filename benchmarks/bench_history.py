@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from chatgui.common.types import Alternative, TokenEvent  # noqa: E402
 from chatgui.store import HistoryStore  # noqa: E402
+from chatgui.common.records import ReplyMeta  # noqa: E402
 from chatgui.session import Chat  # noqa: E402
 from chatgui.session.stored import message_to_dict  # noqa: E402
 from chatgui.store import token_pack  # noqa: E402
@@ -197,7 +198,7 @@ def bench_store(folder: Path, args, record) -> dict:
         for i in range(args.reply_tokens):
             tokens.append(fake_event(i, record))
             if i % 20 == 19 or i == args.reply_tokens - 1:
-                long.update_content(reply.id, "".join(r.text for r in tokens), {"token_data": tokens})
+                long.update_content(reply.id, "".join(r.text for r in tokens), ReplyMeta(token_data=tokens))
                 t0 = time.perf_counter()
                 fresh.save_async(long)
                 caller.append(time.perf_counter() - t0)

@@ -4,8 +4,13 @@
 No Qt and no torch, and nothing of chatgui but `chatgui.common`: the store persists these
 objects, the window draws them, the engine and the server are sent what they produce.
 """
+from chatgui.common.records import ReplyMeta
+
 from .chat import ROOT, Chat
-from .message import ROLES, Message, new_id
+from .message import Message, Part, TextPart, new_id, tool_exchanges
+from .meta import MessageMeta, UserMeta, meta_from_dict
+from .roles import ROLES, Role
 from .stored import ChatFormatError
 
-__all__ = ["ROLES", "ROOT", "Chat", "ChatFormatError", "Message", "new_id"]
+__all__ = ["ROLES", "ROOT", "Chat", "ChatFormatError", "Message", "MessageMeta", "Part", "ReplyMeta", "Role",
+           "TextPart", "UserMeta", "meta_from_dict", "new_id", "tool_exchanges"]

@@ -11,16 +11,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from chatgui.common.records import TokenRecord, records_from_dicts
+from chatgui.common.records import ReplyMeta, TokenRecord, records_from_dicts
 
-from .message import ROLES, Message, new_id
+from .history import model_messages
+from .message import Message, new_id
+from .meta import MessageMeta, meta_from_dict
+from .roles import ROLES, Role
 
 ROOT = ""  # key in Chat.selected for the choice among top-level messages
-
-
-def _model_text(message: Message) -> str:
-    prompt = message.meta.get("prompt") if message.role == "user" else None
-    return prompt if isinstance(prompt, str) and prompt else message.content
 
 
 @dataclass
@@ -47,15 +45,15 @@ class Chat:
         through a 500-turn chat with the token view on would otherwise hold all 200,000).
         Records put in the meta as stored dicts (by older code) are typed here, once."""
         message = self.messages.get(message_id)
-        if message is None or message.role != "assistant":
+        if message is None or not isinstance(message.meta, ReplyMeta):
             return []
-        data = message.meta.get("token_data")
+        data = message.meta.token_data
         if data is None and self.token_loader is not None:
             return self.token_loader(message_id) or []
         if not isinstance(data, list):
             return []
         if any(type(t) is not TokenRecord for t in data):
-            data = message.meta["token_data"] = records_from_dicts(data)
+            data = message.meta.token_data = records_from_dicts(data)
         return data
 
     # ---- reading the tree ------------------------------------------------------------------
@@ -109,8 +107,11 @@ class Chat:
 
     # ---- changing the tree -----------------------------------------------------------------
 
-    def add_message(self, parent_id: str | None, role: str, content: str, meta: dict | None = None) -> Message:
+    def add_message(self, parent_id: str | None, role: str, content: str,
+                    meta: MessageMeta | dict | None = None) -> Message:
         """Add a child of `parent_id` (None: a top-level message) and make it the shown one.
+        `meta`: the typed meta of its role (ReplyMeta for a reply, else UserMeta), or the stored
+        form (a dict, as an import reads it).
 
         Regenerate: add another assistant reply under the same user message.
         Edit and resend: add a new user message under the old one's parent.
@@ -119,13 +120,14 @@ class Chat:
             raise ValueError(f"unknown role {role!r}")
         if parent_id is not None and parent_id not in self.messages:
             raise KeyError(parent_id)
-        msg = Message(new_id(), role, content, time.time(), parent_id, dict(meta or {}))
+        typed = meta_from_dict(role, meta or {}) if isinstance(meta, dict) or meta is None else meta
+        msg = Message(new_id(), Role(role), content, time.time(), parent_id, typed)
         self.messages[msg.id] = msg
         self.select(msg.id)
         self.updated = msg.created
         return msg
 
-    def append(self, role: str, content: str, meta: dict | None = None) -> Message:
+    def append(self, role: str, content: str, meta: MessageMeta | dict | None = None) -> Message:
         """Add a message after the last one of the active path."""
         path = self.active_path()
         return self.add_message(path[-1].id if path else None, role, content, meta)
@@ -135,12 +137,13 @@ class Chat:
         for node in self.path_to(message_id):
             self.selected[node.parent_id or ROOT] = node.id
 
-    def update_content(self, message_id: str, content: str, meta: dict | None = None) -> None:
-        """Replace a message's text (e.g. while streaming); `meta` keys are merged into its meta."""
+    def update_content(self, message_id: str, content: str, meta: ReplyMeta | None = None) -> None:
+        """Replace a message's text (e.g. while streaming); a reply's `meta` fields that are set
+        are merged into its meta."""
         msg = self.messages[message_id]
         msg.content = content
-        if meta:
-            msg.meta.update(meta)
+        if meta is not None:
+            msg.reply_meta.merge(meta)
         self.updated = time.time()
 
     def remove(self, message_id: str) -> None:
@@ -162,15 +165,12 @@ class Chat:
 
     # ---- derived text ----------------------------------------------------------------------
 
-    def to_messages_for_model(self, upto: str | None = None) -> list[dict]:
-        """[{"role", "content"}] for the chat template: the system prompt (if set), then the
-        active path, or the path down to `upto` (e.g. the user message to answer again). A user
-        message sent with files or knowledge passages goes as the prompt made for it (meta "prompt":
-        the sources' text, then the question), also in later turns."""
+    def to_messages_for_model(self, upto: str | None = None, tool_turns: bool = True) -> list[dict]:
+        """What the model is sent (session/history.py model_messages): the system prompt (if set),
+        then the active path, or the path down to `upto` (e.g. the user message to answer again),
+        earlier tool calls and their results included unless tool_turns is False."""
         path = self.path_to(upto) if upto else self.active_path()
-        out = [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
-        out += [{"role": m.role, "content": _model_text(m)} for m in path]
-        return out
+        return model_messages(self.system_prompt, path, tool_turns)
 
     def title_from_first_message(self, max_len: int = 40) -> str:
         """A one-line title from the first user message, cut at a word near `max_len`; "" if none."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import math
 
-from chatgui.common.records import records_from_dicts, records_to_dicts
+from chatgui.common.records import ReplyMeta, records_from_dicts, records_to_dicts
 
 from .chat import ROOT, Chat
-from .message import ROLES, Message, new_id
+from .message import Message, new_id
+from .meta import meta_from_dict
+from .roles import ROLES, Role
 
 _MAX_TIME = 32503680000.0  # year 3000: later timestamps are garbage, not dates
 
@@ -22,11 +24,11 @@ class ChatFormatError(ValueError):
 
 
 def message_to_dict(message: Message) -> dict:
-    """The stored form: token records as their dicts."""
-    meta = message.meta
-    if isinstance(meta.get("token_data"), list):
-        meta = {**meta, "token_data": records_to_dicts(meta["token_data"])}
-    return {"id": message.id, "role": message.role, "content": message.content, "created": message.created,
+    """The stored form: the meta as its dict, token records as theirs."""
+    meta = message.meta.to_dict()
+    if isinstance(message.meta, ReplyMeta) and isinstance(message.meta.token_data, list):
+        meta["token_data"] = records_to_dicts(message.meta.token_data)
+    return {"id": message.id, "role": message.role.value, "content": message.content, "created": message.created,
             "parent_id": message.parent_id, "meta": meta}
 
 
@@ -100,7 +102,7 @@ def message_from_dict(item: object, i: int) -> Message:
     meta = dict(meta) if isinstance(meta, dict) else {}
     if "token_data" in meta:  # the stored dicts, typed (what is not a record is left out)
         meta["token_data"] = records_from_dicts(meta["token_data"])
-    return Message(mid, role, content, time_or(item.get("created"), 0.0), parent, meta)
+    return Message(mid, Role(role), content, time_or(item.get("created"), 0.0), parent, meta_from_dict(role, meta))
 
 
 def _check_tree(messages: dict[str, Message]) -> None:
