@@ -20,7 +20,8 @@ from chatgui.ui.common.i18n import current_language, install_translators, remove
 ROOT = Path(__file__).resolve().parents[1]
 # The interface, and the sampler registry's labels (shown by the settings panel and the inspector).
 UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py")) + [ROOT / "chatgui" / "common" / "samplers.py",
-                                                            ROOT / "chatgui" / "common" / "backends.py"]
+                                                            ROOT / "chatgui" / "common" / "backends.py",
+                                                            ROOT / "chatgui" / "session" / "failures.py"]
 FIELD = re.compile(r"\{\w*\}")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chatgui.common.records import ReplyMeta, TokenRecord
+from chatgui.common.records import TokenRecord
 from chatgui.store import (AlreadyRunning, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
                            export_json, list_backups, restore_backup)
 from chatgui.session import Chat

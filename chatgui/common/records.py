@@ -328,6 +328,13 @@ class ReplyMeta:
         meta.extra = extra
         return meta
 
+    def copy(self) -> "ReplyMeta":
+        """A shallow copy (its lists shared), quick: a save snapshots every reply's meta."""
+        new = object.__new__(ReplyMeta)
+        new.__dict__.update(self.__dict__)
+        new.extra = dict(self.extra)
+        return new
+
     def merge(self, other: "ReplyMeta") -> "ReplyMeta":
         """Take every field `other` has (not None), and its extra keys; returns self."""
         for name in _REPLY_FIELDS:

@@ -174,7 +174,7 @@ class Chat:
 
     def title_from_first_message(self, max_len: int = 40) -> str:
         """A one-line title from the first user message, cut at a word near `max_len`; "" if none."""
-        first = next((m for m in self.active_path() if m.role == "user" and m.content.strip()), None)
+        first = next((m for m in self.active_path() if m.role == Role.USER and m.content.strip()), None)
         if first is None:
             return ""
         text = " ".join(first.content.split())

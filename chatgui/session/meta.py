@@ -34,6 +34,13 @@ class UserMeta:
             d["knowledge"] = self.knowledge
         return {**self.extra, **d}
 
+    def copy(self) -> "UserMeta":
+        """A shallow copy (its lists shared), quick: a save snapshots every message's meta."""
+        new = object.__new__(UserMeta)
+        new.__dict__.update(self.__dict__)
+        new.extra = dict(self.extra)
+        return new
+
     @classmethod
     def from_dict(cls, d: object) -> "UserMeta":
         """From the stored form; a known key of the wrong type stays in `extra` as it was."""

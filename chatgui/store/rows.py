@@ -1,7 +1,6 @@
 """Chats to database rows and back, and the compact form of per-token records."""
 from __future__ import annotations
 
-import copy
 import json
 
 from chatgui.common.records import ReplyMeta
@@ -31,7 +30,7 @@ class Snapshot:
         self.selected = dict(chat.selected)
         rows = []
         for m in chat.messages.values():
-            meta = copy.copy(m.meta)
+            meta = m.meta.copy()
             tokens = meta.token_data if isinstance(meta, ReplyMeta) else None
             rows.append((m.id, m.role, m.content, m.created, m.parent_id, meta,
                          len(tokens) if isinstance(tokens, list) else -1))
