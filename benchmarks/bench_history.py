@@ -216,7 +216,7 @@ def bench_store(folder: Path, args, record) -> dict:
     old_indented = len(json.dumps({"schema": SCHEMA, **message_to_dict(last)}, ensure_ascii=False, indent=2).encode())
     user_msg = long.messages[last.parent_id]
     old_compact += len(json.dumps(message_to_dict(user_msg), ensure_ascii=False, separators=(",", ":")).encode())
-    blob = len(token_pack.pack(last.meta["token_data"]))
+    blob = len(token_pack.pack(last.reply_meta.token_data))
     out["size_per_synthetic_reply"] = {"db_bytes": int(grown), "token_records_blob_bytes": blob, "old_json_bytes": old_compact,
                              "old_indented_export_bytes": old_indented,
                              "db_vs_old_json": round(grown / old_compact, 3)}

@@ -289,8 +289,7 @@ class ReplyMeta:
 
     def to_dict(self) -> dict:
         """The stored form (token records stay TokenRecords: the store packs them itself)."""
-        d = {name: getattr(self, name) for name in _REPLY_FIELDS}
-        d = {k: v for k, v in d.items() if v is not None}
+        d = {k: v for k, v in self.__dict__.items() if v is not None and k != "extra"}   # fields, in order
         if self.branch is not None:
             d["branch"] = self.branch.to_dict()
         if self.tool_calls is not None:
@@ -302,37 +301,43 @@ class ReplyMeta:
     @classmethod
     def from_dict(cls, d: dict | None) -> "ReplyMeta":
         """A reply's meta from its stored form. A known key whose value is not of its field's type
-        stays in `extra` as it was (so it is written back, never misread); so do unknown keys."""
+        stays in `extra` as it was (so it is written back, never misread); so do unknown keys.
+        (One pass over the stored keys: a long chat's replies are all read when it opens.)"""
         extra = dict(d) if isinstance(d, dict) else {}
-        meta = cls()
-        for name, ok in _REPLY_FIELD_CHECKS.items():
-            if name in extra and extra[name] is not None and ok(extra[name]):
-                setattr(meta, name, extra.pop(name))
-        if extra.get("finish_reason") in FinishReason.__members__.values():
-            meta.finish_reason = FinishReason(extra.pop("finish_reason"))
-        branch = BranchPoint.from_dict(extra.get("branch"))
-        if branch is not None:
-            meta.branch = branch
-            del extra["branch"]
-        calls = _records(extra.get("tool_calls"), ToolCall.from_dict)
-        if calls is not None:
-            meta.tool_calls = calls
-            del extra["tool_calls"]
-        results = _records(extra.get("tool_results"), ToolResult.from_dict)
-        if results is not None:
-            meta.tool_results = results
-            del extra["tool_results"]
-        for name in ("finish_reason", "branch", "tool_calls", "tool_results", *_REPLY_FIELD_CHECKS):
-            if name in extra and extra[name] is None:
-                del extra[name]
+        meta = object.__new__(cls)
+        meta.__dict__.update(_REPLY_DEFAULTS)
+        for key in [k for k in extra if k in _REPLY_DEFAULTS]:
+            value = extra[key]
+            if value is None:
+                del extra[key]
+                continue
+            ok = _REPLY_FIELD_CHECKS.get(key)
+            if ok is not None:
+                if ok(value):
+                    meta.__dict__[key] = extra.pop(key)
+            elif key == "finish_reason":
+                if isinstance(value, str) and value in _FINISH_VALUES:
+                    meta.finish_reason = FinishReason(extra.pop(key))
+            elif key == "branch":
+                branch = BranchPoint.from_dict(value)
+                if branch is not None:
+                    meta.branch = branch
+                    del extra[key]
+            else:   # tool_calls, tool_results
+                records = _records(value, ToolCall.from_dict if key == "tool_calls" else ToolResult.from_dict)
+                if records is not None:
+                    meta.__dict__[key] = records
+                    del extra[key]
         meta.extra = extra
         return meta
 
     def copy(self) -> "ReplyMeta":
         """A shallow copy (its lists shared), quick: a save snapshots every reply's meta."""
         new = object.__new__(ReplyMeta)
-        new.__dict__.update(self.__dict__)
-        new.extra = dict(self.extra)
+        state = self.__dict__.copy()
+        if state["extra"]:
+            state["extra"] = dict(state["extra"])
+        new.__dict__ = state
         return new
 
     def merge(self, other: "ReplyMeta") -> "ReplyMeta":
@@ -346,6 +351,8 @@ class ReplyMeta:
 
 
 _REPLY_FIELDS = tuple(f.name for f in fields(ReplyMeta) if f.name != "extra")
+_REPLY_DEFAULTS = dict.fromkeys(_REPLY_FIELDS)   # every field's default is None
+_FINISH_VALUES = frozenset(r.value for r in FinishReason)
 
 
 def _records(items, make) -> list | None:

@@ -38,10 +38,12 @@ class Message:
     meta: MessageMeta = field(default_factory=UserMeta)   # ReplyMeta for an assistant's reply, else UserMeta
 
     def __post_init__(self) -> None:
-        self.role = Role(self.role)   # ValueError for a role that is not one
-        if isinstance(self.meta, dict):            # the stored form
+        # (type checks, not isinstance: the store builds every message of a chat at each save)
+        if type(self.role) is not Role:
+            self.role = Role(self.role)   # ValueError for a role that is not one
+        if type(self.meta) is dict:      # the stored form
             self.meta = meta_from_dict(self.role, self.meta)
-        elif isinstance(self.meta, ReplyMeta) != (self.role == Role.ASSISTANT):   # e.g. the default
+        elif (type(self.meta) is ReplyMeta) != (self.role is Role.ASSISTANT):   # e.g. the default
             self.meta = meta_from_dict(self.role, self.meta.to_dict())
 
     @property

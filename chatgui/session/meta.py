@@ -37,8 +37,10 @@ class UserMeta:
     def copy(self) -> "UserMeta":
         """A shallow copy (its lists shared), quick: a save snapshots every message's meta."""
         new = object.__new__(UserMeta)
-        new.__dict__.update(self.__dict__)
-        new.extra = dict(self.extra)
+        state = self.__dict__.copy()
+        if state["extra"]:
+            state["extra"] = dict(state["extra"])
+        new.__dict__ = state
         return new
 
     @classmethod

@@ -31,7 +31,7 @@ class Snapshot:
         rows = []
         for m in chat.messages.values():
             meta = m.meta.copy()
-            tokens = meta.token_data if isinstance(meta, ReplyMeta) else None
+            tokens = getattr(meta, TOKENS_KEY, None)   # a reply's (ReplyMeta.token_data)
             rows.append((m.id, m.role, m.content, m.created, m.parent_id, meta,
                          len(tokens) if isinstance(tokens, list) else -1))
         self.rows = rows
