@@ -67,7 +67,3 @@ def meta_from_dict(role: str, d: object) -> MessageMeta:
     """A message's typed meta from its stored dict: a ReplyMeta for an assistant's, else UserMeta."""
     data = d if isinstance(d, dict) else {}
     return ReplyMeta.from_dict(data) if role == Role.ASSISTANT else UserMeta.from_dict(data)
-
-
-def empty_meta(role: str) -> MessageMeta:
-    return ReplyMeta() if role == Role.ASSISTANT else UserMeta()
