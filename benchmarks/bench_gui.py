@@ -80,12 +80,12 @@ def child(args) -> None:
     QTimer.singleShot(int(args.timeout * 1000), app.quit)
     app.exec()
     gaps.sort()
-    meta = state.get("meta") or {}
+    meta = state.get("meta")   # the reply's ReplyMeta
     out = {
         "process_start_to_window_shown_s": round(shown, 3),
         "torch_imported_before_show": torch_at_show,
         "process_start_to_model_loaded_s": round(state.get("t_load", float("nan")), 3),
-        "reply_tokens": meta.get("tokens") or meta.get("generated_tokens"),
+        "reply_tokens": meta.tokens if meta is not None else None,
         "reply_seconds": round(state.get("t_end", float("nan")) - state["t_send"], 2) if state["sent"] else None,
         **gap_figures(gaps),
         "probe_ticks": len(gaps),

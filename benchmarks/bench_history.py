@@ -40,7 +40,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from chatgui.common.types import Alternative, TokenEvent  # noqa: E402
-from chatgui.store import Chat, HistoryStore  # noqa: E402
+from chatgui.store import HistoryStore  # noqa: E402
+from chatgui.common.records import ReplyMeta  # noqa: E402
+from chatgui.session import Chat  # noqa: E402
+from chatgui.session.stored import message_to_dict  # noqa: E402
 from chatgui.store import token_pack  # noqa: E402
 from chatgui.store.export import SCHEMA  # noqa: E402
 
@@ -195,7 +198,7 @@ def bench_store(folder: Path, args, record) -> dict:
         for i in range(args.reply_tokens):
             tokens.append(fake_event(i, record))
             if i % 20 == 19 or i == args.reply_tokens - 1:
-                long.update_content(reply.id, "".join(r.text for r in tokens), {"token_data": tokens})
+                long.update_content(reply.id, "".join(r.text for r in tokens), ReplyMeta(token_data=tokens))
                 t0 = time.perf_counter()
                 fresh.save_async(long)
                 caller.append(time.perf_counter() - t0)
@@ -209,11 +212,11 @@ def bench_store(folder: Path, args, record) -> dict:
                              "writer_p50": round(statistics.median(writer_times) * 1000, 2),
                              "writer_max": round(max(writer_times) * 1000, 2), "saves": len(caller)}
     last = long.messages[reply.id]
-    old_compact = len(json.dumps(last.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
-    old_indented = len(json.dumps({"schema": SCHEMA, **last.to_dict()}, ensure_ascii=False, indent=2).encode())
+    old_compact = len(json.dumps(message_to_dict(last), ensure_ascii=False, separators=(",", ":")).encode())
+    old_indented = len(json.dumps({"schema": SCHEMA, **message_to_dict(last)}, ensure_ascii=False, indent=2).encode())
     user_msg = long.messages[last.parent_id]
-    old_compact += len(json.dumps(user_msg.to_dict(), ensure_ascii=False, separators=(",", ":")).encode())
-    blob = len(token_pack.pack(last.meta["token_data"]))
+    old_compact += len(json.dumps(message_to_dict(user_msg), ensure_ascii=False, separators=(",", ":")).encode())
+    blob = len(token_pack.pack(last.reply_meta.token_data))
     out["size_per_synthetic_reply"] = {"db_bytes": int(grown), "token_records_blob_bytes": blob, "old_json_bytes": old_compact,
                              "old_indented_export_bytes": old_indented,
                              "db_vs_old_json": round(grown / old_compact, 3)}
@@ -261,7 +264,8 @@ def bench_real_reply(model, record, tokens: int) -> dict:
         store.save(chat)
     store.close()
     grown = (used_bytes(folder) - before) / 5
-    old = sum(len(json.dumps(m.to_dict(), ensure_ascii=False, separators=(",", ":")).encode()) for m in (user, reply))
+    old = sum(len(json.dumps(message_to_dict(m), ensure_ascii=False, separators=(",", ":")).encode())
+              for m in (user, reply))
     return {"tokens": len(records), "db_bytes": int(grown), "token_records_blob_bytes": len(token_pack.pack(records)),
             "old_json_bytes": old, "db_vs_old_json": round(grown / old, 3)}
 

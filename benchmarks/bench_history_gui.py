@@ -45,7 +45,8 @@ def build(folder: Path, chats: int, turns: int, long_turns: int, reply_tokens: i
     sys.path.insert(0, str(ROOT))
     from chatgui.common.records import TokenRecord
     from chatgui.common.types import Alternative, TokenEvent
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
 
     rng = random.Random(1234)
     words = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(1, 4)))
@@ -237,10 +238,10 @@ def child(args) -> None:
     QTimer.singleShot(int(args.timeout * 1000), app.quit)
     app.exec()
     gaps.sort()
-    meta = state.get("meta") or {}
+    meta = state.get("meta")   # the reply's ReplyMeta
     out.update({
         "reply_finished": state["done"],
-        "reply_tokens": meta.get("tokens"),
+        "reply_tokens": meta.tokens if meta is not None else None,
         "reply_first_token_s": round(state["t_first"] - state["t_send"], 2) if "t_first" in state else None,
         "reply_seconds": round(state["t_end"] - state["t_send"], 2) if "t_end" in state else None,
         "second_reply_first_token_s": round(state["t_first2"] - state["t_send2"], 2) if "t_first2" in state else None,

@@ -8,7 +8,8 @@ import sys
 import time
 from pathlib import Path
 
-from chatgui.store import AppSettings, Chat, HistoryStore, save_settings
+from chatgui.store import AppSettings, HistoryStore, save_settings
+from chatgui.session import Chat
 from tiny_gguf import write_tiny_model
 
 DRIVER = Path(__file__).parent / "drivers" / "crash_app.py"

@@ -19,14 +19,14 @@ def wait_idle(qtbot, window):
 
 
 def token_ids(message) -> list[int]:
-    return [t.id for t in message.meta["token_data"]]
+    return [t.id for t in message.meta.token_data]
 
 
 def reply_with_tokens(qtbot, window, text, n=4, **sampling):
     """A reply with at least n tokens (the tiny model may stop early: then try another seed)."""
     for seed in range(1, 30):
         reply = send_and_wait(qtbot, window, text, **({"seed": seed} | sampling))
-        if len(reply.meta["token_data"]) >= n:
+        if len(reply.meta.token_data) >= n:
             return reply
     pytest.fail("the tiny model never wrote a long enough reply")
 
@@ -44,7 +44,7 @@ def expected_distribution(tiny_model, messages, settings: SamplingSettings, pref
 def test_token_view_colours_tokens_and_popup_lists_alternatives(qtbot, make_window):
     window = make_window()
     reply = reply_with_tokens(qtbot, window, "Colour me", n=3, temperature=1.0, max_new_tokens=16)
-    tokens = reply.meta["token_data"]
+    tokens = reply.meta.token_data
     first = tokens[0]
     assert type(first) is TokenRecord and first.has_sampled and not first.forced
     assert first.sampled_alts and all(0 < a[2] <= 1 for a in first.sampled_alts)
@@ -125,7 +125,7 @@ def test_token_view_setting_persists(make_window):
 def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, make_window, tiny_model):
     window = make_window()
     original = reply_with_tokens(qtbot, window, "Branch here", n=4, temperature=0.0, max_new_tokens=10)
-    tokens = original.meta["token_data"]
+    tokens = original.meta.token_data
     i = 2
     alt = next(a for a in tokens[i].alts if a[0] != tokens[i].id)[0]
     window.explain.set_token_view(True)
@@ -137,15 +137,15 @@ def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, ma
     assert branch.id != original.id and branch.parent_id == original.parent_id
     ids = token_ids(branch)
     assert ids[:i] == token_ids(original)[:i] and ids[i] == alt
-    assert branch.meta["branch"] == {"from": original.id, "index": i, "token_id": alt}
-    forced = branch.meta["token_data"][i]
+    assert branch.meta.branch.to_dict() == {"from": original.id, "index": i, "token_id": alt}
+    forced = branch.meta.token_data[i]
     assert forced.forced and forced.prob == next(a[2] for a in tokens[i].alts if a[0] == alt)
-    assert not any(t.forced for t in branch.meta["token_data"][:i] + branch.meta["token_data"][i + 1:])
+    assert not any(t.forced for t in branch.meta.token_data[:i] + branch.meta.token_data[i + 1:])
     assert widget(window, branch.id).navigator.text() == "< 2/2 >"
     assert widget(window, branch.id).token_body.isVisible()     # the token view shows the new candidate
     # The model really continued from there: the engine, asked directly, writes the same.
     messages = window.current.to_messages_for_model(upto=branch.parent_id)
-    settings = SamplingSettings.from_dict(branch.meta["sampling"]).with_(seed=branch.meta["seed"])
+    settings = SamplingSettings.from_dict(branch.meta.sampling).with_(seed=branch.meta.seed)
     gen = tiny_model.generate(messages, settings, reply_prefix_ids=ids[:i + 1])
     list(gen)
     assert gen.token_ids == ids and gen.text == branch.content
@@ -155,7 +155,7 @@ def test_branch_from_token_continues_with_the_chosen_token_and_replays(qtbot, ma
     wait_idle(qtbot, window)
     replay = window.current.messages[replay_id]
     assert replay.content == branch.content and token_ids(replay) == ids
-    assert replay.meta["replay_of"] == branch.id and replay.meta["replay_identical"] is True
+    assert replay.meta.replay_of == branch.id and replay.meta.replay_identical is True
     assert widget(window, replay_id).navigator.text() == "< 3/3 >"
 
 
@@ -168,7 +168,7 @@ def test_replay_gives_identical_text(qtbot, make_window, monkeypatch):
     monkeypatch.setattr(chat_model.secrets, "randbits", lambda bits: 20261130)
     window = make_window()
     original = send_and_wait(qtbot, window, "Replay me", temperature=1.0, max_new_tokens=24, seed=None)
-    assert original.meta["sampling"]["seed"] is None and isinstance(original.meta["seed"], int)
+    assert original.meta.sampling["seed"] is None and isinstance(original.meta.seed, int)
     send_and_wait(qtbot, window, "Something else first", temperature=1.0)   # a different KV cache
     set_sampling(window, temperature=0.3, max_new_tokens=3, seed=7)          # ignored by a replay
     qtbot.mouseClick(widget(window, original.id).replay_button, Qt.MouseButton.LeftButton)
@@ -176,20 +176,20 @@ def test_replay_gives_identical_text(qtbot, make_window, monkeypatch):
     replay = window.current.active_path()[-1]
     assert replay.id != original.id and replay.parent_id == original.parent_id
     assert replay.content == original.content and token_ids(replay) == token_ids(original)
-    assert replay.meta["seed"] == original.meta["seed"] and replay.meta["sampling"]["temperature"] == 1.0
+    assert replay.meta.seed == original.meta.seed and replay.meta.sampling["temperature"] == 1.0
     assert widget(window, replay.id).navigator.text() == "< 2/2 >"
     assert "identical" in window.status.currentMessage()
     from chatgui.store import HistoryStore
     assert window.store.flush(10)     # the save is queued to the writer thread: wait for it (flaky under load)
-    assert HistoryStore().load(window.current.id).messages[replay.id].meta["replay_identical"] is True
+    assert HistoryStore().load(window.current.id).messages[replay.id].meta.replay_identical is True
 
 
 def test_replay_with_another_model_file_says_so(qtbot, make_window):
     window = make_window()
     original = send_and_wait(qtbot, window, "Which model?", max_new_tokens=4)
-    qtbot.waitUntil(lambda: bool(window.explain.hashes and original.meta.get("model_sha256")), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(window.explain.hashes and original.meta.model_sha256), timeout=10_000)
     count = len(window.current.messages)
-    original.meta["model_sha256"] = "0" * 64          # as if made with another model file
+    original.meta.model_sha256 = "0" * 64          # as if made with another model file
     assert window.explain.replay(original.id) is None
     notice = window.notices.get("replay")
     assert notice is not None and "different" in notice.text() and "sha256 000000000000" in notice.text()
@@ -305,17 +305,17 @@ def test_compare_writes_two_replies_with_two_presets(qtbot, make_window):
     qtbot.waitUntil(lambda: dialog.running is None and all(s.result for s in dialog.sides), timeout=REPLY_TIMEOUT_MS)
     a, b = (s.result for s in dialog.sides)
     for side, result in zip(dialog.sides, (a, b)):     # shown as Markdown, as in the chat
-        assert side.text.toPlainText() == render_markdown(result["text"]).toPlainText()
-    assert a["meta"]["seed"] == b["meta"]["seed"] == dialog.seed                 # only the preset differs
+        assert side.text.toPlainText() == render_markdown(result.text).toPlainText()
+    assert a.meta.seed == b.meta.seed == dialog.seed                 # only the preset differs
     qtbot.mouseClick(dialog.keep_both_button, Qt.MouseButton.LeftButton)
     path = window.current.active_path()
     assert [m.role for m in path] == ["user", "assistant"] and path[0].content == "Compare these"
     assert window.input_bar.text() == ""
     replies = window.current.siblings(path[1].id)
-    assert [m.meta["compare_preset"] for m in replies] == ["Precise", "Creative"]
+    assert [m.meta.compare_preset for m in replies] == ["Precise", "Creative"]
     for message, name in zip(replies, ("Precise", "Creative")):
         for f in PRESET_FIELDS:
-            assert message.meta["sampling"][f] == pytest.approx(getattr(PRESETS[name], f))
-        assert message.meta["sampling"]["max_new_tokens"] == 8 and message.meta["token_data"]
+            assert message.meta.sampling[f] == pytest.approx(getattr(PRESETS[name], f))
+        assert message.meta.sampling["max_new_tokens"] == 8 and message.meta.token_data
     assert widget(window, path[1].id).navigator.text() == "< 1/2 >"
-    assert [m.content for m in replies] == [a["text"], b["text"]]
+    assert [m.content for m in replies] == [a.text, b.text]

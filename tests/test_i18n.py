@@ -20,7 +20,8 @@ from chatgui.ui.common.i18n import current_language, install_translators, remove
 ROOT = Path(__file__).resolve().parents[1]
 # The interface, and the sampler registry's labels (shown by the settings panel and the inspector).
 UI_SOURCES = sorted((ROOT / "chatgui" / "ui").rglob("*.py")) + [ROOT / "chatgui" / "common" / "samplers.py",
-                                                            ROOT / "chatgui" / "common" / "backends.py"]
+                                                            ROOT / "chatgui" / "common" / "backends.py",
+                                                            ROOT / "chatgui" / "session" / "failures.py"]
 FIELD = re.compile(r"\{\w*\}")
 
 
@@ -235,7 +236,6 @@ def test_no_model_notice_goes_when_a_model_loads(qtbot, make_window, tiny_model_
 def test_models_page_in_chinese(language, qtbot, tmp_path):
     from PySide6.QtWidgets import QLabel
 
-    from chatgui.models.catalog import load_catalog
     from chatgui.models.manager import DownloadManager
     from chatgui.ui.models import DownloadController
     from chatgui.ui.models.window import ModelsWindow

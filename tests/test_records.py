@@ -7,7 +7,8 @@ import json
 import pytest
 
 from chatgui.common.records import BackendKind, FinishReason, ReplyMeta
-from chatgui.store import EXPORT_FORMATS, Chat, ExportFormat, HistoryStore
+from chatgui.store import EXPORT_FORMATS, ExportFormat, HistoryStore
+from chatgui.session import Chat
 
 
 def test_finish_reasons_are_stored_as_their_words_and_read_back_as_members():

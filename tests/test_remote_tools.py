@@ -141,7 +141,7 @@ def test_a_window_on_a_server_backend_calls_tools_with_the_same_consent(qtbot, m
     qtbot.mouseClick(group.refresh_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(group.refresh_button.isEnabled, timeout=10_000)
     qtbot.mouseClick(group.connect_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.models.loaded is not None and window.models.loaded.device == "remote",
+    qtbot.waitUntil(lambda: window.model_controller.loaded is not None and window.model_controller.loaded.device == "remote",
                     timeout=30_000)
     window.tools.tool_choice = "calculator"
     window.panel.max_new_tokens.setValue(120)

@@ -48,6 +48,6 @@ def test_the_settings_check_box_makes_the_next_reply_json(qtbot, make_window):
     qtbot.mouseClick(window.input_bar.send_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=60_000)
     reply = window.current.active_path()[-1]
-    assert reply.content.startswith("{") and reply.meta["sampling"]["json_reply"] is True
-    if reply.meta["finish_reason"] == "stop":          # ended by the model, not by max new tokens
+    assert reply.content.startswith("{") and reply.meta.sampling["json_reply"] is True
+    if reply.meta.finish_reason == "stop":          # ended by the model, not by max new tokens
         assert isinstance(json.loads(reply.content), dict)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from chatgui.common.records import TokenRecord
+from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.common.types import SamplingSettings
-from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, atomic_write_bytes,
-                           atomic_write_text, export_json, export_markdown, load_settings, save_settings)
+from chatgui.store import (AppSettings, HistoryStore, StoreError, atomic_write_bytes, atomic_write_text,
+                           export_json, export_markdown, load_settings, save_settings)
+from chatgui.session import Chat
 from chatgui.common import paths
 
 
@@ -168,9 +169,9 @@ def test_update_content_merges_meta_and_bumps_updated():
     reply = chat.add_message(user.id, "assistant", "", meta={"model": "m"})
     chat.updated = 1000.0
     chat.update_content(reply.id, "Hel")
-    chat.update_content(reply.id, "Hello!", meta={"finish_reason": "stop", "tokens": 2})
+    chat.update_content(reply.id, "Hello!", meta=ReplyMeta(finish_reason=FinishReason.STOP, tokens=2))
     assert reply.content == "Hello!"
-    assert reply.meta == {"model": "m", "finish_reason": "stop", "tokens": 2}
+    assert reply.meta.to_dict() == {"model": "m", "finish_reason": "stop", "tokens": 2}
     assert chat.updated > 1000.0
 
 
@@ -231,7 +232,7 @@ def test_round_trip_keeps_tree_selection_and_meta(store):
     store.save(chat)
     loaded = HistoryStore(store.folder).load(chat.id)
     assert loaded == chat
-    assert loaded.messages[alt.id].meta["token_data"] == token_data
+    assert loaded.messages[alt.id].reply_meta.token_data == token_data
     assert contents(loaded.active_path()) == contents(chat.active_path())
     assert sorted(p.name for p in store.folder.iterdir() if not p.name.startswith("history.sqlite3")) == ["backups"]
 
@@ -240,14 +241,14 @@ def test_token_records_load_lazily_and_survive_a_save_without_them(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
     tokens = [TokenRecord(i, f"t{i}", 0.5, ((i, f"t{i}", 0.5),), 0.25, ((i, f"t{i}", 0.25),)) for i in range(50)]
-    chat.update_content(reply.id, reply.content, {"token_data": tokens})
+    chat.update_content(reply.id, reply.content, ReplyMeta(token_data=tokens))
     store.save(chat)
     light = HistoryStore(store.folder).load(chat.id, tokens=False)
-    assert "token_data" not in light.messages[reply.id].meta
+    assert light.messages[reply.id].reply_meta.token_data is None
     light.title = "renamed without the token records in memory"
     HistoryStore(store.folder).save(light)
     assert store.load_tokens(chat.id, reply.id) == tokens
-    assert HistoryStore(store.folder).load(chat.id).messages[reply.id].meta["token_data"] == tokens
+    assert HistoryStore(store.folder).load(chat.id).messages[reply.id].reply_meta.token_data == tokens
     assert store.load_tokens(chat.id, chat.active_path()[0].id) == []
 
 
@@ -257,7 +258,7 @@ def test_save_lone_surrogate_round_trips(store):
     store.save(chat)
     loaded = HistoryStore(store.folder).load(chat.id)
     assert loaded.active_path()[0].content == "broken \ud800 text"
-    assert loaded.active_path()[0].meta == {"note": "\udfff"} and loaded.title == chat.title
+    assert loaded.active_path()[0].meta.to_dict() == {"note": "\udfff"} and loaded.title == chat.title
     assert store.search("broken") == [chat.id]
 
 
@@ -296,7 +297,7 @@ def test_streamed_update_writes_one_message_row(store):
     store.save(chat)
     statements = traced(store)
     for i in range(1, 4):
-        chat.update_content(reply.id, "streamed text " * i, {"token_data": [TokenRecord(t, "", 0.5) for t in range(i)]})
+        chat.update_content(reply.id, "streamed text " * i, ReplyMeta(token_data=[TokenRecord(t, "", 0.5) for t in range(i)]))
         store.save_async(chat)
         store.flush()
     message_writes = {s for s in statements if s.startswith(("INSERT INTO messages", "UPDATE messages",
@@ -329,7 +330,7 @@ def test_save_async_returns_at_once_and_reports(store):
     assert store.flush(10)
     assert done and all(d == (chat.id, None) for d in done)
     bad = make_chat(1)
-    bad.active_path()[-1].meta["x"] = object()
+    bad.active_path()[-1].meta.extra["x"] = object()
     store.save_async(bad)
     store.flush(10)
     problems = store.take_problems()
@@ -532,17 +533,17 @@ def test_save_async_writes_the_chat_as_it_was_when_called(store):
     chat = make_chat(2)
     reply = chat.active_path()[-1]
     tokens = [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
-    chat.update_content(reply.id, "as it was", {"token_data": tokens})
+    chat.update_content(reply.id, "as it was", ReplyMeta(token_data=tokens))
     writer = store._w()
     with writer.lock:  # the writer thread waits: the chat changes before it writes
         store.save_async(chat)
-        chat.update_content(reply.id, "changed later", {"note": "later"})
+        chat.update_content(reply.id, "changed later", ReplyMeta(error="later"))
         tokens.append(TokenRecord(3, "c", 0.5))
         chat.append("user", "a later question")
     store.flush()
     saved = HistoryStore(store.folder).load(chat.id)
-    assert saved.messages[reply.id].content == "as it was" and "note" not in saved.messages[reply.id].meta
-    assert saved.messages[reply.id].meta["token_data"] == [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
+    assert saved.messages[reply.id].content == "as it was" and saved.messages[reply.id].reply_meta.error is None
+    assert saved.messages[reply.id].reply_meta.token_data == [TokenRecord(1, "a", 0.5), TokenRecord(2, "b", 0.5)]
     assert len(saved.messages) == 4
 
 

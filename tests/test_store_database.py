@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from chatgui.common.records import TokenRecord
-from chatgui.store import (AlreadyRunning, Chat, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
+from chatgui.store import (AlreadyRunning, DatabaseUnusable, HistoryStore, InstanceLock, StoreError,
                            export_json, list_backups, restore_backup)
+from chatgui.session import Chat
 from chatgui.store import backup as backup_mod
 from chatgui.store.export import PACKED_KEY
+from chatgui.store.legacy import chat_from_document
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,8 +89,9 @@ def test_migration_cut_short_after_its_commit_imports_nothing_twice(tmp_path):
 
 CHILD = textwrap.dedent("""
     import sys, time
-    from chatgui.common.records import TokenRecord
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.common.records import ReplyMeta, TokenRecord
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     store = HistoryStore(sys.argv[1])
     chat = Chat(title="streaming")
     user = chat.append("user", "tell me a story")
@@ -98,7 +101,7 @@ CHILD = textwrap.dedent("""
     last_save = 0.0
     while True:  # a reply growing by a token every 5 ms, saved every 0.5 s the way the UI does
         tokens.append(TokenRecord(len(tokens), "w", 0.5, ((1, "a", 0.2),), 0.5, ((1, "a", 0.5),)))
-        chat.update_content(reply.id, "w" * len(tokens), {"token_data": tokens})
+        chat.update_content(reply.id, "w" * len(tokens), ReplyMeta(token_data=tokens))
         if time.time() - last_save > 0.5:
             last_save = time.time()
             store.save_async(chat, on_done=lambda cid, err, n=len(tokens), t=last_save:
@@ -134,7 +137,7 @@ def test_kill_9_mid_reply_keeps_every_chat_and_all_but_the_last_seconds(tmp_path
     reply = streaming.active_path()[-1]
     done_2s_before = max(n for t, n in saves if t <= killed_at - 2.0)
     assert len(reply.content) >= done_2s_before > 0
-    assert len(reply.meta["token_data"]) == len(reply.content)
+    assert len(reply.reply_meta.token_data) == len(reply.content)
 
 
 # ---- databases that cannot be trusted ---------------------------------------------------------
@@ -291,7 +294,7 @@ def test_import_chatgpt_conversations_json(tmp_path):
     shown = chat.active_path()
     assert [(m.role, m.content) for m in shown] == [
         ("user", "What is a lighthouse?"), ("assistant", "A tower with a light\n for ships."), ("user", "Thanks!")]
-    assert shown[1].meta == {"model": "gpt-4o"}
+    assert shown[1].meta.to_dict() == {"model": "gpt-4o"}
     assert [m.content for m in chat.siblings(shown[1].id)] == ["A tower.", "A tower with a light\n for ships."]
     assert store.search("lighthouse") == [ids[0]]
     assert store.load(ids[1]).messages == {}
@@ -350,7 +353,7 @@ def test_export_packs_token_records_and_imports_back_whole(tmp_path):
     assert json.loads(export_json(chat)) == doc               # packed in memory: the same document
     as_dicts = len(json.dumps(chat.to_dict(), separators=(",", ":")))
     assert len(text) - 60 * len("answer " * 3000) < (as_dicts - 60 * len("answer " * 3000)) / 4
-    assert Chat.from_dict(doc) == chat
+    assert chat_from_document(doc) == chat                    # the packed records read back (the store reads exports)
     [copy_id] = store.import_file(tmp_path / "big.json")
     copy = HistoryStore(store.folder).load(copy_id)
     copy.id = chat.id

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from chatgui.store import (Chat, DatabaseUnusable, HistoryStore, InstanceLock, StoreError, list_backups,
-                           restore_backup)
+from chatgui.store import DatabaseUnusable, HistoryStore, InstanceLock, StoreError, list_backups, restore_backup
+from chatgui.session import Chat
 from chatgui.store import backup as backup_mod
 from chatgui.store.database import DB_NAME, SCHEMA_VERSION, error_kind
 

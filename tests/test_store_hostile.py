@@ -12,8 +12,9 @@ import pytest
 
 from chatgui.store.export import SCHEMA
 import chatgui.store.files as files_mod
-from chatgui.store import (AppSettings, Chat, HistoryStore, StoreError, StoreProblem,
-                           atomic_write_text, load_settings, save_settings)
+from chatgui.store import (AppSettings, HistoryStore, StoreError, StoreProblem, atomic_write_text,
+                           load_settings, save_settings)
+from chatgui.session import Chat
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -137,7 +138,7 @@ def test_wrong_cosmetic_types_are_repaired_not_refused(store):
     assert [(s.id, s.title) for s in listed] == [("c0ffee", "hi")]  # title made from the message
     chat = store.load("c0ffee")
     assert (chat.title, chat.system_prompt) == ("", None) and "settings" not in chat.to_dict()
-    assert chat.messages["m1"].meta == {} and chat.id == "c0ffee"
+    assert chat.messages["m1"].meta.to_dict() == {} and chat.id == "c0ffee"
     assert time.time() - chat.created < 60 and store.problems == []
 
 
@@ -350,7 +351,7 @@ def test_data_folder_cannot_be_created(tmp_path):
 
 def test_unserializable_meta_raises_store_error(store):
     chat = saved_then_failing(store)
-    chat.active_path()[-1].meta["bad"] = object()
+    chat.active_path()[-1].meta.extra["bad"] = object()
     with pytest.raises(StoreError, match="cannot be saved") as exc_info:
         store.save(chat)
     check_save_failed_cleanly(store, chat, "cannot be saved", exc_info)

@@ -148,8 +148,8 @@ def test_a_zlib_bomb_in_packed_token_records_is_imported_without_them(tmp_path):
         tracemalloc.stop()
     assert peak < 100 << 20, f"{peak / 2**20:.0f} MB allocated at once"   # the limit (32 MB), copied once
     reply = store.load(chat_id).messages["m2"]
-    assert reply.content == "hello" and reply.meta.get("model") == "x"
-    assert not reply.meta.get("token_data")
+    assert reply.content == "hello" and reply.reply_meta.model == "x"
+    assert not reply.reply_meta.token_data
 
 
 def test_closing_the_window_cancels_an_import_under_way(qtbot, make_window, tmp_path, monkeypatch):

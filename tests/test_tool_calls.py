@@ -13,8 +13,7 @@ from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
-from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, ToolCallConstraint,
-                                       detect_format, render_with_tools, split_tool_calls, tool_constraint)
+from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools, split_tool_calls, tool_constraint)
 from chatgui.engine.tool_loop import run_tool_loop
 from tiny_gguf import write_tiny_model
 

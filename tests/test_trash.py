@@ -2,7 +2,8 @@
 restore or empty it; the chat comes back whole."""
 import time
 
-from chatgui.store import Chat, HistoryStore
+from chatgui.store import HistoryStore
+from chatgui.session import Chat
 
 
 def test_the_store_keeps_trashed_chats_out_of_the_list_and_search_until_restored(tmp_path):
@@ -47,7 +48,7 @@ def test_delete_then_undo_and_restore_from_the_trash_view(qtbot, make_window):
     assert trash.count() == 0 and chat_id in window.chat_list.chat_ids()
     restored = HistoryStore().load(chat_id)
     assert [m.content for m in restored.active_path()] == ["Keep me safe", reply.content]
-    assert restored.messages[reply.id].meta["token_data"]               # whole, token records too
+    assert restored.messages[reply.id].reply_meta.token_data               # whole, token records too
     assert window.delete_chat(chat_id)
     trash.refresh()
     trash.confirm = lambda title, text, primary: True

@@ -1,4 +1,4 @@
-"""mypy over the layers without Qt and torch (chatgui/common, models, store: [tool.mypy] in
+"""mypy over the layers without Qt and torch (chatgui/common, models, session, store: [tool.mypy] in
 pyproject.toml), and proof that it catches what it is there for: a misspelt field of a typed
 record."""
 from __future__ import annotations

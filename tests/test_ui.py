@@ -11,7 +11,8 @@ from PySide6.QtWidgets import QWidget
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
 from chatgui.common.records import TokenRecord
-from chatgui.store import Chat, HistoryStore, StoreError
+from chatgui.store import HistoryStore, StoreError
+from chatgui.session import Chat
 
 REPLY_TIMEOUT_MS = 30_000
 
@@ -83,26 +84,26 @@ def test_send_streams_reply_with_full_metadata(qtbot, make_window, tiny_model_pa
     assert (user.role, user.content) == ("user", "Say something")
     assert reply.role == "assistant" and reply.content
     meta = reply.meta
-    assert meta["model"] == "tiny" and meta["finish_reason"] in ("length", "stop")
-    assert meta["sampling"]["max_new_tokens"] == 40 and isinstance(meta["seed"], int)
-    assert 0 < meta["tokens"] == len(meta["token_data"]) <= 40
-    first = meta["token_data"][0]
+    assert meta.model == "tiny" and meta.finish_reason in ("length", "stop")
+    assert meta.sampling["max_new_tokens"] == 40 and isinstance(meta.seed, int)
+    assert 0 < meta.tokens == len(meta.token_data) <= 40
+    first = meta.token_data[0]
     assert type(first) is TokenRecord and first.has_sampled and 1 <= len(first.alts) <= 5
     # The final text may add what the stream held back (an unfinished UTF-8 character).
-    assert reply.content.startswith("".join(t.text for t in meta["token_data"]))
-    assert meta["time_to_first_token"] > 0 and "tokens_per_second" in meta
+    assert reply.content.startswith("".join(t.text for t in meta.token_data))
+    assert meta.time_to_first_token > 0 and meta.tokens_per_second is not None
     assert widget(window, reply.id).text() == reply.content
     assert window.current.title == "Say something"
     assert "Context:" in window.status.context_label.text()
     # a speed where there is one to say: a reply of a single token has none (never "0.0 tok/s")
     assert "First token" in window.status.speed_label.text()
-    assert "tok/s" in window.status.speed_label.text() or meta["tokens"] <= 1
+    assert "tok/s" in window.status.speed_label.text() or meta.tokens <= 1
     # Updates were coalesced: never more often than the timer allows.
     gaps = [b - a for a, b in zip(updates, updates[1:])]
     assert all(g >= 0.025 for g in gaps), gaps
     # The model file's hash arrives after the first reply and is recorded in its meta.
     from chatgui.common.io import sha256_file
-    qtbot.waitUntil(lambda: reply.meta.get("model_sha256") == sha256_file(tiny_model_path), timeout=10_000)
+    qtbot.waitUntil(lambda: reply.meta.model_sha256 == sha256_file(tiny_model_path), timeout=10_000)
 
 
 def test_enter_sends_and_shift_enter_adds_a_line(qtbot, make_window):
@@ -150,8 +151,8 @@ def test_stop_keeps_partial_answer(qtbot, make_window):
     assert time.perf_counter() - started < 1.0
     message = window.current.messages[reply_id]
     assert message.content == partial
-    assert message.meta["finish_reason"] == "cancelled" and message.meta["model"] == "tiny"
-    assert message.meta["tokens"] < 200
+    assert message.meta.finish_reason == "cancelled" and message.meta.model == "tiny"
+    assert message.meta.tokens < 200
     assert window.library.flush(5)   # (the save is queued for the writer thread: under load it may lag)
     saved = HistoryStore().load(window.current.id)
     assert saved.messages[reply_id].content == partial
@@ -218,10 +219,10 @@ def test_edit_and_resend_branches(qtbot, make_window):
 def test_settings_reach_the_engine(qtbot, make_window):
     window = make_window()
     reply = send_and_wait(qtbot, window, "Count", temperature=0.0, max_new_tokens=5, seed=1234)
-    assert reply.meta["tokens"] <= 5
-    assert reply.meta["sampling"]["temperature"] == 0.0
-    assert reply.meta["sampling"]["max_new_tokens"] == 5
-    assert reply.meta["sampling"]["seed"] == 1234 and reply.meta["seed"] == 1234
+    assert reply.meta.tokens <= 5
+    assert reply.meta.sampling["temperature"] == 0.0
+    assert reply.meta.sampling["max_new_tokens"] == 5
+    assert reply.meta.sampling["seed"] == 1234 and reply.meta.seed == 1234
     # Greedy decoding with the same settings gives the same answer.
     qtbot.mouseClick(widget(window, reply.id).regenerate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
@@ -320,7 +321,7 @@ def test_closing_mid_reply_saves_and_exits_quickly(qtbot, make_window):
     assert time.perf_counter() - started < 2.0
     assert not window.engine.runner.busy and window.engine_stopped
     saved = HistoryStore().load(window.current.id).messages[reply_id]
-    assert saved.content and saved.meta["finish_reason"] == "cancelled"
+    assert saved.content and saved.meta.finish_reason == "cancelled"
 
 
 def test_bad_model_file_reports_error_and_keeps_previous_model(qtbot, make_window, tmp_path):
@@ -335,7 +336,7 @@ def test_bad_model_file_reports_error_and_keeps_previous_model(qtbot, make_windo
     assert "bad.gguf" in text and "still in use" in text and "b'" not in text
     assert window.status.model_label.text() == "tiny"   # the file's name
     reply = send_and_wait(qtbot, window, "Still there?")
-    assert reply.role == "assistant" and reply.content and reply.meta["model"] == "tiny"
+    assert reply.role == "assistant" and reply.content and reply.meta.model == "tiny"
 
 
 def test_prompt_too_long_keeps_message_and_says_so(qtbot, make_window):
@@ -428,7 +429,7 @@ def test_real_default_model_answers(qtbot, make_window, real_model_path, monkeyp
     assert "smollm2" in window.model_controller.loaded.name.lower()
     reply = send_and_wait(qtbot, window, "What is the capital of France?", temperature=0.0, max_new_tokens=16)
     assert reply.content.strip()
-    assert reply.meta["tokens"] <= 16 and reply.meta["model"] == window.model_controller.loaded.name
+    assert reply.meta.tokens <= 16 and reply.meta.model == window.model_controller.loaded.name
     assert window.view.widget_for(reply.id).info_label.text().startswith("SmolLM2 135M Instruct ·")   # the header too
 
 
@@ -446,19 +447,19 @@ def test_a_tokenizer_warning_is_shown_when_the_model_loads(qtbot, make_window, t
 def test_a_reopened_chat_reads_token_records_only_when_the_token_view_shows_them(qtbot, make_window):
     window = make_window()
     reply = send_and_wait(qtbot, window, "Tokens later", max_new_tokens=5)
-    records = reply.meta["token_data"]
+    records = reply.meta.token_data
     assert records
     chat_id = window.current.id
     window.close()
     again = make_window()
     again.open_chat(chat_id)
     stored = again.current.messages[reply.id]
-    assert "token_data" not in stored.meta                 # left on disk when the chat opened
+    assert stored.meta.token_data is None                 # left on disk when the chat opened
     widget = again.view.widget_for(reply.id)
     assert widget.token_body is None
     again.explain.token_view_action.trigger()              # View > Token view
     assert widget.shown_tokens() == records                # read now, for the reply on screen...
-    assert "token_data" not in stored.meta                 # ...and kept by its widget only
+    assert stored.meta.token_data is None                 # ...and kept by its widget only
     assert widget.token_body is not None and widget.token_body.isVisible()
 
 

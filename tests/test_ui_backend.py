@@ -134,13 +134,13 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     assert reply.role == "assistant" and reply.content
     assert window.view.widget_for(reply.id).text() == reply.content
     meta = reply.meta
-    assert meta["device"] == "remote" and meta["model"] == "tiny" and meta["finish_reason"] in ("length", "stop")
-    assert meta["backend"] == {"kind": "openai", "base_url": served.url, "model": "tiny"}
-    assert not meta.get("token_data") and not meta.get("model_path") and "model_sha256" not in meta
-    assert meta["usage_reported"] and meta["prompt_tokens"] > 0 and 0 < meta["tokens"] <= 12
+    assert meta.device == "remote" and meta.model == "tiny" and meta.finish_reason in ("length", "stop")
+    assert meta.backend == {"kind": "openai", "base_url": served.url, "model": "tiny"}
+    assert not meta.token_data and not meta.model_path and meta.model_sha256 is None
+    assert meta.usage_reported and meta.prompt_tokens > 0 and 0 < meta.tokens <= 12
     assert "≈" in window.status.context_label.text() and "First token" in window.status.speed_label.text()
     # a speed where there is one to say: a reply of a single token has none (never "0.0 tok/s")
-    assert "tok/s" in window.status.speed_label.text() or meta["tokens"] <= 1
+    assert "tok/s" in window.status.speed_label.text() or meta.tokens <= 1
     assert "tokens" in window.view.widget_for(reply.id).info_label.text()
 
     # No keyring here: the key is kept for this session (the panel says so in one line), and is
@@ -153,7 +153,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     data = files_under(Path(os.environ["CHATGUI_DATA_DIR"]))
     assert window.store.exists(window.current.id) and any(p.name.startswith("history.sqlite3") for p in data)
     assert not [p for p, text in data.items() if KEY in text]
-    assert KEY not in json.dumps(meta) and KEY not in window.store.export_json(window.current)
+    assert KEY not in json.dumps(meta.to_dict()) and KEY not in window.store.export_json(window.current)
     exported = tmp_path / "export.json"
     assert window.export_chat(str(exported), "json") and window.history_actions.jobs.wait(30)
     assert KEY not in exported.read_text()
@@ -168,7 +168,7 @@ def test_chat_through_our_own_server_keeps_the_key_out_of_chats(qtbot, make_wind
     qtbot.waitUntil(lambda: window.model_controller.loaded.device == "cpu", timeout=10_000)
     assert not group.remote_box.isVisible() and window.settings.backend["kind"] == "local"
     local = send(qtbot, window, "And locally?", max_new_tokens=4)
-    assert local.meta["device"] == "cpu" and local.meta["token_data"]
+    assert local.meta.device == "cpu" and local.meta.token_data
 
 
 def test_the_saved_server_is_used_at_startup(qtbot, make_window, served):
@@ -195,8 +195,8 @@ def test_stop_during_a_remote_reply_keeps_the_text_and_hangs_up(qtbot, make_wind
     assert partial.startswith("word0 word1 ") and window.view.widget_for(reply.id).text() == partial
     assert fake.hung_up.wait(3) and time.perf_counter() - started < 3   # the HTTP stream was closed
     qtbot.waitUntil(lambda: not window.replies._stopped, timeout=3000)
-    assert reply.content == partial and reply.meta["finish_reason"] == "cancelled"
-    assert reply.meta["tokens"] > 0 and not reply.meta.get("token_data")
+    assert reply.content == partial and reply.meta.finish_reason == "cancelled"
+    assert reply.meta.tokens > 0 and not reply.meta.token_data
     assert "≈" in window.view.widget_for(reply.id).info_label.text()
     assert "stopped" in window.view.widget_for(reply.id).info_label.text()
 
@@ -213,7 +213,7 @@ def test_server_errors_are_shown_in_words_and_lose_nothing(qtbot, make_window, f
     message = notice_text(window, "backend-error")
     assert "401" in message and "still in use" in message and "RemoteAuthError" not in message
     assert window.model_controller.loaded.device == "cpu"
-    assert send(qtbot, window, "Still working?", max_new_tokens=3).meta["device"] == "cpu"
+    assert send(qtbot, window, "Still working?", max_new_tokens=3).meta.device == "cpu"
     # Nothing listens there: says so.
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -226,7 +226,7 @@ def test_server_errors_are_shown_in_words_and_lose_nothing(qtbot, make_window, f
     # A stream that breaks off with garbage: the text so far is kept, the message is plain.
     fake.handler = lambda req: fake.stream(chunk("Part one, "), chunk("part two"), "data: {not json\n\n")
     reply = send(qtbot, window, "Break please")
-    assert reply.content == "Part one, part two" and reply.meta["finish_reason"] == "error"
+    assert reply.content == "Part one, part two" and reply.meta.finish_reason == "error"
     error = notice_text(window, "reply-error")
     assert "malformed stream" in error and "Remote" not in error and "The reply failed" not in error
     # Refusals before the first word (500, 429): the question stays, the empty reply goes.
@@ -269,7 +269,7 @@ def test_the_serve_toggle_serves_the_model_to_openai_clients(qtbot, make_window,
     assert answer.choices[0].finish_reason in ("length", "stop")
     # Both ways at once: the app chats with its own served model, then goes back to the local one.
     connect(qtbot, window, url)
-    assert serve.check.isChecked() and send(qtbot, window, "Hello me", max_new_tokens=4).meta["device"] == "remote"
+    assert serve.check.isChecked() and send(qtbot, window, "Hello me", max_new_tokens=4).meta.device == "remote"
     choose_kind(window, "local")
     qtbot.waitUntil(lambda: window.model_controller.loaded.device == "cpu", timeout=30_000)
     assert serve.check.isChecked()

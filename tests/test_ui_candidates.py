@@ -24,8 +24,8 @@ def test_three_answers_at_once_fill_the_version_navigator(qtbot, make_window):
     answers = window.current.children(question.id)
     assert len(answers) == 4                                 # the first reply and three new ones
     new = answers[1:]
-    assert all(a.content for a in new) and all(a.meta.get("token_data") for a in new)
-    seeds = [a.meta["seed"] for a in new]
+    assert all(a.content for a in new) and all(a.meta.token_data for a in new)
+    seeds = [a.meta.seed for a in new]
     assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]   # one batch: seed + i for candidate i
     shown = window.current.active_path()[-1]
     assert shown.id == new[0].id and window.current.sibling_index(shown.id) == (1, 4)
@@ -56,5 +56,5 @@ def test_stop_ends_all_three(qtbot, make_window):
     assert len(answers) == 3
     # What Stop must prevent is any answer running on to its 2000-token limit.
     for answer in answers:
-        assert answer.content and answer.meta.get("finish_reason") == "cancelled"
-        assert len(answer.meta["token_data"]) < 2000
+        assert answer.content and answer.meta.finish_reason == "cancelled"
+        assert len(answer.meta.token_data) < 2000

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from chatgui.store import Chat, HistoryStore
+from chatgui.store import HistoryStore
+from chatgui.session import Chat
 
 
 def saved_chat(store: HistoryStore, text: str) -> Chat:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatgui.store import Chat
+from chatgui.session import Chat
 from chatgui.ui.chat.conversation_view import FIRST_BATCH, ConversationView
 
 pytestmark = pytest.mark.usefixtures("qapp")

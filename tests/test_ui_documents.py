@@ -85,9 +85,9 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
     assert user.content == "What is the cat called?"   # the question as typed; the file is its attachment
     prompt = window.sent[-1][-1]["content"]
     assert FACT in prompt and "What is the cat called?" in prompt and "[1] notes.txt" in prompt
-    [saved] = attachments_from_meta(user.meta)
+    [saved] = user.meta.attachments
     assert saved.name == "notes.txt" and saved.mode == "whole" and FACT in saved.text
-    assert reply.meta["sources"][0]["path"] == str(notes)
+    assert reply.meta.sources[0]["path"] == str(notes)
     assert not window.documents.chips.chips and not window.documents.pending   # the composer is empty again
     shown = window.view.widget_for(user.id).documents.widget.texts()
     assert any("notes.txt" in t and "whole" in t for t in shown)
@@ -109,7 +109,7 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
     again = window_maker(wait_model=True)
     again.open_chat(chat_id)
     reloaded = again.current.messages[user.id]
-    assert attachments_from_meta(reloaded.meta)[0].text == saved.text
+    assert reloaded.meta.attachments[0].text == saved.text
     assert any("notes.txt" in t for t in again.view.widget_for(user.id).documents.widget.texts())
     send(qtbot, again, "And where does it sleep?")   # later turns still carry the file
     first_question = next(m for m in again.sent[-1] if m["role"] == "user")
@@ -123,16 +123,16 @@ def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, wind
     [attached] = attach(qtbot, window, big)
     assert attached.chip.tokens > 4096
     user, _reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
-    [saved] = attachments_from_meta(user.meta)
+    [saved] = user.meta.attachments
     assert saved.mode == "retrieved" and saved.passages >= 1
     prompt = window.sent[-1][-1]["content"]
     assert FACT in prompt and len(prompt) < len(big.read_text()) // 2
     assert any("relevant passages" in t for t in window.view.widget_for(user.id).documents.widget.texts())
-    assert user.meta["prompt"] == prompt
+    assert user.meta.prompt == prompt
     # the prompt was counted with the model's tokenizer: it fits, with room for the reply
-    assert _reply.meta["prompt_tokens"] <= 4096 - 8 and "reply-error" not in window.notices._notices
+    assert _reply.meta.prompt_tokens <= 4096 - 8 and "reply-error" not in window.notices._notices
     headings = re.findall(r"^\[\d+\] logbook-of", window.sent[-1][-1]["content"], re.MULTILINE)
-    assert len(headings) == len(_reply.meta["sources"]) > 1
+    assert len(headings) == len(_reply.meta.sources) > 1
     reply = window.view.widget_for(_reply.id)
     assert reply.documents.sources_row.labels()[0].startswith("[1] logbook-of")
     window.resize(900, 600)
@@ -209,8 +209,8 @@ def test_a_knowledge_folder_is_indexed_retrieved_and_cited(qtbot, window_maker, 
     user, reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
     prompt = window.sent[-1][-1]["content"]
     assert FACT in prompt and "harbour.md" in prompt and "[1]" in prompt
-    assert user.meta["knowledge"] is True
-    numbers = {s["number"]: s for s in reply.meta["sources"]}
+    assert user.meta.knowledge is True
+    numbers = {s["number"]: s for s in reply.meta.sources}
     cited = next(n for n, s in numbers.items() if FACT in s["text"])
     # the tiny model writes noise: a reply that cites is put in its place
     window.current.update_content(reply.id, f"The cat is called Marmalade [{cited}].")
@@ -230,7 +230,7 @@ def test_with_the_toggle_off_nothing_is_retrieved(qtbot, window_maker, tmp_path)
     window.documents.knowledge_toggle.setChecked(False)
     user, reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
     assert window.sent[-1][-1]["content"] == "What is the lighthouse keeper's cat called?"
-    assert "sources" not in reply.meta and not user.meta.get("prompt")
+    assert reply.meta.sources is None and not user.meta.prompt
     window.new_chat()   # a new chat starts without the folders; the first one keeps its choice
     assert not window.documents.knowledge_toggle.isChecked()
 
@@ -285,13 +285,13 @@ def test_an_edited_question_keeps_its_files_even_when_they_moved(qtbot, window_m
     report = write_pdf(tmp_path / "report.pdf", [["Page one text.", "9"], ["42"], [FACT]])
     attach(qtbot, window, notes, report)
     user, _ = send(qtbot, window, "Where does the cat sleep?")
-    saved = attachments_from_meta(user.meta)
+    saved = user.meta.attachments
     notes.unlink()
     report.unlink()
     window.edit_and_resend(user.id, "What is the cat called?")
     qtbot.waitUntil(lambda: not window.documents.preparing and not window.replies.busy, timeout=TIMEOUT_MS)
     edited = window.current.active_path()[-2]
     assert edited.id != user.id and edited.content == "What is the cat called?"
-    assert [a.text for a in attachments_from_meta(edited.meta)] == [a.text for a in saved]   # read back exactly
+    assert [a.text for a in edited.meta.attachments] == [a.text for a in saved]   # read back exactly
     prompt = window.sent[-1][-1]["content"]
     assert prompt.count(FACT) == 2 and "[page 2]\n42" in prompt and prompt.endswith("What is the cat called?")

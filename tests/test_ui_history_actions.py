@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMenu, QMessageBox
 
-from chatgui.store import AlreadyRunning, Chat, HistoryStore, InstanceLock
+from chatgui.store import AlreadyRunning, HistoryStore, InstanceLock
+from chatgui.session import Chat
 from chatgui.common import paths
 
 ROOT = Path(__file__).resolve().parents[1]

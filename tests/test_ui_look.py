@@ -6,7 +6,8 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.store import Chat, HistoryStore, load_settings
+from chatgui.store import HistoryStore, load_settings
+from chatgui.session import Chat
 from test_ui import send_and_wait, widget
 
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QTextCursor
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.store import Message
+from chatgui.session import Message
 from chatgui.ui.chat.markdown_body import MarkdownBody
 from chatgui.ui.chat.markdown_split import SegmentSplitter, code_blocks
 from chatgui.ui.chat.message_widget import MessageWidget

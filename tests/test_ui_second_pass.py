@@ -121,20 +121,20 @@ def test_three_answers_show_progress_end_cleanly_and_mark_the_cut_ones(qtbot, ma
     assert not window.status.progress.isVisible()
     assert "0.0 tok/s" not in window.status.speed_label.text()
     answers = [window.current.messages[i] for i in ids]
-    cut = [a for a in answers if a.meta.get("finish_reason") == "length"]
-    assert cut, [a.meta.get("finish_reason") for a in answers]
+    cut = [a for a in answers if a.meta.finish_reason == "length"]
+    assert cut, [a.meta.finish_reason for a in answers]
     for answer in answers:
         window.current.select(answer.id)
         window.show_current(scroll_to_end=False)
         info = window.view.widget_for(answer.id).info_label.text()
-        assert ("token limit" in info) == (answer.meta.get("finish_reason") == "length"), info
+        assert ("token limit" in info) == (answer.meta.finish_reason == "length"), info
 
 
 # -- 12. upgrading with many chats: the window first, then the chats as they are moved ------------------
 def write_legacy_chats(folder, n: int) -> list[str]:
     """n small chat files of the one-file-per-chat layout (what chatgui wrote before the database)."""
     from chatgui.common.records import TokenRecord
-    from chatgui.store import Chat
+    from chatgui.session import Chat
     from chatgui.store.export import export_json
 
     folder.mkdir(parents=True)
@@ -193,7 +193,8 @@ def test_notices_stack_at_most_two_and_information_goes_by_itself(qtbot, monkeyp
 
 
 def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window, tmp_path):
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     from chatgui.store.export import export_json
 
     chat = Chat(title="Holiday plans")
@@ -212,7 +213,8 @@ def test_import_says_one_chat_and_marks_a_title_already_there(qtbot, make_window
 
 # -- 10. search opens the chat at the match, highlighted ------------------------------------------------
 def test_search_opens_the_chat_at_the_match_highlighted(qtbot, make_window):
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
 
     chat = Chat(title="A long talk")
     for i in range(40):
@@ -274,10 +276,10 @@ def test_compare_writes_both_presets_at_once_as_markdown(qtbot, make_window, mon
     assert "B" in arrivals and "A" in arrivals[arrivals.index("B"):], arrivals
     a, b = (side.result for side in dialog.sides)
     for side, result in zip(dialog.sides, (a, b)):
-        assert isinstance(side.text, SafeTextBrowser) and side.text.document().markdown == result["text"]
-        assert side.text.toPlainText() == render_markdown(result["text"]).toPlainText()
-    assert a["meta"]["sampling"]["temperature"] != b["meta"]["sampling"]["temperature"]
-    assert a["meta"]["seed"] == b["meta"]["seed"] == 11
+        assert isinstance(side.text, SafeTextBrowser) and side.text.document().markdown == result.text
+        assert side.text.toPlainText() == render_markdown(result.text).toPlainText()
+    assert a.meta.sampling["temperature"] != b.meta.sampling["temperature"]
+    assert a.meta.seed == b.meta.seed == 11
 
 
 # -- 11. file dialogs open in a remembered folder; Add .gguf checks the file first; a wide URL box ---------
@@ -362,4 +364,4 @@ def test_stop_ends_the_other_answers_once_the_shown_one_is_done(qtbot, make_wind
     assert not replies.busy and not window.stop_action.isEnabled()
     assert window.input_bar.send_button.isVisible() and not window.input_bar.stop_button.isVisible()
     answers = [window.current.messages[i] for i in ids[1:] if i in window.current.messages]
-    assert answers and all(a.meta.get("finish_reason") == "cancelled" for a in answers)
+    assert answers and all(a.meta.finish_reason == "cancelled" for a in answers)

@@ -8,7 +8,8 @@ import time
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.store import Chat, HistoryStore
+from chatgui.store import HistoryStore
+from chatgui.session import Chat
 from chatgui.ui.common.confirm import ConfirmDialog, ask
 from conftest import shown_notices
 

@@ -13,12 +13,14 @@ import pytest
 from PySide6.QtWidgets import QApplication
 
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
+from chatgui.common.records import ReplyMeta
+from chatgui.session import tool_exchanges
 from chatgui.store.settings import AppSettings, load_settings
 from chatgui.tools import builtin
 from chatgui.tools.calculator import CalculatorError, calculate, format_number
 from chatgui.tools.consent import Decision
 from chatgui.ui.tools.consent_dialog import ConsentAsker, ConsentDialog, pretty_arguments
-from chatgui.ui.tools.tool_cards import ToolCallCard, cards_of, calls_from_meta
+from chatgui.ui.tools.tool_cards import ToolCallCard, cards_of
 from chatgui.ui.tools.tool_settings import ToolSettings
 from chatgui.ui.tools.tools_dialog import ToolsDialog
 from test_ui import set_sampling
@@ -215,7 +217,7 @@ def test_cards_show_saved_calls_and_their_states(qtbot):
                            ToolCall("b" * 9, "calculator", {"expression": "2"}).to_dict(), {"bad": 1}],
             "tool_results": [ToolResult("a" * 9, "calculator", "2", False, 0.01).to_dict(),
                              ToolResult("b" * 9, "calculator", "The user did not allow this call.", True).to_dict()]}
-    pairs = calls_from_meta(meta)
+    pairs = tool_exchanges(ReplyMeta.from_dict(meta))
     assert [c.id for c, _r in pairs] == ["a" * 9, "b" * 9]      # a damaged record is left out
     cards = [ToolCallCard(c, r) for c, r in pairs]
     for card in cards:
@@ -239,11 +241,11 @@ def test_consent_deny_then_allow_cards_reload_and_export(qtbot, tool_window, mon
     reply_id = send(window, "What is 2 + 3?")
     qtbot.waitUntil(lambda: bool(shown), timeout=REPLY_TIMEOUT_MS)
     dialog = shown[0]
-    call = ToolCall.from_dict(window.current.messages[reply_id].meta["tool_calls"][0])
+    call = window.current.messages[reply_id].meta.tool_calls[0]
     assert dialog.arguments.toPlainText() == pretty_arguments(call.arguments)
     answer_every_call(qtbot, window, Decision.DENY)
     assert ran == []                                           # nothing ran
-    calls = window.current.messages[reply_id].meta["tool_calls"]
+    calls = window.current.messages[reply_id].meta.tool_calls
     cards = cards_of(window.view.widget_for(reply_id)).cards
     assert len(cards) == len(calls) and all(card.state == "denied" and "denied" in card.title()
                                             for card in cards.values())
@@ -252,9 +254,9 @@ def test_consent_deny_then_allow_cards_reload_and_export(qtbot, tool_window, mon
     qtbot.waitUntil(lambda: len(shown) == 2, timeout=REPLY_TIMEOUT_MS)
     answer_every_call(qtbot, window, Decision.ALLOW_ONCE)
     meta = window.current.messages[reply_id].meta
-    call = ToolCall.from_dict(meta["tool_calls"][0])
+    call = meta.tool_calls[0]
     # each allowed call ran, once (a call the reply cut off is not run: its card says why)
-    assert ran == [c["arguments"] for c in meta["tool_calls"] if not c.get("error")]
+    assert ran == [c.arguments for c in meta.tool_calls if not c.error]
     card = cards_of(window.view.widget_for(reply_id)).cards[call.id]
     assert card.result_text.toPlainText() == calculator_says(call.arguments)
     assert card.state in ("done", "error")
@@ -267,7 +269,7 @@ def test_consent_deny_then_allow_cards_reload_and_export(qtbot, tool_window, mon
     reloaded = cards_of(window.view.widget_for(reply_id), create=False)
     assert reloaded is not None and reloaded.cards[call.id].result_text.toPlainText() == calculator_says(call.arguments)
     stored = window.store.load(chat_id)
-    assert stored.messages[reply_id].meta["tool_calls"] == meta["tool_calls"]
+    assert stored.messages[reply_id].meta.tool_calls == meta.tool_calls
     markdown = window.store.export_markdown(stored)
     assert "Tool call: `calculator`" in markdown and calculator_says(call.arguments) in markdown
     assert json.loads(window.store.export_json(stored))   # the JSON export carries the meta as is
@@ -287,16 +289,16 @@ def test_always_is_saved_and_replay_reuses_the_stored_results(qtbot, tool_window
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
     assert len(shown) == 1
     reply_id = window.current.active_path()[-1].id
-    results = window.current.messages[reply_id].meta["tool_results"]
-    assert results and not results[0]["is_error"]
+    results = window.current.messages[reply_id].meta.tool_results
+    assert results and not results[0].is_error
     runs = len(ran)
-    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.get("model_sha256")), timeout=10_000)
+    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.model_sha256), timeout=10_000)
     replay_id = window.explain.replay(reply_id)
     assert replay_id is not None
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
     replayed = window.current.messages[replay_id]
     assert len(ran) == runs                                    # the tools were not run again
-    assert [r["content"] for r in replayed.meta["tool_results"]] == [r["content"] for r in results]
+    assert [r.content for r in replayed.meta.tool_results] == [r.content for r in results]
     assert replayed.content == window.current.messages[reply_id].content   # same seed, same results: same reply
 
 
@@ -312,7 +314,7 @@ def test_stop_while_asking_denies_and_the_window_goes_on(qtbot, tool_window, mon
     qtbot.waitUntil(lambda: window.engine.runner.waiting == 0 and not window.engine.runner.busy, timeout=10_000)
     assert not window.replies.busy and ran == []              # Stop was a denial: nothing ran
     qtbot.waitUntil(lambda: bool(window.current.messages.get(reply_id) is None
-                                 or window.current.messages[reply_id].meta.get("tool_results")), timeout=10_000)
+                                 or window.current.messages[reply_id].meta.tool_results), timeout=10_000)
 
 
 def test_an_mcp_server_killed_mid_call_gives_a_plain_error(qtbot, tool_window, server_script):
@@ -323,17 +325,17 @@ def test_an_mcp_server_killed_mid_call_gives_a_plain_error(qtbot, tool_window, s
     reply_id = send(window, "Crash, please")
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
     assert not shown
-    results = window.current.messages[reply_id].meta["tool_results"]
-    assert results and results[0]["is_error"]
-    assert "crash" in results[0]["content"] and "Traceback" not in results[0]["content"]
-    card = cards_of(window.view.widget_for(reply_id)).cards[results[0]["call_id"]]
+    results = window.current.messages[reply_id].meta.tool_results
+    assert results and results[0].is_error
+    assert "crash" in results[0].content and "Traceback" not in results[0].content
+    card = cards_of(window.view.widget_for(reply_id)).cards[results[0].call_id]
     assert card.state == "error"
     window.tools.tool_choice = "add"                          # the server starts again; the app is fine
     reply_id = send(window, "Add")
     qtbot.waitUntil(lambda: not window.replies.busy, timeout=REPLY_TIMEOUT_MS)
     meta = window.current.messages[reply_id].meta
-    args = meta["tool_calls"][0]["arguments"]
-    assert meta["tool_results"][0]["content"] == str(args["a"] + args["b"])
+    args = meta.tool_calls[0].arguments
+    assert meta.tool_results[0].content == str(args["a"] + args["b"])
     QApplication.processEvents()
 
 
@@ -342,21 +344,22 @@ def test_stop_ends_a_running_tool(qtbot, tool_window, server_script):
              "consent": {"servers": ["test"]}, "max_rounds": 1}
     window = tool_window(tools, tool_choice="slow")
     reply_id = send(window, "Take your time")
-    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.get("tool_calls")), timeout=REPLY_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: bool(window.current.messages[reply_id].meta.tool_calls), timeout=REPLY_TIMEOUT_MS)
     time.sleep(0.5)
     t0 = time.perf_counter()
     window.stop_reply()
     qtbot.waitUntil(lambda: not window.engine.runner.busy, timeout=10_000)
     assert time.perf_counter() - t0 < 10                       # not the tool's 30 s
     qtbot.waitUntil(lambda: bool(window.current.messages.get(reply_id) is None
-                                 or window.current.messages[reply_id].meta.get("tool_results")), timeout=5000)
+                                 or window.current.messages[reply_id].meta.tool_results), timeout=5000)
     message = window.current.messages.get(reply_id)
     if message is not None:
-        assert message.meta["tool_results"][0]["content"] == "The call was stopped."
+        assert message.meta.tool_results[0].content == "The call was stopped."
 
 
 def test_the_history_tool_finds_excerpts_of_earlier_chats_from_another_thread():
-    from chatgui.store import Chat, HistoryStore
+    from chatgui.store import HistoryStore
+    from chatgui.session import Chat
     from chatgui.tools.builtin import history_runner
     from chatgui.ui.tools.tool_replies import history_search
 

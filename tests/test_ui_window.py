@@ -15,7 +15,8 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QFileDialog, QWidget
 
 import chatgui.ui  # noqa: F401  (installs the PySide6 workaround before any widget is made)
-from chatgui.store import Chat, HistoryStore, load_settings
+from chatgui.store import HistoryStore, load_settings
+from chatgui.session import Chat
 from test_ui import REPLY_TIMEOUT_MS, send_and_wait, set_sampling, start_long_reply, widget
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_after_regenerate_and_stop_nothing_is_wider_than_the_conversation(qtbot,
     reply = window.current.active_path()[-1]
     shown = widget(window, reply.id)
     # A long model name and every detail in the header must not widen the pane either.
-    reply.meta["model_path"] = "/models/" + "Very-Long-Model-Name-" * 6 + "Q4_K_M.gguf"
+    reply.meta.model_path = "/models/" + "Very-Long-Model-Name-" * 6 + "Q4_K_M.gguf"
     shown.update_info(reply.meta)
     qtbot.wait(50)
     assert window.view.width() >= 480
@@ -155,7 +156,7 @@ def test_a_reply_still_streaming_is_not_called_interrupted_after_switching_chats
     reply_id = start_long_reply(qtbot, window, "Tell me a long story")
     window.replies._save_partial()   # what the 2-second autosave does
     chat_id = window.current.id
-    assert window.current.messages[reply_id].meta.get("partial")
+    assert window.current.messages[reply_id].meta.partial
     window.new_chat()
     window.open_chat(chat_id)
     assert window.replies.busy

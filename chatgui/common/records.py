@@ -11,6 +11,8 @@ import enum
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
+from .tools import ToolCall, ToolResult
+
 
 class ValueEnum(str, enum.Enum):
     """A str enum that prints as its value (as enum.StrEnum, which Python 3.10 lacks); stored and
@@ -35,6 +37,7 @@ class FinishReason(ValueEnum):
     ERROR = "error"                    # it broke off (a remote server failed, the JSON grammar engine gave up); the text so far is kept
     CONTENT_FILTER = "content_filter"  # a server withheld the rest (OpenAI's reason)
     TOOL_CALLS = "tool_calls"          # the reply ended by calling tools (their results come next)
+    TOOL_LIMIT = "tool_limit"          # the window's tool loop reached its rounds; calls were left unrun
 
     @classmethod
     def from_server(cls, value: object) -> "FinishReason":
@@ -200,10 +203,57 @@ def _alternatives(items) -> tuple[Alternative, ...]:
     return tuple(out)
 
 
+@dataclass(frozen=True)
+class BranchPoint:
+    """Where a reply was branched from: the reply `from_id`, its token `index` (from 0), and the
+    token put there instead (`token_id`). Stored as {"from", "index", "token_id"}."""
+    from_id: str
+    index: int
+    token_id: int
+
+    def to_dict(self) -> dict:
+        return {"from": self.from_id, "index": self.index, "token_id": self.token_id}
+
+    @classmethod
+    def from_dict(cls, d: object) -> "BranchPoint | None":
+        if not isinstance(d, dict) or not isinstance(d.get("from"), str) or not _is_int(d.get("index")) \
+                or not _is_int(d.get("token_id")):
+            return None
+        return cls(d["from"], d["index"], d["token_id"])
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# What each plain field of ReplyMeta must hold when read back; a value of another type (a file
+# edited by hand, another program's export) is kept in `extra` under its key, so it is written back
+# unchanged but never read as the field.
+_REPLY_FIELD_CHECKS = {
+    "sampling": lambda v: isinstance(v, dict), "seed": _is_int, "model": lambda v: isinstance(v, str),
+    "model_path": lambda v: isinstance(v, str), "model_sha256": lambda v: isinstance(v, str),
+    "device": lambda v: isinstance(v, str), "context_length": _is_int, "prompt_tokens": _is_int,
+    "tokens": _is_int, "dropped_messages": _is_int, "time_to_first_token": _is_number,
+    "tokens_per_second": _is_number, "usage_reported": lambda v: isinstance(v, bool),
+    "backend": lambda v: isinstance(v, dict), "token_data": lambda v: isinstance(v, list),
+    "partial": lambda v: isinstance(v, bool), "error": lambda v: isinstance(v, str),
+    "reply_prefix_ids": lambda v: isinstance(v, list) and all(_is_int(t) for t in v),
+    "replay_of": lambda v: isinstance(v, str), "replay_identical": lambda v: isinstance(v, bool),
+    "compare_preset": lambda v: isinstance(v, str), "tool_rounds": _is_int,
+    "sources": lambda v: isinstance(v, list),
+}
+
+
 @dataclass
 class ReplyMeta:
     """What is recorded with an assistant reply: how it was made (settings, seed, model file),
-    how it went (tokens, speed, why it ended), and where it came from (branch, replay, compare)."""
+    how it went (tokens, speed, why it ended), where it came from (branch, replay, compare), the
+    tools it called and the documents it was given. Stored as a dict (`to_dict`, `from_dict`)
+    under the field names; tool calls, results and the branch point as their own dicts."""
     sampling: dict | None = None           # SamplingSettings.to_dict()
     seed: int | None = None
     model: str | None = None               # display name
@@ -222,11 +272,15 @@ class ReplyMeta:
     token_data: list | None = None         # [TokenRecord, ...]
     partial: bool | None = None            # the reply was cut short (stopped, failed, closed)
     error: str | None = None
-    branch: dict | None = None             # continued from a chosen token
-    reply_prefix_ids: list | None = None
+    branch: BranchPoint | None = None      # continued from a chosen token
+    reply_prefix_ids: list[int] | None = None
     replay_of: str | None = None           # the message id this reply replays
     replay_identical: bool | None = None
     compare_preset: str | None = None
+    tool_calls: list[ToolCall] | None = None      # in the order the model made them, every round
+    tool_results: list[ToolResult] | None = None  # one per call that ran or was refused
+    tool_rounds: int | None = None
+    sources: list[dict] | None = None      # the documents' passages it was given (documents.Source.to_dict())
     extra: dict = field(default_factory=dict)   # keys this version does not know, kept as they are
 
     @property
@@ -234,27 +288,85 @@ class ReplyMeta:
         return self.backend is not None or self.device == "remote"
 
     def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
-        d = {k: v for k, v in d.items() if v is not None}
+        """The stored form (token records stay TokenRecords: the store packs them itself)."""
+        d = {k: v for k, v in self.__dict__.items() if v is not None and k != "extra"}   # fields, in order
+        if self.branch is not None:
+            d["branch"] = self.branch.to_dict()
+        if self.tool_calls is not None:
+            d["tool_calls"] = [c.to_dict() for c in self.tool_calls]
+        if self.tool_results is not None:
+            d["tool_results"] = [r.to_dict() for r in self.tool_results]
         return {**self.extra, **d}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ReplyMeta":
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)} - {"extra"}
-        if d.get("finish_reason") in FinishReason.__members__.values():
-            d["finish_reason"] = FinishReason(d["finish_reason"])
-        elif "finish_reason" in d:   # not one this version knows: kept as it was, in extra
-            known -= {"finish_reason"}
-        return cls(**{k: d.pop(k) for k in list(d) if k in known}, extra=d)
+        """A reply's meta from its stored form. A known key whose value is not of its field's type
+        stays in `extra` as it was (so it is written back, never misread); so do unknown keys.
+        (One pass over the stored keys: a long chat's replies are all read when it opens.)"""
+        extra = dict(d) if isinstance(d, dict) else {}
+        meta = object.__new__(cls)
+        meta.__dict__.update(_REPLY_DEFAULTS)
+        for key in [k for k in extra if k in _REPLY_DEFAULTS]:
+            value = extra[key]
+            if value is None:
+                del extra[key]
+                continue
+            ok = _REPLY_FIELD_CHECKS.get(key)
+            if ok is not None:
+                if ok(value):
+                    meta.__dict__[key] = extra.pop(key)
+            elif key == "finish_reason":
+                if isinstance(value, str) and value in _FINISH_VALUES:
+                    meta.finish_reason = FinishReason(extra.pop(key))
+            elif key == "branch":
+                branch = BranchPoint.from_dict(value)
+                if branch is not None:
+                    meta.branch = branch
+                    del extra[key]
+            else:   # tool_calls, tool_results
+                records = _records(value, ToolCall.from_dict if key == "tool_calls" else ToolResult.from_dict)
+                if records is not None:
+                    meta.__dict__[key] = records
+                    del extra[key]
+        meta.extra = extra
+        return meta
 
-    def update(self, **changes) -> "ReplyMeta":
-        for key, value in changes.items():
-            if key in self.__dataclass_fields__ and key != "extra":
-                setattr(self, key, value)
-            else:
-                self.extra[key] = value
+    def copy(self) -> "ReplyMeta":
+        """A shallow copy (its lists shared), quick: a save snapshots every reply's meta."""
+        new = object.__new__(ReplyMeta)
+        state = self.__dict__.copy()
+        if state["extra"]:
+            state["extra"] = dict(state["extra"])
+        new.__dict__ = state
+        return new
+
+    def merge(self, other: "ReplyMeta") -> "ReplyMeta":
+        """Take every field `other` has (not None), and its extra keys; returns self."""
+        for name in _REPLY_FIELDS:
+            value = getattr(other, name)
+            if value is not None:
+                setattr(self, name, value)
+        self.extra.update(other.extra)
         return self
+
+
+_REPLY_FIELDS = tuple(f.name for f in fields(ReplyMeta) if f.name != "extra")
+_REPLY_DEFAULTS = dict.fromkeys(_REPLY_FIELDS)   # every field's default is None
+_FINISH_VALUES = frozenset(r.value for r in FinishReason)
+
+
+def _records(items, make) -> list | None:
+    """Typed records from a stored list (entries that do not parse are left out: a damaged record
+    must not keep the chat from showing); None when it is not a list."""
+    if not isinstance(items, list):
+        return None
+    out = []
+    for d in items:
+        try:
+            out.append(make(d))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return out
 
 
 ATTACHMENT_MODES = ("whole", "retrieved", "failed")

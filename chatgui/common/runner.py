@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Callable, cast
 if TYPE_CHECKING:
     from chatgui.common.backend import ChatBackend, PreparableBackend
 
+from .records import ValueEnum
+
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
 
@@ -60,6 +62,15 @@ class CancelFlag(threading.Event):
 
 class QueueFull(Exception):
     """More jobs wait than the runner accepts."""
+
+
+class JobEvent(ValueEnum):
+    """What a reply job reports to its sink (a str enum: a sink may compare with the plain word)."""
+    STARTED = "started"                # the prompt is in: the Generation (or Batch) follows
+    TOKEN = "token"                    # a TokenEvent; of a batch: (i, TokenEvent)
+    CANDIDATE_DONE = "candidate_done"  # of a batch: (i, its choice) when answer i has ended
+    DONE = "done"                      # the Generation (Batch) with its statistics
+    ERROR = "error"                    # the exception that ended the job
 
 
 class ShuttingDown(Exception):
@@ -127,7 +138,7 @@ class ModelRunner:
             self.closing.set()
             for job in self._waiting:
                 job.cancel()
-                job.emit("error", ShuttingDown())
+                job.emit(JobEvent.ERROR, ShuttingDown())
                 job.done.set()
             self._waiting.clear()
             if self._current is not None:
@@ -150,7 +161,7 @@ class ModelRunner:
                     job.fn(job)
             except Exception as e:   # noqa: BLE001 - a job's failure is its caller's news, not the thread's end
                 log.exception("runner job failed")
-                job.emit("error", e)
+                job.emit(JobEvent.ERROR, e)
             finally:
                 self._current = None
                 job.done.set()
@@ -179,10 +190,10 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
         backend = job_backend(runner, check)
         generation = backend.generate(messages, settings, job.cancelled, reply_prefix_ids=list(reply_prefix_ids),
                                       **options)
-        job.emit("started", generation)
+        job.emit(JobEvent.STARTED, generation)
         for event in generation:
-            job.emit("token", event)
-        job.emit("done", generation)
+            job.emit(JobEvent.TOKEN, event)
+        job.emit(JobEvent.DONE, generation)
     return run
 
 
@@ -196,10 +207,13 @@ def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int,
         backend = job_backend(runner)
         options = {"choice_settings": choice_settings} if choice_settings is not None else {}
         batch = backend.generate_candidates(messages, settings, n, job.cancelled, **options)
-        job.emit("started", batch)
+        job.emit(JobEvent.STARTED, batch)
         for i, event in batch.events():
-            job.emit("token", (i, event)) if event is not None else job.emit("candidate_done", (i, batch.choices[i]))
-        job.emit("done", batch)
+            if event is not None:
+                job.emit(JobEvent.TOKEN, (i, event))
+            else:
+                job.emit(JobEvent.CANDIDATE_DONE, (i, batch.choices[i]))
+        job.emit(JobEvent.DONE, batch)
     return run
 
 

@@ -1,6 +1,5 @@
 """Everything chatgui keeps on disk: chats, settings, folders. No Qt and no torch here."""
 from .atomic import atomic_write_bytes, atomic_write_text
-from .chat import ROLES, Chat, ChatFormatError, Message, new_id
 from .backup import list_backups, restore_backup
 from .errors import AlreadyRunning, DatabaseUnusable, StoreError, StoreProblem
 from .export import EXPORT_FORMATS, ExportFormat, export_json, export_markdown

@@ -6,10 +6,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from chatgui.common.records import ValueEnum, attachments_from_meta
+from chatgui.common.records import ReplyMeta, ValueEnum
 
 from . import token_pack
-from .chat import Chat
+from chatgui.session import Chat, Role, UserMeta, tool_exchanges
 
 # Version of the chat file format. 1: the one-file-per-chat layout before the database, and
 # exports without token records. 2: a reply's token records may be packed (PACKED_KEY).
@@ -30,32 +30,29 @@ def export_markdown(chat: Chat) -> str:
         lines += [f"> {line}" if line else ">" for line in chat.system_prompt.splitlines()]
         lines.append("")
     for msg in chat.active_path():
-        heading = msg.role.capitalize()
-        model = msg.meta.get("model") if msg.role == "assistant" else None
-        if isinstance(model, str) and model:
-            heading += f" ({model})"
+        heading = msg.role.value.capitalize()
+        meta = msg.meta
+        if isinstance(meta, ReplyMeta) and meta.model:
+            heading += f" ({meta.model})"
         lines += [f"## {heading}", ""]
-        lines += _tool_calls_markdown(msg.meta)
+        if isinstance(meta, ReplyMeta):
+            lines += _tool_calls_markdown(meta)
         lines += [msg.content.rstrip(), ""]
-        attached = attachments_from_meta(msg.meta) if msg.role == "user" else []
+        attached = meta.attachments if isinstance(meta, UserMeta) and msg.role == Role.USER else []
         if attached:   # the files' names: their text is in the JSON export, not on screen
             lines += [f"*Attached: {', '.join(a.name for a in attached)}*", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
-def _tool_calls_markdown(meta: dict) -> list[str]:
+def _tool_calls_markdown(meta: ReplyMeta) -> list[str]:
     """A reply's tool calls (issue 31): each call's arguments and what it gave back."""
-    results = {r.get("call_id"): r for r in meta.get("tool_results") or () if isinstance(r, dict)}
     lines = []
-    for call in meta.get("tool_calls") or ():
-        if not isinstance(call, dict):
-            continue
-        result = results.get(call.get("id")) or {}
-        state = " (failed)" if result.get("is_error") else ""
-        lines += [f"**Tool call: `{call.get('name')}`**{state}", "", "```json",
-                  json.dumps(call.get("arguments") or {}, ensure_ascii=False, indent=2), "```", ""]
-        if result:
-            lines += ["Result:", "", "```", str(result.get("content", "")).replace("```", "ʼʼʼ"), "```", ""]
+    for call, result in tool_exchanges(meta):
+        state = " (failed)" if result is not None and result.is_error else ""
+        lines += [f"**Tool call: `{call.name}`**{state}", "", "```json",
+                  json.dumps(call.arguments, ensure_ascii=False, indent=2), "```", ""]
+        if result is not None:
+            lines += ["Result:", "", "```", result.content.replace("```", "ʼʼʼ"), "```", ""]
     return lines
 
 
@@ -75,13 +72,13 @@ def export_json(chat: Chat, packed: dict[str, bytes] | None = None) -> str:
     messages: list[dict[str, Any]] = []
     for m in chat.messages.values():
         blob = packed.get(m.id)
-        records = m.meta.get("token_data")
+        records = m.meta.token_data if isinstance(m.meta, ReplyMeta) else None
         if blob is None and isinstance(records, list) and records:
             blob = token_pack.pack(records)
-        meta = {k: v for k, v in m.meta.items() if k not in ("token_data", PACKED_KEY)}
+        meta = {k: v for k, v in m.meta.to_dict().items() if k not in ("token_data", PACKED_KEY)}
         if blob is not None:
             meta[PACKED_KEY] = token_pack.to_text(blob)
-        messages.append({"id": m.id, "role": m.role, "content": m.content, "created": m.created,
+        messages.append({"id": m.id, "role": m.role.value, "content": m.content, "created": m.created,
                          "parent_id": m.parent_id, "meta": meta})
     schema = SCHEMA if any(PACKED_KEY in d["meta"] for d in messages) else 1
     doc = {"schema": schema, "id": chat.id, "title": chat.title, "created": chat.created, "updated": chat.updated,

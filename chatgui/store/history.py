@@ -27,7 +27,7 @@ from typing import Callable
 
 from chatgui.common import paths
 from . import backup, importers
-from .chat import ROOT, Chat, Message
+from chatgui.session import ROLES, ROOT, Chat, Message, Role, meta_from_dict
 from .database import DB_NAME, classify, connect, error_kind, open_database
 from .errors import StoreError, StoreProblem
 from .export import EXPORT_FORMATS, ExportFormat, export_format, export_json, export_markdown
@@ -391,7 +391,10 @@ class HistoryStore:
             if rowid in token_rows:
                 tokens = unpack_tokens(token_rows[rowid])
                 meta_dict[TOKENS_KEY] = tokens
-            chat.messages[mid] = Message(mid, role, py_text(content), mcreated, parent, meta_dict)
+            if role not in ROLES:   # only a damaged or foreign database has one
+                raise StoreError(f"The chat {chat_id} has a message of an unknown role ({role!r}).", self.db_path)
+            chat.messages[mid] = Message(mid, Role(role), py_text(content), mcreated, parent,
+                                         meta_from_dict(role, meta_dict))
             if selected_child:
                 chat.selected[mid] = selected_child
             sig = signature_from_db([parent, selected_child, role, content, mcreated, meta])

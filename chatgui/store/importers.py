@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .chat import ROLES, Chat, Message, new_id
+from chatgui.common.records import ReplyMeta
+from chatgui.session import ROLES, Chat, Message, Role, new_id
 from .errors import StoreError
 from .legacy import Unusable, chat_from_document, parse_json, read_bytes
 
@@ -138,10 +139,10 @@ def from_chatgpt(conv: dict, cancel=None) -> Chat:
             role = author.get("role") if isinstance(author, dict) else None
             text = _text(msg)
             if role in ROLES and text.strip():
-                m = Message(new_id(), role, text, _time(msg.get("create_time")) or chat.created, parent, {})
+                m = Message(new_id(), Role(role), text, _time(msg.get("create_time")) or chat.created, parent)
                 model = (msg.get("metadata") or {}).get("model_slug") if isinstance(msg.get("metadata"), dict) else None
-                if role == "assistant" and isinstance(model, str):
-                    m.meta["model"] = model
+                if isinstance(m.meta, ReplyMeta) and isinstance(model, str):
+                    m.meta.model = model
                 chat.messages[m.id] = m
                 anchor[node_id] = m.id
         children = node.get("children")

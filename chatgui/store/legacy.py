@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .chat import Chat, ChatFormatError
+from chatgui.session import Chat, ChatFormatError
 from .errors import describe_os_error
+from . import token_pack
 from .export import SCHEMA
 from .files import FileTooLarge, NotRegularFile, read_capped
 
@@ -56,9 +57,30 @@ def chat_from_document(raw: object) -> Chat:
     if schema > SCHEMA:
         raise Unusable(f"it was written by a newer version of chatgui (format {schema})", broken=False)
     try:
-        return Chat.from_dict(raw)
+        return Chat.from_dict(_unpacked(raw))
     except ChatFormatError as err:
         raise Unusable(str(err), broken=True) from None
+
+
+def _unpacked(raw: dict) -> dict:
+    """An export's packed token records (format 2, token_pack.PACKED_KEY in a message's meta) as
+    the "token_data" the chat reads; the document is not changed."""
+    items = raw.get("messages")
+    if not isinstance(items, list) or not any(
+            isinstance(m, dict) and isinstance(m.get("meta"), dict) and token_pack.PACKED_KEY in m["meta"]
+            for m in items):
+        return raw
+    messages = []
+    for m in items:
+        meta = m.get("meta") if isinstance(m, dict) else None
+        if isinstance(meta, dict) and token_pack.PACKED_KEY in meta:
+            meta = dict(meta)
+            records = token_pack.from_text(meta.pop(token_pack.PACKED_KEY))
+            if records:
+                meta["token_data"] = records
+            m = {**m, "meta": meta}
+        messages.append(m)
+    return {**raw, "messages": messages}
 
 
 def read_chat_file(path: Path, limit: int = MAX_CHAT_FILE_BYTES) -> Chat:

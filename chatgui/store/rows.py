@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from .chat import ROOT, Chat, Message
+from chatgui.common.records import ReplyMeta
+from chatgui.session import ROOT, Chat, Message, MessageMeta
 from . import token_pack
 from .errors import StoreError
 
@@ -12,12 +13,13 @@ TOKENS_KEY = "token_data"
 
 class Snapshot:
     """What a chat holds at one moment, taken cheaply on the caller's (GUI) thread: per message
-    its fields, a shallow copy of its meta, and how many token records it has. `chat()` builds
+    its fields, a shallow copy of its typed meta, and how many token records it has. `chat()` builds
     the full copy later, on the writer thread.
 
     Texts are immutable; token records are never changed in place once made and a streamed
     reply only appends to its list, so the first `n` records of that list are the ones there
-    at snapshot time. (A list that is replaced is kept by the meta copy as it was.)
+    at snapshot time. (A list that is replaced is kept by the meta copy as it was: the window
+    replaces a reply's lists of tool calls and results, never changes them in place.)
     """
 
     __slots__ = ("id", "head", "rows", "selected")
@@ -29,7 +31,7 @@ class Snapshot:
         rows = []
         for m in chat.messages.values():
             meta = m.meta.copy()
-            tokens = meta.get(TOKENS_KEY)
+            tokens = getattr(meta, TOKENS_KEY, None)   # a reply's (ReplyMeta.token_data)
             rows.append((m.id, m.role, m.content, m.created, m.parent_id, meta,
                          len(tokens) if isinstance(tokens, list) else -1))
         self.rows = rows
@@ -38,8 +40,8 @@ class Snapshot:
         title, created, updated, system_prompt = self.head
         messages = {}
         for mid, role, content, mcreated, parent, meta, n in self.rows:
-            if n >= 0:
-                meta[TOKENS_KEY] = meta[TOKENS_KEY][:n]
+            if n >= 0 and isinstance(meta, ReplyMeta) and meta.token_data is not None:
+                meta.token_data = meta.token_data[:n]
             messages[mid] = Message(mid, role, content, mcreated, parent, meta)
         return Chat(id=self.id, title=title, created=created, updated=updated, system_prompt=system_prompt,
                     messages=messages, selected=self.selected)
@@ -98,14 +100,18 @@ def pack_tokens(tokens: list) -> bytes:
 unpack_tokens = token_pack.unpack
 
 
-def meta_without_tokens(meta: dict) -> dict:
-    return {k: v for k, v in meta.items() if k != TOKENS_KEY} if TOKENS_KEY in meta else meta
+def meta_without_tokens(meta: MessageMeta) -> dict:
+    """A message's stored meta as its row holds it: the token records have their own table."""
+    d = meta.to_dict()
+    d.pop(TOKENS_KEY, None)
+    return d
 
 
-def message_signature(m: Message, selected_child: str | None) -> tuple:
-    """What a message row holds apart from its token records: equal signatures, no write."""
-    return (m.parent_id, selected_child, m.role, m.content, m.created,
-            to_json(meta_without_tokens(m.meta), "message metadata"))
+def message_signature(m: Message, selected_child: str | None, meta: dict | None = None) -> tuple:
+    """What a message row holds apart from its token records: equal signatures, no write.
+    `meta`: meta_without_tokens(m.meta), when the caller has it already."""
+    return (m.parent_id, selected_child, m.role.value, m.content, m.created,
+            to_json(meta_without_tokens(m.meta) if meta is None else meta, "message metadata"))
 
 
 def chat_row(chat: Chat) -> tuple:

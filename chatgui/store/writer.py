@@ -12,10 +12,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .chat import Chat
+from chatgui.common.records import ReplyMeta
+from chatgui.session import Chat
 from .database import write_transaction
 from .errors import StoreError
-from .rows import (TOKENS_KEY, Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,
+from .rows import (Snapshot, chat_row, db_text, message_signature, meta_without_tokens, pack_tokens,
                    py_text)
 
 UNKNOWN = object()  # token records on disk that this writer has not seen
@@ -212,12 +213,12 @@ class ChatWriter:
         for mid, m in snap.messages.items():
             before = old.rows.get(mid)
             meta = meta_without_tokens(m.meta)
-            fields = (m.parent_id, snap.selected.get(mid), m.role, m.content, m.created)
+            fields = (m.parent_id, snap.selected.get(mid), m.role.value, m.content, m.created)
             if before is not None and before.meta is not None and before.signature[:5] == fields \
                     and before.meta == meta:
                 sig = before.signature  # unchanged: no need to encode its meta again
             else:
-                sig = message_signature(m, snap.selected.get(mid))
+                sig = message_signature(m, snap.selected.get(mid), meta)
             if before is None:
                 cur = c.execute("INSERT INTO messages(chat_id, id, seq, parent_id, selected_child, role, content,"
                                 " created, meta) VALUES (?,?,?,?,?,?,?,?,?)",
@@ -229,7 +230,7 @@ class ChatWriter:
                 if before.signature != sig:
                     c.execute("UPDATE messages SET parent_id=?, selected_child=?, role=?, content=?, created=?,"
                               " meta=? WHERE rowid=?", (*map(_param, sig), row.rowid))
-            tokens = m.meta.get(TOKENS_KEY, UNKNOWN)
+            tokens = m.meta.token_data if isinstance(m.meta, ReplyMeta) and m.meta.token_data is not None else UNKNOWN
             # Absent token records mean "not loaded", never "deleted": what is on disk stays.
             if tokens is not UNKNOWN and (row.tokens is UNKNOWN or row.tokens != tokens):
                 if isinstance(tokens, list) and tokens:

@@ -15,7 +15,9 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QHBoxLayout, QMainWindo
                                QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from chatgui.common.backends import backend_type
-from chatgui.store import EXPORT_FORMATS, AppSettings, Chat, ExportFormat, HistoryStore, load_settings
+from chatgui.store import EXPORT_FORMATS, AppSettings, ExportFormat, HistoryStore, load_settings
+from chatgui.common.records import ReplyMeta
+from chatgui.session import Chat, Role, UserMeta
 
 from chatgui.ui.chat.library import TRASH_DAYS, ChatLibrary, title_of
 from chatgui.ui.chat.history_actions import HistoryActions
@@ -105,7 +107,7 @@ class MainWindow(QMainWindow):
         self.replies.tools = self.tools
         self.panel.models_requested.connect(self.open_models)
         # token view, inspector, branch, replay, compare
-        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, models=self.model_controller,
+        self.explain = ExplainController(self, engine=self.engine, replies=self.replies, model_controller=self.model_controller,
                                          panel=self.panel, view=self.view, input_bar=self.input_bar,
                                          notices=self.notices, status=self.status, settings=self.settings,
                                          current_chat=lambda: self.current, save_chat=self.save_chat,
@@ -601,12 +603,12 @@ class MainWindow(QMainWindow):
             self.post_message(self.current, text)
         return True
 
-    def post_message(self, chat: Chat, text: str, meta: dict | None = None, edit_of: str | None = None) -> None:
+    def post_message(self, chat: Chat, text: str, meta: UserMeta | None = None, edit_of: str | None = None) -> None:
         """Add the user message (beside `edit_of`, the one it edits) and start the reply to it."""
         if edit_of is not None:
-            user = chat.add_message(chat.messages[edit_of].parent_id, "user", text, meta)
+            user = chat.add_message(chat.messages[edit_of].parent_id, Role.USER, text, meta)
         else:
-            user = chat.append("user", text, meta)
+            user = chat.append(Role.USER, text, meta)
         chat.select(user.id)
         if not chat.title:
             chat.title = chat.title_from_first_message()
@@ -633,7 +635,7 @@ class MainWindow(QMainWindow):
             self.status.showMessage(self.tr("Several answers at once need the local model."), 6000)
             return []
         path = chat.active_path()
-        question = next((m for m in reversed(path) if m.role == "user"), None)
+        question = next((m for m in reversed(path) if m.role == Role.USER), None)
         if question is None:
             self.status.showMessage(self.tr("Ask something first: then three answers can be written at once."), 6000)
             return []
@@ -724,9 +726,9 @@ class MainWindow(QMainWindow):
             self.refresh_chat_list()
             self._count_context()
 
-    def _on_reply_finished(self, meta: dict) -> None:
-        self.status.set_speed(meta.get("time_to_first_token", 0.0), meta.get("tokens_per_second", 0.0))
-        self.status.set_context_used(meta.get("prompt_tokens", 0) + meta.get("tokens", 0))
+    def _on_reply_finished(self, meta: ReplyMeta) -> None:
+        self.status.set_speed(meta.time_to_first_token or 0.0, meta.tokens_per_second or 0.0)
+        self.status.set_context_used((meta.prompt_tokens or 0) + (meta.tokens or 0))
 
     def _count_context(self) -> None:
         if self.current is None or not self.current.messages:
@@ -735,7 +737,7 @@ class MainWindow(QMainWindow):
             return
         # While a reply streams the worker is busy and the text changes: count when it is over.
         if self.model_controller.loaded and not self.replies.busy:
-            self._count_request = self.engine.count_tokens(self.current.to_messages_for_model())
+            self._count_request = self.engine.count_tokens(self.current.to_messages_for_model(tool_turns=False))
             self._prepare_timer.start()
 
     def _prepare_current(self) -> None:
@@ -745,7 +747,7 @@ class MainWindow(QMainWindow):
         loaded, chat = self.model_controller.loaded, self.current
         if (loaded is not None and loaded.capabilities.prepared_prompts and chat is not None and chat.messages
                 and not self.replies.busy):
-            self.engine.prepare(chat.to_messages_for_model(), int(self.sampling_for_reply()["max_new_tokens"]))
+            self.engine.prepare(chat.to_messages_for_model(tool_turns=False), int(self.sampling_for_reply()["max_new_tokens"]))
 
     def _on_tokens_counted(self, request_id: int, count: int) -> None:
         if request_id == self._count_request:

@@ -19,12 +19,14 @@ import time
 
 from PySide6.QtCore import QObject, Signal
 
-from chatgui.common.errors import WordedError
 from chatgui.common.records import ReplyMeta, TokenRecord
-from chatgui.common.runner import (Job, ModelRunner, NoBackend, QueueFull, ShuttingDown, candidates_job, prepare_job,
+from chatgui.common.runner import (Job, JobEvent, ModelRunner, QueueFull, ShuttingDown, candidates_job, prepare_job,
                                    reply_job)
 from chatgui.common.types import SamplingSettings
-from chatgui.engine.errors import ModelLoadError, PromptTooLongError
+from chatgui.engine.errors import ModelLoadError
+from chatgui.session import failures as session_failures
+from chatgui.session.failures import FailureKind, Refused, describe_failure
+from chatgui.session.replies import assemble_reply_meta, finished_payload
 from chatgui.models.naming import display_name
 from chatgui.ui.common.i18n import translate
 
@@ -49,16 +51,7 @@ atexit.register(_wait_for_runners)
 
 
 def model_mismatch_text(loaded_name: str, loaded_sha256: str, wanted_sha256: str) -> str:
-    return translate("EngineWorker", "This reply was made with a different model file (sha256 {wanted}…) than the "
-                     "one loaded now ({name}, sha256 {loaded}…), so replaying it would not give the same answer. "
-                     "Load the model file it was made with to replay it.").format(
-                         wanted=wanted_sha256[:12], name=loaded_name, loaded=loaded_sha256[:12])
-
-
-class _Refused(Exception):
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind = kind
+    return session_failures.model_mismatch_text(loaded_name, loaded_sha256, wanted_sha256, translate)
 
 
 class _Candidate:
@@ -79,7 +72,7 @@ class ReplyHandle(QObject):
     started = Signal(int, object)     # {"prompt_tokens", "dropped_messages", "seed", "context_length"}
     tokens = Signal(int, str, object)  # new text, [TokenRecord, ...]
     finished = Signal(int, object)    # ReplyMeta.to_dict() plus "text" (the whole reply)
-    failed = Signal(int, str, str)    # kind ("no_model", "prompt_too_long", "model_mismatch", "oom", "error"), message
+    failed = Signal(int, str, str)    # kind (a session.failures.FailureKind's value), message
 
     def __init__(self, request_id: int, parent=None):
         super().__init__(parent)
@@ -197,14 +190,14 @@ class EngineWorker(QObject):
                 state["texts"], state["records"] = [], []
 
         def sink(job: Job, kind: str, value) -> None:
-            if kind == "started":
+            if kind == JobEvent.STARTED:
                 model, stats = self.model, value.stats
                 state["started"] = True
                 state["keep"] = model.capabilities.token_probabilities
                 handle.started.emit(handle.request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
                                      "dropped_messages": stats.dropped_messages,
                                      "context_length": model.context_length})
-            elif kind == "token":
+            elif kind == JobEvent.TOKEN:
                 state["texts"].append(value.text)
                 if state["keep"]:
                     state["records"].append(TokenRecord.from_event(value))
@@ -212,16 +205,16 @@ class EngineWorker(QObject):
                 if now - state["last"] >= TOKEN_BATCH_SECONDS:
                     flush()
                     state["last"] = now
-            elif kind == "done":
+            elif kind == JobEvent.DONE:
                 flush()
                 model = self.model
                 handle.finished.emit(handle.request_id,
-                                     {**self._reply_meta(model, value, settings).to_dict(), "text": value.text})
+                                     finished_payload(self._reply_meta(model, value, settings), value.text))
                 if model.capabilities.replay and not self.closing.is_set():
                     self.model_hash(model)   # once, after the first reply, so that nothing waits for it
-            elif kind == "error":
+            elif kind == JobEvent.ERROR:
                 flush()
-                handle.failed.emit(handle.request_id, *self._describe_failure(value, state["started"]))
+                handle.failed.emit(handle.request_id, *self.describe_failure(value, state["started"]))
         return sink
 
     def candidates_sink(self, handles: list[ReplyHandle], settings: SamplingSettings | list[SamplingSettings]):
@@ -237,64 +230,41 @@ class EngineWorker(QObject):
                 sinks[i](job, kind, value)
 
         def sink(job: Job, kind: str, value) -> None:
-            if kind == "started":
+            if kind == JobEvent.STARTED:
                 state["batch"] = value
                 for i, one in enumerate(sinks):
-                    one(job, "started", _Candidate(value, value.choices[i]))
-            elif kind == "token":
+                    one(job, JobEvent.STARTED, _Candidate(value, value.choices[i]))
+            elif kind == JobEvent.TOKEN:
                 i, event = value
-                sinks[i](job, "token", event)
-            elif kind == "candidate_done":
+                sinks[i](job, JobEvent.TOKEN, event)
+            elif kind == JobEvent.CANDIDATE_DONE:
                 i, choice = value
-                end(job, i, "done", _Candidate(state["batch"], choice))
-            elif kind == "done":
+                end(job, i, JobEvent.DONE, _Candidate(state["batch"], choice))
+            elif kind == JobEvent.DONE:
                 for i, choice in enumerate(value.choices):
-                    end(job, i, "done", _Candidate(value, choice))
-            elif kind == "error":
+                    end(job, i, JobEvent.DONE, _Candidate(value, choice))
+            elif kind == JobEvent.ERROR:
                 for i in range(len(sinks)):
-                    end(job, i, "error", value)
+                    end(job, i, JobEvent.ERROR, value)
         return sink
 
     def _reply_meta(self, model, generation, settings: SamplingSettings) -> ReplyMeta:
-        st, info = generation.stats, model.info()
-        meta = ReplyMeta(sampling=settings.to_dict(), seed=st.seed, model=info.name, device=info.device,
-                         prompt_tokens=st.prompt_tokens, tokens=len(generation.token_ids),
-                         dropped_messages=st.dropped_messages, finish_reason=st.finish_reason,
-                         time_to_first_token=round(st.time_to_first_token, 4),
-                         tokens_per_second=round(st.tokens_per_second, 3), context_length=model.context_length)
-        if st.extra.get("error"):      # e.g. the JSON grammar engine gave up: the message says "failed"
-            meta.update(error=str(st.extra["error"]))
-        if info.is_local:
-            meta.update(model_path=info.path, model_sha256=self._hashes.get(info.path))
-        else:   # a server: no file, no secret; token counts are its usage report (or the chunks)
-            meta.update(tokens=st.generated_tokens, usage_reported=bool(st.extra.get("usage_reported")),
-                        backend=info.backend)
-        return meta
+        info = model.info()
+        return assemble_reply_meta(info, model.context_length, generation.stats, len(generation.token_ids), settings,
+                                   self._hashes.get(info.path) if info.is_local else None)
 
-    def _describe_failure(self, error: BaseException, started: bool) -> tuple[str, str]:
-        if isinstance(error, _Refused):
-            return error.kind, str(error)
-        if isinstance(error, (NoBackend, ShuttingDown)):
-            return "no_model", self.tr("No model is loaded. Choose a model file in the settings.")
-        if isinstance(error, WordedError):   # a server's 401/404/429/5xx, network, malformed stream
-            return "error", str(error)
-        if isinstance(error, PromptTooLongError):
-            return "prompt_too_long", str(error)
-        if not started:   # e.g. the chat template refused the messages
-            return "error", self.tr("The reply could not start: {error}").format(error=error)
-        torch = sys.modules.get("torch")
-        if torch is not None and isinstance(error, torch.cuda.OutOfMemoryError):
+    def describe_failure(self, error: BaseException, started: bool) -> tuple[FailureKind, str]:
+        kind, message = describe_failure(error, started, translate)
+        if kind is FailureKind.OOM:
             self._empty_gpu_cache()
-            return "oom", self.tr("The GPU ran out of memory while writing the reply. Try a shorter chat, a "
-                                  "smaller context length, or the CPU.")
-        return "error", self.tr("The reply failed: {error}").format(error=f"{type(error).__name__}: {error}")
+        return kind, message
 
     def replay_check(self, expect_sha256: str | None):
         """A reply job's check: a replay must use the model file it was made with."""
         def check(model) -> None:
             if expect_sha256 and model.capabilities.replay and self.model_hash(model) != expect_sha256:
-                raise _Refused("model_mismatch", model_mismatch_text(model.name, self.model_hash(model),
-                                                                     expect_sha256))
+                raise Refused(FailureKind.MODEL_MISMATCH, model_mismatch_text(model.name, self.model_hash(model),
+                                                                              expect_sha256))
         return check
 
     @staticmethod

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from PySide6.QtCore import QT_TRANSLATE_NOOP, QPoint, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QScrollArea, QToolButton, QVBoxLayout, QWidget
 
-from chatgui.store import Chat
+from chatgui.session import Chat
 
 from chatgui.ui.chat.message_widget import MessageWidget
 

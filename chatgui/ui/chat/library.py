@@ -11,7 +11,8 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from chatgui.store import Chat, DatabaseUnusable, HistoryStore, StoreError, StoreProblem
+from chatgui.store import DatabaseUnusable, HistoryStore, StoreError, StoreProblem
+from chatgui.session import Chat
 
 TRASH_DAYS = 30   # how long a deleted chat can be restored
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QFrame, QGraphicsOpacityEffect, QHBoxLayout, QLab
 
 from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.models.naming import display_name
-from chatgui.store import Message
+from chatgui.session import Message, MessageMeta, Role
 
 from chatgui.ui.chat.action_icons import action_icon
 from chatgui.ui.common.i18n import preset_label
@@ -89,9 +89,9 @@ class MessageWidget(QFrame):
         self.sibling_index = sibling_index
         self.role = message.role
         self._text = message.content
-        self.setObjectName("userMessage" if message.role == "user" else "assistantMessage")
-        self.setAccessibleName(self.tr("Your message") if message.role == "user" else self.tr("Assistant message"))
-        self.setFrameShape(QFrame.Shape.StyledPanel if message.role == "user" else QFrame.Shape.NoFrame)
+        self.setObjectName("userMessage" if message.role == Role.USER else "assistantMessage")
+        self.setAccessibleName(self.tr("Your message") if message.role == Role.USER else self.tr("Assistant message"))
+        self.setFrameShape(QFrame.Shape.StyledPanel if message.role == Role.USER else QFrame.Shape.NoFrame)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 6, 10, 6)
@@ -99,34 +99,34 @@ class MessageWidget(QFrame):
         self._header_row = self._header(message, sibling_index)
         layout.addLayout(self._header_row)
         self.thinking: ThinkingSection | None = None   # a reasoning model's <think> part
-        self._link_citations = cite_linker(message.meta)   # a reply's [n] link to its sources
+        self._link_citations = cite_linker(message.meta.sources or [])   # a reply's [n] link to its sources
         self.body = self._make_body(message)
         if self.thinking is not None:
             layout.addWidget(self.thinking)
         layout.addWidget(self.body)
         self.documents = DocumentParts(message.role, message.meta, self)   # attached files, sources
         self._show_documents(message.content)
-        self.meta = message.meta               # the message's own dict: token data arrives in it
+        self.meta: MessageMeta = message.meta   # the message's own meta: token data arrives in it
         self.token_body: TokenBody | None = None
         self.token_view = False
         self.token_popup: TokenPopup | None = None
         self._busy = False
         self.editor: QPlainTextEdit | None = None
         actions = self._actions()
-        if self.role == "user":   # in the bubble's header line: no empty band under the question
+        if self.role == Role.USER:   # in the bubble's header line: no empty band under the question
             self._header_row.insertWidget(2, actions)
         else:
             layout.addWidget(actions)
         self._layout = layout
         self.update_info(message.meta)
-        if message.role == "assistant":
+        if isinstance(message.meta, ReplyMeta):
             show_saved_calls(self, message.meta)   # the reply's tool calls, as cards above its text
 
     # -- building --------------------------------------------------------------------------
     def _header(self, message: Message, sibling_index: tuple[int, int]) -> QHBoxLayout:
         row = QHBoxLayout()
         row.setSpacing(8)
-        who = QLabel(self.tr("You") if message.role == "user" else self.tr("Assistant"))
+        who = QLabel(self.tr("You") if message.role == Role.USER else self.tr("Assistant"))
         who.setObjectName("roleLabel")
         font = who.font()
         font.setBold(True)
@@ -146,7 +146,7 @@ class MessageWidget(QFrame):
         return row
 
     def _make_body(self, message: Message) -> QWidget:
-        if message.role == "assistant":
+        if message.role == Role.ASSISTANT:
             return MarkdownBody(self._answer_part(message.content, insert=False), self)
         browser = SafeTextBrowser(self)
         shown = message.content
@@ -158,7 +158,7 @@ class MessageWidget(QFrame):
         return browser
 
     def _show_documents(self, text: str) -> None:
-        if self.role == "assistant":
+        if self.role == Role.ASSISTANT:
             row = self.documents.reply_text_changed(text, self)
             if row is not None:
                 self.layout().insertWidget(self.layout().indexOf(self.body) + 1, row)
@@ -182,7 +182,7 @@ class MessageWidget(QFrame):
         row.addWidget(self.copy_button)
         self.copy_code_button = self.regenerate_button = self.edit_button = self.replay_button = None
         self._code_blocks: list[str] = []
-        if self.role == "assistant":
+        if self.role == Role.ASSISTANT:
             self.copy_code_button = _tool_button(self.tr("Copy code"), self.tr("Copy code"), "copyCodeButton", "code")
             self.copy_code_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
             self.copy_code_button.clicked.connect(self._copy_only_code_block)
@@ -307,32 +307,35 @@ class MessageWidget(QFrame):
         self.thinking.show_thinking(split.thinking, split.done)
         return self._link_citations(split.answer)
 
-    def update_info(self, meta: dict) -> None:
+    def update_info(self, meta: MessageMeta) -> None:
         self.meta = meta
+        if not isinstance(meta, ReplyMeta):   # a question: nothing to say under it
+            self.info_label.setText("")
+            return
         parts = []
-        if isinstance(meta.get("model_path"), str) and meta["model_path"]:
+        if meta.model_path:
             # the one display name, as in the status bar (also for replies recorded with the GGUF's own name)
-            parts.append(display_name(meta["model_path"], meta.get("model_sha256")))
-        elif meta.get("model"):
-            parts.append(str(meta["model"]))
-        if isinstance(meta.get("tokens"), int):
-            approx = "≈" if ReplyMeta.from_dict(meta).is_remote and not meta.get("usage_reported") else ""
-            parts.append(self.tr("{count} tokens").format(count=f"{approx}{meta['tokens']}"))
-        if isinstance(meta.get("tokens_per_second"), (int, float)) and meta["tokens_per_second"] > 0:
-            parts.append(f"{meta['tokens_per_second']:.1f} tok/s")
-        if meta.get("compare_preset"):
-            parts.append(self.tr("{preset} preset").format(preset=preset_label(str(meta["compare_preset"]))))
-        if isinstance(meta.get("branch"), dict) and isinstance(meta["branch"].get("index"), int):
-            parts.append(self.tr("branched at token {number}").format(number=meta["branch"]["index"] + 1))
-        if meta.get("replay_of"):
+            parts.append(display_name(meta.model_path, meta.model_sha256))
+        elif meta.model:
+            parts.append(meta.model)
+        if meta.tokens is not None:
+            approx = "≈" if meta.is_remote and not meta.usage_reported else ""
+            parts.append(self.tr("{count} tokens").format(count=f"{approx}{meta.tokens}"))
+        if meta.tokens_per_second:
+            parts.append(f"{meta.tokens_per_second:.1f} tok/s")
+        if meta.compare_preset:
+            parts.append(self.tr("{preset} preset").format(preset=preset_label(meta.compare_preset)))
+        if meta.branch is not None:
+            parts.append(self.tr("branched at token {number}").format(number=meta.branch.index + 1))
+        if meta.replay_of:
             parts.append(self.tr("replay"))
-        if meta.get("finish_reason") == FinishReason.CANCELLED:
+        if meta.finish_reason is FinishReason.CANCELLED:
             parts.append(self.tr("stopped"))
-        elif meta.get("finish_reason") == "length" and not meta.get("partial"):
+        elif meta.finish_reason is FinishReason.LENGTH and not meta.partial:
             parts.append(self.tr("cut at the token limit"))
-        elif meta.get("partial") and not self.is_streaming():
+        elif meta.partial and not self.is_streaming():
             parts.append(self.tr("interrupted"))   # saved mid-reply, and the app never finished it
-        elif meta.get("error"):
+        elif meta.error:
             parts.append(self.tr("failed"))
         self.info_label.setText(" · ".join(parts))
 
@@ -374,7 +377,7 @@ class MessageWidget(QFrame):
     def shown_tokens(self) -> list[TokenRecord]:
         """The reply's token records: those in its meta (a reply made in this session), else
         read from disk once the token view wants them and kept while this widget lives."""
-        data = self.meta.get("token_data") if isinstance(self.meta, dict) else None
+        data = self.meta.token_data if isinstance(self.meta, ReplyMeta) else None
         if data is None and self._loaded_tokens is None and self.token_view and self._token_source is not None:
             self._loaded_tokens = self._token_source()
         if data is None:
@@ -382,7 +385,7 @@ class MessageWidget(QFrame):
         return [t for t in data if isinstance(t, TokenRecord)] if isinstance(data, list) else []
 
     def _refresh_token_view(self) -> None:
-        if self.role != "assistant":
+        if self.role != Role.ASSISTANT:
             return
         tokens = self.shown_tokens()
         show = self.token_view and bool(tokens) and not self.is_streaming()

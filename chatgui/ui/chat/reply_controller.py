@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from chatgui.common.records import FinishReason
-from chatgui.store import Chat
+from chatgui.common.records import FinishReason, ReplyMeta
+from chatgui.session import Chat, Role
+from chatgui.session.failures import FailureKind, failure_notice
+from chatgui.session.replies import failed_meta, faster, read_finished, stopped_meta
+from chatgui.ui.common.i18n import translate
 
 from chatgui.ui.chat.conversation_view import ConversationView
 from chatgui.ui.backends.engine_client import EngineClient, connect_reply
@@ -42,7 +45,7 @@ class ReplyController(QObject):
     save_requested = Signal(object)       # a Chat to save
     chat_changed = Signal(object)         # a Chat whose messages changed shape (redraw it)
     started = Signal(object)              # worker's start info (prompt tokens, ...)
-    finished = Signal(object)             # the finished reply's meta (of a batch: once, when all are done)
+    finished = Signal(object)             # the finished reply's ReplyMeta (of a batch: once, when all are done)
     batch_progress = Signal(str, float)   # several answers: what is written so far, fraction; ("", -1) at the end
 
     def __init__(self, engine: EngineClient, view: ConversationView, parent=None):
@@ -62,7 +65,7 @@ class ReplyController(QObject):
         # the statistics of the batch (the last answer to end carries its speed).
         self._batch: list[ActiveReply] = []
         self._batch_limit = 0
-        self._batch_meta: dict = {}
+        self._batch_meta: ReplyMeta | None = None
         self._progress_timer = QTimer(self, singleShot=True, interval=150)
         self._progress_timer.timeout.connect(self._report_batch)
         engine.worker.model_hashed.connect(self._on_model_hashed)
@@ -72,7 +75,7 @@ class ReplyController(QObject):
         return self.active is not None or bool(self._others)
 
     # -- starting and stopping -------------------------------------------------------------
-    def start(self, chat: Chat, user_message_id: str, sampling: dict, meta: dict | None = None,
+    def start(self, chat: Chat, user_message_id: str, sampling: dict, meta: ReplyMeta | None = None,
               prefix_tokens: list | None = None, **options) -> str:
         """Add an empty assistant reply under the user message and ask the worker for it.
         prefix_tokens: token records the reply starts with (branch from a token; the worker gets
@@ -80,16 +83,20 @@ class ReplyController(QObject):
         EngineClient.generate (e.g. expect_sha256)."""
         prefix = list(prefix_tokens or [])
         text = "".join(t.text for t in prefix)
-        reply = chat.add_message(user_message_id, "assistant", text,
-                                 meta={**(meta or {}), "sampling": dict(sampling)})
+        meta = meta or ReplyMeta()
+        meta.sampling = dict(sampling)
+        reply = chat.add_message(user_message_id, Role.ASSISTANT, text, meta=meta)
         chat.select(reply.id)
-        messages = chat.to_messages_for_model(upto=user_message_id)
         if prefix:
             options["reply_prefix_ids"] = [t.id for t in prefix]
-        replay_of = (meta or {}).get("replay_of")
+        replay_of = meta.replay_of
         if self.tools is not None and not prefix and self.tools.wants(chat, replay_of):
+            # the tool loop renders earlier calls and results with the model's own template
+            messages = chat.to_messages_for_model(upto=user_message_id)
             handle = self.tools.generate(chat, reply.id, messages, sampling, self._connect, replay_of, **options)
         else:
+            # a plain reply (another model, a server, tools off) is sent the text of each turn
+            messages = chat.to_messages_for_model(upto=user_message_id, tool_turns=False)
             handle = self.engine.generate(messages, sampling, self._connect, **options)
         self.active = ActiveReply(handle.request_id, chat, reply.id, text, prefix)
         self._autosave.start()
@@ -98,16 +105,16 @@ class ReplyController(QObject):
 
     def start_candidates(self, chat: Chat, user_message_id: str, sampling: dict, n: int) -> list[str]:
         """n answers to the user message, written together as one batch; the first is shown."""
-        replies = [chat.add_message(user_message_id, "assistant", "", meta={"sampling": dict(sampling)})
+        replies = [chat.add_message(user_message_id, Role.ASSISTANT, "", meta=ReplyMeta(sampling=dict(sampling)))
                    for _ in range(n)]
         chat.select(replies[0].id)
-        messages = chat.to_messages_for_model(upto=user_message_id)
+        messages = chat.to_messages_for_model(upto=user_message_id, tool_turns=False)
         handles = self.engine.generate_candidates(messages, sampling, n, self._connect)
         self.active = ActiveReply(handles[0].request_id, chat, replies[0].id)
         self._others = {h.request_id: ActiveReply(h.request_id, chat, r.id) for h, r in zip(handles[1:], replies[1:])}
         self._batch = [self.active, *self._others.values()]
         self._batch_limit = max(1, int(sampling.get("max_new_tokens") or 1))
-        self._batch_meta = {}
+        self._batch_meta = None
         self._autosave.start()
         self.busy_changed.emit(True)
         self._report_batch()
@@ -142,18 +149,18 @@ class ReplyController(QObject):
             self._discard(r)
             return
         self._stopped[r.request_id] = r
-        self._complete(r, r.text, {"finish_reason": FinishReason.CANCELLED, "tokens": len(r.tokens)})
+        self._complete(r, r.text, ReplyMeta(finish_reason=FinishReason.CANCELLED, tokens=len(r.tokens)))
 
     # -- from the worker -------------------------------------------------------------------
     def _on_started(self, request_id: int, info: dict) -> None:
         other = self._others.get(request_id)
         if other is not None:
-            other.chat.update_content(other.message_id, "", {"seed": info["seed"], "prompt_tokens": info["prompt_tokens"]})
+            other.chat.update_content(other.message_id, "", ReplyMeta(seed=info["seed"], prompt_tokens=info["prompt_tokens"]))
             return
         r = self.active
         if r is None or r.request_id != request_id:
             return
-        r.chat.update_content(r.message_id, r.text, {"seed": info["seed"], "prompt_tokens": info["prompt_tokens"]})
+        r.chat.update_content(r.message_id, r.text, ReplyMeta(seed=info["seed"], prompt_tokens=info["prompt_tokens"]))
         if info.get("dropped_messages"):
             self.notice.emit("dropped", "info", self.tr("{count} older messages did not fit in the model's context "
                                                         "and were left out of this reply.").format(
@@ -176,13 +183,12 @@ class ReplyController(QObject):
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
-    def _on_finished(self, request_id: int, meta: dict) -> None:
-        meta = dict(meta)
-        final_text = meta.pop("text", None)
+    def _on_finished(self, request_id: int, payload: dict) -> None:
+        meta, final_text = read_finished(payload)
         other = self._others.get(request_id)
         if other is not None:
             self._keep_batch_meta(meta)
-            text = final_text if isinstance(final_text, str) else other.text
+            text = final_text if final_text is not None else other.text
             if text:
                 self._complete(other, text, meta)
             else:   # stopped before its first word: nothing to keep
@@ -190,9 +196,7 @@ class ReplyController(QObject):
             return
         stopped = self._stopped.pop(request_id, None)
         if stopped is not None:   # only the statistics are new; the text stays as it was stopped
-            # A remote reply keeps no token records: then the worker's count stands.
-            meta.update({"finish_reason": FinishReason.CANCELLED,
-                         "tokens": len(stopped.tokens) or meta.get("tokens", 0)})
+            meta = stopped_meta(meta, len(stopped.tokens))
             self._record_meta(stopped.chat, stopped.message_id, meta)
             self.finished.emit(meta)
             return
@@ -200,7 +204,7 @@ class ReplyController(QObject):
         if r is None or r.request_id != request_id:
             return
         self._flush()
-        text = final_text if isinstance(final_text, str) else r.text
+        text = final_text if final_text is not None else r.text
         if self._batch:
             self._keep_batch_meta(meta)   # said when the last answer of the batch is done (_end)
             self._complete(r, text, meta)
@@ -208,12 +212,13 @@ class ReplyController(QObject):
         self._complete(r, text, meta)
         self.finished.emit(meta)
 
-    def _on_failed(self, request_id: int, kind: str, message: str) -> None:
+    def _on_failed(self, request_id: int, kind_value: str, message: str) -> None:
+        kind = FailureKind(kind_value)
         self._stopped.pop(request_id, None)
         other = self._others.get(request_id)
         if other is not None:
             if other.text:
-                self._complete(other, other.text, {"finish_reason": FinishReason.ERROR, "error": message})
+                self._complete(other, other.text, failed_meta(message))
             else:
                 self._discard(other)
             return
@@ -221,22 +226,17 @@ class ReplyController(QObject):
         if r is None or r.request_id != request_id:
             return
         self._flush()
-        if r.text and kind != "model_mismatch":   # a replay refused before it started keeps nothing
-            self._complete(r, r.text, {"finish_reason": FinishReason.ERROR, "error": message, "tokens": len(r.tokens)})
+        if r.text and kind is not FailureKind.MODEL_MISMATCH:   # a replay refused before it started keeps nothing
+            self._complete(r, r.text, failed_meta(message, len(r.tokens)))
         else:   # nothing was written: take the empty reply away, keep the question
             self._discard(r)
-        if kind == "prompt_too_long":
-            message = self.tr("{message} Your message was kept: edit it, or start a new chat.").format(message=message)
-        warning = kind in ("prompt_too_long", "no_model", "model_mismatch")
-        # "no-model" goes away by itself once a model has loaded (ModelController).
-        self.notice.emit("no-model" if kind == "no_model" else "reply-error", "warning" if warning else "error",
-                         message)
+        self.notice.emit(*failure_notice(kind, message, translate))
 
     def _on_model_hashed(self, path: str, sha256: str) -> None:
         waiting, self._awaiting_hash = self._awaiting_hash, []
         for chat, message_id, model_path in waiting:
             if model_path == path:
-                self._record_meta(chat, message_id, {"model_sha256": sha256})
+                self._record_meta(chat, message_id, ReplyMeta(model_sha256=sha256))
             else:
                 self._awaiting_hash.append((chat, message_id, model_path))
 
@@ -261,22 +261,23 @@ class ReplyController(QObject):
             self._flush()
         writing = [r for r in (self.active, *self._others.values()) if r is not None]
         for r in writing:
-            r.chat.update_content(r.message_id, r.text, {"token_data": r.tokens, "partial": True})
+            r.chat.update_content(r.message_id, r.text, ReplyMeta(token_data=r.tokens, partial=True))
         if writing:
             self.save_requested.emit(writing[0].chat)   # one batch: every answer is in the same chat
 
-    def _complete(self, r: ActiveReply, text: str, meta: dict) -> None:
+    def _complete(self, r: ActiveReply, text: str, meta: ReplyMeta) -> None:
         self._end(r)
         r.text = text
-        meta = {**meta, "token_data": r.tokens}
-        r.chat.messages[r.message_id].meta.pop("partial", None)
+        meta.token_data = r.tokens
+        message = r.chat.messages[r.message_id]
+        message.reply_meta.partial = None
         r.chat.update_content(r.message_id, text, meta)
-        if not meta.get("model_sha256") and meta.get("model_path"):
-            self._awaiting_hash.append((r.chat, r.message_id, meta["model_path"]))
+        if not meta.model_sha256 and meta.model_path:
+            self._awaiting_hash.append((r.chat, r.message_id, meta.model_path))
         widget = self.view.widget_for(r.message_id)
         if widget is not None:
             widget.end_stream(text)
-            widget.update_info(r.chat.messages[r.message_id].meta)
+            widget.update_info(message.reply_meta)
         self.save_requested.emit(r.chat)
 
     def _discard(self, r: ActiveReply) -> None:
@@ -297,12 +298,11 @@ class ReplyController(QObject):
             self._report_batch()
 
     # -- several answers at once -------------------------------------------------------------
-    def _keep_batch_meta(self, meta: dict) -> None:
+    def _keep_batch_meta(self, meta: ReplyMeta) -> None:
         """An answer that ends before the others has no speed yet (the batch measures it at its
         end): keep the statistics that have one."""
-        if not self._batch_meta or (meta.get("tokens_per_second") or 0) >= (self._batch_meta.get("tokens_per_second")
-                                                                            or 0):
-            self._batch_meta = dict(meta)
+        if faster(meta, self._batch_meta):
+            self._batch_meta = meta
 
     def _schedule_batch_report(self) -> None:
         if self._batch and not self._progress_timer.isActive():
@@ -327,19 +327,18 @@ class ReplyController(QObject):
         self._batch = []
         self._progress_timer.stop()
         self.batch_progress.emit("", -1.0)
-        if self._batch_meta:
-            meta, self._batch_meta = self._batch_meta, {}
+        if self._batch_meta is not None:
+            meta, self._batch_meta = self._batch_meta, None
             self.finished.emit(meta)
 
-    def _record_meta(self, chat: Chat, message_id: str, meta: dict) -> None:
+    def _record_meta(self, chat: Chat, message_id: str, meta: ReplyMeta) -> None:
         message = chat.messages.get(message_id)
         if message is None:
             return
-        if not meta.get("model_sha256") and meta.get("model_path"):
-            self._awaiting_hash.append((chat, message_id, meta["model_path"]))
-        meta = {k: v for k, v in meta.items() if v is not None}
-        message.meta.update(meta)
+        if not meta.model_sha256 and meta.model_path:
+            self._awaiting_hash.append((chat, message_id, meta.model_path))
+        message.reply_meta.merge(meta)
         widget = self.view.widget_for(message_id)
         if widget is not None:
-            widget.update_info(message.meta)
+            widget.update_info(message.reply_meta)
         self.save_requested.emit(chat)

@@ -17,8 +17,8 @@ from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QFileDialog
 
 from chatgui import documents as docs
-from chatgui.common.records import Attachment as AttachmentRecord, attachments_from_meta
-from chatgui.store import Chat
+from chatgui.common.records import Attachment as AttachmentRecord, ReplyMeta
+from chatgui.session import Chat, Role, UserMeta
 
 from chatgui.ui.common.file_dialogs import remember_folder, start_folder
 from chatgui.ui.documents.chips import Chip, ChipRow, chip_text
@@ -229,8 +229,8 @@ class DocumentsController(QObject):
             return False
         if chat.id in self._use_folders:
             return self._use_folders[chat.id]
-        last = next((m for m in reversed(chat.active_path()) if m.role == "user"), None)
-        return bool(last is not None and last.meta.get("knowledge"))
+        last = next((m for m in reversed(chat.active_path()) if m.role == Role.USER), None)
+        return bool(last is not None and last.user_meta.knowledge)
 
     def takes_over(self, chat: Chat, text: str, edit_of: str | None = None) -> bool:
         """Send `text` with the attached files and the knowledge folders' passages, when there are
@@ -239,7 +239,7 @@ class DocumentsController(QObject):
         replaces (an edit keeps that message's files, read again from the chat)."""
         use_folders = self.use_folders(chat) and self._open_index() is not None
         if edit_of is not None:
-            attachments = [attachment_from_record(r) for r in attachments_from_meta(chat.messages[edit_of].meta)
+            attachments = [attachment_from_record(r) for r in chat.messages[edit_of].user_meta.attachments
                            if r.mode != "failed"]
             history = chat.to_messages_for_model(upto=edit_of)[:-1]
         else:
@@ -290,12 +290,10 @@ class DocumentsController(QObject):
                         "Your message could not be prepared with its documents: {error}. It is back in the "
                         "box.").format(error=error), "warning")
                 return
-            meta: dict = {"knowledge": use_folders}
-            if attachments:
-                meta["attachments"] = [record_of(a).to_dict() for a in attachments]
+            meta = UserMeta(knowledge=use_folders, attachments=[record_of(a) for a in attachments])
             if prepared.sources:
-                meta["prompt"] = prepared.prompt
-                meta["sources"] = [s.to_dict() for s in prepared.sources]
+                meta.prompt = prepared.prompt
+                meta.sources = [s.to_dict() for s in prepared.sources]
             self.window.post_message(chat, text, meta, edit_of=edit_of)
 
         self.window.jobs.run(work, done)
@@ -314,11 +312,11 @@ class DocumentsController(QObject):
         context = loaded.context_length if loaded is not None and loaded.context_length else 4096
         return context, int(self.window.sampling_for_reply().get("max_new_tokens") or 0)
 
-    def reply_meta(self, chat: Chat, user_id: str) -> dict | None:
+    def reply_meta(self, chat: Chat, user_id: str) -> ReplyMeta | None:
         """The reply to a message sent with sources keeps them (its [n] link to them)."""
         message = chat.messages.get(user_id)
-        sources = message.meta.get("sources") if message is not None else None
-        return {"sources": sources} if isinstance(sources, list) and sources else None
+        sources = message.meta.sources if message is not None else None
+        return ReplyMeta(sources=list(sources)) if sources else None
 
     # -- the per-chat switch ---------------------------------------------------------------
     def chat_shown(self, chat: Chat | None) -> None:

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from chatgui.common.records import attachments_from_meta
 from chatgui.documents import Source, cited_numbers, link_citations
+from chatgui.session import MessageMeta, Role, UserMeta
 
 from chatgui.ui.documents.chips import SourcesRow, sent_attachments_row
 
 CITE_SCHEME = "cite:"
 
 
-def sources_from_meta(meta: dict) -> list[Source]:
-    """The sources saved with a message (meta "sources"); what is not one is left out."""
-    items = meta.get("sources") if isinstance(meta, dict) else None
+def sources_from(items: list[dict]) -> list[Source]:
+    """The sources saved with a message (its meta's `sources`); what is not one is left out."""
     sources = []
-    for item in items if isinstance(items, list) else []:
+    for item in items:
         try:
             source = Source.from_dict(item)
         except (TypeError, AttributeError):
@@ -27,9 +26,9 @@ def sources_from_meta(meta: dict) -> list[Source]:
     return sources
 
 
-def cite_linker(meta: dict):
+def cite_linker(items: list[dict]):
     """text -> text with each valid [n] as a link to source n (the identity without sources)."""
-    sources = sources_from_meta(meta)
+    sources = sources_from(items)
     if not sources:
         return lambda text: text
     return lambda text: link_citations(text, sources, lambda s: f"{CITE_SCHEME}{s.number}")
@@ -38,16 +37,15 @@ def cite_linker(meta: dict):
 class DocumentParts:
     """Made by the message widget for its message; `widget` is None when there is nothing to show."""
 
-    def __init__(self, role: str, meta: dict, parent: QWidget):
+    def __init__(self, role: str, meta: MessageMeta, parent: QWidget):
         self.widget: QWidget | None = None
         self.sources_row: SourcesRow | None = None
         self._all_sources: list[Source] = []
-        if role == "user":
-            attachments = attachments_from_meta(meta)
-            if attachments:
-                self.widget = sent_attachments_row(attachments, parent)
-        elif role == "assistant":
-            self._all_sources = sources_from_meta(meta)
+        if isinstance(meta, UserMeta):
+            if role == Role.USER and meta.attachments:
+                self.widget = sent_attachments_row(meta.attachments, parent)
+        else:
+            self._all_sources = sources_from(meta.sources or [])
 
     def reply_text_changed(self, text: str, parent: QWidget):
         """After the reply is complete: the row of the sources it cites (all of them when it cites

@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLa
                                QVBoxLayout)
 
 from chatgui.common.records import FinishReason
+from chatgui.session.compare import ComparedReply, compared_reply
+from chatgui.session.replies import read_finished
 from chatgui.common.samplers import SamplerStage, stages_on
 from chatgui.common.types import PRESETS, SamplingSettings
 
@@ -56,11 +58,11 @@ class Side:
     request_id: int | None = None
     written: str = ""
     tokens: list = field(default_factory=list)
-    result: dict | None = None      # {"preset", "text", "meta"} once finished
+    result: ComparedReply | None = None   # once finished
 
 
 class CompareDialog(QDialog):
-    keep_requested = Signal(object)   # [{"preset", "text", "meta"}, ...]: the replies to keep
+    keep_requested = Signal(object)   # [session.compare.ComparedReply, ...]: the replies to keep
 
     def __init__(self, engine, messages: list[dict], base_sampling: dict, question: str,
                  presets: tuple[str, str] = DEFAULT_PAIR, parent=None, batched: bool = False):
@@ -233,22 +235,20 @@ class CompareDialog(QDialog):
         bar = side.scroll.verticalScrollBar()
         bar.setValue(bar.maximum())
 
-    def _on_finished(self, request_id: int, meta: dict) -> None:
+    def _on_finished(self, request_id: int, payload: dict) -> None:
         side = self._side(request_id)
         if side is None or side.result is not None:
             return
-        meta = dict(meta)
-        text = meta.pop("text", None)
-        text = text if isinstance(text, str) else side.written
-        meta.update({"token_data": side.tokens, "compare_preset": side.combo.currentData(),
-                     "sampling": self.sampling_for(side)})
-        side.result = {"preset": side.combo.currentData(), "text": text, "meta": meta}
+        reported, text = read_finished(payload)
+        text = text if text is not None else side.written
+        side.result = compared_reply(side.combo.currentData(), reported, text, side.tokens, self.sampling_for(side))
+        meta = side.result.meta
         side.text.set_document(render_markdown(text))
-        tps = meta.get("tokens_per_second") or 0
-        stopped = meta.get("finish_reason") == FinishReason.CANCELLED
+        tps = meta.tokens_per_second or 0
+        stopped = meta.finish_reason is FinishReason.CANCELLED
         done = (self.tr("{count} tokens · {speed} tok/s · stopped") if stopped
                 else self.tr("{count} tokens · {speed} tok/s"))
-        side.status.setText(done.format(count=meta.get("tokens", 0), speed=f"{tps:.1f}"))
+        side.status.setText(done.format(count=meta.tokens or 0, speed=f"{tps:.1f}"))
         side.keep.setEnabled(bool(text))
         self._side_done(side)
 
@@ -262,7 +262,7 @@ class CompareDialog(QDialog):
 
     # -- results ---------------------------------------------------------------------------
     def keep(self, sides: list[Side]) -> None:
-        results = [s.result for s in sides if s.result is not None and s.result["text"]]
+        results = [s.result for s in sides if s.result is not None and s.result.text]
         if results:
             self.keep_requested.emit(results)
             self.accept()

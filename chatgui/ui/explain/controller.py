@@ -24,38 +24,16 @@ from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QMenu
 
-from chatgui.common.records import FinishReason, ModelInfo, ReplyMeta, TokenRecord
-from chatgui.store import Chat
+from chatgui.common.records import ModelInfo, ReplyMeta
+from chatgui.session import Chat
+from chatgui.session.branch import ReplyPlan, plan_branch
+from chatgui.session.compare import ComparedReply, compare_prompt, keep_compared
+from chatgui.session.replay import Refusal, ReplayRefusal, plan_replay, replay_finished
 
 from chatgui.ui.explain.compare import CompareDialog
 from chatgui.ui.explain.inspector import SamplingInspector
 
 INSPECTOR_WIDTH = 350
-
-
-def forced_record(record: TokenRecord, token_id: int) -> TokenRecord:
-    """The token record for `token_id` put in place of `record`'s token (branch from a token): its
-    probabilities are those it had at that position, its alternatives are the position's."""
-    alts = {a[0]: a for a in record.alts}
-    salts = {a[0]: a for a in record.sampled_alts}
-    entry = alts.get(token_id) or salts.get(token_id)
-    sampled = None
-    if record.has_sampled:
-        sampled = float(salts[token_id][2]) if token_id in salts else 0.0
-    return TokenRecord(int(token_id), entry[1] if entry else "",
-                       float(alts[token_id][2]) if token_id in alts else 0.0, record.alts,
-                       sampled, record.sampled_alts if record.has_sampled else (), forced=True)
-
-
-def first_difference(a: str, b: str) -> int:
-    return next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-
-
-def same_prompt(meta: dict) -> dict:
-    """Options that give a new reply the prompt `meta`'s reply had: in a chat longer than the
-    context, the same old turns dropped (see ChatModel.fit_reply_prompt)."""
-    dropped = meta.get("dropped_messages")
-    return {"dropped_messages": dropped} if isinstance(dropped, int) and not isinstance(dropped, bool) else {}
 
 
 class ExplainController(QObject):
@@ -65,11 +43,11 @@ class ExplainController(QObject):
     the notice area, the status bar and the app settings; and three callables for the chat on
     screen: current_chat() -> Chat | None, save_chat(chat), show_current()."""
 
-    def __init__(self, host, *, engine, replies, models, panel, view, input_bar, notices, status, settings,
+    def __init__(self, host, *, engine, replies, model_controller, panel, view, input_bar, notices, status, settings,
                  current_chat: Callable[[], Chat | None], save_chat: Callable[[Chat], object],
                  show_current: Callable[[], None]):
         super().__init__(host)
-        self.host, self.engine, self.replies, self.models = host, engine, replies, models
+        self.host, self.engine, self.replies, self.model_controller = host, engine, replies, model_controller
         self.panel, self.view, self.input_bar = panel, view, input_bar
         self.notices, self.status, self.settings = notices, status, settings
         self.current_chat, self.save_chat, self.show_current = current_chat, save_chat, show_current
@@ -94,7 +72,7 @@ class ExplainController(QObject):
         replies.busy_changed.connect(self._on_busy_changed)
         replies.finished.connect(lambda _meta: self._check_replays())
         panel.sampling_changed.connect(self.inspector.schedule)
-        models.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
+        model_controller.model_ready.connect(lambda _info: self.inspector.schedule())   # another model: other logits
         panel.system_prompt_edited.connect(lambda _text: self.inspector.schedule())
 
     def sampling(self) -> dict:
@@ -179,89 +157,72 @@ class ExplainController(QObject):
             self.dock.raise_()
             self.inspector.inspect_token(chat, message_id, index)
 
-    # -- branch from a token ---------------------------------------------------------------
+    # -- branch from a token (the rules: session/branch.py) ---------------------------------
     def branch(self, message_id: str, index: int, token_id: int) -> str | None:
         """Write the reply again from token `index` on, starting with `token_id`; returns the new
         candidate's id. The current sampling settings apply (as for Regenerate)."""
         chat = self.current_chat()
         if self.replies.busy or chat is None or message_id not in chat.messages:
             return None
-        message = chat.messages[message_id]
-        tokens = chat.token_data(message_id)
-        if message.parent_id is None or not 0 <= index < len(tokens):
-            return None
-        prefix = [*tokens[:index], forced_record(tokens[index], token_id)]
-        meta = {"branch": {"from": message_id, "index": index, "token_id": int(token_id)},
-                "reply_prefix_ids": [t.id for t in prefix]}
-        return self._start(chat, message.parent_id, self.sampling(), meta, prefix, **same_prompt(message.meta))
+        plan = plan_branch(chat, message_id, index, token_id, self.sampling())
+        return self._start(chat, plan) if plan is not None else None
 
-    def _start(self, chat: Chat, parent_id: str, sampling: dict, meta: dict, prefix: list, **options) -> str:
+    def _start(self, chat: Chat, plan: ReplyPlan) -> str:
         self.notices.remove("reply-error")
         self.notices.remove("replay")
-        reply_id = self.replies.start(chat, parent_id, sampling, meta=meta, prefix_tokens=prefix, **options)
+        reply_id = self.replies.start(chat, plan.parent_id, plan.sampling, meta=plan.meta, prefix_tokens=plan.prefix,
+                                      **plan.options)
         self.save_chat(chat)
         self.show_current()
         return reply_id
 
-    # -- replay ----------------------------------------------------------------------------
+    # -- replay (the rules: session/replay.py) -----------------------------------------------
     def replay(self, message_id: str) -> str | None:
         """Write this reply again with its recorded settings, seed, reply prefix and model file.
         Returns the new candidate's id, or None with a notice saying why not."""
         chat = self.current_chat()
         if self.replies.busy or chat is None or message_id not in chat.messages:
             return None
-        message = chat.messages[message_id]
-        meta = message.meta
-        sampling, seed = meta.get("sampling"), meta.get("seed")
-        if message.parent_id is None or not isinstance(sampling, dict) or not isinstance(seed, int):
-            self._notice(self.tr("This reply has no recorded settings and seed, so it cannot be replayed."))
+        loaded = self.model_controller.loaded
+        plan = plan_replay(chat, message_id, loaded, self.hashes.get(loaded.path) if loaded is not None else None)
+        if isinstance(plan, Refusal):
+            self._refusal_notice(plan, loaded)
             return None
-        loaded = self.models.loaded
-        if loaded is None:
-            self._notice(self.tr("No model is loaded: load the model this reply was made with to replay it."))
-            return None
-        made = ReplyMeta.from_dict(meta)
-        if made.is_remote or not loaded.capabilities.replay:
-            self._notice(self.tr("Replay needs the local model, on both ends: a remote server does not promise the "
-                                 "same answer for the same seed, and its model file cannot be checked."))
-            return None
-        wanted = meta.get("model_sha256")
-        have = self.hashes.get(loaded.path)
-        if wanted and have and wanted != have:
-            self._mismatch_notice(meta, loaded, have)
-            return None
-        sampling = {**sampling, "seed": seed}
-        prefix_ids = [int(t) for t in meta.get("reply_prefix_ids") or []]
-        tokens = chat.token_data(message_id)
-        prefix = tokens[:len(prefix_ids)]
-        if [t.id for t in prefix] != prefix_ids:
-            self._notice(self.tr("This reply's recorded tokens are incomplete, so it cannot be replayed."))
-            return None
-        if meta.get("finish_reason") == FinishReason.CANCELLED and isinstance(meta.get("tokens"), int):
-            # It was stopped: replay as far as it got.
-            sampling["max_new_tokens"] = max(1, meta["tokens"] - len(prefix_ids))
-        new_meta = {"replay_of": message_id}
-        for key in ("branch", "reply_prefix_ids"):
-            if key in meta:
-                new_meta[key] = meta[key]
-        options = {"expect_sha256": wanted} if wanted else {}
-        reply_id = self._start(chat, message.parent_id, sampling, new_meta, prefix, **options, **same_prompt(meta))
+        reply_id = self._start(chat, plan)
         self._replays.append((chat, reply_id, message_id))
         notes = []
-        if not wanted:
+        if plan.unchecked_file:
             notes.append(self.tr("The model file's hash was not recorded with this reply, so it could not be "
                                  "checked."))
-        if made.device and made.device != loaded.device:
+        if plan.made_on and loaded is not None:
             notes.append(self.tr("It was made on {made} and is replayed on {now}, so the text may differ.").format(
-                made=made.device, now=loaded.device))
+                made=plan.made_on, now=loaded.device))
         if notes:
             self.status.showMessage(self.tr("Replaying. {notes}").format(notes=" ".join(notes)), 8000)
         return reply_id
 
-    def _mismatch_notice(self, meta: dict, loaded: ModelInfo, have: str) -> None:
-        wanted = meta["model_sha256"]
-        name = meta.get("model") or self.tr("another model")
-        path = meta.get("model_path") or ""
+    def _refusal_notice(self, refusal: Refusal, loaded: ModelInfo | None) -> None:
+        why = refusal.why
+        if why is ReplayRefusal.OTHER_MODEL_FILE and loaded is not None:
+            self._mismatch_notice(refusal.made, loaded, self.hashes.get(loaded.path) or "")
+            return
+        texts = {
+            ReplayRefusal.NOT_RECORDED: self.tr("This reply has no recorded settings and seed, so it cannot be "
+                                                "replayed."),
+            ReplayRefusal.NO_MODEL: self.tr("No model is loaded: load the model this reply was made with to replay "
+                                            "it."),
+            ReplayRefusal.NOT_LOCAL: self.tr("Replay needs the local model, on both ends: a remote server does not "
+                                             "promise the same answer for the same seed, and its model file cannot "
+                                             "be checked."),
+            ReplayRefusal.TOKENS_INCOMPLETE: self.tr("This reply's recorded tokens are incomplete, so it cannot be "
+                                                     "replayed."),
+        }
+        self._notice(texts.get(why, ""))
+
+    def _mismatch_notice(self, made: ReplyMeta, loaded: ModelInfo, have: str) -> None:
+        wanted = made.model_sha256 or ""
+        name = made.model or self.tr("another model")
+        path = made.model_path or ""
         sentences = [self.tr("Not replayed: this reply was made with {name} (sha256 {wanted}…), but the loaded model "
                              "file {loaded} is different (sha256 {have}…). Replaying it would not give the same "
                              "answer.").format(name=name, wanted=wanted[:12], loaded=Path(loaded.path).name,
@@ -271,7 +232,7 @@ class ExplainController(QObject):
             sentences.append(self.tr("The file {path} has changed since the reply was made.").format(path=path))
         elif path and Path(path).is_file():
             sentences.append(self.tr("Load {name} to replay it.").format(name=Path(path).name))
-            actions.append((self.tr("Load {name}").format(name=Path(path).name), lambda: self.models.load(path)))
+            actions.append((self.tr("Load {name}").format(name=Path(path).name), lambda: self.model_controller.load(path)))
         elif path:
             sentences.append(self.tr("That file ({path}) is no longer there.").format(path=path))
         self.notices.show_notice("replay", " ".join(sentences), "warning", actions)
@@ -286,46 +247,36 @@ class ExplainController(QObject):
             reply, original = chat.messages.get(reply_id), chat.messages.get(original_id)
             if reply is None or original is None:
                 continue
-            finish = reply.meta.get("finish_reason")
-            if finish is None:          # still being written
+            result = replay_finished(reply, original)
+            if result is None:          # still being written
                 still.append((chat, reply_id, original_id))
                 continue
-            if finish == FinishReason.ERROR:
+            if result.failed:
                 continue
-            same = reply.content == original.content
-            reply.meta["replay_identical"] = same
             self.save_chat(chat)
-            if same:
+            if result.identical:
                 self.status.showMessage(self.tr("Replay: identical to the original reply."), 8000)
             else:
-                at = first_difference(reply.content, original.content)
                 self.notices.show_notice(
                     "replay", self.tr("The replay differs from the original reply from character {number} on. The "
                                       "device, the context length or the chat before it may have changed.").format(
-                                          number=at + 1), "info")
+                                          number=result.differs_at + 1), "info")
         self._replays = still
 
-    # -- compare ---------------------------------------------------------------------------
+    # -- compare (the rules: session/compare.py) --------------------------------------------
     def open_compare(self, presets: tuple[str, str] | None = None) -> CompareDialog | None:
         """Compare two presets on the next reply: to the text in the input box (a new question),
         else to the last question of the chat (as new candidates of its reply)."""
         chat = self.current_chat()
         if self.replies.busy or chat is None:
             return None
-        question = self.input_bar.text().strip()
-        path = chat.active_path()
-        if question:
-            messages = chat.to_messages_for_model() + [{"role": "user", "content": question}]
-            parent = None
-        else:
-            last_user = next((m for m in reversed(path) if m.role == "user"), None)
-            if last_user is None:
-                self.status.showMessage(self.tr("Type a question first: Compare writes its answer with two "
-                                                "presets."), 5000)
-                return None
-            question, parent = last_user.content, last_user.id
-            messages = chat.to_messages_for_model(upto=parent)
-        loaded = self.models.loaded
+        prompt = compare_prompt(chat, self.input_bar.text().strip())
+        if prompt is None:
+            self.status.showMessage(self.tr("Type a question first: Compare writes its answer with two "
+                                            "presets."), 5000)
+            return None
+        messages, question, parent = prompt
+        loaded = self.model_controller.loaded
         dialog = CompareDialog(self.engine, messages, self.sampling(), question,
                                **({"presets": presets} if presets else {}), parent=self.host,
                                batched=loaded is not None and loaded.capabilities.batched_candidates)
@@ -336,22 +287,11 @@ class ExplainController(QObject):
         dialog.start()
         return dialog
 
-    def _keep_compared(self, chat: Chat, parent_id: str | None, question: str, results: list) -> None:
-        if parent_id is None or parent_id not in chat.messages:
-            user = chat.append("user", question)
-            parent_id = user.id
-            if not chat.title:
-                chat.title = chat.title_from_first_message()
-            if chat is self.current_chat():
-                self.input_bar.clear()
-        kept = []
-        for result in results:
-            meta = dict(result["meta"])
-            if not meta.get("model_sha256") and meta.get("model_path") in self.hashes:
-                meta["model_sha256"] = self.hashes[meta["model_path"]]
-            kept.append(chat.add_message(parent_id, "assistant", result["text"], meta))
-        if kept:
-            chat.select(kept[0].id)
+    def _keep_compared(self, chat: Chat, parent_id: str | None, question: str, results: list[ComparedReply]) -> None:
+        asked_now = parent_id is None or parent_id not in chat.messages
+        keep_compared(chat, parent_id, question, results, self.hashes)
+        if asked_now and chat is self.current_chat():
+            self.input_bar.clear()
         self.save_chat(chat)
         if chat is self.current_chat():
             self.show_current()

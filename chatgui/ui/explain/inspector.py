@@ -21,7 +21,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import (QDockWidget, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy,
                                QToolTip, QVBoxLayout, QWidget)
 
-from chatgui.store import Chat
+from chatgui.session import Chat, Role
 
 from chatgui.common.samplers import SAMPLER_STAGES, StageKind, stages_on
 
@@ -332,20 +332,20 @@ class SamplingInspector(QObject):
                     and 0 <= index < len(tokens) and message.parent_id is not None):
                 ids = [t.id for t in tokens]
                 drawn = describe_token(tokens[index].text)
-                dropped = message.meta.get("dropped_messages")
-                return {"messages": chat.to_messages_for_model(upto=message.parent_id), "prefix_ids": ids[:index],
-                        "chosen_id": ids[index], "message_id": message_id, "index": index,
-                        "dropped_messages": dropped if isinstance(dropped, int) else None,
+                return {"messages": chat.to_messages_for_model(upto=message.parent_id, tool_turns=False),
+                        "prefix_ids": ids[:index], "chosen_id": ids[index], "message_id": message_id, "index": index,
+                        "dropped_messages": message.reply_meta.dropped_messages,
                         "description": self.tr("Token {number} of this reply: “{token}” was drawn (▶). The "
                                                "distribution it was drawn from, under the current settings:").format(
                                                    number=index + 1, token=drawn)}
             self.target = None
-        question = next((m for m in reversed(path) if m.role == "user"), None)
+        question = next((m for m in reversed(path) if m.role == Role.USER), None)
         if question is None:
             return None
         excerpt = " ".join(question.content.split())
         excerpt = excerpt[:60] + ("…" if len(excerpt) > 60 else "")
-        return {"messages": chat.to_messages_for_model(upto=question.id), "prefix_ids": [], "chosen_id": None,
+        return {"messages": chat.to_messages_for_model(upto=question.id, tool_turns=False), "prefix_ids": [],
+                "chosen_id": None,
                 "message_id": None, "index": None,
                 "description": self.tr("First token of the next reply to “{question}”, under the current "
                                        "settings:").format(question=excerpt)}

@@ -1,36 +1,18 @@
 """A reply's tool calls, one folded card each (tool, arguments, result, time, error state),
-above the reply's text. Built from the message's meta ("tool_calls": [ToolCall.to_dict()],
-"tool_results": [ToolResult.to_dict()]) when a chat is drawn, and filled live while a reply
-calls tools."""
+above the reply's text. Built from the reply's meta (ReplyMeta.tool_calls and tool_results,
+paired by session.tool_exchanges) when a chat is drawn, and filled live while a reply calls tools."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QFrame, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
+from chatgui.common.records import ReplyMeta
 from chatgui.common.tools import ToolCall, ToolResult
+from chatgui.session import tool_exchanges
 from chatgui.ui.common.fold import FoldSection
 
 from .consent_dialog import pretty_arguments
 
 DENIED_TEXT = "The user did not allow this call."   # engine/tool_loop.DENIED, what the model reads
-
-
-def calls_from_meta(meta: dict) -> list[tuple[ToolCall, ToolResult | None]]:
-    """The calls a message made, each with its result (None: none came back). Entries that do
-    not parse are left out: a damaged record must not keep the chat from showing."""
-    calls, results = [], {}
-    for d in meta.get("tool_results") or ():
-        try:
-            r = ToolResult.from_dict(d)
-            results[r.call_id] = r
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-    for d in meta.get("tool_calls") or ():
-        try:
-            call = ToolCall.from_dict(d)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            continue
-        calls.append((call, results.get(call.id)))
-    return calls
 
 
 class ToolCallCard(QFrame):
@@ -145,9 +127,9 @@ def cards_of(message_widget, create: bool = True) -> ToolCards | None:
     return cards
 
 
-def show_saved_calls(message_widget, meta: dict) -> None:
+def show_saved_calls(message_widget, meta: ReplyMeta) -> None:
     """A drawn message's calls from its saved records (nothing when it made none)."""
-    saved = calls_from_meta(meta)
+    saved = tool_exchanges(meta)
     if saved:
         cards = cards_of(message_widget)
         for call, result in saved:

@@ -3,7 +3,7 @@ runner, its events as queued signals, the cards they fill, and the settings they
 
 The reply streams as any other (ReplyController gets the same started/tokens/finished/failed
 signals); the loop's "call" and "result" events arrive as ToolReplyHandle.tool_event and are
-kept in the reply's meta as typed records ("tool_calls", "tool_results"), which is what the
+kept in the reply's meta as typed records (ReplyMeta.tool_calls, tool_results), which is what the
 chat saves, exports and draws again. Consent is asked through ConsentAsker. A replay gives the
 model the stored results again instead of running the tools."""
 from __future__ import annotations
@@ -14,13 +14,15 @@ import threading
 from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.runner import Job, ShuttingDown, job_backend
+from chatgui.common.records import ReplyMeta
 from chatgui.common.tools import ToolCall, ToolResult
+from chatgui.session import tool_exchanges
 from chatgui.common.types import SamplingSettings
 from chatgui.tools.toolbox import ToolBox
 from chatgui.ui.backends.engine_client import ReplyHandle
 
 from .consent_dialog import ConsentAsker
-from .tool_cards import calls_from_meta, cards_of
+from .tool_cards import cards_of
 from .tool_settings import ToolSettings
 
 HISTORY_HITS_PER_CHAT = 2
@@ -52,7 +54,7 @@ def history_search(store):
             found = 0
             for message in chat.messages.values():
                 at = message.content.casefold().find(folded)
-                if at < 0 or message.meta.get("tool_calls"):
+                if at < 0 or isinstance(message.meta, ReplyMeta) and message.meta.tool_calls:
                     continue
                 start = max(0, at - EXCERPT_CHARS // 2)
                 hits.append(f"{chat.title or chat_id} ({message.role}): …{message.content[start:start + EXCERPT_CHARS]}…")
@@ -171,7 +173,8 @@ class ToolsFeature(QObject):
         loaded; a replay only when the reply it repeats called tools (their results are reused)."""
         if not self.active():
             return False
-        return not replay_of or bool(replay_of in chat.messages and chat.messages[replay_of].meta.get("tool_calls"))
+        original = chat.messages.get(replay_of) if replay_of else None
+        return not replay_of or bool(original is not None and original.reply_meta.tool_calls)
 
     def close(self) -> None:
         with self._hub_lock:
@@ -192,7 +195,7 @@ class ToolsFeature(QObject):
             settings = settings.with_(seed=random.randrange(2 ** 31))
         stored = None
         if replay_of and replay_of in chat.messages:
-            stored = [r for _c, r in calls_from_meta(chat.messages[replay_of].meta) if r is not None]
+            stored = [r for _c, r in tool_exchanges(chat.messages[replay_of].reply_meta) if r is not None]
 
         def connect_all(handle: ToolReplyHandle) -> None:
             # Before the reply controller's: an "Always" is kept by the time the reply is over.
@@ -232,7 +235,7 @@ class ToolsFeature(QObject):
                 if backend is not None and backend.capabilities.replay and not worker.closing.is_set():
                     worker.model_hash(backend)   # recorded with the reply, for Replay
             elif kind == "error":
-                handle.failed.emit(rid, *worker._describe_failure(value, state["started"]))
+                handle.failed.emit(rid, *worker.describe_failure(value, state["started"]))
         return sink
 
     def _meta(self, turn, settings: SamplingSettings) -> dict:
@@ -257,8 +260,11 @@ class ToolsFeature(QObject):
         message = chat.messages.get(message_id)
         if message is None:
             return
-        key = "tool_calls" if kind == "call" else "tool_results"
-        message.meta[key] = [*message.meta.get(key, []), value.to_dict()]
+        meta = message.reply_meta   # new lists, never changed in place: a save's snapshot keeps its own
+        if kind == "call":
+            meta.tool_calls = [*(meta.tool_calls or []), value]
+        else:
+            meta.tool_results = [*(meta.tool_results or []), value]
         widget = self.view.widget_for(message_id)
         if widget is None:
             return
