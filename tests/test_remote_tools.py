@@ -157,16 +157,15 @@ def test_a_window_on_a_server_backend_calls_tools_with_the_same_consent(qtbot, m
                 dialog.buttons[Decision.ALLOW_ONCE].click()
         return not window.replies.busy
     qtbot.waitUntil(answer, timeout=90_000)
-    meta = window.current.messages[reply_id].meta
-    assert shown and meta["tool_calls"] and meta["device"] == "remote"
-    call = meta["tool_calls"][0]
-    result = meta["tool_results"][0]
-    assert call["name"] == "calculator" and result["call_id"] == call["id"]
-    if not call.get("error"):
+    meta = window.current.messages[reply_id].reply_meta
+    assert shown and meta.tool_calls and meta.tool_results and meta.device == "remote"
+    call, result = meta.tool_calls[0], meta.tool_results[0]
+    assert call.name == "calculator" and result.call_id == call.id
+    if not call.error:
         try:
-            expected = format_number(calculate(call["arguments"]["expression"]))
+            expected = format_number(calculate(call.arguments["expression"]))
         except Exception as e:     # noqa: BLE001 - the calculator's refusal is the expected result then
             expected = str(e)
-        assert expected in result["content"]
-    card = cards_of(window.view.widget_for(reply_id)).cards[call["id"]]
-    assert card.result_text.toPlainText() == result["content"]
+        assert expected in result.content
+    card = cards_of(window.view.widget_for(reply_id)).cards[call.id]
+    assert card.result_text.toPlainText() == result.content
