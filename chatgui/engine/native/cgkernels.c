@@ -242,7 +242,8 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
     if (need[1] && k % 256) return -1;
     pthread_mutex_lock(&g_call_mu);
     size_t stride[2] = {act_row_bytes(k, 32), act_row_bytes(k, 256)};
-    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]);
+    /* + 64: a kernel's last group of blocks may load a vector reaching past the last row's end */
+    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]) + 64;
     if (bytes > g_scratch_size) {
         free(g_scratch);
         g_scratch_size = bytes;
