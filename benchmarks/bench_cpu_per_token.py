@@ -69,14 +69,15 @@ def llama(path: str, threads: int, n_decode: int, n_prefill: int) -> dict:
     llm.eval(ids)
     prefill = time.process_time() - t
     llm.reset()
+    # llama.cpp's own generation loop, greedy, not stopping at an end-of-text token (as ours
+    # with ignore_eos): its chat completion stops there, Gemma 3 at once
     first, n = None, 0
-    for chunk in llm.create_chat_completion([{"role": "user", "content": PROMPT}], temperature=0, max_tokens=n_decode,
-                                            stream=True):
-        if not chunk["choices"][0]["delta"].get("content"):
-            continue
+    for _ in llm.generate(llm.tokenize(PROMPT.encode()), top_k=1, temp=0.0, repeat_penalty=1.0):
         if first is None:
             first = time.process_time()
         n += 1
+        if n >= n_decode:
+            break
     decode = time.process_time() - first
     return {"decode_cpu_ms": 1000 * decode / max(1, n - 1), "prefill_cpu_ms": 1000 * prefill / n_prefill}
 
