@@ -219,21 +219,28 @@ def test_model_options_say_in_one_line_when_the_kernels_are_missing(qtbot, monke
 
 
 @needs_kernels
-@pytest.mark.parametrize("qtype", ["Q4_K", "Q6_K", "Q8_0", "Q4_0"])
-def test_a_row_s_result_is_bit_identical_in_any_batch_and_thread_count(qtype):
-    """Each product row is one dot product in a fixed order (threads split rows, never a sum), so
-    a position gets the same bits computed alone (decoding) or among others (a prefill chunk):
-    the ground for replies that do not depend on what the cache held (issue 33)."""
-    t = random_tensor(qtype, 97, 512, seed=7)
-    x = activations(11, 512, seed=8)
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("qtype", list(native.TYPES))
+def test_a_row_s_result_is_bit_identical_in_any_batch_and_thread_count(path, qtype):
+    """Each product row is one dot product in a fixed order (threads split rows, never a sum; a
+    kernel computes each activation row with the same instructions however many rows it takes
+    at once, up to 8), so a position gets the same bits computed alone (decoding) or among others
+    (a prefill chunk): the ground for replies that do not depend on what the cache held (issue
+    33). Row lengths with a last partial group of blocks (576 = 2 x 256 + 64), 19 rows (8 + 8 + 3)."""
+    k = 768 if native.BLOCK_ELEMS[qtype] == 256 else 576
+    t = random_tensor(qtype, 97, k, seed=7)
+    x = activations(19, k, seed=8)
     p = NativeProduct([t])
     threads = native.library().cg_threads()
     try:
+        native.select(path)
         native.set_threads(2)
         together = p(x)
         native.set_threads(1)
         alone = torch.cat([p(x[i:i + 1]) for i in range(len(x))])
         in_threes = torch.cat([p(x[i:i + 3]) for i in range(0, len(x), 3)])
+        in_fives = torch.cat([p(x[i:i + 5]) for i in range(0, len(x), 5)])
     finally:
+        native.select(None)
         native.set_threads(threads)
-    assert torch.equal(together, alone) and torch.equal(together, in_threes)
+    assert torch.equal(together, alone) and torch.equal(together, in_threes) and torch.equal(together, in_fives)

@@ -24,7 +24,7 @@ static const int8_t KV_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1,
 /* MXFP4's e2m1 values doubled (ggml's table), so they are integers; the scale is halved to match */
 static const int8_t KV_MXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-/* a dot-product kernel: out[r * out_stride] = w_row . act_r for r < nr (nr <= 4);
+/* a dot-product kernel: out[r * out_stride] = w_row . act_r for r < nr (nr <= 4, or 8 on the AVX-512 path);
  * act rows are act_stride bytes apart (A32 layout, k elements) */
 typedef void (*dot_fn)(int k, const uint8_t *w, const uint8_t *act, size_t act_stride, int nr,
                        float *out, size_t out_stride);

@@ -69,6 +69,7 @@ typedef struct {
 
 static int g_path = 0;
 static const dot_fn *g_dots = PORTABLE_DOTS;
+static int g_max_nr = 4;              /* activation rows a kernel call takes at most */
 static quant_fn g_quant = quantize_row_portable;
 
 int cg_supports(int path) {
@@ -89,10 +90,10 @@ int cg_select(int path) {
     if (path == PATH_AUTO) path = cg_supports(PATH_AVX512) ? PATH_AVX512 : cg_supports(PATH_AVX2) ? PATH_AVX2 : PATH_PORTABLE;
     if (!cg_supports(path)) return -1;
     g_path = path;
-    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable;
+    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4;
 #ifdef CG_X86
-    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; }
-    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; }
+    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; }
+    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; }
 #endif
     return path;
 }
@@ -136,8 +137,9 @@ static inline void cpu_relax(void) {
 static void run_rows(const job_t *j, int64_t start, int64_t end) {
     int s = 0;
     while (j->seg_start[s + 1] <= start) s++;
-    for (int r0 = 0; r0 < j->m; r0 += 4) {
-        int nr = j->m - r0 < 4 ? j->m - r0 : 4;
+    const int max_nr = g_max_nr;
+    for (int r0 = 0; r0 < j->m; r0 += max_nr) {
+        int nr = j->m - r0 < max_nr ? j->m - r0 : max_nr;
         int ss = s;
         for (int64_t row = start; row < end; row++) {
             while (j->seg_start[ss + 1] <= row) ss++;
