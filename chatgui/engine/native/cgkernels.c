@@ -4,7 +4,8 @@
  * y[m, rows] = x[m, k] . W^T, where W is one or more "segments" (GGUF tensors of any supported
  * type, optionally with a row order), written side by side into y. x is first quantized to
  * int8 per 32 elements (cg_common.h), then every weight row meets every activation row in
- * integer dot products, four activation rows per pass over a weight row (prefill).
+ * integer dot products, up to four (AVX2, portable) or eight (AVX-512) activation rows per pass
+ * over a weight row (prefill), each row by the same instructions whatever their number.
  *
  * Paths: portable C (every CPU), AVX2+FMA+F16C and AVX-512 (VNNI) on x86-64, one library,
  * chosen at run time by cg_select. Threads: a small pool of our own (pthreads), splitting rows
