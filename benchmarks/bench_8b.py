@@ -172,7 +172,7 @@ def run_llama_cpp(path: str, tokens: int, threads: int) -> dict:
 
 def in_subprocess(python: str, which: str, a) -> dict:
     out = subprocess.run([python, __file__, "--run", which, "--file", a.file, "--tokens", str(a.tokens),
-                          "--threads", str(a.threads)], capture_output=True, text=True)
+                          "--threads", str(a.threads)], capture_output=True, text=True, check=False)
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -210,10 +210,10 @@ def main() -> None:
             result["llama_cpp"].append(in_subprocess(a.reference_python, "llama-cpp", a))
         ok = [(e, r) for e, r in zip(result["engine"], result["llama_cpp"]) if "error" not in e and "error" not in r]
         if ok:
-            e, r = ok[-1]
+            e = ok[-1][0]
             limit = size * 1.1 / 2**20 + e["kv_cache_mb"]
             result["rss_limit_mb"] = round(limit, 1)
-            result["rss_within_limit"] = max(x["peak_rss_mb"] for x, _ in ok) <= limit
+            result["rss_within_limit"] = max(x["peak_rss_mb"] for x, _y in ok) <= limit
             result["decode_ratio_wall"] = [round(x["decode_tok_s"] / y["decode_tok_s"], 3) for x, y in ok]
             result["decode_ratio_cpu"] = [round(y["decode_cpu_ms"] / x["decode_cpu_ms"], 3) for x, y in ok]
         print(json.dumps(result, indent=1))

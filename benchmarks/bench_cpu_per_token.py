@@ -47,11 +47,9 @@ def ours(path: str, threads: int, n_decode: int, n_prefill: int) -> dict:
     s = SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=n_decode)
     g = m.generate([{"role": "user", "content": PROMPT}], s, ignore_eos=True)
     first = None
-    n = 0
     for _ in g:
         if first is None:
             first = time.process_time()
-        n += 1
     decode = time.process_time() - first
     return {"decode_cpu_ms": 1000 * decode / max(1, g.stats.generated_tokens - 1),
             "prefill_cpu_ms": 1000 * prefill / n_prefill, "kernels": native.path_name()}
@@ -72,10 +70,9 @@ def llama(path: str, threads: int, n_decode: int, n_prefill: int) -> dict:
     # llama.cpp's own generation loop, greedy, not stopping at an end-of-text token (as ours
     # with ignore_eos): its chat completion stops there, Gemma 3 at once
     first, n = None, 0
-    for _ in llm.generate(llm.tokenize(PROMPT.encode()), top_k=1, temp=0.0, repeat_penalty=1.0):
+    for n, _ in enumerate(llm.generate(llm.tokenize(PROMPT.encode()), top_k=1, temp=0.0, repeat_penalty=1.0), 1):
         if first is None:
             first = time.process_time()
-        n += 1
         if n >= n_decode:
             break
     decode = time.process_time() - first
@@ -99,14 +96,14 @@ def main():
         return
     rounds = {side: [] for side in args.sides.split(",")}
     for _ in range(args.rounds):
-        for side in rounds:                           # interleaved: both see the same minutes
+        for side, side_rounds in rounds.items():      # interleaved: both see the same minutes
             py = sys.executable if side == "ours" else args.llama_python
             cmd = [py, __file__, "--child", side, "--model", args.model, "--threads", str(args.threads),
                    "--decode", str(args.decode), "--prefill", str(args.prefill)]
-            out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=900)
+            out = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=900, check=False)
             if out.returncode:
                 sys.exit(out.stderr[-2000:])
-            rounds[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            side_rounds.append(json.loads(out.stdout.strip().splitlines()[-1]))
     result = {"model": Path(args.model).name, "threads": args.threads, "rounds": rounds}
     for key in ("decode_cpu_ms", "prefill_cpu_ms"):
         med = {side: statistics.median(r[key] for r in rs) for side, rs in rounds.items()}

@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from chatgui.engine import native  # noqa: E402
-from chatgui.engine.gguf_file import TensorInfo  # noqa: E402
-from chatgui.engine.native_linear import NativeProduct  # noqa: E402
+from chatgui.engine import native
+from chatgui.engine.gguf_file import TensorInfo
+from chatgui.engine.native_linear import NativeProduct
 
 BLOCK_BYTES = {"Q4_0": 18, "Q4_1": 20, "Q5_0": 22, "Q5_1": 24, "Q8_0": 34, "Q4_K": 144, "Q5_K": 176,
                "Q6_K": 210, "IQ4_NL": 18, "IQ4_XS": 136, "MXFP4": 17}

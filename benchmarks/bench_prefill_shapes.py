@@ -19,11 +19,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench_kernels import random_tensor  # noqa: E402
+from bench_kernels import random_tensor
 
-from chatgui.engine import native  # noqa: E402
-from chatgui.engine.native_linear import NativeProduct  # noqa: E402
-from chatgui.engine.quant import dequantize  # noqa: E402
+from chatgui.engine import native
+from chatgui.engine.native_linear import NativeProduct
+from chatgui.engine.quant import dequantize
 
 SHAPES = [("Q4_K", 8960, 1536), ("Q6_K", 1536, 8960), ("Q4_K", 1536, 1536), ("Q5_0", 4864, 896), ("Q8_0", 896, 896),
           ("Q4_1", 1536, 576)]
@@ -53,8 +53,8 @@ def main():
         for m in (16, 128, 512):
             x = torch.randn(m, k)
             macs = m * n * k
-            print(f"{qt} {n}x{k} m={m}: native {rate(p, x, macs):.1f}, float32 {rate(lambda v: v @ w.T, x, macs):.1f}, "
-                  f"bfloat16 {rate(lambda v: v @ wb.T, x.bfloat16(), macs):.1f}, FBGEMM int8 {rate(qlin, x, macs):.1f} GMAC/s",
+            print(f"{qt} {n}x{k} m={m}: native {rate(p, x, macs):.1f}, float32 {rate(lambda v, w=w: v @ w.T, x, macs):.1f}, "
+                  f"bfloat16 {rate(lambda v, wb=wb: v @ wb.T, x.bfloat16(), macs):.1f}, FBGEMM int8 {rate(qlin, x, macs):.1f} GMAC/s",
                   flush=True)
 
 
