@@ -34,12 +34,17 @@ def test_kv_cache_decode_equals_full_forward(tmp_path, arch):
 def decoded_like_forward(m, ids: torch.Tensor, prefill: int = 20) -> torch.Tensor:
     """Next-token probabilities [T, vocab] of ids: the first `prefill` positions from a batched
     forward, the rest one token at a time through the decode step; asserts that those agree
-    with a batched forward over all of ids (the same tokens win, probabilities within 0.05)."""
+    with a batched forward over all of ids (the same tokens win wherever the batched forward's
+    best two are more than 0.1 apart in log-probability: the two round differently, by up to
+    ~0.09 on these tiny models, so a closer pair may go either way; probabilities within 0.05)."""
     full = torch.log_softmax(m.net(ids, 0)[0].float(), -1)
     clear_cache(m)
     m.net(ids[:, :prefill], 0)
     step = torch.log_softmax(torch.cat([m.net(ids[:, t:t + 1], t)[0] for t in range(prefill, ids.shape[1])]).float(), -1)
-    assert (step.argmax(-1) == full[prefill:].argmax(-1)).all()
+    top2 = full[prefill:].topk(2, dim=-1).values
+    clear = (top2[:, 0] - top2[:, 1]) > 0.1
+    assert clear.float().mean() > 0.5                     # and not trivially: most positions count
+    assert (step.argmax(-1) == full[prefill:].argmax(-1))[clear].all()
     assert float((step.exp() - full[prefill:].exp()).abs().sum(-1).max()) < 0.05
     return torch.cat([full[:prefill], step]).exp()
 

@@ -5,9 +5,10 @@ converted, packed or cached, so a model answers at full speed from its first tok
 resident memory is the file's pages it reads. Fused projections (q, k, v; gate, up) are one
 NativeLinear over several tensors, each written into its own columns of one result; a row
 order (the loader's RoPE permutation of q and k) is applied while reading, not by copying.
-Activations are quantized to int8 per 32 values inside the library (as llama.cpp does), so a
-result differs from the float64 product by at most half a step of each activation block
-times the weights' sizes (tests/test_native_kernels.py checks exactly that bound).
+Activations are quantized to int8 per 32 values inside the library (as llama.cpp does; a
+block of 32 keeps its scale as float16, as llama.cpp's Q8_0), so a result differs from the
+float64 product by at most half a step of each activation block times the weights' sizes, plus
+that float16 rounding (tests/test_native_kernels.py checks exactly that bound).
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
  * Weights are GGUF blocks exactly as stored in the file (ggml's layouts, see ggml-common.h of
  * llama.cpp). Activations are quantized per row into our own layout ("A32"):
  *   int8 q[k]                      round(x / d) of each element
- *   float d[k / 32]                one scale per 32 elements: max |x| / 127
+ *   float d[k / qb]                one scale per qb (32 or 256) elements: max |x| / 127 (for
+ *                                  qb = 32 rounded to float16, as llama.cpp's Q8_0 blocks)
  *   int16 s[k / 16]                sum of q over each 16 elements (for offsets and mins)
  * so every weight format meets the same activation row, and a dot product is integer sums per
  * 32 (or 16) elements times float scales. */
@@ -24,7 +25,7 @@ static const int8_t KV_IQ4NL[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1,
 /* MXFP4's e2m1 values doubled (ggml's table), so they are integers; the scale is halved to match */
 static const int8_t KV_MXFP4[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
 
-/* a dot-product kernel: out[r * out_stride] = w_row . act_r for r < nr (nr <= 4);
+/* a dot-product kernel: out[r * out_stride] = w_row . act_r for r < nr (nr <= 4, or 8 on the AVX-512 path);
  * act rows are act_stride bytes apart (A32 layout, k elements) */
 typedef void (*dot_fn)(int k, const uint8_t *w, const uint8_t *act, size_t act_stride, int nr,
                        float *out, size_t out_stride);
@@ -46,6 +47,33 @@ static inline float fp16_to_f32(uint16_t h) {
         bits = sign | ((uint32_t)e << 23) | ((man & 0x3ff) << 13);
     }
     float f; memcpy(&f, &bits, 4); return f;
+}
+
+/* float -> the nearest float16 (ties to even) and back: what llama.cpp keeps of a scale */
+static inline float round_f16(float f) {
+    uint32_t x; memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000, ax = x & 0x7fffffffu;
+    uint16_t h;
+    if (ax >= 0x47800000u) h = (uint16_t)(sign | (ax > 0x7f800000u ? 0x7e00 : 0x7c00));   /* overflow, inf, NaN */
+    else if (ax < 0x38800000u) {                                      /* float16 subnormal or zero */
+        float v; memcpy(&v, &ax, 4);
+        h = (uint16_t)(sign | (uint16_t)nearbyintf(v * 16777216.0f));    /* in units of 2^-24 */
+    } else {
+        uint32_t r = ax + 0xfff + ((ax >> 13) & 1);                     /* round the 13 dropped bits */
+        h = (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+    }
+    return fp16_to_f32(h);
+}
+
+/* An activation block's scale (the value its int8 q are multiplied by) and the factor that
+ * makes q from x, as llama.cpp's quantize_row_q8_0 does for the 32-wide blocks (the scale kept
+ * as float16, q made with the float32 one), so that our integer sums and per-block scales are
+ * those llama.cpp multiplies; 256-wide blocks (its Q8_K) keep a float32 scale. NaN or an
+ * infinity in the block: a NaN scale, never a silent number. */
+static inline void act_scale(float amax, int bad, int qb, float *inv, float *scale) {
+    float d = amax / 127.0f;
+    *inv = amax > 0.0f && !bad ? 1.0f / d : 0.0f;
+    *scale = bad ? NAN : qb == 32 ? round_f16(d) : d;
 }
 
 static inline float rd_f16(const uint8_t *p) { uint16_t h; memcpy(&h, p, 2); return fp16_to_f32(h); }

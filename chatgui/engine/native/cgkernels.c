@@ -4,7 +4,8 @@
  * y[m, rows] = x[m, k] . W^T, where W is one or more "segments" (GGUF tensors of any supported
  * type, optionally with a row order), written side by side into y. x is first quantized to
  * int8 per 32 elements (cg_common.h), then every weight row meets every activation row in
- * integer dot products, four activation rows per pass over a weight row (prefill).
+ * integer dot products, up to four (AVX2, portable) or eight (AVX-512) activation rows per pass
+ * over a weight row (prefill), each row by the same instructions whatever their number.
  *
  * Paths: portable C (every CPU), AVX2+FMA+F16C and AVX-512 (VNNI) on x86-64, one library,
  * chosen at run time by cg_select. Threads: a small pool of our own (pthreads), splitting rows
@@ -69,6 +70,7 @@ typedef struct {
 
 static int g_path = 0;
 static const dot_fn *g_dots = PORTABLE_DOTS;
+static int g_max_nr = 4;              /* activation rows a kernel call takes at most */
 static quant_fn g_quant = quantize_row_portable;
 
 int cg_supports(int path) {
@@ -89,10 +91,10 @@ int cg_select(int path) {
     if (path == PATH_AUTO) path = cg_supports(PATH_AVX512) ? PATH_AVX512 : cg_supports(PATH_AVX2) ? PATH_AVX2 : PATH_PORTABLE;
     if (!cg_supports(path)) return -1;
     g_path = path;
-    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable;
+    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4;
 #ifdef CG_X86
-    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; }
-    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; }
+    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; }
+    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; }
 #endif
     return path;
 }
@@ -136,8 +138,9 @@ static inline void cpu_relax(void) {
 static void run_rows(const job_t *j, int64_t start, int64_t end) {
     int s = 0;
     while (j->seg_start[s + 1] <= start) s++;
-    for (int r0 = 0; r0 < j->m; r0 += 4) {
-        int nr = j->m - r0 < 4 ? j->m - r0 : 4;
+    const int max_nr = g_max_nr;
+    for (int r0 = 0; r0 < j->m; r0 += max_nr) {
+        int nr = j->m - r0 < max_nr ? j->m - r0 : max_nr;
         int ss = s;
         for (int64_t row = start; row < end; row++) {
             while (j->seg_start[ss + 1] <= row) ss++;
@@ -242,7 +245,8 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
     if (need[1] && k % 256) return -1;
     pthread_mutex_lock(&g_call_mu);
     size_t stride[2] = {act_row_bytes(k, 32), act_row_bytes(k, 256)};
-    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]);
+    /* + 64: a kernel's last group of blocks may load a vector reaching past the last row's end */
+    size_t bytes = (size_t)m * (need[0] * stride[0] + need[1] * stride[1]) + 64;
     if (bytes > g_scratch_size) {
         free(g_scratch);
         g_scratch_size = bytes;
