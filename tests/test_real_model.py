@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -93,7 +94,13 @@ def test_greedy_reply_stops_at_end_of_turn(real_model_path, monkeypatch, kernels
     assert g.text == model.detokenize([e.token_id for e in events])
 
 
+NEAR_TIE = 0.1   # nats between the top two: which one wins is decided by 8-bit rounding noise
+
+
 def test_greedy_reply_on_the_native_kernels_is_llama_cpps(real_model, ref):
+    """Token for token llama.cpp's greedy reply, up to a position where our own top two are a
+    near-tie (there the two engines' different roundings may pick either; the rest of the reply
+    then follows another path). At that position llama.cpp's token must be our runner-up."""
     from chatgui.engine import native
 
     if not native.available():
@@ -101,8 +108,16 @@ def test_greedy_reply_on_the_native_kernels_is_llama_cpps(real_model, ref):
     case = ref["greedy_chat"][0]
     g = real_model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0,
                                                               max_new_tokens=len(case["greedy_ids"])))
-    assert [e.token_id for e in g] == case["greedy_ids"]
-    assert g.text == case["greedy_text"]
+    events = list(g)
+    for i, (event, theirs) in enumerate(zip(events, case["greedy_ids"])):
+        if event.token_id == theirs:
+            continue
+        first, second = event.alternatives[0], event.alternatives[1]
+        assert second.token_id == theirs, f"position {i}: llama.cpp's token is not our runner-up"
+        assert math.log(first.prob / second.prob) < NEAR_TIE, f"position {i} is no near-tie"
+        break
+    else:
+        assert g.text == case["greedy_text"]
 
 
 def test_streaming_detokenization_is_utf8_safe(real_model):
