@@ -98,3 +98,32 @@ class ToolResult:
     def from_dict(cls, d: dict) -> "ToolResult":
         return cls(str(d["call_id"]), str(d["name"]), str(d.get("content") or ""), bool(d.get("is_error")),
                    float(d.get("seconds") or 0.0))
+
+
+def schema_problem(value, schema: dict) -> str | None:
+    """Why value does not match schema (jsonschema's message), or None."""
+    import jsonschema
+
+    try:
+        jsonschema.validate(value, schema or {})
+    except jsonschema.ValidationError as e:
+        return f"the arguments do not match the tool's schema: {e.message}"
+    except jsonschema.SchemaError as e:
+        return f"the tool's schema is invalid: {e.message}"
+    return None
+
+
+def checked_call(call_id: str, name: str, args, by_name: dict[str, ToolSpec]) -> ToolCall:
+    """A call as the model wrote it (arguments as JSON text or already read), with `error` set
+    when its arguments are not a JSON object, its tool is unknown or the schema refuses them."""
+    if isinstance(args, str):
+        try:
+            args = json.loads(args) if args.strip() else {}
+        except ValueError:
+            return ToolCall(call_id, name, {}, "the arguments are not valid JSON")
+    if not isinstance(args, dict):
+        return ToolCall(call_id, name, {}, "the arguments are not a JSON object")
+    spec = by_name.get(name)
+    if spec is None:
+        return ToolCall(call_id, name, args, f"there is no tool named {name!r}")
+    return ToolCall(call_id, name, args, schema_problem(args, spec.parameters))

@@ -12,7 +12,7 @@ grammar here is written from the schema instead, for what Gemma's syntax can say
 known properties, strings with enum/const/length limits, integers in a range, numbers, booleans,
 null, arrays with item counts, anyOf/oneOf and type lists). A keyword it cannot express (a pattern,
 a $ref, a number's bounds) makes that value looser, never stricter: the parsed call is checked
-against the whole schema afterwards (tool_calls.schema_problem), as every format's is.
+against the whole schema afterwards (common.tools.schema_problem), as every format's is.
 """
 from __future__ import annotations
 

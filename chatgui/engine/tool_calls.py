@@ -26,7 +26,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from chatgui.common.tools import ToolCall, ToolSpec, new_call_id
+from chatgui.common.tools import ToolCall, ToolSpec, checked_call, new_call_id
 
 from .errors import PromptTooLongError
 
@@ -338,31 +338,7 @@ def _call_from(item, fmt: ToolFormat, by_name: dict[str, ToolSpec]) -> ToolCall:
     if not isinstance(name, str) or not name:
         return ToolCall(call_id, "", {}, "the call has no tool name")
     args = item.get(fmt.args_key, item.get("arguments", item.get("parameters", {})))
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except ValueError:
-            return ToolCall(call_id, name, {}, "the arguments are not valid JSON")
-    if not isinstance(args, dict):
-        return ToolCall(call_id, name, {}, "the arguments are not a JSON object")
-    spec = by_name.get(name)
-    if spec is None:
-        return ToolCall(call_id, name, args, f"there is no tool named {name!r}")
-    problem = schema_problem(args, spec.parameters)
-    return ToolCall(call_id, name, args, problem)
-
-
-def schema_problem(value, schema: dict) -> str | None:
-    """Why value does not match schema (jsonschema's message), or None."""
-    import jsonschema
-
-    try:
-        jsonschema.validate(value, schema or {})
-    except jsonschema.ValidationError as e:
-        return f"the arguments do not match the tool's schema: {e.message}"
-    except jsonschema.SchemaError as e:
-        return f"the tool's schema is invalid: {e.message}"
-    return None
+    return checked_call(call_id, name, args, by_name)
 
 
 # -- the constraint --------------------------------------------------------------------------

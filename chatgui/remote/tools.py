@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from chatgui.common.tools import ToolCall, ToolSpec, new_call_id
+from chatgui.common.tools import ToolCall, ToolSpec, checked_call, new_call_id
 
 
 def wire_messages(messages: list[dict]) -> list[dict]:
@@ -77,22 +77,4 @@ class CallParts:
 
 
 def _checked(part: dict, by_name: dict[str, ToolSpec]) -> ToolCall:
-    call_id, name = part["id"] or new_call_id(), part["name"]
-    try:
-        args = json.loads(part["arguments"]) if part["arguments"].strip() else {}
-    except ValueError:
-        return ToolCall(call_id, name, {}, "the arguments are not valid JSON")
-    if not isinstance(args, dict):
-        return ToolCall(call_id, name, {}, "the arguments are not a JSON object")
-    spec = by_name.get(name)
-    if spec is None:
-        return ToolCall(call_id, name, args, f"there is no tool named {name!r}")
-    import jsonschema
-
-    try:
-        jsonschema.validate(args, spec.parameters or {})
-    except jsonschema.ValidationError as e:
-        return ToolCall(call_id, name, args, f"the arguments do not match the tool's schema: {e.message}")
-    except jsonschema.SchemaError as e:
-        return ToolCall(call_id, name, args, f"the tool's schema is invalid: {e.message}")
-    return ToolCall(call_id, name, args)
+    return checked_call(part["id"] or new_call_id(), part["name"], part["arguments"], by_name)
