@@ -2,11 +2,9 @@
 and validated, and, with tiny random models, calls held to their schemas while generated."""
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
@@ -15,6 +13,7 @@ from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
 from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools, split_tool_calls, tool_constraint)
 from chatgui.engine.tool_loop import run_tool_loop
+from forced_calls import forced_call_problems
 from tiny_gguf import write_tiny_model
 
 TEMPLATES = Path(__file__).parent / "data" / "templates"
@@ -143,30 +142,10 @@ def test_thirty_forced_calls_across_three_families_all_parse_and_validate(family
         fmt = FAMILIES[family][1]
         for i, (tools, prompt) in enumerate(zip(TOOLSETS, PROMPTS)):
             choice = tools[-1].name if i % 3 == 2 else "required"
-            constraint = tool_constraint(model, tools, choice, fmt, parallel=i % 2 == 0)
-            from chatgui.engine.tool_calls import tool_prompt_ids
-            ids, _ = tool_prompt_ids(model, [{"role": "user", "content": prompt}], tools, fmt, 400)
-            gen = model.generate([], SamplingSettings(seed=100 + i, max_new_tokens=400, temperature=1.0),
-                                 prompt_ids=ids, constraint=constraint)
-            for _ in gen:
-                pass
-            text = model.detokenize(gen.token_ids)
-            if gen.stats.finish_reason != "stop":
-                problems.append((family, i, "did not finish", gen.stats.finish_reason, text))
-                continue
-            _content, calls = split_tool_calls(text, fmt, tools)
-            if not calls:
-                problems.append((family, i, "no call", text))
-            by_name = {t.name: t for t in tools}
-            for call in calls:
-                produced += 1
-                if call.error:
-                    problems.append((family, i, call.error, text))
-                    continue
-                if choice != "required":
-                    assert call.name == choice
-                jsonschema.validate(call.arguments, by_name[call.name].parameters)   # an independent check
-                json.loads(call.to_openai()["function"]["arguments"])
+            n, found = forced_call_problems(model, fmt, tools, prompt, choice, parallel=i % 2 == 0,
+                                            seed=100 + i, max_tokens=400)
+            produced += n
+            problems += [(family, i, *p) for p in found]
     assert not problems, problems
     assert produced >= 30
 

@@ -7,16 +7,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import jsonschema
 import pytest
 
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
-from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
 from chatgui.engine.gemma_calls import GemmaSyntaxError, gemma_literal, parse_value
 from chatgui.engine.tool_calls import (FUNCTOOLS, GEMMA4, GRANITE, HARMONY, PHI4, CallTextFilter, detect_format,
-                                       render_with_tools, split_tool_calls, tool_constraint, tool_prompt_ids)
+                                       render_with_tools, split_tool_calls, tool_constraint)
+from forced_calls import forced_call_problems
 from tiny_gguf import write_tiny_model
 
 TEMPLATES = Path(__file__).parent / "data" / "templates"
@@ -187,29 +186,10 @@ def test_forced_calls_of_each_new_family_parse_and_validate(family_models):
         fmt = FAMILIES[family][1]
         for i, tools in enumerate(TOOLSETS):
             choice = tools[-1].name if i % 3 == 2 else "required"
-            constraint = tool_constraint(model, tools, choice, fmt, parallel=i == 0)
-            ids, _ = tool_prompt_ids(model, [{"role": "user", "content": "Help."}], tools, fmt, 160)
-            gen = model.generate([], SamplingSettings(seed=7 + i, max_new_tokens=160, temperature=1.0),
-                                 prompt_ids=ids, constraint=constraint)
-            for _ in gen:
-                pass
-            text = model.detokenize(gen.token_ids)
-            if gen.stats.finish_reason != "stop":
-                problems.append((family, i, "did not finish", gen.stats.finish_reason, text))
-                continue
-            _content, calls = split_tool_calls(text, fmt, tools)
-            if not calls:
-                problems.append((family, i, "no call", text))
-            by_name = {t.name: t for t in tools}
-            for call in calls:
-                produced += 1
-                if call.error:
-                    problems.append((family, i, call.error, text))
-                    continue
-                if choice != "required":
-                    assert call.name == choice
-                jsonschema.validate(call.arguments, by_name[call.name].parameters)
-                json.loads(call.to_openai()["function"]["arguments"])
+            n, found = forced_call_problems(model, fmt, tools, "Help.", choice, parallel=i == 0,
+                                            seed=7 + i, max_tokens=160)
+            produced += n
+            problems += [(family, i, *p) for p in found]
     assert not problems, problems
     assert produced >= 24
 
