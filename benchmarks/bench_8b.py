@@ -19,13 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
 import time
 
 import numpy as np
+
+from bench_moe import peak_rss_mb   # this process's own peak (VmHWM)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 DIM, LAYERS, HEADS, KV_HEADS, FFN, VOCAB = 4096, 32, 32, 8, 14336, 128256
@@ -34,18 +35,6 @@ CONTEXT = 512
 PROMPT = list(range(300, 316))
 # bytes per block of 256 and where its float16 scales sit
 BLOCK = {"Q4_K": (144, (0, 2)), "Q6_K": (210, (208,))}
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak RSS (VmHWM; ru_maxrss may carry the parent's across the exec)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def more_bits(layer: int) -> bool:
