@@ -48,6 +48,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from bench_documents import index_with_gaps  # noqa: E402  (the job on its thread, the event-loop gaps)
 from chatgui.documents import Chunk, IndexJob, KnowledgeIndex, approx_tokens  # noqa: E402
 from chatgui.documents.vectors import normalized, top_k_cosine  # noqa: E402
 from chatgui.engine.embedding import load_embedding_model  # noqa: E402
@@ -135,17 +136,7 @@ def main() -> None:
     bge = load_embedding_model(models["bge-small-en-v1.5"])
     realistic_lengths(bge)
     # on the indexer's thread, as in the app, while this thread ticks every 5 ms as an event loop would
-    job = IndexJob(fresh_index(work / "hybrid.sqlite3", docs), embedder=bge)
-    late = []
-    start = time.perf_counter()
-    job.start()
-    while not job.finished:
-        before = time.perf_counter()
-        time.sleep(0.005)
-        late.append((time.perf_counter() - before - 0.005) * 1000)
-    hybrid_s = time.perf_counter() - start
-    summary = job.summary
-    late.sort()
+    hybrid_s, gaps, summary = index_with_gaps(fresh_index(work / "hybrid.sqlite3", docs), embedder=bge)
     with KnowledgeIndex(work / "hybrid.sqlite3") as index:
         counts = index.counts()
         chunks = [text for _, text in index.chunks_without_vectors("none")]
@@ -157,8 +148,7 @@ def main() -> None:
         "bm25_only_s": round(bm25_s, 2), "bm25_only_pages_per_s": round(pages / bm25_s, 1),
         "with_embeddings_s": round(hybrid_s, 2), "with_embeddings_pages_per_s": round(pages / hybrid_s, 2),
         "with_embeddings_chunks_per_s": round(counts["chunks"] / hybrid_s, 1),
-        "main_thread_gap_ms": {"p50": round(late[len(late) // 2], 2), "p99": round(late[int(len(late) * 0.99)], 2),
-                               "max": round(late[-1], 2)},
+        "main_thread_gap_ms": gaps,
         "plain_summary": vars(plain)}
 
     # 2. chunks/s and pages/s per model on a sample of those chunks
