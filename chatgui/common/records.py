@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 from .tools import ToolCall, ToolResult
 
@@ -248,6 +248,20 @@ _REPLY_FIELD_CHECKS = {
 }
 
 
+_Meta = TypeVar("_Meta")
+
+
+def shallow_copy(meta: _Meta) -> _Meta:
+    """A message meta's shallow copy (its lists shared, its `extra` dict its own), without
+    __init__'s work: a save snapshots every message's meta."""
+    new = object.__new__(type(meta))
+    state = meta.__dict__.copy()
+    if state["extra"]:
+        state["extra"] = dict(state["extra"])
+    new.__dict__ = state
+    return new
+
+
 @dataclass
 class ReplyMeta:
     """What is recorded with an assistant reply: how it was made (settings, seed, model file),
@@ -333,12 +347,7 @@ class ReplyMeta:
 
     def copy(self) -> "ReplyMeta":
         """A shallow copy (its lists shared), quick: a save snapshots every reply's meta."""
-        new = object.__new__(ReplyMeta)
-        state = self.__dict__.copy()
-        if state["extra"]:
-            state["extra"] = dict(state["extra"])
-        new.__dict__ = state
-        return new
+        return shallow_copy(self)
 
     def merge(self, other: "ReplyMeta") -> "ReplyMeta":
         """Take every field `other` has (not None), and its extra keys; returns self."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from chatgui.common.records import Attachment, ReplyMeta, attachments_from_meta
+from chatgui.common.records import Attachment, ReplyMeta, attachments_from_meta, shallow_copy
 
 from .roles import Role
 
@@ -36,12 +36,7 @@ class UserMeta:
 
     def copy(self) -> "UserMeta":
         """A shallow copy (its lists shared), quick: a save snapshots every message's meta."""
-        new = object.__new__(UserMeta)
-        state = self.__dict__.copy()
-        if state["extra"]:
-            state["extra"] = dict(state["extra"])
-        new.__dict__ = state
-        return new
+        return shallow_copy(self)
 
     @classmethod
     def from_dict(cls, d: object) -> "UserMeta":
