@@ -275,9 +275,6 @@ def test_prepare_stops_when_cancelled_and_keeps_what_it_computed(tmp_path):
         def resumable(self, start):
             return net.resumable(start)
 
-        def resume_point(self, start):
-            return net.resume_point(start)
-
     model.net = Stopper()
     model._cache_ids = []
     assert model.prepare(chat, 16, cancel) == 128 and len(calls) == 1

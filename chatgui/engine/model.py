@@ -18,7 +18,7 @@ from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
 from .decode import Decoder, final_logits
 from .experts import DenseAndExperts, MoEFeedForward
-from .deltanet import GatedDeltaNet, RecurrentState
+from .deltanet import GatedDeltaNet
 from .shortconv import ShortConv
 from .rope import apply_rope
 
@@ -499,15 +499,6 @@ class Transformer(nn.Module):
         """Whether a forward pass may start at position start with what the cache holds (after a
         sliding-window cache has slid, not far before its end: KVCache.make_room)."""
         return all(layer.attn.cache.resumable(start) for layer in self.layers)
-
-    def resume_point(self, start: int) -> int:
-        """The last position at or before start that a forward pass may start at: start itself
-        where the caches allow it, else (recurrent layers: their snapshots) an earlier one, else 0."""
-        points = {start}
-        for layer in self.layers:
-            if isinstance(layer.attn.cache, RecurrentState):
-                points |= {p for p in layer.attn.cache.resume_points() if p <= start}
-        return next((p for p in sorted(points, reverse=True) if self.resumable(p)), 0)
 
     def _mask(self, start: int, T: int, window: int, device):
         """Which keys each of T queries from start sees: keys from the cache's first_seen(start)
