@@ -11,8 +11,8 @@ setup(ext_modules=[Extension(
     "chatgui.engine.native._cgkernels",
     sources=["chatgui/engine/native/cgkernels.c"],
     depends=["chatgui/engine/native/cg_common.h", "chatgui/engine/native/cg_portable.inc",
-             "chatgui/engine/native/cg_x86.inc"],
+             "chatgui/engine/native/cg_x86.inc", "chatgui/engine/native/cg_attend.inc"],
     extra_compile_args=extra,
-    libraries=[] if sys.platform == "win32" else ["pthread"],
+    libraries=[] if sys.platform == "win32" else ["pthread", "m"],
     optional=True,
 )])

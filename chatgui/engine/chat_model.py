@@ -15,6 +15,7 @@ import torch
 from tokenizers.decoders import DecodeStream
 
 from .chat_template import ChatTemplate
+from .cores import torch_on_one_thread
 from .errors import EngineError, ModelLoadError, PromptTooLongError, TemplateError
 from .gguf_file import GGUFFile
 from .loader import build_transformer, check_memory, read_model_args
@@ -507,10 +508,14 @@ class Generation:
         return self.stats.dropped_messages
 
     def __iter__(self) -> Iterator[TokenEvent]:
-        return self._it
+        return self
 
     def __next__(self) -> TokenEvent:
-        return next(self._it)
+        # Each step with torch on this thread alone where the native kernels have the cores:
+        # the sampling's softmax over the vocabulary would otherwise leave torch's workers
+        # spinning into the next step's products (cores.py).
+        with torch_on_one_thread(self.model.net.kernels_own_cores):
+            return next(self._it)
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()

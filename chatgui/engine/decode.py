@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .attention_math import temperature_at, written_attention
+from .native_attention import DecodeAttention
 from .rope import rope_row
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class _Layer:
     attn_post_norm: torch.Tensor | None     # the post-norms' weights * sqrt(dim) (Decoder._add_normed)
     ffn_post_norm: torch.Tensor | None
     moe: Callable | None = None     # a Mixture-of-Experts MLP (experts.MoEFeedForward) in w13/w2's place
+    attend: Callable | None = None  # native_attention.DecodeAttention over this layer's cache, where it applies
 
 
 class Decoder:
@@ -149,6 +151,9 @@ class Decoder:
                     attn = torch.empty(1, nkv, nh // nkv, hd, dtype=dt, device=self.x.device)
                     self.inputs[dt] = (torch.empty(1, dim, dtype=dt, device=self.x.device), attn,
                                        attn.view(1, nh * hd), torch.empty(1, hidden, dtype=dt, device=self.x.device))
+            if not a.attn_softcap:
+                # (written straight into wo's input; softcapped scores stay on torch)
+                L.attend = DecodeAttention.for_cache(L.k_cache, L.v_cache, nh // nkv, self.inputs[L.wo_dtype][1])
 
     def _normed(self, scaled_weight: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(x * norm weight in the next matmul's input dtype, what the matmul's result is then
@@ -209,17 +214,20 @@ class Decoder:
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, slot).copy_(qk[nh:])
                 L.v_cache.select(2, slot).copy_(self.v)
-            if temp != 1.0:
-                q = q * temp
-            if self.q_attn is not None:
-                q = self.q_attn.copy_(q)
-            keys, values = L.k_cache.narrow(2, lo, slot + 1 - lo), L.v_cache.narrow(2, lo, slot + 1 - lo)
-            if a.attn_softcap:       # (q grouped [1, nkv, nh / nkv, hd]: no GQA expansion needed)
-                y = written_attention(q, keys, values, None, self.scale, a.attn_softcap)
-            else:
-                y = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
-            attn.copy_(y)
+            if L.attend is not None:
+                L.attend(q, self.scale * temp, lo, slot + 1 - lo)       # (into attn)
+            else:
+                if temp != 1.0:
+                    q = q * temp
+                if self.q_attn is not None:
+                    q = self.q_attn.copy_(q)
+                keys, values = L.k_cache.narrow(2, lo, slot + 1 - lo), L.v_cache.narrow(2, lo, slot + 1 - lo)
+                if a.attn_softcap:       # (q grouped [1, nkv, nh / nkv, hd]: no GQA expansion needed)
+                    y = written_attention(q, keys, values, None, self.scale, a.attn_softcap)
+                else:
+                    y = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
+                attn.copy_(y)
             self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
             u, scale = self._normed(L.ffn_norm, L.w13_dtype)
             if L.moe is not None:

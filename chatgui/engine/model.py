@@ -16,6 +16,7 @@ from torch import nn
 from .archs import kv_source, layer_kv
 from .attention_math import temperature as attn_temperature
 from .attention_math import written_attention
+from . import cores
 from .decode import Decoder, final_logits
 from .experts import DenseAndExperts, MoEFeedForward
 from .deltanet import GatedDeltaNet
@@ -439,6 +440,7 @@ class Transformer(nn.Module):
             self.per_layer_norm = RMSNorm(args.per_layer_dim, args.norm_eps)
         self.max_seq = 0
         self._decoder: Decoder | None = None     # the single-token fast path, built on first use
+        self._own_cores: bool | None = None      # cores.kernels_own_cores, found on first use
         self._own_cache: KVCache | None = None    # layer 0's cache as setup_cache made it
         # Futures of the packing after load (loader.py): `pending` ends when every weight has its
         # fast form; forward waits only for `pending_required` (forms with no interim kernel).
@@ -463,6 +465,7 @@ class Transformer(nn.Module):
             self.pending.result()
             self.pending = None
             self._decoder = None        # rebuilt with the packed kernels
+            self._own_cores = None
 
     def setup_cache(self, max_seq: int, dtype=torch.float32, freq_factors=None):
         """dtype: the KV cache's (loader.kv_cache_dtype chooses it); queries are cast to it."""
@@ -521,10 +524,21 @@ class Transformer(nn.Module):
         proj = self.per_layer_proj(x).float().view(B, T, n, pl) / math.sqrt(self.args.dim)
         return (self.per_layer_norm(proj) + table) / math.sqrt(2.0)
 
-    @torch.no_grad()
     def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False):
         """tokens [B, T] at positions input_pos (a start int, or a [T] tensor of consecutive
         positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
+        with cores.torch_on_one_thread(self.kernels_own_cores):
+            return self._forward(tokens, input_pos, last_only)
+
+    @property
+    def kernels_own_cores(self) -> bool:
+        """Whether every layer product runs on the native kernels (cores.py)."""
+        if self._own_cores is None:
+            self._own_cores = cores.kernels_own_cores(self)
+        return self._own_cores
+
+    @torch.no_grad()
+    def _forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool):
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
         if self.pending_required is not None or (self.pending is not None and self.pending.done()):

@@ -19,6 +19,13 @@
 
 #include "cg_portable.inc"
 
+#define ATT_CHUNK 128              /* cached positions per attention task */
+#define ATT_MAX_G 64               /* query heads per key/value head, at most */
+#define ATT_MAX_HD 512
+#define PFX(name) portable_##name
+#include "cg_attend.inc"
+#undef PFX
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define CG_X86 1
 #include <immintrin.h>
@@ -32,6 +39,7 @@
 #define PFX(name) avx2_##name
 #define CG_VNNI 0
 #include "cg_x86.inc"
+#include "cg_attend.inc"
 #undef PFX
 #undef CG_VNNI
 #if defined(__clang__)
@@ -46,6 +54,7 @@
 #define PFX(name) avx512_##name
 #define CG_VNNI 1
 #include "cg_x86.inc"
+#include "cg_attend.inc"
 #undef PFX
 #undef CG_VNNI
 #if defined(__clang__)
@@ -58,6 +67,8 @@
 enum { PATH_AUTO = 0, PATH_PORTABLE = 1, PATH_AVX2 = 2, PATH_AVX512 = 3 };
 
 typedef void (*quant_fn)(const float *x, int k, int qb, uint8_t *a);
+typedef void (*attend_fn)(const float *q, int g, int hd, float scale, const void *k, const void *v, int bf16, int64_t p0,
+                          int64_t p1, float *scores, float *row, float *m, float *l, float *acc);
 
 /* one weight tensor: n_rows rows of row_bytes bytes at w; output row r is stored row
  * row_ids[r] (or r where row_ids is NULL) */
@@ -72,6 +83,7 @@ static int g_path = 0;
 static const dot_fn *g_dots = PORTABLE_DOTS;
 static int g_max_nr = 4;              /* activation rows a kernel call takes at most */
 static quant_fn g_quant = quantize_row_portable;
+static attend_fn g_attend = portable_attend_chunk;
 
 int cg_supports(int path) {
     if (path == PATH_PORTABLE) return 1;
@@ -91,10 +103,14 @@ int cg_select(int path) {
     if (path == PATH_AUTO) path = cg_supports(PATH_AVX512) ? PATH_AVX512 : cg_supports(PATH_AVX2) ? PATH_AVX2 : PATH_PORTABLE;
     if (!cg_supports(path)) return -1;
     g_path = path;
-    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4;
+    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4; g_attend = portable_attend_chunk;
 #ifdef CG_X86
-    if (path == PATH_AVX2) { g_dots = avx2_DOTS; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; }
-    if (path == PATH_AVX512) { g_dots = avx512_DOTS; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; }
+    if (path == PATH_AVX2) {
+        g_dots = avx2_DOTS; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; g_attend = avx2_attend_chunk;
+    }
+    if (path == PATH_AVX512) {
+        g_dots = avx512_DOTS; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; g_attend = avx512_attend_chunk;
+    }
 #endif
     return path;
 }
@@ -112,11 +128,18 @@ int cg_block_bytes(int type) { return type >= 0 && type < T_COUNT ? BLOCK_BYTES[
 #define MAX_THREADS 64
 #define SPIN_ROUNDS 4000           /* ~0.05-0.2 ms of spinning before a worker sleeps */
 
-typedef struct {
+/* a job: `total` units (weight rows of a product, or attention tasks), claimed `chunk` at a time */
+typedef struct job job_t;
+struct job {
+    void (*run)(const job_t *j, int64_t start, int64_t end);
+    int64_t total, chunk;
+    /* cg_linear */
     const cg_seg *segs; int nseg; const int64_t *seg_start;
     int k, m; const uint8_t *act[2]; size_t act_stride[2];     /* [0]: blocks of 32, [1]: of 256 */
-    float *y; int64_t ldy; int64_t total, chunk;
-} job_t;
+    float *y; int64_t ldy;
+    /* cg_attend */
+    const float *q; const void *kc, *vc; int bf16, g, hd, n_chunks; float scale; int64_t head_stride, lo, n; float *parts;
+};
 
 static job_t g_job;
 static atomic_ullong g_claim;       /* job number << 32 | next row */
@@ -165,7 +188,7 @@ static void run_job(const job_t *j, unsigned gen) {
             if ((unsigned)(v >> 32) != gen || start >= j->total) return;
         } while (!atomic_compare_exchange_weak(&g_claim, &v, v + (unsigned long long)j->chunk));
         int64_t end = start + j->chunk < j->total ? start + j->chunk : j->total;
-        run_rows(j, start, end);
+        j->run(j, start, end);
         atomic_fetch_add(&g_rows_done, end - start);
     }
 }
@@ -222,6 +245,25 @@ int cg_set_threads(int n) {
 
 int cg_threads(void) { return g_workers + 1; }
 
+/* run job j on the pool and the calling thread (which holds g_call_mu) until every unit is done */
+static void launch(job_t j) {
+    unsigned gen = atomic_load(&g_gen) + 1;
+    /* a stale worker may still be reading g_job under the old number: it then reads again */
+    atomic_store(&g_claim, (unsigned long long)gen << 32);
+    atomic_store(&g_rows_done, 0);
+    g_job = j;
+    if (g_workers && j.total > j.chunk) {
+        pthread_mutex_lock(&g_mu);
+        atomic_store(&g_gen, gen);
+        pthread_cond_broadcast(&g_cv);
+        pthread_mutex_unlock(&g_mu);
+    } else {
+        atomic_store(&g_gen, gen);
+    }
+    run_job(&g_job, gen);
+    while (atomic_load(&g_rows_done) < j.total) cpu_relax();     /* chunks others are finishing */
+}
+
 /* ---- the product ---------------------------------------------------------------------------- */
 static uint8_t *g_scratch = NULL;
 static size_t g_scratch_size = 0;
@@ -260,21 +302,68 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
     int64_t total = seg_start[nseg], threads = g_workers + 1;
     int64_t chunk = total / (threads * 8);                     /* 8 chunks a thread: uneven cores even out */
     chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
-    unsigned gen = atomic_load(&g_gen) + 1;
-    /* a stale worker may still be reading g_job under the old number: it then reads again */
-    atomic_store(&g_claim, (unsigned long long)gen << 32);
-    atomic_store(&g_rows_done, 0);
-    g_job = (job_t){segs, nseg, seg_start, k, m, {act[0], act[1]}, {stride[0], stride[1]}, y, ldy, total, chunk};
-    if (g_workers && total > chunk) {
-        pthread_mutex_lock(&g_mu);
-        atomic_store(&g_gen, gen);
-        pthread_cond_broadcast(&g_cv);
-        pthread_mutex_unlock(&g_mu);
-    } else {
-        atomic_store(&g_gen, gen);
+    launch((job_t){.run = run_rows, .total = total, .chunk = chunk, .segs = segs, .nseg = nseg,
+                   .seg_start = seg_start, .k = k, .m = m, .act = {act[0], act[1]},
+                   .act_stride = {stride[0], stride[1]}, .y = y, .ldy = ldy});
+    pthread_mutex_unlock(&g_call_mu);
+    return 0;
+}
+
+/* ---- one decode step's attention ------------------------------------------------------------ */
+static float *g_parts = NULL;
+static size_t g_parts_size = 0;
+
+static void run_attend(const job_t *j, int64_t start, int64_t end) {
+    float scores[ATT_MAX_G * ATT_CHUNK], row[ATT_MAX_HD];
+    for (int64_t t = start; t < end; t++) {
+        int64_t head = t / j->n_chunks, c = t % j->n_chunks;
+        int64_t p0 = j->lo + c * ATT_CHUNK, p1 = p0 + ATT_CHUNK < j->lo + j->n ? p0 + ATT_CHUNK : j->lo + j->n;
+        float *part = j->parts + t * (int64_t)j->g * (j->hd + 2);
+        size_t off = (size_t)(head * j->head_stride) * (j->bf16 ? 2 : 4);
+        g_attend(j->q + head * j->g * j->hd, j->g, j->hd, j->scale, (const uint8_t *)j->kc + off, (const uint8_t *)j->vc + off,
+                 j->bf16, p0, p1, scores, row, part, part + j->g, part + 2 * j->g);
     }
-    run_job(&g_job, gen);
-    while (atomic_load(&g_rows_done) < total) cpu_relax();     /* chunks others are finishing */
+}
+
+/* out[h, j, :] = softmax_p(q[h, j] . k[h, p] * scale) v[h, p] over positions p in [lo, lo + n)
+ * of each key/value head h < nkv, for its g queries (q, out: [nkv][g][hd] float32).
+ * k, v: [nkv] heads head_stride elements apart, rows hd apart, float32 or bfloat16 (kv_bf16).
+ * Returns 0, or -1 for shapes it does not take (the caller then uses torch). */
+int cg_attend(int nkv, int g, int hd, float scale, const float *q, const void *k, const void *v, int kv_bf16,
+              int64_t head_stride, int64_t lo, int64_t n, float *out) {
+    if (nkv < 1 || g < 1 || g > ATT_MAX_G || hd < 16 || hd > ATT_MAX_HD || hd % 16 || n < 1 || lo < 0) return -1;
+    if (!g_path) cg_select(PATH_AUTO);
+    int64_t n_chunks = (n + ATT_CHUNK - 1) / ATT_CHUNK, tasks = nkv * n_chunks, per = (int64_t)g * (hd + 2);
+    pthread_mutex_lock(&g_call_mu);
+    size_t bytes = (size_t)(tasks * per) * sizeof(float);
+    if (bytes > g_parts_size) {
+        free(g_parts);
+        g_parts_size = bytes;
+        g_parts = malloc(bytes);
+        if (!g_parts) { g_parts_size = 0; pthread_mutex_unlock(&g_call_mu); return -2; }
+    }
+    launch((job_t){.run = run_attend, .total = tasks, .chunk = 1, .q = q, .kc = k, .vc = v, .bf16 = kv_bf16,
+                   .g = g, .hd = hd, .scale = scale, .n_chunks = (int)n_chunks, .head_stride = head_stride, .lo = lo, .n = n,
+                   .parts = g_parts});
+    /* the chunks' pieces combined in chunk order */
+    for (int h = 0; h < nkv; h++)
+        for (int j = 0; j < g; j++) {
+            float mx = -INFINITY, sum = 0.0f, *o = out + ((int64_t)h * g + j) * hd;
+            for (int64_t c = 0; c < n_chunks; c++) {
+                float mc = g_parts[(h * n_chunks + c) * per + j];
+                mx = mc > mx ? mc : mx;
+            }
+            memset(o, 0, (size_t)hd * 4);
+            for (int64_t c = 0; c < n_chunks; c++) {
+                const float *part = g_parts + (h * n_chunks + c) * per;
+                float w = expf(part[j] - mx);
+                sum += part[g + j] * w;
+                const float *acc = part + 2 * g + (int64_t)j * hd;
+                for (int d = 0; d < hd; d++) o[d] += w * acc[d];
+            }
+            float inv = 1.0f / sum;
+            for (int d = 0; d < hd; d++) o[d] *= inv;
+        }
     pthread_mutex_unlock(&g_call_mu);
     return 0;
 }
