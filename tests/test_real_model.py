@@ -9,6 +9,7 @@ import torch
 from tokenizers.decoders import DecodeStream
 
 from chatgui.engine import SamplingSettings
+from chatgui.common.prompt import PromptMessage
 from conftest import REFERENCE
 
 pytestmark = pytest.mark.real_model
@@ -86,7 +87,7 @@ def test_greedy_reply_stops_at_end_of_turn(real_model_path, monkeypatch, kernels
     if kernels == "torch":
         monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
     model = load_model(real_model_path, device="cpu")
-    messages = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    messages = [PromptMessage.user("What is the capital of France? Answer in one word.")]
     g = model.generate(messages, SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=64))
     events = list(g)
     assert g.stats.finish_reason == "stop"

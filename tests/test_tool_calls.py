@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
@@ -70,9 +71,8 @@ def test_real_templates_render_tools_calls_and_results(family):
     file, fmt = FAMILIES[family]
     template = ChatTemplate((TEMPLATES / file).read_text(), "<s>", "</s>")
     call = ToolCall("abcDEF123", "add", {"a": 2, "b": 40})
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 2 and 40."},
-                {"role": "assistant", "content": "", "tool_calls": [call.to_openai()]},
-                ToolResult("abcDEF123", "add", "42").to_message()]
+    messages = [PromptMessage.system("Be brief."), PromptMessage.user("Add 2 and 40."),
+                PromptMessage.assistant("", [call]), PromptMessage.tool_result(ToolResult("abcDEF123", "add", "42"))]
     text = render_with_tools(template, messages, [ADD, WEATHER], fmt)
     assert '"get_weather"' in text and "Current weather in a city." in text    # the tools are described
     assert "42" in text
@@ -87,9 +87,8 @@ def test_real_templates_render_tools_calls_and_results(family):
 
 def test_a_template_without_tools_gets_them_in_the_system_prompt():
     template = ChatTemplate(None)
-    messages = [{"role": "user", "content": "hi"},
-                {"role": "assistant", "content": "", "tool_calls": [ToolCall("x" * 9, "now", {}).to_openai()]},
-                ToolResult("x" * 9, "now", "noon").to_message()]
+    messages = [PromptMessage.user("hi"), PromptMessage.assistant("", [ToolCall("x" * 9, "now", {})]),
+                PromptMessage.tool_result(ToolResult("x" * 9, "now", "noon"))]
     text = render_with_tools(template, messages, [NOARGS], PLAIN)
     assert text.startswith("<|im_start|>system\n# Tools") and '"name": "now"' in text
     assert '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>' in text
@@ -187,16 +186,16 @@ def test_the_loop_calls_gets_results_and_asks_consent(family_models):
     for allow in (True, False):
         ran.clear()
         events = []
-        turn = run_tool_loop(model, [{"role": "user", "content": "Add 2 and 40."}], [ADD],
+        turn = run_tool_loop(model, [PromptMessage.user("Add 2 and 40.")], [ADD],
                              SamplingSettings(seed=3, max_new_tokens=120), run=run, parallel=False,
                              consent=lambda call: asked.append(call) or allow, tool_choice="add", max_rounds=1,
                              on_event=lambda k, v: events.append(k))
         assert turn.calls and all(c.error is None for c in turn.calls)
         assert len(ran) == (len(turn.calls) if allow else 0)
-        roles = [m["role"] for m in turn.messages]
-        assert roles[0] == "assistant" and turn.messages[0]["tool_calls"]
+        roles = [m.role for m in turn.messages]
+        assert roles[0] == "assistant" and turn.messages[0].tool_calls
         assert roles.count("tool") == len(turn.calls)
-        tool_texts = [m["content"] for m in turn.messages if m["role"] == "tool"]
+        tool_texts = [m.content for m in turn.messages if m.role == "tool"]
         if allow:
             assert tool_texts[0] == str(turn.calls[0].arguments["a"] + turn.calls[0].arguments["b"])
         else:
@@ -211,6 +210,6 @@ def test_the_loop_stops_when_cancelled(family_models):
     def run(call):
         cancel.set()      # Stop pressed while the tool ran
         return ToolResult(call.id, call.name, "ok")
-    turn = run_tool_loop(model, [{"role": "user", "content": "Add."}], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
+    turn = run_tool_loop(model, [PromptMessage.user("Add.")], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
                          run=run, consent=lambda call: True, tool_choice="required", cancel=cancel, parallel=False)
     assert turn.finish_reason == "cancelled" and turn.rounds == 1
