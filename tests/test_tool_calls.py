@@ -12,7 +12,8 @@ from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
-from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools, split_tool_calls, tool_constraint)
+from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools,
+                                      split_tool_calls, tool_constraint, tool_prompt_ids)
 from chatgui.engine.tool_loop import run_tool_loop
 from forced_calls import forced_call_problems
 from tiny_gguf import write_tiny_model
@@ -213,3 +214,39 @@ def test_the_loop_stops_when_cancelled(family_models):
     turn = run_tool_loop(model, [PromptMessage.user("Add.")], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
                          run=run, consent=lambda call: True, tool_choice="required", cancel=cancel, parallel=False)
     assert turn.finish_reason == "cancelled" and turn.rounds == 1
+
+
+def test_a_tool_reply_reports_its_prompt_as_rendered_with_the_tools(family_models):
+    """The window's tool reply job says its prompt's size as the first round rendered it (with the
+    tools' descriptions), not as the chat alone counts, and its turn holds every round's tokens."""
+    from chatgui.common.runner import ModelRunner
+    from chatgui.ui.tools.tool_replies import tool_reply_job
+
+    model = family_models["hermes"]
+    messages = [PromptMessage.user("Add 2 and 40.")]
+    settings = SamplingSettings(seed=5, max_new_tokens=60)
+
+    class Box:
+        specs = [ADD]
+
+        def close(self):
+            pass
+
+    runner = ModelRunner("test-tool-reply")
+    runner.backend = model
+    events = []
+    job = runner.submit(tool_reply_job(runner, messages, settings, lambda: (Box(), []), None, max_rounds=1,
+                                       stored=[ToolResult("x", "add", "42")], tool_choice="add"),
+                        lambda job, kind, value: events.append((kind, value)))
+    assert job.done.wait(120)
+    runner.close()
+    kinds = [k for k, _ in events]
+    assert kinds.count("started") == 1 and kinds[-1] == "done", kinds
+    started = dict(events)["started"]
+    with_tools = len(tool_prompt_ids(model, messages, [ADD], HERMES, settings.max_new_tokens)[0])
+    assert started.stats.prompt_tokens == with_tools > model.count_tokens(messages)
+    turn = events[-1][1]
+    assert turn.rounds == 2 and [r.prompt_tokens for r in turn.round_stats][0] == with_tools
+    assert turn.stats.prompt_tokens == with_tools and turn.stats.seed == 5
+    assert turn.stats.generated_tokens == sum(r.generated_tokens for r in turn.round_stats) > 0
+    assert turn.stats.finish_reason == turn.finish_reason
