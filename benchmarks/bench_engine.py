@@ -100,7 +100,8 @@ def run_llama_cpp(path: str, quick: bool, after=None) -> dict:
     def first_token_time():
         llm.reset()
         t = time.perf_counter()
-        for _ in llm.create_chat_completion([{"role": "user", "content": QUESTION}], temperature=0, max_tokens=1, stream=True):
+        for _ in llm.create_chat_completion([{"role": "user", "content": QUESTION}], temperature=0, max_tokens=1,
+                                            stream=True):
             break
         return time.perf_counter() - t
 

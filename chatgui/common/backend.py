@@ -62,7 +62,8 @@ class ExplainableBackend(ChatBackend, Protocol):
 class PreparableBackend(ChatBackend, Protocol):
     """A backend whose capabilities.prepared_prompts is True (engine.ChatModel)."""
 
-    def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int, cancel: threading.Event | None = None) -> int:
+    def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int,
+                cancel: threading.Event | None = None) -> int:
         """Compute the chat's context ahead of its next message (stopped by cancel); returns the
         positions now cached."""
 

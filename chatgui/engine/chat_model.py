@@ -265,8 +265,8 @@ class ChatModel:
             del lp
         return out
 
-    def next_token_logits(self, messages: Sequence[PromptMessage], reply_prefix_ids=(), dropped_messages: int | None = None
-                          ) -> torch.Tensor:
+    def next_token_logits(self, messages: Sequence[PromptMessage], reply_prefix_ids=(),
+                          dropped_messages: int | None = None) -> torch.Tensor:
         """Raw logits for the token that would follow the conversation, or follow the first
         tokens of a reply (for the sampling inspector), with the prompt a reply gets (or got:
         dropped_messages)."""
@@ -279,8 +279,8 @@ class ChatModel:
         numbers the reply's own token there was drawn from (_prefill)."""
         return self._prefill(ids, prompt_len=prompt_len).float().cpu()
 
-    def inspected_prompt(self, messages: Sequence[PromptMessage], prefix_len: int = 0, dropped_messages: int | None = None
-                         ) -> list[int]:
+    def inspected_prompt(self, messages: Sequence[PromptMessage], prefix_len: int = 0,
+                         dropped_messages: int | None = None) -> list[int]:
         """The prompt ids a reply to `messages` gets (fit_reply_prompt), or the one an earlier reply
         got when it dropped `dropped_messages`."""
         return self.fit_reply_prompt(messages, 1 + prefix_len, same_as=dropped_messages)[0]

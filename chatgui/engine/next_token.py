@@ -33,8 +33,8 @@ class NextTokenExplainer:
         self.model = model
         self._cache: OrderedDict = OrderedDict()    # key -> (logits, prompt ids + prefix)
 
-    def explain(self, messages: Sequence[PromptMessage], prefix_ids=(), sampling: dict | None = None, chosen_id: int | None = None,
-                top_n: int = TOP_N, dropped_messages: int | None = None) -> dict:
+    def explain(self, messages: Sequence[PromptMessage], prefix_ids=(), sampling: dict | None = None,
+                chosen_id: int | None = None, top_n: int = TOP_N, dropped_messages: int | None = None) -> dict:
         """The top_n most likely tokens after messages (+ prefix_ids), each through every sampling
         stage of `sampling` (a SamplingSettings dict); chosen_id is added if it is not among them."""
         model = self.model

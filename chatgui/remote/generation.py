@@ -42,8 +42,8 @@ class RemoteGeneration:
     on the error as `partial_text`), `error` holds it and `stats.finish_reason` is "error".
     """
 
-    def __init__(self, model, messages: Sequence[PromptMessage], settings: SamplingSettings, cancel: CancelFlag | None = None,
-                 tools: list | None = None, tool_choice="auto", parallel: bool = True):
+    def __init__(self, model, messages: Sequence[PromptMessage], settings: SamplingSettings,
+                 cancel: CancelFlag | None = None, tools: list | None = None, tool_choice="auto", parallel: bool = True):
         if cancel is not None and not isinstance(cancel, CancelFlag):
             # A plain Event cannot wake the waiting thread: it would only be noticed at the next chunk.
             raise TypeError("cancel must be a chatgui.common.runner.CancelFlag")

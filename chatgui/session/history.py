@@ -3,7 +3,8 @@ engine renders and the remote client sends), earlier tool calls and their result
 
 A reply that called tools is kept as one message (its text as the user saw it, the calls and
 results in its meta). The model reads it as the turns the tool loop made: an assistant message
-with `tool_calls`, one `tool` message per result, then the reply's text. So a second question still sees what the tools said (issue 31).
+with `tool_calls`, one `tool` message per result, then the reply's text. So a second question
+still sees what the tools said (issue 31).
 The rounds a reply took are not kept apart, so its calls are given back as one round; a call that
 got no result (the reply was stopped first) is left out, as a template expects a result per call.
 """
