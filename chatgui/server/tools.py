@@ -2,11 +2,12 @@
 
 Requests: the tools (functions with JSON-schema parameters) and tool_choice ("auto", "none",
 "required" or {"type": "function", "function": {"name": ...}}); the messages a tool loop sends
-back (an assistant's tool_calls, `tool` results) are read by common/prompt.py. Replies: the model's calls, parsed from
-its own format (engine/tool_calls.py) with the arguments held to their schemas while generated,
-as `tool_calls` with finish_reason "tool_calls"; streamed, the text before the calls streams
-as usual, then each call as OpenAI streams it: a delta with its index, id, type and name (and
-empty arguments), then deltas of `arguments` text as the model writes them (engine/tool_stream.py).
+back (an assistant's tool_calls, `tool` results) are read by common/prompt.py. Replies: the
+model's calls, parsed from its own format (engine/tool_calls.py) with the arguments held to their
+schemas while generated, as `tool_calls` with finish_reason "tool_calls"; streamed, the text
+before the calls streams as usual, then each call as OpenAI streams it: a delta with its index,
+id, type and name (and empty arguments), then deltas of `arguments` text as the model writes
+them (engine/tool_stream.py).
 """
 from __future__ import annotations
 

@@ -174,10 +174,6 @@ class EngineWorker(QObject):
             except Exception:   # noqa: BLE001 - only a status display
                 pass
 
-    def known_sha256(self, path: str) -> str | None:
-        """The sha256 already computed for this model file, or None (never computes it)."""
-        return self._hashes.get(str(path))
-
     def model_hash(self, model) -> str | None:
         """The model file's sha256, computed once per file and announced (None for a server)."""
         path = str(model.path)
