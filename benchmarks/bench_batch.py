@@ -15,8 +15,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 
-CHAT = [{"role": "user", "content": "Write a short story about a robot who learns to paint."}]
+CHAT = [PromptMessage.user("Write a short story about a robot who learns to paint.")]
 
 
 def main(argv=None) -> int:

@@ -31,6 +31,7 @@ def ours(path: str, threads: int, n_decode: int, n_prefill: int) -> dict:
     sys.path.insert(0, str(ROOT))
     import torch
 
+    from chatgui.common.prompt import PromptMessage
     from chatgui.engine import SamplingSettings, load_model, native
 
     torch.set_num_threads(threads)
@@ -45,7 +46,7 @@ def ours(path: str, threads: int, n_decode: int, n_prefill: int) -> dict:
     m._prefill(ids)
     prefill = time.process_time() - t
     s = SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=n_decode)
-    g = m.generate([{"role": "user", "content": PROMPT}], s, ignore_eos=True)
+    g = m.generate([PromptMessage.user(PROMPT)], s, ignore_eos=True)
     first = None
     for _ in g:
         if first is None:

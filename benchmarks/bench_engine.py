@@ -22,7 +22,7 @@ ORIGINAL_ENV = dict(os.environ)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-CHAT = [{"role": "user", "content": "What is the capital of France?"}]
+QUESTION = "What is the capital of France?"
 STORY = ("Once upon a time, in a small village at the edge of a great forest, there lived a curious girl who "
          "loved to read. ")
 
@@ -42,6 +42,7 @@ def run_ours(path: str, device: str, quick: bool, after=None) -> dict:
     """after(model) -> dict: more measurements on the same loaded model (bench_models.py)."""
     import torch
 
+    from chatgui.common.prompt import PromptMessage
     from chatgui.engine import SamplingSettings, load_model
 
     torch.set_num_threads(max(1, (os.cpu_count() or 2)))
@@ -55,7 +56,7 @@ def run_ours(path: str, device: str, quick: bool, after=None) -> dict:
     def first_token_time():
         m._cache_ids = []                      # cold: no reused prefix
         t = time.perf_counter()
-        next(iter(m.generate(CHAT, greedy)))
+        next(iter(m.generate([PromptMessage.user(QUESTION)], greedy)))
         return time.perf_counter() - t
 
     first_token_time()                         # warm-up
@@ -75,10 +76,10 @@ def run_ours(path: str, device: str, quick: bool, after=None) -> dict:
         return g.stats.tokens_per_second
 
     n_decode = 64 if quick else 256
-    short = decode_tps([{"role": "user", "content": "Tell me a long story."}], n_decode)
+    short = decode_tps([PromptMessage.user("Tell me a long story.")], n_decode)
     ctx_tokens = 1000 if quick else 4000
     filler = m.detokenize(long_ids(m.tokenize, ctx_tokens))
-    long = decode_tps([{"role": "user", "content": filler}], 64)
+    long = decode_tps([PromptMessage.user(filler)], 64)
     more = after(m) if after else {}
     return {**more, "engine": "chatgui", "device": str(m.device), "load_s": round(load_s, 3),
             "ready_s": round(ready_s, 3),
@@ -99,7 +100,8 @@ def run_llama_cpp(path: str, quick: bool, after=None) -> dict:
     def first_token_time():
         llm.reset()
         t = time.perf_counter()
-        for _ in llm.create_chat_completion(CHAT, temperature=0, max_tokens=1, stream=True):
+        for _ in llm.create_chat_completion([{"role": "user", "content": QUESTION}], temperature=0, max_tokens=1,
+                                            stream=True):
             break
         return time.perf_counter() - t
 

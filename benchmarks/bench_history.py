@@ -46,6 +46,7 @@ from chatgui.session import Chat  # noqa: E402
 from chatgui.session.stored import message_to_dict  # noqa: E402
 from chatgui.store import token_pack  # noqa: E402
 from chatgui.store.export import SCHEMA  # noqa: E402
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 
 rng = random.Random(1234)
 WORDS = ["".join(rng.choice("bcdfghjklmnprstvwz") + rng.choice("aeiou") for _ in range(rng.randint(1, 4)))
@@ -247,7 +248,7 @@ def bench_real_reply(model, record, tokens: int) -> dict:
     database's growth per such reply (5 replies, search index merged as close() does) vs the
     old chat file's JSON for the same two messages."""
     from chatgui.common.types import SamplingSettings
-    g = model.generate([{"role": "user", "content": "Write a very long story about a lighthouse keeper."}],
+    g = model.generate([PromptMessage.user("Write a very long story about a lighthouse keeper.")],
                        SamplingSettings(max_new_tokens=tokens, seed=7), ignore_eos=True)
     records = [record(e) for e in g]
     folder = Path(tempfile.mkdtemp(prefix="bench-reply-"))
@@ -271,11 +272,11 @@ def bench_real_reply(model, record, tokens: int) -> dict:
 
 
 def bench_fit(model) -> dict:
-    msgs = [{"role": "system", "content": "You are a helpful assistant."}]
+    msgs = [PromptMessage.system("You are a helpful assistant.")]
     for i in range(1000):
-        msgs += [{"role": "user", "content": sentence(rng.randint(5, 30))},
-                 {"role": "assistant", "content": sentence(rng.randint(20, 120))}]
-    msgs.append({"role": "user", "content": "and now?"})
+        msgs += [PromptMessage.user(sentence(rng.randint(5, 30))),
+                 PromptMessage.assistant(sentence(rng.randint(20, 120)))]
+    msgs.append(PromptMessage.user("and now?"))
     cold, (ids, dropped) = timed(model.fit_prompt, msgs, 512)
     warm, _ = timed(model.fit_prompt, msgs, 512)
     small = msgs[:201]

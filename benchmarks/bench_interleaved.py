@@ -18,8 +18,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 
-PROMPT = [{"role": "user", "content": "Tell me a long story."}]
+PROMPT = [PromptMessage.user("Tell me a long story.")]
 
 
 def main() -> int:

@@ -40,6 +40,7 @@ TURN_REPLY_TOKENS = 32
 
 
 def chat_turns_ours(m, quick=False) -> dict:
+    from chatgui.common.prompt import PromptMessage
     from chatgui.engine import SamplingSettings
 
     s = SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=TURN_REPLY_TOKENS)
@@ -48,12 +49,12 @@ def chat_turns_ours(m, quick=False) -> dict:
     # system prompt left in the cache by the measurements before (and look 2x faster than it is).
     m._cache_ids = []
     for q in QUESTIONS[:3] if quick else QUESTIONS:
-        messages.append({"role": "user", "content": q})
+        messages.append(PromptMessage.user(q))
         g = m.generate(messages, s, ignore_eos=True)
         for _ in g:
             pass
         ttft.append(g.stats.time_to_first_token)
-        messages.append({"role": "assistant", "content": g.text})
+        messages.append(PromptMessage.assistant(g.text))
     return {"turns": len(ttft), "turn1_ttft_s": round(ttft[0], 4), "turn10_ttft_s": round(ttft[-1], 4),
             "turn10_prompt_tokens": g.stats.prompt_tokens}
 

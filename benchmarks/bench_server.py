@@ -32,6 +32,7 @@ WARMUP = "Say hello."
 
 
 def messages(question: str) -> list[dict]:
+    """The chat as the API sends it (the in-process run reads it as the server does)."""
     return [{"role": "user", "content": question}]
 
 
@@ -45,13 +46,14 @@ def summarize(t0: float, arrivals: list[float], tokens: int) -> dict:
 def run_in_process(model, question: str, max_tokens: int) -> dict:
     """On a worker thread, as the app's engine worker and the server both run the model: torch's
     OpenMP threads behave differently on the main thread (much slower on a busy machine)."""
+    from chatgui.common.prompt import PromptMessage
     from chatgui.engine import SamplingSettings
     settings = SamplingSettings(temperature=0, max_new_tokens=max_tokens)
     result = {}
 
     def work():
         t0 = time.perf_counter()
-        gen = model.generate(messages(question), settings)
+        gen = model.generate([PromptMessage.from_wire(m) for m in messages(question)], settings)
         arrivals = [time.perf_counter() for _ in gen]
         result.update(summarize(t0, arrivals, gen.stats.generated_tokens))
 

@@ -18,12 +18,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 
 SCHEMA = {"type": "object", "properties": {
     "name": {"type": "string"}, "age": {"type": "integer", "minimum": 0, "maximum": 150},
     "hobbies": {"type": "array", "items": {"type": "string"}, "maxItems": 4}},
     "required": ["name", "age", "hobbies"], "additionalProperties": False}
-CHAT = [{"role": "user", "content": "Describe a person as JSON with name, age and hobbies."}]
+CHAT = [PromptMessage.user("Describe a person as JSON with name, age and hobbies.")]
 
 
 class Timed:

@@ -22,6 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_structured import Timed as StructuredTimed  # noqa: E402
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 
 TOOLS = [
     ("get_weather", "Current weather in a city.",
@@ -38,7 +39,7 @@ TOOLS = [
      {"type": "object", "properties": {"expression": {"type": "string", "maxLength": 80}},
       "required": ["expression"], "additionalProperties": False}),
 ]
-CHAT = [{"role": "user", "content": "What's the weather in Paris, in celsius?"}]
+CHAT = [PromptMessage.user("What's the weather in Paris, in celsius?")]
 
 
 class Timed(StructuredTimed):

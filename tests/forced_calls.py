@@ -8,13 +8,14 @@ import jsonschema
 
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.tool_calls import split_tool_calls, tool_constraint, tool_prompt_ids
+from chatgui.common.prompt import PromptMessage
 
 
 def forced_call_problems(model, fmt, tools, prompt: str, choice: str, parallel: bool, seed: int,
                          max_tokens: int) -> tuple[int, list]:
     """(calls produced, problems found) for one prompt with tool_choice `choice`."""
     constraint = tool_constraint(model, tools, choice, fmt, parallel=parallel)
-    ids, _ = tool_prompt_ids(model, [{"role": "user", "content": prompt}], tools, fmt, max_tokens)
+    ids, _ = tool_prompt_ids(model, [PromptMessage.user(prompt)], tools, fmt, max_tokens)
     gen = model.generate([], SamplingSettings(seed=seed, max_new_tokens=max_tokens, temperature=1.0),
                          prompt_ids=ids, constraint=constraint)
     for _ in gen:

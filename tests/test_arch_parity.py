@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from chatgui.engine.chat_model import load_model
+from chatgui.common.prompt import PromptMessage
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_arch_reference import OUT, TEXTS, case_names, sha256, write_case, write_pre_tokenizer_case  # noqa: E402
@@ -110,13 +111,13 @@ def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_pa
     greedy = SamplingSettings(temperature=0, max_new_tokens=10, repeat_penalty=1.0)
     path = write_case(tmp_path, arch, "F32")
     m = load_model(path, device="cpu", precision="float32")
-    chat = [{"role": "user", "content": "Hello there"}]
+    chat = [PromptMessage.user("Hello there")]
     single = m.generate(chat, greedy)
     ids = [e.token_id for e in single]
     batch = generate_batch(m, chat, greedy, 2)
     list(batch.events())
     assert [c.token_ids for c in batch.choices] == [ids, ids]
-    follow = chat + [{"role": "assistant", "content": single.text}, {"role": "user", "content": "the rest"}]
+    follow = chat + [PromptMessage.assistant(single.text), PromptMessage.user("the rest")]
     starts = []
     feed = m._feed
     m._feed = lambda ids, start, cancel=None: starts.append(start) or feed(ids, start, cancel)

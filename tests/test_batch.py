@@ -9,8 +9,9 @@ import torch
 from chatgui.engine import SamplingSettings
 from chatgui.engine.batch import BatchKV, generate_batch
 from chatgui.engine.model import KVCache
+from chatgui.common.prompt import PromptMessage
 
-HI = [{"role": "user", "content": "Hello there"}]
+HI = [PromptMessage.user("Hello there")]
 GREEDY = SamplingSettings(temperature=0, max_new_tokens=12, repeat_penalty=1.0)
 SAMPLED = SamplingSettings(temperature=1.0, max_new_tokens=12, seed=5)
 
@@ -65,8 +66,8 @@ def test_the_models_cache_is_untouched_by_a_batch(tiny_model):
     first = tiny_model.generate(HI, GREEDY)
     list(first)
     run(tiny_model, SAMPLED, 3)
-    follow = [{"role": "user", "content": "Hello there"}, {"role": "assistant", "content": first.text},
-              {"role": "user", "content": "And then?"}]
+    follow = [PromptMessage.user("Hello there"), PromptMessage.assistant(first.text),
+              PromptMessage.user("And then?")]
     a = tiny_model.generate(follow, GREEDY)
     list(a)
     tiny_model._cache_ids = []      # nothing reused: computed from scratch
@@ -115,7 +116,7 @@ def test_one_candidate_decodes_on_its_own_cache_and_leaves_the_models_alone(tmp_
 
     path = write_tiny_model(tmp_path / "m.gguf")
     greedy = SamplingSettings(temperature=0, max_new_tokens=10)
-    other = [{"role": "user", "content": "Something else entirely, and longer"}]
+    other = [PromptMessage.user("Something else entirely, and longer")]
     fresh = load_model(path, device="cpu")
     expected = [[e.token_id for e in fresh.generate(chat, greedy, ignore_eos=True)] for chat in (HI, other)]
     m = load_model(path, device="cpu")

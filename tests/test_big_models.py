@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
-from test_real_model import assert_detokenized_as_llamacpp, teacher_forced_parity
+from test_real_model import assert_detokenized_as_llamacpp, teacher_forced_parity, wire
 
 pytestmark = pytest.mark.big_model
 
@@ -39,7 +39,7 @@ def test_tokenization_and_prompts_are_exactly_llamacpps(loaded):
     for case in ref["tokenize"]:
         assert model.tokenize(case["text"]) == case["ids"], case["text"]
     for case in ref["greedy_chat"]:
-        assert model.render_chat(case["messages"]) == case["prompt"]
+        assert model.render_chat(wire(case["messages"])) == case["prompt"]
         assert model.tokenize(case["prompt"]) == case["prompt_ids"]
 
 

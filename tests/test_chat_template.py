@@ -10,9 +10,10 @@ import pytest
 
 from chatgui.engine import ModelLoadError, TemplateError, load_model
 from chatgui.engine.chat_template import ChatTemplate
+from chatgui.common.prompt import PromptMessage
 from tiny_gguf import write_tiny_model
 
-MSG = [{"role": "user", "content": "Hi"}]
+MSG = [PromptMessage.user("Hi")]
 
 
 def test_chatml_fallback_when_file_has_no_template(tmp_path):
@@ -25,7 +26,7 @@ def test_chatml_fallback_when_file_has_no_template(tmp_path):
 def test_template_helpers_work():
     t = ChatTemplate("{{ bos_token }}{% for m in messages %}{{ m.content | tojson }}{% endfor %}"
                      "{% if not messages %}{{ raise_exception('no messages') }}{% endif %}", bos_token="<s>")
-    assert t.render([{"role": "user", "content": 'a"é'}]) == '<s>"a\\"é"'
+    assert t.render([PromptMessage.user('a"é')]) == '<s>"a\\"é"'
     with pytest.raises(TemplateError, match="no messages"):
         t.render([])
 
@@ -147,8 +148,8 @@ def test_real_templates_and_long_chats_still_render():
     """The limits leave room for real work: a 3M-character message, 2,000 turns, string methods,
     format, join, tojson with an indent, `~` and a block set."""
     long_text = "word " * 600_000
-    chat = [{"role": "user", "content": long_text}] + [
-        {"role": ("assistant", "user")[i % 2], "content": f"turn {i}"} for i in range(2000)]
+    chat = [PromptMessage.user(long_text)] + [
+        PromptMessage(("assistant", "user")[i % 2], f"turn {i}") for i in range(2000)]
     out = ChatTemplate(QWEN25).render(chat)
     assert out.count("<|im_start|>") == 2003 and long_text in out
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
@@ -189,8 +190,9 @@ def test_real_template_renders_as_llama_cpp(case):
     now = datetime.fromisoformat(_REFERENCE["fixed_now"])
     template = ChatTemplate(source, bos_token=case["bos_token"], eos_token=case["eos_token"])
     messages = _REFERENCE["conversations"][case["conversation"]]
-    render = lambda: template.render(messages, add_generation_prompt=case["add_generation_prompt"],
-                                     strftime_now=now.strftime, **case.get("variables", {}))
+    # (the conversations as the reference gave them to the template: its dicts, tool_responses included)
+    render = lambda: template.render_dicts(messages, add_generation_prompt=case["add_generation_prompt"],
+                                           strftime_now=now.strftime, **case.get("variables", {}))
     if "refused" in case:
         with pytest.raises(TemplateError, match=case["refused"]):
             render()
@@ -232,8 +234,8 @@ def test_gpt_oss_template_gets_only_the_final_answer_of_an_earlier_reply():
     source = (_DATA / "templates" / "openai-gpt-oss-120b.jinja").read_text(encoding="utf-8")
     template = ChatTemplate(source, bos_token="<|startoftext|>", eos_token="<|return|>")
     now = datetime.fromisoformat(_REFERENCE["fixed_now"]).strftime
-    turn = lambda reply: [{"role": "user", "content": "What is 2+2?"}, {"role": "assistant", "content": reply},
-                          {"role": "user", "content": "Thanks"}]
+    turn = lambda reply: [PromptMessage.user("What is 2+2?"), PromptMessage.assistant(reply),
+                          PromptMessage.user("Thanks")]
     saved, clean = template.render(turn(HARMONY_REPLY), strftime_now=now), template.render(turn("2 + 2 = 4."),
                                                                                            strftime_now=now)
     assert saved == clean

@@ -8,8 +8,9 @@ import torch
 
 from chatgui.engine import SamplingSettings
 from chatgui.engine.constrained import ConstraintError, json_constraint
+from chatgui.common.prompt import PromptMessage
 
-HI = [{"role": "user", "content": "Hello there"}]
+HI = [PromptMessage.user("Hello there")]
 
 
 def test_the_mask_allows_json_and_nothing_else(tiny_model):

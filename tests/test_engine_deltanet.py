@@ -12,6 +12,7 @@ import torch
 from chatgui.engine import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.deltanet import MAX_SNAPSHOTS, RecurrentState, _chunked, _recurrent, _step
+from chatgui.common.prompt import PromptMessage
 
 sys.path.insert(0, str(Path(__file__).parent / "data"))
 from make_arch_reference import write_case  # noqa: E402
@@ -41,12 +42,12 @@ def answered(m, chat, question: str) -> list[dict]:
     """chat with the model's reply to it and the next question."""
     g = m.generate(chat, GREEDY)
     list(g)
-    return chat + [{"role": "assistant", "content": g.text}, {"role": "user", "content": question}]
+    return chat + [PromptMessage.assistant(g.text), PromptMessage.user(question)]
 
 
 def test_regenerate_resumes_from_the_snapshot_before_the_prompt_end(path):
     m = load_model(path, device="cpu", precision="float32")
-    chat = [{"role": "user", "content": "Hello there, the one"}]
+    chat = [PromptMessage.user("Hello there, the one")]
     first = reply(m, chat)
     prompt_len = len(m.fit_reply_prompt(chat, GREEDY.max_new_tokens)[0])
     starts = feed_starts(m)
@@ -61,10 +62,10 @@ def test_an_edited_message_resumes_at_an_earlier_turn_and_equals_a_fresh_model(p
 
     monkeypatch.setattr(chat_model, "PREFILL_CHUNK", 16)    # chunk boundaries (snapshots) in the first turn
     m = load_model(path, device="cpu", precision="float32")
-    chat = [{"role": "user", "content": "Hello there"}]
+    chat = [PromptMessage.user("Hello there")]
     chat = answered(m, answered(m, chat, "the rest"), "in a")
     reply(m, chat)
-    edited = chat[:2] + [{"role": "user", "content": "the other one"}]     # a branch at the second question
+    edited = chat[:2] + [PromptMessage.user("the other one")]     # a branch at the second question
     starts = feed_starts(m)
     branched = reply(m, edited)
     assert 0 < starts[0] < len(m.fit_reply_prompt(edited, 8)[0]) - 1   # from a snapshot of the first turn
@@ -101,7 +102,7 @@ def test_batched_candidates_after_a_turn_equal_single_replies(path):
     from chatgui.engine.batch import generate_batch
 
     m = load_model(path, device="cpu", precision="float32")
-    chat = [{"role": "user", "content": "Hello there"}]
+    chat = [PromptMessage.user("Hello there")]
     chat = answered(m, chat, "on the")
     batch = generate_batch(m, chat, GREEDY, 3)
     list(batch.events())

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.types import SamplingSettings
 from chatgui.engine import ModelLoadError, load_model
 from chatgui.engine.errors import ModelFileChanged
@@ -450,14 +451,15 @@ import os, sys
 from pathlib import Path
 from chatgui.common.types import SamplingSettings
 from chatgui.engine import load_model
+from chatgui.common.prompt import PromptMessage
 p = Path(sys.argv[1])
 m = load_model(p, device="cpu")
 settings = SamplingSettings(max_new_tokens=4, temperature=0)
-print("before:", repr("".join(e.text for e in m.generate([{"role": "user", "content": "the cat"}], settings))))
+print("before:", repr("".join(e.text for e in m.generate([PromptMessage.user("the cat")], settings))))
 with open(p, "r+b") as f:   # as `cp other.gguf` over it begins: the file is cut short, then written
     f.truncate(4096)
 try:
-    "".join(e.text for e in m.generate([{"role": "user", "content": "zebra xylophone"}], settings))
+    "".join(e.text for e in m.generate([PromptMessage.user("zebra xylophone")], settings))
     print("after: generated")
 except Exception as e:
     print("after:", type(e).__name__, e)
@@ -480,7 +482,7 @@ def test_a_model_file_rewritten_in_place_is_refused_and_a_renamed_one_is_not(tmp
     p = write_tiny_model(tmp_path / "m.gguf", qtype="Q8_0")
     m = load_model(p, device="cpu")
     settings = SamplingSettings(max_new_tokens=4, temperature=0)
-    chat = [{"role": "user", "content": "the cat"}]
+    chat = [PromptMessage.user("the cat")]
     before = "".join(e.text for e in m.generate(chat, settings))
     # Replaced by renaming another file onto its name (how downloads install): this process
     # still reads the file it loaded, whole, so it goes on answering the same.

@@ -8,6 +8,7 @@ from chatgui.engine import load_model
 from chatgui.engine.rope import rope_row
 from chatgui.engine.loader import neox_to_interleaved
 from chatgui.engine.model import ModelArgs, apply_rope, rope_table
+from chatgui.common.prompt import PromptMessage
 from tiny_gguf import write_tiny_model
 
 
@@ -301,7 +302,7 @@ def test_explain_next_token_is_the_sampling_distribution_and_reuses_the_position
     from chatgui.common.types import SamplingSettings
     from chatgui.engine.sampling import logits_to_probs
 
-    chat = [{"role": "user", "content": "What comes next?"}]
+    chat = [PromptMessage.user("What comes next?")]
     settings = SamplingSettings(temperature=1.0, top_k=40, top_p=0.9, min_p=0.05)
     first = tiny_model.explain_next_token(chat, (), settings.to_dict(), top_n=30)
     assert first["computed_logits"] and len(first["rows"]) == 30

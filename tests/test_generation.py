@@ -8,9 +8,10 @@ import torch
 
 from chatgui.engine import PromptTooLongError, SamplingSettings, load_model
 from chatgui.engine.chat_model import PREFILL_CHUNK, _split_stop
+from chatgui.common.prompt import PromptMessage
 from tiny_gguf import write_tiny_model
 
-CHAT = [{"role": "user", "content": "hello there"}]
+CHAT = [PromptMessage.user("hello there")]
 
 
 def run(model, settings, messages=CHAT, cancel=None):
@@ -146,11 +147,11 @@ def test_a_base_model_chatted_in_chatml_stops_at_the_markers_it_writes_as_text(t
 
 def test_context_drops_oldest_turns_keeps_system(tmp_path):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", context=256), device="cpu")
-    msgs = [{"role": "system", "content": "sys prompt"}]
+    msgs = [PromptMessage.system("sys prompt")]
     for i in range(12):
-        msgs += [{"role": "user", "content": f"question number {i} " * 3},
-                 {"role": "assistant", "content": f"answer number {i} " * 3}]
-    msgs.append({"role": "user", "content": "last question"})
+        msgs += [PromptMessage.user(f"question number {i} " * 3),
+                 PromptMessage.assistant(f"answer number {i} " * 3)]
+    msgs.append(PromptMessage.user("last question"))
     g = m.generate(msgs, SamplingSettings(max_new_tokens=64, seed=0))
     assert g.dropped_messages > 0 and g.dropped_messages % 2 == 0
     prompt = m.detokenize(g.prompt_ids)
@@ -163,12 +164,12 @@ def test_context_drops_oldest_turns_keeps_system(tmp_path):
 def test_prompt_too_long_is_a_clear_error(tmp_path):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", context=128), device="cpu")
     with pytest.raises(PromptTooLongError, match="too long"):
-        m.generate([{"role": "user", "content": "word " * 500}], SamplingSettings())
+        m.generate([PromptMessage.user("word " * 500)], SamplingSettings())
 
 
 def test_max_new_tokens_capped_by_context(tmp_path):
     m = load_model(write_tiny_model(tmp_path / "m.gguf", context=64), device="cpu")
-    g = m.generate([{"role": "user", "content": "hi"}], SamplingSettings(max_new_tokens=1000, temperature=0,
+    g = m.generate([PromptMessage.user("hi")], SamplingSettings(max_new_tokens=1000, temperature=0,
                                                                           repeat_penalty=1.0))
     events = list(g)
     assert len(g.prompt_ids) + len(events) <= 64
@@ -177,7 +178,7 @@ def test_max_new_tokens_capped_by_context(tmp_path):
 def test_kv_prefix_reuse_gives_same_result(tiny_model):
     s = SamplingSettings(seed=9, max_new_tokens=10)
     first = run(tiny_model, s)[0]
-    follow = CHAT + [{"role": "assistant", "content": first.text}, {"role": "user", "content": "more"}]
+    follow = CHAT + [PromptMessage.assistant(first.text), PromptMessage.user("more")]
     a = [e.token_id for e in run(tiny_model, s, follow)[1]]
     tiny_model._cache_ids = []           # cold cache: everything recomputed
     b = [e.token_id for e in run(tiny_model, s, follow)[1]]
@@ -217,11 +218,11 @@ def test_the_next_turn_reuses_what_a_cold_computation_computes_the_same_way(tmp_
     a time, where a cold computation computes it in a chunk), and gives the logits a cold
     computation gives, to the last bit."""
     tiny_model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
-    long_chat = [{"role": "user", "content": "tell me " * 100}]
+    long_chat = [PromptMessage.user("tell me " * 100)]
     s = SamplingSettings(seed=21, max_new_tokens=30, temperature=0.9)
     tiny_model._cache_ids = []
     first = run(tiny_model, s, long_chat)[0]
-    follow = long_chat + [{"role": "assistant", "content": first.text}, {"role": "user", "content": "again"}]
+    follow = long_chat + [PromptMessage.assistant(first.text), PromptMessage.user("again")]
     ids = tiny_model.tokenize(tiny_model.render_chat(follow))
     before = len(tiny_model.tokenize(tiny_model.render_chat(long_chat, add_generation_prompt=True)))
     assert before > PREFILL_CHUNK       # spans several prefill chunks
@@ -239,10 +240,10 @@ def test_the_next_turn_reuses_what_a_cold_computation_computes_the_same_way(tmp_
 
 def test_prepare_computes_the_chat_ahead_so_sending_computes_only_the_new_message(tmp_path, monkeypatch):
     model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
-    chat = [{"role": "system", "content": "be brief"}]
+    chat = [PromptMessage.system("be brief")]
     for i in range(6):
-        chat += [{"role": "user", "content": f"question {i} " + "tell me " * 10},
-                 {"role": "assistant", "content": f"answer {i} " + "a lighthouse " * 10}]
+        chat += [PromptMessage.user(f"question {i} " + "tell me " * 10),
+                 PromptMessage.assistant(f"answer {i} " + "a lighthouse " * 10)]
     model._cache_ids = []
     cached = model.prepare(chat, 32)
     assert cached > 128
@@ -250,7 +251,7 @@ def test_prepare_computes_the_chat_ahead_so_sending_computes_only_the_new_messag
     feed = model._feed
     monkeypatch.setattr(model, "_feed", lambda part, start, *a, **k: fed.append((start, len(part))) or
                         feed(part, start, *a, **k))
-    ids, _ = model.fit_reply_prompt(chat + [{"role": "user", "content": "and the next question?"}], 32)
+    ids, _ = model.fit_reply_prompt(chat + [PromptMessage.user("and the next question?")], 32)
     common = next(i for i, (a, b) in enumerate(zip(model._cache_ids + [-1], ids)) if a != b)
     model._prefill(ids)
     # from the end of the last reply: the new message and the reply's opening only, its last token alone
@@ -260,7 +261,7 @@ def test_prepare_computes_the_chat_ahead_so_sending_computes_only_the_new_messag
 
 def test_prepare_stops_when_cancelled_and_keeps_what_it_computed(tmp_path):
     model = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
-    chat = [{"role": "user", "content": " ".join(str(i) for i in range(120))}, {"role": "assistant", "content": "no"}]
+    chat = [PromptMessage.user(" ".join(str(i) for i in range(120))), PromptMessage.assistant("no")]
     assert 300 < len(model.tokenize(model.render_chat(chat))) < 800   # several chunks; fits the context
     cancel = threading.Event()
     calls = []

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.tools import ToolCall
 from chatgui.tools.consent import ConsentPolicy, Decision
 from chatgui.tools.mcp_client import McpError, McpHub, McpServerConfig, config_to_json, parse_mcp_config
@@ -95,7 +96,7 @@ def test_tools_prompts_and_resources_are_listed(hub):
     add = next(t for t in tools if t.name == "add")
     assert add.source == "mcp:test" and add.parameters["required"] == ["a", "b"]
     assert hub.prompts("test")[0]["name"] == "greet"
-    assert hub.get_prompt("test", "greet", {"name": "Bo"}) == [{"role": "user", "content": "Say hello to Bo"}]
+    assert hub.get_prompt("test", "greet", {"name": "Bo"}) == [PromptMessage.user("Say hello to Bo")]
     assert hub.resources("test")[0]["uri"] == "notes://today"
     assert hub.read_resource("test", "notes://today") == "buy milk"
 

@@ -10,6 +10,7 @@ import pytest
 from chatgui.engine import load_model
 from chatgui.engine.chat_model import PromptFitCancelled
 from chatgui.engine.errors import PromptTooLongError
+from chatgui.common.prompt import PromptMessage, Role
 from fit_reference import fit_by_rerendering
 from tiny_gguf import write_tiny_model
 
@@ -21,13 +22,13 @@ def model(tmp_path_factory):
 
 def random_chat(rng: random.Random, turns: int, system: bool) -> list[dict]:
     words = ["the", "a", "lighthouse", "keeper", "storm", "你好", "🙂", "\n", "the the the", "on"]
-    msgs = [{"role": "system", "content": "be brief " * rng.randint(1, 5)}] if system else []
+    msgs = [PromptMessage.system("be brief " * rng.randint(1, 5))] if system else []
     for _ in range(turns):
-        msgs.append({"role": "user", "content": " ".join(rng.choices(words, k=rng.randint(1, 40)))})
+        msgs.append(PromptMessage.user(" ".join(rng.choices(words, k=rng.randint(1, 40)))))
         for _ in range(rng.choice([1, 1, 1, 2])):  # sometimes two replies in a row
-            msgs.append({"role": "assistant", "content": " ".join(rng.choices(words, k=rng.randint(0, 80)))})
+            msgs.append(PromptMessage.assistant(" ".join(rng.choices(words, k=rng.randint(0, 80)))))
     if rng.random() < 0.7:
-        msgs.append({"role": "user", "content": "and now?"})
+        msgs.append(PromptMessage.user("and now?"))
     return msgs
 
 
@@ -48,7 +49,7 @@ def test_same_result_as_dropping_turn_by_turn(model, seed):
 
 def test_long_chat_is_fitted_without_rendering_it_whole(model, monkeypatch):
     msgs = random_chat(random.Random(1), 1000, system=True)
-    msgs[1]["content"] = "the oldest question, never counted"
+    msgs[1] = PromptMessage.user("the oldest question, never counted")
     model.__dict__.pop("_count_cache", None)
     rendered = []
     real = model.render_chat
@@ -56,12 +57,12 @@ def test_long_chat_is_fitted_without_rendering_it_whole(model, monkeypatch):
     ids, dropped = model.fit_prompt(msgs, 64)
     assert dropped > 1900 and len(ids) <= model.context_length - 64
     assert rendered and max(rendered) < 100  # only prompts about the context's size were rendered
-    assert len(model._count_cache) < 300 and msgs[1]["content"] not in model._count_cache  # nor tokenized
+    assert len(model._count_cache) < 300 and msgs[1].content not in model._count_cache  # nor tokenized
     monkeypatch.undo()
     system, rest = msgs[:1], msgs[1:]
     assert ids == model.tokenize(model.render_chat(system + rest[dropped:]))
     previous = dropped - 1  # one more turn kept (the turn before starts at a user message) does not fit
-    while rest[previous]["role"] != "user":
+    while rest[previous].role is not Role.USER:
         previous -= 1
     assert len(model.tokenize(model.render_chat(system + rest[previous:]))) > model.context_length - 64
 
@@ -74,8 +75,8 @@ def test_fitting_can_be_cancelled(model):
 
 
 def test_count_tokens_exact_for_chats_that_could_fit(model):
-    msgs = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "the lighthouse 你好"},
-            {"role": "assistant", "content": "a storm 🙂"}]
+    msgs = [PromptMessage.system("be brief"), PromptMessage.user("the lighthouse 你好"),
+            PromptMessage.assistant("a storm 🙂")]
     assert model.count_tokens(msgs) == len(model.tokenize(model.render_chat(msgs)))
     long = random_chat(random.Random(4), 400, system=True)
     exact = len(model.tokenize(model.render_chat(long)))
@@ -92,20 +93,20 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 def test_a_long_chat_keeps_the_start_of_its_prompt_from_turn_to_turn(model):
     """So the cache can be reused: the prompt of the next turn begins as this one did."""
     from chatgui.engine.chat_model import FIT_SLACK
-    msgs = [{"role": "system", "content": "be brief"}]
+    msgs = [PromptMessage.system("be brief")]
     for i in range(60):
-        msgs += [{"role": "user", "content": f"question {i} " + "the storm " * 4},
-                 {"role": "assistant", "content": "a lighthouse keeper " * 5}]
-    msgs.append({"role": "user", "content": "and now?"})
+        msgs += [PromptMessage.user(f"question {i} " + "the storm " * 4),
+                 PromptMessage.assistant("a lighthouse keeper " * 5)]
+    msgs.append(PromptMessage.user("and now?"))
     room = model.context_length - 64
     model._fit_anchor = None
     ids, dropped = model.fit_reply_prompt(msgs, 64)
     assert dropped > model.fit_prompt(msgs, 64)[1]          # more than just what did not fit...
-    assert len(ids) <= room * FIT_SLACK and msgs[1 + dropped]["role"] == "user"   # ...down to the slack
+    assert len(ids) <= room * FIT_SLACK and msgs[1 + dropped].role is Role.USER   # ...down to the slack
     turns = 0
     while True:   # the chat goes on: the same start while it fits
-        msgs += [{"role": "assistant", "content": f"answer {turns} " + "a keeper " * 3},
-                 {"role": "user", "content": f"more {turns}"}]
+        msgs += [PromptMessage.assistant(f"answer {turns} " + "a keeper " * 3),
+                 PromptMessage.user(f"more {turns}")]
         turns += 1
         next_ids, next_dropped = model.fit_reply_prompt(msgs, 64)
         assert len(next_ids) <= room
@@ -131,13 +132,13 @@ def test_another_chat_does_not_inherit_the_kept_start(model):
 def test_a_replay_gets_the_prompt_the_reply_had_whatever_came_since(model):
     """The start a reply's prompt kept depends on the turns before it; a replay or branch passes
     the dropped count recorded with the reply (same_as) and gets the same prompt."""
-    msgs = [{"role": "user", "content": f"question {i} " + "the storm " * 4} if i % 2 == 0 else
-            {"role": "assistant", "content": "a lighthouse keeper " * 5} for i in range(120)]
-    msgs.append({"role": "user", "content": "next"})
+    msgs = [PromptMessage.user(f"question {i} " + "the storm " * 4) if i % 2 == 0 else
+            PromptMessage.assistant("a lighthouse keeper " * 5) for i in range(120)]
+    msgs.append(PromptMessage.user("next"))
     model._fit_anchor = None
     _ids, first = model.fit_reply_prompt(msgs, 64)
     for turn in range(40):   # the chat goes on from the same start, until a fresh fit would start elsewhere
-        msgs += [{"role": "assistant", "content": f"answer {turn} a keeper"}, {"role": "user", "content": f"more {turn}"}]
+        msgs += [PromptMessage.assistant(f"answer {turn} a keeper"), PromptMessage.user(f"more {turn}")]
         ids, dropped = model.fit_reply_prompt(msgs, 64)
         assert dropped == first
         anchor, model._fit_anchor = model._fit_anchor, None   # as after a restart, or another chat

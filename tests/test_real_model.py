@@ -9,6 +9,7 @@ import torch
 from tokenizers.decoders import DecodeStream
 
 from chatgui.engine import SamplingSettings
+from chatgui.common.prompt import PromptMessage
 from conftest import REFERENCE
 
 pytestmark = pytest.mark.real_model
@@ -38,9 +39,14 @@ def assert_detokenized_as_llamacpp(model, ref):
         assert model.detokenize(case["ids"], skip_special=True) == case["text"]
 
 
+def wire(messages: list[dict]) -> list[PromptMessage]:
+    """The reference's chats, in the API's form llama.cpp was given them, as the server reads them."""
+    return [PromptMessage.from_wire(m) for m in messages]
+
+
 def test_rendered_prompts_are_exactly_llamacpps(real_model, ref):
     for case in ref["greedy_chat"]:
-        prompt = real_model.render_chat(case["messages"])
+        prompt = real_model.render_chat(wire(case["messages"]))
         assert prompt == case["prompt"]
         assert real_model.tokenize(prompt) == case["prompt_ids"]
 
@@ -86,7 +92,7 @@ def test_greedy_reply_stops_at_end_of_turn(real_model_path, monkeypatch, kernels
     if kernels == "torch":
         monkeypatch.setattr(native_linear, "usable", lambda *args, **kwargs: False)
     model = load_model(real_model_path, device="cpu")
-    messages = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
+    messages = [PromptMessage.user("What is the capital of France? Answer in one word.")]
     g = model.generate(messages, SamplingSettings(temperature=0, repeat_penalty=1.0, max_new_tokens=64))
     events = list(g)
     assert g.stats.finish_reason == "stop"
@@ -106,8 +112,8 @@ def test_greedy_reply_on_the_native_kernels_is_llama_cpps(real_model, ref):
     if not native.available():
         pytest.skip(f"native kernels {native.why_not()}")
     case = ref["greedy_chat"][0]
-    g = real_model.generate(case["messages"], SamplingSettings(temperature=0, repeat_penalty=1.0,
-                                                              max_new_tokens=len(case["greedy_ids"])))
+    g = real_model.generate(wire(case["messages"]), SamplingSettings(temperature=0, repeat_penalty=1.0,
+                                                                    max_new_tokens=len(case["greedy_ids"])))
     events = list(g)
     for i, (event, theirs) in enumerate(zip(events, case["greedy_ids"])):
         if event.token_id == theirs:

@@ -17,6 +17,7 @@ from keyring.errors import PasswordDeleteError, PasswordSetError
 from starlette.responses import JSONResponse
 
 from chatgui.common.runner import CancelFlag
+from chatgui.common.prompt import PromptMessage
 from chatgui.engine import PromptTooLongError, SamplingSettings
 from chatgui.remote import (RemoteAuthError, RemoteConnectionError, RemoteError, RemoteModel, RemoteNotFoundError,
                             RemotePromptTooLongError, RemoteProtocolError, RemoteRateLimitError, RemoteServerError,
@@ -26,7 +27,7 @@ from chatgui.remote import secrets as remote_secrets
 from fake_openai import FakeServer, sse_chunk
 
 KEY = "sk-test-5ecret-value-123"
-HI = [{"role": "user", "content": "hi"}]
+HI = [PromptMessage.user("hi")]
 
 
 def chunk(content=None, finish=None, usage=None) -> str:
@@ -77,7 +78,7 @@ def test_sampling_settings_and_key_are_sent(server):
     assert req["headers"]["authorization"] == f"Bearer {KEY}"
     body = req["json"]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    assert body["model"] == "m" and body["messages"] == HI
+    assert body["model"] == "m" and body["messages"] == [{"role": "user", "content": "hi"}]
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.3, 0.8, 33)
     assert (body["seed"], body["stop"]) == (5, ["END"])
     assert (body["top_k"], body["min_p"], body["repeat_penalty"], body["repetition_penalty"]) == (20, 0.1, 1.2, 1.2)

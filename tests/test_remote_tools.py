@@ -10,12 +10,13 @@ import jsonschema
 import pytest
 
 from chatgui.common.runner import CancelFlag
-from chatgui.common.tools import ToolResult, ToolSpec
+from chatgui.common.prompt import PromptMessage, Role
+from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.tool_loop import run_tool_loop
 from chatgui.remote import RemoteModel
-from chatgui.remote.tools import CallParts, wire_messages, wire_tool_choice
+from chatgui.remote.tools import CallParts, wire_tool_choice
 from chatgui.server import start_server
 from tiny_gguf import write_tiny_model
 
@@ -47,7 +48,7 @@ def test_the_tool_loop_runs_on_a_remote_backend_with_consent(served):
 
     for allow in (True, False):
         ran.clear()
-        turn = run_tool_loop(served, [{"role": "user", "content": "Weather in Oslo?"}], [WEATHER, NOW],
+        turn = run_tool_loop(served, [PromptMessage.user("Weather in Oslo?")], [WEATHER, NOW],
                              SamplingSettings(seed=11, max_new_tokens=200), run=run, parallel=False,
                              consent=lambda call: asked.append(call) or allow, tool_choice="get_weather",
                              max_rounds=1, on_event=lambda kind, value: events.append(kind), cancel=CancelFlag())
@@ -55,19 +56,19 @@ def test_the_tool_loop_runs_on_a_remote_backend_with_consent(served):
         for c in turn.calls:
             jsonschema.validate(c.arguments, WEATHER.parameters)
         assert len(ran) == (len(turn.calls) if allow else 0)
-        roles = [m["role"] for m in turn.messages]
+        roles = [m.role for m in turn.messages]
         # the call, its result, and the server's answer to the result (a second request that
         # carried the assistant's tool_calls and the tool message)
-        assert roles[0] == "assistant" and turn.messages[0]["tool_calls"] and "tool" in roles
-        assert roles[-1] == "assistant" and not turn.messages[-1].get("tool_calls")
-        results = [m["content"] for m in turn.messages if m["role"] == "tool"]
+        assert roles[0] == "assistant" and turn.messages[0].tool_calls and "tool" in roles
+        assert roles[-1] == "assistant" and not turn.messages[-1].tool_calls
+        results = [m.content for m in turn.messages if m.role == "tool"]
         assert results == (["rain, 12 C"] if allow else ["The user did not allow this call."])
         assert "call" in events and "result" in events and turn.rounds == 2
     assert len(asked) == 2
 
 
 def test_a_remote_reply_without_tool_choice_gives_text_or_a_checked_call(served):
-    content, calls, gen = served.reply_with_tools([{"role": "user", "content": "Hi"}], [WEATHER],
+    content, calls, gen = served.reply_with_tools([PromptMessage.user("Hi")], [WEATHER],
                                                   SamplingSettings(seed=3, max_new_tokens=8), "none")
     assert calls == [] and content == gen.text
 
@@ -95,11 +96,10 @@ def test_streamed_and_whole_calls_are_put_together_and_checked():
 
 
 def test_earlier_calls_and_results_go_as_the_api_has_them():
-    messages = [{"role": "user", "content": "Weather?"},
-                {"role": "assistant", "content": "", "tool_calls": [
-                    {"id": "abcDEF123", "type": "function", "function": {"name": "get_weather", "arguments": {"city": "Oslo"}}}]},
-                {"role": "tool", "tool_call_id": "abcDEF123", "name": "get_weather", "content": "rain"}]
-    wire = wire_messages(messages)
+    messages = [PromptMessage.user("Weather?"),
+                PromptMessage.assistant("", [ToolCall("abcDEF123", "get_weather", {"city": "Oslo"})]),
+                PromptMessage(Role.TOOL, "rain", tool_call_id="abcDEF123", name="get_weather")]
+    wire = RemoteModel("localhost:1", "m").chat_payload(messages, SamplingSettings())["messages"]
     assert json.loads(wire[1]["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
     assert wire[2] == {"role": "tool", "content": "rain", "tool_call_id": "abcDEF123", "name": "get_weather"}
     assert wire_tool_choice("get_weather") == {"type": "function", "function": {"name": "get_weather"}}

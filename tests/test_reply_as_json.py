@@ -6,8 +6,9 @@ from PySide6.QtCore import Qt
 
 from chatgui.common.types import SamplingSettings
 from chatgui.remote import RemoteModel
+from chatgui.common.prompt import PromptMessage
 
-HI = [{"role": "user", "content": "hi"}]
+HI = [PromptMessage.user("hi")]
 
 
 def test_json_reply_is_constrained_json_from_the_first_token(tiny_model):

@@ -5,6 +5,7 @@ import pytest
 
 from chatgui.common.runner import ModelRunner, NoBackend, QueueFull, ShuttingDown, reply_job
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
+from chatgui.common.prompt import PromptMessage
 
 
 class FakeGeneration:
@@ -58,7 +59,7 @@ def test_a_reply_streams_started_tokens_done():
     runner = ModelRunner()
     runner.backend = FakeBackend()
     events, done, sink = collect()
-    runner.submit(reply_job(runner, [{"role": "user", "content": "hi"}], SamplingSettings()), sink)
+    runner.submit(reply_job(runner, [PromptMessage.user("hi")], SamplingSettings()), sink)
     assert done.wait(5)
     kinds = [k for k, _ in events]
     assert kinds == ["started", "token", "token", "token", "done"]

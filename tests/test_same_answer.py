@@ -12,6 +12,7 @@ import pytest
 
 from chatgui.engine import SamplingSettings, load_model, native, native_linear
 from chatgui.engine.chat_model import PREFILL_CHUNK
+from chatgui.common.prompt import PromptMessage
 from tiny_gguf import write_tiny_model
 
 PATHS = ["pytorch"] + [p for p in ("portable", "avx2", "avx512") if native.available() and native.supports(p)]
@@ -22,7 +23,7 @@ CASES = [(path, arch) for arch in FAMILIES for path in dict.fromkeys(["pytorch",
     [(path, "llama") for path in PATHS[1:-1]]
 GREEDY = SamplingSettings(temperature=0, max_new_tokens=12, repeat_penalty=1.0)
 SEEDED = SamplingSettings(temperature=1.0, seed=1234, max_new_tokens=12)
-QUESTION = [{"role": "user", "content": "tell me about the lighthouse on the hill " * 12}]   # > PREFILL_CHUNK
+QUESTION = [PromptMessage.user("tell me about the lighthouse on the hill " * 12)]   # > PREFILL_CHUNK
 
 
 @pytest.fixture(params=PATHS)
@@ -52,7 +53,7 @@ def cold(m):
 def turn(m, chat, settings=GREEDY) -> list[dict]:
     g = m.generate(chat, settings)
     list(g)
-    return chat + [{"role": "assistant", "content": g.text}, {"role": "user", "content": "and the other one?"}]
+    return chat + [PromptMessage.assistant(g.text), PromptMessage.user("and the other one?")]
 
 
 @pytest.mark.parametrize(("on_path", "arch"), CASES, indirect=["on_path"])
@@ -75,7 +76,7 @@ def test_a_reply_is_the_same_whatever_the_cache_holds(tmp_path, on_path, arch):
     assert reply(m, second) == second_fresh
     m.prepare(second[:-1], 12)
     assert reply(m, second) == second_fresh
-    reply(cold(m), [{"role": "user", "content": "something else"}])
+    reply(cold(m), [PromptMessage.user("something else")])
     assert reply(m, second) == second_fresh
     # branching from the reply's fifth token continues as the reply did, cached or not
     ids = [t for t, _, _ in fresh]

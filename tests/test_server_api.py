@@ -10,6 +10,8 @@ import openai
 import pytest
 from test_server_openai import client, served  # noqa: F401 - the subprocess server and its client
 
+from chatgui.common.prompt import PromptMessage
+
 HI = [{"role": "user", "content": "Hello there"}]
 GREEDY = {"temperature": 0, "extra_body": {"repeat_penalty": 1.0}}
 
@@ -38,7 +40,7 @@ def test_chat_logprobs_are_the_models_own_distribution(client, tiny_model):  # n
         assert entry.top_logprobs[0].logprob == pytest.approx(entry.logprob)
     assert "".join(bytes(e.bytes).decode("utf-8", "replace") for e in content).startswith(r.choices[0].message.content)
     # The first token's numbers are what the model computes for the prompt (same file in-process).
-    ids, _ = tiny_model.fit_prompt(HI, 6)
+    ids, _ = tiny_model.fit_prompt([PromptMessage.from_wire(m) for m in HI], 6)   # as the server reads HI
     row = tiny_model.logprobs(ids)[-1]
     vals, idx = row.topk(3)
     assert [t.token for t in content[0].top_logprobs] == [tiny_model.token_text(int(i)) for i in idx]

@@ -15,6 +15,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.runner import CancelFlag
 from chatgui.engine import PromptTooLongError, SamplingSettings, load_model
 from chatgui.remote import RemoteModel
@@ -22,6 +23,7 @@ from chatgui.server import start_server
 
 ROOT = Path(__file__).resolve().parents[1]
 HI = [{"role": "user", "content": "Hello there"}]
+TYPED_HI = [PromptMessage.user("Hello there")]   # as our remote backend is given it
 
 
 def read_url(proc: subprocess.Popen, timeout: float) -> str:
@@ -92,7 +94,7 @@ def test_openai_sees_errors_as_its_own_exceptions(client):
 def test_our_remote_backend_talks_to_our_server(served):
     model = RemoteModel(served)
     assert model.list_models() == ["tiny"]
-    gen = model.generate(HI, SamplingSettings(temperature=0, max_new_tokens=6))
+    gen = model.generate(TYPED_HI, SamplingSettings(temperature=0, max_new_tokens=6))
     events = list(gen)
     assert events and gen.text == "".join(e.text for e in events)
     st = gen.stats
@@ -102,12 +104,12 @@ def test_our_remote_backend_talks_to_our_server(served):
 
 def test_our_remote_backend_gets_a_prompt_too_long_error(served):
     with pytest.raises(PromptTooLongError, match="too long"):
-        RemoteModel(served).generate([{"role": "user", "content": "word " * 400}])
+        RemoteModel(served).generate([PromptMessage.user("word " * 400)])
 
 
 def test_cancel_through_our_remote_backend_stops_quickly(served):
     cancel = CancelFlag()
-    gen = RemoteModel(served).generate(HI, SamplingSettings(max_new_tokens=200), cancel=cancel)
+    gen = RemoteModel(served).generate(TYPED_HI, SamplingSettings(max_new_tokens=200), cancel=cancel)
     next(iter(gen))
     cancel.set()
     t = time.monotonic()

@@ -22,6 +22,7 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 
+from chatgui.common.prompt import PromptMessage  # noqa: E402
 from chatgui.common.errors import PromptTooLongError, WordedError  # noqa: E402
 from chatgui.common.records import (Attachment, BackendKind, BranchPoint, Capabilities, FinishReason,  # noqa: E402
                                     ModelInfo, REMOTE_CAPABILITIES, ReplyMeta, TokenRecord)
@@ -128,19 +129,20 @@ def tool_chat() -> tuple[Chat, Message]:
 def test_the_history_includes_earlier_calls_and_results():
     chat, question = tool_chat()
     messages = chat.to_messages_for_model(upto=question.id)
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool", "assistant", "user"]
-    assert messages[2]["tool_calls"] == [{"id": CALL.id, "type": "function",
-                                          "function": {"name": "add", "arguments": {"a": 2, "b": 40}}}]
-    assert messages[3] == {"role": "tool", "tool_call_id": CALL.id, "name": "add", "content": "forty-two exactly"}
-    assert messages[4] == {"role": "assistant", "content": "It is 42."}
+    assert [m.role for m in messages] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert messages[2] == PromptMessage.assistant("", [CALL])    # the unanswered call is left out
+    assert messages[2].to_template()["tool_calls"] == [{"id": CALL.id, "type": "function",
+                                                        "function": {"name": "add", "arguments": {"a": 2, "b": 40}}}]
+    assert messages[3] == PromptMessage(Role.TOOL, "forty-two exactly", tool_call_id=CALL.id, name="add")
+    assert messages[4] == PromptMessage.assistant("It is 42.")
     plain = chat.to_messages_for_model(upto=question.id, tool_turns=False)   # what the text-only path gets
-    assert [m["role"] for m in plain] == ["system", "user", "assistant", "user"]
-    assert all("forty-two" not in m["content"] for m in plain)
+    assert [m.role for m in plain] == ["system", "user", "assistant", "user"]
+    assert all("forty-two" not in m.content for m in plain)
 
 
 def test_a_question_sent_with_files_goes_as_its_prompt():
     chat = chat_from_dict(json.loads(json.dumps(OLD_CHAT)))
-    assert chat.to_messages_for_model(upto="u1") == [{"role": "user", "content": "[1] notes\n\nAdd 2 and 40"}]
+    assert chat.to_messages_for_model(upto="u1") == [PromptMessage.user("[1] notes\n\nAdd 2 and 40")]
 
 
 TEMPLATES = ROOT / "tests" / "data" / "templates"
@@ -228,9 +230,9 @@ def test_branch_plans_a_reply_from_a_chosen_token():
 def test_compare_keeps_answers_under_the_question():
     chat, reply = replied_chat()
     messages, question, parent = compare_prompt(chat, "")
-    assert question == "q" and parent == reply.parent_id and messages[-1] == {"role": "user", "content": "q"}
+    assert question == "q" and parent == reply.parent_id and messages[-1] == PromptMessage.user("q")
     messages, question, parent = compare_prompt(chat, "new one")
-    assert parent is None and messages[-1]["content"] == "new one" and len(messages) == 3
+    assert parent is None and messages[-1].content == "new one" and len(messages) == 3
     side = compared_reply("Creative", ReplyMeta(model_path="/m/tiny.gguf", tokens=1), "answer", [], {"t": 1})
     kept = keep_compared(chat, None, "new one", [side], {"/m/tiny.gguf": "ef" * 32})
     assert kept[0].reply_meta.compare_preset == "Creative" and kept[0].reply_meta.model_sha256 == "ef" * 32

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import FinishReason, ReplyMeta, TokenRecord
 from chatgui.common.types import SamplingSettings
 from chatgui.store import (AppSettings, HistoryStore, StoreError, atomic_write_bytes, atomic_write_text,
@@ -104,12 +105,12 @@ def test_linear_chat_and_model_messages():
     chat = make_chat(2)
     assert [m.role for m in chat.active_path()] == ["user", "assistant"] * 2
     assert chat.to_messages_for_model() == [
-        {"role": "system", "content": "You are helpful."},
-        {"role": "user", "content": "Hello there"}, {"role": "assistant", "content": "answer 0"},
-        {"role": "user", "content": "question 1"}, {"role": "assistant", "content": "answer 1"},
+        PromptMessage.system("You are helpful."),
+        PromptMessage.user("Hello there"), PromptMessage.assistant("answer 0"),
+        PromptMessage.user("question 1"), PromptMessage.assistant("answer 1"),
     ]
     chat.system_prompt = ""
-    assert chat.to_messages_for_model()[0] == {"role": "user", "content": "Hello there"}
+    assert chat.to_messages_for_model()[0] == PromptMessage.user("Hello there")
     chat.system_prompt = None
     assert len(chat.to_messages_for_model()) == 4
 
@@ -130,7 +131,7 @@ def test_regenerate_keeps_candidates_browsable():
     assert contents(chat.active_path()) == ["Tell me a joke", "joke D"]
     assert chat.sibling_index(fourth.id) == (3, 4)
     # the prompt for another regeneration stops at the user message
-    assert chat.to_messages_for_model(upto=user.id)[-1] == {"role": "user", "content": "Tell me a joke"}
+    assert chat.to_messages_for_model(upto=user.id)[-1] == PromptMessage.user("Tell me a joke")
 
 
 def test_edit_and_resend_branches_and_keeps_old_branch():

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.common.types import SamplingSettings
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
-from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools, split_tool_calls, tool_constraint)
+from chatgui.engine.tool_calls import (HERMES, LLAMA3, MISTRAL, PLAIN, CallTextFilter, detect_format, render_with_tools,
+                                      split_tool_calls, tool_constraint, tool_prompt_ids)
 from chatgui.engine.tool_loop import run_tool_loop
 from forced_calls import forced_call_problems
 from tiny_gguf import write_tiny_model
@@ -70,9 +72,8 @@ def test_real_templates_render_tools_calls_and_results(family):
     file, fmt = FAMILIES[family]
     template = ChatTemplate((TEMPLATES / file).read_text(), "<s>", "</s>")
     call = ToolCall("abcDEF123", "add", {"a": 2, "b": 40})
-    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 2 and 40."},
-                {"role": "assistant", "content": "", "tool_calls": [call.to_openai()]},
-                ToolResult("abcDEF123", "add", "42").to_message()]
+    messages = [PromptMessage.system("Be brief."), PromptMessage.user("Add 2 and 40."),
+                PromptMessage.assistant("", [call]), PromptMessage.tool_result(ToolResult("abcDEF123", "add", "42"))]
     text = render_with_tools(template, messages, [ADD, WEATHER], fmt)
     assert '"get_weather"' in text and "Current weather in a city." in text    # the tools are described
     assert "42" in text
@@ -87,9 +88,8 @@ def test_real_templates_render_tools_calls_and_results(family):
 
 def test_a_template_without_tools_gets_them_in_the_system_prompt():
     template = ChatTemplate(None)
-    messages = [{"role": "user", "content": "hi"},
-                {"role": "assistant", "content": "", "tool_calls": [ToolCall("x" * 9, "now", {}).to_openai()]},
-                ToolResult("x" * 9, "now", "noon").to_message()]
+    messages = [PromptMessage.user("hi"), PromptMessage.assistant("", [ToolCall("x" * 9, "now", {})]),
+                PromptMessage.tool_result(ToolResult("x" * 9, "now", "noon"))]
     text = render_with_tools(template, messages, [NOARGS], PLAIN)
     assert text.startswith("<|im_start|>system\n# Tools") and '"name": "now"' in text
     assert '<tool_call>\n{"name": "now", "arguments": {}}\n</tool_call>' in text
@@ -187,16 +187,16 @@ def test_the_loop_calls_gets_results_and_asks_consent(family_models):
     for allow in (True, False):
         ran.clear()
         events = []
-        turn = run_tool_loop(model, [{"role": "user", "content": "Add 2 and 40."}], [ADD],
+        turn = run_tool_loop(model, [PromptMessage.user("Add 2 and 40.")], [ADD],
                              SamplingSettings(seed=3, max_new_tokens=120), run=run, parallel=False,
                              consent=lambda call: asked.append(call) or allow, tool_choice="add", max_rounds=1,
                              on_event=lambda k, v: events.append(k))
         assert turn.calls and all(c.error is None for c in turn.calls)
         assert len(ran) == (len(turn.calls) if allow else 0)
-        roles = [m["role"] for m in turn.messages]
-        assert roles[0] == "assistant" and turn.messages[0]["tool_calls"]
+        roles = [m.role for m in turn.messages]
+        assert roles[0] == "assistant" and turn.messages[0].tool_calls
         assert roles.count("tool") == len(turn.calls)
-        tool_texts = [m["content"] for m in turn.messages if m["role"] == "tool"]
+        tool_texts = [m.content for m in turn.messages if m.role == "tool"]
         if allow:
             assert tool_texts[0] == str(turn.calls[0].arguments["a"] + turn.calls[0].arguments["b"])
         else:
@@ -211,6 +211,42 @@ def test_the_loop_stops_when_cancelled(family_models):
     def run(call):
         cancel.set()      # Stop pressed while the tool ran
         return ToolResult(call.id, call.name, "ok")
-    turn = run_tool_loop(model, [{"role": "user", "content": "Add."}], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
+    turn = run_tool_loop(model, [PromptMessage.user("Add.")], [ADD], SamplingSettings(seed=1, max_new_tokens=120),
                          run=run, consent=lambda call: True, tool_choice="required", cancel=cancel, parallel=False)
     assert turn.finish_reason == "cancelled" and turn.rounds == 1
+
+
+def test_a_tool_reply_reports_its_prompt_as_rendered_with_the_tools(family_models):
+    """The window's tool reply job says its prompt's size as the first round rendered it (with the
+    tools' descriptions), not as the chat alone counts, and its turn holds every round's tokens."""
+    from chatgui.common.runner import ModelRunner
+    from chatgui.ui.tools.tool_replies import tool_reply_job
+
+    model = family_models["hermes"]
+    messages = [PromptMessage.user("Add 2 and 40.")]
+    settings = SamplingSettings(seed=5, max_new_tokens=60)
+
+    class Box:
+        specs = [ADD]
+
+        def close(self):
+            pass
+
+    runner = ModelRunner("test-tool-reply")
+    runner.backend = model
+    events = []
+    job = runner.submit(tool_reply_job(runner, messages, settings, lambda: (Box(), []), None, max_rounds=1,
+                                       stored=[ToolResult("x", "add", "42")], tool_choice="add"),
+                        lambda job, kind, value: events.append((kind, value)))
+    assert job.done.wait(120)
+    runner.close()
+    kinds = [k for k, _ in events]
+    assert kinds.count("started") == 1 and kinds[-1] == "done", kinds
+    started = dict(events)["started"]
+    with_tools = len(tool_prompt_ids(model, messages, [ADD], HERMES, settings.max_new_tokens)[0])
+    assert started.stats.prompt_tokens == with_tools > model.count_tokens(messages)
+    turn = events[-1][1]
+    assert turn.rounds == 2 and [r.prompt_tokens for r in turn.round_stats][0] == with_tools
+    assert turn.stats.prompt_tokens == with_tools and turn.stats.seed == 5
+    assert turn.stats.generated_tokens == sum(r.generated_tokens for r in turn.round_stats) > 0
+    assert turn.stats.finish_reason == turn.finish_reason

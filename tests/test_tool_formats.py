@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.engine.chat_model import load_model
 from chatgui.engine.chat_template import ChatTemplate
@@ -70,10 +71,9 @@ def test_granite_gets_its_tools_and_earlier_calls_as_it_writes_them():
 
 def _conversation():
     call = ToolCall("abcDEF123", "add", {"a": 2, "b": 40})
-    return [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Add 2 and 40."},
-            {"role": "assistant", "content": "", "tool_calls": [call.to_openai()]},
-            ToolResult("abcDEF123", "add", "42").to_message(),
-            {"role": "assistant", "content": "It is 42."}, {"role": "user", "content": "And the weather?"}]
+    return [PromptMessage.system("Be brief."), PromptMessage.user("Add 2 and 40."), PromptMessage.assistant("", [call]),
+            PromptMessage.tool_result(ToolResult("abcDEF123", "add", "42")),
+            PromptMessage.assistant("It is 42."), PromptMessage.user("And the weather?")]
 
 
 # what each real template writes for the earlier call, and how it hands the result back
@@ -106,9 +106,9 @@ def test_real_templates_render_tools_calls_and_results(family):
 
 def test_harmony_renders_parallel_calls_one_message_each():
     calls = [ToolCall("aaaaaaaaa", "add", {"a": 1, "b": 2}), ToolCall("bbbbbbbbb", "get_weather", {"city": "Oslo"})]
-    messages = [{"role": "user", "content": "Both."},
-                {"role": "assistant", "content": "", "tool_calls": [c.to_openai() for c in calls]},
-                ToolResult("aaaaaaaaa", "add", "3").to_message(), ToolResult("bbbbbbbbb", "get_weather", "rain").to_message()]
+    messages = [PromptMessage.user("Both."), PromptMessage.assistant("", calls),
+                PromptMessage.tool_result(ToolResult("aaaaaaaaa", "add", "3")),
+                PromptMessage.tool_result(ToolResult("bbbbbbbbb", "get_weather", "rain"))]
     text = render_with_tools(ChatTemplate((TEMPLATES / FAMILIES["harmony"][0]).read_text()), messages,
                              [ADD, WEATHER], HARMONY)
     assert text.index("to=functions.add") < text.index("<|start|>functions.add to=assistant") < \

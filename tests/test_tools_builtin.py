@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
 from chatgui.tools import builtin
 from chatgui.tools.calculator import CalculatorError, calculate
@@ -114,4 +115,5 @@ def test_records_round_trip():
     assert call.to_openai()["function"]["arguments"] == '{"a": 1}'
     res = ToolResult("abcdefghi", "add", "1", False, 0.5)
     assert ToolResult.from_dict(res.to_dict()) == res
-    assert res.to_message() == {"role": "tool", "tool_call_id": "abcdefghi", "name": "add", "content": "1"}
+    assert PromptMessage.tool_result(res).to_wire() == {"role": "tool", "content": "1", "tool_call_id": "abcdefghi",
+                                                        "name": "add"}

@@ -481,7 +481,7 @@ def test_an_opened_chat_is_prepared_while_the_user_reads_and_types(qtbot, make_w
     window = make_window()
     reply, prepared = reopened_with_prepare_recorded(qtbot, window, monkeypatch)
     qtbot.waitUntil(lambda: bool(prepared), timeout=10_000)
-    assert prepared[-1][-1]["content"] == reply.content and len(prepared) == 1
+    assert prepared[-1][-1].content == reply.content and len(prepared) == 1
     answer = send_and_wait(qtbot, window, "And now?", max_new_tokens=5)
     assert answer.role == "assistant" and answer.content and answer.parent_id == window.current.active_path()[-2].id
 

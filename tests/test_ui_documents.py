@@ -83,7 +83,7 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
 
     user, reply = send(qtbot, window, "What is the cat called?")
     assert user.content == "What is the cat called?"   # the question as typed; the file is its attachment
-    prompt = window.sent[-1][-1]["content"]
+    prompt = window.sent[-1][-1].content
     assert FACT in prompt and "What is the cat called?" in prompt and "[1] notes.txt" in prompt
     [saved] = user.meta.attachments
     assert saved.name == "notes.txt" and saved.mode == "whole" and FACT in saved.text
@@ -112,8 +112,8 @@ def test_an_attached_file_shows_its_tokens_goes_into_the_prompt_and_reloads(qtbo
     assert reloaded.meta.attachments[0].text == saved.text
     assert any("notes.txt" in t for t in again.view.widget_for(user.id).documents.widget.texts())
     send(qtbot, again, "And where does it sleep?")   # later turns still carry the file
-    first_question = next(m for m in again.sent[-1] if m["role"] == "user")
-    assert FACT in first_question["content"]
+    first_question = next(m for m in again.sent[-1] if m.role == "user")
+    assert FACT in first_question.content
 
 
 def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, window_maker, tmp_path):
@@ -125,13 +125,13 @@ def test_a_file_too_big_for_the_context_goes_in_as_relevant_passages(qtbot, wind
     user, _reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
     [saved] = user.meta.attachments
     assert saved.mode == "retrieved" and saved.passages >= 1
-    prompt = window.sent[-1][-1]["content"]
+    prompt = window.sent[-1][-1].content
     assert FACT in prompt and len(prompt) < len(big.read_text()) // 2
     assert any("relevant passages" in t for t in window.view.widget_for(user.id).documents.widget.texts())
     assert user.meta.prompt == prompt
     # the prompt was counted with the model's tokenizer: it fits, with room for the reply
     assert _reply.meta.prompt_tokens <= 4096 - 8 and "reply-error" not in window.notices._notices
-    headings = re.findall(r"^\[\d+\] logbook-of", window.sent[-1][-1]["content"], re.MULTILINE)
+    headings = re.findall(r"^\[\d+\] logbook-of", window.sent[-1][-1].content, re.MULTILINE)
     assert len(headings) == len(_reply.meta.sources) > 1
     reply = window.view.widget_for(_reply.id)
     assert reply.documents.sources_row.labels()[0].startswith("[1] logbook-of")
@@ -154,7 +154,7 @@ def test_a_broken_pdf_gets_a_plain_message_and_nothing_is_lost(qtbot, window_mak
     assert "2 pages" in window.documents.chips.texts()[0]
     assert window.input_bar.input.toPlainText() == "my question, typed before"
     send(qtbot, window, "What is the cat called?")
-    assert "[page 2]" in window.sent[-1][-1]["content"] and FACT in window.sent[-1][-1]["content"]
+    assert "[page 2]" in window.sent[-1][-1].content and FACT in window.sent[-1][-1].content
 
 
 def test_a_pasted_and_a_dropped_file_are_attached(qtbot, window_maker, tmp_path):
@@ -207,7 +207,7 @@ def test_a_knowledge_folder_is_indexed_retrieved_and_cited(qtbot, window_maker, 
     assert window.documents.knowledge_toggle.isVisible() and window.documents.knowledge_toggle.isChecked()
 
     user, reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
-    prompt = window.sent[-1][-1]["content"]
+    prompt = window.sent[-1][-1].content
     assert FACT in prompt and "harbour.md" in prompt and "[1]" in prompt
     assert user.meta.knowledge is True
     numbers = {s["number"]: s for s in reply.meta.sources}
@@ -229,7 +229,7 @@ def test_with_the_toggle_off_nothing_is_retrieved(qtbot, window_maker, tmp_path)
     index_folder(qtbot, window, knowledge_folder(tmp_path))
     window.documents.knowledge_toggle.setChecked(False)
     user, reply = send(qtbot, window, "What is the lighthouse keeper's cat called?")
-    assert window.sent[-1][-1]["content"] == "What is the lighthouse keeper's cat called?"
+    assert window.sent[-1][-1].content == "What is the lighthouse keeper's cat called?"
     assert reply.meta.sources is None and not user.meta.prompt
     window.new_chat()   # a new chat starts without the folders; the first one keeps its choice
     assert not window.documents.knowledge_toggle.isChecked()
@@ -293,5 +293,5 @@ def test_an_edited_question_keeps_its_files_even_when_they_moved(qtbot, window_m
     edited = window.current.active_path()[-2]
     assert edited.id != user.id and edited.content == "What is the cat called?"
     assert [a.text for a in edited.meta.attachments] == [a.text for a in saved]   # read back exactly
-    prompt = window.sent[-1][-1]["content"]
+    prompt = window.sent[-1][-1].content
     assert prompt.count(FACT) == 2 and "[page 2]\n42" in prompt and prompt.endswith("What is the cat called?")

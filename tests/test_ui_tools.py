@@ -255,6 +255,8 @@ def test_consent_deny_then_allow_cards_reload_and_export(qtbot, tool_window, mon
     answer_every_call(qtbot, window, Decision.ALLOW_ONCE)
     meta = window.current.messages[reply_id].meta
     call = meta.tool_calls[0]
+    # recorded as any reply is (session/replies.py): its prompt with the tools, every round's tokens
+    assert meta.prompt_tokens > 0 and meta.tokens and meta.tool_rounds == 2 and meta.model_path
     # each allowed call ran, once (a call the reply cut off is not run: its card says why)
     assert ran == [c.arguments for c in meta.tool_calls if not c.error]
     card = cards_of(window.view.widget_for(reply_id)).cards[call.id]

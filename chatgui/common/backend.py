@@ -7,8 +7,9 @@ Callers (the model runner, the server, the UI) use only what is declared here, a
 from __future__ import annotations
 
 import threading
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import Capabilities, ModelInfo
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
@@ -36,10 +37,10 @@ class ChatBackend(Protocol):
     def info(self) -> ModelInfo:
         """What the UI shows about this backend once it is ready."""
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: Sequence[PromptMessage]) -> int:
         """The chat's size in tokens (an estimate where capabilities.exact_token_counts is False)."""
 
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None,
+    def generate(self, messages: Sequence[PromptMessage], settings: SamplingSettings | None = None,
                  cancel: threading.Event | None = None, reply_prefix_ids=()) -> Generation:
         """Start a reply. reply_prefix_ids needs capabilities.reply_prefix. cancel: a
         runner.CancelFlag (a job's), so that a backend waiting on something else can be woken
@@ -50,7 +51,7 @@ class ChatBackend(Protocol):
 class ExplainableBackend(ChatBackend, Protocol):
     """A backend whose capabilities.next_token_logits is True (engine.ChatModel)."""
 
-    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+    def explain_next_token(self, messages: Sequence[PromptMessage], prefix_ids=(), sampling: dict | None = None,
                            chosen_id: int | None = None, top_n: int = 30, dropped_messages: int | None = None) -> dict:
         """How the token after messages (+ prefix_ids) is chosen under `sampling` (a
         SamplingSettings dict): plain data for the sampling inspector (engine/next_token.py).
@@ -61,7 +62,8 @@ class ExplainableBackend(ChatBackend, Protocol):
 class PreparableBackend(ChatBackend, Protocol):
     """A backend whose capabilities.prepared_prompts is True (engine.ChatModel)."""
 
-    def prepare(self, messages: list[dict], max_new_tokens: int, cancel: threading.Event | None = None) -> int:
+    def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int,
+                cancel: threading.Event | None = None) -> int:
         """Compute the chat's context ahead of its next message (stopped by cancel); returns the
         positions now cached."""
 
@@ -88,11 +90,11 @@ class ServableBackend(ChatBackend, Protocol):
         """A constraint for generate(constraint=...): replies that are JSON (valid against
         schema if given). Needs capabilities.json_constraints; raises ValueError on a bad schema."""
 
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None,
+    def generate(self, messages: Sequence[PromptMessage], settings: SamplingSettings | None = None,
                  cancel: threading.Event | None = None, reply_prefix_ids=(), **options) -> Generation:
         """As ChatBackend.generate; options: prompt_ids (continue these tokens instead of a
         rendered chat), top_alternatives (alternatives per TokenEvent), constraint."""
 
-    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int,
+    def generate_candidates(self, messages: Sequence[PromptMessage], settings: SamplingSettings, n: int,
                             cancel: threading.Event | None = None, **options):
         """n answers decoded together (capabilities.batched_candidates); options as generate's."""

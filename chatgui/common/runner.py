@@ -16,11 +16,12 @@ import itertools
 import logging
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Callable, cast
+from typing import TYPE_CHECKING, Callable, Sequence, cast
 
 if TYPE_CHECKING:
     from chatgui.common.backend import ChatBackend, PreparableBackend
 
+from .prompt import PromptMessage
 from .records import ValueEnum
 
 log = logging.getLogger(__name__)
@@ -178,7 +179,7 @@ def job_backend(runner, check: Callable[[object], None] | None = None):
     return backend
 
 
-def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_ids=(),
+def reply_job(runner: ModelRunner, messages: Sequence[PromptMessage], settings, reply_prefix_ids=(),
               check: Callable[[object], None] | None = None, dropped_messages: int | None = None
               ) -> Callable[[Job], None]:
     """A job that streams one reply from the runner's backend. check(backend) may raise to refuse
@@ -197,7 +198,7 @@ def reply_job(runner: ModelRunner, messages: list[dict], settings, reply_prefix_
     return run
 
 
-def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int,
+def candidates_job(runner: ModelRunner, messages: Sequence[PromptMessage], settings, n: int,
                    choice_settings: list | None = None) -> Callable[[Job], None]:
     """A job that writes n answers to one prompt as one batch (backend capability
     batched_candidates); choice_settings: each answer's own sampling settings. Events:
@@ -217,7 +218,7 @@ def candidates_job(runner: ModelRunner, messages: list[dict], settings, n: int,
     return run
 
 
-def prepare_job(runner: ModelRunner, messages: list[dict], max_new_tokens: int) -> Callable[[Job], None]:
+def prepare_job(runner: ModelRunner, messages: Sequence[PromptMessage], max_new_tokens: int) -> Callable[[Job], None]:
     """A job that computes a chat's context ahead of its next message (backend capability
     prepared_prompts; nothing for others). Cancel it before queueing a reply: it stops within
     one prefill chunk and keeps what it computed."""

@@ -86,10 +86,6 @@ class ToolResult:
     is_error: bool = False
     seconds: float = 0.0
 
-    def to_message(self) -> dict:
-        """The `tool` message that hands the result back to the model."""
-        return {"role": "tool", "tool_call_id": self.call_id, "name": self.name, "content": self.content}
-
     def to_dict(self) -> dict:
         return {"call_id": self.call_id, "name": self.name, "content": self.content, "is_error": self.is_error,
                 "seconds": self.seconds}

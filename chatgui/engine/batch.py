@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from tokenizers.decoders import DecodeStream
@@ -26,6 +26,7 @@ from .chat_model import ChatModel, _split_stop, fit_prompt_ids, reply_stops
 from .deltanet import RecurrentState
 from .model import KVCache
 from .sampling import candidates, draw, make_generator
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import FinishReason
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
 
@@ -61,8 +62,8 @@ class Choice:
         self.hit = False                    # ended by a stop string
 
 
-def generate_batch(model: ChatModel, messages, settings: SamplingSettings | None, n: int, cancel=None, *,
-                   prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False,
+def generate_batch(model: ChatModel, messages: Sequence[PromptMessage], settings: SamplingSettings | None, n: int,
+                   cancel=None, *, prompt_ids=None, top_alternatives: int = 5, ignore_eos: bool = False,
                    constraint=None, choice_settings: list[SamplingSettings] | None = None) -> "BatchGeneration":
     """constraint: a constrained.JsonConstraint; each candidate follows a fresh copy of it.
     choice_settings: n settings, candidate i samples with the i-th (and draws from its seed)."""
@@ -76,8 +77,8 @@ def _choice_seed(own: SamplingSettings | None, default: int) -> int:
 
 
 class BatchGeneration:
-    def __init__(self, model: ChatModel, messages, settings: SamplingSettings, n: int, cancel, prompt_ids,
-                 top_alternatives: int, ignore_eos: bool, constraint=None, choice_settings=None):
+    def __init__(self, model: ChatModel, messages: Sequence[PromptMessage], settings: SamplingSettings, n: int, cancel,
+                 prompt_ids, top_alternatives: int, ignore_eos: bool, constraint=None, choice_settings=None):
         if n < 1:
             raise ValueError("n must be at least 1")
         if choice_settings is not None and len(choice_settings) != n:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import torch
 from tokenizers.decoders import DecodeStream
@@ -25,6 +25,7 @@ from .tokenizer import TokenizerInfo, build_tokenizer
 from .weight_cache import tokenizer_cache_path
 from chatgui.common.io import sha256_file
 from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
+from chatgui.common.prompt import PromptMessage, Role
 from chatgui.common.records import LOCAL_CAPABILITIES, FinishReason, ModelInfo
 from chatgui.common.types import Alternative, GenerationStats, SamplingSettings, TokenEvent
 
@@ -130,7 +131,7 @@ class ChatModel:
         from .constrained import json_constraint
         return json_constraint(self, schema)
 
-    def render_chat(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+    def render_chat(self, messages: Sequence[PromptMessage], add_generation_prompt: bool = True) -> str:
         return self.template.render(messages, add_generation_prompt=add_generation_prompt)
 
     @property
@@ -221,14 +222,14 @@ class ChatModel:
                     return None
         return logits
 
-    def prepare(self, messages: list[dict], max_new_tokens: int, cancel=None) -> int:
+    def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int, cancel=None) -> int:
         """Compute the cache for the chat's next turn before it is asked: every message so far,
         fitted as the next reply's prompt will be (fit_reply_prompt keeps that start), so that
         sending then computes only the new message. In a long chat that is the difference between
         seconds and a minute before the first word. Stops when `cancel` is set, keeping what was
         computed. Returns how many positions the cache now holds."""
         # the next turn shares everything before its text (a chat ending with a question: all of it)
-        upcoming = messages if messages and messages[-1]["role"] == "user" else [*messages, {"role": "user", "content": ""}]
+        upcoming = messages if messages and messages[-1].role is Role.USER else [*messages, PromptMessage.user("")]
         try:
             ids, _dropped = self.fit_reply_prompt(upcoming, max_new_tokens, cancel)
         except (PromptFitCancelled, PromptTooLongError):
@@ -265,8 +266,8 @@ class ChatModel:
             del lp
         return out
 
-    def next_token_logits(self, messages: list[dict], reply_prefix_ids=(), dropped_messages: int | None = None
-                          ) -> torch.Tensor:
+    def next_token_logits(self, messages: Sequence[PromptMessage], reply_prefix_ids=(),
+                          dropped_messages: int | None = None) -> torch.Tensor:
         """Raw logits for the token that would follow the conversation, or follow the first
         tokens of a reply (for the sampling inspector), with the prompt a reply gets (or got:
         dropped_messages)."""
@@ -279,13 +280,13 @@ class ChatModel:
         numbers the reply's own token there was drawn from (_prefill)."""
         return self._prefill(ids, prompt_len=prompt_len).float().cpu()
 
-    def inspected_prompt(self, messages: list[dict], prefix_len: int = 0, dropped_messages: int | None = None
-                         ) -> list[int]:
+    def inspected_prompt(self, messages: Sequence[PromptMessage], prefix_len: int = 0,
+                         dropped_messages: int | None = None) -> list[int]:
         """The prompt ids a reply to `messages` gets (fit_reply_prompt), or the one an earlier reply
         got when it dropped `dropped_messages`."""
         return self.fit_reply_prompt(messages, 1 + prefix_len, same_as=dropped_messages)[0]
 
-    def explain_next_token(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None,
+    def explain_next_token(self, messages: Sequence[PromptMessage], prefix_ids=(), sampling: dict | None = None,
                            chosen_id: int | None = None, top_n: int = 30, dropped_messages: int | None = None) -> dict:
         """The sampling inspector's data for the token after messages (+ prefix_ids): see
         next_token.py. The position's logits are cached on this model. dropped_messages: the
@@ -296,7 +297,7 @@ class ChatModel:
         return self._explainer.explain(messages, prefix_ids, sampling, chosen_id, top_n, dropped_messages)
 
     # -- prompts --------------------------------------------------------------------------------
-    def fit_reply_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None,
+    def fit_reply_prompt(self, messages: Sequence[PromptMessage], max_new_tokens: int, cancel=None,
                          same_as: int | None = None) -> tuple[list[int], int]:
         """The prompt for a reply: fit_prompt, but when old turns must go, the start is chosen so
         the next turns can keep it. Dropping exactly what no longer fits would move the start at
@@ -329,7 +330,7 @@ class ChatModel:
         self._fit_anchor = _anchor(messages, dropped)
         return ids, dropped
 
-    def fit_prompt(self, messages: list[dict], max_new_tokens: int, cancel=None, room: int | None = None,
+    def fit_prompt(self, messages: Sequence[PromptMessage], max_new_tokens: int, cancel=None, room: int | None = None,
                    drop: int | None = None) -> tuple[list[int], int]:
         """Token ids of the rendered chat, dropping the oldest turns (never the system prompt)
         until the prompt plus max_new_tokens fits the context. Returns (ids, dropped count).
@@ -343,8 +344,8 @@ class ChatModel:
         fewer tokens than the context leaves (at least the last turn is kept all the same);
         `drop`: drop exactly that many messages after the system prompt (a turn's start).
         """
-        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-        system = [m for m in messages[:1] if m["role"] == "system"]
+        messages = [m.text_only() for m in messages]
+        system = [m for m in messages[:1] if m.role is Role.SYSTEM]
         rest = messages[len(system):]
         budget = self._room(max_new_tokens)
         if room is not None:
@@ -391,7 +392,7 @@ class ChatModel:
         """The prompt's share of the context: what the reply may need is kept free (at most half)."""
         return self.context_length - max(1, min(max_new_tokens, self.context_length // 2))
 
-    def _newest_counts(self, messages: list[dict], enough: int, cancel=None) -> tuple[int, list[int]]:
+    def _newest_counts(self, messages: Sequence[PromptMessage], enough: int, cancel=None) -> tuple[int, list[int]]:
         """(first, counts): the token counts of messages[first:], counted from the newest back
         until they pass `enough` tokens or every message is counted."""
         first, total = len(messages), 0
@@ -408,25 +409,25 @@ class ChatModel:
                 f"{self.context_length}. Shorten it or raise the context length in the settings.")
         return ids
 
-    def _content_counts(self, messages: list[dict], cancel=None) -> list[int]:
+    def _content_counts(self, messages: Sequence[PromptMessage], cancel=None) -> list[int]:
         """Tokens of each message's text alone, remembered per text: the next turn of a long
         chat only tokenizes what is new."""
         cache: dict[str, int] = self.__dict__.setdefault("_count_cache", {})
-        missing = list({m["content"] for m in messages if m["content"] not in cache})
+        missing = list({m.content for m in messages if m.content not in cache})
         for i in range(0, len(missing), 256):
             _check_cancel(cancel)
             batch = missing[i:i + 256]
             for text, enc in zip(batch, self.tok.tokenizer.encode_batch(batch, add_special_tokens=False)):
                 cache[text] = len(enc.ids)
-        counts = [cache[m["content"]] for m in messages]
+        counts = [cache[m.content] for m in messages]
         if len(cache) > 50_000:  # many chats over a long session: start afresh
             cache.clear()
         return counts
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: Sequence[PromptMessage]) -> int:
         """Tokens of the rendered chat: exact while the chat could fit the context; for a chat
         over twice the context, an estimate (the newest texts counted, older ones by their length)."""
-        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        messages = [m.text_only() for m in messages]
         first, counts = self._newest_counts(messages, 2 * self.context_length)
         if first == 0 and sum(counts) <= 2 * self.context_length or len(messages) < 2:
             return len(self.tokenize(self.render_chat(messages)))
@@ -437,13 +438,13 @@ class ChatModel:
         except TemplateError:  # a template that wants the whole conversation: count it whole
             return len(self.tokenize(self.render_chat(messages)))
         per, fixed = max(0, two - one), max(0, 2 * one - two)
-        counted_chars = sum(len(m["content"]) for m in messages[first:]) or 1
-        older_chars = sum(len(m["content"]) for m in messages[:first])
+        counted_chars = sum(len(m.content) for m in messages[first:]) or 1
+        older_chars = sum(len(m.content) for m in messages[:first])
         older = round(older_chars * sum(counts) / counted_chars)
         return sum(counts) + older + per * len(messages) + fixed
 
     # -- generation -----------------------------------------------------------------------------
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
+    def generate(self, messages: Sequence[PromptMessage], settings: SamplingSettings | None = None, cancel=None,
                  ignore_eos: bool = False, reply_prefix_ids=(), **options) -> "Generation":
         """Stream a reply. reply_prefix_ids: tokens the reply starts with (branching from a chosen
         token); events come only for the tokens after them. ignore_eos keeps going past
@@ -457,7 +458,7 @@ class ChatModel:
             options["constraint"] = self.json_constraint()   # "Reply as JSON": any JSON object
         return Generation(self, messages, settings, cancel, ignore_eos, reply_prefix_ids, **options)
 
-    def generate_candidates(self, messages: list[dict], settings: SamplingSettings, n: int, cancel=None,
+    def generate_candidates(self, messages: Sequence[PromptMessage], settings: SamplingSettings, n: int, cancel=None,
                             **options):
         """n answers to the same chat, decoded together (engine/batch.py); candidate i uses seed + i.
         options as generate's (prompt_ids, top_alternatives, constraint)."""
@@ -481,7 +482,7 @@ class Generation:
     When iteration ends, `text` is the whole reply (it may end with text held back while it
     looked like the start of a stop string, which no event carried)."""
 
-    def __init__(self, model: ChatModel, messages: list[dict], settings: SamplingSettings, cancel=None,
+    def __init__(self, model: ChatModel, messages: Sequence[PromptMessage], settings: SamplingSettings, cancel=None,
                  ignore_eos: bool = False, reply_prefix_ids=(), prompt_ids=None, top_alternatives: int = 5,
                  constraint=None, dropped_messages: int | None = None):
         self.model, self.settings, self.cancel = model, settings, cancel
@@ -589,22 +590,22 @@ def _check_cancel(cancel) -> None:
         raise PromptFitCancelled("cancelled while fitting the prompt")
 
 
-def _anchor(messages: list[dict], drop: int) -> tuple:
+def _anchor(messages: Sequence[PromptMessage], drop: int) -> tuple:
     """What identifies a prompt's start: how many messages were dropped, the system prompt, and
     the first kept message (the later turns only add to the end)."""
-    system = messages[0]["content"] if messages and messages[0]["role"] == "system" else None
+    system = messages[0].content if messages and messages[0].role is Role.SYSTEM else None
     rest = messages[1:] if system is not None else messages
-    first = (rest[drop]["role"], rest[drop]["content"]) if drop < len(rest) else None
+    first = (rest[drop].role, rest[drop].content) if drop < len(rest) else None
     return drop, system, first
 
 
-def _turn_starts(rest: list[dict]) -> list[int]:
+def _turn_starts(rest: Sequence[PromptMessage]) -> list[int]:
     """Where the oldest turns end, in dropping order: 0 (nothing dropped), then after each turn
     (a user message and every reply up to the next user message), never past the last message."""
     cuts = [0]
     while cuts[-1] < len(rest) - 1:
         n = cuts[-1] + 1
-        while n < len(rest) - 1 and rest[n]["role"] != "user":
+        while n < len(rest) - 1 and rest[n].role is not Role.USER:
             n += 1
         cuts.append(n)
     return cuts

@@ -4,6 +4,9 @@ Templates come inside model files from strangers (CVE-2024-34359 let one run cod
 llama-cpp-python), so they run in jinja2's immutable sandbox, with a time limit, an output size
 limit, and a size limit on every value they build (template_sandbox.py: no single operation can
 ask for gigabytes). A file without a template gets ChatML.
+
+Messages arrive as common/prompt.py PromptMessages and become the dicts a template iterates over
+here (template_dicts), the one place they are made.
 """
 from __future__ import annotations
 
@@ -11,11 +14,13 @@ import json
 import sys
 import time
 from datetime import datetime
+from typing import Sequence
 
 from jinja2 import TemplateError as JinjaTemplateError
 from jinja2.sandbox import SecurityError
 
 from chatgui.common.harmony import final_answer, is_harmony
+from chatgui.common.prompt import PromptMessage, Role
 
 from .errors import TemplateError
 from .template_sandbox import SizedSandbox, checked_filter, text_size
@@ -71,15 +76,12 @@ class _Deadline:
         return self
 
 
-def _earlier_reply(message: dict) -> dict:
-    """A message as the template gets it. An earlier gpt-oss reply is saved with its harmony channels;
-    the template wants what it said to the user (it adds the channel markers itself, and drops the
-    analysis of earlier turns, as the format asks)."""
-    m = dict(message)
-    content = m.get("content")
-    if m.get("role") == "assistant" and isinstance(content, str) and is_harmony(content):
-        m["content"] = final_answer(content)
-    return m
+def template_dicts(messages: Sequence[PromptMessage]) -> list[dict]:
+    """Messages as a template iterates over them (PromptMessage.to_template). An earlier gpt-oss
+    reply is saved with its harmony channels; the template wants what it said to the user (it adds
+    the channel markers itself, and drops the analysis of earlier turns, as the format asks)."""
+    return [(m.with_content(final_answer(m.content)) if m.role is Role.ASSISTANT and is_harmony(m.content)
+             else m).to_template() for m in messages]
 
 
 class ChatTemplate:
@@ -97,8 +99,15 @@ class ChatTemplate:
         except JinjaTemplateError as e:
             raise TemplateError(f"the chat template does not compile ({e})") from e
 
-    def render(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
-        variables = dict(messages=[_earlier_reply(m) for m in messages], add_generation_prompt=add_generation_prompt,
+    def render(self, messages: Sequence[PromptMessage], add_generation_prompt: bool = True, **extra) -> str:
+        """The prompt text for these messages; extra: more template variables (`tools`, ...)."""
+        return self.render_dicts(template_dicts(messages), add_generation_prompt, **extra)
+
+    def render_dicts(self, messages: list[dict], add_generation_prompt: bool = True, **extra) -> str:
+        """render() of messages already in the template's form (template_dicts), for a tool format
+        that adds what PromptMessage does not hold (tool_calls.py: Gemma 4's tool_responses,
+        Phi-4-mini's tools in the system message), and for llama.cpp's reference conversations."""
+        variables = dict(messages=messages, add_generation_prompt=add_generation_prompt,
                          bos_token=self.bos_token, eos_token=self.eos_token)
         # tools stay undefined when there are none, as llama.cpp's server leaves them: Phi-4-mini's
         # template asks `tools is defined` and then loops over them (None would fail)

@@ -14,8 +14,10 @@ of the header, and arguments that match that tool's schema (llguidance's %json);
 from __future__ import annotations
 
 import json
+from typing import Sequence
 
 from chatgui.common.harmony import CHANNEL, END, MESSAGE, START, final_answer
+from chatgui.common.prompt import PromptMessage, Role
 
 OPENER = "to=functions."
 CONSTRAIN = "<|constrain|>"
@@ -66,28 +68,28 @@ def call_grammar(tools, marker, forced: bool) -> str:
     return (f"start: {lead}{json.dumps(OPENER)} call\ncall: {' | '.join(names)}\nhead: {head}\n" + "".join(rules))
 
 
-def harmony_messages(messages: list[dict]) -> list[dict]:
+def harmony_messages(messages: Sequence[PromptMessage]) -> list[PromptMessage]:
     """Messages as gpt-oss's template reads them: it renders one call per assistant message and
     names each result after the call before it, so an assistant message with several calls
     becomes one message per call, each followed by its result."""
-    out: list[dict] = []
+    out: list[PromptMessage] = []
     i = 0
     while i < len(messages):
         m = messages[i]
-        calls = m.get("tool_calls") if m["role"] == "assistant" else None
-        if not calls or len(calls) == 1:
+        calls = m.tool_calls if m.role is Role.ASSISTANT else ()
+        if len(calls) < 2:
             out.append(m)
             i += 1
             continue
-        results = {}
+        results: dict[str, list[PromptMessage]] = {}
         j = i + 1
-        while j < len(messages) and messages[j]["role"] == "tool":
-            results.setdefault(messages[j].get("tool_call_id"), []).append(messages[j])
+        while j < len(messages) and messages[j].role is Role.TOOL:
+            results.setdefault(messages[j].tool_call_id, []).append(messages[j])
             j += 1
-        loose = [r for k, rs in results.items() if k not in {c["id"] for c in calls} for r in rs]
+        loose = [r for k, rs in results.items() if k not in {c.id for c in calls} for r in rs]
         for n, call in enumerate(calls):
-            out.append({"role": "assistant", "content": m.get("content", "") if n == 0 else "", "tool_calls": [call]})
-            out.extend(results.pop(call["id"], []))
+            out.append(PromptMessage.assistant(m.content if n == 0 else "", [call]))
+            out.extend(results.pop(call.id, []))
         out.extend(loose)
         i = j
     return out

@@ -13,11 +13,12 @@ runner thread like any other use of the model. The result is plain data the UI f
 """
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
+from typing import Sequence
 
 import torch
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.types import SamplingSettings
 
 from .sampling import explain_sampling, logits_to_probs
@@ -32,8 +33,8 @@ class NextTokenExplainer:
         self.model = model
         self._cache: OrderedDict = OrderedDict()    # key -> (logits, prompt ids + prefix)
 
-    def explain(self, messages: list[dict], prefix_ids=(), sampling: dict | None = None, chosen_id: int | None = None,
-                top_n: int = TOP_N, dropped_messages: int | None = None) -> dict:
+    def explain(self, messages: Sequence[PromptMessage], prefix_ids=(), sampling: dict | None = None,
+                chosen_id: int | None = None, top_n: int = TOP_N, dropped_messages: int | None = None) -> dict:
         """The top_n most likely tokens after messages (+ prefix_ids), each through every sampling
         stage of `sampling` (a SamplingSettings dict); chosen_id is added if it is not among them."""
         model = self.model
@@ -54,8 +55,8 @@ class NextTokenExplainer:
                 "sampling": settings.to_dict(), "prompt_tokens": len(history), "chosen_id": chosen_id,
                 "shown_final_mass": float(sum(r["final"] for r in rows)), "computed_logits": computed}
 
-    def _logits(self, messages: list[dict], prefix: list[int], dropped_messages: int | None = None):
-        key = (json.dumps(messages, sort_keys=True, ensure_ascii=False), tuple(prefix), dropped_messages)
+    def _logits(self, messages: Sequence[PromptMessage], prefix: list[int], dropped_messages: int | None = None):
+        key = (repr(tuple(messages)), tuple(prefix), dropped_messages)   # (a call's arguments are a dict: no hash)
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)

@@ -25,9 +25,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import Sequence
 
+from chatgui.common.prompt import PromptMessage, Role
 from chatgui.common.tools import ToolCall, ToolSpec, checked_call, new_call_id
 
+from .chat_template import template_dicts
 from .errors import PromptTooLongError
 
 
@@ -79,38 +82,7 @@ def detect_format(template_source: str | None) -> ToolFormat:
 
 
 # -- the prompt ------------------------------------------------------------------------------
-def template_messages(messages: list[dict]) -> list[dict]:
-    """Chat messages in the shape chat templates read: an assistant's tool_calls as
-    {"id", "type", "function": {"name", "arguments": object}}; tool results as role "tool"."""
-    out = []
-    for m in messages:
-        role, content = m["role"], m.get("content") or ""
-        if role == "assistant" and m.get("tool_calls"):
-            calls = [_template_call(c) for c in m["tool_calls"]]
-            out.append({"role": "assistant", "content": content, "tool_calls": calls})
-        elif role == "tool":
-            out.append({"role": "tool", "content": content, "tool_call_id": str(m.get("tool_call_id") or ""),
-                        "name": str(m.get("name") or "")})
-        else:
-            out.append({"role": role, "content": content})
-    return out
-
-
-def _template_call(c) -> dict:
-    if isinstance(c, ToolCall):
-        return {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-    f = c.get("function", c)
-    args = f.get("arguments") or {}
-    if isinstance(args, str):      # the OpenAI wire form: a JSON text
-        try:
-            args = json.loads(args)
-        except ValueError:
-            args = {}
-    return {"id": str(c.get("id") or new_call_id()), "type": "function",
-            "function": {"name": str(f.get("name") or ""), "arguments": args}}
-
-
-def plain_tool_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict]:
+def plain_tool_messages(messages: Sequence[PromptMessage], tools: list[ToolSpec]) -> list[PromptMessage]:
     """For a template that knows nothing of tools: the tools described in the system prompt (the
     Hermes wording Qwen uses), calls written back as <tool_call> text, results as user turns."""
     listing = "\n".join(json.dumps(t.to_openai(), ensure_ascii=False) for t in tools)
@@ -119,78 +91,75 @@ def plain_tool_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dic
              "For each function call, return a json object with function name and arguments within "
              "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
              "<args-json-object>}\n</tool_call>")
-    out = []
-    msgs = template_messages(messages)
-    if msgs and msgs[0]["role"] == "system":
-        out.append({"role": "system", "content": msgs[0]["content"] + "\n\n" + guide})
-        msgs = msgs[1:]
-    else:
-        out.append({"role": "system", "content": guide})
-    for m in msgs:
-        if m["role"] == "assistant" and m.get("tool_calls"):
-            text = m["content"] + "".join(
-                "\n<tool_call>\n" + json.dumps({"name": c["function"]["name"], "arguments": c["function"]["arguments"]},
-                                               ensure_ascii=False) + "\n</tool_call>" for c in m["tool_calls"])
-            out.append({"role": "assistant", "content": text.lstrip("\n")})
-        elif m["role"] == "tool":
-            out.append({"role": "user", "content": f"<tool_response>\n{m['content']}\n</tool_response>"})
+    system, rest = _split_system(messages)
+    out = [PromptMessage.system(system.content + "\n\n" + guide if system is not None else guide)]
+    for m in rest:
+        if m.role is Role.ASSISTANT and m.tool_calls:
+            text = m.content + "".join(
+                "\n<tool_call>\n" + json.dumps({"name": c.name, "arguments": c.arguments}, ensure_ascii=False)
+                + "\n</tool_call>" for c in m.tool_calls)
+            out.append(PromptMessage.assistant(text.lstrip("\n")))
+        elif m.role is Role.TOOL:
+            out.append(PromptMessage.user(f"<tool_response>\n{m.content}\n</tool_response>"))
         else:
-            out.append(m)
+            out.append(m.text_only())
     return out
 
 
-def render_with_tools(template, messages: list[dict], tools: list[ToolSpec], fmt: ToolFormat) -> str:
+def _split_system(messages: Sequence[PromptMessage]) -> tuple[PromptMessage | None, list[PromptMessage]]:
+    if messages and messages[0].role is Role.SYSTEM:
+        return messages[0], list(messages[1:])
+    return None, list(messages)
+
+
+def render_with_tools(template, messages: Sequence[PromptMessage], tools: list[ToolSpec], fmt: ToolFormat) -> str:
     """The prompt text: the template's own rendering of `tools`, or PLAIN's system prompt."""
     if not tools:
-        return template.render(template_messages(messages), add_generation_prompt=True)
+        return template.render(messages, add_generation_prompt=True)
     if not fmt.native:
         return template.render(plain_tool_messages(messages, tools), add_generation_prompt=True)
     if fmt.name == "functools":      # Phi-4-mini's own template reads no `tools`, only the system message's
-        return template.render(functools_messages(messages, tools), add_generation_prompt=True)
-    msgs = template_messages(messages)
+        return template.render_dicts(functools_messages(messages, tools), add_generation_prompt=True)
     listed = [t.to_openai() for t in tools]
     if fmt.name == "gemma4":
         from .gemma_calls import with_types
-        msgs = gemma_messages(msgs)
         # Gemma's template reads every property's `type` (an enum alone would fail it)
         listed = [{**t, "function": {**t["function"], "parameters": with_types(t["function"]["parameters"])}}
                   for t in listed]
-    elif fmt.name == "harmony":
+        return template.render_dicts(gemma_messages(template_dicts(messages)), add_generation_prompt=True,
+                                     tools=listed)
+    if fmt.name == "harmony":
         from .harmony_calls import harmony_messages
-        msgs = harmony_messages(msgs)
+        messages = harmony_messages(messages)
     elif fmt.name == "granite":       # its template writes no tool_calls: they go back as the model wrote them
-        msgs = [_calls_as_text(m, fmt.opener) for m in msgs]
-    return template.render(msgs, add_generation_prompt=True, tools=listed)
+        messages = [_calls_as_text(m, fmt.opener) for m in messages]
+    return template.render(messages, add_generation_prompt=True, tools=listed)
 
 
-def _calls_as_text(m: dict, opener: str) -> dict:
+def _calls_as_text(m: PromptMessage, opener: str) -> PromptMessage:
     """An assistant message's calls written into its content as opener[{"name", "arguments"}, ...]."""
-    if m["role"] != "assistant" or not m.get("tool_calls"):
+    if m.role is not Role.ASSISTANT or not m.tool_calls:
         return m
-    listed = json.dumps([{"name": c["function"]["name"], "arguments": c["function"]["arguments"]}
-                         for c in m["tool_calls"]], ensure_ascii=False)
-    return {"role": "assistant", "content": m["content"] + opener + listed}
+    listed = json.dumps([{"name": c.name, "arguments": c.arguments} for c in m.tool_calls], ensure_ascii=False)
+    return PromptMessage.assistant(m.content + opener + listed)
 
 
-def functools_messages(messages: list[dict], tools: list[ToolSpec]) -> list[dict]:
-    """Phi-4-mini's layout: the tools as a JSON text in the system message's "tools" field (as
-    Microsoft's examples pass them), earlier calls written back as functools[...] text, results
-    as `tool` turns."""
-    msgs = template_messages(messages)
-    listing = json.dumps([t.to_openai()["function"] for t in tools], ensure_ascii=False)
-    if msgs and msgs[0]["role"] == "system":
-        system, msgs = dict(msgs[0]), msgs[1:]
-    else:
-        system = {"role": "system", "content": "You are a helpful assistant with some tools."}
-    system["tools"] = listing
-    out = [system]
-    return out + [_calls_as_text(m, "functools") for m in msgs]
+def functools_messages(messages: Sequence[PromptMessage], tools: list[ToolSpec]) -> list[dict]:
+    """Phi-4-mini's layout (template dicts): the tools as a JSON text in the system message's
+    "tools" field (as Microsoft's examples pass them), earlier calls written back as
+    functools[...] text, results as `tool` turns."""
+    system, rest = _split_system(messages)
+    if system is None:
+        system = PromptMessage.system("You are a helpful assistant with some tools.")
+    msgs = template_dicts([system, *(_calls_as_text(m, "functools") for m in rest)])
+    msgs[0]["tools"] = json.dumps([t.to_openai()["function"] for t in tools], ensure_ascii=False)
+    return msgs
 
 
 def gemma_messages(msgs: list[dict]) -> list[dict]:
-    """Gemma 4's layout: a call's results are not `tool` turns but the calling model turn's
-    `tool_responses` ({name, response}), and the answer that follows them continues that turn
-    (as llama.cpp builds them for this template)."""
+    """Gemma 4's layout (template dicts, as it needs a field PromptMessage has not): a call's
+    results are not `tool` turns but the calling model turn's `tool_responses` ({name, response}),
+    and the answer that follows them continues that turn (as llama.cpp builds them for this template)."""
     out: list[dict] = []
     for m in msgs:
         last = out[-1] if out else None
@@ -212,16 +181,16 @@ def gemma_messages(msgs: list[dict]) -> list[dict]:
     return out
 
 
-def tool_prompt_ids(model, messages: list[dict], tools: list[ToolSpec], fmt: ToolFormat,
+def tool_prompt_ids(model, messages: Sequence[PromptMessage], tools: list[ToolSpec], fmt: ToolFormat,
                     max_new_tokens: int) -> tuple[list[int], int]:
     """Prompt ids for a reply that may call tools, and how many messages were dropped to fit:
     the oldest turns after the system prompt go first (never the last user turn and what follows)."""
-    system = messages[:1] if messages and messages[0]["role"] == "system" else []
-    rest = messages[len(system):]
+    system, rest = _split_system(messages)
+    head = [system] if system is not None else []
     room = model.context_length - max(1, min(max_new_tokens, model.context_length // 2))
-    starts = [i for i, m in enumerate(rest) if m["role"] == "user"] or [0]
+    starts = [i for i, m in enumerate(rest) if m.role is Role.USER] or [0]
     for drop in starts:
-        ids = model.tokenize(render_with_tools(model.template, system + rest[drop:], tools, fmt))
+        ids = model.tokenize(render_with_tools(model.template, head + rest[drop:], tools, fmt))
         if len(ids) <= room:
             return ids, drop
     raise PromptTooLongError(f"The conversation with its {len(tools)} tools is too long for this model's context "

@@ -4,19 +4,22 @@ itself: `run` and `consent` are the caller's (chatgui.tools.ToolBox.call and con
 
     turn = run_tool_loop(model, messages, box.specs, settings, run=box.call,
                          consent=box.consent_gate(policy, chat_id, ask), on_event=sink, cancel=flag)
-    turn.messages    # the new messages: assistant (with tool_calls), tool results, the final answer
+    turn.messages    # the new PromptMessages: assistant (with tool_calls), tool results, the final answer
 
-on_event(kind, value): ("text", piece) while the model writes text a user may see; ("call",
-ToolCall) when a call is complete, before consent; ("result", ToolResult) when it has run or was
-refused; ("round", n) when round n (from 1) begins.
+on_event(kind, value): ("round", n) when round n (from 1) begins; ("generation", gen) when the
+round's reply has begun (its `stats` hold the prompt's size: the prompt as rendered with the
+tools); ("text", piece) while the model writes text a user may see; ("call", ToolCall) when a
+call is complete, before consent; ("result", ToolResult) when it has run or was refused.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
+from chatgui.common.prompt import PromptMessage, Role
+from chatgui.common.records import FinishReason
 from chatgui.common.tools import ToolCall, ToolResult, ToolSpec
-from chatgui.common.types import SamplingSettings
+from chatgui.common.types import GenerationStats, SamplingSettings
 
 from .tool_calls import CallTextFilter, ToolFormat, detect_format, split_tool_calls, tool_constraint, tool_prompt_ids
 
@@ -26,36 +29,48 @@ DENIED = "The user did not allow this call."
 
 @dataclass
 class ToolTurn:
-    messages: list[dict] = field(default_factory=list)   # appended to the chat, in order
+    messages: list[PromptMessage] = field(default_factory=list)   # appended to the chat, in order
     calls: list[ToolCall] = field(default_factory=list)
     results: list[ToolResult] = field(default_factory=list)
-    finish_reason: str = "stop"      # "stop", "length", "cancelled", "tool_limit" (calls left unrun)
+    finish_reason: FinishReason = FinishReason.STOP   # STOP, LENGTH, CANCELLED or TOOL_LIMIT (calls left unrun)
     rounds: int = 0
+    round_stats: list[GenerationStats] = field(default_factory=list)   # each round's reply's
+
+    @property
+    def stats(self) -> GenerationStats:
+        """The rounds' statistics as one reply's: the first round's prompt, seed, dropped turns and
+        wait for the first token; the tokens of all; the speed over all the tokens decoded."""
+        first = self.round_stats[0] if self.round_stats else GenerationStats()
+        out = GenerationStats(prompt_tokens=first.prompt_tokens, dropped_messages=first.dropped_messages,
+                              seed=first.seed, time_to_first_token=first.time_to_first_token,
+                              finish_reason=self.finish_reason)
+        timed = [s for s in self.round_stats if s.tokens_per_second > 0]
+        seconds = sum((s.generated_tokens - 1) / s.tokens_per_second for s in timed)
+        out.generated_tokens = sum(s.generated_tokens for s in self.round_stats)
+        out.tokens_per_second = sum(s.generated_tokens - 1 for s in timed) / seconds if seconds > 0 else 0.0
+        return out
 
     @property
     def text(self) -> str:
         """The final answer's text."""
         last = self.messages[-1] if self.messages else None
-        return last["content"] if last and last["role"] == "assistant" and not last.get("tool_calls") else ""
+        return last.content if last and last.role is Role.ASSISTANT and not last.tool_calls else ""
 
 
-def assistant_message(content: str, calls: list[ToolCall]) -> dict:
-    msg = {"role": "assistant", "content": content}
-    if calls:
-        msg["tool_calls"] = [c.to_openai() for c in calls]
-    return msg
-
-
-def generate_with_tools(model, messages: list[dict], tools: list[ToolSpec], settings: SamplingSettings,
+def generate_with_tools(model, messages: Sequence[PromptMessage], tools: list[ToolSpec], settings: SamplingSettings,
                         tool_choice="auto", cancel=None, on_text: Callable[[str], None] | None = None,
-                        fmt: ToolFormat | None = None, parallel: bool = True):
-    """One reply that may call tools: (its text before any calls, the calls, the Generation)."""
+                        fmt: ToolFormat | None = None, parallel: bool = True, on_start: Callable | None = None):
+    """One reply that may call tools: (its text before any calls, the calls, the Generation).
+    on_start(generation): called once the reply has begun, before its first token."""
     fmt = fmt or detect_format(model.template.source)
     usable = [] if tool_choice == "none" else tools
-    ids, _dropped = tool_prompt_ids(model, messages, tools, fmt, settings.max_new_tokens)
+    ids, dropped = tool_prompt_ids(model, messages, tools, fmt, settings.max_new_tokens)
     constraint = tool_constraint(model, usable, tool_choice, fmt, parallel) if usable else None
     stops = tuple(settings.stop) + tuple(getattr(model, "template_stops", ()))
     gen = model.generate(messages, settings.with_(stop=stops), cancel, prompt_ids=ids, constraint=constraint)
+    gen.stats.dropped_messages = dropped     # (given prompt_ids, the engine dropped nothing itself)
+    if on_start is not None:
+        on_start(gen)
     shown = CallTextFilter(fmt, constraint)
     for event in gen:
         piece = shown.feed(event.text)
@@ -72,7 +87,7 @@ def generate_with_tools(model, messages: list[dict], tools: list[ToolSpec], sett
     return content, calls, gen
 
 
-def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: SamplingSettings, *,
+def run_tool_loop(model, messages: Sequence[PromptMessage], tools: list[ToolSpec], settings: SamplingSettings, *,
                   run: Callable[..., ToolResult], consent: Callable[[ToolCall], bool],
                   on_event: Callable[[str, object], None] | None = None, cancel=None,
                   max_rounds: int = DEFAULT_MAX_ROUNDS, tool_choice="auto", fmt: ToolFormat | None = None,
@@ -89,21 +104,23 @@ def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: 
         emit("round", turn.rounds)
         last_round = turn.rounds > max_rounds
         round_choice = "none" if last_round else choice
+        on_text, on_start = (lambda piece: emit("text", piece)), (lambda gen: emit("generation", gen))
         if hasattr(model, "reply_with_tools"):     # a server (remote/client.py): it formats and parses the calls
-            content, calls, gen = model.reply_with_tools(chat, tools, settings, round_choice, cancel,
-                                                         lambda piece: emit("text", piece), parallel)
+            content, calls, gen = model.reply_with_tools(chat, tools, settings, round_choice, cancel, on_text,
+                                                         parallel, on_start=on_start)
         else:
-            content, calls, gen = generate_with_tools(model, chat, tools, settings, round_choice, cancel,
-                                                      lambda piece: emit("text", piece), fmt, parallel)
+            content, calls, gen = generate_with_tools(model, chat, tools, settings, round_choice, cancel, on_text,
+                                                      fmt, parallel, on_start=on_start)
+        turn.round_stats.append(gen.stats)
         choice = "auto"
         reason = gen.stats.finish_reason
-        if reason == "cancelled" or not calls:
-            msg = assistant_message(content, [])
-            turn.messages.append(msg)
-            turn.finish_reason = "cancelled" if reason == "cancelled" else (
-                "tool_limit" if last_round else ("length" if reason == "length" else "stop"))
+        if reason == FinishReason.CANCELLED or not calls:
+            turn.messages.append(PromptMessage.assistant(content))
+            turn.finish_reason = FinishReason.CANCELLED if reason == FinishReason.CANCELLED else (
+                FinishReason.TOOL_LIMIT if last_round else (
+                    FinishReason.LENGTH if reason == FinishReason.LENGTH else FinishReason.STOP))
             return turn
-        msg = assistant_message(content, calls)
+        msg = PromptMessage.assistant(content, calls)
         chat.append(msg)
         turn.messages.append(msg)
         for call in calls:
@@ -119,11 +136,11 @@ def run_tool_loop(model, messages: list[dict], tools: list[ToolSpec], settings: 
                 result = run(call, cancel) if _takes_cancel(run) else run(call)
             turn.results.append(result)
             emit("result", result)
-            tool_msg = result.to_message()
+            tool_msg = PromptMessage.tool_result(result)
             chat.append(tool_msg)
             turn.messages.append(tool_msg)
         if cancel is not None and cancel.is_set():
-            turn.finish_reason = "cancelled"
+            turn.finish_reason = FinishReason.CANCELLED
             return turn
 
 

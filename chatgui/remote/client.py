@@ -15,11 +15,13 @@ What differs from a local ChatModel, by nature of the protocol:
 from __future__ import annotations
 
 import math
+from typing import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from chatgui.common.io import url_without_credentials
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import REMOTE_CAPABILITIES, BackendKind, ModelInfo
 from chatgui.common.samplers import SAMPLER_STAGES
 from chatgui.common.types import SamplingSettings
@@ -107,9 +109,9 @@ class RemoteModel:
                          backend=public_backend_settings({"kind": BackendKind.OPENAI.value, "base_url": self.path,
                                                           "model": self.name}))
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: Sequence[PromptMessage]) -> int:
         """An estimate: the protocol has no tokenizer endpoint that every server offers."""
-        chars = sum(len(str(m.get("content") or "")) + 8 for m in messages)
+        chars = sum(len(m.content) + 8 for m in messages)
         return math.ceil(chars / CHARS_PER_TOKEN)
 
     # -- HTTP plumbing ----------------------------------------------------------------------
@@ -164,14 +166,14 @@ class RemoteModel:
             raise RemoteProtocolError(f"The server's model list is not in the OpenAI format ({type(e).__name__}). "
                                       "Is the base URL right?") from None
 
-    def chat_payload(self, messages: list[dict], settings: SamplingSettings, stream: bool = True,
+    def chat_payload(self, messages: Sequence[PromptMessage], settings: SamplingSettings, stream: bool = True,
                      tools: list | None = None, tool_choice="auto", parallel: bool = True) -> dict:
         """The JSON body of a chat completion request for these messages and settings (and the
         tools the reply may call: common.tools.ToolSpec; tool_choice as tool_calls.py takes it)."""
-        from .tools import wire_messages, wire_tool_choice
+        from .tools import wire_tool_choice
 
         body = {
-            "messages": wire_messages(messages),
+            "messages": [m.to_wire() for m in messages],
             "stream": stream,
             "max_tokens": settings.max_new_tokens,
         }
@@ -202,7 +204,7 @@ class RemoteModel:
                 body["parallel_tool_calls"] = False
         return body
 
-    def generate(self, messages: list[dict], settings: SamplingSettings | None = None, cancel=None,
+    def generate(self, messages: Sequence[PromptMessage], settings: SamplingSettings | None = None, cancel=None,
                  reply_prefix_ids=(), tools: list | None = None, tool_choice="auto", parallel: bool = True):
         """Start a streamed reply. Blocks until the server accepts the request (raising a
         RemoteError if it refuses), then returns a RemoteGeneration to iterate (its `tool_calls`
@@ -220,12 +222,15 @@ class RemoteModel:
         return RemoteGeneration(self, messages, settings or SamplingSettings(), cancel,
                                 tools=tools, tool_choice=tool_choice, parallel=parallel)
 
-    def reply_with_tools(self, messages: list[dict], tools: list, settings: SamplingSettings, tool_choice="auto",
-                         cancel=None, on_text=None, parallel: bool = True):
+    def reply_with_tools(self, messages: Sequence[PromptMessage], tools: list, settings: SamplingSettings,
+                         tool_choice="auto", cancel=None, on_text=None, parallel: bool = True, on_start=None):
         """One round of the tool loop (engine/tool_loop.py) on the server: (the reply's text, its
         calls, each checked against its tool, the RemoteGeneration). The server renders the tools
-        in its model's format and parses the calls; earlier calls and results go as the API has them."""
+        in its model's format and parses the calls; earlier calls and results go as the API has them.
+        on_start(generation): once the server has accepted the request."""
         gen = self.generate(messages, settings, cancel, tools=tools, tool_choice=tool_choice, parallel=parallel)
+        if on_start is not None:
+            on_start(gen)
         for event in gen:
             if on_text is not None and event.text:
                 on_text(event.text)

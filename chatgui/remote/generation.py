@@ -16,10 +16,11 @@ import math
 import queue
 import threading
 import time
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import httpx
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import FinishReason
 from chatgui.common.runner import CancelFlag
 from chatgui.common.samplers import EXTRA_API_FIELDS
@@ -41,8 +42,8 @@ class RemoteGeneration:
     on the error as `partial_text`), `error` holds it and `stats.finish_reason` is "error".
     """
 
-    def __init__(self, model, messages: list[dict], settings: SamplingSettings, cancel: CancelFlag | None = None,
-                 tools: list | None = None, tool_choice="auto", parallel: bool = True):
+    def __init__(self, model, messages: Sequence[PromptMessage], settings: SamplingSettings,
+                 cancel: CancelFlag | None = None, tools: list | None = None, tool_choice="auto", parallel: bool = True):
         if cancel is not None and not isinstance(cancel, CancelFlag):
             # A plain Event cannot wake the waiting thread: it would only be noticed at the next chunk.
             raise TypeError("cancel must be a chatgui.common.runner.CancelFlag")
@@ -224,13 +225,13 @@ class RemoteGeneration:
     def _put(self, kind: str, value=None) -> None:
         self._items.put((kind, value, time.perf_counter()))
 
-    def _network_thread(self, messages: list[dict]) -> None:
+    def _network_thread(self, messages: Sequence[PromptMessage]) -> None:
         try:
             asyncio.run(self._stream(messages))
         except BaseException as e:  # noqa: BLE001 - whatever happens must reach the caller
             self._put("error", self.model.translate(e))
 
-    async def _stream(self, messages: list[dict]) -> None:
+    async def _stream(self, messages: Sequence[PromptMessage]) -> None:
         self._loop, self._task = asyncio.get_running_loop(), asyncio.current_task()
         if self._hang_up_requested.is_set():
             return

@@ -10,33 +10,6 @@ import json
 from chatgui.common.tools import ToolCall, ToolSpec, checked_call, new_call_id
 
 
-def wire_messages(messages: list[dict]) -> list[dict]:
-    """Chat messages as the API takes them: an assistant's tool_calls with their arguments as
-    JSON text, a tool result with its tool_call_id."""
-    out = []
-    for m in messages:
-        msg = {"role": m["role"], "content": m.get("content") or ""}
-        if m["role"] == "assistant" and m.get("tool_calls"):
-            msg["tool_calls"] = [_wire_call(c) for c in m["tool_calls"]]
-        elif m["role"] == "tool":
-            msg["tool_call_id"] = str(m.get("tool_call_id") or "")
-            if m.get("name"):
-                msg["name"] = m["name"]
-        out.append(msg)
-    return out
-
-
-def _wire_call(c) -> dict:
-    if isinstance(c, ToolCall):
-        return c.to_openai()
-    f = c.get("function", c)
-    args = f.get("arguments")
-    if not isinstance(args, str):
-        args = json.dumps(args or {}, ensure_ascii=False)
-    return {"id": str(c.get("id") or new_call_id()), "type": "function",
-            "function": {"name": str(f.get("name") or ""), "arguments": args}}
-
-
 def wire_tool_choice(choice):
     """tool_choice for the API: "auto", "none", "required", or a tool's name as OpenAI names one."""
     if choice in ("auto", "none", "required"):

@@ -12,15 +12,15 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from chatgui.common.prompt import PromptFormatError, PromptMessage, Role, checked_unicode
 from chatgui.common.records import FinishReason
 from chatgui.common.samplers import SAMPLER_FIELDS, SamplerField
 from chatgui.common.types import SamplingSettings
 
-from .tools import parse_tool_message, parse_tools
+from .tools import parse_tools
 
 MAX_STOP_STRINGS = 16
 MAX_MESSAGES = 2048         # as OpenAI: each costs the runner time (100,000 empty ones took 24 s)
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 # OpenAI's finish reasons for ours (a cancelled reply is not answered). "error": the reply broke off
 # (the JSON grammar engine gave up): what came is not the JSON asked for.
 FINISH_REASONS = {FinishReason.STOP: "stop", FinishReason.STOP_STRING: "stop", FinishReason.LENGTH: "length",
@@ -43,7 +43,7 @@ class ApiError(Exception):
 @dataclass
 class ChatRequest:
     """A validated request of either endpoint: chat (messages) or text completion (prompt)."""
-    messages: list[dict] | None
+    messages: list[PromptMessage] | None
     settings: SamplingSettings
     stream: bool
     include_usage: bool
@@ -75,51 +75,23 @@ def _number(body: dict, name: str, lo: float, hi: float, integer: bool = False):
 
 
 def _unicode(text: str, where: str, param: str) -> str:
-    """text, if it is valid Unicode. JSON's \\ud800 escapes decode to lone surrogates, which no
-    tokenizer can encode (it failed with a 500)."""
+    """text, if it is valid Unicode (common/prompt.py checked_unicode), else a 400 naming param."""
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise _bad(f"{where} holds a lone surrogate ({text[e.start]!r} at character {e.start}): "
-                   "send valid Unicode (a surrogate must come in a pair).", param) from None
-    return text
+        return checked_unicode(text, where)
+    except PromptFormatError as e:
+        raise _bad(str(e), param) from None
 
 
-def _content_text(content, where: str) -> str:
-    """Message content: a string, or a list of {"type": "text", "text": ...} parts."""
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return _unicode(content, where, "messages")
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
-                raise _bad(f"{where}: only text content is supported.", "messages")
-            texts.append(_unicode(part["text"], where, "messages"))
-        return "".join(texts)
-    raise _bad(f"{where}: 'content' must be a string or a list of text parts.", "messages")
-
-
-def parse_messages(raw) -> list[dict]:
+def parse_messages(raw) -> list[PromptMessage]:
     if not isinstance(raw, list) or not raw:
         raise _bad("'messages' must be a non-empty list of {role, content} objects.", "messages")
     if len(raw) > MAX_MESSAGES:
         raise _bad(f"'messages' may hold at most {MAX_MESSAGES:,} messages, not {len(raw):,}: leave out the "
                    "oldest turns.", "messages")
-    out = []
-    for i, m in enumerate(raw):
-        where = f"messages[{i}]"
-        if not isinstance(m, dict):
-            raise _bad(f"{where} must be an object with 'role' and 'content'.", "messages")
-        role = m.get("role")
-        if role == "tool" or role == "assistant" and m.get("tool_calls"):
-            out.append(parse_tool_message(m, where))     # server/tools.py
-            continue
-        if role not in ROLES:
-            raise _bad(f"{where}: role {role!r} is not supported (use system, user or assistant).", "messages")
-        out.append({"role": ROLES[role], "content": _content_text(m.get("content"), where)})
-    return out
+    try:
+        return [PromptMessage.from_wire(m, f"messages[{i}]") for i, m in enumerate(raw)]
+    except PromptFormatError as e:      # it names the message and what is wrong with it
+        raise _bad(str(e), "messages") from None
 
 
 def parse_stop(raw) -> tuple[str, ...]:
@@ -245,8 +217,8 @@ def check_prompt_size(req: ChatRequest, max_bytes: int | None, context_length: i
     if req.prompt is not None:
         kept, param, what = req.prompt, "prompt", "The prompt"
     else:
-        first = req.messages[0]["content"] if len(req.messages) > 1 and req.messages[0]["role"] == "system" else ""
-        kept, param, what = first + req.messages[-1]["content"], "messages", "The last message (with the system one)"
+        first = req.messages[0].content if len(req.messages) > 1 and req.messages[0].role is Role.SYSTEM else ""
+        kept, param, what = first + req.messages[-1].content, "messages", "The last message (with the system one)"
     size = len(kept.encode("utf-8"))
     if size > max_bytes:
         raise ApiError(400, f"{what} is too long for this model's context of {context_length:,} tokens: "

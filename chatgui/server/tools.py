@@ -1,16 +1,15 @@
 """OpenAI's tool calling on /v1/chat/completions: `tools` and `tool_choice` in, `tool_calls` out.
 
-Requests: the tools (functions with JSON-schema parameters), tool_choice ("auto", "none",
-"required" or {"type": "function", "function": {"name": ...}}), and the messages a tool loop
-sends back (an assistant's tool_calls, `tool` results). Replies: the model's calls, parsed from
-its own format (engine/tool_calls.py) with the arguments held to their schemas while generated,
-as `tool_calls` with finish_reason "tool_calls"; streamed, the text before the calls streams
-as usual, then each call as OpenAI streams it: a delta with its index, id, type and name (and
-empty arguments), then deltas of `arguments` text as the model writes them (engine/tool_stream.py).
+Requests: the tools (functions with JSON-schema parameters) and tool_choice ("auto", "none",
+"required" or {"type": "function", "function": {"name": ...}}); the messages a tool loop sends
+back (an assistant's tool_calls, `tool` results) are read by common/prompt.py. Replies: the
+model's calls, parsed from its own format (engine/tool_calls.py) with the arguments held to their
+schemas while generated, as `tool_calls` with finish_reason "tool_calls"; streamed, the text
+before the calls streams as usual, then each call as OpenAI streams it: a delta with its index,
+id, type and name (and empty arguments), then deltas of `arguments` text as the model writes
+them (engine/tool_stream.py).
 """
 from __future__ import annotations
-
-import json
 
 from chatgui.common.tools import ToolCall, ToolSpec
 
@@ -64,38 +63,6 @@ def parse_tools(body: dict) -> tuple[list[ToolSpec] | None, object, bool]:
     elif choice not in ("auto", "none", "required"):
         raise _bad("'tool_choice' must be \"auto\", \"none\", \"required\" or a named function.", "tool_choice")
     return tools, choice, parallel
-
-
-def parse_tool_message(m: dict, where: str) -> dict:
-    """A `tool` result, or an assistant message with tool_calls, as the engine reads them."""
-    content = m.get("content")
-    if isinstance(content, list):
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if content is not None and not isinstance(content, str):
-        raise _bad(f"{where}: 'content' must be a string.", "messages")
-    if m.get("role") == "tool":
-        call_id = m.get("tool_call_id")
-        if not isinstance(call_id, str) or not call_id:
-            raise _bad(f"{where}: a tool message needs 'tool_call_id'.", "messages")
-        return {"role": "tool", "tool_call_id": call_id, "name": str(m.get("name") or ""), "content": content or ""}
-    calls = m.get("tool_calls")
-    if not isinstance(calls, list) or not calls:
-        raise _bad(f"{where}: 'tool_calls' must be a non-empty list.", "messages")
-    out = []
-    for c in calls:
-        f = c.get("function") if isinstance(c, dict) else None
-        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
-            raise _bad(f"{where}: each tool call needs a function name.", "messages")
-        args = f.get("arguments") or "{}"
-        try:
-            args = json.loads(args) if isinstance(args, str) else args
-        except ValueError:
-            raise _bad(f"{where}: a tool call's 'arguments' is not valid JSON.", "messages") from None
-        if not isinstance(args, dict):
-            raise _bad(f"{where}: a tool call's 'arguments' must be a JSON object.", "messages")
-        out.append({"id": str(c.get("id") or ""), "type": "function",
-                    "function": {"name": f["name"], "arguments": args}})
-    return {"role": "assistant", "content": content or "", "tool_calls": out}
 
 
 def constraint_for(model, tools: list[ToolSpec], choice, parallel: bool):

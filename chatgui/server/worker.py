@@ -23,6 +23,7 @@ import math
 import threading
 from dataclasses import dataclass, field
 
+from chatgui.common.prompt import PromptMessage, Role
 from chatgui.common.records import FinishReason
 from chatgui.common.runner import CancelFlag
 from chatgui.common.runner import Job
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class QueuedRequest:
     """One API request's generation: queued, run as a runner Job, its output sent to the loop."""
-    messages: list[dict] | None          # a chat, or None with `prompt`
+    messages: list[PromptMessage] | None   # a chat, or None with `prompt`
     settings: SamplingSettings
     loop: asyncio.AbstractEventLoop
     prompt: str | None = None            # raw text to continue (/v1/completions)
@@ -164,7 +165,7 @@ def start_run(model, job: QueuedRequest):
         extra["top_alternatives"] = job.top_logprobs
     if job.prompt is not None:
         extra["prompt_ids"] = model.tokenize(job.prompt)
-    elif job.tools is not None or any(m["role"] == "tool" or m.get("tool_calls") for m in job.messages):
+    elif job.tools is not None or any(m.role is Role.TOOL or m.tool_calls for m in job.messages):
         # the model's template renders the tools (and earlier calls and results) itself
         from chatgui.engine.tool_calls import detect_format, tool_prompt_ids
         extra["prompt_ids"], _dropped = tool_prompt_ids(model, job.messages, job.tools or [],

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import ReplyMeta, TokenRecord, records_from_dicts
 
 from .history import model_messages
@@ -165,7 +166,7 @@ class Chat:
 
     # ---- derived text ----------------------------------------------------------------------
 
-    def to_messages_for_model(self, upto: str | None = None, tool_turns: bool = True) -> list[dict]:
+    def to_messages_for_model(self, upto: str | None = None, tool_turns: bool = True) -> list[PromptMessage]:
         """What the model is sent (session/history.py model_messages): the system prompt (if set),
         then the active path, or the path down to `upto` (e.g. the user message to answer again),
         earlier tool calls and their results included unless tool_turns is False."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import ReplyMeta
 
 from .chat import Chat
@@ -26,12 +27,12 @@ def compared_reply(preset: str, reported: ReplyMeta, text: str, tokens: list, sa
     return ComparedReply(preset, text, reported)
 
 
-def compare_prompt(chat: Chat, typed_question: str) -> tuple[list[dict], str, str | None] | None:
+def compare_prompt(chat: Chat, typed_question: str) -> tuple[list[PromptMessage], str, str | None] | None:
     """(messages for the model, the question, the user message the answers go under) to compare:
     the text in the input box as a new question (no message yet: None), else the chat's last
     question; None when there is neither."""
     if typed_question:
-        return ([*chat.to_messages_for_model(tool_turns=False), {"role": Role.USER.value, "content": typed_question}],
+        return ([*chat.to_messages_for_model(tool_turns=False), PromptMessage.user(typed_question)],
                 typed_question, None)
     last_user = next((m for m in reversed(chat.active_path()) if m.role == Role.USER), None)
     if last_user is None:

@@ -1,14 +1,8 @@
-"""Who wrote a message."""
+"""Who wrote a message: common/prompt.py's Role (what the model is sent uses the same one)."""
 from __future__ import annotations
 
-from chatgui.common.records import ValueEnum
-
-
-class Role(ValueEnum):
-    SYSTEM = "system"
-    USER = "user"
-    ASSISTANT = "assistant"
-    TOOL = "tool"   # only in what the model is sent (a tool's result); the chat keeps results in the reply's meta
-
+from chatgui.common.prompt import Role
 
 ROLES = (Role.SYSTEM, Role.USER, Role.ASSISTANT)   # the roles of a chat's messages
+
+__all__ = ["ROLES", "Role"]

@@ -20,6 +20,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from chatgui.common.prompt import PromptMessage, Role
 from chatgui.common.tools import ToolSpec
 
 log = logging.getLogger(__name__)
@@ -297,11 +298,11 @@ class McpHub:
         return self._run(self._request(server, "the list of its prompts", listing, self.call_timeout),
                          self.call_timeout + self.start_timeout)
 
-    def get_prompt(self, server: str, name: str, arguments: dict | None = None) -> list[dict]:
-        """A prompt's messages as chat messages ({"role", "content"} with text content)."""
+    def get_prompt(self, server: str, name: str, arguments: dict | None = None) -> list[PromptMessage]:
+        """A prompt's messages as a model is sent them (their text content)."""
         async def getting(client):
             result = await client.get_prompt(name, {k: str(v) for k, v in (arguments or {}).items()})
-            return [{"role": m.role, "content": _content_text([m.content])} for m in result.messages]
+            return [PromptMessage(Role(m.role), _content_text([m.content])) for m in result.messages]
         return self._run(self._request(server, f"the prompt {name!r}", getting, self.call_timeout),
                          self.call_timeout + self.start_timeout)
 

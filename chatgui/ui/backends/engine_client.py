@@ -16,13 +16,15 @@ import os
 import sys
 import threading
 import time
+from typing import Sequence
 
 from PySide6.QtCore import QObject, Signal
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import ReplyMeta, TokenRecord
 from chatgui.common.runner import (Job, JobEvent, ModelRunner, QueueFull, ShuttingDown, candidates_job, prepare_job,
                                    reply_job)
-from chatgui.common.types import SamplingSettings
+from chatgui.common.types import GenerationStats, SamplingSettings
 from chatgui.engine.errors import ModelLoadError
 from chatgui.session import failures as session_failures
 from chatgui.session.failures import FailureKind, Refused, describe_failure
@@ -82,6 +84,12 @@ class ReplyHandle(QObject):
     def cancel(self) -> None:
         if self.job is not None:
             self.job.cancel()
+
+
+def started_info(model, stats: GenerationStats) -> dict:
+    """ReplyHandle.started's payload: the prompt as the reply got it (after dropping turns)."""
+    return {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed, "dropped_messages": stats.dropped_messages,
+            "context_length": model.context_length}
 
 
 def connect_reply(handle: ReplyHandle, on_started, on_tokens, on_finished, on_failed) -> None:
@@ -159,16 +167,12 @@ class EngineWorker(QObject):
         self._hashes.pop(str(model.path), None)   # the file may have changed since it was hashed
         self.use_backend(model)
 
-    def count_tokens(self, request_id: int, messages: list) -> None:
+    def count_tokens(self, request_id: int, messages: Sequence[PromptMessage]) -> None:
         if self.model is not None and not self.closing.is_set():
             try:
                 self.tokens_counted.emit(request_id, self.model.count_tokens(messages))
             except Exception:   # noqa: BLE001 - only a status display
                 pass
-
-    def known_sha256(self, path: str) -> str | None:
-        """The sha256 already computed for this model file, or None (never computes it)."""
-        return self._hashes.get(str(path))
 
     def model_hash(self, model) -> str | None:
         """The model file's sha256, computed once per file and announced (None for a server)."""
@@ -194,9 +198,7 @@ class EngineWorker(QObject):
                 model, stats = self.model, value.stats
                 state["started"] = True
                 state["keep"] = model.capabilities.token_probabilities
-                handle.started.emit(handle.request_id, {"prompt_tokens": stats.prompt_tokens, "seed": stats.seed,
-                                     "dropped_messages": stats.dropped_messages,
-                                     "context_length": model.context_length})
+                handle.started.emit(handle.request_id, started_info(model, stats))
             elif kind == JobEvent.TOKEN:
                 state["texts"].append(value.text)
                 if state["keep"]:
@@ -209,7 +211,8 @@ class EngineWorker(QObject):
                 flush()
                 model = self.model
                 handle.finished.emit(handle.request_id,
-                                     finished_payload(self._reply_meta(model, value, settings), value.text))
+                                     finished_payload(self.reply_meta(model, value.stats, len(value.token_ids),
+                                                                      settings), value.text))
                 if model.capabilities.replay and not self.closing.is_set():
                     self.model_hash(model)   # once, after the first reply, so that nothing waits for it
             elif kind == JobEvent.ERROR:
@@ -248,9 +251,10 @@ class EngineWorker(QObject):
                     end(job, i, JobEvent.ERROR, value)
         return sink
 
-    def _reply_meta(self, model, generation, settings: SamplingSettings) -> ReplyMeta:
+    def reply_meta(self, model, stats: GenerationStats, token_count: int, settings: SamplingSettings) -> ReplyMeta:
+        """What a finished reply records (session/replies.py), with the model file's hash if known."""
         info = model.info()
-        return assemble_reply_meta(info, model.context_length, generation.stats, len(generation.token_ids), settings,
+        return assemble_reply_meta(info, model.context_length, stats, token_count, settings,
                                    self._hashes.get(info.path) if info.is_local else None)
 
     def describe_failure(self, error: BaseException, started: bool) -> tuple[FailureKind, str]:
@@ -301,7 +305,7 @@ class EngineClient(QObject):
             self.prepare(*resume)
         return job
 
-    def prepare(self, messages: list[dict], max_new_tokens: int) -> None:
+    def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int) -> None:
         """Compute the chat's context while the user reads and types (see ChatModel.prepare). It
         gives way to any other job, which stops it within one prefill chunk; what it computed
         stays in the cache."""
@@ -324,7 +328,7 @@ class EngineClient(QObject):
     def probe_devices(self) -> None:
         self.run(self.worker.probe_devices)
 
-    def generate(self, messages: list[dict], sampling: dict, connect=None, reply_prefix_ids=(),
+    def generate(self, messages: Sequence[PromptMessage], sampling: dict, connect=None, reply_prefix_ids=(),
                  expect_sha256=None, dropped_messages: int | None = None) -> ReplyHandle:
         """Queue a reply. connect(handle) is called before the job is queued, so that no signal can
         be emitted before its receivers are connected. reply_prefix_ids: the reply starts with these
@@ -341,7 +345,7 @@ class EngineClient(QObject):
             pass   # the window is closing: nothing will answer, and nobody is waiting
         return handle
 
-    def generate_candidates(self, messages: list[dict], sampling: dict, n: int, connect,
+    def generate_candidates(self, messages: Sequence[PromptMessage], sampling: dict, n: int, connect,
                             each: list[dict] | None = None) -> list[ReplyHandle]:
         """Queue n answers to the same chat, decoded as one batch: one handle per answer, each
         with the signals of a reply (connect(handle) is called for each before the job is queued).
@@ -383,7 +387,7 @@ class EngineClient(QObject):
         if handle is not None:
             handle.cancel()
 
-    def count_tokens(self, messages: list[dict]) -> int:
+    def count_tokens(self, messages: Sequence[PromptMessage]) -> int:
         self._next_id += 1
         request_id = self._next_id
         self.run(lambda: self.worker.count_tokens(request_id, messages))

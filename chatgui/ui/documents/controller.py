@@ -255,7 +255,7 @@ class DocumentsController(QObject):
 
         def work():
             count = self._counter()
-            room = message_room(context, reply, sum(count(m["content"]) for m in history))
+            room = message_room(context, reply, sum(count(m.content) for m in history))
             budget = room - count(docs.build_prompt(text, [docs.Source(1, "x", "")]))   # the instructions, the question
             extra = []
             if use_folders:

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QPushButton, QScrollArea,
                                QVBoxLayout)
 
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import FinishReason
 from chatgui.session.compare import ComparedReply, compared_reply
 from chatgui.session.replies import read_finished
@@ -64,7 +65,7 @@ class Side:
 class CompareDialog(QDialog):
     keep_requested = Signal(object)   # [session.compare.ComparedReply, ...]: the replies to keep
 
-    def __init__(self, engine, messages: list[dict], base_sampling: dict, question: str,
+    def __init__(self, engine, messages: list[PromptMessage], base_sampling: dict, question: str,
                  presets: tuple[str, str] = DEFAULT_PAIR, parent=None, batched: bool = False):
         """batched: the backend writes several answers at once (capabilities.batched_candidates)."""
         super().__init__(parent)

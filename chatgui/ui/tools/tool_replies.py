@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import random
 import threading
+from typing import Sequence
 
 from PySide6.QtCore import QObject, Signal
 
 from chatgui.common.runner import Job, ShuttingDown, job_backend
+from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import ReplyMeta
 from chatgui.common.tools import ToolCall, ToolResult
 from chatgui.session import tool_exchanges
 from chatgui.common.types import SamplingSettings
 from chatgui.tools.toolbox import ToolBox
-from chatgui.ui.backends.engine_client import ReplyHandle
+from chatgui.session.replies import finished_payload
+from chatgui.ui.backends.engine_client import ReplyHandle, started_info
 
 from .consent_dialog import ConsentAsker
 from .tool_cards import cards_of
@@ -80,13 +83,15 @@ def stored_runner(results: list[ToolResult]):
     return run
 
 
-def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, make_box, ask, max_rounds: int,
-                   policy=None, chat_id: str | None = None, stored: list[ToolResult] | None = None,
+def tool_reply_job(runner, messages: Sequence[PromptMessage], settings: SamplingSettings, make_box, ask,
+                   max_rounds: int, policy=None, chat_id: str | None = None, stored: list[ToolResult] | None = None,
                    tool_choice="auto", check=None):
     """A runner job: one reply through the tool loop. make_box() -> (ToolBox, server errors);
     ask(cancel) -> the consent dialog's callback; policy: the ConsentPolicy; stored: a replay's
     results, given back instead of running the tools; check(backend) may refuse before anything
-    starts (a replay needs the same model file)."""
+    starts (a replay needs the same model file). Events: the loop's (engine/tool_loop.py), but
+    "started" with the first round's Generation (its prompt as rendered with the tools) instead of
+    each round's "generation", and "done" with the ToolTurn."""
     def run(job: Job) -> None:
         backend = job_backend(runner, check)
         from chatgui.engine.tool_loop import run_tool_loop   # the engine (torch) loads on first use
@@ -95,14 +100,21 @@ def tool_reply_job(runner, messages: list[dict], settings: SamplingSettings, mak
         try:
             if errors:
                 job.emit("mcp_errors", errors)
-            job.emit("started", {"prompt_tokens": backend.count_tokens(messages), "seed": settings.seed,
-                                 "dropped_messages": 0, "context_length": backend.context_length})
+            rounds_begun = []
+
+            def on_event(kind: str, value) -> None:
+                if kind != "generation":
+                    job.emit(kind, value)
+                elif not rounds_begun:
+                    rounds_begun.append(value)
+                    job.emit("started", value)
+
             if stored is not None:
                 consent, call = (lambda c: True), stored_runner(stored)
             else:
                 consent, call = box.consent_gate(policy, chat_id, ask(job.cancelled)), box.call
             turn = run_tool_loop(backend, messages, box.specs, settings, run=call, consent=consent,
-                                 on_event=job.emit, cancel=job.cancelled, max_rounds=max_rounds,
+                                 on_event=on_event, cancel=job.cancelled, max_rounds=max_rounds,
                                  tool_choice=tool_choice)
             job.emit("done", turn)
         finally:
@@ -183,7 +195,7 @@ class ToolsFeature(QObject):
             hub.close()
 
     # -- replies --------------------------------------------------------------------------
-    def generate(self, chat, message_id: str, messages: list[dict], sampling: dict, connect,
+    def generate(self, chat, message_id: str, messages: Sequence[PromptMessage], sampling: dict, connect,
                  replay_of: str | None = None, expect_sha256: str | None = None, **_options) -> ReplyHandle:
         """Queue a reply that may call tools; like EngineClient.generate, with cards for its calls.
         A replay (replay_of) must use the model file it was made with (expect_sha256) and is given
@@ -217,20 +229,20 @@ class ToolsFeature(QObject):
     def _sink(self, handle: ToolReplyHandle, settings: SamplingSettings):
         """The job's events (runner thread) as the handle's signals (queued to the GUI)."""
         worker = self.engine.worker
-        state = {"started": False, "tokens": 0}
+        state = {"started": False, "texts": []}
 
         def sink(job: Job, kind: str, value) -> None:
             rid = handle.request_id
             if kind == "started":
                 state["started"] = True
-                handle.started.emit(rid, value)
+                handle.started.emit(rid, started_info(self.engine.runner.backend, value.stats))
             elif kind == "text":
-                state["tokens"] += 1
+                state["texts"].append(value)
                 handle.tokens.emit(rid, value, [])
             elif kind in ("call", "result", "mcp_errors"):
                 handle.tool_event.emit(rid, kind, value)
             elif kind == "done":
-                handle.finished.emit(rid, self._meta(value, settings))
+                handle.finished.emit(rid, finished_payload(self._meta(value, settings), "".join(state["texts"])))
                 backend = self.engine.runner.backend
                 if backend is not None and backend.capabilities.replay and not worker.closing.is_set():
                     worker.model_hash(backend)   # recorded with the reply, for Replay
@@ -238,15 +250,12 @@ class ToolsFeature(QObject):
                 handle.failed.emit(rid, *worker.describe_failure(value, state["started"]))
         return sink
 
-    def _meta(self, turn, settings: SamplingSettings) -> dict:
-        backend = self.engine.runner.backend
-        meta = {"sampling": settings.to_dict(), "seed": settings.seed, "finish_reason": turn.finish_reason,
-                "tool_calls": [c.to_dict() for c in turn.calls], "tool_results": [r.to_dict() for r in turn.results],
-                "tool_rounds": turn.rounds}
-        if backend is not None:
-            info = backend.info()
-            meta.update(model=info.name, device=info.device, context_length=backend.context_length,
-                        model_path=info.path, model_sha256=self.engine.worker.known_sha256(info.path))
+    def _meta(self, turn, settings: SamplingSettings) -> ReplyMeta:
+        """What the reply records: as any reply's (the rounds' statistics together), with its calls,
+        their results and how many rounds it took."""
+        stats = turn.stats
+        meta = self.engine.worker.reply_meta(self.engine.runner.backend, stats, stats.generated_tokens, settings)
+        meta.tool_calls, meta.tool_results, meta.tool_rounds = list(turn.calls), list(turn.results), turn.rounds
         return meta
 
     def _on_tool_event(self, request_id: int, kind: str, value) -> None:
