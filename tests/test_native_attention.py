@@ -94,19 +94,24 @@ def test_torch_runs_on_one_thread_inside_and_gets_its_threads_back():
 
 
 def test_another_thread_s_torch_work_keeps_its_threads():
+    """(A thread already using torch: one that first calls torch meanwhile starts from torch's
+    process-wide count, which is 1 then; see cores.py.)"""
     torch.set_num_threads(2)
-    inside, seen = threading.Event(), []
+    ready, inside, seen = threading.Event(), threading.Event(), []
 
     def other():
+        seen.append(torch.get_num_threads())
+        ready.set()
         inside.wait(10)
         seen.append(torch.get_num_threads())
 
     t = threading.Thread(target=other)
     t.start()
+    ready.wait(10)
     with cores.torch_on_one_thread():
         inside.set()
         t.join(10)
-    assert seen == [2]
+    assert seen == [2, 2]
 
 
 @needs_kernels

@@ -10,6 +10,9 @@ on the calling thread alone; what is left to it (norms, RoPE, a softmax) is smal
 
 OpenMP's thread count is a per-thread setting: it is lowered and put back in the thread that
 runs the model, nesting counted per thread, so another thread's torch work keeps its threads.
+(torch.set_num_threads also sets the count a thread starts from when it first uses torch: a
+thread whose first torch call falls inside a pass starts with one. The engine's threads are
+long-lived runner threads that load the model first, so none does.)
 """
 from __future__ import annotations
 
