@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from .attention_math import temperature_at, written_attention
 from .native_attention import DecodeAttention
+from .native_linear import NativeLinear
 from .rope import rope_row
 
 if TYPE_CHECKING:
@@ -62,6 +63,12 @@ class _Layer:
     ffn_post_norm: torch.Tensor | None
     moe: Callable | None = None     # a Mixture-of-Experts MLP (experts.MoEFeedForward) in w13/w2's place
     attend: Callable | None = None  # native_attention.DecodeAttention over this layer's cache, where it applies
+    # On the native kernels, each product as one bound library call that also applies 1/rms and
+    # the bias (qkv, w13) or adds its result to the residual stream (wo, w2): NativeProduct.bound
+    qkv_call: Callable | None = None
+    wo_call: Callable | None = None
+    w13_call: Callable | None = None
+    w2_call: Callable | None = None
 
 
 class Decoder:
@@ -154,6 +161,23 @@ class Decoder:
             if not a.attn_softcap:
                 # (written straight into wo's input; softcapped scores stay on torch)
                 L.attend = DecodeAttention.for_cache(L.k_cache, L.v_cache, nh // nkv, self.inputs[L.wo_dtype][1])
+        for L, layer in zip(self.layers, net.layers):
+            self._bind_native(L, layer)
+
+    def _bind_native(self, L: _Layer, layer) -> None:
+        """L's products that run on the native kernels, bound to the step's buffers."""
+        f32, at, ff = torch.float32, layer.attn, layer.ffn
+        plain_residual = self.args.residual_scale == 1.0
+        alpha = self.inv_rms.view(1)
+        if isinstance(at.wqkv, NativeLinear):
+            L.qkv_call = at.wqkv.product.bound(self.inputs[f32][0], self.qkv, alpha, L.qkv_bias)
+        if isinstance(at.wo, NativeLinear) and at.wo.bias is None and L.attn_post_norm is None and plain_residual:
+            L.wo_call = at.wo.product.bound(self.inputs[f32][2], self.x, accumulate=True)
+        if L.moe is None and isinstance(ff.w13, NativeLinear):
+            L.w13_call = ff.w13.product.bound(self.inputs[f32][0], self.h13, alpha, L.w13_bias)
+        if (L.moe is None and isinstance(ff.w2, NativeLinear) and ff.w2.bias is None and L.ffn_post_norm is None
+                and plain_residual):
+            L.w2_call = ff.w2.product.bound(self.inputs[f32][3], self.x, accumulate=True)
 
     def _normed(self, scaled_weight: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(x * norm weight in the next matmul's input dtype, what the matmul's result is then
@@ -195,7 +219,9 @@ class Decoder:
             lturn[:nh + nkv].copy_(lrot)
         for L in self.layers:
             u, scale = self._normed(L.attn_norm, L.qkv_dtype)
-            if L.qkv_bias is None:
+            if L.qkv_call is not None:
+                L.qkv_call()
+            elif L.qkv_bias is None:
                 torch.mul(L.qkv(u), scale, out=qkv)
             else:
                 torch.addcmul(L.qkv_bias, L.qkv(u), scale, out=qkv)
@@ -228,12 +254,17 @@ class Decoder:
                 else:
                     y = F.scaled_dot_product_attention(q, keys, values, scale=self.scale)
                 attn.copy_(y)
-            self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
+            if L.wo_call is not None:
+                L.wo_call()
+            else:
+                self._add_normed(L.wo(attn_row), L.attn_post_norm)     # in place: x stays inside x_ext
             u, scale = self._normed(L.ffn_norm, L.w13_dtype)
             if L.moe is not None:
                 self._add_normed(L.moe(u.mul_(scale)), L.ffn_post_norm)
                 continue
-            if L.w13_bias is None:
+            if L.w13_call is not None:
+                L.w13_call()
+            elif L.w13_bias is None:
                 torch.mul(L.w13(u), scale, out=h13)
             else:
                 torch.addcmul(L.w13_bias, L.w13(u), scale, out=h13)
@@ -242,6 +273,9 @@ class Decoder:
                 torch.mul(F.gelu(self.gate, approximate="tanh"), self.up, out=act)
             else:
                 torch.mul(F.silu(self.gate, inplace=True), self.up, out=act)
-            self._add_normed(L.w2(act), L.ffn_post_norm)
+            if L.w2_call is not None:
+                L.w2_call()
+            else:
+                self._add_normed(L.w2(act), L.ffn_post_norm)
         torch.dot(self.x_ext, self.x_ext, out=self.sum_sq).rsqrt_()
         return final_logits(a, self.head(torch.mul(x, self.final_norm).mul_(self.inv_rms))[0].float())

@@ -88,6 +88,32 @@ class NativeProduct:
         return y
 
 
+    def bound(self, x: torch.Tensor, out: torch.Tensor, alpha: torch.Tensor | None = None,
+              bias: torch.Tensor | None = None, accumulate: bool = False):
+        """A call with no arguments computing out = alpha * (x @ W.T) + bias (+ out, where
+        accumulate) for fixed buffers (the decode step's): x [M, K], out [M, N], alpha [M]
+        (float32, one per row of x) and bias [N] may be None. The whole call is one library
+        call: no checks, allocations or torch ops each time (decode.py calls it per layer)."""
+        m = x.shape[0]
+        for t, shape in ((x, (m, self.in_features)), (out, (m, self.out_features)),
+                         (alpha, (m,)), (bias, (self.out_features,))):
+            if t is not None and (t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() != shape[-1] * (
+                    shape[0] if len(shape) == 2 else 1) or t.stride(-1) != 1):
+                raise ValueError(f"a bound native product takes float32 CPU buffers of {shape}, not {tuple(t.shape)}")
+        keep = (x, out, alpha, bias, self)
+        args = (self._nseg, self._segs_ptr, self.in_features, x.data_ptr(), m, x.stride(0) if x.dim() > 1 else 0,
+                out.data_ptr(), out.stride(0) if out.dim() > 1 else 0,
+                None if alpha is None else alpha.data_ptr(), None if bias is None else bias.data_ptr(), int(accumulate))
+        f = native.library().cg_linear_ex
+
+        def call():
+            if f(*args):
+                raise RuntimeError("native product failed")
+            return keep[1]
+
+        return call
+
+
 class NativeLinear(nn.Module):
     """A (fused) projection on the native kernels: float32 in, float32 out."""
 

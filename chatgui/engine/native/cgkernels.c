@@ -136,7 +136,7 @@ struct job {
     /* cg_linear */
     const cg_seg *segs; int nseg; const int64_t *seg_start;
     int k, m; const uint8_t *act[2]; size_t act_stride[2];     /* [0]: blocks of 32, [1]: of 256 */
-    float *y; int64_t ldy;
+    float *y; int64_t ldy; const float *alpha, *bias; int accumulate;
     /* cg_attend */
     const float *q; const void *kc, *vc; int bf16, g, hd, n_chunks; float scale; int64_t head_stride, lo, n; float *parts;
 };
@@ -158,7 +158,13 @@ static inline void cpu_relax(void) {
 #endif
 }
 
+#define MAX_CHUNK 64                /* rows a claim takes at most (cg_linear_ex's chunk) */
+
+/* rows [start, end) for every activation row: the dot products into a small buffer, then
+ * y = alpha * that (+ bias) (+ y where accumulating), element by element (so a row's result
+ * stays the same in any batch) */
 static void run_rows(const job_t *j, int64_t start, int64_t end) {
+    float tmp[8 * MAX_CHUNK];
     int s = 0;
     while (j->seg_start[s + 1] <= start) s++;
     const int max_nr = g_max_nr;
@@ -173,7 +179,16 @@ static void run_rows(const job_t *j, int64_t start, int64_t end) {
             int which = act_qb(sg->type) == 256;
             const uint8_t *act = j->act[which] + (size_t)r0 * j->act_stride[which];
             g_dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride[which], nr,
-                             j->y + (int64_t)r0 * j->ldy + row, (size_t)j->ldy);
+                             tmp + (row - start), MAX_CHUNK);
+        }
+        for (int r = 0; r < nr; r++) {
+            float *y = j->y + (int64_t)(r0 + r) * j->ldy, a = j->alpha ? j->alpha[r0 + r] : 1.0f;
+            const float *t = tmp + r * MAX_CHUNK - start;
+            for (int64_t row = start; row < end; row++) {
+                float v = j->alpha ? t[row] * a : t[row];
+                if (j->bias) v += j->bias[row];
+                y[row] = j->accumulate ? y[row] + v : v;
+            }
         }
     }
 }
@@ -268,9 +283,11 @@ static void launch(job_t j) {
 static uint8_t *g_scratch = NULL;
 static size_t g_scratch_size = 0;
 
-/* y[i, :] (ldy apart) = segments' rows . x[i, :] (ldx apart) for i < m. Returns 0, or a
- * negative error: -1 bad type or shape, -2 out of memory. */
-int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_t ldx, float *y, int64_t ldy) {
+/* y[i, :] (ldy apart) = alpha[i] * (segments' rows . x[i, :] (ldx apart)) + bias (+ y[i, :] where
+ * accumulate) for i < m; alpha and bias may be NULL (1, 0). Returns 0, or a negative error:
+ * -1 bad type or shape, -2 out of memory. */
+int cg_linear_ex(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_t ldx, float *y, int64_t ldy,
+                 const float *alpha, const float *bias, int accumulate) {
     if (nseg < 1 || nseg > 16 || k <= 0 || k % 32 || m < 0) return -1;
     int64_t seg_start[17];
     seg_start[0] = 0;
@@ -301,12 +318,17 @@ int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_
             for (int i = 0; i < m; i++) g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, (uint8_t *)act[w] + (size_t)i * stride[w]);
     int64_t total = seg_start[nseg], threads = g_workers + 1;
     int64_t chunk = total / (threads * 8);                     /* 8 chunks a thread: uneven cores even out */
-    chunk = chunk < 4 ? 4 : chunk > 64 ? 64 : chunk;
+    chunk = chunk < 4 ? 4 : chunk > MAX_CHUNK ? MAX_CHUNK : chunk;
     launch((job_t){.run = run_rows, .total = total, .chunk = chunk, .segs = segs, .nseg = nseg,
                    .seg_start = seg_start, .k = k, .m = m, .act = {act[0], act[1]},
-                   .act_stride = {stride[0], stride[1]}, .y = y, .ldy = ldy});
+                   .act_stride = {stride[0], stride[1]}, .y = y, .ldy = ldy, .alpha = alpha, .bias = bias,
+                   .accumulate = accumulate});
     pthread_mutex_unlock(&g_call_mu);
     return 0;
+}
+
+int cg_linear(int nseg, const cg_seg *segs, int k, const float *x, int m, int64_t ldx, float *y, int64_t ldy) {
+    return cg_linear_ex(nseg, segs, k, x, m, ldx, y, ldy, NULL, NULL, 0);
 }
 
 /* ---- one decode step's attention ------------------------------------------------------------ */
