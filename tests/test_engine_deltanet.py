@@ -29,8 +29,8 @@ def feed_starts(m) -> list[int]:
     """Record the start position of every computation the chat model does."""
     starts: list[int] = []
     feed = m._feed
-    m._feed = lambda ids, start, cancel=None, last_only=True: starts.append(start) or feed(ids, start, cancel,
-                                                                                           last_only)
+    m._feed = lambda ids, start, cancel=None, last_only=True, logits=True: starts.append(start) or feed(
+        ids, start, cancel, last_only, logits)
     return starts
 
 

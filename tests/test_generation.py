@@ -81,8 +81,11 @@ def test_stops_at_end_of_turn_token(tmp_path, monkeypatch):
     forward = m.net.forward
     fourth = len(m.fit_reply_prompt(CHAT, 50)[0]) + 3      # the position the fourth token is fed at
 
-    def forward_that_ends_the_turn(tokens, input_pos, last_only=False):
-        logits = forward(tokens, input_pos, last_only=last_only).clone()
+    def forward_that_ends_the_turn(tokens, input_pos, last_only=False, logits=True):
+        out = forward(tokens, input_pos, last_only=last_only, logits=logits)
+        if out is None:                  # (a prompt chunk that computes no logits)
+            return None
+        logits = out.clone()
         if int(input_pos) >= fourth:     # after four tokens, <|im_end|> (id 2) wins
             logits[..., 2] = 1e4
         return logits
@@ -281,3 +284,22 @@ def test_prepare_stops_when_cancelled_and_keeps_what_it_computed(tmp_path):
     assert model.prepare(chat, 16, cancel) == 128 and len(calls) == 1
     model.net = net
     assert model.prepare(chat, 16) > 300   # resumed: goes on from there
+
+
+def test_a_long_prompt_computes_the_output_head_once(tmp_path, monkeypatch):
+    """The prompt's chunks before its last token only fill the cache: the head (a 262k-token
+    vocabulary's costs as much as a few layers) runs for the last token alone, and the reply
+    is what it was when every chunk computed it."""
+    m = load_model(write_tiny_model(tmp_path / "m.gguf", context=1024), device="cpu")
+    chat = [PromptMessage.user("word " * 70)]
+    settings = SamplingSettings(temperature=0, max_new_tokens=4)
+    head, calls = m.net.output.forward, []
+    monkeypatch.setattr(m.net.output, "forward", lambda x: calls.append(x.shape[-2]) or head(x))
+    assert len(m.fit_reply_prompt(chat, 4)[0]) > 2 * PREFILL_CHUNK
+    text = "".join(e.text for e in m.generate(chat, settings, ignore_eos=True))
+    assert calls == [1, 1, 1, 1]            # the prompt's last token, then each decoded one
+    monkeypatch.setattr(m.net.output, "forward", head)
+    m._cache_ids, m._cache_runs = [], []
+    forward = m.net.forward
+    m.net.forward = lambda tokens, pos, last_only=False, logits=True: forward(tokens, pos, last_only)
+    assert "".join(e.text for e in m.generate(chat, settings, ignore_eos=True)) == text

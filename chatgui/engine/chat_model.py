@@ -142,10 +142,11 @@ class ChatModel:
         return self._sha256
 
     # -- forward passes -------------------------------------------------------------------------
-    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True) -> torch.Tensor | None:
-        """Run ids through the model from position start; return the logits. Prompts go in
-        chunks aligned to multiples of PREFILL_CHUNK positions (bounded memory per pass); each
-        pass is recorded in _cache_runs."""
+    def _feed(self, ids: list[int], start: int, cancel=None, last_only=True, logits=True) -> torch.Tensor | None:
+        """Run ids through the model from position start; return the logits (None: cancelled).
+        Prompts go in chunks aligned to multiples of PREFILL_CHUNK positions (bounded memory per
+        pass); each pass is recorded in _cache_runs. With last_only, only the last chunk
+        computes the output head; logits=False: none does, and an empty tensor is returned."""
         out = []
         pos, end = start, start + len(ids)
         while pos < end:
@@ -154,13 +155,16 @@ class ChatModel:
             stop = min(end, (pos // PREFILL_CHUNK + 1) * PREFILL_CHUNK)
             chunk = ids[pos - start:stop - start]
             x = torch.tensor([chunk], dtype=torch.long, device=self.device)
-            logits = self.net(x, pos, last_only=last_only)
+            chunk_logits = self.net(x, pos, last_only=last_only, logits=not last_only or logits and stop == end)
             del self._cache_ids[pos:]
             self._cache_ids.extend(chunk)
             self._record_run(pos, stop)
-            out.append(logits[0])
+            if chunk_logits is not None:
+                out.append(chunk_logits[0])
             pos = stop
-        return out[-1][-1] if last_only else torch.cat(out)
+        if last_only:
+            return out[-1][-1] if logits else torch.empty(0)
+        return torch.cat(out)
 
     def _record_run(self, start: int, end: int) -> None:
         """Note that positions [start, end) were computed in one pass (after those before start)."""
@@ -215,11 +219,13 @@ class ChatModel:
                 resume = run[1]
         del self._cache_ids[resume:]
         logits = None
-        for start, end in schedule:
+        for i, (start, end) in enumerate(schedule):
             if start >= resume:
-                logits = self._feed(ids[start:end], start, cancel)
-                if logits is None:
+                last = i == len(schedule) - 1
+                out = self._feed(ids[start:end], start, cancel, logits=last)
+                if out is None:
                     return None
+                logits = out if last else None
         return logits
 
     def prepare(self, messages: Sequence[PromptMessage], max_new_tokens: int, cancel=None) -> int:

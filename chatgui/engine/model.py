@@ -524,11 +524,15 @@ class Transformer(nn.Module):
         proj = self.per_layer_proj(x).float().view(B, T, n, pl) / math.sqrt(self.args.dim)
         return (self.per_layer_norm(proj) + table) / math.sqrt(2.0)
 
-    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False):
+    def forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool = False,
+                logits: bool = True):
         """tokens [B, T] at positions input_pos (a start int, or a [T] tensor of consecutive
-        positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only)."""
+        positions) -> logits [B, T, vocab] (or [B, 1, vocab] with last_only). logits=False: the
+        cache is filled and the output head skipped (a prompt's chunks before its last: the
+        head of a 262k-token vocabulary costs as much as a few layers); None is returned, except
+        by the one-token decode step, which always gives its logits."""
         with cores.torch_on_one_thread(self.kernels_own_cores):
-            return self._forward(tokens, input_pos, last_only)
+            return self._forward(tokens, input_pos, last_only, logits)
 
     @property
     def kernels_own_cores(self) -> bool:
@@ -538,7 +542,7 @@ class Transformer(nn.Module):
         return self._own_cores
 
     @torch.no_grad()
-    def _forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool):
+    def _forward(self, tokens: torch.Tensor, input_pos: torch.Tensor | int, last_only: bool, logits: bool):
         start = int(input_pos) if isinstance(input_pos, int) else int(input_pos[0])
         B, T = tokens.shape
         if self.pending_required is not None or (self.pending is not None and self.pending.done()):
@@ -547,7 +551,10 @@ class Transformer(nn.Module):
             raise ValueError(f"positions {start}..{start + T} exceed the cache ({self.max_seq})")
         if self.args.sliding_window and T > SWA_STRIDE:
             # a sliding-window cache takes at most SWA_STRIDE new positions at a time
-            parts = [self(tokens[:, i:i + SWA_STRIDE], start + i, last_only) for i in range(0, T, SWA_STRIDE)]
+            parts = [self(tokens[:, i:i + SWA_STRIDE], start + i, last_only,
+                          logits and (not last_only or i + SWA_STRIDE >= T)) for i in range(0, T, SWA_STRIDE)]
+            if not logits:
+                return None
             return parts[-1] if last_only else torch.cat(parts, dim=1)
         # The fast path works on the model's own cache; a cache put in its place (batch.py's,
         # even with one row) goes through the general path, as do the layer kinds it lacks.
@@ -570,6 +577,8 @@ class Transformer(nn.Module):
                 x = layer(x, start, lrot, win_mask, temperature, extra)
             else:
                 x = layer(x, start, grot, full_mask, temperature, extra)
+        if not logits:
+            return None
         if last_only:
             x = x[:, -1:]
         return final_logits(self.args, self.output(self.norm(x)).float())
