@@ -120,7 +120,7 @@ def test_chat_generation_batches_and_prefix_reuse_work_on_new_layer_kinds(tmp_pa
     follow = chat + [PromptMessage.assistant(single.text), PromptMessage.user("the rest")]
     starts = []
     feed = m._feed
-    m._feed = lambda ids, start, cancel=None: starts.append(start) or feed(ids, start, cancel)
+    m._feed = lambda ids, start, cancel=None, **kw: starts.append(start) or feed(ids, start, cancel, **kw)
     reused = [e.token_id for e in m.generate(follow, greedy)]
     assert starts[0] > 10                # the first turn's positions were reused, not computed again
     fresh = load_model(path, device="cpu", precision="float32")

@@ -136,3 +136,24 @@ def test_a_model_on_the_kernels_runs_torch_on_one_thread(tmp_path, monkeypatch):
     list(g)
     assert counts and set(counts) == {1}
     assert torch.get_num_threads() == 2
+
+
+@needs_kernels
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_step_s_keys_and_values_are_stored_as_torch_stores_them(dtype):
+    """cg_attend_new writes the new position into the cache (bfloat16: rounded to nearest, ties
+    to even, as torch's copy_) and attends over it, in one call."""
+    q, k, v = _qkv(2, 3, 64, 50, dtype, seed=5)
+    new = torch.randn(2, 2, 64)
+    new[0, 0, :4] = torch.tensor([1.00390625, 1.01171875, float("nan"), -0.0])    # bfloat16 ties, NaN
+    expected_k, expected_v = k.clone(), v.clone()
+    expected_k[0, :, 20], expected_v[0, :, 20] = new[0], new[1]
+    out = torch.empty(1, 2, 3, 64)
+    DecodeAttention.for_cache(k, v, 3, out, new=(new[0], new[1]))(q, 0.25, 0, 21, slot=20)
+    bits = torch.int16 if dtype == torch.bfloat16 else torch.int32      # (bit for bit, but NaN's payload)
+    assert torch.equal(k.isnan(), expected_k.isnan()) and int(k.isnan().sum()) == 1
+    assert torch.equal(k.nan_to_num().view(bits), expected_k.nan_to_num().view(bits))
+    assert torch.equal(v.view(bits), expected_v.view(bits))
+    ref = attend(q, expected_k[:, :, :21].contiguous(), expected_v[:, :, :21].contiguous(), 0.25)
+    assert torch.equal(out.isnan(), ref.isnan())
+    assert torch.allclose(out.nan_to_num(), ref.nan_to_num())

@@ -160,7 +160,8 @@ class Decoder:
                                        attn.view(1, nh * hd), torch.empty(1, hidden, dtype=dt, device=self.x.device))
             if not a.attn_softcap:
                 # (written straight into wo's input; softcapped scores stay on torch)
-                L.attend = DecodeAttention.for_cache(L.k_cache, L.v_cache, nh // nkv, self.inputs[L.wo_dtype][1])
+                L.attend = DecodeAttention.for_cache(L.k_cache, L.v_cache, nh // nkv, self.inputs[L.wo_dtype][1],
+                                                     new=(self.kv_new[0], self.kv_new[1]))
         for L, layer in zip(self.layers, net.layers):
             self._bind_native(L, layer)
 
@@ -234,15 +235,19 @@ class Decoder:
                 if L.rope:
                     self.qkv_complex.mul_(lturn if L.window else gturn)
                 q = self.q_grouped
-                L.kv.select(3, slot).copy_(self.kv_new)
+                if L.attend is not None:
+                    store = slot            # (the attention call stores them)
+                else:
+                    L.kv.select(3, slot).copy_(self.kv_new)
             else:
+                store = None
                 qk = rope_row(self.qk, lrot if L.window else grot, a.rope_dim)
                 q = qk[:nh].view(1, nkv, nh // nkv, hd)
                 L.k_cache.select(2, slot).copy_(qk[nh:])
                 L.v_cache.select(2, slot).copy_(self.v)
             _, attn, attn_row, _ = self.inputs[L.wo_dtype]
             if L.attend is not None:
-                L.attend(q, self.scale * temp, lo, slot + 1 - lo)       # (into attn)
+                L.attend(q, self.scale * temp, lo, slot + 1 - lo, store)       # (into attn)
             else:
                 if temp != 1.0:
                     q = q * temp

@@ -59,6 +59,8 @@ def _bind(lib):
     lib.cg_attend.argtypes = [c_int, c_int, c_int, ctypes.c_float, c_void, c_void, c_void, c_int, c_i64, c_i64, c_i64,
                               c_void]
     lib.cg_attend.restype = c_int
+    lib.cg_attend_new.argtypes = lib.cg_attend.argtypes + [c_void, c_void, c_i64]
+    lib.cg_attend_new.restype = c_int
 
 
 def _load():

@@ -352,6 +352,32 @@ static void run_attend(const job_t *j, int64_t start, int64_t end) {
  * k, v: [nkv] heads head_stride elements apart, rows hd apart, float32 or bfloat16 (kv_bf16).
  * Returns 0, or -1 for shapes it does not take (the caller then uses torch). */
 int cg_attend(int nkv, int g, int hd, float scale, const float *q, const void *k, const void *v, int kv_bf16,
+              int64_t head_stride, int64_t lo, int64_t n, float *out);
+
+static void store_row(void *base, int bf16, int64_t index, const float *x, int hd) {
+    if (!bf16) { memcpy((float *)base + index, x, (size_t)hd * 4); return; }
+    uint16_t *h = (uint16_t *)base + index;
+    for (int d = 0; d < hd; d++) {          /* to the nearest bfloat16, ties to even (as torch) */
+        uint32_t b;
+        memcpy(&b, &x[d], 4);
+        h[d] = (b & 0x7fffffffu) > 0x7f800000u ? (uint16_t)((b >> 16) | 0x40) : (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
+    }
+}
+
+/* As cg_attend, after writing the new position's keys and values (k_new, v_new: [nkv][hd]
+ * float32) into slot `slot` of each head: the decode step's cache write and attention in one call. */
+int cg_attend_new(int nkv, int g, int hd, float scale, const float *q, void *k, void *v, int kv_bf16,
+                  int64_t head_stride, int64_t lo, int64_t n, float *out, const float *k_new, const float *v_new,
+                  int64_t slot) {
+    if (nkv < 1 || hd < 16 || hd > ATT_MAX_HD || slot < 0) return -1;
+    for (int h = 0; h < nkv; h++) {
+        store_row(k, kv_bf16, h * head_stride + slot * hd, k_new + (int64_t)h * hd, hd);
+        store_row(v, kv_bf16, h * head_stride + slot * hd, v_new + (int64_t)h * hd, hd);
+    }
+    return cg_attend(nkv, g, hd, scale, q, k, v, kv_bf16, head_stride, lo, n, out);
+}
+
+int cg_attend(int nkv, int g, int hd, float scale, const float *q, const void *k, const void *v, int kv_bf16,
               int64_t head_stride, int64_t lo, int64_t n, float *out) {
     if (nkv < 1 || g < 1 || g > ATT_MAX_G || hd < 16 || hd > ATT_MAX_HD || hd % 16 || n < 1 || lo < 0) return -1;
     if (!g_path) cg_select(PATH_AUTO);
