@@ -308,6 +308,22 @@ def test_string_arrays_are_decoded_when_read(tmp_path):
     assert tokens.tolist() == theirs and list(tokens) == theirs and tokens[3] == theirs[3]
 
 
+
+def test_string_arrays_find_entries_without_decoding_them():
+    """indices_of finds whole entries in the raw bytes (the last of duplicates, as a dict built
+    in order keeps; never a text inside or across entries), the same before and after tolist()."""
+    import struct
+
+    from chatgui.engine.gguf_header import _Cursor
+
+    texts = ["<|end|>", "ab", "<|return|>x", "b", "ü<|call|>", "<|call|>", "a", "<|end|>", "é"]
+    raw = b"".join(struct.pack("<Q", len(t.encode())) + t.encode() for t in texts)
+    arr = _Cursor(memoryview(raw)).strings(len(texts), "test")
+    wanted = ["<|end|>", "<|call|>", "<|return|>", "a", "b", "ab", "é", "bb", "\x00"]
+    expected = {"<|end|>": 7, "<|call|>": 5, "a": 6, "b": 3, "ab": 1, "é": 8}
+    assert arr.indices_of(wanted) == expected and arr._all is None       # nothing decoded
+    assert arr.tolist() == texts and arr.indices_of(wanted) == expected
+
 def test_malloc_heaps_are_shared_unless_the_user_set_the_allocator(monkeypatch):
     import ctypes
 
