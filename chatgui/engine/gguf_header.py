@@ -74,6 +74,11 @@ class StringArray(Sequence):
             self._all = [str(buf[a:b - 8], "utf-8", "replace") for a, b in zip(starts, ends)]
         return self._all
 
+    def release(self) -> None:
+        """Forget the strings tolist() decoded (they are decoded again if asked for): a built
+        tokenizer holds its own copy, and these stayed for as long as the file was open."""
+        self._all = None
+
     def indices_of(self, texts) -> dict[str, int]:
         """{text: the index of its last entry} for those of texts the array holds, found in
         the raw bytes: nothing decoded or kept (tolist() of a 262k-token vocabulary takes

@@ -151,6 +151,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
                         for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED or i in rendered])
         if cache is not None and not warnings:      # (a warning is said again at every load)
             write_text_cache(cache, tok.to_str())
+        for texts in (tokens, meta.get("tokenizer.ggml.merges")):
+            if isinstance(texts, StringArray):
+                texts.release()
 
     def token_id(key):
         v = meta.get(key)
