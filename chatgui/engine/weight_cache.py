@@ -161,9 +161,9 @@ def tokenizer_cache_path(model_path: Path) -> Path:
 def read_text_cache(path: Path) -> bytes | None:
     """The text saved by write_text_cache, as its UTF-8 bytes, or None when there is none or it
     does not check out (then the file is deleted, to be made again). Bytes, not a str: Gemma 3's
-    14 MB tokenizer JSON holds non-Latin-1 characters, so as a str it took 4 bytes a character
-    (56 MB), and another 14 MB when tokenizers encoded it back (Tokenizer.from_buffer reads the
-    bytes: -80 MB at the load's peak)."""
+    14 MB tokenizer JSON holds characters beyond U+FFFF, so as a str it took 4 bytes a
+    character (56 MB), and another 14 MB when tokenizers encoded it back (Tokenizer.from_buffer
+    reads the bytes: -80 MB at the load's peak)."""
     try:
         digest, _, data = path.read_bytes().partition(b"\n")
     except OSError:
