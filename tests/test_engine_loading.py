@@ -309,6 +309,40 @@ def test_string_arrays_are_decoded_when_read(tmp_path):
     assert tokens.tolist() == theirs and list(tokens) == theirs and tokens[3] == theirs[3]
 
 
+
+def test_string_arrays_find_entries_without_decoding_them():
+    """indices_of finds whole entries in the raw bytes (the last of duplicates, as a dict built
+    in order keeps; never a text inside or across entries), the same before and after tolist()."""
+    import struct
+
+    from chatgui.engine.gguf_header import _Cursor
+
+    texts = ["<|end|>", "ab", "<|return|>x", "b", "ü<|call|>", "<|call|>", "a", "<|end|>", "é"]
+    raw = b"".join(struct.pack("<Q", len(t.encode())) + t.encode() for t in texts)
+    arr = _Cursor(memoryview(raw)).strings(len(texts), "test")
+    wanted = ["<|end|>", "<|call|>", "<|return|>", "a", "b", "ab", "é", "bb", "\x00"]
+    expected = {"<|end|>": 7, "<|call|>": 5, "a": 6, "b": 3, "ab": 1, "é": 8}
+    assert arr.indices_of(wanted) == expected and arr._all is None       # nothing decoded
+    assert arr.tolist() == texts and arr.indices_of(wanted) == expected
+    arr.release()
+    assert arr._all is None and arr[4] == "ü<|call|>" and arr.indices_of(wanted) == expected
+
+
+def test_a_built_tokenizer_leaves_the_vocabulary_undecoded(tmp_path):
+    """The decoded token and merge lists a gpt2 tokenizer is built from are not kept beside it
+    (Qwen2.5's 152k tokens and 151k merges: ~31 MB for as long as the model was loaded)."""
+    from chatgui.engine.gguf_header import parse_header
+    from chatgui.engine.tokenizer import build_tokenizer
+
+    path = write_tiny_model(tmp_path / "m.gguf", arch="qwen2", qtype="Q4_1")
+    with open(path, "rb") as f:
+        meta = parse_header(memoryview(f.read())).metadata
+    info = build_tokenizer(meta, path)
+    tokens, merges = meta["tokenizer.ggml.tokens"], meta["tokenizer.ggml.merges"]
+    assert tokens._all is None and merges._all is None
+    ids = info.tokenizer.encode("hello world").ids
+    assert ids and info.tokenizer.decode(ids) == "hello world" and tokens[ids[0]] == info.tokenizer.id_to_token(ids[0])
+
 def test_malloc_heaps_are_shared_unless_the_user_set_the_allocator(monkeypatch):
     import ctypes
 

@@ -70,7 +70,10 @@ HARMONY_STOPS = ("<|return|>", "<|call|>")
 
 def _harmony_rendered(tokens) -> set[int]:
     wanted = set(HARMONY_MARKERS) | set(HARMONY_STOPS)
-    found = {t: i for i, t in enumerate(tokens) if t in wanted} if "<|return|>" in tokens else {}
+    if isinstance(tokens, StringArray):     # (found without decoding the whole vocabulary)
+        found = tokens.indices_of(wanted)
+    else:
+        found = {t: i for i, t in enumerate(tokens) if t in wanted}
     if not all(name in found for name in ("<|return|>", "<|call|>", "<|end|>")):
         return set()
     return {found[name] for name in HARMONY_MARKERS if name in found}
@@ -89,11 +92,11 @@ class TokenizerInfo:
 
 
 def _cached(cache: Path | None) -> Tokenizer | None:
-    text = read_text_cache(cache) if cache is not None else None
-    if text is None:
+    data = read_text_cache(cache) if cache is not None else None
+    if data is None:
         return None
     try:
-        return Tokenizer.from_str(text)
+        return Tokenizer.from_buffer(data)
     except Exception:          # checked out but does not parse (another tokenizers version?)
         cache.unlink(missing_ok=True)
         return None
@@ -148,6 +151,9 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
                         for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED or i in rendered])
         if cache is not None and not warnings:      # (a warning is said again at every load)
             write_text_cache(cache, tok.to_str())
+        for texts in (tokens, meta.get("tokenizer.ggml.merges")):
+            if isinstance(texts, StringArray):
+                texts.release()
 
     def token_id(key):
         v = meta.get(key)

@@ -158,15 +158,18 @@ def tokenizer_cache_path(model_path: Path) -> Path:
     return cache_dir() / f"{model_path.stem}-{ident}{TOKENIZER_SUFFIX}"
 
 
-def read_text_cache(path: Path) -> str | None:
-    """The text saved by write_text_cache, or None when there is none or it does not check out
-    (then the file is deleted, to be made again)."""
+def read_text_cache(path: Path) -> bytes | None:
+    """The text saved by write_text_cache, as its UTF-8 bytes, or None when there is none or it
+    does not check out (then the file is deleted, to be made again). Bytes, not a str: Gemma 3's
+    14 MB tokenizer JSON holds characters beyond U+FFFF, so as a str it took 4 bytes a
+    character (56 MB), and another 14 MB when tokenizers encoded it back (Tokenizer.from_buffer
+    reads the bytes: -80 MB at the load's peak)."""
     try:
-        digest, _, text = path.read_text(encoding="utf-8").partition("\n")
-    except (OSError, UnicodeDecodeError):
+        digest, _, data = path.read_bytes().partition(b"\n")
+    except OSError:
         return None
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() == digest:
-        return text
+    if hashlib.sha256(data).hexdigest().encode() == digest:
+        return data
     log.warning("cache file %s is corrupt; rebuilding it", path)
     path.unlink(missing_ok=True)
     return None
