@@ -224,3 +224,33 @@ def test_a_row_s_result_is_bit_identical_in_any_batch_and_thread_count(path, qty
         native.select(None)
         native.set_threads(threads)
     assert torch.equal(together, alone) and torch.equal(together, in_threes) and torch.equal(together, in_fives)
+
+
+@needs_kernels
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_bound_product_gives_the_plain_product_whatever_comes_next(threads):
+    """NativeProduct.bound: alpha and bias applied, or the result added to `out`, in one library
+    call; told the next product, the pool's idle worker reads that one's first bytes meanwhile
+    (warm_next), which must change no result, also when calls come faster than the warming
+    finishes (a 9 MB next product: more than it reads) and it has to stop part-way."""
+    big = NativeProduct([random_tensor("Q8_0", 8192, 1024, seed=3)])
+    t = random_tensor("Q4_K", 37, 512, seed=4)
+    p = NativeProduct([t])
+    x = activations(1, 512, seed=5)
+    alpha, bias = torch.tensor([0.5]), torch.randn(37)
+    before = native.library().cg_threads()
+    native.set_threads(threads)
+    try:
+        plain = p(x)
+        out = torch.zeros(1, 37)
+        scaled = p.bound(x, out, alpha, bias, next_product=big)
+        acc_out = torch.ones(1, 37)
+        added = p.bound(x, acc_out, accumulate=True, next_product=big)
+        for _ in range(50):
+            scaled()
+            assert torch.allclose(out, 0.5 * plain + bias, rtol=1e-6, atol=1e-6)
+        acc_out.fill_(1.0)
+        added()
+        assert torch.allclose(acc_out, plain + 1.0, rtol=1e-6, atol=1e-6)
+    finally:
+        native.set_threads(before)

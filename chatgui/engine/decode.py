@@ -162,23 +162,32 @@ class Decoder:
                 # (written straight into wo's input; softcapped scores stay on torch)
                 L.attend = DecodeAttention.for_cache(L.k_cache, L.v_cache, nh // nkv, self.inputs[L.wo_dtype][1],
                                                      new=(self.kv_new[0], self.kv_new[1]))
-        for L, layer in zip(self.layers, net.layers):
-            self._bind_native(L, layer)
+        self._bind_native(net)
 
-    def _bind_native(self, L: _Layer, layer) -> None:
-        """L's products that run on the native kernels, bound to the step's buffers."""
-        f32, at, ff = torch.float32, layer.attn, layer.ffn
+    def _bind_native(self, net) -> None:
+        """The products that run on the native kernels, bound to the step's buffers, each told
+        which product comes next (the output head after the last layer) so the pool warms it."""
+        if torch.float32 not in self.inputs:          # (native products take float32: there are none)
+            return
+        u, _, attn_row, act = self.inputs[torch.float32]
         plain_residual = self.args.residual_scale == 1.0
         alpha = self.inv_rms.view(1)
-        if isinstance(at.wqkv, NativeLinear):
-            L.qkv_call = at.wqkv.product.bound(self.inputs[f32][0], self.qkv, alpha, L.qkv_bias)
-        if isinstance(at.wo, NativeLinear) and at.wo.bias is None and L.attn_post_norm is None and plain_residual:
-            L.wo_call = at.wo.product.bound(self.inputs[f32][2], self.x, accumulate=True)
-        if L.moe is None and isinstance(ff.w13, NativeLinear):
-            L.w13_call = ff.w13.product.bound(self.inputs[f32][0], self.h13, alpha, L.w13_bias)
-        if (L.moe is None and isinstance(ff.w2, NativeLinear) and ff.w2.bias is None and L.ffn_post_norm is None
-                and plain_residual):
-            L.w2_call = ff.w2.product.bound(self.inputs[f32][3], self.x, accumulate=True)
+        order: list[tuple] = []        # (layer, attribute, product, bound()'s arguments or None), as the step runs them
+        for L, layer in zip(self.layers, net.layers):
+            at, ff = layer.attn, layer.ffn
+            forms = [("qkv_call", at.wqkv, dict(x=u, out=self.qkv, alpha=alpha, bias=L.qkv_bias)),
+                     ("wo_call", at.wo, dict(x=attn_row, out=self.x, accumulate=True)
+                      if at.wo.bias is None and L.attn_post_norm is None and plain_residual else None)]
+            if L.moe is None:
+                forms += [("w13_call", ff.w13, dict(x=u, out=self.h13, alpha=alpha, bias=L.w13_bias)),
+                          ("w2_call", ff.w2, dict(x=act, out=self.x, accumulate=True)
+                           if ff.w2.bias is None and L.ffn_post_norm is None and plain_residual else None)]
+            order += [(L, attr, form.product, args) for attr, form, args in forms if isinstance(form, NativeLinear)]
+        head = getattr(net.output, "product", None)
+        for i, (L, attr, product, args) in enumerate(order):
+            if args is not None:
+                nxt = order[i + 1][2] if i + 1 < len(order) else head
+                setattr(L, attr, product.bound(**args, next_product=nxt))
 
     def _normed(self, scaled_weight: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """(x * norm weight in the next matmul's input dtype, what the matmul's result is then

@@ -13,6 +13,7 @@ that float16 rounding (tests/test_native_kernels.py checks exactly that bound).
 from __future__ import annotations
 
 import ctypes
+import weakref
 
 import numpy as np
 import torch
@@ -89,21 +90,25 @@ class NativeProduct:
 
 
     def bound(self, x: torch.Tensor, out: torch.Tensor, alpha: torch.Tensor | None = None,
-              bias: torch.Tensor | None = None, accumulate: bool = False):
+              bias: torch.Tensor | None = None, accumulate: bool = False, next_product: NativeProduct | None = None):
         """A call with no arguments computing out = alpha * (x @ W.T) + bias (+ out, where
         accumulate) for fixed buffers (the decode step's): x [M, K], out [M, N], alpha [M]
         (float32, one per row of x) and bias [N] may be None. The whole call is one library
-        call: no checks, allocations or torch ops each time (decode.py calls it per layer)."""
+        call: no checks, allocations or torch ops each time (decode.py calls it per layer).
+        next_product: the product the caller runs next; the pool warms its first bytes while
+        the caller's Python runs in between (and stops before the call is freed, since the next
+        product's memory may go with it)."""
         m = x.shape[0]
         for t, shape in ((x, (m, self.in_features)), (out, (m, self.out_features)),
                          (alpha, (m,)), (bias, (self.out_features,))):
             if t is not None and (t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() != shape[-1] * (
                     shape[0] if len(shape) == 2 else 1) or t.stride(-1) != 1):
                 raise ValueError(f"a bound native product takes float32 CPU buffers of {shape}, not {tuple(t.shape)}")
-        keep = (x, out, alpha, bias, self)
+        keep = (x, out, alpha, bias, self, next_product)
         args = (self._nseg, self._segs_ptr, self.in_features, x.data_ptr(), m, x.stride(0) if x.dim() > 1 else 0,
                 out.data_ptr(), out.stride(0) if out.dim() > 1 else 0,
-                None if alpha is None else alpha.data_ptr(), None if bias is None else bias.data_ptr(), int(accumulate))
+                None if alpha is None else alpha.data_ptr(), None if bias is None else bias.data_ptr(), int(accumulate),
+                None if next_product is None else next_product._segs_ptr, 0 if next_product is None else next_product._nseg)
         f = native.library().cg_linear_ex
 
         def call():
@@ -111,6 +116,8 @@ class NativeProduct:
                 raise RuntimeError("native product failed")
             return keep[1]
 
+        if next_product is not None:
+            weakref.finalize(call, native.library().cg_stop_warming)
         return call
 
 

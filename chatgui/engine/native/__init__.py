@@ -54,8 +54,9 @@ def _bind(lib):
     lib.cg_threads.argtypes, lib.cg_threads.restype = [], c_int
     lib.cg_linear.argtypes = [c_int, c_void, c_int, c_void, c_int, c_i64, c_void, c_i64]
     lib.cg_linear.restype = c_int
-    lib.cg_linear_ex.argtypes = lib.cg_linear.argtypes + [c_void, c_void, c_int]
+    lib.cg_linear_ex.argtypes = lib.cg_linear.argtypes + [c_void, c_void, c_int, c_void, c_int]
     lib.cg_linear_ex.restype = c_int
+    lib.cg_stop_warming.argtypes, lib.cg_stop_warming.restype = [], None
     lib.cg_attend.argtypes = [c_int, c_int, c_int, ctypes.c_float, c_void, c_void, c_void, c_int, c_i64, c_i64, c_i64,
                               c_void]
     lib.cg_attend.restype = c_int
