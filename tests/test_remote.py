@@ -68,6 +68,19 @@ def test_stream_yields_token_events_and_usage_stats(server):
     assert gen.error is None
 
 
+def test_a_reply_whose_text_came_in_one_chunk_still_has_a_speed(server):
+    """A server may hold text back (a stop string that might be starting, an incomplete
+    character) and send several tokens' text at once; with the token count in its usage, the
+    speed runs from the first text to the end of the reply, not to the last text chunk (our own
+    server's reply of 4 tokens once showed no tok/s)."""
+    server.handler = lambda req: server.stream(
+        chunk("Four tokens here"), chunk(finish="length"),
+        chunk(usage={"prompt_tokens": 7, "completion_tokens": 4, "total_tokens": 11}), "data: [DONE]\n\n", delay=0.01)
+    gen = model_for(server).generate(HI, SamplingSettings(max_new_tokens=4))
+    assert [e.text for e in gen] == ["Four tokens here"]
+    assert gen.stats.generated_tokens == 4 and gen.stats.tokens_per_second > 0
+
+
 def test_sampling_settings_and_key_are_sent(server):
     server.handler = lambda req: server.stream(chunk("a", finish="stop"), "data: [DONE]\n\n")
     settings = SamplingSettings(temperature=0.3, top_p=0.8, top_k=20, min_p=0.1, repeat_penalty=1.2,

@@ -142,6 +142,8 @@ class RemoteGeneration:
                     done = True
                     break
                 text, reason = self._read_chunk(event, data)
+                if t_first is not None:
+                    t_last = at       # (the chunk closing the reply too: a server may send what held back there)
                 if text:
                     if t_first is None:
                         t_first = at
