@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,11 +95,29 @@ def in_subprocess(which: str, path: str, quick: bool, data_dir: str) -> dict:
 RATIO_KEYS = ["decode_tok_s", "prefill_tok_s", "decode_long_ctx_tok_s", "ttft_s", "load_s", "peak_rss_mb"]
 
 
-def bench_model(path: str, quick: bool) -> dict:
-    with tempfile.TemporaryDirectory(prefix="chatgui-bench-") as data_dir:     # an empty weight cache
-        first = in_subprocess("ours", path, quick, data_dir)
-        repeat = in_subprocess("ours", path, quick, data_dir)
-    ref = in_subprocess("llama-cpp", path, quick, data_dir)
+def median_run(runs: list[dict]) -> dict:
+    """Each figure's median over the rounds that did not fail (other fields: the first's)."""
+    ok = [r for r in runs if "error" not in r]
+    if not ok:
+        return runs[0]
+    out = dict(ok[0])
+    for k, v in ok[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = round(statistics.median(r[k] for r in ok), 4)
+    out["rounds"] = len(ok)
+    return out
+
+
+def bench_model(path: str, quick: bool, rounds: int = 1) -> dict:
+    """rounds > 1: ours (a first load, a repeat load) and llama.cpp in turn, each round; the
+    medians of each figure are compared."""
+    firsts, repeats, refs = [], [], []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory(prefix="chatgui-bench-") as data_dir:     # an empty weight cache
+            firsts.append(in_subprocess("ours", path, quick, data_dir))
+            repeats.append(in_subprocess("ours", path, quick, data_dir))
+            refs.append(in_subprocess("llama-cpp", path, quick, data_dir))
+    first, repeat, ref = median_run(firsts), median_run(repeats), median_run(refs)
     out = {"model": os.path.basename(path), "ours_first_load": first, "ours": repeat, "llama_cpp": ref}
     if "error" not in repeat and "error" not in ref:
         ratios = {k: round(repeat[k] / ref[k], 3) for k in RATIO_KEYS}
@@ -115,8 +134,9 @@ def markdown(result: dict) -> str:
     rows = [("decode tok/s", "decode_tok_s"), (f"prefill tok/s ({n_prefill})", "prefill_tok_s"),
             (f"decode at {n_ctx} ctx tok/s", "decode_long_ctx_tok_s"), ("TTFT s", "ttft_s"),
             ("repeat load s", "load_s"), ("peak RSS MB", "peak_rss_mb")]
+    rounds = result.get("rounds", 1)
     lines = [f"Measured {result['date']} on {result['machine']} ({result['cpu_count']} cores), "
-             "ours / llama.cpp (ratio), same run.", "",
+             "ours / llama.cpp (ratio), same run" + (f", medians of {rounds} rounds." if rounds > 1 else "."), "",
              "| model | " + " | ".join(r[0] for r in rows) + " | first load s | last / first chat turn TTFT |",
              "|---" * (len(rows) + 3) + "|"]
     for m in result["models"]:
@@ -137,6 +157,7 @@ def main() -> int:
     ap.add_argument("--models-dir", default=os.environ.get("CHATGUI_BIG_MODELS", "."))
     ap.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated file names")
     ap.add_argument("--quick", action="store_true", help="shorter runs (smoke test of the script)")
+    ap.add_argument("--rounds", type=int, default=1, help="rounds per model; each figure's median is reported")
     ap.add_argument("--json", default=None)
     ap.add_argument("--markdown", default=None)
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
@@ -146,13 +167,13 @@ def main() -> int:
         print(json.dumps(child(args._child, args._model, args.quick)))
         return 0
     result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
-              "cpu_count": os.cpu_count(), "quick": args.quick, "models": []}
+              "cpu_count": os.cpu_count(), "quick": args.quick, "rounds": args.rounds, "models": []}
     for name in args.models.split(","):
         path = Path(args.models_dir) / name
         if not path.is_file():
             result["models"].append({"model": name, "ours": {"error": "file not found"}, "llama_cpp": {}})
             continue
-        result["models"].append(bench_model(str(path), args.quick))
+        result["models"].append(bench_model(str(path), args.quick, max(1, args.rounds)))
         print(json.dumps(result["models"][-1]), file=sys.stderr, flush=True)
     print(json.dumps(result, indent=1))
     if args.json:
