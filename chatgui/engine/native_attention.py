@@ -72,4 +72,3 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> t
         raise ValueError("the native attention does not take these tensors")
     f(q.contiguous(), scale, 0, k.shape[2])
     return out
-

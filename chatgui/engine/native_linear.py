@@ -13,6 +13,7 @@ that float16 rounding (tests/test_native_kernels.py checks exactly that bound).
 from __future__ import annotations
 
 import ctypes
+import math
 import weakref
 
 import numpy as np
@@ -88,7 +89,6 @@ class NativeProduct:
             raise RuntimeError(f"native product failed (code {rc})")
         return y
 
-
     def bound(self, x: torch.Tensor, out: torch.Tensor, alpha: torch.Tensor | None = None,
               bias: torch.Tensor | None = None, accumulate: bool = False, next_product: NativeProduct | None = None):
         """A call with no arguments computing out = alpha * (x @ W.T) + bias (+ out, where
@@ -101,8 +101,8 @@ class NativeProduct:
         m = x.shape[0]
         for t, shape in ((x, (m, self.in_features)), (out, (m, self.out_features)),
                          (alpha, (m,)), (bias, (self.out_features,))):
-            if t is not None and (t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() != shape[-1] * (
-                    shape[0] if len(shape) == 2 else 1) or t.stride(-1) != 1):
+            if t is not None and (t.dtype != torch.float32 or t.device.type != "cpu" or t.numel() != math.prod(shape)
+                                  or t.stride(-1) != 1):
                 raise ValueError(f"a bound native product takes float32 CPU buffers of {shape}, not {tuple(t.shape)}")
         keep = (x, out, alpha, bias, self, next_product)
         args = (self._nseg, self._segs_ptr, self.in_features, x.data_ptr(), m, x.stride(0) if x.dim() > 1 else 0,

@@ -142,13 +142,12 @@ class RemoteGeneration:
                     done = True
                     break
                 text, reason = self._read_chunk(event, data)
+                if text and t_first is None:
+                    t_first = at
+                    st.time_to_first_token = at - self._t0
                 if t_first is not None:
                     t_last = at       # (the chunk closing the reply too: a server may send what held back there)
                 if text:
-                    if t_first is None:
-                        t_first = at
-                        st.time_to_first_token = at - self._t0
-                    t_last = at
                     chunks += 1
                     self.text += text
                     if not st.extra["usage_reported"]:
