@@ -134,6 +134,8 @@ def _run(code: str, kernels: str) -> dict:
 
 @pytest.mark.parametrize("kernels", ["off", "auto", *PATHS])
 def test_the_environment_variable_forces_a_path(kernels):
+    if kernels == "auto" and not PATHS:      # (this process runs with the kernels off or unbuilt)
+        pytest.skip("no path here to compare the child's choice with")
     code = ("import json; from chatgui.engine import native; "
             "print(json.dumps({'path': native.path_name(), 'line': native.status_line()}))")
     got = _run(code, kernels)
