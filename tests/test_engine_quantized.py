@@ -396,22 +396,3 @@ def test_user_defined_tokens_are_text_and_control_tokens_are_not(kind):
     assert eot.tokenizer.decode([eot_id], skip_special_tokens=True) == ""
     text = tok.decode(ids, skip_special_tokens=True)
     assert user in text and control not in text and text.count("hello") == 2
-
-
-def test_a_built_sentencepiece_tokenizer_is_cached_and_a_bad_copy_is_rebuilt(tmp_path, monkeypatch, caplog):
-    from chatgui.engine import tokenizer as tokenizer_mod
-
-    cache = weight_cache.cache_dir() / f"m-{'0' * 16}{weight_cache.TOKENIZER_SUFFIX}"
-    meta = _spm_metadata()
-    ids = tokenizer_mod.build_tokenizer(meta, "m.gguf", cache).tokenizer.encode("hello hell").ids
-    assert ids == tokenizer_mod.build_tokenizer(meta, "m.gguf").tokenizer.encode("hello hell").ids
-    assert cache.is_file() and weight_cache.cache_size_bytes() == cache.stat().st_size
-    with monkeypatch.context() as m:
-        m.setattr(tokenizer_mod, "_build_spm", lambda *a: pytest.fail("built again: the cache was not used"))
-        assert tokenizer_mod.build_tokenizer(meta, "m.gguf", cache).tokenizer.encode("hello hell").ids == ids
-    data = cache.read_bytes()
-    cache.write_bytes(data[:-40] + b"0" * 40)          # damaged: detected, rebuilt, the same ids
-    with caplog.at_level("WARNING"):
-        assert tokenizer_mod.build_tokenizer(meta, "m.gguf", cache).tokenizer.encode("hello hell").ids == ids
-    assert "corrupt" in caplog.text
-    assert weight_cache.read_text_cache(cache) is not None      # and saved again

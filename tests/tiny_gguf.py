@@ -47,6 +47,22 @@ def gemma4_vocabulary() -> tuple[list[str], list[int], list[str]]:
     return tokens, types, [f"{a} {b}" for a, b in GEMMA4_MERGES]
 
 
+# A SentencePiece vocabulary (tokenizer.ggml.model "llama", as Gemma 3's and Llama 2's): no merges
+# but scores, the merged pieces' deciding which neighbours join first (some tied: the leftmost
+# pair wins), byte tokens for what has no token (here "É" and "'"), and a user-defined "\n\n".
+SPM_PIECES = {"\u2581t": -1.0, "he": -1.0, "\u2581the": -2.0, "in": -3.0, "\u2581a": -3.0, "on": -4.0, "er": -4.0,
+              "\u2581\u2581": -5.0, "\u2581s": -6.0, "TH": -6.0, "THE": -7.0, "th": -8.0, "\u2581th": -9.0, "12": -9.0,
+              "123": -10.0, "23": -10.0, "Wor": -11.0, "or": -12.0, "ld": -12.0, "Wo": -13.0}
+
+
+def spm_vocabulary() -> tuple[list[str], list[int], list[float]]:
+    chars = [chr(c) for c in range(33, 127) if chr(c) != "'"] + ["\u2581", "\n", "\t", "\r", "é"]
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + chars + list(SPM_PIECES) + ["\n\n"]
+    types = [2, 3, 3] + [6] * 256 + [1] * (len(chars) + len(SPM_PIECES)) + [4]
+    scores = [0.0] * 259 + [-20.0] * len(chars) + list(SPM_PIECES.values()) + [0.0]
+    return tokens, types, scores
+
+
 def _add(w: gguf.GGUFWriter, name: str, arr: np.ndarray, qtype: str):
     arr = np.ascontiguousarray(arr, dtype=np.float32)
     if arr.ndim == 1 or qtype == "F32" or name.endswith(".bias") or arr.shape[-1] % 32:
@@ -117,7 +133,12 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
     spec = ARCHS.get(arch)
     meta = {**(spec.test_metadata if spec else {}), **(metadata or {})}   # metadata: over the entry's own
     rng = np.random.default_rng(seed)
-    tokens, types, merges = gemma4_vocabulary() if tokenizer == "gemma4" else vocabulary()
+    scores = None
+    if tokenizer == "llama":
+        tokens, types, scores = spm_vocabulary()
+        merges = []
+    else:
+        tokens, types, merges = gemma4_vocabulary() if tokenizer == "gemma4" else vocabulary()
     tokens, types = tokens + list(control_tokens), types + [3] * len(control_tokens)
     vocab = len(tokens)
     head_dim = dim // n_heads
@@ -154,7 +175,10 @@ def write_tiny_model(path: Path, *, arch: str = "llama", qtype: str = "F32", see
         w.add_tokenizer_pre(pre_tokenizer)
     w.add_token_list(tokens)
     w.add_token_types(types)
-    w.add_token_merges(merges)
+    if merges:
+        w.add_token_merges(merges)
+    if scores is not None:
+        w.add_token_scores(scores)
     if tokenizer == "gemma4":           # (as Gemma 4 files: scores, <bos> 2, <eos> 1, BOS added)
         w.add_token_scores([0.0] * len(tokens))
         w.add_bos_token_id(2)

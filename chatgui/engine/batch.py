@@ -20,12 +20,12 @@ import time
 from typing import Iterator, Sequence
 
 import torch
-from tokenizers.decoders import DecodeStream
 
 from .chat_model import ChatModel, _split_stop, fit_prompt_ids, reply_stops
 from .deltanet import RecurrentState
 from .model import KVCache
 from .sampling import candidates, draw, make_generator
+from .tokenizer import decode_stream
 from chatgui.common.prompt import PromptMessage
 from chatgui.common.records import FinishReason
 from chatgui.common.types import GenerationStats, SamplingSettings, TokenEvent
@@ -48,7 +48,7 @@ class BatchKV(KVCache):
 class Choice:
     """One candidate: `text`, `token_ids` and `stats` fill in as it decodes (like Generation)."""
 
-    def __init__(self, index: int, seed: int, constraint=None, settings: SamplingSettings | None = None):
+    def __init__(self, index: int, seed: int, stream, constraint=None, settings: SamplingSettings | None = None):
         self.index = index
         self.settings = settings            # its own sampling settings (None: the batch's)
         self.constraint = constraint
@@ -57,7 +57,7 @@ class Choice:
         self.stats = GenerationStats(seed=seed, finish_reason=FinishReason.LENGTH)
         self.done = False
         self.generator = make_generator(seed)
-        self.stream = DecodeStream(skip_special_tokens=True)
+        self.stream = stream                # tokenizer.decode_stream
         self.held = ""
         self.hit = False                    # ended by a stop string
 
@@ -96,8 +96,8 @@ class BatchGeneration:
         self.stats = GenerationStats(prompt_tokens=len(self.prompt_ids), dropped_messages=dropped, seed=seed)
         # Candidate i draws from seed + i: a seeded request gives the same n replies again.
         own = list(choice_settings or [None] * n)
-        self.choices = [Choice(i, _choice_seed(own[i], seed + i), constraint and constraint.fresh(), own[i])
-                        for i in range(n)]
+        self.choices = [Choice(i, _choice_seed(own[i], seed + i), decode_stream(model.tok.tokenizer),
+                               constraint and constraint.fresh(), own[i]) for i in range(n)]
 
     def _cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
-from tokenizers.decoders import DecodeStream
 
 from .chat_template import ChatTemplate
 from .cores import torch_on_one_thread
@@ -21,8 +20,7 @@ from .gguf_file import GGUFFile
 from .loader import build_transformer, check_memory, read_model_args
 from .model import ModelArgs, Transformer
 from .sampling import candidates, draw, make_generator, top_values
-from .tokenizer import TokenizerInfo, build_tokenizer
-from .weight_cache import tokenizer_cache_path
+from .tokenizer import TokenizerInfo, build_tokenizer, decode_stream
 from chatgui.common.io import sha256_file
 from chatgui.common.malloc import give_back_freed_memory, share_malloc_arenas
 from chatgui.common.prompt import PromptMessage, Role
@@ -535,7 +533,7 @@ class Generation:
         if logits is None:
             st.finish_reason = FinishReason.CANCELLED
             return
-        stream = DecodeStream(skip_special_tokens=True)
+        stream = decode_stream(m.tok.tokenizer)
         self.text = "".join(stream.step(m.tok.tokenizer, t) or "" for t in self.reply_prefix)
         held = ""                  # text held back because it may be the start of a stop string
         history = self.prompt_ids + self.reply_prefix
@@ -680,16 +678,14 @@ def load_model(path, device: str = "auto", context_length: int | None = None, pr
         # Checked before the tokenizer is built: 10M tokens cost it 30 s and 3.5 GB.
         if len(gf.get("tokenizer.ggml.tokens")) > args.vocab_size:
             raise ModelLoadError(gf.path, "the tokenizer has more tokens than the model's output layer")
-        # Only SentencePiece vocabularies are worth caching: their merges are computed here (seconds
-        # for Gemma's 262k tokens); a gpt2 tokenizer builds faster than it would read back.
-        spm = gf.get("tokenizer.ggml.model") == "llama"
-        tok = build_tokenizer(gf.metadata, gf.path, tokenizer_cache_path(gf.path) if spm else None)
+        tok = build_tokenizer(gf.metadata, gf.path)
     except (TypeError, ValueError, KeyError, IndexError, AttributeError, RecursionError, OverflowError) as e:
         # Metadata of an unexpected shape that no check above named: still the file's fault,
         # said as such (`chatgui serve` prints a ModelLoadError, not a traceback).
         raise ModelLoadError(gf.path, f"its metadata is malformed ({type(e).__name__}: {e})") from e
-    # Parsing the tokenizer's JSON frees ~30x its size in small pieces (~370 MB for Gemma 3's
-    # 262k tokens); given back now, they would otherwise sit in the heap under the weights.
+    # Building the tokenizer frees many small pieces (a gpt2 vocabulary's texts and merges as
+    # Python objects, handed to `tokenizers`); given back now, they would otherwise sit in the
+    # heap under the weights.
     give_back_freed_memory()
     tokens = gf.get("tokenizer.ggml.tokens")
     bos = tokens[tok.bos_id] if tok.bos_id is not None else ""

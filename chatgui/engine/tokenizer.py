@@ -5,20 +5,20 @@ llama.cpp does. Control and user-defined tokens are matched whole in text, so `<
 one token. Only control (and unknown) tokens are special, left out of a reply's text: a
 user-defined token is text, as in llama.cpp's token_to_piece (Gemma 3's newlines and runs of
 spaces are user-defined tokens: as special ones they vanished from every reply).
-SentencePiece-style (`llama`) vocabularies are built as byte-fallback BPE whose merges are
-ranked by the vocabulary's scores, which is what llama.cpp's SPM tokenizer does.
+SentencePiece-style (`llama`) vocabularies are tokenized by spm.py, as llama.cpp's SPM
+tokenizer does, from the vocabulary's scores.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers.decoders import DecodeStream
 
 from .errors import ModelLoadError
 from .gguf_file import MAX_VOCAB
 from .gguf_header import StringArray
-from .weight_cache import read_text_cache, write_text_cache
+from .spm import SentencePieceTokenizer, TextStream
 
 _GPT2 = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"
 _LLAMA3 = (r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
@@ -81,7 +81,7 @@ def _harmony_rendered(tokens) -> set[int]:
 
 @dataclass
 class TokenizerInfo:
-    tokenizer: Tokenizer
+    tokenizer: Tokenizer | SentencePieceTokenizer
     bos_id: int | None
     eos_id: int | None
     add_bos: bool
@@ -91,15 +91,10 @@ class TokenizerInfo:
     warnings: tuple[str, ...]
 
 
-def _cached(cache: Path | None) -> Tokenizer | None:
-    data = read_text_cache(cache) if cache is not None else None
-    if data is None:
-        return None
-    try:
-        return Tokenizer.from_buffer(data)
-    except Exception:          # checked out but does not parse (another tokenizers version?)
-        cache.unlink(missing_ok=True)
-        return None
+def decode_stream(tokenizer: Tokenizer | SentencePieceTokenizer) -> DecodeStream | TextStream:
+    """A reply's text as its tokens come (step(tokenizer, id) -> new text or None), special
+    tokens left out."""
+    return DecodeStream(skip_special_tokens=True) if isinstance(tokenizer, Tokenizer) else TextStream()
 
 
 def _check_texts(values, key: str, path) -> None:
@@ -112,9 +107,7 @@ def _split(regex: str) -> pre_tokenizers.PreTokenizer:
     return pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False)
 
 
-def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInfo:
-    """cache: a file (weight_cache.tokenizer_cache_path) to read the built tokenizer from when
-    it is there and checks out, else to save it in."""
+def build_tokenizer(meta: dict, path) -> TokenizerInfo:
     kind = meta.get("tokenizer.ggml.model")
     tokens = meta.get("tokenizer.ggml.tokens")
     if not isinstance(tokens, (list, StringArray)) or not tokens:
@@ -136,24 +129,18 @@ def build_tokenizer(meta: dict, path, cache: Path | None = None) -> TokenizerInf
         control[i] = False
     special = [i for i, t in enumerate(types) if control[i] or t == TOKEN_UNKNOWN]
     special_set = set(special)
-    tok = _cached(cache)
-    if tok is None:
-        if kind == "gpt2":
-            tok = _build_bpe(meta, tokens, path, warnings)
-        elif kind == "llama":
-            tok = _build_spm(meta, tokens, types, path)
-        elif kind == "gemma4":
-            tok = _build_gemma4(meta, tokens, path)
-        else:
-            raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama, gemma4)")
-        # both kinds in id order: each added token keeps its id from the vocabulary
+    if kind == "llama":
+        tok = _build_spm(meta, tokens, types, special_set, path)
+    elif kind in ("gpt2", "gemma4"):
+        tok = _build_bpe(meta, tokens, path, warnings) if kind == "gpt2" else _build_gemma4(meta, tokens, path)
+        # in id order: each added token keeps its id from the vocabulary
         tok.add_tokens([AddedToken(tokens[i], special=i in special_set, normalized=False)
                         for i, t in enumerate(types) if i in special_set or t == TOKEN_USER_DEFINED or i in rendered])
-        if cache is not None and not warnings:      # (a warning is said again at every load)
-            write_text_cache(cache, tok.to_str())
-        for texts in (tokens, meta.get("tokenizer.ggml.merges")):
-            if isinstance(texts, StringArray):
-                texts.release()
+    else:
+        raise ModelLoadError(path, f"tokenizer model {kind!r} is not supported (supported: gpt2, llama, gemma4)")
+    for texts in (tokens, meta.get("tokenizer.ggml.merges")):
+        if isinstance(texts, StringArray):
+            texts.release()
 
     def token_id(key):
         v = meta.get(key)
@@ -238,40 +225,16 @@ def _build_gemma4(meta: dict, tokens: list, path) -> Tokenizer:
     return tok
 
 
-def _build_spm(meta: dict, tokens: list, types: list, path) -> Tokenizer:
+def _build_spm(meta: dict, tokens, types: list, special: set, path) -> SentencePieceTokenizer:
     scores = meta.get("tokenizer.ggml.scores")
     if not isinstance(scores, list) or len(scores) != len(tokens):
         raise ModelLoadError(path, "a SentencePiece tokenizer needs tokenizer.ggml.scores")
     if not all(type(x) in (float, int) for x in scores):   # e.g. an array of arrays
         raise ModelLoadError(path, "tokenizer.ggml.scores holds something other than numbers")
-    vocab = {}
-    for i, t in enumerate(tokens):
-        vocab.setdefault(t, i)
-    # Rank merges the way SentencePiece BPE does: the merged piece's score, highest first.
-    mergeable = [i for i, t in enumerate(types) if t in (TOKEN_NORMAL, TOKEN_USER_DEFINED)]
-    merges = []
-    for i in mergeable:
-        piece = tokens[i]
-        for cut in range(1, len(piece)):
-            a, b = piece[:cut], piece[cut:]
-            ia, ib = vocab.get(a), vocab.get(b)
-            if ia is not None and ib is not None:
-                merges.append((scores[i], ia, ib, a, b))
-    merges.sort(key=lambda m: (-m[0], m[1], m[2]))
     unk = meta.get("tokenizer.ggml.unknown_token_id", 0)
     if type(unk) is not int or not 0 <= unk < len(tokens):
         raise ModelLoadError(path, f"tokenizer.ggml.unknown_token_id {unk!r} is not a token of the vocabulary")
-    try:
-        model = models.BPE(vocab=vocab, merges=[(m[3], m[4]) for m in merges], unk_token=tokens[unk],
-                           fuse_unk=True, byte_fallback=True)
-    except Exception as e:
-        raise ModelLoadError(path, f"the tokenizer's vocabulary is invalid ({e})") from e
-    tok = Tokenizer(model)
-    norms = [normalizers.Replace(" ", "\u2581")]
-    if meta.get("tokenizer.ggml.add_space_prefix", True):
-        norms.insert(0, normalizers.Prepend("\u2581"))
-    tok.normalizer = normalizers.Sequence(norms)
-    tok.decoder = decoders.Sequence([
-        decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()]
-        + ([decoders.Strip(" ", 1, 0)] if meta.get("tokenizer.ggml.add_space_prefix", True) else []))
-    return tok
+    texts = tokens.tolist() if isinstance(tokens, StringArray) else list(tokens)
+    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and i not in special]
+    return SentencePieceTokenizer(texts, scores, sorted(special) + user_defined, set(user_defined), unk,
+                                  bool(meta.get("tokenizer.ggml.add_space_prefix", True)))

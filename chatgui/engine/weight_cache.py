@@ -10,11 +10,9 @@ payload (CRC-32 by segments: _SegmentedHash). Anything else (truncated, corrupt,
 another version) is deleted and rebuilt, never used. Files are written to a temporary name and
 renamed, so a crash leaves no half file.
 
-The same folder keeps each model's built tokenizer (tokenizer_cache_path: its JSON, with a
-SHA-256 checked before use), since building a large SentencePiece vocabulary takes seconds.
-
 cache_size_bytes() and clear_cache() need neither Qt nor torch (the settings page calls them),
-and count and clear both kinds of file.
+and count and clear every file of the folder (built tokenizers kept there by earlier versions
+too).
 
 Layout: MAGIC | u64 header length | JSON header | zero padding to 64 | tensors, each 64-aligned.
 """
@@ -136,54 +134,6 @@ def source_fingerprint(path: Path) -> str:
             f.seek(max(0, min(st.st_size - step, (st.st_size - step) * i // 17)))
             h.update(f.read(step))
     return h.hexdigest()
-
-
-
-
-TOKENIZER_SUFFIX = ".tokenizer.json"
-TOKENIZER_FORMAT = 1
-
-
-def tokenizer_cache_path(model_path: Path) -> Path:
-    """Where the tokenizer built from this model file is kept (building a 262k-token
-    SentencePiece vocabulary's merges takes ~2.5 s; reading the built one back ~1 s)."""
-    import tokenizers
-
-    model_path = Path(model_path)
-    # The code that builds it is part of the key: a change there never reads an old build.
-    builder = hashlib.sha256(Path(__file__).with_name("tokenizer.py").read_bytes()).hexdigest()[:16]
-    key = {"version": TOKENIZER_FORMAT, "source": source_fingerprint(model_path), "tokenizers": tokenizers.__version__,
-           "builder": builder}
-    ident = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / f"{model_path.stem}-{ident}{TOKENIZER_SUFFIX}"
-
-
-def read_text_cache(path: Path) -> bytes | None:
-    """The text saved by write_text_cache, as its UTF-8 bytes, or None when there is none or it
-    does not check out (then the file is deleted, to be made again). Bytes, not a str: Gemma 3's
-    14 MB tokenizer JSON holds characters beyond U+FFFF, so as a str it took 4 bytes a
-    character (56 MB), and another 14 MB when tokenizers encoded it back (Tokenizer.from_buffer
-    reads the bytes: -80 MB at the load's peak)."""
-    try:
-        digest, _, data = path.read_bytes().partition(b"\n")
-    except OSError:
-        return None
-    if hashlib.sha256(data).hexdigest().encode() == digest:
-        return data
-    log.warning("cache file %s is corrupt; rebuilding it", path)
-    path.unlink(missing_ok=True)
-    return None
-
-
-def write_text_cache(path: Path, text: str) -> None:
-    """Save text (atomically, with its SHA-256 on the first line), replacing older versions of
-    the same model's file. Failing to write (disk full, read-only) only costs the next load time."""
-    data = text.encode("utf-8")
-    try:
-        _write_replacing(path, path.name[:-len(TOKENIZER_SUFFIX)].rsplit("-", 1)[0], TOKENIZER_SUFFIX,
-                         [hashlib.sha256(data).hexdigest().encode() + b"\n", data])
-    except (OSError, ValueError) as e:
-        log.warning("could not write the cache file %s: %s", path, e)
 
 
 class WeightCache:

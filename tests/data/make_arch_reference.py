@@ -39,8 +39,9 @@ OUT = Path(__file__).with_name("arch_parity.llamacpp.json")
 # gpt-4o; OLMo: olmo; Qwen3.5: qwen35), checked on texts whose splits decide which of the tiny vocabulary's merges
 # (" t", "he", " the", "in", " a", "on", "er", " s") apply.
 PRE_TOKENIZERS = ["tekken", "gpt-4o", "olmo", "qwen35"]
-# Tokenizer models other than gpt2, under their names (Gemma 4's own: tokenizer.ggml.model "gemma4")
-TOKENIZER_MODELS = ["gemma4"]
+# Tokenizer models other than gpt2, under their names (Gemma 4's own: tokenizer.ggml.model "gemma4";
+# SentencePiece: "llama")
+TOKENIZER_MODELS = ["gemma4", "llama"]
 TEXTS = ["Hello the World's in on the er the", "CamelCaseWords theThe THEthe ÉTÉ été in-the s",
          "12345 1234567 a1b2 the\n\n  the\tthe  ", "I'M we'LL they'd /the/ ./the\r\n the"]
 
