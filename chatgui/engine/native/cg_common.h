@@ -6,6 +6,8 @@
  *   float d[k / qb]                one scale per qb (32 or 256) elements: max |x| / 127 (for
  *                                  qb = 32 rounded to float16, as llama.cpp's Q8_0 blocks)
  *   int16 s[k / 16]                sum of q over each 16 elements (for offsets and mins)
+ *   float f[k / 32]                qb = 256 only: d x the sum of q over each 32 elements (for
+ *                                  Q4_K's and Q5_K's mins: one float multiply-add a super-block)
  * so every weight format meets the same activation row, and a dot product is integer sums per
  * 32 (or 16) elements times float scales. */
 #ifndef CG_COMMON_H
@@ -32,9 +34,20 @@ typedef void (*dot_fn)(int k, const uint8_t *w, const uint8_t *act, size_t act_s
 
 static inline const int8_t *act_q(const uint8_t *a) { return (const int8_t *)a; }
 static inline int act_qb(int type) { return BLOCK_ELEMS[type] == 256 ? 256 : 32; }
-static inline size_t act_row_bytes(int k, int qb) { return ((size_t)k + 4 * (size_t)(k / qb) + (size_t)k / 8 + 63) / 64 * 64; }
+static inline size_t act_row_bytes(int k, int qb) {
+    return ((size_t)k + 4 * (size_t)(k / qb) + (size_t)k / 8 + (qb == 256 ? 4 * (size_t)(k / 32) : 0) + 63) / 64 * 64;
+}
 static inline const float *act_d(const uint8_t *a, int k) { return (const float *)(a + k); }
 static inline const int16_t *act_s(const uint8_t *a, int k, int qb) { return (const int16_t *)(a + k + 4 * (k / qb)); }
+static inline const float *act_f(const uint8_t *a, int k) { return (const float *)(a + k + 4 * (k / 256) + k / 8); }
+
+/* f of a quantized qb = 256 row (the quantizers write q, d and s) */
+static inline void act_fill_f(uint8_t *a, int k) {
+    const float *d = act_d(a, k);
+    const int16_t *s = act_s(a, k, 256);
+    float *f = (float *)act_f(a, k);
+    for (int j = 0; j < k / 32; j++) f[j] = d[j / 8] * (float)(s[2 * j] + s[2 * j + 1]);
+}
 
 static inline float fp16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

@@ -357,7 +357,11 @@ int cg_linear_ex(int nseg, const cg_seg *segs, int k, const float *x, int m, int
     const uint8_t *act[2] = {g_scratch, g_scratch + (size_t)m * need[0] * stride[0]};
     for (int w = 0; w < 2; w++)
         if (need[w])
-            for (int i = 0; i < m; i++) g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, (uint8_t *)act[w] + (size_t)i * stride[w]);
+            for (int i = 0; i < m; i++) {
+                uint8_t *row = (uint8_t *)act[w] + (size_t)i * stride[w];
+                g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, row);
+                if (w) act_fill_f(row, k);
+            }
     int64_t total = seg_start[nseg], threads = g_workers + 1;
     int64_t chunk = total / (threads * 8);                     /* 8 chunks a thread: uneven cores even out */
     chunk = chunk < 4 ? 4 : chunk > MAX_CHUNK ? MAX_CHUNK : chunk;
