@@ -66,7 +66,7 @@
 
 enum { PATH_AUTO = 0, PATH_PORTABLE = 1, PATH_AVX2 = 2, PATH_AVX512 = 3 };
 
-typedef void (*quant_fn)(const float *x, int k, int qb, uint8_t *a);
+typedef void (*quant_fn)(const float *x, int k, int qb, uint8_t *a, int interleave);
 typedef void (*attend_fn)(const float *q, int g, int hd, float scale, const void *k, const void *v, int bf16, int64_t p0,
                           int64_t p1, float *scores, float *row, float *m, float *l, float *acc);
 
@@ -81,6 +81,7 @@ typedef struct {
 
 static int g_path = 0;
 static const dot_fn *g_dots = PORTABLE_DOTS;
+static const dot_fn *g_dots1 = PORTABLE_DOTS;    /* products of one activation row */
 static int g_max_nr = 4;              /* activation rows a kernel call takes at most */
 static quant_fn g_quant = quantize_row_portable;
 static attend_fn g_attend = portable_attend_chunk;
@@ -103,13 +104,13 @@ int cg_select(int path) {
     if (path == PATH_AUTO) path = cg_supports(PATH_AVX512) ? PATH_AVX512 : cg_supports(PATH_AVX2) ? PATH_AVX2 : PATH_PORTABLE;
     if (!cg_supports(path)) return -1;
     g_path = path;
-    g_dots = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4; g_attend = portable_attend_chunk;
+    g_dots = g_dots1 = PORTABLE_DOTS; g_quant = quantize_row_portable; g_max_nr = 4; g_attend = portable_attend_chunk;
 #ifdef CG_X86
     if (path == PATH_AVX2) {
-        g_dots = avx2_DOTS; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; g_attend = avx2_attend_chunk;
+        g_dots = avx2_DOTS; g_dots1 = avx2_DOTS1; g_quant = avx2_quantize_row; g_max_nr = avx2_MAX_ROWS; g_attend = avx2_attend_chunk;
     }
     if (path == PATH_AVX512) {
-        g_dots = avx512_DOTS; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; g_attend = avx512_attend_chunk;
+        g_dots = avx512_DOTS; g_dots1 = avx512_DOTS1; g_quant = avx512_quantize_row; g_max_nr = avx512_MAX_ROWS; g_attend = avx512_attend_chunk;
     }
 #endif
     return path;
@@ -170,6 +171,7 @@ static void run_rows(const job_t *j, int64_t start, int64_t end) {
     int s = 0;
     while (j->seg_start[s + 1] <= start) s++;
     const int max_nr = g_max_nr;
+    const dot_fn *dots = j->m == 1 ? g_dots1 : g_dots;     /* (as the rows were quantized) */
     for (int r0 = 0; r0 < j->m; r0 += max_nr) {
         int nr = j->m - r0 < max_nr ? j->m - r0 : max_nr;
         int ss = s;
@@ -180,7 +182,7 @@ static void run_rows(const job_t *j, int64_t start, int64_t end) {
             int64_t src = sg->row_ids ? sg->row_ids[local] : local;
             int which = act_qb(sg->type) == 256;
             const uint8_t *act = j->act[which] + (size_t)r0 * j->act_stride[which];
-            g_dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride[which], nr,
+            dots[sg->type](j->k, sg->w + src * sg->row_bytes, act, j->act_stride[which], nr,
                              tmp + (row - start), MAX_CHUNK);
         }
         for (int r = 0; r < nr; r++) {
@@ -359,7 +361,7 @@ int cg_linear_ex(int nseg, const cg_seg *segs, int k, const float *x, int m, int
         if (need[w])
             for (int i = 0; i < m; i++) {
                 uint8_t *row = (uint8_t *)act[w] + (size_t)i * stride[w];
-                g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, row);
+                g_quant(x + (int64_t)i * ldx, k, w ? 256 : 32, row, m > 1);
                 if (w) act_fill_f(row, k);
             }
     int64_t total = seg_start[nseg], threads = g_workers + 1;
