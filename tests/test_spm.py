@@ -102,3 +102,11 @@ def test_a_reply_streamed_token_by_token_is_its_whole_text():
     first_byte = reply.index(ids["<0xF0>"])
     assert pieces[first_byte:first_byte + 3] == [None] * 3 and pieces[first_byte + 3] == "\U0001F642"
     assert pieces[reply.index(ids["<ctl>"])] is None
+
+
+def test_whole_tokens_sharing_their_start_are_each_found():
+    """(Looked up by their first 2, then 8 characters: "<unused5>" and "<unused50>" share both.)"""
+    tok, ids = spm({"a": -1, "b": -1, "<": -1, "u": -1, "l": -1, ">": -1},
+                   {"<unused5>": 3, "<unused50>": 3, "<start>": 3})
+    assert encode(tok, "a<unused50>b<unused5><ul><start>") == [ids["a"], ids["<unused50>"], ids["b"], ids["<unused5>"],
+                                                            ids["<"], ids["u"], ids["l"], ids[">"], ids["<start>"]]

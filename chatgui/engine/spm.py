@@ -52,11 +52,13 @@ class SentencePieceTokenizer:
         self._prefix = add_space_prefix
         self._whole_set = frozenset(whole)
         self._skipped = frozenset(whole) - frozenset(text_ids)
-        # Step 1 looks only for the whole tokens whose first two characters occur in the text.
-        self._by_start: dict[str, list[int]] = {}
+        # Step 1 looks only for the whole tokens whose first 2, then first 8 characters occur in
+        # the text (Gemma 3's 6,242 "<unusedN>" fall in ~20 groups of the 8: "<ul>" in a text
+        # must not search for them all).
+        self._by_start: dict[str, dict[str, list[int]]] = {}
         for i in sorted(whole, key=lambda i: -len(tokens[i])):     # (stable: equal lengths in id order)
             if tokens[i]:
-                self._by_start.setdefault(tokens[i][:2], []).append(i)
+                self._by_start.setdefault(tokens[i][:2], {}).setdefault(tokens[i][:8], []).append(i)
 
     # -- encoding -------------------------------------------------------------------------------
     def encode(self, text: str, add_special_tokens: bool = False) -> Encoding:
@@ -80,7 +82,8 @@ class SentencePieceTokenizer:
     def _partition(self, text: str) -> list[str | int]:
         """Step 1: text as pieces of text and ids of whole tokens, each token cut out of every
         piece left by the longer ones before it (llama.cpp's order), leftmost occurrence first."""
-        found = [i for key, ids in self._by_start.items() if key in text for i in ids if self._tokens[i] in text]
+        found = [i for key, groups in self._by_start.items() if key in text
+                 for key8, ids in groups.items() if key8 in text for i in ids if self._tokens[i] in text]
         if not found:
             return [text] if text else []
         found.sort(key=lambda i: -len(self._tokens[i]))
