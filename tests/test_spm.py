@@ -110,3 +110,35 @@ def test_whole_tokens_sharing_their_start_are_each_found():
                    {"<unused5>": 3, "<unused50>": 3, "<start>": 3})
     assert encode(tok, "a<unused50>b<unused5><ul><start>") == [ids["a"], ids["<unused50>"], ids["b"], ids["<unused5>"],
                                                             ids["<"], ids["u"], ids["l"], ids[">"], ids["<start>"]]
+
+
+def test_a_stray_byte_in_a_reply_does_not_stop_its_stream():
+    """A byte that is no UTF-8 after a whole character: U+FFFD for it, and the text streamed so
+    far stays (it once turned the whole run into U+FFFD, and the stream said nothing more)."""
+    from chatgui.engine.tokenizer import decode_stream
+
+    tok, ids = spm({"x": -1, "y": -1})
+    reply = [ids["<0xC3>"], ids["<0xA9>"], ids["<0xE2>"], ids["x"], ids["y"], ids["x"]]
+    stream = decode_stream(tok)
+    pieces = [stream.step(tok, i) for i in reply]
+    assert "".join(p or "" for p in pieces) == tok.decode(reply) == "\u00e9\ufffdxyx"
+    assert pieces[-1] == "x"
+
+
+def test_whole_tokens_are_cut_out_longest_in_utf8_bytes_first():
+    tok, ids = spm({c: -1.0 for c in "abcd\u00e9"}, {"\u00e9\u00e9\u00e9\u00e9": 4, "abcd\u00e9": 4})
+    # "éééé" is 8 bytes, "abcdé" 6 (but 5 characters against 4): llama.cpp cuts "éééé" first
+    assert encode(tok, "abcd\u00e9\u00e9\u00e9\u00e9") == [ids["a"], ids["b"], ids["c"], ids["d"],
+                                                          ids["\u00e9\u00e9\u00e9\u00e9"]]
+
+
+def test_an_unused_token_decodes_as_nothing_and_only_byte_tokens_as_bytes():
+    tokens = ["<unk>", "<s>", "</s>"] + BYTES + ["a", "<unused0>", "<0x41>"]
+    meta = {"tokenizer.ggml.model": "llama", "tokenizer.ggml.tokens": tokens,
+            "tokenizer.ggml.token_type": [2, 3, 3] + [6] * 256 + [1, 5, 1],
+            "tokenizer.ggml.scores": [0.0] * len(tokens), "tokenizer.ggml.add_space_prefix": False}
+    tok = build_tokenizer(meta, "m.gguf").tokenizer
+    a, unused, text_like_byte = len(tokens) - 3, len(tokens) - 2, len(tokens) - 1
+    # (a normal token spelled like a byte token, listed after it, is text: as llama.cpp's token_to_piece)
+    assert tok.decode([a, unused, a]) == "aa" and tok.decode([text_like_byte]) == "<0x41>"
+    assert tok.decode([3 + 0x41]) == "A"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 SPACE = "\u2581"
 _BYTE_TOKENS = [f"<0x{b:02X}>" for b in range(256)]
+_BYTE_VALUE = {t: b for b, t in enumerate(_BYTE_TOKENS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +37,11 @@ class SentencePieceTokenizer:
 
     decoder = None          # (not byte-level: token_bytes.py reads <0xXX> and U+2581 pieces)
 
-    def __init__(self, tokens: list[str], scores: list[float], whole: list[int], text_ids: set[int],
-                 unk_id: int, add_space_prefix: bool):
-        """whole: the ids cut out of text whole (step 1); text_ids: those of them that decode as
-        their text (user-defined); the others of `whole` decode as nothing when special tokens
-        are skipped."""
+    def __init__(self, tokens: list[str], scores: list[float], types: list[int], whole: list[int],
+                 text_ids: set[int], unk_id: int, add_space_prefix: bool):
+        """types: the file's token types (1 normal ... 6 byte); whole: the ids cut out of text
+        whole (step 1); text_ids: those of them that decode as their text (user-defined); the
+        others of `whole` decode as nothing when special tokens are skipped."""
         self._tokens = tokens
         self._scores = scores
         self._ids: dict[str, int] = {}
@@ -48,15 +49,18 @@ class SentencePieceTokenizer:
             self._ids[t] = i            # (a text listed twice: the later id, as llama.cpp's map keeps)
         self._unk = unk_id
         self._bytes = [self._ids.get(t, unk_id) for t in _BYTE_TOKENS]
-        self._byte_of = {i: b for b, i in enumerate(self._bytes) if tokens[i] == _BYTE_TOKENS[b]}
+        # as llama.cpp's token_to_piece: a byte token is one typed so; an unused (5) or unknown
+        # kind of token decodes as nothing
+        self._byte_of = {i: _BYTE_VALUE[tokens[i]] for i, t in enumerate(types) if t == 6 and tokens[i] in _BYTE_VALUE}
+        self._silent = frozenset(i for i, t in enumerate(types) if t == 5 or not 1 <= t <= 6)
         self._prefix = add_space_prefix
         self._whole_set = frozenset(whole)
         self._skipped = frozenset(whole) - frozenset(text_ids)
         # Step 1 looks only for the whole tokens whose first 2, then first 8 characters occur in
         # the text (Gemma 3's 6,242 "<unusedN>" fall in ~20 groups of the 8: "<ul>" in a text
-        # must not search for them all).
+        # must not search for them all). Longest first counts UTF-8 bytes, as llama.cpp does.
         self._by_start: dict[str, dict[str, list[int]]] = {}
-        for i in sorted(whole, key=lambda i: -len(tokens[i])):     # (stable: equal lengths in id order)
+        for i in sorted(whole, key=lambda i: -_size(tokens[i])):     # (stable: equal sizes in id order)
             if tokens[i]:
                 self._by_start.setdefault(tokens[i][:2], {}).setdefault(tokens[i][:8], []).append(i)
 
@@ -86,7 +90,7 @@ class SentencePieceTokenizer:
                  for key8, ids in groups.items() if key8 in text for i in ids if self._tokens[i] in text]
         if not found:
             return [text] if text else []
-        found.sort(key=lambda i: -len(self._tokens[i]))
+        found.sort(key=lambda i: -_size(self._tokens[i]))
         parts: list[str | int] = [text]
         for i in found:
             t = self._tokens[i]
@@ -153,8 +157,9 @@ class SentencePieceTokenizer:
 
     # -- decoding -------------------------------------------------------------------------------
     def decode(self, ids, skip_special_tokens: bool = False) -> str:
-        """Text of ids: U+2581 as spaces, <0xXX> tokens as their bytes (a run that is not UTF-8:
-        one U+FFFD a byte, as `tokenizers`' ByteFallback), the file's space prefix taken off."""
+        """Text of ids: U+2581 as spaces, <0xXX> tokens as their bytes (what is not UTF-8 in a
+        run of them: U+FFFD, so text decoded so far stays as it was: TextStream), the file's
+        space prefix taken off."""
         out: list[str] = []
         run = bytearray()
         for tid in ids:
@@ -164,14 +169,14 @@ class SentencePieceTokenizer:
                 run.append(byte)
                 continue
             if run:
-                out.append(_from_bytes(run))
+                out.append(run.decode("utf-8", errors="replace"))
                 run.clear()
-            if skip_special_tokens and tid in self._skipped or not 0 <= tid < len(self._tokens):
+            if skip_special_tokens and tid in self._skipped or not 0 <= tid < len(self._tokens) or tid in self._silent:
                 continue
             piece = self._tokens[tid]
             out.append(piece if tid in self._whole_set else piece.replace(SPACE, " "))
         if run:
-            out.append(_from_bytes(run))
+            out.append(run.decode("utf-8", errors="replace"))
         text = "".join(out)
         return text[1:] if self._prefix and text.startswith(" ") else text
 
@@ -185,11 +190,8 @@ class SentencePieceTokenizer:
         return len(self._tokens)
 
 
-def _from_bytes(run: bytearray) -> str:
-    try:
-        return run.decode("utf-8")
-    except UnicodeDecodeError:
-        return "\ufffd" * len(run)
+def _size(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogatepass"))
 
 
 class TextStream:

@@ -236,5 +236,5 @@ def _build_spm(meta: dict, tokens, types: list, special: set, path) -> SentenceP
         raise ModelLoadError(path, f"tokenizer.ggml.unknown_token_id {unk!r} is not a token of the vocabulary")
     texts = tokens.tolist() if isinstance(tokens, StringArray) else list(tokens)
     user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and i not in special]
-    return SentencePieceTokenizer(texts, scores, sorted(special) + user_defined, set(user_defined), unk,
+    return SentencePieceTokenizer(texts, scores, types, sorted(special) + user_defined, set(user_defined), unk,
                                   bool(meta.get("tokenizer.ggml.add_space_prefix", True)))
