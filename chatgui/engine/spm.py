@@ -37,30 +37,29 @@ class SentencePieceTokenizer:
 
     decoder = None          # (not byte-level: token_bytes.py reads <0xXX> and U+2581 pieces)
 
-    def __init__(self, tokens: list[str], scores: list[float], types: list[int], whole: list[int],
-                 text_ids: set[int], unk_id: int, add_space_prefix: bool):
-        """types: the file's token types (1 normal ... 6 byte); whole: the ids cut out of text
-        whole (step 1); text_ids: those of them that decode as their text (user-defined); the
-        others of `whole` decode as nothing when special tokens are skipped."""
+    def __init__(self, tokens: list[str], scores: list[float], types: list[int], special: set[int],
+                 user_defined: set[int], unk_id: int, add_space_prefix: bool):
+        """types: the file's token types (1 normal ... 6 byte); special and user_defined: the ids
+        cut out of text whole (step 1); special ones decode as nothing when special tokens are
+        skipped, user-defined ones always as their text."""
         self._tokens = tokens
         self._scores = scores
         self._ids: dict[str, int] = {}
         for i, t in enumerate(tokens):
             self._ids[t] = i            # (a text listed twice: the later id, as llama.cpp's map keeps)
-        self._unk = unk_id
         self._bytes = [self._ids.get(t, unk_id) for t in _BYTE_TOKENS]
         # as llama.cpp's token_to_piece: a byte token is one typed so; an unused (5) or unknown
         # kind of token decodes as nothing
         self._byte_of = {i: _BYTE_VALUE[tokens[i]] for i, t in enumerate(types) if t == 6 and tokens[i] in _BYTE_VALUE}
         self._silent = frozenset(i for i, t in enumerate(types) if t == 5 or not 1 <= t <= 6)
         self._prefix = add_space_prefix
-        self._whole_set = frozenset(whole)
-        self._skipped = frozenset(whole) - frozenset(text_ids)
+        self._whole_set = frozenset(special | user_defined)
+        self._skipped = frozenset(special)
         # Step 1 looks only for the whole tokens whose first 2, then first 8 characters occur in
         # the text (Gemma 3's 6,242 "<unusedN>" fall in ~20 groups of the 8: "<ul>" in a text
         # must not search for them all). Longest first counts UTF-8 bytes, as llama.cpp does.
         self._by_start: dict[str, dict[str, list[int]]] = {}
-        for i in sorted(whole, key=lambda i: -_size(tokens[i])):     # (stable: equal sizes in id order)
+        for i in sorted(self._whole_set, key=lambda i: (-_size(tokens[i]), i)):     # (equal sizes: in id order)
             if tokens[i]:
                 self._by_start.setdefault(tokens[i][:2], {}).setdefault(tokens[i][:8], []).append(i)
 
@@ -90,7 +89,7 @@ class SentencePieceTokenizer:
                  for key8, ids in groups.items() if key8 in text for i in ids if self._tokens[i] in text]
         if not found:
             return [text] if text else []
-        found.sort(key=lambda i: -_size(self._tokens[i]))
+        found.sort(key=lambda i: (-_size(self._tokens[i]), i))
         parts: list[str | int] = [text]
         for i in found:
             t = self._tokens[i]
@@ -182,9 +181,6 @@ class SentencePieceTokenizer:
 
     def id_to_token(self, i: int) -> str | None:
         return self._tokens[i] if 0 <= i < len(self._tokens) else None
-
-    def token_to_id(self, text: str) -> int | None:
-        return self._ids.get(text)
 
     def get_vocab_size(self, with_added_tokens: bool = True) -> int:
         return len(self._tokens)

@@ -235,6 +235,6 @@ def _build_spm(meta: dict, tokens, types: list, special: set, path) -> SentenceP
     if type(unk) is not int or not 0 <= unk < len(tokens):
         raise ModelLoadError(path, f"tokenizer.ggml.unknown_token_id {unk!r} is not a token of the vocabulary")
     texts = tokens.tolist() if isinstance(tokens, StringArray) else list(tokens)
-    user_defined = [i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and i not in special]
-    return SentencePieceTokenizer(texts, scores, types, sorted(special) + user_defined, set(user_defined), unk,
+    user_defined = {i for i, t in enumerate(types) if t == TOKEN_USER_DEFINED and i not in special}
+    return SentencePieceTokenizer(texts, scores, types, special, user_defined, unk,
                                   bool(meta.get("tokenizer.ggml.add_space_prefix", True)))
